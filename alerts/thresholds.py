@@ -1,0 +1,159 @@
+"""Absolute limits: green / yellow / red per reading, with hysteresis and persistence.
+
+Hysteresis stops a reading that hovers at a limit from flapping between levels: a level is entered at the
+limit but left only once the value is `hysteresis` back inside it. Persistence stops one odd reading from
+raising an alert: the level must hold in `n` of the last `m` readings and, for continuous streams, without
+interruption for at least `for_s` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.explain import Decision, Explanation, JSONValue, Level, Status, insufficient
+from alerts.series import FloatArray, Series, clean, quiet_numerics
+
+RULE: Final = "threshold"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Green while `green_low <= value <= green_high`, yellow while within the yellow limits, else red.
+
+    None leaves a side open (SpO2 has no upper limit).
+    """
+
+    green_low: float | None = None
+    green_high: float | None = None
+    yellow_low: float | None = None
+    yellow_high: float | None = None
+
+    def __post_init__(self) -> None:
+        lows = [x for x in (self.yellow_low, self.green_low) if x is not None]
+        highs = [x for x in (self.green_high, self.yellow_high) if x is not None]
+        if lows != sorted(lows) or highs != sorted(highs):
+            raise ValueError(f"limits must nest (yellow outside green): {self}")
+
+    def rank(self, value: float, margin: float = 0.0) -> int:
+        """0 green, 1 yellow, 2 red; `margin` narrows every range (the test for leaving a level)."""
+        inside_green = _inside(value, self.green_low, self.green_high, margin)
+        inside_yellow = _inside(value, self.yellow_low, self.yellow_high, margin)
+        return 0 if inside_green else (1 if inside_yellow else 2)
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """The limits as a JSON-safe dict."""
+        return {
+            "green_low": self.green_low,
+            "green_high": self.green_high,
+            "yellow_low": self.yellow_low,
+            "yellow_high": self.yellow_high,
+        }
+
+
+def _inside(value: float, low: float | None, high: float | None, margin: float) -> bool:
+    return (low is None or value >= low + margin) and (high is None or value <= high - margin)
+
+
+# Defaults per metric: green is the NEWS2 zero band, yellow a subscore of 1-2, red a subscore of 3
+# (RCP 2017 chart 1, scale 1). Patients' protocols override them; see docs/detection.md#thresholds.
+DEFAULT_LIMITS: Final[dict[str, Limits]] = {
+    "resp.rate": Limits(green_low=12, green_high=20, yellow_low=9, yellow_high=24),
+    "spo2": Limits(green_low=96, yellow_low=92),
+    "bp.systolic": Limits(green_low=111, green_high=219, yellow_low=91, yellow_high=219),
+    "heart_rate": Limits(green_low=51, green_high=90, yellow_low=41, yellow_high=130),
+    "body.temperature": Limits(green_low=36.1, green_high=38.0, yellow_low=35.1),
+}
+
+
+def hysteresis_ranks(values: FloatArray, limits: Limits, hysteresis: float) -> npt.NDArray[np.int64]:
+    """The level rank of each reading in time order, entering at the limit and leaving `hysteresis` inside."""
+    ranks = np.zeros(values.size, dtype=np.int64)
+    current = 0
+    for i, value in enumerate(values.tolist()):
+        raw = limits.rank(value)
+        current = raw if raw >= current else min(current, limits.rank(value, hysteresis))
+        ranks[i] = current
+    return ranks
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """A limit rule for one metric. `n` of the last `m` readings must reach a level, and when `for_s` > 0
+    the readings at that level must run back at least `for_s` seconds with no gap over `max_gap_s`."""
+
+    metric: str
+    limits: Limits
+    hysteresis: float = 0.0
+    n: int = 1
+    m: int = 1
+    for_s: float = 0.0
+    max_gap_s: float = math.inf
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n <= self.m:
+            raise ValueError(f"persistence needs 1 <= n <= m, got n={self.n}, m={self.m}")
+        if not (self.hysteresis >= 0 and self.for_s >= 0 and self.max_gap_s > 0):
+            raise ValueError("hysteresis and for_s must be >= 0, max_gap_s > 0")
+
+    def thresholds(self) -> dict[str, JSONValue]:
+        """The rule's parameters, for the explanation."""
+        return {
+            "metric": self.metric,
+            "limits": self.limits.to_json(),
+            "hysteresis": self.hysteresis,
+            "n": self.n,
+            "m": self.m,
+            "for_s": self.for_s,
+            "max_gap_s": self.max_gap_s,
+        }
+
+    def _holds_for(self, series: Series, at_level: npt.NDArray[np.bool_]) -> float:
+        """Seconds the newest uninterrupted run of readings at the level has lasted (0 if not at it now)."""
+        if not at_level.size or not at_level[-1]:
+            return 0.0
+        start = series.times.size - 1
+        while start > 0 and at_level[start - 1] and series.times[start] - series.times[start - 1] <= self.max_gap_s:
+            start -= 1
+        return float(series.times[-1] - series.times[start])
+
+    @quiet_numerics
+    def evaluate(self, times: npt.ArrayLike, values: npt.ArrayLike, now: float | None = None) -> Decision:
+        """Judge a window of readings (Unix seconds UTC, values in the metric's unit)."""
+        series = clean(times, values, now)
+        inputs: dict[str, JSONValue] = {"readings": len(series), "dropped": dict(series.dropped)}
+        if not len(series):
+            return insufficient(RULE, "no usable readings in the window", inputs, self.thresholds())
+        ranks = hysteresis_ranks(series.values, self.limits, self.hysteresis)
+        recent = ranks[-self.m :]
+        persisted = 0
+        held: dict[str, JSONValue] = {}
+        for rank in (2, 1):
+            at_level = ranks >= rank
+            count = int((recent >= rank).sum())
+            lasted = self._holds_for(series, at_level)
+            held[Level.from_rank(rank).value] = {"n_of_last_m": count, "held_for_s": lasted}
+            if count >= self.n and lasted >= self.for_s:
+                persisted = rank
+                break
+        level = Level.from_rank(persisted)
+        inputs.update(newest_time=float(series.times[-1]), newest_value=float(series.values[-1]))
+        return Decision(
+            level=level,
+            triggered=persisted > 0,
+            status=Status.EVALUATED,
+            explanation=Explanation(
+                rule=RULE,
+                inputs=inputs,
+                values={
+                    "newest_level": Level.from_rank(self.limits.rank(float(series.values[-1]))).value,
+                    "newest_level_with_hysteresis": Level.from_rank(int(ranks[-1])).value,
+                    "persistence": held,
+                },
+                thresholds=self.thresholds(),
+            ),
+        )

@@ -1,0 +1,1 @@
+"""Who may see what, and the record of who did: principals, roles, sessions, policies, audit."""

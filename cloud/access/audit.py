@@ -1,0 +1,139 @@
+"""The audit log: one append-only, hash-chained record per access to patient data.
+
+Each municipality has its own chain (records whose principal is unknown form the `NULL` chain):
+`hash = SHA-256(prev_hash || canonical JSON of the record)`. Appends to one chain are serialised with a
+transaction-scoped advisory lock, so chain order is insertion order. Editing or deleting a row breaks the
+chain at exactly that row, which `verify` reports. The runtime role may only INSERT and SELECT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+GENESIS = bytes(32)
+Outcome = Literal["allowed", "denied"]
+
+_COLUMNS = (
+    "at",
+    "municipality_id",
+    "principal_kind",
+    "principal_id",
+    "role",
+    "team_ids",
+    "patient_id",
+    "action",
+    "resource",
+    "reason",
+    "outcome",
+    "correlation_id",
+)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What happened, by whom, to whose data."""
+
+    municipality_id: UUID | None
+    principal_kind: str
+    principal_id: str | None
+    role: str | None
+    action: str
+    resource: str
+    outcome: Outcome
+    correlation_id: str
+    patient_id: UUID | None = None
+    team_ids: Sequence[UUID] = field(default_factory=tuple)
+    reason: str = ""
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def values(self) -> tuple[Any, ...]:
+        """Column values in `_COLUMNS` order."""
+        return tuple(list(self.team_ids) if c == "team_ids" else getattr(self, c) for c in _COLUMNS)
+
+
+def canonical(values: Sequence[Any]) -> bytes:
+    """The bytes hashed for one record: stable across Python and PostgreSQL round trips."""
+
+    def norm(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if isinstance(value, UUID):
+            return str(value)
+        if isinstance(value, list | tuple):
+            return sorted(str(v) for v in value)
+        return value
+
+    return json.dumps(dict(zip(_COLUMNS, map(norm, values), strict=True)), sort_keys=True).encode()
+
+
+def chain_hash(prev_hash: bytes, values: Sequence[Any]) -> bytes:
+    """The hash of a record given its predecessor's."""
+    return hashlib.sha256(prev_hash + canonical(values)).digest()
+
+
+def _lock_key(municipality_id: UUID | None) -> str:
+    return f"audit:{municipality_id or 'none'}"
+
+
+async def write(conn: AsyncConnection[Any], record: AuditRecord) -> int:
+    """Append one record in its own transaction and return its id; raises if it cannot be written
+    (the caller then fails the request: no access without a record)."""
+    values = record.values()
+    async with conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_lock_key(record.municipality_id),)
+        )
+        cur = await conn.execute(
+            "SELECT hash FROM audit_log WHERE municipality_id IS NOT DISTINCT FROM %s ORDER BY id DESC LIMIT 1",
+            (record.municipality_id,),
+        )
+        row = await cur.fetchone()
+        prev = bytes(row[0]) if row else GENESIS
+        cur = await conn.execute(
+            f"INSERT INTO audit_log ({', '.join(_COLUMNS)}, prev_hash, hash) "  # noqa: S608 - fixed columns
+            f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}, %s, %s) RETURNING id",
+            (*values, prev, chain_hash(prev, values)),
+        )
+        inserted = await cur.fetchone()
+    assert inserted is not None
+    return int(inserted[0])
+
+
+@dataclass(frozen=True)
+class Break:
+    """A row where the chain does not hold."""
+
+    id: int
+    municipality_id: UUID | None
+    problem: str
+
+
+async def verify(conn: AsyncConnection[Any]) -> tuple[int, list[Break]]:
+    """Recompute every chain; return the number of rows checked and each row where it breaks."""
+    breaks: list[Break] = []
+    last: dict[UUID | None, bytes] = {}
+    checked = 0
+    async with conn.transaction(), conn.cursor(name="audit_verify") as cur:
+        await cur.execute(
+            f"SELECT id, {', '.join(_COLUMNS)}, prev_hash, hash FROM audit_log "  # noqa: S608 - fixed columns
+            "ORDER BY municipality_id NULLS FIRST, id"
+        )
+        async for row in cur:
+            checked += 1
+            row_id, values, prev, stored = row[0], row[1 : 1 + len(_COLUMNS)], bytes(row[-2]), bytes(row[-1])
+            municipality = values[1]
+            expected_prev = last.get(municipality, GENESIS)
+            if prev != expected_prev:
+                breaks.append(Break(row_id, municipality, "prev_hash does not match the previous record"))
+            if chain_hash(prev, values) != stored:
+                breaks.append(Break(row_id, municipality, "content does not match its hash"))
+            last[municipality] = stored
+    return checked, breaks

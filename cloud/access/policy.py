@@ -1,0 +1,272 @@
+"""The one authorisation layer. Every route declares exactly one policy as a dependency:
+
+- `Public`              no principal needed (operations endpoints, sign-in, enrolment by code);
+- `gateway_only()`      a gateway's own credential (ingest, status, config);
+- `staff_only(*roles)`  any authenticated staff member with one of the roles (empty: any role);
+- `patient_access(a)`   one patient's data: scope check and an audit record, for the route's `patient_id`;
+- `alert_access(a)`     the same, for the patient of the route's `alert_id`;
+- `patient_search(a)`   many patients' data: the caller's scope as a filter, one audit record per search.
+
+`mark(router)` and `enforce(app)` run when the application is built and refuse to start it if a route
+declares no policy or more than one, so a new route cannot opt out silently. Patient policies mark their routes in the
+OpenAPI document (`x-patient-data`), which is how the audit test finds every patient route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from cloud.access import audit, authn
+from cloud.access.principal import Principal
+from cloud.access.roles import PATIENT_SCOPE, Role
+from cloud.access.secrets import same
+from cloud.api.deps import Conn, correlation_id
+from cloud.gateways import credentials as gateway_credentials
+from cloud.gateways.credentials import GatewayPrincipal
+
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+REASON_HEADER = "X-Access-Reason"
+
+
+def _mark(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def mark(function: Callable[..., Any]) -> Callable[..., Any]:
+        function.__access_policy__ = kind  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+async def principal_of(request: Request, conn: Conn) -> Principal | None:
+    """Authenticate the request, if it carries credentials; enforce CSRF for cookie sessions."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        principal = await authn.from_bearer(conn, header[7:].strip())
+        if principal is None:
+            raise HTTPException(401, "The bearer token is unknown, expired or revoked.", {"WWW-Authenticate": "Bearer"})
+        return principal
+    cookie = request.cookies.get(authn.SESSION_COOKIE)
+    if not cookie:
+        return None
+    principal = await authn.from_session(conn, cookie)
+    if principal is None:
+        raise HTTPException(401, "The session has expired or is not valid; sign in again.")
+    if request.method in _UNSAFE:
+        sent = request.headers.get(authn.CSRF_HEADER, "")
+        if not sent or principal.csrf_token is None or not same(sent, principal.csrf_token):
+            raise HTTPException(403, f"Missing or wrong {authn.CSRF_HEADER} header for a cookie session.")
+    return principal
+
+
+def _record(request: Request, principal: Principal | None, **fields: Any) -> audit.AuditRecord:
+    return audit.AuditRecord(
+        municipality_id=fields.pop("municipality_id", principal.municipality_id if principal else None),
+        principal_kind=principal.kind if principal else "anonymous",
+        principal_id=str(principal.id) if principal else None,
+        role=str(principal.role) if principal else None,
+        team_ids=sorted(principal.team_ids) if principal else (),
+        correlation_id=correlation_id(request),
+        reason=request.headers.get(REASON_HEADER, "")[:500],
+        **fields,
+    )
+
+
+def _resource(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
+
+
+@_mark("public")
+async def _public() -> None:
+    return None
+
+
+Public = Depends(_public)
+
+
+def staff_only(*roles: Role, audited: str | None = None) -> Any:
+    """Any signed-in staff member with one of `roles` (any role when none are given). With `audited`,
+    allowed calls are recorded too (for data that may hold health values, such as quarantined readings)."""
+
+    @_mark("staff")
+    async def policy(request: Request, conn: Conn) -> Principal:
+        principal = await principal_of(request, conn)
+        if principal is None:
+            raise HTTPException(401, "Sign in first.")
+        allowed = not roles or principal.role in roles
+        if audited or not allowed:
+            outcome: audit.Outcome = "allowed" if allowed else "denied"
+            record = _record(
+                request, principal, action=audited or "access", resource=_resource(request), outcome=outcome
+            )
+            await audit.write(conn, record)
+        if not allowed:
+            raise HTTPException(403, f"Your role ({principal.role}) may not do this.")
+        return principal
+
+    return Depends(policy)
+
+
+def gateway_only() -> Any:
+    """A gateway's own credential (`Authorization: Bearer <credential>`); when the path names a gateway,
+    it must be the caller itself."""
+
+    @_mark("gateway")
+    async def policy(request: Request, conn: Conn) -> GatewayPrincipal:
+        header = request.headers.get("authorization", "")
+        gateway = None
+        if header.lower().startswith("bearer "):
+            gateway = await gateway_credentials.authenticate(conn, header[7:].strip())
+        if gateway is None:
+            raise HTTPException(
+                401, "Unknown, rotated-out or revoked gateway credential.", {"WWW-Authenticate": "Bearer"}
+            )
+        named = request.path_params.get("gateway_id")
+        if named is not None and str(named) != str(gateway.id):
+            raise HTTPException(403, "A gateway may only act for itself.")
+        return gateway
+
+    return Depends(policy)
+
+
+@dataclass(frozen=True)
+class PatientGrant:
+    """What a patient route receives: who asks, for which patient, and the audit record's id."""
+
+    principal: Principal
+    patient_id: UUID
+    audit_id: int
+
+
+async def _patient_grant(
+    request: Request, conn: Conn, patient_id: UUID | None, action: str, missing: str
+) -> PatientGrant:
+    """Scope check and audit record for one patient (None: the named resource does not exist)."""
+    principal = await principal_of(request, conn)
+    row = None
+    if patient_id is not None:
+        row = await (
+            await conn.execute("SELECT municipality_id, care_team_id FROM patients WHERE id = %s", (patient_id,))
+        ).fetchone()
+    allowed = principal is not None and row is not None and principal.may_read_patient(row[0], row[1])
+    record = _record(
+        request,
+        principal,
+        municipality_id=principal.municipality_id if principal else (row[0] if row else None),
+        patient_id=patient_id,
+        action=action,
+        resource=_resource(request),
+        outcome="allowed" if allowed else "denied",
+    )
+    audit_id = await audit.write(conn, record)
+    if principal is None:
+        raise HTTPException(401, "Sign in first.")
+    if row is None or patient_id is None or row[0] != principal.municipality_id:
+        raise HTTPException(404, missing)  # existence in another municipality must not leak
+    if not allowed:
+        raise HTTPException(403, "This patient is not in your care teams.")
+    return PatientGrant(principal, patient_id, audit_id)
+
+
+def patient_access(action: str) -> Any:
+    """Access to the patient named by the path parameter `patient_id`, audited before the handler runs."""
+
+    @_mark("patient")
+    async def policy(request: Request, conn: Conn, patient_id: UUID) -> PatientGrant:
+        return await _patient_grant(request, conn, patient_id, action, "No such patient.")
+
+    return Depends(policy)
+
+
+def alert_access(action: str) -> Any:
+    """Access to the patient whose alert the path parameter `alert_id` names: the same scope check and audit
+    record as `patient_access`, for that patient."""
+
+    @_mark("patient")
+    async def policy(request: Request, conn: Conn, alert_id: int) -> PatientGrant:
+        row = await (await conn.execute("SELECT patient_id FROM alerts WHERE id = %s", (alert_id,))).fetchone()
+        return await _patient_grant(request, conn, row[0] if row else None, action, "No such alert.")
+
+    return Depends(policy)
+
+
+@dataclass(frozen=True)
+class PatientScopeFilter:
+    """The caller's reach for list and search routes: always one municipality, maybe a set of teams."""
+
+    principal: Principal
+    municipality_id: UUID
+    team_ids: frozenset[UUID] | None  # None: the whole municipality
+
+
+def patient_search(action: str) -> Any:
+    """Routes over many patients: one audit record per search; the handler must apply the filter."""
+
+    @_mark("patient_search")
+    async def policy(request: Request, conn: Conn) -> PatientScopeFilter:
+        principal = await principal_of(request, conn)
+        if principal is None:
+            raise HTTPException(401, "Sign in first.")
+        scope = PATIENT_SCOPE[principal.role]
+        outcome: audit.Outcome = "denied" if scope == "none" else "allowed"
+        await audit.write(
+            conn, _record(request, principal, action=action, resource=str(request.url.path), outcome=outcome)
+        )
+        if scope == "none":
+            raise HTTPException(403, f"Your role ({principal.role}) has no access to patient data.")
+        teams = principal.team_ids if scope == "team" else None
+        return PatientScopeFilter(principal, principal.municipality_id, teams)
+
+    return Depends(policy)
+
+
+def _policies(dependant: Dependant) -> list[str]:
+    found = []
+    for sub in dependant.dependencies:
+        kind = getattr(sub.call, "__access_policy__", None)
+        if kind:
+            found.append(kind)
+        found += _policies(sub)
+    return found
+
+
+def _kind(dependant: Dependant, where: str) -> str:
+    kinds = _policies(dependant)
+    if len(kinds) != 1:
+        raise RuntimeError(
+            f"route {where} declares {len(kinds)} access policies; "
+            "add exactly one of Public, gateway_only(), staff_only(), patient_access(), alert_access(), "
+            "patient_search()"
+        )
+    return kinds[0]
+
+
+def mark(router: APIRouter) -> APIRouter:
+    """Check a router's routes and label them in the OpenAPI document (`x-access`, `x-patient-data`).
+
+    Runs before the router is included: FastAPI snapshots routes at inclusion.
+    """
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            kind = _kind(route.dependant, f"{sorted(route.methods or [])} {route.path}")
+            extra = {**(route.openapi_extra or {}), "x-access": kind}
+            if kind in {"patient", "patient_search"}:
+                extra["x-patient-data"] = True
+            route.openapi_extra = extra
+    return router
+
+
+def enforce(app: FastAPI) -> int:
+    """Refuse to serve an application with a route that declares no policy, or more than one, however it
+    was added. Returns the number of API routes checked."""
+    checked = 0
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            _kind(context.dependant, f"{sorted(context.methods or [])} {context.path}")
+            checked += 1
+    return checked

@@ -1,0 +1,32 @@
+"""The principal a request acts as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from cloud.access.roles import PATIENT_SCOPE, Role
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated staff member (gateways and patients join later as other kinds)."""
+
+    kind: str
+    id: UUID
+    municipality_id: UUID
+    role: Role
+    team_ids: frozenset[UUID] = field(default_factory=frozenset)
+    username: str = ""
+    csrf_token: str | None = None  # set when authenticated by session cookie
+
+    def may_read_patient(self, municipality_id: UUID, care_team_id: UUID | None) -> bool:
+        """The one rule for patient data: same municipality, and team membership where the role needs it."""
+        if municipality_id != self.municipality_id:
+            return False
+        scope = PATIENT_SCOPE[self.role]
+        if scope == "municipality":
+            return True
+        if scope == "team":
+            return care_team_id is not None and care_team_id in self.team_ids
+        return False

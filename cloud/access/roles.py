@@ -1,0 +1,41 @@
+"""Roles and what each may reach. Data, not code paths: one table decides patient scope.
+
+Scope of patient data per role (Normen: access only with a service need, "tjenstlig behov"):
+- `team`: patients of the care teams the person belongs to;
+- `municipality`: every patient of the person's municipality;
+- `none`: no patient data (installers see kits, auditors see the audit log).
+Nobody ever reaches another municipality's data.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+PatientScope = Literal["team", "municipality", "none"]
+
+
+class Role(StrEnum):
+    """Staff roles."""
+
+    NURSE = "nurse"
+    TEAM_LEAD = "team_lead"
+    RESPONSE_CENTRE = "response_centre"
+    MUNICIPALITY_ADMIN = "municipality_admin"
+    INSTALLER = "installer"
+    AUDITOR = "auditor"
+
+
+PATIENT_SCOPE: dict[Role, PatientScope] = {
+    Role.NURSE: "team",
+    Role.TEAM_LEAD: "team",
+    # The response centre answers safety alarms for the whole municipality, around the clock.
+    Role.RESPONSE_CENTRE: "municipality",
+    Role.MUNICIPALITY_ADMIN: "municipality",
+    Role.INSTALLER: "none",
+    Role.AUDITOR: "none",
+}
+
+# Administration of staff and care teams within one's own municipality.
+STAFF_ADMINS = frozenset({Role.MUNICIPALITY_ADMIN})
+AUDIT_READERS = frozenset({Role.AUDITOR})

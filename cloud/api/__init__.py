@@ -1,0 +1,1 @@
+"""HTTP routers. Every route declares exactly one access policy (cloud/access/policy.py)."""

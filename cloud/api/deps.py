@@ -1,0 +1,24 @@
+"""Request-scoped dependencies shared by routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+
+async def _connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
+    pool: AsyncConnectionPool = request.app.state.pool
+    async with pool.connection() as conn:
+        yield conn
+
+
+Conn = Annotated[AsyncConnection[Any], Depends(_connection)]
+
+
+def correlation_id(request: Request) -> str:
+    """The request's correlation id (set by middleware from X-Request-ID or freshly generated)."""
+    return str(getattr(request.state, "correlation_id", "unknown"))

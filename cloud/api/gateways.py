@@ -1,0 +1,170 @@
+"""Gateway endpoints: enrolment by code, credential rotation, heartbeat/status, configuration, device
+proposals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
+
+from cloud.access.policy import Public, gateway_only
+from cloud.api.deps import Conn
+from cloud.gateways import credentials
+from cloud.gateways.credentials import GatewayPrincipal
+from device_profiles import load_catalogue
+from device_profiles.device_catalogue import load_devices
+
+router = APIRouter(prefix="/api/v1/gateways", tags=["gateways"])
+_DEVICES = load_devices()
+_METRICS = load_catalogue()
+Gateway = Annotated[GatewayPrincipal, gateway_only()]
+SKEW_FLAG_S = 60
+DEFAULT_HEARTBEAT_ALARM_S = 60
+DEFAULT_HEARTBEAT_S = 15 * 60
+
+
+class EnrolRequest(BaseModel):
+    """The code from the installer's screen or QR code."""
+
+    code: str = Field(min_length=4, max_length=40)
+
+
+class Enrolled(BaseModel):
+    """Store `credential` in a 0600 file; it is shown only this once."""
+
+    gateway_id: UUID
+    credential: str
+
+
+class DeviceStatus(BaseModel):
+    """What the gateway last saw of one device."""
+
+    address: str = Field(max_length=200)
+    last_seen: datetime | None = None
+    battery: float | None = Field(default=None, ge=0, le=100)
+    rssi: float | None = Field(default=None, ge=-150, le=20)
+
+
+class StatusReport(BaseModel):
+    """A heartbeat."""
+
+    software_version: str = Field(max_length=100)
+    uptime_s: float = Field(ge=0, le=10 * 365 * 86400)
+    gateway_clock: datetime
+    outbox_depth: int = Field(ge=0, le=10**12)
+    outbox_evictions: int = Field(default=0, ge=0, le=10**12)
+    watchdog_restarts: int = Field(default=0, ge=0, le=10**9)
+    malformed_from_sources: int = Field(default=0, ge=0, le=10**12)
+    devices: list[DeviceStatus] = Field(default_factory=list, max_length=500)
+
+
+class StatusReply(BaseModel):
+    """The cloud's view of the gateway's clock."""
+
+    clock_skew_s: float
+    clock_flagged: bool
+
+
+class DeviceProposal(BaseModel):
+    """A device the gateway discovered and believes it should listen to."""
+
+    address: str = Field(min_length=1, max_length=200)
+    profile_id: str = Field(min_length=1, max_length=200)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.post("/enrol", dependencies=[Public], status_code=201, responses={400: {}, 429: {}})
+async def enrol(body: EnrolRequest, request: Request, conn: Conn) -> Enrolled:
+    """Exchange a single-use enrolment code for this gateway's own credential."""
+    client = request.client.host if request.client else "unknown"
+    try:
+        gateway_id, credential = await credentials.enrol(conn, body.code, client)
+    except credentials.EnrolmentThrottled:
+        raise HTTPException(429, "Too many wrong codes; wait 15 minutes.") from None
+    except credentials.EnrolmentError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return Enrolled(gateway_id=gateway_id, credential=credential)
+
+
+@router.post("/{gateway_id}/credential", status_code=201)
+async def rotate_credential(gateway_id: UUID, conn: Conn, gateway: Gateway) -> dict[str, str]:
+    """A new credential; the current one keeps working for 24 hours."""
+    return {"credential": await credentials.rotate(conn, gateway.id)}
+
+
+@router.post("/{gateway_id}/status")
+async def report_status(gateway_id: UUID, body: StatusReport, conn: Conn, gateway: Gateway) -> StatusReply:
+    """Heartbeat: liveness, outbox, devices. Records the gateway's clock skew."""
+    now = datetime.now(UTC)
+    skew = (body.gateway_clock - now).total_seconds()
+    report = Jsonb(body.model_dump(mode="json"))
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO gateway_status (gateway_id, reported_at, gateway_clock, clock_skew_s, report) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (gateway_id) DO UPDATE SET reported_at = EXCLUDED.reported_at, "
+            "gateway_clock = EXCLUDED.gateway_clock, clock_skew_s = EXCLUDED.clock_skew_s, report = EXCLUDED.report",
+            (gateway.id, now, body.gateway_clock, skew, report),
+        )
+        await conn.execute("UPDATE gateways SET clock_skew_s = %s WHERE id = %s", (skew, gateway.id))
+    return StatusReply(clock_skew_s=round(skew, 3), clock_flagged=abs(skew) > SKEW_FLAG_S)
+
+
+@router.get("/{gateway_id}/config", responses={304: {}})
+async def config(
+    gateway_id: UUID,
+    response: Response,
+    conn: Conn,
+    gateway: Gateway,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Devices to listen to and the heartbeat interval; ETag lets an unchanged config cost one line."""
+    rows = await (
+        await conn.execute(
+            "SELECT d.address, d.profile_id FROM device_registrations r JOIN devices d ON d.id = r.device_id "
+            "WHERE r.gateway_id = %s AND r.valid @> now() ORDER BY d.address",
+            (gateway.id,),
+        )
+    ).fetchall()
+    interval = await (
+        await conn.execute("SELECT heartbeat_interval_s FROM gateways WHERE id = %s", (gateway.id,))
+    ).fetchone()
+    devices = [{"address": r[0], "profile_id": r[1]} for r in rows]
+    has_alarm_device = any(_is_alarm_profile(d["profile_id"]) for d in devices)
+    default = DEFAULT_HEARTBEAT_ALARM_S if has_alarm_device else DEFAULT_HEARTBEAT_S
+    body = {"devices": devices, "heartbeat_interval_s": (interval[0] if interval and interval[0] else default)}
+    etag = '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
+    if if_none_match == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return body
+
+
+def _is_alarm_profile(profile_id: str) -> bool:
+    """A device whose catalogue entry reports any alarm-class metric (a safety alarm button, a fall
+    sensor) needs the short heartbeat, so a dead gateway is noticed within minutes."""
+    if profile_id not in _DEVICES:
+        return False
+    return any(_METRICS[m].urgency == "alarm" for m in _DEVICES[profile_id].metrics if m in _METRICS)
+
+
+@router.post("/{gateway_id}/devices", status_code=202, responses={422: {}})
+async def propose_device(gateway_id: UUID, body: DeviceProposal, conn: Conn, gateway: Gateway) -> dict[str, int]:
+    """Propose a discovered device; it becomes active when an installer confirms it."""
+    if body.profile_id not in _DEVICES:
+        raise HTTPException(422, f"{body.profile_id!r} is not in the device catalogue.")
+    row = await (
+        await conn.execute(
+            "INSERT INTO device_proposals (gateway_id, address, profile_id, details) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (gateway_id, address) DO UPDATE SET profile_id = EXCLUDED.profile_id, "
+            "details = EXCLUDED.details, proposed_at = now() RETURNING id",
+            (gateway.id, body.address, body.profile_id, Jsonb(body.details)),
+        )
+    ).fetchone()
+    assert row is not None
+    return {"proposal_id": row[0]}

@@ -1,0 +1,129 @@
+"""`POST /api/v1/ingest`: a gateway's batch of readings."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from cloud import metrics
+from cloud.access.policy import gateway_only
+from cloud.api.deps import Conn
+from cloud.gateways.credentials import GatewayPrincipal
+from cloud.ingest.body import read_json
+from cloud.ingest.store import store_batch
+from cloud.ingest.validate import Reading, Rejection, validate
+from device_profiles import load_catalogue
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+Gateway = Annotated[GatewayPrincipal, gateway_only()]
+MAX_READINGS = 5000
+_CATALOGUE = load_catalogue()
+
+
+class IngestReading(BaseModel):
+    """One reading as a gateway sends it (validated one by one: a bad reading is quarantined, not refused)."""
+
+    seq: int = Field(ge=1, description="Monotonic per outbox epoch")
+    device: str = Field(description="The device's address as the gateway knows it (MAC, MQTT name)")
+    metric: str
+    value: float | str
+    unit: str
+    measured_at: datetime | None = Field(default=None, description="Device clock, if it sent one")
+    received_at: datetime = Field(description="Gateway clock when the reading arrived")
+    context: dict[str, Any] | None = None
+
+
+class IngestResult(BaseModel):
+    """`committed` lists every sequence number durably handled (stored, duplicate or quarantined)."""
+
+    committed: list[int]
+    stored: int
+    duplicates: int
+    resent: int
+    quarantined: dict[str, int]
+
+
+def _split(items: list[Any], stored_at: datetime) -> tuple[list[Reading], list[Rejection], int]:
+    """Validate each reading; resolve repeated sequence numbers inside one batch."""
+    readings: dict[int, Reading] = {}
+    rejections: list[Rejection] = []
+    repeats = 0
+    for raw in items:
+        checked = validate(raw, _CATALOGUE, stored_at)
+        if isinstance(checked, Rejection):
+            rejections.append(checked)
+        elif checked.seq not in readings:
+            readings[checked.seq] = checked
+        elif readings[checked.seq] == checked:
+            repeats += 1
+        else:
+            rejections.append(
+                Rejection(checked.seq, checked.device, "sequence_conflict", "sequence repeated in one batch with a "
+                          "different reading", raw, checked.received_at)
+            )  # fmt: skip
+    return list(readings.values()), rejections, repeats
+
+
+def _body_schema() -> dict[str, Any]:
+    """The documented body. The handler parses it itself, reading by reading, so that one bad reading is
+    quarantined instead of failing the whole batch with a 422."""
+    return {
+        "type": "object",
+        "required": ["epoch", "observations"],
+        "properties": {
+            "epoch": {"type": "string", "format": "uuid"},
+            "observations": {"type": "array", "maxItems": MAX_READINGS, "items": IngestReading.model_json_schema()},
+        },
+    }
+
+
+@router.post(
+    "/ingest",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()}}}},
+    responses={400: {}, 413: {}, 415: {}, 422: {}, 503: {}},
+)
+async def ingest(request: Request, conn: Conn, gateway: Gateway) -> IngestResult:
+    """Store a batch; reply with the sequences the gateway may delete from its outbox."""
+    started = time.perf_counter()
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("observations"), list):
+        raise HTTPException(422, "The body must be an object with `epoch` and an `observations` list.")
+    try:
+        epoch = UUID(str(body.get("epoch")))
+    except ValueError:
+        raise HTTPException(422, "`epoch` must be a UUID.") from None
+    items = body["observations"]
+    if len(items) > MAX_READINGS:
+        raise HTTPException(413, f"At most {MAX_READINGS} readings per batch.")
+    stored_at = datetime.now(UTC)
+    readings, rejections, repeats = _split(items, stored_at)
+    # A database failure propagates to the application's 503 handler: nothing is acknowledged.
+    outcome = await store_batch(
+        conn,
+        gateway_id=gateway.id,
+        municipality_id=gateway.municipality_id,
+        epoch=epoch,
+        readings=readings,
+        rejections=rejections,
+        clock_skew_s=gateway.clock_skew_s,
+    )
+    outcome.duplicates += repeats
+    metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+    metrics.BATCHES.labels("200").inc()
+    for name, count in (("stored", outcome.stored), ("duplicate", outcome.duplicates), ("resent", outcome.resent)):
+        metrics.READINGS.labels(name).inc(count)
+    for reason, count in outcome.quarantined.items():
+        metrics.QUARANTINED.labels(reason).inc(count)
+        metrics.READINGS.labels("quarantined").inc(count)
+    return IngestResult(
+        committed=outcome.committed,
+        stored=outcome.stored,
+        duplicates=outcome.duplicates,
+        resent=outcome.resent,
+        quarantined=dict(outcome.quarantined),
+    )

@@ -1,0 +1,47 @@
+"""Operations endpoints: liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+import tryggheim
+from cloud import metrics
+from cloud.access.policy import Public
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers", dependencies=[Public])
+async def healthz(request: Request) -> dict[str, Any]:
+    """Cheap and dependency-free; `mode` is `demo` while local accounts are enabled."""
+    body: dict[str, Any] = {"status": "ok", "version": tryggheim.__version__}
+    if request.app.state.settings.auth_mode == "local":
+        body["mode"] = "demo"
+    return body
+
+
+@router.get("/readyz", summary="Readiness: database reachable, schema current", dependencies=[Public])
+async def readyz(request: Request) -> JSONResponse:
+    """503 with the reason while the database is unreachable or the schema is not this code's."""
+    try:
+        async with request.app.state.pool.connection(timeout=2) as conn:
+            row = await (await conn.execute("SELECT version_num FROM alembic_version")).fetchone()
+    except Exception as exc:  # any failure here means "not ready", and the body says which
+        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+    current, head = (row[0] if row else None), request.app.state.schema_head
+    if current != head:
+        return JSONResponse({"status": "unavailable", "schema": current, "expected": head}, status_code=503)
+    return JSONResponse({"status": "ok", "schema": current})
+
+
+@router.get("/metrics", summary="Prometheus metrics", dependencies=[Public], response_class=PlainTextResponse)
+async def prometheus(request: Request) -> PlainTextResponse:
+    """Ingest rate, batch latency, quarantine by reason, pool usage."""
+    pool_registry = CollectorRegistry()
+    pool_registry.register(metrics.PoolCollector(request.app.state.pool))
+    body = generate_latest(metrics.REGISTRY) + generate_latest(pool_registry)
+    return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

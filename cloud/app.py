@@ -1,0 +1,82 @@
+"""The FastAPI application: routers, middleware, the pool, and the access-policy check."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+import tryggheim
+from cloud import middleware
+from cloud.access import policy
+from cloud.api import alerts, audit_log, auth, gateways, ingest, ops, pages, patients, quarantine, staff, suppression
+from cloud.config import CloudSettings
+from cloud.db.migrate import head_revision
+from cloud.evaluation.runner import EvaluationRunner
+
+ROUTERS = (
+    ops.router,
+    pages.router,
+    auth.router,
+    patients.router,
+    staff.router,
+    audit_log.router,
+    gateways.router,
+    ingest.router,
+    quarantine.router,
+    alerts.router,
+    suppression.router,
+)
+RETRY_AFTER_S = 5
+
+
+def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation_poll_s: float = 5.0) -> FastAPI:
+    """Build the application around an (unopened) pool of runtime-role connections.
+
+    With `settings.evaluation` the lifespan also runs the alert evaluation worker (`app.state.evaluation`),
+    polling its queue every `evaluation_poll_s` seconds besides waking on alarm notifications.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await pool.open(wait=False)
+        runner = EvaluationRunner(pool, poll_s=evaluation_poll_s) if settings.evaluation else None
+        app.state.evaluation = runner
+        if runner is not None:
+            await runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await runner.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title="Tryggheim",
+        version=tryggheim.__version__,
+        description="Remote patient monitoring and welfare technology for Norwegian municipalities.",
+        lifespan=lifespan,
+    )
+    app.state.pool = pool
+    app.state.settings = settings
+    app.state.schema_head = head_revision()
+    for router in ROUTERS:
+        app.include_router(policy.mark(router))
+    policy.enforce(app)
+    middleware.install(app, demo=settings.auth_mode == "local")
+
+    async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Nothing was committed: the client retries, and nothing is lost.
+        return JSONResponse(
+            {"detail": f"Storage unavailable ({type(exc).__name__}); nothing was stored, retry later."},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    app.add_exception_handler(psycopg.OperationalError, storage_unavailable)
+    app.add_exception_handler(PoolTimeout, storage_unavailable)
+    return app

@@ -1,0 +1,85 @@
+"""Cloud service settings: one pydantic-settings class, validated at start-up.
+
+A bad or missing value stops the process with one line naming the variable and the cause
+(`settings_error_line`), never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "TRYGGHEIM_"
+
+
+def _check_postgres_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"postgresql", "postgres"}:
+        raise ValueError(f"scheme must be postgresql://, got {parts.scheme or 'none'!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"port is not a number ({exc})") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError("no host given")
+    if port == 0:
+        raise ValueError("port 0 is not a port")
+    if not parts.path.strip("/"):
+        raise ValueError("no database name given (postgresql://user:password@host:port/DATABASE)")
+    return value
+
+
+class CloudSettings(BaseSettings):
+    """Settings of a cloud process (`tryggheim cloud serve`, `tryggheim demo`, `tryggheim db ...`)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None,
+        description="Runtime connection (a role without DDL). Unset: a private embedded PostgreSQL.",
+    )
+    database_owner_url: str | None = Field(
+        default=None, description="Connection that owns the schema; used by `tryggheim db upgrade`."
+    )
+    state_dir: Path = Field(
+        default=Path.home() / ".local" / "state" / "tryggheim",
+        description="Where the embedded database and other local state live.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    db_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    db_pool_min: int = Field(default=1, ge=0, le=100)
+    db_pool_max: int = Field(default=10, ge=1, le=200)
+    auth_mode: Literal["local", "oidc"] = Field(
+        default="oidc", description="`local`: demo accounts with passwords; `oidc`: HelseID (production)."
+    )
+    cookie_secure: bool = Field(default=True, description="Session cookies only over HTTPS.")
+    evaluation: bool = Field(
+        default=True,
+        description="Run the alert evaluation worker and its scheduler in this process (cloud/evaluation).",
+    )
+
+    @field_validator("database_url", "database_owner_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        return _check_postgres_url(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+def settings_error_line(error: ValidationError) -> str:
+    """One human line for the first invalid setting: `TRYGGHEIM_X: cause`."""
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{ENV_PREFIX}{field.upper()}: {message}"

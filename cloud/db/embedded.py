@@ -1,0 +1,372 @@
+"""A private PostgreSQL for the demo, tests and benchmarks, run from Debian's server binaries.
+
+Why Debian's binaries rather than a PyPI wheel: see docs/operations.md ("Embedded database").
+The server runs as a direct child in its own session, so Ctrl-C of a terminal does not race our own
+orderly shutdown, with a parent-death signal so that a SIGKILL of the parent still shuts it down.
+A `postmaster.pid` left behind by a killed parent is detected at the next start and the old server
+is stopped before a new one starts.
+
+PostgreSQL refuses to run as root. As root the server runs as the `postgres` system user (created
+by Debian's package) or, where that user is missing, a dedicated `tryggheim-pg` system user; the data
+directory must then be reachable by that user, so it falls back to /var/lib/tryggheim when the state
+directory's ancestors are private.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+
+from tryggheim.common.children import die_with_parent
+
+SUPERUSER = "tryggheim_admin"
+_FALLBACK_ROOT = Path("/var/lib/tryggheim")
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The private PostgreSQL could not be found, initialised or started; the message says why."""
+
+
+def find_bindir() -> Path:
+    """The newest PostgreSQL >= 15 server binaries on this machine (`TRYGGHEIM_PG_BINDIR` overrides)."""
+    override = os.environ.get("TRYGGHEIM_PG_BINDIR")
+    candidates = [Path(override)] if override else []
+    root = Path("/usr/lib/postgresql")
+    if root.is_dir():
+        versions = sorted(
+            (p for p in root.iterdir() if p.name.isdigit() and int(p.name) >= 15),
+            key=lambda p: int(p.name),
+            reverse=True,
+        )
+        candidates += [v / "bin" for v in versions]
+    on_path = shutil.which("postgres")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    for bindir in candidates:
+        if (bindir / "postgres").is_file() and (bindir / "initdb").is_file():
+            return bindir
+    raise EmbeddedPostgresError(
+        "no PostgreSQL server binaries (>= 15) found; install Debian's `postgresql` package "
+        "(make does this when run as root) or set TRYGGHEIM_PG_BINDIR"
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As PostgreSQL itself does: connections of a killed server linger in TIME_WAIT, which must not
+        # move a restarted server to another port (clients hold the old URL).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _service_user() -> pwd.struct_passwd | None:
+    """The unprivileged user the server runs as when we are root; None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "tryggheim-pg"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "tryggheim-pg"],
+        check=True,
+        capture_output=True,
+    )
+    return pwd.getpwnam("tryggheim-pg")
+
+
+def _reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
+    """Whether every ancestor of `path` lets `user` traverse it."""
+    for ancestor in path.resolve().parents:
+        if not ancestor.exists():
+            continue  # we create it, with the default 0755
+        st = ancestor.stat()
+        if st.st_uid == user.pw_uid:
+            continue
+        if not st.st_mode & 0o001:
+            return False
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class _Layout:
+    state_dir: Path
+    data_dir: Path
+    log_file: Path
+    password_file: Path
+    port_file: Path
+
+
+class EmbeddedPostgres:
+    """One private cluster under a state directory; `start()` returns a superuser URL."""
+
+    def __init__(self, state_dir: Path, *, port: int | None = None) -> None:
+        self._state_dir = state_dir.resolve()
+        self._wanted_port = port
+        self._user = _service_user()
+        self._bindir = find_bindir()
+        self._layout = self._plan_layout()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock_fd: int | None = None
+        self.port = 0
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the cluster's files are (inside the state directory unless that is private)."""
+        return self._layout.data_dir
+
+    def _plan_layout(self) -> _Layout:
+        state = self._state_dir
+        data = state / "pg"
+        if self._user is not None and not _reachable_by(data, self._user):
+            digest = hashlib.sha256(str(state).encode()).hexdigest()[:16]
+            data = _FALLBACK_ROOT / f"pg-{digest}"
+        return _Layout(
+            state_dir=state,
+            data_dir=data,
+            log_file=state / "postgresql.log",
+            password_file=state / "pg-superuser-password",
+            port_file=state / "pg-port",
+        )
+
+    def _identity(self) -> tuple[int | None, int | None, list[int] | None]:
+        """user, group and supplementary groups for Popen: drop root completely (with `user=` alone the
+        child would keep gid 0 and root's groups)."""
+        if self._user is None:
+            return None, None, None
+        return self._user.pw_uid, self._user.pw_gid, []
+
+    def _run_as_service(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        uid, gid, groups = self._identity()
+        return subprocess.run(
+            args, check=False, capture_output=True, text=True, user=uid, group=gid, extra_groups=groups
+        )
+
+    def _chown(self, path: Path) -> None:
+        if self._user is not None:
+            os.chown(path, self._user.pw_uid, self._user.pw_gid)
+
+    def _initdb(self) -> None:
+        layout = self._layout
+        layout.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        layout.data_dir.mkdir(mode=0o700, exist_ok=True)
+        self._chown(layout.data_dir)
+        password = secrets.token_urlsafe(24)
+        pwfile = layout.data_dir.parent / f".{layout.data_dir.name}-initpw"
+        pwfile.write_text(password)
+        pwfile.chmod(0o600)
+        self._chown(pwfile)
+        try:
+            result = self._run_as_service(
+                [
+                    str(self._bindir / "initdb"),
+                    "-D",
+                    str(layout.data_dir),
+                    "-U",
+                    SUPERUSER,
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-instructions",
+                ]
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise EmbeddedPostgresError(f"initdb failed: {result.stderr.strip()[-500:]}")
+        layout.password_file.write_text(password)
+        layout.password_file.chmod(0o600)
+
+    def _stop_leftover(self) -> None:
+        """Stop a server that a killed predecessor left running on our data directory."""
+        pid_file = self._layout.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split("\n", 1)[0])
+        except (FileNotFoundError, ValueError, PermissionError):
+            return
+        if not _pid_alive(pid):
+            return  # a stale file: the server removes it itself at start
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            return
+        if str(self._layout.data_dir) not in cmdline:
+            return  # the pid was reused by an unrelated process
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGQUIT)
+            time.sleep(1)
+
+    def _choose_port(self) -> int:
+        if self._wanted_port:
+            return self._wanted_port
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            previous = int(self._layout.port_file.read_text())
+            if _port_free(previous):
+                return previous
+        return free_port()
+
+    def url(self, database: str = "postgres") -> str:
+        """Superuser URL of the running server."""
+        password = quote(self._layout.password_file.read_text().strip(), safe="")
+        return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def _take_lock(self) -> None:
+        """One owner per state directory; the kernel releases the lock when the owner dies, even by
+        SIGKILL, which is what tells a live owner's server from a killed owner's leftover."""
+        fd = os.open(self._layout.state_dir / "embedded-pg.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EmbeddedPostgresError(
+                f"the embedded database in {self._layout.state_dir} is in use by another running process"
+            ) from None
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def start(self, timeout_s: float = 60.0) -> str:
+        """Initialise when new, recover from a killed predecessor, start, wait until it accepts."""
+        layout = self._layout
+        layout.state_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            return self._start(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout_s: float) -> str:
+        layout = self._layout
+        if not (layout.data_dir / "PG_VERSION").exists() or not layout.password_file.exists():
+            if layout.data_dir.exists():
+                shutil.rmtree(layout.data_dir)
+            self._initdb()
+        else:
+            self._stop_leftover()
+        self.port = self._choose_port()
+        layout.port_file.write_text(str(self.port))
+        uid, gid, groups = self._identity()
+        log = layout.log_file.open("ab")
+        self._chown(layout.log_file)
+        self._process = subprocess.Popen(
+            [
+                str(self._bindir / "postgres"),
+                "-D",
+                str(layout.data_dir),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGINT),  # SIGINT: PostgreSQL's fast shutdown
+            user=uid,
+            group=gid,
+            extra_groups=groups,
+        )
+        log.close()
+        self._wait_ready(timeout_s)
+        return self.url()
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        last_error = ""
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                tail = self._layout.log_file.read_text(errors="replace")[-800:]
+                raise EmbeddedPostgresError(f"postgres exited with {self._process.returncode}: {tail}")
+            try:
+                with psycopg.connect(self.url(), connect_timeout=2):
+                    return
+            except psycopg.OperationalError as exc:
+                last_error = str(exc).strip()
+            time.sleep(0.05)
+        raise EmbeddedPostgresError(f"postgres did not accept connections in {timeout_s:.0f} s: {last_error}")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Fast shutdown (SIGINT); escalate to SIGQUIT, then SIGKILL, if it hangs."""
+        process, self._process = self._process, None
+        try:
+            if process is None or process.poll() is not None:
+                return
+            for sig, wait in ((signal.SIGINT, timeout_s), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(sig)
+                try:
+                    process.wait(wait)
+                    return
+                except subprocess.TimeoutExpired:
+                    continue
+        finally:
+            self._release_lock()
+
+    def kill(self) -> None:
+        """Kill the server without a shutdown (for tests of crash recovery)."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+        self._release_lock()
+
+    def remove(self) -> None:
+        """Delete the cluster's files (tests and benchmarks; the server must be stopped)."""
+        if self._process is not None:
+            raise EmbeddedPostgresError("stop the server before removing its data")
+        shutil.rmtree(self._layout.data_dir, ignore_errors=True)
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while running."""
+        return self._process.pid if self._process and self._process.poll() is None else None

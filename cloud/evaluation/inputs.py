@@ -1,0 +1,114 @@
+"""The evaluation's data inputs read from the database: reading windows and liveness facts.
+
+Liveness facts come from what the cloud already records: the devices assigned to the patient now, the
+gateway each is registered to now, that gateway's newest heartbeat (`gateway_status`), and per device its
+newest observation of any of its metrics or of its battery. A gateway that is down therefore inhibits the
+"sensor silent" alerts of the devices behind it (alerts.liveness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from alerts.evaluate import LivenessFacts
+from alerts.inputs import DeviceFacts, GatewayFacts, Window
+from device_profiles.device_catalogue import load_devices
+
+BATTERY_METRIC = "device.battery"
+
+
+def _stamp(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+async def windows(
+    conn: AsyncConnection[Any], patient_id: UUID, days: Mapping[str, int], now: float
+) -> dict[str, Window]:
+    """Each metric's readings over its own number of days before `now` (one query)."""
+    if not days:
+        return {}
+    metrics = sorted(days)
+    rows = await (
+        await conn.execute(
+            "SELECT o.metric, array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t), array_agg(o.value ORDER BY o.t) "
+            "FROM unnest(%s::text[], %s::int[]) AS w(metric, days) JOIN observations o ON o.patient_id = %s "
+            "AND o.metric = w.metric AND o.t > %s - make_interval(days => w.days) AND o.t <= %s GROUP BY o.metric",
+            (
+                metrics,
+                [days[m] for m in metrics],
+                patient_id,
+                datetime.fromtimestamp(now, UTC),
+                datetime.fromtimestamp(now, UTC),
+            ),
+        )
+    ).fetchall()
+    return {metric: Window.of(times, values) for metric, times, values in rows}
+
+
+def _device_metrics(profile_id: str) -> tuple[str, ...]:
+    catalogue = load_devices()
+    return catalogue[profile_id].metrics if profile_id in catalogue else ()
+
+
+async def liveness_facts(conn: AsyncConnection[Any], patient_id: UUID, now: float) -> LivenessFacts:
+    """The patient's devices and gateways as they stand at `now`."""
+    at = datetime.fromtimestamp(now, UTC)
+    devices = await (
+        await conn.execute(
+            "SELECT d.id, d.profile_id, r.gateway_id FROM device_assignments a JOIN devices d ON d.id = a.device_id "
+            "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> %s::timestamptz "
+            "WHERE a.patient_id = %s AND a.valid @> %s::timestamptz",
+            (at, patient_id, at),
+        )
+    ).fetchall()
+    pairs = [(device_id, m) for device_id, profile, _ in devices for m in (*_device_metrics(profile), BATTERY_METRIC)]
+    newest: dict[UUID, float] = {}
+    battery: dict[UUID, float] = {}
+    if pairs:
+        # Per (device, metric) the newest observation, through the (patient, metric, t) index.
+        for device_id, metric, t, value in await (
+            await conn.execute(
+                "SELECT q.device_id, q.metric, o.t, o.value "
+                "FROM unnest(%s::uuid[], %s::text[]) AS q(device_id, metric) CROSS JOIN LATERAL "
+                "(SELECT t, value FROM observations WHERE patient_id = %s AND metric = q.metric "
+                "AND device_id = q.device_id AND t <= %s ORDER BY t DESC LIMIT 1) o",
+                ([p[0] for p in pairs], [p[1] for p in pairs], patient_id, at),
+            )
+        ).fetchall():
+            newest[device_id] = max(newest.get(device_id, 0.0), t.timestamp())
+            if metric == BATTERY_METRIC:
+                battery[device_id] = value
+    gateway_ids = sorted({gateway for _, _, gateway in devices if gateway is not None})
+    heartbeats = dict(
+        await (
+            await conn.execute(
+                "SELECT gateway_id, reported_at FROM gateway_status WHERE gateway_id = ANY(%s)", (gateway_ids,)
+            )
+        ).fetchall()
+    )
+    return LivenessFacts(
+        devices=tuple(
+            DeviceFacts(
+                device_id=str(device_id),
+                metrics=_device_metrics(profile),
+                last_seen=newest.get(device_id),
+                battery_pct=battery.get(device_id),
+                gateway_id=None if gateway is None else str(gateway),
+            )
+            for device_id, profile, gateway in devices
+        ),
+        gateways=tuple(GatewayFacts(str(g), _stamp(heartbeats.get(g))) for g in gateway_ids),
+    )
+
+
+def metrics_of(
+    rules: Collection[str], days: Mapping[str, int], metrics_by_rule: Mapping[str, tuple[str, ...]]
+) -> dict[str, int]:
+    """The history to fetch for `rules`: their metrics with the protocol's window per metric."""
+    wanted = {metric for rule in rules for metric in metrics_by_rule.get(rule, ())}
+    return {metric: days[metric] for metric in wanted if metric in days}

@@ -1,0 +1,148 @@
+"""Draining the pending-evaluation queue: one patient per transaction, safe with any number of workers.
+
+A worker claims the oldest claimable row (alarm rows first) with `FOR UPDATE SKIP LOCKED`, then every other
+unlocked row of the same patient, and takes the patient's advisory lock so that two workers holding rows of
+the same patient evaluate one after the other; the second then sees the first one's alerts. The rows are
+deleted in the transaction that applies the transitions: if the process dies before the commit, the rows
+come back and another process evaluates them. The partial unique index on open alerts backs all this up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from alerts.evaluate import evaluate_patient
+from alerts.explain import Level
+from alerts.lifecycle import Event, Transition
+from cloud.evaluation import inputs, state
+from cloud.evaluation.protocols import protocol_for
+
+log = logging.getLogger(__name__)
+EVALUATION_RULE = "evaluation"  # the rule named by a failure of the evaluation itself (not of one detector)
+MAX_RETRY_S = 300
+ACTIVE_LIFECYCLES = ("trial", "active", "paused")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The rows one worker holds for one patient."""
+
+    patient_id: UUID
+    ids: tuple[int, ...]
+    metrics: frozenset[str]
+    scheduled: bool  # a sweep row: evaluate the clock-driven rules
+    alarm: bool
+
+
+async def claim(conn: AsyncConnection[Any]) -> Claim | None:
+    """Lock the next patient's rows (inside the caller's transaction), or None when nothing is claimable."""
+    first = await (
+        await conn.execute(
+            "SELECT patient_id FROM pending_evaluations WHERE retry_at <= now() ORDER BY alarm DESC, id "
+            "LIMIT 1 FOR UPDATE SKIP LOCKED"
+        )
+    ).fetchone()
+    if first is None:
+        return None
+    patient_id = first[0]
+    rows = await (
+        await conn.execute(
+            "SELECT id, metric, alarm FROM pending_evaluations WHERE patient_id = %s FOR UPDATE SKIP LOCKED",
+            (patient_id,),
+        )
+    ).fetchall()
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"evaluate:{patient_id}",))
+    return Claim(
+        patient_id=patient_id,
+        ids=tuple(r[0] for r in rows),
+        metrics=frozenset(r[1] for r in rows if r[1] is not None),
+        scheduled=any(r[1] is None for r in rows),
+        alarm=any(r[2] for r in rows),
+    )
+
+
+async def evaluate(conn: AsyncConnection[Any], job: Claim, now: float) -> tuple[Transition, ...]:
+    """Evaluate the rules the claimed rows ask for and apply the transitions (caller's transaction)."""
+    protocol = await protocol_for(conn, job.patient_id)
+    rules = set(protocol.rules_for_metrics(job.metrics))
+    if job.scheduled:
+        rules |= set(protocol.scheduled_rules())
+    by_rule = {rule.id: rule.metrics for rule in protocol.rules}
+    windows = await inputs.windows(conn, job.patient_id, inputs.metrics_of(rules, protocol.window_days(), by_rule), now)
+    facts = await inputs.liveness_facts(conn, job.patient_id, now)
+    patient_state = await state.load_state(conn, job.patient_id, now)
+    result = evaluate_patient(protocol, patient_state, windows, facts, now, rules=rules)
+    await state.apply(conn, job.patient_id, result.transitions)
+    return result.transitions
+
+
+async def evaluate_next(pool: AsyncConnectionPool) -> Claim | None:
+    """Claim, evaluate and delete one patient's rows in one transaction; None when the queue is empty.
+
+    When the evaluation itself fails (not one detector: those are reported by `evaluate_patient`), the rows
+    are kept for a retry with back-off and the failure is recorded as a `detector_failed` transition.
+    """
+    async with pool.connection() as conn:
+        job: Claim | None = None
+        try:
+            async with conn.transaction():
+                job = await claim(conn)
+                if job is None:
+                    return None
+                await evaluate(conn, job, time.time())
+                await conn.execute("DELETE FROM pending_evaluations WHERE id = ANY(%s)", (list(job.ids),))
+                return job
+        except Exception as exc:
+            if job is None:  # nothing claimed: a database problem, for the caller to report
+                raise
+            log.exception("evaluation failed", extra={"patient_id": str(job.patient_id)})
+            await _postpone(conn, job, exc)
+            return job
+
+
+async def _postpone(conn: AsyncConnection[Any], job: Claim, exc: Exception) -> None:
+    failure = Transition(
+        event=Event.DETECTOR_FAILED,
+        rule=EVALUATION_RULE,
+        alert_class="data_quality",
+        severity=Level.YELLOW,
+        at=time.time(),
+        message=f"evaluation failed: {type(exc).__name__}: {exc}"[:500],
+        notify=False,
+        explanation={"error": repr(exc)[:2000], "queued_rows": len(job.ids)},
+    )
+    async with conn.transaction():
+        await state.record(conn, job.patient_id, None, failure)
+        await conn.execute(
+            "UPDATE pending_evaluations SET attempts = attempts + 1, retry_at = now() + "
+            "make_interval(secs => least(%s, 5 * 2 ^ attempts)) WHERE id = ANY(%s)",
+            (MAX_RETRY_S, list(job.ids)),
+        )
+
+
+async def enqueue_sweep(pool: AsyncConnectionPool) -> int:
+    """Queue the clock-driven rules of every active patient; returns the rows queued.
+
+    Safe on every replica at once: the advisory lock lets one replica sweep at a time (the others skip this
+    tick), and a patient that still has a sweep row waiting gets no second one.
+    """
+    async with pool.connection() as conn, conn.transaction():
+        locked = await (
+            await conn.execute("SELECT pg_try_advisory_xact_lock(hashtextextended('evaluation:sweep', 0))")
+        ).fetchone()
+        if not (locked and locked[0]):
+            return 0
+        cur = await conn.execute(
+            "INSERT INTO pending_evaluations (patient_id, metric) SELECT p.id, NULL FROM patients p "
+            "WHERE p.lifecycle = ANY(%s) AND NOT EXISTS (SELECT 1 FROM pending_evaluations q "
+            "WHERE q.patient_id = p.id AND q.metric IS NULL)",
+            (list(ACTIVE_LIFECYCLES),),
+        )
+        return cur.rowcount

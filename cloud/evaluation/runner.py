@@ -1,0 +1,119 @@
+"""The evaluation worker of one cloud process: drain on NOTIFY or poll, sweep on a schedule.
+
+Every replica runs one. A dedicated connection LISTENs on `tryggheim_alarm` (ingest notifies it in the
+transaction that stores an alarm-class reading), which wakes the drain at once; otherwise the drain runs
+every `poll_s` seconds, which also picks up rows a dead process left behind. APScheduler 3 (in-memory job
+store, one per process, never shared) ticks the sweep that queues the clock-driven rules; the sweep itself
+is safe on all replicas at once (cloud.evaluation.queue.enqueue_sweep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+
+import psycopg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from psycopg_pool import AsyncConnectionPool
+
+from cloud.evaluation.queue import enqueue_sweep, evaluate_next
+from cloud.ingest.store import ALARM_CHANNEL
+
+log = logging.getLogger(__name__)
+LISTEN_RETRY_S = 2.0
+
+
+class EvaluationRunner:
+    """Start with `start()` inside the running event loop; `stop()` cancels everything it started."""
+
+    def __init__(self, pool: AsyncConnectionPool, *, poll_s: float = 5.0, sweep_s: float = 60.0) -> None:
+        self.pool = pool
+        self.poll_s = poll_s
+        self.sweep_s = sweep_s
+        self.wakeups: Counter[str] = Counter()  # why the drain ran: "notify", "poll", "sweep", "start"
+        self.evaluated = 0
+        self.listening = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._scheduler: AsyncIOScheduler | None = None
+
+    async def start(self) -> None:
+        """Begin listening, draining and sweeping."""
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._drain_loop())]
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler.add_job(
+            self.sweep, "interval", seconds=self.sweep_s, next_run_time=datetime.now(UTC), coalesce=True,
+            max_instances=1, misfire_grace_time=int(self.sweep_s),
+        )  # fmt: skip
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop the scheduler and cancel the loops (an evaluation in flight rolls back and is retried)."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self, reason: str) -> None:
+        """Ask the drain loop to run now."""
+        self.wakeups[reason] += 1
+        self._wake.set()
+
+    async def sweep(self) -> None:
+        """Queue the clock-driven rules of every active patient (one replica per tick), then drain."""
+        try:
+            queued = await enqueue_sweep(self.pool)
+        except (psycopg.Error, OSError):
+            log.exception("evaluation sweep failed; the next tick retries")
+            return
+        if queued:
+            self.wake("sweep")
+
+    async def drain(self) -> int:
+        """Evaluate until nothing is claimable; returns the number of patient evaluations."""
+        done = 0
+        while await evaluate_next(self.pool) is not None:
+            done += 1
+        self.evaluated += done
+        return done
+
+    async def _drain_loop(self) -> None:
+        reason = "start"
+        while True:
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:  # the database may be down: keep the loop alive, the rows stay queued
+                log.exception("evaluation drain failed", extra={"wakeup": reason})
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                reason = "signal"
+            except TimeoutError:
+                self.wakeups["poll"] += 1
+                reason = "poll"
+
+    async def _listen(self) -> None:
+        conninfo = self.pool.conninfo
+        if not isinstance(conninfo, str):
+            raise TypeError("the evaluation runner needs a pool built from a connection string")
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    conninfo, autocommit=True, application_name="tryggheim-listen"
+                ) as conn:
+                    await conn.execute(f"LISTEN {ALARM_CHANNEL}")
+                    self.listening.set()
+                    # Whatever was notified while nobody listened is still queued: drain once now.
+                    self.wake("listen")
+                    async for _ in conn.notifies():
+                        self.wake("notify")
+            except (psycopg.Error, OSError):
+                log.warning("alarm listener lost its connection; reconnecting", exc_info=True)
+            self.listening.clear()
+            await asyncio.sleep(LISTEN_RETRY_S)

@@ -1,0 +1,1 @@
+"""Gateways: enrolment, credentials, status and configuration."""

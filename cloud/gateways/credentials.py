@@ -1,0 +1,154 @@
+"""Enrolment codes and gateway credentials. Only SHA-256 digests are stored; the secrets exist only on
+the installer's screen (codes) and in the gateway's 0600 credential file (credentials).
+
+Codes are single-use and expire (24 h by default). A credential can be rotated, with the previous one
+accepted for a grace period so a gateway that missed the answer is not locked out, and revoked, which
+takes effect on the next request.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from cloud.access.secrets import token_digest
+
+CODE_LIFETIME = timedelta(hours=24)
+ROTATION_GRACE = timedelta(hours=24)
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_CLIENT = 10
+# No 0/O/1/I/L: installers read codes aloud and type them.
+_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+class EnrolmentError(Exception):
+    """A code that is unknown, used or expired; the message is safe to show."""
+
+
+class EnrolmentThrottled(Exception):  # noqa: N818 - reads as a state
+    """Too many wrong codes from this client recently."""
+
+
+@dataclass(frozen=True)
+class GatewayPrincipal:
+    """A request authenticated with a gateway credential."""
+
+    id: UUID
+    municipality_id: UUID
+    home_id: UUID | None
+    clock_skew_s: float | None = None  # from the last heartbeat; ingest flags readings when it is large
+
+
+def new_code() -> str:
+    """A 12-character code in groups of four, e.g. `K7QM-2XPA-9RTE` (about 59 bits)."""
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    return "-".join(raw[i : i + 4] for i in range(0, 12, 4))
+
+
+def normalise_code(code: str) -> str:
+    """Accept lower case and missing or extra separators as typed by a person."""
+    raw = "".join(ch for ch in code.upper() if ch.isalnum())
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+async def create_code(
+    conn: AsyncConnection[Any], home_id: UUID, lifetime: timedelta = CODE_LIFETIME
+) -> tuple[str, datetime]:
+    """A new single-use code for a kit in `home_id`; returns the code and when it expires."""
+    row = await (await conn.execute("SELECT municipality_id FROM homes WHERE id = %s", (home_id,))).fetchone()
+    if row is None:
+        raise EnrolmentError(f"no home {home_id}")
+    code = new_code()
+    expires = datetime.now(UTC) + lifetime
+    await conn.execute(
+        "INSERT INTO enrolment_codes (code_hash, municipality_id, home_id, expires_at) VALUES (%s, %s, %s, %s)",
+        (token_digest(code), row[0], home_id, expires),
+    )
+    return code, expires
+
+
+async def enrol(conn: AsyncConnection[Any], code: str, client: str) -> tuple[UUID, str]:
+    """Exchange a code, once, for a new gateway and its credential."""
+    async with conn.transaction():
+        failures = await (
+            await conn.execute(
+                "SELECT count(*) FROM enrolment_failures WHERE client = %s AND at > %s",
+                (client, datetime.now(UTC) - FAILURE_WINDOW),
+            )
+        ).fetchone()
+        if failures and failures[0] >= MAX_FAILURES_PER_CLIENT:
+            raise EnrolmentThrottled
+        row = await (
+            await conn.execute(
+                "SELECT municipality_id, home_id, expires_at, used_at FROM enrolment_codes "
+                "WHERE code_hash = %s FOR UPDATE",
+                (token_digest(normalise_code(code)),),
+            )
+        ).fetchone()
+        problem = (
+            "unknown"
+            if row is None
+            else "already used"
+            if row[3] is not None
+            else "expired"
+            if row[2] <= datetime.now(UTC)
+            else None
+        )
+        if problem:
+            await conn.execute("INSERT INTO enrolment_failures (client) VALUES (%s)", (client,))
+    if problem or row is None:
+        raise EnrolmentError(f"the enrolment code is {problem}; ask for a new one")
+    credential = secrets.token_urlsafe(32)
+    async with conn.transaction():
+        gateway = await (
+            await conn.execute(
+                "INSERT INTO gateways (municipality_id, home_id, credential_hash, enrolled_at) "
+                "VALUES (%s, %s, %s, now()) RETURNING id",
+                (row[0], row[1], token_digest(credential)),
+            )
+        ).fetchone()
+        assert gateway is not None
+        updated = await conn.execute(
+            "UPDATE enrolment_codes SET used_at = now(), gateway_id = %s WHERE code_hash = %s AND used_at IS NULL",
+            (gateway[0], token_digest(normalise_code(code))),
+        )
+        if updated.rowcount != 1:  # a concurrent exchange of the same code won
+            raise EnrolmentError("the enrolment code is already used; ask for a new one")
+    return gateway[0], credential
+
+
+async def authenticate(conn: AsyncConnection[Any], credential: str) -> GatewayPrincipal | None:
+    """The gateway behind a credential: current, or previous within its grace period; never revoked."""
+    digest = token_digest(credential)
+    row = await (
+        await conn.execute(
+            "SELECT id, municipality_id, home_id, clock_skew_s FROM gateways WHERE revoked_at IS NULL AND "
+            "(credential_hash = %s OR (previous_hash = %s AND previous_valid_until > now()))",
+            (digest, digest),
+        )
+    ).fetchone()
+    return GatewayPrincipal(row[0], row[1], row[2], row[3]) if row else None
+
+
+async def rotate(conn: AsyncConnection[Any], gateway_id: UUID, grace: timedelta = ROTATION_GRACE) -> str:
+    """A new credential; the current one stays valid for `grace`."""
+    credential = secrets.token_urlsafe(32)
+    await conn.execute(
+        "UPDATE gateways SET previous_hash = credential_hash, previous_valid_until = %s, credential_hash = %s "
+        "WHERE id = %s",
+        (datetime.now(UTC) + grace, token_digest(credential), gateway_id),
+    )
+    return credential
+
+
+async def revoke(conn: AsyncConnection[Any], gateway_id: UUID) -> bool:
+    """Revoke every credential of a gateway at once; False when there is no such gateway."""
+    result = await conn.execute(
+        "UPDATE gateways SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL", (gateway_id,)
+    )
+    return result.rowcount == 1

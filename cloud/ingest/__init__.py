@@ -1,0 +1,1 @@
+"""Ingest: what gateways send becomes stored observations or quarantined readings, never nothing."""

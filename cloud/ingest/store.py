@@ -1,0 +1,262 @@
+"""Storing one batch in one transaction: match devices and patients, bulk-write, classify what was not new.
+
+Valid readings go through binary `COPY` into a per-connection temporary staging table and one
+insert-select that de-duplicates on the delivery key (gateway, outbox epoch, sequence) and on device
+content (a device re-sending a stored record under a new sequence). What was not inserted is classified:
+the same key with the same payload is a duplicate; with a different payload, a `sequence_conflict`.
+
+In the same transaction the batch queues one pending evaluation per touched (patient, metric) and, for
+alarm-class metrics, signals `NOTIFY tryggheim_alarm` (delivered on commit), so no stored reading can miss
+detection even if this process dies right after the commit (cloud/evaluation).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from cloud.ingest.validate import Reading, Rejection, payload_hash
+from device_profiles import load_catalogue
+
+_CATALOGUE = load_catalogue()
+
+# Devices re-send *stored records* (a blood-pressure monitor or glucose meter replays its memory under new
+# sequence numbers); those are measurements. Events and states are not de-duplicated by content: two door
+# openings or two alarm presses in the same second are two real events, and must both be stored.
+RECORDED_METRICS = sorted(
+    key for key, metric in load_catalogue().metrics.items() if metric.kind in {"vital", "ordinal"}
+)
+
+STAGING_DDL = """
+    CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
+        seq bigint, device_id uuid, patient_id uuid, metric text, value float8, unit text,
+        t timestamptz, measured_at timestamptz, received_at timestamptz, context jsonb, backfilled bool
+    ) ON COMMIT DELETE ROWS
+"""
+ALARM_CHANNEL = "tryggheim_alarm"
+ALARM_METRICS = frozenset(metric.key for metric in _CATALOGUE.metrics.values() if metric.urgency == "alarm")
+# One statement: the queue rows, and one notification per patient with a new alarm-class reading.
+_QUEUE_SQL = (
+    "WITH queued AS (INSERT INTO pending_evaluations (patient_id, metric, alarm) "
+    "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bool[]) RETURNING 1) "
+    "SELECT pg_notify('tryggheim_alarm', p::text) FROM unnest(%s::uuid[]) AS p"
+)
+_STAGING_TYPES = [
+    "int8", "uuid", "uuid", "text", "float8", "text", "timestamptz", "timestamptz", "timestamptz", "jsonb", "bool"
+]  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    """What happened to a batch; `committed` lists every sequence the gateway may now delete."""
+
+    committed: list[int] = field(default_factory=list)
+    stored: int = 0
+    duplicates: int = 0
+    resent: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class _Registration:
+    device_id: UUID
+    gateway_id: UUID
+    lower: datetime | None
+    upper: datetime | None
+
+
+def _within(moment: datetime, lower: datetime | None, upper: datetime | None) -> bool:
+    return (lower is None or lower <= moment) and (upper is None or moment < upper)
+
+
+async def prepare_connection(conn: AsyncConnection[Any]) -> None:
+    """Pool `configure` hook: the staging table lives as long as the connection."""
+    await conn.execute(STAGING_DDL)
+
+
+class _Resolver:
+    """Device and patient lookup for one batch, loaded with two queries."""
+
+    def __init__(self, gateway_id: UUID) -> None:
+        self.gateway_id = gateway_id
+        self.registrations: dict[str, list[_Registration]] = {}
+        self.assignments: dict[UUID, list[tuple[UUID, datetime | None, datetime | None]]] = {}
+
+    async def load(self, conn: AsyncConnection[Any], municipality_id: UUID, addresses: set[str]) -> None:
+        rows = await (
+            await conn.execute(
+                "SELECT d.address, d.id, r.gateway_id, lower(r.valid), upper(r.valid) FROM devices d "
+                "LEFT JOIN device_registrations r ON r.device_id = d.id "
+                "WHERE d.municipality_id = %s AND d.address = ANY(%s)",
+                (municipality_id, list(addresses)),
+            )
+        ).fetchall()
+        for address, device_id, gateway_id, lower, upper in rows:
+            self.registrations.setdefault(address, [])
+            if gateway_id is not None:
+                self.registrations[address].append(_Registration(device_id, gateway_id, lower, upper))
+        device_ids = list({r.device_id for regs in self.registrations.values() for r in regs})
+        for device_id, patient_id, lower, upper in await (
+            await conn.execute(
+                "SELECT device_id, patient_id, lower(valid), upper(valid) FROM device_assignments "
+                "WHERE device_id = ANY(%s)",
+                (device_ids,),
+            )
+        ).fetchall():
+            self.assignments.setdefault(device_id, []).append((patient_id, lower, upper))
+
+    def resolve(self, reading: Reading) -> tuple[UUID, UUID] | Rejection:
+        """(device, patient) for a reading at its time, or the reason it cannot be stored."""
+
+        def reject(reason: Any, detail: str) -> Rejection:
+            raw = {"seq": reading.seq, "device": reading.device, "metric": reading.metric, "value": reading.value}
+            return Rejection(reading.seq, reading.device, reason, detail, raw, reading.received_at)
+
+        if reading.device not in self.registrations:
+            return reject("unknown_device", "no device with this address is registered in the municipality")
+        current = [r for r in self.registrations[reading.device] if _within(reading.t, r.lower, r.upper)]
+        mine = [r for r in current if r.gateway_id == self.gateway_id]
+        if not mine:
+            if current:
+                return reject("foreign_device", "the device is registered to another gateway at that time")
+            return reject("unknown_device", "the device is not registered to this gateway at that time")
+        device_id = mine[0].device_id
+        patients = [p for p, lower, upper in self.assignments.get(device_id, []) if _within(reading.t, lower, upper)]
+        if not patients:
+            return reject("unassigned", "the device is assigned to no patient at that time")
+        return device_id, patients[0]
+
+
+async def store_batch(
+    conn: AsyncConnection[Any],
+    *,
+    gateway_id: UUID,
+    municipality_id: UUID,
+    epoch: UUID,
+    readings: list[Reading],
+    rejections: list[Rejection],
+    clock_skew_s: float | None,
+) -> Outcome:
+    """Write one batch atomically and report what happened to each sequence number."""
+    outcome = Outcome()
+    async with conn.transaction():
+        # One batch per gateway at a time: makes de-duplication exact even without a unique index
+        # (the TimescaleDB path), and costs nothing since a gateway uploads sequentially.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ingest:{gateway_id}",))
+        resolver = _Resolver(gateway_id)
+        await resolver.load(conn, municipality_id, {r.device for r in readings})
+        staged: dict[int, tuple[Reading, UUID, UUID]] = {}
+        for reading in readings:
+            resolved = resolver.resolve(reading)
+            if isinstance(resolved, Rejection):
+                rejections.append(resolved)
+            else:
+                staged[reading.seq] = (reading, *resolved)
+        skew = {"gateway_clock_skew_s": round(clock_skew_s, 1)} if clock_skew_s and abs(clock_skew_s) > 60 else None
+        cur = conn.cursor()
+        async with cur.copy(
+            "COPY ingest_staging (seq, device_id, patient_id, metric, value, unit, t, measured_at, received_at, "
+            "context, backfilled) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(_STAGING_TYPES)
+            for reading, device_id, patient_id in staged.values():
+                context = {**(reading.context or {}), **skew} if skew else reading.context
+                await copy.write_row(
+                    (
+                        reading.seq, device_id, patient_id, reading.metric, reading.value, reading.unit, reading.t,
+                        reading.measured_at, reading.received_at, Jsonb(context) if context else None,
+                        reading.backfilled,
+                    )
+                )  # fmt: skip
+        inserted = await (
+            await conn.execute(
+                "INSERT INTO observations (gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, "
+                "t, measured_at, received_at, context, backfilled) "
+                "SELECT %(gw)s, %(epoch)s, s.seq, s.device_id, s.patient_id, s.metric, s.value, s.unit, s.t, "
+                "s.measured_at, s.received_at, s.context, s.backfilled FROM ingest_staging s "
+                "WHERE s.measured_at IS NULL OR s.metric <> ALL(%(recorded)s) OR NOT EXISTS (SELECT 1 FROM "
+                "observations o WHERE o.device_id = s.device_id AND o.metric = s.metric AND o.measured_at = "
+                "s.measured_at AND o.value = s.value) "
+                "ON CONFLICT (gateway_id, outbox_epoch, seq) DO NOTHING RETURNING seq",
+                {"gw": gateway_id, "epoch": epoch, "recorded": RECORDED_METRICS},
+            )
+        ).fetchall()
+        new = {row[0] for row in inserted}
+        outcome.stored = len(new)
+        await _queue_evaluations(conn, {(staged[seq][2], staged[seq][0].metric) for seq in new})
+        rest = [seq for seq in staged if seq not in new]
+        if rest:
+            existing = await (
+                await conn.execute(
+                    "SELECT seq, device_id, metric, value, measured_at FROM observations "
+                    "WHERE gateway_id = %s AND outbox_epoch = %s AND seq = ANY(%s)",
+                    (gateway_id, epoch, rest),
+                )
+            ).fetchall()
+            by_seq = {row[0]: row[1:] for row in existing}
+            for seq in rest:
+                reading, device_id, _ = staged[seq]
+                if seq not in by_seq:
+                    outcome.resent += 1
+                elif by_seq[seq] == (device_id, reading.metric, reading.value, reading.measured_at):
+                    outcome.duplicates += 1
+                else:
+                    rejections.append(
+                        Rejection(seq, reading.device, "sequence_conflict", "this sequence number was stored "
+                                  "before with a different reading", _raw(reading), reading.received_at)
+                    )  # fmt: skip
+        await _quarantine(conn, gateway_id, epoch, rejections, outcome)
+        if outcome.quarantined["sequence_conflict"]:
+            await conn.execute(
+                "UPDATE gateways SET sequence_conflicts = sequence_conflicts + %s WHERE id = %s",
+                (outcome.quarantined["sequence_conflict"], gateway_id),
+            )
+    outcome.committed = sorted({*staged, *(r.seq for r in rejections if r.seq is not None)})
+    return outcome
+
+
+async def _queue_evaluations(conn: AsyncConnection[Any], touched: set[tuple[UUID, str]]) -> None:
+    """Queue the evaluation of what the batch stored; distinct pairs are computed here, not in SQL, because
+    the staging table also holds rows that were not new."""
+    if not touched:
+        return
+    patients, metrics = zip(*sorted(touched), strict=True)
+    alarm = [metric in ALARM_METRICS for metric in metrics]
+    alarmed = sorted({patient for patient, is_alarm in zip(patients, alarm, strict=True) if is_alarm})
+    await conn.execute(_QUEUE_SQL, (list(patients), list(metrics), alarm, alarmed))
+
+
+def _raw(reading: Reading) -> dict[str, Any]:
+    return {
+        "seq": reading.seq,
+        "device": reading.device,
+        "metric": reading.metric,
+        "value": reading.value,
+        "unit": reading.unit,
+        "measured_at": reading.measured_at.isoformat() if reading.measured_at else None,
+        "received_at": reading.received_at.isoformat(),
+    }
+
+
+async def _quarantine(
+    conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, rejections: list[Rejection], outcome: Outcome
+) -> None:
+    if not rejections:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO quarantine (gateway_id, outbox_epoch, seq, device_ref, reason, detail, payload, "
+            "received_at, payload_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [
+                (gateway_id, epoch, r.seq, r.device, r.reason, r.detail[:500], Jsonb(r.raw), r.received_at,
+                 payload_hash(r.raw))
+                for r in rejections
+            ],
+        )  # fmt: skip
+    outcome.quarantined.update(r.reason for r in rejections)

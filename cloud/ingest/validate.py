@@ -1,0 +1,169 @@
+"""Per-reading validation against the metric catalogue. Pure: no database.
+
+A reading that fails gets one reason from the closed set of the quarantine table; everything else in the
+same batch is unaffected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from device_profiles import Catalogue, UnitError
+
+Reason = Literal[
+    "malformed",
+    "unknown_metric",
+    "unit_not_convertible",
+    "implausible_value",
+    "implausible_time",
+    "unknown_device",
+    "foreign_device",
+    "unassigned",
+    "no_consent",
+    "sequence_conflict",
+]
+REASONS: tuple[Reason, ...] = Reason.__args__  # type: ignore[attr-defined]
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+BACKFILL_AFTER = timedelta(minutes=5)
+MAX_CONTEXT_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A reading that passed validation, in canonical units, not yet matched to a device."""
+
+    seq: int
+    device: str
+    metric: str
+    value: float
+    unit: str
+    t: datetime
+    measured_at: datetime | None
+    received_at: datetime
+    context: dict[str, Any] | None
+    backfilled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A reading that goes to quarantine, with its raw form kept for people to inspect."""
+
+    seq: int | None
+    device: str | None
+    reason: Reason
+    detail: str
+    raw: Any
+    received_at: datetime | None
+
+
+def payload_hash(raw: Any) -> bytes:
+    """Stable digest of a reading as sent (for idempotent quarantine and conflict detection)."""
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).digest()
+
+
+def _time(raw: Any, field: str) -> datetime | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or len(raw) > 40:
+        raise ValueError(f"{field} must be an ISO-8601 string")
+    parsed = datetime.fromisoformat(raw)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{field} has no UTC offset")
+    return parsed.astimezone(UTC)
+
+
+def _number(raw: Any) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError("value must be a JSON number")
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ValueError("value is not finite")
+    try:
+        return Decimal(str(raw))
+    except InvalidOperation:
+        raise ValueError("value is not a number") from None
+
+
+def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | Rejection:
+    """Check one reading as sent by a gateway."""
+    seq = raw.get("seq") if isinstance(raw, dict) else None
+    seq = seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**63 else None
+    device = raw.get("device") if isinstance(raw, dict) else None
+    device = device if isinstance(device, str) and 0 < len(device) <= 200 else None
+
+    def reject(reason: Reason, detail: str, received: datetime | None = None) -> Rejection:
+        return Rejection(seq, device, reason, detail, raw, received)
+
+    if not isinstance(raw, dict):
+        return reject("malformed", "a reading must be a JSON object")
+    if seq is None:
+        return reject("malformed", "seq must be an integer from 1 to 2^63-1")
+    if device is None:
+        return reject("malformed", "device must be a non-empty string of at most 200 characters")
+    try:
+        received = _time(raw.get("received_at"), "received_at")
+        measured = _time(raw.get("measured_at"), "measured_at")
+    except ValueError as exc:
+        return reject("malformed", str(exc))
+    if received is None:
+        return reject("malformed", "received_at is required")
+    context = raw.get("context")
+    if context is not None and (not isinstance(context, dict) or len(json.dumps(context)) > MAX_CONTEXT_BYTES):
+        return reject("malformed", f"context must be an object of at most {MAX_CONTEXT_BYTES} bytes", received)
+    metric_key, unit = raw.get("metric"), raw.get("unit")
+    if not isinstance(metric_key, str) or not isinstance(unit, str):
+        return reject("malformed", "metric and unit must be strings", received)
+    if metric_key not in catalogue:
+        return reject("unknown_metric", f"{metric_key[:100]!r} is not in the metric catalogue", received)
+    metric = catalogue[metric_key]
+    if metric.transient:
+        return reject("malformed", f"{metric_key} is a live value, not a reading to store", received)
+    value_raw = raw.get("value")
+    if metric.levels is not None:
+        if value_raw not in metric.levels:
+            return reject("implausible_value", f"{metric_key} takes one of {list(metric.levels)}", received)
+        value = float(metric.levels.index(value_raw))
+        context = {**(context or {}), "label": value_raw}
+    elif (
+        unit == metric.unit
+        and isinstance(value_raw, int | float)
+        and not isinstance(value_raw, bool)
+        and (math.isfinite(value_raw))
+    ):
+        value = float(value_raw)  # the common case: already canonical, no Decimal round trip
+        if not metric.within_range(value):
+            low, high = metric.range or (0, 0)
+            return reject("implausible_value", f"{value:g} {metric.unit} is outside {low:g}..{high:g}", received)
+    else:
+        try:
+            number = catalogue.to_canonical(metric_key, _number(value_raw), unit)
+        except UnitError as exc:  # a ValueError too: must come first
+            return reject("unit_not_convertible", str(exc), received)
+        except ValueError as exc:
+            return reject("malformed", str(exc), received)
+        value = float(number)
+        if not metric.within_range(value):
+            low, high = metric.range or (0, 0)
+            return reject("implausible_value", f"{value:g} {metric.unit} is outside {low:g}..{high:g}", received)
+    for name, moment in (("measured_at", measured), ("received_at", received)):
+        if moment is not None and not EARLIEST <= moment <= stored_at + FUTURE_TOLERANCE:
+            return reject("implausible_time", f"{name} {moment.isoformat()} is before 2000 or in the future", received)
+    return Reading(
+        seq=seq,
+        device=device,
+        metric=metric_key,
+        value=value,
+        unit=metric.unit,
+        t=measured or received,
+        measured_at=measured,
+        received_at=received,
+        context=context,
+        backfilled=stored_at - received > BACKFILL_AFTER,
+    )

@@ -1,0 +1,38 @@
+"""Prometheus metrics of a cloud process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+READINGS = Counter("tryggheim_ingest_readings", "Readings received, by outcome", ["outcome"], registry=REGISTRY)
+QUARANTINED = Counter(
+    "tryggheim_quarantined_readings", "Readings quarantined, by reason", ["reason"], registry=REGISTRY
+)
+BATCH_SECONDS = Histogram(
+    "tryggheim_ingest_batch_seconds",
+    "Time to validate and commit one ingest batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+BATCHES = Counter("tryggheim_ingest_batches", "Ingest batches, by HTTP status", ["status"], registry=REGISTRY)
+
+
+class PoolCollector(Collector):
+    """Connection-pool usage read at scrape time."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    def collect(self) -> Any:
+        stats = self._pool.get_stats()
+        gauge = GaugeMetricFamily("tryggheim_db_pool", "Database pool connections", labels=["state"])
+        gauge.add_metric(["size"], stats.get("pool_size", 0))
+        gauge.add_metric(["available"], stats.get("pool_available", 0))
+        gauge.add_metric(["waiting"], stats.get("requests_waiting", 0))
+        yield gauge

@@ -1,0 +1,1 @@
+"""Schema migrations (Alembic, plain SQL). Forward-only: health records are never migrated down."""

@@ -1,0 +1,87 @@
+"""`tryggheim cloud serve`: the HTTP service on uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+import uvicorn
+
+from cloud.app import create_app
+from cloud.config import CloudSettings
+from cloud.db.pool import make_pool
+from cloud.runtime import Database, check_runtime_role, check_schema, database
+from tryggheim.common.logs import configure_logging
+
+
+def run_server(settings: CloudSettings, db: Database, *, on_started: Callable[[str], None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both and returns)."""
+    check_runtime_role(db.runtime_url)
+    check_schema(db.runtime_url)
+    pool = make_pool(
+        db.runtime_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        timeout_s=settings.db_connect_timeout_s,
+    )
+    app = create_app(pool, settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown so that a plain process ends by
+    # the signal; we still have a database to stop, so those become an ordinary return here.
+    previous = {sig: signal.signal(sig, _stop_requested) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        asyncio.run(_serve(server, f"http://{settings.host}:{settings.port}", on_started))
+    except _StopRequestedError:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _StopRequestedError(Exception):
+    """SIGINT or SIGTERM arrived after the HTTP server had shut down."""
+
+
+def _stop_requested(signum: int, frame: object) -> None:
+    raise _StopRequestedError
+
+
+async def _serve(server: uvicorn.Server, url: str, on_started: Callable[[str], None] | None) -> None:
+    task = asyncio.create_task(server.serve())
+    # uvicorn offers no start-up callback; `started` flips once the socket is bound.
+    while not server.started and not task.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    if server.started and on_started is not None:
+        on_started(url)
+    await task
+
+
+def serve(
+    settings: CloudSettings,
+    *,
+    on_started: Callable[[str], None] | None = None,
+    prepare: Callable[[Database], None] | None = None,
+    before_stop: Callable[[], None] | None = None,
+) -> None:
+    """Start (or attach to) the database, run `prepare` (the demo seeds data there), serve, and call
+    `before_stop` when serving ends; start-up errors raise StartupError."""
+    with database(settings) as db:
+        if prepare is not None:
+            prepare(db)
+        configure_logging(settings.log_level)
+        try:
+            run_server(settings, db, on_started=on_started)
+        finally:
+            # Clients of this process (the demo's agents) stop before the database does.
+            if before_stop is not None:
+                before_stop()

@@ -1,0 +1,169 @@
+"""The metric catalogue (`metrics.yaml`): what Tryggheim measures, in which unit, and how urgent it is.
+
+`load_catalogue()` reads the packaged data file once and validates it; an invalid entry raises
+`CatalogueError` naming the entry. `Catalogue.to_canonical()` converts a value to a metric's canonical unit
+with the data-driven conversion table; the SIG codecs and the cloud ingest both use it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import cache
+from importlib.resources import files
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from device_profiles.errors import CatalogueError, UnitError
+
+Kind = Literal["vital", "event", "state", "ordinal", "device-health"]
+Urgency = Literal["alarm", "routine", "background"]
+
+_KEY = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MdcCode(_Frozen):
+    """An IEEE 11073-10101 nomenclature code: the 32-bit value and its reference id."""
+
+    code: Annotated[int, Field(gt=0, lt=2**32)]
+    ref: Annotated[str, Field(pattern=r"^MDC_[A-Z0-9_]+$")]
+
+
+class Names(_Frozen):
+    """Display names in bokmål and English."""
+
+    nb: Annotated[str, Field(min_length=1)]
+    en: Annotated[str, Field(min_length=1)]
+
+
+class Metric(_Frozen):
+    """One entry of the catalogue."""
+
+    key: Annotated[str, Field(pattern=_KEY)]
+    loinc: Annotated[str, Field(pattern=r"^\d{1,7}-\d$")] | None
+    mdc: MdcCode | None
+    snomed: Annotated[str, Field(pattern=r"^\d{6,18}$")] | None
+    unit: Annotated[str, Field(min_length=1)]
+    names: Names
+    kind: Kind
+    urgency: Urgency
+    range: tuple[float, float] | None = None
+    levels: tuple[str, ...] | None = None
+    transient: bool = False
+
+    @model_validator(mode="after")
+    def _range_or_levels(self) -> Metric:
+        if (self.range is None) == (self.levels is None):
+            raise ValueError("exactly one of `range` (numbers) and `levels` (labels) is required")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range {list(self.range)} is empty")
+        if self.levels is not None and len(set(self.levels)) != len(self.levels):
+            raise ValueError("levels repeat")
+        if self.kind == "event" and self.unit != "1":
+            raise ValueError("an event is counted: its unit is UCUM `1`")
+        if self.kind == "vital" and self.loinc is None and not (self.transient or self.urgency == "background"):
+            raise ValueError("a forwarded vital sign needs a LOINC code")
+        return self
+
+    def within_range(self, value: float) -> bool:
+        """True when a numeric value is inside the plausible physical range (ends included)."""
+        return self.range is not None and self.range[0] <= value <= self.range[1]
+
+
+class Conversion(_Frozen):
+    """canonical = (value + add) * multiply / divide, restricted to `only_for` metrics when given."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    source: Annotated[str, Field(alias="from", min_length=1)]
+    target: Annotated[str, Field(alias="to", min_length=1)]
+    add: Decimal = Decimal(0)
+    multiply: Decimal = Decimal(1)
+    divide: Decimal = Decimal(1)
+    only_for: tuple[str, ...] | None = None
+
+    def apply(self, value: Decimal) -> Decimal:
+        """Convert one value from `source` to `target`."""
+        return (value + self.add) * self.multiply / self.divide
+
+
+class _CatalogueFile(_Frozen):
+    metrics: tuple[Metric, ...]
+    conversions: tuple[Conversion, ...]
+
+
+class Catalogue:
+    """The validated catalogue: metrics by key plus the conversion table."""
+
+    def __init__(self, metrics: tuple[Metric, ...], conversions: tuple[Conversion, ...]) -> None:
+        self.metrics: Mapping[str, Metric] = {metric.key: metric for metric in metrics}
+        if len(self.metrics) != len(metrics):
+            counts = Counter(metric.key for metric in metrics)
+            twice = sorted(key for key, count in counts.items() if count > 1)
+            raise CatalogueError(f"metrics.yaml: keys appear twice: {', '.join(twice)}")
+        units = {metric.unit for metric in metrics}
+        for conversion in conversions:
+            if conversion.target not in units:
+                raise CatalogueError(f"conversions: {conversion.source} -> {conversion.target}: no metric uses it")
+            unknown = set(conversion.only_for or ()) - set(self.metrics)
+            if unknown:
+                raise CatalogueError(f"conversions: only_for names unknown metrics {sorted(unknown)}")
+        self._conversions = conversions
+
+    def __getitem__(self, key: str) -> Metric:
+        return self.metrics[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.metrics
+
+    def to_canonical(self, key: str, value: Decimal, unit: str) -> Decimal:
+        """Convert `value` in `unit` to the canonical unit of metric `key`; raises `UnitError` when the
+        catalogue has no conversion for that metric (KeyError for an unknown metric)."""
+        metric = self.metrics[key]
+        if unit == metric.unit:
+            return value
+        for conversion in self._conversions:
+            if (
+                conversion.source == unit
+                and conversion.target == metric.unit
+                and (conversion.only_for is None or key in conversion.only_for)
+            ):
+                return conversion.apply(value)
+        raise UnitError(f"{key}: cannot convert {unit} to {metric.unit}")
+
+
+def parse_catalogue(text: str, source: str = "metrics.yaml") -> Catalogue:
+    """Validate catalogue YAML text; raises `CatalogueError` naming the first bad entry."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{source}: not YAML: {exc}") from exc
+    try:
+        parsed = _CatalogueFile.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        entry = _entry_key(document, first["loc"])
+        raise CatalogueError(f"{source}: {where}{entry}: {first['msg']}") from exc
+    return Catalogue(parsed.metrics, parsed.conversions)
+
+
+def _entry_key(document: object, loc: tuple[int | str, ...]) -> str:
+    if len(loc) >= 2 and loc[0] == "metrics" and isinstance(loc[1], int) and isinstance(document, dict):
+        entries = document.get("metrics")
+        if isinstance(entries, list) and loc[1] < len(entries) and isinstance(entries[loc[1]], dict):
+            return f" ({entries[loc[1]].get('key')})"
+    return ""
+
+
+@cache
+def load_catalogue() -> Catalogue:
+    """The catalogue shipped with the package, validated on first use and cached."""
+    return parse_catalogue(files("device_profiles").joinpath("metrics.yaml").read_text(encoding="utf-8"))

@@ -1,0 +1,236 @@
+"""A simulated home: virtual devices from the device catalogue and a deterministic stream of events.
+
+Each day gets its own random generator derived from the seed and the day number, so the stream is the same
+on every run and any later part of it can be regenerated without keeping state. Times are whole seconds
+(the SIG Date Time field has no fractions), so a payload decodes back to exactly the reading it carries.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from device_profiles.device_catalogue import load_devices
+from device_profiles.observation import Observation
+from device_profiles.sim import payloads
+from device_profiles.sim.scenarios import AlarmPress, GarbagePayload, Scenario, WeightGain
+
+Role = Literal["scale", "blood_pressure", "oximeter", "door", "motion", "button"]
+PayloadKind = Literal["gatt", "bthome", "zigbee2mqtt"]
+ZONE = ZoneInfo("Europe/Oslo")
+
+# The home a welfare-technology kit typically has, with a catalogue product for each role.
+DEFAULT_PROFILES: dict[Role, str] = {
+    "scale": "and-uc-352ble",
+    "blood_pressure": "and-ua-651ble",
+    "oximeter": "nonin-3230",
+    "door": "aqara-door-window-mccgq11lm",
+    "motion": "aqara-motion-rtcgq11lm",
+    "button": "shelly-blu-button1",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualDevice:
+    """One simulated device: its address as a gateway would see it and its catalogue entry."""
+
+    role: Role
+    address: str
+    profile_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """The bytes the device sent: a GATT characteristic value, BTHome service data or an MQTT message."""
+
+    kind: PayloadKind
+    data: bytes
+    characteristic: int | None = None
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimEvent:
+    """One thing a device did. `observations` is empty for a garbage payload (nothing can be read from it)."""
+
+    index: int
+    at: datetime
+    device: VirtualDevice
+    payload: Payload
+    observations: tuple[Observation, ...]
+    malformed: bool = False
+
+
+_Maker = Callable[[int, datetime], SimEvent]
+
+
+def default_devices(seed: int) -> tuple[VirtualDevice, ...]:
+    """The six devices of a standard kit, with addresses derived from the seed (stable per home)."""
+    rng = random.Random(f"devices:{seed}")  # noqa: S311 - a simulation, not a secret
+    catalogue = load_devices()
+    devices = []
+    for role, profile in DEFAULT_PROFILES.items():
+        if profile not in catalogue:
+            raise KeyError(f"{profile} is not in the device catalogue")
+        if catalogue[profile].transport == "mqtt":
+            address = f"sim-{role}-{rng.getrandbits(24):06x}"
+        else:
+            address = ":".join(f"{rng.getrandbits(8):02X}" for _ in range(6))
+        devices.append(VirtualDevice(role, address, profile))
+    return tuple(devices)
+
+
+@dataclass(frozen=True)
+class HomeSimulator:
+    """The event stream of one home from `start` (a timezone-aware moment) on."""
+
+    seed: int
+    start: datetime
+    devices: tuple[VirtualDevice, ...] = ()
+    scenarios: tuple[Scenario, ...] = field(default=())
+    baseline_weight_kg: float = 78.0
+
+    def __post_init__(self) -> None:
+        if self.start.utcoffset() is None:
+            raise ValueError("start must be timezone-aware")
+        if not self.devices:
+            object.__setattr__(self, "devices", default_devices(self.seed))
+
+    def device(self, role: Role) -> VirtualDevice:
+        """The device playing `role`."""
+        return next(d for d in self.devices if d.role == role)
+
+    def events(self, until: datetime | None = None) -> Iterator[SimEvent]:
+        """Events in time order from `start`, numbered from 0, up to (not including) `until` if given."""
+        index = 0
+        first_day = self.start.astimezone(ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+        day = 0
+        while True:
+            midnight = (first_day + timedelta(days=day)).replace(tzinfo=ZONE)
+            for at, make in sorted(self._day(day, midnight), key=lambda item: item[0]):
+                if at < self.start:
+                    continue
+                if until is not None and at >= until:
+                    return
+                yield make(index, at)
+                index += 1
+            day += 1
+
+    def _day(self, day: int, midnight: datetime) -> list[tuple[datetime, _Maker]]:
+        rng = random.Random(f"{self.seed}:{day}")  # noqa: S311 - a simulation, not a secret
+
+        def at(hour: float, spread_min: float) -> datetime:
+            moment = midnight + timedelta(hours=hour, minutes=rng.uniform(-spread_min, spread_min))
+            return moment.replace(microsecond=0)
+
+        items: list[tuple[datetime, _Maker]] = []
+        weighed = at(7.5, 15)
+        items.append((weighed, self._weight(round(self._kg(weighed) + rng.gauss(0, 0.3), 1))))
+        for hour in (8.0, 20.0):
+            sys_, dia, pulse = round(rng.gauss(132, 8)), round(rng.gauss(80, 6)), round(rng.gauss(70, 6))
+            items.append((at(hour, 20), self._bp(sys_, dia, pulse)))
+            spo2 = min(100, round(rng.gauss(96, 1.2)))
+            items.append((at(hour + 0.25, 10), self._spot(spo2, round(rng.gauss(72, 6)))))
+        # A device never reports twice in one second (a motion sensor has a cool-down, a door takes time to
+        # close), which also keeps the cloud's same-device-same-time de-duplication out of the way.
+        for slot in rng.sample(range(7 * 6, 22 * 6), rng.randint(3, 6)):  # ten-minute slots, 07:00-22:00
+            opened = midnight + timedelta(seconds=slot * 600 + rng.randint(0, 200))
+            items.append((opened, self._door(True)))
+            items.append((opened + timedelta(seconds=rng.randint(20, 300)), self._door(False)))
+        for second in rng.sample(range(int(6.5 * 3600), 23 * 3600), rng.randint(30, 50)):
+            items.append((midnight + timedelta(seconds=second), self._motion()))
+        for scenario in self.scenarios:
+            if isinstance(scenario, AlarmPress) and midnight <= scenario.at < midnight + timedelta(days=1):
+                items.append((scenario.at.replace(microsecond=0), self._press(rng.randint(60, 100))))
+            if isinstance(scenario, GarbagePayload) and midnight <= scenario.at < midnight + timedelta(days=1):
+                items.append((scenario.at.replace(microsecond=0), self._garbage(scenario.data)))
+        return items
+
+    def _kg(self, moment: datetime) -> float:
+        gain = 0.0
+        for scenario in self.scenarios:
+            if isinstance(scenario, WeightGain) and moment > scenario.start:
+                days = min((moment - scenario.start).total_seconds() / 86400, scenario.days)
+                gain += days * scenario.kg_per_day
+        return self.baseline_weight_kg + gain
+
+    def _observation(self, device: VirtualDevice, at: datetime, metric: str, value: float | str, unit: str,
+                     **context: object) -> Observation:  # fmt: skip
+        return Observation(device.address, metric, value, unit, at, at, context)
+
+    def _weight(self, kg: float) -> _Maker:
+        device = self.device("scale")
+
+        def make(index: int, at: datetime) -> SimEvent:
+            data = payloads.weight(kg, at, ZONE)
+            obs = (self._observation(device, at, "body.weight", kg, "kg"),)
+            return SimEvent(index, at, device, Payload("gatt", data, characteristic=0x2A9D), obs)
+
+        return make
+
+    def _bp(self, systolic: int, diastolic: int, pulse: int) -> _Maker:
+        device = self.device("blood_pressure")
+
+        def make(index: int, at: datetime) -> SimEvent:
+            data = payloads.blood_pressure(systolic, diastolic, pulse, at, ZONE)
+            mean = round(diastolic + (systolic - diastolic) / 3)
+            values = (("bp.systolic", systolic, "mm[Hg]"), ("bp.diastolic", diastolic, "mm[Hg]"),
+                      ("bp.mean", mean, "mm[Hg]"), ("heart_rate", pulse, "/min"))  # fmt: skip
+            obs = tuple(self._observation(device, at, m, v, u) for m, v, u in values)
+            return SimEvent(index, at, device, Payload("gatt", data, characteristic=0x2A35), obs)
+
+        return make
+
+    def _spot(self, spo2: int, pulse: int) -> _Maker:
+        device = self.device("oximeter")
+
+        def make(index: int, at: datetime) -> SimEvent:
+            data = payloads.spot_check(spo2, pulse, at, ZONE)
+            obs = (self._observation(device, at, "spo2", spo2, "%"),
+                   self._observation(device, at, "heart_rate", pulse, "/min"))  # fmt: skip
+            return SimEvent(index, at, device, Payload("gatt", data, characteristic=0x2A5E), obs)
+
+        return make
+
+    def _door(self, opened: bool) -> _Maker:
+        device = self.device("door")
+
+        def make(index: int, at: datetime) -> SimEvent:
+            # zigbee2mqtt's `contact` is true when the magnet is near, i.e. the door is closed.
+            data = payloads.zigbee2mqtt({"contact": not opened, "battery": 91, "linkquality": 120})
+            obs = (self._observation(device, at, "door.open", 1 if opened else 0, "1"),)
+            return SimEvent(index, at, device, Payload("zigbee2mqtt", data, topic=f"zigbee2mqtt/{device.address}"), obs)
+
+        return make
+
+    def _motion(self) -> _Maker:
+        device = self.device("motion")
+
+        def make(index: int, at: datetime) -> SimEvent:
+            data = payloads.zigbee2mqtt({"occupancy": True, "battery": 88, "linkquality": 96})
+            obs = (self._observation(device, at, "motion", 1, "1"),)
+            return SimEvent(index, at, device, Payload("zigbee2mqtt", data, topic=f"zigbee2mqtt/{device.address}"), obs)
+
+        return make
+
+    def _press(self, packet_id: int) -> _Maker:
+        device = self.device("button")
+
+        def make(index: int, at: datetime) -> SimEvent:
+            data = payloads.bthome_button(packet_id, battery=97)
+            obs = (self._observation(device, at, "alarm.button", 1, "1"),)
+            return SimEvent(index, at, device, Payload("bthome", data), obs)
+
+        return make
+
+    def _garbage(self, data: bytes) -> _Maker:
+        device = self.device("scale")
+
+        def make(index: int, at: datetime) -> SimEvent:
+            return SimEvent(index, at, device, Payload("gatt", data, characteristic=0x2A9D), (), malformed=True)
+
+        return make

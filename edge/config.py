@@ -1,0 +1,88 @@
+"""The gateway's configuration: a TOML file written by `tryggheim edge enrol`, overridable by environment
+variables (TRYGGHEIM_EDGE_*) for systemd drop-ins and tests. The credential itself lives in its own 0600
+file; the config only names it."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class SimulatorConfig(BaseModel):
+    """The simulator source: a seeded virtual home whose clock runs `speed` times faster than real time."""
+
+    enabled: bool = False
+    seed: int = 1
+    start: str | None = Field(default=None, description="ISO time the simulated home starts; default: now")
+    speed: float = Field(default=1.0, gt=0)
+    limit: int | None = Field(default=None, ge=0, description="Stop after this many events")
+    alarm_presses: list[str] = Field(default_factory=list, description="ISO times of scripted button presses")
+    garbage_at: list[str] = Field(default_factory=list, description="ISO times the scale sends unreadable bytes")
+
+
+class GatewayConfig(BaseSettings):
+    """Everything the agent reads at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="TRYGGHEIM_EDGE_", env_nested_delimiter="__", extra="forbid")
+
+    cloud_url: str
+    gateway_id: str
+    credential_file: Path
+    outbox_path: Path
+    insecure_dev: bool = Field(default=False, description="Allow http:// (development only)")
+    ca_file: Path | None = Field(default=None, description="Extra CA bundle to trust (private PKI, tests)")
+    batch_max: int = Field(default=500, ge=1, le=5000)
+    batch_age_s: float = Field(default=5.0, gt=0)
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=300.0, gt=0)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    heartbeat_s: float | None = Field(default=None, gt=0, description="Override the cloud's heartbeat interval")
+    outbox_max_mb: float = Field(default=200.0, gt=0)
+    outbox_max_age_days: float = Field(default=30.0, gt=0)
+    alarm_overdue_s: float = Field(default=60.0, gt=0)
+    malformed_forward_interval_s: float = Field(default=600.0, ge=0)
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file (passed as init values), so an operator can override one field.
+        return env_settings, init_settings
+
+    def credential(self) -> str:
+        """The bearer credential from its file."""
+        return self.credential_file.read_text(encoding="utf-8").strip()
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read the TOML file; relative paths in it are relative to the file's directory."""
+    with path.open("rb") as handle:
+        data: dict[str, Any] = tomllib.load(handle)
+    for key in ("credential_file", "outbox_path", "ca_file"):
+        if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+            data[key] = str(path.parent / data[key])
+    return GatewayConfig(**data)
+
+
+def toml_text(values: dict[str, Any]) -> str:
+    """A flat TOML document for the values `enrol` writes (strings, booleans, numbers)."""
+    lines = ["# Written by `tryggheim edge enrol`. The credential is in credential_file (mode 0600)."]
+    for key, value in values.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float):
+            lines.append(f"{key} = {value}")
+        else:
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'{key} = "{escaped}"')
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,305 @@
+"""The durable outbox: every observation is on disk before anything else happens to it.
+
+SQLite in WAL mode with `synchronous=FULL`, so a committed append survives `kill -9` and power loss. The
+outbox has a random epoch, chosen when the file is created, and `seq` is an AUTOINCREMENT key: SQLite never
+reuses one, even after the newest rows are deleted, so (epoch, seq) names each observation exactly once and
+the cloud can de-duplicate on it. A row leaves only when the cloud lists its sequence as committed, or by
+counted eviction of the oldest routine readings when the outbox outgrows its size or age bound;
+alarm-class rows are never evicted.
+
+The same file keeps the agent's small state (counters, last upload, each device's last reading, events) so
+that `tryggheim edge status` can read it from another process while the agent runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from device_profiles import Observation, load_catalogue
+
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+DEFAULT_MAX_AGE_S = 30 * 86400
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    alarm INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    size INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    overdue_noted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_alarm ON outbox (alarm, seq);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    address TEXT PRIMARY KEY, metric TEXT, value TEXT, at REAL NOT NULL, profile_id TEXT
+);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL,
+                                   detail TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A queued observation: its sequence number and the JSON body the cloud receives (without `seq`)."""
+
+    seq: int
+    alarm: bool
+    created_at: float
+    body: dict[str, Any]
+
+    def wire(self) -> dict[str, Any]:
+        """The reading as the ingest API expects it."""
+        return {"seq": self.seq, **self.body}
+
+
+@dataclass(frozen=True, slots=True)
+class Depth:
+    """How much is waiting, and for how long."""
+
+    count: int
+    alarms: int
+    oldest_created_at: float | None
+    bytes: int
+
+
+def observation_body(obs: Observation) -> dict[str, Any]:
+    """The ingest representation of an observation (everything but the sequence number)."""
+    return {
+        "device": obs.device_id,
+        "metric": obs.metric,
+        "value": obs.value if isinstance(obs.value, str) else float(obs.value),
+        "unit": obs.unit,
+        "measured_at": obs.measured_at.isoformat() if obs.measured_at else None,
+        "received_at": obs.received_at.isoformat(),
+        "context": dict(obs.context) or None,
+    }
+
+
+def _alarm_metrics() -> frozenset[str]:
+    catalogue = load_catalogue()
+    return frozenset(key for key, metric in catalogue.metrics.items() if metric.urgency == "alarm")
+
+
+class Outbox:
+    """One outbox file. Not thread-safe: the agent uses it from its event loop only."""
+
+    def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, max_age_s: float = DEFAULT_MAX_AGE_S):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+        self.alarm_metrics = _alarm_metrics()
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so each append is exactly one transaction.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (str(uuid.uuid4()),))
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (str(time.time()),))
+        self.epoch: str = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+
+    def close(self) -> None:
+        """Close the file (a committed append is durable whether or not this runs)."""
+        self._db.close()
+
+    # --- appending -----------------------------------------------------------------------------------------
+
+    def append(self, observations: Iterable[Observation], *, state: Mapping[str, str] | None = None) -> list[int]:
+        """Store observations durably; returns their sequence numbers. `state` entries are written in the same
+        transaction, so a source can record how far it got together with what it produced (exactly once)."""
+        return self.append_bodies([(observation_body(o), o.metric in self.alarm_metrics) for o in observations], state)
+
+    def append_bodies(self, bodies: Iterable[tuple[dict[str, Any], bool]], state: Mapping[str, str] | None = None,
+                      count_malformed: int = 0) -> list[int]:  # fmt: skip
+        """Store raw ingest bodies (used for forwarded malformed input); see `append`. `count_malformed` adds
+        to the malformed-input counter in the same transaction."""
+        now = time.time()
+        seqs: list[int] = []
+        with self._transaction():
+            for body, alarm in bodies:
+                text = json.dumps(body, separators=(",", ":"))
+                cur = self._db.execute(
+                    "INSERT INTO outbox (alarm, created_at, size, body) VALUES (?, ?, ?, ?)",
+                    (int(alarm), now, len(text), text),
+                )
+                assert cur.lastrowid is not None
+                seqs.append(cur.lastrowid)
+                self._note_device(body, now)
+            for key, value in (state or {}).items():
+                self._set_state(key, value)
+            self._bump("malformed", count_malformed)
+        return seqs
+
+    def _note_device(self, body: dict[str, Any], now: float) -> None:
+        if body.get("metric") is None:
+            return
+        self._db.execute(
+            "INSERT INTO devices (address, metric, value, at) VALUES (?, ?, ?, ?) ON CONFLICT (address) DO UPDATE "
+            "SET metric = excluded.metric, value = excluded.value, at = excluded.at",
+            (body["device"], body["metric"], json.dumps(body["value"]), now),
+        )
+
+    # --- reading and acknowledging -------------------------------------------------------------------------
+
+    def depth(self) -> Depth:
+        """Counts for the uplink's triggers and for status."""
+        row = self._db.execute("SELECT count(*), total(alarm), min(created_at), total(size) FROM outbox").fetchone()
+        return Depth(int(row[0]), int(row[1]), row[2], int(row[3]))
+
+    def last_seq(self) -> int:
+        """The highest sequence number ever assigned (0 when none): every number up to it was produced once."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def next_batch(self, limit: int) -> list[Pending]:
+        """The next readings to send: pending alarms alone when there are any (so they are stored before
+        anything queued earlier), otherwise the oldest readings in sequence order."""
+        rows = self._db.execute(
+            "SELECT seq, alarm, created_at, body FROM outbox WHERE alarm = 1 ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
+        if not rows:
+            rows = self._db.execute(
+                "SELECT seq, alarm, created_at, body FROM outbox ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [Pending(seq, bool(alarm), created, json.loads(body)) for seq, alarm, created, body in rows]
+
+    def acknowledge(self, seqs: Iterable[int]) -> int:
+        """Delete the sequences the cloud reported committed; returns how many were still here."""
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return 0
+        with self._transaction():
+            deleted = 0
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                deleted += self._db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk).rowcount  # noqa: S608
+            self._bump("uploaded", deleted)
+            self._set_state("last_upload_at", str(time.time()))
+        return deleted
+
+    # --- bounds --------------------------------------------------------------------------------------------
+
+    def enforce_bounds(self, now: float | None = None) -> int:
+        """Evict the oldest routine readings beyond the age bound, then beyond the size bound. Alarm-class
+        readings are never evicted, even if they alone exceed the bounds. Returns the number evicted."""
+        now = time.time() if now is None else now
+        with self._transaction():
+            evicted = self._db.execute(
+                "DELETE FROM outbox WHERE alarm = 0 AND created_at < ?", (now - self.max_age_s,)
+            ).rowcount
+            excess = int(self._db.execute("SELECT total(size) FROM outbox").fetchone()[0]) - self.max_bytes
+            if excess > 0:
+                # Walk the routine rows oldest first, adding up sizes until the excess is covered.
+                cutoff = self._db.execute(
+                    "SELECT seq FROM (SELECT seq, sum(size) OVER (ORDER BY seq) AS running FROM outbox "
+                    "WHERE alarm = 0) WHERE running >= ? ORDER BY seq LIMIT 1",
+                    (excess,),
+                ).fetchone()
+                if cutoff is None:
+                    evicted += self._db.execute("DELETE FROM outbox WHERE alarm = 0").rowcount
+                else:
+                    evicted += self._db.execute(
+                        "DELETE FROM outbox WHERE alarm = 0 AND seq <= ?", (cutoff[0],)
+                    ).rowcount
+            if evicted:
+                self._bump("evicted", evicted)
+                self._event("evicted", f"{evicted} routine readings evicted to stay within the outbox bounds")
+        return evicted
+
+    def note_overdue_alarms(self, older_than_s: float = 60.0, now: float | None = None) -> int:
+        """Record one event per alarm-class reading unacknowledged for longer than `older_than_s` (the hook
+        for a later local alarm); returns how many were newly overdue."""
+        now = time.time() if now is None else now
+        with self._transaction():
+            rows = self._db.execute(
+                "SELECT seq, body FROM outbox WHERE alarm = 1 AND overdue_noted = 0 AND created_at < ?",
+                (now - older_than_s,),
+            ).fetchall()
+            for seq, body in rows:
+                self._db.execute("UPDATE outbox SET overdue_noted = 1 WHERE seq = ?", (seq,))
+                device = json.loads(body).get("device")
+                self._event(
+                    "alarm_unacknowledged", f"seq {seq} from {device} not acknowledged after {older_than_s:g} s"
+                )
+            self._bump("alarms_overdue", len(rows))
+        return len(rows)
+
+    # --- counters, state, events ---------------------------------------------------------------------------
+
+    def count(self, name: str, by: int = 1) -> None:
+        """Add to a named counter (errors, malformed input, ...)."""
+        with self._transaction():
+            self._bump(name, by)
+
+    def counters(self) -> dict[str, int]:
+        """All counters."""
+        return dict(self._db.execute("SELECT name, value FROM counters").fetchall())
+
+    def event(self, kind: str, detail: str) -> None:
+        """Record an event for status and later inspection."""
+        with self._transaction():
+            self._event(kind, detail)
+
+    def events(self, kind: str | None = None) -> list[tuple[float, str, str]]:
+        """Recorded events, oldest first."""
+        rows = self._db.execute(
+            "SELECT at, kind, detail FROM events WHERE ? IS NULL OR kind = ? ORDER BY id", (kind, kind)
+        ).fetchall()
+        return [(float(at), str(k), str(detail)) for at, k, detail in rows]
+
+    def get_state(self, key: str) -> str | None:
+        """A small piece of agent state."""
+        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_state(self, key: str, value: str) -> None:
+        """Store a small piece of agent state."""
+        with self._transaction():
+            self._set_state(key, value)
+
+    def devices(self) -> list[tuple[str, str | None, Any, float]]:
+        """Each device's last reading: (address, metric, value, unix time)."""
+        rows = self._db.execute("SELECT address, metric, value, at FROM devices ORDER BY address").fetchall()
+        return [(a, m, json.loads(v) if v is not None else None, at) for a, m, v, at in rows]
+
+    def _bump(self, name: str, by: int) -> None:
+        if by:
+            self._db.execute(
+                "INSERT INTO counters VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                (name, by),
+            )
+
+    def _set_state(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO state VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value)
+        )
+
+    def _event(self, kind: str, detail: str) -> None:
+        self._db.execute("INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)", (time.time(), kind, detail))
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (sqlite3's own transaction handling is off)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

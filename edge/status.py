@@ -1,0 +1,67 @@
+"""`tryggheim edge status`: what the outbox says, read from its file so it works while the agent runs."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def _when(unix: float | None) -> str | None:
+    return None if unix is None else datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds")
+
+
+def read_status(outbox_path: Path) -> dict[str, Any]:
+    """A snapshot of the outbox, opened read-only (WAL lets it read while the agent writes)."""
+    if not outbox_path.exists():
+        return {"outbox": str(outbox_path), "created": False}
+    db = sqlite3.connect(f"file:{outbox_path}?mode=ro", uri=True, timeout=10)
+    try:
+        depth, alarms, oldest, size = db.execute(
+            "SELECT count(*), total(alarm), min(created_at), total(size) FROM outbox"
+        ).fetchone()
+        counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+        state = dict(db.execute("SELECT key, value FROM state").fetchall())
+        epoch = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+        devices = db.execute("SELECT address, metric, value, at FROM devices ORDER BY address").fetchall()
+        events = db.execute("SELECT at, kind, detail FROM events ORDER BY id DESC LIMIT 5").fetchall()
+    finally:
+        db.close()
+    last_upload = state.get("last_upload_at")
+    heartbeat = state.get("last_heartbeat_at")
+    return {
+        "outbox": str(outbox_path),
+        "created": True,
+        "epoch": epoch,
+        "depth": int(depth),
+        "alarms_waiting": int(alarms),
+        "oldest_waiting": _when(oldest),
+        "bytes": int(size),
+        "last_upload": _when(float(last_upload)) if last_upload else None,
+        "last_heartbeat": _when(float(heartbeat)) if heartbeat else None,
+        "uploaded": counters.get("uploaded", 0),
+        "evicted": counters.get("evicted", 0),
+        "malformed": counters.get("malformed", 0),
+        "errors": {k: v for k, v in counters.items() if k.endswith(("errors", "failures", "unavailable", "overdue"))},
+        "devices": [{"address": a, "metric": m, "value": v, "at": _when(at)} for a, m, v, at in devices],
+        "recent_events": [{"at": _when(at), "kind": kind, "detail": detail} for at, kind, detail in events],
+    }
+
+
+def render(status: dict[str, Any]) -> str:
+    """Human-readable lines for an installer."""
+    if not status["created"]:
+        return f"outbox: {status['outbox']} not created yet (the agent has not run)\n"
+    lines = [
+        f"outbox: {status['outbox']} (epoch {status['epoch']})",
+        f"outbox depth: {status['depth']} waiting ({status['alarms_waiting']} alarm-class), "
+        f"oldest {status['oldest_waiting'] or '-'}",
+        f"last successful upload: {status['last_upload'] or 'never'}",
+        f"last heartbeat: {status['last_heartbeat'] or 'never'}",
+        f"uploaded: {status['uploaded']}  evicted: {status['evicted']}  malformed input: {status['malformed']}",
+        "errors: " + (", ".join(f"{k} {v}" for k, v in sorted(status["errors"].items())) or "none"),
+        "devices:" if status["devices"] else "devices: none seen yet",
+    ]
+    lines += [f"  {d['address']}: {d['metric']} = {d['value']} at {d['at']}" for d in status["devices"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,173 @@
+"""Every patient-data route in the OpenAPI document writes exactly one audit record per call, and no
+nurse ever reaches another municipality's patient. Routes are discovered, not listed, so a route added
+later is covered by construction: path parameters naming something of a patient (`{alert_id}`) are filled
+with that patient's own, and request bodies come from the schema's first example."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from cloud.access.roles import Role
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants, audit_rows
+
+
+@pytest.fixture(scope="module")
+def alert_ids(access_db: TestDatabase, tenants: Tenants) -> dict[uuid.UUID, int]:
+    """One open alert per patient, so that alert routes have something of each patient to act on."""
+    found = {}
+    with psycopg.connect(access_db.runtime_url, autocommit=True) as conn:
+        for patient in (*tenants.a.patients.values(), *tenants.b.patients.values()):
+            row = conn.execute(
+                "INSERT INTO alerts (patient_id, rule, alert_class, severity, auto_resolve, opened_at, updated_at, "
+                "message) VALUES (%s, 'ge.temperature', 'clinical', 'yellow', true, now(), now(), 'test') RETURNING id",
+                (patient,),
+            ).fetchone()
+            assert row is not None
+            found[patient] = row[0]
+    return found
+
+
+def _example(document: dict[str, Any], operation: dict[str, Any]) -> Any:
+    schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    if schema is None:
+        return None
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema["examples"][0]
+
+
+def _patient_operations(client: TestClient) -> list[tuple[str, str, Any]]:
+    """(method, path, example body) of every patient-data route."""
+    document = client.get("/openapi.json").json()
+    found = []
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            if operation.get("x-patient-data"):
+                found.append((method.upper(), path, _example(document, operation)))
+    return found
+
+
+def _url(path: str, patient_id: uuid.UUID, alert_ids: dict[uuid.UUID, int]) -> str:
+    url = re.sub(r"\{patient_id\}", str(patient_id), path)
+    return re.sub(r"\{alert_id\}", str(alert_ids[patient_id]), url)
+
+
+def _names_a_patient(path: str) -> bool:
+    return "{patient_id}" in path or "{alert_id}" in path
+
+
+def _call(
+    client: TestClient,
+    method: str,
+    path: str,
+    patient_id: uuid.UUID,
+    headers: dict[str, str],
+    alert_ids: dict[uuid.UUID, int],
+    body: Any = None,
+) -> tuple[int, str]:
+    request_id = uuid.uuid4().hex
+    response = client.request(
+        method, _url(path, patient_id, alert_ids), json=body, headers={**headers, "X-Request-ID": request_id}
+    )
+    return response.status_code, request_id
+
+
+def test_patient_routes_are_discovered(client: TestClient) -> None:
+    paths = {path for _, path, _ in _patient_operations(client)}
+    assert {"/api/v1/patients", "/api/v1/patients/{patient_id}", "/api/v1/alerts/{alert_id}/snooze"} <= paths
+
+
+def test_every_patient_route_writes_exactly_one_audit_record(
+    client: TestClient, tenants: Tenants, access_db: TestDatabase, alert_ids: dict[uuid.UUID, int]
+) -> None:
+    nurse = tenants.a.auth(Role.NURSE)
+    for method, path, body in _patient_operations(client):
+        status, request_id = _call(client, method, path, tenants.a.patients["nord"], nurse, alert_ids, body)
+        assert status < 300, (method, path, status)
+        rows = audit_rows(access_db.runtime_url, request_id)
+        assert len(rows) == 1, (method, path, rows)
+        assert rows[0]["outcome"] == "allowed"
+        assert rows[0]["principal_id"] == str(tenants.a.staff[Role.NURSE])
+        assert rows[0]["municipality_id"] == tenants.a.municipality_id
+        if _names_a_patient(path):
+            assert rows[0]["patient_id"] == tenants.a.patients["nord"]
+
+
+def test_a_nurse_never_reaches_another_municipalitys_patient(
+    client: TestClient, tenants: Tenants, access_db: TestDatabase, alert_ids: dict[uuid.UUID, int]
+) -> None:
+    nurse = tenants.a.auth(Role.NURSE)
+    for method, path, body in _patient_operations(client):
+        if not _names_a_patient(path):
+            continue
+        status, request_id = _call(client, method, path, tenants.b.patients["nord"], nurse, alert_ids, body)
+        assert status in (403, 404), (method, path, status)
+        rows = audit_rows(access_db.runtime_url, request_id)
+        assert [r["outcome"] for r in rows] == ["denied"], (method, path)
+        assert rows[0]["patient_id"] == tenants.b.patients["nord"]
+
+
+def test_other_municipality_looks_like_a_missing_patient(client: TestClient, tenants: Tenants) -> None:
+    nurse = tenants.a.auth(Role.NURSE)
+    foreign = client.get(f"/api/v1/patients/{tenants.b.patients['nord']}", headers=nurse)
+    missing = client.get(f"/api/v1/patients/{uuid.uuid4()}", headers=nurse)
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+
+
+def test_a_nurse_reaches_only_her_care_teams(client: TestClient, tenants: Tenants, access_db: TestDatabase) -> None:
+    nurse = tenants.a.auth(Role.NURSE)
+    assert client.get(f"/api/v1/patients/{tenants.a.patients['nord']}", headers=nurse).status_code == 200
+    other_team = client.get(f"/api/v1/patients/{tenants.a.patients['sor']}", headers=nurse)
+    assert other_team.status_code == 403
+    listed = {p["id"] for p in client.get("/api/v1/patients", headers=nurse).json()}
+    assert listed == {str(tenants.a.patients["nord"])}
+
+
+@pytest.mark.parametrize("role", [Role.MUNICIPALITY_ADMIN, Role.RESPONSE_CENTRE])
+def test_municipality_wide_roles_see_the_whole_municipality_only(
+    client: TestClient, tenants: Tenants, role: Role
+) -> None:
+    listed = {p["id"] for p in client.get("/api/v1/patients", headers=tenants.a.auth(role)).json()}
+    assert listed == {str(p) for p in tenants.a.patients.values()}
+
+
+@pytest.mark.parametrize("role", [Role.INSTALLER, Role.AUDITOR])
+def test_roles_without_patient_scope_are_denied_and_audited(
+    client: TestClient, tenants: Tenants, access_db: TestDatabase, role: Role, alert_ids: dict[uuid.UUID, int]
+) -> None:
+    status, request_id = _call(
+        client, "GET", "/api/v1/patients/{patient_id}", tenants.a.patients["nord"], tenants.a.auth(role), alert_ids
+    )
+    assert status == 403
+    assert [r["outcome"] for r in audit_rows(access_db.runtime_url, request_id)] == ["denied"]
+    assert client.get("/api/v1/patients", headers=tenants.a.auth(role)).status_code == 403
+
+
+def test_no_response_to_a_contains_b_markers(
+    client: TestClient, tenants: Tenants, alert_ids: dict[uuid.UUID, int]
+) -> None:
+    for role in Role:
+        for method, path, example in _patient_operations(client):
+            for patient in (*tenants.a.patients.values(), *tenants.b.patients.values()):
+                url = _url(path, patient, alert_ids)
+                body = client.request(method, url, json=example, headers=tenants.a.auth(role)).text
+                assert tenants.b.marker not in body, (role, method, url)
+
+
+def test_anonymous_access_to_a_patient_is_refused_and_audited(
+    client: TestClient, tenants: Tenants, access_db: TestDatabase, alert_ids: dict[uuid.UUID, int]
+) -> None:
+    status, request_id = _call(
+        client, "GET", "/api/v1/patients/{patient_id}", tenants.a.patients["nord"], {}, alert_ids
+    )
+    assert status == 401
+    rows = audit_rows(access_db.runtime_url, request_id)
+    assert [(r["principal_kind"], r["outcome"]) for r in rows] == [("anonymous", "denied")]

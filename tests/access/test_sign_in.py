@@ -1,0 +1,138 @@
+"""Local accounts: sign-in, sessions, CSRF, bearer tokens, throttling, demo-mode labels."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+
+from cloud.access import policy
+from cloud.access.roles import Role
+from tests.support.app import app_client
+from tests.support.services import TestDatabase
+from tests.support.tenants import PASSWORD, Tenants
+
+
+def _login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    response = client.post("/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return str(response.json()["csrf_token"])
+
+
+def test_session_cookie_is_http_only_and_strict(client: TestClient, tenants: Tenants) -> None:
+    response = client.post("/auth/login", json={"username": tenants.a.usernames[Role.NURSE], "password": PASSWORD})
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    client.cookies.clear()
+
+
+def test_cookie_session_reads_and_needs_csrf_to_change(client: TestClient, tenants: Tenants) -> None:
+    csrf = _login(client, tenants.a.usernames[Role.MUNICIPALITY_ADMIN])
+    try:
+        assert client.get("/api/v1/me").json()["role"] == "municipality_admin"
+        missing = client.post("/api/v1/teams", json={"name": "Vest"})
+        assert missing.status_code == 403
+        assert "X-CSRF-Token" in missing.json()["detail"]
+        wrong = client.post("/api/v1/teams", json={"name": "Vest"}, headers={"X-CSRF-Token": "forged"})
+        assert wrong.status_code == 403
+        good = client.post("/api/v1/teams", json={"name": "Vest"}, headers={"X-CSRF-Token": csrf})
+        assert good.status_code == 201
+    finally:
+        client.post("/auth/logout", headers={"X-CSRF-Token": csrf})
+        client.cookies.clear()
+
+
+def test_logout_ends_the_session(client: TestClient, tenants: Tenants) -> None:
+    csrf = _login(client, tenants.a.usernames[Role.NURSE])
+    cookie = client.cookies.get("trygg_session")
+    assert client.post("/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+    client.cookies.clear()
+    client.cookies.set("trygg_session", cookie or "")
+    assert client.get("/api/v1/me").status_code == 401
+    client.cookies.clear()
+
+
+def test_forged_cookie_and_unknown_token_are_401(client: TestClient) -> None:
+    client.cookies.set("trygg_session", "forged")
+    assert client.get("/api/v1/me").status_code == 401
+    client.cookies.clear()
+    response = client.get("/api/v1/me", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
+    assert "bearer token" in response.json()["detail"]
+
+
+def test_expired_token_is_401(client: TestClient, tenants: Tenants, access_db: TestDatabase) -> None:
+    token = client.post("/api/v1/tokens", json={"label": "short"}, headers=tenants.a.auth(Role.NURSE)).json()["token"]
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    with psycopg.connect(access_db.runtime_url) as conn:
+        conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE label = 'short'")
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_wrong_password_and_unknown_user_look_the_same(client: TestClient, tenants: Tenants) -> None:
+    wrong = client.post("/auth/login", json={"username": tenants.a.usernames[Role.AUDITOR], "password": "x"})
+    unknown = client.post("/auth/login", json={"username": "nobody.here", "password": "x"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+
+
+def test_repeated_failures_are_throttled(client: TestClient, tenants: Tenants) -> None:
+    username = tenants.b.usernames[Role.INSTALLER]
+    codes = [client.post("/auth/login", json={"username": username, "password": "bad"}).status_code for _ in range(6)]
+    assert codes == [401] * 5 + [429]
+    # Even the right password is refused while throttled.
+    assert client.post("/auth/login", json={"username": username, "password": PASSWORD}).status_code == 429
+
+
+def test_staff_admin_is_for_municipality_admins_only(client: TestClient, tenants: Tenants) -> None:
+    assert client.get("/api/v1/staff", headers=tenants.a.auth(Role.NURSE)).status_code == 403
+    listed = client.get("/api/v1/staff", headers=tenants.a.auth(Role.MUNICIPALITY_ADMIN)).json()
+    assert {s["username"] for s in listed} >= set(tenants.a.usernames.values())
+    assert not {s["username"] for s in listed} & set(tenants.b.usernames.values())
+
+
+def test_admin_cannot_put_staff_in_another_municipalitys_team(client: TestClient, tenants: Tenants) -> None:
+    response = client.post(
+        "/api/v1/staff",
+        json={
+            "username": f"x{uuid.uuid4().hex[:8]}",
+            "display_name": "X",
+            "role": "nurse",
+            "team_ids": [str(tenants.b.teams["Nord"])],
+        },
+        headers=tenants.a.auth(Role.MUNICIPALITY_ADMIN),
+    )
+    assert response.status_code == 409
+
+
+def test_healthz_and_html_say_demo_mode(client: TestClient) -> None:
+    assert client.get("/healthz").json()["mode"] == "demo"
+    page = client.get("/")
+    assert "demo mode" in page.text
+    assert "Demomodus" in page.text  # bokmål first
+    assert "Demo mode" in client.get("/", headers={"Accept-Language": "en"}).text
+
+
+def test_production_mode_has_no_local_sign_in(access_db: TestDatabase) -> None:
+    with app_client(access_db.runtime_url, auth_mode="oidc", pool_max=1) as c:
+        assert "mode" not in c.get("/healthz").json()
+        assert c.post("/auth/login", json={"username": "a", "password": "b"}).status_code == 404
+        assert "demo mode" not in c.get("/").text
+
+
+def test_a_route_without_a_policy_cannot_be_served() -> None:
+    router = APIRouter()
+
+    @router.get("/leak")
+    async def leak() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(RuntimeError, match="declares 0 access policies"):
+        policy.mark(router)
+    app = FastAPI()
+    app.add_api_route("/leak", leak)
+    with pytest.raises(RuntimeError, match="/leak"):
+        policy.enforce(app)

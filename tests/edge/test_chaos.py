@@ -1,0 +1,208 @@
+"""Zero loss, zero duplicates, countable: the real agent process fed by the simulator, the real cloud process
+and a private PostgreSQL, with the agent SIGKILLed repeatedly, the database restarted mid-stream and the cloud
+down for more than 30 s. Afterwards the cloud holds exactly the (gateway, epoch, sequence) set the outbox
+produced, every simulated event is stored, and an alarm pressed during the outage was stored first."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+import psycopg
+import pytest
+
+from cloud.db import migrate
+from cloud.db.embedded import EmbeddedPostgres, free_port
+from cloud.db.provision import provision
+from device_profiles.sim import AlarmPress, HomeSimulator, SimEvent, default_devices
+from tests.edge.cloud import new_code, register_devices
+from tests.support.proc import TRYGGHEIM, env_with, run_cli
+from tests.support.tenants import build_tenants
+
+pytestmark = pytest.mark.slow
+
+SEED = 20260
+EVENTS = 2000  # about 2,300 readings
+SPEED = 72_000.0  # simulated seconds per real second: 2,000 events (~37 days) take ~45 s
+ALARM_AT_S = 22.0  # real seconds after the agent's first start
+CLOUD_DOWN_AT_S = 11.0
+CLOUD_DOWN_FOR_S = 32.0
+DB_RESTART_AT_S = 4.0
+KILLS_AT_S = (3.0, 8.0, 15.0, 25.0, 33.0, 40.0, 49.0)
+
+
+class Cloud:
+    """`tryggheim cloud serve` as a process that can be killed and started again on the same port."""
+
+    def __init__(self, runtime_url: str, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env_with(TRYGGHEIM_DATABASE_URL=runtime_url, TRYGGHEIM_PORT=str(self.port),
+                            TRYGGHEIM_HOST="127.0.0.1", TRYGGHEIM_STATE_DIR=str(workdir),
+                            TRYGGHEIM_AUTH_MODE="local", TRYGGHEIM_COOKIE_SECURE="false")  # fmt: skip
+        self.log = (workdir / "cloud.log").open("ab")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=self.env, stdout=self.log,
+                                        stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("the cloud did not come up")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+
+def _outbox_state(path: Path) -> tuple[int, int, int]:
+    """(next simulator event, outbox depth, last sequence) read from the agent's outbox file."""
+    if not path.exists():
+        return 0, 0, 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        cursor = db.execute("SELECT value FROM state WHERE key = 'sim.cursor'").fetchone()
+        depth = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    except sqlite3.OperationalError:
+        return 0, 0, 0
+    finally:
+        db.close()
+    return int(cursor[0]) if cursor else 0, int(depth), int(last[0]) if last else 0
+
+
+def test_zero_loss_zero_duplicates_under_kills_and_outages(private_pg: EmbeddedPostgres, tmp_path: Path) -> None:
+    roles = provision(private_pg.url(), database="tryggheim", owner_role="owner", runtime_role="app")
+    migrate.upgrade(roles.owner_url, runtime_role="app")
+    tenants = build_tenants(roles.runtime_url)
+    cloud = Cloud(roles.runtime_url, tmp_path)
+    cloud.start()
+
+    config = tmp_path / "gw" / "gateway.toml"
+    config.parent.mkdir()
+    code = new_code(roles.runtime_url, tenants.a.municipality_id)
+    enrolled = run_cli("edge", "enrol", "--cloud", cloud.url, "--code", code, "--insecure-dev", "--config", str(config))
+    assert enrolled.returncode == 0, enrolled.stderr
+    gateway_id = config.read_text().split('gateway_id = "')[1].split('"')[0]
+    devices = default_devices(SEED)
+    register_devices(roles.runtime_url, UUID(gateway_id), tenants.a.patients["nord"],
+                     {d.address: d.profile_id for d in devices})  # fmt: skip
+
+    began = time.time()
+    sim_start = datetime.fromtimestamp(began, UTC) - timedelta(days=40)
+    press = sim_start + timedelta(seconds=ALARM_AT_S * SPEED)
+    simulator = HomeSimulator(SEED, sim_start, scenarios=(AlarmPress(press),))
+    expected = _first(simulator, EVENTS)
+    alarm_index = next(e.index for e in expected if e.device.role == "button")
+    with config.open("a") as handle:
+        handle.write(
+            "batch_age_s = 0.3\nbackoff_base_s = 0.2\nbackoff_max_s = 2.0\nheartbeat_s = 5\n"
+            f'[simulator]\nenabled = true\nseed = {SEED}\nstart = "{sim_start.isoformat()}"\nspeed = {SPEED}\n'
+            f'limit = {EVENTS}\nalarm_presses = ["{press.isoformat()}"]\n'
+        )
+    outbox = config.parent / "outbox.db"
+    agent_log = (tmp_path / "agent.log").open("ab")
+
+    def start_agent() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([TRYGGHEIM, "edge", "run", "--config", str(config)], env=env_with(),
+                                stdout=agent_log, stderr=subprocess.STDOUT)  # fmt: skip
+
+    agent = start_agent()
+    kills, db_restarted, cloud_down_at, cloud_up_at = 0, False, 0.0, 0.0
+    try:
+        while True:
+            elapsed = time.time() - began
+            cursor, depth, _ = _outbox_state(outbox)
+            if kills < len(KILLS_AT_S) and elapsed >= KILLS_AT_S[kills]:
+                agent.send_signal(signal.SIGKILL)
+                assert agent.wait(10) == -signal.SIGKILL
+                kills += 1
+                agent = start_agent()
+            if not db_restarted and elapsed >= DB_RESTART_AT_S:
+                # Uploads flow every 0.3 s, so the kill lands in or between batches; the database stays down
+                # until the agent has been told 503 at least once.
+                private_pg.kill()
+                deadline = time.monotonic() + 10
+                while _counter(outbox, "cloud_unavailable") == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                private_pg.start()
+                db_restarted = True
+            if not cloud_down_at and elapsed >= CLOUD_DOWN_AT_S:
+                assert cursor <= alarm_index, "the alarm was produced before the outage began; slow the test down"
+                cloud.kill()
+                cloud_down_at = time.time()
+            if cloud_down_at and not cloud_up_at and time.time() - cloud_down_at >= CLOUD_DOWN_FOR_S:
+                assert cursor > alarm_index, "the alarm was not pressed during the outage"
+                cloud_up_at = time.time()
+                cloud.start()
+            if cloud_up_at and cursor >= EVENTS and depth == 0:
+                break
+            assert elapsed < 85, f"not drained: cursor {cursor}, depth {depth}"
+            time.sleep(0.05)
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(15) == 0  # a clean stop on SIGTERM
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+        if cloud.process and cloud.process.poll() is None:
+            cloud.process.terminate()
+            cloud.process.wait(15)
+
+    assert kills >= 5
+    epoch = sqlite3.connect(outbox).execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+    counters = dict(sqlite3.connect(outbox).execute("SELECT name, value FROM counters").fetchall())
+    _, depth, last_seq = _outbox_state(outbox)
+    # The database restart reached the agent as 503s (nothing committed), the cloud outage as failed uploads.
+    assert counters.get("cloud_unavailable", 0) >= 1 and counters["upload_errors"] > counters["cloud_unavailable"]
+    with psycopg.connect(roles.runtime_url) as conn:
+        rows = conn.execute(
+            "SELECT gateway_id::text, outbox_epoch::text, seq, (context->>'sim_event')::int, metric, stored_at, "
+            "received_at FROM observations"
+        ).fetchall()
+        quarantined = conn.execute("SELECT count(*) FROM quarantine").fetchone()
+    produced = {(gateway_id, epoch, seq) for seq in range(1, last_seq + 1)}
+    delivered = [(gw, ep, seq) for gw, ep, seq, *_ in rows]
+    assert depth == 0 and quarantined == (0,)
+    assert len(delivered) == len(set(delivered)), "duplicates"
+    assert set(delivered) == produced, "lost or unexpected sequences"
+    # Every simulated event arrived, with as many readings as the simulator made for it.
+    expected_readings = sorted(e.index for e in expected for _ in e.observations)
+    assert sorted(r[3] for r in rows) == expected_readings
+    assert len(rows) >= 2000
+    # The alarm was pressed while the cloud was down and was the first thing stored when it came back.
+    alarm = next(r for r in rows if r[4] == "alarm.button")
+    assert cloud_down_at < alarm[6].timestamp() < cloud_up_at
+    after = sorted((r[5], r[4]) for r in rows if r[5].timestamp() >= cloud_up_at - 1)
+    assert after[0][1] == "alarm.button" and after[1][0] > after[0][0], after[:3]
+
+
+def _counter(path: Path, name: str) -> int:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
+    return int(row[0]) if row else 0
+
+
+def _first(simulator: HomeSimulator, count: int) -> list[SimEvent]:
+    events = []
+    for event in simulator.events():
+        if event.index >= count:
+            break
+        events.append(event)
+    return events

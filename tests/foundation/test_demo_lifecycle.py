@@ -1,0 +1,120 @@
+"""`tryggheim demo` on its embedded database: start, stop cleanly, recover after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud.db.embedded import free_port
+from tests.support.proc import TRYGGHEIM, env_with, processes_mentioning, wait_for_line
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Path]:
+    """A state directory the unprivileged database user can reach, so the data stays inside it and is
+    removed with it (pytest's own temporary directories are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="trgt-demo-", dir="/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path / "state"
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _start_demo(state_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [TRYGGHEIM, "demo"],
+        env=env_with(TRYGGHEIM_STATE_DIR=str(state_dir), TRYGGHEIM_PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    url = wait_for_line(process, "http://", timeout=90)
+    return process, url
+
+
+def _healthz(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:  # noqa: S310 - loopback URL
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+def _data_dir_of(state_dir: Path) -> str:
+    """The data directory of the postgres listening on the port this demo recorded."""
+    for pid in processes_mentioning("postgres -D"):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        data_dir = cmdline[cmdline.index(b"-D") + 1].decode()
+        port_file = state_dir / "db" / "pg-port"
+        if port_file.exists() and port_file.read_text() in " ".join(x.decode() for x in cmdline):
+            return data_dir
+    raise AssertionError("no postgres of this demo is running")
+
+
+def _wait_gone(text: str, timeout: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = processes_mentioning(text)
+        if not left:
+            return []
+        time.sleep(0.1)
+    return processes_mentioning(text)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_demo_serves_healthz_and_leaves_nothing_running(state: Path, stop_signal: signal.Signals) -> None:
+    port = free_port()
+    process, url = _start_demo(state, port)
+    try:
+        assert url == f"http://127.0.0.1:{port}"
+        assert _healthz(url)["status"] == "ok"
+        # The scripted gateway enrols through the real HTTP flow, its readings are stored and evaluated:
+        # the heart-failure weight rule and the safety alarm open alerts.
+        line = wait_for_line(process, "Demogateway:", timeout=60)
+        assert "9 readings stored" in line, line
+        assert "hf.weight_gain_3d" in line and "alarm" in line, line
+        # Two simulated homes run real edge agent processes against this service.
+        assert wait_for_line(process, "Simulerte hjem: 2", timeout=90)
+        assert len(processes_mentioning(f"{state}/edge/home-")) == 2
+        data_dir = _data_dir_of(state)
+        assert data_dir.startswith(str(state))
+    finally:
+        process.send_signal(stop_signal)
+        assert process.wait(60) == 0
+    assert _wait_gone(data_dir, timeout=10) == []
+    assert _wait_gone(f"{state}/edge/", timeout=10) == []
+
+
+def test_demo_recovers_after_kill_9(state: Path) -> None:
+    process, _url = _start_demo(state, free_port())
+    data_dir = _data_dir_of(state)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)
+
+    # The next start finds the old postmaster.pid and still comes up cleanly.
+    second, url2 = _start_demo(state, free_port())
+    try:
+        assert _healthz(url2)["status"] == "ok"
+    finally:
+        second.terminate()
+        assert second.wait(30) == 0
+    assert _wait_gone(data_dir, timeout=10) == []
+
+
+def test_orphaned_server_shuts_itself_down_after_its_parent_is_killed(state: Path) -> None:
+    process, _ = _start_demo(state, free_port())
+    data_dir = _data_dir_of(state)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)
+    assert _wait_gone(data_dir, timeout=30) == [], "the parent-death signal did not stop postgres"

@@ -1,0 +1,116 @@
+"""Enrolment codes, credentials, heartbeat with clock skew, configuration with ETag, device proposals."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from cloud.gateways import credentials
+from tests.support.kits import Kit, batch, reading
+from tests.support.services import TestDatabase
+
+
+def _code(db: TestDatabase, kit: Kit, lifetime: timedelta = credentials.CODE_LIFETIME) -> str:
+    async def make() -> str:
+        async with await psycopg.AsyncConnection.connect(db.runtime_url, autocommit=True) as conn:
+            return (await credentials.create_code(conn, kit.home_id, lifetime))[0]
+
+    return asyncio.run(make())
+
+
+def test_an_enrolment_code_works_once(client: TestClient, kit: Kit, ingest_db: TestDatabase) -> None:
+    code = _code(ingest_db, kit)
+    assert client.post("/api/v1/gateways/enrol", json={"code": code}).status_code == 201
+    again = client.post("/api/v1/gateways/enrol", json={"code": code})
+    assert again.status_code == 400
+    assert "already used" in again.json()["detail"]
+
+
+def test_an_expired_code_is_refused(client: TestClient, kit: Kit, ingest_db: TestDatabase) -> None:
+    code = _code(ingest_db, kit, lifetime=timedelta(seconds=-1))
+    response = client.post("/api/v1/gateways/enrol", json={"code": code})
+    assert response.status_code == 400
+    assert "expired" in response.json()["detail"]
+
+
+def test_only_hashes_are_stored(kit: Kit, ingest_db: TestDatabase) -> None:
+    with psycopg.connect(ingest_db.owner_url) as conn:
+        dump = str(conn.execute("SELECT * FROM gateways WHERE id = %s", (kit.gateway_id,)).fetchall())
+    assert kit.credential not in dump
+
+
+def test_rotation_keeps_the_old_credential_for_the_grace_period(client: TestClient, kit: Kit) -> None:
+    rotated = client.post(f"/api/v1/gateways/{kit.gateway_id}/credential", headers=kit.auth)
+    assert rotated.status_code == 201
+    new = {"Authorization": f"Bearer {rotated.json()['credential']}"}
+    for headers in (kit.auth, new):
+        assert (
+            client.post("/api/v1/ingest", json=batch(kit, [reading(1, kit.scale)]), headers=headers).status_code == 200
+        )
+
+
+def test_a_gateway_acts_only_for_itself(client: TestClient, kit: Kit, ingest_db: TestDatabase) -> None:
+    other = "00000000-0000-4000-8000-000000000000"
+    response = client.get(f"/api/v1/gateways/{other}/config", headers=kit.auth)
+    assert response.status_code == 403
+
+
+def test_heartbeat_records_clock_skew_and_flags_later_readings(
+    client: TestClient, kit: Kit, ingest_db: TestDatabase
+) -> None:
+    report = {
+        "software_version": "0.1.0",
+        "uptime_s": 3600,
+        "gateway_clock": (datetime.now(UTC) - timedelta(seconds=300)).isoformat(),
+        "outbox_depth": 12,
+        "outbox_evictions": 0,
+        "devices": [{"address": kit.scale, "last_seen": datetime.now(UTC).isoformat(), "battery": 80, "rssi": -70}],
+    }
+    reply = client.post(f"/api/v1/gateways/{kit.gateway_id}/status", json=report, headers=kit.auth).json()
+    assert reply["clock_flagged"] is True
+    assert -310 < reply["clock_skew_s"] < -290
+    client.post("/api/v1/ingest", json=batch(kit, [reading(1, kit.scale)]), headers=kit.auth)
+    with psycopg.connect(ingest_db.runtime_url) as conn:
+        context = conn.execute("SELECT context FROM observations WHERE gateway_id = %s", (kit.gateway_id,)).fetchone()
+    assert context is not None and -310 < context[0]["gateway_clock_skew_s"] < -290
+
+
+def test_config_lists_devices_with_an_etag(client: TestClient, kit: Kit) -> None:
+    url = f"/api/v1/gateways/{kit.gateway_id}/config"
+    first = client.get(url, headers=kit.auth)
+    assert first.status_code == 200
+    body = first.json()
+    assert {d["address"] for d in body["devices"]} == {kit.scale, kit.oximeter, kit.button}
+    assert body["heartbeat_interval_s"] == 60  # an alarm button is in the kit
+    unchanged = client.get(url, headers={**kit.auth, "If-None-Match": first.headers["ETag"]})
+    assert unchanged.status_code == 304
+
+
+def test_device_proposals_wait_for_an_installer(client: TestClient, kit: Kit, ingest_db: TestDatabase) -> None:
+    url = f"/api/v1/gateways/{kit.gateway_id}/devices"
+    proposal = {"address": "11:22:33:44:55:66", "profile_id": "omron-evolv-hem-7600t", "details": {"rssi": -60}}
+    unknown = client.post(url, json={**proposal, "profile_id": "no-such-device"}, headers=kit.auth)
+    assert unknown.status_code == 422
+    assert client.post(url, json=proposal, headers=kit.auth).status_code == 202
+    assert client.post(url, json=proposal, headers=kit.auth).status_code == 202
+    with psycopg.connect(ingest_db.runtime_url) as conn:
+        rows = conn.execute(
+            "SELECT address, confirmed_at FROM device_proposals WHERE gateway_id = %s", (kit.gateway_id,)
+        ).fetchall()
+    assert rows == [("11:22:33:44:55:66", None)]
+
+
+def test_metrics_expose_ingest_and_quarantine(client: TestClient, kit: Kit) -> None:
+    client.post(
+        "/api/v1/ingest",
+        json=batch(kit, [reading(1, kit.scale), reading(2, kit.scale, metric="x.y")]),
+        headers=kit.auth,
+    )
+    text = client.get("/metrics").text
+    assert 'tryggheim_ingest_readings_total{outcome="stored"}' in text
+    assert 'tryggheim_quarantined_readings_total{reason="unknown_metric"}' in text
+    assert "tryggheim_ingest_batch_seconds_bucket" in text
+    assert 'tryggheim_db_pool{state="size"}' in text

@@ -1,0 +1,84 @@
+"""Hostile and broken bodies: a precise 4xx, nothing valid lost, the service keeps serving."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cloud.ingest.body import MAX_BODY, MAX_INFLATED
+from tests.support.kits import Kit, batch, reading
+
+
+def _post(client: TestClient, kit: Kit, body: bytes, **headers: str) -> int:
+    response = client.post(
+        "/api/v1/ingest", content=body, headers={**kit.auth, "Content-Type": "application/json", **headers}
+    )
+    return response.status_code
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b'{"epoch": "x", "observations": []}', 422),
+        (b'{"epoch": "7c6f0a3e-0000-4000-8000-000000000000"}', 422),
+        (b"[1, 2, 3]", 422),
+        (b'{"epoch": "7c6f0a3e-0000-4000-8000-000000000000", "observations": [{"seq": 1, "value": NaN}]}', 400),
+        (b'{"epoch": "7c6f0a3e-0000-4000-8000-000000000000", "observations": [{"value": Infinity}]}', 400),
+        (b"[" * 100_000 + b"]" * 100_000, 400),
+    ],
+)
+def test_ingest_malformed_bodies(client: TestClient, kit: Kit, body: bytes, status: int) -> None:
+    assert _post(client, kit, body) == status
+
+
+def test_ingest_wrong_content_type(client: TestClient, kit: Kit) -> None:
+    assert _post(client, kit, b"{}", **{"Content-Type": "text/plain"}) == 415
+    assert _post(client, kit, b"{}", **{"Content-Encoding": "br"}) == 415
+
+
+def test_ingest_oversized_and_gzip_bomb(client: TestClient, kit: Kit) -> None:
+    assert _post(client, kit, b" " * (MAX_BODY + 1)) == 413
+    bomb = gzip.compress(b" " * (MAX_INFLATED + 1024))
+    assert len(bomb) < MAX_BODY
+    assert _post(client, kit, bomb, **{"Content-Encoding": "gzip"}) == 413
+    assert _post(client, kit, b"\x1f\x8b garbage", **{"Content-Encoding": "gzip"}) == 400
+
+
+def test_ingest_too_many_readings(client: TestClient, kit: Kit) -> None:
+    body = batch(kit, [reading(i, kit.scale) for i in range(1, 5002)])
+    assert _post(client, kit, json.dumps(body).encode()) == 413
+
+
+def test_ingest_bad_readings_never_cost_good_ones(client: TestClient, kit: Kit) -> None:
+    now = datetime.now(UTC)
+    items = [
+        reading(1, kit.scale, value="81"),
+        reading(2, kit.scale, value=True),
+        reading(3, kit.scale, measured_at=datetime(1999, 12, 31, tzinfo=UTC)),
+        {"seq": 4, "device": kit.scale},
+        {"seq": "5"},
+        "not an object",
+        reading(6, kit.scale, measured_at=now - timedelta(minutes=5)),
+        {**reading(7, kit.scale), "received_at": "2026-11-23T10:00:00"},  # no offset
+        {**reading(8, kit.scale), "context": {"x": "y" * 5000}},
+    ]
+    response = client.post("/api/v1/ingest", json=batch(kit, items), headers=kit.auth)
+    assert response.status_code == 200
+    result = response.json()
+    assert result["stored"] == 1
+    assert result["quarantined"] == {"malformed": 7, "implausible_time": 1}
+    assert 6 in result["committed"]
+    # The unusable entries without a sequence number are quarantined but cannot be acknowledged.
+    assert result["committed"] == [1, 2, 3, 4, 6, 7, 8]
+    assert client.get("/healthz").status_code == 200
+
+
+def test_ingest_needs_a_gateway_credential(client: TestClient, kit: Kit) -> None:
+    body = batch(kit, [reading(1, kit.scale)])
+    assert client.post("/api/v1/ingest", json=body).status_code == 401
+    assert client.post("/api/v1/ingest", json=body, headers={"Authorization": "Bearer forged"}).status_code == 401

@@ -1,0 +1,57 @@
+"""schemathesis against the real service process with a gateway credential: no input makes it fail
+with a server error."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from cloud.db.embedded import free_port
+from tests.support.kits import Kit
+from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
+from tests.support.services import TestDatabase
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(ingest_db: TestDatabase) -> Iterator[str]:
+    """`tryggheim cloud serve` as a real process on the module's database."""
+    port = free_port()
+    env = env_with(TRYGGHEIM_DATABASE_URL=ingest_db.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="ERROR")
+    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        yield wait_for_line(process, "http://", timeout=60)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def fuzz_kit(client: TestClient, ingest_db: TestDatabase, tenants: Any) -> Kit:
+    from tests.support.kits import enrol_kit
+
+    return enrol_kit(client, ingest_db.runtime_url, tenants.a.municipality_id, tenants.a.patients["nord"])
+
+
+def test_gateway_api_has_no_server_errors(server: str, fuzz_kit: Kit) -> None:
+    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(tag_regex="^(ingest|gateways)$")
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert {op.path for op in operations} >= {"/api/v1/ingest", "/api/v1/gateways/{gateway_id}/status"}
+    for operation in operations:
+
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=operation.as_strategy())
+        def call(case: Any) -> None:
+            if "gateway_id" in (case.path_parameters or {}):
+                case.path_parameters["gateway_id"] = str(fuzz_kit.gateway_id)
+            case.call_and_validate(base_url=server, headers=fuzz_kit.auth, checks=[not_a_server_error])
+
+        call()

@@ -1,0 +1,28 @@
+"""The real application on a test database, driven in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi.testclient import TestClient
+
+from cloud.app import create_app
+from cloud.config import CloudSettings
+from cloud.db.pool import make_pool
+
+
+@contextmanager
+def app_client(
+    runtime_url: str, *, auth_mode: str = "local", pool_max: int = 4, evaluation: bool = True
+) -> Iterator[TestClient]:
+    """A started application (lifespan run, pool open) connected as the runtime role."""
+    settings = CloudSettings(
+        database_url=runtime_url,
+        auth_mode=auth_mode,  # type: ignore[arg-type]
+        cookie_secure=False,
+        evaluation=evaluation,
+    )
+    pool = make_pool(runtime_url, min_size=1, max_size=pool_max, timeout_s=5)
+    with TestClient(create_app(pool, settings)) as client:
+        yield client

@@ -1,0 +1,64 @@
+"""Running the real `tryggheim` command in tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
+
+
+def env_with(**values: str | None) -> dict[str, str]:
+    """The current environment without any TRYGGHEIM_* settings, plus `values` (None removes)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRYGGHEIM_")}
+    for key, value in values.items():
+        if value is not None:
+            env[key] = value
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `tryggheim ARGS` to completion and capture its output."""
+    return subprocess.run(
+        [TRYGGHEIM, *args],
+        env=env or env_with(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_for_line(process: subprocess.Popen[str], prefix: str, timeout: float = 60) -> str:
+    """Read the process's stdout until a line starts with `prefix`; fail with what it printed."""
+    assert process.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if line.startswith(prefix):
+            return line.strip()
+    raise AssertionError(f"no line starting with {prefix!r} within {timeout} s; output: {''.join(seen)}")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains `text` (to prove nothing was left running)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(proc.name))
+    return found

@@ -1,0 +1,98 @@
+"""Two municipalities with staff, care teams and patients, for scoping and audit tests in one line.
+
+Municipality A (0301) and B (4601) each have teams `Nord` and `Sør`, one staff member per role (the nurse
+and team lead in `Nord`), patients in both teams, and marker strings in every patient name so that a test
+can assert that no response to A's staff ever contains B's marker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from cloud.access import authn, directory
+from cloud.access.roles import Role
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Tenant:
+    """One municipality's test population."""
+
+    key: str
+    municipality_id: UUID
+    marker: str
+    teams: dict[str, UUID] = field(default_factory=dict)
+    staff: dict[Role, UUID] = field(default_factory=dict)
+    usernames: dict[Role, str] = field(default_factory=dict)
+    tokens: dict[Role, str] = field(default_factory=dict)
+    patients: dict[str, UUID] = field(default_factory=dict)  # "nord" / "sor" -> patient id
+
+    def auth(self, role: Role) -> dict[str, str]:
+        """Bearer header for the staff member with `role`."""
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@dataclass
+class Tenants:
+    """Both municipalities."""
+
+    a: Tenant
+    b: Tenant
+
+
+async def _build(url: str, key: str, number: str) -> Tenant:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        run = secrets.token_hex(3)
+        municipality = await directory.ensure_municipality(conn, number, f"Kommune {key.upper()}")
+        tenant = Tenant(key, municipality, marker=f"MARKER-{key.upper()}-{run}")
+        for team in ("Nord", "Sør"):
+            tenant.teams[team] = await directory.ensure_team(conn, municipality, team)
+        for role in Role:
+            teams = [tenant.teams["Nord"]] if role in {Role.NURSE, Role.TEAM_LEAD} else []
+            username = f"{key}.{role.value}.{run}"
+            tenant.staff[role] = await directory.add_staff(
+                conn,
+                municipality=municipality,
+                username=username,
+                display_name=f"{role.value} {key}",
+                role=role,
+                team_ids=teams,
+                password=PASSWORD,
+            )
+            tenant.usernames[role] = username
+            tenant.tokens[role] = await authn.issue_token(conn, tenant.staff[role], "tests")
+        for slot, team in (("nord", "Nord"), ("sor", "Sør")):
+            row = await (
+                await conn.execute(
+                    "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
+                    "VALUES (%s, %s, %s, 'active') RETURNING id",
+                    (municipality, f"Pasient {slot} {tenant.marker}", tenant.teams[team]),
+                )
+            ).fetchone()
+            assert row is not None
+            tenant.patients[slot] = row[0]
+    return tenant
+
+
+def build_tenants(runtime_url: str) -> Tenants:
+    """Create both municipalities in a migrated database (as the runtime role, like the service)."""
+
+    async def both() -> Tenants:
+        return Tenants(await _build(runtime_url, "a", "0301"), await _build(runtime_url, "b", "4601"))
+
+    return asyncio.run(both())
+
+
+def audit_rows(runtime_url: str, correlation_id: str) -> list[dict[str, Any]]:
+    """Audit records written for one request."""
+    with psycopg.connect(runtime_url) as conn:
+        cur = conn.execute("SELECT * FROM audit_log WHERE correlation_id = %s ORDER BY id", (correlation_id,))
+        names = [d.name for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

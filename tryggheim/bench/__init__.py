@@ -1,0 +1,1 @@
+"""Benchmarks shipped with the package; each prints one JSON line (see docs/benchmarks.md)."""

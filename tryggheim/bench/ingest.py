@@ -1,0 +1,254 @@
+"""Ingest throughput through the real HTTP endpoint, against the raw limit on the same database.
+
+Starts a private PostgreSQL and a real `tryggheim cloud serve` process (unless given a superuser URL),
+enrols gateways through the real flow, then:
+- `bulk`: 8 gateways with 100 devices each, batches of 1,000 readings, one upload in flight per gateway;
+- `realistic`: >= 1,000 gateways, 1-20 readings per batch, 5% of batches sent twice.
+The raw limit is the same batches, one binary COPY plus commit each, into the same table with the same
+indexes: `ratio = readings_per_s / raw_copy_rows_per_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from cloud.db.embedded import free_port
+from cloud.gateways import credentials, devices
+
+CONCURRENCY = int(os.environ.get("TRYGGHEIM_BENCH_CONCURRENCY", "8"))
+
+
+@dataclass
+class _Gateway:
+    id: uuid.UUID
+    credential: str
+    addresses: list[str]
+    epoch: str
+    next_seq: int = 1
+
+
+async def _setup(runtime_url: str, base_url: str, gateways: int, devices_each: int) -> list[_Gateway]:
+    """Municipality, patients, homes; gateways enrolled over HTTP; devices registered and assigned."""
+    since = datetime.now(UTC) - timedelta(days=30)
+    result: list[_Gateway] = []
+    async with (
+        await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn,
+        httpx.AsyncClient(base_url=base_url, timeout=60) as client,
+    ):
+        row = await (
+            await conn.execute("INSERT INTO municipalities (kommunenummer, name) VALUES ('0301', 'Bench') RETURNING id")
+        ).fetchone()
+        assert row is not None
+        municipality = row[0]
+        for g in range(gateways):
+            home = await (
+                await conn.execute(
+                    "INSERT INTO homes (municipality_id, address) VALUES (%s, %s) RETURNING id",
+                    (municipality, f"Vei {g}"),
+                )
+            ).fetchone()
+            patient = await (
+                await conn.execute(
+                    "INSERT INTO patients (municipality_id, home_id, display_name, lifecycle) "
+                    "VALUES (%s, %s, %s, 'active') RETURNING id",
+                    (municipality, home[0] if home else None, f"Pasient {g}"),
+                )
+            ).fetchone()
+            assert home is not None and patient is not None
+            code, _ = await credentials.create_code(conn, home[0])
+            enrolled = (await client.post("/api/v1/gateways/enrol", json={"code": code})).json()
+            gateway = _Gateway(uuid.UUID(enrolled["gateway_id"]), enrolled["credential"], [], str(uuid.uuid4()))
+            for d in range(devices_each):
+                address = f"{g:06d}:{d:04d}"
+                device = await devices.register(
+                    conn, gateway_id=gateway.id, address=address, profile_id="and-uc-352ble", valid_from=since
+                )
+                await devices.assign(conn, device_id=device, patient_id=patient[0], valid_from=since)
+                gateway.addresses.append(address)
+            result.append(gateway)
+    return result
+
+
+def _batch(gateway: _Gateway, size: int, start: datetime) -> dict[str, Any]:
+    readings = []
+    for i in range(size):
+        seq = gateway.next_seq
+        gateway.next_seq += 1
+        moment = (start + timedelta(milliseconds=seq)).isoformat()
+        readings.append(
+            {"seq": seq, "device": gateway.addresses[i % len(gateway.addresses)], "metric": "body.weight",
+             "value": round(60 + (seq % 400) / 10, 1), "unit": "kg", "measured_at": moment, "received_at": moment}
+        )  # fmt: skip
+    return {"epoch": gateway.epoch, "observations": readings}
+
+
+async def _drive(base_url: str, work: list[tuple[_Gateway, bytes, int]]) -> tuple[float, list[float], int]:
+    """Send all batches with CONCURRENCY uploads in flight; returns wall time, latencies, readings."""
+    queue: asyncio.Queue[tuple[_Gateway, bytes, int]] = asyncio.Queue()
+    for item in work:
+        queue.put_nowait(item)
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            gateway, body, _ = queue.get_nowait()
+            started = time.perf_counter()
+            response = await client.post(
+                "/api/v1/ingest",
+                content=body,
+                headers={"Authorization": f"Bearer {gateway.credential}", "Content-Type": "application/json"},
+            )
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - started)
+
+    # Without TCP_NODELAY the body's second segment waits for the server's delayed ACK (about 40 ms).
+    transport = httpx.AsyncHTTPTransport(limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, transport=transport) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+        wall = time.perf_counter() - started
+    return wall, latencies, sum(n for _, _, n in work)
+
+
+def _raw_copy(runtime_url: str, batches: list[list[tuple[Any, ...]]]) -> float:
+    """The same batches, one binary COPY and commit each, into observations; rows per second."""
+    types = ["uuid", "uuid", "int8", "uuid", "uuid", "text", "float8", "text", "timestamptz", "timestamptz",
+             "timestamptz", "bool"]  # fmt: skip
+    with psycopg.connect(runtime_url) as conn:
+        started = time.perf_counter()
+        rows = 0
+        for batch in batches:
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY observations (gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, t, "
+                    "measured_at, received_at, backfilled) FROM STDIN (FORMAT BINARY)"
+                ) as copy,
+            ):
+                copy.set_types(types)
+                for row in batch:
+                    copy.write_row(row)
+            conn.commit()
+            rows += len(batch)
+        return rows / (time.perf_counter() - started)
+
+
+def _raw_rows(runtime_url: str, payloads: list[dict[str, Any]], gateway: _Gateway) -> list[list[tuple[Any, ...]]]:
+    with psycopg.connect(runtime_url) as conn:
+        ids: dict[str, uuid.UUID] = dict(conn.execute("SELECT d.address, d.id FROM devices d").fetchall())
+        patient = conn.execute("SELECT patient_id FROM device_assignments LIMIT 1").fetchone()
+    assert patient is not None
+    epoch = uuid.uuid4()  # new delivery keys: the raw path must not collide with what ingest stored
+    out = []
+    seq = 0
+    for payload in payloads:
+        rows = []
+        for r in payload["observations"]:
+            seq += 1
+            moment = datetime.fromisoformat(r["measured_at"])
+            rows.append((gateway.id, epoch, seq, ids[r["device"]], patient[0], r["metric"], r["value"], r["unit"],
+                         moment, moment, moment, False))  # fmt: skip
+        out.append(rows)
+    return out
+
+
+def _duplicates_stored(runtime_url: str) -> int:
+    with psycopg.connect(runtime_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) - count(DISTINCT (gateway_id, outbox_epoch, seq)) FROM observations"
+        ).fetchone()
+    return int(row[0]) if row else -1
+
+
+def _percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) >= 2 else values[0] * 1000
+
+
+async def _measure(mode: str, runtime_url: str, base_url: str, seed: int) -> dict[str, Any]:
+    rng = random.Random(seed)  # noqa: S311 - reproducible load, not security
+    start = datetime.now(UTC) - timedelta(days=1)
+    if mode == "bulk":
+        # One gateway per concurrent upload: a gateway sends its batches one after another.
+        gateways = await _setup(runtime_url, base_url, CONCURRENCY, 100)
+        payloads = [_batch(gateways[i % CONCURRENCY], 1000, start) for i in range(200)]
+        work = [(gateways[i % CONCURRENCY], json.dumps(p).encode(), 1000) for i, p in enumerate(payloads)]
+        raw_gateway = gateways[0]
+    else:
+        gateways = await _setup(runtime_url, base_url, 1000, 2)
+        work, payloads = [], []
+        for _ in range(6):
+            for gateway in gateways:
+                size = rng.randint(1, 20)
+                payload = _batch(gateway, size, start)
+                body = json.dumps(payload).encode()
+                work.append((gateway, body, size))
+                payloads.append(payload)
+                if rng.random() < 0.05:
+                    work.append((gateway, body, size))  # a re-sent batch: must be stored once
+        rng.shuffle(work)
+        raw_gateway = gateways[0]
+    wall, latencies, readings = await _drive(base_url, work)
+    raw_rate = _raw_copy(
+        runtime_url, _raw_rows(runtime_url, payloads if mode == "bulk" else payloads[:2000], raw_gateway)
+    )
+    rate = readings / wall
+    return {
+        "mode": mode,
+        "readings_per_s": round(rate),
+        "requests_per_s": round(len(work) / wall, 1),
+        "raw_copy_rows_per_s": round(raw_rate),
+        "ratio": round(rate / raw_rate, 3),
+        "batch_p50_ms": round(_percentile(latencies, 50), 1),
+        "batch_p99_ms": round(_percentile(latencies, 99), 1),
+        "readings": readings,
+        "duplicates_stored": _duplicates_stored(runtime_url),
+        "cpus": os.cpu_count(),
+    }
+
+
+@contextmanager
+def cloud_service(admin_url: str | None) -> Iterator[tuple[str, str]]:
+    """A migrated throwaway database and a real `tryggheim cloud serve` on it: (runtime URL, base URL)."""
+    from tryggheim.bench._database import bench_database
+
+    with bench_database(admin_url) as roles:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRYGGHEIM_")}
+        env.update(TRYGGHEIM_DATABASE_URL=roles.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="WARNING",
+                   TRYGGHEIM_DB_POOL_MAX="12")  # fmt: skip
+        binary = str(Path(sys.executable).parent / "tryggheim")
+        server = subprocess.Popen([binary, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            assert server.stdout is not None
+            url = server.stdout.readline().strip()
+            if not url.startswith("http"):
+                raise RuntimeError("the cloud service did not start")
+            yield roles.runtime_url, url
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def run(mode: str, admin_url: str | None, seed: int = 1) -> dict[str, Any]:
+    """Set everything up, measure one mode, clean up; returns the JSON-able result."""
+    with cloud_service(admin_url) as (runtime_url, url):
+        return asyncio.run(_measure(mode, runtime_url, url, seed))

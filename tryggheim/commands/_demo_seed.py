@@ -1,0 +1,192 @@
+"""The demo's population: one municipality, one care team, local accounts for a nurse, an installer and an
+administrator. Passwords are generated once per state directory and kept there (0600)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import httpx
+import psycopg
+
+from cloud.access import directory
+from cloud.access.roles import Role
+from cloud.gateways import credentials, devices
+
+MUNICIPALITY = ("0301", "Oslo (demo)")
+TEAM = "Hjemmesykepleien Grünerløkka"
+ACCOUNTS = (
+    ("demo.sykepleier", "Sykepleier Demo", Role.NURSE),
+    ("demo.installator", "Installatør Demo", Role.INSTALLER),
+    ("demo.admin", "Administrator Demo", Role.MUNICIPALITY_ADMIN),
+)
+PATIENTS = ("Kari Nordmann (demo)", "Ola Nordmann (demo)")
+# A scale and a blood-pressure monitor from the device catalogue, with made-up addresses.
+DEMO_DEVICES = (
+    ("D0:E1:00:00:00:01", "and-uc-352ble"),
+    ("D0:E1:00:00:00:02", "and-ua-651ble"),
+    ("D0:E1:00:00:00:03", "shelly-blu-button1"),
+)
+# Kari has heart failure and a safety alarm: her morning weights rise 2.6 kg over the last three days.
+DEMO_WEIGHTS = (74.0, 74.1, 74.0, 74.6, 75.5, 76.6)
+INSTALLED_DAYS_AGO = 7
+
+
+def _passwords(state_dir: Path) -> dict[str, str]:
+    path = state_dir / "demo-accounts.json"
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    passwords = {username: secrets.token_urlsafe(12) for username, _, _ in ACCOUNTS}
+    path.write_text(json.dumps(passwords))
+    path.chmod(0o600)
+    return passwords
+
+
+async def _seed(url: str, passwords: dict[str, str]) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        municipality = await directory.ensure_municipality(conn, *MUNICIPALITY)
+        team = await directory.ensure_team(conn, municipality, TEAM)
+        existing = {m.username for m in await directory.list_staff(conn, municipality)}
+        for username, name, role in ACCOUNTS:
+            if username not in existing:
+                teams = [team] if role == Role.NURSE else []
+                await directory.add_staff(
+                    conn,
+                    municipality=municipality,
+                    username=username,
+                    display_name=name,
+                    role=role,
+                    team_ids=teams,
+                    password=passwords[username],
+                )
+        for name in PATIENTS:
+            await conn.execute(
+                "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
+                "SELECT %s, %s, %s, 'active' WHERE NOT EXISTS (SELECT 1 FROM patients WHERE display_name = %s)",
+                (municipality, name, team, name),
+            )
+
+
+def seed(runtime_url: str, state_dir: Path) -> list[tuple[str, str, str]]:
+    """Create the demo population if missing; return (role, username, password) for each account."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    passwords = _passwords(state_dir)
+    asyncio.run(_seed(runtime_url, passwords))
+    return [(role.value, username, passwords[username]) for username, _, role in ACCOUNTS]
+
+
+def describe(accounts: list[tuple[str, str, str]]) -> list[str]:
+    """Lines printed for the person running the demo."""
+    return [f"  {role:<20} {username:<20} {password}" for role, username, password in accounts]
+
+
+async def _home_and_code(url: str) -> tuple[str, str, str | None]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
+        row = await (
+            await conn.execute(
+                "SELECT h.id, p.id FROM patients p JOIN homes h ON h.id = p.home_id WHERE p.display_name = %s",
+                (PATIENTS[0],),
+            )
+        ).fetchone()
+        if row is None:
+            home = await (
+                await conn.execute(
+                    "INSERT INTO homes (municipality_id, address, access_notes) VALUES (%s, %s, %s) RETURNING id",
+                    (municipality, "Thorvald Meyers gate 1, 0555 Oslo", "Nøkkelboks ved inngangen"),
+                )
+            ).fetchone()
+            assert home is not None
+            await conn.execute("UPDATE patients SET home_id = %s WHERE display_name = %s", (home[0], PATIENTS[0]))
+            row = await (
+                await conn.execute("SELECT home_id, id FROM patients WHERE display_name = %s", (PATIENTS[0],))
+            ).fetchone()
+        assert row is not None
+        enrolled = await (await conn.execute("SELECT id FROM gateways WHERE home_id = %s", (row[0],))).fetchone()
+        if enrolled is not None:
+            return str(row[0]), str(enrolled[0]), None
+        code, _ = await credentials.create_code(conn, row[0])
+        return str(row[0]), str(row[1]), code
+
+
+async def _register(url: str, gateway_id: str, patient_id: str) -> None:
+    since = datetime.now(UTC) - timedelta(days=INSTALLED_DAYS_AGO)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (UUID(patient_id), ["heart_failure", "welfare"]),
+        )
+        for address, profile in DEMO_DEVICES:
+            device = await devices.register(
+                conn, gateway_id=UUID(gateway_id), address=address, profile_id=profile, valid_from=since
+            )
+            await devices.assign(conn, device_id=device, patient_id=UUID(patient_id), valid_from=since)
+
+
+async def _alerts(url: str, patient_id: str) -> list[str]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT rule, severity FROM alerts WHERE patient_id = %s AND alert_class = 'clinical' ORDER BY id",
+                (UUID(patient_id),),
+            )
+        ).fetchall()
+    return [f"{rule} ({severity})" for rule, severity in rows]
+
+
+def _readings(now: datetime) -> list[dict[str, object]]:
+    """Six mornings of weights, this morning's blood pressure, and an alarm press just now."""
+    scale, monitor, button = (address for address, _ in DEMO_DEVICES)
+    today = now.replace(hour=6, minute=30, second=0, microsecond=0)
+    days = len(DEMO_WEIGHTS)
+    items: list[dict[str, object]] = [
+        {"device": scale, "metric": "body.weight", "value": weight, "unit": "kg",
+         "measured_at": (today - timedelta(days=days - 1 - i)).isoformat()}
+        for i, weight in enumerate(DEMO_WEIGHTS)
+    ]  # fmt: skip
+    items += [
+        {"device": monitor, "metric": "bp.systolic", "value": 138, "unit": "mm[Hg]", "measured_at": today.isoformat()},
+        {"device": monitor, "metric": "bp.diastolic", "value": 84, "unit": "mm[Hg]", "measured_at": today.isoformat()},
+        {"device": button, "metric": "alarm.button", "value": 1, "unit": "1", "measured_at": now.isoformat()},
+    ]
+    for seq, item in enumerate(items, start=1):
+        item.update(seq=seq, received_at=item["measured_at"])
+    return items
+
+
+def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
+    """Enrol one gateway through the real HTTP flow and send a few readings, as a gateway would.
+
+    Returns one line describing what was stored.
+    """
+    _, patient_or_gateway, code = asyncio.run(_home_and_code(runtime_url))
+    if code is None:
+        return f"gateway {patient_or_gateway} was enrolled by an earlier run (state is kept in the state directory)"
+    patient_id = patient_or_gateway
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        enrolled = client.post("/api/v1/gateways/enrol", json={"code": code})
+        enrolled.raise_for_status()
+        gateway_id, credential = enrolled.json()["gateway_id"], enrolled.json()["credential"]
+        asyncio.run(_register(runtime_url, gateway_id, patient_id))
+        readings = _readings(datetime.now(UTC))
+        stored = client.post(
+            "/api/v1/ingest",
+            json={"epoch": str(uuid4()), "observations": readings},
+            headers={"Authorization": f"Bearer {credential}"},
+        )
+        stored.raise_for_status()
+    opened: list[str] = []
+    deadline = time.monotonic() + 15
+    while len(opened) < 2 and time.monotonic() < deadline:  # evaluation runs in the service, asynchronously
+        time.sleep(0.5)
+        opened = asyncio.run(_alerts(runtime_url, patient_id))
+    return (
+        f"gateway {gateway_id} enrolled with a one-time code; {stored.json()['stored']} readings stored; "
+        f"alerts opened: {', '.join(opened) or 'none yet'}"
+    )

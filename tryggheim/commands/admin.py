@@ -1,0 +1,190 @@
+"""`tryggheim admin ...`: municipalities, care teams, staff and the audit chain, straight on the database
+(as the runtime role, from TRYGGHEIM_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import psycopg
+import segno
+import typer
+
+from cloud.access import audit, authn, directory
+from cloud.access.roles import Role
+from cloud.config import CloudSettings
+from cloud.gateways import credentials, devices
+from tryggheim.commands._startup import fail, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Administration: staff, teams, audit.")
+municipality_app = typer.Typer(no_args_is_help=True, help="Municipalities.")
+team_app = typer.Typer(no_args_is_help=True, help="Care teams.")
+staff_app = typer.Typer(no_args_is_help=True, help="Staff accounts.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
+gateway_app = typer.Typer(no_args_is_help=True, help="Gateways: enrolment codes and revocation.")
+device_app = typer.Typer(no_args_is_help=True, help="Devices: registration to a gateway, assignment to a patient.")
+app.add_typer(municipality_app, name="municipality")
+app.add_typer(team_app, name="team")
+app.add_typer(staff_app, name="staff")
+app.add_typer(audit_app, name="audit")
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(device_app, name="device")
+
+T = TypeVar("T")
+Municipality = Annotated[str, typer.Option("--municipality", "-m", help="Kommunenummer, four digits.")]
+
+
+def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+    settings = load_settings(CloudSettings)
+    if not settings.database_url:
+        fail("TRYGGHEIM_DATABASE_URL: not set; admin commands work on the service's database")
+
+    async def go() -> T:
+        async with await psycopg.AsyncConnection.connect(settings.database_url or "", autocommit=True) as conn:
+            return await work(conn)
+
+    try:
+        return asyncio.run(go())
+    except (directory.DirectoryError, credentials.EnrolmentError, devices.AssignmentError) as exc:
+        fail(str(exc))
+    except psycopg.OperationalError as exc:
+        fail(f"TRYGGHEIM_DATABASE_URL: {str(exc).strip().splitlines()[0]}")
+    except psycopg.Error as exc:
+        fail(f"database: {str(exc).strip().splitlines()[0]} (is the schema current? `tryggheim db status`)")
+
+
+@municipality_app.command("add")
+def municipality_add(number: str, name: str, orgnr: Annotated[str | None, typer.Option()] = None) -> None:
+    """Register a municipality (idempotent)."""
+    print(_run(lambda c: directory.ensure_municipality(c, number, name, orgnr)))
+
+
+@team_app.command("add")
+def team_add(name: str, municipality: Municipality) -> None:
+    """Create a care team (idempotent)."""
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> Any:
+        return await directory.ensure_team(conn, await directory.municipality_id(conn, municipality), name)
+
+    print(_run(work))
+
+
+@staff_app.command("add")
+def staff_add(
+    username: str,
+    municipality: Municipality,
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    role: Annotated[Role, typer.Option()],
+    team: Annotated[list[str] | None, typer.Option(help="Care team name; repeat for several.")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read a local-account password from stdin.")] = False,
+) -> None:
+    """Create a staff member."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> Any:
+        mid = await directory.municipality_id(conn, municipality)
+        teams = [await directory.ensure_team(conn, mid, t) for t in team or []]
+        return await directory.add_staff(
+            conn,
+            municipality=mid,
+            username=username,
+            display_name=name,
+            role=role,
+            team_ids=teams,
+            password=password,
+        )
+
+    print(_run(work))
+
+
+@staff_app.command("list")
+def staff_list(municipality: Municipality) -> None:
+    """Staff of a municipality, one JSON object per line."""
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> list[directory.StaffMember]:
+        return await directory.list_staff(conn, await directory.municipality_id(conn, municipality))
+
+    for member in _run(work):
+        print(json.dumps({**asdict(member), "id": str(member.id)}, ensure_ascii=False))
+
+
+@staff_app.command("token")
+def staff_token(username: str, label: str = "cli") -> None:
+    """Issue an API bearer token for a staff member (shown once)."""
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> str:
+        row = await (await conn.execute("SELECT id FROM staff WHERE username = %s", (username.lower(),))).fetchone()
+        if row is None:
+            raise directory.DirectoryError(f"no staff member {username!r}")
+        return await authn.issue_token(conn, row[0], label)
+
+    print(_run(work))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute every municipality's hash chain; exit 1 and name each broken row if it does not hold."""
+    checked, breaks = _run(audit.verify)
+    print(
+        json.dumps(
+            {
+                "checked": checked,
+                "intact": not breaks,
+                "breaks": [
+                    {
+                        "id": b.id,
+                        "municipality_id": str(b.municipality_id) if b.municipality_id else None,
+                        "problem": b.problem,
+                    }
+                    for b in breaks
+                ],
+            }
+        )
+    )
+    if breaks:
+        raise typer.Exit(1)
+
+
+@gateway_app.command("enrol")
+def gateway_enrol(
+    home: Annotated[UUID, typer.Option(help="The home the kit is installed in.")],
+    cloud_url: Annotated[str, typer.Option(envvar="TRYGGHEIM_PUBLIC_URL", help="URL gateways reach.")] = (
+        "http://127.0.0.1:8080"
+    ),
+    qr: Annotated[bool, typer.Option(help="Also print a terminal QR code.")] = True,
+) -> None:
+    """Print a single-use enrolment code (valid 24 h) for a kit, with a QR code of the URL and code."""
+    code, expires = _run(lambda c: credentials.create_code(c, home))
+    print(json.dumps({"code": code, "expires_at": expires.isoformat(), "cloud_url": cloud_url}))
+    if qr:
+        segno.make(f"{cloud_url}#enrol={code}", error="m").terminal(compact=True)
+
+
+@gateway_app.command("revoke")
+def gateway_revoke(gateway_id: UUID) -> None:
+    """Revoke a gateway's credentials at once (for a lost or stolen kit)."""
+    if not _run(lambda c: credentials.revoke(c, gateway_id)):
+        fail(f"no active gateway {gateway_id}")
+    print(json.dumps({"revoked": str(gateway_id)}))
+
+
+@device_app.command("register")
+def device_register(
+    address: str,
+    gateway: Annotated[UUID, typer.Option(help="Gateway the device talks to.")],
+    profile: Annotated[str, typer.Option(help="Device catalogue id.")],
+) -> None:
+    """Register a device to a gateway from now on."""
+    print(_run(lambda c: devices.register(c, gateway_id=gateway, address=address, profile_id=profile)))
+
+
+@device_app.command("assign")
+def device_assign(device_id: UUID, patient: Annotated[UUID, typer.Option(help="Patient measured by it.")]) -> None:
+    """Assign a device to a patient from now on."""
+    _run(lambda c: devices.assign(c, device_id=device_id, patient_id=patient))
+    print(json.dumps({"device": str(device_id), "patient": str(patient)}))

@@ -1,0 +1,116 @@
+"""`tryggheim alerts ...`: the detection library from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from tryggheim.commands._startup import fail
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Detection: NEWS2 and rule replay.")
+
+
+@app.callback()
+def alerts() -> None:
+    """Detection: NEWS2 and rule replay."""
+
+
+def _number(name: str, text: str | None) -> float | None:
+    # Numbers arrive as text so that every bad value gets the same one-line message and exit status 2.
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        fail(f"--{name}: {text!r} is not a number")
+
+
+@app.command()
+def news2(
+    rr: str | None = typer.Option(None, "--rr", help="Respiration rate, breaths/min."),
+    spo2: str | None = typer.Option(None, "--spo2", help="Oxygen saturation, %."),
+    scale: str = typer.Option("1", "--scale", help="SpO2 scale: 1, or 2 only when a clinician set it."),
+    air: bool = typer.Option(False, "--air", help="Breathing room air."),
+    oxygen: bool = typer.Option(False, "--oxygen", help="On supplemental oxygen."),
+    sbp: str | None = typer.Option(None, "--sbp", help="Systolic blood pressure, mmHg."),
+    pulse: str | None = typer.Option(None, "--pulse", help="Pulse, beats/min."),
+    consciousness: str | None = typer.Option(None, "--consciousness", help="ACVPU: A, C, V, P or U."),
+    temp: str | None = typer.Option(None, "--temp", help="Temperature, °C."),
+) -> None:
+    """Score NEWS2 (RCP 2017) and print one JSON object; omitted parameters make the score partial."""
+    from alerts.news2 import News2Input, score_news2
+    from alerts.news2.score import consciousness_of
+
+    if air and oxygen:
+        fail("--air and --oxygen: give at most one")
+    if scale not in ("1", "2"):
+        fail(f"--scale: {scale!r} is not 1 or 2")
+    try:
+        observed = News2Input(
+            rr=_number("rr", rr),
+            spo2=_number("spo2", spo2),
+            oxygen=True if oxygen else (False if air else None),
+            sbp=_number("sbp", sbp),
+            pulse=_number("pulse", pulse),
+            consciousness=None if consciousness is None else consciousness_of(consciousness),
+            temp=_number("temp", temp),
+            scale=int(scale),
+        )
+    except ValueError as exc:
+        fail(f"--{exc}")
+    typer.echo(json.dumps(score_news2(observed).summary()))
+
+
+# The events a replay prints: what a nurse would see happen to alerts (repeats and suppressions are stored,
+# not printed).
+_PRINTED = ("triggered", "severity_changed", "resolved")
+
+
+@app.command()
+def replay(
+    protocol: str = typer.Option(..., "--protocol", help="Protocol name, e.g. heart_failure or welfare."),
+    input_file: str = typer.Option(..., "--input", help="CSV: measured_at,metric,value,unit[,device]."),
+    until: str | None = typer.Option(None, "--until", help="Keep the clock running to this ISO-8601 time."),
+) -> None:
+    """Replay one patient's readings through a protocol; print one JSON line per alert transition."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from alerts.protocols import ProtocolError, load_protocol
+    from alerts.replay import ReplayInputError, parse_readings_csv
+    from alerts.replay import replay as run_replay
+
+    try:
+        chosen = load_protocol(protocol)
+    except ProtocolError as exc:
+        fail(f"--protocol: {exc}")
+    try:
+        text = Path(input_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--input: cannot read {input_file}: {exc}")
+    oslo = ZoneInfo("Europe/Oslo")
+    end: float | None = None
+    if until is not None:
+        try:
+            parsed = dt.datetime.fromisoformat(until)
+        except ValueError:
+            fail(f"--until: {until!r} is not an ISO-8601 time")
+        end = (parsed if parsed.tzinfo else parsed.replace(tzinfo=oslo)).timestamp()
+    try:
+        readings = parse_readings_csv(text)
+    except ReplayInputError as exc:
+        fail(f"--input: {input_file}: {exc}")
+    for transition in run_replay(chosen, readings, until=end):
+        if transition.event.value not in _PRINTED:
+            continue
+        line = {
+            "event": transition.event.value,
+            "rule": transition.rule,
+            "class": transition.alert_class,
+            "severity": transition.severity.value,
+            "at": dt.datetime.fromtimestamp(transition.at, oslo).isoformat(),
+            "message": transition.message,
+        }
+        typer.echo(json.dumps(line, ensure_ascii=False))

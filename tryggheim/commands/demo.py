@@ -1,0 +1,80 @@
+"""`tryggheim demo`: everything on one machine on embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloud.config import CloudSettings
+from cloud.runtime import Database, StartupError
+from tryggheim.commands import _demo_homes, _demo_seed
+from tryggheim.commands._startup import fail, load_settings
+from tryggheim.common.i18n import translations
+
+app = typer.Typer(add_completion=False, help="Run everything on one machine with simulated homes.")
+
+
+@app.callback(invoke_without_command=True)
+def demo(
+    state_dir: Annotated[
+        Path, typer.Option(envvar="TRYGGHEIM_STATE_DIR", help="Where the demo keeps its database.")
+    ] = Path(".state/demo"),
+) -> None:
+    """Start the embedded database and the cloud service, print the URL, run until Ctrl-C."""
+    from cloud.serve import serve
+
+    os.environ.pop("TRYGGHEIM_DATABASE_URL", None)
+    settings = load_settings(
+        lambda: CloudSettings(state_dir=state_dir, database_url=None, auth_mode="local", cookie_secure=False)
+    )
+    _ = translations("nb").gettext
+    print(_("Starting the embedded database in {path}").format(path=state_dir), flush=True)
+    accounts: list[tuple[str, str, str]] = []
+
+    runtime: list[str] = []
+
+    def prepare(db: Database) -> None:
+        runtime.append(db.runtime_url)
+        accounts.extend(_demo_seed.seed(db.runtime_url, state_dir))
+
+    agents: list[subprocess.Popen[bytes]] = []
+    stopping = threading.Event()
+
+    def stop_agents() -> None:
+        _demo_homes.stop_agents(agents)
+        stopping.set()
+
+    def scripted_gateway(url: str) -> None:
+        try:
+            print(
+                _("Demo gateway: {result}").format(result=_demo_seed.enrol_scripted_gateway(url, runtime[0])),
+                flush=True,
+            )
+            agents.extend(_demo_homes.start_agents(url, runtime[0], state_dir))
+            print(_("Simulated homes: {count} edge agents running").format(count=len(agents)), flush=True)
+            # The kernel's parent-death signal follows the *thread* that started a child: this thread
+            # must live as long as the agents do.
+            stopping.wait()
+        except Exception as exc:  # the demo keeps serving; say what failed
+            print(_("Demo gateway failed: {error}").format(error=exc), flush=True)
+
+    def started(url: str) -> None:
+        # Off the server's event loop: the scripted gateway talks to this very server over HTTP.
+        threading.Thread(target=scripted_gateway, args=(url,), daemon=True).start()
+        print(_("Demo accounts (role, user name, password):"), flush=True)
+        for line in _demo_seed.describe(accounts):
+            print(line, flush=True)
+        print(_("Tryggheim is running at {url}").format(url=url), flush=True)
+        print(url, flush=True)
+        print(_("Press Ctrl-C to stop."), flush=True)
+
+    try:
+        serve(settings, on_started=started, prepare=prepare, before_stop=stop_agents)
+    except StartupError as exc:
+        fail(str(exc))
+    print(_("Stopped."), flush=True)
