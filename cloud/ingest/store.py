@@ -1,9 +1,11 @@
-"""Storing one batch in one transaction: match devices and patients, bulk-write, classify what was not new.
+"""Storing one batch in one transaction: match devices and patients, find what is not new, bulk-write the rest.
 
-Valid readings go through binary `COPY` into a per-connection temporary staging table and one
-insert-select that de-duplicates on the delivery key (gateway, outbox epoch, sequence) and on device
-content (a device re-sending a stored record under a new sequence). What was not inserted is classified:
-the same key with the same payload is a duplicate; with a different payload, a `sequence_conflict`.
+One query finds the readings already stored, by delivery key (gateway, outbox epoch, sequence) and by
+device content (a device re-sending a stored record under a new sequence); everything else goes straight
+into `observations` with one binary `COPY`. A per-gateway advisory lock makes this exact: a gateway's
+batches are stored one at a time, and no other gateway writes its delivery keys. What was not new is
+classified: the same key with the same payload is a duplicate; with a different payload, a
+`sequence_conflict`; the same content under a new key, a re-sent record.
 
 In the same transaction the batch queues one pending evaluation per touched (patient, metric) and, for
 alarm-class metrics, signals `NOTIFY tryggheim_alarm` (delivered on commit), so no stored reading can miss
@@ -33,12 +35,6 @@ RECORDED_METRICS = sorted(
     key for key, metric in load_catalogue().metrics.items() if metric.kind in {"vital", "ordinal"}
 )
 
-STAGING_DDL = """
-    CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
-        seq bigint, device_id uuid, patient_id uuid, metric text, value float8, unit text,
-        t timestamptz, measured_at timestamptz, received_at timestamptz, context jsonb, backfilled bool
-    ) ON COMMIT DELETE ROWS
-"""
 ALARM_CHANNEL = "tryggheim_alarm"
 ALARM_METRICS = frozenset(metric.key for metric in _CATALOGUE.metrics.values() if metric.urgency == "alarm")
 # One statement: the queue rows, and one notification per patient with a new alarm-class reading.
@@ -47,9 +43,25 @@ _QUEUE_SQL = (
     "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bool[]) RETURNING 1) "
     "SELECT pg_notify('tryggheim_alarm', p::text) FROM unnest(%s::uuid[]) AS p"
 )
-_STAGING_TYPES = [
-    "int8", "uuid", "uuid", "text", "float8", "text", "timestamptz", "timestamptz", "timestamptz", "jsonb", "bool"
+_COLUMNS = (
+    "gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, t, measured_at, received_at, "
+    "context, backfilled"
+)
+_TYPES = [
+    "uuid", "uuid", "int8", "uuid", "uuid", "text", "float8", "text", "timestamptz", "timestamptz", "timestamptz",
+    "jsonb", "bool",
 ]  # fmt: skip
+# Rows of this batch already stored: by delivery key (with what was stored, to tell a duplicate from a
+# conflict), and by device content for recorded measurements.
+_KNOWN_SQL = (
+    "SELECT o.seq, o.device_id, o.metric, o.value, o.measured_at FROM observations o "
+    "WHERE o.gateway_id = %(gw)s AND o.outbox_epoch = %(epoch)s AND o.seq = ANY(%(seqs)s) "
+    "UNION ALL SELECT s.seq, NULL, NULL, NULL, NULL FROM unnest(%(cseq)s::int8[], %(cdev)s::uuid[], "
+    "%(cmetric)s::text[], %(cat)s::timestamptz[], %(cvalue)s::float8[]) AS s(seq, device_id, metric, measured_at, "
+    "value) WHERE EXISTS (SELECT 1 FROM observations o WHERE o.device_id = s.device_id AND o.metric = s.metric "
+    "AND o.measured_at = s.measured_at AND o.value = s.value)"
+)
+_RECORDED = frozenset(RECORDED_METRICS)
 
 
 @dataclass
@@ -73,11 +85,6 @@ class _Registration:
 
 def _within(moment: datetime, lower: datetime | None, upper: datetime | None) -> bool:
     return (lower is None or lower <= moment) and (upper is None or moment < upper)
-
-
-async def prepare_connection(conn: AsyncConnection[Any]) -> None:
-    """Pool `configure` hook: the staging table lives as long as the connection."""
-    await conn.execute(STAGING_DDL)
 
 
 class _Resolver:
@@ -146,8 +153,8 @@ async def store_batch(
     """Write one batch atomically and report what happened to each sequence number."""
     outcome = Outcome()
     async with conn.transaction():
-        # One batch per gateway at a time: makes de-duplication exact even without a unique index
-        # (the TimescaleDB path), and costs nothing since a gateway uploads sequentially.
+        # One batch per gateway at a time: what `_KNOWN_SQL` finds cannot change before the COPY, so the
+        # de-duplication is exact (also without a unique index, on the TimescaleDB path).
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ingest:{gateway_id}",))
         resolver = _Resolver(gateway_id)
         await resolver.load(conn, municipality_id, {r.device for r in readings})
@@ -158,59 +165,28 @@ async def store_batch(
                 rejections.append(resolved)
             else:
                 staged[reading.seq] = (reading, *resolved)
-        skew = {"gateway_clock_skew_s": round(clock_skew_s, 1)} if clock_skew_s and abs(clock_skew_s) > 60 else None
-        cur = conn.cursor()
-        async with cur.copy(
-            "COPY ingest_staging (seq, device_id, patient_id, metric, value, unit, t, measured_at, received_at, "
-            "context, backfilled) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(_STAGING_TYPES)
-            for reading, device_id, patient_id in staged.values():
-                context = {**(reading.context or {}), **skew} if skew else reading.context
-                await copy.write_row(
-                    (
-                        reading.seq, device_id, patient_id, reading.metric, reading.value, reading.unit, reading.t,
-                        reading.measured_at, reading.received_at, Jsonb(context) if context else None,
-                        reading.backfilled,
-                    )
-                )  # fmt: skip
-        inserted = await (
-            await conn.execute(
-                "INSERT INTO observations (gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, "
-                "t, measured_at, received_at, context, backfilled) "
-                "SELECT %(gw)s, %(epoch)s, s.seq, s.device_id, s.patient_id, s.metric, s.value, s.unit, s.t, "
-                "s.measured_at, s.received_at, s.context, s.backfilled FROM ingest_staging s "
-                "WHERE s.measured_at IS NULL OR s.metric <> ALL(%(recorded)s) OR NOT EXISTS (SELECT 1 FROM "
-                "observations o WHERE o.device_id = s.device_id AND o.metric = s.metric AND o.measured_at = "
-                "s.measured_at AND o.value = s.value) "
-                "ON CONFLICT (gateway_id, outbox_epoch, seq) DO NOTHING RETURNING seq",
-                {"gw": gateway_id, "epoch": epoch, "recorded": RECORDED_METRICS},
-            )
-        ).fetchall()
-        new = {row[0] for row in inserted}
-        outcome.stored = len(new)
-        await _queue_evaluations(conn, {(staged[seq][2], staged[seq][0].metric) for seq in new})
-        rest = [seq for seq in staged if seq not in new]
-        if rest:
-            existing = await (
-                await conn.execute(
-                    "SELECT seq, device_id, metric, value, measured_at FROM observations "
-                    "WHERE gateway_id = %s AND outbox_epoch = %s AND seq = ANY(%s)",
-                    (gateway_id, epoch, rest),
-                )
-            ).fetchall()
-            by_seq = {row[0]: row[1:] for row in existing}
-            for seq in rest:
-                reading, device_id, _ = staged[seq]
-                if seq not in by_seq:
-                    outcome.resent += 1
-                elif by_seq[seq] == (device_id, reading.metric, reading.value, reading.measured_at):
+        by_key, by_content = await _known(conn, gateway_id, epoch, staged)
+        new: list[int] = []
+        seen: set[tuple[UUID, str, datetime, float]] = set()
+        for seq, (reading, device_id, _) in staged.items():
+            content = _content(reading, device_id)
+            if seq in by_key:
+                if by_key[seq] == (device_id, reading.metric, reading.value, reading.measured_at):
                     outcome.duplicates += 1
                 else:
                     rejections.append(
                         Rejection(seq, reading.device, "sequence_conflict", "this sequence number was stored "
                                   "before with a different reading", _raw(reading), reading.received_at)
                     )  # fmt: skip
+            elif seq in by_content or (content is not None and content in seen):
+                outcome.resent += 1
+            else:
+                new.append(seq)
+                if content is not None:
+                    seen.add(content)
+        await _copy(conn, gateway_id, epoch, [staged[seq] for seq in new], clock_skew_s)
+        outcome.stored = len(new)
+        await _queue_evaluations(conn, {(staged[seq][2], staged[seq][0].metric) for seq in new})
         await _quarantine(conn, gateway_id, epoch, rejections, outcome)
         if outcome.quarantined["sequence_conflict"]:
             await conn.execute(
@@ -219,6 +195,63 @@ async def store_batch(
             )
     outcome.committed = sorted({*staged, *(r.seq for r in rejections if r.seq is not None)})
     return outcome
+
+
+def _content(reading: Reading, device_id: UUID) -> tuple[UUID, str, datetime, float] | None:
+    """What identifies a recorded measurement a device may re-send; None for events and states."""
+    if reading.measured_at is None or reading.metric not in _RECORDED:
+        return None
+    return device_id, reading.metric, reading.measured_at, reading.value
+
+
+async def _known(
+    conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, staged: dict[int, tuple[Reading, UUID, UUID]]
+) -> tuple[dict[int, tuple[Any, ...]], set[int]]:
+    """Stored rows with this batch's delivery keys, and the sequences whose content is already stored."""
+    if not staged:
+        return {}, set()
+    recorded = [(seq, c) for seq, (reading, device_id, _) in staged.items() if (c := _content(reading, device_id))]
+    params = {
+        "gw": gateway_id,
+        "epoch": epoch,
+        "seqs": list(staged),
+        "cseq": [seq for seq, _ in recorded],
+        "cdev": [c[0] for _, c in recorded],
+        "cmetric": [c[1] for _, c in recorded],
+        "cat": [c[2] for _, c in recorded],
+        "cvalue": [c[3] for _, c in recorded],
+    }
+    by_key: dict[int, tuple[Any, ...]] = {}
+    by_content: set[int] = set()
+    for seq, *stored in await (await conn.execute(_KNOWN_SQL, params)).fetchall():
+        if stored[0] is None:
+            by_content.add(seq)
+        else:
+            by_key[seq] = tuple(stored)
+    return by_key, by_content
+
+
+async def _copy(
+    conn: AsyncConnection[Any],
+    gateway_id: UUID,
+    epoch: UUID,
+    rows: list[tuple[Reading, UUID, UUID]],
+    clock_skew_s: float | None,
+) -> None:
+    if not rows:
+        return
+    skew = {"gateway_clock_skew_s": round(clock_skew_s, 1)} if clock_skew_s and abs(clock_skew_s) > 60 else None
+    async with conn.cursor().copy(f"COPY observations ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_TYPES)
+        for reading, device_id, patient_id in rows:
+            context = {**(reading.context or {}), **skew} if skew else reading.context
+            await copy.write_row(
+                (
+                    gateway_id, epoch, reading.seq, device_id, patient_id, reading.metric, reading.value,
+                    reading.unit, reading.t, reading.measured_at, reading.received_at,
+                    Jsonb(context) if context else None, reading.backfilled,
+                )
+            )  # fmt: skip
 
 
 async def _queue_evaluations(conn: AsyncConnection[Any], touched: set[tuple[UUID, str]]) -> None:
