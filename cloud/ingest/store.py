@@ -40,8 +40,8 @@ ALARM_METRICS = frozenset(metric.key for metric in _CATALOGUE.metrics.values() i
 # One statement: the queue rows, and one notification per patient with a new alarm-class reading.
 _QUEUE_SQL = (
     "WITH queued AS (INSERT INTO pending_evaluations (patient_id, metric, alarm) "
-    "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bool[]) RETURNING 1) "
-    "SELECT pg_notify('tryggheim_alarm', p::text) FROM unnest(%s::uuid[]) AS p"
+    "SELECT * FROM unnest(%b::uuid[], %b::text[], %b::bool[]) RETURNING 1) "
+    "SELECT pg_notify('tryggheim_alarm', p::text) FROM unnest(%b::uuid[]) AS p"
 )
 _COLUMNS = (
     "gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, t, measured_at, received_at, "
@@ -51,15 +51,18 @@ _TYPES = [
     "uuid", "uuid", "int8", "uuid", "uuid", "text", "float8", "text", "timestamptz", "timestamptz", "timestamptz",
     "jsonb", "bool",
 ]  # fmt: skip
-# Rows of this batch already stored: by delivery key (with what was stored, to tell a duplicate from a
-# conflict), and by device content for recorded measurements.
-_KNOWN_SQL = (
-    "SELECT o.seq, o.device_id, o.metric, o.value, o.measured_at FROM observations o "
-    "WHERE o.gateway_id = %(gw)s AND o.outbox_epoch = %(epoch)s AND o.seq = ANY(%(seqs)s) "
-    "UNION ALL SELECT s.seq, NULL, NULL, NULL, NULL FROM unnest(%(cseq)s::int8[], %(cdev)s::uuid[], "
-    "%(cmetric)s::text[], %(cat)s::timestamptz[], %(cvalue)s::float8[]) AS s(seq, device_id, metric, measured_at, "
-    "value) WHERE EXISTS (SELECT 1 FROM observations o WHERE o.device_id = s.device_id AND o.metric = s.metric "
-    "AND o.measured_at = s.measured_at AND o.value = s.value)"
+# Rows already stored in this batch's delivery-key range, and recorded measurements already stored in
+# each device's time window; the exact matching happens in Python. Ranges instead of one array element per
+# reading keep the parameters small (dumping large arrays costs more than the lookups), and a fresh batch
+# finds nothing in either range.
+_BY_KEY_SQL = (
+    "SELECT seq, device_id, metric, value, measured_at FROM observations "
+    "WHERE gateway_id = %b AND outbox_epoch = %b AND seq BETWEEN %b AND %b"
+)
+_BY_CONTENT_SQL = (
+    "SELECT o.device_id, o.metric, o.measured_at, o.value FROM unnest(%b::uuid[], %b::timestamptz[], "
+    "%b::timestamptz[]) AS w(device_id, lo, hi) JOIN observations o ON o.device_id = w.device_id "
+    "AND o.metric = ANY(%b::text[]) AND o.measured_at BETWEEN w.lo AND w.hi"
 )
 _RECORDED = frozenset(RECORDED_METRICS)
 
@@ -100,7 +103,7 @@ class _Resolver:
             await conn.execute(
                 "SELECT d.address, d.id, r.gateway_id, lower(r.valid), upper(r.valid) FROM devices d "
                 "LEFT JOIN device_registrations r ON r.device_id = d.id "
-                "WHERE d.municipality_id = %s AND d.address = ANY(%s)",
+                "WHERE d.municipality_id = %b AND d.address = ANY(%b)",
                 (municipality_id, list(addresses)),
             )
         ).fetchall()
@@ -112,7 +115,7 @@ class _Resolver:
         for device_id, patient_id, lower, upper in await (
             await conn.execute(
                 "SELECT device_id, patient_id, lower(valid), upper(valid) FROM device_assignments "
-                "WHERE device_id = ANY(%s)",
+                "WHERE device_id = ANY(%b)",
                 (device_ids,),
             )
         ).fetchall():
@@ -120,24 +123,31 @@ class _Resolver:
 
     def resolve(self, reading: Reading) -> tuple[UUID, UUID] | Rejection:
         """(device, patient) for a reading at its time, or the reason it cannot be stored."""
+        registrations = self.registrations.get(reading.device)
+        if registrations is None:
+            return _reject(reading, "unknown_device", "no device with this address is registered in the municipality")
+        t = reading.t
+        device_id = None
+        foreign = False
+        for r in registrations:
+            if _within(t, r.lower, r.upper):
+                if r.gateway_id == self.gateway_id:
+                    device_id = r.device_id
+                    break
+                foreign = True
+        if device_id is None:
+            if foreign:
+                return _reject(reading, "foreign_device", "the device is registered to another gateway at that time")
+            return _reject(reading, "unknown_device", "the device is not registered to this gateway at that time")
+        for patient_id, lower, upper in self.assignments.get(device_id, ()):
+            if _within(t, lower, upper):
+                return device_id, patient_id
+        return _reject(reading, "unassigned", "the device is assigned to no patient at that time")
 
-        def reject(reason: Any, detail: str) -> Rejection:
-            raw = {"seq": reading.seq, "device": reading.device, "metric": reading.metric, "value": reading.value}
-            return Rejection(reading.seq, reading.device, reason, detail, raw, reading.received_at)
 
-        if reading.device not in self.registrations:
-            return reject("unknown_device", "no device with this address is registered in the municipality")
-        current = [r for r in self.registrations[reading.device] if _within(reading.t, r.lower, r.upper)]
-        mine = [r for r in current if r.gateway_id == self.gateway_id]
-        if not mine:
-            if current:
-                return reject("foreign_device", "the device is registered to another gateway at that time")
-            return reject("unknown_device", "the device is not registered to this gateway at that time")
-        device_id = mine[0].device_id
-        patients = [p for p, lower, upper in self.assignments.get(device_id, []) if _within(reading.t, lower, upper)]
-        if not patients:
-            return reject("unassigned", "the device is assigned to no patient at that time")
-        return device_id, patients[0]
+def _reject(reading: Reading, reason: Any, detail: str) -> Rejection:
+    raw = {"seq": reading.seq, "device": reading.device, "metric": reading.metric, "value": reading.value}
+    return Rejection(reading.seq, reading.device, reason, detail, raw, reading.received_at)
 
 
 async def store_batch(
@@ -210,25 +220,30 @@ async def _known(
     """Stored rows with this batch's delivery keys, and the sequences whose content is already stored."""
     if not staged:
         return {}, set()
-    recorded = [(seq, c) for seq, (reading, device_id, _) in staged.items() if (c := _content(reading, device_id))]
-    params = {
-        "gw": gateway_id,
-        "epoch": epoch,
-        "seqs": list(staged),
-        "cseq": [seq for seq, _ in recorded],
-        "cdev": [c[0] for _, c in recorded],
-        "cmetric": [c[1] for _, c in recorded],
-        "cat": [c[2] for _, c in recorded],
-        "cvalue": [c[3] for _, c in recorded],
+    by_key = {
+        seq: tuple(stored)
+        for seq, *stored in await (
+            await conn.execute(_BY_KEY_SQL, (gateway_id, epoch, min(staged), max(staged)))
+        ).fetchall()
+        if seq in staged
     }
-    by_key: dict[int, tuple[Any, ...]] = {}
-    by_content: set[int] = set()
-    for seq, *stored in await (await conn.execute(_KNOWN_SQL, params)).fetchall():
-        if stored[0] is None:
-            by_content.add(seq)
-        else:
-            by_key[seq] = tuple(stored)
-    return by_key, by_content
+    recorded = {seq: c for seq, (reading, device_id, _) in staged.items() if (c := _content(reading, device_id))}
+    if not recorded:
+        return by_key, set()
+    windows: dict[UUID, tuple[datetime, datetime]] = {}
+    for device_id, _, at, _ in recorded.values():
+        lo, hi = windows.get(device_id, (at, at))
+        windows[device_id] = (min(lo, at), max(hi, at))
+    metrics = sorted({c[1] for c in recorded.values()})
+    stored = set(
+        await (
+            await conn.execute(
+                _BY_CONTENT_SQL,
+                (list(windows), [w[0] for w in windows.values()], [w[1] for w in windows.values()], metrics),
+            )
+        ).fetchall()
+    )
+    return by_key, {seq for seq, content in recorded.items() if content in stored}
 
 
 async def _copy(
