@@ -29,22 +29,25 @@ def _stamp(moment: datetime | None) -> float | None:
 async def windows(
     conn: AsyncConnection[Any], patient_id: UUID, days: Mapping[str, int], now: float
 ) -> dict[str, Window]:
-    """Each metric's readings over its own number of days before `now` (one query)."""
+    """Each metric's readings over its own number of days before `now` (one query), including the readings of
+    sensors shared by the patient's home (stored without a patient, cloud/registry/homes.py)."""
     if not days:
         return {}
     metrics = sorted(days)
     rows = await (
         await conn.execute(
             "SELECT o.metric, array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t), array_agg(o.value ORDER BY o.t) "
-            "FROM unnest(%s::text[], %s::int[]) AS w(metric, days) JOIN observations o ON o.patient_id = %s "
-            "AND o.metric = w.metric AND o.t > %s - make_interval(days => w.days) AND o.t <= %s GROUP BY o.metric",
-            (
-                metrics,
-                [days[m] for m in metrics],
-                patient_id,
-                datetime.fromtimestamp(now, UTC),
-                datetime.fromtimestamp(now, UTC),
-            ),
+            "FROM unnest(%(metrics)s::text[], %(days)s::int[]) AS w(metric, days) JOIN observations o ON "
+            "o.metric = w.metric AND o.t > %(now)s - make_interval(days => w.days) AND o.t <= %(now)s AND "
+            "(o.patient_id = %(p)s OR (o.patient_id IS NULL AND EXISTS (SELECT 1 FROM device_assignments a "
+            "JOIN patients r ON r.home_id = a.home_id WHERE r.id = %(p)s AND a.device_id = o.device_id "
+            "AND a.valid @> o.t))) GROUP BY o.metric",
+            {
+                "metrics": metrics,
+                "days": [days[m] for m in metrics],
+                "p": patient_id,
+                "now": datetime.fromtimestamp(now, UTC),
+            },
         )
     ).fetchall()
     return {metric: Window.of(times, values) for metric, times, values in rows}
