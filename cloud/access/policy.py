@@ -144,16 +144,18 @@ class PatientGrant:
 
 
 async def _patient_grant(
-    request: Request, conn: Conn, patient_id: UUID | None, action: str, missing: str
+    request: Request, conn: Conn, patient_id: UUID | None, action: str, missing: str, roles: tuple[Role, ...] = ()
 ) -> PatientGrant:
-    """Scope check and audit record for one patient (None: the named resource does not exist)."""
+    """Scope check and audit record for one patient (None: the named resource does not exist); with `roles`,
+    only those roles may act (a write that not every reader may make)."""
     principal = await principal_of(request, conn)
     row = None
     if patient_id is not None:
         row = await (
             await conn.execute("SELECT municipality_id, care_team_id FROM patients WHERE id = %s", (patient_id,))
         ).fetchone()
-    allowed = principal is not None and row is not None and principal.may_read_patient(row[0], row[1])
+    in_scope = principal is not None and row is not None and principal.may_read_patient(row[0], row[1])
+    allowed = in_scope and (not roles or (principal is not None and principal.role in roles))
     record = _record(
         request,
         principal,
@@ -168,17 +170,20 @@ async def _patient_grant(
         raise HTTPException(401, "Sign in first.")
     if row is None or patient_id is None or row[0] != principal.municipality_id:
         raise HTTPException(404, missing)  # existence in another municipality must not leak
-    if not allowed:
+    if not in_scope:
         raise HTTPException(403, "This patient is not in your care teams.")
+    if not allowed:
+        raise HTTPException(403, f"Your role ({principal.role}) may not do this.")
     return PatientGrant(principal, patient_id, audit_id)
 
 
-def patient_access(action: str) -> Any:
-    """Access to the patient named by the path parameter `patient_id`, audited before the handler runs."""
+def patient_access(action: str, *roles: Role) -> Any:
+    """Access to the patient named by the path parameter `patient_id`, audited before the handler runs; with
+    `roles`, only staff with one of them (and the patient in scope) may act."""
 
     @_mark("patient")
     async def policy(request: Request, conn: Conn, patient_id: UUID) -> PatientGrant:
-        return await _patient_grant(request, conn, patient_id, action, "No such patient.")
+        return await _patient_grant(request, conn, patient_id, action, "No such patient.", roles)
 
     return Depends(policy)
 
