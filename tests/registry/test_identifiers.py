@@ -85,7 +85,7 @@ def test_organisation_numbers() -> None:
 def test_official_municipality_list_has_357_numbers_from_2024() -> None:
     official = municipalities.official()
     assert len(official) == 357
-    assert municipalities.VALID_FROM == date(2024, 1, 1)
+    assert date(2024, 1, 1) == municipalities.VALID_FROM
     assert official["0301"] == "Oslo" and official["4601"] == "Bergen" and official["1580"] == "Haram"
     for gone in ("1507", "3003", "5444"):  # Ålesund before the split, Sarpsborg and Sør-Varanger before 2024
         with pytest.raises(IdentifierError):

@@ -4,9 +4,10 @@ masking, tenancy and the audit trail."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
@@ -16,6 +17,8 @@ from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
 FNR = "15108695088"
+
+OSLO = ZoneInfo("Europe/Oslo")
 
 
 def _patient(client: TestClient, tenants: Tenants, **extra: Any) -> UUID:
@@ -99,7 +102,8 @@ def test_assignment_periods_are_half_open_and_overlaps_are_409(
     b = client.post(url, json={"patient_id": str(second), "valid_from": t1.isoformat()}, headers=admin)
     assert b.status_code == 201, b.text
     # one microsecond into the first period overlaps it
-    clash = client.post(url, json={"patient_id": str(second), "valid_from": (t1 - timedelta(microseconds=1)).isoformat(),
+    inside = (t1 - timedelta(microseconds=1)).isoformat()
+    clash = client.post(url, json={"patient_id": str(second), "valid_from": inside,
                                    "valid_to": (t1 + timedelta(days=1)).isoformat()}, headers=admin)  # fmt: skip
     assert clash.status_code == 409 and "overlaps" in clash.json()["detail"] and "2026-01-01" in clash.text
     empty = client.post(url, json={"patient_id": str(second), "valid_from": t1.isoformat(),
@@ -150,13 +154,13 @@ def test_consent_needs_a_review_date_and_a_supervision_sensor(
                                   "review_by": "2020-01-01"}, headers=nurse)  # fmt: skip
     assert past.status_code == 422 and "has passed" in past.text
     not_supervision = client.post(url, json={"device_id": str(scale), "basis": "consent", "note": "samtykke",
-                                             "review_by": (date.today() + timedelta(days=90)).isoformat()},
+                                             "review_by": (datetime.now(OSLO).date() + timedelta(days=90)).isoformat()},
                                   headers=nurse)  # fmt: skip
     assert not_supervision.status_code == 422 and "not a supervision sensor" in not_supervision.text
     assert not rows(registry_db.runtime_url, "SELECT 1 FROM supervision_consents WHERE patient_id = %s", patient)
+    review = (datetime.now(OSLO).date() + timedelta(days=90)).isoformat()
     ok = client.post(url, json={"device_id": str(door), "basis": "assessment", "note": "vurdering: mangler "
-                                "samtykkekompetanse", "review_by": (date.today() + timedelta(days=90)).isoformat()},
-                     headers=nurse)  # fmt: skip
+                                "samtykkekompetanse", "review_by": review}, headers=nurse)  # fmt: skip
     assert ok.status_code == 201 and ok.json()["status"] == "valid"
     withdrawn = client.post(f"{url}/{ok.json()['id']}/withdraw", headers=nurse)
     assert withdrawn.json()["status"] == "withdrawn"
