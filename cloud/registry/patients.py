@@ -102,8 +102,8 @@ async def create(
     """Create a patient with contacts in one transaction."""
     if fields.display_name is None:
         raise RegistryError("display_name is required")
-    if lifecycle in STOPPED:
-        raise RegistryError(f"a new patient cannot start as {lifecycle}")
+    if lifecycle in STOPPED or lifecycle not in TRANSITIONS:
+        raise RegistryError(f"a new patient starts as referral, trial or active, not {lifecycle}")
     number, kind = _identity(fields.national_id, allow_synthetic)
     try:
         async with conn.transaction():
@@ -180,6 +180,8 @@ async def change_lifecycle(
         if row is None:
             raise NotFoundError("No such patient.")
         current = str(row[0])
+        if to not in TRANSITIONS:
+            raise RegistryError(f"{to} is not a lifecycle state ({', '.join(TRANSITIONS)})")
         if to not in TRANSITIONS[current]:
             allowed = ", ".join(sorted(TRANSITIONS[current])) or "none"
             raise ConflictError(f"a patient in {current} cannot move to {to} (allowed: {allowed})")
