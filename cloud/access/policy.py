@@ -185,6 +185,7 @@ def patient_access(action: str, *roles: Role) -> Any:
     async def policy(request: Request, conn: Conn, patient_id: UUID) -> PatientGrant:
         return await _patient_grant(request, conn, patient_id, action, "No such patient.", roles)
 
+    policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
     return Depends(policy)
 
 
@@ -240,6 +241,14 @@ def _policies(dependant: Dependant) -> list[str]:
     return found
 
 
+def _roles(dependant: Dependant) -> list[str]:
+    found: list[str] = []
+    for sub in dependant.dependencies:
+        found += getattr(sub.call, "__access_roles__", None) or []
+        found += _roles(sub)
+    return found
+
+
 def _kind(dependant: Dependant, where: str) -> str:
     kinds = _policies(dependant)
     if len(kinds) != 1:
@@ -262,6 +271,8 @@ def mark(router: APIRouter) -> APIRouter:
             extra = {**(route.openapi_extra or {}), "x-access": kind}
             if kind in {"patient", "patient_search"}:
                 extra["x-patient-data"] = True
+            if roles := _roles(route.dependant):
+                extra["x-roles"] = roles  # who may call a patient route narrowed to some roles
             route.openapi_extra = extra
     return router
 

@@ -112,7 +112,7 @@ class PatientIn(BaseModel):
 class PatientChange(BaseModel):
     """Fields to change; `contacts` replaces the whole list; `clear` sets the named fields to null."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"phone": "+47 900 00 003"}]})
 
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     national_id: str | None = Field(default=None, min_length=11, max_length=13)
@@ -230,7 +230,9 @@ async def change_patient(
 class LifecycleChange(BaseModel):
     """Move the patient in the service; `discharged` and `deceased` stop all alerts and keep the record."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"to": "paused", "reason": "innlagt på sykehus"}]}
+    )
 
     to: Literal["referral", "trial", "active", "paused", "discharged", "deceased"]
     reason: str = Field(min_length=3, max_length=500)
@@ -258,7 +260,19 @@ class ConsentIn(BaseModel):
     """Consent, or a documented assessment where consent capacity is lacking, for one supervision sensor; the
     review date is required and the record lapses after it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "device_id": "00000000-0000-4000-8000-000000000000",
+                    "basis": "consent",
+                    "note": "skriftlig samtykke",
+                    "review_by": "2099-01-01",
+                }
+            ]
+        },
+    )
 
     device_id: UUID
     basis: Literal["consent", "assessment"]
@@ -330,7 +344,18 @@ async def withdraw_consent(
 class ReleaseIn(BaseModel):
     """The device and time range `[start, end)` whose `unassigned` quarantined readings go to the patient."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "device_id": "00000000-0000-4000-8000-000000000000",
+                    "start": "2026-11-23T08:00:00+01:00",
+                    "end": "2026-11-23T12:00:00+01:00",
+                }
+            ]
+        },
+    )
 
     device_id: UUID
     start: AwareDatetime
