@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
 from cloud.db.pool import make_pool
+from cloud.evaluation import inputs
 from cloud.evaluation.queue import enqueue_sweep
 from tests.registry.conftest import add_door, drain, rows
 from tests.support.kits import Kit, batch, reading
@@ -180,3 +181,36 @@ def test_discharge_stops_all_alerts_and_keeps_the_record(
     deceased = client.post(f"/api/v1/patients/{kit.patient_id}/lifecycle", json={"to": "active", "reason": "tilbake"},
                            headers=lead)  # fmt: skip
     assert deceased.status_code == 409 and "allowed: deceased, referral" in deceased.text
+
+
+def test_liveness_counts_a_supervision_sensor_only_with_consent_and_shared_sensors_for_each_resident(
+    client: TestClient, kit: Kit, tenants: Tenants, registry_db: TestDatabase
+) -> None:
+    url = registry_db.runtime_url
+    _, door = add_door(url, kit)
+
+    def facts(patient: object) -> set[str]:
+        async def load() -> set[str]:
+            async with await psycopg.AsyncConnection.connect(url) as conn:
+                found = await inputs.liveness_facts(conn, patient, datetime.now(UTC).timestamp())  # type: ignore[arg-type]
+                return {d.device_id for d in found.devices}
+
+        return asyncio.run(load())
+
+    assert str(door) not in facts(kit.patient_id)  # not activated: its silence is no fault
+    admin = tenants.a.auth(Role.MUNICIPALITY_ADMIN)
+    review = (datetime.now(OSLO).date() + timedelta(days=30)).isoformat()
+    body = {"device_id": str(door), "basis": "consent", "note": "samtykke", "review_by": review}
+    assert client.post(f"/api/v1/patients/{kit.patient_id}/consents", json=body, headers=admin).status_code == 201
+    assert str(door) in facts(kit.patient_id)
+    # Moved to the home, shared with a spouse who has not consented: counted for the patient, not the spouse.
+    spouse = client.post("/api/v1/patients", json={"display_name": "Ektefelle 2", "home_id": str(kit.home_id),
+                                                    "lifecycle": "active"}, headers=admin).json()["id"]  # fmt: skip
+    client.patch(f"/api/v1/patients/{kit.patient_id}", json={"home_id": str(kit.home_id)}, headers=admin)
+    history = client.get(f"/api/v1/devices/{door}/history", headers=admin).json()["assignments"]
+    now = datetime.now(UTC).isoformat()
+    client.post(f"/api/v1/devices/{door}/assignments/{history[0]['id']}/end", json={"at": now}, headers=admin)
+    moved = client.post(f"/api/v1/devices/{door}/assignments", json={"home_id": str(kit.home_id), "valid_from": now},
+                        headers=admin)  # fmt: skip
+    assert moved.status_code == 201, moved.text
+    assert str(door) in facts(kit.patient_id) and str(door) not in facts(UUID(spouse))
