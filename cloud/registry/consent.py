@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -25,8 +26,9 @@ OSLO = ZoneInfo("Europe/Oslo")
 Basis = Literal["consent", "assessment"]
 
 
+@cache
 def supervision_profiles() -> frozenset[str]:
-    """Catalogue ids of supervision sensors."""
+    """Catalogue ids of supervision sensors (the catalogue is fixed for the life of a process)."""
     return frozenset(entry.id for entry in load_devices().entries.values() if entry.digital_supervision)
 
 
