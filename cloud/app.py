@@ -13,7 +13,20 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 import tryggheim
 from cloud import middleware
 from cloud.access import policy
-from cloud.api import alerts, audit_log, auth, gateways, ingest, ops, pages, patients, quarantine, staff, suppression
+from cloud.api import (
+    alerts,
+    audit_log,
+    auth,
+    gateways,
+    ingest,
+    ops,
+    pages,
+    patients,
+    quarantine,
+    registry,
+    staff,
+    suppression,
+)
 from cloud.config import CloudSettings
 from cloud.db.migrate import head_revision
 from cloud.evaluation.runner import EvaluationRunner
@@ -30,6 +43,7 @@ ROUTERS = (
     quarantine.router,
     alerts.router,
     suppression.router,
+    registry.router,
 )
 RETRY_AFTER_S = 5
 

@@ -15,6 +15,7 @@ detection even if this process dies right after the commit (cloud/evaluation).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,8 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from cloud.ingest.validate import Reading, Rejection, payload_hash
+from cloud.registry import homes as registry_homes
+from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
 from device_profiles import load_catalogue
 
 _CATALOGUE = load_catalogue()
@@ -91,38 +94,52 @@ def _within(moment: datetime, lower: datetime | None, upper: datetime | None) ->
 
 
 class _Resolver:
-    """Device and patient lookup for one batch, loaded with two queries."""
+    """Device, patient and consent lookup for one batch, loaded with a few queries."""
 
     def __init__(self, gateway_id: UUID) -> None:
         self.gateway_id = gateway_id
         self.registrations: dict[str, list[_Registration]] = {}
-        self.assignments: dict[UUID, list[tuple[UUID, datetime | None, datetime | None]]] = {}
+        # device -> (patient or None, home or None, lower, upper): a shared sensor is assigned to a home
+        self.assignments: dict[UUID, list[tuple[UUID | None, UUID | None, datetime | None, datetime | None]]] = {}
+        self.supervision: set[UUID] = set()
+        self.residents: dict[UUID, list[UUID]] = {}
+        self.consents = ConsentBook({})
+        self.shared: dict[int, list[UUID]] = {}  # seq of a home sensor's reading -> residents to evaluate
 
     async def load(self, conn: AsyncConnection[Any], municipality_id: UUID, addresses: set[str]) -> None:
         rows = await (
             await conn.execute(
-                "SELECT d.address, d.id, r.gateway_id, lower(r.valid), upper(r.valid) FROM devices d "
+                "SELECT d.address, d.id, r.gateway_id, lower(r.valid), upper(r.valid), d.profile_id FROM devices d "
                 "LEFT JOIN device_registrations r ON r.device_id = d.id "
                 "WHERE d.municipality_id = %b AND d.address = ANY(%b)",
                 (municipality_id, list(addresses)),
             )
         ).fetchall()
-        for address, device_id, gateway_id, lower, upper in rows:
+        supervision = supervision_profiles()
+        for address, device_id, gateway_id, lower, upper, profile_id in rows:
             self.registrations.setdefault(address, [])
+            if profile_id in supervision:
+                self.supervision.add(device_id)
             if gateway_id is not None:
                 self.registrations[address].append(_Registration(device_id, gateway_id, lower, upper))
         device_ids = list({r.device_id for regs in self.registrations.values() for r in regs})
-        for device_id, patient_id, lower, upper in await (
+        for device_id, patient_id, home_id, lower, upper in await (
             await conn.execute(
-                "SELECT device_id, patient_id, lower(valid), upper(valid) FROM device_assignments "
+                "SELECT device_id, patient_id, home_id, lower(valid), upper(valid) FROM device_assignments "
                 "WHERE device_id = ANY(%b)",
                 (device_ids,),
             )
         ).fetchall():
-            self.assignments.setdefault(device_id, []).append((patient_id, lower, upper))
+            self.assignments.setdefault(device_id, []).append((patient_id, home_id, lower, upper))
+        homes = sorted({a[1] for rows in self.assignments.values() for a in rows if a[1] is not None})
+        if homes:
+            self.residents = await registry_homes.residents(conn, homes)
+        if self.supervision & set(device_ids):
+            self.consents = await load_book(conn, self.supervision & set(device_ids))
 
-    def resolve(self, reading: Reading) -> tuple[UUID, UUID] | Rejection:
-        """(device, patient) for a reading at its time, or the reason it cannot be stored."""
+    def resolve(self, reading: Reading) -> tuple[UUID, UUID | None] | Rejection:
+        """(device, patient) for a reading at its time, or the reason it cannot be stored. The patient is None
+        for a sensor shared by a home's residents."""
         registrations = self.registrations.get(reading.device)
         if registrations is None:
             return _reject(reading, "unknown_device", "no device with this address is registered in the municipality")
@@ -139,15 +156,32 @@ class _Resolver:
             if foreign:
                 return _reject(reading, "foreign_device", "the device is registered to another gateway at that time")
             return _reject(reading, "unknown_device", "the device is not registered to this gateway at that time")
-        for patient_id, lower, upper in self.assignments.get(device_id, ()):
-            if _within(t, lower, upper):
-                return device_id, patient_id
-        return _reject(reading, "unassigned", "the device is assigned to no patient at that time")
+        target = next(
+            ((p, h) for p, h, lower, upper in self.assignments.get(device_id, ()) if _within(t, lower, upper)), None
+        )
+        if target is None:
+            return _reject(reading, "unassigned", "the device is assigned to no patient or home at that time")
+        patient_id, home_id = target
+        if device_id in self.supervision or patient_id is None:
+            people = [patient_id] if patient_id is not None else self.residents.get(home_id or UUID(int=0), [])
+            if device_id in self.supervision and not self.consents.covers(device_id, people, t):
+                return _reject(
+                    reading, "no_consent", "a supervision sensor needs a valid consent or assessment for everyone it "
+                    "watches"
+                )  # fmt: skip
+            if patient_id is None:
+                self.shared[reading.seq] = people
+        return device_id, patient_id
+
+    def shared_touched(
+        self, seqs: Iterable[int], staged: dict[int, tuple[Reading, UUID, UUID | None]]
+    ) -> set[tuple[UUID, str]]:
+        """(resident, metric) to evaluate for stored readings of shared sensors."""
+        return {(person, staged[seq][0].metric) for seq in seqs if seq in self.shared for person in self.shared[seq]}
 
 
 def _reject(reading: Reading, reason: Any, detail: str) -> Rejection:
-    raw = {"seq": reading.seq, "device": reading.device, "metric": reading.metric, "value": reading.value}
-    return Rejection(reading.seq, reading.device, reason, detail, raw, reading.received_at)
+    return Rejection(reading.seq, reading.device, reason, detail, _raw(reading), reading.received_at)
 
 
 async def store_batch(
@@ -168,7 +202,7 @@ async def store_batch(
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ingest:{gateway_id}",))
         resolver = _Resolver(gateway_id)
         await resolver.load(conn, municipality_id, {r.device for r in readings})
-        staged: dict[int, tuple[Reading, UUID, UUID]] = {}
+        staged: dict[int, tuple[Reading, UUID, UUID | None]] = {}
         for reading in readings:
             resolved = resolver.resolve(reading)
             if isinstance(resolved, Rejection):
@@ -197,6 +231,7 @@ async def store_batch(
         await _copy(conn, gateway_id, epoch, [staged[seq] for seq in new], clock_skew_s)
         outcome.stored = len(new)
         await _queue_evaluations(conn, {(staged[seq][2], staged[seq][0].metric) for seq in new})
+        await _queue_evaluations(conn, resolver.shared_touched(new, staged))
         await _quarantine(conn, gateway_id, epoch, rejections, outcome)
         if outcome.quarantined["sequence_conflict"]:
             await conn.execute(
@@ -215,7 +250,7 @@ def _content(reading: Reading, device_id: UUID) -> tuple[UUID, str, datetime, fl
 
 
 async def _known(
-    conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, staged: dict[int, tuple[Reading, UUID, UUID]]
+    conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, staged: dict[int, tuple[Reading, UUID, UUID | None]]
 ) -> tuple[dict[int, tuple[Any, ...]], set[int]]:
     """Stored rows with this batch's delivery keys, and the sequences whose content is already stored."""
     if not staged:
@@ -250,7 +285,7 @@ async def _copy(
     conn: AsyncConnection[Any],
     gateway_id: UUID,
     epoch: UUID,
-    rows: list[tuple[Reading, UUID, UUID]],
+    rows: list[tuple[Reading, UUID, UUID | None]],
     clock_skew_s: float | None,
 ) -> None:
     if not rows:
@@ -269,9 +304,10 @@ async def _copy(
             )  # fmt: skip
 
 
-async def _queue_evaluations(conn: AsyncConnection[Any], touched: set[tuple[UUID, str]]) -> None:
-    """Queue the evaluation of what the batch stored; distinct pairs are computed here, not in SQL, because
-    the staging table also holds rows that were not new."""
+async def _queue_evaluations(conn: AsyncConnection[Any], touched: Iterable[tuple[UUID | None, str]]) -> None:
+    """Queue the evaluation of what the batch stored (one row per distinct patient and metric). Shared
+    sensors' readings (no patient) are queued for their home's residents by the caller."""
+    touched = {pair for pair in touched if pair[0] is not None}
     if not touched:
         return
     patients, metrics = zip(*sorted(touched), strict=True)
@@ -289,6 +325,7 @@ def _raw(reading: Reading) -> dict[str, Any]:
         "unit": reading.unit,
         "measured_at": reading.measured_at.isoformat() if reading.measured_at else None,
         "received_at": reading.received_at.isoformat(),
+        **({"context": reading.context} if reading.context else {}),
     }
 
 
