@@ -63,24 +63,24 @@ def _history(client: TestClient, url: str, kit: Kit, offset: float) -> History:
     return found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def query_db(pg_admin_url: str) -> Iterator[TestDatabase]:
     with test_database(pg_admin_url) as db:
         yield db
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def tenants(query_db: TestDatabase) -> Tenants:
     return build_tenants(query_db.runtime_url)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def client(query_db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
     with app_client(query_db.runtime_url, evaluation=False) as test_client:
         yield test_client
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def history(client: TestClient, query_db: TestDatabase, tenants: Tenants) -> History:
     """Municipality A's history (patient `nord`); B's patient `nord` gets the same shape, shifted by 100."""
     url = query_db.runtime_url
