@@ -13,6 +13,7 @@ from cloud.access.roles import Role
 from tests.fleet.conftest import Fleet
 from tests.support.tenants import Tenants
 
+pytestmark = pytest.mark.xdist_group("fleet")  # one worker builds the package's data once
 URL = "/api/v1/fleet/gateways"
 
 

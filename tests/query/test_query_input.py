@@ -14,6 +14,8 @@ from tests.support.tenants import Tenants, audit_rows
 
 SPRING = {"from": "2026-03-27T00:00:00+01:00", "to": "2026-03-31T00:00:00+02:00"}
 
+pytestmark = pytest.mark.xdist_group("query")  # one worker builds the package's data once
+
 
 @pytest.mark.parametrize(
     ("tail", "params", "status", "words"),

@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,8 @@ from tryggheim.common.timefmt import OSLO
 # Midnight Norwegian standard time, the documented anchor; in UTC, because Python adds timedeltas to an
 # Oslo-zoned datetime in wall-clock time, which is exactly the DST error this test looks for.
 ORIGIN = datetime(2000, 1, 3, tzinfo=OSLO).astimezone(UTC)
+
+pytestmark = pytest.mark.xdist_group("query")  # one worker builds the package's data once
 
 
 def _url(tenants: Tenants, slot: str = "nord", tail: str = "series/heart_rate") -> str:

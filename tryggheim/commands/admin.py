@@ -19,6 +19,7 @@ from cloud.access import audit, authn, directory
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
 from cloud.gateways import credentials, devices
+from tryggheim.commands._fleet import fleet
 from tryggheim.commands._startup import fail, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Administration: staff, teams, audit.")
@@ -34,6 +35,7 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(audit_app, name="audit")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(device_app, name="device")
+app.command("fleet")(fleet)
 
 T = TypeVar("T")
 Municipality = Annotated[str, typer.Option("--municipality", "-m", help="Kommunenummer, four digits.")]
