@@ -31,11 +31,20 @@ router = APIRouter(prefix="/api/v1/patients", tags=["series"])
 MetricPath = Annotated[
     str,
     Path(
-        max_length=200, description="A stored metric of the catalogue.", json_schema_extra={"enum": [*STORED_METRICS]}
+        max_length=200,
+        description="A stored metric of the catalogue.",
+        examples=["heart_rate"],
+        json_schema_extra={"enum": [*STORED_METRICS]},
     ),
 ]
-From = Annotated[AwareDatetime, Query(alias="from", description="Start, inclusive (with a UTC offset).")]
-To = Annotated[AwareDatetime, Query(description="End, exclusive (with a UTC offset).")]
+From = Annotated[
+    AwareDatetime,
+    Query(alias="from", description="Start, inclusive (with a UTC offset).", examples=["2026-11-22T00:00:00+01:00"]),
+]
+To = Annotated[
+    AwareDatetime, Query(description="End, exclusive (with a UTC offset).", examples=["2026-11-23T00:00:00+01:00"])
+]
+BucketQuery = Annotated[Bucket, Query(description="Bucket width; `1d` is the Oslo calendar day.", examples=["1h"])]
 Cursor = Annotated[str | None, Query(max_length=400, description="`next_cursor` of the previous page.")]
 _ERRORS: dict[int | str, dict[str, str]] = {
     400: {"description": "A cursor not issued for this query."},
@@ -149,7 +158,7 @@ async def bucketed_series(
     metric: MetricPath,
     start: From,
     to: To,
-    bucket: Bucket,
+    bucket: BucketQuery,
     conn: Conn,
     grant: Annotated[PatientGrant, patient_access("series.read")],
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
