@@ -114,6 +114,12 @@ def bucket_end(bucket: Bucket, start: datetime, day: date | None) -> datetime:
     return start + width
 
 
+# Stored readings are no older than 2000 (ingest refuses earlier times); the bounds keep date arithmetic on a
+# hand-made cursor away from the ends of the calendar.
+_CURSOR_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+_CURSOR_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Position:
     """Where the previous page ended: a reading's (t, id), or a bucket's start."""
@@ -144,6 +150,7 @@ def decode_cursor(cursor: str, key: str) -> Position:
         raise CursorError("the cursor is not one this service issued; start again without it") from None
     if owner != key:
         raise CursorError("the cursor belongs to another query (patient, metric, range or bucket changed)")
-    if t.tzinfo is None or not isinstance(ident, int) or isinstance(ident, bool) or not 0 <= ident < 2**63:
+    sane = t.tzinfo is not None and _CURSOR_EARLIEST <= t <= _CURSOR_LATEST
+    if not sane or not isinstance(ident, int) or isinstance(ident, bool) or not 0 <= ident < 2**63:
         raise CursorError("the cursor is not one this service issued; start again without it")
     return Position(t, ident)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
+from cloud.query.series import Bucket, Position, encode_cursor, query_key
 from tests.query.conftest import History
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, audit_rows
@@ -99,3 +101,14 @@ def test_each_series_read_is_audited(
         assert response.status_code == 200
         (record,) = audit_rows(query_db.runtime_url, request_id)
         assert (record["action"], record["outcome"], record["patient_id"]) == (action, "allowed", patient)
+
+
+def test_a_hand_made_cursor_far_in_time_is_refused(client: TestClient, tenants: Tenants, history: History) -> None:
+    patient = tenants.a.patients["nord"]
+    key = query_key("buckets", patient, "heart_rate", 1774566000.0, 1774908000.0, Bucket.DAY)
+    forged = encode_cursor(Position(datetime(9999, 12, 31, 23, tzinfo=UTC)), key)
+    params = {"from": "2026-03-27T00:00:00+01:00", "to": "2026-03-31T00:00:00+02:00", "bucket": "1d", "cursor": forged}
+    response = client.get(f"/api/v1/patients/{patient}/series/heart_rate/buckets", params=params,
+                          headers=tenants.a.auth(Role.NURSE))  # fmt: skip
+    assert response.status_code == 400, response.text
+    assert "not one this service issued" in response.text  # the digest matched: the time was refused
