@@ -17,6 +17,7 @@ from cloud.api import (
     alerts,
     audit_log,
     auth,
+    fleet,
     gateways,
     ingest,
     ops,
@@ -24,6 +25,7 @@ from cloud.api import (
     patients,
     quarantine,
     registry,
+    series,
     staff,
     suppression,
 )
@@ -44,6 +46,8 @@ ROUTERS = (
     alerts.router,
     suppression.router,
     registry.router,
+    series.router,
+    fleet.router,
 )
 RETRY_AFTER_S = 5
 

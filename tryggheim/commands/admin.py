@@ -21,6 +21,7 @@ from cloud.config import CloudSettings
 from cloud.gateways import credentials, devices
 from cloud.registry.errors import RegistryError
 from tryggheim.commands import _admin_registry
+from tryggheim.commands._fleet import fleet
 from tryggheim.commands._startup import fail, load_settings
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(audit_app, name="audit")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(device_app, name="device")
+app.command("fleet")(fleet)
 
 T = TypeVar("T")
 Municipality = Annotated[str, typer.Option("--municipality", "-m", help="Kommunenummer, four digits.")]
