@@ -22,7 +22,8 @@ from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
-pytestmark = pytest.mark.slow
+# One worker runs the module, so the database and the server process are set up once (`--dist loadgroup`).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("registry_fuzz")]
 
 
 @pytest.fixture(scope="module")

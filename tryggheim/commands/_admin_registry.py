@@ -34,7 +34,8 @@ Lang = Annotated[str, typer.Option("--lang", help="Language of the table: nb or 
 OPERATOR = UUID(int=0)  # `recorded_by`/`set_by` of changes made from the command line (the audit log names who)
 
 
-async def _audited(conn: psycopg.AsyncConnection[Any], municipality_id: UUID, action: str, patient: UUID | None) -> int:
+async def audited(conn: psycopg.AsyncConnection[Any], municipality_id: UUID, action: str, patient: UUID | None) -> int:
+    """Append the audit record of one command (before it touches patient data)."""
     record = audit.AuditRecord(
         municipality_id=municipality_id,
         principal_kind="system",
@@ -72,7 +73,7 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> list[homes.Home]:
             mid = await directory.municipality_id(conn, municipality)
-            await _audited(conn, mid, "homes.list", None)
+            await audited(conn, mid, "homes.list", None)
             return await homes.list_homes(conn, mid, None, 10_000, 0)
 
         found = run(work)
@@ -92,7 +93,7 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> UUID:
             mid = await directory.municipality_id(conn, municipality)
-            await _audited(conn, mid, "homes.add", None)
+            await audited(conn, mid, "homes.add", None)
             return await homes.create(conn, municipality_id=mid, address=address, access_notes=access_notes,
                                       phone=phone)  # fmt: skip
 
@@ -104,7 +105,7 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
             mid = await directory.municipality_id(conn, municipality)
-            await _audited(conn, mid, "patients.list", None)
+            await audited(conn, mid, "patients.list", None)
             return await (
                 await conn.execute(
                     "SELECT p.id, p.display_name, p.lifecycle, p.national_id, t.name, h.address, "
@@ -138,7 +139,7 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
         async def work(conn: psycopg.AsyncConnection[Any]) -> UUID:
             mid = await directory.municipality_id(conn, municipality)
             team_id = await directory.ensure_team(conn, mid, team) if team else None
-            await _audited(conn, mid, "patients.add", None)
+            await audited(conn, mid, "patients.add", None)
             fields = registry.PatientFields(display_name=name, national_id=national_id, phone=phone, home_id=home,
                                             care_team_id=team_id)  # fmt: skip
             return await registry.create(conn, municipality_id=mid, fields=fields, lifecycle=lifecycle,  # type: ignore[arg-type]
@@ -157,7 +158,7 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> str:
             mid = await directory.municipality_id(conn, municipality)
-            await _audited(conn, mid, "patients.lifecycle", patient)
+            await audited(conn, mid, "patients.lifecycle", patient)
             return await registry.change_lifecycle(conn, municipality_id=mid, patient_id=patient, to=to,  # type: ignore[arg-type]
                                                    reason=reason, by=OPERATOR)  # fmt: skip
 
@@ -176,7 +177,7 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> consent.ConsentRecord:
             mid = await directory.municipality_id(conn, municipality)
-            await _audited(conn, mid, "consent.add", patient)
+            await audited(conn, mid, "consent.add", patient)
             return await consent.record(
                 conn, municipality_id=mid, patient_id=patient, device_id=device,
                 basis="assessment" if assessment else "consent", note=note, review_by=date.fromisoformat(
@@ -200,7 +201,7 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> release.Released:
             mid = await directory.municipality_id(conn, municipality)
-            audit_id = await _audited(conn, mid, "quarantine.release", patient)
+            audit_id = await audited(conn, mid, "quarantine.release", patient)
             return await release.release(conn, municipality_id=mid, device_id=device, patient_id=patient,
                                          start=start, end=end, by=OPERATOR, audit_id=audit_id)  # fmt: skip
 

@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from cloud.access import audit, authn, directory
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
 from cloud.gateways import credentials, devices
+from cloud.registry import assignments
 from cloud.registry.errors import RegistryError
 from tryggheim.commands import _admin_registry
 from tryggheim.commands._fleet import fleet
@@ -194,7 +196,22 @@ def device_register(
 
 
 @device_app.command("assign")
-def device_assign(device_id: UUID, patient: Annotated[UUID, typer.Option(help="Patient measured by it.")]) -> None:
-    """Assign a device to a patient from now on."""
-    _run(lambda c: devices.assign(c, device_id=device_id, patient_id=patient))
-    print(json.dumps({"device": str(device_id), "patient": str(patient)}))
+def device_assign(
+    device_id: UUID,
+    municipality: Municipality,
+    patient: Annotated[UUID | None, typer.Option(help="Patient measured by it.")] = None,
+    home: Annotated[UUID | None, typer.Option(help="Home whose residents share it (door, motion).")] = None,
+    valid_from: Annotated[datetime | None, typer.Option("--from", help="Start (ISO 8601 with offset; now).")] = None,
+    valid_to: Annotated[datetime | None, typer.Option("--to", help="End, exclusive (open when left out).")] = None,
+) -> None:
+    """Assign a device to a patient or a home for [from, to); an overlapping period is refused."""
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> int:
+        mid = await directory.municipality_id(conn, municipality)
+        await _admin_registry.audited(conn, mid, "device.assign", patient)
+        return await assignments.assign(
+            conn, municipality_id=mid, device_id=device_id, patient_id=patient, home_id=home, valid_from=valid_from,
+            valid_to=valid_to,
+        )  # fmt: skip
+
+    print(json.dumps({"device": str(device_id), "assignment": _run(work)}))
