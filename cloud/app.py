@@ -13,7 +13,20 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 import tryggheim
 from cloud import middleware
 from cloud.access import policy
-from cloud.api import alerts, audit_log, auth, gateways, ingest, ops, pages, patients, quarantine, staff, suppression
+from cloud.api import (
+    alerts,
+    audit_log,
+    baselines,
+    auth,
+    gateways,
+    ingest,
+    ops,
+    pages,
+    patients,
+    quarantine,
+    staff,
+    suppression,
+)
 from cloud.config import CloudSettings
 from cloud.db.migrate import head_revision
 from cloud.evaluation.runner import EvaluationRunner
@@ -30,6 +43,7 @@ ROUTERS = (
     quarantine.router,
     alerts.router,
     suppression.router,
+    baselines.router,
 )
 RETRY_AFTER_S = 5
 
@@ -44,7 +58,11 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
-        runner = EvaluationRunner(pool, poll_s=evaluation_poll_s) if settings.evaluation else None
+        runner = (
+            EvaluationRunner(pool, poll_s=evaluation_poll_s, trial_days=settings.baseline_trial_days)
+            if settings.evaluation
+            else None
+        )
         app.state.evaluation = runner
         if runner is not None:
             await runner.start()

@@ -65,6 +65,9 @@ class CloudSettings(BaseSettings):
         default=True,
         description="Run the alert evaluation worker and its scheduler in this process (cloud/evaluation).",
     )
+    baseline_trial_days: int = Field(
+        default=14, ge=14, le=28, description="Trial period before personal limits are proposed (2-4 weeks)."
+    )
 
     @field_validator("database_url", "database_owner_url")
     @classmethod
