@@ -16,8 +16,8 @@ from cloud.access import policy
 from cloud.api import (
     alerts,
     audit_log,
-    baselines,
     auth,
+    baselines,
     gateways,
     ingest,
     ops,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from alerts.protocols.load import ProtocolError
 from cloud.access.policy import PatientGrant, PatientScopeFilter, patient_access, patient_search
 from cloud.api.deps import Conn
-from cloud.evaluation.baselines import Decision, NothingWaiting, decide
+from cloud.evaluation.baselines import Decision, NothingWaitingError, decide
 
 router = APIRouter(prefix="/api/v1", tags=["baselines"])
 OSLO = ZoneInfo("Europe/Oslo")
@@ -143,7 +143,7 @@ async def decide_baseline(
     )
     try:
         await decide(conn, grant.patient_id, waiting[0], decision)
-    except NothingWaiting as exc:
+    except NothingWaitingError as exc:
         raise HTTPException(409, "The proposal was decided by someone else meanwhile.") from exc
     except ProtocolError as exc:
         raise HTTPException(409, f"The limits no longer fit the patient's protocol: {exc}") from exc

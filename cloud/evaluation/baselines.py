@@ -72,7 +72,7 @@ async def propose_for(
                         Jsonb(skipped),
                         patient_id,
                     ),
-                )  # fmt: skip
+                )
             ).fetchone()
     except UniqueViolation:
         return None  # another replica's sweep proposed first
@@ -122,14 +122,14 @@ class Decision:
     audit_id: int
 
 
-class NothingWaiting(LookupError):
+class NothingWaitingError(LookupError):
     """The patient has no proposal waiting (or not the one named)."""
 
 
 async def decide(conn: AsyncConnection[Any], patient_id: UUID, proposal_id: int, decision: Decision) -> dict[str, Any]:
     """Approve or reject the waiting proposal in one transaction; approval writes the rule overrides.
 
-    Raises NothingWaiting, or ProtocolError when the limits no longer fit the patient's protocol (the
+    Raises NothingWaitingError, or ProtocolError when the limits no longer fit the patient's protocol (the
     protocol changed since the proposal): nothing is written then.
     """
     async with conn.transaction():
@@ -141,7 +141,7 @@ async def decide(conn: AsyncConnection[Any], patient_id: UUID, proposal_id: int,
             )
         ).fetchone()
         if row is None:
-            raise NothingWaiting(proposal_id)
+            raise NothingWaitingError(proposal_id)
         municipality_id, rules = row
         if decision.approve:
             overrides = [
@@ -175,7 +175,7 @@ async def decide(conn: AsyncConnection[Any], patient_id: UUID, proposal_id: int,
                     decision.audit_id,
                     proposal_id,
                 ),
-            )  # fmt: skip
+            )
         ).fetchone()
         assert decided is not None
     return {"id": proposal_id, "status": "approved" if decision.approve else "rejected"}
