@@ -105,7 +105,7 @@ def test_any_proposal_lies_between_floor_and_red_and_is_a_valid_override(
     overrides = [
         RuleOverride(
             rule=p.rule, params=p.override_params(), reason="test", set_by="nurse", review_by=dt.date(2027, 1, 1)
-        )  # fmt: skip
+        )
         for p in proposals
     ]
     applied = apply_overrides(compiled, overrides)

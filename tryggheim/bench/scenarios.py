@@ -25,9 +25,9 @@ Seeds 0-99 are for tuning; seeds 100-199 are the reported figures.
 from __future__ import annotations
 
 import random
-from concurrent.futures import ProcessPoolExecutor
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import median
@@ -165,7 +165,7 @@ def personal(protocol: Protocol, trial: Sequence[Reading]) -> Protocol:
             reason="scenario suite",
             set_by="scenario",
             review_by=_day(TRIAL_DAYS + 90).date(),
-        )  # fmt: skip
+        )
         for p in proposals
     )
     return apply_overrides(protocol, (), PatientSettings(overrides=overrides))
