@@ -1,0 +1,66 @@
+"""`tryggheim alerts baselines ...` against a real `tryggheim cloud serve`: the nurse's worklist, a patient's
+proposals, approval, and a refused decision as one line on stderr with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from cloud.access.roles import Role
+from cloud.db.embedded import free_port
+from tests.baselines.conftest import new_patient, propose
+from tests.support.proc import TRYGGHEIM, env_with, run_cli, wait_for_line
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants, audit_rows
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(db: TestDatabase) -> Iterator[str]:
+    """The real service on the module's database, without its own evaluation worker (the test proposes)."""
+    port = free_port()
+    env = env_with(TRYGGHEIM_DATABASE_URL=db.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="ERROR",
+                   TRYGGHEIM_EVALUATION="false")  # fmt: skip
+    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        yield wait_for_line(process, "http://", timeout=60)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_a_nurse_lists_and_approves_from_the_command_line(server: str, db: TestDatabase, tenants: Tenants) -> None:
+    patient = new_patient(db.runtime_url, tenants, days=20)
+    propose(db.runtime_url)
+    env = env_with(TRYGGHEIM_API_URL=server, TRYGGHEIM_TOKEN=tenants.a.tokens[Role.NURSE])
+    waiting = run_cli("alerts", "baselines", "waiting", env=env)
+    assert waiting.returncode == 0, waiting.stderr
+    listed = [json.loads(line) for line in waiting.stdout.splitlines()]
+    [mine] = [item for item in listed if item["patient_id"] == str(patient)]
+    review = (datetime.now(ZoneInfo("Europe/Oslo")).date() + timedelta(days=30)).isoformat()
+    approved = run_cli("alerts", "baselines", "approve", str(patient), "--proposal", str(mine["id"]),
+                       "--reason", "Godkjent etter samtale", "--review-by", review, env=env)  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    out = json.loads(approved.stdout)
+    assert (out["status"], out["review_by"], out["reason"]) == ("approved", review, "Godkjent etter samtale")
+    [audit] = [r for r in audit_rows_for(db, patient) if r["action"] == "baselines.decide"]
+    assert audit["outcome"] == "allowed" and audit["principal_id"] == str(tenants.a.staff[Role.NURSE])
+    shown = run_cli("alerts", "baselines", "show", str(patient), env=env)
+    assert [json.loads(line)["status"] for line in shown.stdout.splitlines()] == ["approved"]
+    again = run_cli("alerts", "baselines", "reject", str(patient), "--reason", "feil", "--review-by", review, env=env)
+    assert again.returncode == 2
+    assert again.stderr.startswith("tryggheim: 409: ") and again.stderr.count("\n") == 1
+
+
+def audit_rows_for(db: TestDatabase, patient: object) -> list[dict[str, object]]:
+    """The audit records naming the patient (the CLI sends no request id of its own)."""
+    with psycopg.connect(db.runtime_url) as conn:
+        ids = [r[0] for r in conn.execute("SELECT correlation_id FROM audit_log WHERE patient_id = %s", (patient,))]
+    return [row for cid in ids for row in audit_rows(db.runtime_url, cid)]
