@@ -36,7 +36,9 @@ def client(db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
         yield test_client
 
 
-def new_patient(url: str, tenants: Tenants, days: int, team: str = "Nord", spo2: float = 91.0) -> uuid.UUID:
+def new_patient(
+    url: str, tenants: Tenants, days: int, team: str = "Nord", spo2: float = 91.0, lifecycle: str = "trial"
+) -> uuid.UUID:
     """A heart-failure patient in municipality A with `days` days of twice-daily pulse, SpO2 and systolic
     readings (a person whose normal SpO2 is below the protocol's 94 %)."""
     rng = np.random.default_rng(days)
@@ -44,8 +46,8 @@ def new_patient(url: str, tenants: Tenants, days: int, team: str = "Nord", spo2:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
-            "VALUES (%s, 'Pasient baseline', %s, 'trial') RETURNING id",
-            (tenants.a.municipality_id, tenants.a.teams[team]),
+            "VALUES (%s, 'Pasient baseline', %s, %s) RETURNING id",
+            (tenants.a.municipality_id, tenants.a.teams[team], lifecycle),
         ).fetchone()
         assert row is not None
         patient = row[0]

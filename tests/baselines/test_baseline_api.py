@@ -41,9 +41,10 @@ def _call(client: TestClient, method: str, path: str, headers: dict[str, str], b
 def test_a_proposal_is_made_once_the_trial_period_has_ended(db: TestDatabase, tenants: Tenants) -> None:
     early = _patient(db.runtime_url, tenants, days=10)
     ended = _patient(db.runtime_url, tenants, days=21)
+    discharged = _patient(db.runtime_url, tenants, days=21, lifecycle="discharged")
     _propose(db.runtime_url)
-    made = {r[0]: r[1:] for r in _rows(db.runtime_url, "SELECT patient_id, status, occasion, rules FROM "
-                                       "baseline_proposals WHERE patient_id = ANY(%s)", [early, ended])}  # fmt: skip
+    query = "SELECT patient_id, status, occasion, rules FROM baseline_proposals WHERE patient_id = ANY(%s)"
+    made = {r[0]: r[1:] for r in _rows(db.runtime_url, query, [early, ended, discharged])}
     assert set(made) == {ended}
     status, occasion, rules = made[ended]
     assert (status, occasion) == ("proposed", "trial_ended")
