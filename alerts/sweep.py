@@ -117,8 +117,10 @@ def sweep(
     mad, _ = _nanmedian_last(np.abs(baseline - median[..., None]))
     scale = np.maximum(MAD_TO_SD * mad, w.min_spread)
     usable = (count >= w.min_baseline_days) & (scale > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # Windows without a usable baseline give NaN or infinite z; they are masked out below.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         z = (monitored - median[..., None]) / scale[..., None]
+        z = np.where(usable[..., None], z, np.nan)
     present = ~np.isnan(monitored)
     # The detectors judge the newest day that has a value; a sweep day without one decides nothing.
     newest_present = present[..., -1]
