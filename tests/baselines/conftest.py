@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,9 +13,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from cloud.db.embedded import free_port
 from cloud.db.pool import make_pool
 from cloud.evaluation.baselines import propose_due
 from tests.support.app import app_client
+from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
 from tests.support.services import TestDatabase, test_database
 from tests.support.tenants import Tenants, build_tenants
 
@@ -34,6 +37,20 @@ def tenants(db: TestDatabase) -> Tenants:
 def client(db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
     with app_client(db.runtime_url, evaluation=False) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def server(db: TestDatabase) -> Iterator[str]:
+    """The real service on the module's database, without its own evaluation worker (the test proposes)."""
+    port = free_port()
+    env = env_with(TRYGGHEIM_DATABASE_URL=db.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="ERROR",
+                   TRYGGHEIM_EVALUATION="false")  # fmt: skip
+    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        yield wait_for_line(process, "http://", timeout=60)
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def new_patient(

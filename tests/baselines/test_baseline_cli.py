@@ -4,8 +4,6 @@ proposals, approval, and a refused decision as one line on stderr with exit stat
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,27 +11,12 @@ import psycopg
 import pytest
 
 from cloud.access.roles import Role
-from cloud.db.embedded import free_port
 from tests.baselines.conftest import new_patient, propose
-from tests.support.proc import TRYGGHEIM, env_with, run_cli, wait_for_line
+from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, audit_rows
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def server(db: TestDatabase) -> Iterator[str]:
-    """The real service on the module's database, without its own evaluation worker (the test proposes)."""
-    port = free_port()
-    env = env_with(TRYGGHEIM_DATABASE_URL=db.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="ERROR",
-                   TRYGGHEIM_EVALUATION="false")  # fmt: skip
-    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        yield wait_for_line(process, "http://", timeout=60)
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def test_a_nurse_lists_and_approves_from_the_command_line(server: str, db: TestDatabase, tenants: Tenants) -> None:
