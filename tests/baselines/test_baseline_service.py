@@ -1,14 +1,19 @@
-"""`tryggheim alerts baselines ...` against a real `tryggheim cloud serve`: the nurse's worklist, a patient's
-proposals, approval, and a refused decision as one line on stderr with exit status 2."""
+"""Against a real `tryggheim cloud serve`: `tryggheim alerts baselines ...` (the nurse's worklist, a patient's
+proposals, approval, and a refused decision as one line on stderr with exit status 2), and schemathesis on
+the baseline routes (no input makes the service fail with a server error)."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
 
 from cloud.access.roles import Role
 from tests.baselines.conftest import new_patient, propose
@@ -47,3 +52,26 @@ def audit_rows_for(db: TestDatabase, patient: object) -> list[dict[str, object]]
     with psycopg.connect(db.runtime_url) as conn:
         ids = [r[0] for r in conn.execute("SELECT correlation_id FROM audit_log WHERE patient_id = %s", (patient,))]
     return [row for cid in ids for row in audit_rows(db.runtime_url, cid)]
+
+
+def test_baseline_api_has_no_server_errors(server: str, db: TestDatabase, tenants: Tenants) -> None:
+    patient = new_patient(db.runtime_url, tenants, days=16)
+    propose(db.runtime_url)
+    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(tag_regex="^baselines$")
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert {op.path for op in operations} == {
+        "/api/v1/baselines/waiting",
+        "/api/v1/patients/{patient_id}/baselines",
+        "/api/v1/patients/{patient_id}/baselines/decision",
+    }
+    nurse = tenants.a.auth(Role.NURSE)
+    for operation in operations:
+
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=operation.as_strategy())
+        def call(case: Any) -> None:
+            if "patient_id" in (case.path_parameters or {}):
+                case.path_parameters["patient_id"] = str(patient)
+            case.call_and_validate(base_url=server, headers=nurse, checks=[not_a_server_error])
+
+        call()
