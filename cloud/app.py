@@ -17,6 +17,7 @@ from cloud.api import (
     alerts,
     audit_log,
     auth,
+    baselines,
     fleet,
     gateways,
     ingest,
@@ -48,6 +49,7 @@ ROUTERS = (
     registry.router,
     series.router,
     fleet.router,
+    baselines.router,
 )
 RETRY_AFTER_S = 5
 
@@ -62,7 +64,11 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
-        runner = EvaluationRunner(pool, poll_s=evaluation_poll_s) if settings.evaluation else None
+        runner = (
+            EvaluationRunner(pool, poll_s=evaluation_poll_s, trial_days=settings.baseline_trial_days)
+            if settings.evaluation
+            else None
+        )
         app.state.evaluation = runner
         if runner is not None:
             await runner.start()

@@ -70,6 +70,9 @@ class CloudSettings(BaseSettings):
         description="Accept synthetic test identity numbers (NAV +40 and Skatteetaten Tenor +80 month) in the "
         "registry; for test environments only.",
     )
+    baseline_trial_days: int = Field(
+        default=14, ge=14, le=28, description="Trial period before personal limits are proposed (2-4 weeks)."
+    )
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

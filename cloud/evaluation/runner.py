@@ -18,19 +18,25 @@ import psycopg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from psycopg_pool import AsyncConnectionPool
 
+from cloud.evaluation.baselines import DEFAULT_TRIAL_DAYS, propose_due
 from cloud.evaluation.queue import enqueue_sweep, evaluate_next
 from cloud.ingest.store import ALARM_CHANNEL
 
 log = logging.getLogger(__name__)
 LISTEN_RETRY_S = 2.0
 STOP_TIMEOUT_S = 10.0
+BASELINE_EVERY_S = 3600.0  # proposals are due by the day; an hourly look is plenty
 
 
 class EvaluationRunner:
     """Start with `start()` inside the running event loop; `stop()` cancels everything it started."""
 
-    def __init__(self, pool: AsyncConnectionPool, *, poll_s: float = 5.0, sweep_s: float = 60.0) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, *, poll_s: float = 5.0, sweep_s: float = 60.0,
+        trial_days: int = DEFAULT_TRIAL_DAYS,
+    ) -> None:  # fmt: skip
         self.pool = pool
+        self.trial_days = trial_days
         self.poll_s = poll_s
         self.sweep_s = sweep_s
         self.wakeups: Counter[str] = Counter()  # why the drain ran: "notify", "poll", "sweep", "start"
@@ -47,6 +53,10 @@ class EvaluationRunner:
         self._scheduler.add_job(
             self.sweep, "interval", seconds=self.sweep_s, next_run_time=datetime.now(UTC), coalesce=True,
             max_instances=1, misfire_grace_time=int(self.sweep_s),
+        )  # fmt: skip
+        self._scheduler.add_job(
+            self.propose_baselines, "interval", seconds=BASELINE_EVERY_S, next_run_time=datetime.now(UTC),
+            coalesce=True, max_instances=1, misfire_grace_time=int(BASELINE_EVERY_S),
         )  # fmt: skip
         self._scheduler.start()
 
@@ -78,6 +88,14 @@ class EvaluationRunner:
             return
         if queued:
             self.wake("sweep")
+
+    async def propose_baselines(self) -> None:
+        """Propose personal limits where a trial period has ended or a review is due (one proposal waits per
+        patient, whichever replica makes it)."""
+        try:
+            await propose_due(self.pool, trial_days=self.trial_days)
+        except (psycopg.Error, OSError):
+            log.exception("baseline proposals failed; the next tick retries")
 
     async def drain(self) -> int:
         """Evaluate until nothing is claimable; returns the number of patient evaluations."""

@@ -10,18 +10,29 @@ from device_profiles.sim.home import (
     VirtualDevice,
     default_devices,
 )
-from device_profiles.sim.scenarios import AlarmPress, GarbagePayload, Scenario, WeightGain
+from device_profiles.sim.scenarios import (
+    AlarmPress,
+    ClothesOnScale,
+    ColdFinger,
+    GarbagePayload,
+    Scenario,
+    VitalShift,
+    WeightGain,
+)
 
 __all__ = [
     "DEFAULT_PROFILES",
     "ZONE",
     "AlarmPress",
+    "ClothesOnScale",
+    "ColdFinger",
     "GarbagePayload",
     "HomeSimulator",
     "Payload",
     "Scenario",
     "SimEvent",
     "VirtualDevice",
+    "VitalShift",
     "WeightGain",
     "default_devices",
 ]

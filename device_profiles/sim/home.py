@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 from device_profiles.device_catalogue import load_devices
 from device_profiles.observation import Observation
 from device_profiles.sim import payloads
-from device_profiles.sim.scenarios import AlarmPress, GarbagePayload, Scenario, WeightGain
+from device_profiles.sim.scenarios import (
+    AlarmPress,
+    ClothesOnScale,
+    ColdFinger,
+    GarbagePayload,
+    Scenario,
+    VitalShift,
+    WeightGain,
+)
 
 Role = Literal["scale", "blood_pressure", "oximeter", "door", "motion", "button"]
 PayloadKind = Literal["gatt", "bthome", "zigbee2mqtt"]
@@ -86,13 +94,21 @@ def default_devices(seed: int) -> tuple[VirtualDevice, ...]:
 
 @dataclass(frozen=True)
 class HomeSimulator:
-    """The event stream of one home from `start` (a timezone-aware moment) on."""
+    """The event stream of one home from `start` (a timezone-aware moment) on.
+
+    The person's own normal (weight, mean pulse, SpO2 and blood pressure) is set per home; day-to-day
+    variation is drawn around it, and scenarios move it or disturb single measurements.
+    """
 
     seed: int
     start: datetime
     devices: tuple[VirtualDevice, ...] = ()
     scenarios: tuple[Scenario, ...] = field(default=())
     baseline_weight_kg: float = 78.0
+    pulse: float = 70.0
+    spo2: float = 96.0
+    systolic: float = 132.0
+    diastolic: float = 80.0
 
     def __post_init__(self) -> None:
         if self.start.utcoffset() is None:
@@ -129,12 +145,17 @@ class HomeSimulator:
 
         items: list[tuple[datetime, _Maker]] = []
         weighed = at(7.5, 15)
-        items.append((weighed, self._weight(round(self._kg(weighed) + rng.gauss(0, 0.3), 1))))
-        for hour in (8.0, 20.0):
-            sys_, dia, pulse = round(rng.gauss(132, 8)), round(rng.gauss(80, 6)), round(rng.gauss(70, 6))
+        kg = self._kg(weighed) + self._clothes(weighed)
+        items.append((weighed, self._weight(round(kg + rng.gauss(0, 0.3), 1))))
+        for slot, hour in enumerate((8.0, 20.0)):
+            # Shifts are taken at the nominal hour so that the random draws keep their order (and a seed its stream).
+            pulse_shift, spo2_shift, systolic_shift = self._shift(midnight + timedelta(hours=hour))
+            sys_ = round(rng.gauss(self.systolic + systolic_shift, 8))
+            dia, pulse = round(rng.gauss(self.diastolic, 6)), round(rng.gauss(self.pulse + pulse_shift, 6))
             items.append((at(hour, 20), self._bp(sys_, dia, pulse)))
-            spo2 = min(100, round(rng.gauss(96, 1.2)))
-            items.append((at(hour + 0.25, 10), self._spot(spo2, round(rng.gauss(72, 6)))))
+            cold = self._cold(midnight, slot)
+            spo2 = min(100, round(rng.gauss(self.spo2 + spo2_shift, 1.2) - cold))
+            items.append((at(hour + 0.25, 10), self._spot(spo2, round(rng.gauss(self.pulse + 2 + pulse_shift, 6)))))
         # A device never reports twice in one second (a motion sensor has a cool-down, a door takes time to
         # close), which also keeps the cloud's same-device-same-time de-duplication out of the way.
         for slot in rng.sample(range(7 * 6, 22 * 6), rng.randint(3, 6)):  # ten-minute slots, 07:00-22:00
@@ -157,6 +178,24 @@ class HomeSimulator:
                 days = min((moment - scenario.start).total_seconds() / 86400, scenario.days)
                 gain += days * scenario.kg_per_day
         return self.baseline_weight_kg + gain
+
+    def _shift(self, moment: datetime) -> tuple[float, float, float]:
+        """Pulse, SpO2 and systolic shifts of the VitalShift scenarios at `moment`."""
+        pulse = spo2 = systolic = 0.0
+        for scenario in self.scenarios:
+            if isinstance(scenario, VitalShift):
+                share = scenario.fraction(moment)
+                pulse, spo2 = pulse + share * scenario.pulse, spo2 + share * scenario.spo2
+                systolic += share * scenario.systolic
+        return pulse, spo2, systolic
+
+    def _clothes(self, moment: datetime) -> float:
+        today = moment.astimezone(ZONE).date()
+        return sum(s.kg for s in self.scenarios if isinstance(s, ClothesOnScale) and s.on == today)
+
+    def _cold(self, moment: datetime, slot: int) -> float:
+        today = moment.astimezone(ZONE).date()
+        return sum(s.drop for s in self.scenarios if isinstance(s, ColdFinger) and s.on == today and s.slot == slot)
 
     def _observation(self, device: VirtualDevice, at: datetime, metric: str, value: float | str, unit: str,
                      **context: object) -> Observation:  # fmt: skip

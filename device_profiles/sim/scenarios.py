@@ -1,9 +1,10 @@
-"""Scripted scenarios layered on a home's everyday pattern."""
+"""Scripted scenarios layered on a home's everyday pattern: changes in the person (fluid retention, an
+exacerbation), measurement-technique errors, and events from the devices."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +14,45 @@ class WeightGain:
     start: datetime
     kg_per_day: float
     days: float = 7.0
+
+
+@dataclass(frozen=True, slots=True)
+class VitalShift:
+    """A change in the person's vital signs: from `start` the mean pulse, SpO2 and systolic pressure move
+    linearly by the given amounts over `ramp_days` days, then stay moved for `hold_days` days (before a
+    COPD exacerbation SpO2 falls and pulse rises; heart-failure worsening raises the pulse)."""
+
+    start: datetime
+    ramp_days: float
+    pulse: float = 0.0
+    spo2: float = 0.0
+    systolic: float = 0.0
+    hold_days: float = 30.0
+
+    def fraction(self, moment: datetime) -> float:
+        """How much of the shift applies at `moment` (0 before the start and after the hold, 1 on the plateau)."""
+        days = (moment - self.start).total_seconds() / 86400
+        if days <= 0 or days > self.ramp_days + self.hold_days:
+            return 0.0
+        return min(days / self.ramp_days, 1.0) if self.ramp_days > 0 else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClothesOnScale:
+    """On local day `on` the person is weighed dressed (or holding something): the scale reads `kg` more."""
+
+    on: date
+    kg: float
+
+
+@dataclass(frozen=True, slots=True)
+class ColdFinger:
+    """On local day `on` the `slot`-th oximeter reading of the day (0 morning, 1 evening) is taken on a cold
+    finger and reads `drop` percentage points low (poor perfusion)."""
+
+    on: date
+    drop: float
+    slot: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,4 +70,4 @@ class GarbagePayload:
     data: bytes = b"\x02\x10"
 
 
-Scenario = WeightGain | AlarmPress | GarbagePayload
+Scenario = WeightGain | VitalShift | ClothesOnScale | ColdFinger | AlarmPress | GarbagePayload

@@ -36,6 +36,19 @@ def alert_ids(access_db: TestDatabase, tenants: Tenants) -> dict[uuid.UUID, int]
     return found
 
 
+@pytest.fixture(scope="module")
+def waiting_proposals(access_db: TestDatabase, tenants: Tenants) -> None:
+    """A baseline proposal waiting for each patient, so that the decision route has something to decide."""
+    with psycopg.connect(access_db.runtime_url, autocommit=True) as conn:
+        for tenant in (tenants.a, tenants.b):
+            for patient in tenant.patients.values():
+                conn.execute(
+                    "INSERT INTO baseline_proposals (patient_id, municipality_id, occasion, period_from, period_to, "
+                    "method, rules) VALUES (%s, %s, 'trial_ended', now() - interval '14 days', now(), '{}', '[]')",
+                    (patient, tenant.municipality_id),
+                )
+
+
 def _example(document: dict[str, Any], operation: dict[str, Any]) -> Any:
     schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
     if schema is None:
@@ -122,6 +135,7 @@ def test_patient_routes_are_discovered(client: TestClient) -> None:
     assert "/api/v1/patients/{patient_id}/series/heart_rate/buckets" in paths
 
 
+@pytest.mark.usefixtures("waiting_proposals")
 def test_every_patient_route_writes_exactly_one_audit_record(
     client: TestClient, tenants: Tenants, access_db: TestDatabase, alert_ids: dict[uuid.UUID, int]
 ) -> None:

@@ -148,7 +148,7 @@ def test_gateway_down_inhibits_the_silent_sensors_behind_it() -> None:
 
 
 def test_a_failing_detector_is_reported_and_the_others_still_run() -> None:
-    broken = {"body.weight": ([NOW], [80.0]), "spo2": ([NOW], [85.0])}
+    broken = {"body.weight": ([NOW], [80.0]), "spo2": ([NOW - 3600, NOW], [85.0, 85.0])}  # low twice (n=2 of 2)
     bad_rule = dataclasses.replace(HF.rule("hf.weight_gain_3d"), slots=((Level.YELLOW, object()),))
     protocol = dataclasses.replace(HF, rules=(bad_rule, HF.rule("hf.spo2")))
     result = run(protocol, PatientState(), broken)

@@ -28,3 +28,19 @@ def test_edge_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
     assert figures["alarm_presses"] == 200
     assert 0 < figures["alarm_p50_ms"] <= figures["alarm_p99_ms"]
     assert figures["rss_mb"] > 0 and figures["outbox_writes_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_detection_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
+    result = run_cli(
+        "bench", "detection", "--patients", "400", "--db-patients", "5", "--admin-url", pg_admin_url, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.strip().splitlines()
+    figures = json.loads(line)
+    memory, database = figures["in_memory"], figures["database"]
+    assert memory["evaluations"] == 400 * 4 * 84 and memory["evaluations_per_s"] > 0
+    assert memory["zscore_triggers"] > 0 and memory["cusum_triggers"] > 0  # the shifted 5 % are found
+    assert database["patients_evaluated"] == 5 and database["proposals"] == 5
+    assert database["sql_sweep"]["sql_rows"] > 5 * 4 * 80
+    assert figures["machine"]["cpus"] >= 1

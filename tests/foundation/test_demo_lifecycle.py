@@ -84,6 +84,8 @@ def test_demo_serves_healthz_and_leaves_nothing_running(state: Path, stop_signal
         line = wait_for_line(process, "Demogateway:", timeout=60)
         assert "9 readings stored" in line, line
         assert "hf.weight_gain_3d" in line and "alarm" in line, line
+        # 30 days of simulated history make a personal baseline, and its proposal waits for the nurse.
+        assert "30 days of history backfilled" in line and "waiting for approval (hf.heart_rate" in line, line
         # Two simulated homes run real edge agent processes against this service.
         assert wait_for_line(process, "Simulerte hjem: 2", timeout=90)
         assert len(processes_mentioning(f"{state}/edge/home-")) == 2

@@ -35,7 +35,10 @@ DEMO_DEVICES = (
 )
 # Kari has heart failure and a safety alarm: her morning weights rise 2.6 kg over the last three days.
 DEMO_WEIGHTS = (74.0, 74.1, 74.0, 74.6, 75.5, 76.6)
-INSTALLED_DAYS_AGO = 7
+# Before that, 30 days of her history from the shared home simulator, so that her personal baseline exists
+# and a proposal of personal limits waits for the nurse.
+HISTORY_DAYS = 30
+INSTALLED_DAYS_AGO = HISTORY_DAYS + 1
 
 
 def _passwords(state_dir: Path) -> dict[str, str]:
@@ -123,6 +126,57 @@ async def _alerts(url: str, patient_id: str) -> list[str]:
     return [f"{rule} ({severity})" for rule, severity in rows]
 
 
+def _history(now: datetime) -> list[dict[str, object]]:
+    """Kari's simulated morning weights and twice-daily blood pressure and pulse before the scripted days."""
+    from device_profiles.sim import HomeSimulator
+
+    addresses = {"scale": DEMO_DEVICES[0][0], "blood_pressure": DEMO_DEVICES[1][0]}
+    scripted_from = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=len(DEMO_WEIGHTS) - 1)
+    simulator = HomeSimulator(seed=2026, start=now - timedelta(days=HISTORY_DAYS), baseline_weight_kg=DEMO_WEIGHTS[0])
+    items: list[dict[str, object]] = []
+    for event in simulator.events(until=scripted_from):
+        if event.device.role not in addresses:
+            continue
+        at = event.at.isoformat()
+        device = addresses[event.device.role]
+        items += [
+            {
+                "device": device,
+                "metric": o.metric,
+                "value": o.value,
+                "unit": o.unit,
+                "measured_at": at,
+                "received_at": at,
+            }
+            for o in event.observations
+        ]
+    return items
+
+
+async def _proposal(url: str, patient_id: str) -> str:
+    """Propose Kari's personal limits now (the service's hourly job would do it within the hour)."""
+    from cloud.db.pool import make_pool
+    from cloud.evaluation.baselines import propose_due
+
+    pool = make_pool(url, min_size=1, max_size=2, timeout_s=10)
+    await pool.open()
+    try:
+        await propose_due(pool)
+        async with pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT id, rules FROM baseline_proposals WHERE patient_id = %s AND status = 'proposed'",
+                    (UUID(patient_id),),
+                )
+            ).fetchone()
+    finally:
+        await pool.close()
+    if row is None:
+        return "no baseline proposal yet"
+    limits = ", ".join(f"{r['rule']} {r['proposed']['green_low']}-{r['proposed']['green_high']}" for r in row[1])
+    return f"baseline proposal {row[0]} waiting for approval ({limits})"
+
+
 def _readings(now: datetime) -> list[dict[str, object]]:
     """Six mornings of weights, this morning's blood pressure, and an alarm press just now."""
     scale, monitor, button = (address for address, _ in DEMO_DEVICES)
@@ -157,6 +211,15 @@ def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
         enrolled.raise_for_status()
         gateway_id, credential = enrolled.json()["gateway_id"], enrolled.json()["credential"]
         asyncio.run(_register(runtime_url, gateway_id, patient_id))
+        history = _history(datetime.now(UTC))
+        for seq, item in enumerate(history, start=1):
+            item["seq"] = seq
+        backfilled = client.post(
+            "/api/v1/ingest",
+            json={"epoch": str(uuid4()), "observations": history},
+            headers={"Authorization": f"Bearer {credential}"},
+        )
+        backfilled.raise_for_status()
         readings = _readings(datetime.now(UTC))
         stored = client.post(
             "/api/v1/ingest",
@@ -169,7 +232,9 @@ def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
     while len(opened) < 2 and time.monotonic() < deadline:  # evaluation runs in the service, asynchronously
         time.sleep(0.5)
         opened = asyncio.run(_alerts(runtime_url, patient_id))
+    proposal = asyncio.run(_proposal(runtime_url, patient_id))
     return (
         f"gateway {gateway_id} enrolled with a one-time code; {stored.json()['stored']} readings stored; "
-        f"alerts opened: {', '.join(opened) or 'none yet'}"
+        f"alerts opened: {', '.join(opened) or 'none yet'}; {HISTORY_DAYS} days of history backfilled "
+        f"({backfilled.json()['stored']} readings); {proposal}"
     )

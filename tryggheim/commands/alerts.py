@@ -7,9 +7,11 @@ from pathlib import Path
 
 import typer
 
+from tryggheim.commands import baselines
 from tryggheim.commands._startup import fail
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Detection: NEWS2 and rule replay.")
+app.add_typer(baselines.app, name="baselines")
 
 
 @app.callback()

@@ -53,3 +53,33 @@ def edge(
     from tryggheim.bench.edge import main
 
     main(admin_url)
+
+
+@app.command()
+def detection(
+    patients: Annotated[int, typer.Option(min=100, max=1_000_000, help="Patients in the in-memory sweep.")] = 100_000,
+    db_patients: Annotated[
+        int, typer.Option(min=0, max=100_000, help="Patients in the database-backed sweep (0: skip it).")
+    ] = 1000,
+    admin_url: Annotated[
+        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
+    ] = None,
+) -> None:
+    """Baseline detectors over N patients x 90 days x 4 metrics in memory, and a database-backed sweep."""
+    from tryggheim.bench.detection import run
+
+    print(json.dumps(run(patients, db_patients, admin_url)))
+
+
+@app.command()
+def scenarios(
+    first_seed: Annotated[int, typer.Option(min=0, help="First seed (the reported figures use 100-199).")] = 100,
+    seeds: Annotated[int, typer.Option(min=1, max=1000, help="How many seeds (4 patients each).")] = 100,
+    processes: Annotated[int, typer.Option(min=1, max=64)] = 2,
+) -> None:
+    """The detection scenario suite: per protocol and rule, sensitivity, delay and false alerts (one JSON line)."""
+    from tryggheim.bench.scenarios import suite
+
+    seed_range = range(first_seed, first_seed + seeds)
+    result = {"benchmark": "scenarios", "seeds": [seed_range.start, seed_range.stop - 1]}
+    print(json.dumps({**result, **suite(seed_range, processes=processes)}))

@@ -1,0 +1,103 @@
+"""An application (without its evaluation worker) on a migrated database with two municipalities."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from cloud.db.embedded import free_port
+from cloud.db.pool import make_pool
+from cloud.evaluation.baselines import propose_due
+from tests.support.app import app_client
+from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
+from tests.support.services import TestDatabase, test_database
+from tests.support.tenants import Tenants, build_tenants
+
+
+@pytest.fixture(scope="module")
+def db(pg_admin_url: str) -> Iterator[TestDatabase]:
+    with test_database(pg_admin_url) as database:
+        yield database
+
+
+@pytest.fixture(scope="module")
+def tenants(db: TestDatabase) -> Tenants:
+    return build_tenants(db.runtime_url)
+
+
+@pytest.fixture(scope="module")
+def client(db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
+    with app_client(db.runtime_url, evaluation=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def server(db: TestDatabase) -> Iterator[str]:
+    """The real service on the module's database, without its own evaluation worker (the test proposes)."""
+    port = free_port()
+    env = env_with(TRYGGHEIM_DATABASE_URL=db.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="ERROR",
+                   TRYGGHEIM_EVALUATION="false")  # fmt: skip
+    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        yield wait_for_line(process, "http://", timeout=60)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def new_patient(
+    url: str, tenants: Tenants, days: int, team: str = "Nord", spo2: float = 91.0, lifecycle: str = "trial"
+) -> uuid.UUID:
+    """A heart-failure patient in municipality A with `days` days of twice-daily pulse, SpO2 and systolic
+    readings (a person whose normal SpO2 is below the protocol's 94 %)."""
+    rng = np.random.default_rng(days)
+    now = datetime.now(UTC)
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
+            "VALUES (%s, 'Pasient baseline', %s, %s) RETURNING id",
+            (tenants.a.municipality_id, tenants.a.teams[team], lifecycle),
+        ).fetchone()
+        assert row is not None
+        patient = row[0]
+        conn.execute("INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, '{heart_failure}')", (patient,))
+        gateway, epoch, device = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        rows = []
+        seq = 0
+        for day in range(days):
+            for hour in (8, 20):
+                at = now - timedelta(days=days - day, hours=-hour / 2)
+                for metric, value, unit in (
+                    ("heart_rate", rng.normal(66, 4), "/min"),
+                    ("spo2", round(rng.normal(spo2, 1.0)), "%"),
+                    ("bp.systolic", rng.normal(128, 7), "mm[Hg]"),
+                ):
+                    seq += 1
+                    rows.append((gateway, epoch, seq, device, patient, metric, float(value), unit, at, at, at))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO observations (gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, "
+                "t, measured_at, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+    return uuid.UUID(str(patient))
+
+
+def propose(url: str, now: datetime | None = None) -> int:
+    async def run() -> int:
+        pool = make_pool(url, min_size=1, max_size=2, timeout_s=5)
+        await pool.open()
+        try:
+            return await propose_due(pool, now=now, trial_days=14)
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())

@@ -1,0 +1,171 @@
+"""Personal baseline proposals through the database and the API: when one is made, approval (the limits
+become the patient's overrides and the evaluation uses them), rejection, the review date, refusals, and
+the audit record of every call."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from cloud.access.roles import Role
+from cloud.evaluation.protocols import protocol_for
+from tests.baselines.conftest import new_patient as _patient
+from tests.baselines.conftest import propose as _propose
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants, audit_rows
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+def _rows(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]
+
+
+def _review() -> str:
+    return (datetime.now(OSLO).date() + timedelta(days=60)).isoformat()
+
+
+def _call(client: TestClient, method: str, path: str, headers: dict[str, str], body: Any = None) -> tuple[Any, str]:
+    request_id = uuid.uuid4().hex
+    response = client.request(method, path, json=body, headers={**headers, "X-Request-ID": request_id})
+    return response, request_id
+
+
+def test_a_proposal_is_made_once_the_trial_period_has_ended(db: TestDatabase, tenants: Tenants) -> None:
+    early = _patient(db.runtime_url, tenants, days=10)
+    ended = _patient(db.runtime_url, tenants, days=21)
+    discharged = _patient(db.runtime_url, tenants, days=21, lifecycle="discharged")
+    _propose(db.runtime_url)
+    query = "SELECT patient_id, status, occasion, rules FROM baseline_proposals WHERE patient_id = ANY(%s)"
+    made = {r[0]: r[1:] for r in _rows(db.runtime_url, query, [early, ended, discharged])}
+    assert set(made) == {ended}
+    status, occasion, rules = made[ended]
+    assert (status, occasion) == ("proposed", "trial_ended")
+    by_rule = {r["rule"]: r for r in rules}
+    assert set(by_rule) == {"hf.heart_rate", "hf.spo2", "hf.systolic"}
+    # SpO2 normal around 91 %: the green range widens below the protocol's 94 %, but not into red (92 %).
+    assert by_rule["hf.spo2"]["current"]["green_low"] == 94
+    assert by_rule["hf.spo2"]["proposed"]["green_low"] == 92
+    assert by_rule["hf.spo2"]["held_at_red"] == ["green_low"]
+    # A second sweep proposes nothing more while one waits.
+    _propose(db.runtime_url)
+    assert len(_rows(db.runtime_url, "SELECT 1 FROM baseline_proposals WHERE patient_id = %s", ended)) == 1
+
+
+def test_approval_writes_the_overrides_the_evaluation_uses_and_is_audited(
+    client: TestClient, db: TestDatabase, tenants: Tenants
+) -> None:
+    patient = _patient(db.runtime_url, tenants, days=20)
+    _propose(db.runtime_url)
+    nurse = tenants.a.auth(Role.NURSE)
+    listed, read_id = _call(client, "GET", f"/api/v1/patients/{patient}/baselines", nurse)
+    assert listed.status_code == 200
+    proposal = listed.json()[0]
+    assert proposal["status"] == "proposed"
+    [read] = audit_rows(db.runtime_url, read_id)
+    assert (read["action"], read["outcome"], read["patient_id"]) == ("baselines.read", "allowed", patient)
+
+    body = {"decision": "approve", "reason": "Kjent lav metning", "review_by": _review(), "proposal_id": proposal["id"]}
+    decided, decide_id = _call(client, "POST", f"/api/v1/patients/{patient}/baselines/decision", nurse, body)
+    assert decided.status_code == 200, decided.text
+    out = decided.json()
+    assert (out["status"], out["reason"], out["review_by"]) == ("approved", "Kjent lav metning", body["review_by"])
+    assert out["decided_by"] == str(tenants.a.staff[Role.NURSE])
+    [audit] = audit_rows(db.runtime_url, decide_id)
+    assert (audit["action"], audit["outcome"], audit["patient_id"]) == ("baselines.decide", "allowed", patient)
+    assert audit["principal_id"] == str(tenants.a.staff[Role.NURSE])
+    assert _rows(db.runtime_url, "SELECT audit_id FROM baseline_proposals WHERE id = %s", proposal["id"]) == [
+        (audit["id"],)
+    ]
+
+    overrides = _rows(db.runtime_url, "SELECT rule, params, set_by, review_by, reason FROM rule_overrides "
+                      "WHERE patient_id = %s", patient)  # fmt: skip
+    proposed = {r["rule"]: r["proposed"] for r in proposal["rules"]}
+    assert {r[0]: r[1]["limits"] for r in overrides} == proposed
+    assert {(r[2], r[3]) for r in overrides} == {(tenants.a.staff[Role.NURSE], date.fromisoformat(body["review_by"]))}
+    assert all("Kjent lav metning" in r[4] for r in overrides)
+
+    async def limits() -> dict[str, Any]:
+        async with await psycopg.AsyncConnection.connect(db.runtime_url) as conn:
+            protocol = await protocol_for(conn, patient)
+        return protocol.rule("hf.spo2").spec.params["limits"]
+
+    assert asyncio.run(limits())["green_low"] == proposed["hf.spo2"]["green_low"]
+    again, _ = _call(client, "POST", f"/api/v1/patients/{patient}/baselines/decision", nurse, body)
+    assert again.status_code == 409
+
+
+def test_rejection_writes_no_overrides_and_the_review_date_brings_a_new_proposal(
+    client: TestClient, db: TestDatabase, tenants: Tenants
+) -> None:
+    patient = _patient(db.runtime_url, tenants, days=18)
+    _propose(db.runtime_url)
+    nurse = tenants.a.auth(Role.NURSE)
+    tomorrow = (datetime.now(OSLO).date() + timedelta(days=1)).isoformat()
+    body = {"decision": "reject", "reason": "Målt med kald finger i perioden", "review_by": tomorrow}
+    decided, request_id = _call(client, "POST", f"/api/v1/patients/{patient}/baselines/decision", nurse, body)
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "rejected"
+    assert [r["action"] for r in audit_rows(db.runtime_url, request_id)] == ["baselines.decide"]
+    assert _rows(db.runtime_url, "SELECT 1 FROM rule_overrides WHERE patient_id = %s", patient) == []
+    # Before the review date nothing is due; on it a new proposal waits (the review task).
+    _propose(db.runtime_url)
+    assert len(_rows(db.runtime_url, "SELECT 1 FROM baseline_proposals WHERE patient_id = %s", patient)) == 1
+    review_day = datetime.combine(date.fromisoformat(body["review_by"]), datetime.min.time(), OSLO) + timedelta(hours=9)
+    _propose(db.runtime_url, now=review_day)
+    found = _rows(db.runtime_url, "SELECT status, occasion FROM baseline_proposals WHERE patient_id = %s ORDER BY id",
+                  patient)  # fmt: skip
+    assert found == [("rejected", "trial_ended"), ("proposed", "review_due")]
+
+
+def test_bad_decisions_are_refused_and_change_nothing(client: TestClient, db: TestDatabase, tenants: Tenants) -> None:
+    patient = _patient(db.runtime_url, tenants, days=16)
+    _propose(db.runtime_url)
+    nurse = tenants.a.auth(Role.NURSE)
+    path = f"/api/v1/patients/{patient}/baselines/decision"
+    yesterday = (datetime.now(OSLO).date() - timedelta(days=1)).isoformat()
+    cases = [
+        ({"decision": "approve", "reason": "ok ok", "review_by": yesterday}, 422),
+        ({"decision": "approve", "reason": "   ", "review_by": _review()}, 422),
+        ({"decision": "maybe", "reason": "ok ok", "review_by": _review()}, 422),
+        ({"decision": "approve", "reason": "ok ok", "review_by": _review(), "proposal_id": 10**9}, 409),
+    ]
+    for body, expected in cases:
+        response, _ = _call(client, "POST", path, nurse, body)
+        assert response.status_code == expected, (body, response.text)
+    other_team = _patient(db.runtime_url, tenants, days=16, team="Sør")
+    _propose(db.runtime_url)
+    body = {"decision": "approve", "reason": "ok ok", "review_by": _review()}
+    denied, request_id = _call(client, "POST", f"/api/v1/patients/{other_team}/baselines/decision", nurse, body)
+    assert denied.status_code == 403
+    assert [r["outcome"] for r in audit_rows(db.runtime_url, request_id)] == ["denied"]
+    statuses = _rows(db.runtime_url, "SELECT status FROM baseline_proposals WHERE patient_id = ANY(%s)",
+                     [patient, other_team])  # fmt: skip
+    assert statuses == [("proposed",), ("proposed",)]
+    assert _rows(db.runtime_url, "SELECT 1 FROM rule_overrides WHERE patient_id = ANY(%s)", [patient, other_team]) == []
+
+
+def test_the_worklist_shows_waiting_proposals_in_the_callers_teams(
+    client: TestClient, db: TestDatabase, tenants: Tenants
+) -> None:
+    mine = _patient(db.runtime_url, tenants, days=15)
+    theirs = _patient(db.runtime_url, tenants, days=15, team="Sør")
+    _propose(db.runtime_url)
+    listed, request_id = _call(client, "GET", "/api/v1/baselines/waiting", tenants.a.auth(Role.NURSE))
+    assert listed.status_code == 200
+    patients = {item["patient_id"] for item in listed.json()}
+    assert str(mine) in patients and str(theirs) not in patients
+    assert {item["status"] for item in listed.json()} == {"proposed"}
+    [audit] = audit_rows(db.runtime_url, request_id)
+    assert (audit["action"], audit["outcome"]) == ("baselines.worklist", "allowed")
+    admin = client.get("/api/v1/baselines/waiting", headers=tenants.a.auth(Role.MUNICIPALITY_ADMIN)).json()
+    assert {str(mine), str(theirs)} <= {item["patient_id"] for item in admin}
+    other = client.get("/api/v1/baselines/waiting", headers=tenants.b.auth(Role.MUNICIPALITY_ADMIN)).json()
+    assert not {str(mine), str(theirs)} & {item["patient_id"] for item in other}

@@ -1,0 +1,77 @@
+"""Against a real `tryggheim cloud serve`: `tryggheim alerts baselines ...` (the nurse's worklist, a patient's
+proposals, approval, and a refused decision as one line on stderr with exit status 2), and schemathesis on
+the baseline routes (no input makes the service fail with a server error)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from cloud.access.roles import Role
+from tests.baselines.conftest import new_patient, propose
+from tests.support.proc import env_with, run_cli
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants, audit_rows
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_nurse_lists_and_approves_from_the_command_line(server: str, db: TestDatabase, tenants: Tenants) -> None:
+    patient = new_patient(db.runtime_url, tenants, days=20)
+    propose(db.runtime_url)
+    env = env_with(TRYGGHEIM_API_URL=server, TRYGGHEIM_TOKEN=tenants.a.tokens[Role.NURSE])
+    waiting = run_cli("alerts", "baselines", "waiting", env=env)
+    assert waiting.returncode == 0, waiting.stderr
+    listed = [json.loads(line) for line in waiting.stdout.splitlines()]
+    [mine] = [item for item in listed if item["patient_id"] == str(patient)]
+    review = (datetime.now(ZoneInfo("Europe/Oslo")).date() + timedelta(days=30)).isoformat()
+    approved = run_cli("alerts", "baselines", "approve", str(patient), "--proposal", str(mine["id"]),
+                       "--reason", "Godkjent etter samtale", "--review-by", review, env=env)  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    out = json.loads(approved.stdout)
+    assert (out["status"], out["review_by"], out["reason"]) == ("approved", review, "Godkjent etter samtale")
+    [audit] = [r for r in audit_rows_for(db, patient) if r["action"] == "baselines.decide"]
+    assert audit["outcome"] == "allowed" and audit["principal_id"] == str(tenants.a.staff[Role.NURSE])
+    shown = run_cli("alerts", "baselines", "show", str(patient), env=env)
+    assert [json.loads(line)["status"] for line in shown.stdout.splitlines()] == ["approved"]
+    again = run_cli("alerts", "baselines", "reject", str(patient), "--reason", "feil", "--review-by", review, env=env)
+    assert again.returncode == 2
+    assert again.stderr.startswith("tryggheim: 409: ") and again.stderr.count("\n") == 1
+
+
+def audit_rows_for(db: TestDatabase, patient: object) -> list[dict[str, object]]:
+    """The audit records naming the patient (the CLI sends no request id of its own)."""
+    with psycopg.connect(db.runtime_url) as conn:
+        ids = [r[0] for r in conn.execute("SELECT correlation_id FROM audit_log WHERE patient_id = %s", (patient,))]
+    return [row for cid in ids for row in audit_rows(db.runtime_url, cid)]
+
+
+def test_baseline_api_has_no_server_errors(server: str, db: TestDatabase, tenants: Tenants) -> None:
+    patient = new_patient(db.runtime_url, tenants, days=16)
+    propose(db.runtime_url)
+    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(tag_regex="^baselines$")
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert {op.path for op in operations} == {
+        "/api/v1/baselines/waiting",
+        "/api/v1/patients/{patient_id}/baselines",
+        "/api/v1/patients/{patient_id}/baselines/decision",
+    }
+    nurse = tenants.a.auth(Role.NURSE)
+    for operation in operations:
+
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=operation.as_strategy())
+        def call(case: Any) -> None:
+            if "patient_id" in (case.path_parameters or {}):
+                case.path_parameters["patient_id"] = str(patient)
+            case.call_and_validate(base_url=server, headers=nurse, checks=[not_a_server_error])
+
+        call()
