@@ -1,6 +1,6 @@
 """Ingest throughput through the real HTTP endpoint, against the raw limit on the same database.
 
-Starts a private PostgreSQL and a real `tryggheim cloud serve` process (unless given a superuser URL),
+Starts a private PostgreSQL (unless given a superuser URL) and one real `tryggheim cloud serve` process per core,
 enrols gateways through the real flow, then:
 - `bulk`: 8 gateways with 100 devices each, batches of 1,000 readings, one upload in flight per gateway;
 - `realistic`: >= 1,000 gateways, 1-20 readings per batch, 5% of batches sent twice.
@@ -236,21 +236,23 @@ async def _measure(mode: str, runtime_url: str, base_urls: list[str], seed: int)
 
 
 @contextmanager
-def cloud_service(admin_url: str | None, replicas: int = 1) -> Iterator[tuple[str, list[str]]]:
+def cloud_service(
+    admin_url: str | None, replicas: int = 1, *, detection: bool = True
+) -> Iterator[tuple[str, list[str]]]:
     """A migrated throwaway database and `replicas` real `tryggheim cloud serve` processes on it:
     (runtime URL, base URL of each replica)."""
     from tryggheim.bench._database import bench_database
 
     with bench_database(admin_url) as roles, ExitStack() as stack:
-        urls = [stack.enter_context(_replica(roles.runtime_url)) for _ in range(replicas)]
+        urls = [stack.enter_context(_replica(roles.runtime_url, detection)) for _ in range(replicas)]
         yield roles.runtime_url, urls
 
 
 @contextmanager
-def _replica(runtime_url: str) -> Iterator[str]:
+def _replica(runtime_url: str, detection: bool) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRYGGHEIM_")}
     env.update(TRYGGHEIM_DATABASE_URL=runtime_url, TRYGGHEIM_PORT=str(free_port()), TRYGGHEIM_LOG_LEVEL="WARNING",
-               TRYGGHEIM_DB_POOL_MAX="12")  # fmt: skip
+               TRYGGHEIM_DB_POOL_MAX="12", TRYGGHEIM_EVALUATION=str(detection).lower())  # fmt: skip
     binary = str(Path(sys.executable).parent / "tryggheim")
     server = subprocess.Popen([binary, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
     try:
@@ -264,7 +266,7 @@ def _replica(runtime_url: str) -> Iterator[str]:
         server.wait(30)
 
 
-def run(mode: str, admin_url: str | None, seed: int = 1) -> dict[str, Any]:
+def run(mode: str, admin_url: str | None, seed: int = 1, *, detection: bool = True) -> dict[str, Any]:
     """Set everything up, measure one mode, clean up; returns the JSON-able result."""
-    with cloud_service(admin_url, REPLICAS) as (runtime_url, urls):
-        return asyncio.run(_measure(mode, runtime_url, urls, seed))
+    with cloud_service(admin_url, REPLICAS, detection=detection) as (runtime_url, urls):
+        return {**asyncio.run(_measure(mode, runtime_url, urls, seed)), "detection": detection}

@@ -34,13 +34,16 @@ def ingest(
     admin_url: Annotated[
         str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
     ] = None,
+    detection: Annotated[
+        bool, typer.Option(help="Run the services' evaluation workers (detection) while ingesting.")
+    ] = True,
 ) -> None:
     """Ingest throughput through the HTTP endpoint against raw COPY on the same database."""
     from tryggheim.bench.ingest import run
 
     if mode not in {"bulk", "realistic"}:
         raise typer.BadParameter("use bulk or realistic", param_hint="--mode")
-    print(json.dumps(run(mode, admin_url)))
+    print(json.dumps(run(mode, admin_url, detection=detection)))
 
 
 @app.command()
