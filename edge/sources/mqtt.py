@@ -72,6 +72,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -114,6 +115,10 @@ class MqttSource:
         log.warning("MQTT disconnected (%s); paho reconnects by itself", reason)
         self._call(self.connected.clear)
         self._call(self.sink.outbox.count, "mqtt_disconnects")
+
+    def _on_subscribe(self, _: mqtt.Client, __: Any, mid: int, reasons: list[ReasonCode], ___: Any) -> None:
+        granted = ", ".join(str(r) for r in reasons)
+        self._call(self.sink.outbox.event, "mqtt_subscribed", f"subscription {mid} acknowledged: {granted}")
 
     def _on_message(self, _: mqtt.Client, __: Any, message: mqtt.MQTTMessage) -> None:
         self._call(self._queue.put_nowait, _Message(message.topic, bytes(message.payload), message.mid, message.qos))

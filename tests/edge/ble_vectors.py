@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 # Systolic SFLOAT 0x0079 = 121, diastolic 0x004E = 78, MAP 0x005C = 92 (exponent 0, mmHg),
 # Time Stamp 2026-03-02 08:15:00 (year 0x07EA LE, month 3, day 2, 08:15:00) local wall clock (Oslo, CET = UTC+1),
 # Pulse Rate SFLOAT 0x0040 = 64 /min.
-BP_WITH_TIME = bytes.fromhex("06" "7900" "4e00" "5c00" "ea07" "03" "02" "08" "0f" "00" "4000")
+BP_WITH_TIME = bytes.fromhex("0679004e005c00ea070302080f004000")
 # Flags 0x00: mmHg, no time stamp, no pulse. Systolic 0x0082 = 130, diastolic 0x07FF = NaN (a failed diastolic
 # reading; must not become 2047 mmHg), MAP 0x0060 = 96.
-BP_NAN_DIASTOLIC = bytes.fromhex("00" "8200" "ff07" "6000")
+BP_NAN_DIASTOLIC = bytes.fromhex("008200ff076000")
 BP_MEASURED_AT = "2026-03-02T07:15:00+00:00"
 
 
@@ -52,7 +52,7 @@ def bthome_encrypted(address: str, counter: int, objects: bytes, key: bytes = BI
 
 
 # Objects: 0x00 packet id = 7, 0x01 battery = 90 %, 0x3A button event = 0x01 (press).
-BUTTON_PRESS = bytes.fromhex("0007" "015a" "3a01")
+BUTTON_PRESS = bytes.fromhex("0007015a3a01")
 
 
 # --- Xiaomi Mi Body Composition Scale (V2, service data 0x181B, 13 octets) ---------------------------------

@@ -40,7 +40,7 @@ def enrolled(tmp_path: Path, cloud: tuple[str, Path], db: TestDatabase, tenants:
 
 
 async def run_until(config: GatewayConfig, done: Callable[[], Awaitable[bool]], *, radio: Radio | None = None,
-                    timeout: float = 30.0, during: Callable[[], Awaitable[None]] | None = None) -> float:  # fmt: skip
+                    limit_s: float = 30.0, during: Callable[[], Awaitable[None]] | None = None) -> float:  # fmt: skip
     """Run the real agent until `done()` holds (polled), then stop it; returns the seconds it took."""
     stop = asyncio.Event()
     agent = asyncio.create_task(run_agent(config, stop=stop, radio=radio))
@@ -50,7 +50,7 @@ async def run_until(config: GatewayConfig, done: Callable[[], Awaitable[bool]], 
             await during()
         while not await done():
             assert not agent.done(), f"agent ended early: {agent.exception() if agent.done() else ''}"
-            assert time.monotonic() - started < timeout, "condition not reached in time"
+            assert time.monotonic() - started < limit_s, "condition not reached in time"
             await asyncio.sleep(0.1)
     finally:
         stop.set()
@@ -82,3 +82,13 @@ def quarantined(db: TestDatabase, gateway_id: str) -> list[tuple[str, dict[str, 
 async def in_thread(function: Callable[[], Any]) -> Any:
     """Run a blocking query without stalling the agent's event loop."""
     return await asyncio.to_thread(function)
+
+
+async def until(condition: Callable[[], bool], limit_s: float = 20.0) -> None:
+    """Poll `condition` (cheap, non-blocking) until it holds."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")

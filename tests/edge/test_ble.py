@@ -16,7 +16,7 @@ from edge.outbox import Outbox
 from edge.sources.ble_replay import Frame, Record, ReplayDevice, ReplayScript, ReplayWorld
 from edge.sources.radio import Radio
 from tests.edge import ble_vectors as v
-from tests.edge.radio_support import address, enrolled, in_thread, observations, run_until
+from tests.edge.radio_support import address, enrolled, in_thread, observations, run_until, until
 from tests.support.proc import run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
@@ -76,8 +76,7 @@ def test_health_devices_through_the_replay_backend_arrive_in_the_cloud(
 
     async def later_record() -> None:
         # Once the first session has read records 1 and 2, the patient measures again.
-        while not [e for e in world.entries("disconnect") if e["address"] == meter]:
-            await asyncio.sleep(0.02)
+        await until(lambda: any(e["address"] == meter for e in world.entries("disconnect")))
         world.add_glucose_record(meter, v.GLUCOSE_LATER)
 
     async def done() -> bool:
@@ -91,7 +90,7 @@ def test_health_devices_through_the_replay_backend_arrive_in_the_cloud(
             and metrics.count((bp, "bp.systolic")) >= 2
         )
 
-    asyncio.run(run_until(config, done, radio=_radio(world), during=later_record, timeout=40))
+    asyncio.run(run_until(config, done, radio=_radio(world), during=later_record, limit_s=40))
     rows = observations(edge_db, config.gateway_id)
     by = {(r["address"], r["metric"], r["measured_at"].isoformat() if r["measured_at"] else None): r for r in rows}
 
@@ -145,9 +144,16 @@ def test_scanner_watchdog_and_adapter_errors_restart_scanning_and_show_in_status
     config = enrolled(tmp_path, cloud, edge_db, edge_tenants, {button: "shelly-blu-button1"})
     config = config.model_copy(update={"ble": config.ble.model_copy(update={
         "enabled": True, "watchdog_s": 0.6, "backoff_base_s": 0.05, "backoff_max_s": 0.2})})  # fmt: skip
-    plain = bytes.fromhex("40" "0001" "0164")  # BTHome v2 plain: packet id 1, battery 100 %
-    world = ReplayWorld(ReplayScript(devices=[ReplayDevice(address=button, name="SBBT-002C", repeat=1000,
-                                                           frames=[Frame(service_data={"fcd2": plain.hex()})])]))
+    plain = bytes.fromhex("4000010164")  # BTHome v2 plain: packet id 1, battery 100 %
+    world = ReplayWorld(
+        ReplayScript(
+            devices=[
+                ReplayDevice(
+                    address=button, name="SBBT-002C", repeat=1000, frames=[Frame(service_data={"fcd2": plain.hex()})]
+                )
+            ]
+        )
+    )
     world.scanner_failures = 2  # the adapter is not ready at first: two failed starts, retried with backoff
 
     def heartbeat_restarts() -> int:
@@ -157,15 +163,14 @@ def test_scanner_watchdog_and_adapter_errors_restart_scanning_and_show_in_status
         return int(row[0].get("watchdog_restarts", 0)) if row else 0
 
     async def wedge() -> None:
-        while len(world.entries("scanner_start")) < 3:  # two failures, then a working scanner
-            await asyncio.sleep(0.05)
+        await until(lambda: len(world.entries("scanner_start")) >= 3)  # two failures, then a working scanner
         await asyncio.sleep(0.3)
         world.silence()  # the stack stops delivering advertisements without any error
 
     async def done() -> bool:
         return len(world.entries("scanner_start")) >= 5 and await in_thread(heartbeat_restarts) >= 1
 
-    asyncio.run(run_until(config, done, radio=_radio(world), during=wedge, timeout=30))
+    asyncio.run(run_until(config, done, radio=_radio(world), during=wedge, limit_s=30))
     starts, stops = world.entries("scanner_start"), world.entries("scanner_stop")
     assert len(stops) >= len(starts) - 2  # every scanner that started was stopped before the next one
     outbox = Outbox(config.outbox_path)
