@@ -56,7 +56,7 @@ def demo(
                 flush=True,
             )
             agents.extend(_demo_homes.start_agents(url, runtime[0], state_dir))
-            print(_("Simulated homes: {count} edge agents running").format(count=len(agents)), flush=True)
+            print(_("Simulated homes: {count} edge agents running").format(count=len(_demo_homes.HOMES)), flush=True)
             # The kernel's parent-death signal follows the *thread* that started a child: this thread
             # must live as long as the agents do.
             stopping.wait()
