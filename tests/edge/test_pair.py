@@ -28,7 +28,7 @@ def test_pair_lists_catalogue_devices_bonds_the_chosen_one_and_proposes_it(
         ReplayDevice(address=monitor, name="BP7000", service_uuids=["1810"], advertise="always", requires_pairing=True,
                      gatt={"1810": ["2a35", "2a49"]}),
         ReplayDevice(address=button, name="SBBT-002C", repeat=100,
-                     frames=[Frame(service_data={"fcd2": "40000101"})]),
+                     frames=[Frame(service_data={"fcd2": "4000010164"})]),
         ReplayDevice(address=stranger, name="Heart strap", service_uuids=["180d"], advertise="always",
                      gatt={"180d": ["2a37"]}),  # heart rate: not in the catalogue
     ])  # fmt: skip
