@@ -50,6 +50,19 @@ async def _housekeeping(config: GatewayConfig, outbox: Outbox, stop: asyncio.Eve
             await asyncio.wait_for(stop.wait(), timeout=period)
 
 
+def _healthy(tasks: list[asyncio.Task[None]], core: int) -> bool:
+    """False once a task crashed, or one of the first `core` tasks (uplink, cloud link, housekeeping) ended:
+    the agent then stops petting systemd's watchdog and is restarted. A source that finished its work (a
+    simulator with a limit) is not a crash."""
+    crashed = any(t.done() and (t.cancelled() or t.exception() is not None) for t in tasks)
+    return not crashed and not any(t.done() for t in tasks[:core])
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped with an error: %r", task.get_name(), task.exception())
+
+
 def _radio_sources(config: GatewayConfig, sink: Sink, stop: asyncio.Event,
                    radio: Radio | None) -> list[asyncio.Task[None]]:  # fmt: skip
     """The BLE and MQTT sources, when enabled (imported only then: a simulator gateway needs no radio stack)."""
@@ -99,8 +112,9 @@ async def run_agent(config: GatewayConfig, *, stop: asyncio.Event | None = None,
     outbox.set_state("agent_started_at", str(time.time()))
     print(f"edge agent running: gateway {config.gateway_id}, outbox epoch {outbox.epoch}", flush=True)  # noqa: T201
     sdnotify.notify("READY=1")
-    # A task that ended while the agent runs has crashed: stop petting the watchdog so systemd restarts us.
-    watchdog = asyncio.create_task(sdnotify.keep_alive(lambda: not any(t.done() for t in tasks), stop))
+    for task in tasks:
+        task.add_done_callback(_report_crash)
+    watchdog = asyncio.create_task(sdnotify.keep_alive(lambda: _healthy(tasks, core=3), stop))
     try:
         await stop.wait()
     finally:

@@ -3,6 +3,7 @@ the install script parses."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import shutil
@@ -95,3 +96,30 @@ def test_agent_sends_ready_and_periodic_watchdog_to_notify_socket(tmp_path: Path
     gaps = [b - a for a, b in itertools.pairwise(beats)]
     assert all(0.1 < gap < 1.0 for gap in gaps), gaps  # every half timeout (0.2 s), not a burst
     assert messages[-1] == "STOPPING=1"
+
+
+def test_watchdog_health_fails_on_a_crashed_task_or_a_finished_core_task() -> None:
+    from edge.agent import _healthy
+
+    async def check() -> list[bool]:
+        async def forever() -> None:
+            await asyncio.Event().wait()
+
+        async def crash() -> None:
+            raise RuntimeError("adapter gone")
+
+        async def finish() -> None:
+            return None
+
+        core = [asyncio.create_task(forever()) for _ in range(3)]
+        finished, crashed = asyncio.create_task(finish()), asyncio.create_task(crash())
+        await asyncio.sleep(0.01)
+        results = [_healthy([*core, finished], core=3), _healthy([*core, crashed], core=3)]
+        core[0].cancel()
+        await asyncio.sleep(0.01)
+        results.append(_healthy([*core, finished], core=3))
+        for task in core:
+            task.cancel()
+        return results
+
+    assert asyncio.run(check()) == [True, False, False]
