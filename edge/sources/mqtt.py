@@ -108,6 +108,7 @@ class MqttSource:
             log.warning("MQTT broker refused the connection: %s", reason)
             return
         log.info("MQTT connected (session present: %s)", flags.session_present)
+        self._call(self.sink.outbox.event, "mqtt_connected", f"session present: {flags.session_present}")
         self._call(self._resubscribe, client)
 
     def _on_disconnect(self, _: mqtt.Client, __: Any, ___: mqtt.DisconnectFlags, reason: ReasonCode,

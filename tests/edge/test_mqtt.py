@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import socket
 import sqlite3
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +17,7 @@ from pathlib import Path
 import paho.mqtt.publish as publish
 import pytest
 
+from edge.outbox import Outbox
 from tests.edge.radio_support import enrolled, in_thread, observations, quarantined, run_until, until
 from tests.support.services import Mosquitto, TestDatabase, private_mosquitto
 from tests.support.tenants import Tenants
@@ -37,8 +42,15 @@ def gateway_broker_lines(persistence: Path) -> list[str]:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    with private_mosquitto(tmp_path / "mosquitto", gateway_broker_lines(tmp_path / "mosquitto-data")) as started:
-        yield started
+    # The broker drops root for the `mosquitto` user, which cannot enter pytest's private temporary directories:
+    # its persistence goes to a directory of its own under /tmp.
+    data = Path(tempfile.mkdtemp(prefix="trgt-mosquitto-", dir="/tmp"))
+    data.chmod(0o755)
+    try:
+        with private_mosquitto(tmp_path / "mosquitto", gateway_broker_lines(data / "persist")) as started:
+            yield started
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_shipped_broker_config_is_local_persistent_and_queues_qos0() -> None:
@@ -102,17 +114,54 @@ def test_zigbee2mqtt_messages_published_while_the_agent_is_down_arrive_once_and_
         return len(await in_thread(metrics)) >= 6
 
     asyncio.run(run_until(config, second_done))
+
+    async def broker_restart() -> None:
+        # The broker restarts under the running agent (package upgrade): its persistence keeps the agent's
+        # session, and the agent reconnects by itself.
+        await until(lambda: _subscribed(config.outbox_path))
+        await in_thread(lambda: _restart(broker, tmp_path / "mosquitto" / "mosquitto.conf"))
+        await until(lambda: _port_open(broker.port))
+        await in_thread(lambda: send((motion, {"occupancy": True}, 1)))
+
+    async def third_done() -> bool:
+        return len(await in_thread(metrics)) >= 7
+
+    asyncio.run(run_until(config, third_done, during=broker_restart))
     asyncio.run(run_until(config, _settled))  # run once more: nothing is delivered a second time
     seen = metrics()
     assert [m for m in seen if m[1] == "door.open"] == [(door, "door.open", v) for v in (1.0, 0.0, 1.0)]
-    assert [m for m in seen if m[1] == "motion"] == [(motion, "motion", 1.0), (motion, "motion", 0.0)]
-    assert len(seen) == 6
+    assert [m for m in seen if m[1] == "motion"] == [(motion, "motion", v) for v in (1.0, 0.0, 1.0)]
+    assert len(seen) == 7
+    outbox = Outbox(config.outbox_path)
+    try:
+        counters = outbox.counters()
+        assert counters["malformed"] == 2 and counters["mqtt_messages"] == 8 and counters["mqtt_disconnects"] >= 1
+        # Every connection after the first found its session kept: across agent restarts and the broker's.
+        sessions = [detail for _, _, detail in outbox.events("mqtt_connected")]
+        assert sessions[0] == "session present: False" and set(sessions[1:]) == {"session present: True"}
+    finally:
+        outbox.close()
 
 
 def _subscribed(outbox: Path) -> bool:
     """True once the broker acknowledged the agent's subscriptions."""
     with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True) as db:
         return db.execute("SELECT 1 FROM events WHERE kind = 'mqtt_subscribed'").fetchone() is not None
+
+
+def _restart(broker: Mosquitto, conf: Path) -> None:
+    """Stop the broker (it writes its persistence file) and start it again on the same port."""
+    assert broker.process is not None
+    broker.process.terminate()
+    broker.process.wait(10)
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    broker.process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def _settled() -> bool:
