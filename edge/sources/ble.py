@@ -142,12 +142,22 @@ class BleSource:
             kwargs["bluez"] = {**kwargs.get("bluez", {}), "or_patterns": or_patterns()}
         return kwargs
 
+    def expects_adverts(self) -> bool:
+        """True when a served device advertises on its own (a BTHome sensor's periodic or event beacons):
+        only then is silence a stalled scanner. Health devices advertise only after a measurement, so a home
+        with only those is legitimately quiet for hours (and passive scanning hears nothing else)."""
+        entries = (self.catalogue.entries.get(profile) for profile in self.devices().values())
+        return any(e is not None and e.transport == "ble_adv" and e.reporting.mode != "on_demand" for e in entries)
+
     async def _watch(self, stop: asyncio.Event) -> bool:
         """Wait while advertisements keep coming; True when they stopped for `watchdog_s` (restart)."""
         while not stop.is_set():
             silent = time.monotonic() - self.last_advert
-            if silent >= self.config.watchdog_s:
+            if silent >= self.config.watchdog_s and self.expects_adverts():
                 return True
+            if silent >= self.config.watchdog_s:
+                self.last_advert = time.monotonic()  # nothing is expected: look again a period later
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(1.0, self.config.watchdog_s - silent + 0.01))
         return False

@@ -82,3 +82,26 @@ def test_undecodable_advertisements_are_counted_and_the_source_keeps_running(tmp
     assert "bind key" in forwarded[0]["context"]["malformed"] and forwarded[0]["context"]["raw_hex"] == encrypted.hex()
     assert [(b["device"], b["metric"], b["value"]) for b in bodies if b["metric"]] == [(BUTTON, "device.battery", 100)]
     outbox.close()
+
+
+def test_a_home_with_only_health_devices_is_quiet_without_watchdog_restarts(tmp_path: Path) -> None:
+    monitor = "A4:C1:38:0B:1E:03"
+    world = ReplayWorld(ReplayScript(devices=[
+        ReplayDevice(address=monitor, name="UA-651", service_uuids=["1810"], gatt={"1810": ["2a35"]}),
+    ]))  # fmt: skip
+    outbox = Outbox(tmp_path / "outbox.db")
+    config = BleConfig(enabled=True, watchdog_s=0.2)
+    source = BleSource(config, Sink(outbox, None, None), lambda: {monitor: "and-ua-651ble"},
+                       Radio(world.scanner_backend(), world.client_backend()))  # fmt: skip
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(source.run(stop))
+        await asyncio.sleep(1.2)  # six watchdog periods without a single advertisement: nothing was expected
+        stop.set()
+        await task
+
+    asyncio.run(run())
+    assert len(world.entries("scanner_start")) == 1
+    assert "watchdog_restarts" not in outbox.counters()
+    outbox.close()

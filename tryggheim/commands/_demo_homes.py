@@ -127,8 +127,6 @@ def _radio_env(home_dir: Path, seed: int, resident: str, helpers: list[subproces
         "TRYGGHEIM_EDGE_BLE__ENABLED": "true",
         "TRYGGHEIM_EDGE_BLE__REPLAY_SCRIPT": str(_demo_radio.script_for_run(seed, home_dir / "ble-replay.json")),
         "TRYGGHEIM_EDGE_BLE__CONNECT_COOLDOWN_S": "5",
-        # The replayed devices are silent between measurements, as real ones are: no watchdog restarts for that.
-        "TRYGGHEIM_EDGE_BLE__WATCHDOG_S": "3600",
     }
     if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
         print(f"{resident}: mosquitto is not installed; the demo home runs without its MQTT sensors", flush=True)
