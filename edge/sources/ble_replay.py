@@ -72,6 +72,7 @@ class ReplayDevice(_Model):
     name: str | None = None
     service_uuids: list[str] = Field(default_factory=list)
     manufacturer_data: dict[int, str] = Field(default_factory=dict)
+    rssi: int = Field(default=-60, le=0, description="Signal strength the scanner reports")
     interval_s: float = Field(default=0.2, gt=0)
     repeat: int = Field(default=3, ge=1, description="How often each frame is advertised")
     frames: list[Frame] = Field(default_factory=list)
@@ -180,7 +181,7 @@ class ReplayWorld:
                 service_data=service_data,
                 service_uuids=[uuid128(u) for u in spec.service_uuids],
                 tx_power=None,
-                rssi=-60,
+                rssi=spec.rssi,
                 platform_data=(),
             )
             out.append((spec, advert))

@@ -4,6 +4,7 @@ radio; the cloud and its database are real."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -11,8 +12,9 @@ import pytest
 
 from edge.outbox import Outbox
 from edge.sources.ble_replay import Frame, ReplayDevice, ReplayScript
+from tests.edge import ble_vectors as v
 from tests.edge.radio_support import address, enrolled
-from tests.support.proc import run_cli
+from tests.support.proc import TRYGGHEIM, env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
@@ -27,7 +29,7 @@ def test_pair_lists_catalogue_devices_bonds_the_chosen_one_and_proposes_it(
     script = ReplayScript(devices=[
         ReplayDevice(address=monitor, name="BP7000", service_uuids=["1810"], advertise="always", requires_pairing=True,
                      gatt={"1810": ["2a35", "2a49"]}),
-        ReplayDevice(address=button, name="SBBT-002C", repeat=100,
+        ReplayDevice(address=button, name="SBBT-002C", repeat=100, rssi=-45,  # the one in the installer's hand
                      frames=[Frame(service_data={"fcd2": "4000010164"})]),
         ReplayDevice(address=stranger, name="Heart strap", service_uuids=["180d"], advertise="always",
                      gatt={"180d": ["2a37"]}),  # heart rate: not in the catalogue
@@ -58,6 +60,18 @@ def test_pair_lists_catalogue_devices_bonds_the_chosen_one_and_proposes_it(
     again = run_cli("edge", "pair", "--config", str(tmp_path / "gateway.toml"), "--address", button,
                     "--scan-seconds", "1", "--bind-key", "nothex")  # fmt: skip
     assert again.returncode == 2 and "32 hexadecimal digits" in again.stderr
-    absent = run_cli("edge", "pair", "--config", str(tmp_path / "gateway.toml"), "--address", "00:11:22:33:44:55",
-                     "--scan-seconds", "1")  # fmt: skip
-    assert absent.returncode == 2 and "00:11:22:33:44:55" in absent.stderr
+    # Interactive: the list is by signal strength, the installer types 1 (the button next to the gateway).
+    chosen = subprocess.run([TRYGGHEIM, "edge", "pair", "--config", str(tmp_path / "gateway.toml"), "--scan-seconds",
+                             "1", "--bind-key", v.BIND_KEY.hex()], input="1\n", capture_output=True, text=True,
+                            timeout=60, env=env_with())  # fmt: skip
+    assert chosen.returncode == 0, chosen.stderr
+    assert chosen.stdout.splitlines()[1].startswith(f"  1. {button}")
+    with psycopg.connect(edge_db.runtime_url) as conn:
+        proposed = conn.execute("SELECT address, profile_id FROM device_proposals WHERE gateway_id = %s "
+                                "ORDER BY address", (config.gateway_id,)).fetchall()  # fmt: skip
+    assert sorted(proposed) == sorted([(monitor, "sig-blood-pressure"), (button, "shelly-blu-button1")])
+    outbox = Outbox(config.outbox_path)
+    try:
+        assert outbox.get_state(f"ble.bind_key:{button}") == v.BIND_KEY.hex()
+    finally:
+        outbox.close()
