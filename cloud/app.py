@@ -13,7 +13,22 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 import tryggheim
 from cloud import middleware
 from cloud.access import policy
-from cloud.api import alerts, audit_log, auth, gateways, ingest, ops, pages, patients, quarantine, staff, suppression
+from cloud.api import (
+    alerts,
+    audit_log,
+    auth,
+    fleet,
+    gateways,
+    ingest,
+    ops,
+    pages,
+    patients,
+    quarantine,
+    registry,
+    series,
+    staff,
+    suppression,
+)
 from cloud.config import CloudSettings
 from cloud.db.migrate import head_revision
 from cloud.evaluation.runner import EvaluationRunner
@@ -30,6 +45,9 @@ ROUTERS = (
     quarantine.router,
     alerts.router,
     suppression.router,
+    registry.router,
+    series.router,
+    fleet.router,
 )
 RETRY_AFTER_S = 5
 

@@ -65,6 +65,11 @@ class CloudSettings(BaseSettings):
         default=True,
         description="Run the alert evaluation worker and its scheduler in this process (cloud/evaluation).",
     )
+    allow_synthetic_ids: bool = Field(
+        default=False,
+        description="Accept synthetic test identity numbers (NAV +40 and Skatteetaten Tenor +80 month) in the "
+        "registry; for test environments only.",
+    )
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

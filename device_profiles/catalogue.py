@@ -57,6 +57,9 @@ class Metric(_Frozen):
     range: tuple[float, float] | None = None
     levels: tuple[str, ...] | None = None
     transient: bool = False
+    # Digitalt tilsyn: the metric watches how a person lives at home (door, bed, motion), so a sensor that
+    # measures it needs a consent or documented assessment before it is activated (R-WT-7).
+    digital_supervision: bool = False
 
     @model_validator(mode="after")
     def _range_or_levels(self) -> Metric:

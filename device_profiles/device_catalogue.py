@@ -166,6 +166,13 @@ class DeviceEntry(_Strict):
             raise ValueError(f"unknown metrics {sorted(set(unknown))}")
         return self
 
+    @property
+    def digital_supervision(self) -> bool:
+        """True for a supervision sensor (digitalt tilsyn): it measures a metric that watches daily life at
+        home, so it is activated only with a consent or documented assessment."""
+        metrics = load_catalogue()
+        return any(metrics[key].digital_supervision for key in self.metrics)
+
 
 class _FamilyFile(_Strict):
     family: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]

@@ -10,6 +10,8 @@ from psycopg import AsyncConnection
 
 from cloud.access.roles import Role
 from cloud.access.secrets import hash_password
+from cloud.registry import municipalities
+from cloud.registry.identity import IdentifierError, organisation_number
 
 
 class DirectoryError(ValueError):
@@ -41,7 +43,13 @@ async def municipality_id(conn: AsyncConnection[Any], kommunenummer: str) -> UUI
 async def ensure_municipality(
     conn: AsyncConnection[Any], kommunenummer: str, name: str, orgnr: str | None = None
 ) -> UUID:
-    """Create the municipality if it is new; return its id either way."""
+    """Create the municipality if it is new; return its id either way. The number must be in the official
+    list and the organisation number, when given, must be valid."""
+    try:
+        municipalities.check(kommunenummer)
+        orgnr = organisation_number(orgnr) if orgnr is not None else None
+    except IdentifierError as exc:
+        raise DirectoryError(str(exc)) from None
     row = await (
         await conn.execute(
             "INSERT INTO municipalities (kommunenummer, name, orgnr) VALUES (%s, %s, %s) "

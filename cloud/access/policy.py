@@ -144,16 +144,18 @@ class PatientGrant:
 
 
 async def _patient_grant(
-    request: Request, conn: Conn, patient_id: UUID | None, action: str, missing: str
+    request: Request, conn: Conn, patient_id: UUID | None, action: str, missing: str, roles: tuple[Role, ...] = ()
 ) -> PatientGrant:
-    """Scope check and audit record for one patient (None: the named resource does not exist)."""
+    """Scope check and audit record for one patient (None: the named resource does not exist); with `roles`,
+    only those roles may act (a write that not every reader may make)."""
     principal = await principal_of(request, conn)
     row = None
     if patient_id is not None:
         row = await (
             await conn.execute("SELECT municipality_id, care_team_id FROM patients WHERE id = %s", (patient_id,))
         ).fetchone()
-    allowed = principal is not None and row is not None and principal.may_read_patient(row[0], row[1])
+    in_scope = principal is not None and row is not None and principal.may_read_patient(row[0], row[1])
+    allowed = in_scope and (not roles or (principal is not None and principal.role in roles))
     record = _record(
         request,
         principal,
@@ -168,18 +170,22 @@ async def _patient_grant(
         raise HTTPException(401, "Sign in first.")
     if row is None or patient_id is None or row[0] != principal.municipality_id:
         raise HTTPException(404, missing)  # existence in another municipality must not leak
-    if not allowed:
+    if not in_scope:
         raise HTTPException(403, "This patient is not in your care teams.")
+    if not allowed:
+        raise HTTPException(403, f"Your role ({principal.role}) may not do this.")
     return PatientGrant(principal, patient_id, audit_id)
 
 
-def patient_access(action: str) -> Any:
-    """Access to the patient named by the path parameter `patient_id`, audited before the handler runs."""
+def patient_access(action: str, *roles: Role) -> Any:
+    """Access to the patient named by the path parameter `patient_id`, audited before the handler runs; with
+    `roles`, only staff with one of them (and the patient in scope) may act."""
 
     @_mark("patient")
     async def policy(request: Request, conn: Conn, patient_id: UUID) -> PatientGrant:
-        return await _patient_grant(request, conn, patient_id, action, "No such patient.")
+        return await _patient_grant(request, conn, patient_id, action, "No such patient.", roles)
 
+    policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
     return Depends(policy)
 
 
@@ -235,6 +241,14 @@ def _policies(dependant: Dependant) -> list[str]:
     return found
 
 
+def _roles(dependant: Dependant) -> list[str]:
+    found: list[str] = []
+    for sub in dependant.dependencies:
+        found += getattr(sub.call, "__access_roles__", None) or []
+        found += _roles(sub)
+    return found
+
+
 def _kind(dependant: Dependant, where: str) -> str:
     kinds = _policies(dependant)
     if len(kinds) != 1:
@@ -257,6 +271,8 @@ def mark(router: APIRouter) -> APIRouter:
             extra = {**(route.openapi_extra or {}), "x-access": kind}
             if kind in {"patient", "patient_search"}:
                 extra["x-patient-data"] = True
+            if roles := _roles(route.dependant):
+                extra["x-roles"] = roles  # who may call a patient route narrowed to some roles
             route.openapi_extra = extra
     return router
 

@@ -39,3 +39,6 @@ PATIENT_SCOPE: dict[Role, PatientScope] = {
 # Administration of staff and care teams within one's own municipality.
 STAFF_ADMINS = frozenset({Role.MUNICIPALITY_ADMIN})
 AUDIT_READERS = frozenset({Role.AUDITOR})
+# The fleet view (kit health, no patient data): those who install and manage kits, and those who rely on
+# them working (nurses and the response centre must know when a home's alarms cannot get through).
+FLEET_READERS = frozenset({Role.MUNICIPALITY_ADMIN, Role.INSTALLER, Role.TEAM_LEAD, Role.NURSE, Role.RESPONSE_CENTRE})

@@ -17,16 +17,12 @@ from cloud.access.policy import Public, gateway_only
 from cloud.api.deps import Conn
 from cloud.gateways import credentials
 from cloud.gateways.credentials import GatewayPrincipal
-from device_profiles import load_catalogue
+from cloud.gateways.heartbeat import SKEW_FLAG_S, expected_interval_s
 from device_profiles.device_catalogue import load_devices
 
 router = APIRouter(prefix="/api/v1/gateways", tags=["gateways"])
 _DEVICES = load_devices()
-_METRICS = load_catalogue()
 Gateway = Annotated[GatewayPrincipal, gateway_only()]
-SKEW_FLAG_S = 60
-DEFAULT_HEARTBEAT_ALARM_S = 60
-DEFAULT_HEARTBEAT_S = 15 * 60
 
 
 class EnrolRequest(BaseModel):
@@ -135,22 +131,13 @@ async def config(
         await conn.execute("SELECT heartbeat_interval_s FROM gateways WHERE id = %s", (gateway.id,))
     ).fetchone()
     devices = [{"address": r[0], "profile_id": r[1]} for r in rows]
-    has_alarm_device = any(_is_alarm_profile(d["profile_id"]) for d in devices)
-    default = DEFAULT_HEARTBEAT_ALARM_S if has_alarm_device else DEFAULT_HEARTBEAT_S
-    body = {"devices": devices, "heartbeat_interval_s": (interval[0] if interval and interval[0] else default)}
+    configured = interval[0] if interval else None
+    body = {"devices": devices, "heartbeat_interval_s": expected_interval_s(configured, (r[1] for r in rows))}
     etag = '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
     if if_none_match == etag:
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
     return body
-
-
-def _is_alarm_profile(profile_id: str) -> bool:
-    """A device whose catalogue entry reports any alarm-class metric (a safety alarm button, a fall
-    sensor) needs the short heartbeat, so a dead gateway is noticed within minutes."""
-    if profile_id not in _DEVICES:
-        return False
-    return any(_METRICS[m].urgency == "alarm" for m in _DEVICES[profile_id].metrics if m in _METRICS)
 
 
 @router.post("/{gateway_id}/devices", status_code=202, responses={422: {}})

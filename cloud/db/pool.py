@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from psycopg_pool import AsyncConnectionPool
 
-from cloud.ingest.store import prepare_connection
-
 
 def make_pool(url: str, *, min_size: int, max_size: int, timeout_s: float) -> AsyncConnectionPool:
     """A closed pool; the application's lifespan opens and closes it."""
@@ -15,7 +13,6 @@ def make_pool(url: str, *, min_size: int, max_size: int, timeout_s: float) -> As
         max_size=max_size,
         timeout=timeout_s,
         open=False,
-        configure=prepare_connection,
         # A connection broken by a database restart is replaced instead of failing a request.
         check=AsyncConnectionPool.check_connection,
         # psycopg_pool backs off exponentially while the database is down and only starts over after

@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 
 from alerts.evaluate import LivenessFacts
 from alerts.inputs import DeviceFacts, GatewayFacts, Window
+from cloud.registry.consent import supervision_profiles
 from device_profiles.device_catalogue import load_devices
 
 BATTERY_METRIC = "device.battery"
@@ -29,22 +30,25 @@ def _stamp(moment: datetime | None) -> float | None:
 async def windows(
     conn: AsyncConnection[Any], patient_id: UUID, days: Mapping[str, int], now: float
 ) -> dict[str, Window]:
-    """Each metric's readings over its own number of days before `now` (one query)."""
+    """Each metric's readings over its own number of days before `now` (one query), including the readings of
+    sensors shared by the patient's home (stored without a patient, cloud/registry/homes.py)."""
     if not days:
         return {}
     metrics = sorted(days)
     rows = await (
         await conn.execute(
             "SELECT o.metric, array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t), array_agg(o.value ORDER BY o.t) "
-            "FROM unnest(%s::text[], %s::int[]) AS w(metric, days) JOIN observations o ON o.patient_id = %s "
-            "AND o.metric = w.metric AND o.t > %s - make_interval(days => w.days) AND o.t <= %s GROUP BY o.metric",
-            (
-                metrics,
-                [days[m] for m in metrics],
-                patient_id,
-                datetime.fromtimestamp(now, UTC),
-                datetime.fromtimestamp(now, UTC),
-            ),
+            "FROM unnest(%(metrics)s::text[], %(days)s::int[]) AS w(metric, days) JOIN observations o ON "
+            "o.metric = w.metric AND o.t > %(now)s - make_interval(days => w.days) AND o.t <= %(now)s AND "
+            "(o.patient_id = %(p)s OR (o.patient_id IS NULL AND EXISTS (SELECT 1 FROM device_assignments a "
+            "JOIN patients r ON r.home_id = a.home_id WHERE r.id = %(p)s AND a.device_id = o.device_id "
+            "AND a.valid @> o.t))) GROUP BY o.metric",
+            {
+                "metrics": metrics,
+                "days": [days[m] for m in metrics],
+                "p": patient_id,
+                "now": datetime.fromtimestamp(now, UTC),
+            },
         )
     ).fetchall()
     return {metric: Window.of(times, values) for metric, times, values in rows}
@@ -56,28 +60,44 @@ def _device_metrics(profile_id: str) -> tuple[str, ...]:
 
 
 async def liveness_facts(conn: AsyncConnection[Any], patient_id: UUID, now: float) -> LivenessFacts:
-    """The patient's devices and gateways as they stand at `now`."""
+    """The patient's devices (their own and their home's shared sensors) and gateways as they stand at `now`."""
     at = datetime.fromtimestamp(now, UTC)
-    devices = await (
+    # The patient's own devices and the sensors shared by their home; a supervision sensor counts only while a
+    # consent covers the patient (without one it is not activated: its silence is not a fault).
+    rows = await (
         await conn.execute(
-            "SELECT d.id, d.profile_id, r.gateway_id FROM device_assignments a JOIN devices d ON d.id = a.device_id "
-            "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> %s::timestamptz "
-            "WHERE a.patient_id = %s AND a.valid @> %s::timestamptz",
-            (at, patient_id, at),
+            "SELECT d.id, d.profile_id, r.gateway_id, a.home_id IS NOT NULL FROM device_assignments a "
+            "JOIN devices d ON d.id = a.device_id "
+            "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> %(at)s::timestamptz "
+            "WHERE (a.patient_id = %(p)s OR a.home_id = (SELECT home_id FROM patients WHERE id = %(p)s)) "
+            "AND a.valid @> %(at)s::timestamptz AND (d.profile_id <> ALL(%(supervision)s) OR EXISTS (SELECT 1 FROM "
+            "supervision_consents c WHERE c.device_id = d.id AND c.patient_id = %(p)s AND c.valid_from <= %(at)s "
+            "AND c.expires_at > %(at)s AND (c.withdrawn_at IS NULL OR c.withdrawn_at > %(at)s)))",
+            {"at": at, "p": patient_id, "supervision": sorted(supervision_profiles())},
         )
     ).fetchall()
-    pairs = [(device_id, m) for device_id, profile, _ in devices for m in (*_device_metrics(profile), BATTERY_METRIC)]
+    devices = [(device_id, profile, gateway) for device_id, profile, gateway, _ in rows]
     newest: dict[UUID, float] = {}
     battery: dict[UUID, float] = {}
-    if pairs:
-        # Per (device, metric) the newest observation, through the (patient, metric, t) index.
+    for shared in (False, True):
+        pairs = [
+            (d, m)
+            for d, profile, _, home in rows
+            if home is shared
+            for m in (*_device_metrics(profile), BATTERY_METRIC)
+        ]
+        if not pairs:
+            continue
+        # Per (device, metric) the newest observation: through the (patient, metric, t) index for the patient's
+        # devices, the partial home-device index for shared ones (stored without a patient).
+        owner = "patient_id IS NULL" if shared else "patient_id = %s"
         for device_id, metric, t, value in await (
             await conn.execute(
-                "SELECT q.device_id, q.metric, o.t, o.value "
+                "SELECT q.device_id, q.metric, o.t, o.value "  # noqa: S608 - `owner` is one of two fixed strings
                 "FROM unnest(%s::uuid[], %s::text[]) AS q(device_id, metric) CROSS JOIN LATERAL "
-                "(SELECT t, value FROM observations WHERE patient_id = %s AND metric = q.metric "
+                f"(SELECT t, value FROM observations WHERE {owner} AND metric = q.metric "
                 "AND device_id = q.device_id AND t <= %s ORDER BY t DESC LIMIT 1) o",
-                ([p[0] for p in pairs], [p[1] for p in pairs], patient_id, at),
+                ([p[0] for p in pairs], [p[1] for p in pairs], *(() if shared else (patient_id,)), at),
             )
         ).fetchall():
             newest[device_id] = max(newest.get(device_id, 0.0), t.timestamp())

@@ -69,7 +69,13 @@ async def claim(conn: AsyncConnection[Any]) -> Claim | None:
 
 
 async def evaluate(conn: AsyncConnection[Any], job: Claim, now: float) -> tuple[Transition, ...]:
-    """Evaluate the rules the claimed rows ask for and apply the transitions (caller's transaction)."""
+    """Evaluate the rules the claimed rows ask for and apply the transitions (caller's transaction).
+
+    A patient outside the service (referral, discharged, deceased) is not evaluated: the rows are dropped.
+    """
+    state_row = await (await conn.execute("SELECT lifecycle FROM patients WHERE id = %s", (job.patient_id,))).fetchone()
+    if state_row is None or state_row[0] not in ACTIVE_LIFECYCLES:
+        return ()
     protocol = await protocol_for(conn, job.patient_id)
     rules = set(protocol.rules_for_metrics(job.metrics))
     if job.scheduled:

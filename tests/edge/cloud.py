@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from cloud.config import CloudSettings
 from cloud.db.embedded import free_port
 from cloud.db.pool import make_pool
 from cloud.gateways import credentials, devices
+from cloud.registry import consent
 
 
 @contextmanager
@@ -83,6 +84,15 @@ def register_devices(runtime_url: str, gateway_id: UUID, patient_id: UUID, found
                     conn, gateway_id=gateway_id, address=address, profile_id=profile, valid_from=since
                 )
                 await devices.assign(conn, device_id=device, patient_id=patient_id, valid_from=since)
+                if profile in consent.supervision_profiles():  # digitalt tilsyn: activated only with consent
+                    row = await (
+                        await conn.execute("SELECT municipality_id FROM patients WHERE id = %s", (patient_id,))
+                    ).fetchone()
+                    assert row is not None
+                    await consent.record(
+                        conn, municipality_id=row[0], patient_id=patient_id, device_id=device, basis="consent",
+                        note="test kit", review_by=date(2100, 1, 1), valid_from=since, by=patient_id,
+                    )  # fmt: skip
 
     asyncio.run(make())
 

@@ -89,6 +89,18 @@ def test_ingest_device_resending_a_record_under_a_new_sequence_is_stored_once(
     assert len(_stored(ingest_db, kit)) == 1
 
 
+def test_ingest_record_repeated_inside_one_batch_under_two_sequences_is_stored_once(
+    client: TestClient, kit: Kit, ingest_db: TestDatabase
+) -> None:
+    """A meter that replays its memory twice during one connection: the second copy is a re-send."""
+    moment = datetime.now(UTC) - timedelta(hours=3)
+    twice = [reading(seq, kit.scale, value=81.3, measured_at=moment) for seq in (1, 2)]
+    response = client.post("/api/v1/ingest", json=batch(kit, [*twice, reading(3, kit.scale, value=81.4)]),
+                           headers=kit.auth)  # fmt: skip
+    assert response.json() == {"committed": [1, 2, 3], "stored": 2, "duplicates": 0, "resent": 1, "quarantined": {}}
+    assert sorted(v for _, _, _, v in _stored(ingest_db, kit)) == [81.3, 81.4]
+
+
 def test_ingest_revoked_gateway_is_401_at_once(client: TestClient, kit: Kit, ingest_db: TestDatabase) -> None:
     assert client.post("/api/v1/ingest", json=batch(kit, [reading(1, kit.scale)]), headers=kit.auth).status_code == 200
     with psycopg.connect(ingest_db.runtime_url) as conn:

@@ -11,6 +11,7 @@ indexes: `ratio = readings_per_s / raw_copy_rows_per_s`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -21,7 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,9 @@ from cloud.db.embedded import free_port
 from cloud.gateways import credentials, devices
 
 CONCURRENCY = int(os.environ.get("TRYGGHEIM_BENCH_CONCURRENCY", "8"))
+# One service process per core, as a deployment on this machine would run them (each is a full replica with
+# its own pool and evaluation worker); the load generator spreads the uploads over them.
+REPLICAS = int(os.environ.get("TRYGGHEIM_BENCH_REPLICAS", str(os.cpu_count() or 1)))
 
 
 @dataclass
@@ -100,8 +104,9 @@ def _batch(gateway: _Gateway, size: int, start: datetime) -> dict[str, Any]:
     return {"epoch": gateway.epoch, "observations": readings}
 
 
-async def _drive(base_url: str, work: list[tuple[_Gateway, bytes, int]]) -> tuple[float, list[float], int]:
-    """Send all batches with CONCURRENCY uploads in flight; returns wall time, latencies, readings."""
+async def _drive(base_urls: list[str], work: list[tuple[_Gateway, bytes, int]]) -> tuple[float, list[float], int]:
+    """Send all batches with CONCURRENCY uploads in flight, spread over the replicas; returns wall time,
+    latencies, readings."""
     queue: asyncio.Queue[tuple[_Gateway, bytes, int]] = asyncio.Queue()
     for item in work:
         queue.put_nowait(item)
@@ -122,9 +127,13 @@ async def _drive(base_url: str, work: list[tuple[_Gateway, bytes, int]]) -> tupl
 
     # Without TCP_NODELAY the body's second segment waits for the server's delayed ACK (about 40 ms).
     transport = httpx.AsyncHTTPTransport(limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, transport=transport) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=120, transport=transport))
+            for url in base_urls
+        ]
         started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(CONCURRENCY)))
         wall = time.perf_counter() - started
     return wall, latencies, sum(n for _, _, n in work)
 
@@ -183,17 +192,17 @@ def _percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) >= 2 else values[0] * 1000
 
 
-async def _measure(mode: str, runtime_url: str, base_url: str, seed: int) -> dict[str, Any]:
+async def _measure(mode: str, runtime_url: str, base_urls: list[str], seed: int) -> dict[str, Any]:
     rng = random.Random(seed)  # noqa: S311 - reproducible load, not security
     start = datetime.now(UTC) - timedelta(days=1)
     if mode == "bulk":
         # One gateway per concurrent upload: a gateway sends its batches one after another.
-        gateways = await _setup(runtime_url, base_url, CONCURRENCY, 100)
+        gateways = await _setup(runtime_url, base_urls[0], CONCURRENCY, 100)
         payloads = [_batch(gateways[i % CONCURRENCY], 1000, start) for i in range(200)]
         work = [(gateways[i % CONCURRENCY], json.dumps(p).encode(), 1000) for i, p in enumerate(payloads)]
         raw_gateway = gateways[0]
     else:
-        gateways = await _setup(runtime_url, base_url, 1000, 2)
+        gateways = await _setup(runtime_url, base_urls[0], 1000, 2)
         work, payloads = [], []
         for _ in range(6):
             for gateway in gateways:
@@ -206,7 +215,7 @@ async def _measure(mode: str, runtime_url: str, base_url: str, seed: int) -> dic
                     work.append((gateway, body, size))  # a re-sent batch: must be stored once
         rng.shuffle(work)
         raw_gateway = gateways[0]
-    wall, latencies, readings = await _drive(base_url, work)
+    wall, latencies, readings = await _drive(base_urls, work)
     raw_rate = _raw_copy(
         runtime_url, _raw_rows(runtime_url, payloads if mode == "bulk" else payloads[:2000], raw_gateway)
     )
@@ -222,33 +231,40 @@ async def _measure(mode: str, runtime_url: str, base_url: str, seed: int) -> dic
         "readings": readings,
         "duplicates_stored": _duplicates_stored(runtime_url),
         "cpus": os.cpu_count(),
+        "replicas": len(base_urls),
     }
 
 
 @contextmanager
-def cloud_service(admin_url: str | None) -> Iterator[tuple[str, str]]:
-    """A migrated throwaway database and a real `tryggheim cloud serve` on it: (runtime URL, base URL)."""
+def cloud_service(admin_url: str | None, replicas: int = 1) -> Iterator[tuple[str, list[str]]]:
+    """A migrated throwaway database and `replicas` real `tryggheim cloud serve` processes on it:
+    (runtime URL, base URL of each replica)."""
     from tryggheim.bench._database import bench_database
 
-    with bench_database(admin_url) as roles:
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRYGGHEIM_")}
-        env.update(TRYGGHEIM_DATABASE_URL=roles.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="WARNING",
-                   TRYGGHEIM_DB_POOL_MAX="12")  # fmt: skip
-        binary = str(Path(sys.executable).parent / "tryggheim")
-        server = subprocess.Popen([binary, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
-        try:
-            assert server.stdout is not None
-            url = server.stdout.readline().strip()
-            if not url.startswith("http"):
-                raise RuntimeError("the cloud service did not start")
-            yield roles.runtime_url, url
-        finally:
-            server.terminate()
-            server.wait(30)
+    with bench_database(admin_url) as roles, ExitStack() as stack:
+        urls = [stack.enter_context(_replica(roles.runtime_url)) for _ in range(replicas)]
+        yield roles.runtime_url, urls
+
+
+@contextmanager
+def _replica(runtime_url: str) -> Iterator[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRYGGHEIM_")}
+    env.update(TRYGGHEIM_DATABASE_URL=runtime_url, TRYGGHEIM_PORT=str(free_port()), TRYGGHEIM_LOG_LEVEL="WARNING",
+               TRYGGHEIM_DB_POOL_MAX="12")  # fmt: skip
+    binary = str(Path(sys.executable).parent / "tryggheim")
+    server = subprocess.Popen([binary, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError("the cloud service did not start")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def run(mode: str, admin_url: str | None, seed: int = 1) -> dict[str, Any]:
     """Set everything up, measure one mode, clean up; returns the JSON-able result."""
-    with cloud_service(admin_url) as (runtime_url, url):
-        return asyncio.run(_measure(mode, runtime_url, url, seed))
+    with cloud_service(admin_url, REPLICAS) as (runtime_url, urls):
+        return asyncio.run(_measure(mode, runtime_url, urls, seed))

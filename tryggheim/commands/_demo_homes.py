@@ -23,6 +23,7 @@ from cloud.db.embedded import free_port
 from cloud.gateways import credentials, devices
 from device_profiles.sim.home import default_devices
 from tryggheim.commands import _demo_radio
+from tryggheim.commands._demo_registry import install_with_consent, seed_registry
 from tryggheim.commands._demo_seed import MUNICIPALITY, TEAM
 from tryggheim.common.children import die_with_parent
 from tryggheim.common.i18n import translations
@@ -39,37 +40,25 @@ async def _home(url: str, resident: str) -> tuple[UUID, UUID, str]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
         team = await directory.ensure_team(conn, municipality, TEAM)
-        home = await (
-            await conn.execute(
-                "INSERT INTO homes (municipality_id, address) VALUES (%s, %s) RETURNING id",
-                (municipality, f"Demoveien {len(resident)}, 0555 Oslo"),
-            )
+        await seed_registry(conn, municipality, team)  # the resident and their home (demo seed)
+        row = await (
+            await conn.execute("SELECT id, home_id FROM patients WHERE display_name = %s", (resident,))
         ).fetchone()
-        assert home is not None
-        row = await (await conn.execute("SELECT id FROM patients WHERE display_name = %s", (resident,))).fetchone()
-        if row is None:
-            row = await (
-                await conn.execute(
-                    "INSERT INTO patients (municipality_id, home_id, display_name, care_team_id, lifecycle) "
-                    "VALUES (%s, %s, %s, %s, 'active') RETURNING id",
-                    (municipality, home[0], resident, team),
-                )
-            ).fetchone()
-        assert row is not None
-        await conn.execute("UPDATE patients SET home_id = %s WHERE id = %s", (home[0], row[0]))
-        code, _ = await credentials.create_code(conn, home[0])
-        return row[0], home[0], code
+        assert row is not None and row[1] is not None
+        code, _ = await credentials.create_code(conn, row[1])
+        return row[0], row[1], code
 
 
 async def _install(url: str, gateway_id: UUID, patient_id: UUID, seed: int) -> None:
     since = datetime.now(UTC) - timedelta(days=1)
     kit = _demo_radio.devices(seed) if seed == RADIO_HOME else {d.address: d.profile_id for d in default_devices(seed)}
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
         for address, profile_id in kit.items():
             registered = await devices.register(
                 conn, gateway_id=gateway_id, address=address, profile_id=profile_id, valid_from=since
             )
-            await devices.assign(conn, device_id=registered, patient_id=patient_id, valid_from=since)
+            await install_with_consent(conn, municipality, patient_id, registered, profile_id, since)
 
 
 def _enrol(base_url: str, runtime_url: str, config: Path, seed: int, resident: str) -> None:

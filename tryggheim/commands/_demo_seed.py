@@ -17,6 +17,7 @@ import psycopg
 from cloud.access import directory
 from cloud.access.roles import Role
 from cloud.gateways import credentials, devices
+from tryggheim.commands._demo_registry import seed_registry
 
 MUNICIPALITY = ("0301", "Oslo (demo)")
 TEAM = "Hjemmesykepleien Grünerløkka"
@@ -65,12 +66,7 @@ async def _seed(url: str, passwords: dict[str, str]) -> None:
                     team_ids=teams,
                     password=passwords[username],
                 )
-        for name in PATIENTS:
-            await conn.execute(
-                "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
-                "SELECT %s, %s, %s, 'active' WHERE NOT EXISTS (SELECT 1 FROM patients WHERE display_name = %s)",
-                (municipality, name, team, name),
-            )
+        await seed_registry(conn, municipality, team)
 
 
 def seed(runtime_url: str, state_dir: Path) -> list[tuple[str, str, str]]:
@@ -88,25 +84,12 @@ def describe(accounts: list[tuple[str, str, str]]) -> list[str]:
 
 async def _home_and_code(url: str) -> tuple[str, str, str | None]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
         row = await (
             await conn.execute(
                 "SELECT h.id, p.id FROM patients p JOIN homes h ON h.id = p.home_id WHERE p.display_name = %s",
                 (PATIENTS[0],),
             )
         ).fetchone()
-        if row is None:
-            home = await (
-                await conn.execute(
-                    "INSERT INTO homes (municipality_id, address, access_notes) VALUES (%s, %s, %s) RETURNING id",
-                    (municipality, "Thorvald Meyers gate 1, 0555 Oslo", "Nøkkelboks ved inngangen"),
-                )
-            ).fetchone()
-            assert home is not None
-            await conn.execute("UPDATE patients SET home_id = %s WHERE display_name = %s", (home[0], PATIENTS[0]))
-            row = await (
-                await conn.execute("SELECT home_id, id FROM patients WHERE display_name = %s", (PATIENTS[0],))
-            ).fetchone()
         assert row is not None
         enrolled = await (await conn.execute("SELECT id FROM gateways WHERE home_id = %s", (row[0],))).fetchone()
         if enrolled is not None:

@@ -19,9 +19,14 @@ from cloud.access import audit, authn, directory
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
 from cloud.gateways import credentials, devices
+from cloud.registry.errors import RegistryError
+from tryggheim.commands import _admin_registry
+from tryggheim.commands._fleet import fleet
 from tryggheim.commands._startup import fail, load_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Administration: staff, teams, audit.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Administration: municipalities, staff, teams, registry, audit."
+)
 municipality_app = typer.Typer(no_args_is_help=True, help="Municipalities.")
 team_app = typer.Typer(no_args_is_help=True, help="Care teams.")
 staff_app = typer.Typer(no_args_is_help=True, help="Staff accounts.")
@@ -34,6 +39,7 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(audit_app, name="audit")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(device_app, name="device")
+app.command("fleet")(fleet)
 
 T = TypeVar("T")
 Municipality = Annotated[str, typer.Option("--municipality", "-m", help="Kommunenummer, four digits.")]
@@ -50,12 +56,16 @@ def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(go())
-    except (directory.DirectoryError, credentials.EnrolmentError, devices.AssignmentError) as exc:
+    except (directory.DirectoryError, credentials.EnrolmentError, devices.AssignmentError, RegistryError) as exc:
         fail(str(exc))
     except psycopg.OperationalError as exc:
         fail(f"TRYGGHEIM_DATABASE_URL: {str(exc).strip().splitlines()[0]}")
     except psycopg.Error as exc:
         fail(f"database: {str(exc).strip().splitlines()[0]} (is the schema current? `tryggheim db status`)")
+
+
+for sub_app, sub_name in _admin_registry.register(lambda work: _run(work)):
+    app.add_typer(sub_app, name=sub_name)
 
 
 @municipality_app.command("add")

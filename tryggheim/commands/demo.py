@@ -12,7 +12,7 @@ import typer
 
 from cloud.config import CloudSettings
 from cloud.runtime import Database, StartupError
-from tryggheim.commands import _demo_homes, _demo_seed
+from tryggheim.commands import _demo_homes, _demo_registry, _demo_seed
 from tryggheim.commands._startup import fail, load_settings
 from tryggheim.common.i18n import translations
 
@@ -57,6 +57,9 @@ def demo(
             )
             agents.extend(_demo_homes.start_agents(url, runtime[0], state_dir))
             print(_("Simulated homes: {count} edge agents running").format(count=len(_demo_homes.HOMES)), flush=True)
+            homes, patients, consents = _demo_registry.counts(runtime[0])
+            print(_("Registry: {homes} homes, {patients} patients, {consents} consents").format(
+                homes=homes, patients=patients, consents=consents), flush=True)  # fmt: skip
             # The kernel's parent-death signal follows the *thread* that started a child: this thread
             # must live as long as the agents do.
             stopping.wait()

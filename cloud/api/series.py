@@ -1,0 +1,201 @@
+"""A patient's series: raw readings with all three times, downsampled buckets, and the newest value per
+metric. Every route is `patient_access`: scoped to the caller's patients and audited before it answers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import AwareDatetime, BaseModel
+
+from cloud.access.policy import PatientGrant, patient_access
+from cloud.api.deps import Conn
+from cloud.query import store
+from cloud.query.series import (
+    STORED_METRICS,
+    Bucket,
+    CursorError,
+    Position,
+    QueryError,
+    check_metric,
+    check_span,
+    decode_cursor,
+    encode_cursor,
+    query_key,
+    unit_of,
+)
+
+router = APIRouter(prefix="/api/v1/patients", tags=["series"])
+MetricPath = Annotated[
+    str,
+    Path(
+        max_length=200,
+        description="A stored metric of the catalogue.",
+        examples=["heart_rate"],
+        json_schema_extra={"enum": [*STORED_METRICS]},
+    ),
+]
+From = Annotated[
+    AwareDatetime,
+    Query(alias="from", description="Start, inclusive (with a UTC offset).", examples=["2026-11-22T00:00:00+01:00"]),
+]
+To = Annotated[
+    AwareDatetime, Query(description="End, exclusive (with a UTC offset).", examples=["2026-11-23T00:00:00+01:00"])
+]
+BucketQuery = Annotated[Bucket, Query(description="Bucket width; `1d` is the Oslo calendar day.", examples=["1h"])]
+Cursor = Annotated[str | None, Query(max_length=400, description="`next_cursor` of the previous page.")]
+_ERRORS: dict[int | str, dict[str, str]] = {
+    400: {"description": "A cursor not issued for this query."},
+    404: {"description": "No such patient."},
+    422: {"description": "Unknown metric, empty or too wide a range, unknown bucket."},
+}
+
+
+class Reading(BaseModel):
+    """One stored reading. `t` is the clinical time every query orders by: the device clock when the
+    device sent one (`measured_at`), else the gateway's receipt (`received_at`); `stored_at` is the cloud's
+    commit time."""
+
+    t: datetime
+    value: float
+    unit: str
+    label: str | None
+    measured_at: datetime | None
+    received_at: datetime
+    stored_at: datetime
+    device_id: UUID
+    backfilled: bool
+
+
+class RawPage(BaseModel):
+    """Readings oldest first; pass `next_cursor` back for the next page (null: this was the last)."""
+
+    metric: str
+    unit: str
+    items: list[Reading]
+    next_cursor: str | None
+
+
+class BucketOut(BaseModel):
+    """Readings in [start, end): `day` names the Oslo calendar day for `1d` buckets (23 or 25 hours on the
+    days the clocks change); `partial` when the requested range cuts the bucket."""
+
+    start: datetime
+    end: datetime
+    day: date | None
+    min: float
+    max: float
+    mean: float
+    count: int
+    partial: bool
+
+
+class BucketPage(BaseModel):
+    """Non-empty buckets oldest first; pass `next_cursor` back for the next page."""
+
+    metric: str
+    unit: str
+    bucket: Bucket
+    items: list[BucketOut]
+    next_cursor: str | None
+
+
+class LatestReading(Reading):
+    """The newest reading of one metric."""
+
+    metric: str
+
+
+def _checked(metric: str, start: datetime, end: datetime, bucket: Bucket | None) -> None:
+    try:
+        check_metric(metric)
+        check_span(start, end, bucket)
+    except QueryError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _position(cursor: str | None, key: str) -> Position | None:
+    if cursor is None:
+        return None
+    try:
+        return decode_cursor(cursor, key)
+    except CursorError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _reading(row: store.Row) -> dict[str, object]:
+    return {name: getattr(row, name) for name in Reading.model_fields}
+
+
+@router.get("/{patient_id}/series/{metric}", responses=_ERRORS)
+async def raw_series(
+    patient_id: UUID,
+    metric: MetricPath,
+    start: From,
+    to: To,
+    conn: Conn,
+    grant: Annotated[PatientGrant, patient_access("series.read")],
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: Cursor = None,
+) -> RawPage:
+    """Raw readings of one metric in [from, to), at most 31 days, oldest first, in keyset pages."""
+    _checked(metric, start, to, None)
+    key = query_key("raw", grant.patient_id, metric, start.timestamp(), to.timestamp())
+    rows = await store.raw(conn, grant.patient_id, metric, start, to, _position(cursor, key), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    following = encode_cursor(Position(rows[-1].t, rows[-1].id), key) if more else None
+    return RawPage(
+        metric=metric, unit=unit_of(metric), items=[Reading(**_reading(r)) for r in rows], next_cursor=following
+    )
+
+
+@router.get("/{patient_id}/series/{metric}/buckets", responses=_ERRORS)
+async def bucketed_series(
+    patient_id: UUID,
+    metric: MetricPath,
+    start: From,
+    to: To,
+    bucket: BucketQuery,
+    conn: Conn,
+    grant: Annotated[PatientGrant, patient_access("series.read")],
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    cursor: Cursor = None,
+) -> BucketPage:
+    """min/max/mean/count per bucket of readings in [from, to): sub-daily buckets span at most 92 days,
+    Oslo calendar days (`1d`) at most 3,700; empty buckets are left out."""
+    _checked(metric, start, to, bucket)
+    key = query_key("buckets", grant.patient_id, metric, start.timestamp(), to.timestamp(), bucket)
+    found = await store.buckets(conn, grant.patient_id, metric, start, to, bucket, _position(cursor, key), limit + 1)
+    more = len(found) > limit
+    found = found[:limit]
+    items = [
+        BucketOut(
+            start=b.start, end=b.end, day=b.day, min=b.min, max=b.max, mean=b.mean, count=b.count,
+            partial=b.start < start or b.end > to,
+        )
+        for b in found
+    ]  # fmt: skip
+    following = encode_cursor(Position(found[-1].start), key) if more else None
+    return BucketPage(metric=metric, unit=unit_of(metric), bucket=bucket, items=items, next_cursor=following)
+
+
+@router.get("/{patient_id}/latest", responses={404: {"description": "No such patient."}, 422: {}})
+async def latest_values(
+    patient_id: UUID,
+    conn: Conn,
+    grant: Annotated[PatientGrant, patient_access("series.latest")],
+    metric: Annotated[list[str] | None, Query(max_length=len(STORED_METRICS))] = None,
+) -> list[LatestReading]:
+    """The newest reading of each metric (or of the `metric`s named), by clinical time; metrics with no
+    reading are left out."""
+    wanted = sorted(set(metric)) if metric else list(STORED_METRICS)
+    try:
+        for name in wanted:
+            check_metric(name)
+    except QueryError as exc:
+        raise HTTPException(422, str(exc)) from None
+    found = await store.latest(conn, grant.patient_id, wanted)
+    return [LatestReading(metric=name, **_reading(row)) for name, row in found]

@@ -1,0 +1,1 @@
+"""Series queries over a patient's observations: raw pages, time buckets, newest values."""

@@ -1,0 +1,108 @@
+"""The series queries in SQL, one statement each, all through the (patient_id, metric, t) index.
+
+Raw rows are ordered by (t, id): `t` alone is not unique (two devices, or a device and the gateway clock,
+can give one instant), the identity column breaks the tie, and the keyset condition `(t, id) > cursor`
+makes the order total. Buckets are grouped in SQL (`date_bin`, or the Europe/Oslo date via
+`AT TIME ZONE`) so the same statements answer on plain PostgreSQL and on a TimescaleDB hypertable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from cloud.query.series import BUCKET_ORIGIN, BUCKET_WIDTH, Bucket, Position, bucket_end, day_start
+from tryggheim.common.timefmt import to_oslo
+
+_RAW = (
+    "SELECT id, t, value, unit, context->>'label', measured_at, received_at, stored_at, device_id, backfilled "
+    "FROM observations WHERE patient_id = %(p)s AND metric = %(m)s AND t >= %(lo)s AND t < %(to)s "
+    "AND (t, id) > (%(ct)s, %(cid)s) ORDER BY t, id LIMIT %(n)s"
+)
+_SUBDAILY = (
+    "SELECT date_bin(%(w)s, t, %(origin)s) AS b, min(value), max(value), avg(value), count(*) "
+    "FROM observations WHERE patient_id = %(p)s AND metric = %(m)s AND t >= %(lo)s AND t < %(to)s "
+    "GROUP BY b ORDER BY b LIMIT %(n)s"
+)
+_DAILY = (
+    "SELECT (t AT TIME ZONE 'Europe/Oslo')::date AS d, min(value), max(value), avg(value), count(*) "
+    "FROM observations WHERE patient_id = %(p)s AND metric = %(m)s AND t >= %(lo)s AND t < %(to)s "
+    "GROUP BY d ORDER BY d LIMIT %(n)s"
+)
+_LATEST = (
+    "SELECT k.metric, o.id, o.t, o.value, o.unit, o.context->>'label', o.measured_at, o.received_at, o.stored_at, "
+    "o.device_id, o.backfilled FROM unnest(%s::text[]) AS k(metric) CROSS JOIN LATERAL "
+    "(SELECT * FROM observations WHERE patient_id = %s AND metric = k.metric ORDER BY t DESC, id DESC LIMIT 1) o "
+    "ORDER BY k.metric"
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stored reading with its three times: device clock, gateway receipt, cloud storage."""
+
+    id: int
+    t: datetime
+    value: float
+    unit: str
+    label: str | None
+    measured_at: datetime | None
+    received_at: datetime
+    stored_at: datetime
+    device_id: UUID
+    backfilled: bool
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One non-empty bucket."""
+
+    start: datetime
+    end: datetime
+    day: date | None
+    min: float
+    max: float
+    mean: float
+    count: int
+
+
+async def raw(
+    conn: AsyncConnection[Any], patient_id: UUID, metric: str, start: datetime, end: datetime,
+    after: Position | None, limit: int,
+) -> list[Row]:  # fmt: skip
+    """Up to `limit` readings in [start, end) after `after`, oldest first."""
+    lower = max(start, after.t) if after else start
+    params = {"p": patient_id, "m": metric, "lo": lower, "to": end, "n": limit}
+    # Without a cursor, (t, id) > (start, 0) excludes nothing: t >= start and ids start at 1.
+    params |= {"ct": after.t, "cid": after.id} if after else {"ct": start, "cid": 0}
+    rows = await (await conn.execute(_RAW, params)).fetchall()
+    return [Row(*r) for r in rows]
+
+
+async def buckets(
+    conn: AsyncConnection[Any], patient_id: UUID, metric: str, start: datetime, end: datetime,
+    bucket: Bucket, after: Position | None, limit: int,
+) -> list[Aggregate]:  # fmt: skip
+    """Up to `limit` non-empty buckets of readings in [start, end) after the bucket starting at `after`."""
+    width = BUCKET_WIDTH[bucket]
+    lower = start
+    if after is not None:
+        # The next page starts where the cursor's bucket (identified by its start) ends.
+        day = to_oslo(after.t).date() if width is None else None
+        lower = max(start, bucket_end(bucket, after.t, day))
+    params: dict[str, Any] = {"p": patient_id, "m": metric, "lo": lower, "to": end, "n": limit}
+    if width is None:
+        rows = await (await conn.execute(_DAILY, params)).fetchall()
+        return [Aggregate(day_start(d), bucket_end(bucket, day_start(d), d), d, *rest) for d, *rest in rows]
+    rows = await (await conn.execute(_SUBDAILY, params | {"w": width, "origin": BUCKET_ORIGIN})).fetchall()
+    return [Aggregate(b, b + width, None, *rest) for b, *rest in rows]
+
+
+async def latest(conn: AsyncConnection[Any], patient_id: UUID, metrics: list[str]) -> list[tuple[str, Row]]:
+    """The newest reading (by clinical time) of each metric that has one; one index probe per metric."""
+    rows = await (await conn.execute(_LATEST, (metrics, patient_id))).fetchall()
+    return [(metric, Row(*rest)) for metric, *rest in rows]

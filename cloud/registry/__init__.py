@@ -1,0 +1,1 @@
+"""The registry: municipalities, homes, patients, devices and their assignments, supervision consents."""

@@ -1,0 +1,196 @@
+"""Devices, their assignment to a patient or a home, and their registration to a gateway, each with a
+half-open validity period `[valid_from, valid_to)`.
+
+The database refuses overlapping periods for one device (EXCLUDE constraints, migration 0004); this module
+checks ownership first (device, target and gateway must belong to the caller's municipality) and turns an
+overlap into a 409 that names the period it collides with. A device moved to another patient is a closed
+period plus a new one: readings stay with the patient they were measured on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import psycopg
+from psycopg import AsyncConnection
+
+from cloud.registry.errors import ConflictError, NotFoundError, RegistryError
+from device_profiles.device_catalogue import load_devices
+
+Table = Literal["device_assignments", "device_registrations"]
+INACTIVE = ("discharged", "deceased")
+
+
+@dataclass(frozen=True)
+class Period:
+    """One assignment or registration period."""
+
+    id: int
+    target: str  # "patient", "home" or "gateway"
+    target_id: UUID
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+async def _owned(conn: AsyncConnection[Any], table: str, row_id: UUID, municipality_id: UUID, what: str) -> None:
+    found = await (
+        await conn.execute(
+            f"SELECT 1 FROM {table} WHERE id = %s AND municipality_id = %s",  # noqa: S608 - fixed table names
+            (row_id, municipality_id),
+        )
+    ).fetchone()
+    if found is None:
+        raise NotFoundError(f"No such {what} in your municipality.")
+
+
+def _bounds(valid_from: datetime | None, valid_to: datetime | None) -> tuple[datetime, datetime | None]:
+    start = valid_from or datetime.now(UTC)
+    if valid_to is not None and valid_to <= start:
+        raise RegistryError("valid_to must be after valid_from (periods are half-open: [valid_from, valid_to))")
+    return start, valid_to
+
+
+async def add_device(
+    conn: AsyncConnection[Any], *, municipality_id: UUID, profile_id: str, address: str, serial: str | None
+) -> UUID:
+    """Add a device to the municipality's inventory."""
+    if profile_id not in load_devices():
+        raise RegistryError(f"{profile_id!r} is not in the device catalogue (`tryggheim profiles list`)")
+    try:
+        async with conn.transaction():
+            row = await (
+                await conn.execute(
+                    "INSERT INTO devices (municipality_id, profile_id, address, serial) VALUES (%s, %s, %s, %s) "
+                    "RETURNING id",
+                    (municipality_id, profile_id, address, serial),
+                )
+            ).fetchone()
+    except psycopg.errors.UniqueViolation:
+        raise ConflictError(f"a device with address {address} is already registered in your municipality") from None
+    assert row is not None
+    return UUID(str(row[0]))
+
+
+async def _insert_period(
+    conn: AsyncConnection[Any], table: Table, device_id: UUID, column: str, target: UUID, start: datetime,
+    end: datetime | None, by: UUID | None,
+) -> int:  # fmt: skip
+    extra, values = ("", ()) if table == "device_registrations" else (", set_by", (by,))
+    try:
+        async with conn.transaction():
+            row = await (
+                await conn.execute(
+                    f"INSERT INTO {table} (device_id, {column}, valid{extra}) "  # noqa: S608 - fixed names
+                    f"VALUES (%s, %s, tstzrange(%s, %s, '[)'){', %s' if extra else ''}) RETURNING id",
+                    (device_id, target, start, end, *values),
+                )
+            ).fetchone()
+    except psycopg.errors.ExclusionViolation:
+        clash = await (
+            await conn.execute(
+                f"SELECT lower(valid), upper(valid) FROM {table} WHERE device_id = %s "  # noqa: S608
+                "AND valid && tstzrange(%s, %s, '[)') ORDER BY lower(valid) LIMIT 1",
+                (device_id, start, end),
+            )
+        ).fetchone()
+        when = f"[{clash[0].isoformat()}, {clash[1].isoformat() if clash[1] else 'open'})" if clash else "another"
+        noun = "assignment" if table == "device_assignments" else "gateway registration"
+        raise ConflictError(f"the period overlaps the device's {noun} {when}; end that one first") from None
+    assert row is not None
+    return int(row[0])
+
+
+async def assign(
+    conn: AsyncConnection[Any],
+    *,
+    municipality_id: UUID,
+    device_id: UUID,
+    patient_id: UUID | None = None,
+    home_id: UUID | None = None,
+    valid_from: datetime | None = None,
+    valid_to: datetime | None = None,
+    by: UUID | None = None,
+) -> int:
+    """Assign a device to one patient, or to a home (a sensor the residents share)."""
+    if (patient_id is None) == (home_id is None):
+        raise RegistryError("assign the device to exactly one of a patient or a home")
+    start, end = _bounds(valid_from, valid_to)
+    async with conn.transaction():
+        await _owned(conn, "devices", device_id, municipality_id, "device")
+        if patient_id is not None:
+            await _owned(conn, "patients", patient_id, municipality_id, "patient")
+            state = await (await conn.execute("SELECT lifecycle FROM patients WHERE id = %s", (patient_id,))).fetchone()
+            if state is not None and state[0] in INACTIVE:
+                raise ConflictError(f"the patient is {state[0]}; devices cannot be assigned")
+            return await _insert_period(conn, "device_assignments", device_id, "patient_id", patient_id, start, end, by)
+        assert home_id is not None
+        await _owned(conn, "homes", home_id, municipality_id, "home")
+        return await _insert_period(conn, "device_assignments", device_id, "home_id", home_id, start, end, by)
+
+
+async def register(
+    conn: AsyncConnection[Any],
+    *,
+    municipality_id: UUID,
+    device_id: UUID,
+    gateway_id: UUID,
+    valid_from: datetime | None = None,
+    valid_to: datetime | None = None,
+) -> int:
+    """Register a device to a gateway of the same municipality (a kit swap is an end plus a new period)."""
+    start, end = _bounds(valid_from, valid_to)
+    async with conn.transaction():
+        await _owned(conn, "devices", device_id, municipality_id, "device")
+        await _owned(conn, "gateways", gateway_id, municipality_id, "gateway")
+        return await _insert_period(conn, "device_registrations", device_id, "gateway_id", gateway_id, start, end, None)
+
+
+async def end_period(
+    conn: AsyncConnection[Any], table: Table, *, municipality_id: UUID, device_id: UUID, period_id: int, at: datetime
+) -> None:
+    """Close an open (or later-ending) period at `at`; a period can only be shortened, never emptied."""
+    async with conn.transaction():
+        await _owned(conn, "devices", device_id, municipality_id, "device")
+        row = await (
+            await conn.execute(
+                f"SELECT lower(valid), upper(valid) FROM {table} WHERE id = %s AND device_id = %s FOR UPDATE",  # noqa: S608
+                (period_id, device_id),
+            )
+        ).fetchone()
+        if row is None:
+            raise NotFoundError("No such period for this device.")
+        lower, upper = row
+        if at <= lower or (upper is not None and at > upper):
+            raise RegistryError(
+                f"the end must be after the period's start {lower.isoformat()}"
+                + (f" and no later than its end {upper.isoformat()}" if upper else "")
+            )
+        await conn.execute(
+            f"UPDATE {table} SET valid = tstzrange(lower(valid), %s, '[)') WHERE id = %s",  # noqa: S608
+            (at, period_id),
+        )
+
+
+async def history(
+    conn: AsyncConnection[Any], municipality_id: UUID, device_id: UUID
+) -> tuple[list[Period], list[Period]]:
+    """The device's assignments and gateway registrations, oldest first."""
+    await _owned(conn, "devices", device_id, municipality_id, "device")
+    assigned = await (
+        await conn.execute(
+            "SELECT id, CASE WHEN patient_id IS NULL THEN 'home' ELSE 'patient' END, coalesce(patient_id, home_id), "
+            "lower(valid), upper(valid) FROM device_assignments WHERE device_id = %s ORDER BY lower(valid)",
+            (device_id,),
+        )
+    ).fetchall()
+    registered = await (
+        await conn.execute(
+            "SELECT id, 'gateway', gateway_id, lower(valid), upper(valid) FROM device_registrations "
+            "WHERE device_id = %s ORDER BY lower(valid)",
+            (device_id,),
+        )
+    ).fetchall()
+    return [Period(*r) for r in assigned], [Period(*r) for r in registered]

@@ -1,0 +1,145 @@
+"""Release of quarantined `unassigned` readings to a patient: the first readings of a newly installed device,
+sent before anyone assigned it.
+
+In one transaction: the device's unreleased `unassigned` readings in `[start, end)` (reading time: the
+device clock, else the gateway's receive time) are inserted into `observations` for the patient, marked
+released in the quarantine (which keeps them, with the release's id), and queued for evaluation. Running it
+again releases nothing twice. Readings of a supervision sensor are released only where a consent or
+assessment covers them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from cloud.registry.consent import load_book, supervision_profiles
+from cloud.registry.errors import ConflictError, NotFoundError, RegistryError
+from cloud.registry.patients import STOPPED
+from device_profiles import load_catalogue
+
+BACKFILL_AFTER = timedelta(minutes=5)  # as at ingest (cloud.ingest.validate)
+
+
+@dataclass(frozen=True)
+class Released:
+    """What a release did."""
+
+    release_id: int | None
+    released: int
+    without_consent: int
+
+
+def _moment(raw: Any) -> datetime | None:
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+
+
+async def release(
+    conn: AsyncConnection[Any], *, municipality_id: UUID, device_id: UUID, patient_id: UUID, start: datetime,
+    end: datetime, by: UUID, audit_id: int,
+) -> Released:  # fmt: skip
+    """Move the device's quarantined `unassigned` readings in `[start, end)` to the patient."""
+    if end <= start:
+        raise RegistryError("the end of the range must be after its start")
+    catalogue = load_catalogue()
+    async with conn.transaction():
+        device = await (
+            await conn.execute(
+                "SELECT address, profile_id FROM devices WHERE id = %s AND municipality_id = %s",
+                (device_id, municipality_id),
+            )
+        ).fetchone()
+        if device is None:
+            raise NotFoundError("No such device in your municipality.")
+        patient = await (
+            await conn.execute(
+                "SELECT lifecycle FROM patients WHERE id = %s AND municipality_id = %s", (patient_id, municipality_id)
+            )
+        ).fetchone()
+        if patient is None:
+            raise NotFoundError("No such patient.")
+        if patient[0] in STOPPED:
+            raise ConflictError(f"the patient is {patient[0]}")
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"release:{device_id}",))
+        other = await (
+            await conn.execute(
+                "SELECT lower(valid) FROM device_assignments WHERE device_id = %s AND valid && tstzrange(%s, %s, '[)') "
+                "AND patient_id IS DISTINCT FROM %s LIMIT 1",
+                (device_id, start, end, patient_id),
+            )
+        ).fetchone()
+        if other is not None:
+            raise ConflictError("the device is assigned to someone else within this range; release a range before it")
+        rows = await (
+            await conn.execute(
+                "SELECT q.id, q.gateway_id, q.outbox_epoch, q.seq, q.payload, q.received_at, q.stored_at "
+                "FROM quarantine q JOIN gateways g ON g.id = q.gateway_id WHERE g.municipality_id = %s "
+                "AND q.reason = 'unassigned' AND q.release_id IS NULL AND q.device_ref = %s "
+                "ORDER BY q.id FOR UPDATE OF q",
+                (municipality_id, device[0]),
+            )
+        ).fetchall()
+        supervision = device[1] in supervision_profiles()
+        book = await load_book(conn, [device_id]) if supervision else None
+        picked: list[tuple[int, tuple[Any, ...]]] = []
+        without_consent = 0
+        for qid, gateway_id, epoch, seq, payload, received_at, stored_at in rows:
+            metric = payload.get("metric")
+            if metric not in catalogue or seq is None or epoch is None:
+                continue
+            measured = _moment(payload.get("measured_at"))
+            received = _moment(payload.get("received_at")) or received_at
+            moment = measured or received
+            if moment is None or not start <= moment < end:
+                continue
+            if book is not None and not book.covers(device_id, [patient_id], moment):
+                without_consent += 1
+                continue
+            context = Jsonb(payload["context"]) if payload.get("context") else None
+            values = (
+                gateway_id,
+                epoch,
+                seq,
+                device_id,
+                patient_id,
+                metric,
+                float(payload["value"]),
+                catalogue[metric].unit,
+                moment,
+                measured,
+                received,
+                context,
+                stored_at - received > BACKFILL_AFTER,
+            )
+            picked.append((qid, values))  # fmt: skip
+        if not picked:
+            return Released(None, 0, without_consent)
+        row = await (
+            await conn.execute(
+                "INSERT INTO quarantine_releases (municipality_id, device_id, patient_id, period, released, "
+                "released_by, audit_id) VALUES (%s, %s, %s, tstzrange(%s, %s, '[)'), %s, %s, %s) RETURNING id",
+                (municipality_id, device_id, patient_id, start, end, len(picked), by, audit_id),
+            )
+        ).fetchone()
+        assert row is not None
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO observations (gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, "
+                "t, measured_at, received_at, context, backfilled) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s) ON CONFLICT (gateway_id, outbox_epoch, seq) DO NOTHING",
+                [values for _, values in picked],
+            )
+        await conn.execute(
+            "UPDATE quarantine SET release_id = %s WHERE id = ANY(%s)", (row[0], [qid for qid, _ in picked])
+        )
+        metrics = sorted({values[5] for _, values in picked})
+        await conn.execute(
+            "INSERT INTO pending_evaluations (patient_id, metric) SELECT %s, m FROM unnest(%s::text[]) AS m",
+            (patient_id, metrics),
+        )
+    return Released(int(row[0]), len(picked), without_consent)

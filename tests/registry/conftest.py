@@ -1,0 +1,99 @@
+"""The application on a migrated database with two municipalities, an enrolled kit in A, and helpers to add
+supervision sensors and drain the evaluation queue."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from cloud.db.pool import make_pool
+from cloud.evaluation.runner import EvaluationRunner
+from cloud.gateways import devices
+from tests.support.app import app_client
+from tests.support.kits import Kit, enrol_kit
+from tests.support.services import TestDatabase, test_database
+from tests.support.tenants import Tenants, build_tenants
+
+DOOR = "aqara-door-window-mccgq11lm"
+
+
+@pytest.fixture(scope="module")
+def registry_db(pg_admin_url: str) -> Iterator[TestDatabase]:
+    with test_database(pg_admin_url) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def tenants(registry_db: TestDatabase) -> Tenants:
+    return build_tenants(registry_db.runtime_url)
+
+
+@pytest.fixture(scope="module")
+def client(registry_db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
+    """The API without its evaluation worker: tests decide when evaluation runs."""
+    with app_client(registry_db.runtime_url, evaluation=False) as test_client:
+        yield test_client
+
+
+def new_patient(url: str, tenants: Tenants, lifecycle: str = "active") -> UUID:
+    """A fresh patient in municipality A's `Nord` team."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
+            "VALUES (%s, 'Pasient register', %s, %s) RETURNING id",
+            (tenants.a.municipality_id, tenants.a.teams["Nord"], lifecycle),
+        ).fetchone()
+        assert row is not None
+        return UUID(str(row[0]))
+
+
+@pytest.fixture
+def kit(client: TestClient, registry_db: TestDatabase, tenants: Tenants) -> Kit:
+    """A fresh patient with an enrolled kit (scale, oximeter, alarm button)."""
+    patient = new_patient(registry_db.runtime_url, tenants)
+    return enrol_kit(client, registry_db.runtime_url, tenants.a.municipality_id, patient)
+
+
+def add_door(url: str, kit: Kit, *, assign: bool = True) -> tuple[str, UUID]:
+    """A door sensor registered to the kit's gateway since yesterday, assigned to the kit's patient."""
+    address = f"door-{uuid.uuid4().hex[:8]}"
+    since = datetime.now(UTC) - timedelta(days=1)
+
+    async def make() -> UUID:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            device = await devices.register(
+                conn, gateway_id=kit.gateway_id, address=address, profile_id=DOOR, valid_from=since
+            )
+            if assign:
+                await devices.assign(conn, device_id=device, patient_id=kit.patient_id, valid_from=since)
+            return device
+
+    return address, asyncio.run(make())
+
+
+def drain(url: str) -> int:
+    """Run one evaluation worker in this process until the queue is empty."""
+
+    async def run() -> int:
+        pool = make_pool(url, min_size=1, max_size=2, timeout_s=5)
+        await pool.open()
+        try:
+            return await EvaluationRunner(pool).drain()
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+def rows(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Rows of a query as the runtime role."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]

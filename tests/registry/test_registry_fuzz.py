@@ -1,0 +1,86 @@
+"""schemathesis over the registry and patient APIs against the real service process, as municipality A's
+administrator and nurse: no server errors, and no response ever carries municipality B's marker string."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from cloud.access.roles import Role
+from cloud.db.embedded import free_port
+from cloud.registry import homes
+from tests.support.fuzzing import no_foreign_marker
+from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(registry_db: TestDatabase, tenants: Tenants) -> Iterator[str]:
+    """`tryggheim cloud serve` on the module's database, with B's home and device carrying B's marker."""
+
+    async def plant() -> None:
+        async with await psycopg.AsyncConnection.connect(registry_db.runtime_url, autocommit=True) as conn:
+            marked = f"Bveien 1 {tenants.b.marker}"
+            home = await homes.create(
+                conn, municipality_id=tenants.b.municipality_id, address=marked, access_notes=marked, phone=None
+            )
+            await conn.execute("UPDATE patients SET home_id = %s WHERE id = %s", (home, tenants.b.patients["nord"]))
+            await conn.execute(
+                "INSERT INTO devices (municipality_id, profile_id, address) VALUES (%s, 'and-uc-352ble', %s)",
+                (tenants.b.municipality_id, f"dev-{tenants.b.marker}"),
+            )
+
+    asyncio.run(plant())
+    port = free_port()
+    env = env_with(
+        TRYGGHEIM_DATABASE_URL=registry_db.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="ERROR"
+    )
+    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        yield wait_for_line(process, "http://", timeout=60)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@pytest.mark.parametrize("role", [Role.MUNICIPALITY_ADMIN, Role.NURSE])
+def test_registry_api_has_no_server_errors_and_no_foreign_data(server: str, tenants: Tenants, role: Role) -> None:
+    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(tag_regex="^(registry|patients)$")
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert {"/api/v1/homes", "/api/v1/devices/{device_id}/assignments", "/api/v1/patients/{patient_id}/consents"} <= {
+        op.path for op in operations
+    }
+    patients = [tenants.a.patients["nord"], tenants.a.patients["sor"], tenants.b.patients["nord"]]
+    checks = [not_a_server_error, no_foreign_marker(tenants.b.marker)]
+    for operation in operations:
+
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=operation.as_strategy())
+        def call(case: Any) -> None:
+            params = case.path_parameters or {}
+            if "patient_id" in params:  # real patients (one of B's) as often as random ids
+                params["patient_id"] = str(patients[hash(str(params["patient_id"])) % len(patients)])
+            case.call_and_validate(base_url=server, headers=tenants.a.auth(role), checks=checks)
+
+        call()
+
+
+def test_the_marker_check_fails_on_the_other_tenants_own_data(server: str, tenants: Tenants) -> None:
+    """The check is live: B's own administrator does get B's marker, and the check says so."""
+    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(path_regex="^/api/v1/homes$", method="GET")
+    (operation,) = [result.ok() for result in api.get_all_operations()]
+    case = operation.Case(query={"limit": 100})
+    response = case.call(base_url=server, headers=tenants.b.auth(Role.MUNICIPALITY_ADMIN))
+    with pytest.raises(AssertionError, match="foreign marker"):
+        no_foreign_marker(tenants.b.marker)(None, response, case)
