@@ -95,6 +95,14 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
+    async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+        # The last line of defence for values PostgreSQL refuses (a NUL character, a number out of range):
+        # the transaction is rolled back, so nothing was half-written; routes validate what they can first.
+        return JSONResponse(
+            {"detail": f"A value in the request cannot be stored: {str(exc).splitlines()[0][:200]}"}, status_code=422
+        )
+
+    app.add_exception_handler(psycopg.DataError, unstorable_value)
     app.add_exception_handler(psycopg.OperationalError, storage_unavailable)
     app.add_exception_handler(PoolTimeout, storage_unavailable)
     return app

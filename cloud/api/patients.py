@@ -329,7 +329,7 @@ async def record_consent(
 @router.post("/{patient_id}/consents/{consent_id}/withdraw", responses=ERRORS)
 async def withdraw_consent(
     patient_id: UUID,
-    consent_id: Annotated[int, Path(ge=1, le=2**62)],
+    consent_id: Annotated[int, Path(ge=1, le=2**62, examples=[1])],
     conn: Conn,
     grant: Annotated[PatientGrant, patient_access("consent.withdraw", *CARERS)],
 ) -> ConsentOut:

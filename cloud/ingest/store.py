@@ -24,7 +24,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from cloud.ingest.validate import Reading, Rejection, payload_hash
+from cloud.ingest.validate import Reading, Rejection, payload_hash, storable
 from cloud.registry import homes as registry_homes
 from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
 from device_profiles import load_catalogue
@@ -339,7 +339,8 @@ async def _quarantine(
             "INSERT INTO quarantine (gateway_id, outbox_epoch, seq, device_ref, reason, detail, payload, "
             "received_at, payload_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             [
-                (gateway_id, epoch, r.seq, r.device, r.reason, r.detail[:500], Jsonb(r.raw), r.received_at,
+                (gateway_id, epoch, r.seq, r.device, r.reason, r.detail.replace("\x00", "\ufffd")[:500],
+                 Jsonb(storable(r.raw)), r.received_at,
                  payload_hash(r.raw))
                 for r in rejections
             ],

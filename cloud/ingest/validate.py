@@ -71,6 +71,18 @@ def payload_hash(raw: Any) -> bytes:
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).digest()
 
 
+def storable(raw: Any) -> Any:
+    """`raw` as PostgreSQL can keep it: jsonb and text refuse NUL characters, so they become U+FFFD (the
+    quarantine must keep what it can of a reading, never fail the batch on it)."""
+    if isinstance(raw, str):
+        return raw.replace("\x00", "\ufffd")
+    if isinstance(raw, dict):
+        return {storable(key): storable(value) for key, value in raw.items()}
+    if isinstance(raw, list):
+        return [storable(value) for value in raw]
+    return raw
+
+
 def _time(raw: Any, field: str) -> datetime | None:
     if raw is None:
         return None
@@ -98,7 +110,7 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
     seq = raw.get("seq") if isinstance(raw, dict) else None
     seq = seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**63 else None
     device = raw.get("device") if isinstance(raw, dict) else None
-    device = device if isinstance(device, str) and 0 < len(device) <= 200 else None
+    device = device if isinstance(device, str) and 0 < len(device) <= 200 and "\x00" not in device else None
 
     def reject(reason: Reason, detail: str, received: datetime | None = None) -> Rejection:
         return Rejection(seq, device, reason, detail, raw, received)
@@ -108,7 +120,7 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
     if seq is None:
         return reject("malformed", "seq must be an integer from 1 to 2^63-1")
     if device is None:
-        return reject("malformed", "device must be a non-empty string of at most 200 characters")
+        return reject("malformed", "device must be a non-empty string of at most 200 characters, without NUL")
     try:
         received = _time(raw.get("received_at"), "received_at")
         measured = _time(raw.get("measured_at"), "measured_at")
@@ -117,8 +129,12 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
     if received is None:
         return reject("malformed", "received_at is required")
     context = raw.get("context")
-    if context is not None and (not isinstance(context, dict) or len(json.dumps(context)) > MAX_CONTEXT_BYTES):
-        return reject("malformed", f"context must be an object of at most {MAX_CONTEXT_BYTES} bytes", received)
+    if context is not None:
+        encoded = json.dumps(context) if isinstance(context, dict) else ""
+        if not encoded or len(encoded) > MAX_CONTEXT_BYTES or "\\u0000" in encoded:
+            return reject(
+                "malformed", f"context must be an object of at most {MAX_CONTEXT_BYTES} bytes, without NUL", received
+            )
     metric_key, unit = raw.get("metric"), raw.get("unit")
     if not isinstance(metric_key, str) or not isinstance(unit, str):
         return reject("malformed", "metric and unit must be strings", received)

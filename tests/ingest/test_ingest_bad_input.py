@@ -82,3 +82,21 @@ def test_ingest_needs_a_gateway_credential(client: TestClient, kit: Kit) -> None
     body = batch(kit, [reading(1, kit.scale)])
     assert client.post("/api/v1/ingest", json=body).status_code == 401
     assert client.post("/api/v1/ingest", json=body, headers={"Authorization": "Bearer forged"}).status_code == 401
+
+
+def test_ingest_nul_characters_are_quarantined_not_fatal(client: TestClient, kit: Kit) -> None:
+    """PostgreSQL text and jsonb refuse NUL: such a reading must not fail the batch (the gateway would retry
+    it forever and its outbox would stall); it goes to quarantine with the NUL replaced."""
+    items = [
+        reading(1, kit.scale),
+        reading(2, "dev\x00ice"),
+        reading(3, kit.scale, metric="body\x00weight"),
+        reading(4, kit.scale, unit="k\x00g"),
+        {**reading(5, kit.scale), "context": {"note\x00": "a\x00b"}},
+    ]
+    response = client.post("/api/v1/ingest", json=batch(kit, items), headers=kit.auth)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["committed"] == [1, 2, 3, 4, 5]
+    assert result["stored"] == 1
+    assert result["quarantined"] == {"malformed": 2, "unknown_metric": 1, "unit_not_convertible": 1}
