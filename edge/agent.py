@@ -12,14 +12,19 @@ import logging
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from edge.cloudlink import CloudLink
+from edge import sdnotify
+from edge.cloudlink import CloudLink, served_devices
 from edge.config import GatewayConfig
 from edge.http import make_client
 from edge.outbox import Outbox
 from edge.sink import Sink
 from edge.sources.simulator import run_simulator
 from edge.uplink import Uplink
+
+if TYPE_CHECKING:
+    from edge.sources.radio import Radio
 
 log = logging.getLogger("tryggheim.edge.agent")
 HOUSEKEEPING_S = 10.0
@@ -45,12 +50,46 @@ async def _housekeeping(config: GatewayConfig, outbox: Outbox, stop: asyncio.Eve
             await asyncio.wait_for(stop.wait(), timeout=period)
 
 
-async def run_agent(config: GatewayConfig) -> None:
-    """Run until SIGTERM/SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+def _healthy(tasks: list[asyncio.Task[None]], core: int) -> bool:
+    """False once a task crashed, or one of the first `core` tasks (uplink, cloud link, housekeeping) ended:
+    the agent then stops petting systemd's watchdog and is restarted. A source that finished its work (a
+    simulator with a limit) is not a crash."""
+    crashed = any(t.done() and (t.cancelled() or t.exception() is not None) for t in tasks)
+    return not crashed and not any(t.done() for t in tasks[:core])
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped with an error: %r", task.get_name(), task.exception())
+
+
+def _radio_sources(config: GatewayConfig, sink: Sink, stop: asyncio.Event,
+                   radio: Radio | None) -> list[asyncio.Task[None]]:  # fmt: skip
+    """The BLE and MQTT sources, when enabled (imported only then: a simulator gateway needs no radio stack)."""
+    tasks = []
+    served = lambda: served_devices(sink.outbox)  # noqa: E731 - read fresh on every call
+    if config.ble.enabled:
+        from edge.sources.ble import BleSource
+        from edge.sources.radio import radio_for
+
+        source = BleSource(config.ble, sink, served, radio or radio_for(config.ble))
+        tasks.append(asyncio.create_task(source.run(stop), name="ble"))
+    if config.mqtt.enabled:
+        from edge.sources.mqtt import MqttSource
+
+        mqtt = MqttSource(config.mqtt, sink, served, client_id=f"tryggheim-{config.gateway_id}")
+        tasks.append(asyncio.create_task(mqtt.run(stop), name="mqtt"))
+    return tasks
+
+
+async def run_agent(config: GatewayConfig, *, stop: asyncio.Event | None = None, radio: Radio | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or until `stop` is set, when given). `radio` replaces the configured BLE
+    backends (tests that inject faults into a replay world)."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
     outbox = open_outbox(config)
     client = make_client(
         config.cloud_url,
@@ -69,12 +108,19 @@ async def run_agent(config: GatewayConfig) -> None:
     ]
     if config.simulator.enabled:
         tasks.append(asyncio.create_task(run_simulator(config.simulator, sink, stop), name="simulator"))
+    tasks += _radio_sources(config, sink, stop, radio)
     outbox.set_state("agent_started_at", str(time.time()))
     print(f"edge agent running: gateway {config.gateway_id}, outbox epoch {outbox.epoch}", flush=True)  # noqa: T201
+    sdnotify.notify("READY=1")
+    for task in tasks:
+        task.add_done_callback(_report_crash)
+    watchdog = asyncio.create_task(sdnotify.keep_alive(lambda: _healthy(tasks, core=3), stop))
     try:
         await stop.wait()
     finally:
         stop.set()
+        sdnotify.notify("STOPPING=1")
+        await watchdog
         await asyncio.gather(*tasks, return_exceptions=True)
         await client.aclose()
         outbox.close()

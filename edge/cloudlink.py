@@ -24,6 +24,22 @@ log = logging.getLogger("tryggheim.edge.cloudlink")
 DEFAULT_HEARTBEAT_S = 15 * 60.0
 
 
+def assigned_devices(outbox: Outbox) -> dict[str, str]:
+    """address -> profile id of the devices the cloud last said this gateway serves (kept across restarts)."""
+    text = outbox.get_state("cloud_config")
+    devices = json.loads(text).get("devices", []) if text else []
+    return {d["address"]: d["profile_id"] for d in devices}
+
+
+def served_devices(outbox: Outbox) -> dict[str, str]:
+    """The devices the sources read: those assigned by the cloud, plus those paired on site with
+    `tryggheim edge pair` and proposed but not yet confirmed (the cloud's assignment wins)."""
+    return {**outbox.states(PAIRED_PREFIX), **assigned_devices(outbox)}
+
+
+PAIRED_PREFIX = "paired:"
+
+
 class CloudLink:
     """Status reports, configuration and proposals for one gateway."""
 
@@ -37,9 +53,7 @@ class CloudLink:
 
     def assigned(self) -> dict[str, str]:
         """address -> profile id of the devices the cloud says this gateway serves (last known)."""
-        text = self.outbox.get_state("cloud_config")
-        devices = json.loads(text).get("devices", []) if text else []
-        return {d["address"]: d["profile_id"] for d in devices}
+        return assigned_devices(self.outbox)
 
     def heartbeat_interval(self) -> float:
         """The configured override, else the cloud's interval, else 15 minutes."""
@@ -74,6 +88,7 @@ class CloudLink:
             "outbox_depth": depth.count,
             "outbox_evictions": counters.get("evicted", 0),
             "malformed_from_sources": counters.get("malformed", 0),
+            "watchdog_restarts": counters.get("watchdog_restarts", 0),
             "devices": devices,
         }
         response = await self.client.post(f"{self._prefix}/status", json=report)

@@ -24,6 +24,37 @@ class SimulatorConfig(BaseModel):
     garbage_at: list[str] = Field(default_factory=list, description="ISO times the scale sends unreadable bytes")
 
 
+class BleConfig(BaseModel):
+    """The BLE source: passive scanning, GATT sessions with health devices, the scanner watchdog."""
+
+    enabled: bool = False
+    replay_script: Path | None = Field(
+        default=None, description="Replay scripted devices instead of a radio (tests and demo only)"
+    )
+    adapter: str | None = Field(default=None, description="BlueZ adapter, e.g. hci0; default: the system's")
+    watchdog_s: float = Field(default=300.0, gt=0, description="Restart scanning after this long without adverts")
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=120.0, gt=0)
+    connect_cooldown_s: float = Field(default=60.0, ge=0, description="Pause between sessions with one device")
+    idle_s: float = Field(default=3.0, gt=0, description="End a session after this long without a measurement")
+    session_timeout_s: float = Field(default=60.0, gt=0)
+    connect_attempts: int = Field(default=3, ge=1)
+    bind_keys: dict[str, str] = Field(default_factory=dict, description="BTHome bind keys (hex) by address")
+
+
+class MqttConfig(BaseModel):
+    """The MQTT source: the gateway's local broker (Mosquitto), persistent session, QoS 1."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str | None = Field(default=None, description="Default: tryggheim-<gateway id>")
+    session_expiry_s: int = Field(default=7 * 86400, ge=0, description="How long the broker keeps the session")
+    keepalive_s: int = Field(default=30, ge=5)
+    reconnect_max_s: int = Field(default=60, ge=1)
+    resubscribe_s: float = Field(default=5.0, gt=0, description="How often assignments are re-read")
+
+
 class GatewayConfig(BaseSettings):
     """Everything the agent reads at start-up."""
 
@@ -46,6 +77,8 @@ class GatewayConfig(BaseSettings):
     alarm_overdue_s: float = Field(default=60.0, gt=0)
     malformed_forward_interval_s: float = Field(default=600.0, ge=0)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    ble: BleConfig = Field(default_factory=BleConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -71,6 +104,10 @@ def load_config(path: Path) -> GatewayConfig:
     for key in ("credential_file", "outbox_path", "ca_file"):
         if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
             data[key] = str(path.parent / data[key])
+    ble = data.get("ble")
+    script = ble.get("replay_script") if isinstance(ble, dict) else None
+    if isinstance(ble, dict) and isinstance(script, str) and not Path(script).is_absolute():
+        ble["replay_script"] = str(path.parent / script)
     return GatewayConfig(**data)
 
 

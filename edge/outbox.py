@@ -263,6 +263,11 @@ class Outbox:
         row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def states(self, prefix: str) -> dict[str, str]:
+        """All state entries whose key starts with `prefix`, by the rest of the key."""
+        rows = self._db.execute("SELECT key, value FROM state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+        return {str(key)[len(prefix) :]: str(value) for key, value in rows.fetchall()}
+
     def set_state(self, key: str, value: str) -> None:
         """Store a small piece of agent state."""
         with self._transaction():

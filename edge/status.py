@@ -43,6 +43,8 @@ def read_status(outbox_path: Path) -> dict[str, Any]:
         "uploaded": counters.get("uploaded", 0),
         "evicted": counters.get("evicted", 0),
         "malformed": counters.get("malformed", 0),
+        "watchdog_restarts": counters.get("watchdog_restarts", 0),
+        "mqtt_messages": counters.get("mqtt_messages", 0),
         "errors": {k: v for k, v in counters.items() if k.endswith(("errors", "failures", "unavailable", "overdue"))},
         "devices": [{"address": a, "metric": m, "value": v, "at": _when(at)} for a, m, v, at in devices],
         "recent_events": [{"at": _when(at), "kind": kind, "detail": detail} for at, kind, detail in events],
@@ -60,6 +62,7 @@ def render(status: dict[str, Any]) -> str:
         f"last successful upload: {status['last_upload'] or 'never'}",
         f"last heartbeat: {status['last_heartbeat'] or 'never'}",
         f"uploaded: {status['uploaded']}  evicted: {status['evicted']}  malformed input: {status['malformed']}",
+        f"BLE scanner watchdog restarts: {status['watchdog_restarts']}  MQTT messages: {status['mqtt_messages']}",
         "errors: " + (", ".join(f"{k} {v}" for k, v in sorted(status["errors"].items())) or "none"),
         "devices:" if status["devices"] else "devices: none seen yet",
     ]

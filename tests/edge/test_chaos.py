@@ -189,7 +189,12 @@ def test_zero_loss_zero_duplicates_under_kills_and_outages(private_pg: EmbeddedP
 
 
 def _counter(path: Path, name: str) -> int:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    # Read-only opening fails while a just-restarted agent has not yet recreated the outbox or its WAL files:
+    # the callers poll, so that reads as 0 and they look again.
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.OperationalError:
+        return 0
     try:
         row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
     except sqlite3.OperationalError:

@@ -86,9 +86,10 @@ def test_demo_serves_healthz_and_leaves_nothing_running(state: Path, stop_signal
         assert "hf.weight_gain_3d" in line and "alarm" in line, line
         # 30 days of simulated history make a personal baseline, and its proposal waits for the nurse.
         assert "30 days of history backfilled" in line and "waiting for approval (hf.heart_rate" in line, line
-        # Two simulated homes run real edge agent processes against this service.
+        # Two homes run real edge agent processes against this service; the radio home has its own broker.
         assert wait_for_line(process, "Simulerte hjem: 2", timeout=90)
-        assert len(processes_mentioning(f"{state}/edge/home-")) == 2
+        assert len(processes_mentioning(f"{state}/edge/home-")) == 3
+        assert len(processes_mentioning(f"{state}/edge/home-12/mosquitto/mosquitto.conf")) == 1
         data_dir = _data_dir_of(state)
         assert data_dir.startswith(str(state))
     finally:

@@ -1,11 +1,13 @@
-"""The demo's simulated homes: each runs a real edge agent process (`tryggheim edge run`) whose simulator
-source feeds the real outbox and uplink. Enrolment goes through `tryggheim edge enrol` with a one-time code,
-and the simulated kit's devices are registered and assigned as an installer would."""
+"""The demo's homes: each runs a real edge agent process (`tryggheim edge run`). The first home's simulator
+source feeds the real outbox and uplink; the second home uses the radio sources instead, with replayed BLE
+devices and a private Mosquitto (see _demo_radio). Enrolment goes through `tryggheim edge enrol` with a
+one-time code, and the kit's devices are registered and assigned as an installer would."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,14 +19,18 @@ from uuid import UUID
 import psycopg
 
 from cloud.access import directory
+from cloud.db.embedded import free_port
 from cloud.gateways import credentials, devices
 from device_profiles.sim.home import default_devices
+from tryggheim.commands import _demo_radio
 from tryggheim.commands._demo_registry import install_with_consent, seed_registry
 from tryggheim.commands._demo_seed import MUNICIPALITY, TEAM
 from tryggheim.common.children import die_with_parent
+from tryggheim.common.i18n import translations
 
-# (simulator seed, resident): each home is a different, reproducible week of readings.
+# (seed, resident): each home is a different, reproducible week of readings.
 HOMES = ((11, "Ola Nordmann (demo)"), (12, "Per Hansen (demo)"))
+RADIO_HOME = 12  # this home's agent reads replayed BLE devices and Zigbee2MQTT sensors, not the simulator
 SPEED = 120  # two simulated minutes per second: a day of readings in 12 minutes
 _TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
 
@@ -45,13 +51,14 @@ async def _home(url: str, resident: str) -> tuple[UUID, UUID, str]:
 
 async def _install(url: str, gateway_id: UUID, patient_id: UUID, seed: int) -> None:
     since = datetime.now(UTC) - timedelta(days=1)
+    kit = _demo_radio.devices(seed) if seed == RADIO_HOME else {d.address: d.profile_id for d in default_devices(seed)}
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
-        for device in default_devices(seed):
+        for address, profile_id in kit.items():
             registered = await devices.register(
-                conn, gateway_id=gateway_id, address=device.address, profile_id=device.profile_id, valid_from=since
+                conn, gateway_id=gateway_id, address=address, profile_id=profile_id, valid_from=since
             )
-            await install_with_consent(conn, municipality, patient_id, registered, device.profile_id, since)
+            await install_with_consent(conn, municipality, patient_id, registered, profile_id, since)
 
 
 def _enrol(base_url: str, runtime_url: str, config: Path, seed: int, resident: str) -> None:
@@ -70,18 +77,21 @@ def _enrol(base_url: str, runtime_url: str, config: Path, seed: int, resident: s
 
 def start_agents(base_url: str, runtime_url: str, state_dir: Path) -> list[subprocess.Popen[bytes]]:
     """Enrol each simulated home once (kept across demo runs) and start its agent."""
-    agents = []
+    agents: list[subprocess.Popen[bytes]] = []
     for seed, resident in HOMES:
         home_dir = (state_dir / "edge" / f"home-{seed}").resolve()
         config = home_dir / "gateway.toml"
         if not config.exists():
             _enrol(base_url, runtime_url, config, seed, resident)
-        env = {
-            **os.environ,
-            "TRYGGHEIM_EDGE_SIMULATOR__ENABLED": "true",
-            "TRYGGHEIM_EDGE_SIMULATOR__SEED": str(seed),
-            "TRYGGHEIM_EDGE_SIMULATOR__SPEED": str(SPEED),
-        }
+        if seed == RADIO_HOME:
+            env = _radio_env(home_dir, seed, resident, agents)
+        else:
+            env = {
+                **os.environ,
+                "TRYGGHEIM_EDGE_SIMULATOR__ENABLED": "true",
+                "TRYGGHEIM_EDGE_SIMULATOR__SEED": str(seed),
+                "TRYGGHEIM_EDGE_SIMULATOR__SPEED": str(SPEED),
+            }
         log = (home_dir / "agent.log").open("ab")
         agents.append(
             subprocess.Popen(
@@ -96,6 +106,27 @@ def start_agents(base_url: str, runtime_url: str, state_dir: Path) -> list[subpr
         )
         log.close()
     return agents
+
+
+def _radio_env(home_dir: Path, seed: int, resident: str, helpers: list[subprocess.Popen[bytes]]) -> dict[str, str]:
+    """Start the radio home's private broker and Zigbee2MQTT stand-in (added to `helpers`, so they are stopped
+    with the agents) and return the agent's environment: replayed BLE, MQTT on the private broker."""
+    env = {
+        **os.environ,
+        "TRYGGHEIM_EDGE_BLE__ENABLED": "true",
+        "TRYGGHEIM_EDGE_BLE__REPLAY_SCRIPT": str(_demo_radio.script_for_run(seed, home_dir / "ble-replay.json")),
+        "TRYGGHEIM_EDGE_BLE__CONNECT_COOLDOWN_S": "5",
+    }
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        print(f"{resident}: mosquitto is not installed; the demo home runs without its MQTT sensors", flush=True)
+        return env
+    port = free_port()
+    helpers.append(_demo_radio.start_broker(home_dir / "mosquitto", port))
+    helpers.append(_demo_radio.start_publisher(port, seed, home_dir / "publisher.log"))
+    _ = translations("nb").gettext
+    print(_("Demo home with radio sources: {resident} (replayed BLE devices, Mosquitto on port {port})").format(
+        resident=resident, port=port), flush=True)  # fmt: skip
+    return {**env, "TRYGGHEIM_EDGE_MQTT__ENABLED": "true", "TRYGGHEIM_EDGE_MQTT__PORT": str(port)}
 
 
 def stop_agents(agents: list[subprocess.Popen[bytes]]) -> None:

@@ -56,7 +56,7 @@ def demo(
                 flush=True,
             )
             agents.extend(_demo_homes.start_agents(url, runtime[0], state_dir))
-            print(_("Simulated homes: {count} edge agents running").format(count=len(agents)), flush=True)
+            print(_("Simulated homes: {count} edge agents running").format(count=len(_demo_homes.HOMES)), flush=True)
             homes, patients, consents = _demo_registry.counts(runtime[0])
             print(_("Registry: {homes} homes, {patients} patients, {consents} consents").format(
                 homes=homes, patients=patients, consents=consents), flush=True)  # fmt: skip

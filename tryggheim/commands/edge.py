@@ -14,6 +14,7 @@ from tryggheim.commands._startup import fail
 
 if TYPE_CHECKING:
     from edge.config import GatewayConfig
+    from edge.pair import Candidate
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The gateway agent.")
 ConfigOption = Annotated[Path, typer.Option("--config", help="The gateway's TOML config file.")]
@@ -79,3 +80,64 @@ def status(config: ConfigOption = DEFAULT_CONFIG, as_json: bool = typer.Option(F
 
     snapshot = read_status(_config(config).outbox_path)
     print(json.dumps(snapshot) if as_json else render(snapshot), end="\n" if as_json else "")
+
+
+@app.command()
+def pair(
+    config: ConfigOption = DEFAULT_CONFIG,
+    address: Annotated[str | None, typer.Option("--address", help="Pair this device without asking.")] = None,
+    scan_seconds: Annotated[float, typer.Option("--scan-seconds", min=1, max=120)] = 10.0,
+    bind_key: Annotated[str | None, typer.Option("--bind-key", help="BTHome bind key (32 hex digits).")] = None,
+) -> None:
+    """List nearby devices the catalogue knows, pair the chosen one and propose it to the cloud."""
+    from tryggheim.common.i18n import translations
+
+    _ = translations("nb").gettext
+    settings = _config(config)
+    candidates = asyncio.run(_scan(settings, scan_seconds))
+    if not candidates:
+        fail(_("No known device nearby. Wake the device (take a measurement, press its button) and try again."))
+    print(_("Devices nearby that Tryggheim knows (strongest signal first):"))
+    for number, found in enumerate(candidates, start=1):
+        print(f"  {number}. {found.device.address}  {found.name or '-'}  {found.entry.identity.name} "
+              f"[{found.entry.id}]  RSSI {found.rssi}")  # fmt: skip
+    if address is None:
+        choice = typer.prompt(_("Number of the device to pair"), type=int)
+        if not 1 <= choice <= len(candidates):
+            fail(_("No device with number {number}.").format(number=choice))
+        chosen = candidates[choice - 1]
+    else:
+        matching = [c for c in candidates if c.device.address.upper() == address.upper()]
+        if not matching:
+            fail(_("{address} was not seen nearby.").format(address=address))
+        chosen = matching[0]
+    proposed = asyncio.run(_pair(settings, chosen, bind_key))
+    print(_("Paired {address} as {model}.").format(address=chosen.device.address, model=chosen.entry.identity.name))
+    print(_("Proposed to the cloud: confirm it for the resident there.") if proposed
+          else _("The cloud already knows this device."))  # fmt: skip
+
+
+async def _scan(settings: GatewayConfig, seconds: float) -> list[Candidate]:
+    from edge.pair import scan
+    from edge.sources.radio import radio_for
+
+    return await scan(radio_for(settings.ble), seconds)
+
+
+async def _pair(settings: GatewayConfig, chosen: Candidate, bind_key: str | None) -> bool:
+    from edge.agent import open_outbox
+    from edge.http import make_client
+    from edge.pair import PairingError
+    from edge.pair import pair as do_pair
+    from edge.sources.radio import radio_for
+
+    outbox = open_outbox(settings)
+    try:
+        client = make_client(settings.cloud_url, insecure_dev=settings.insecure_dev, ca_file=settings.ca_file,
+                             credential=settings.credential(), timeout_s=settings.request_timeout_s)  # fmt: skip
+        async with client:
+            return await do_pair(chosen, settings, radio_for(settings.ble), outbox, client, bind_key)
+    except PairingError as exc:
+        fail(str(exc))
+    finally:
+        outbox.close()
