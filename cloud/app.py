@@ -13,9 +13,24 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 import tryggheim
 from cloud import middleware
 from cloud.access import policy
-from cloud.api import alerts, audit_log, auth, gateways, ingest, ops, pages, patients, quarantine, staff, suppression
+from cloud.api import (
+    alerts,
+    audit_log,
+    auth,
+    gateways,
+    ingest,
+    ops,
+    pages,
+    patients,
+    quarantine,
+    staff,
+    suppression,
+    triage,
+)
 from cloud.config import CloudSettings
 from cloud.db.migrate import head_revision
+from cloud.escalation.live import Broadcaster
+from cloud.escalation.runner import EscalationRunner
 from cloud.evaluation.runner import EvaluationRunner
 
 ROUTERS = (
@@ -30,6 +45,7 @@ ROUTERS = (
     quarantine.router,
     alerts.router,
     suppression.router,
+    triage.router,
 )
 RETRY_AFTER_S = 5
 
@@ -48,9 +64,19 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
         app.state.evaluation = runner
         if runner is not None:
             await runner.start()
+        escalation = EscalationRunner(pool, settings) if settings.escalation else None
+        app.state.escalation = escalation
+        live = Broadcaster(str(pool.conninfo))
+        app.state.live = live
+        await live.start()
+        if escalation is not None:
+            await escalation.start()
         try:
             yield
         finally:
+            if escalation is not None:
+                await escalation.stop()
+            await live.stop()
             if runner is not None:
                 await runner.stop()
             await pool.close()
