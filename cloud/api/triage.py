@@ -90,7 +90,7 @@ async def worklist(
                 "state": state,
                 "team": team_id,
             },
-        )  # fmt: skip
+        )
     ).fetchall()
     groups: dict[UUID, PatientGroup] = {}
     width = len(AlertOut.model_fields)

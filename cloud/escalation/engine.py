@@ -107,6 +107,7 @@ async def first_notified(conn: AsyncConnection[Any], alert_id: int, now: float) 
 
 async def step_next(pool: AsyncConnectionPool, now: float, minute_s: float, process: str) -> StepResult | None:
     """Run the chain of the most overdue alert once; None when nothing is due at `now`."""
+    now = _dt(now).timestamp()  # the database keeps microseconds: compare at the same precision
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
             f"SELECT {_COLUMNS} FROM alerts WHERE resolved_at IS NULL AND next_due_at <= %s "  # noqa: S608
@@ -126,7 +127,7 @@ async def step_next(pool: AsyncConnectionPool, now: float, minute_s: float, proc
             after = next_action(policy, chain_state({**row, "next_step": next_step}), now, minute_s)
             next_due = after.until if isinstance(after, Wait) else (now if isinstance(after, Fire) else None)
         elif isinstance(action, Wait):
-            next_due = action.until
+            next_due = max(action.until, now + 0.001)  # never due again at this same instant
         await conn.execute(
             "UPDATE alerts SET next_step = %s, next_due_at = %s WHERE id = %s",
             (next_step, None if next_due is None else _dt(next_due), row["id"]),

@@ -70,7 +70,7 @@ class EscalationRunner:
                     starttls=settings.smtp_starttls,
                     username=settings.smtp_username,
                     password=settings.smtp_password,
-                )  # fmt: skip
+                )
             )
 
     async def start(self) -> None:
