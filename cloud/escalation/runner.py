@@ -35,6 +35,7 @@ from cloud.notify.webhook import WebhookChannel
 log = logging.getLogger(__name__)
 LISTEN_RETRY_S = 2.0
 WEBHOOK_TIMEOUT_S = 10.0
+DELIVERY_WORKERS = 4  # concurrent deliveries per process (the pool holds 10 connections by default)
 
 
 class EscalationRunner:
@@ -114,11 +115,16 @@ class EscalationRunner:
         return done
 
     async def run_deliveries(self) -> int:
-        """Attempt every deliverable notification once; returns the attempts made."""
-        done = 0
-        while await deliver_next(self.pool, self.channels, self.clock(), self.outbox) is not None:
-            done += 1
-        return done
+        """Attempt every deliverable notification once, a few at a time (each holds its row lock while it
+        sends, so a slow receiver does not hold up the others); returns the attempts made."""
+
+        async def drain() -> int:
+            done = 0
+            while await deliver_next(self.pool, self.channels, self.clock(), self.outbox) is not None:
+                done += 1
+            return done
+
+        return sum(await asyncio.gather(*(drain() for _ in range(DELIVERY_WORKERS))))
 
     async def _loop(self, wake: asyncio.Event, work: Callable[[], Awaitable[int]], name: str) -> None:
         while True:

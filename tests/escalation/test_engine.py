@@ -184,7 +184,7 @@ def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered_and_shown
     (alert,) = open_alerts(url, patient, 1, opened_at=t0, prefix="fail")
     eng = Engine(url, smtp[0], max_attempts=3, backoff_s=10)
     eng.run(t0 + 61)
-    webhook = [s for s in _steps(url, alert) if s[2] == "webhook"][0]
+    webhook = next(s for s in _steps(url, alert) if s[2] == "webhook")
     assert webhook[3] == "pending"
     eng.run(t0 + 61 + 5)  # back-off: 10 s after the first failure, nothing is retried at 5 s
     eng.run(t0 + 61 + 10)  # second attempt; the next waits 20 s
