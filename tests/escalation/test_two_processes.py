@@ -231,4 +231,6 @@ def test_200_alerts_on_two_processes_one_killed(rig: Rig, esc_db: TestDatabase, 
         for channel, v in late.items()
     }  # fmt: skip
     print(f"\nlateness (sent - due), a process SIGKILLed {killed_at - opened_all:.1f} s after the last open: {summary}")
+    failures = rows(url, "SELECT left(detail, 80), count(*) FROM notification_attempts WHERE NOT ok GROUP BY 1")
+    print(f"failed attempts (retried): {failures}")
     print(f"acknowledged {len(acked)} alerts in {ack_done:.1f} s; duplicate deliveries (same key): {duplicates}")
