@@ -203,9 +203,8 @@ def test_200_alerts_on_two_processes_one_killed(rig: Rig, esc_db: TestDatabase, 
     # The receivers saw every step once: distinct idempotency keys equal the records, none unknown.
     emails = {r[4] for r in found if r[2] == "email" and r[3] == "sent"}
     hooks = {r[4] for r in found if r[2] == "webhook" and r[3] == "sent"}
-    assert len(hooks) == ALERTS - len(acked) and len(emails) == len(
-        {r[0] for r in found if r[1] == 1 and r[3] == "sent"}
-    )
+    sent_at_step = {step: {r[0] for r in found if r[1] == step and r[3] == "sent"} for step in (1, 2)}
+    assert len(emails) == len(sent_at_step[1]) and len(hooks) == len(sent_at_step[2]) >= ALERTS - len(acked)
     assert rig.smtp.keys() >= emails and rig.hook.inbox.keys() >= hooks
     known = {r[0] for r in rows(url, "SELECT idempotency_key::text FROM notifications WHERE channel = 'webhook'")}
     assert rig.hook.inbox.keys() <= known and rig.hook.inbox.rejected == 0
