@@ -38,12 +38,8 @@ async def event_class(conn: AsyncConnection[Any], patient_id: UUID, rule: str, a
     return "alarm" if found is not None and found.alarm else alert_class
 
 
-async def attach(conn: AsyncConnection[Any], alert_id: int) -> None:
-    """Copy the policy onto a newly opened alert, record where its input came from, and wake the engine.
-
-    Runs in the caller's transaction (the one that opened the alert): the NOTIFY is delivered on commit, so
-    a safety alarm's first step starts at once on whichever process listens, not on the next tick.
-    """
+async def _copy_policy(conn: AsyncConnection[Any], alert_id: int) -> tuple[UUID, Any] | None:
+    """Select the policy for the alert's class and current severity and copy it onto the alert."""
     row = await (
         await conn.execute(
             "SELECT a.patient_id, a.rule, a.alert_class, a.severity, a.last_input_at, p.municipality_id "
@@ -52,15 +48,39 @@ async def attach(conn: AsyncConnection[Any], alert_id: int) -> None:
         )
     ).fetchone()
     if row is None:
-        return
+        return None
     patient_id, rule, alert_class, severity, last_input_at, municipality_id = row
     category = await event_class(conn, patient_id, rule, alert_class)
     policy = select((await document_for(conn, municipality_id)).policies, category, severity)
     copy = {"event_class": category, "policy": policy.model_dump(mode="json")}
+    await conn.execute("UPDATE alerts SET escalation = %s WHERE id = %s", (Jsonb(copy), alert_id))
+    return patient_id, last_input_at
+
+
+async def severity_raised(conn: AsyncConnection[Any], alert_id: int) -> None:
+    """A yellow alert turned red: it follows the red policy from now on (steps already written keep their
+    numbers, so none is sent twice) and the engine looks at it at once."""
+    if await _copy_policy(conn, alert_id) is None:
+        return
     await conn.execute(
-        "UPDATE alerts SET escalation = %s, next_step = 0, next_due_at = opened_at WHERE id = %s",
-        (Jsonb(copy), alert_id),
+        "UPDATE alerts SET next_due_at = now() WHERE id = %s AND resolved_at IS NULL AND escalation IS NOT NULL",
+        (alert_id,),
     )
+    await conn.execute("SELECT pg_notify(%s, %s)", (ESCALATION_CHANNEL, str(alert_id)))
+    await push(conn, "severity_changed", alert_id)
+
+
+async def attach(conn: AsyncConnection[Any], alert_id: int) -> None:
+    """Copy the policy onto a newly opened alert, record where its input came from, and wake the engine.
+
+    Runs in the caller's transaction (the one that opened the alert): the NOTIFY is delivered on commit, so
+    a safety alarm's first step starts at once on whichever process listens, not on the next tick.
+    """
+    copied = await _copy_policy(conn, alert_id)
+    if copied is None:
+        return
+    patient_id, last_input_at = copied
+    await conn.execute("UPDATE alerts SET next_step = 0, next_due_at = opened_at WHERE id = %s", (alert_id,))
     if last_input_at is not None:
         # Provenance of the triggering reading, for the end-to-end latency histograms.
         await conn.execute(

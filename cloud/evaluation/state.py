@@ -181,6 +181,8 @@ async def apply(conn: AsyncConnection[Any], patient_id: UUID, transitions: Itera
                 await escalation.attach(conn, alert_id)  # the policy is copied on as the alert opens
             else:
                 alert_id = await _update(conn, patient_id, t, t.alert)
+                if alert_id is not None and t.event is Event.SEVERITY_CHANGED:
+                    await escalation.severity_raised(conn, alert_id)
         elif t.event in (Event.RESOLVED, Event.SUPPRESSED):
             alert_id = await _close(conn, patient_id, t)
         elif t.event is Event.DETECTOR_FAILED:

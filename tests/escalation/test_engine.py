@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,6 +19,7 @@ from cloud.access.roles import Role
 from cloud.db.pool import make_pool
 from cloud.escalation import engine
 from cloud.escalation.outbox import OutboxSettings, deliver_next
+from cloud.escalation.policies import severity_raised
 from cloud.notify import Channel
 from cloud.notify.email import EmailChannel, SmtpSettings
 from cloud.notify.webhook import WebhookChannel
@@ -206,3 +208,34 @@ def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered_and_shown
     internal = next(a for a in group["alerts"] if a["rule"] == "notify.delivery_failed")
     assert internal["event_class"] == "internal" and internal["severity"] == "red"
     assert internal["explanation"]["notification_id"] == dead["id"]
+
+
+def test_a_rise_to_red_follows_the_red_policy_from_then_on(
+    esc_db: TestDatabase, wired: Tenants, smtp: tuple[int, Inbox]
+) -> None:
+    url, town, t0 = esc_db.runtime_url, wired.a.municipality_id, time.time()
+    worklist = {"after_minutes": 0, "channel": "in_app", "target": "care_team"}
+    mail = {"after_minutes": 1, "channel": "email", "target": "team_lead"}
+    set_policy(url, town, {"policies": [
+        {"name": "red", "classes": ["alarm", "clinical", "liveness", "data_quality"], "severities": ["red"],
+         "steps": [worklist, mail]},
+        {"name": "yellow", "classes": ["clinical", "liveness", "data_quality"], "severities": ["yellow"],
+         "steps": [worklist, {**mail, "after_minutes": 600}]},
+        {"name": "rest", "classes": ["alarm", "internal"], "steps": [worklist]},
+    ]})  # fmt: skip
+    patient = new_patient(url, town, wired.a.teams["Nord"])
+    (alert,) = open_alerts(url, patient, 1, severity="yellow", opened_at=t0, prefix="rise")
+    run = Engine(url, smtp[0]).run
+    run(t0 + 120)
+    assert [s[0] for s in _steps(url, alert)] == [0]  # yellow: the e-mail waits ten hours
+
+    async def raise_to_red() -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn, conn.transaction():
+            await conn.execute("UPDATE alerts SET severity = 'red' WHERE id = %s", (alert,))
+            await severity_raised(conn, alert)
+
+    asyncio.run(raise_to_red())
+    run(t0 + 121)
+    assert [(s[0], s[2], s[3]) for s in _steps(url, alert)] == [(0, "in_app", "sent"), (1, "email", "sent")]
+    assert rows(url, "SELECT escalation->'policy'->>'name' FROM alerts WHERE id = %s", alert) == [("red",)]
+    set_policy(url, town, three_steps(ack_timeout=5))
