@@ -28,9 +28,10 @@ from tests.support.app import app_client
 from tests.support.kits import batch, enrol_kit, reading
 from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
 from tests.support.services import TestDatabase
-from tests.support.tenants import Tenants
+from tests.support.services import test_database as fresh_database
+from tests.support.tenants import Tenants, build_tenants
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("escalation-processes")]
+pytestmark = pytest.mark.slow
 MINUTE_S = 3.0  # one policy minute lasts 3 s in these processes: steps fall due at +0, +3 and +6 s
 ALERTS = 200
 PATIENTS = 10
@@ -52,6 +53,15 @@ class Rig:
     b: Cloud
     smtp: Inbox
     hook: WebhookServer
+    db: TestDatabase
+    tenants: Tenants
+    smtp_port: int
+
+    def live_a(self) -> Cloud:
+        """Process A, started again if an earlier test killed it."""
+        if self.a.process.poll() is not None:
+            self.a = _start("A", self.db, self.smtp_port)
+        return self.a
 
 
 def _start(name: str, db: TestDatabase, smtp_port: int, **extra: str) -> Cloud:
@@ -66,26 +76,37 @@ def _start(name: str, db: TestDatabase, smtp_port: int, **extra: str) -> Cloud:
 
 
 @pytest.fixture(scope="module")
-def rig(esc_db: TestDatabase, tenants: Tenants) -> Iterator[Rig]:
-    with smtp_server() as (smtp_port, inbox), webhook_server(SECRET) as hook:
+def rig(pg_admin_url: str) -> Iterator[Rig]:
+    """Two processes on their own database, with the receivers and municipality A's 3-step policy."""
+    with fresh_database(pg_admin_url) as db, smtp_server() as (smtp_port, inbox), webhook_server(SECRET) as hook:
+        tenants = build_tenants(db.runtime_url)
         town = tenants.a.municipality_id
-        set_policy(esc_db.runtime_url, town, three_steps(email_after=1, webhook_after=2))
-        set_endpoint(esc_db.runtime_url, town, "team_lead", "email", "leder@kommune.test", None)
-        set_endpoint(esc_db.runtime_url, town, "response_centre", "webhook", f"{hook.url}/ok", SECRET)
+        set_policy(db.runtime_url, town, three_steps(email_after=1, webhook_after=2))
+        set_endpoint(db.runtime_url, town, "team_lead", "email", "leder@kommune.test", None)
+        set_endpoint(db.runtime_url, town, "response_centre", "webhook", f"{hook.url}/ok", SECRET)
         # B evaluates nothing, so an alert that opens is opened by A; both run the escalation engine.
-        a = _start("A", esc_db, smtp_port)
-        b = _start("B", esc_db, smtp_port, TRYGGHEIM_EVALUATION="false")
+        a = _start("A", db, smtp_port)
+        b = _start("B", db, smtp_port, TRYGGHEIM_EVALUATION="false")
+        built = Rig(a, b, inbox, hook, db, tenants, smtp_port)
         try:
-            yield Rig(a, b, inbox, hook)
+            yield built
         finally:
-            for cloud in (a, b):
+            for cloud in (built.a, built.b):
                 if cloud.process.poll() is None:
                     cloud.process.terminate()
                     cloud.process.wait(30)
 
 
-def test_an_sse_client_on_b_sees_an_alert_opened_by_a(rig: Rig, esc_db: TestDatabase, tenants: Tenants) -> None:
-    url = esc_db.runtime_url
+def test_two_cloud_processes_share_one_database(rig: Rig) -> None:
+    """One test, so both phases share the two processes (pytest-xdist's loadgroup does not keep tests of a
+    group on one worker in the version locked here, and starting the processes twice costs a minute)."""
+    sse_client_on_b_sees_an_alert_opened_by_a(rig)
+    escalates_200_alerts_with_one_process_killed(rig)
+
+
+def sse_client_on_b_sees_an_alert_opened_by_a(rig: Rig) -> None:
+    """An SSE client connected to process B sees an alert that process A opened."""
+    url, tenants, a = rig.db.runtime_url, rig.tenants, rig.live_a()
     patient = new_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"])
     with app_client(url, evaluation=False, escalation=False) as client:
         kit = enrol_kit(client, url, tenants.a.municipality_id, patient)
@@ -119,7 +140,7 @@ def test_an_sse_client_on_b_sees_an_alert_opened_by_a(rig: Rig, esc_db: TestData
     ready.wait()
     sent = time.monotonic()
     press = reading(1, kit.button, metric="alarm.button", value=1, unit="1")
-    answer = httpx.post(f"{rig.a.url}/api/v1/ingest", json=batch(kit, [press]), headers=kit.auth, timeout=30)
+    answer = httpx.post(f"{a.url}/api/v1/ingest", json=batch(kit, [press]), headers=kit.auth, timeout=30)
     assert answer.status_code == 200 and answer.json()["stored"] == 1
     nurse.join(15)
     latency = time.monotonic() - sent
@@ -150,8 +171,10 @@ def _wait_until_done(url: str, acked: set[int], ids: list[int], timeout: float) 
     raise AssertionError(f"{sent[0][0]} of {expected} sent, {pending[0][0]} pending after {timeout} s")
 
 
-def test_200_alerts_on_two_processes_one_killed(rig: Rig, esc_db: TestDatabase, tenants: Tenants) -> None:
-    url = esc_db.runtime_url
+def escalates_200_alerts_with_one_process_killed(rig: Rig) -> None:
+    """200 alerts, a 3-step policy, both processes stepping and delivering, A killed with SIGKILL mid-run."""
+    url, tenants = rig.db.runtime_url, rig.tenants
+    rig.live_a()
     patients = [new_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"]) for _ in range(PATIENTS)]
     start = time.time()
     per = ALERTS // PATIENTS
