@@ -5,7 +5,8 @@ no two processes send the same row at once; if the process dies mid-send the tra
 row is sent again later with the same idempotency key (receivers drop the duplicate). Each attempt is kept in
 `notification_attempts`. After `max_attempts` failures the row is dead-lettered and an internal alert
 (`notify.delivery_failed`) opens in the patient's worklist, so a broken channel is itself seen by a person.
-A step notification whose alert was acknowledged or resolved meanwhile is cancelled, not sent.
+A step notification whose alert was acknowledged meanwhile, or any notification of an alert resolved
+meanwhile, is cancelled, not sent.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ async def deliver_next(
         if found is None:
             return None
         nid, alert_id, step, kind, channel, target, key, attempts, state, severity, category, town = found
-        if kind == "step" and state != "triggered":
+        if state == "resolved" or (kind == "step" and state != "triggered"):
             await conn.execute("UPDATE notifications SET status = 'cancelled' WHERE id = %s", (nid,))
             await _attempt(
                 conn, nid, now, ok=False, detail=f"cancelled: alert {state} before delivery", settings=settings
