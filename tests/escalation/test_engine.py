@@ -239,3 +239,24 @@ def test_a_rise_to_red_follows_the_red_policy_from_then_on(
     assert [(s[0], s[2], s[3]) for s in _steps(url, alert)] == [(0, "in_app", "sent"), (1, "email", "sent")]
     assert rows(url, "SELECT escalation->'policy'->>'name' FROM alerts WHERE id = %s", alert) == [("red",)]
     set_policy(url, town, three_steps(ack_timeout=5))
+
+
+def test_a_pause_holds_a_clinical_chain_but_never_an_alarm(
+    esc_db: TestDatabase, wired: Tenants, client: TestClient, smtp: tuple[int, Inbox]
+) -> None:
+    url, t0 = esc_db.runtime_url, time.time()
+    patient = new_patient(url, wired.a.municipality_id, wired.a.teams["Nord"])
+    answer = client.post(f"/api/v1/patients/{patient}/pause", json={"reason": "Innlagt på sykehus"},
+                         headers=wired.a.auth(Role.NURSE))  # fmt: skip
+    assert answer.status_code == 201
+    (clinical,) = open_alerts(url, patient, 1, opened_at=t0, prefix="paused")
+    with psycopg.connect(url, autocommit=True) as conn:  # the same alert class, but on the alarm button
+        (alarm,) = open_alerts(url, patient, 1, opened_at=t0, prefix="alarm")
+        conn.execute("UPDATE alerts SET escalation = jsonb_set(escalation, '{event_class}', '\"alarm\"') "
+                     "WHERE id = %s", (alarm,))  # fmt: skip
+    run = Engine(url, smtp[0]).run
+    run(t0 + 61)
+    assert [s[0] for s in _steps(url, clinical)] == []  # held while the patient is away
+    assert [s[0] for s in _steps(url, alarm)] == [0, 1]  # an alarm reaches a person whatever the pause
+    metrics = client.get("/metrics").text
+    assert 'tryggheim_alert_stage_seconds_count{event_class="alarm",stage="first_notification"}' in metrics
