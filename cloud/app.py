@@ -26,6 +26,7 @@ from cloud.api import (
     staff,
     suppression,
     triage,
+    worklist_events,
 )
 from cloud.config import CloudSettings
 from cloud.db.migrate import head_revision
@@ -46,6 +47,7 @@ ROUTERS = (
     alerts.router,
     suppression.router,
     triage.router,
+    worklist_events.router,
 )
 RETRY_AFTER_S = 5
 

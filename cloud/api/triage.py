@@ -1,5 +1,5 @@
-"""The nurse's triage API: the worklist, an alert's detail, comments, outcomes, notifications, and live
-updates by server-sent events. Snooze, acknowledge and resolve are in `cloud.api.alerts`.
+"""The nurse's triage API: the worklist, an alert's detail, comments, outcomes and notifications. Live updates
+are in `cloud.api.worklist_events`; snooze, acknowledge and resolve in `cloud.api.alerts`.
 
 Every route goes through the access-policy layer: the worklist and its live stream through `patient_search`
 (one audit record, the caller's scope applied as a filter), single alerts through `alert_access`.
@@ -7,14 +7,11 @@ Every route goes through the access-policy layer: the worklist and its live stre
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi import APIRouter, HTTPException, Query
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -23,7 +20,6 @@ from cloud.access.principal import Principal
 from cloud.access.roles import Role
 from cloud.api.alerts import AlertOut
 from cloud.api.deps import Conn
-from cloud.escalation.live import Broadcaster
 from cloud.escalation.timeline import after_action, observe
 from cloud.evaluation.protocols import protocol_for
 
@@ -31,7 +27,6 @@ router = APIRouter(tags=["triage"])
 SeverityName = Literal["red", "yellow"]
 READINGS_HOURS = 72
 READINGS_LIMIT = 200
-KEEPALIVE_S = 15.0
 _ALERT_COLUMNS = ", ".join(f"a.{name}" for name in AlertOut.model_fields)
 
 
@@ -378,29 +373,3 @@ async def dead_letters(
         )
     ).fetchall()
     return [DeadLetter(**dict(zip(DeadLetter.model_fields, r, strict=True))) for r in rows]
-
-
-def _visible(event: dict[str, Any], scope: PatientScopeFilter) -> bool:
-    if event.get("municipality_id") != str(scope.municipality_id):
-        return False
-    return scope.team_ids is None or event.get("care_team_id") in {str(t) for t in scope.team_ids}
-
-
-@router.get("/api/v1/worklist/events", response_class=EventSourceResponse)
-async def worklist_events(
-    request: Request, scope: Annotated[PatientScopeFilter, patient_search("worklist.live")]
-) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events for the caller's worklist (`opened`, `notified`, `escalated`, `acknowledged`, ...),
-    from every cloud process. The data names the alert and patient ids, never a name or a value."""
-    live: Broadcaster = request.app.state.live
-    async with live.subscribe() as queue:
-        yield ServerSentEvent(event="ready", data={"listening": live.listening.is_set()})
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-            except TimeoutError:
-                if await request.is_disconnected():
-                    return
-                continue
-            if _visible(event, scope):
-                yield ServerSentEvent(event=event["event"], id=str(event["alert_id"]), data=event)
