@@ -29,9 +29,13 @@ from cloud.api import (
     series,
     staff,
     suppression,
+    triage,
+    worklist_events,
 )
 from cloud.config import CloudSettings
 from cloud.db.migrate import head_revision
+from cloud.escalation.live import Broadcaster
+from cloud.escalation.runner import EscalationRunner
 from cloud.evaluation.runner import EvaluationRunner
 
 ROUTERS = (
@@ -50,6 +54,8 @@ ROUTERS = (
     series.router,
     fleet.router,
     baselines.router,
+    triage.router,
+    worklist_events.router,
 )
 RETRY_AFTER_S = 5
 
@@ -72,9 +78,19 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
         app.state.evaluation = runner
         if runner is not None:
             await runner.start()
+        escalation = EscalationRunner(pool, settings) if settings.escalation else None
+        app.state.escalation = escalation
+        live = Broadcaster(str(pool.conninfo))
+        app.state.live = live
+        await live.start()
+        if escalation is not None:
+            await escalation.start()
         try:
             yield
         finally:
+            if escalation is not None:
+                await escalation.stop()
+            await live.stop()
             if runner is not None:
                 await runner.stop()
             await pool.close()

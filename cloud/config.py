@@ -73,6 +73,24 @@ class CloudSettings(BaseSettings):
     baseline_trial_days: int = Field(
         default=14, ge=14, le=28, description="Trial period before personal limits are proposed (2-4 weeks)."
     )
+    escalation: bool = Field(
+        default=True, description="Run the escalation engine and notification outbox in this process."
+    )
+    escalation_minute_s: float = Field(
+        default=60.0, gt=0, le=60, description="Length of a policy minute in seconds (shorter only in demo/tests)."
+    )
+    escalation_tick_s: float = Field(default=5.0, gt=0, le=300, description="Escalation and outbox poll interval.")
+    notify_max_attempts: int = Field(default=8, ge=1, le=50, description="Delivery attempts before dead-letter.")
+    notify_backoff_s: float = Field(default=15.0, gt=0, le=3600, description="First retry delay; doubles per try.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8080", description="Base of the links in e-mails and webhooks (/alerts/{id})."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail notifications (unset: none).")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "tryggheim@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

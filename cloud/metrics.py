@@ -36,3 +36,19 @@ class PoolCollector(Collector):
         gauge.add_metric(["available"], stats.get("pool_available", 0))
         gauge.add_metric(["waiting"], stats.get("requests_waiting", 0))
         yield gauge
+
+
+# Per-alert latency along the chain: device event -> gateway -> cloud commit -> alert opened -> first
+# notification -> acknowledged -> on site -> resolved. Each stage is observed (from the previous mark, or from
+# the alert's opening for the nurse-side stages) by the process that records the later time.
+ALERT_STAGE_SECONDS = Histogram(
+    "tryggheim_alert_stage_seconds",
+    "Seconds from the earlier mark to this stage of an alert, by stage and event class",
+    ["stage", "event_class"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
+    registry=REGISTRY,
+)
+NOTIFICATION_ATTEMPTS = Counter(
+    "tryggheim_notification_attempts", "Delivery attempts, by channel and outcome", ["channel", "outcome"],
+    registry=REGISTRY,
+)  # fmt: skip

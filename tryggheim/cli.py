@@ -22,7 +22,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "cloud": ("tryggheim.commands.cloud", "The cloud service."),
     "db": ("tryggheim.commands.db", "Database schema: upgrade and status."),
     "admin": ("tryggheim.commands.admin", "Administration: municipalities, teams, staff, audit."),
-    "alerts": ("tryggheim.commands.alerts", "Detection: NEWS2 and rule replay."),
+    "alerts": ("tryggheim.commands.alerts", "Detection: NEWS2, rule replay and escalations."),
     "profiles": ("tryggheim.commands.profiles", "Device profiles: decode payloads."),
     "bench": ("tryggheim.commands.bench", "Benchmarks, one JSON line each."),
     "edge": ("tryggheim.commands.edge", "The gateway agent."),

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.access.policy import PatientGrant, alert_access, patient_access
 from cloud.api.deps import Conn
+from cloud.escalation.timeline import after_action
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 RECENT_DAYS = 30
@@ -116,6 +117,7 @@ async def _act(
             (alert.id, grant.patient_id, alert.rule, event, alert.alert_class, alert.severity,
              "snoozed" if event == "snoozed" else None, alert.last_input_at, message, Jsonb(detail)),
         )  # fmt: skip
+        await after_action(conn, alert.id, event)
         if event == "resolved" and alert.last_input_at is not None:
             # What was resolved by a person is handled: the same input does not open the alert again.
             await conn.execute(

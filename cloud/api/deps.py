@@ -16,7 +16,9 @@ async def _connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
         yield conn
 
 
-Conn = Annotated[AsyncConnection[Any], Depends(_connection)]
+# Function scope: the connection goes back to the pool when the handler returns, before the response is
+# sent, so a long response (a server-sent-event stream) holds no database connection.
+Conn = Annotated[AsyncConnection[Any], Depends(_connection, scope="function")]
 
 
 def correlation_id(request: Request) -> str:

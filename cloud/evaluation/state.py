@@ -20,6 +20,7 @@ from alerts.evaluate import PatientState
 from alerts.explain import Level
 from alerts.lifecycle import AlertState, Event, OpenAlert, Transition
 from alerts.suppression import Pause, Silence
+from cloud.escalation import policies as escalation
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +178,11 @@ async def apply(conn: AsyncConnection[Any], patient_id: UUID, transitions: Itera
         elif t.alert is not None:
             if t.event is Event.TRIGGERED:
                 alert_id = await _open(conn, patient_id, t, t.alert)
+                await escalation.attach(conn, alert_id)  # the policy is copied on as the alert opens
             else:
                 alert_id = await _update(conn, patient_id, t, t.alert)
+                if alert_id is not None and t.event is Event.SEVERITY_CHANGED:
+                    await escalation.severity_raised(conn, alert_id)
         elif t.event in (Event.RESOLVED, Event.SUPPRESSED):
             alert_id = await _close(conn, patient_id, t)
         elif t.event is Event.DETECTOR_FAILED:

@@ -90,6 +90,9 @@ def test_demo_serves_healthz_and_leaves_nothing_running(state: Path, stop_signal
         assert wait_for_line(process, "Simulerte hjem: 2", timeout=90)
         assert len(processes_mentioning(f"{state}/edge/home-")) == 3
         assert len(processes_mentioning(f"{state}/edge/home-12/mosquitto/mosquitto.conf")) == 1
+        # The unacknowledged alarm escalates by e-mail (shortened demo waits) into the printing mail sink.
+        mail = wait_for_line(process, "E-post til teamleder@", timeout=90)
+        assert "trygghetsalarm" in mail and f"{url}/alerts/" in mail and "Kari" not in mail, mail
         data_dir = _data_dir_of(state)
         assert data_dir.startswith(str(state))
     finally:

@@ -14,7 +14,12 @@ from cloud.db.pool import make_pool
 
 @contextmanager
 def app_client(
-    runtime_url: str, *, auth_mode: str = "local", pool_max: int = 4, evaluation: bool = True
+    runtime_url: str,
+    *,
+    auth_mode: str = "local",
+    pool_max: int = 4,
+    evaluation: bool = True,
+    escalation: bool = True,
 ) -> Iterator[TestClient]:
     """A started application (lifespan run, pool open) connected as the runtime role."""
     settings = CloudSettings(
@@ -22,6 +27,7 @@ def app_client(
         auth_mode=auth_mode,  # type: ignore[arg-type]
         cookie_secure=False,
         evaluation=evaluation,
+        escalation=escalation,
     )
     pool = make_pool(runtime_url, min_size=1, max_size=pool_max, timeout_s=5)
     with TestClient(create_app(pool, settings)) as client:

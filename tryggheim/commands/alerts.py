@@ -10,13 +10,15 @@ import typer
 from tryggheim.commands import baselines
 from tryggheim.commands._startup import fail
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Detection: NEWS2 and rule replay.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Detection: NEWS2, rule replay, baselines and escalations."
+)
 app.add_typer(baselines.app, name="baselines")
 
 
 @app.callback()
 def alerts() -> None:
-    """Detection: NEWS2 and rule replay."""
+    """Detection: NEWS2, rule replay and escalations."""
 
 
 def _number(name: str, text: str | None) -> float | None:
@@ -116,3 +118,35 @@ def replay(
             "message": transition.message,
         }
         typer.echo(json.dumps(line, ensure_ascii=False))
+
+
+@app.command()
+def escalations(
+    limit: int = typer.Option(200, "--limit", min=1, max=10_000, help="At most this many alerts."),
+) -> None:
+    """Show what each open alert's escalation does next and why: one JSON line per alert (the database is
+    TRYGGHEIM_DATABASE_URL; policy minutes last TRYGGHEIM_ESCALATION_MINUTE_S seconds)."""
+    import asyncio
+    import time
+
+    import psycopg
+
+    from cloud.config import CloudSettings
+    from cloud.escalation.engine import plan
+    from cloud.runtime import StartupError, check_reachable
+    from tryggheim.commands._startup import load_settings
+
+    settings = load_settings(CloudSettings)
+    if not settings.database_url:
+        fail("TRYGGHEIM_DATABASE_URL: not set; escalations are read from the service's database")
+    try:
+        check_reachable(settings.database_url, "TRYGGHEIM_DATABASE_URL", settings.db_connect_timeout_s)
+    except StartupError as exc:
+        fail(str(exc))
+
+    async def read() -> list[dict[str, object]]:
+        async with await psycopg.AsyncConnection.connect(settings.database_url or "", autocommit=True) as conn:
+            return await plan(conn, time.time(), settings.escalation_minute_s, limit)
+
+    for entry in asyncio.run(read()):
+        typer.echo(json.dumps(entry, ensure_ascii=False))

@@ -12,7 +12,7 @@ import typer
 
 from cloud.config import CloudSettings
 from cloud.runtime import Database, StartupError
-from tryggheim.commands import _demo_homes, _demo_registry, _demo_seed
+from tryggheim.commands import _demo_homes, _demo_mail, _demo_registry, _demo_seed
 from tryggheim.commands._startup import fail, load_settings
 from tryggheim.common.i18n import translations
 
@@ -26,13 +26,32 @@ def demo(
     ] = Path(".state/demo"),
 ) -> None:
     """Start the embedded database and the cloud service, print the URL, run until Ctrl-C."""
+    from cloud.db.embedded import free_port
     from cloud.serve import serve
 
     os.environ.pop("TRYGGHEIM_DATABASE_URL", None)
+    smtp_port = free_port()
     settings = load_settings(
-        lambda: CloudSettings(state_dir=state_dir, database_url=None, auth_mode="local", cookie_secure=False)
+        lambda: CloudSettings(
+            state_dir=state_dir,
+            database_url=None,
+            auth_mode="local",
+            cookie_secure=False,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port,
+            smtp_from="varsel@demo.tryggheim.invalid",
+            escalation_minute_s=_demo_mail.DEMO_MINUTE_S,
+        )
     )
+    settings = settings.model_copy(update={"public_url": f"http://{settings.host}:{settings.port}"})
     _ = translations("nb").gettext
+
+    def mail_received(to: str, subject: str, link: str) -> None:
+        print(_("E-mail to {to}: {subject} {link}").format(to=to, subject=subject, link=link), flush=True)
+
+    sink = _demo_mail.start_sink(smtp_port, mail_received)
+    if sink is not None:
+        print(_("Mail sink on 127.0.0.1:{port} prints the escalation e-mails").format(port=smtp_port), flush=True)
     print(_("Starting the embedded database in {path}").format(path=state_dir), flush=True)
     accounts: list[tuple[str, str, str]] = []
 
@@ -41,6 +60,7 @@ def demo(
     def prepare(db: Database) -> None:
         runtime.append(db.runtime_url)
         accounts.extend(_demo_seed.seed(db.runtime_url, state_dir))
+        _demo_mail.configure(db.runtime_url, _demo_seed.MUNICIPALITY[0])
 
     agents: list[subprocess.Popen[bytes]] = []
     stopping = threading.Event()
@@ -80,4 +100,7 @@ def demo(
         serve(settings, on_started=started, prepare=prepare, before_stop=stop_agents)
     except StartupError as exc:
         fail(str(exc))
+    finally:
+        if sink is not None:
+            sink.stop()
     print(_("Stopped."), flush=True)

@@ -10,7 +10,7 @@ from alembic import op
 from cloud.migrations.helpers import grant_runtime, grant_sequences
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,182 @@
+"""Delivering the notifications outbox: at least once, with retries, back-off, receipts and a dead-letter.
+
+A worker locks the oldest deliverable row (`FOR UPDATE SKIP LOCKED`) and sends it while holding the lock, so
+no two processes send the same row at once; if the process dies mid-send the transaction rolls back and the
+row is sent again later with the same idempotency key (receivers drop the duplicate). Each attempt is kept in
+`notification_attempts`. After `max_attempts` failures the row is dead-lettered and an internal alert
+(`notify.delivery_failed`) opens in the patient's worklist, so a broken channel is itself seen by a person.
+A step notification whose alert was acknowledged meanwhile, or any notification of an alert resolved
+meanwhile, is cancelled, not sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from cloud import metrics
+from cloud.escalation.engine import first_notified
+from cloud.escalation.policies import INTERNAL_PREFIX, attach
+from cloud.notify import Channel, DeliveryError, Message
+
+log = logging.getLogger(__name__)
+DEAD_LETTER_RULE = INTERNAL_PREFIX + "delivery_failed"
+SEND_TIMEOUT_S = 20.0
+MAX_BACKOFF_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one call did: the notification and its new status."""
+
+    notification_id: int
+    status: str
+    detail: str
+
+
+def backoff(base_s: float, attempts: int) -> float:
+    """Seconds until the next attempt after `attempts` failures: doubling from `base_s`, capped at an hour."""
+    return float(min(MAX_BACKOFF_S, base_s * 2 ** max(0, attempts - 1)))
+
+
+def _dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+_CLAIM = (
+    "SELECT n.id, n.alert_id, n.step, n.kind, n.channel, n.target, n.idempotency_key, n.attempts, a.state, "
+    "a.severity, a.escalation->>'event_class', p.municipality_id FROM notifications n "
+    "JOIN alerts a ON a.id = n.alert_id JOIN patients p ON p.id = a.patient_id "
+    "WHERE n.status = 'pending' AND n.next_attempt_at <= %s ORDER BY n.next_attempt_at, n.id "
+    "LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
+)
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """How the outbox retries, and the base of links."""
+
+    max_attempts: int
+    backoff_s: float
+    public_url: str
+    process: str
+
+
+async def deliver_next(
+    pool: AsyncConnectionPool, channels: dict[str, Channel], now: float, settings: OutboxSettings
+) -> Delivery | None:
+    """Attempt the oldest deliverable notification once; None when nothing is deliverable at `now`."""
+    async with pool.connection() as conn, conn.transaction():
+        found = await (await conn.execute(_CLAIM, (_dt(now),))).fetchone()
+        if found is None:
+            return None
+        nid, alert_id, step, kind, channel, target, key, attempts, state, severity, category, town = found
+        if state == "resolved" or (kind == "step" and state != "triggered"):
+            await conn.execute("UPDATE notifications SET status = 'cancelled' WHERE id = %s", (nid,))
+            await _attempt(
+                conn, nid, now, ok=False, detail=f"cancelled: alert {state} before delivery", settings=settings
+            )
+            return Delivery(nid, "cancelled", state)
+        endpoint = await (
+            await conn.execute(
+                "SELECT address, secret FROM notification_endpoints WHERE municipality_id = %s AND target = %s "
+                "AND channel = %s",
+                (town, target, channel),
+            )
+        ).fetchone()
+        sender = channels.get(channel)
+        try:
+            if endpoint is None:
+                raise DeliveryError(f"no {channel} endpoint is configured for {target!r} in this municipality")
+            if sender is None:
+                raise DeliveryError(f"the {channel} channel is not configured on this process")
+            message = Message(
+                idempotency_key=str(key), alert_id=alert_id, step=step, kind=kind, category=category or "unknown",
+                severity=severity, link=f"{settings.public_url.rstrip('/')}/alerts/{alert_id}",
+                address=endpoint[0], secret=endpoint[1],
+            )  # fmt: skip
+            receipt = await asyncio.wait_for(sender.send(message), SEND_TIMEOUT_S)
+        except (DeliveryError, TimeoutError) as exc:
+            detail = str(exc) or "timed out"
+            return await _failed(conn, nid, attempts + 1, now, detail, channel, settings)
+        await conn.execute(
+            "UPDATE notifications SET status = 'sent', sent_at = %s, attempts = attempts + 1, receipt = %s, "
+            "sent_by = %s, last_error = NULL WHERE id = %s",
+            (_dt(now), Jsonb({"detail": receipt.detail, **receipt.data}), settings.process, nid),
+        )
+        await _attempt(conn, nid, now, ok=True, detail=receipt.detail, settings=settings)
+        await first_notified(conn, alert_id, now)
+        metrics.NOTIFICATION_ATTEMPTS.labels(channel, "sent").inc()
+        return Delivery(nid, "sent", receipt.detail)
+
+
+async def _attempt(
+    conn: AsyncConnection[Any], nid: int, now: float, *, ok: bool, detail: str, settings: OutboxSettings
+) -> None:
+    await conn.execute(
+        "INSERT INTO notification_attempts (notification_id, at, ok, detail, process) VALUES (%s, %s, %s, %s, %s)",
+        (nid, _dt(now), ok, detail[:1000], settings.process),
+    )
+
+
+async def _failed(
+    conn: AsyncConnection[Any], nid: int, attempts: int, now: float, detail: str, channel: str, s: OutboxSettings
+) -> Delivery:
+    await _attempt(conn, nid, now, ok=False, detail=detail, settings=s)
+    if attempts >= s.max_attempts:
+        await conn.execute(
+            "UPDATE notifications SET status = 'dead', attempts = %s, last_error = %s WHERE id = %s",
+            (attempts, detail[:1000], nid),
+        )
+        await raise_internal_alert(conn, nid, detail, now)
+        metrics.NOTIFICATION_ATTEMPTS.labels(channel, "dead").inc()
+        log.error("notification dead-lettered", extra={"notification_id": nid, "error": detail})
+        return Delivery(nid, "dead", detail)
+    await conn.execute(
+        "UPDATE notifications SET attempts = %s, last_error = %s, next_attempt_at = %s WHERE id = %s",
+        (attempts, detail[:1000], _dt(now + backoff(s.backoff_s, attempts)), nid),
+    )
+    metrics.NOTIFICATION_ATTEMPTS.labels(channel, "failed").inc()
+    return Delivery(nid, "pending", detail)
+
+
+async def raise_internal_alert(conn: AsyncConnection[Any], nid: int, detail: str, now: float) -> None:
+    """Open (or repeat) the patient's `notify.delivery_failed` alert for a dead-lettered notification."""
+    row = await (
+        await conn.execute(
+            "SELECT a.patient_id, n.step, n.channel, n.target, n.alert_id FROM notifications n "
+            "JOIN alerts a ON a.id = n.alert_id WHERE n.id = %s",
+            (nid,),
+        )
+    ).fetchone()
+    assert row is not None
+    patient, step, channel, target, alert_id = row
+    message = f"Step {step + 1} of alert {alert_id} could not be delivered by {channel} to {target}."
+    explanation = {"notification_id": nid, "alert_id": alert_id, "step": step, "channel": channel,
+                   "target": target, "error": detail[:500]}  # fmt: skip
+    opened = await (
+        await conn.execute(
+            "INSERT INTO alerts (patient_id, rule, alert_class, severity, auto_resolve, opened_at, updated_at, "
+            "message, last_value, explanation) VALUES (%s, %s, 'data_quality', 'red', false, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (patient_id, rule) WHERE resolved_at IS NULL DO UPDATE SET repeats = alerts.repeats + 1, "
+            "updated_at = EXCLUDED.updated_at, message = EXCLUDED.message, last_value = EXCLUDED.last_value "
+            "RETURNING id, (xmax = 0)",
+            (patient, DEAD_LETTER_RULE, _dt(now), _dt(now), message, Jsonb(explanation), Jsonb(explanation)),
+        )
+    ).fetchone()
+    assert opened is not None
+    event = "triggered" if opened[1] else "repeated"
+    await conn.execute(
+        "INSERT INTO alert_transitions (alert_id, patient_id, rule, event, alert_class, severity, at, notify, "
+        "message, detail) VALUES (%s, %s, %s, %s, 'data_quality', 'red', %s, true, %s, %s)",
+        (opened[0], patient, DEAD_LETTER_RULE, event, _dt(now), message, Jsonb(explanation)),
+    )
+    if opened[1]:
+        await attach(conn, opened[0])

@@ -1,0 +1,157 @@
+"""The escalation worker of one cloud process: step loop and outbox loop, woken by NOTIFY or a tick.
+
+Every replica runs one. A dedicated connection LISTENs on `tryggheim_escalation` (an alert opened: evaluation
+notifies in its transaction, so a safety alarm's first step runs at once) and `tryggheim_outbox` (a step wrote
+a message to deliver). APScheduler 3 (in-memory job store, one per process) ticks both loops every
+`escalation_tick_s`, which also picks up what a dead process left behind and what fell due by the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import httpx
+import psycopg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from psycopg_pool import AsyncConnectionPool
+
+from alerts.escalation import Fire
+from cloud.config import CloudSettings
+from cloud.escalation.engine import OUTBOX_CHANNEL, step_next
+from cloud.escalation.outbox import OutboxSettings, deliver_next
+from cloud.escalation.policies import ESCALATION_CHANNEL
+from cloud.notify import Channel
+from cloud.notify.email import EmailChannel, SmtpSettings
+from cloud.notify.webhook import WebhookChannel
+
+log = logging.getLogger(__name__)
+LISTEN_RETRY_S = 2.0
+WEBHOOK_TIMEOUT_S = 10.0
+DELIVERY_WORKERS = 4  # concurrent deliveries per process (the pool holds 10 connections by default)
+
+
+class EscalationRunner:
+    """Start with `start()` inside the running event loop; `stop()` cancels everything it started."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool, settings: CloudSettings, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.clock = clock
+        self.process = f"{socket.gethostname()}:{os.getpid()}"
+        self.outbox = OutboxSettings(
+            max_attempts=settings.notify_max_attempts,
+            backoff_s=settings.notify_backoff_s,
+            public_url=settings.public_url,
+            process=self.process,
+        )
+        self.wakeups: Counter[str] = Counter()
+        self.listening = asyncio.Event()
+        self._steps = asyncio.Event()
+        self._deliveries = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._scheduler: AsyncIOScheduler | None = None
+        self._http = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S)
+        self.channels: dict[str, Channel] = {"webhook": WebhookChannel(self._http)}
+        if settings.smtp_host:
+            self.channels["email"] = EmailChannel(
+                SmtpSettings(
+                    host=settings.smtp_host,
+                    port=settings.smtp_port,
+                    sender=settings.smtp_from,
+                    starttls=settings.smtp_starttls,
+                    username=settings.smtp_username,
+                    password=settings.smtp_password,
+                )
+            )
+
+    async def start(self) -> None:
+        """Begin listening, stepping and delivering."""
+        self._tasks = [
+            asyncio.create_task(self._listen()),
+            asyncio.create_task(self._loop(self._steps, self.run_steps, "steps")),
+            asyncio.create_task(self._loop(self._deliveries, self.run_deliveries, "deliveries")),
+        ]
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler.add_job(
+            self.tick, "interval", seconds=self.settings.escalation_tick_s, next_run_time=datetime.now(UTC),
+            coalesce=True, max_instances=1, misfire_grace_time=max(1, int(self.settings.escalation_tick_s)),
+        )  # fmt: skip
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop the scheduler and the loops (a step or delivery in flight rolls back and runs again later)."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._http.aclose()
+
+    async def tick(self) -> None:
+        """The scheduled wake-up of both loops."""
+        self.wakeups["tick"] += 1
+        self._steps.set()
+        self._deliveries.set()
+
+    async def run_steps(self) -> int:
+        """Run every chain that is due now; returns the number of alerts looked at."""
+        done = 0
+        while result := await step_next(self.pool, self.clock(), self.settings.escalation_minute_s, self.process):
+            done += 1
+            if isinstance(result.action, Fire):
+                self._deliveries.set()
+        return done
+
+    async def run_deliveries(self) -> int:
+        """Attempt every deliverable notification once, a few at a time (each holds its row lock while it
+        sends, so a slow receiver does not hold up the others); returns the attempts made."""
+
+        async def drain() -> int:
+            done = 0
+            while await deliver_next(self.pool, self.channels, self.clock(), self.outbox) is not None:
+                done += 1
+            return done
+
+        return sum(await asyncio.gather(*(drain() for _ in range(DELIVERY_WORKERS))))
+
+    async def _loop(self, wake: asyncio.Event, work: Callable[[], Awaitable[int]], name: str) -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            try:
+                await work()
+            except Exception:  # the database may be down: the rows stay due and the next wake-up retries
+                log.exception("escalation %s failed", name)
+
+    async def _listen(self) -> None:
+        conninfo = self.pool.conninfo
+        if not isinstance(conninfo, str):
+            raise TypeError("the escalation runner needs a pool built from a connection string")
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    conninfo, autocommit=True, application_name="tryggheim-escalation"
+                ) as conn:
+                    await conn.execute(f"LISTEN {ESCALATION_CHANNEL}")
+                    await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                    self.listening.set()
+                    await self.tick()
+                    async for note in conn.notifies():
+                        self.wakeups[note.channel] += 1
+                        (self._steps if note.channel == ESCALATION_CHANNEL else self._deliveries).set()
+            except (psycopg.Error, OSError):
+                log.warning("escalation listener lost its connection; reconnecting", exc_info=True)
+            self.listening.clear()
+            await asyncio.sleep(LISTEN_RETRY_S)

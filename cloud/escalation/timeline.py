@@ -1,0 +1,57 @@
+"""What a person's action on an alert means for its escalation, its live screens and its latency metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from cloud import metrics
+from cloud.notify.in_app import push
+
+# Actions after which the chain must be looked at again at once: acknowledging stops the steps (and starts
+# the ack-timeout reminder), snoozing holds them, resolving ends them.
+_RECHECK = frozenset({"acknowledged", "snoozed", "resolved", "outcome"})
+_STAGE = {"acknowledged": ("acknowledged_at", "acknowledged"), "resolved": ("resolved_at", "resolved")}
+
+
+async def after_action(conn: AsyncConnection[Any], alert_id: int, event: str) -> None:
+    """In the action's transaction: reschedule the chain, push a live event, observe the stage latency."""
+    if event in _RECHECK:
+        await conn.execute(
+            "UPDATE alerts SET next_due_at = CASE WHEN escalation IS NULL OR resolved_at IS NOT NULL THEN NULL "
+            "ELSE now() END WHERE id = %s",
+            (alert_id,),
+        )
+    await push(conn, event, alert_id)
+    await observe(conn, alert_id, *_STAGE.get(event, (None, None)))
+
+
+async def observe(conn: AsyncConnection[Any], alert_id: int, column: str | None, stage: str | None) -> None:
+    """Observe `opened_at -> column` as `stage` in the per-alert latency histogram."""
+    if column is None or stage is None:
+        return
+    row = await (
+        await conn.execute(
+            f"SELECT {column} - opened_at, escalation->>'event_class' FROM alerts WHERE id = %s",  # noqa: S608
+            (alert_id,),
+        )
+    ).fetchone()
+    if row is not None and row[0] is not None:
+        metrics.ALERT_STAGE_SECONDS.labels(stage, row[1] or "unknown").observe(max(0.0, row[0].total_seconds()))
+
+
+async def observe_ingest(conn: AsyncConnection[Any], alert_id: int) -> None:
+    """Observe the stages before the alert opened: device -> gateway -> cloud commit -> alert opened."""
+    row = await (
+        await conn.execute(
+            "SELECT gateway_received_at - device_event_at, cloud_committed_at - gateway_received_at, "
+            "opened_at - cloud_committed_at, escalation->>'event_class' FROM alerts WHERE id = %s",
+            (alert_id,),
+        )
+    ).fetchone()
+    if row is None:
+        return
+    for stage, span in zip(("gateway_receipt", "cloud_commit", "alert_opened"), row[:3], strict=True):
+        if span is not None:
+            metrics.ALERT_STAGE_SECONDS.labels(stage, row[3] or "unknown").observe(max(0.0, span.total_seconds()))

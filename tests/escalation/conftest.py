@@ -1,0 +1,110 @@
+"""A migrated database with two municipalities, and helpers to set policies and endpoints and to open alerts
+the way evaluation does (insert, then `cloud.escalation.policies.attach` in the same transaction)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from cloud.escalation.policies import attach
+from tests.support.services import TestDatabase, test_database
+from tests.support.tenants import Tenants, build_tenants
+
+SECRET = "s3cret-for-webhook-signatures"
+
+
+@pytest.fixture(scope="module")
+def esc_db(pg_admin_url: str) -> Iterator[TestDatabase]:
+    with test_database(pg_admin_url) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def tenants(esc_db: TestDatabase) -> Tenants:
+    return build_tenants(esc_db.runtime_url)
+
+
+def three_steps(email_after: float = 1, webhook_after: float = 2, ack_timeout: float | None = None) -> dict[str, Any]:
+    """A document: every class gets care team -> e-mail to the team lead -> webhook to the response centre
+    (internal alerts stay in the worklist so a failing channel cannot feed itself)."""
+    steps = [
+        {"after_minutes": 0, "channel": "in_app", "target": "care_team"},
+        {"after_minutes": email_after, "channel": "email", "target": "team_lead"},
+        {"after_minutes": webhook_after, "channel": "webhook", "target": "response_centre"},
+    ]
+    chain: dict[str, Any] = {"name": "three", "classes": ["alarm", "clinical", "liveness", "data_quality"],
+                             "steps": steps}  # fmt: skip
+    if ack_timeout is not None:
+        chain["ack_timeout_minutes"] = ack_timeout
+    internal = {"name": "internal", "classes": ["internal"], "steps": [steps[0]]}
+    return {"policies": [chain, internal]}
+
+
+def set_policy(url: str, municipality_id: UUID, document: dict[str, Any]) -> None:
+    """Store a municipality's policy document (validated by the caller's test where that matters)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO escalation_policies (municipality_id, document) VALUES (%s, %s) ON CONFLICT "
+            "(municipality_id) DO UPDATE SET document = EXCLUDED.document",
+            (municipality_id, Jsonb(document)),
+        )
+
+
+def set_endpoint(url: str, municipality_id: UUID, target: str, channel: str, address: str, secret: str | None) -> None:
+    """Where `target` is reached by `channel` in the municipality."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO notification_endpoints (municipality_id, target, channel, address, secret) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (municipality_id, target, channel) DO UPDATE SET "
+            "address = EXCLUDED.address, secret = EXCLUDED.secret",
+            (municipality_id, target, channel, address, secret),
+        )
+
+
+def new_patient(url: str, municipality_id: UUID, team_id: UUID, name: str = "Pasient eskalering") -> UUID:
+    """A fresh patient in a team."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
+            "VALUES (%s, %s, %s, 'active') RETURNING id",
+            (municipality_id, name, team_id),
+        ).fetchone()
+        assert row is not None
+        return UUID(str(row[0]))
+
+
+def open_alerts(
+    url: str, patient_id: UUID, count: int, *, severity: str = "red", opened_at: float | None = None, prefix: str = "t"
+) -> list[int]:
+    """Open `count` alerts (rules `test.<prefix><i>`) in one transaction, as evaluation does: insert, attach."""
+
+    async def run() -> list[int]:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn, conn.transaction():
+            ids = []
+            for i in range(count):
+                row = await (
+                    await conn.execute(
+                        "INSERT INTO alerts (patient_id, rule, alert_class, severity, auto_resolve, opened_at, "
+                        "updated_at, message) VALUES (%s, %s, 'clinical', %s, false, "
+                        "coalesce(to_timestamp(%s), now()), now(), 'test alert') RETURNING id",
+                        (patient_id, f"test.{prefix}{i}", severity, opened_at),
+                    )
+                ).fetchone()
+                assert row is not None
+                await attach(conn, row[0])
+                ids.append(int(row[0]))
+            return ids
+
+    return asyncio.run(run())
+
+
+def rows(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Rows of a query as the runtime role."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]

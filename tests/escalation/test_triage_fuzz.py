@@ -1,0 +1,58 @@
+"""schemathesis against the triage API in the real application: no input makes it fail with a server error.
+The event stream is left out (it never ends); its scope filter is tested in test_two_processes.py."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from cloud.access.roles import Role
+from cloud.db.embedded import free_port
+from tests.escalation.conftest import new_patient, open_alerts
+from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(esc_db: TestDatabase, tenants: Tenants) -> Iterator[str]:
+    """`tryggheim cloud serve` as a real process on the module's database (no background workers)."""
+    env = env_with(TRYGGHEIM_DATABASE_URL=esc_db.runtime_url, TRYGGHEIM_PORT=str(free_port()),
+                   TRYGGHEIM_LOG_LEVEL="ERROR", TRYGGHEIM_EVALUATION="false", TRYGGHEIM_ESCALATION="false")  # fmt: skip
+    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        yield wait_for_line(process, "http://", timeout=60)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_triage_api_has_no_server_errors(server: str, esc_db: TestDatabase, tenants: Tenants) -> None:
+    patient = new_patient(esc_db.runtime_url, tenants.a.municipality_id, tenants.a.teams["Nord"])
+    alerts = open_alerts(esc_db.runtime_url, patient, 3, prefix="fuzz")
+    api = (
+        schemathesis.openapi.from_url(f"{server}/openapi.json")
+        .include(tag_regex="^triage$")
+        .exclude(path="/api/v1/worklist/events")
+    )
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert {op.path for op in operations} >= {"/api/v1/worklist", "/api/v1/alerts/{alert_id}/outcomes"}
+    nurse = tenants.a.auth(Role.NURSE)
+    for operation in operations:
+
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=operation.as_strategy())
+        def call(case: Any) -> None:
+            if "alert_id" in (case.path_parameters or {}) and case.path_parameters["alert_id"] % 2 == 0:
+                case.path_parameters["alert_id"] = alerts[case.path_parameters["alert_id"] % 3]
+            case.call_and_validate(base_url=server, headers=nurse, checks=[not_a_server_error])
+
+        call()

@@ -1,0 +1,76 @@
+"""The demo's mail sink and its escalation set-up: a local SMTP server (aiosmtpd) that prints each e-mail it
+receives, and a municipality policy that reaches every role by e-mail (the demo has no webhook receiver)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from email import message_from_bytes
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from alerts.escalation import default_policies, parse_policies
+from cloud.access import directory
+
+# One policy minute lasts this many seconds in the demo: a safety alarm's e-mails arrive after seconds.
+DEMO_MINUTE_S = 4.0
+DEMO_ADDRESSES = {
+    "response_centre": "responssenter@demo.tryggheim.invalid",
+    "team_lead": "teamleder@demo.tryggheim.invalid",
+    "on_call_nurse": "vakt@demo.tryggheim.invalid",
+    "installer": "installator@demo.tryggheim.invalid",
+}
+
+
+class _Printer:
+    def __init__(self, say: Callable[[str, str, str], None]) -> None:
+        self.say = say
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        mail = message_from_bytes(envelope.content)
+        body = mail.get_payload(decode=True)
+        text = body.decode(errors="replace") if isinstance(body, bytes) else ""
+        link = next((word for word in text.split() if "/alerts/" in word), "")
+        self.say(str(mail["To"]), str(mail["Subject"]), link)
+        return "250 OK"
+
+
+def start_sink(port: int, say: Callable[[str, str, str], None]) -> Any:
+    """Start the SMTP sink on 127.0.0.1:`port`; returns the controller (call `.stop()`), or None when aiosmtpd
+    is not installed (it comes with the dev extra that `make demo` installs)."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        return None
+    controller = Controller(_Printer(say), hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller
+
+
+async def _configure(url: str, municipality_number: str) -> None:
+    document = default_policies().model_dump(mode="json")
+    for policy in document["policies"]:
+        for step in [*policy["steps"], policy["renotify"]]:
+            if step["channel"] == "webhook":
+                step["channel"] = "email"
+    parse_policies(document, "demo policy")
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        municipality = await directory.municipality_id(conn, municipality_number)
+        await conn.execute(
+            "INSERT INTO escalation_policies (municipality_id, document) VALUES (%s, %s) "
+            "ON CONFLICT (municipality_id) DO UPDATE SET document = EXCLUDED.document, updated_at = now()",
+            (municipality, Jsonb(document)),
+        )
+        for target, address in DEMO_ADDRESSES.items():
+            await conn.execute(
+                "INSERT INTO notification_endpoints (municipality_id, target, channel, address) "
+                "VALUES (%s, %s, 'email', %s) ON CONFLICT DO NOTHING",
+                (municipality, target, address),
+            )
+
+
+def configure(runtime_url: str, municipality_number: str) -> None:
+    """Store the demo municipality's e-mail-only policy and the demo addresses (idempotent)."""
+    asyncio.run(_configure(runtime_url, municipality_number))
