@@ -106,16 +106,18 @@ def _batch(gateway: _Gateway, size: int, start: datetime) -> dict[str, Any]:
 
 async def _drive(base_urls: list[str], work: list[tuple[_Gateway, bytes, int]]) -> tuple[float, list[float], int]:
     """Send all batches with CONCURRENCY uploads in flight, spread over the replicas; returns wall time,
-    latencies, readings."""
-    queue: asyncio.Queue[tuple[_Gateway, bytes, int]] = asyncio.Queue()
+    latencies, readings. A gateway uploads one batch at a time, in order, as the edge agent does: each
+    gateway belongs to one sender (concurrent batches of one gateway would only queue on its ingest lock)."""
+    lanes: list[list[tuple[_Gateway, bytes, int]]] = [[] for _ in range(CONCURRENCY)]
+    owner: dict[uuid.UUID, int] = {}
     for item in work:
-        queue.put_nowait(item)
+        lane = owner.setdefault(item[0].id, len(owner) % CONCURRENCY)
+        lanes[lane].append(item)
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            gateway, body, _ = queue.get_nowait()
+    async def sender(client: httpx.AsyncClient, lane: list[tuple[_Gateway, bytes, int]]) -> None:
+        for gateway, body, _ in lane:
             started = time.perf_counter()
             response = await client.post(
                 "/api/v1/ingest",
@@ -133,7 +135,7 @@ async def _drive(base_urls: list[str], work: list[tuple[_Gateway, bytes, int]]) 
             for url in base_urls
         ]
         started = time.perf_counter()
-        await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(CONCURRENCY)))
+        await asyncio.gather(*(sender(clients[i % len(clients)], lane) for i, lane in enumerate(lanes)))
         wall = time.perf_counter() - started
     return wall, latencies, sum(n for _, _, n in work)
 
