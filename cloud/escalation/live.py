@@ -14,13 +14,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import psycopg
+from psycopg import Notify
 
+from cloud.db.listen import listen_forever
 from cloud.notify.in_app import WORKLIST_CHANNEL
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 1000
-RETRY_S = 2.0
 
 
 class Broadcaster:
@@ -60,19 +60,13 @@ class Broadcaster:
             queue.put_nowait(event)
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True, application_name="tryggheim-worklist"
-                ) as conn:
-                    await conn.execute(f"LISTEN {WORKLIST_CHANNEL}")
-                    self.listening.set()
-                    async for note in conn.notifies():
-                        try:
-                            self._publish(json.loads(note.payload))
-                        except ValueError:
-                            log.warning("worklist event is not JSON", extra={"payload": note.payload[:200]})
-            except (psycopg.Error, OSError):
-                log.warning("worklist listener lost its connection; reconnecting", exc_info=True)
-            self.listening.clear()
-            await asyncio.sleep(RETRY_S)
+        await listen_forever(
+            self.conninfo, [WORKLIST_CHANNEL], name="tryggheim-worklist", listening=self.listening,
+            on_notify=self._received,
+        )  # fmt: skip
+
+    def _received(self, note: Notify) -> None:
+        try:
+            self._publish(json.loads(note.payload))
+        except ValueError:
+            log.warning("worklist event is not JSON", extra={"payload": note.payload[:200]})

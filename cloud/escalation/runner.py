@@ -9,7 +9,6 @@ a message to deliver). APScheduler 3 (in-memory job store, one per process) tick
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -19,21 +18,22 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import httpx
-import psycopg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from psycopg import Notify
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.escalation import Fire
 from cloud.config import CloudSettings
+from cloud.db.listen import listen_forever
 from cloud.escalation.engine import OUTBOX_CHANNEL, step_next
 from cloud.escalation.outbox import OutboxSettings, deliver_next
 from cloud.escalation.policies import ESCALATION_CHANNEL
+from cloud.evaluation.runner import STOP_TIMEOUT_S
 from cloud.notify import Channel
 from cloud.notify.email import EmailChannel, SmtpSettings
 from cloud.notify.webhook import WebhookChannel
 
 log = logging.getLogger(__name__)
-LISTEN_RETRY_S = 2.0
 WEBHOOK_TIMEOUT_S = 10.0
 DELIVERY_WORKERS = 4  # concurrent deliveries per process (the pool holds 10 connections by default)
 
@@ -94,9 +94,10 @@ class EscalationRunner:
             self._scheduler.shutdown(wait=False)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            if stuck:
+                log.error("escalation tasks did not stop in time", extra={"tasks": len(stuck)})
         await self._http.aclose()
 
     async def tick(self) -> None:
@@ -139,19 +140,11 @@ class EscalationRunner:
         conninfo = self.pool.conninfo
         if not isinstance(conninfo, str):
             raise TypeError("the escalation runner needs a pool built from a connection string")
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    conninfo, autocommit=True, application_name="tryggheim-escalation"
-                ) as conn:
-                    await conn.execute(f"LISTEN {ESCALATION_CHANNEL}")
-                    await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
-                    self.listening.set()
-                    await self.tick()
-                    async for note in conn.notifies():
-                        self.wakeups[note.channel] += 1
-                        (self._steps if note.channel == ESCALATION_CHANNEL else self._deliveries).set()
-            except (psycopg.Error, OSError):
-                log.warning("escalation listener lost its connection; reconnecting", exc_info=True)
-            self.listening.clear()
-            await asyncio.sleep(LISTEN_RETRY_S)
+        await listen_forever(
+            conninfo, [ESCALATION_CHANNEL, OUTBOX_CHANNEL], name="tryggheim-escalation", listening=self.listening,
+            on_notify=self._notified, on_ready=self.tick,
+        )  # fmt: skip
+
+    def _notified(self, note: Notify) -> None:
+        self.wakeups[note.channel] += 1
+        (self._steps if note.channel == ESCALATION_CHANNEL else self._deliveries).set()

@@ -18,12 +18,12 @@ import psycopg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from psycopg_pool import AsyncConnectionPool
 
+from cloud.db.listen import listen_forever
 from cloud.evaluation.baselines import DEFAULT_TRIAL_DAYS, propose_due
 from cloud.evaluation.queue import enqueue_sweep, evaluate_next
 from cloud.ingest.store import ALARM_CHANNEL
 
 log = logging.getLogger(__name__)
-LISTEN_RETRY_S = 2.0
 STOP_TIMEOUT_S = 10.0
 BASELINE_EVERY_S = 3600.0  # proposals are due by the day; an hourly look is plenty
 
@@ -124,18 +124,11 @@ class EvaluationRunner:
         conninfo = self.pool.conninfo
         if not isinstance(conninfo, str):
             raise TypeError("the evaluation runner needs a pool built from a connection string")
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    conninfo, autocommit=True, application_name="tryggheim-listen"
-                ) as conn:
-                    await conn.execute(f"LISTEN {ALARM_CHANNEL}")
-                    self.listening.set()
-                    # Whatever was notified while nobody listened is still queued: drain once now.
-                    self.wake("listen")
-                    async for _ in conn.notifies():
-                        self.wake("notify")
-            except (psycopg.Error, OSError):
-                log.warning("alarm listener lost its connection; reconnecting", exc_info=True)
-            self.listening.clear()
-            await asyncio.sleep(LISTEN_RETRY_S)
+        await listen_forever(
+            conninfo, [ALARM_CHANNEL], name="tryggheim-listen", listening=self.listening,
+            on_notify=lambda _: self.wake("notify"), on_ready=self._after_listening,
+        )  # fmt: skip
+
+    async def _after_listening(self) -> None:
+        # Whatever was notified while nobody listened is still queued: drain once now.
+        self.wake("listen")
