@@ -92,6 +92,13 @@ class Engine:
         return asyncio.run(go())
 
 
+def _whole_second() -> float:
+    """Now, truncated to a whole second: exact as a float, so PostgreSQL's microsecond rounding of
+    `to_timestamp` cannot move an alert's opening past the injected clock (a step due at opening must be due
+    at t0)."""
+    return float(int(time.time()))
+
+
 def _steps(url: str, alert_id: int) -> list[tuple[Any, ...]]:
     return rows(url, "SELECT step, kind, channel, status, idempotency_key::text, due_at, sent_at FROM notifications "
                 "WHERE alert_id = %s ORDER BY step", alert_id)  # fmt: skip
@@ -100,7 +107,7 @@ def _steps(url: str, alert_id: int) -> list[tuple[Any, ...]]:
 def test_steps_run_in_order_once_each_with_private_messages(
     esc_db: TestDatabase, wired: Tenants, smtp: tuple[int, Inbox], hook: WebhookServer
 ) -> None:
-    url, t0 = esc_db.runtime_url, time.time()
+    url, t0 = esc_db.runtime_url, _whole_second()
     name = "Kari Nordmann 01017012345"
     patient = new_patient(url, wired.a.municipality_id, wired.a.teams["Nord"], name=name)
     alerts = open_alerts(url, patient, 3, opened_at=t0, prefix="order")
@@ -134,7 +141,7 @@ def test_steps_run_in_order_once_each_with_private_messages(
 def test_acknowledge_stops_the_steps_and_the_ack_timeout_reminds(
     esc_db: TestDatabase, wired: Tenants, client: TestClient, smtp: tuple[int, Inbox]
 ) -> None:
-    url, t0 = esc_db.runtime_url, time.time()
+    url, t0 = esc_db.runtime_url, _whole_second()
     patient = new_patient(url, wired.a.municipality_id, wired.a.teams["Nord"])
     (alert,) = open_alerts(url, patient, 1, opened_at=t0, prefix="ack")
     run = Engine(url, smtp[0]).run
@@ -159,7 +166,7 @@ def test_acknowledge_stops_the_steps_and_the_ack_timeout_reminds(
 def test_snooze_holds_the_chain_until_it_ends(
     esc_db: TestDatabase, wired: Tenants, client: TestClient, smtp: tuple[int, Inbox]
 ) -> None:
-    url, t0 = esc_db.runtime_url, time.time()
+    url, t0 = esc_db.runtime_url, _whole_second()
     patient = new_patient(url, wired.a.municipality_id, wired.a.teams["Nord"])
     (alert,) = open_alerts(url, patient, 1, opened_at=t0, prefix="snooze")
     run = Engine(url, smtp[0]).run
@@ -178,7 +185,7 @@ def test_snooze_holds_the_chain_until_it_ends(
 def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered_and_shown(
     esc_db: TestDatabase, tenants: Tenants, client: TestClient, smtp: tuple[int, Inbox], hook: WebhookServer
 ) -> None:
-    url, town, t0 = esc_db.runtime_url, tenants.b.municipality_id, time.time()
+    url, town, t0 = esc_db.runtime_url, tenants.b.municipality_id, _whole_second()
     set_policy(url, town, three_steps(email_after=0.5, webhook_after=1))
     set_endpoint(url, town, "team_lead", "email", "leder@b.test", None)
     set_endpoint(url, town, "response_centre", "webhook", f"{hook.url}/fail", SECRET)
@@ -213,7 +220,7 @@ def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered_and_shown
 def test_a_rise_to_red_follows_the_red_policy_from_then_on(
     esc_db: TestDatabase, wired: Tenants, smtp: tuple[int, Inbox]
 ) -> None:
-    url, town, t0 = esc_db.runtime_url, wired.a.municipality_id, time.time()
+    url, town, t0 = esc_db.runtime_url, wired.a.municipality_id, _whole_second()
     worklist = {"after_minutes": 0, "channel": "in_app", "target": "care_team"}
     mail = {"after_minutes": 1, "channel": "email", "target": "team_lead"}
     set_policy(url, town, {"policies": [
@@ -244,7 +251,7 @@ def test_a_rise_to_red_follows_the_red_policy_from_then_on(
 def test_a_pause_holds_a_clinical_chain_but_never_an_alarm(
     esc_db: TestDatabase, wired: Tenants, client: TestClient, smtp: tuple[int, Inbox]
 ) -> None:
-    url, t0 = esc_db.runtime_url, time.time()
+    url, t0 = esc_db.runtime_url, _whole_second()
     patient = new_patient(url, wired.a.municipality_id, wired.a.teams["Nord"])
     answer = client.post(f"/api/v1/patients/{patient}/pause", json={"reason": "Innlagt på sykehus"},
                          headers=wired.a.auth(Role.NURSE))  # fmt: skip
