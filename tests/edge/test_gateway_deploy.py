@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -94,7 +95,10 @@ def test_agent_sends_ready_and_periodic_watchdog_to_notify_socket(tmp_path: Path
     beats = [at for at, m in received if m == "WATCHDOG=1"]
     assert len(beats) >= 4
     gaps = [b - a for a, b in itertools.pairwise(beats)]
-    assert all(0.1 < gap < 1.0 for gap in gaps), gaps  # every half timeout (0.2 s), not a burst
+    # Every half timeout (0.2 s), not a burst: one late beat may shorten the gap to the next, so the
+    # cadence is judged by the median, and no two beats may come back to back.
+    assert 0.1 < statistics.median(gaps) < 0.4, gaps
+    assert all(0.02 < gap < 1.0 for gap in gaps), gaps
     assert messages[-1] == "STOPPING=1"
 
 
