@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg import AsyncConnection
@@ -50,8 +50,10 @@ _COLUMNS = (
     "gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, t, measured_at, received_at, "
     "context, backfilled"
 )
+# A UUID's binary form on the wire is its 16 raw bytes, exactly what the bytea dumper writes; dumping
+# precomputed bytes avoids a Python-level UUID dumper call for four columns of every row.
 _TYPES = [
-    "uuid", "uuid", "int8", "uuid", "uuid", "text", "float8", "text", "timestamptz", "timestamptz", "timestamptz",
+    "bytea", "bytea", "int8", "bytea", "bytea", "text", "float8", "text", "timestamptz", "timestamptz", "timestamptz",
     "jsonb", "bool",
 ]  # fmt: skip
 # Rows already stored in this batch's delivery-key range, and recorded measurements already stored in
@@ -93,6 +95,28 @@ def _within(moment: datetime, lower: datetime | None, upper: datetime | None) ->
     return (lower is None or lower <= moment) and (upper is None or moment < upper)
 
 
+def _overlap(lo: datetime | None, hi: datetime | None, lower: datetime | None, upper: datetime | None) -> bool:
+    """Whether the half-open periods [lo, hi) and [lower, upper) share a moment (None: unbounded)."""
+    return (hi is None or lower is None or lower < hi) and (upper is None or lo is None or lo < upper)
+
+
+class _Target(NamedTuple):
+    """Where a reading goes: its device and patient (None for a home's shared sensor), with the UUIDs' 16 raw
+    bytes for the binary COPY and small per-batch integers for hashing (a UUID hashes through a Python-level
+    `__hash__`; a batch of 1,000 readings would call it thousands of times)."""
+
+    number: int
+    device_key: int
+    device_id: UUID
+    patient_id: UUID | None
+    device_raw: bytes
+    patient_raw: bytes | None
+
+
+_ContentKey = tuple[int, str, datetime, float]
+_Staged = tuple[Reading, _Target, _ContentKey | None]
+
+
 class _Resolver:
     """Device, patient and consent lookup for one batch, loaded with a few queries."""
 
@@ -105,6 +129,12 @@ class _Resolver:
         self.residents: dict[UUID, list[UUID]] = {}
         self.consents = ConsentBook({})
         self.shared: dict[int, list[UUID]] = {}  # seq of a home sensor's reading -> residents to evaluate
+        self.targets: list[_Target] = []
+        self.device_keys: dict[UUID, int] = {}
+        self._interned: dict[tuple[UUID, UUID | None], _Target] = {}
+        # address -> (lower, upper, target): the answer for every moment in [lower, upper), so most readings
+        # of a batch (a few devices, many readings) cost one dictionary look-up and two comparisons.
+        self._memo: dict[str, tuple[datetime | None, datetime | None, _Target]] = {}
 
     async def load(self, conn: AsyncConnection[Any], municipality_id: UUID, addresses: set[str]) -> None:
         rows = await (
@@ -137,31 +167,32 @@ class _Resolver:
         if self.supervision & set(device_ids):
             self.consents = await load_book(conn, self.supervision & set(device_ids))
 
-    def resolve(self, reading: Reading) -> tuple[UUID, UUID | None] | Rejection:
-        """(device, patient) for a reading at its time, or the reason it cannot be stored. The patient is None
-        for a sensor shared by a home's residents."""
+    def resolve(self, reading: Reading) -> _Target | Rejection:
+        """Where a reading at its time goes, or the reason it cannot be stored."""
+        t = reading.t
+        hit = self._memo.get(reading.device)
+        if hit is not None and (hit[0] is None or hit[0] <= t) and (hit[1] is None or t < hit[1]):
+            return hit[2]
         registrations = self.registrations.get(reading.device)
         if registrations is None:
             return _reject(reading, "unknown_device", "no device with this address is registered in the municipality")
-        t = reading.t
-        device_id = None
+        registration = None
         foreign = False
         for r in registrations:
             if _within(t, r.lower, r.upper):
                 if r.gateway_id == self.gateway_id:
-                    device_id = r.device_id
+                    registration = r
                     break
                 foreign = True
-        if device_id is None:
+        if registration is None:
             if foreign:
                 return _reject(reading, "foreign_device", "the device is registered to another gateway at that time")
             return _reject(reading, "unknown_device", "the device is not registered to this gateway at that time")
-        target = next(
-            ((p, h) for p, h, lower, upper in self.assignments.get(device_id, ()) if _within(t, lower, upper)), None
-        )
-        if target is None:
+        device_id = registration.device_id
+        assignment = next((a for a in self.assignments.get(device_id, ()) if _within(t, a[2], a[3])), None)
+        if assignment is None:
             return _reject(reading, "unassigned", "the device is assigned to no patient or home at that time")
-        patient_id, home_id = target
+        patient_id, home_id, lower, upper = assignment
         if device_id in self.supervision or patient_id is None:
             people = [patient_id] if patient_id is not None else self.residents.get(home_id or UUID(int=0), [])
             if device_id in self.supervision and not self.consents.covers(device_id, people, t):
@@ -171,11 +202,34 @@ class _Resolver:
                 )  # fmt: skip
             if patient_id is None:
                 self.shared[reading.seq] = people
-        return device_id, patient_id
+            return self._target(device_id, patient_id)
+        target = self._target(device_id, patient_id)
+        self._remember(reading.device, registration, lower, upper, target)
+        return target
 
-    def shared_touched(
-        self, seqs: Iterable[int], staged: dict[int, tuple[Reading, UUID, UUID | None]]
-    ) -> set[tuple[UUID, str]]:
+    def _target(self, device_id: UUID, patient_id: UUID | None) -> _Target:
+        target = self._interned.get((device_id, patient_id))
+        if target is None:
+            key = self.device_keys.setdefault(device_id, len(self.device_keys))
+            target = _Target(len(self.targets), key, device_id, patient_id, device_id.bytes,
+                             patient_id.bytes if patient_id else None)  # fmt: skip
+            self.targets.append(target)
+            self._interned[(device_id, patient_id)] = target
+        return target
+
+    def _remember(
+        self, address: str, chosen: _Registration, lower: datetime | None, upper: datetime | None, target: _Target
+    ) -> None:
+        """Memoize a plain patient device's answer over the intersection of its registration and assignment
+        periods, unless another registration of the address overlaps it (then the answer depends on order)."""
+        lo = chosen.lower if lower is None else lower if chosen.lower is None else max(lower, chosen.lower)
+        hi = chosen.upper if upper is None else upper if chosen.upper is None else min(upper, chosen.upper)
+        for other in self.registrations[address]:
+            if other is not chosen and _overlap(lo, hi, other.lower, other.upper):
+                return
+        self._memo[address] = (lo, hi, target)
+
+    def shared_touched(self, seqs: Iterable[int], staged: dict[int, _Staged]) -> set[tuple[UUID, str]]:
         """(resident, metric) to evaluate for stored readings of shared sensors."""
         return {(person, staged[seq][0].metric) for seq in seqs if seq in self.shared for person in self.shared[seq]}
 
@@ -197,25 +251,25 @@ async def store_batch(
     """Write one batch atomically and report what happened to each sequence number."""
     outcome = Outcome()
     async with conn.transaction():
-        # One batch per gateway at a time: what `_KNOWN_SQL` finds cannot change before the COPY, so the
+        # One batch per gateway at a time: what `_known` finds cannot change before the COPY, so the
         # de-duplication is exact (also without a unique index, on the TimescaleDB path).
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ingest:{gateway_id}",))
         resolver = _Resolver(gateway_id)
         await resolver.load(conn, municipality_id, {r.device for r in readings})
-        staged: dict[int, tuple[Reading, UUID, UUID | None]] = {}
+        staged: dict[int, _Staged] = {}
         for reading in readings:
-            resolved = resolver.resolve(reading)
-            if isinstance(resolved, Rejection):
-                rejections.append(resolved)
+            target = resolver.resolve(reading)
+            if isinstance(target, Rejection):
+                rejections.append(target)
             else:
-                staged[reading.seq] = (reading, *resolved)
-        by_key, by_content = await _known(conn, gateway_id, epoch, staged)
-        new: list[int] = []
-        seen: set[tuple[UUID, str, datetime, float]] = set()
-        for seq, (reading, device_id, _) in staged.items():
-            content = _content(reading, device_id)
+                staged[reading.seq] = (reading, target, _content(reading, target))
+        by_key, by_content = await _known(conn, gateway_id, epoch, staged, resolver.device_keys)
+        new: list[_Staged] = []
+        seen: set[_ContentKey] = set()
+        for seq, item in staged.items():
+            reading, target, content = item
             if seq in by_key:
-                if by_key[seq] == (device_id, reading.metric, reading.value, reading.measured_at):
+                if by_key[seq] == (target.device_id, reading.metric, reading.value, reading.measured_at):
                     outcome.duplicates += 1
                 else:
                     rejections.append(
@@ -225,13 +279,14 @@ async def store_batch(
             elif seq in by_content or (content is not None and content in seen):
                 outcome.resent += 1
             else:
-                new.append(seq)
+                new.append(item)
                 if content is not None:
                     seen.add(content)
-        await _copy(conn, gateway_id, epoch, [staged[seq] for seq in new], clock_skew_s)
+        await _copy(conn, gateway_id, epoch, new, clock_skew_s)
         outcome.stored = len(new)
-        await _queue_evaluations(conn, {(staged[seq][2], staged[seq][0].metric) for seq in new})
-        await _queue_evaluations(conn, resolver.shared_touched(new, staged))
+        touched = {(target.number, reading.metric) for reading, target, _ in new}
+        await _queue_evaluations(conn, {(resolver.targets[number].patient_id, metric) for number, metric in touched})
+        await _queue_evaluations(conn, resolver.shared_touched((reading.seq for reading, _, _ in new), staged))
         await _quarantine(conn, gateway_id, epoch, rejections, outcome)
         if outcome.quarantined["sequence_conflict"]:
             await conn.execute(
@@ -242,15 +297,19 @@ async def store_batch(
     return outcome
 
 
-def _content(reading: Reading, device_id: UUID) -> tuple[UUID, str, datetime, float] | None:
+def _content(reading: Reading, target: _Target) -> _ContentKey | None:
     """What identifies a recorded measurement a device may re-send; None for events and states."""
     if reading.measured_at is None or reading.metric not in _RECORDED:
         return None
-    return device_id, reading.metric, reading.measured_at, reading.value
+    return target.device_key, reading.metric, reading.measured_at, reading.value
 
 
 async def _known(
-    conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, staged: dict[int, tuple[Reading, UUID, UUID | None]]
+    conn: AsyncConnection[Any],
+    gateway_id: UUID,
+    epoch: UUID,
+    staged: dict[int, _Staged],
+    device_keys: dict[UUID, int],
 ) -> tuple[dict[int, tuple[Any, ...]], set[int]]:
     """Stored rows with this batch's delivery keys, and the sequences whose content is already stored."""
     if not staged:
@@ -262,43 +321,56 @@ async def _known(
         ).fetchall()
         if seq in staged
     }
-    recorded = {seq: c for seq, (reading, device_id, _) in staged.items() if (c := _content(reading, device_id))}
-    if not recorded:
+    windows: dict[int, list[Any]] = {}  # device key -> [device, earliest, latest]
+    metrics: set[str] = set()
+    for reading, target, content in staged.values():
+        if content is None:
+            continue
+        at = content[2]
+        window = windows.get(target.device_key)
+        if window is None:
+            windows[target.device_key] = [target.device_id, at, at]
+        elif at < window[1]:
+            window[1] = at
+        elif at > window[2]:
+            window[2] = at
+        metrics.add(reading.metric)
+    if not windows:
         return by_key, set()
-    windows: dict[UUID, tuple[datetime, datetime]] = {}
-    for device_id, _, at, _ in recorded.values():
-        lo, hi = windows.get(device_id, (at, at))
-        windows[device_id] = (min(lo, at), max(hi, at))
-    metrics = sorted({c[1] for c in recorded.values()})
-    stored = set(
-        await (
+    stored = {
+        (device_keys[device_id], metric, at, value)
+        for device_id, metric, at, value in await (
             await conn.execute(
                 _BY_CONTENT_SQL,
-                (list(windows), [w[0] for w in windows.values()], [w[1] for w in windows.values()], metrics),
+                (
+                    [w[0] for w in windows.values()],
+                    [w[1] for w in windows.values()],
+                    [w[2] for w in windows.values()],
+                    sorted(metrics),
+                ),
             )
         ).fetchall()
-    )
-    return by_key, {seq for seq, content in recorded.items() if content in stored}
+    }
+    if not stored:
+        return by_key, set()
+    return by_key, {seq for seq, (_, _, content) in staged.items() if content in stored}
 
 
 async def _copy(
-    conn: AsyncConnection[Any],
-    gateway_id: UUID,
-    epoch: UUID,
-    rows: list[tuple[Reading, UUID, UUID | None]],
-    clock_skew_s: float | None,
+    conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, rows: list[_Staged], clock_skew_s: float | None
 ) -> None:
     if not rows:
         return
     skew = {"gateway_clock_skew_s": round(clock_skew_s, 1)} if clock_skew_s and abs(clock_skew_s) > 60 else None
+    gateway_raw, epoch_raw = gateway_id.bytes, epoch.bytes
     async with conn.cursor().copy(f"COPY observations ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_TYPES)
-        for reading, device_id, patient_id in rows:
+        for reading, target, _ in rows:
             context = {**(reading.context or {}), **skew} if skew else reading.context
             await copy.write_row(
                 (
-                    gateway_id, epoch, reading.seq, device_id, patient_id, reading.metric, reading.value,
-                    reading.unit, reading.t, reading.measured_at, reading.received_at,
+                    gateway_raw, epoch_raw, reading.seq, target.device_raw, target.patient_raw, reading.metric,
+                    reading.value, reading.unit, reading.t, reading.measured_at, reading.received_at,
                     Jsonb(context) if context else None, reading.backfilled,
                 )
             )  # fmt: skip
