@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import select
+from typing import Any
+
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+
+
+async def check_idle_connection(conn: AsyncConnection[Any]) -> None:
+    """Raise if a connection leaving the pool is dead, without a round trip when it is plainly healthy.
+
+    An idle connection has nothing to read: a server that shut down or restarted has sent its termination
+    notice and closed the socket, which makes it readable. Only then is the pool's empty-query check run
+    (which raises on a dead connection). Checking every checkout with a query cost one round trip per
+    request, a tenth of a small ingest batch's database time.
+    """
+    if conn.closed or conn.broken:
+        raise ConnectionError("the connection is closed")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        await AsyncConnectionPool.check_connection(conn)
 
 
 def make_pool(url: str, *, min_size: int, max_size: int, timeout_s: float) -> AsyncConnectionPool:
@@ -14,7 +33,7 @@ def make_pool(url: str, *, min_size: int, max_size: int, timeout_s: float) -> As
         timeout=timeout_s,
         open=False,
         # A connection broken by a database restart is replaced instead of failing a request.
-        check=AsyncConnectionPool.check_connection,
+        check=check_idle_connection,
         # psycopg_pool backs off exponentially while the database is down and only starts over after
         # `reconnect_timeout`; 10 s caps that cycle, so service resumes within seconds of the database
         # coming back instead of after a long back-off.

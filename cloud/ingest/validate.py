@@ -71,6 +71,20 @@ def payload_hash(raw: Any) -> bytes:
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).digest()
 
 
+def as_sent(reading: Reading) -> dict[str, Any]:
+    """A validated reading in the form a gateway sends (kept in quarantine when it is refused later)."""
+    return {
+        "seq": reading.seq,
+        "device": reading.device,
+        "metric": reading.metric,
+        "value": reading.value,
+        "unit": reading.unit,
+        "measured_at": reading.measured_at.isoformat() if reading.measured_at else None,
+        "received_at": reading.received_at.isoformat(),
+        **({"context": reading.context} if reading.context else {}),
+    }
+
+
 def storable(raw: Any) -> Any:
     """`raw` as PostgreSQL can keep it: jsonb and text refuse NUL characters, so they become U+FFFD (the
     quarantine must keep what it can of a reading, never fail the batch on it)."""

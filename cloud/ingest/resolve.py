@@ -1,0 +1,178 @@
+"""Where each reading of a batch goes: its device and patient at the reading's own moment, or why it cannot go.
+
+The look-ups are by the addresses in the batch, so they need nothing from each other and are sent together
+with the rest of the batch's first round trip (`send`, then `receive` after the pipeline's sync). Homes'
+residents and supervision consents are fetched afterwards, only for batches that have such devices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from psycopg import AsyncConnection, AsyncCursor
+
+from cloud.ingest.validate import Reading, Reason, Rejection, as_sent
+from cloud.registry import homes as registry_homes
+from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
+
+_REGISTRATIONS_SQL = (
+    "SELECT d.address, d.id, r.gateway_id, lower(r.valid), upper(r.valid), d.profile_id FROM devices d "
+    "LEFT JOIN device_registrations r ON r.device_id = d.id WHERE d.municipality_id = %b AND d.address = ANY(%b)"
+)
+_ASSIGNMENTS_SQL = (
+    "SELECT a.device_id, a.patient_id, a.home_id, lower(a.valid), upper(a.valid) FROM device_assignments a "
+    "JOIN devices d ON d.id = a.device_id WHERE d.municipality_id = %b AND d.address = ANY(%b)"
+)
+
+
+class Target(NamedTuple):
+    """Where a reading goes: its device and patient (None for a home's shared sensor), with the UUIDs' 16 raw
+    bytes for the binary COPY and small per-batch integers for hashing (a UUID hashes through a Python-level
+    `__hash__`; a batch of 1,000 readings would call it thousands of times)."""
+
+    number: int
+    device_key: int
+    device_id: UUID
+    patient_id: UUID | None
+    device_raw: bytes
+    patient_raw: bytes | None
+
+
+@dataclass(frozen=True)
+class _Registration:
+    device_id: UUID
+    gateway_id: UUID
+    lower: datetime | None
+    upper: datetime | None
+
+
+def _within(moment: datetime, lower: datetime | None, upper: datetime | None) -> bool:
+    return (lower is None or lower <= moment) and (upper is None or moment < upper)
+
+
+def _overlap(lo: datetime | None, hi: datetime | None, lower: datetime | None, upper: datetime | None) -> bool:
+    """Whether the half-open periods [lo, hi) and [lower, upper) share a moment (None: unbounded)."""
+    return (hi is None or lower is None or lower < hi) and (upper is None or lo is None or lo < upper)
+
+
+class Resolver:
+    """Device, patient and consent look-up for one batch of one gateway."""
+
+    def __init__(self, gateway_id: UUID, municipality_id: UUID) -> None:
+        self.gateway_id = gateway_id
+        self.municipality_id = municipality_id
+        self.registrations: dict[str, list[_Registration]] = {}
+        # device -> (patient or None, home or None, lower, upper): a shared sensor is assigned to a home
+        self.assignments: dict[UUID, list[tuple[UUID | None, UUID | None, datetime | None, datetime | None]]] = {}
+        self.supervision: set[UUID] = set()
+        self.residents: dict[UUID, list[UUID]] = {}
+        self.consents = ConsentBook({})
+        self.shared: dict[int, list[UUID]] = {}  # seq of a home sensor's reading -> residents to evaluate
+        self.targets: list[Target] = []
+        self.device_keys: dict[UUID, int] = {}
+        self._interned: dict[tuple[UUID, UUID | None], Target] = {}
+        # address -> (lower, upper, target): the answer for every moment in [lower, upper), so most readings
+        # of a batch (a few devices, many readings) cost one dictionary look-up and two comparisons.
+        self._memo: dict[str, tuple[datetime | None, datetime | None, Target]] = {}
+        self._cursors: tuple[AsyncCursor[Any], AsyncCursor[Any]] | None = None
+
+    async def send(self, conn: AsyncConnection[Any], addresses: list[str]) -> None:
+        """Queue the registration and assignment look-ups (in pipeline mode nothing waits here)."""
+        params = (self.municipality_id, addresses)
+        self._cursors = (
+            await conn.execute(_REGISTRATIONS_SQL, params),
+            await conn.execute(_ASSIGNMENTS_SQL, params),
+        )
+
+    async def receive(self, conn: AsyncConnection[Any]) -> None:
+        """Read what `send` asked for (after the pipeline's sync); fetch residents and consents if needed."""
+        assert self._cursors is not None, "send() first"
+        registrations, assignments = self._cursors
+        supervision = supervision_profiles()
+        for address, device_id, gateway_id, lower, upper, profile_id in await registrations.fetchall():
+            self.registrations.setdefault(address, [])
+            if profile_id in supervision:
+                self.supervision.add(device_id)
+            if gateway_id is not None:
+                self.registrations[address].append(_Registration(device_id, gateway_id, lower, upper))
+        for device_id, patient_id, home_id, lower, upper in await assignments.fetchall():
+            self.assignments.setdefault(device_id, []).append((patient_id, home_id, lower, upper))
+        homes = sorted({a[1] for rows in self.assignments.values() for a in rows if a[1] is not None})
+        if homes:
+            self.residents = await registry_homes.residents(conn, homes)
+        if self.supervision:
+            self.consents = await load_book(conn, self.supervision)
+
+    def resolve(self, reading: Reading) -> Target | Rejection:
+        """Where a reading at its time goes, or the reason it cannot be stored."""
+        t = reading.t
+        hit = self._memo.get(reading.device)
+        if hit is not None and (hit[0] is None or hit[0] <= t) and (hit[1] is None or t < hit[1]):
+            return hit[2]
+        registrations = self.registrations.get(reading.device)
+        if registrations is None:
+            return _reject(reading, "unknown_device", "no device with this address is registered in the municipality")
+        registration = None
+        foreign = False
+        for r in registrations:
+            if _within(t, r.lower, r.upper):
+                if r.gateway_id == self.gateway_id:
+                    registration = r
+                    break
+                foreign = True
+        if registration is None:
+            if foreign:
+                return _reject(reading, "foreign_device", "the device is registered to another gateway at that time")
+            return _reject(reading, "unknown_device", "the device is not registered to this gateway at that time")
+        device_id = registration.device_id
+        assignment = next((a for a in self.assignments.get(device_id, ()) if _within(t, a[2], a[3])), None)
+        if assignment is None:
+            return _reject(reading, "unassigned", "the device is assigned to no patient or home at that time")
+        patient_id, home_id, lower, upper = assignment
+        if device_id in self.supervision or patient_id is None:
+            people = [patient_id] if patient_id is not None else self.residents.get(home_id or UUID(int=0), [])
+            if device_id in self.supervision and not self.consents.covers(device_id, people, t):
+                return _reject(
+                    reading, "no_consent", "a supervision sensor needs a valid consent or assessment for everyone it "
+                    "watches"
+                )  # fmt: skip
+            if patient_id is None:
+                self.shared[reading.seq] = people
+            return self._target(device_id, patient_id)
+        target = self._target(device_id, patient_id)
+        self._remember(reading.device, registration, lower, upper, target)
+        return target
+
+    def shared_touched(self, stored: Iterable[Reading]) -> set[tuple[UUID, str]]:
+        """(resident, metric) to evaluate for stored readings of shared sensors."""
+        return {(person, r.metric) for r in stored if r.seq in self.shared for person in self.shared[r.seq]}
+
+    def _target(self, device_id: UUID, patient_id: UUID | None) -> Target:
+        target = self._interned.get((device_id, patient_id))
+        if target is None:
+            key = self.device_keys.setdefault(device_id, len(self.device_keys))
+            target = Target(len(self.targets), key, device_id, patient_id, device_id.bytes,
+                            patient_id.bytes if patient_id else None)  # fmt: skip
+            self.targets.append(target)
+            self._interned[(device_id, patient_id)] = target
+        return target
+
+    def _remember(
+        self, address: str, chosen: _Registration, lower: datetime | None, upper: datetime | None, target: Target
+    ) -> None:
+        """Memoize a plain patient device's answer over the intersection of its registration and assignment
+        periods, unless another registration of the address overlaps it (then the answer depends on order)."""
+        lo = chosen.lower if lower is None else lower if chosen.lower is None else max(lower, chosen.lower)
+        hi = chosen.upper if upper is None else upper if chosen.upper is None else min(upper, chosen.upper)
+        for other in self.registrations[address]:
+            if other is not chosen and _overlap(lo, hi, other.lower, other.upper):
+                return
+        self._memo[address] = (lo, hi, target)
+
+
+def _reject(reading: Reading, reason: Reason, detail: str) -> Rejection:
+    return Rejection(reading.seq, reading.device, reason, detail, as_sent(reading), reading.received_at)
