@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 from psycopg.types.string import BytesBinaryDumper
 
 from cloud.ingest.resolve import Resolver, Target
-from cloud.ingest.validate import Reading, Rejection, as_sent, payload_hash, storable
+from cloud.ingest.validate import Reading, Rejection, as_sent, payload_hash, storable, storable_text
 from device_profiles import load_catalogue
 
 _CATALOGUE = load_catalogue()
@@ -285,8 +285,8 @@ async def _quarantine(
             "INSERT INTO quarantine (gateway_id, outbox_epoch, seq, device_ref, reason, detail, payload, "
             "received_at, payload_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             [
-                (gateway_id, epoch, r.seq, r.device, r.reason, r.detail.replace("\x00", "\ufffd")[:500],
-                 Jsonb(storable(r.raw)), r.received_at,
+                (gateway_id, epoch, r.seq, r.device and storable_text(r.device), r.reason,
+                 storable_text(r.detail)[:500], Jsonb(storable(r.raw)), r.received_at,
                  payload_hash(r.raw))
                 for r in rejections
             ],

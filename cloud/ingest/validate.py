@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -85,11 +86,23 @@ def as_sent(reading: Reading) -> dict[str, Any]:
     }
 
 
+# JSON allows NUL and unpaired surrogate escapes; PostgreSQL text and jsonb (and UTF-8) refuse both. A paired
+# escape decodes to one character, so any surrogate left in a decoded string is unpaired.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """`text` with NUL and unpaired surrogates replaced by U+FFFD, so PostgreSQL can keep it."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
 def storable(raw: Any) -> Any:
-    """`raw` as PostgreSQL can keep it: jsonb and text refuse NUL characters, so they become U+FFFD (the
-    quarantine must keep what it can of a reading, never fail the batch on it)."""
+    """`raw` as PostgreSQL can keep it (see `storable_text`; infinities become text): the quarantine must keep
+    what it can of a reading, never fail the batch on it."""
     if isinstance(raw, str):
-        return raw.replace("\x00", "\ufffd")
+        return storable_text(raw)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return str(raw)  # a number like 1e400 parses to infinity, which jsonb refuses
     if isinstance(raw, dict):
         return {storable(key): storable(value) for key, value in raw.items()}
     if isinstance(raw, list):
@@ -124,7 +137,7 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
     seq = raw.get("seq") if isinstance(raw, dict) else None
     seq = seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**63 else None
     device = raw.get("device") if isinstance(raw, dict) else None
-    device = device if isinstance(device, str) and 0 < len(device) <= 200 and "\x00" not in device else None
+    device = device if isinstance(device, str) and 0 < len(device) <= 200 and not _UNSTORABLE.search(device) else None
 
     def reject(reason: Reason, detail: str, received: datetime | None = None) -> Rejection:
         return Rejection(seq, device, reason, detail, raw, received)
@@ -134,7 +147,10 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
     if seq is None:
         return reject("malformed", "seq must be an integer from 1 to 2^63-1")
     if device is None:
-        return reject("malformed", "device must be a non-empty string of at most 200 characters, without NUL")
+        return reject(
+            "malformed", "device must be a non-empty string of at most 200 characters, without NUL or unpaired "
+            "surrogates"
+        )  # fmt: skip
     try:
         received = _time(raw.get("received_at"), "received_at")
         measured = _time(raw.get("measured_at"), "measured_at")
@@ -145,9 +161,17 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
     context = raw.get("context")
     if context is not None:
         encoded = json.dumps(context) if isinstance(context, dict) else ""
-        if not encoded or len(encoded) > MAX_CONTEXT_BYTES or "\\u0000" in encoded:
+        if (
+            not encoded
+            or len(encoded) > MAX_CONTEXT_BYTES
+            or "\\u0000" in encoded
+            # Any surrogate is escaped as \ud8..-\udf..; only then look for an unpaired one.
+            or ("\\ud" in encoded and _UNSTORABLE.search(json.dumps(context, ensure_ascii=False)))
+        ):
             return reject(
-                "malformed", f"context must be an object of at most {MAX_CONTEXT_BYTES} bytes, without NUL", received
+                "malformed",
+                f"context must be an object of at most {MAX_CONTEXT_BYTES} bytes, without NUL or unpaired surrogates",
+                received,
             )
     metric_key, unit = raw.get("metric"), raw.get("unit")
     if not isinstance(metric_key, str) or not isinstance(unit, str):

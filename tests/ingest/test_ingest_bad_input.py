@@ -6,11 +6,13 @@ import gzip
 import json
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from cloud.ingest.body import MAX_BODY, MAX_INFLATED
 from tests.support.kits import Kit, batch, reading
+from tests.support.services import TestDatabase
 
 
 def _post(client: TestClient, kit: Kit, body: bytes, **headers: str) -> int:
@@ -100,3 +102,31 @@ def test_ingest_nul_characters_are_quarantined_not_fatal(client: TestClient, kit
     assert result["committed"] == [1, 2, 3, 4, 5]
     assert result["stored"] == 1
     assert result["quarantined"] == {"malformed": 2, "unknown_metric": 1, "unit_not_convertible": 1}
+
+
+def test_ingest_json_the_fast_parser_refuses_is_judged_by_the_standard_one(
+    client: TestClient, kit: Kit, ingest_db: TestDatabase
+) -> None:
+    """orjson refuses integers beyond 64 bits, numbers that overflow to infinity and unpaired surrogates, all
+    valid JSON; PostgreSQL cannot store infinity in jsonb nor a surrogate anywhere. Each such reading is
+    quarantined on its own (with what can be kept of it), never the whole batch."""
+    readings = [
+        json.dumps(reading(1, kit.scale)),
+        '{"seq": 123456789012345678901234567890, "device": "x"}',
+        json.dumps(reading(3, kit.scale)).replace('"value": 80.5', '"value": 1e400'),
+        json.dumps(reading(4, "PLACEHOLDER")).replace("PLACEHOLDER", "\\ud800"),
+        json.dumps(reading(5, kit.scale, context={"note": "PLACEHOLDER"})).replace("PLACEHOLDER", "\\udfff"),
+    ]
+    body = f'{{"epoch": "{kit.epoch}", "observations": [{", ".join(readings)}]}}'.encode()
+    assert b"\\ud800" in body and b"1e400" in body
+    response = client.post("/api/v1/ingest", content=body, headers={**kit.auth, "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert (result["stored"], result["committed"], result["quarantined"]) == (1, [1, 3, 4, 5], {"malformed": 4})
+    with psycopg.connect(ingest_db.runtime_url) as conn:
+        kept = dict(
+            conn.execute(
+                "SELECT seq, payload FROM quarantine WHERE gateway_id = %s AND seq IS NOT NULL", (kit.gateway_id,)
+            ).fetchall()
+        )
+    assert (kept[3]["value"], kept[4]["device"], kept[5]["context"]) == ("inf", "\ufffd", {"note": "\ufffd"})
