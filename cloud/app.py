@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 import psycopg
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -37,6 +39,7 @@ from cloud.db.migrate import head_revision
 from cloud.escalation.live import Broadcaster
 from cloud.escalation.runner import EscalationRunner
 from cloud.evaluation.runner import EvaluationRunner
+from cloud.ingest.validate import storable
 
 ROUTERS = (
     ops.router,
@@ -118,12 +121,22 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
         )
 
     async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
-        # The last line of defence for values PostgreSQL refuses (a NUL character, a number out of range):
-        # the transaction is rolled back, so nothing was half-written; routes validate what they can first.
+        # The last line of defence for values PostgreSQL refuses (a NUL character, text with an unpaired
+        # surrogate, a number out of range): the transaction is rolled back, so nothing was half-written;
+        # routes validate what they can first.
+        reason = "text with an unpaired surrogate" if isinstance(exc, UnicodeEncodeError) else str(exc)
         return JSONResponse(
-            {"detail": f"A value in the request cannot be stored: {str(exc).splitlines()[0][:200]}"}, status_code=422
+            {"detail": f"A value in the request cannot be stored: {reason.splitlines()[0][:200]}"}, status_code=422
         )
 
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's own handler echoes the input, and an unpaired surrogate in it (valid JSON, `\ud800`)
+        # cannot be encoded as UTF-8: the 422 became a 500.
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        return JSONResponse({"detail": storable(jsonable_encoder(errors))}, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(UnicodeEncodeError, unstorable_value)
     app.add_exception_handler(psycopg.DataError, unstorable_value)
     app.add_exception_handler(psycopg.OperationalError, storage_unavailable)
     app.add_exception_handler(PoolTimeout, storage_unavailable)

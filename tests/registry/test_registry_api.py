@@ -167,3 +167,20 @@ def test_consent_needs_a_review_date_and_a_supervision_sensor(
     audit = rows(registry_db.runtime_url, "SELECT action, outcome FROM audit_log WHERE patient_id = %s ORDER BY id",
                  patient)  # fmt: skip
     assert ("consent.create", "allowed") in audit and ("consent.withdraw", "allowed") in audit
+
+
+def test_text_postgresql_cannot_store_is_a_422_with_nothing_written(
+    client: TestClient, tenants: Tenants, registry_db: TestDatabase
+) -> None:
+    """JSON allows `\\u0000` and unpaired surrogates such as `\\ud800`; PostgreSQL text refuses both. The answer
+    is a precise 422 and no row, never a 500."""
+    admin = tenants.a.auth(Role.MUNICIPALITY_ADMIN)
+    # NUL passes validation and is refused by PostgreSQL; the surrogate is refused by validation, whose
+    # answer echoes the input (with the surrogate replaced, or the answer itself could not be encoded).
+    for bad, expected in (("\\u0000", "cannot be stored"), ("\\ud800", "string_unicode")):
+        marker = f"Unstorable {uuid.uuid4().hex[:8]}"
+        body = f'{{"address": "{marker} {bad}", "access_notes": "x"}}'.encode()
+        response = client.post("/api/v1/homes", content=body, headers={**admin, "Content-Type": "application/json"})
+        assert response.status_code == 422, (bad, response.status_code, response.text)
+        assert expected in response.text
+        assert rows(registry_db.runtime_url, "SELECT 1 FROM homes WHERE address LIKE %s", f"{marker}%") == []
