@@ -16,7 +16,6 @@ from cloud.db.pool import make_pool
 from cloud.runtime import Database, check_runtime_role, check_schema, database
 from tryggheim.common.logs import configure_logging
 
-
 # Objects a request allocates (an ingest batch makes thousands of small dicts and tuples) die young; the
 # default threshold of 700 runs a young collection several times per batch and promotes what is merely in
 # flight, which then costs full collections.

@@ -28,9 +28,10 @@ json_values = st.recursive(
     max_leaves=8,
 )
 metrics = st.sampled_from(sorted(CATALOGUE.metrics)) | any_text
-moments = st.sampled_from(
-    [(NOW - timedelta(minutes=3)).isoformat(), "2026-11-23T10:00:00", "1999-01-01T00:00:00+00:00"]
-) | any_text
+moments = (
+    st.sampled_from([(NOW - timedelta(minutes=3)).isoformat(), "2026-11-23T10:00:00", "1999-01-01T00:00:00+00:00"])
+    | any_text
+)
 
 
 @st.composite
