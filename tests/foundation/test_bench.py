@@ -44,3 +44,16 @@ def test_detection_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
     assert database["patients_evaluated"] == 5 and database["proposals"] == 5
     assert database["sql_sweep"]["sql_rows"] > 5 * 4 * 80
     assert figures["machine"]["cpus"] >= 1
+
+
+@pytest.mark.slow
+def test_ingest_cpu_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
+    result = run_cli("bench", "ingest-cpu", "--batches", "10", "--admin-url", pg_admin_url, timeout=180)
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.strip().splitlines()
+    figures = json.loads(line)
+    assert figures["benchmark"] == "ingest_cpu" and figures["event_loop"] == "uvloop"
+    bulk, small = figures["batch_1000"], figures["batch_10"]
+    assert (bulk["batches"], small["batches"]) == (10, 100)
+    # A batch of 1,000 readings costs more than one of 10.
+    assert bulk["cpu_ms"] > small["cpu_ms"] > 0 and bulk["wall_ms"] > small["wall_ms"] > 0

@@ -31,7 +31,7 @@ from edge.http import make_client
 from edge.outbox import Outbox
 from edge.sink import Sink
 from edge.uplink import Uplink
-from tryggheim.bench.ingest import _setup, cloud_service
+from tryggheim.bench.ingest import cloud_service, setup_gateways
 
 PRESSES = 200
 BUTTON = "bench-button"
@@ -101,7 +101,7 @@ def _agent_rss_mb(config_path: Path, settle_s: float = 8.0) -> float:
 def run(admin_url: str | None) -> dict[str, Any]:
     """Private database, real cloud process, in-process uplink for latency, real agent process for memory."""
     with cloud_service(admin_url) as (runtime_url, (url,)), tempfile.TemporaryDirectory() as tmp:
-        gateway = asyncio.run(_setup(runtime_url, url, 1, 1))[0]
+        gateway = asyncio.run(setup_gateways(runtime_url, url, 1, 1))[0]
         asyncio.run(_register_button(runtime_url, gateway.id))
         credential_file = Path(tmp) / "credential"
         credential_file.write_text(gateway.credential)

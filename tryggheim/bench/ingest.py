@@ -49,7 +49,7 @@ class _Gateway:
     next_seq: int = 1
 
 
-async def _setup(runtime_url: str, base_url: str, gateways: int, devices_each: int) -> list[_Gateway]:
+async def setup_gateways(runtime_url: str, base_url: str, gateways: int, devices_each: int) -> list[_Gateway]:
     """Municipality, patients, homes; gateways enrolled over HTTP; devices registered and assigned."""
     since = datetime.now(UTC) - timedelta(days=30)
     result: list[_Gateway] = []
@@ -91,7 +91,8 @@ async def _setup(runtime_url: str, base_url: str, gateways: int, devices_each: i
     return result
 
 
-def _batch(gateway: _Gateway, size: int, start: datetime) -> dict[str, Any]:
+def make_batch(gateway: _Gateway, size: int, start: datetime) -> dict[str, Any]:
+    """An ingest body of `size` weight readings over the gateway's devices, continuing its sequence."""
     readings = []
     for i in range(size):
         seq = gateway.next_seq
@@ -199,17 +200,17 @@ async def _measure(mode: str, runtime_url: str, base_urls: list[str], seed: int)
     start = datetime.now(UTC) - timedelta(days=1)
     if mode == "bulk":
         # One gateway per concurrent upload: a gateway sends its batches one after another.
-        gateways = await _setup(runtime_url, base_urls[0], CONCURRENCY, 100)
-        payloads = [_batch(gateways[i % CONCURRENCY], 1000, start) for i in range(200)]
+        gateways = await setup_gateways(runtime_url, base_urls[0], CONCURRENCY, 100)
+        payloads = [make_batch(gateways[i % CONCURRENCY], 1000, start) for i in range(200)]
         work = [(gateways[i % CONCURRENCY], json.dumps(p).encode(), 1000) for i, p in enumerate(payloads)]
         raw_gateway = gateways[0]
     else:
-        gateways = await _setup(runtime_url, base_urls[0], 1000, 2)
+        gateways = await setup_gateways(runtime_url, base_urls[0], 1000, 2)
         work, payloads = [], []
         for _ in range(6):
             for gateway in gateways:
                 size = rng.randint(1, 20)
-                payload = _batch(gateway, size, start)
+                payload = make_batch(gateway, size, start)
                 body = json.dumps(payload).encode()
                 work.append((gateway, body, size))
                 payloads.append(payload)

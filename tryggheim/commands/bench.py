@@ -46,6 +46,21 @@ def ingest(
     print(json.dumps(run(mode, admin_url, detection=detection)))
 
 
+@app.command(name="ingest-cpu")
+def ingest_cpu(
+    admin_url: Annotated[
+        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
+    ] = None,
+    batches: Annotated[
+        int, typer.Option(min=10, max=100_000, help="1,000-reading batches (10 times as many of 10).")
+    ] = 300,
+) -> None:
+    """The service's CPU, wall and garbage-collection time per ingest batch, in process."""
+    from tryggheim.bench.ingest_cpu import run
+
+    print(json.dumps(run(admin_url, batches)))
+
+
 @app.command()
 def edge(
     admin_url: Annotated[
