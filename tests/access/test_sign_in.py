@@ -110,8 +110,12 @@ def test_admin_cannot_put_staff_in_another_municipalitys_team(client: TestClient
 
 def test_healthz_and_html_say_demo_mode(client: TestClient) -> None:
     assert client.get("/healthz").json()["mode"] == "demo"
-    page = client.get("/")
+    page = client.get("/", headers={"X-Request-ID": "page-1"})
     assert "demo mode" in page.text
+    assert page.headers["x-request-id"] == "page-1" and page.headers["x-tryggheim-mode"] == "demo"
+    assert int(page.headers["content-length"]) == len(page.content)
+    # A malformed id is replaced by a fresh one, never echoed.
+    assert client.get("/healthz", headers={"X-Request-ID": "bad id\n"}).headers["x-request-id"] != "bad id\n"
     assert "Demomodus" in page.text  # bokmål first
     assert "Demo mode" in client.get("/", headers={"Accept-Language": "en"}).text
 
