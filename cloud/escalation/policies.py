@@ -13,7 +13,8 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from alerts.escalation import PolicyDocument, default_policies, parse_policies, select
+from alerts.escalation import PolicyDocument, select
+from cloud.escalation.configuration import policy_in_effect
 from cloud.escalation.timeline import observe_ingest
 from cloud.evaluation.protocols import protocol_for
 from cloud.notify.in_app import push
@@ -24,10 +25,8 @@ INTERNAL_PREFIX = "notify."  # rules of alerts the platform raises about itself 
 
 async def document_for(conn: AsyncConnection[Any], municipality_id: UUID) -> PolicyDocument:
     """The municipality's policy document, or the shipped default."""
-    row = await (
-        await conn.execute("SELECT document FROM escalation_policies WHERE municipality_id = %s", (municipality_id,))
-    ).fetchone()
-    return default_policies() if row is None else parse_policies(row[0], f"municipality {municipality_id}")
+    document, _own = await policy_in_effect(conn, municipality_id)
+    return document
 
 
 async def event_class(conn: AsyncConnection[Any], patient_id: UUID, rule: str, alert_class: str) -> str:

@@ -16,13 +16,15 @@ import psycopg
 import segno
 import typer
 
+from alerts.escalation import PolicyError
 from cloud.access import audit, authn, directory
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
+from cloud.escalation.configuration import EndpointError
 from cloud.gateways import credentials, devices
 from cloud.registry import assignments
 from cloud.registry.errors import RegistryError
-from tryggheim.commands import _admin_registry
+from tryggheim.commands import _admin_escalation, _admin_registry
 from tryggheim.commands._fleet import fleet
 from tryggheim.commands._startup import fail, load_settings
 
@@ -58,7 +60,14 @@ def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(go())
-    except (directory.DirectoryError, credentials.EnrolmentError, devices.AssignmentError, RegistryError) as exc:
+    except (
+        directory.DirectoryError,
+        credentials.EnrolmentError,
+        devices.AssignmentError,
+        RegistryError,
+        PolicyError,
+        EndpointError,
+    ) as exc:
         fail(str(exc))
     except psycopg.OperationalError as exc:
         fail(f"TRYGGHEIM_DATABASE_URL: {str(exc).strip().splitlines()[0]}")
@@ -66,7 +75,10 @@ def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
         fail(f"database: {str(exc).strip().splitlines()[0]} (is the schema current? `tryggheim db status`)")
 
 
-for sub_app, sub_name in _admin_registry.register(lambda work: _run(work)):
+for sub_app, sub_name in [
+    *_admin_registry.register(lambda work: _run(work)),
+    *_admin_escalation.register(lambda work: _run(work)),
+]:
     app.add_typer(sub_app, name=sub_name)
 
 
