@@ -1,10 +1,11 @@
-"""Operations endpoints: liveness and readiness."""
+"""Operations endpoints: liveness, readiness and Prometheus metrics."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -40,7 +41,16 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics", dependencies=[Public], response_class=PlainTextResponse)
 async def prometheus(request: Request) -> PlainTextResponse:
-    """Ingest rate, batch latency, quarantine by reason, pool usage."""
+    """Ingest rate, batch latency, quarantine by reason, pool usage. With `TRYGGHEIM_METRICS_TOKEN` set, only
+    for `Authorization: Bearer <token>` (the figures hold no personal data, but volumes per outcome are the
+    municipalities' business)."""
+    token = request.app.state.settings.metrics_token
+    if token is not None:
+        sent = request.headers.get("authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        if not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise HTTPException(401, "Send the metrics token: Authorization: Bearer <token>.",
+                                {"WWW-Authenticate": "Bearer"})  # fmt: skip
     pool_registry = CollectorRegistry()
     pool_registry.register(metrics.PoolCollector(request.app.state.pool))
     body = generate_latest(metrics.REGISTRY) + generate_latest(pool_registry)

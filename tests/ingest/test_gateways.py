@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from fastapi.testclient import TestClient
 
+from cloud.app import create_app
+from cloud.config import CloudSettings
+from cloud.db.pool import make_pool
 from cloud.gateways import credentials
 from tests.support.kits import Kit, batch, reading
 from tests.support.services import TestDatabase
@@ -114,3 +117,14 @@ def test_metrics_expose_ingest_and_quarantine(client: TestClient, kit: Kit) -> N
     assert 'tryggheim_quarantined_readings_total{reason="unknown_metric"}' in text
     assert "tryggheim_ingest_batch_seconds_bucket" in text
     assert 'tryggheim_db_pool{state="size"}' in text
+
+
+def test_metrics_need_the_token_when_one_is_set(ingest_db: TestDatabase) -> None:
+    settings = CloudSettings(database_url=ingest_db.runtime_url, metrics_token="scrape-7f3a9c", evaluation=False,
+                             escalation=False)  # fmt: skip
+    with TestClient(create_app(make_pool(ingest_db.runtime_url, min_size=1, max_size=2, timeout_s=5), settings)) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"Authorization": "Bearer scrape-7f3a9"}).status_code == 401
+        answer = c.get("/metrics", headers={"Authorization": "Bearer scrape-7f3a9c"})
+        assert answer.status_code == 200 and "tryggheim_ingest_batches_total" in answer.text
+        assert c.get("/healthz").status_code == 200  # the other operations endpoints stay open
