@@ -9,7 +9,8 @@ classified: the same key with the same payload is a duplicate; with a different 
 
 Round trips, not rows, are what a small batch costs, so the statements go in two pipelines around the COPY
 (which pipeline mode does not allow): BEGIN, the lock and every look-up in the first; the evaluation queue,
-the quarantine and COMMIT in the second. A batch takes four round trips whatever its size.
+the quarantine and COMMIT in the second. A batch takes four round trips whatever its size (one more when it
+has readings of shared or supervision sensors: residents and consents depend on the assignments found).
 
 In the same transaction the batch queues one pending evaluation per touched (patient, metric) and, for
 alarm-class metrics, signals `NOTIFY tryggheim_alarm` (delivered on commit), so no stored reading can miss
@@ -20,11 +21,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg import AsyncConnection, AsyncCursor, pq
 from psycopg.types.json import Jsonb
 from psycopg.types.string import BytesBinaryDumper
@@ -141,8 +144,11 @@ async def store_batch(
     except BaseException:
         # BEGIN and COMMIT are explicit (conn.transaction() cannot span a COPY between two pipelines), and so
         # is the rollback: nothing of a failed batch is kept, and the connection goes back to the pool clean.
+        # If the rollback fails too, the batch's own error is the one to report; the pool deals with a
+        # connection that is not idle when it comes back (rolls it back, or closes it when broken).
         if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
-            await conn.execute("ROLLBACK")
+            with suppress(psycopg.Error):
+                await conn.execute("ROLLBACK")
         raise
     outcome.committed = sorted({*staged, *(r.seq for r in rejections if r.seq is not None)})
     return outcome
