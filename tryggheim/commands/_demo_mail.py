@@ -9,10 +9,11 @@ from email import message_from_bytes
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from alerts.escalation import default_policies, parse_policies
+from alerts.escalation import default_policies
 from cloud.access import directory
+from cloud.escalation import configuration
+from tryggheim.commands._admin_registry import OPERATOR
 
 # One policy minute lasts this many seconds in the demo: a safety alarm's e-mails arrive after seconds.
 DEMO_MINUTE_S = 4.0
@@ -55,20 +56,11 @@ async def _configure(url: str, municipality_number: str) -> None:
         for step in [*policy["steps"], policy["renotify"]]:
             if step["channel"] == "webhook":
                 step["channel"] = "email"
-    parse_policies(document, "demo policy")
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.municipality_id(conn, municipality_number)
-        await conn.execute(
-            "INSERT INTO escalation_policies (municipality_id, document) VALUES (%s, %s) "
-            "ON CONFLICT (municipality_id) DO UPDATE SET document = EXCLUDED.document, updated_at = now()",
-            (municipality, Jsonb(document)),
-        )
+        await configuration.set_policy(conn, municipality, document, OPERATOR)
         for target, address in DEMO_ADDRESSES.items():
-            await conn.execute(
-                "INSERT INTO notification_endpoints (municipality_id, target, channel, address) "
-                "VALUES (%s, %s, 'email', %s) ON CONFLICT DO NOTHING",
-                (municipality, target, address),
-            )
+            await configuration.set_endpoint(conn, municipality, target=target, channel="email", address=address)
 
 
 def configure(runtime_url: str, municipality_number: str) -> None:
