@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.notify.sealing import check_keys
+
 ENV_PREFIX = "TRYGGHEIM_"
 
 
@@ -91,6 +93,10 @@ class CloudSettings(BaseSettings):
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: str | None = None
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s), comma-separated, sealing webhook secrets at rest (cloud/notify/sealing.py).",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token `/metrics` requires when set (Prometheus `authorization` with this credential).",
@@ -100,6 +106,13 @@ class CloudSettings(BaseSettings):
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         return _check_postgres_url(value)
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_keys(value.get_secret_value())
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from alerts.escalation import PolicyDocument, default_policies, parse_policies
+from cloud.notify.sealing import SecretBox
 
 Channel = Literal["email", "webhook"]
 _TARGET = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -106,9 +107,11 @@ async def set_endpoint(
     channel: Channel,
     address: str,
     secret: str | None = None,
+    box: SecretBox | None = None,
 ) -> str | None:
     """Store where `target` is reached on `channel` (replacing what was there). A webhook gets `secret`, or a
-    new random one when none is given; the secret is returned so that it can be handed to the receiver once."""
+    new random one when none is given, stored sealed by `box` when it has a key; the secret is returned so
+    that it can be handed to the receiver once."""
     if not _TARGET.match(target):
         raise EndpointError(f"{target[:60]!r} is not a role name (lower-case letters, digits, underscores)")
     if channel not in {"email", "webhook"}:
@@ -127,7 +130,7 @@ async def set_endpoint(
         "INSERT INTO notification_endpoints (municipality_id, target, channel, address, secret) "
         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (municipality_id, target, channel) "
         "DO UPDATE SET address = EXCLUDED.address, secret = EXCLUDED.secret",
-        (municipality_id, target, channel, address, secret),
+        (municipality_id, target, channel, address, box.seal(secret) if box and secret else secret),
     )
     return secret
 

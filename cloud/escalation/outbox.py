@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from cloud import metrics
 from cloud.escalation.engine import first_notified
 from cloud.escalation.policies import INTERNAL_PREFIX, attach
 from cloud.notify import Channel, DeliveryError, Message
+from cloud.notify.sealing import SealError, SecretBox
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_RULE = INTERNAL_PREFIX + "delivery_failed"
@@ -67,6 +68,7 @@ class OutboxSettings:
     backoff_s: float
     public_url: str
     process: str
+    box: SecretBox = field(default_factory=lambda: SecretBox(None))
 
 
 async def deliver_next(
@@ -97,10 +99,14 @@ async def deliver_next(
                 raise DeliveryError(f"no {channel} endpoint is configured for {target!r} in this municipality")
             if sender is None:
                 raise DeliveryError(f"the {channel} channel is not configured on this process")
+            try:
+                secret = settings.box.open(endpoint[1])
+            except SealError as exc:
+                raise DeliveryError(str(exc)) from None
             message = Message(
                 idempotency_key=str(key), alert_id=alert_id, step=step, kind=kind, category=category or "unknown",
                 severity=severity, link=f"{settings.public_url.rstrip('/')}/alerts/{alert_id}",
-                address=endpoint[0], secret=endpoint[1],
+                address=endpoint[0], secret=secret,
             )  # fmt: skip
             receipt = await asyncio.wait_for(sender.send(message), SEND_TIMEOUT_S)
         except (DeliveryError, TimeoutError) as exc:

@@ -31,6 +31,7 @@ from cloud.escalation.policies import ESCALATION_CHANNEL
 from cloud.evaluation.runner import STOP_TIMEOUT_S
 from cloud.notify import Channel
 from cloud.notify.email import EmailChannel, SmtpSettings
+from cloud.notify.sealing import SecretBox
 from cloud.notify.webhook import WebhookChannel
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class EscalationRunner:
             backoff_s=settings.notify_backoff_s,
             public_url=settings.public_url,
             process=self.process,
+            box=SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None),
         )
         self.wakeups: Counter[str] = Counter()
         self.listening = asyncio.Event()

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 
 from cloud.escalation import policies
+from cloud.notify.sealing import SecretBox
 from tests.escalation.conftest import three_steps
 from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
@@ -22,8 +24,8 @@ pytestmark = pytest.mark.slow
 def test_policy_and_endpoints_from_the_command_line(esc_db: TestDatabase, tenants: Tenants, tmp_path: Path) -> None:
     env = env_with(TRYGGHEIM_DATABASE_URL=esc_db.runtime_url)
 
-    def cli(*args: str) -> tuple[int, str, str]:
-        done = run_cli("admin", "escalation", *args, env=env)
+    def cli(*args: str, key: str | None = None) -> tuple[int, str, str]:
+        done = run_cli("admin", "escalation", *args, env={**env, **({"TRYGGHEIM_SECRETS_KEY": key} if key else {})})
         return done.returncode, done.stdout, done.stderr
 
     code, out, _ = cli("show", "-m", "0301")
@@ -57,7 +59,9 @@ def test_policy_and_endpoints_from_the_command_line(esc_db: TestDatabase, tenant
 
     code, out, err = cli("set-endpoint", "team_lead", "-m", "0301", "--email", "leder@kommune.no")
     assert code == 0, err
-    code, out, err = cli("set-endpoint", "response_centre", "-m", "0301", "--webhook", "https://alarm.example.no/h")
+    key = Fernet.generate_key().decode()
+    code, out, err = cli("set-endpoint", "response_centre", "-m", "0301", "--webhook", "https://alarm.example.no/h",
+                         key=key)  # fmt: skip
     assert code == 0, err
     secret = json.loads(out)["secret"]
     assert len(secret) >= 32
@@ -73,7 +77,10 @@ def test_policy_and_endpoints_from_the_command_line(esc_db: TestDatabase, tenant
 
     with psycopg.connect(esc_db.runtime_url) as conn:
         stored = conn.execute("SELECT secret FROM notification_endpoints WHERE target = 'response_centre'").fetchone()
-    assert stored == (secret,)  # what the receiver was given is what deliveries are signed with
+    # Sealed at rest; what the receiver was given is what deliveries are signed with.
+    assert stored is not None and secret not in stored[0] and SecretBox(key).open(stored[0]) == secret
+    code, _, err = cli("endpoints", "-m", "0301", key="not-a-key")
+    assert code != 0 and "TRYGGHEIM_SECRETS_KEY" in err and "not a Fernet key" in err
 
     code, out, _ = cli("remove-endpoint", "team_lead", "-m", "0301", "--channel", "email")
     assert code == 0 and json.loads(out)["removed"] is True

@@ -18,8 +18,11 @@ import typer
 import yaml
 
 from cloud.access import directory
+from cloud.config import CloudSettings
 from cloud.escalation import configuration
+from cloud.notify.sealing import SecretBox
 from tryggheim.commands._admin_registry import OPERATOR, Municipality, audited
+from tryggheim.commands._startup import load_settings
 
 escalation_app = typer.Typer(no_args_is_help=True, help="Escalation policy and notification endpoints.")
 Run = Callable[[Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]], Any]
@@ -99,18 +102,22 @@ def register(run: Run) -> list[tuple[typer.Typer, str]]:
             bool, typer.Option(help="Read the webhook's signing secret from stdin (default: a new random one).")
         ] = False,
     ) -> None:
-        """Set where a role is reached by e-mail or webhook; prints a new webhook secret once."""
+        """Set where a role is reached by e-mail or webhook; prints a new webhook secret once (stored sealed
+        when TRYGGHEIM_SECRETS_KEY is set)."""
         if (email is None) == (webhook is None):
             raise typer.BadParameter("give exactly one of --email and --webhook")
         channel: Literal["email", "webhook"] = "email" if email is not None else "webhook"
         secret = sys.stdin.readline().rstrip("\n") if secret_stdin else None
+
+        key = load_settings(CloudSettings).secrets_key
+        box = SecretBox(key.get_secret_value() if key else None)
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> str | None:
             mid = await directory.municipality_id(conn, municipality)
             async with conn.transaction():
                 await audited(conn, mid, "escalation.set-endpoint", None)
                 return await configuration.set_endpoint(
-                    conn, mid, target=target, channel=channel, address=email or webhook or "", secret=secret
+                    conn, mid, target=target, channel=channel, address=email or webhook or "", secret=secret, box=box
                 )
 
         stored = run(work)
