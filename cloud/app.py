@@ -20,6 +20,7 @@ from cloud.api import (
     audit_log,
     auth,
     baselines,
+    escalation_settings,
     fleet,
     gateways,
     ingest,
@@ -59,6 +60,7 @@ ROUTERS = (
     baselines.router,
     triage.router,
     worklist_events.router,
+    escalation_settings.router,
 )
 RETRY_AFTER_S = 5
 

@@ -14,7 +14,8 @@ from schemathesis.checks import not_a_server_error
 
 from cloud.access.roles import Role
 from cloud.db.embedded import free_port
-from tests.escalation.conftest import new_patient, open_alerts
+from tests.escalation.conftest import new_patient, open_alerts, set_endpoint
+from tests.support.fuzzing import no_foreign_marker
 from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
@@ -56,3 +57,23 @@ def test_triage_api_has_no_server_errors(server: str, esc_db: TestDatabase, tena
             case.call_and_validate(base_url=server, headers=nurse, checks=[not_a_server_error])
 
         call()
+
+
+def test_escalation_settings_api_has_no_server_errors_and_shows_no_other_municipality(
+    server: str, esc_db: TestDatabase, tenants: Tenants
+) -> None:
+    set_endpoint(esc_db.runtime_url, tenants.b.municipality_id, "team_lead", "email",
+                 f"{tenants.b.marker.lower()}@b.test", None)  # fmt: skip
+    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(tag_regex="^escalation-settings$")
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert {op.path for op in operations} >= {"/api/v1/escalation/policy", "/api/v1/escalation/endpoints"}
+    checks = [not_a_server_error, no_foreign_marker(tenants.b.marker.lower())]
+    for role in (Role.MUNICIPALITY_ADMIN, Role.NURSE):
+        for operation in operations:
+
+            @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            @given(case=operation.as_strategy())
+            def call(case: Any) -> None:
+                case.call_and_validate(base_url=server, headers=tenants.a.auth(role), checks=checks)  # noqa: B023
+
+            call()

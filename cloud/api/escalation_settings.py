@@ -1,0 +1,119 @@
+"""The caller's municipality's escalation settings: its policy document and where each role is reached.
+
+Municipality administrators change them (audited); team leads may read them. The same validation as
+`tryggheim admin escalation` (cloud/escalation/configuration.py): a refused change is a 422 naming the field
+and writes nothing. Webhook secrets are never returned, except a newly generated one, once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Path, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.escalation import PolicyError
+from cloud.access.policy import staff_only
+from cloud.access.principal import Principal
+from cloud.access.roles import Role
+from cloud.api.deps import Conn
+from cloud.escalation import configuration
+from cloud.notify.sealing import SecretBox
+
+router = APIRouter(prefix="/api/v1/escalation", tags=["escalation-settings"])
+Reader = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD)]
+Admin = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, audited="escalation.settings")]
+Target = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]*$", max_length=60, description="Role name, e.g. team_lead.")]
+ChannelName = Annotated[Literal["email", "webhook"], Path()]
+
+
+class PolicyOut(BaseModel):
+    """The document new alerts follow, where it comes from, and roles it sends to without an endpoint."""
+
+    source: Literal["municipality", "default"]
+    unreached: list[str]
+    policies: list[dict[str, Any]]
+
+
+class EndpointIn(BaseModel):
+    """An e-mail address, or an https URL with an optional signing secret (a new one is made when absent)."""
+
+    model_config = ConfigDict(extra="forbid")
+    address: str = Field(min_length=3, max_length=2000)
+    secret: str | None = Field(default=None, min_length=configuration.MIN_SECRET, max_length=500)
+
+
+class EndpointOut(BaseModel):
+    """Where a role is reached; `secret` only when the service generated it just now."""
+
+    target: str
+    channel: Literal["email", "webhook"]
+    address: str
+    has_secret: bool
+    secret: str | None = None
+
+
+async def _policy(conn: Conn, principal: Principal) -> PolicyOut:
+    document, own = await configuration.policy_in_effect(conn, principal.municipality_id)
+    endpoints = await configuration.list_endpoints(conn, principal.municipality_id)
+    return PolicyOut(
+        source="municipality" if own else "default",
+        unreached=configuration.unreached(document, endpoints),
+        policies=document.model_dump(mode="json")["policies"],
+    )
+
+
+@router.get("/policy")
+async def get_policy(conn: Conn, reader: Reader) -> PolicyOut:
+    """The policy in effect for the caller's municipality."""
+    return await _policy(conn, reader)
+
+
+@router.put("/policy", responses={422: {}})
+async def put_policy(conn: Conn, admin: Admin, document: Annotated[dict[str, Any], Body()]) -> PolicyOut:
+    """Replace the municipality's policy document; alerts opened from now on follow it."""
+    try:
+        async with conn.transaction():
+            await configuration.set_policy(conn, admin.municipality_id, document, admin.id)
+    except PolicyError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return await _policy(conn, admin)
+
+
+@router.delete("/policy")
+async def delete_policy(conn: Conn, admin: Admin) -> PolicyOut:
+    """Return to the shipped default policy."""
+    await configuration.reset_policy(conn, admin.municipality_id)
+    return await _policy(conn, admin)
+
+
+@router.get("/endpoints")
+async def get_endpoints(conn: Conn, reader: Reader) -> list[EndpointOut]:
+    """Where each role is reached (secrets are never shown)."""
+    return [EndpointOut(**e.__dict__) for e in await configuration.list_endpoints(conn, reader.municipality_id)]
+
+
+@router.put("/endpoints/{target}/{channel}", responses={422: {}})
+async def put_endpoint(
+    request: Request, conn: Conn, admin: Admin, target: Target, channel: ChannelName, endpoint: EndpointIn
+) -> EndpointOut:
+    """Set where a role is reached on a channel (https only for webhooks, except to this machine)."""
+    key = request.app.state.settings.secrets_key
+    try:
+        secret = await configuration.set_endpoint(
+            conn, admin.municipality_id, target=target, channel=channel, address=endpoint.address,
+            secret=endpoint.secret, box=SecretBox(key.get_secret_value() if key else None),
+        )  # fmt: skip
+    except configuration.EndpointError as exc:
+        raise HTTPException(422, str(exc)) from None
+    generated = secret if channel == "webhook" and endpoint.secret is None else None
+    return EndpointOut(target=target, channel=channel, address=endpoint.address, has_secret=secret is not None,
+                       secret=generated)  # fmt: skip
+
+
+@router.delete("/endpoints/{target}/{channel}", status_code=204, responses={404: {}})
+async def delete_endpoint(conn: Conn, admin: Admin, target: Target, channel: ChannelName) -> Response:
+    """Remove where a role is reached on a channel (steps to it then fail and dead-letter)."""
+    if not await configuration.remove_endpoint(conn, admin.municipality_id, target, channel):
+        raise HTTPException(404, f"No {channel} endpoint for {target!r} in your municipality.")
+    return Response(status_code=204)
