@@ -23,12 +23,12 @@ from psycopg import Notify
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.escalation import Fire
+from cloud.background import stop_background
 from cloud.config import CloudSettings
 from cloud.db.listen import listen_forever
 from cloud.escalation.engine import OUTBOX_CHANNEL, step_next
 from cloud.escalation.outbox import OutboxSettings, deliver_next
 from cloud.escalation.policies import ESCALATION_CHANNEL
-from cloud.evaluation.runner import STOP_TIMEOUT_S
 from cloud.notify import Channel
 from cloud.notify.email import EmailChannel, SmtpSettings
 from cloud.notify.sealing import SecretBox
@@ -92,14 +92,7 @@ class EscalationRunner:
 
     async def stop(self) -> None:
         """Stop the scheduler and the loops (a step or delivery in flight rolls back and runs again later)."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
-            if stuck:
-                log.error("escalation tasks did not stop in time", extra={"tasks": len(stuck)})
+        await stop_background(self._scheduler, self._tasks, "escalation")
         await self._http.aclose()
 
     async def tick(self) -> None:

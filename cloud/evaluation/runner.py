@@ -18,13 +18,13 @@ import psycopg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from psycopg_pool import AsyncConnectionPool
 
+from cloud.background import stop_background
 from cloud.db.listen import listen_forever
 from cloud.evaluation.baselines import DEFAULT_TRIAL_DAYS, propose_due
 from cloud.evaluation.queue import enqueue_sweep, evaluate_next
 from cloud.ingest.store import ALARM_CHANNEL
 
 log = logging.getLogger(__name__)
-STOP_TIMEOUT_S = 10.0
 BASELINE_EVERY_S = 3600.0  # proposals are due by the day; an hourly look is plenty
 
 
@@ -62,17 +62,7 @@ class EvaluationRunner:
 
     async def stop(self) -> None:
         """Stop the scheduler and cancel the loops (an evaluation in flight rolls back and is retried)."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-        for task in self._tasks:
-            task.cancel()
-        if not self._tasks:
-            return
-        # A cancelled query is cancelled on the server too (psycopg waits up to 5 s for that); never let a
-        # stuck task hold up the process's shutdown beyond that.
-        _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
-        if stuck:
-            log.error("evaluation worker tasks did not stop in time", extra={"tasks": len(stuck)})
+        await stop_background(self._scheduler, self._tasks, "evaluation worker")
 
     def wake(self, reason: str) -> None:
         """Ask the drain loop to run now."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,11 +12,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.db.embedded import free_port
 from cloud.db.pool import make_pool
 from cloud.evaluation.baselines import propose_due
 from tests.support.app import app_client
-from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
+from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase, test_database
 from tests.support.tenants import Tenants, build_tenants
 
@@ -42,15 +40,8 @@ def client(db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def server(db: TestDatabase) -> Iterator[str]:
     """The real service on the module's database, without its own evaluation worker (the test proposes)."""
-    port = free_port()
-    env = env_with(TRYGGHEIM_DATABASE_URL=db.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="ERROR",
-                   TRYGGHEIM_EVALUATION="false")  # fmt: skip
-    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        yield wait_for_line(process, "http://", timeout=60)
-    finally:
-        process.terminate()
-        process.wait(30)
+    with cloud_serve(db.runtime_url, TRYGGHEIM_EVALUATION="false") as url:
+        yield url
 
 
 def new_patient(

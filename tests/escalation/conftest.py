@@ -102,9 +102,3 @@ def open_alerts(
             return ids
 
     return asyncio.run(run())
-
-
-def rows(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    """Rows of a query as the runtime role."""
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]

@@ -23,9 +23,10 @@ from cloud.escalation.policies import severity_raised
 from cloud.notify import Channel
 from cloud.notify.email import EmailChannel, SmtpSettings
 from cloud.notify.webhook import WebhookChannel
-from tests.escalation.conftest import SECRET, new_patient, open_alerts, rows, set_endpoint, set_policy, three_steps
+from tests.escalation.conftest import SECRET, new_patient, open_alerts, set_endpoint, set_policy, three_steps
 from tests.escalation.receivers import Inbox, WebhookServer, smtp_server, webhook_server
 from tests.support.app import app_client
+from tests.support.db import rows
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 

@@ -17,8 +17,9 @@ from cloud.escalation.outbox import OutboxSettings, deliver_next
 from cloud.notify import Channel
 from cloud.notify.sealing import PREFIX, SealError, SecretBox, check_keys
 from cloud.notify.webhook import WebhookChannel
-from tests.escalation.conftest import SECRET, new_patient, open_alerts, rows, set_policy, three_steps
+from tests.escalation.conftest import SECRET, new_patient, open_alerts, set_policy, three_steps
 from tests.escalation.receivers import webhook_server
+from tests.support.db import rows
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 

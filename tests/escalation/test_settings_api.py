@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
-from tests.escalation.conftest import rows, three_steps
+from tests.escalation.conftest import three_steps
 from tests.support.app import app_client
+from tests.support.db import rows
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 

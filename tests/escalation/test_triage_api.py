@@ -12,8 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
-from tests.escalation.conftest import new_patient, open_alerts, rows
+from tests.escalation.conftest import new_patient, open_alerts
 from tests.support.app import app_client
+from tests.support.db import rows
 from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants

@@ -3,7 +3,6 @@ The event stream is left out (it never ends); its scope filter is tested in test
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,10 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from cloud.access.roles import Role
-from cloud.db.embedded import free_port
 from tests.escalation.conftest import new_patient, open_alerts, set_endpoint
 from tests.support.fuzzing import no_foreign_marker
-from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
+from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
@@ -26,14 +24,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(esc_db: TestDatabase, tenants: Tenants) -> Iterator[str]:
     """`tryggheim cloud serve` as a real process on the module's database (no background workers)."""
-    env = env_with(TRYGGHEIM_DATABASE_URL=esc_db.runtime_url, TRYGGHEIM_PORT=str(free_port()),
-                   TRYGGHEIM_LOG_LEVEL="ERROR", TRYGGHEIM_EVALUATION="false", TRYGGHEIM_ESCALATION="false")  # fmt: skip
-    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        yield wait_for_line(process, "http://", timeout=60)
-    finally:
-        process.terminate()
-        process.wait(30)
+    with cloud_serve(esc_db.runtime_url, TRYGGHEIM_EVALUATION="false", TRYGGHEIM_ESCALATION="false") as url:
+        yield url
 
 
 def test_triage_api_has_no_server_errors(server: str, esc_db: TestDatabase, tenants: Tenants) -> None:

@@ -22,9 +22,10 @@ import pytest
 
 from cloud.access.roles import Role
 from cloud.db.embedded import free_port
-from tests.escalation.conftest import SECRET, new_patient, open_alerts, rows, set_endpoint, set_policy, three_steps
+from tests.escalation.conftest import SECRET, new_patient, open_alerts, set_endpoint, set_policy, three_steps
 from tests.escalation.receivers import Inbox, WebhookServer, smtp_server, webhook_server
 from tests.support.app import app_client
+from tests.support.db import rows
 from tests.support.kits import batch, enrol_kit, reading
 from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
 from tests.support.services import TestDatabase

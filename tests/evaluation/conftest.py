@@ -3,17 +3,13 @@ in the test process (as a second cloud process would)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from typing import Any
 from uuid import UUID
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.db.pool import make_pool
-from cloud.evaluation.runner import EvaluationRunner
 from tests.support.app import app_client
 from tests.support.kits import Kit, enrol_kit
 from tests.support.services import TestDatabase, test_database
@@ -54,23 +50,3 @@ def new_patient(url: str, tenants: Tenants) -> UUID:
 def kit(client: TestClient, eval_db: TestDatabase, tenants: Tenants) -> Kit:
     """A fresh patient with an enrolled kit (scale, oximeter, alarm button)."""
     return enrol_kit(client, eval_db.runtime_url, tenants.a.municipality_id, new_patient(eval_db.runtime_url, tenants))
-
-
-def drain(url: str) -> int:
-    """Run one evaluation worker in this process until the queue is empty; returns patients evaluated."""
-
-    async def run() -> int:
-        pool = make_pool(url, min_size=1, max_size=2, timeout_s=5)
-        await pool.open()
-        try:
-            return await EvaluationRunner(pool).drain()
-        finally:
-            await pool.close()
-
-    return asyncio.run(run())
-
-
-def rows(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    """Rows of a query as the runtime role."""
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
-from tests.evaluation.conftest import drain, rows
+from tests.support.db import drain, rows
 from tests.support.kits import Kit, batch, reading
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants

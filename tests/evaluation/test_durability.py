@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from cloud.db.embedded import free_port
 from cloud.db.pool import make_pool
 from cloud.evaluation.queue import evaluate_next
-from tests.evaluation.conftest import drain, rows
+from tests.support.db import drain, rows
 from tests.support.kits import Kit, batch, reading
 from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
 from tests.support.services import TestDatabase

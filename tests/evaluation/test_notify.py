@@ -14,7 +14,8 @@ from cloud.app import create_app
 from cloud.config import CloudSettings
 from cloud.db.pool import make_pool
 from cloud.evaluation.runner import EvaluationRunner
-from tests.evaluation.conftest import new_patient, rows
+from tests.evaluation.conftest import new_patient
+from tests.support.db import rows
 from tests.support.kits import batch, enrol_kit, reading
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants

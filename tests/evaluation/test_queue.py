@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from cloud.db.pool import make_pool
 from cloud.evaluation.queue import enqueue_sweep
-from tests.evaluation.conftest import drain, rows
+from tests.support.db import drain, rows
 from tests.support.kits import Kit, batch, reading
 from tests.support.services import TestDatabase
 

@@ -6,7 +6,6 @@ gateway as often as A's."""
 from __future__ import annotations
 
 import itertools
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,10 +16,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 
 from cloud.access.roles import Role
-from cloud.db.embedded import free_port
 from tests.fleet.conftest import Fleet
 from tests.support.fuzzing import no_foreign_marker
-from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
+from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
@@ -30,15 +28,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fleet")]
 @pytest.fixture(scope="module")
 def server(fleet_db: TestDatabase, fleets: dict[str, Fleet]) -> Iterator[str]:
     """`tryggheim cloud serve` as a real process on the package's database (fleets built first)."""
-    port = free_port()
-    env = env_with(TRYGGHEIM_DATABASE_URL=fleet_db.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="ERROR",
-                   TRYGGHEIM_EVALUATION="false")  # fmt: skip
-    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        yield wait_for_line(process, "http://", timeout=60)
-    finally:
-        process.terminate()
-        process.wait(30)
+    with cloud_serve(fleet_db.runtime_url, TRYGGHEIM_EVALUATION="false") as url:
+        yield url
 
 
 def test_query_and_fleet_apis_have_no_server_errors_and_never_leak(

@@ -3,7 +3,6 @@ with a server error."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +12,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from cloud.db.embedded import free_port
 from tests.support.kits import Kit
-from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
+from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
 
 pytestmark = pytest.mark.slow
@@ -24,14 +22,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(ingest_db: TestDatabase) -> Iterator[str]:
     """`tryggheim cloud serve` as a real process on the module's database."""
-    port = free_port()
-    env = env_with(TRYGGHEIM_DATABASE_URL=ingest_db.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="ERROR")
-    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        yield wait_for_line(process, "http://", timeout=60)
-    finally:
-        process.terminate()
-        process.wait(30)
+    with cloud_serve(ingest_db.runtime_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,12 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.db.pool import make_pool
-from cloud.evaluation.runner import EvaluationRunner
 from cloud.gateways import devices
 from tests.support.app import app_client
 from tests.support.kits import Kit, enrol_kit
@@ -77,23 +74,3 @@ def add_door(url: str, kit: Kit, *, assign: bool = True) -> tuple[str, UUID]:
             return device
 
     return address, asyncio.run(make())
-
-
-def drain(url: str) -> int:
-    """Run one evaluation worker in this process until the queue is empty."""
-
-    async def run() -> int:
-        pool = make_pool(url, min_size=1, max_size=2, timeout_s=5)
-        await pool.open()
-        try:
-            return await EvaluationRunner(pool).drain()
-        finally:
-            await pool.close()
-
-    return asyncio.run(run())
-
-
-def rows(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    """Rows of a query as the runtime role."""
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]

@@ -14,7 +14,8 @@ from cloud.access.roles import Role
 from cloud.db.pool import make_pool
 from cloud.evaluation import inputs
 from cloud.evaluation.queue import enqueue_sweep
-from tests.registry.conftest import add_door, drain, rows
+from tests.registry.conftest import add_door
+from tests.support.db import drain, rows
 from tests.support.kits import Kit, batch, reading
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants

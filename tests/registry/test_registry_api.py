@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
-from tests.registry.conftest import DOOR, rows
+from tests.registry.conftest import DOOR
+from tests.support.db import rows
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 

@@ -4,7 +4,6 @@ administrator and nurse: no server errors, and no response ever carries municipa
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,10 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from cloud.access.roles import Role
-from cloud.db.embedded import free_port
 from cloud.registry import homes
 from tests.support.fuzzing import no_foreign_marker
-from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
+from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
@@ -43,16 +41,8 @@ def server(registry_db: TestDatabase, tenants: Tenants) -> Iterator[str]:
             )
 
     asyncio.run(plant())
-    port = free_port()
-    env = env_with(
-        TRYGGHEIM_DATABASE_URL=registry_db.runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_LOG_LEVEL="ERROR"
-    )
-    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        yield wait_for_line(process, "http://", timeout=60)
-    finally:
-        process.terminate()
-        process.wait(30)
+    with cloud_serve(registry_db.runtime_url) as url:
+        yield url
 
 
 @pytest.mark.parametrize("role", [Role.MUNICIPALITY_ADMIN, Role.NURSE])

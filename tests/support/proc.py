@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from cloud.db.embedded import free_port
 
 TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
 
@@ -62,3 +66,17 @@ def processes_mentioning(text: str) -> list[int]:
         if text in cmdline:
             found.append(int(proc.name))
     return found
+
+
+@contextmanager
+def cloud_serve(database_url: str, **settings: str) -> Iterator[str]:
+    """`tryggheim cloud serve` as a real process on `database_url` and a free port, quiet, with further
+    `TRYGGHEIM_*` settings; yields its base URL and stops it afterwards."""
+    env = env_with(TRYGGHEIM_DATABASE_URL=database_url, TRYGGHEIM_PORT=str(free_port()),
+                   TRYGGHEIM_LOG_LEVEL="ERROR", **settings)  # fmt: skip
+    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        yield wait_for_line(process, "http://", timeout=60)
+    finally:
+        process.terminate()
+        process.wait(30)
