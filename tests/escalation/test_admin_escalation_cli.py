@@ -31,6 +31,9 @@ def test_policy_and_endpoints_from_the_command_line(esc_db: TestDatabase, tenant
     code, out, _ = cli("show", "-m", "0301")
     assert code == 0 and json.loads(out)["source"] == "default"
 
+    code, _, err = cli("set-policy", str(tmp_path / "missing.yaml"), "-m", "0301")
+    assert code != 0 and "cannot read it" in err
+
     bad = tmp_path / "bad.yaml"
     bad.write_text("policies:\n  - name: x\n    classes: [alarm]\n    steps: []\n", encoding="utf-8")
     code, _, err = cli("set-policy", str(bad), "-m", "0301")

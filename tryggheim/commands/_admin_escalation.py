@@ -29,7 +29,10 @@ Run = Callable[[Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]], Any]
 
 
 def _read_document(source: str) -> Any:
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read it: {exc}", param_hint="FILE") from None
     try:
         return yaml.safe_load(text)  # YAML, and so JSON too
     except yaml.YAMLError as exc:
