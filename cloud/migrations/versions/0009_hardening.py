@@ -1,0 +1,63 @@
+"""Hardening: revocable tokens, deactivated staff, a sign-in throttle that cannot lock out the real user,
+and quarantine quotas per gateway.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-03
+"""
+
+from alembic import op
+
+from cloud.migrations.helpers import grant_runtime, grant_sequences
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+        -- Tokens are listed and revoked by an id (the digest is the lookup key and is never shown).
+        ALTER TABLE api_tokens
+            ADD COLUMN id           uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
+            ADD COLUMN revoked_by   uuid,
+            ADD COLUMN last_used_at timestamptz;
+        CREATE INDEX api_tokens_staff ON api_tokens (staff_id);
+
+        -- Deactivation keeps the row (audit records point at it) and ends every session and token at once.
+        ALTER TABLE staff
+            ADD COLUMN deactivated_at timestamptz,
+            ADD COLUMN deactivated_by uuid;
+
+        -- One row per (user name, client) pair, counted with an atomic upsert. Only failures count; a pair
+        -- that has signed in successfully is known and is not held back by failures from other clients.
+        CREATE TABLE login_throttle (
+            username        text NOT NULL,
+            client          text NOT NULL,
+            failures        integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
+            first_failure_at timestamptz,
+            last_failure_at timestamptz,
+            blocked_until   timestamptz,
+            last_success_at timestamptz,
+            PRIMARY KEY (username, client)
+        );
+        CREATE INDEX login_throttle_client ON login_throttle (client, last_failure_at);
+
+        -- Quarantined readings beyond a gateway's hourly quota are counted here instead of stored.
+        CREATE TABLE quarantine_overflow (
+            gateway_id      uuid NOT NULL REFERENCES gateways(id),
+            hour            timestamptz NOT NULL,
+            readings        integer NOT NULL DEFAULT 0 CHECK (readings >= 0),
+            bytes           bigint NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+            PRIMARY KEY (gateway_id, hour)
+        );
+        """
+    )
+    grant_runtime("login_throttle", "quarantine_overflow", mutable=True)
+    grant_sequences()
+
+
+def downgrade() -> None:
+    raise NotImplementedError("forward-only: restore from backup instead")
