@@ -10,7 +10,7 @@
   Null (0x00), the request op code and a response code value.
 Sources: Bluetooth SIG Current Time Service 1.1 and Glucose Profile / Service 1.0 (RACP op codes, operators,
 filter types and response code values); the GATT XML `current_time.xml` and
-`record_access_control_point.xml` (see /work/shared/reference/ble-formats.md).
+`record_access_control_point.xml` of the Bluetooth SIG's GATT specification set.
 """
 
 from __future__ import annotations

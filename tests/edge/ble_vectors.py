@@ -1,5 +1,6 @@
 """Byte payloads for the replay backend, written from the Bluetooth SIG specifications and the BTHome / Xiaomi
-formats as summarised (with sources) in /work/shared/reference/ble-formats.md. Each vector says field by field
+formats (bthome.io format v2; xiaomi-ble's parser for the Mi Scale frames; the Personal Health Devices
+Transcoding white paper for SFLOAT). Each vector says field by field
 what it carries, so a reader can check it against the specification without running anything."""
 
 from __future__ import annotations
