@@ -180,12 +180,23 @@ async def take(conn: AsyncConnection[Any], key: Ed25519PrivateKey, *, wait: bool
     return [Checkpoint(h["municipality_id"], h["head_id"], bytes(h["hash"]), h["rows"], at, kid) for h in heads]
 
 
-def read_checkpoints(paths: Sequence[Path], keys: Iterable[Ed25519PublicKey]) -> tuple[list[Checkpoint], list[Finding]]:
-    """Every line of the checkpoint files whose signature verifies with one of `keys`, and a finding for each
-    line that does not (forged, altered, signed with an unknown key, or not a checkpoint at all)."""
+@dataclass
+class Loaded:
+    """What the checkpoint files hold: each distinct signed claim once (its first line), the number of lines
+    whose signature verified, and a finding for every line that did not."""
+
+    checkpoints: list[Checkpoint]
+    verified: int
+    bad: list[Finding]
+
+
+def read_checkpoints(paths: Sequence[Path], keys: Iterable[Ed25519PublicKey]) -> Loaded:
+    """Read and check every line of the checkpoint files. The same state checkpointed again (by another
+    replica, or with nothing new in the chain) is kept once, so memory follows the chains' activity, not
+    the number of ticks."""
     by_id = {key_id(k): k for k in keys}
-    good: list[Checkpoint] = []
-    bad: list[Finding] = []
+    claims: dict[tuple[UUID | None, int, bytes, int], Checkpoint] = {}
+    loaded = Loaded([], 0, [])
     for path in paths:
         with path.open(encoding="utf-8", errors="replace") as lines:
             for number, line in enumerate(lines, start=1):
@@ -193,10 +204,14 @@ def read_checkpoints(paths: Sequence[Path], keys: Iterable[Ed25519PublicKey]) ->
                     continue
                 source = f"{path}:{number}"
                 try:
-                    good.append(_parse(line, by_id, source))
+                    cp = _parse(line, by_id, source)
                 except ValueError as exc:
-                    bad.append(Finding("bad_signature", source, str(exc)))
-    return good, bad
+                    loaded.bad.append(Finding("bad_signature", source, str(exc)))
+                    continue
+                loaded.verified += 1
+                claims.setdefault((cp.chain, cp.head_id, cp.head_hash, cp.count), cp)
+    loaded.checkpoints = list(claims.values())
+    return loaded
 
 
 def _parse(line: str, keys: Mapping[str, Ed25519PublicKey], source: str) -> Checkpoint:
@@ -232,15 +247,10 @@ def compare(
     checkpoints: Iterable[Checkpoint], heads: Mapping[tuple[UUID | None, int], ChainPosition],
     chains: Mapping[UUID | None, ChainPosition],
 ) -> list[Finding]:  # fmt: skip
-    """Check each distinct checkpoint against the log as `audit.verify` found it (`heads`: where each
-    checkpointed head row now stands in its chain; `chains`: each chain's current end)."""
+    """Check each checkpoint against the log as `audit.verify` found it (`heads`: where each checkpointed
+    head row now stands in its chain; `chains`: each chain's current end)."""
     findings: list[Finding] = []
-    seen: set[tuple[UUID | None, int, bytes, int]] = set()
     for cp in checkpoints:
-        claim = (cp.chain, cp.head_id, cp.head_hash, cp.count)
-        if claim in seen:  # the same state checkpointed again (another replica, or nothing new)
-            continue
-        seen.add(claim)
 
         def found(kind: FindingKind, problem: str, cp: Checkpoint = cp) -> None:
             findings.append(Finding(kind, cp.source, problem, cp.chain, cp.head_id, cp.at))

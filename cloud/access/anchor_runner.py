@@ -64,10 +64,13 @@ def signing_key(settings: CloudSettings) -> Ed25519PrivateKey | None:
         return load_private_key(settings.audit_signing_key.get_secret_value())
     if settings.audit_signing_key_file is None:
         return None
+    path = settings.audit_signing_key_file
     try:
-        return load_private_key(settings.audit_signing_key_file.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnchorConfigError(f"TRYGGHEIM_AUDIT_SIGNING_KEY_FILE: cannot read: {exc}") from None
+        return load_private_key(path.read_text())
+    except OSError as exc:
+        raise AnchorConfigError(f"TRYGGHEIM_AUDIT_SIGNING_KEY_FILE: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise AnchorConfigError(f"TRYGGHEIM_AUDIT_SIGNING_KEY_FILE: {path} is not a text key file") from None
     except AnchorKeyError as exc:
         raise AnchorConfigError(f"TRYGGHEIM_AUDIT_SIGNING_KEY_FILE: {exc}") from None
 
@@ -93,7 +96,9 @@ def anchor_config(settings: CloudSettings) -> AnchorConfig | None:
         try:
             append(file, [])
         except OSError as exc:
-            raise AnchorConfigError(f"TRYGGHEIM_AUDIT_CHECKPOINT_FILE: cannot append to {file}: {exc}") from None
+            raise AnchorConfigError(
+                f"TRYGGHEIM_AUDIT_CHECKPOINT_FILE: cannot append to {file}: {exc.strerror}"
+            ) from None
     secret = settings.audit_checkpoint_secret
     return AnchorConfig(key, file, url, secret.get_secret_value() if secret else None, settings.audit_checkpoint_s)
 

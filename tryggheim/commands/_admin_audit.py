@@ -74,14 +74,16 @@ def register(run: Run) -> list[tuple[typer.Typer, str]]:
         if files and not keys:
             fail("--public-key: needed to check the checkpoints' signatures (or TRYGGHEIM_AUDIT_SIGNING_KEY)")
         try:
-            good, bad = anchor.read_checkpoints(files, keys)
+            loaded = anchor.read_checkpoints(files, keys)
         except OSError as exc:
-            fail(f"--checkpoints: cannot read {exc.filename}: {exc.strerror}")
-        found: audit.Verification = run(lambda c: audit.verify(c, {(cp.chain, cp.head_id) for cp in good}))
-        findings = bad + anchor.compare(good, found.heads, found.ends)
+            fail(f"checkpoints: cannot read {exc.filename}: {exc.strerror}")
+        heads = {(cp.chain, cp.head_id) for cp in loaded.checkpoints}
+        found: audit.Verification = run(lambda c: audit.verify(c, heads))
+        findings = loaded.bad + anchor.compare(loaded.checkpoints, found.heads, found.ends)
         summary = None
         if files:
-            summary = {"files": [str(f) for f in files], "lines": len(good) + len(bad), "verified": len(good),
+            summary = {"files": [str(f) for f in files], "lines": loaded.verified + len(loaded.bad),
+                       "verified": loaded.verified, "distinct": len(loaded.checkpoints),
                        "key_ids": sorted({anchor.key_id(k) for k in keys})}  # fmt: skip
         print(
             json.dumps(
