@@ -79,8 +79,9 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 15) -> None
         time.sleep(0.1)
 
 
-def _verify(db: TestDatabase, *args: str) -> tuple[int, dict[str, Any]]:
-    result = run_cli("admin", "audit", "verify", *args, env=env_with(TRYGGHEIM_DATABASE_URL=db.runtime_url))
+def _verify(db: TestDatabase, *args: str, **settings: str) -> tuple[int, dict[str, Any]]:
+    env = env_with(TRYGGHEIM_DATABASE_URL=db.runtime_url, **settings)
+    result = run_cli("admin", "audit", "verify", *args, env=env)
     assert result.returncode in (0, 1), result.stderr
     return result.returncode, json.loads(result.stdout)
 
@@ -106,7 +107,11 @@ def test_truncation_and_rewrite_after_a_checkpoint_are_reported(fresh_db: TestDa
     assert sorted(c["count"] for c in json.loads(taken.stdout)["checkpoints"]) == [5, 5, 5, 5]
     _write(fresh_db.runtime_url, dict.fromkeys((truncated, rewritten, gapped, untouched), 2))  # life goes on
 
-    code, report = _verify(fresh_db, "--checkpoints", str(sink), "--public-key", public)
+    shown = run_cli("admin", "audit", "public-key", env=env)
+    assert json.loads(shown.stdout)["public_key"] == public
+    # Untouched: clean, with the file and the key taken from the service's settings.
+    code, report = _verify(fresh_db, TRYGGHEIM_AUDIT_SIGNING_KEY_FILE=str(key_file),
+                           TRYGGHEIM_AUDIT_CHECKPOINT_FILE=str(sink))  # fmt: skip
     assert (code, report["intact"], report["findings"]) == (0, True, [])
     assert report["checkpoints"]["verified"] == 4
 
