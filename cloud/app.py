@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 import tryggheim
 from cloud import middleware
 from cloud.access import policy
+from cloud.access.anchor_runner import start_anchoring
 from cloud.api import (
     alerts,
     audit_log,
@@ -90,9 +91,12 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
         await live.start()
         if escalation is not None:
             await escalation.start()
+        app.state.anchoring = await start_anchoring(pool, settings)
         try:
             yield
         finally:
+            if app.state.anchoring is not None:
+                await app.state.anchoring.stop()
             if escalation is not None:
                 await escalation.stop()
             await live.stop()

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.access.anchor import load_private_key
 from cloud.notify.sealing import check_keys
 
 ENV_PREFIX = "TRYGGHEIM_"
@@ -101,6 +102,23 @@ class CloudSettings(BaseSettings):
         default=None,
         description="Bearer token `/metrics` requires when set (Prometheus `authorization` with this credential).",
     )
+    # Audit anchoring (cloud/access/anchor.py): signed checkpoints of the audit chains, kept outside the
+    # database. Which combinations make sense is checked at start-up (cloud/access/anchor_runner.py).
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 private key signing audit checkpoints (base64 of 32 bytes, or PEM); unset (and no "
+        "key file): anchoring off.",
+    )
+    audit_signing_key_file: Path | None = Field(default=None, description="A file holding that key instead.")
+    audit_checkpoint_file: Path | None = Field(
+        default=None, description="JSON-lines file the checkpoints are appended to (storage the database owner "
+        "cannot change).",
+    )  # fmt: skip
+    audit_checkpoint_url: str | None = Field(default=None, description="Webhook receiving the checkpoints.")
+    audit_checkpoint_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret signing the POSTs to audit_checkpoint_url."
+    )
+    audit_checkpoint_s: float = Field(default=900.0, ge=1, le=86400, description="Seconds between checkpoints.")
 
     @field_validator("database_url", "database_owner_url")
     @classmethod
@@ -112,6 +130,23 @@ class CloudSettings(BaseSettings):
     def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             check_keys(value.get_secret_value())
+        return value
+
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _ed25519_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            load_private_key(value.get_secret_value())
+        return value
+
+    @field_validator("audit_checkpoint_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
         return value
 
     @field_validator("log_level", mode="before")

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from cloud.access.anchor_runner import AnchorConfigError, anchor_config
 from cloud.config import CloudSettings
 from cloud.db import migrate
 from cloud.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
@@ -125,3 +126,11 @@ def check_schema(url: str) -> None:
             f"TRYGGHEIM_DATABASE_URL: schema is at revision {current or 'none'}, this version needs {head}; "
             "run `tryggheim db upgrade`"
         )
+
+
+def check_audit_anchor(settings: CloudSettings) -> None:
+    """A configured audit anchor must work: a readable key, a sink, and a file sink that can be appended to."""
+    try:
+        anchor_config(settings)
+    except AnchorConfigError as exc:
+        raise StartupError(str(exc)) from exc

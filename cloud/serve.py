@@ -13,7 +13,7 @@ import uvloop
 from cloud.app import create_app
 from cloud.config import CloudSettings
 from cloud.db.pool import make_pool
-from cloud.runtime import Database, check_runtime_role, check_schema, database
+from cloud.runtime import Database, check_audit_anchor, check_runtime_role, check_schema, database
 from tryggheim.common.logs import configure_logging
 
 # Objects a request allocates (an ingest batch makes thousands of small dicts and tuples) die young; the
@@ -95,6 +95,7 @@ def serve(
 ) -> None:
     """Start (or attach to) the database, run `prepare` (the demo seeds data there), serve, and call
     `before_stop` when serving ends; start-up errors raise StartupError."""
+    check_audit_anchor(settings)
     with database(settings) as db:
         if prepare is not None:
             prepare(db)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 
 GENESIS = bytes(32)
 Outcome = Literal["allowed", "denied"]
@@ -116,24 +118,45 @@ class Break:
     problem: str
 
 
-async def verify(conn: AsyncConnection[Any]) -> tuple[int, list[Break]]:
-    """Recompute every chain; return the number of rows checked and each row where it breaks."""
-    breaks: list[Break] = []
-    last: dict[UUID | None, bytes] = {}
-    checked = 0
-    async with conn.transaction(), conn.cursor(name="audit_verify") as cur:
+@dataclass(frozen=True)
+class ChainPosition:
+    """Where a row stands in its chain: its id, its place (1 for the first row) and its stored hash."""
+
+    id: int
+    position: int
+    hash: bytes
+
+
+@dataclass
+class Verification:
+    """What `verify` found: rows checked, breaks, each chain's last row, and the rows asked about."""
+
+    checked: int = 0
+    breaks: list[Break] = field(default_factory=list)
+    ends: dict[UUID | None, ChainPosition] = field(default_factory=dict)
+    heads: dict[tuple[UUID | None, int], ChainPosition] = field(default_factory=dict)
+
+
+async def verify(conn: AsyncConnection[Any], heads: AbstractSet[tuple[UUID | None, int]] = frozenset()) -> Verification:
+    """Recompute every chain and report each row where it breaks; also say where each row of `heads`
+    ((chain, id) pairs, from the audit checkpoints) stands in its chain, in the same pass."""
+    found = Verification()
+    async with conn.transaction(), conn.cursor(name="audit_verify", row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT id, {', '.join(_COLUMNS)}, prev_hash, hash FROM audit_log "  # noqa: S608 - fixed columns
             "ORDER BY municipality_id NULLS FIRST, id"
         )
         async for row in cur:
-            checked += 1
-            row_id, values, prev, stored = row[0], row[1 : 1 + len(_COLUMNS)], bytes(row[-2]), bytes(row[-1])
-            municipality = values[1]
-            expected_prev = last.get(municipality, GENESIS)
-            if prev != expected_prev:
-                breaks.append(Break(row_id, municipality, "prev_hash does not match the previous record"))
+            found.checked += 1
+            values = tuple(row[c] for c in _COLUMNS)
+            chain, prev, stored = row["municipality_id"], bytes(row["prev_hash"]), bytes(row["hash"])
+            last = found.ends.get(chain)
+            if prev != (last.hash if last else GENESIS):
+                found.breaks.append(Break(row["id"], chain, "prev_hash does not match the previous record"))
             if chain_hash(prev, values) != stored:
-                breaks.append(Break(row_id, municipality, "content does not match its hash"))
-            last[municipality] = stored
-    return checked, breaks
+                found.breaks.append(Break(row["id"], chain, "content does not match its hash"))
+            here = ChainPosition(row["id"], last.position + 1 if last else 1, stored)
+            found.ends[chain] = here
+            if (chain, here.id) in heads:
+                found.heads[chain, here.id] = here
+    return found

@@ -17,14 +17,14 @@ import segno
 import typer
 
 from alerts.escalation import PolicyError
-from cloud.access import audit, authn, directory
+from cloud.access import authn, directory
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
 from cloud.escalation.configuration import EndpointError
 from cloud.gateways import credentials, devices
 from cloud.registry import assignments
 from cloud.registry.errors import RegistryError
-from tryggheim.commands import _admin_escalation, _admin_registry
+from tryggheim.commands import _admin_audit, _admin_escalation, _admin_registry
 from tryggheim.commands._fleet import fleet
 from tryggheim.commands._startup import fail, load_settings
 
@@ -34,13 +34,11 @@ app = typer.Typer(
 municipality_app = typer.Typer(no_args_is_help=True, help="Municipalities.")
 team_app = typer.Typer(no_args_is_help=True, help="Care teams.")
 staff_app = typer.Typer(no_args_is_help=True, help="Staff accounts.")
-audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
 gateway_app = typer.Typer(no_args_is_help=True, help="Gateways: enrolment codes and revocation.")
 device_app = typer.Typer(no_args_is_help=True, help="Devices: registration to a gateway, assignment to a patient.")
 app.add_typer(municipality_app, name="municipality")
 app.add_typer(team_app, name="team")
 app.add_typer(staff_app, name="staff")
-app.add_typer(audit_app, name="audit")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(device_app, name="device")
 app.command("fleet")(fleet)
@@ -78,6 +76,7 @@ def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
 for sub_app, sub_name in [
     *_admin_registry.register(lambda work: _run(work)),
     *_admin_escalation.register(lambda work: _run(work)),
+    *_admin_audit.register(lambda work: _run(work)),
 ]:
     app.add_typer(sub_app, name=sub_name)
 
@@ -148,30 +147,6 @@ def staff_token(username: str, label: str = "cli") -> None:
         return await authn.issue_token(conn, row[0], label)
 
     print(_run(work))
-
-
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute every municipality's hash chain; exit 1 and name each broken row if it does not hold."""
-    checked, breaks = _run(audit.verify)
-    print(
-        json.dumps(
-            {
-                "checked": checked,
-                "intact": not breaks,
-                "breaks": [
-                    {
-                        "id": b.id,
-                        "municipality_id": str(b.municipality_id) if b.municipality_id else None,
-                        "problem": b.problem,
-                    }
-                    for b in breaks
-                ],
-            }
-        )
-    )
-    if breaks:
-        raise typer.Exit(1)
 
 
 @gateway_app.command("enrol")

@@ -55,17 +55,26 @@ class WebhookChannel:
         if not message.secret:
             raise DeliveryError("the webhook endpoint has no signing secret")
         body = json.dumps(message.body(), separators=(",", ":")).encode()
-        stamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            KEY_HEADER: message.idempotency_key,
-            TIMESTAMP_HEADER: stamp,
-            SIGNATURE_HEADER: signature(message.secret, stamp, body),
-        }
-        try:
-            response = await self.client.post(message.address, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}"[:500]) from exc
-        if not response.is_success:
-            raise DeliveryError(f"webhook: HTTP {response.status_code} {response.text[:200]}")
-        return Receipt(f"HTTP {response.status_code}", {"status": response.status_code})
+        return await post_signed(self.client, message.address, message.secret, message.idempotency_key, body)
+
+
+async def post_signed(
+    client: httpx.AsyncClient, url: str, secret: str, idempotency_key: str, body: bytes,
+    content_type: str = "application/json",
+) -> Receipt:  # fmt: skip
+    """POST `body` once with the idempotency key, timestamp and signature headers; any 2xx answer is a
+    delivery, anything else raises DeliveryError. Also sends the audit checkpoints (cloud/access/anchor_runner.py)."""
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": content_type,
+        KEY_HEADER: idempotency_key,
+        TIMESTAMP_HEADER: stamp,
+        SIGNATURE_HEADER: signature(secret, stamp, body),
+    }
+    try:
+        response = await client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}"[:500]) from exc
+    if not response.is_success:
+        raise DeliveryError(f"webhook: HTTP {response.status_code} {response.text[:200]}")
+    return Receipt(f"HTTP {response.status_code}", {"status": response.status_code})
