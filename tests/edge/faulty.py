@@ -39,6 +39,7 @@ class FaultProxy:
         self.mode = PASS
         self.committed: Counter[int] = Counter()
         self.first_commit: dict[int, float] = {}  # seq -> time.monotonic() of the cloud's first commit
+        self.requests: list[list[int]] = []  # the sequences of each ingest batch received, in order
         self.refused: list[list[int]] = []  # the sequences of each batch answered 500 for poison
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -56,18 +57,19 @@ class FaultProxy:
 
     async def _answer(self, scope: dict[str, Any], body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         plain = [(b"content-type", b"text/plain")]
+        ingest = scope["path"] == "/api/v1/ingest"
+        readings: list[dict[str, Any]] = []
+        if ingest:
+            raw = gzip.decompress(body) if dict(scope["headers"]).get(b"content-encoding") == b"gzip" else body
+            readings = json.loads(raw)["observations"]
+            self.requests.append([reading["seq"] for reading in readings])
         if self.mode == UNAVAILABLE:
             return 503, plain, b"Service Unavailable"
         if self.mode == BROKEN:
             return 500, plain, b"Internal Server Error"
-        ingest = scope["path"] == "/api/v1/ingest"
-        if ingest:
-            headers = dict(scope["headers"])
-            raw = gzip.decompress(body) if headers.get(b"content-encoding") == b"gzip" else body
-            readings = json.loads(raw)["observations"]
-            if any(self.poison(reading) for reading in readings):
-                self.refused.append([reading["seq"] for reading in readings])
-                return 500, plain, b"Internal Server Error"
+        if any(self.poison(reading) for reading in readings):
+            self.refused.append([reading["seq"] for reading in readings])
+            return 500, plain, b"Internal Server Error"
         forward = [(k.decode(), v.decode()) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
         async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as client:
             response = await client.request(scope["method"], scope["path"], params=scope["query_string"].decode(),

@@ -114,6 +114,13 @@ def stored_seqs(db: TestDatabase, gateway_id: str) -> list[int]:
         return [row[0] for row in rows.fetchall()]
 
 
+def heartbeat(db: TestDatabase, gateway_id: str) -> dict[str, Any]:
+    """The report of the gateway's newest heartbeat, as the cloud stored it ({} before the first)."""
+    with psycopg.connect(db.runtime_url) as conn:
+        row = conn.execute("SELECT report FROM gateway_status WHERE gateway_id = %s", (gateway_id,)).fetchone()
+    return {} if row is None else dict(row[0])
+
+
 def test_answers_are_classified_so_that_only_a_definite_refusal_isolates() -> None:
     assert {s: classify(s) for s in (None, 408, 429, 502, 503, 504)} == dict.fromkeys(
         (None, 408, 429, 502, 503, 504), Verdict.UNAVAILABLE
@@ -204,8 +211,7 @@ def test_poison_readings_are_quarantined_on_the_gateway_while_alarms_and_everyth
                     late = sink.observations([press(button)])
                     pressed = time.monotonic()
                 await asyncio.sleep(0.05)
-            isolated_at = time.time()
-            while outbox.depth().count or float(outbox.get_state("last_heartbeat_at") or 0) <= isolated_at:
+            while outbox.depth().count or heartbeat(edge_db, config.gateway_id).get("quarantined_locally") != 3:
                 assert time.monotonic() - started < 15, "the rest was not delivered, or no heartbeat followed"
                 await asyncio.sleep(0.05)
             stop.set()
@@ -226,11 +232,7 @@ def test_poison_readings_are_quarantined_on_the_gateway_while_alarms_and_everyth
     assert all(q.answer.startswith("500") and q.refusals >= 3 for q in outbox.quarantined())
     assert [q.alarm for q in outbox.quarantined()] == [False, False, True]
     assert all(set(batch) & poison for batch in proxy.refused)
-    with psycopg.connect(edge_db.runtime_url) as conn:
-        row = conn.execute("SELECT report FROM gateway_status WHERE gateway_id = %s", (config.gateway_id,))
-        report = row.fetchone()
-    assert report is not None and report[0]["quarantined_locally"] == 3
-    assert report[0]["quarantined_locally_oldest_s"] >= 0
+    assert heartbeat(edge_db, config.gateway_id)["quarantined_locally_oldest_s"] >= 0
 
     config_file = tmp_path / "gateway.toml"
     shown = run_cli("edge", "status", "--config", str(config_file))
@@ -254,6 +256,35 @@ def test_poison_readings_are_quarantined_on_the_gateway_while_alarms_and_everyth
 
 
 @pytest.mark.slow
+def test_a_new_alarm_goes_before_the_halves_of_a_refused_batch(
+    tmp_path: Path, cloud_url: str, edge_db: TestDatabase, resident: tuple[UUID, UUID]
+) -> None:
+    proxy = FaultProxy(cloud_url, lambda reading: reading["seq"] in poison)
+    config, scale, button = _gateway(tmp_path, cloud_url, edge_db, resident, proxy)
+    outbox = Outbox(config.outbox_path)
+    routine = outbox.append([weight(scale, 70 + i) for i in range(3)])
+    poison = set(outbox.append_bodies([(poison_bodies(scale, button)[0], False)]))
+    routine += outbox.append([weight(scale, 74 + i) for i in range(4)])
+    proxy.start()
+
+    async def steps() -> list[int]:
+        async with make_client(proxy.url, insecure_dev=True, ca_file=None, credential=config.credential()) as client:
+            uplink = Uplink(config, outbox, client)
+            assert await uplink.send_once() == 0  # refused: both halves are now held, due at once
+            alarm = outbox.append([press(button)])
+            assert await uplink.send_once() == 1
+            assert await uplink.send_once() == 0  # then the half with the poison, refused and halved again
+            return alarm
+
+    try:
+        alarm = asyncio.run(steps())
+    finally:
+        proxy.stop()
+    assert proxy.requests == [routine[:3] + sorted(poison) + routine[3:], alarm, routine[:3] + sorted(poison)]
+    assert proxy.committed == {alarm[0]: 1}
+
+
+@pytest.mark.slow
 def test_an_outage_quarantines_nothing_and_everything_arrives_afterwards(
     tmp_path: Path, cloud_url: str, edge_db: TestDatabase, resident: tuple[UUID, UUID]
 ) -> None:
@@ -273,7 +304,7 @@ def test_an_outage_quarantines_nothing_and_everything_arrives_afterwards(
             before_broken: dict[str, int] = {}
             # (mode, seconds): working, 503 to everything, nothing listening, a proxy answering 500 to
             # everything, working again. None: the proxy is stopped (connection refused).
-            for mode, seconds in ((PASS, 0.3), (UNAVAILABLE, 0.6), (None, 0.6), (BROKEN, 1.5), (PASS, 0.0)):
+            for mode, seconds in ((PASS, 0.2), (UNAVAILABLE, 0.4), (None, 0.4), (BROKEN, 1.0), (PASS, 0.0)):
                 if mode is None:
                     await asyncio.to_thread(proxy.stop)
                     made += sink.observations([press(button)])  # pressed while the cloud cannot be reached
