@@ -96,7 +96,10 @@ def _quarantine_action(config: Path, seqs: list[int] | None, every: bool, action
 
     if every == bool(seqs):
         fail("name the readings with --seq (repeatable) or use --all")
-    outbox = open_outbox(_config(config))
+    settings = _config(config)
+    if not settings.outbox_path.exists():
+        fail(f"{settings.outbox_path}: no outbox yet (the agent has not run), so nothing is quarantined")
+    outbox = open_outbox(settings)
     try:
         wanted = None if every else set(seqs or ())
         done = outbox.release_quarantined(wanted) if action == "retry" else outbox.discard_quarantined(wanted)
@@ -114,14 +117,13 @@ def _quarantine_action(config: Path, seqs: list[int] | None, every: bool, action
 
 @quarantine_app.command()
 def retry(config: ConfigOption = DEFAULT_CONFIG, seq: SeqOption = None, every: AllOption = False) -> None:
-    """Put quarantined readings back in the outbox; the agent sends them again (and quarantines them again if
-    the cloud still refuses them)."""
+    """Put quarantined readings back in the outbox: the agent sends them again."""
     _quarantine_action(config, seq, every, "retry")
 
 
 @quarantine_app.command()
 def discard(config: ConfigOption = DEFAULT_CONFIG, seq: SeqOption = None, every: AllOption = False) -> None:
-    """Delete quarantined readings from the gateway for good (they never reach the cloud)."""
+    """Delete quarantined readings for good: they never reach the cloud."""
     _quarantine_action(config, seq, every, "discard")
 
 
