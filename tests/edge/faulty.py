@@ -2,8 +2,9 @@
 
 It forwards every request to the cloud unchanged, and can instead play the faults the edge must survive:
 the old cloud, which answered 500 to a whole batch when one reading in it was poison (issue 17, finding 1);
-a cloud that is unavailable (503 to everything); a broken proxy or cloud that answers 500 to everything; or
-nothing listening at all (connection refused, after `stop`). It also counts, per sequence number, how often
+a cloud that is unavailable (503 to everything); a broken proxy or cloud that answers 500 to everything; a
+captive portal answering 200 with a web page; or nothing listening at all (connection refused, after
+`stop`). It also counts, per sequence number, how often
 the cloud committed a reading, and when it first did, so a test can prove "exactly once" and measure an
 alarm's latency from outside the agent.
 """
@@ -23,12 +24,13 @@ import uvicorn
 
 from cloud.db.embedded import free_port
 
-PASS, UNAVAILABLE, BROKEN = "pass", "503", "500"
+PASS, UNAVAILABLE, BROKEN, PORTAL = "pass", "503", "500", "200"
 _HOP_BY_HOP = {b"host", b"content-length", b"connection", b"transfer-encoding"}
 
 
 class FaultProxy:
-    """`mode` is PASS, UNAVAILABLE (503 to everything) or BROKEN (500 to everything); in PASS, an ingest batch
+    """`mode` is PASS, UNAVAILABLE (503 to everything), BROKEN (500 to everything) or PORTAL (200 with a web
+    page to everything); in PASS, an ingest batch
     holding a reading for which `poison` is true is answered 500 and never reaches the cloud."""
 
     def __init__(self, upstream: str, poison: Callable[[dict[str, Any]], bool]) -> None:
@@ -67,6 +69,8 @@ class FaultProxy:
             return 503, plain, b"Service Unavailable"
         if self.mode == BROKEN:
             return 500, plain, b"Internal Server Error"
+        if self.mode == PORTAL:
+            return 200, [(b"content-type", b"text/html")], b"<html>Sign in to the guest network</html>"
         if any(self.poison(reading) for reading in readings):
             self.refused.append([reading["seq"] for reading in readings])
             return 500, plain, b"Internal Server Error"

@@ -34,7 +34,7 @@ from edge.outbox import Outbox, Pending
 from edge.sink import Sink
 from edge.uplink import Uplink
 from tests.edge.cloud import new_code, register_devices
-from tests.edge.faulty import BROKEN, PASS, UNAVAILABLE, FaultProxy
+from tests.edge.faulty import BROKEN, PASS, PORTAL, UNAVAILABLE, FaultProxy
 from tests.support.proc import cloud_serve, run_cli
 from tests.support.services import TestDatabase
 
@@ -302,9 +302,10 @@ def test_an_outage_quarantines_nothing_and_everything_arrives_afterwards(
             task = asyncio.create_task(uplink.run(stop))
             made: list[int] = []
             before_broken: dict[str, int] = {}
-            # (mode, seconds): working, 503 to everything, nothing listening, a proxy answering 500 to
-            # everything, working again. None: the proxy is stopped (connection refused).
-            for mode, seconds in ((PASS, 0.2), (UNAVAILABLE, 0.4), (None, 0.4), (BROKEN, 1.0), (PASS, 0.0)):
+            # (mode, seconds): working, a captive portal, 503 to everything, nothing listening (None: the proxy
+            # is stopped), a proxy answering 500 to everything, working again.
+            phases = ((PASS, 0.2), (PORTAL, 0.2), (UNAVAILABLE, 0.4), (None, 0.4), (BROKEN, 1.0), (PASS, 0.0))
+            for mode, seconds in phases:
                 if mode is None:
                     await asyncio.to_thread(proxy.stop)
                     made += sink.observations([press(button)])  # pressed while the cloud cannot be reached
