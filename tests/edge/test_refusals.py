@@ -22,6 +22,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from cloud.access import directory
 from device_profiles import Observation
@@ -55,14 +56,15 @@ def resident(edge_db: TestDatabase) -> tuple[UUID, UUID]:
         async with await psycopg.AsyncConnection.connect(edge_db.runtime_url, autocommit=True) as conn:
             municipality = await directory.ensure_municipality(conn, "0301", "Oslo")
             team = await directory.ensure_team(conn, municipality, "Nord")
-            cursor = await conn.execute(
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(
                 "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
                 "VALUES (%s, 'Pasient edge', %s, 'active') RETURNING id",
                 (municipality, team),
             )
             row = await cursor.fetchone()
             assert row is not None
-            return municipality, row[0]
+            return municipality, row["id"]
 
     return asyncio.run(make())
 
@@ -109,16 +111,16 @@ def poison_bodies(scale: str, button: str) -> tuple[dict[str, Any], dict[str, An
 
 
 def stored_seqs(db: TestDatabase, gateway_id: str) -> list[int]:
-    with psycopg.connect(db.runtime_url) as conn:
+    with psycopg.connect(db.runtime_url, row_factory=dict_row) as conn:
         rows = conn.execute("SELECT seq FROM observations WHERE gateway_id = %s ORDER BY seq", (gateway_id,))
-        return [row[0] for row in rows.fetchall()]
+        return [row["seq"] for row in rows.fetchall()]
 
 
 def heartbeat(db: TestDatabase, gateway_id: str) -> dict[str, Any]:
     """The report of the gateway's newest heartbeat, as the cloud stored it ({} before the first)."""
-    with psycopg.connect(db.runtime_url) as conn:
+    with psycopg.connect(db.runtime_url, row_factory=dict_row) as conn:
         row = conn.execute("SELECT report FROM gateway_status WHERE gateway_id = %s", (gateway_id,)).fetchone()
-    return {} if row is None else dict(row[0])
+    return {} if row is None else dict(row["report"])
 
 
 def test_answers_are_classified_so_that_only_a_definite_refusal_isolates() -> None:
