@@ -77,6 +77,7 @@ class CloudLink:
         """Send one heartbeat; returns the cloud's reply (clock skew)."""
         depth = self.outbox.depth()
         counters = self.outbox.counters()
+        quarantined, oldest = self.outbox.quarantine_summary()
         devices = [
             {"address": address[:200], "last_seen": datetime.fromtimestamp(at, UTC).isoformat()}
             for address, _, _, at in self.outbox.devices()[:500]
@@ -89,6 +90,9 @@ class CloudLink:
             "outbox_evictions": counters.get("evicted", 0),
             "malformed_from_sources": counters.get("malformed", 0),
             "watchdog_restarts": counters.get("watchdog_restarts", 0),
+            "quarantined_locally": quarantined,
+            # Clamped: a reading queued while the clock was wrong must not make the heartbeat invalid.
+            "quarantined_locally_oldest_s": None if oldest is None else round(max(0.0, time.time() - oldest), 1),
             "devices": devices,
         }
         response = await self.client.post(f"{self._prefix}/status", json=report)

@@ -70,6 +70,11 @@ class GatewayConfig(BaseSettings):
     batch_age_s: float = Field(default=5.0, gt=0)
     backoff_base_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=300.0, gt=0)
+    refusals_to_quarantine: int = Field(
+        default=3, ge=1, le=100,
+        description="Quarantine a reading on the gateway after the cloud refused it alone this many times, each "
+        "time after committing other readings (edge/isolation.py)",
+    )  # fmt: skip
     request_timeout_s: float = Field(default=30.0, gt=0)
     heartbeat_s: float | None = Field(default=None, gt=0, description="Override the cloud's heartbeat interval")
     outbox_max_mb: float = Field(default=200.0, gt=0)

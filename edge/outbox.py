@@ -5,7 +5,9 @@ outbox has a random epoch, chosen when the file is created, and `seq` is an AUTO
 reuses one, even after the newest rows are deleted, so (epoch, seq) names each observation exactly once and
 the cloud can de-duplicate on it. A row leaves only when the cloud lists its sequence as committed, or by
 counted eviction of the oldest routine readings when the outbox outgrows its size or age bound;
-alarm-class rows are never evicted.
+alarm-class rows are never evicted. A reading the cloud keeps refusing on its own (see edge/isolation.py) is
+moved to the `quarantine` table with the cloud's answer: kept, never sent again unless an installer releases
+it, and never evicted (it is the evidence of what the cloud could not take).
 
 The same file keeps the agent's small state (counters, last upload, each device's last reading, events) so
 that `tryggheim edge status` can read it from another process while the agent runs.
@@ -17,12 +19,14 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from device_profiles import Observation, load_catalogue
+from edge import quarantine as local_quarantine
+from edge.quarantine import Quarantined
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_AGE_S = 30 * 86400
@@ -103,7 +107,7 @@ class Outbox:
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + local_quarantine.SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (str(uuid.uuid4()),))
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (str(time.time()),))
         self.epoch: str = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
@@ -151,9 +155,13 @@ class Outbox:
 
     # --- reading and acknowledging -------------------------------------------------------------------------
 
-    def depth(self) -> Depth:
-        """Counts for the uplink's triggers and for status."""
-        row = self._db.execute("SELECT count(*), total(alarm), min(created_at), total(size) FROM outbox").fetchone()
+    def depth(self, exclude: Collection[int] = ()) -> Depth:
+        """Counts for the uplink's triggers and for status; `exclude` leaves out readings the uplink holds."""
+        row = self._db.execute(
+            "SELECT count(*), total(alarm), min(created_at), total(size) FROM outbox "
+            "WHERE seq NOT IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(exclude)),),
+        ).fetchone()
         return Depth(int(row[0]), int(row[1]), row[2], int(row[3]))
 
     def last_seq(self) -> int:
@@ -161,16 +169,31 @@ class Outbox:
         row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         return 0 if row is None else int(row[0])
 
-    def next_batch(self, limit: int) -> list[Pending]:
+    def next_batch(self, limit: int, exclude: Collection[int] = ()) -> list[Pending]:
         """The next readings to send: pending alarms alone when there are any (so they are stored before
-        anything queued earlier), otherwise the oldest readings in sequence order."""
+        anything queued earlier), otherwise the oldest readings in sequence order. Readings in `exclude` (held
+        by the uplink while it isolates a refused one) are left out."""
+        held = json.dumps(sorted(exclude))
         rows = self._db.execute(
-            "SELECT seq, alarm, created_at, body FROM outbox WHERE alarm = 1 ORDER BY seq LIMIT ?", (limit,)
+            "SELECT seq, alarm, created_at, body FROM outbox WHERE alarm = 1 "
+            "AND seq NOT IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
+            (held, limit),
         ).fetchall()
         if not rows:
             rows = self._db.execute(
-                "SELECT seq, alarm, created_at, body FROM outbox ORDER BY seq LIMIT ?", (limit,)
+                "SELECT seq, alarm, created_at, body FROM outbox WHERE seq NOT IN (SELECT value FROM json_each(?)) "
+                "ORDER BY seq LIMIT ?",
+                (held, limit),
             ).fetchall()
+        return [Pending(seq, bool(alarm), created, json.loads(body)) for seq, alarm, created, body in rows]
+
+    def pending(self, seqs: Collection[int]) -> list[Pending]:
+        """Those of `seqs` still waiting in the outbox, alarm-class first, then in sequence order."""
+        rows = self._db.execute(
+            "SELECT seq, alarm, created_at, body FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) "
+            "ORDER BY alarm DESC, seq",
+            (json.dumps(sorted(seqs)),),
+        ).fetchall()
         return [Pending(seq, bool(alarm), created, json.loads(body)) for seq, alarm, created, body in rows]
 
     def acknowledge(self, seqs: Iterable[int]) -> int:
@@ -187,6 +210,48 @@ class Outbox:
             self._bump("uploaded", deleted)
             self._set_state("last_upload_at", str(time.time()))
         return deleted
+
+    # --- local quarantine (edge/quarantine.py) -------------------------------------------------------------
+
+    def quarantine(self, seq: int, refusals: int, answer: str) -> bool:
+        """Move a reading the cloud keeps refusing on its own into the local quarantine, with the cloud's last
+        answer; False when it was no longer waiting."""
+        with self._transaction():
+            alarm = local_quarantine.move_in(self._db, seq, refusals, answer, time.time())
+            if alarm is None:
+                return False
+            self._bump("quarantined", 1)
+            self._event("alarm_quarantined" if alarm else "quarantined",
+                        f"seq {seq} refused by the cloud {refusals} times on its own: {answer[:200]}")  # fmt: skip
+        return True
+
+    def quarantined(self) -> list[Quarantined]:
+        """The locally quarantined readings, in sequence order."""
+        return local_quarantine.rows(self._db)
+
+    def quarantine_summary(self) -> tuple[int, float | None]:
+        """How many readings are quarantined here, and when the oldest was queued (unix time)."""
+        return local_quarantine.summary(self._db)
+
+    def release_quarantined(self, seqs: Collection[int] | None) -> list[int]:
+        """Put quarantined readings (all when `seqs` is None) back in the outbox under their own sequence
+        numbers, so the cloud still de-duplicates them; returns the sequences released."""
+        with self._transaction():
+            chosen = local_quarantine.chosen(self._db, seqs)
+            local_quarantine.release(self._db, chosen)
+            if chosen:
+                self._event("quarantine_released", f"released for another try: seq {', '.join(map(str, chosen))}")
+        return chosen
+
+    def discard_quarantined(self, seqs: Collection[int] | None) -> list[int]:
+        """Delete quarantined readings for good (all when `seqs` is None), counted; returns the sequences."""
+        with self._transaction():
+            chosen = local_quarantine.chosen(self._db, seqs)
+            local_quarantine.delete(self._db, chosen)
+            self._bump("quarantine_discarded", len(chosen))
+            if chosen:
+                self._event("quarantine_discarded", f"discarded by the installer: seq {', '.join(map(str, chosen))}")
+        return chosen
 
     # --- bounds --------------------------------------------------------------------------------------------
 

@@ -7,6 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge import quarantine as local_quarantine
+from edge.quarantine import Quarantined
+
+_ERROR_COUNTERS = ("errors", "failures", "unavailable", "overdue", "refused")
+
 
 def _when(unix: float | None) -> str | None:
     return None if unix is None else datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds")
@@ -26,6 +31,9 @@ def read_status(outbox_path: Path) -> dict[str, Any]:
         epoch = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
         devices = db.execute("SELECT address, metric, value, at FROM devices ORDER BY address").fetchall()
         events = db.execute("SELECT at, kind, detail FROM events ORDER BY id DESC LIMIT 5").fetchall()
+        # An outbox last opened by an agent older than the local quarantine has no such table yet.
+        has_quarantine = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'quarantine'").fetchone()
+        quarantined = local_quarantine.rows(db) if has_quarantine else []
     finally:
         db.close()
     last_upload = state.get("last_upload_at")
@@ -45,9 +53,23 @@ def read_status(outbox_path: Path) -> dict[str, Any]:
         "malformed": counters.get("malformed", 0),
         "watchdog_restarts": counters.get("watchdog_restarts", 0),
         "mqtt_messages": counters.get("mqtt_messages", 0),
-        "errors": {k: v for k, v in counters.items() if k.endswith(("errors", "failures", "unavailable", "overdue"))},
+        "errors": {k: v for k, v in counters.items() if k.endswith(_ERROR_COUNTERS)},
         "devices": [{"address": a, "metric": m, "value": v, "at": _when(at)} for a, m, v, at in devices],
+        "quarantined": [_quarantined(q) for q in quarantined],
         "recent_events": [{"at": _when(at), "kind": kind, "detail": detail} for at, kind, detail in events],
+    }
+
+
+def _quarantined(q: Quarantined) -> dict[str, Any]:
+    return {
+        "seq": q.seq,
+        "alarm": q.alarm,
+        "metric": q.body.get("metric"),
+        "device": q.body.get("device"),
+        "queued": _when(q.created_at),
+        "quarantined": _when(q.quarantined_at),
+        "refusals": q.refusals,
+        "reason": q.answer,
     }
 
 
@@ -67,4 +89,10 @@ def render(status: dict[str, Any]) -> str:
         "devices:" if status["devices"] else "devices: none seen yet",
     ]
     lines += [f"  {d['address']}: {d['metric']} = {d['value']} at {d['at']}" for d in status["devices"]]
+    held = status["quarantined"]
+    lines.append(f"quarantined on the gateway: {len(held)}" + (
+        " (the cloud refused them; `tryggheim edge quarantine retry|discard`)" if held else ""))  # fmt: skip
+    lines += [f"  seq {q['seq']}{' ALARM' if q['alarm'] else ''}: {q['metric']} from {q['device']}, queued "
+              f"{q['queued']}, quarantined {q['quarantined']} after {q['refusals']} refusals: {q['reason']}"
+              for q in held]  # fmt: skip
     return "\n".join(lines) + "\n"

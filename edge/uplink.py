@@ -1,10 +1,13 @@
 """Uplink: batches from the outbox to `POST /api/v1/ingest`, deleting only what the cloud says it committed.
 
 A batch leaves when an alarm-class reading is waiting (at once, and alone), when `batch_max` readings are
-waiting, or when the oldest has waited `batch_age_s`. Failures back off exponentially with jitter, so a fleet
-of gateways does not return in lockstep after a cloud outage; a 503's Retry-After is honoured; a new alarm cuts
-a backoff short. Nothing is ever deleted on an error: at worst a reading is sent twice, and the cloud
-de-duplicates on (gateway, epoch, sequence).
+waiting, or when the oldest has waited `batch_age_s`. When the cloud is unavailable the same batch is retried
+with exponential backoff and jitter, so a fleet of gateways does not return in lockstep after a cloud outage;
+a 503's Retry-After is honoured; a new alarm cuts a backoff short. When the cloud refuses a batch, the batch
+is bisected until the refused reading is alone, and that reading is quarantined on the gateway once the
+evidence holds (edge/isolation.py), while everything else, alarms first, is delivered. Nothing is ever
+deleted on an error: at worst a reading is sent twice, and the cloud de-duplicates on (gateway, epoch,
+sequence).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import time
 import httpx
 
 from edge.config import GatewayConfig
-from edge.outbox import Outbox
+from edge.isolation import Group, Isolation, Verdict, classify
+from edge.outbox import Outbox, Pending
 
 log = logging.getLogger("tryggheim.edge.uplink")
 
@@ -45,6 +49,7 @@ class Uplink:
         self.outbox = outbox
         self.client = client
         self.limit = config.batch_max
+        self.isolation = Isolation(config.refusals_to_quarantine, config.batch_max)
         self._wake = asyncio.Event()
         self._alarm = asyncio.Event()
         self._rng = random.Random()  # noqa: S311 - jitter, not a secret
@@ -55,11 +60,36 @@ class Uplink:
         if alarm:
             self._alarm.set()
 
+    def _choose(self, now: float, *, force: bool) -> tuple[list[Pending], Group | None] | float:
+        """The next batch (with its refused group, if it is one), or how many seconds to wait. Order: alarms
+        not held in a refused group, alone; then refused groups that are due, alarm groups first; then the
+        oldest routine readings once a batch trigger holds (or at once when `force`)."""
+        fresh = self.outbox.next_batch(self.limit, exclude=self.isolation.held())
+        if fresh and fresh[0].alarm:
+            return fresh, None
+        while (group := self.isolation.next_group(now)) is not None:
+            batch = self.outbox.pending(group.seqs)
+            if batch:
+                group.seqs = tuple(p.seq for p in batch)  # some may have been evicted meanwhile
+                return batch, group
+            self.isolation.drop(group)
+        due = self.isolation.next_due()
+        idle = 1.0 if due is None else due - now
+        if not fresh:
+            return idle
+        depth = self.outbox.depth(exclude=self.isolation.held())
+        age = time.time() - (depth.oldest_created_at or time.time())
+        if force or depth.count >= self.limit or age >= self.config.batch_age_s:
+            return fresh, None
+        return min(idle, self.config.batch_age_s - age)
+
     async def send_once(self) -> int:
-        """Send one batch; returns how many readings the cloud committed (0 when the outbox was empty)."""
-        batch = self.outbox.next_batch(self.limit)
-        if not batch:
-            return 0
+        """Send the next batch now, whatever the batch triggers say; returns how many readings the cloud
+        committed (0 when nothing was due, or the batch was refused)."""
+        choice = self._choose(time.monotonic(), force=True)
+        return await self._send(*choice) if isinstance(choice, tuple) else 0
+
+    async def _send(self, batch: list[Pending], group: Group | None) -> int:
         body = {"epoch": self.outbox.epoch, "observations": [p.wire() for p in batch]}
         data = gzip.compress(json.dumps(body, separators=(",", ":")).encode(), compresslevel=6)
         try:
@@ -71,24 +101,52 @@ class Uplink:
         except httpx.HTTPError as exc:
             self.outbox.count("upload_errors")
             raise RetryLaterError(f"cloud unreachable: {type(exc).__name__}: {exc}") from exc
-        if response.status_code == 200:
-            sent = {p.seq for p in batch}
-            committed = [seq for seq in response.json().get("committed", []) if seq in sent]
-            self.outbox.acknowledge(committed)
-            self.limit = self.config.batch_max
-            return len(committed)
+        verdict = classify(response.status_code)
+        if verdict is Verdict.COMMITTED:
+            return self._committed(batch, group, response)
         self.outbox.count("upload_errors")
-        if response.status_code == 503:
-            self.outbox.count("cloud_unavailable")
-            raise RetryLaterError("cloud storage unavailable (503)", _retry_after(response))
-        if response.status_code == 413 and self.limit > 1:
-            self.limit = max(1, self.limit // 2)
-            raise RetryLaterError(f"batch too large; now sending at most {self.limit}", 0)
-        if response.status_code in (401, 403):
+        if verdict is Verdict.UNAVAILABLE:
+            if response.status_code == 503:
+                self.outbox.count("cloud_unavailable")
+            raise RetryLaterError(f"cloud unavailable ({response.status_code})", _retry_after(response))
+        if verdict is Verdict.CREDENTIAL:
             self.outbox.count("auth_failures")
             self.outbox.event("auth_refused", f"the cloud refused the gateway credential ({response.status_code})")
             raise RetryLaterError(f"credential refused ({response.status_code}); re-enrol the gateway")
-        raise RetryLaterError(f"cloud answered {response.status_code}: {response.text[:200]}")
+        if verdict is Verdict.TOO_LARGE and len(batch) > 1:
+            self.limit = max(1, min(self.limit, len(batch)) // 2)
+            self.isolation.split_for_size(batch, group)
+            raise RetryLaterError(f"batch too large; now sending at most {self.limit}", 0)
+        self._refused(batch, group, f"{response.status_code} {response.text[:300]}".strip())
+        return 0
+
+    def _committed(self, batch: list[Pending], group: Group | None, response: httpx.Response) -> int:
+        try:
+            listed = response.json().get("committed", [])
+        except (ValueError, AttributeError):
+            # A 200 that is not the cloud's answer (a captive portal, a misrouted proxy) commits nothing.
+            self.outbox.count("upload_errors")
+            raise RetryLaterError("the answer to an upload was not the cloud's (200 without a JSON body)") from None
+        sent = {p.seq for p in batch}
+        committed = [seq for seq in listed if seq in sent]
+        self.outbox.acknowledge(committed)
+        self.isolation.committed(group)
+        self.limit = self.config.batch_max
+        return len(committed)
+
+    def _refused(self, batch: list[Pending], group: Group | None, answer: str) -> None:
+        """The cloud refused this batch: split it, or count the refusal of a reading sent alone and quarantine
+        it once the evidence is in. Raises RetryLaterError when the cloud seems to refuse everything."""
+        self.outbox.count("uploads_refused")
+        if group is None:
+            log.warning("the cloud refused a batch of %d (%s); isolating the refused reading", len(batch), answer)
+        condemned = self.isolation.refused(batch, group, time.monotonic(), self.backoff)
+        if condemned is not None and self.outbox.quarantine(condemned.seqs[0], condemned.attempts, answer):
+            log.error("seq %d quarantined on the gateway: the cloud refused it alone %d times, %d of them with "
+                      "other readings committed since the previous refusal (%s)", condemned.seqs[0], condemned.attempts,
+                      condemned.strikes, answer)  # fmt: skip
+        if self.isolation.refusing_everything():
+            raise RetryLaterError(f"the cloud refuses every batch ({answer})")
 
     def backoff(self, failures: int) -> float:
         """Exponential backoff with full jitter in [0.5, 1] of the step, capped."""
@@ -102,16 +160,12 @@ class Uplink:
             # Cleared before looking, so a notify that arrives while a request is in flight is not lost.
             self._wake.clear()
             self._alarm.clear()
-            depth = self.outbox.depth()
-            if depth.count == 0:
-                await self._wait(self._wake, stop, 1.0)
-                continue
-            age = time.time() - (depth.oldest_created_at or time.time())
-            if not (depth.alarms or depth.count >= self.limit or age >= self.config.batch_age_s):
-                await self._wait(self._wake, stop, self.config.batch_age_s - age)
+            choice = self._choose(time.monotonic(), force=False)
+            if not isinstance(choice, tuple):
+                await self._wait(self._wake, stop, choice)
                 continue
             try:
-                await self.send_once()
+                await self._send(*choice)
                 failures = 0
             except RetryLaterError as exc:
                 failures += 1

@@ -57,6 +57,8 @@ class StatusReport(BaseModel):
     outbox_evictions: int = Field(default=0, ge=0, le=10**12)
     watchdog_restarts: int = Field(default=0, ge=0, le=10**9)
     malformed_from_sources: int = Field(default=0, ge=0, le=10**12)
+    quarantined_locally: int = Field(default=0, ge=0, le=10**12)  # readings this cloud refused, kept on the gateway
+    quarantined_locally_oldest_s: float | None = Field(default=None, ge=0, le=10**12)
     devices: list[DeviceStatus] = Field(default_factory=list, max_length=500)
 
 

@@ -82,6 +82,51 @@ def status(config: ConfigOption = DEFAULT_CONFIG, as_json: bool = typer.Option(F
     print(json.dumps(snapshot) if as_json else render(snapshot), end="\n" if as_json else "")
 
 
+quarantine_app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Readings the cloud refused, kept on the gateway."
+)
+app.add_typer(quarantine_app, name="quarantine")
+SeqOption = Annotated[list[int] | None, typer.Option("--seq", help="A quarantined reading's sequence number (repeat).")]
+AllOption = Annotated[bool, typer.Option("--all", help="Every quarantined reading.")]
+
+
+def _quarantine_action(config: Path, seqs: list[int] | None, every: bool, action: str) -> None:
+    """Release or discard quarantined readings in the outbox file (safe while the agent runs: SQLite locks)."""
+    from edge.agent import open_outbox
+
+    if every == bool(seqs):
+        fail("name the readings with --seq (repeatable) or use --all")
+    settings = _config(config)
+    if not settings.outbox_path.exists():
+        fail(f"{settings.outbox_path}: no outbox yet (the agent has not run), so nothing is quarantined")
+    outbox = open_outbox(settings)
+    try:
+        wanted = None if every else set(seqs or ())
+        done = outbox.release_quarantined(wanted) if action == "retry" else outbox.discard_quarantined(wanted)
+    finally:
+        outbox.close()
+    missing = sorted(set(seqs or ()) - set(done))
+    if done:
+        verb = "back in the outbox, sent with the next batch" if action == "retry" else "discarded for good"
+        print(f"{', '.join(map(str, done))}: {verb}")
+    if missing:
+        fail(f"not in the gateway's quarantine: {', '.join(map(str, missing))}")
+    if not done:
+        print("the gateway's quarantine is empty")
+
+
+@quarantine_app.command()
+def retry(config: ConfigOption = DEFAULT_CONFIG, seq: SeqOption = None, every: AllOption = False) -> None:
+    """Put quarantined readings back in the outbox: the agent sends them again."""
+    _quarantine_action(config, seq, every, "retry")
+
+
+@quarantine_app.command()
+def discard(config: ConfigOption = DEFAULT_CONFIG, seq: SeqOption = None, every: AllOption = False) -> None:
+    """Delete quarantined readings for good: they never reach the cloud."""
+    _quarantine_action(config, seq, every, "discard")
+
+
 @app.command()
 def pair(
     config: ConfigOption = DEFAULT_CONFIG,
