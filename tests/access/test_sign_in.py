@@ -65,7 +65,9 @@ def test_forged_cookie_and_unknown_token_are_401(client: TestClient) -> None:
 
 
 def test_expired_token_is_401(client: TestClient, tenants: Tenants, access_db: TestDatabase) -> None:
-    token = client.post("/api/v1/tokens", json={"label": "short"}, headers=tenants.a.auth(Role.NURSE)).json()["token"]
+    csrf = _login(client, tenants.a.usernames[Role.NURSE])
+    token = client.post("/api/v1/tokens", json={"label": "short"}, headers={"X-CSRF-Token": csrf}).json()["token"]
+    client.cookies.clear()
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     with psycopg.connect(access_db.runtime_url) as conn:
         conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE label = 'short'")
