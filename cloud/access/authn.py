@@ -130,13 +130,13 @@ async def login(
     for an unknown user as for a wrong password.
     """
     username = username.strip().lower()
-    sign_in.passwords.admit()
-    async with sign_in.pool.connection() as conn:
-        await throttle.reserve(conn, sign_in.rules, username, client, correlation_id)
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute("SELECT id, password_hash FROM staff WHERE username = %s AND active", (username,))
-        staff = await cur.fetchone()
-    matches = await sign_in.passwords.verify(staff["password_hash"] if staff else None, password)
+    async with sign_in.passwords.admitted():
+        async with sign_in.pool.connection() as conn:
+            await throttle.reserve(conn, sign_in.rules, username, client, correlation_id)
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute("SELECT id, password_hash FROM staff WHERE username = %s AND active", (username,))
+            staff = await cur.fetchone()
+        matches = await sign_in.passwords.verify(staff["password_hash"] if staff else None, password)
     if not matches or staff is None:
         return None  # already counted as a failure by `reserve`
     cookie, csrf = new_token(), new_token()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -34,44 +35,42 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 
 
 class PasswordCheckBusy(Exception):  # noqa: N818 - reads as a state, not an error
-    """More sign-ins are waiting for a password check than the pool admits; the caller answers 503 at once."""
+    """More sign-ins are under way than the pool admits; the caller answers 503 at once."""
 
 
 class PasswordPool:
     """argon2 off the event loop. One check costs about 0.1 s of CPU; on the loop, 60 parallel sign-ins stalled
-    `/healthz` for 1.4 s. argon2-cffi releases the GIL, so a few threads hash while the loop keeps serving;
-    at most `queue` callers wait for a thread and the next one is refused (`admit`) instead of queueing
-    without bound."""
+    `/healthz` for 1.4 s. argon2-cffi releases the GIL, so a few threads hash while the loop keeps serving.
+    At most `threads + queue` sign-ins are under way at once (`admitted`); the next is refused at once instead
+    of queueing without bound."""
 
     def __init__(self, threads: int, queue: int) -> None:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="argon2")
         self._capacity = threads + queue
-        self._pending = 0
+        self._admitted = 0
 
-    def admit(self) -> None:
-        """Raise `PasswordCheckBusy` when no more callers may wait (call before doing other work)."""
-        if self._pending >= self._capacity:
+    @contextlib.asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Hold one of the places for the whole of a sign-in; raise `PasswordCheckBusy` when none is free."""
+        if self._admitted >= self._capacity:
             raise PasswordCheckBusy
+        self._admitted += 1
+        try:
+            yield
+        finally:
+            self._admitted -= 1
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
-        """`verify_password` in a pool thread."""
+        """`verify_password` in a pool thread (call while `admitted`)."""
         return await self._run(verify_password, stored_hash, password)
 
     async def hash(self, password: str) -> str:
         """`hash_password` in a pool thread."""
-        self.admit()
-        return await self._run(hash_password, password)
+        async with self.admitted():
+            return await self._run(hash_password, password)
 
     async def _run(self, function: Callable[..., _T], *args: object) -> _T:
-        self._pending += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-        finally:
-            self._pending -= 1
-
-    def close(self) -> None:
-        """Let the threads end once idle."""
-        self._executor.shutdown(wait=False)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
 
 def new_token() -> str:

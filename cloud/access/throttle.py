@@ -14,9 +14,9 @@ https://cheatsheetseries.owasp.org/cheatsheets/Credential_Stuffing_Prevention_Ch
 - when a client has `client_failures` failures for all users, it may still sign in as users it has signed in
   as before (a shared address of a care home stays usable for its staff), but not try new ones.
 
-An attempt is counted as a failure before the password is checked and taken back when it succeeds, under a
-per-user transaction lock, so parallel attempts cannot overrun the limits: of 40 parallel guesses from one
-pair exactly `free_failures` reach the password check.
+An attempt is counted as a failure before the password is checked and taken back when it succeeds, under
+transaction locks on the user and the client, so parallel attempts cannot overrun the limits: of 40 parallel
+guesses from one pair exactly `free_failures` reach the password check.
 """
 
 from __future__ import annotations
@@ -104,7 +104,10 @@ async def reserve(
     """
     params = {"username": username, "client": client, "window": rules.window}
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('login:' || %s, 0))", (username,))
+        # The user's lock first, then the client's (always in this order, so two attempts cannot deadlock):
+        # the pair's, the user's and the client's counts are each read and written by one attempt at a time.
+        for key in (f"login-user:{username}", f"login-client:{client}"):
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(_STATE_SQL, params)
         state = await cur.fetchone()

@@ -44,6 +44,8 @@ def upgrade() -> None:
             PRIMARY KEY (username, client)
         );
         CREATE INDEX login_throttle_client ON login_throttle (client, last_failure_at);
+        -- Replaced by login_throttle (cloud/access/throttle.py); its rows only held recent failures.
+        DROP TABLE login_failures;
 
         -- Quarantined readings beyond a gateway's hourly quota are counted here instead of stored.
         CREATE TABLE quarantine_overflow (
