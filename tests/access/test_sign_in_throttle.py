@@ -151,14 +151,15 @@ def test_healthz_stays_fast_during_60_parallel_sign_ins(server: str, tenants: Te
         for client in clients:
             client.close()
     statuses = Counter(status for status, _ in answers)
-    assert set(statuses) <= {200, 503} and statuses[200] >= ADMITTED, statuses
-    # The excess is told at once to come back, rather than queueing behind the password checks.
     slowest_refusal = max((seconds for status, seconds in answers if status == 503), default=0.0)
-    assert slowest_refusal < 1.0
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99)]
     p50 = latencies[len(latencies) // 2]
     print(f"\n60 sign-ins ({dict(statuses)}) in {elapsed:.2f} s, slowest 503 {slowest_refusal * 1000:.0f} ms; "
           f"/healthz p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms "
           f"over {len(latencies)} probes")  # fmt: skip
+    assert set(statuses) <= {200, 503} and statuses[200] >= ADMITTED, statuses
     assert p99 < HEALTHZ_P99_S
+    # The excess is told to come back at once rather than queueing behind 44 more password checks (several
+    # seconds); the bound leaves room for a loaded test machine.
+    assert slowest_refusal < 2.0
