@@ -132,13 +132,15 @@ async def login(
     username = username.strip().lower()
     async with sign_in.passwords.admitted():
         async with sign_in.pool.connection() as conn:
-            await throttle.reserve(conn, sign_in.rules, username, client, correlation_id)
+            await throttle.reserve(conn, sign_in.rules, username, client)
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute("SELECT id, password_hash FROM staff WHERE username = %s AND active", (username,))
             staff = await cur.fetchone()
         matches = await sign_in.passwords.verify(staff["password_hash"] if staff else None, password)
     if not matches or staff is None:
-        return None  # already counted as a failure by `reserve`
+        async with sign_in.pool.connection() as conn:
+            await throttle.failed(conn, sign_in.rules, username, client, correlation_id)
+        return None
     cookie, csrf = new_token(), new_token()
     async with sign_in.pool.connection() as conn, conn.transaction():
         await throttle.succeeded(conn, username, client)

@@ -80,6 +80,7 @@ async def ensure_team(conn: AsyncConnection[Any], municipality: UUID, name: str,
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             "INSERT INTO care_teams (municipality_id, name) VALUES (%s, %s) "
+            # xmax is 0 on a row this statement inserted and set on one it updated: only a new team is recorded.
             "ON CONFLICT (municipality_id, name) DO UPDATE SET name = EXCLUDED.name "
             "RETURNING id, xmax = 0 AS created",
             (municipality, name),
@@ -200,7 +201,7 @@ class Deactivation:
     """What deactivating a staff member ended."""
 
     id: UUID
-    deactivated_at: datetime
+    deactivated_at: datetime | None  # None: made inactive before deactivation was recorded
     sessions_ended: int
     tokens_revoked: int
 

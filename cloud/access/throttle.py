@@ -14,9 +14,10 @@ https://cheatsheetseries.owasp.org/cheatsheets/Credential_Stuffing_Prevention_Ch
 - when a client has `client_failures` failures for all users, it may still sign in as users it has signed in
   as before (a shared address of a care home stays usable for its staff), but not try new ones.
 
-An attempt is counted as a failure before the password is checked and taken back when it succeeds, under
-transaction locks on the user and the client, so parallel attempts cannot overrun the limits: of 40 parallel
-guesses from one pair exactly `free_failures` reach the password check.
+An attempt holds one of its pair's places while its password is checked (`reserve`), under transaction
+locks on the user and the client, so parallel attempts cannot overrun the pair's limit: of 40 parallel guesses
+from one pair exactly `free_failures` reach the password check. Only a checked, wrong password counts as a
+failure (`failed`), towards the pair's, the user's and the client's limits; `succeeded` clears the pair.
 """
 
 from __future__ import annotations
@@ -72,8 +73,12 @@ class Throttled(Exception):  # noqa: N818 - reads as a state, not an error
         self.retry_after = retry_after
 
 
+# A crashed process never releases its attempts' places; after this long they are no longer held.
+PENDING_TTL = timedelta(minutes=2)
+
 _STATE_SQL = """
     SELECT now() AS now, p.failures, p.last_failure_at, p.blocked_until, p.last_success_at,
+           CASE WHEN p.pending_since > now() - %(pending_ttl)s THEN p.pending ELSE 0 END AS pending,
            (SELECT coalesce(sum(failures), 0) FROM login_throttle
              WHERE username = %(username)s AND last_failure_at > now() - %(window)s) AS account_failures,
            (SELECT coalesce(sum(failures), 0) FROM login_throttle
@@ -82,46 +87,76 @@ _STATE_SQL = """
     LEFT JOIN login_throttle p ON p.username = %(username)s AND p.client = %(client)s
 """
 
-# The count itself is the atomic upsert: a failure inside the window adds one, an older one starts afresh.
-_COUNT_SQL = """
+_HOLD_SQL = """
+    INSERT INTO login_throttle AS t (username, client, pending, pending_since)
+    VALUES (%(username)s, %(client)s, 1, now())
+    ON CONFLICT (username, client) DO UPDATE SET
+        pending = CASE WHEN t.pending_since > now() - %(pending_ttl)s THEN t.pending + 1 ELSE 1 END,
+        pending_since = now()
+"""
+
+# The count itself is one atomic upsert: a failure inside the window adds one, after it starts afresh.
+_FAILED_SQL = """
     INSERT INTO login_throttle AS t (username, client, failures, first_failure_at, last_failure_at)
     VALUES (%(username)s, %(client)s, 1, now(), now())
     ON CONFLICT (username, client) DO UPDATE SET
         failures = CASE WHEN t.last_failure_at > now() - %(window)s THEN t.failures + 1 ELSE 1 END,
         first_failure_at = CASE WHEN t.last_failure_at > now() - %(window)s THEN t.first_failure_at ELSE now() END,
-        last_failure_at = now()
+        last_failure_at = now(),
+        pending = greatest(t.pending - 1, 0)
     RETURNING failures
 """
 
 
-async def reserve(
-    conn: AsyncConnection[Any], rules: ThrottleRules, username: str, client: str, correlation_id: str
-) -> None:
-    """Count this attempt as a failure before its password is checked, or raise `Throttled` (nothing counted).
+async def _lock(conn: AsyncConnection[Any], username: str, client: str) -> None:
+    # The user's lock first, then the client's (always in this order, so two attempts cannot deadlock): the
+    # pair's, the user's and the client's counts are each read and written by one attempt at a time.
+    for key in (f"login-user:{username}", f"login-client:{client}"):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
 
-    `succeeded` takes the count back. A pair or user or client that becomes throttled by this attempt is
-    recorded in the audit log (once per streak, not per refused attempt, so an attacker cannot flood the log).
-    """
-    params = {"username": username, "client": client, "window": rules.window}
+
+async def _state(conn: AsyncConnection[Any], rules: ThrottleRules, username: str, client: str) -> dict[str, Any]:
+    cur = conn.cursor(row_factory=dict_row)
+    params = {"username": username, "client": client, "window": rules.window, "pending_ttl": PENDING_TTL}
+    await cur.execute(_STATE_SQL, params)
+    state = await cur.fetchone()
+    assert state is not None
+    recent = state["last_failure_at"] is not None and state["last_failure_at"] > state["now"] - rules.window
+    return {**state, "failures": state["failures"] if recent else 0}
+
+
+async def reserve(conn: AsyncConnection[Any], rules: ThrottleRules, username: str, client: str) -> None:
+    """Hold a place for this attempt's password check, or raise `Throttled` (nothing held). Follow with
+    `failed` or `succeeded` once the password has been checked."""
     async with conn.transaction():
-        # The user's lock first, then the client's (always in this order, so two attempts cannot deadlock):
-        # the pair's, the user's and the client's counts are each read and written by one attempt at a time.
-        for key in (f"login-user:{username}", f"login-client:{client}"):
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_STATE_SQL, params)
-        state = await cur.fetchone()
-        assert state is not None
+        await _lock(conn, username, client)
+        state = await _state(conn, rules, username, client)
         now = state["now"]
         if state["blocked_until"] is not None and state["blocked_until"] > now:
             raise Throttled(state["blocked_until"] - now)
+        if state["failures"] + state["pending"] >= rules.free_failures:
+            # The pair's last free attempts are being checked; if they fail, it waits at least `delay`.
+            raise Throttled(rules.delay)
         known = state["last_success_at"] is not None
-        recent = state["last_failure_at"] is not None and state["last_failure_at"] > now - rules.window
-        if not known and recent and state["failures"] > 0 and state["account_failures"] >= rules.account_failures:
+        tried = state["failures"] + state["pending"] > 0  # one attempt at a time from a new address
+        if not known and tried and state["account_failures"] >= rules.account_failures:
             raise Throttled(rules.window)
         if not known and state["client_failures"] >= rules.client_failures:
             raise Throttled(rules.window)
-        await cur.execute(_COUNT_SQL, params)
+        params = {"username": username, "client": client, "pending_ttl": PENDING_TTL}
+        await conn.execute(_HOLD_SQL, params)
+
+
+async def failed(
+    conn: AsyncConnection[Any], rules: ThrottleRules, username: str, client: str, correlation_id: str
+) -> None:
+    """Count a wrong password. A pair, user or client that becomes throttled by it is recorded in the audit log
+    (once per streak, not per refused attempt, so an attacker cannot flood the log)."""
+    async with conn.transaction():
+        await _lock(conn, username, client)
+        state = await _state(conn, rules, username, client)
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(_FAILED_SQL, {"username": username, "client": client, "window": rules.window})
         counted = await cur.fetchone()
         assert counted is not None
         failures = counted["failures"]
@@ -141,7 +176,7 @@ async def reserve(
         if became:
             await _audit(conn, username, client, became, correlation_id)
         await cur.execute(
-            "DELETE FROM login_throttle WHERE client = %s AND last_success_at IS NULL "
+            "DELETE FROM login_throttle WHERE client = %s AND last_success_at IS NULL AND pending = 0 "
             "AND last_failure_at < now() - %s AND (blocked_until IS NULL OR blocked_until < now())",
             (client, rules.window),
         )
@@ -168,8 +203,8 @@ async def _audit(
 async def succeeded(conn: AsyncConnection[Any], username: str, client: str) -> None:
     """The pair signed in: forget its failures and remember it as known (call inside a transaction)."""
     await conn.execute(
-        "INSERT INTO login_throttle (username, client, last_success_at) VALUES (%s, %s, now()) "
+        "INSERT INTO login_throttle AS t (username, client, last_success_at) VALUES (%s, %s, now()) "
         "ON CONFLICT (username, client) DO UPDATE SET failures = 0, first_failure_at = NULL, "
-        "last_failure_at = NULL, blocked_until = NULL, last_success_at = now()",
+        "last_failure_at = NULL, blocked_until = NULL, last_success_at = now(), pending = greatest(t.pending - 1, 0)",
         (username, client),
     )

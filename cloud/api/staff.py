@@ -45,7 +45,7 @@ class Deactivated(BaseModel):
     """A deactivated staff member and what the deactivation ended."""
 
     id: UUID
-    deactivated_at: datetime
+    deactivated_at: datetime | None
     sessions_ended: int
     tokens_revoked: int
 

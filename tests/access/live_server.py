@@ -8,6 +8,9 @@ import asyncio
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -16,10 +19,11 @@ import psycopg
 
 from cloud.access import directory
 from cloud.access.roles import Role
+from tests.support.proc import cloud_serve
 from tests.support.tenants import PASSWORD, SEEDER, Tenant
 
 # Tighter than the defaults so that the account and client limits are reached in a few requests.
-THROTTLE_SETTINGS = {"TRYGGHEIM_LOGIN_ACCOUNT_FAILURES": "12", "TRYGGHEIM_LOGIN_CLIENT_FAILURES": "12"}
+THROTTLE_SETTINGS = {"TRYGGHEIM_LOGIN_ACCOUNT_FAILURES": "8", "TRYGGHEIM_LOGIN_CLIENT_FAILURES": "6"}
 SERVER_SETTINGS = {
     "TRYGGHEIM_AUTH_MODE": "local",
     "TRYGGHEIM_COOKIE_SECURE": "false",
@@ -27,6 +31,19 @@ SERVER_SETTINGS = {
     "TRYGGHEIM_ESCALATION": "false",
     **THROTTLE_SETTINGS,
 }
+
+
+@contextmanager
+def servers(database_url: str, count: int, **settings: str) -> Iterator[list[str]]:
+    """`count` cloud processes on one database, started side by side; yields their base URLs."""
+    managers = [cloud_serve(database_url, **SERVER_SETTINGS, **settings) for _ in range(count)]
+    with ThreadPoolExecutor(count) as pool:
+        started = [pool.submit(manager.__enter__) for manager in managers]
+    with ExitStack() as stack:
+        for manager, future in zip(managers, started, strict=True):
+            if future.exception() is None:
+                stack.push(manager)
+        yield [future.result() for future in started]
 
 
 def new_staff(runtime_url: str, tenant: Tenant, role: Role = Role.NURSE) -> tuple[UUID, str]:

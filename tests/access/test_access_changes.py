@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 from cloud.access.roles import Role
-from tests.access.live_server import SERVER_SETTINGS, Stream, client_from, new_staff, session_of
-from tests.support.proc import cloud_serve, env_with, run_cli
+from tests.access.live_server import Stream, client_from, new_staff, servers, session_of
+from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, audit_rows
 
@@ -38,8 +38,7 @@ class Replicas:
 @pytest.fixture(scope="module")
 def replicas(access_db: TestDatabase, tenants: Tenants) -> Iterator[Replicas]:
     with (
-        cloud_serve(access_db.runtime_url, **SERVER_SETTINGS) as a_url,
-        cloud_serve(access_db.runtime_url, **SERVER_SETTINGS) as b_url,
+        servers(access_db.runtime_url, 2) as (a_url, b_url),
         client_from("127.0.0.1", a_url) as a,
         client_from("127.0.0.1", b_url) as b,
     ):

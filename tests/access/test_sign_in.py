@@ -85,7 +85,7 @@ def test_repeated_failures_are_throttled(client: TestClient, tenants: Tenants) -
     username = tenants.b.usernames[Role.INSTALLER]
     codes = [client.post("/auth/login", json={"username": username, "password": "bad"}).status_code for _ in range(6)]
     assert codes == [401] * 5 + [429]
-    # Even the right password is refused while throttled.
+    # From the same client even the right password waits (other clients: tests/access/test_sign_in_throttle.py).
     assert client.post("/auth/login", json={"username": username, "password": PASSWORD}).status_code == 429
 
 

@@ -178,7 +178,7 @@ def staff_deactivate(username: str) -> None:
     ended = _run(work)
     if ended is None:
         fail(f"no staff member {username!r}")
-    print(json.dumps({**asdict(ended), "id": str(ended.id), "deactivated_at": ended.deactivated_at.isoformat()}))
+    print(json.dumps(asdict(ended), default=str))
 
 
 @audit_app.command("verify")
