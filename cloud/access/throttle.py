@@ -73,7 +73,7 @@ class Throttled(Exception):  # noqa: N818 - reads as a state, not an error
         self.retry_after = retry_after
 
 
-# A crashed process never releases its attempts' places; after this long they are no longer held.
+# A crashed process or a cancelled request never releases its attempt's place; after this long it is free.
 PENDING_TTL = timedelta(minutes=2)
 
 _STATE_SQL = """
@@ -174,7 +174,7 @@ async def failed(
         if state["client_failures"] + 1 == rules.client_failures:
             became.append(("client", f"client {client}: {rules.client_failures} failures for all users"))
         if became:
-            await _audit(conn, username, client, became, correlation_id)
+            await _audit(conn, username, became, correlation_id)
         await cur.execute(
             "DELETE FROM login_throttle WHERE client = %s AND last_success_at IS NULL AND pending = 0 "
             "AND last_failure_at < now() - %s AND (blocked_until IS NULL OR blocked_until < now())",
@@ -182,11 +182,9 @@ async def failed(
         )
 
 
-async def _audit(
-    conn: AsyncConnection[Any], username: str, client: str, became: list[tuple[str, str]], correlation_id: str
-) -> None:
-    """Lockout records go to the chain of the user's municipality (its auditors see attacks on their staff);
-    a user name that does not exist goes to the chain of unknown principals."""
+async def _audit(conn: AsyncConnection[Any], username: str, became: list[tuple[str, str]], correlation_id: str) -> None:
+    """Lockout records of a pair or user go to the chain of the user's municipality (its auditors see attacks on
+    their staff); those of a client, or of a user name that does not exist, to the chain of unknown principals."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute("SELECT municipality_id FROM staff WHERE username = %s", (username,))
     staff = await cur.fetchone()
