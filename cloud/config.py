@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.access.anchor import load_private_key
@@ -119,11 +119,57 @@ class CloudSettings(BaseSettings):
         default=None, description="HMAC secret signing the POSTs to audit_checkpoint_url."
     )
     audit_checkpoint_s: float = Field(default=900.0, ge=1, le=86400, description="Seconds between checkpoints.")
+    # Access (cloud/access): API token lifetimes, the sign-in throttle and the password-check pool.
+    token_days: int = Field(default=30, ge=1, le=365, description="Lifetime of an API token that asks for none.")
+    token_max_days: int = Field(
+        default=90, ge=1, le=365, description="Longest lifetime a token may ask for (`expires_in_days`)."
+    )
+    login_free_failures: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Failed sign-ins of one user from one client before each further one waits.",
+    )
+    login_delay_s: float = Field(
+        default=30, gt=0, le=3600, description="First wait after the free failures; doubles with each further failure."
+    )
+    login_delay_max_s: float = Field(default=900, gt=0, le=86400, description="Longest wait between two failures.")
+    login_window_s: float = Field(
+        default=3600, gt=0, le=7 * 86400, description="A pair's failures are forgotten this long after its last one."
+    )
+    login_account_failures: int = Field(
+        default=20, ge=1, le=10_000,
+        description="Failures of one user from all clients after which a client that has failed for that user and "
+        "never signed in as them must wait for the window; clients without failures are not held back.",
+    )  # fmt: skip
+    login_client_failures: int = Field(
+        default=50, ge=1, le=100_000,
+        description="Failures from one client for all users after which it may sign in only as users it has signed "
+        "in as before, until the window passes.",
+    )  # fmt: skip
+    login_hash_threads: int = Field(default=2, ge=1, le=64, description="Threads checking passwords (argon2).")
+    login_hash_queue: int = Field(
+        default=64, ge=0, le=10_000, description="Sign-ins that may wait for a password check; more get 503 at once."
+    )
 
     @field_validator("database_url", "database_owner_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         return _check_postgres_url(value)
+
+    @field_validator("token_max_days")
+    @classmethod
+    def _token_max(cls, value: int, info: ValidationInfo) -> int:
+        if value < info.data.get("token_days", 0):
+            raise ValueError(f"must be at least TRYGGHEIM_TOKEN_DAYS ({info.data['token_days']})")
+        return value
+
+    @field_validator("login_delay_max_s")
+    @classmethod
+    def _delay_max(cls, value: float, info: ValidationInfo) -> float:
+        if value < info.data.get("login_delay_s", 0):
+            raise ValueError(f"must be at least TRYGGHEIM_LOGIN_DELAY_S ({info.data['login_delay_s']})")
+        return value
 
     @field_validator("secrets_key")
     @classmethod

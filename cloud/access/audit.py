@@ -1,4 +1,5 @@
-"""The audit log: one append-only, hash-chained record per access to patient data.
+"""The audit log: one append-only, hash-chained record per access to patient data and per change to who may do
+what (staff, care teams, tokens, deactivation, sign-in lockouts).
 
 Each municipality has its own chain (records whose principal is unknown form the `NULL` chain):
 `hash = SHA-256(prev_hash || canonical JSON of the record)`. Appends to one chain are serialised with a
@@ -15,9 +16,10 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 GENESIS = bytes(32)
@@ -85,28 +87,94 @@ def _lock_key(municipality_id: UUID | None) -> str:
     return f"audit:{municipality_id or 'none'}"
 
 
+async def append(conn: AsyncConnection[Any], record: AuditRecord) -> int:
+    """Append one record inside the caller's transaction and return its id: the record commits or rolls back
+    with the change it describes. The chain's lock is held until that transaction ends."""
+    if conn.info.transaction_status != TransactionStatus.INTRANS:
+        raise RuntimeError("audit.append needs an open transaction; use audit.write outside one")
+    values = record.values()
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_lock_key(record.municipality_id),))
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT hash FROM audit_log WHERE municipality_id IS NOT DISTINCT FROM %s ORDER BY id DESC LIMIT 1",
+        (record.municipality_id,),
+    )
+    last = await cur.fetchone()
+    prev = bytes(last["hash"]) if last else GENESIS
+    await cur.execute(
+        f"INSERT INTO audit_log ({', '.join(_COLUMNS)}, prev_hash, hash) "  # noqa: S608 - fixed columns
+        f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}, %s, %s) RETURNING id",
+        (*values, prev, chain_hash(prev, values)),
+    )
+    inserted = await cur.fetchone()
+    assert inserted is not None
+    return int(inserted["id"])
+
+
+async def append_all(conn: AsyncConnection[Any], records: Sequence[AuditRecord]) -> list[int]:
+    """Append records that may belong to different chains inside the caller's transaction; ids in the
+    order given. Chains are locked in one global order, so two such transactions cannot deadlock."""
+    ids: dict[int, int] = {}
+    for index in sorted(range(len(records)), key=lambda i: _lock_key(records[i].municipality_id)):
+        ids[index] = await append(conn, records[index])
+    return [ids[index] for index in range(len(records))]
+
+
 async def write(conn: AsyncConnection[Any], record: AuditRecord) -> int:
     """Append one record in its own transaction and return its id; raises if it cannot be written
     (the caller then fails the request: no access without a record)."""
-    values = record.values()
     async with conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_lock_key(record.municipality_id),)
+        return await append(conn, record)
+
+
+async def write_all(conn: AsyncConnection[Any], records: Sequence[AuditRecord]) -> list[int]:
+    """`append_all` in a transaction of its own: every record is written, or none."""
+    async with conn.transaction():
+        return await append_all(conn, records)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, for the audit records of everything they change: a signed-in staff member (built by
+    the policy layer) or an operator's command line (`system`)."""
+
+    principal_kind: str
+    principal_id: str | None
+    role: str | None
+    correlation_id: str
+    team_ids: Sequence[UUID] = ()
+    reason: str = ""
+    municipality_id: UUID | None = None  # the actor's own municipality (None for the command line)
+
+    @classmethod
+    def system(cls, who: str) -> Actor:
+        """An operator's command (`cli:<operating system user>`) or a seeding script, with a fresh correlation
+        id."""
+        return cls(principal_kind="system", principal_id=who, role=None, correlation_id=str(uuid4()))
+
+    def record(
+        self,
+        action: str,
+        resource: str,
+        *,
+        municipality_id: UUID | None,
+        outcome: Outcome = "allowed",
+        patient_id: UUID | None = None,
+    ) -> AuditRecord:
+        """This actor's record of one action on a resource of `municipality_id`'s chain."""
+        return AuditRecord(
+            municipality_id=municipality_id,
+            principal_kind=self.principal_kind,
+            principal_id=self.principal_id,
+            role=self.role,
+            team_ids=self.team_ids,
+            action=action,
+            resource=resource,
+            outcome=outcome,
+            correlation_id=self.correlation_id,
+            patient_id=patient_id,
+            reason=self.reason,
         )
-        cur = await conn.execute(
-            "SELECT hash FROM audit_log WHERE municipality_id IS NOT DISTINCT FROM %s ORDER BY id DESC LIMIT 1",
-            (record.municipality_id,),
-        )
-        row = await cur.fetchone()
-        prev = bytes(row[0]) if row else GENESIS
-        cur = await conn.execute(
-            f"INSERT INTO audit_log ({', '.join(_COLUMNS)}, prev_hash, hash) "  # noqa: S608 - fixed columns
-            f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}, %s, %s) RETURNING id",
-            (*values, prev, chain_hash(prev, values)),
-        )
-        inserted = await cur.fetchone()
-    assert inserted is not None
-    return int(inserted[0])
 
 
 @dataclass(frozen=True)

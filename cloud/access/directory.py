@@ -1,15 +1,19 @@
-"""Municipalities, care teams and staff: the few writes the CLI and the admin API share."""
+"""Municipalities, care teams and staff: the few writes the CLI and the admin API share. Every change to who
+may do what (a team, a staff member, a deactivation) is audited in the transaction that makes it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.rows import class_row, dict_row
 
+from cloud.access import audit, authn
 from cloud.access.roles import Role
-from cloud.access.secrets import hash_password
+from cloud.access.secrets import PasswordPool, hash_password
 from cloud.registry import municipalities
 from cloud.registry.identity import IdentifierError, organisation_number
 
@@ -26,8 +30,17 @@ class StaffMember:
     username: str
     display_name: str
     role: Role
-    teams: list[str]
     active: bool
+    deactivated_at: datetime | None
+    teams: list[str]
+
+
+@dataclass(frozen=True)
+class Team:
+    """A care team."""
+
+    id: UUID
+    name: str
 
 
 async def municipality_id(conn: AsyncConnection[Any], kommunenummer: str) -> UUID:
@@ -61,73 +74,169 @@ async def ensure_municipality(
     return UUID(str(row[0]))
 
 
-async def ensure_team(conn: AsyncConnection[Any], municipality: UUID, name: str) -> UUID:
-    """Create the care team if it is new; return its id either way."""
-    row = await (
-        await conn.execute(
+async def ensure_team(conn: AsyncConnection[Any], municipality: UUID, name: str, *, actor: audit.Actor) -> UUID:
+    """Create the care team if it is new (audited in the same transaction); return its id either way."""
+    async with conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
             "INSERT INTO care_teams (municipality_id, name) VALUES (%s, %s) "
-            "ON CONFLICT (municipality_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+            # xmax is 0 on a row this statement inserted and set on one it updated: only a new team is recorded.
+            "ON CONFLICT (municipality_id, name) DO UPDATE SET name = EXCLUDED.name "
+            "RETURNING id, xmax = 0 AS created",
             (municipality, name),
         )
-    ).fetchone()
-    assert row is not None
-    return UUID(str(row[0]))
+        row = await cur.fetchone()
+        assert row is not None
+        if row["created"]:
+            await audit.append(
+                conn, actor.record("team.create", f"care_team/{row['id']}", municipality_id=municipality)
+            )
+    return UUID(str(row["id"]))
+
+
+async def list_teams(conn: AsyncConnection[Any], municipality: UUID) -> list[Team]:
+    """Care teams of a municipality by name."""
+    cur = conn.cursor(row_factory=class_row(Team))
+    await cur.execute("SELECT id, name FROM care_teams WHERE municipality_id = %s ORDER BY name", (municipality,))
+    return await cur.fetchall()
 
 
 async def add_staff(
     conn: AsyncConnection[Any],
     *,
+    actor: audit.Actor,
     municipality: UUID,
     username: str,
     display_name: str,
     role: Role,
     team_ids: list[UUID],
     password: str | None,
+    passwords: PasswordPool | None = None,
 ) -> UUID:
-    """Create a staff member in one transaction; teams must belong to the same municipality."""
+    """Create a staff member in one transaction with its audit record; teams must belong to the same
+    municipality. With `passwords` the password is hashed off the event loop."""
     username = username.strip().lower()
+    password_hash = None
+    if password:
+        password_hash = await passwords.hash(password) if passwords else hash_password(password)
     async with conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
         if team_ids:
-            foreign = await (
-                await conn.execute(
-                    "SELECT count(*) FROM unnest(%s::uuid[]) AS t(id) "
-                    "WHERE NOT EXISTS (SELECT 1 FROM care_teams c WHERE c.id = t.id AND c.municipality_id = %s)",
-                    (team_ids, municipality),
-                )
-            ).fetchone()
-            if foreign and foreign[0]:
-                raise DirectoryError("a care team does not exist in this municipality")
-        if await (await conn.execute("SELECT 1 FROM staff WHERE username = %s", (username,))).fetchone():
-            raise DirectoryError(f"the user name {username!r} is taken")
-        row = await (
-            await conn.execute(
-                "INSERT INTO staff (municipality_id, username, display_name, role, password_hash) "
-                "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                (
-                    municipality,
-                    username,
-                    display_name,
-                    role.value,
-                    hash_password(password) if password else None,
-                ),
+            await cur.execute(
+                "SELECT count(*) AS foreign_teams FROM unnest(%s::uuid[]) AS t(id) "
+                "WHERE NOT EXISTS (SELECT 1 FROM care_teams c WHERE c.id = t.id AND c.municipality_id = %s)",
+                (team_ids, municipality),
             )
-        ).fetchone()
+            foreign = await cur.fetchone()
+            if foreign and foreign["foreign_teams"]:
+                raise DirectoryError("a care team does not exist in this municipality")
+        await cur.execute("SELECT 1 FROM staff WHERE username = %s", (username,))
+        if await cur.fetchone():
+            raise DirectoryError(f"the user name {username!r} is taken")
+        await cur.execute(
+            "INSERT INTO staff (municipality_id, username, display_name, role, password_hash) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (municipality, username, display_name, role.value, password_hash),
+        )
+        row = await cur.fetchone()
         assert row is not None
-        staff_id = UUID(str(row[0]))
+        staff_id = UUID(str(row["id"]))
         for team in team_ids:
             await conn.execute("INSERT INTO staff_teams (staff_id, team_id) VALUES (%s, %s)", (staff_id, team))
+        teams = ",".join(sorted(str(t) for t in set(team_ids)))
+        resource = f"staff/{staff_id} username={username} role={role.value} teams={teams}"
+        await audit.append(conn, actor.record("staff.create", resource, municipality_id=municipality))
     return staff_id
 
 
 async def list_staff(conn: AsyncConnection[Any], municipality: UUID) -> list[StaffMember]:
     """Every staff member of a municipality with team names."""
-    rows = await (
-        await conn.execute(
-            "SELECT s.id, s.username, s.display_name, s.role, s.active, "
-            "coalesce(array_agg(c.name ORDER BY c.name) FILTER (WHERE c.name IS NOT NULL), '{}') "
-            "FROM staff s LEFT JOIN staff_teams st ON st.staff_id = s.id LEFT JOIN care_teams c ON c.id = st.team_id "
-            "WHERE s.municipality_id = %s GROUP BY s.id ORDER BY s.username",
-            (municipality,),
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT s.id, s.username, s.display_name, s.role, s.active, s.deactivated_at, "
+        "coalesce(array_agg(c.name ORDER BY c.name) FILTER (WHERE c.name IS NOT NULL), '{}') AS teams "
+        "FROM staff s LEFT JOIN staff_teams st ON st.staff_id = s.id LEFT JOIN care_teams c ON c.id = st.team_id "
+        "WHERE s.municipality_id = %s GROUP BY s.id ORDER BY s.username",
+        (municipality,),
+    )
+    return [
+        StaffMember(**{**row, "role": Role(row["role"]), "teams": list(row["teams"])}) for row in await cur.fetchall()
+    ]
+
+
+async def staff_id_by_username(conn: AsyncConnection[Any], username: str) -> tuple[UUID, UUID]:
+    """(staff id, municipality id) of a user name, for the command line."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("SELECT id, municipality_id FROM staff WHERE username = %s", (username.strip().lower(),))
+    row = await cur.fetchone()
+    if row is None:
+        raise DirectoryError(f"no staff member {username!r}")
+    return row["id"], row["municipality_id"]
+
+
+async def in_municipality(conn: AsyncConnection[Any], actor: audit.Actor, staff_id: UUID, action: str) -> bool:
+    """Whether `staff_id` belongs to the actor's municipality. When it belongs to another, the attempt is
+    recorded as denied in both municipalities' chains (its auditors see who probed their staff); the caller
+    answers exactly as for a staff member that does not exist."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("SELECT municipality_id FROM staff WHERE id = %s", (staff_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return False
+    if row["municipality_id"] == actor.municipality_id:
+        return True
+    resource = f"staff/{staff_id}"
+    await audit.write_all(
+        conn,
+        [
+            actor.record(action, resource, municipality_id=actor.municipality_id, outcome="denied"),
+            actor.record(action, resource, municipality_id=row["municipality_id"], outcome="denied"),
+        ],
+    )
+    return False
+
+
+@dataclass(frozen=True)
+class Deactivation:
+    """What deactivating a staff member ended."""
+
+    id: UUID
+    deactivated_at: datetime | None  # None: made inactive before deactivation was recorded
+    sessions_ended: int
+    tokens_revoked: int
+
+
+async def deactivate(
+    conn: AsyncConnection[Any], actor: audit.Actor, staff_id: UUID, municipality: UUID, by: UUID | None
+) -> Deactivation | None:
+    """Deactivate a staff member of `municipality` at once: no sign-in, every session ended, every token
+    revoked and every open event stream closed on every process, in one audited transaction. None when there
+    is no such staff member; deactivating twice changes nothing the second time."""
+    async with conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            "SELECT active, deactivated_at FROM staff WHERE id = %s AND municipality_id = %s FOR UPDATE",
+            (staff_id, municipality),
         )
-    ).fetchall()
-    return [StaffMember(r[0], r[1], r[2], Role(r[3]), list(r[5]), r[4]) for r in rows]
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        if not row["active"]:
+            return Deactivation(staff_id, row["deactivated_at"], 0, 0)
+        await cur.execute(
+            "UPDATE staff SET active = false, deactivated_at = now(), deactivated_by = %s WHERE id = %s "
+            "RETURNING deactivated_at",
+            (by, staff_id),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        sessions = await conn.execute("DELETE FROM staff_sessions WHERE staff_id = %s", (staff_id,))
+        tokens = await conn.execute(
+            "UPDATE api_tokens SET revoked_at = now(), revoked_by = %s WHERE staff_id = %s AND revoked_at IS NULL",
+            (by, staff_id),
+        )
+        ended = Deactivation(staff_id, row["deactivated_at"], sessions.rowcount, tokens.rowcount)
+        resource = f"staff/{staff_id} sessions_ended={ended.sessions_ended} tokens_revoked={ended.tokens_revoked}"
+        await audit.append(conn, actor.record("staff.deactivate", resource, municipality_id=municipality))
+        await authn.announce(conn, staff_id)
+    return ended

@@ -15,13 +15,14 @@ OpenAPI document (`x-patient-data`), which is how the audit test finds every pat
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from psycopg.rows import dict_row
 
 from cloud.access import audit, authn
 from cloud.access.principal import Principal
@@ -74,6 +75,19 @@ def _record(request: Request, principal: Principal | None, **fields: Any) -> aud
         correlation_id=correlation_id(request),
         reason=request.headers.get(REASON_HEADER, "")[:500],
         **fields,
+    )
+
+
+def actor(request: Request, principal: Principal) -> audit.Actor:
+    """The signed-in caller as the actor of the changes a handler makes (each audited by the service)."""
+    return audit.Actor(
+        principal_kind=principal.kind,
+        principal_id=str(principal.id),
+        role=str(principal.role),
+        team_ids=sorted(principal.team_ids),
+        correlation_id=correlation_id(request),
+        reason=request.headers.get(REASON_HEADER, "")[:500],
+        municipality_id=principal.municipality_id,
     )
 
 
@@ -149,26 +163,33 @@ async def _patient_grant(
     """Scope check and audit record for one patient (None: the named resource does not exist); with `roles`,
     only those roles may act (a write that not every reader may make)."""
     principal = await principal_of(request, conn)
-    row = None
+    home: UUID | None = None  # the patient's municipality
+    team: UUID | None = None
     if patient_id is not None:
-        row = await (
-            await conn.execute("SELECT municipality_id, care_team_id FROM patients WHERE id = %s", (patient_id,))
-        ).fetchone()
-    in_scope = principal is not None and row is not None and principal.may_read_patient(row[0], row[1])
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute("SELECT municipality_id, care_team_id FROM patients WHERE id = %s", (patient_id,))
+        if row := await cur.fetchone():
+            home, team = row["municipality_id"], row["care_team_id"]
+    in_scope = principal is not None and home is not None and principal.may_read_patient(home, team)
     allowed = in_scope and (not roles or (principal is not None and principal.role in roles))
     record = _record(
         request,
         principal,
-        municipality_id=principal.municipality_id if principal else (row[0] if row else None),
+        municipality_id=principal.municipality_id if principal else home,
         patient_id=patient_id,
         action=action,
         resource=_resource(request),
         outcome="allowed" if allowed else "denied",
     )
-    audit_id = await audit.write(conn, record)
+    records = [record]
+    if principal is not None and home is not None and home != principal.municipality_id:
+        # The probed municipality's auditors see who tried to reach their patient; the caller's answer below
+        # stays the one for a patient that does not exist.
+        records.append(replace(record, municipality_id=home))
+    audit_id = (await audit.write_all(conn, records))[0]
     if principal is None:
         raise HTTPException(401, "Sign in first.")
-    if row is None or patient_id is None or row[0] != principal.municipality_id:
+    if home is None or patient_id is None or home != principal.municipality_id:
         raise HTTPException(404, missing)  # existence in another municipality must not leak
     if not in_scope:
         raise HTTPException(403, "This patient is not in your care teams.")

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 from uuid import UUID
 
 from cloud.access.roles import PATIENT_SCOPE, Role
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a request authenticated with, so that a long response (an event stream) can check it again."""
+
+    kind: Literal["session", "token"]
+    digest: bytes  # SHA-256 of the secret, as stored
 
 
 @dataclass(frozen=True)
@@ -19,6 +28,7 @@ class Principal:
     team_ids: frozenset[UUID] = field(default_factory=frozenset)
     username: str = ""
     csrf_token: str | None = None  # set when authenticated by session cookie
+    credential: Credential | None = None
 
     def may_read_patient(self, municipality_id: UUID, care_team_id: UUID | None) -> bool:
         """The one rule for patient data: same municipality, and team membership where the role needs it."""

@@ -1,19 +1,24 @@
-"""Sign-in for local accounts (demo mode), sign-out, API tokens, and who am I."""
+"""Sign-in for local accounts (demo mode), sign-out, who am I, and the caller's own API tokens."""
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from cloud.access import authn
-from cloud.access.policy import Public, staff_only
+from cloud.access import authn, throttle, tokens
+from cloud.access.policy import Public, actor, staff_only
 from cloud.access.principal import Principal
-from cloud.api.deps import Conn
+from cloud.access.secrets import PasswordCheckBusy, PasswordPool
+from cloud.api.deps import Conn, correlation_id
 
 router = APIRouter(tags=["access"])
 Staff = Annotated[Principal, staff_only()]
+BUSY_RETRY_S = 2
 
 
 class Credentials(BaseModel):
@@ -30,21 +35,69 @@ class SignedIn(BaseModel):
 
 
 class TokenRequest(BaseModel):
-    """What the token is for (shown when listing or revoking it)."""
+    """What the token is for (shown when listing it) and, optionally, how many days it lives."""
 
     label: str = Field(default="", max_length=200)
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=365, description="Lifetime in days; default TRYGGHEIM_TOKEN_DAYS, at most _MAX_DAYS."
+    )
 
 
-@router.post("/auth/login", dependencies=[Public], responses={401: {}, 404: {}, 429: {}})
-async def login(body: Credentials, request: Request, response: Response, conn: Conn) -> SignedIn:
-    """Sign in with a local account; sets an HTTP-only session cookie."""
-    if request.app.state.settings.auth_mode != "local":
+class TokenOut(BaseModel):
+    """A token without its secret."""
+
+    id: UUID
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    active: bool
+
+
+class NewToken(TokenOut):
+    """A new token; `token` is the secret, shown this once."""
+
+    token: str
+
+
+def password_pool(request: Request) -> PasswordPool:
+    """The process's password threads (one pool per application, made on first use)."""
+    state = request.app.state
+    if getattr(state, "passwords", None) is None:
+        state.passwords = PasswordPool(state.settings.login_hash_threads, state.settings.login_hash_queue)
+    pool: PasswordPool = state.passwords
+    return pool
+
+
+def token_out(token: tokens.Token) -> TokenOut:
+    """The API's view of a token."""
+    return TokenOut(**{name: getattr(token, name) for name in TokenOut.model_fields})
+
+
+@router.post("/auth/login", dependencies=[Public], responses={401: {}, 404: {}, 429: {}, 503: {}})
+async def login(body: Credentials, request: Request, response: Response) -> SignedIn:
+    """Sign in with a local account; sets an HTTP-only session cookie. Repeated failures from one client
+    make that client wait, longer each time (429 with Retry-After); other clients are not held back."""
+    settings = request.app.state.settings
+    if settings.auth_mode != "local":
         raise HTTPException(404, "Local accounts are disabled; sign in through HelseID.")
     client = request.client.host if request.client else "unknown"
+    sign_in = authn.SignIn(
+        request.app.state.pool, password_pool(request), throttle.ThrottleRules.from_settings(settings)
+    )
     try:
-        result = await authn.login(conn, body.username, body.password, client)
-    except authn.LoginThrottled:
-        raise HTTPException(429, "Too many failed sign-ins; wait 15 minutes and try again.") from None
+        result = await authn.login(sign_in, body.username, body.password, client, correlation_id(request))
+    except throttle.Throttled as exc:
+        seconds = math.ceil(exc.retry_after.total_seconds())
+        wait = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+        raise HTTPException(
+            429, f"Too many failed sign-ins from here; try again in {wait}.", {"Retry-After": str(seconds)}
+        ) from None
+    except PasswordCheckBusy:
+        raise HTTPException(
+            503, "Too many sign-ins at once; try again in a moment.", {"Retry-After": str(BUSY_RETRY_S)}
+        ) from None
     if result is None:
         raise HTTPException(401, "Wrong user name or password.")
     cookie, csrf = result
@@ -53,7 +106,7 @@ async def login(body: Credentials, request: Request, response: Response, conn: C
         cookie,
         max_age=int(authn.SESSION_LIFETIME.total_seconds()),
         httponly=True,
-        secure=request.app.state.settings.cookie_secure,
+        secure=settings.cookie_secure,
         samesite="strict",
         path="/",
     )
@@ -62,7 +115,8 @@ async def login(body: Credentials, request: Request, response: Response, conn: C
 
 @router.post("/auth/logout", status_code=204)
 async def logout(request: Request, response: Response, conn: Conn, principal: Staff) -> None:
-    """End this session."""
+    """End this session and its live event streams. API tokens stay valid until they expire or are revoked
+    (they are meant for scripts); list them at GET /api/v1/tokens."""
     cookie = request.cookies.get(authn.SESSION_COOKIE)
     if cookie:
         await authn.logout(conn, cookie)
@@ -81,7 +135,36 @@ async def me(principal: Staff) -> dict[str, Any]:
     }
 
 
-@router.post("/api/v1/tokens", status_code=201)
-async def create_token(body: TokenRequest, conn: Conn, principal: Staff) -> dict[str, str]:
-    """A bearer token for the API, valid 90 days; shown once."""
-    return {"token": await authn.issue_token(conn, principal.id, body.label)}
+@router.post("/api/v1/tokens", status_code=201, responses={403: {}, 422: {}})
+async def create_token(body: TokenRequest, request: Request, conn: Conn, principal: Staff) -> NewToken:
+    """A bearer token for the API (default 30 days); the secret is shown once. Only a signed-in session may
+    create one: a token that could mint its successor would survive its own revocation."""
+    if principal.credential is None or principal.credential.kind != "session":
+        raise HTTPException(403, "Create API tokens from a signed-in session, not with another token.")
+    try:
+        lifetime = tokens.Lifetimes.from_settings(request.app.state.settings).choose(body.expires_in_days)
+    except tokens.TokenError as exc:
+        raise HTTPException(422, str(exc)) from None
+    token, secret = await tokens.issue(
+        conn, actor(request, principal), staff_id=principal.id, municipality_id=principal.municipality_id,
+        label=body.label, lifetime=lifetime,
+    )  # fmt: skip
+    return NewToken(**token_out(token).model_dump(), token=secret)
+
+
+@router.get("/api/v1/tokens")
+async def list_tokens(conn: Conn, principal: Staff) -> list[TokenOut]:
+    """The caller's own tokens, newest first, active or not."""
+    return [token_out(t) for t in await tokens.list_tokens(conn, principal.id)]
+
+
+@router.delete("/api/v1/tokens/{token_id}", status_code=204, responses={404: {}})
+async def revoke_token(token_id: UUID, request: Request, conn: Conn, principal: Staff) -> Response:
+    """Revoke one of the caller's tokens: it fails at once, and its open event streams end."""
+    revoked = await tokens.revoke(
+        conn, actor(request, principal), staff_id=principal.id, municipality_id=principal.municipality_id,
+        token_id=token_id, by=principal.id,
+    )  # fmt: skip
+    if not revoked:
+        raise HTTPException(404, "You have no such token.")
+    return Response(status_code=204)

@@ -1,21 +1,28 @@
-"""Administration of staff and care teams within the caller's municipality."""
+"""Administration of staff, care teams and staff members' API tokens within the caller's municipality.
+
+Every change is audited in the transaction that makes it. A staff member of another municipality answers
+exactly like one that does not exist (404), and the attempt is recorded in both municipalities' audit chains.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from cloud.access import directory
-from cloud.access.policy import staff_only
+from cloud.access import directory, tokens
+from cloud.access.policy import actor, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
+from cloud.api.auth import TokenOut, password_pool, token_out
 from cloud.api.deps import Conn
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])
 Admin = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN)]
+NO_SUCH_STAFF = "No such staff member."
 
 
 class NewTeam(BaseModel):
@@ -34,22 +41,31 @@ class NewStaff(BaseModel):
     password: str | None = Field(default=None, min_length=12, max_length=1000)
 
 
+class Deactivated(BaseModel):
+    """A deactivated staff member and what the deactivation ended."""
+
+    id: UUID
+    deactivated_at: datetime | None
+    sessions_ended: int
+    tokens_revoked: int
+
+
+async def _own_staff(request: Request, conn: Conn, admin: Principal, staff_id: UUID, action: str) -> None:
+    if not await directory.in_municipality(conn, actor(request, admin), staff_id, action):
+        raise HTTPException(404, NO_SUCH_STAFF)
+
+
 @router.get("/teams")
-async def list_teams(conn: Conn, admin: Admin) -> list[dict[str, str]]:
+async def list_teams(conn: Conn, admin: Admin) -> list[directory.Team]:
     """Care teams of the caller's municipality."""
-    rows = await (
-        await conn.execute(
-            "SELECT id, name FROM care_teams WHERE municipality_id = %s ORDER BY name",
-            (admin.municipality_id,),
-        )
-    ).fetchall()
-    return [{"id": str(r[0]), "name": r[1]} for r in rows]
+    return await directory.list_teams(conn, admin.municipality_id)
 
 
 @router.post("/teams", status_code=201)
-async def create_team(body: NewTeam, conn: Conn, admin: Admin) -> dict[str, str]:
+async def create_team(body: NewTeam, request: Request, conn: Conn, admin: Admin) -> dict[str, str]:
     """Create a care team (idempotent by name)."""
-    return {"id": str(await directory.ensure_team(conn, admin.municipality_id, body.name))}
+    team = await directory.ensure_team(conn, admin.municipality_id, body.name, actor=actor(request, admin))
+    return {"id": str(team)}
 
 
 @router.get("/staff")
@@ -59,18 +75,53 @@ async def list_staff(conn: Conn, admin: Admin) -> list[directory.StaffMember]:
 
 
 @router.post("/staff", status_code=201, responses={409: {}})
-async def create_staff(body: NewStaff, conn: Conn, admin: Admin) -> dict[str, str]:
+async def create_staff(body: NewStaff, request: Request, conn: Conn, admin: Admin) -> dict[str, str]:
     """Create a staff member in the caller's municipality."""
     try:
         staff_id = await directory.add_staff(
             conn,
+            actor=actor(request, admin),
             municipality=admin.municipality_id,
             username=body.username,
             display_name=body.display_name,
             role=body.role,
             team_ids=body.team_ids,
             password=body.password,
+            passwords=password_pool(request),
         )
     except directory.DirectoryError as exc:
         raise HTTPException(409, str(exc)) from None
     return {"id": str(staff_id)}
+
+
+@router.post("/staff/{staff_id}/deactivate", responses={404: {}, 409: {}})
+async def deactivate_staff(staff_id: UUID, request: Request, conn: Conn, admin: Admin) -> Deactivated:
+    """Deactivate a staff member at once: they cannot sign in, and their sessions, API tokens and open event
+    streams end on every process. Their records stay (the audit log points at them)."""
+    if staff_id == admin.id:
+        raise HTTPException(409, "You cannot deactivate yourself; ask another administrator.")
+    await _own_staff(request, conn, admin, staff_id, "staff.deactivate")
+    ended = await directory.deactivate(conn, actor(request, admin), staff_id, admin.municipality_id, admin.id)
+    if ended is None:
+        raise HTTPException(404, NO_SUCH_STAFF)
+    return Deactivated(**ended.__dict__)
+
+
+@router.get("/staff/{staff_id}/tokens", responses={404: {}})
+async def list_staff_tokens(staff_id: UUID, request: Request, conn: Conn, admin: Admin) -> list[TokenOut]:
+    """A staff member's API tokens, newest first, active or not."""
+    await _own_staff(request, conn, admin, staff_id, "token.list")
+    return [token_out(t) for t in await tokens.list_tokens(conn, staff_id)]
+
+
+@router.delete("/staff/{staff_id}/tokens/{token_id}", status_code=204, responses={404: {}})
+async def revoke_staff_token(staff_id: UUID, token_id: UUID, request: Request, conn: Conn, admin: Admin) -> Response:
+    """Revoke a staff member's token: it fails at once, and its open event streams end."""
+    await _own_staff(request, conn, admin, staff_id, "token.revoke")
+    revoked = await tokens.revoke(
+        conn, actor(request, admin), staff_id=staff_id, municipality_id=admin.municipality_id, token_id=token_id,
+        by=admin.id,
+    )  # fmt: skip
+    if not revoked:
+        raise HTTPException(404, "This staff member has no such token.")
+    return Response(status_code=204)

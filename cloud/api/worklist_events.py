@@ -1,19 +1,27 @@
-"""Live worklist updates by server-sent events, fanned out across cloud processes (cloud.escalation.live)."""
+"""Live worklist updates by server-sent events, fanned out across cloud processes (cloud.escalation.live).
+
+A stream lasts as long as the credential it was opened with: sign-out, revocation of its token or
+deactivation of its owner ends it at once on whichever process holds it; an expired credential ends it within
+`RECHECK_S`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from cloud.access import authn
 from cloud.access.policy import PatientScopeFilter, patient_search
-from cloud.escalation.live import Broadcaster
+from cloud.escalation.live import RECHECK, Broadcaster
 
 router = APIRouter(tags=["triage"])
 KEEPALIVE_S = 15.0
+RECHECK_S = 60.0
 
 
 def _visible(event: dict[str, Any], scope: PatientScopeFilter) -> bool:
@@ -22,21 +30,36 @@ def _visible(event: dict[str, Any], scope: PatientScopeFilter) -> bool:
     return scope.team_ids is None or event.get("care_team_id") in {str(t) for t in scope.team_ids}
 
 
+async def _still_valid(request: Request, scope: PatientScopeFilter) -> bool:
+    async with request.app.state.pool.connection() as conn:
+        return await authn.still_valid(conn, scope.principal)
+
+
 @router.get("/api/v1/worklist/events", response_class=EventSourceResponse)
 async def worklist_events(
     request: Request, scope: Annotated[PatientScopeFilter, patient_search("worklist.live")]
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events for the caller's worklist (`opened`, `notified`, `escalated`, `acknowledged`, ...),
-    from every cloud process. The data names the alert and patient ids, never a name or a value."""
+    from every cloud process. The data names the alert and patient ids, never a name or a value. The stream
+    ends with an `ended` event when the caller signs out, their token is revoked or they are deactivated."""
     live: Broadcaster = request.app.state.live
-    async with live.subscribe() as queue:
+    async with live.subscribe(scope.principal.id) as subscription:
         yield ServerSentEvent(event="ready", data={"listening": live.listening.is_set()})
+        next_check = time.monotonic() + RECHECK_S
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                event: dict[str, Any] | None = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
             except TimeoutError:
+                event = None
+            if subscription.recheck.is_set() or time.monotonic() >= next_check:
+                subscription.recheck.clear()
+                next_check = time.monotonic() + RECHECK_S
+                if not await _still_valid(request, scope):
+                    yield ServerSentEvent(event="ended", data={"reason": "signed out, revoked or deactivated"})
+                    return
+            if event is None:
                 if await request.is_disconnected():
                     return
                 continue
-            if _visible(event, scope):
+            if event is not RECHECK and _visible(event, scope):
                 yield ServerSentEvent(event=event["event"], id=str(event["alert_id"]), data=event)

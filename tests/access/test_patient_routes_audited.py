@@ -179,8 +179,11 @@ def test_a_nurse_never_reaches_another_municipalitys_patient(
         status, request_id = _call(client, method, path, tenants.b.patients["nord"], nurse, alert_ids, body)
         assert status in (403, 404), (method, path, status)
         rows = audit_rows(access_db.runtime_url, request_id)
-        assert [r["outcome"] for r in rows] == ["denied"], (method, path)
-        assert rows[0]["patient_id"] == tenants.b.patients["nord"]
+        # One record in the nurse's chain and one in the probed municipality's, so B's auditors see it too.
+        assert [r["outcome"] for r in rows] == ["denied", "denied"], (method, path)
+        assert {r["municipality_id"] for r in rows} == {tenants.a.municipality_id, tenants.b.municipality_id}
+        assert all(r["patient_id"] == tenants.b.patients["nord"] for r in rows)
+        assert all(r["principal_id"] == str(tenants.a.staff[Role.NURSE]) for r in rows)
 
 
 def test_other_municipality_looks_like_a_missing_patient(client: TestClient, tenants: Tenants) -> None:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
-from cloud.access import authn, directory
+from cloud.access import audit, directory, tokens
 from cloud.access.roles import Role
 
 PASSWORD = "correct horse battery staple"
+SEEDER = audit.Actor.system("tests")
 
 
 @dataclass
@@ -53,12 +55,13 @@ async def _build(url: str, key: str, number: str) -> Tenant:
         municipality = await directory.ensure_municipality(conn, number, f"Kommune {key.upper()}")
         tenant = Tenant(key, municipality, marker=f"MARKER-{key.upper()}-{run}")
         for team in ("Nord", "Sør"):
-            tenant.teams[team] = await directory.ensure_team(conn, municipality, team)
+            tenant.teams[team] = await directory.ensure_team(conn, municipality, team, actor=SEEDER)
         for role in Role:
             teams = [tenant.teams["Nord"]] if role in {Role.NURSE, Role.TEAM_LEAD} else []
             username = f"{key}.{role.value}.{run}"
             tenant.staff[role] = await directory.add_staff(
                 conn,
+                actor=SEEDER,
                 municipality=municipality,
                 username=username,
                 display_name=f"{role.value} {key}",
@@ -67,7 +70,10 @@ async def _build(url: str, key: str, number: str) -> Tenant:
                 password=PASSWORD,
             )
             tenant.usernames[role] = username
-            tenant.tokens[role] = await authn.issue_token(conn, tenant.staff[role], "tests")
+            _token, tenant.tokens[role] = await tokens.issue(
+                conn, SEEDER, staff_id=tenant.staff[role], municipality_id=municipality, label="tests",
+                lifetime=timedelta(days=30),
+            )  # fmt: skip
         for slot, team in (("nord", "Nord"), ("sor", "Sør")):
             row = await (
                 await conn.execute(

@@ -138,7 +138,8 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> UUID:
             mid = await directory.municipality_id(conn, municipality)
-            team_id = await directory.ensure_team(conn, mid, team) if team else None
+            operator = audit.Actor.system(f"cli:{getpass.getuser()}")
+            team_id = await directory.ensure_team(conn, mid, team, actor=operator) if team else None
             await audited(conn, mid, "patients.add", None)
             fields = registry.PatientFields(display_name=name, national_id=national_id, phone=phone, home_id=home,
                                             care_team_id=team_id)  # fmt: skip

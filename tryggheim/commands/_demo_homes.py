@@ -18,7 +18,7 @@ from uuid import UUID
 
 import psycopg
 
-from cloud.access import directory
+from cloud.access import audit, directory
 from cloud.db.embedded import free_port
 from cloud.gateways import credentials, devices
 from device_profiles.sim.home import default_devices
@@ -39,7 +39,7 @@ async def _home(url: str, resident: str) -> tuple[UUID, UUID, str]:
     """The resident's patient id, a home for them, and a fresh enrolment code."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
-        team = await directory.ensure_team(conn, municipality, TEAM)
+        team = await directory.ensure_team(conn, municipality, TEAM, actor=audit.Actor.system("demo"))
         await seed_registry(conn, municipality, team)  # the resident and their home (demo seed)
         row = await (
             await conn.execute("SELECT id, home_id FROM patients WHERE display_name = %s", (resident,))

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 import httpx
 import psycopg
 
-from cloud.access import directory
+from cloud.access import audit, directory
 from cloud.access.roles import Role
 from cloud.gateways import credentials, devices
 from tryggheim.commands._demo_registry import seed_registry
@@ -40,6 +40,8 @@ DEMO_WEIGHTS = (74.0, 74.1, 74.0, 74.6, 75.5, 76.6)
 HISTORY_DAYS = 30
 INSTALLED_DAYS_AGO = HISTORY_DAYS + 1
 
+DEMO_ACTOR = audit.Actor.system("demo")  # who the demo's teams and accounts were created by, in the audit log
+
 
 def _passwords(state_dir: Path) -> dict[str, str]:
     path = state_dir / "demo-accounts.json"
@@ -55,13 +57,14 @@ def _passwords(state_dir: Path) -> dict[str, str]:
 async def _seed(url: str, passwords: dict[str, str]) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.ensure_municipality(conn, *MUNICIPALITY)
-        team = await directory.ensure_team(conn, municipality, TEAM)
+        team = await directory.ensure_team(conn, municipality, TEAM, actor=DEMO_ACTOR)
         existing = {m.username for m in await directory.list_staff(conn, municipality)}
         for username, name, role in ACCOUNTS:
             if username not in existing:
                 teams = [team] if role == Role.NURSE else []
                 await directory.add_staff(
                     conn,
+                    actor=DEMO_ACTOR,
                     municipality=municipality,
                     username=username,
                     display_name=name,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ import segno
 import typer
 
 from alerts.escalation import PolicyError
-from cloud.access import authn, directory
+from cloud.access import audit, directory, tokens
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
 from cloud.escalation.configuration import EndpointError
@@ -61,6 +62,7 @@ def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
     except (
         directory.DirectoryError,
         credentials.EnrolmentError,
+        tokens.TokenError,
         devices.AssignmentError,
         RegistryError,
         PolicyError,
@@ -87,12 +89,18 @@ def municipality_add(number: str, name: str, orgnr: Annotated[str | None, typer.
     print(_run(lambda c: directory.ensure_municipality(c, number, name, orgnr)))
 
 
+def _operator() -> audit.Actor:
+    """The person at the command line, as the actor of the changes they make."""
+    return audit.Actor.system(f"cli:{getpass.getuser()}")
+
+
 @team_app.command("add")
 def team_add(name: str, municipality: Municipality) -> None:
-    """Create a care team (idempotent)."""
+    """Create a care team (idempotent; a new team is audited)."""
 
     async def work(conn: psycopg.AsyncConnection[Any]) -> Any:
-        return await directory.ensure_team(conn, await directory.municipality_id(conn, municipality), name)
+        mid = await directory.municipality_id(conn, municipality)
+        return await directory.ensure_team(conn, mid, name, actor=_operator())
 
     print(_run(work))
 
@@ -106,14 +114,16 @@ def staff_add(
     team: Annotated[list[str] | None, typer.Option(help="Care team name; repeat for several.")] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read a local-account password from stdin.")] = False,
 ) -> None:
-    """Create a staff member."""
+    """Create a staff member (audited, like the teams it creates)."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    operator = _operator()
 
     async def work(conn: psycopg.AsyncConnection[Any]) -> Any:
         mid = await directory.municipality_id(conn, municipality)
-        teams = [await directory.ensure_team(conn, mid, t) for t in team or []]
+        teams = [await directory.ensure_team(conn, mid, t, actor=operator) for t in team or []]
         return await directory.add_staff(
             conn,
+            actor=operator,
             municipality=mid,
             username=username,
             display_name=name,
@@ -133,20 +143,41 @@ def staff_list(municipality: Municipality) -> None:
         return await directory.list_staff(conn, await directory.municipality_id(conn, municipality))
 
     for member in _run(work):
-        print(json.dumps({**asdict(member), "id": str(member.id)}, ensure_ascii=False))
+        print(json.dumps({**asdict(member), "id": str(member.id)}, ensure_ascii=False, default=str))
 
 
 @staff_app.command("token")
-def staff_token(username: str, label: str = "cli") -> None:
-    """Issue an API bearer token for a staff member (shown once)."""
+def staff_token(
+    username: str,
+    label: str = "cli",
+    days: Annotated[int | None, typer.Option(help="Lifetime in days (default TRYGGHEIM_TOKEN_DAYS).")] = None,
+) -> None:
+    """Issue an API bearer token for a staff member (shown once; audited)."""
+    lifetimes = tokens.Lifetimes.from_settings(load_settings(CloudSettings))
 
     async def work(conn: psycopg.AsyncConnection[Any]) -> str:
-        row = await (await conn.execute("SELECT id FROM staff WHERE username = %s", (username.lower(),))).fetchone()
-        if row is None:
-            raise directory.DirectoryError(f"no staff member {username!r}")
-        return await authn.issue_token(conn, row[0], label)
+        staff_id, mid = await directory.staff_id_by_username(conn, username)
+        _token, secret = await tokens.issue(
+            conn, _operator(), staff_id=staff_id, municipality_id=mid, label=label, lifetime=lifetimes.choose(days)
+        )
+        return secret
 
     print(_run(work))
+
+
+@staff_app.command("deactivate")
+def staff_deactivate(username: str) -> None:
+    """Deactivate a staff member at once: no sign-in, every session and token ended, open event streams closed
+    on every cloud process (audited)."""
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> directory.Deactivation | None:
+        staff_id, mid = await directory.staff_id_by_username(conn, username)
+        return await directory.deactivate(conn, _operator(), staff_id, mid, by=None)
+
+    ended = _run(work)
+    if ended is None:
+        fail(f"no staff member {username!r}")
+    print(json.dumps(asdict(ended), default=str))
 
 
 @gateway_app.command("enrol")

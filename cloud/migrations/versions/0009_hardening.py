@@ -41,9 +41,15 @@ def upgrade() -> None:
             last_failure_at timestamptz,
             blocked_until   timestamptz,
             last_success_at timestamptz,
+            -- Attempts whose password is being checked: they hold the pair's places, but are no failures
+            -- (yet) for the user's and the client's limits. Ignored once `pending_since` is old (a crash).
+            pending         integer NOT NULL DEFAULT 0 CHECK (pending >= 0),
+            pending_since   timestamptz,
             PRIMARY KEY (username, client)
         );
         CREATE INDEX login_throttle_client ON login_throttle (client, last_failure_at);
+        -- Replaced by login_throttle (cloud/access/throttle.py); its rows only held recent failures.
+        DROP TABLE login_failures;
 
         -- Quarantined readings beyond a gateway's hourly quota are counted here instead of stored.
         CREATE TABLE quarantine_overflow (
