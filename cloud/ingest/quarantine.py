@@ -173,7 +173,9 @@ def quota_of(settings: CloudSettings) -> Quota:
 
 
 # Rows already stored (a re-sent batch) are skipped before the quota is applied: re-sending costs no quota.
-# The running count and size in the batch's order decide what fits; the hour is UTC.
+# The running count and size in the batch's order decide what fits; the hour is UTC. Usage is needed for the
+# current hour only, so a gateway's earlier hours are dropped as it goes (overflow is kept: the fleet view
+# reports it).
 _QUARANTINE_SQL = """
 WITH batch AS (
     SELECT b.*, count(*) OVER w AS n, sum(b.size) OVER w AS total
@@ -197,6 +199,8 @@ WITH batch AS (
     SELECT %(g)s, date_trunc('hour', now(), 'UTC'), count(*), sum(size) FROM judged WHERE kept HAVING count(*) > 0
     ON CONFLICT (gateway_id, hour) DO UPDATE SET readings = u.readings + excluded.readings,
                                                 bytes = u.bytes + excluded.bytes
+), pruned AS (
+    DELETE FROM quarantine_usage WHERE gateway_id = %(g)s AND hour < date_trunc('hour', now(), 'UTC')
 ), overflow AS (
     INSERT INTO quarantine_overflow AS o (gateway_id, hour, readings, bytes)
     SELECT %(g)s, date_trunc('hour', now(), 'UTC'), count(*), sum(size) FROM judged WHERE NOT kept

@@ -145,6 +145,9 @@ def test_over_the_hourly_quota_readings_are_counted_not_stored_and_the_fleet_is_
     url = ingest_db.runtime_url
     kit = _own_kit(client, url, tenants)
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with psycopg.connect(url, autocommit=True) as conn:  # an earlier hour's usage: neither counted nor kept
+        conn.execute("INSERT INTO quarantine_usage (gateway_id, hour, readings, bytes) VALUES (%s, %s, 19, 1000)",
+                     (kit.gateway_id, hour - timedelta(hours=1)))  # fmt: skip
     invalid = [_invalid(seq, kit) for seq in range(3, 33)]
     body = [_press(kit), json.dumps(reading(2, kit.scale, value=81.0)), *map(json.dumps, invalid)]
     result = _post(server, kit, body)

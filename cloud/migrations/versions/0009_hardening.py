@@ -53,8 +53,9 @@ def upgrade() -> None:
             bytes           bigint NOT NULL DEFAULT 0 CHECK (bytes >= 0),
             PRIMARY KEY (gateway_id, hour)
         );
-        -- What each gateway did put into the quarantine per hour: the quota is checked against it, in the
-        -- statement that writes the quarantine rows (no count over the append-only table per batch).
+        -- What each gateway has put into the quarantine this hour: the quota is checked against it in the
+        -- statement that writes the quarantine rows (no count over the append-only table per batch), which
+        -- also drops the gateway's earlier hours.
         CREATE TABLE quarantine_usage (
             gateway_id      uuid NOT NULL REFERENCES gateways(id),
             hour            timestamptz NOT NULL,
