@@ -9,6 +9,7 @@ parser's 1,024 levels and far beyond, every offset at both ends of the calendar)
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from collections.abc import Iterator
@@ -123,7 +124,7 @@ def _stored(pg: psycopg.Connection[Any], sql: str, *params: Any) -> None:
     pg.execute(f"SELECT {sql}", params)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(raw=readings())
 # The three probes of issue 17, at the parser's limits.
 @example(raw=_probe(value=10**400))
@@ -167,6 +168,20 @@ def test_every_outcome_is_storable_and_nothing_raises(pg: psycopg.Connection[Any
         assert "quarantine_summary" not in orjson.loads(whole.payload)
 
 
+@pytest.mark.parametrize("field", ["received_at", "measured_at"])
+def test_every_offset_at_both_ends_of_the_calendar(field: str) -> None:
+    """Every minute from -14:00 to +14:00, at the first and the last second of the calendar: the moment is
+    before 2000, after now, or outside the calendar once in UTC; each one an `implausible_time`, none raises."""
+    outside = 0
+    for minutes in range(-14 * 60, 14 * 60 + 1):
+        offset = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02}:{abs(minutes) % 60:02}"
+        for moment in (f"0001-01-01T00:00:00{offset}", f"9999-12-31T23:59:59{offset}"):
+            checked = validate(_probe(**{field: moment}), CATALOGUE, NOW)
+            assert isinstance(checked, Rejection) and checked.reason == "implausible_time", (moment, checked)
+            outside += "outside the calendar" in checked.detail
+    assert outside == 2 * 14 * 60  # a positive offset in year 1, a negative one in 9999
+
+
 def test_the_depth_drawn_is_the_parsers_limit() -> None:
     """The property test's deepest reading is exactly the deepest an ingest body can carry."""
     deepest = b'{"observations":[' + b"[" * READING_DEPTH + b"]" * READING_DEPTH + b"]}"
@@ -191,7 +206,7 @@ def test_a_large_or_deep_payload_is_kept_as_a_bounded_summary() -> None:
     assert "quarantine_summary" in orjson.loads(keep(_probe(value=nest(1, MAX_KEPT_DEPTH))).payload)
 
 
-def test_an_unexpected_failure_in_the_checks_costs_that_reading_only() -> None:
+def test_an_unexpected_failure_in_the_checks_costs_that_reading_only(caplog: pytest.LogCaptureFixture) -> None:
     """The last line of defence: whatever raises inside the checks of one reading makes it `malformed`."""
 
     class Hostile(dict[str, Any]):
@@ -200,7 +215,9 @@ def test_an_unexpected_failure_in_the_checks_costs_that_reading_only() -> None:
                 raise RuntimeError("boom")
             return super().get(key, default)
 
-    checked = validate(Hostile(_probe()), CATALOGUE, NOW)
+    with caplog.at_level(logging.WARNING, logger="cloud.ingest.validate"):
+        checked = validate(Hostile(_probe()), CATALOGUE, NOW)
+    assert "seq=7 could not be checked (RuntimeError: boom)" in caplog.text
     assert isinstance(checked, Rejection)
     assert (checked.reason, checked.seq, checked.device) == ("malformed", 7, "AA:BB:CC:DD:EE:FF")
     assert checked.detail == "the reading could not be checked (RuntimeError)"
