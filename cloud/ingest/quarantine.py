@@ -179,8 +179,8 @@ def quota_of(settings: CloudSettings) -> Quota:
 _QUARANTINE_SQL = """
 WITH batch AS (
     SELECT b.*, count(*) OVER w AS n, sum(b.size) OVER w AS total
-    FROM unnest(%(seq)s::int8[], %(device)s::text[], %(reason)s::text[], %(detail)s::text[], %(payload)s::text[],
-                %(received)s::timestamptz[], %(digest)s::bytea[], %(size)s::int8[])
+    FROM unnest(%(seq)b::int8[], %(device)b::text[], %(reason)b::text[], %(detail)b::text[], %(payload)b::text[],
+                %(received)b::timestamptz[], %(digest)b::bytea[], %(size)b::int8[])
          WITH ORDINALITY AS b(seq, device_ref, reason, detail, payload, received_at, payload_hash, size, i)
     WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.gateway_id = %(g)s AND q.outbox_epoch = %(e)s
                       AND q.seq = b.seq AND q.payload_hash = b.payload_hash)
