@@ -33,6 +33,7 @@ from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
+pytestmark = pytest.mark.xdist_group("ingest_poison")  # one worker starts the module's server once
 QUOTA_READINGS = 20
 QUOTA_BYTES = 64 * 1024
 DEPTH = 1024  # the deepest body the parser takes (orjson); a reading is the body's third level

@@ -28,6 +28,7 @@ from cloud.ingest.validate import Reading, Rejection, as_sent, validate
 from device_profiles import load_catalogue
 from tests.support.services import TestDatabase
 
+pytestmark = pytest.mark.xdist_group("validate_properties")  # one worker creates the module's database
 CATALOGUE = load_catalogue()
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 # orjson, the ingest body's parser, refuses nesting beyond 1,024 levels (its standard-library fallback stops
