@@ -4,7 +4,7 @@ cannot grow the quarantine without bound.
 - The probe's three triggers (a 401-digit value, a time at the edge of the calendar with a +14:00/-14:00
   offset, JSON nested to the parser's limit in a value or a context), each in a batch with an alarm-button
   press: 200, the press is stored and opens its alert, the poison reading alone is quarantined with a
-  specific reason and detail.
+  specific reason and detail. Likewise a context number that overflows to infinity (a 422 for the batch).
 - A batch that exceeds the gateway's hourly quarantine quota (readings, and bytes): stored quarantine rows
   == quota, the rest counted in `quarantine_overflow` and the reply, the fleet flag raised, the valid readings
   of the same batch stored.
@@ -102,6 +102,8 @@ PROBES = {
     "year 9999 at -14:00": ("implausible_time", "received_at 9999-12-31T23:59:59-14:00 is outside the calendar"),
     "value nested to the limit": ("malformed", "value must be a JSON number"),
     "context nested to the limit": ("malformed", "context must be an object of at most 4096 bytes and 16 levels"),
+    # Found by the property test: jsonb refuses the infinity 1e400 parses to, and the batch got a 422.
+    "context number beyond a float": ("malformed", "context must be an object of at most 4096 bytes and 16 levels"),
 }
 
 
@@ -114,6 +116,8 @@ def _poison(kit: Kit, name: str) -> str:
         return json.dumps({**reading(3, kit.scale), "received_at": "9999-12-31T23:59:59-14:00"})
     if name == "value nested to the limit":
         return _with(kit, 3, "PLACEHOLDER", _nested(DEPTH - 3), value="PLACEHOLDER")
+    if name == "context number beyond a float":
+        return _with(kit, 3, "PLACEHOLDER", "1e400", context={"x": "PLACEHOLDER"})
     return _with(kit, 3, "PLACEHOLDER", _nested(DEPTH - 4), context={"x": "PLACEHOLDER"})
 
 
