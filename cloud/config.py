@@ -98,6 +98,17 @@ class CloudSettings(BaseSettings):
         default=None,
         description="Fernet key(s), comma-separated, sealing webhook secrets at rest (cloud/notify/sealing.py).",
     )
+    # Quarantine quota per gateway and clock hour: beyond it, refused readings are acknowledged and counted in
+    # `quarantine_overflow` instead of stored. A working gateway never comes near it.
+    quarantine_quota_readings: int = Field(
+        default=2000, ge=1, le=10_000_000, description="Refused readings a gateway may add to the quarantine per hour."
+    )
+    quarantine_quota_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=64 * 1024,
+        le=2**40,
+        description="Payload bytes a gateway may add to the quarantine per hour (a kept reading is at most 6 KiB).",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token `/metrics` requires when set (Prometheus `authorization` with this credential).",

@@ -21,6 +21,16 @@ BATCH_SECONDS = Histogram(
     registry=REGISTRY,
 )
 BATCHES = Counter("tryggheim_ingest_batches", "Ingest batches, by HTTP status", ["status"], registry=REGISTRY)
+# Refused readings beyond a gateway's hourly quarantine quota: acknowledged and counted, not stored (they are
+# also in tryggheim_quarantined_readings{reason="over_quota"}; the bytes say how much storage was spared).
+QUARANTINE_OVERFLOW = Counter(
+    "tryggheim_quarantine_overflow_readings", "Refused readings over a gateway's hourly quarantine quota",
+    registry=REGISTRY,
+)  # fmt: skip
+QUARANTINE_OVERFLOW_BYTES = Counter(
+    "tryggheim_quarantine_overflow_bytes", "Payload bytes of readings over a gateway's hourly quarantine quota",
+    registry=REGISTRY,
+)  # fmt: skip
 
 
 class PoolCollector(Collector):

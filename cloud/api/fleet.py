@@ -34,6 +34,9 @@ async def fleet(
     offline: Annotated[bool | None, Query(description="Only gateways (not) offline.")] = None,
     low_battery: Annotated[bool | None, Query(description="Only gateways with (no) device low on battery.")] = None,
     garbage: Annotated[bool | None, Query(description="Only gateways (not) sending garbage.")] = None,
+    quarantine_quota_exceeded: Annotated[
+        bool | None, Query(description="Only gateways (not) over their hourly quarantine quota in the window.")
+    ] = None,
     missed_heartbeats: Annotated[int, Query(ge=1, le=100, description="Offline after this many intervals.")] = 3,
     battery_below: Annotated[float, Query(ge=0, le=100, description="Low battery below this %.")] = 20.0,
     garbage_per_hour: Annotated[float, Query(ge=0, le=1e6, description="Garbage above this rate.")] = 10.0,
@@ -47,7 +50,8 @@ async def fleet(
         conn,
         viewer.municipality_id,
         FleetFilter(
-            offline=offline, low_battery=low_battery, garbage=garbage, missed_heartbeats=missed_heartbeats,
+            offline=offline, low_battery=low_battery, garbage=garbage,
+            quarantine_quota_exceeded=quarantine_quota_exceeded, missed_heartbeats=missed_heartbeats,
             battery_below=battery_below, garbage_per_hour=garbage_per_hour, window_hours=window_hours,
             include_revoked=include_revoked, after=after, limit=limit + 1,
         ),

@@ -15,6 +15,7 @@ from cloud.access.policy import gateway_only
 from cloud.api.deps import Conn
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.ingest.body import read_json
+from cloud.ingest.quarantine import quota_of
 from cloud.ingest.store import store_batch
 from cloud.ingest.validate import Reading, Rejection, validate
 from device_profiles import load_catalogue
@@ -111,6 +112,7 @@ async def ingest(request: Request, conn: Conn, gateway: Gateway) -> IngestResult
         readings=readings,
         rejections=rejections,
         clock_skew_s=gateway.clock_skew_s,
+        quota=quota_of(request.app.state.settings),
     )
     outcome.duplicates += repeats
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)

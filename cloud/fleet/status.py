@@ -2,7 +2,8 @@
 
 Sources: the newest heartbeat (`gateway_status`: reported time, clock skew, outbox depth and evictions,
 watchdog restarts, per-device last-seen and battery), the devices registered to the gateway now, the newest
-`device.battery` reading of each device when the heartbeat carries none, and quarantine counts in a window.
+`device.battery` reading of each device when the heartbeat carries none, quarantine counts in a window, and
+the readings counted over the gateway's hourly quarantine quota (`quarantine_overflow`) in the same window.
 The flags the filters use are computed in the same statement as the values shown, so a listed gateway
 always shows why it matched.
 
@@ -49,6 +50,7 @@ class FleetFilter:
     offline: bool | None = None
     low_battery: bool | None = None
     garbage: bool | None = None
+    quarantine_quota_exceeded: bool | None = None
     missed_heartbeats: int = 3  # offline: no heartbeat within this many heartbeat intervals
     battery_below: float = 20.0  # low battery: any device below this percentage
     garbage_per_hour: float = 10.0  # garbage: more quarantined bad readings per hour than this
@@ -93,9 +95,11 @@ class GatewayHealth(BaseModel):
     quarantined: dict[str, int]
     garbage_per_hour: float
     lowest_battery: float | None
+    quarantine_overflow: int
     offline: bool
     low_battery: bool
     garbage: bool
+    quarantine_quota_exceeded: bool
     devices: list[DeviceHealth]
 
 
@@ -123,6 +127,11 @@ _QUARANTINE = """
     FROM (SELECT reason, count(*) AS n FROM quarantine WHERE gateway_id = g.id
           AND stored_at >= now() - make_interval(hours => %(window)s) GROUP BY reason) x
 """
+# Hours overlapping the window (an hour's count is known only as a whole).
+_OVERFLOW = """
+    SELECT coalesce(sum(o.readings), 0) AS readings FROM quarantine_overflow o
+    WHERE o.gateway_id = g.id AND o.hour > now() - make_interval(hours => %(window)s + 1)
+"""
 # Composed of the constant fragments above; every value is a bound parameter.
 _FLEET = f"""
 WITH fleet AS (
@@ -137,13 +146,15 @@ WITH fleet AS (
            g.revoked_at IS NULL AND (s.reported_at IS NULL
                OR s.reported_at < now() - make_interval(secs => iv.seconds * %(missed)s)) AS is_offline,
            coalesce(dv.lowest_battery < %(battery_below)s, false) AS is_low_battery,
-           q.bad::float8 / %(window)s > %(garbage_per_hour)s AS is_garbage
+           q.bad::float8 / %(window)s > %(garbage_per_hour)s AS is_garbage,
+           ov.readings AS overflow, ov.readings > 0 AS is_over_quota
     FROM gateways g
     LEFT JOIN gateway_status s ON s.gateway_id = g.id
     CROSS JOIN LATERAL ({_DEVICES}) dv
     CROSS JOIN LATERAL (SELECT coalesce(g.heartbeat_interval_s, CASE WHEN coalesce(dv.has_alarm, false)
                         THEN %(alarm_s)s ELSE %(default_s)s END) AS seconds) iv
     CROSS JOIN LATERAL ({_QUARANTINE}) q
+    CROSS JOIN LATERAL ({_OVERFLOW}) ov
     WHERE g.municipality_id = %(m)s AND (%(gw)s::uuid IS NULL OR g.id = %(gw)s)
       AND (%(after)s::uuid IS NULL OR g.id > %(after)s) AND (%(revoked)s OR g.revoked_at IS NULL)
 )
@@ -151,6 +162,7 @@ SELECT * FROM fleet
 WHERE (%(offline)s::bool IS NULL OR is_offline = %(offline)s)
   AND (%(low_battery)s::bool IS NULL OR is_low_battery = %(low_battery)s)
   AND (%(garbage)s::bool IS NULL OR is_garbage = %(garbage)s)
+  AND (%(over_quota)s::bool IS NULL OR is_over_quota = %(over_quota)s)
 ORDER BY id LIMIT %(limit)s
 """  # noqa: S608
 
@@ -158,7 +170,8 @@ ORDER BY id LIMIT %(limit)s
 def _parameters(municipality_id: UUID, f: FleetFilter) -> dict[str, Any]:
     return {
         "m": municipality_id, "gw": f.gateway_id, "after": f.after, "revoked": f.include_revoked,
-        "offline": f.offline, "low_battery": f.low_battery, "garbage": f.garbage, "missed": f.missed_heartbeats,
+        "offline": f.offline, "low_battery": f.low_battery, "garbage": f.garbage,
+        "over_quota": f.quarantine_quota_exceeded, "missed": f.missed_heartbeats,
         "battery_below": f.battery_below, "garbage_per_hour": f.garbage_per_hour, "window": f.window_hours,
         "limit": f.limit, "alarm": sorted(ALARM_PROFILES), "battery_metric": BATTERY_METRIC,
         "garbage_reasons": GARBAGE_REASONS, "alarm_s": DEFAULT_HEARTBEAT_ALARM_S, "default_s": DEFAULT_HEARTBEAT_S,
@@ -175,7 +188,8 @@ def _health(row: dict[str, Any]) -> GatewayHealth:
         malformed_from_sources=row["malformed_from_sources"], clock_skew_s=skew,
         clock_flagged=skew is not None and abs(skew) > SKEW_FLAG_S, sequence_conflicts=row["sequence_conflicts"],
         quarantined=row["counts"], garbage_per_hour=round(row["garbage_rate"], 3), lowest_battery=row["lowest_battery"],
-        offline=row["is_offline"], low_battery=row["is_low_battery"], garbage=row["is_garbage"],
+        quarantine_overflow=row["overflow"], offline=row["is_offline"], low_battery=row["is_low_battery"],
+        garbage=row["is_garbage"], quarantine_quota_exceeded=row["is_over_quota"],
         devices=[DeviceHealth.model_validate(item) for item in row["items"]],
     )  # fmt: skip
 

@@ -9,8 +9,9 @@ classified: the same key with the same payload is a duplicate; with a different 
 
 Round trips, not rows, are what a small batch costs, so the statements go in two pipelines around the COPY
 (which pipeline mode does not allow): BEGIN, the lock and every look-up in the first; the evaluation queue,
-the quarantine and COMMIT in the second. A batch takes four round trips whatever its size (one more when it
-has readings of shared or supervision sensors: residents and consents depend on the assignments found).
+the quarantine (one statement that also applies the gateway's hourly quota, cloud/ingest/quarantine.py) and
+COMMIT in the second. A batch takes four round trips whatever its size (one more when it has readings of
+shared or supervision sensors: residents and consents depend on the assignments found).
 
 In the same transaction the batch queues one pending evaluation per touched (patient, metric) and, for
 alarm-class metrics, signals `NOTIFY tryggheim_alarm` (delivered on commit), so no stored reading can miss
@@ -32,8 +33,11 @@ from psycopg import AsyncConnection, AsyncCursor, pq
 from psycopg.types.json import Jsonb
 from psycopg.types.string import BytesBinaryDumper
 
+from cloud import metrics as prometheus
+from cloud.ingest import quarantine
+from cloud.ingest.quarantine import DEFAULT_QUOTA, Quota
 from cloud.ingest.resolve import Resolver, Target
-from cloud.ingest.validate import Reading, Rejection, as_sent, payload_hash, storable, storable_text
+from cloud.ingest.validate import Reading, Rejection, as_sent
 from device_profiles import load_catalogue
 
 _CATALOGUE = load_catalogue()
@@ -84,7 +88,8 @@ _RECORDED = frozenset(RECORDED_METRICS)
 
 @dataclass
 class Outcome:
-    """What happened to a batch; `committed` lists every sequence the gateway may now delete."""
+    """What happened to a batch; `committed` lists every sequence the gateway may now delete. `quarantined`
+    counts by reason, and readings over the gateway's quarantine quota as `over_quota`."""
 
     committed: list[int] = field(default_factory=list)
     stored: int = 0
@@ -106,8 +111,10 @@ async def store_batch(
     readings: list[Reading],
     rejections: list[Rejection],
     clock_skew_s: float | None,
+    quota: Quota = DEFAULT_QUOTA,
 ) -> Outcome:
-    """Write one batch atomically and report what happened to each sequence number."""
+    """Write one batch atomically and report what happened to each sequence number; quarantine what was
+    refused within the gateway's hourly `quota`, and count the rest."""
     outcome = Outcome()
     resolver = Resolver(gateway_id, municipality_id)
     try:
@@ -134,13 +141,19 @@ async def store_batch(
         async with conn.pipeline():
             await _queue_evaluations(conn, {(resolver.targets[n].patient_id, metric) for n, metric in touched})
             await _queue_evaluations(conn, resolver.shared_touched(reading for reading, _, _ in new))
-            await _quarantine(conn, gateway_id, epoch, rejections, outcome)
-            if outcome.quarantined["sequence_conflict"]:
+            pending = await quarantine.send(conn, gateway_id, epoch, rejections, quota)
+            conflicts = sum(r.reason == "sequence_conflict" for r in rejections)
+            if conflicts:
                 await conn.execute(
                     "UPDATE gateways SET sequence_conflicts = sequence_conflicts + %s WHERE id = %s",
-                    (outcome.quarantined["sequence_conflict"], gateway_id),
+                    (conflicts, gateway_id),
                 )
             await conn.execute("COMMIT")
+        if pending is not None:
+            counts, over, over_bytes = await pending.result()
+            outcome.quarantined.update(counts)
+            prometheus.QUARANTINE_OVERFLOW.inc(over)
+            prometheus.QUARANTINE_OVERFLOW_BYTES.inc(over_bytes)
     except BaseException:
         # BEGIN and COMMIT are explicit (conn.transaction() cannot span a COPY between two pipelines), and so
         # is the rollback: nothing of a failed batch is kept, and the connection goes back to the pool clean.
@@ -279,22 +292,3 @@ async def _queue_evaluations(conn: AsyncConnection[Any], touched: Iterable[tuple
     alarm = [metric in ALARM_METRICS for metric in metrics]
     alarmed = sorted({patient for patient, is_alarm in zip(patients, alarm, strict=True) if is_alarm})
     await conn.execute(_QUEUE_SQL, (list(patients), list(metrics), alarm, alarmed))
-
-
-async def _quarantine(
-    conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, rejections: list[Rejection], outcome: Outcome
-) -> None:
-    if not rejections:
-        return
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            "INSERT INTO quarantine (gateway_id, outbox_epoch, seq, device_ref, reason, detail, payload, "
-            "received_at, payload_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [
-                (gateway_id, epoch, r.seq, r.device and storable_text(r.device), r.reason,
-                 storable_text(r.detail)[:500], Jsonb(storable(r.raw)), r.received_at,
-                 payload_hash(r.raw))
-                for r in rejections
-            ],
-        )  # fmt: skip
-    outcome.quarantined.update(r.reason for r in rejections)

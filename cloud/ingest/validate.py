@@ -1,13 +1,16 @@
 """Per-reading validation against the metric catalogue. Pure: no database.
 
 A reading that fails gets one reason from the closed set of the quarantine table; everything else in the
-same batch is unaffected.
+same batch is unaffected. `validate` never raises, whatever the JSON value (size, depth, type, range): the
+checks bound what they walk (a context is at most `MAX_CONTEXT_BYTES` and `MAX_CONTEXT_DEPTH` levels, a time
+is converted to UTC only within the calendar, a number to float only within its range), and anything that
+still goes wrong in the checks of one reading makes that reading `malformed`, logged, never the batch.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -35,6 +38,11 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(minutes=5)
 BACKFILL_AFTER = timedelta(minutes=5)
 MAX_CONTEXT_BYTES = 4096
+MAX_CONTEXT_DEPTH = 16
+# Integers a float holds exactly: the catalogue's ranges are far inside, larger ones take the Decimal path.
+_EXACT_INT = 2**53
+
+log = logging.getLogger(__name__)
 
 
 class Reading(NamedTuple):
@@ -65,11 +73,6 @@ class Rejection:
     detail: str
     raw: Any
     received_at: datetime | None
-
-
-def payload_hash(raw: Any) -> bytes:
-    """Stable digest of a reading as sent (for idempotent quarantine and conflict detection)."""
-    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).digest()
 
 
 def as_sent(reading: Reading) -> dict[str, Any]:
@@ -110,6 +113,10 @@ def storable(raw: Any) -> Any:
     return raw
 
 
+class _OutsideCalendarError(Exception):
+    """A well-formed time whose moment in UTC is before year 1 or after year 9999."""
+
+
 def _time(raw: Any, field: str) -> datetime | None:
     if raw is None:
         return None
@@ -118,7 +125,10 @@ def _time(raw: Any, field: str) -> datetime | None:
     parsed = datetime.fromisoformat(raw)
     if parsed.tzinfo is None:
         raise ValueError(f"{field} has no UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise _OutsideCalendarError(f"{field} {raw} is outside the calendar in UTC") from None
 
 
 def _number(raw: Any) -> Decimal:
@@ -127,18 +137,60 @@ def _number(raw: Any) -> Decimal:
     if isinstance(raw, float) and not math.isfinite(raw):
         raise ValueError("value is not finite")
     try:
-        return Decimal(str(raw))
+        # An integer converts exactly, whatever its length (its decimal text is limited to 4,300 digits).
+        return Decimal(int(raw)) if isinstance(raw, int) else Decimal(str(raw))
     except InvalidOperation:
         raise ValueError("value is not a number") from None
 
 
-def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | Rejection:
-    """Check one reading as sent by a gateway."""
-    seq = raw.get("seq") if isinstance(raw, dict) else None
-    seq = seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**63 else None
-    device = raw.get("device") if isinstance(raw, dict) else None
-    device = device if isinstance(device, str) and 0 < len(device) <= 200 and not _UNSTORABLE.search(device) else None
+def _context_fits(context: dict[Any, Any]) -> bool:
+    """Within `MAX_CONTEXT_DEPTH` levels and `MAX_CONTEXT_BYTES` values (each takes at least a byte of JSON),
+    every number finite: walked without recursion, so the JSON encoding that follows cannot recurse too deep,
+    and PostgreSQL's jsonb takes it."""
+    stack: list[tuple[Any, int]] = [(context, 1)]
+    values = 0
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_CONTEXT_DEPTH:
+            return False
+        for child in item.values() if isinstance(item, dict) else item:
+            values += 1
+            if values > MAX_CONTEXT_BYTES or (isinstance(child, float) and not math.isfinite(child)):
+                return False
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return True
 
+
+def _identity(raw: Any) -> tuple[int | None, str | None]:
+    """The reading's sequence number and device address when they are valid (kept with any rejection)."""
+    if not isinstance(raw, dict):
+        return None, None
+    seq, device = dict.get(raw, "seq"), dict.get(raw, "device")
+    seq = seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**63 else None
+    device = device if isinstance(device, str) and 0 < len(device) <= 200 and not _UNSTORABLE.search(device) else None
+    return seq, device
+
+
+def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | Rejection:
+    """Check one reading as sent by a gateway. Never raises: a failure inside the checks is this reading's
+    `malformed`, not the batch's error."""
+    seq, device = _identity(raw)
+    try:
+        return _check(raw, seq, device, catalogue, stored_at)
+    except Exception as exc:  # whatever it is, it must cost this reading only
+        log.warning(
+            "reading seq=%s could not be checked (%s: %s); quarantined as malformed",
+            seq, type(exc).__name__, str(exc)[:200],
+        )  # fmt: skip
+        return Rejection(
+            seq, device, "malformed", f"the reading could not be checked ({type(exc).__name__})", raw, None
+        )
+
+
+def _check(
+    raw: Any, seq: int | None, device: str | None, catalogue: Catalogue, stored_at: datetime
+) -> Reading | Rejection:
     def reject(reason: Reason, detail: str, received: datetime | None = None) -> Rejection:
         return Rejection(seq, device, reason, detail, raw, received)
 
@@ -151,16 +203,19 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
             "malformed", "device must be a non-empty string of at most 200 characters, without NUL or unpaired "
             "surrogates"
         )  # fmt: skip
+    received: datetime | None = None
     try:
         received = _time(raw.get("received_at"), "received_at")
         measured = _time(raw.get("measured_at"), "measured_at")
     except ValueError as exc:
         return reject("malformed", str(exc))
+    except _OutsideCalendarError as exc:
+        return reject("implausible_time", str(exc), received)
     if received is None:
         return reject("malformed", "received_at is required")
     context = raw.get("context")
     if context is not None:
-        encoded = json.dumps(context) if isinstance(context, dict) else ""
+        encoded = json.dumps(context) if isinstance(context, dict) and _context_fits(context) else ""
         if (
             not encoded
             or len(encoded) > MAX_CONTEXT_BYTES
@@ -170,7 +225,8 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
         ):
             return reject(
                 "malformed",
-                f"context must be an object of at most {MAX_CONTEXT_BYTES} bytes, without NUL or unpaired surrogates",
+                f"context must be an object of at most {MAX_CONTEXT_BYTES} bytes and {MAX_CONTEXT_DEPTH} levels, "
+                "with finite numbers, without NUL or unpaired surrogates",
                 received,
             )
     metric_key, unit = raw.get("metric"), raw.get("unit")
@@ -187,16 +243,11 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
             return reject("implausible_value", f"{metric_key} takes one of {list(metric.levels)}", received)
         value = float(metric.levels.index(value_raw))
         context = {**(context or {}), "label": value_raw}
-    elif (
-        unit == metric.unit
-        and isinstance(value_raw, int | float)
-        and not isinstance(value_raw, bool)
-        and (math.isfinite(value_raw))
+    elif unit == metric.unit and (
+        (type(value_raw) is float and math.isfinite(value_raw))
+        or (type(value_raw) is int and -_EXACT_INT <= value_raw <= _EXACT_INT)
     ):
         value = float(value_raw)  # the common case: already canonical, no Decimal round trip
-        if not metric.within_range(value):
-            low, high = metric.range or (0, 0)
-            return reject("implausible_value", f"{value:g} {metric.unit} is outside {low:g}..{high:g}", received)
     else:
         try:
             number = catalogue.to_canonical(metric_key, _number(value_raw), unit)
@@ -204,10 +255,11 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
             return reject("unit_not_convertible", str(exc), received)
         except ValueError as exc:
             return reject("malformed", str(exc), received)
-        value = float(number)
-        if not metric.within_range(value):
-            low, high = metric.range or (0, 0)
-            return reject("implausible_value", f"{value:g} {metric.unit} is outside {low:g}..{high:g}", received)
+        value = float(number)  # infinity when beyond float's range
+    if metric.levels is None and not metric.within_range(value):
+        low, high = metric.range or (0, 0)
+        shown = f"{value:g} {metric.unit}" if math.isfinite(value) else "a value beyond the range of a float"
+        return reject("implausible_value", f"{shown} is outside {low:g}..{high:g}", received)
     latest = stored_at + FUTURE_TOLERANCE
     for name, moment in (("measured_at", measured), ("received_at", received)):
         if moment is not None and not EARLIEST <= moment <= latest:

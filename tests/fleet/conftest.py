@@ -33,6 +33,7 @@ class Fleet:
     garbage: Kit  # 30 bad readings in the last day
     misconfigured: Kit  # 30 readings from an unregistered device: quarantined, but not garbage
     one_bad: Kit  # 1 bad reading
+    over_quota: Kit  # 2,010 readings from an unregistered device in one hour: 10 over the default quota of 2,000
 
     def all(self) -> dict[str, Kit]:
         """Every kit by name."""
@@ -67,7 +68,7 @@ def _retire_button(url: str, kit: Kit) -> None:
 
 
 def build_fleet(client: TestClient, url: str, municipality_id: Any, patient_id: Any, marker: str) -> Fleet:
-    """Nine kits, labelled with the municipality's marker, in the states their names say."""
+    """Ten kits, labelled with the municipality's marker, in the states their names say."""
     kits = {name: enrol_kit(client, url, municipality_id, patient_id) for name in Fleet.__dataclass_fields__}
     fleet = Fleet(**kits)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -92,6 +93,8 @@ def build_fleet(client: TestClient, url: str, municipality_id: Any, patient_id: 
     send(client, fleet.garbage, [reading(i + 1, fleet.garbage.scale, value="eighty") for i in range(30)])
     send(client, fleet.misconfigured, [reading(i + 1, "not-registered-anywhere") for i in range(30)])
     send(client, fleet.one_bad, [reading(1, fleet.one_bad.scale, value="eighty"), reading(2, fleet.one_bad.scale)])
+    flood = send(client, fleet.over_quota, [reading(i + 1, "not-registered-either") for i in range(2010)])
+    assert flood["quarantined"] == {"unknown_device": 2000, "over_quota": 10}
     send(client, fleet.healthy, [reading(i + 1, fleet.healthy.scale, value=80 + i / 10) for i in range(5)])
     return fleet
 

@@ -39,6 +39,7 @@ def _names(fleet: Fleet, items: list[dict[str, Any]]) -> set[str]:
         ({"garbage": True, "garbage_per_hour": 1}, {"garbage"}),
         ({"garbage": True, "garbage_per_hour": 0.01}, {"garbage", "one_bad"}),
         ({"offline": True, "missed_heartbeats": 6}, {"silent"}),  # 5 minutes late is within 6 x 60 s
+        ({"quarantine_quota_exceeded": True}, {"over_quota"}),
     ],
 )
 def test_each_filter_lists_exactly_the_gateways_it_describes(
@@ -77,6 +78,10 @@ def test_the_figures_come_from_heartbeat_quarantine_and_battery_readings(
     assert items["garbage"]["garbage_per_hour"] == 1.25  # 30 in the 24-hour window
     assert items["misconfigured"]["quarantined"] == {"unknown_device": 30}
     assert items["misconfigured"]["garbage_per_hour"] == 0  # the registry's to fix, not the kit's
+    over = items["over_quota"]
+    assert over["quarantined"] == {"unknown_device": 2000} and over["quarantine_overflow"] == 10
+    assert over["quarantine_quota_exceeded"] and not over["garbage"]
+    assert all(item["quarantine_overflow"] == 0 for name, item in items.items() if name != "over_quota")
 
 
 def test_pages_cover_the_fleet_once(client: TestClient, tenants: Tenants, fleets: dict[str, Fleet]) -> None:

@@ -59,9 +59,19 @@ def upgrade() -> None:
             bytes           bigint NOT NULL DEFAULT 0 CHECK (bytes >= 0),
             PRIMARY KEY (gateway_id, hour)
         );
+        -- What each gateway has put into the quarantine this hour: the quota is checked against it in the
+        -- statement that writes the quarantine rows (no count over the append-only table per batch), which
+        -- also drops the gateway's earlier hours.
+        CREATE TABLE quarantine_usage (
+            gateway_id      uuid NOT NULL REFERENCES gateways(id),
+            hour            timestamptz NOT NULL,
+            readings        integer NOT NULL DEFAULT 0 CHECK (readings >= 0),
+            bytes           bigint NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+            PRIMARY KEY (gateway_id, hour)
+        );
         """
     )
-    grant_runtime("login_throttle", "quarantine_overflow", mutable=True)
+    grant_runtime("login_throttle", "quarantine_overflow", "quarantine_usage", mutable=True)
     grant_sequences()
 
 
