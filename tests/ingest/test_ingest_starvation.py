@@ -16,15 +16,20 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import urlsplit
 from uuid import UUID
 
 import httpx
 import psycopg
 import pytest
+from fastapi import APIRouter
 
-from cloud.access import authn, directory
+from cloud.access import authn, directory, policy
+from cloud.access.policy import gateway_only
 from cloud.access.roles import Role
+from cloud.api.deps import Conn
+from cloud.gateways.credentials import GatewayPrincipal
 from tests.support.kits import Kit, batch, enrol_kit, reading
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
@@ -138,6 +143,7 @@ def test_stalled_uploads_leave_nurses_and_readiness_alone(service: Service) -> N
     # and told when to retry.
     assert sorted(status or 0 for status, _ in answers) == [408] + [429] * (STALLED - 1), answers
     assert all(1 <= int(headers["retry-after"]) <= BODY_TIMEOUT_S + 1 for status, headers in answers if status == 429)
+    assert all(headers["x-content-type-options"] == "nosniff" for _, headers in answers), answers
     # The timed-out upload freed the gateway's slot: the attacked gateway itself delivers again.
     again = httpx.post(f"{service.url}/api/v1/ingest", json=batch(attacked, [reading(1, attacked.scale)]),
                        headers=attacked.auth, timeout=30)  # fmt: skip
@@ -159,11 +165,26 @@ def test_gateway_traffic_cannot_take_the_staff_connections(service: Service, ing
                 for kit in service.kits[2:]
             ]  # fmt: skip
             time.sleep(1.0)  # the uploads are now waiting on the lock, each holding a connection
+            metrics = client.get("/metrics").text
             ends = time.monotonic() + 1.5
             while time.monotonic() < ends:
                 _poll(client, service.nurse, latencies, statuses)
             lock.rollback()
         results = [future.result().status_code for future in pending]
+    # Every gateway connection was taken while the nurse was served.
+    assert 'tryggheim_db_gateway_pool{state="available"} 0.0' in metrics, metrics
     assert set(statuses) == {200}, statuses
     assert _p99(latencies) < P99_LIMIT_S, f"p99 {_p99(latencies):.3f} s over {len(latencies)} requests"
     assert results == [200] * BLOCKED, results
+
+
+def test_a_gateway_route_cannot_take_a_staff_connection() -> None:
+    """The separation holds for routes yet to be written: the application refuses to start with one."""
+    router = APIRouter()
+
+    @router.post("/api/v1/gateways/{gateway_id}/new")
+    async def new(gateway_id: UUID, conn: Conn, gateway: Annotated[GatewayPrincipal, gateway_only()]) -> None:
+        """A future gateway route that took the wrong connection."""
+
+    with pytest.raises(RuntimeError, match="staff-pool connection"):
+        policy.mark(router)
