@@ -86,7 +86,7 @@ def _body_schema() -> dict[str, Any]:
 @router.post(
     "/ingest",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()}}}},
-    responses={400: {}, 413: {}, 415: {}, 422: {}, 503: {}},
+    responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
 )
 async def ingest(request: Request, gateway: Gateway) -> IngestResult:
     """Store a batch; reply with the sequences the gateway may delete from its outbox. 429 while the same
