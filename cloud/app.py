@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -38,10 +39,13 @@ from cloud.api import (
 )
 from cloud.config import CloudSettings
 from cloud.db.migrate import head_revision
+from cloud.db.pool import make_pool
 from cloud.escalation.live import Broadcaster
 from cloud.escalation.runner import EscalationRunner
 from cloud.evaluation.runner import EvaluationRunner
+from cloud.ingest.uploads import UploadSlots
 from cloud.ingest.validate import storable
+from tryggheim.common.logs import mask_identity_numbers
 
 ROUTERS = (
     ops.router,
@@ -67,15 +71,25 @@ RETRY_AFTER_S = 5
 
 
 def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation_poll_s: float = 5.0) -> FastAPI:
-    """Build the application around an (unopened) pool of runtime-role connections.
+    """Build the application around an (unopened) pool of runtime-role connections for staff routes, the
+    workers and the health checks. Gateway routes get a pool of their own (`app.state.gateway_pool`, same
+    database, `settings.db_gateway_pool_max` connections), so gateway traffic can never starve the others.
 
     With `settings.evaluation` the lifespan also runs the alert evaluation worker (`app.state.evaluation`),
     polling its queue every `evaluation_poll_s` seconds besides waking on alarm notifications.
     """
+    gateway_pool = make_pool(
+        str(pool.conninfo),
+        min_size=min(settings.db_pool_min, settings.db_gateway_pool_max),
+        max_size=settings.db_gateway_pool_max,
+        timeout_s=pool.timeout,
+        name="tryggheim-cloud-gateways",
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
+        await gateway_pool.open(wait=False)
         runner = (
             EvaluationRunner(pool, poll_s=evaluation_poll_s, trial_days=settings.baseline_trial_days)
             if settings.evaluation
@@ -102,6 +116,7 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
             await live.stop()
             if runner is not None:
                 await runner.stop()
+            await gateway_pool.close()
             await pool.close()
 
     app = FastAPI(
@@ -109,14 +124,20 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
         version=tryggheim.__version__,
         description="Remote patient monitoring and welfare technology for Norwegian municipalities.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc would load unpinned scripts from a public CDN on the session's origin, and no
+        # locked package ships them; the OpenAPI document itself stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.pool = pool
+    app.state.gateway_pool = gateway_pool
+    app.state.uploads = UploadSlots()
     app.state.settings = settings
     app.state.schema_head = head_revision()
     for router in ROUTERS:
         app.include_router(policy.mark(router))
     policy.enforce(app)
-    middleware.install(app, demo=settings.auth_mode == "local")
+    middleware.install(app, demo=settings.auth_mode == "local", body_timeout_s=settings.body_timeout_s)
 
     async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # Nothing was committed: the client retries, and nothing is lost.
@@ -136,10 +157,13 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
         )
 
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-        # FastAPI's own handler echoes the input, and an unpaired surrogate in it (valid JSON, `\ud800`)
-        # cannot be encoded as UTF-8: the 422 became a 500.
+        # FastAPI's own handler echoes each error's `input`: an identity number, a password or a name sent
+        # in the wrong shape came back in the response (and an unpaired surrogate in it, valid JSON `\ud800`,
+        # made the 422 a 500). Type, place and message say what is wrong; the input is never repeated, and
+        # identity-number-shaped runs are masked even there (a key of the body can be one).
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        return JSONResponse({"detail": storable(jsonable_encoder(errors))}, status_code=422)
+        detail = [{key: value for key, value in error.items() if key != "input"} for error in errors]
+        return JSONResponse({"detail": _masked(storable(jsonable_encoder(detail)))}, status_code=422)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(UnicodeEncodeError, unstorable_value)
@@ -147,3 +171,14 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     app.add_exception_handler(psycopg.OperationalError, storage_unavailable)
     app.add_exception_handler(PoolTimeout, storage_unavailable)
     return app
+
+
+def _masked(value: Any) -> Any:
+    """`value` (decoded JSON) with every 11-digit run in its strings and keys masked."""
+    if isinstance(value, str):
+        return mask_identity_numbers(value)
+    if isinstance(value, dict):
+        return {_masked(key): _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value

@@ -6,12 +6,13 @@ A bad or missing value stops the process with one line naming the variable and t
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cloud.access.anchor import load_private_key
 from cloud.notify.sealing import check_keys
@@ -60,6 +61,27 @@ class CloudSettings(BaseSettings):
     db_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
     db_pool_min: int = Field(default=1, ge=0, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=200)
+    # Gateway traffic and request bodies: what one gateway, or any number of them, may hold.
+    db_gateway_pool_max: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Connections of the pool that only gateway routes (ingest, heartbeat, config, enrolment) use; "
+        "staff, workers and health checks use the other pool (db_pool_min/db_pool_max), which gateways never touch.",
+    )
+    body_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=300,
+        description="Time a client has, from its request headers, to send the whole body; then 408 and the "
+        "connection is closed.",
+    )
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (the client address decides the sign-in and enrolment throttles). "
+        "Empty: none, the peer address is the client.",
+    )
     auth_mode: Literal["local", "oidc"] = Field(
         default="oidc", description="`local`: demo accounts with passwords; `oidc`: HelseID (production)."
     )
@@ -181,6 +203,16 @@ class CloudSettings(BaseSettings):
         if value < info.data.get("login_delay_s", 0):
             raise ValueError(f"must be at least TRYGGHEIM_LOGIN_DELAY_S ({info.data['login_delay_s']})")
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return [ip_network(item.strip(), strict=False) for item in value.split(",") if item.strip()]
+        except ValueError as exc:
+            raise ValueError(f"not an address or network ({exc})") from None
 
     @field_validator("secrets_key")
     @classmethod

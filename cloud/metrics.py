@@ -34,14 +34,15 @@ QUARANTINE_OVERFLOW_BYTES = Counter(
 
 
 class PoolCollector(Collector):
-    """Connection-pool usage read at scrape time."""
+    """Connection-pool usage read at scrape time, as the gauge `name`."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, name: str = "tryggheim_db_pool") -> None:
         self._pool = pool
+        self._name = name
 
     def collect(self) -> Any:
         stats = self._pool.get_stats()
-        gauge = GaugeMetricFamily("tryggheim_db_pool", "Database pool connections", labels=["state"])
+        gauge = GaugeMetricFamily(self._name, "Database pool connections", labels=["state"])
         gauge.add_metric(["size"], stats.get("pool_size", 0))
         gauge.add_metric(["available"], stats.get("pool_available", 0))
         gauge.add_metric(["waiting"], stats.get("requests_waiting", 0))

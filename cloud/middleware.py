@@ -1,35 +1,52 @@
-"""HTTP middleware: correlation ids on every request, and the demo-mode banner on every HTML page."""
+"""HTTP middleware: correlation ids, security headers on every response, a deadline for request bodies, and
+the demo-mode banner on every HTML page."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tryggheim.common.i18n import negotiate, translations
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# On every response, errors included. `no-store` everywhere rather than per route: the service has nothing
+# worth caching, and a rule per route would leave the next patient route to remember it.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
 
 
-def install(app: FastAPI, *, demo: bool) -> None:
+def install(app: FastAPI, *, demo: bool, body_timeout_s: float) -> None:
     """Add the middleware to `app`."""
-    app.add_middleware(CorrelationMiddleware, demo=demo)
+    app.add_middleware(ServiceMiddleware, demo=demo, body_timeout_s=body_timeout_s)
 
 
-class CorrelationMiddleware:
-    """Sets `request.state.correlation_id` (from a well-formed X-Request-ID, else fresh) and echoes it on the
-    response; in demo mode labels every response and puts a banner on every HTML page.
+class ServiceMiddleware:
+    """Per request: sets `request.state.correlation_id` (from a well-formed X-Request-ID, else fresh) and echoes
+    it; puts the security headers on every response (a 500 included, which it answers itself before Starlette's
+    error middleware would, outside this one); gives the body a deadline (`request.state.body_deadline`, loop
+    time): a client that has not sent it all by then gets 408 and the connection is closed, so a stalled
+    upload holds nothing for long. In demo mode it labels every response and puts a banner on every HTML page.
 
     Plain ASGI rather than `@app.middleware("http")`: Starlette's `BaseHTTPMiddleware` runs the rest of the
     application in a second task fed through memory streams, a tenth of the CPU of a small ingest request.
     """
 
-    def __init__(self, app: ASGIApp, *, demo: bool) -> None:
+    def __init__(self, app: ASGIApp, *, demo: bool, body_timeout_s: float) -> None:
         self.app = app
         self.demo = demo
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,15 +54,37 @@ class CorrelationMiddleware:
             return
         sent = Headers(scope=scope).get("x-request-id", "")
         correlation = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
-        scope.setdefault("state", {})["correlation_id"] = correlation
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
+        state = scope.setdefault("state", {})
+        state["correlation_id"] = correlation
+        state["body_deadline"] = deadline
         held: Message | None = None  # the start of an HTML response, held until its body has the banner
+        started = False
         body = bytearray()
+        body_complete = False
+
+        async def bounded() -> Message:
+            nonlocal body_complete
+            if body_complete:  # later calls wait for the disconnect, which may rightly take as long as it likes
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(
+                    408, f"The request body did not arrive within {self.body_timeout_s:g} s.", {"Connection": "close"}
+                ) from None
+            body_complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
 
         async def labelled(message: Message) -> None:
-            nonlocal held
+            nonlocal held, started
             if message["type"] == "http.response.start":
+                started = True
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = correlation
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
                 if self.demo:
                     headers["X-Tryggheim-Mode"] = "demo"
                     if headers.get("content-type", "").startswith("text/html"):
@@ -61,7 +100,12 @@ class CorrelationMiddleware:
                 message = {"type": "http.response.body", "body": page}
             await send(message)
 
-        await self.app(scope, receive, labelled)
+        try:
+            await self.app(scope, bounded, labelled)
+        except Exception:
+            if not started:
+                await PlainTextResponse("Internal Server Error", status_code=500)(scope, bounded, labelled)
+            raise  # the server logs it
 
 
 def _with_banner(scope: Scope, body: bytes) -> bytes:

@@ -50,6 +50,14 @@ def run_server(settings: CloudSettings, db: Database, *, on_started: Callable[[s
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=10,
+        # Forwarded headers only from the proxies named in TRYGGHEIM_TRUSTED_PROXIES. uvicorn's default
+        # believes any loopback peer, so X-Forwarded-For chose the client address that the sign-in and
+        # enrolment throttles count by.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
+        # No `limit_concurrency`: past it uvicorn answers every new request 503, so sockets an attacker
+        # holds open would lock nurses out. Bodies have a deadline instead (cloud/middleware.py), and an idle
+        # keep-alive connection is closed after uvicorn's 5 s.
     )
     server = uvicorn.Server(config)
     tune_gc()

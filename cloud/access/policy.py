@@ -28,7 +28,7 @@ from cloud.access import audit, authn
 from cloud.access.principal import Principal
 from cloud.access.roles import PATIENT_SCOPE, Role
 from cloud.access.secrets import same
-from cloud.api.deps import Conn, correlation_id
+from cloud.api.deps import Conn, correlation_id, staff_connection
 from cloud.gateways import credentials as gateway_credentials
 from cloud.gateways.credentials import GatewayPrincipal
 
@@ -131,11 +131,14 @@ def gateway_only() -> Any:
     it must be the caller itself."""
 
     @_mark("gateway")
-    async def policy(request: Request, conn: Conn) -> GatewayPrincipal:
+    async def policy(request: Request) -> GatewayPrincipal:
         header = request.headers.get("authorization", "")
         gateway = None
         if header.lower().startswith("bearer "):
-            gateway = await gateway_credentials.authenticate(conn, header[7:].strip())
+            # A gateway-pool connection for the look-up alone: ingest reads its body after this, and a body
+            # that never comes must not hold a connection.
+            async with request.app.state.gateway_pool.connection() as conn:
+                gateway = await gateway_credentials.authenticate(conn, header[7:].strip())
         if gateway is None:
             raise HTTPException(
                 401, "Unknown, rotated-out or revoked gateway credential.", {"WWW-Authenticate": "Bearer"}
@@ -270,6 +273,13 @@ def _roles(dependant: Dependant) -> list[str]:
     return found
 
 
+def _calls(dependant: Dependant) -> set[Any]:
+    found = set()
+    for sub in dependant.dependencies:
+        found |= {sub.call} | _calls(sub)
+    return found
+
+
 def _kind(dependant: Dependant, where: str) -> str:
     kinds = _policies(dependant)
     if len(kinds) != 1:
@@ -278,6 +288,8 @@ def _kind(dependant: Dependant, where: str) -> str:
             "add exactly one of Public, gateway_only(), staff_only(), patient_access(), alert_access(), "
             "patient_search()"
         )
+    if kinds == ["gateway"] and staff_connection in _calls(dependant):
+        raise RuntimeError(f"gateway route {where} takes a staff-pool connection (Conn); take GatewayConn")
     return kinds[0]
 
 

@@ -10,15 +10,25 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 
-async def _connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
+async def staff_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection of the pool that staff routes, the workers and the health checks share."""
     pool: AsyncConnectionPool = request.app.state.pool
+    async with pool.connection() as conn:
+        yield conn
+
+
+async def gateway_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection of the pool only gateway routes use, so no amount of gateway traffic can starve a nurse,
+    an escalation step or a health check (`policy.enforce` refuses gateway routes on the staff pool)."""
+    pool: AsyncConnectionPool = request.app.state.gateway_pool
     async with pool.connection() as conn:
         yield conn
 
 
 # Function scope: the connection goes back to the pool when the handler returns, before the response is
 # sent, so a long response (a server-sent-event stream) holds no database connection.
-Conn = Annotated[AsyncConnection[Any], Depends(_connection, scope="function")]
+Conn = Annotated[AsyncConnection[Any], Depends(staff_connection, scope="function")]
+GatewayConn = Annotated[AsyncConnection[Any], Depends(gateway_connection, scope="function")]
 
 
 def correlation_id(request: Request) -> str:

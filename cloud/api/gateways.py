@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from cloud.access.policy import Public, gateway_only
-from cloud.api.deps import Conn
+from cloud.api.deps import GatewayConn
 from cloud.gateways import credentials
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.gateways.heartbeat import SKEW_FLAG_S, expected_interval_s
@@ -78,7 +78,7 @@ class DeviceProposal(BaseModel):
 
 
 @router.post("/enrol", dependencies=[Public], status_code=201, responses={400: {}, 429: {}})
-async def enrol(body: EnrolRequest, request: Request, conn: Conn) -> Enrolled:
+async def enrol(body: EnrolRequest, request: Request, conn: GatewayConn) -> Enrolled:
     """Exchange a single-use enrolment code for this gateway's own credential."""
     client = request.client.host if request.client else "unknown"
     try:
@@ -91,13 +91,13 @@ async def enrol(body: EnrolRequest, request: Request, conn: Conn) -> Enrolled:
 
 
 @router.post("/{gateway_id}/credential", status_code=201)
-async def rotate_credential(gateway_id: UUID, conn: Conn, gateway: Gateway) -> dict[str, str]:
+async def rotate_credential(gateway_id: UUID, conn: GatewayConn, gateway: Gateway) -> dict[str, str]:
     """A new credential; the current one keeps working for 24 hours."""
     return {"credential": await credentials.rotate(conn, gateway.id)}
 
 
 @router.post("/{gateway_id}/status")
-async def report_status(gateway_id: UUID, body: StatusReport, conn: Conn, gateway: Gateway) -> StatusReply:
+async def report_status(gateway_id: UUID, body: StatusReport, conn: GatewayConn, gateway: Gateway) -> StatusReply:
     """Heartbeat: liveness, outbox, devices. Records the gateway's clock skew."""
     now = datetime.now(UTC)
     skew = (body.gateway_clock - now).total_seconds()
@@ -117,7 +117,7 @@ async def report_status(gateway_id: UUID, body: StatusReport, conn: Conn, gatewa
 async def config(
     gateway_id: UUID,
     response: Response,
-    conn: Conn,
+    conn: GatewayConn,
     gateway: Gateway,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
@@ -143,7 +143,7 @@ async def config(
 
 
 @router.post("/{gateway_id}/devices", status_code=202, responses={422: {}})
-async def propose_device(gateway_id: UUID, body: DeviceProposal, conn: Conn, gateway: Gateway) -> dict[str, int]:
+async def propose_device(gateway_id: UUID, body: DeviceProposal, conn: GatewayConn, gateway: Gateway) -> dict[str, int]:
     """Propose a discovered device; it becomes active when an installer confirms it."""
     if body.profile_id not in _DEVICES:
         raise HTTPException(422, f"{body.profile_id!r} is not in the device catalogue.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,11 +13,11 @@ from pydantic import BaseModel, Field
 
 from cloud import metrics
 from cloud.access.policy import gateway_only
-from cloud.api.deps import Conn
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.ingest.body import read_json
 from cloud.ingest.quarantine import quota_of
 from cloud.ingest.store import store_batch
+from cloud.ingest.uploads import UploadSlots
 from cloud.ingest.validate import Reading, Rejection, validate
 from device_profiles import load_catalogue
 
@@ -86,34 +87,43 @@ def _body_schema() -> dict[str, Any]:
 @router.post(
     "/ingest",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()}}}},
-    responses={400: {}, 413: {}, 415: {}, 422: {}, 503: {}},
+    responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
 )
-async def ingest(request: Request, conn: Conn, gateway: Gateway) -> IngestResult:
-    """Store a batch; reply with the sequences the gateway may delete from its outbox."""
+async def ingest(request: Request, gateway: Gateway) -> IngestResult:
+    """Store a batch; reply with the sequences the gateway may delete from its outbox. 429 while the same
+    gateway has another upload in flight; 408 when the body does not arrive in time."""
     started = time.perf_counter()
-    body = await read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("observations"), list):
-        raise HTTPException(422, "The body must be an object with `epoch` and an `observations` list.")
-    try:
-        epoch = UUID(str(body.get("epoch")))
-    except ValueError:
-        raise HTTPException(422, "`epoch` must be a UUID.") from None
-    items = body["observations"]
-    if len(items) > MAX_READINGS:
-        raise HTTPException(413, f"At most {MAX_READINGS} readings per batch.")
-    stored_at = datetime.now(UTC)
-    readings, rejections, repeats = _split(items, stored_at)
-    # A database failure propagates to the application's 503 handler: nothing is acknowledged.
-    outcome = await store_batch(
-        conn,
-        gateway_id=gateway.id,
-        municipality_id=gateway.municipality_id,
-        epoch=epoch,
-        readings=readings,
-        rejections=rejections,
-        clock_skew_s=gateway.clock_skew_s,
-        quota=quota_of(request.app.state.settings),
-    )
+    uploads: UploadSlots = request.app.state.uploads
+    loop = asyncio.get_running_loop()
+    # The order bounds what one credential can hold: authenticated (a connection for the look-up alone), one
+    # upload per gateway, the body read against its deadline and checked with no connection held, and only
+    # then a connection of the gateway pool, for the batch's transaction.
+    with uploads.hold(gateway.id, loop.time(), request.state.body_deadline):
+        body = await read_json(request)
+        uploads.body_read(gateway.id, loop.time())
+        if not isinstance(body, dict) or not isinstance(body.get("observations"), list):
+            raise HTTPException(422, "The body must be an object with `epoch` and an `observations` list.")
+        try:
+            epoch = UUID(str(body.get("epoch")))
+        except ValueError:
+            raise HTTPException(422, "`epoch` must be a UUID.") from None
+        items = body["observations"]
+        if len(items) > MAX_READINGS:
+            raise HTTPException(413, f"At most {MAX_READINGS} readings per batch.")
+        stored_at = datetime.now(UTC)
+        readings, rejections, repeats = _split(items, stored_at)
+        # A database failure propagates to the application's 503 handler: nothing is acknowledged.
+        async with request.app.state.gateway_pool.connection() as conn:
+            outcome = await store_batch(
+                conn,
+                gateway_id=gateway.id,
+                municipality_id=gateway.municipality_id,
+                epoch=epoch,
+                readings=readings,
+                rejections=rejections,
+                clock_skew_s=gateway.clock_skew_s,
+                quota=quota_of(request.app.state.settings),
+            )
     outcome.duplicates += repeats
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
     metrics.BATCHES.labels("200").inc()

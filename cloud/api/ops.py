@@ -53,5 +53,6 @@ async def prometheus(request: Request) -> PlainTextResponse:
                                 {"WWW-Authenticate": "Bearer"})  # fmt: skip
     pool_registry = CollectorRegistry()
     pool_registry.register(metrics.PoolCollector(request.app.state.pool))
+    pool_registry.register(metrics.PoolCollector(request.app.state.gateway_pool, "tryggheim_db_gateway_pool"))
     body = generate_latest(metrics.REGISTRY) + generate_latest(pool_registry)
     return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

@@ -24,10 +24,14 @@ async def check_idle_connection(conn: AsyncConnection[Any]) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
-def make_pool(url: str, *, min_size: int, max_size: int, timeout_s: float) -> AsyncConnectionPool:
-    """A closed pool; the application's lifespan opens and closes it."""
+def make_pool(
+    url: str, *, min_size: int, max_size: int, timeout_s: float, name: str = "tryggheim-cloud"
+) -> AsyncConnectionPool:
+    """A closed pool; the application's lifespan opens and closes it. `name` is the connections'
+    `application_name`, so `pg_stat_activity` tells the staff pool from the gateway pool."""
     return AsyncConnectionPool(
         url,
+        name=name,
         min_size=min_size,
         max_size=max_size,
         timeout=timeout_s,
@@ -42,7 +46,7 @@ def make_pool(url: str, *, min_size: int, max_size: int, timeout_s: float) -> As
         # before the response is produced, independently of what the handler does next).
         kwargs={
             "connect_timeout": max(1, int(timeout_s)),
-            "application_name": "tryggheim-cloud",
+            "application_name": name,
             "autocommit": True,
         },
     )

@@ -64,3 +64,10 @@ def test_bad_port_setting_names_the_variable() -> None:
     result = run_cli("cloud", "serve", env=env_with(TRYGGHEIM_PORT="eighty"))
     assert result.returncode == 2
     _assert_one_line_failure(result.stderr, "TRYGGHEIM_PORT")
+
+
+def test_a_trusted_proxy_that_is_not_an_address_names_the_variable() -> None:
+    result = run_cli("cloud", "serve", env=env_with(TRYGGHEIM_TRUSTED_PROXIES="10.0.0.0/8, proxy.local"))
+    assert result.returncode == 2
+    _assert_one_line_failure(result.stderr, "TRYGGHEIM_TRUSTED_PROXIES")
+    assert "proxy.local" in result.stderr
