@@ -68,7 +68,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 types: venv
-	$(BIN)/mypy tryggheim device_profiles edge cloud alerts
+	$(BIN)/mypy common tryggheim device_profiles edge cloud alerts
 
 imports: venv
 	$(BIN)/lint-imports
@@ -88,7 +88,7 @@ lock: $(UV)
 	$(UV) lock --python $(PYTHON)
 
 i18n: venv
-	for po in tryggheim/common/locale/*/LC_MESSAGES/tryggheim.po; do \
+	for po in common/locale/*/LC_MESSAGES/tryggheim.po; do \
 	  $(BIN)/pybabel compile --use-fuzzy -i $$po -o $${po%.po}.mo; done
 
 clean:

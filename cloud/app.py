@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-import tryggheim
+import common
 from cloud import middleware
 from cloud.access import policy
 from cloud.access.anchor_runner import start_anchoring
@@ -40,12 +40,12 @@ from cloud.api import (
 from cloud.config import CloudSettings
 from cloud.db.migrate import head_revision
 from cloud.db.pool import make_pool
-from cloud.escalation.live import Broadcaster
 from cloud.escalation.runner import EscalationRunner
 from cloud.evaluation.runner import EvaluationRunner
 from cloud.ingest.uploads import UploadSlots
 from cloud.ingest.validate import storable
-from tryggheim.common.logs import mask_identity_numbers
+from cloud.worklist.live import Broadcaster
+from common.logs import mask_identity_numbers
 
 ROUTERS = (
     ops.router,
@@ -121,7 +121,7 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
 
     app = FastAPI(
         title="Tryggheim",
-        version=tryggheim.__version__,
+        version=common.VERSION,
         description="Remote patient monitoring and welfare technology for Norwegian municipalities.",
         lifespan=lifespan,
         # Swagger UI and ReDoc would load unpinned scripts from a public CDN on the session's origin, and no

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tryggheim.common.i18n import negotiate, translations
+from common.i18n import negotiate, translations
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # On every response, errors included. `no-store` everywhere rather than per route: the service has nothing

@@ -14,7 +14,7 @@ from cloud.app import create_app
 from cloud.config import CloudSettings
 from cloud.db.pool import make_pool
 from cloud.runtime import Database, check_audit_anchor, check_runtime_role, check_schema, database
-from tryggheim.common.logs import configure_logging
+from common.logs import configure_logging
 
 # Objects a request allocates (an ingest batch makes thousands of small dicts and tuples) die young; the
 # default threshold of 700 runs a young collection several times per batch and promotes what is merely in

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-import edge
+import common
 from edge.config import GatewayConfig
 from edge.outbox import Outbox
 
@@ -83,7 +83,7 @@ class CloudLink:
             for address, _, _, at in self.outbox.devices()[:500]
         ]
         report = {
-            "software_version": edge.__version__,
+            "software_version": common.VERSION,
             "uptime_s": round(time.monotonic() - self.started, 1),
             "gateway_clock": datetime.now(UTC).isoformat(),
             "outbox_depth": depth.count,

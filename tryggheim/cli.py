@@ -14,7 +14,7 @@ import typer
 import typer.main
 from typer.core import TyperGroup
 
-import tryggheim
+import common
 
 # name -> (module holding a typer app called `app`, one-line help)
 GROUPS: dict[str, tuple[str, str]] = {
@@ -68,7 +68,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        print(f"tryggheim {tryggheim.__version__}")
+        print(f"tryggheim {common.VERSION}")
         raise typer.Exit
 
 

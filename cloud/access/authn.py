@@ -3,7 +3,7 @@
 Production sign-in through HelseID (OIDC) plugs in here later as another way to produce a Principal.
 
 Whatever ends a session or token (sign-out, revocation, deactivation) announces the staff member's id on
-`ACCESS_CHANNEL` in its transaction; every process's live broadcaster (cloud.escalation.live) then has that
+`ACCESS_CHANNEL` in its transaction; every process's live broadcaster (cloud.worklist.live) then has that
 member's open event streams check their credential again at once, so they end within moments on every replica.
 """
 

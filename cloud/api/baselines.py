@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,9 +17,9 @@ from alerts.protocols.load import ProtocolError
 from cloud.access.policy import PatientGrant, PatientScopeFilter, patient_access, patient_search
 from cloud.api.deps import Conn
 from cloud.evaluation.baselines import Decision, NothingWaitingError, decide
+from common.timefmt import OSLO
 
 router = APIRouter(prefix="/api/v1", tags=["baselines"])
-OSLO = ZoneInfo("Europe/Oslo")
 MAX_REVIEW_DAYS = 366
 
 

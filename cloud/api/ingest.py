@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from cloud import metrics
+from cloud import telemetry
 from cloud.access.policy import gateway_only
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.ingest.body import read_json
@@ -125,13 +125,13 @@ async def ingest(request: Request, gateway: Gateway) -> IngestResult:
                 quota=quota_of(request.app.state.settings),
             )
     outcome.duplicates += repeats
-    metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-    metrics.BATCHES.labels("200").inc()
+    telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
+    telemetry.BATCHES.labels("200").inc()
     for name, count in (("stored", outcome.stored), ("duplicate", outcome.duplicates), ("resent", outcome.resent)):
-        metrics.READINGS.labels(name).inc(count)
+        telemetry.READINGS.labels(name).inc(count)
     for reason, count in outcome.quarantined.items():
-        metrics.QUARANTINED.labels(reason).inc(count)
-        metrics.READINGS.labels("quarantined").inc(count)
+        telemetry.QUARANTINED.labels(reason).inc(count)
+        telemetry.READINGS.labels("quarantined").inc(count)
     return IngestResult(
         committed=outcome.committed,
         stored=outcome.stored,

@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-import tryggheim
-from cloud import metrics
+import common
+from cloud import telemetry
 from cloud.access.policy import Public
 
 router = APIRouter(tags=["operations"])
@@ -19,7 +19,7 @@ router = APIRouter(tags=["operations"])
 @router.get("/healthz", summary="Liveness: the process answers", dependencies=[Public])
 async def healthz(request: Request) -> dict[str, Any]:
     """Cheap and dependency-free; `mode` is `demo` while local accounts are enabled."""
-    body: dict[str, Any] = {"status": "ok", "version": tryggheim.__version__}
+    body: dict[str, Any] = {"status": "ok", "version": common.VERSION}
     if request.app.state.settings.auth_mode == "local":
         body["mode"] = "demo"
     return body
@@ -52,7 +52,7 @@ async def prometheus(request: Request) -> PlainTextResponse:
             raise HTTPException(401, "Send the metrics token: Authorization: Bearer <token>.",
                                 {"WWW-Authenticate": "Bearer"})  # fmt: skip
     pool_registry = CollectorRegistry()
-    pool_registry.register(metrics.PoolCollector(request.app.state.pool))
-    pool_registry.register(metrics.PoolCollector(request.app.state.gateway_pool, "tryggheim_db_gateway_pool"))
-    body = generate_latest(metrics.REGISTRY) + generate_latest(pool_registry)
+    pool_registry.register(telemetry.PoolCollector(request.app.state.pool))
+    pool_registry.register(telemetry.PoolCollector(request.app.state.gateway_pool, "tryggheim_db_gateway_pool"))
+    body = generate_latest(telemetry.REGISTRY) + generate_latest(pool_registry)
     return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

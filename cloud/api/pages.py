@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from cloud.access.policy import Public
-from tryggheim.common.i18n import negotiate, translations
+from common.i18n import negotiate, translations
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,4 +1,4 @@
-"""Live worklist updates by server-sent events, fanned out across cloud processes (cloud.escalation.live).
+"""Live worklist updates by server-sent events, fanned out across cloud processes (cloud.worklist.live).
 
 A stream lasts as long as the credential it was opened with: sign-out, revocation of its token or
 deactivation of its owner ends it at once on whichever process holds it; an expired credential ends it within
@@ -17,7 +17,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from cloud.access import authn
 from cloud.access.policy import PatientScopeFilter, patient_search
-from cloud.escalation.live import RECHECK, Broadcaster
+from cloud.worklist.live import RECHECK, Broadcaster
 
 router = APIRouter(tags=["triage"])
 KEEPALIVE_S = 15.0

@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from tryggheim.common.children import die_with_parent
+from common.children import die_with_parent
 
 SUPERUSER = "tryggheim_admin"
 _FALLBACK_ROOT = Path("/var/lib/tryggheim")

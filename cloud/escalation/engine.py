@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.escalation import ChainState, Fire, PolicySpec, Stop, Wait, next_action
-from cloud import metrics
+from cloud import telemetry
 from cloud.notify.in_app import push
 
 OUTBOX_CHANNEL = "tryggheim_outbox"
@@ -100,7 +100,7 @@ async def first_notified(conn: AsyncConnection[Any], alert_id: int, now: float) 
         )
     ).fetchone()
     if row is not None:
-        metrics.ALERT_STAGE_SECONDS.labels("first_notification", row[1] or "unknown").observe(
+        telemetry.ALERT_STAGE_SECONDS.labels("first_notification", row[1] or "unknown").observe(
             max(0.0, now - row[0].timestamp())
         )
 

@@ -21,7 +21,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from cloud import metrics
+from cloud import telemetry
 from cloud.escalation.engine import first_notified
 from cloud.escalation.policies import INTERNAL_PREFIX, attach
 from cloud.notify import Channel, DeliveryError, Message
@@ -119,7 +119,7 @@ async def deliver_next(
         )
         await _attempt(conn, nid, now, ok=True, detail=receipt.detail, settings=settings)
         await first_notified(conn, alert_id, now)
-        metrics.NOTIFICATION_ATTEMPTS.labels(channel, "sent").inc()
+        telemetry.NOTIFICATION_ATTEMPTS.labels(channel, "sent").inc()
         return Delivery(nid, "sent", receipt.detail)
 
 
@@ -142,14 +142,14 @@ async def _failed(
             (attempts, detail[:1000], nid),
         )
         await raise_internal_alert(conn, nid, detail, now)
-        metrics.NOTIFICATION_ATTEMPTS.labels(channel, "dead").inc()
+        telemetry.NOTIFICATION_ATTEMPTS.labels(channel, "dead").inc()
         log.error("notification dead-lettered", extra={"notification_id": nid, "error": detail})
         return Delivery(nid, "dead", detail)
     await conn.execute(
         "UPDATE notifications SET attempts = %s, last_error = %s, next_attempt_at = %s WHERE id = %s",
         (attempts, detail[:1000], _dt(now + backoff(s.backoff_s, attempts)), nid),
     )
-    metrics.NOTIFICATION_ATTEMPTS.labels(channel, "failed").inc()
+    telemetry.NOTIFICATION_ATTEMPTS.labels(channel, "failed").inc()
     return Delivery(nid, "pending", detail)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from cloud import metrics
+from cloud import telemetry
 from cloud.notify.in_app import push
 
 # Actions after which the chain must be looked at again at once: acknowledging stops the steps (and starts
@@ -38,7 +38,7 @@ async def observe(conn: AsyncConnection[Any], alert_id: int, column: str | None,
         )
     ).fetchone()
     if row is not None and row[0] is not None:
-        metrics.ALERT_STAGE_SECONDS.labels(stage, row[1] or "unknown").observe(max(0.0, row[0].total_seconds()))
+        telemetry.ALERT_STAGE_SECONDS.labels(stage, row[1] or "unknown").observe(max(0.0, row[0].total_seconds()))
 
 
 async def observe_ingest(conn: AsyncConnection[Any], alert_id: int) -> None:
@@ -54,4 +54,4 @@ async def observe_ingest(conn: AsyncConnection[Any], alert_id: int) -> None:
         return
     for stage, span in zip(("gateway_receipt", "cloud_commit", "alert_opened"), row[:3], strict=True):
         if span is not None:
-            metrics.ALERT_STAGE_SECONDS.labels(stage, row[3] or "unknown").observe(max(0.0, span.total_seconds()))
+            telemetry.ALERT_STAGE_SECONDS.labels(stage, row[3] or "unknown").observe(max(0.0, span.total_seconds()))

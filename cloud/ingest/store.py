@@ -33,7 +33,7 @@ from psycopg import AsyncConnection, AsyncCursor, pq
 from psycopg.types.json import Jsonb
 from psycopg.types.string import BytesBinaryDumper
 
-from cloud import metrics as prometheus
+from cloud import telemetry as prometheus
 from cloud.ingest import quarantine
 from cloud.ingest.quarantine import DEFAULT_QUOTA, Quota
 from cloud.ingest.resolve import Resolver, Target

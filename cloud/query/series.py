@@ -19,8 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+from common.timefmt import OSLO
 from device_profiles import load_catalogue
-from tryggheim.common.timefmt import OSLO
 
 RAW_MAX_SPAN = timedelta(days=31)
 SUBDAILY_MAX_SPAN = timedelta(days=92)

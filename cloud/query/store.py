@@ -16,7 +16,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from cloud.query.series import BUCKET_ORIGIN, BUCKET_WIDTH, Bucket, Position, bucket_end, day_start
-from tryggheim.common.timefmt import to_oslo
+from common.timefmt import to_oslo
 
 _RAW = (
     "SELECT id, t, value, unit, context->>'label', measured_at, received_at, stored_at, device_id, backfilled "

@@ -15,14 +15,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 
 from cloud.registry.errors import NotFoundError, RegistryError
+from common.timefmt import OSLO
 from device_profiles.device_catalogue import load_devices
 
-OSLO = ZoneInfo("Europe/Oslo")
 Basis = Literal["consent", "assessment"]
 
 

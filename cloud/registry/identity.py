@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from stdnum.exceptions import ValidationError
 from stdnum.no import fodselsnummer, orgnr
+
+from common.timefmt import OSLO
 
 IdKind = Literal["fnr", "dnr", "synthetic"]
 _D_NUMBER_DAY = 40
@@ -69,7 +70,7 @@ def national_id(raw: str, *, allow_synthetic: bool = False) -> NationalId:
         born = fodselsnummer.get_birth_date(as_checked)
     except ValidationError:
         raise IdentifierError("the national identity number does not hold a valid birth date") from None
-    if born > datetime.now(ZoneInfo("Europe/Oslo")).date():
+    if born > datetime.now(OSLO).date():
         raise IdentifierError("the birth date in the national identity number is in the future")
     kind: IdKind = "synthetic" if synthetic else ("dnr" if day > _D_NUMBER_DAY else "fnr")
     return NationalId(number, kind, born)

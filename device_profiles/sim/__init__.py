@@ -3,7 +3,6 @@ detection scenario suite and the demo all draw on one generator of readings and 
 
 from device_profiles.sim.home import (
     DEFAULT_PROFILES,
-    ZONE,
     HomeSimulator,
     Payload,
     SimEvent,
@@ -22,7 +21,6 @@ from device_profiles.sim.scenarios import (
 
 __all__ = [
     "DEFAULT_PROFILES",
-    "ZONE",
     "AlarmPress",
     "ClothesOnScale",
     "ColdFinger",

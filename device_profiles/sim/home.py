@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
+from common.timefmt import OSLO
 from device_profiles.device_catalogue import load_devices
 from device_profiles.observation import Observation
 from device_profiles.sim import payloads
@@ -29,7 +29,6 @@ from device_profiles.sim.scenarios import (
 
 Role = Literal["scale", "blood_pressure", "oximeter", "door", "motion", "button"]
 PayloadKind = Literal["gatt", "bthome", "zigbee2mqtt"]
-ZONE = ZoneInfo("Europe/Oslo")
 
 # The home a welfare-technology kit typically has, with a catalogue product for each role.
 DEFAULT_PROFILES: dict[Role, str] = {
@@ -123,10 +122,10 @@ class HomeSimulator:
     def events(self, until: datetime | None = None) -> Iterator[SimEvent]:
         """Events in time order from `start`, numbered from 0, up to (not including) `until` if given."""
         index = 0
-        first_day = self.start.astimezone(ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+        first_day = self.start.astimezone(OSLO).replace(hour=0, minute=0, second=0, microsecond=0)
         day = 0
         while True:
-            midnight = (first_day + timedelta(days=day)).replace(tzinfo=ZONE)
+            midnight = (first_day + timedelta(days=day)).replace(tzinfo=OSLO)
             for at, make in sorted(self._day(day, midnight), key=lambda item: item[0]):
                 if at < self.start:
                     continue
@@ -190,11 +189,11 @@ class HomeSimulator:
         return pulse, spo2, systolic
 
     def _clothes(self, moment: datetime) -> float:
-        today = moment.astimezone(ZONE).date()
+        today = moment.astimezone(OSLO).date()
         return sum(s.kg for s in self.scenarios if isinstance(s, ClothesOnScale) and s.on == today)
 
     def _cold(self, moment: datetime, slot: int) -> float:
-        today = moment.astimezone(ZONE).date()
+        today = moment.astimezone(OSLO).date()
         return sum(s.drop for s in self.scenarios if isinstance(s, ColdFinger) and s.on == today and s.slot == slot)
 
     def _observation(self, device: VirtualDevice, at: datetime, metric: str, value: float | str, unit: str,
@@ -205,7 +204,7 @@ class HomeSimulator:
         device = self.device("scale")
 
         def make(index: int, at: datetime) -> SimEvent:
-            data = payloads.weight(kg, at, ZONE)
+            data = payloads.weight(kg, at, OSLO)
             obs = (self._observation(device, at, "body.weight", kg, "kg"),)
             return SimEvent(index, at, device, Payload("gatt", data, characteristic=0x2A9D), obs)
 
@@ -215,7 +214,7 @@ class HomeSimulator:
         device = self.device("blood_pressure")
 
         def make(index: int, at: datetime) -> SimEvent:
-            data = payloads.blood_pressure(systolic, diastolic, pulse, at, ZONE)
+            data = payloads.blood_pressure(systolic, diastolic, pulse, at, OSLO)
             mean = round(diastolic + (systolic - diastolic) / 3)
             values = (("bp.systolic", systolic, "mm[Hg]"), ("bp.diastolic", diastolic, "mm[Hg]"),
                       ("bp.mean", mean, "mm[Hg]"), ("heart_rate", pulse, "/min"))  # fmt: skip
@@ -228,7 +227,7 @@ class HomeSimulator:
         device = self.device("oximeter")
 
         def make(index: int, at: datetime) -> SimEvent:
-            data = payloads.spot_check(spo2, pulse, at, ZONE)
+            data = payloads.spot_check(spo2, pulse, at, OSLO)
             obs = (self._observation(device, at, "spo2", spo2, "%"),
                    self._observation(device, at, "heart_rate", pulse, "/min"))  # fmt: skip
             return SimEvent(index, at, device, Payload("gatt", data, characteristic=0x2A5E), obs)

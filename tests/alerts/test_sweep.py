@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -13,8 +12,9 @@ from hypothesis import strategies as st
 from alerts.baseline import BaselineWindow
 from alerts.sweep import sweep
 from alerts.trend import CusumRule, ZScoreRule
+from common.timefmt import OSLO
 
-NOON = dt.datetime(2026, 3, 1, 12, tzinfo=ZoneInfo("Europe/Oslo"))  # spans the DST change on 29 March
+NOON = dt.datetime(2026, 3, 1, 12, tzinfo=OSLO)  # spans the DST change on 29 March
 
 
 def _stamp(day: int) -> float:

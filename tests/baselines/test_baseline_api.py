@@ -8,19 +8,17 @@ import asyncio
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
 from cloud.evaluation.protocols import protocol_for
+from common.timefmt import OSLO
 from tests.baselines.conftest import new_patient as _patient
 from tests.baselines.conftest import propose as _propose
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, audit_rows
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 def _rows(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from cloud.access.roles import Role
+from common.timefmt import OSLO
 from tests.baselines.conftest import new_patient, propose
 from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
@@ -32,7 +32,7 @@ def test_a_nurse_lists_and_approves_from_the_command_line(server: str, db: TestD
     assert waiting.returncode == 0, waiting.stderr
     listed = [json.loads(line) for line in waiting.stdout.splitlines()]
     [mine] = [item for item in listed if item["patient_id"] == str(patient)]
-    review = (datetime.now(ZoneInfo("Europe/Oslo")).date() + timedelta(days=30)).isoformat()
+    review = (datetime.now(OSLO).date() + timedelta(days=30)).isoformat()
     approved = run_cli("alerts", "baselines", "approve", str(patient), "--proposal", str(mine["id"]),
                        "--reason", "Godkjent etter samtale", "--review-by", review, env=env)  # fmt: skip
     assert approved.returncode == 0, approved.stderr

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cloud.config import CloudSettings, settings_error_line
-from tryggheim.common import i18n
-from tryggheim.common.logs import MASK, JsonFormatter, mask_identity_numbers
-from tryggheim.common.timefmt import format_oslo, to_oslo, to_utc
+from common import i18n
+from common.logs import MASK, JsonFormatter, mask_identity_numbers
+from common.timefmt import format_oslo, to_oslo, to_utc
 
 
 def _log_line(message: str, *args: object, **extra: object) -> dict[str, object]:

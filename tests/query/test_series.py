@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloud.access.roles import Role
+from common.timefmt import OSLO
 from tests.query.conftest import AUTUMN, JUNE, SPRING, History
 from tests.support.tenants import Tenants
-from tryggheim.common.timefmt import OSLO
 
 # Midnight Norwegian standard time, the documented anchor; in UTC, because Python adds timedeltas to an
 # Oslo-zoned datetime in wall-clock time, which is exactly the DST error this test looks for.

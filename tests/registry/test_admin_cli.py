@@ -15,7 +15,7 @@ from cloud.registry import assignments
 from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
-from tryggheim.commands._demo_registry import HOMES, seed_registry
+from tryggheim.demo.registry import HOMES, seed_registry
 
 pytestmark = pytest.mark.slow
 

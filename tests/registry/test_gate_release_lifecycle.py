@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi.testclient import TestClient
@@ -14,13 +13,12 @@ from cloud.access.roles import Role
 from cloud.db.pool import make_pool
 from cloud.evaluation import inputs
 from cloud.evaluation.queue import enqueue_sweep
+from common.timefmt import OSLO
 from tests.registry.conftest import add_door
 from tests.support.db import drain, rows
 from tests.support.kits import Kit, batch, reading
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 def _door(seq: int, address: str, at: datetime) -> dict[str, object]:

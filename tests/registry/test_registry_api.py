@@ -7,19 +7,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
+from common.timefmt import OSLO
 from tests.registry.conftest import DOOR
 from tests.support.db import rows
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
 FNR = "15108695088"
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 def _patient(client: TestClient, tenants: Tenants, **extra: Any) -> UUID:

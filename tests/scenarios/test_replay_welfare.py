@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from alerts.lifecycle import Event, Transition
 from alerts.protocols import load_protocol
 from alerts.replay import parse_readings_csv, replay
+from common.timefmt import OSLO
 from tests.scenarios.test_replay_heart_failure import replay_lines
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 def at(day: int, hour: int, minute: int = 0) -> str:

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 
+from common.timefmt import OSLO
 from device_profiles.sim import ClothesOnScale, ColdFinger, HomeSimulator
 from tests.support.proc import run_cli
 from tryggheim.bench import scenarios
@@ -52,7 +53,7 @@ def test_technique_errors_reach_the_readings_and_nothing_else() -> None:
 def _vitals(simulator: HomeSimulator) -> dict[tuple[object, str], float]:
     end = scenarios.START + timedelta(days=scenarios.SIMULATED_DAYS)
     return {
-        (event.at.astimezone(scenarios.ZONE), obs.metric): float(obs.value)
+        (event.at.astimezone(OSLO), obs.metric): float(obs.value)
         for event in simulator.events(until=end)
         for obs in event.observations
         if obs.metric in {"body.weight", "spo2"}

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Any, Final, Literal
-from zoneinfo import ZoneInfo
 
 from alerts.lifecycle import Event
 from alerts.personal import propose
@@ -40,10 +39,10 @@ from alerts.protocols.load import apply_overrides, load_protocol
 from alerts.protocols.model import Protocol
 from alerts.protocols.schema import PatientSettings, RuleOverride
 from alerts.replay import Reading, replay
+from common.timefmt import OSLO
 from device_profiles.sim import ClothesOnScale, ColdFinger, HomeSimulator, Scenario, VitalShift, WeightGain
 
-ZONE: Final = ZoneInfo("Europe/Oslo")
-START: Final = datetime(2026, 1, 5, tzinfo=ZONE)  # no DST change within the simulated weeks
+START: Final = datetime(2026, 1, 5, tzinfo=OSLO)  # no DST change within the simulated weeks
 TRIAL_DAYS: Final = 14
 MONITORED_DAYS: Final = 28
 SIMULATED_DAYS: Final = TRIAL_DAYS + MONITORED_DAYS + 2

@@ -21,7 +21,8 @@ from cloud.access import directory
 from cloud.config import CloudSettings
 from cloud.escalation import configuration
 from cloud.notify.sealing import SecretBox
-from tryggheim.commands._admin_registry import OPERATOR, Municipality, audited
+from cloud.registry import OPERATOR
+from tryggheim.commands._admin_registry import Municipality, audited
 from tryggheim.commands._startup import load_settings
 
 escalation_app = typer.Typer(no_args_is_help=True, help="Escalation policy and notification endpoints.")

@@ -18,10 +18,10 @@ import psycopg
 import typer
 
 from cloud.access import audit, directory
-from cloud.registry import consent, homes, release
+from cloud.registry import OPERATOR, consent, homes, release
 from cloud.registry import patients as registry
 from cloud.registry.identity import mask
-from tryggheim.common.i18n import translations
+from common.i18n import translations
 
 homes_app = typer.Typer(no_args_is_help=True, help="Homes and their residents.")
 patients_app = typer.Typer(no_args_is_help=True, help="Patients: register, list, lifecycle.")
@@ -31,7 +31,6 @@ quarantine_app = typer.Typer(no_args_is_help=True, help="Quarantined readings: r
 Municipality = Annotated[str, typer.Option("--municipality", "-m", help="Kommunenummer, four digits.")]
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")]
 Lang = Annotated[str, typer.Option("--lang", help="Language of the table: nb or en.")]
-OPERATOR = UUID(int=0)  # `recorded_by`/`set_by` of changes made from the command line (the audit log names who)
 
 
 async def audited(conn: psycopg.AsyncConnection[Any], municipality_id: UUID, action: str, patient: UUID | None) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from common.timefmt import OSLO
 from tryggheim.commands import baselines
 from tryggheim.commands._startup import fail
 
@@ -80,7 +81,6 @@ def replay(
 ) -> None:
     """Replay one patient's readings through a protocol; print one JSON line per alert transition."""
     import datetime as dt
-    from zoneinfo import ZoneInfo
 
     from alerts.protocols import ProtocolError, load_protocol
     from alerts.replay import ReplayInputError, parse_readings_csv
@@ -94,14 +94,13 @@ def replay(
         text = Path(input_file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"--input: cannot read {input_file}: {exc}")
-    oslo = ZoneInfo("Europe/Oslo")
     end: float | None = None
     if until is not None:
         try:
             parsed = dt.datetime.fromisoformat(until)
         except ValueError:
             fail(f"--until: {until!r} is not an ISO-8601 time")
-        end = (parsed if parsed.tzinfo else parsed.replace(tzinfo=oslo)).timestamp()
+        end = (parsed if parsed.tzinfo else parsed.replace(tzinfo=OSLO)).timestamp()
     try:
         readings = parse_readings_csv(text)
     except ReplayInputError as exc:
@@ -114,7 +113,7 @@ def replay(
             "rule": transition.rule,
             "class": transition.alert_class,
             "severity": transition.severity.value,
-            "at": dt.datetime.fromtimestamp(transition.at, oslo).isoformat(),
+            "at": dt.datetime.fromtimestamp(transition.at, OSLO).isoformat(),
             "message": transition.message,
         }
         typer.echo(json.dumps(line, ensure_ascii=False))

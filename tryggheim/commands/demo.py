@@ -12,9 +12,12 @@ import typer
 
 from cloud.config import CloudSettings
 from cloud.runtime import Database, StartupError
-from tryggheim.commands import _demo_homes, _demo_mail, _demo_registry, _demo_seed
+from common.i18n import translations
 from tryggheim.commands._startup import fail, load_settings
-from tryggheim.common.i18n import translations
+from tryggheim.demo import homes as demo_homes
+from tryggheim.demo import mail as demo_mail
+from tryggheim.demo import registry as demo_registry
+from tryggheim.demo import seed as demo_seed
 
 app = typer.Typer(add_completion=False, help="Run everything on one machine with simulated homes.")
 
@@ -40,7 +43,7 @@ def demo(
             smtp_host="127.0.0.1",
             smtp_port=smtp_port,
             smtp_from="varsel@demo.tryggheim.invalid",
-            escalation_minute_s=_demo_mail.DEMO_MINUTE_S,
+            escalation_minute_s=demo_mail.DEMO_MINUTE_S,
         )
     )
     settings = settings.model_copy(update={"public_url": f"http://{settings.host}:{settings.port}"})
@@ -49,7 +52,7 @@ def demo(
     def mail_received(to: str, subject: str, link: str) -> None:
         print(_("E-mail to {to}: {subject} {link}").format(to=to, subject=subject, link=link), flush=True)
 
-    sink = _demo_mail.start_sink(smtp_port, mail_received)
+    sink = demo_mail.start_sink(smtp_port, mail_received)
     if sink is not None:
         print(_("Mail sink on 127.0.0.1:{port} prints the escalation e-mails").format(port=smtp_port), flush=True)
     print(_("Starting the embedded database in {path}").format(path=state_dir), flush=True)
@@ -59,25 +62,25 @@ def demo(
 
     def prepare(db: Database) -> None:
         runtime.append(db.runtime_url)
-        accounts.extend(_demo_seed.seed(db.runtime_url, state_dir))
-        _demo_mail.configure(db.runtime_url, _demo_seed.MUNICIPALITY[0])
+        accounts.extend(demo_seed.seed(db.runtime_url, state_dir))
+        demo_mail.configure(db.runtime_url, demo_seed.MUNICIPALITY[0])
 
     agents: list[subprocess.Popen[bytes]] = []
     stopping = threading.Event()
 
     def stop_agents() -> None:
-        _demo_homes.stop_agents(agents)
+        demo_homes.stop_agents(agents)
         stopping.set()
 
     def scripted_gateway(url: str) -> None:
         try:
             print(
-                _("Demo gateway: {result}").format(result=_demo_seed.enrol_scripted_gateway(url, runtime[0])),
+                _("Demo gateway: {result}").format(result=demo_seed.enrol_scripted_gateway(url, runtime[0])),
                 flush=True,
             )
-            agents.extend(_demo_homes.start_agents(url, runtime[0], state_dir))
-            print(_("Simulated homes: {count} edge agents running").format(count=len(_demo_homes.HOMES)), flush=True)
-            homes, patients, consents = _demo_registry.counts(runtime[0])
+            agents.extend(demo_homes.start_agents(url, runtime[0], state_dir))
+            print(_("Simulated homes: {count} edge agents running").format(count=len(demo_homes.HOMES)), flush=True)
+            homes, patients, consents = demo_registry.counts(runtime[0])
             print(_("Registry: {homes} homes, {patients} patients, {consents} consents").format(
                 homes=homes, patients=patients, consents=consents), flush=True)  # fmt: skip
             # The kernel's parent-death signal follows the *thread* that started a child: this thread
@@ -90,7 +93,7 @@ def demo(
         # Off the server's event loop: the scripted gateway talks to this very server over HTTP.
         threading.Thread(target=scripted_gateway, args=(url,), daemon=True).start()
         print(_("Demo accounts (role, user name, password):"), flush=True)
-        for line in _demo_seed.describe(accounts):
+        for line in demo_seed.describe(accounts):
             print(line, flush=True)
         print(_("Tryggheim is running at {url}").format(url=url), flush=True)
         print(url, flush=True)

@@ -41,9 +41,9 @@ def _config(path: Path) -> GatewayConfig:
 @app.command()
 def run(config: ConfigOption = DEFAULT_CONFIG, log_level: str = "INFO") -> None:
     """Run the agent until SIGTERM or SIGINT."""
+    from common.logs import configure_logging
     from edge.agent import run_agent
     from edge.http import InsecureURLError
-    from tryggheim.common.logs import configure_logging
 
     configure_logging(log_level)
     settings = _config(config)
@@ -135,7 +135,7 @@ def pair(
     bind_key: Annotated[str | None, typer.Option("--bind-key", help="BTHome bind key (32 hex digits).")] = None,
 ) -> None:
     """List nearby devices the catalogue knows, pair the chosen one and propose it to the cloud."""
-    from tryggheim.common.i18n import translations
+    from common.i18n import translations
 
     _ = translations("nb").gettext
     settings = _config(config)

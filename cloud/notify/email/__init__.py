@@ -2,7 +2,7 @@
 
 The Message-ID is derived from the idempotency key, so a retried delivery is recognisably the same message.
 Subject and body name only the category and the severity and carry the link into the app; bokmål first,
-English second (tryggheim/common/i18n.py).
+English second (common/i18n.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from cloud.notify import DeliveryError, Message, Receipt
-from tryggheim.common.i18n import translations
+from common.i18n import translations
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """In-app channel: the care team's worklist. The alert is already in the worklist once it is open; this
 channel records the step and pushes a live event to every signed-in screen through PostgreSQL NOTIFY, which
-`cloud.escalation.live` fans out to server-sent-event clients on every cloud process."""
+`cloud.worklist.live` fans out to server-sent-event clients on every cloud process."""
 
 from __future__ import annotations
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import AsyncConnection
 
-from cloud.registry import consent, homes
+from cloud.registry import OPERATOR, consent, homes
 from cloud.registry import patients as registry
+from common.timefmt import OSLO
 
 # (address, access notes, residents): each resident is (name, phone, next of kin, phone of next of kin).
 HOMES: tuple[tuple[str, str, tuple[tuple[str, str, str, str], ...]], ...] = (
@@ -25,7 +25,6 @@ HOMES: tuple[tuple[str, str, tuple[tuple[str, str, str, str], ...]], ...] = (
       ("Berit Hansen (demo)", "+47 900 00 122", "Per Hansen (ektefelle)", "+47 900 00 121"))),
 )  # fmt: skip
 GP = {"name": "Fastlege Demo", "office": "Grünerløkka legesenter", "phone": "+47 22 00 00 00"}
-OPERATOR = UUID(int=0)
 REVIEW_DAYS = 180
 
 
@@ -72,7 +71,7 @@ async def install_with_consent(
         "INSERT INTO device_assignments (device_id, home_id, valid) VALUES (%s, %s, tstzrange(%s, NULL))",
         (device_id, home, since),
     )
-    review = datetime.now(ZoneInfo("Europe/Oslo")).date() + timedelta(days=REVIEW_DAYS)
+    review = datetime.now(OSLO).date() + timedelta(days=REVIEW_DAYS)
     for (resident,) in await (
         await conn.execute("SELECT id FROM patients WHERE home_id = %s ORDER BY id", (home,))
     ).fetchall():

@@ -13,7 +13,7 @@ import psycopg
 from alerts.escalation import default_policies
 from cloud.access import directory
 from cloud.escalation import configuration
-from tryggheim.commands._admin_registry import OPERATOR
+from cloud.registry import OPERATOR
 
 # One policy minute lasts this many seconds in the demo: a safety alarm's e-mails arrive after seconds.
 DEMO_MINUTE_S = 4.0

@@ -1,6 +1,6 @@
 """The demo's homes: each runs a real edge agent process (`tryggheim edge run`). The first home's simulator
 source feeds the real outbox and uplink; the second home uses the radio sources instead, with replayed BLE
-devices and a private Mosquitto (see _demo_radio). Enrolment goes through `tryggheim edge enrol` with a
+devices and a private Mosquitto (see tryggheim.demo.radio). Enrolment goes through `tryggheim edge enrol` with a
 one-time code, and the kit's devices are registered and assigned as an installer would."""
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import psycopg
 from cloud.access import audit, directory
 from cloud.db.embedded import free_port
 from cloud.gateways import credentials, devices
+from common.children import die_with_parent
+from common.i18n import translations
 from device_profiles.sim.home import default_devices
-from tryggheim.commands import _demo_radio
-from tryggheim.commands._demo_registry import install_with_consent, seed_registry
-from tryggheim.commands._demo_seed import MUNICIPALITY, TEAM
-from tryggheim.common.children import die_with_parent
-from tryggheim.common.i18n import translations
+from tryggheim.demo import radio as demo_radio
+from tryggheim.demo.registry import install_with_consent, seed_registry
+from tryggheim.demo.seed import MUNICIPALITY, TEAM
 
 # (seed, resident): each home is a different, reproducible week of readings.
 HOMES = ((11, "Ola Nordmann (demo)"), (12, "Per Hansen (demo)"))
@@ -51,7 +51,7 @@ async def _home(url: str, resident: str) -> tuple[UUID, UUID, str]:
 
 async def _install(url: str, gateway_id: UUID, patient_id: UUID, seed: int) -> None:
     since = datetime.now(UTC) - timedelta(days=1)
-    kit = _demo_radio.devices(seed) if seed == RADIO_HOME else {d.address: d.profile_id for d in default_devices(seed)}
+    kit = demo_radio.devices(seed) if seed == RADIO_HOME else {d.address: d.profile_id for d in default_devices(seed)}
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
         for address, profile_id in kit.items():
@@ -114,15 +114,15 @@ def _radio_env(home_dir: Path, seed: int, resident: str, helpers: list[subproces
     env = {
         **os.environ,
         "TRYGGHEIM_EDGE_BLE__ENABLED": "true",
-        "TRYGGHEIM_EDGE_BLE__REPLAY_SCRIPT": str(_demo_radio.script_for_run(seed, home_dir / "ble-replay.json")),
+        "TRYGGHEIM_EDGE_BLE__REPLAY_SCRIPT": str(demo_radio.script_for_run(seed, home_dir / "ble-replay.json")),
         "TRYGGHEIM_EDGE_BLE__CONNECT_COOLDOWN_S": "5",
     }
     if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
         print(f"{resident}: mosquitto is not installed; the demo home runs without its MQTT sensors", flush=True)
         return env
     port = free_port()
-    helpers.append(_demo_radio.start_broker(home_dir / "mosquitto", port))
-    helpers.append(_demo_radio.start_publisher(port, seed, home_dir / "publisher.log"))
+    helpers.append(demo_radio.start_broker(home_dir / "mosquitto", port))
+    helpers.append(demo_radio.start_publisher(port, seed, home_dir / "publisher.log"))
     _ = translations("nb").gettext
     print(_("Demo home with radio sources: {resident} (replayed BLE devices, Mosquitto on port {port})").format(
         resident=resident, port=port), flush=True)  # fmt: skip

@@ -9,7 +9,7 @@ broker is started by the demo on a free port, with its own configuration, and st
 * MQTT: a publisher process sends Zigbee2MQTT state messages (`zigbee2mqtt/<friendly name>`) for a door
   contact and a motion sensor, QoS 0 as Zigbee2MQTT does by default.
 
-Run as `python -m tryggheim.commands._demo_radio --port N --door NAME --motion NAME --seed S` for the publisher.
+Run as `python -m tryggheim.demo.radio --port N --door NAME --motion NAME --seed S` for the publisher.
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
+from common.children import die_with_parent
+from common.timefmt import OSLO
 from edge.sources.ble_replay import Frame, Record, ReplayDevice, ReplayScript
-from tryggheim.common.children import die_with_parent
 
-OSLO = ZoneInfo("Europe/Oslo")
 READINGS = 12  # measurements of each BLE device per demo run
 SPACING_S = 150.0  # one blood pressure and one weighing every two and a half minutes
 
@@ -115,7 +114,7 @@ def start_publisher(port: int, seed: int, log: Path) -> subprocess.Popen[bytes]:
     names = [a for a in devices(seed) if a.startswith("demo-")]
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "tryggheim.commands._demo_radio", "--port", str(port), "--door", names[0],
+            [sys.executable, "-m", "tryggheim.demo.radio", "--port", str(port), "--door", names[0],
              "--motion", names[1], "--seed", str(seed)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             preexec_fn=die_with_parent(signal.SIGTERM),

@@ -17,7 +17,7 @@ import psycopg
 from cloud.access import audit, directory
 from cloud.access.roles import Role
 from cloud.gateways import credentials, devices
-from tryggheim.commands._demo_registry import seed_registry
+from tryggheim.demo.registry import seed_registry
 
 MUNICIPALITY = ("0301", "Oslo (demo)")
 TEAM = "Hjemmesykepleien Grünerløkka"
