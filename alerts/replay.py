@@ -26,8 +26,8 @@ from alerts.evaluate import LivenessFacts, PatientState, evaluate_patient
 from alerts.inputs import DeviceFacts, GatewayFacts, Window
 from alerts.lifecycle import Transition
 from alerts.protocols.model import Protocol
-from device_profiles.catalogue import load_catalogue
 from device_profiles.errors import UnitError
+from device_profiles.metrics import load_catalogue
 
 TICK_S: Final = 900.0
 GATEWAY: Final = "replay-gateway"

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sensor_state_data import SensorUpdate, Units
 
-from device_profiles.catalogue import load_catalogue
+from device_profiles.metrics import load_catalogue
 from device_profiles.numbers import JSONValue, plain
 from device_profiles.observation import Observation
 

@@ -38,6 +38,7 @@ from tests.edge.cloud import new_code, register_devices
 from tests.edge.faulty import BROKEN, PASS, PORTAL, UNAVAILABLE, FaultProxy
 from tests.support.proc import cloud_serve, run_cli
 from tests.support.services import TestDatabase
+from tests.support.tenants import SEEDER
 
 NESTING = 600  # the RecursionError the probe found took 500+ levels
 
@@ -55,7 +56,7 @@ def resident(edge_db: TestDatabase) -> tuple[UUID, UUID]:
     async def make() -> tuple[UUID, UUID]:
         async with await psycopg.AsyncConnection.connect(edge_db.runtime_url, autocommit=True) as conn:
             municipality = await directory.ensure_municipality(conn, "0301", "Oslo")
-            team = await directory.ensure_team(conn, municipality, "Nord")
+            team = await directory.ensure_team(conn, municipality, "Nord", actor=SEEDER)
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(
                 "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -25,7 +26,7 @@ import psycopg
 import pytest
 from fastapi import APIRouter
 
-from cloud.access import authn, directory, policy
+from cloud.access import directory, policy, tokens
 from cloud.access.policy import gateway_only
 from cloud.access.roles import Role
 from cloud.api.deps import Conn
@@ -33,6 +34,7 @@ from cloud.gateways.credentials import GatewayPrincipal
 from tests.support.kits import Kit, batch, enrol_kit, reading
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
+from tests.support.tenants import SEEDER
 
 BODY_TIMEOUT_S = 2.0
 STALLED = 20
@@ -52,10 +54,10 @@ class Service:
 async def _nurse(url: str) -> tuple[UUID, UUID, dict[str, str]]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.ensure_municipality(conn, "0301", "Oslo")
-        team = await directory.ensure_team(conn, municipality, "Nord")
+        team = await directory.ensure_team(conn, municipality, "Nord", actor=SEEDER)
         nurse = await directory.add_staff(
             conn, municipality=municipality, username="starved.nurse", display_name="Nurse", role=Role.NURSE,
-            team_ids=[team], password=None,
+            team_ids=[team], password=None, actor=SEEDER,
         )  # fmt: skip
         row = await (
             await conn.execute(
@@ -65,7 +67,8 @@ async def _nurse(url: str) -> tuple[UUID, UUID, dict[str, str]]:
             )
         ).fetchone()
         assert row is not None
-        token = await authn.issue_token(conn, nurse, "tests")
+        _, token = await tokens.issue(conn, SEEDER, staff_id=nurse, municipality_id=municipality, label="tests",
+                                      lifetime=timedelta(days=1))  # fmt: skip
         return municipality, row[0], {"Authorization": f"Bearer {token}"}
 
 
