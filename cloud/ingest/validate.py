@@ -1,8 +1,8 @@
 """Per-reading validation against the metric catalogue. Pure: no database.
 
-`raw` is one reading of the wire contract (device_profiles/wire.py) as the JSON parser returned it: it is
-checked as a plain dict, field by field, because a batch holds thousands and a bad one must be told apart
-by its reason. A reading that fails gets one reason from the closed set of the quarantine table; everything else in the
+`raw` is one reading of the wire contract (device_profiles/wire.py) as the JSON parser returned it, checked
+as a plain dict, field by field: a batch holds thousands, and a bad one must be told apart by its reason.
+A reading that fails gets one reason from the closed set of the quarantine table; everything else in the
 same batch is unaffected. `validate` never raises, whatever the JSON value (size, depth, type, range): the
 checks bound what they walk (a context is at most `MAX_CONTEXT_BYTES` and `MAX_CONTEXT_DEPTH` levels, a time
 is converted to UTC only within the calendar, a number to float only within its range), and anything that
