@@ -26,8 +26,8 @@ from alerts.evaluate import LivenessFacts, PatientState, evaluate_patient
 from alerts.inputs import DeviceFacts, GatewayFacts, Window
 from alerts.lifecycle import Transition
 from alerts.protocols.model import Protocol
-from device_profiles.catalogue import load_catalogue
 from device_profiles.errors import UnitError
+from device_profiles.metrics import load_catalogue
 
 TICK_S: Final = 900.0
 GATEWAY: Final = "replay-gateway"
@@ -39,7 +39,7 @@ class ReplayInputError(ValueError):
 
 
 @dataclass(frozen=True)
-class Reading:
+class ReplayReading:
     """One reading in canonical units: Unix seconds (UTC), metric key, value, and the device if known."""
 
     time: float
@@ -57,7 +57,7 @@ def _time(text: str, tz: str) -> float:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(tz))).timestamp()
 
 
-def parse_readings_csv(text: str, tz: str = OSLO) -> list[Reading]:
+def parse_readings_csv(text: str, tz: str = OSLO) -> list[ReplayReading]:
     """Readings from CSV text with columns measured_at,metric,value,unit (and optionally device).
 
     Values are converted to the metric's canonical unit with the catalogue. Raises ReplayInputError naming
@@ -84,7 +84,7 @@ def parse_readings_csv(text: str, tz: str = OSLO) -> list[Reading]:
         if not math.isfinite(float(value)):
             raise ReplayInputError(f"{where}: value {row['value']!r} is not a finite number")
         device = (row.get("device") or "").strip() or None
-        readings.append(Reading(time, metric, float(value), device))
+        readings.append(ReplayReading(time, metric, float(value), device))
     if not readings:
         raise ReplayInputError("no readings")
     return readings
@@ -98,7 +98,7 @@ class _Store:
         self.values: dict[str, list[float]] = {}
         self.devices: dict[str, DeviceFacts] = {}
 
-    def add(self, reading: Reading) -> None:
+    def add(self, reading: ReplayReading) -> None:
         self.times.setdefault(reading.metric, []).append(reading.time)
         self.values.setdefault(reading.metric, []).append(reading.value)
         name = reading.device or f"{reading.metric}-sensor"
@@ -121,7 +121,7 @@ class _Store:
         return out
 
 
-def _moments(readings: Sequence[Reading], tick_s: float, until: float) -> list[tuple[float, set[str], bool]]:
+def _moments(readings: Sequence[ReplayReading], tick_s: float, until: float) -> list[tuple[float, set[str], bool]]:
     """(time, metrics that arrived, whether it is a scheduled tick), in time order."""
     moments: dict[float, tuple[set[str], bool]] = {}
     for reading in readings:
@@ -136,7 +136,7 @@ def _moments(readings: Sequence[Reading], tick_s: float, until: float) -> list[t
 
 def replay(
     protocol: Protocol,
-    readings: Iterable[Reading],
+    readings: Iterable[ReplayReading],
     tick_s: float = TICK_S,
     until: float | None = None,
     state: PatientState | None = None,

@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from device_profiles.catalogue import load_catalogue
 from device_profiles.errors import CatalogueError
+from device_profiles.metrics import load_catalogue
 from device_profiles.mqtt_mapping import JsonMapping
 
 Transport = Literal["ble_gatt", "ble_adv", "mqtt"]

@@ -22,8 +22,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from device_profiles.catalogue import load_catalogue
 from device_profiles.errors import DecodeError
+from device_profiles.metrics import load_catalogue
 from device_profiles.numbers import JSONValue
 from device_profiles.observation import Observation
 from device_profiles.sig import Decoded

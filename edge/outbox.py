@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from device_profiles import Observation, load_catalogue
+from device_profiles.wire import WireJSON, observation_body, with_seq
 from edge import quarantine as local_quarantine
 from edge.quarantine import Quarantined
 
@@ -54,16 +55,16 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A queued observation: its sequence number and the JSON body the cloud receives (without `seq`)."""
+    """A queued observation: its sequence number and its wire body without `seq` (device_profiles/wire.py)."""
 
     seq: int
     alarm: bool
     created_at: float
     body: dict[str, Any]
 
-    def wire(self) -> dict[str, Any]:
+    def wire(self) -> WireJSON:
         """The reading as the ingest API expects it."""
-        return {"seq": self.seq, **self.body}
+        return with_seq(self.seq, self.body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,24 +77,6 @@ class Depth:
     bytes: int
 
 
-def observation_body(obs: Observation) -> dict[str, Any]:
-    """The ingest representation of an observation (everything but the sequence number)."""
-    return {
-        "device": obs.device_id,
-        "metric": obs.metric,
-        "value": obs.value if isinstance(obs.value, str) else float(obs.value),
-        "unit": obs.unit,
-        "measured_at": obs.measured_at.isoformat() if obs.measured_at else None,
-        "received_at": obs.received_at.isoformat(),
-        "context": dict(obs.context) or None,
-    }
-
-
-def _alarm_metrics() -> frozenset[str]:
-    catalogue = load_catalogue()
-    return frozenset(key for key, metric in catalogue.metrics.items() if metric.urgency == "alarm")
-
-
 class Outbox:
     """One outbox file. Not thread-safe: the agent uses it from its event loop only."""
 
@@ -102,7 +85,7 @@ class Outbox:
         self.path = path
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
-        self.alarm_metrics = _alarm_metrics()
+        self.alarm_metrics = load_catalogue().alarm_metrics
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so each append is exactly one transaction.
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")

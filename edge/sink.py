@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from device_profiles import Observation
+from device_profiles.wire import unreadable_body
 from edge.cloudlink import CloudLink
 from edge.outbox import Outbox
 from edge.uplink import Uplink
@@ -73,12 +74,5 @@ class Sink:
     @staticmethod
     def malformed_body(device: str, raw: bytes, reason: str) -> dict[str, Any]:
         """The ingest reading the cloud quarantines as `malformed`, keeping the reason and the raw bytes."""
-        return {
-            "device": device,
-            "metric": None,
-            "value": None,
-            "unit": None,
-            "measured_at": None,
-            "received_at": datetime.now(UTC).isoformat(),
-            "context": {"malformed": reason[:300], "raw_hex": raw.hex()[:MAX_RAW_HEX], "raw_bytes": len(raw)},
-        }
+        context = {"malformed": reason[:300], "raw_hex": raw.hex()[:MAX_RAW_HEX], "raw_bytes": len(raw)}
+        return unreadable_body(device, datetime.now(UTC), context)

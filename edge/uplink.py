@@ -21,6 +21,7 @@ import time
 
 import httpx
 
+from device_profiles import wire
 from edge.config import GatewayConfig
 from edge.isolation import Group, Isolation, Verdict, classify
 from edge.outbox import Outbox, Pending
@@ -90,7 +91,7 @@ class Uplink:
         return await self._send(*choice) if isinstance(choice, tuple) else 0
 
     async def _send(self, batch: list[Pending], group: Group | None) -> int:
-        body = {"epoch": self.outbox.epoch, "observations": [p.wire() for p in batch]}
+        body = wire.batch(self.outbox.epoch, (p.wire() for p in batch))
         data = gzip.compress(json.dumps(body, separators=(",", ":")).encode(), compresslevel=6)
         try:
             response = await self.client.post(

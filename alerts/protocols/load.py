@@ -18,7 +18,7 @@ from alerts.detectors import DETECTORS
 from alerts.explain import Level
 from alerts.protocols.model import Protocol, Rule
 from alerts.protocols.schema import PatientSettings, ProtocolFile, RuleOverride, RuleSpec
-from device_profiles.catalogue import load_catalogue
+from device_profiles.metrics import load_catalogue
 
 
 class ProtocolError(ValueError):
@@ -61,7 +61,7 @@ def compile_rule(spec: RuleSpec, where: str) -> Rule:
         raise ProtocolError(f"{where}.params: unknown metric {unknown[0]!r}")
     # An alarm rule is a clinical rule on a safety-critical metric; supervising the alarm button's battery
     # and silence is liveness, which may resolve by itself.
-    alarm = spec.alert_class == "clinical" and any(catalogue[metric].urgency == "alarm" for metric in metrics)
+    alarm = spec.alert_class == "clinical" and any(metric in catalogue.alarm_metrics for metric in metrics)
     if alarm and spec.auto_resolve:
         raise ProtocolError(f"{where}.auto_resolve: alarm-class events are closed by a person, never automatically")
     if alarm and spec.during_pause == "suspend":

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from cloud import telemetry
 from cloud.access.policy import gateway_only
@@ -18,26 +18,13 @@ from cloud.ingest.body import read_json
 from cloud.ingest.quarantine import quota_of
 from cloud.ingest.store import store_batch
 from cloud.ingest.uploads import UploadSlots
-from cloud.ingest.validate import Reading, Rejection, validate
-from device_profiles import load_catalogue
+from cloud.ingest.validate import Rejection, ValidReading, validate
+from device_profiles import load_catalogue, wire
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 Gateway = Annotated[GatewayPrincipal, gateway_only()]
 MAX_READINGS = 5000
 _CATALOGUE = load_catalogue()
-
-
-class IngestReading(BaseModel):
-    """One reading as a gateway sends it (validated one by one: a bad reading is quarantined, not refused)."""
-
-    seq: int = Field(ge=1, description="Monotonic per outbox epoch")
-    device: str = Field(description="The device's address as the gateway knows it (MAC, MQTT name)")
-    metric: str
-    value: float | str
-    unit: str
-    measured_at: datetime | None = Field(default=None, description="Device clock, if it sent one")
-    received_at: datetime = Field(description="Gateway clock when the reading arrived")
-    context: dict[str, Any] | None = None
 
 
 class IngestResult(BaseModel):
@@ -50,9 +37,9 @@ class IngestResult(BaseModel):
     quarantined: dict[str, int]
 
 
-def _split(items: list[Any], stored_at: datetime) -> tuple[list[Reading], list[Rejection], int]:
+def _split(items: list[Any], stored_at: datetime) -> tuple[list[ValidReading], list[Rejection], int]:
     """Validate each reading; resolve repeated sequence numbers inside one batch."""
-    readings: dict[int, Reading] = {}
+    readings: dict[int, ValidReading] = {}
     rejections: list[Rejection] = []
     repeats = 0
     for raw in items:
@@ -71,22 +58,16 @@ def _split(items: list[Any], stored_at: datetime) -> tuple[list[Reading], list[R
     return list(readings.values()), rejections, repeats
 
 
-def _body_schema() -> dict[str, Any]:
-    """The documented body. The handler parses it itself, reading by reading, so that one bad reading is
-    quarantined instead of failing the whole batch with a 422."""
-    return {
-        "type": "object",
-        "required": ["epoch", "observations"],
-        "properties": {
-            "epoch": {"type": "string", "format": "uuid"},
-            "observations": {"type": "array", "maxItems": MAX_READINGS, "items": IngestReading.model_json_schema()},
-        },
-    }
-
-
 @router.post(
     "/ingest",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()}}}},
+    # Documented from the wire contract; the handler parses the body itself, reading by reading, so that one
+    # bad reading is quarantined instead of failing the whole batch with a 422.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": wire.batch_schema(MAX_READINGS)}},
+        }
+    },
     responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
 )
 async def ingest(request: Request, gateway: Gateway) -> IngestResult:

@@ -17,12 +17,8 @@ SKEW_FLAG_S = 60
 def _alarm_profiles() -> frozenset[str]:
     """Devices whose catalogue entry reports an alarm-class metric (a safety alarm button, a fall sensor):
     a kit with one needs the short heartbeat, so a dead gateway is noticed within minutes."""
-    metrics = load_catalogue()
-    return frozenset(
-        profile_id
-        for profile_id, device in load_devices().entries.items()
-        if any(m in metrics and metrics[m].urgency == "alarm" for m in device.metrics)
-    )
+    alarm = load_catalogue().alarm_metrics
+    return frozenset(profile_id for profile_id, device in load_devices().entries.items() if alarm & set(device.metrics))
 
 
 ALARM_PROFILES = _alarm_profiles()

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from psycopg import AsyncConnection, AsyncCursor
 
-from cloud.ingest.validate import Reading, Reason, Rejection, as_sent
+from cloud.ingest.validate import Reason, Rejection, ValidReading, as_sent
 from cloud.registry import homes as registry_homes
 from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
 
@@ -107,7 +107,7 @@ class Resolver:
         if self.supervision:
             self.consents = await load_book(conn, self.supervision)
 
-    def resolve(self, reading: Reading) -> Target | Rejection:
+    def resolve(self, reading: ValidReading) -> Target | Rejection:
         """Where a reading at its time goes, or the reason it cannot be stored."""
         t = reading.t
         hit = self._memo.get(reading.device)
@@ -147,7 +147,7 @@ class Resolver:
         self._remember(reading.device, registration, lower, upper, target)
         return target
 
-    def shared_touched(self, stored: Iterable[Reading]) -> set[tuple[UUID, str]]:
+    def shared_touched(self, stored: Iterable[ValidReading]) -> set[tuple[UUID, str]]:
         """(resident, metric) to evaluate for stored readings of shared sensors."""
         return {(person, r.metric) for r in stored if r.seq in self.shared for person in self.shared[r.seq]}
 
@@ -174,5 +174,5 @@ class Resolver:
         self._memo[address] = (lo, hi, target)
 
 
-def _reject(reading: Reading, reason: Reason, detail: str) -> Rejection:
+def _reject(reading: ValidReading, reason: Reason, detail: str) -> Rejection:
     return Rejection(reading.seq, reading.device, reason, detail, as_sent(reading), reading.received_at)

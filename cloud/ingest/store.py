@@ -37,7 +37,7 @@ from cloud import telemetry as prometheus
 from cloud.ingest import quarantine
 from cloud.ingest.quarantine import DEFAULT_QUOTA, Quota
 from cloud.ingest.resolve import Resolver, Target
-from cloud.ingest.validate import Reading, Rejection, as_sent
+from cloud.ingest.validate import Rejection, ValidReading, as_sent
 from device_profiles import load_catalogue
 
 _CATALOGUE = load_catalogue()
@@ -50,7 +50,7 @@ RECORDED_METRICS = sorted(
 )
 
 ALARM_CHANNEL = "tryggheim_alarm"
-ALARM_METRICS = frozenset(metric.key for metric in _CATALOGUE.metrics.values() if metric.urgency == "alarm")
+ALARM_METRICS = _CATALOGUE.alarm_metrics
 # One statement: the queue rows, and one notification per patient with a new alarm-class reading.
 _QUEUE_SQL = (
     "WITH queued AS (INSERT INTO pending_evaluations (patient_id, metric, alarm) "
@@ -87,7 +87,7 @@ _RECORDED = frozenset(RECORDED_METRICS)
 
 
 @dataclass
-class Outcome:
+class BatchOutcome:
     """What happened to a batch; `committed` lists every sequence the gateway may now delete. `quarantined`
     counts by reason, and readings over the gateway's quarantine quota as `over_quota`."""
 
@@ -99,7 +99,7 @@ class Outcome:
 
 
 _ContentKey = tuple[int, str, datetime, float]
-_Staged = tuple[Reading, Target, _ContentKey | None]
+_Staged = tuple[ValidReading, Target, _ContentKey | None]
 
 
 async def store_batch(
@@ -108,14 +108,14 @@ async def store_batch(
     gateway_id: UUID,
     municipality_id: UUID,
     epoch: UUID,
-    readings: list[Reading],
+    readings: list[ValidReading],
     rejections: list[Rejection],
     clock_skew_s: float | None,
     quota: Quota = DEFAULT_QUOTA,
-) -> Outcome:
+) -> BatchOutcome:
     """Write one batch atomically and report what happened to each sequence number; quarantine what was
     refused within the gateway's hourly `quota`, and count the rest."""
-    outcome = Outcome()
+    outcome = BatchOutcome()
     resolver = Resolver(gateway_id, municipality_id)
     try:
         async with conn.pipeline():
@@ -172,7 +172,7 @@ def _classify(
     by_key: dict[int, tuple[Any, ...]],
     by_content: set[int],
     rejections: list[Rejection],
-    outcome: Outcome,
+    outcome: BatchOutcome,
 ) -> list[_Staged]:
     """What is new; counts duplicates and re-sent records, and turns a reused sequence into a rejection."""
     new: list[_Staged] = []
@@ -196,7 +196,7 @@ def _classify(
     return new
 
 
-def _content(reading: Reading, target: Target) -> _ContentKey | None:
+def _content(reading: ValidReading, target: Target) -> _ContentKey | None:
     """What identifies a recorded measurement a device may re-send; None for events and states."""
     if reading.measured_at is None or reading.metric not in _RECORDED:
         return None
@@ -207,7 +207,7 @@ _Known = tuple[AsyncCursor[Any], AsyncCursor[Any] | None] | None
 
 
 async def _send_known(
-    conn: AsyncConnection[Any], gateway_id: UUID, municipality_id: UUID, epoch: UUID, readings: list[Reading]
+    conn: AsyncConnection[Any], gateway_id: UUID, municipality_id: UUID, epoch: UUID, readings: list[ValidReading]
 ) -> _Known:
     """Queue the look-ups of stored rows with this batch's delivery keys, and of recorded measurements in
     each address's time window (by address: the devices are not resolved yet)."""

@@ -1,5 +1,7 @@
 """Per-reading validation against the metric catalogue. Pure: no database.
 
+`raw` is one reading of the wire contract (device_profiles/wire.py) as the JSON parser returned it, checked
+as a plain dict, field by field: a batch holds thousands, and a bad one must be told apart by its reason.
 A reading that fails gets one reason from the closed set of the quarantine table; everything else in the
 same batch is unaffected. `validate` never raises, whatever the JSON value (size, depth, type, range): the
 checks bound what they walk (a context is at most `MAX_CONTEXT_BYTES` and `MAX_CONTEXT_DEPTH` levels, a time
@@ -19,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
 
 from device_profiles import Catalogue, UnitError
+from device_profiles.wire import WireJSON, WireReading
 
 Reason = Literal[
     "malformed",
@@ -45,7 +48,7 @@ _EXACT_INT = 2**53
 log = logging.getLogger(__name__)
 
 
-class Reading(NamedTuple):
+class ValidReading(NamedTuple):
     """A reading that passed validation, in canonical units, not yet matched to a device.
 
     A named tuple rather than a frozen dataclass: a batch builds thousands, and this is five times cheaper.
@@ -75,18 +78,19 @@ class Rejection:
     received_at: datetime | None
 
 
-def as_sent(reading: Reading) -> dict[str, Any]:
+def as_sent(reading: ValidReading) -> WireJSON:
     """A validated reading in the form a gateway sends (kept in quarantine when it is refused later)."""
-    return {
-        "seq": reading.seq,
-        "device": reading.device,
-        "metric": reading.metric,
-        "value": reading.value,
-        "unit": reading.unit,
-        "measured_at": reading.measured_at.isoformat() if reading.measured_at else None,
-        "received_at": reading.received_at.isoformat(),
-        **({"context": reading.context} if reading.context else {}),
-    }
+    wire = WireReading(
+        seq=reading.seq,
+        device=reading.device,
+        metric=reading.metric,
+        value=reading.value,
+        unit=reading.unit,
+        measured_at=reading.measured_at,
+        received_at=reading.received_at,
+        context=reading.context,
+    )
+    return wire.encode(omit_empty_context=True)
 
 
 # JSON allows NUL and unpaired surrogate escapes; PostgreSQL text and jsonb (and UTF-8) refuse both. A paired
@@ -172,7 +176,7 @@ def _identity(raw: Any) -> tuple[int | None, str | None]:
     return seq, device
 
 
-def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | Rejection:
+def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> ValidReading | Rejection:
     """Check one reading as sent by a gateway. Never raises: a failure inside the checks is this reading's
     `malformed`, not the batch's error."""
     seq, device = _identity(raw)
@@ -190,7 +194,7 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> Reading | R
 
 def _check(
     raw: Any, seq: int | None, device: str | None, catalogue: Catalogue, stored_at: datetime
-) -> Reading | Rejection:
+) -> ValidReading | Rejection:
     def reject(reason: Reason, detail: str, received: datetime | None = None) -> Rejection:
         return Rejection(seq, device, reason, detail, raw, received)
 
@@ -265,7 +269,7 @@ def _check(
         if moment is not None and not EARLIEST <= moment <= latest:
             return reject("implausible_time", f"{name} {moment.isoformat()} is before 2000 or in the future", received)
     # Positional: keyword construction of a named tuple costs twice as much, once per reading.
-    return Reading(
+    return ValidReading(
         seq, device, metric_key, value, metric.unit, measured or received, measured, received, context,
         stored_at - received > BACKFILL_AFTER,
     )  # fmt: skip

@@ -30,7 +30,7 @@ BUCKET_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC) - timedelta(hours=1)
 
 _CATALOGUE = load_catalogue()
 # Live values (catalogue `transient`) are never stored, so there is no series to ask for.
-STORED_METRICS: tuple[str, ...] = tuple(sorted(k for k, m in _CATALOGUE.metrics.items() if not m.transient))
+STORED_METRICS: tuple[str, ...] = tuple(sorted(_CATALOGUE.stored_metrics))
 
 
 class Bucket(StrEnum):

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sensor_state_data import SensorUpdate, Units
 
-from device_profiles.catalogue import load_catalogue
+from device_profiles.metrics import load_catalogue
 from device_profiles.numbers import JSONValue, plain
 from device_profiles.observation import Observation
 
@@ -31,7 +31,7 @@ _REPEAT = re.compile(r"_\d+$")
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
+class SensorValue:
     """A value on its way to an Observation."""
 
     metric: str
@@ -45,11 +45,11 @@ def base_key(key: str) -> str:
 
 def sensor_readings(
     update: SensorUpdate, table: Mapping[str, str], skip: frozenset[str]
-) -> tuple[list[Reading], dict[str, JSONValue]]:
+) -> tuple[list[SensorValue], dict[str, JSONValue]]:
     """Numeric sensors named in `table` as readings (converted to the metric's unit); others not in `skip`
     are returned as JSON context so nothing the device sent is silently lost."""
     catalogue = load_catalogue()
-    readings: list[Reading] = []
+    readings: list[SensorValue] = []
     unmapped: dict[str, JSONValue] = {}
     for device_key, sensor in update.entity_values.items():
         key = base_key(device_key.key)
@@ -63,12 +63,12 @@ def sensor_readings(
         library_unit = None if description is None else description.native_unit_of_measurement
         unit = _UCUM.get(library_unit, catalogue[metric].unit) if library_unit is not None else catalogue[metric].unit
         exact = Decimal(repr(round(float(value), _DECIMALS)))
-        readings.append(Reading(metric, plain(catalogue.to_canonical(metric, exact, unit).normalize())))
+        readings.append(SensorValue(metric, plain(catalogue.to_canonical(metric, exact, unit).normalize())))
     return readings, unmapped
 
 
 def observations(
-    readings: list[Reading], *, device_id: str, received_at: datetime, context: Mapping[str, JSONValue]
+    readings: list[SensorValue], *, device_id: str, received_at: datetime, context: Mapping[str, JSONValue]
 ) -> tuple[Observation, ...]:
     """Observations in the metric's canonical unit, each carrying the shared context."""
     catalogue = load_catalogue()

@@ -25,7 +25,7 @@ from bthome_ble import BTHomeBluetoothDeviceData
 from bthome_ble.const import MEAS_TYPES
 
 from device_profiles.adv._envelope import UNKNOWN_ADDRESS, service_info
-from device_profiles.adv._readings import Reading, base_key, observations, sensor_readings
+from device_profiles.adv._readings import SensorValue, base_key, observations, sensor_readings
 from device_profiles.errors import DecodeError, ReplayError
 from device_profiles.numbers import JSONValue
 from device_profiles.sig import Decoded
@@ -124,10 +124,10 @@ def decode_bthome(
         if metric is None or binary.native_value is None:
             unmapped[device_key.key] = binary.native_value
         else:
-            readings.append(Reading(metric, int(binary.native_value)))
+            readings.append(SensorValue(metric, int(binary.native_value)))
     for device_key, event in update.events.items():
         if base_key(device_key.key) == "button" and event.event_type in _ALARM_PRESSES:
-            readings.append(Reading("alarm.button", 1))
+            readings.append(SensorValue("alarm.button", 1))
         unmapped[f"event.{device_key.key}"] = event.event_type
 
     context: dict[str, JSONValue] = {"packet_id": packet_id, "encrypted": encrypted}

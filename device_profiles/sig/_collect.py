@@ -14,8 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from device_profiles.catalogue import Catalogue, load_catalogue
 from device_profiles.medfloat import MedFloat
+from device_profiles.metrics import Catalogue, load_catalogue
 from device_profiles.numbers import JSONValue, digit_count, plain, significant
 from device_profiles.observation import Observation
 from device_profiles.sig._layout import Packet

@@ -20,23 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
 from device_profiles import DecodeError
-from device_profiles.adv import BTHomeState, ScaleState, decode_bthome, decode_xiaomi_scale
+from device_profiles.adv import ADVERTISEMENT_CODECS, AdvState, Heard, state_text
 from device_profiles.device_catalogue import DeviceEntry, load_devices
-from device_profiles.sig import Decoded
 from edge.config import BleConfig
 from edge.sink import Sink
 from edge.sources.gatt import GattSession
@@ -46,7 +43,6 @@ log = logging.getLogger("tryggheim.edge.ble")
 ADV_STATE = "ble.adv:"
 BIND_KEY = "ble.bind_key:"
 DEVICES_REFRESH_S = 1.0
-_S = TypeVar("_S", BTHomeState, ScaleState)
 
 
 def or_patterns() -> list[tuple[int, int, bytes]]:
@@ -64,25 +60,6 @@ def or_patterns() -> list[tuple[int, int, bytes]]:
     return sorted(patterns)
 
 
-def _state_text(state: BTHomeState | ScaleState) -> str:
-    return json.dumps({k: v.hex() if isinstance(v, bytes) else v for k, v in asdict(state).items()})
-
-
-def _bthome_state(text: str | None) -> BTHomeState:
-    return BTHomeState(**json.loads(text)) if text else BTHomeState()
-
-
-def _scale_state(text: str | None) -> ScaleState:
-    if not text:
-        return ScaleState()
-    raw = json.loads(text)
-    return ScaleState(
-        weight_raw=bytes.fromhex(raw["weight_raw"]) if raw["weight_raw"] else None,
-        stamp=bytes.fromhex(raw["stamp"]) if raw["stamp"] else None,
-        impedance_sent=bool(raw["impedance_sent"]),
-    )
-
-
 class BleSource:
     """Scanner, watchdog, advertisement decoding and GATT sessions for the devices `served()` names."""
 
@@ -95,7 +72,7 @@ class BleSource:
         self.last_advert = time.monotonic()
         self._devices: Mapping[str, str] = {}
         self._devices_at = 0.0
-        self._states: dict[str, BTHomeState | ScaleState] = {}
+        self._states: dict[str, AdvState] = {}
         self._sessions: dict[str, asyncio.Task[None]] = {}
         self._next_session: dict[str, float] = {}
 
@@ -186,34 +163,24 @@ class BleSource:
         if data is None:
             return
         key = ADV_STATE + address
-        old: BTHomeState | ScaleState
-        new: BTHomeState | ScaleState
+        codec = ADVERTISEMENT_CODECS[entry.codec]
+        # The device's protocol state: cached, else from the outbox (it survives restarts).
+        old = self._states.get(address) or codec.read_state(self.sink.outbox.get_state(key))
+        heard = Heard(
+            bytes(data), address, datetime.now(UTC), address, self._bind_key(address) if codec.keyed else None
+        )
         try:
-            if entry.codec == "bthome_v2":
-                old = self._state(address, BTHomeState, _bthome_state)
-                decoded, new = self._bthome(address, bytes(data), old)
-            else:
-                old = self._state(address, ScaleState, _scale_state)
-                version: Literal[1, 2] = 1 if entry.codec == "xiaomi_miscale_v1" else 2
-                decoded, new = decode_xiaomi_scale(bytes(data), old, version=version, device_id=address,
-                                                   received_at=datetime.now(UTC))  # fmt: skip
+            decoded, new = codec.decode(heard, old)
         except DecodeError as exc:
             self.sink.malformed(address, bytes(data), str(exc))
             return
         self._states[address] = new
         if new != old or decoded.observations:
-            self.sink.observations(decoded.observations, state={key: _state_text(new)})
+            self.sink.observations(decoded.observations, state={key: state_text(new)})
 
-    def _state(self, address: str, kind: type[_S], parse: Callable[[str | None], _S]) -> _S:
-        """The device's protocol state: cached, else from the outbox (it survives restarts)."""
-        cached = self._states.get(address)
-        return cached if isinstance(cached, kind) else parse(self.sink.outbox.get_state(ADV_STATE + address))
-
-    def _bthome(self, address: str, data: bytes, state: BTHomeState) -> tuple[Decoded, BTHomeState]:
+    def _bind_key(self, address: str) -> bytes | None:
         key_text = self.config.bind_keys.get(address) or self.sink.outbox.get_state(BIND_KEY + address)
-        bind_key = bytes.fromhex(key_text) if key_text else None
-        return decode_bthome(data, state, device_id=address, received_at=datetime.now(UTC), address=address,
-                             bind_key=bind_key)  # fmt: skip
+        return bytes.fromhex(key_text) if key_text else None
 
     def _maybe_connect(self, device: BLEDevice, entry: DeviceEntry) -> None:
         address = device.address

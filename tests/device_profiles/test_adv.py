@@ -10,7 +10,15 @@ from device_vectors import BUTTON_PRESS, MISCALE_V1_STABLE, MISCALE_V2_STABLE
 from profile_helpers import RECEIVED
 
 from device_profiles import DecodeError
-from device_profiles.adv import BTHomeState, ScaleState, decode_bthome, decode_xiaomi_scale
+from device_profiles.adv import (
+    ADVERTISEMENT_CODECS,
+    BTHomeState,
+    Heard,
+    ScaleState,
+    decode_bthome,
+    decode_xiaomi_scale,
+    state_text,
+)
 from device_profiles.errors import ReplayError
 
 KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
@@ -153,3 +161,21 @@ def test_body_composition_impedance_arrives_in_a_later_frame() -> None:
 def test_wrong_scale_length_is_a_decode_error() -> None:
     with pytest.raises(DecodeError, match="required 13"):
         decode_xiaomi_scale(bytes(12), ScaleState(), version=2, device_id="t", received_at=RECEIVED)
+
+
+def test_each_codecs_state_survives_being_written_down_and_read_back() -> None:
+    """The edge agent keeps a device's state as text in its outbox file across restarts."""
+    _, pressed = decode_bthome(bytes.fromhex(BUTTON_PRESS), NEW_DEVICE, device_id="t", received_at=RECEIVED)
+    _, weighed = decode_xiaomi_scale(bytes.fromhex(MISCALE_V2_STABLE), ScaleState(), version=2, device_id="t",
+                                     received_at=RECEIVED)  # fmt: skip
+    assert pressed.packet_id is not None and weighed.weight_raw is not None
+    for name, state in (("bthome_v2", pressed), ("xiaomi_miscale_v2", weighed)):
+        codec = ADVERTISEMENT_CODECS[name]
+        assert codec.read_state(state_text(state)) == state
+        assert codec.read_state(None) == type(state)()
+
+
+def test_a_codec_given_another_codecs_state_starts_afresh() -> None:
+    heard = Heard(bytes.fromhex(MISCALE_V1_STABLE), "t", RECEIVED)
+    codec = ADVERTISEMENT_CODECS["xiaomi_miscale_v1"]
+    assert codec.decode(heard, BTHomeState(packet_id=3)) == codec.decode(heard, None)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
 
 from cloud.ingest.quarantine import MAX_KEPT_BYTES, MAX_KEPT_DEPTH, keep
-from cloud.ingest.validate import Reading, Rejection, as_sent, validate
+from cloud.ingest.validate import Rejection, ValidReading, as_sent, validate
 from device_profiles import load_catalogue
 from tests.support.services import TestDatabase
 
@@ -159,7 +159,7 @@ def test_every_outcome_is_storable_and_nothing_raises(pg: psycopg.Connection[Any
         assert len(kept.digest) == 32 and kept.digest == keep(checked.raw).digest
         _stored(pg, "%s::jsonb, %s::text, %s::text", kept.payload, checked.device, checked.detail)
     else:
-        assert isinstance(checked, Reading)
+        assert isinstance(checked, ValidReading)
         assert checked.metric in CATALOGUE.metrics and math.isfinite(checked.value)
         context = Jsonb(checked.context) if checked.context else None
         _stored(pg, "%s::text, %s::text, %s::text, %s::jsonb, %s::float8", checked.device, checked.metric,

@@ -12,6 +12,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.gateways import devices
+from device_profiles.wire import WireReading
 from tests.support.kits import Kit, batch
 
 _seq = iter(range(1_000_000, 10**12))
@@ -35,15 +36,9 @@ def old_device(runtime_url: str, kit: Kit, profile_id: str, since: datetime) -> 
 
 def point(device: str, metric: str, value: Any, unit: str, at: datetime) -> dict[str, Any]:
     """One reading measured at `at` (device clock) and received now, with a fresh sequence number."""
-    return {
-        "seq": next(_seq),
-        "device": device,
-        "metric": metric,
-        "value": value,
-        "unit": unit,
-        "measured_at": at.isoformat(),
-        "received_at": datetime.now().astimezone().isoformat(),
-    }
+    sent = WireReading(seq=next(_seq), device=device, metric=metric, value=value, unit=unit, measured_at=at,
+                       received_at=datetime.now().astimezone())  # fmt: skip
+    return sent.encode(omit_empty_context=True)
 
 
 def send(client: TestClient, kit: Kit, readings: list[dict[str, Any]]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.gateways import credentials, devices
+from device_profiles import wire
+from device_profiles.wire import WireReading
 
 
 def _address() -> str:
@@ -77,20 +79,14 @@ def enrol_kit(client: TestClient, runtime_url: str, municipality_id: UUID, patie
 
 def reading(seq: int, device: str, metric: str = "body.weight", value: Any = 80.5, unit: str = "kg",
             measured_at: datetime | None = None, **extra: Any) -> dict[str, Any]:  # fmt: skip
-    """One reading as a gateway sends it."""
+    """One reading as a gateway sends it (without `context` unless `extra` names one); `extra` adds or
+    replaces fields, which is how tests send what the contract does not allow."""
     now = datetime.now(UTC)
-    return {
-        "seq": seq,
-        "device": device,
-        "metric": metric,
-        "value": value,
-        "unit": unit,
-        "measured_at": (measured_at or now - timedelta(minutes=1)).isoformat(),
-        "received_at": now.isoformat(),
-        **extra,
-    }
+    sent = WireReading(seq=seq, device=device, metric=metric, value=value, unit=unit,
+                       measured_at=measured_at or now - timedelta(minutes=1), received_at=now)  # fmt: skip
+    return {**sent.encode(omit_empty_context=True), **extra}
 
 
 def batch(kit: Kit, readings: list[dict[str, Any]], epoch: str | None = None) -> dict[str, Any]:
     """An ingest body."""
-    return {"epoch": epoch or kit.epoch, "observations": readings}
+    return wire.batch(epoch or kit.epoch, readings)

@@ -33,6 +33,8 @@ import psycopg
 
 from cloud.db.embedded import free_port
 from cloud.gateways import credentials, devices
+from device_profiles import wire
+from device_profiles.wire import WireReading
 
 CONCURRENCY = int(os.environ.get("TRYGGHEIM_BENCH_CONCURRENCY", "8"))
 # One service process per core, as a deployment on this machine would run them (each is a full replica with
@@ -97,12 +99,18 @@ def make_batch(gateway: _Gateway, size: int, start: datetime) -> dict[str, Any]:
     for i in range(size):
         seq = gateway.next_seq
         gateway.next_seq += 1
-        moment = (start + timedelta(milliseconds=seq)).isoformat()
-        readings.append(
-            {"seq": seq, "device": gateway.addresses[i % len(gateway.addresses)], "metric": "body.weight",
-             "value": round(60 + (seq % 400) / 10, 1), "unit": "kg", "measured_at": moment, "received_at": moment}
-        )  # fmt: skip
-    return {"epoch": gateway.epoch, "observations": readings}
+        moment = start + timedelta(milliseconds=seq)
+        reading = WireReading(
+            seq=seq,
+            device=gateway.addresses[i % len(gateway.addresses)],
+            metric="body.weight",
+            value=round(60 + (seq % 400) / 10, 1),
+            unit="kg",
+            measured_at=moment,
+            received_at=moment,
+        )
+        readings.append(reading.encode(omit_empty_context=True))  # fmt: skip
+    return wire.batch(gateway.epoch, readings)
 
 
 async def _drive(base_urls: list[str], work: list[tuple[_Gateway, bytes, int]]) -> tuple[float, list[float], int]:

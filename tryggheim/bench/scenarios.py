@@ -38,7 +38,7 @@ from alerts.personal import propose
 from alerts.protocols.load import apply_overrides, load_protocol
 from alerts.protocols.model import Protocol
 from alerts.protocols.schema import PatientSettings, RuleOverride
-from alerts.replay import Reading, replay
+from alerts.replay import ReplayReading, replay
 from common.timefmt import OSLO
 from device_profiles.sim import ClothesOnScale, ColdFinger, HomeSimulator, Scenario, VitalShift, WeightGain
 
@@ -134,13 +134,13 @@ def cohort(seeds: Iterable[int]) -> list[SyntheticPatient]:
     return [_patient(seed, kind) for seed in seeds for kind in kinds]
 
 
-def readings(patient: SyntheticPatient) -> list[Reading]:
+def readings(patient: SyntheticPatient) -> list[ReplayReading]:
     """The patient's vital-sign readings over the simulated weeks."""
     found = []
     for event in patient.simulator.events(until=_day(SIMULATED_DAYS)):
         for obs in event.observations:
             if obs.metric in VITALS:
-                found.append(Reading(event.at.timestamp(), obs.metric, float(obs.value), event.device.address))
+                found.append(ReplayReading(event.at.timestamp(), obs.metric, float(obs.value), event.device.address))
     return found
 
 
@@ -150,7 +150,7 @@ def clinical(protocol: Protocol) -> Protocol:
     return Protocol(protocol.name, protocol.title, rules, protocol.spo2_scale)
 
 
-def personal(protocol: Protocol, trial: Sequence[Reading]) -> Protocol:
+def personal(protocol: Protocol, trial: Sequence[ReplayReading]) -> Protocol:
     """The protocol with the limits proposed from the trial readings applied, as an approved proposal."""
     windows: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for reading in trial:

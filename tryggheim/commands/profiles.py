@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -42,7 +42,12 @@ def _uuid(fmt: str) -> int:
         fail(f"--format: expected sfloat, float or a characteristic UUID such as 0x2A35, got {fmt!r}")
 
 
-_ADVERTISEMENT_FORMATS = ("bthome_v2", "xiaomi_miscale_v1", "xiaomi_miscale_v2")
+def _advertisement_formats() -> list[str]:
+    """The advertisement codecs' names, from the pure catalogue schema: the codecs themselves need the parser
+    libraries of the `edge` extra, imported only when one is asked for."""
+    from device_profiles.device_catalogue import CODECS_BY_TRANSPORT
+
+    return sorted(CODECS_BY_TRANSPORT["ble_adv"])
 
 
 def _observations_json(decoded: Decoded) -> dict[str, object]:
@@ -71,10 +76,8 @@ def _decode_characteristic(fmt: str, data: bytes, zone: str) -> dict[str, object
         return {"value": None if value is None else plain(value), "special": number.special}
     uuid = _uuid(fmt)
     if uuid not in CHARACTERISTICS:
-        known = ", ".join(f"0x{u:04X}" for u in sorted(CHARACTERISTICS))
-        fail(
-            f"--format: no decoder for 0x{uuid:04X}; known: sfloat, float, {', '.join(_ADVERTISEMENT_FORMATS)}, {known}"
-        )
+        known = ", ".join([*_advertisement_formats(), *(f"0x{u:04X}" for u in sorted(CHARACTERISTICS))])
+        fail(f"--format: no decoder for 0x{uuid:04X}; known: sfloat, float, {known}")
     try:
         device_zone = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -87,17 +90,11 @@ def _decode_advertisement(fmt: str, data: bytes, key: str | None, address: str |
     # The parser libraries log every oddity at WARNING; the command's contract is one stderr line on failure.
     logging.getLogger("bthome_ble").setLevel(logging.CRITICAL)
     logging.getLogger("xiaomi_ble").setLevel(logging.CRITICAL)
-    from device_profiles.adv import BTHomeState, ScaleState, decode_bthome, decode_xiaomi_scale
+    from device_profiles.adv import ADVERTISEMENT_CODECS, Heard
 
-    received = datetime.now(UTC)
-    if fmt == "bthome_v2":
-        bind_key = None if key is None else _octets(key, "--key")
-        decoded, _ = decode_bthome(
-            data, BTHomeState(), device_id="cli", received_at=received, address=address, bind_key=bind_key
-        )
-    else:
-        version: Literal[1, 2] = 1 if fmt == "xiaomi_miscale_v1" else 2
-        decoded, _ = decode_xiaomi_scale(data, ScaleState(), version=version, device_id="cli", received_at=received)
+    codec = ADVERTISEMENT_CODECS[fmt]
+    bind_key = None if key is None or not codec.keyed else _octets(key, "--key")
+    decoded, _ = codec.decode(Heard(data, "cli", datetime.now(UTC), address, bind_key), None)
     return _observations_json(decoded)
 
 
@@ -141,7 +138,7 @@ def decode(
             if fmt is None or hex_text is None:
                 fail("give --format with --hex, or --profile with --json")
             data = _octets(hex_text)
-            if fmt.lower() in _ADVERTISEMENT_FORMATS:
+            if fmt.lower() in _advertisement_formats():
                 output = _decode_advertisement(fmt.lower(), data, key, address)
             else:
                 output = _decode_characteristic(fmt, data, zone)

@@ -17,6 +17,8 @@ import psycopg
 from cloud.access import audit, directory
 from cloud.access.roles import Role
 from cloud.gateways import credentials, devices
+from device_profiles import wire
+from device_profiles.wire import WireReading
 from tryggheim.demo.registry import seed_registry
 
 MUNICIPALITY = ("0301", "Oslo (demo)")
@@ -129,31 +131,24 @@ async def _alerts(url: str, patient_id: str) -> list[str]:
     return [f"{rule} ({severity})" for rule, severity in rows]
 
 
-def _history(now: datetime) -> list[dict[str, object]]:
+def _history(now: datetime) -> list[wire.WireJSON]:
     """Kari's simulated morning weights and twice-daily blood pressure and pulse before the scripted days."""
     from device_profiles.sim import HomeSimulator
 
     addresses = {"scale": DEMO_DEVICES[0][0], "blood_pressure": DEMO_DEVICES[1][0]}
     scripted_from = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=len(DEMO_WEIGHTS) - 1)
     simulator = HomeSimulator(seed=2026, start=now - timedelta(days=HISTORY_DAYS), baseline_weight_kg=DEMO_WEIGHTS[0])
-    items: list[dict[str, object]] = []
-    for event in simulator.events(until=scripted_from):
-        if event.device.role not in addresses:
-            continue
-        at = event.at.isoformat()
-        device = addresses[event.device.role]
-        items += [
-            {
-                "device": device,
-                "metric": o.metric,
-                "value": o.value,
-                "unit": o.unit,
-                "measured_at": at,
-                "received_at": at,
-            }
-            for o in event.observations
-        ]
-    return items
+    taken = (
+        (addresses[event.device.role], o, event.at)
+        for event in simulator.events(until=scripted_from)
+        if event.device.role in addresses
+        for o in event.observations
+    )
+    return [
+        WireReading(seq=seq, device=device, metric=o.metric, value=o.value, unit=o.unit, measured_at=at,
+                    received_at=at).encode()
+        for seq, (device, o, at) in enumerate(taken, start=1)
+    ]  # fmt: skip
 
 
 async def _proposal(url: str, patient_id: str) -> str:
@@ -180,24 +175,26 @@ async def _proposal(url: str, patient_id: str) -> str:
     return f"baseline proposal {row[0]} waiting for approval ({limits})"
 
 
-def _readings(now: datetime) -> list[dict[str, object]]:
+def _readings(now: datetime) -> list[wire.WireJSON]:
     """Six mornings of weights, this morning's blood pressure, and an alarm press just now."""
     scale, monitor, button = (address for address, _ in DEMO_DEVICES)
     today = now.replace(hour=6, minute=30, second=0, microsecond=0)
     days = len(DEMO_WEIGHTS)
-    items: list[dict[str, object]] = [
-        {"device": scale, "metric": "body.weight", "value": weight, "unit": "kg",
-         "measured_at": (today - timedelta(days=days - 1 - i)).isoformat()}
+    items: list[tuple[str, str, float, str, datetime]] = [
+        (scale, "body.weight", weight, "kg", today - timedelta(days=days - 1 - i))
         for i, weight in enumerate(DEMO_WEIGHTS)
-    ]  # fmt: skip
-    items += [
-        {"device": monitor, "metric": "bp.systolic", "value": 138, "unit": "mm[Hg]", "measured_at": today.isoformat()},
-        {"device": monitor, "metric": "bp.diastolic", "value": 84, "unit": "mm[Hg]", "measured_at": today.isoformat()},
-        {"device": button, "metric": "alarm.button", "value": 1, "unit": "1", "measured_at": now.isoformat()},
     ]
-    for seq, item in enumerate(items, start=1):
-        item.update(seq=seq, received_at=item["measured_at"])
-    return items
+    items += [
+        (monitor, "bp.systolic", 138, "mm[Hg]", today),
+        (monitor, "bp.diastolic", 84, "mm[Hg]", today),
+        (button, "alarm.button", 1, "1", now),
+    ]
+    return [
+        WireReading(
+            seq=seq, device=device, metric=metric, value=value, unit=unit, measured_at=at, received_at=at
+        ).encode()
+        for seq, (device, metric, value, unit, at) in enumerate(items, start=1)
+    ]
 
 
 def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
@@ -214,19 +211,16 @@ def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
         enrolled.raise_for_status()
         gateway_id, credential = enrolled.json()["gateway_id"], enrolled.json()["credential"]
         asyncio.run(_register(runtime_url, gateway_id, patient_id))
-        history = _history(datetime.now(UTC))
-        for seq, item in enumerate(history, start=1):
-            item["seq"] = seq
         backfilled = client.post(
             "/api/v1/ingest",
-            json={"epoch": str(uuid4()), "observations": history},
+            json=wire.batch(str(uuid4()), _history(datetime.now(UTC))),
             headers={"Authorization": f"Bearer {credential}"},
         )
         backfilled.raise_for_status()
         readings = _readings(datetime.now(UTC))
         stored = client.post(
             "/api/v1/ingest",
-            json={"epoch": str(uuid4()), "observations": readings},
+            json=wire.batch(str(uuid4()), readings),
             headers={"Authorization": f"Bearer {credential}"},
         )
         stored.raise_for_status()

@@ -2,7 +2,9 @@
 
 `load_catalogue()` reads the packaged data file once and validates it; an invalid entry raises
 `CatalogueError` naming the entry. `Catalogue.to_canonical()` converts a value to a metric's canonical unit
-with the data-driven conversion table; the SIG codecs and the cloud ingest both use it.
+with the data-driven conversion table; the SIG codecs and the cloud ingest both use it. Facts derived from
+the entries (`alarm_metrics`, `stored_metrics`) are properties of the `Catalogue`, computed once, so the
+edge and the cloud cannot disagree on them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from importlib.resources import files
 from typing import Annotated, Literal
 
@@ -125,6 +127,18 @@ class Catalogue:
 
     def __contains__(self, key: object) -> bool:
         return key in self.metrics
+
+    @cached_property
+    def alarm_metrics(self) -> frozenset[str]:
+        """Keys of the alarm-class metrics (a safety alarm press, a fall): they are never evicted on the
+        gateway, go to the cloud first and alone, wake the evaluation at once, and shorten the heartbeat."""
+        return frozenset(key for key, metric in self.metrics.items() if metric.urgency == "alarm")
+
+    @cached_property
+    def stored_metrics(self) -> frozenset[str]:
+        """Keys of the metrics the cloud stores: all but the transient live values (cuff pressure while it
+        inflates), which ingest refuses."""
+        return frozenset(key for key, metric in self.metrics.items() if not metric.transient)
 
     def to_canonical(self, key: str, value: Decimal, unit: str) -> Decimal:
         """Convert `value` in `unit` to the canonical unit of metric `key`; raises `UnitError` when the
