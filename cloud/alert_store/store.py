@@ -298,24 +298,28 @@ async def raise_internal(
 ) -> tuple[int, Event]:
     """Open, or repeat, the platform's own red alert `rule` for the patient (worklist only, closed by a person).
 
-    Each call is a new input, so an open alert counts a repeat. Two processes raising it at once meet at the
+    Each call is a new input, so an open alert counts a repeat (its input time is kept strictly increasing, so
+    two calls at the same clock reading still count twice). Two processes raising it at once meet at the
     partial unique index: the one that loses the race reads the winner's alert and repeats it.
     """
-    verdict = Verdict(
-        rule=rule, alert_class="data_quality", triggered=True, judged=True, severity=Level.RED, at=now,
-        message=message, auto_resolve=False, explanation=explanation, last_input_at=now,
-    )  # fmt: skip
     for _attempt in range(2):
-        for t in lifecycle.step(await _lock_rule(conn, patient_id, rule), verdict):
-            if t.event is Event.TRIGGERED and t.alert is not None:
-                alert_id = await _insert(conn, patient_id, t, t.alert)
-                if alert_id is None:
-                    break  # a concurrent transaction opened it first: repeat that one
-                await record(conn, patient_id, alert_id, t)
-                return alert_id, t.event
-            repeated = await apply(conn, patient_id, t)
-            if repeated is not None:
-                return repeated, t.event
+        current = await _lock_rule(conn, patient_id, rule)
+        newest = current.last_input_at if current is not None and current.last_input_at is not None else None
+        verdict = Verdict(
+            rule=rule, alert_class="data_quality", triggered=True, judged=True, severity=Level.RED, at=now,
+            message=message, auto_resolve=False, explanation=explanation,
+            last_input_at=now if newest is None else max(now, newest + 1e-6),
+        )  # fmt: skip
+        (t,) = lifecycle.step(current, verdict)
+        if t.event is Event.TRIGGERED and t.alert is not None:
+            alert_id = await _insert(conn, patient_id, t, t.alert)
+            if alert_id is None:
+                continue  # a concurrent transaction opened it first: repeat that one
+            await record(conn, patient_id, alert_id, t)
+            return alert_id, t.event
+        repeated = await apply(conn, patient_id, t)
+        assert repeated is not None  # the row is locked
+        return repeated, t.event
     raise RuntimeError(f"could not open or repeat {rule} for a patient")
 
 
