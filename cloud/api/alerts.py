@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloud.access.policy import PatientGrant, alert_access, patient_access
 from cloud.alert_store import store
 from cloud.alert_store.records import Actor
-from cloud.api.deps import Conn
 from cloud.escalation.timeline import after_action
+from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 RECENT_DAYS = 30

@@ -20,9 +20,9 @@ from cloud.access.roles import Role
 from cloud.alert_store import store
 from cloud.alert_store.records import Actor
 from cloud.api.alerts import AlertOut
-from cloud.api.deps import Conn
 from cloud.escalation.timeline import after_action, observe
 from cloud.evaluation.protocols import protocol_for
+from cloud.requests import Conn
 
 router = APIRouter(tags=["triage"])
 SeverityName = Literal["red", "yellow"]
