@@ -27,6 +27,7 @@ class Event(StrEnum):
     REPEATED = "repeated"
     SEVERITY_CHANGED = "severity_changed"
     ACKNOWLEDGED = "acknowledged"
+    SNOOZED = "snoozed"
     RESOLVED = "resolved"
     SUPPRESSED = "suppressed"
     PAUSE_ENDED = "pause_ended"

@@ -28,9 +28,9 @@ from cloud.access import audit, authn
 from cloud.access.principal import Principal
 from cloud.access.roles import PATIENT_SCOPE, Role
 from cloud.access.secrets import same
-from cloud.api.deps import Conn, correlation_id, staff_connection
 from cloud.gateways import credentials as gateway_credentials
 from cloud.gateways.credentials import GatewayPrincipal
+from cloud.requests import Conn, correlation_id, staff_connection
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REASON_HEADER = "X-Access-Reason"

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException
-from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.access.policy import PatientGrant, alert_access, patient_access
-from cloud.api.deps import Conn
+from cloud.alert_store import store
+from cloud.alert_store.records import Actor
 from cloud.escalation.timeline import after_action
+from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 RECENT_DAYS = 30
@@ -94,39 +95,14 @@ class SnoozeRequest(BaseModel):
     minutes: int = Field(ge=1, le=7 * 24 * 60)
 
 
-async def _act(
-    conn: Conn, grant: PatientGrant, alert_id: int, *, changes: str, values: tuple[Any, ...], event: str, message: str
-) -> AlertOut:
-    """Change an open alert and log the transition in one transaction (the audit record is already written)."""
-    async with conn.transaction():
-        row = await (
-            await conn.execute(
-                f"UPDATE alerts SET {changes}, updated_at = now() WHERE id = %s AND resolved_at IS NULL "  # noqa: S608
-                f"RETURNING {_COLUMNS}",
-                (*values, alert_id),
-            )
-        ).fetchone()
-        if row is None:
-            raise HTTPException(409, "The alert is already resolved.")
-        alert = AlertOut(**dict(zip(AlertOut.model_fields, row, strict=True)))
-        detail = {"by": str(grant.principal.id), "audit_id": grant.audit_id}
-        await conn.execute(
-            "INSERT INTO alert_transitions (alert_id, patient_id, rule, event, alert_class, severity, at, notify, "
-            "suppressed_by, last_input_at, message, detail) VALUES (%s, %s, %s, %s, %s, %s, now(), false, "
-            "%s, %s, %s, %s)",
-            (alert.id, grant.patient_id, alert.rule, event, alert.alert_class, alert.severity,
-             "snoozed" if event == "snoozed" else None, alert.last_input_at, message, Jsonb(detail)),
-        )  # fmt: skip
-        await after_action(conn, alert.id, event)
-        if event == "resolved" and alert.last_input_at is not None:
-            # What was resolved by a person is handled: the same input does not open the alert again.
-            await conn.execute(
-                "INSERT INTO alert_handled (patient_id, rule, handled_until) VALUES (%s, %s, %s) ON CONFLICT "
-                "(patient_id, rule) DO UPDATE SET handled_until = greatest(alert_handled.handled_until, "
-                "EXCLUDED.handled_until)",
-                (grant.patient_id, alert.rule, alert.last_input_at),
-            )
-    return alert
+def _actor(grant: PatientGrant) -> Actor:
+    return Actor(by=grant.principal.id, audit_id=grant.audit_id)
+
+
+def _answer(row: dict[str, Any] | None) -> AlertOut:
+    if row is None:
+        raise HTTPException(409, "The alert is already resolved.")
+    return AlertOut(**{name: row[name] for name in AlertOut.model_fields})
 
 
 @router.post("/alerts/{alert_id}/snooze", responses={404: {}, 409: {}})
@@ -134,11 +110,11 @@ async def snooze_alert(
     alert_id: int, body: SnoozeRequest, conn: Conn, grant: Annotated[PatientGrant, alert_access("alerts.snooze")]
 ) -> AlertOut:
     """Snooze an open alert until now + `minutes` (recorded as a `snoozed` transition)."""
-    until = datetime.now(UTC) + timedelta(minutes=body.minutes)
-    return await _act(
-        conn, grant, alert_id, changes="snoozed_until = %s", values=(until,), event="snoozed",
-        message=f"snoozed for {body.minutes} min",
-    )  # fmt: skip
+    async with conn.transaction():
+        row = await store.snooze(conn, alert_id, _actor(grant), body.minutes)
+        alert = _answer(row)
+        await after_action(conn, alert.id, "snoozed")
+    return alert
 
 
 @router.post("/alerts/{alert_id}/acknowledge", responses={404: {}, 409: {}})
@@ -146,12 +122,10 @@ async def acknowledge_alert(
     alert_id: int, conn: Conn, grant: Annotated[PatientGrant, alert_access("alerts.acknowledge")]
 ) -> AlertOut:
     """Someone has seen the alert and takes it; escalation stops climbing."""
-    return await _act(
-        conn, grant, alert_id,
-        changes="state = 'acknowledged', acknowledged_at = coalesce(acknowledged_at, now()), "
-        "acknowledged_by = coalesce(acknowledged_by, %s)",
-        values=(grant.principal.id,), event="acknowledged", message="acknowledged",
-    )  # fmt: skip
+    async with conn.transaction():
+        alert = _answer(await store.acknowledge(conn, alert_id, _actor(grant)))
+        await after_action(conn, alert.id, "acknowledged")
+    return alert
 
 
 class ResolveRequest(BaseModel):
@@ -169,8 +143,7 @@ async def resolve_alert(
     alert_id: int, body: ResolveRequest, conn: Conn, grant: Annotated[PatientGrant, alert_access("alerts.resolve")]
 ) -> AlertOut:
     """Close the alert with a resolution."""
-    return await _act(
-        conn, grant, alert_id,
-        changes="state = 'resolved', resolved_at = now(), resolved_by = %s, resolution = %s",
-        values=(grant.principal.id, body.resolution), event="resolved", message=f"resolved: {body.resolution}",
-    )  # fmt: skip
+    async with conn.transaction():
+        alert = _answer(await store.resolve(conn, alert_id, _actor(grant), body.resolution))
+        await after_action(conn, alert.id, "resolved")
+    return alert

@@ -13,7 +13,7 @@ from cloud.access import audit
 from cloud.access.policy import staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
-from cloud.api.deps import Conn, correlation_id
+from cloud.requests import Conn, correlation_id
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Auditor = Annotated[Principal, staff_only(Role.AUDITOR)]

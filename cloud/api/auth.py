@@ -14,7 +14,7 @@ from cloud.access import authn, throttle, tokens
 from cloud.access.policy import Public, actor, staff_only
 from cloud.access.principal import Principal
 from cloud.access.secrets import PasswordCheckBusy, PasswordPool
-from cloud.api.deps import Conn, correlation_id
+from cloud.requests import Conn, correlation_id
 
 router = APIRouter(tags=["access"])
 Staff = Annotated[Principal, staff_only()]

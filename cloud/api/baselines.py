@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.protocols.load import ProtocolError
 from cloud.access.policy import PatientGrant, PatientScopeFilter, patient_access, patient_search
-from cloud.api.deps import Conn
 from cloud.evaluation.baselines import Decision, NothingWaitingError, decide
+from cloud.requests import Conn
 from common.timefmt import OSLO
 
 router = APIRouter(prefix="/api/v1", tags=["baselines"])

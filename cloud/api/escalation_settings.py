@@ -16,9 +16,9 @@ from alerts.escalation import PolicyError
 from cloud.access.policy import staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
-from cloud.api.deps import Conn
 from cloud.escalation import configuration
 from cloud.notify.sealing import SecretBox
+from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1/escalation", tags=["escalation-settings"])
 Reader = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD)]

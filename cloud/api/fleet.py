@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from cloud.access.policy import staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import FLEET_READERS
-from cloud.api.deps import Conn
 from cloud.fleet.status import FleetFilter, GatewayHealth, list_gateways
+from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1/fleet", tags=["fleet"])
 Reader = Annotated[Principal, staff_only(*sorted(FLEET_READERS))]

@@ -14,10 +14,10 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from cloud.access.policy import Public, gateway_only
-from cloud.api.deps import GatewayConn
 from cloud.gateways import credentials
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.gateways.heartbeat import SKEW_FLAG_S, expected_interval_s
+from cloud.requests import GatewayConn
 from device_profiles.device_catalogue import load_devices
 
 router = APIRouter(prefix="/api/v1/gateways", tags=["gateways"])

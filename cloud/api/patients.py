@@ -16,12 +16,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from cloud.access.policy import PatientGrant, PatientScopeFilter, patient_access, patient_search, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
-from cloud.api.deps import Conn
 from cloud.api.registry import ERRORS, refuse
 from cloud.registry import consent, release
 from cloud.registry import patients as registry
 from cloud.registry.errors import RegistryError
 from cloud.registry.identity import mask
+from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1/patients", tags=["patients"])
 LEADS = (Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD)

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from cloud.access.policy import staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
-from cloud.api.deps import Conn
 from cloud.ingest.validate import Reason
+from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1/quarantine", tags=["quarantine"])
 Viewer = Annotated[

@@ -16,11 +16,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from cloud.access.policy import PatientScopeFilter, patient_search, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
-from cloud.api.deps import Conn
 from cloud.registry import assignments, homes, municipalities
 from cloud.registry.consent import supervision_profiles
 from cloud.registry.errors import RegistryError
 from cloud.registry.identity import IdentifierError, organisation_number
+from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {}, 409: {}, 422: {}}

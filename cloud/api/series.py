@@ -11,7 +11,6 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import AwareDatetime, BaseModel
 
 from cloud.access.policy import PatientGrant, patient_access
-from cloud.api.deps import Conn
 from cloud.query import store
 from cloud.query.series import (
     STORED_METRICS,
@@ -26,6 +25,7 @@ from cloud.query.series import (
     query_key,
     unit_of,
 )
+from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1/patients", tags=["series"])
 MetricPath = Annotated[

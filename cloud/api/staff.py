@@ -18,7 +18,7 @@ from cloud.access.policy import actor, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
 from cloud.api.auth import TokenOut, password_pool, token_out
-from cloud.api.deps import Conn
+from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])
 Admin = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN)]

@@ -14,8 +14,8 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.access.policy import PatientGrant, patient_access
-from cloud.api.deps import Conn
 from cloud.evaluation.protocols import protocol_for
+from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1/patients", tags=["alerts"])
 Reason = Annotated[str, Field(min_length=3, max_length=500)]

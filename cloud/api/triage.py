@@ -12,16 +12,17 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query
-from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloud.access.policy import PatientGrant, PatientScopeFilter, alert_access, patient_search, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
+from cloud.alert_store import store
+from cloud.alert_store.records import Actor
 from cloud.api.alerts import AlertOut
-from cloud.api.deps import Conn
 from cloud.escalation.timeline import after_action, observe
 from cloud.evaluation.protocols import protocol_for
+from cloud.requests import Conn
 
 router = APIRouter(tags=["triage"])
 SeverityName = Literal["red", "yellow"]
@@ -255,13 +256,8 @@ class Created(BaseModel):
     id: int
 
 
-async def _transition(conn: Conn, grant: PatientGrant, alert_id: int, event: str, message: str) -> None:
-    await conn.execute(
-        "INSERT INTO alert_transitions (alert_id, patient_id, rule, event, alert_class, severity, at, notify, "
-        "last_input_at, message, detail) SELECT id, patient_id, rule, %s, alert_class, severity, now(), false, "
-        "last_input_at, %s, %s FROM alerts WHERE id = %s",
-        (event, message, Jsonb({"by": str(grant.principal.id), "audit_id": grant.audit_id}), alert_id),
-    )
+def _actor(grant: PatientGrant) -> Actor:
+    return Actor(by=grant.principal.id, audit_id=grant.audit_id)
 
 
 @router.post("/api/v1/alerts/{alert_id}/comments", status_code=201, responses={404: {}})
@@ -270,16 +266,9 @@ async def comment_alert(
 ) -> Created:
     """Add a comment (open or resolved alerts alike)."""
     async with conn.transaction():
-        row = await (
-            await conn.execute(
-                "INSERT INTO alert_comments (alert_id, author, body) VALUES (%s, %s, %s) RETURNING id",
-                (alert_id, grant.principal.id, body.body.strip()),
-            )
-        ).fetchone()
-        assert row is not None
-        await _transition(conn, grant, alert_id, "commented", "comment added")
+        comment_id = await store.comment(conn, alert_id, _actor(grant), body.body.strip())
         await after_action(conn, alert_id, "commented")
-    return Created(id=row[0])
+    return Created(id=comment_id)
 
 
 Outcome = Literal["resolved_by_phone", "visit_dispatched", "on_site", "done", "false_alarm"]
@@ -316,33 +305,14 @@ async def record_outcome(
             raise HTTPException(422, "An outcome cannot be before the alert opened.")
         if opened[1] is not None and body.outcome in CLOSING:
             raise HTTPException(409, "The alert is already resolved.")
-        row = await (
-            await conn.execute(
-                "INSERT INTO alert_outcomes (alert_id, outcome, at, note, recorded_by) VALUES (%s, %s, %s, %s, %s) "
-                "RETURNING id",
-                (alert_id, body.outcome, at, body.note, grant.principal.id),
-            )
-        ).fetchone()
-        assert row is not None
-        await _transition(conn, grant, alert_id, "outcome", f"outcome: {body.outcome}")
+        actor = _actor(grant)
+        outcome_id = await store.outcome(conn, alert_id, actor, body.outcome, at, body.note)
         if body.outcome == "on_site":
-            await conn.execute("UPDATE alerts SET on_site_at = coalesce(on_site_at, %s) WHERE id = %s", (at, alert_id))
             await observe(conn, alert_id, "on_site_at", "on_site")
         if body.outcome in CLOSING:
-            await conn.execute(
-                "UPDATE alerts SET state = 'resolved', resolved_at = %s, resolved_by = %s, resolution = %s, "
-                "updated_at = now(), acknowledged_at = coalesce(acknowledged_at, %s) WHERE id = %s",
-                (max(at, opened[0]), grant.principal.id, body.outcome, max(at, opened[0]), alert_id),
-            )
-            await _transition(conn, grant, alert_id, "resolved", f"resolved: {body.outcome}")
-            await conn.execute(
-                "INSERT INTO alert_handled (patient_id, rule, handled_until) SELECT patient_id, rule, last_input_at "
-                "FROM alerts WHERE id = %s AND last_input_at IS NOT NULL ON CONFLICT (patient_id, rule) DO UPDATE "
-                "SET handled_until = greatest(alert_handled.handled_until, EXCLUDED.handled_until)",
-                (alert_id,),
-            )
+            await store.resolve(conn, alert_id, actor, body.outcome, at)
         await after_action(conn, alert_id, "resolved" if body.outcome in CLOSING else "outcome")
-    return Created(id=row[0])
+    return Created(id=outcome_id)
 
 
 class DeadLetter(BaseModel):

@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.escalation import ChainState, Fire, PolicySpec, Stop, Wait, next_action
 from cloud import telemetry
+from cloud.alert_store import chain
 from cloud.notify.in_app import push
 
 OUTBOX_CHANNEL = "tryggheim_outbox"
@@ -92,16 +93,11 @@ async def _fire(conn: AsyncConnection[Any], alert_id: int, fire: Fire, now: floa
 
 async def first_notified(conn: AsyncConnection[Any], alert_id: int, now: float) -> None:
     """Record the alert's first notification time once, and observe opened -> first notification."""
-    row = await (
-        await conn.execute(
-            "UPDATE alerts SET first_notified_at = %s WHERE id = %s AND first_notified_at IS NULL "
-            "RETURNING opened_at, escalation->>'event_class'",
-            (_dt(now), alert_id),
-        )
-    ).fetchone()
-    if row is not None:
-        telemetry.ALERT_STAGE_SECONDS.labels("first_notification", row[1] or "unknown").observe(
-            max(0.0, now - row[0].timestamp())
+    first = await chain.first_notified(conn, alert_id, _dt(now))
+    if first is not None:
+        opened_at, event_class = first
+        telemetry.ALERT_STAGE_SECONDS.labels("first_notification", event_class or "unknown").observe(
+            max(0.0, now - opened_at.timestamp())
         )
 
 
@@ -128,10 +124,7 @@ async def step_next(pool: AsyncConnectionPool, now: float, minute_s: float, proc
             next_due = after.until if isinstance(after, Wait) else (now if isinstance(after, Fire) else None)
         elif isinstance(action, Wait):
             next_due = max(action.until, now + 0.001)  # never due again at this same instant
-        await conn.execute(
-            "UPDATE alerts SET next_step = %s, next_due_at = %s WHERE id = %s",
-            (next_step, None if next_due is None else _dt(next_due), row["id"]),
-        )
+        await chain.advance(conn, row["id"], next_step, None if next_due is None else _dt(next_due))
         return StepResult(row["id"], action)
 
 

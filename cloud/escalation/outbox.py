@@ -21,14 +21,18 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.explain import JSONValue
+from alerts.lifecycle import Event
 from cloud import telemetry
+from cloud.alert_store import store
 from cloud.escalation.engine import first_notified
-from cloud.escalation.policies import INTERNAL_PREFIX, attach
+from cloud.escalation.policies import attach
 from cloud.notify import Channel, DeliveryError, Message
 from cloud.notify.sealing import SealError, SecretBox
 
 log = logging.getLogger(__name__)
-DEAD_LETTER_RULE = INTERNAL_PREFIX + "delivery_failed"
+DEAD_LETTER_RULE = "notify.delivery_failed"  # the platform's own alert about itself, not a protocol rule
+INTERNAL_CLASS = "internal"  # its event class: worklist only, so a failing channel cannot feed itself
 SEND_TIMEOUT_S = 20.0
 MAX_BACKOFF_S = 3600.0
 
@@ -165,24 +169,8 @@ async def raise_internal_alert(conn: AsyncConnection[Any], nid: int, detail: str
     assert row is not None
     patient, step, channel, target, alert_id = row
     message = f"Step {step + 1} of alert {alert_id} could not be delivered by {channel} to {target}."
-    explanation = {"notification_id": nid, "alert_id": alert_id, "step": step, "channel": channel,
-                   "target": target, "error": detail[:500]}  # fmt: skip
-    opened = await (
-        await conn.execute(
-            "INSERT INTO alerts (patient_id, rule, alert_class, severity, auto_resolve, opened_at, updated_at, "
-            "message, last_value, explanation) VALUES (%s, %s, 'data_quality', 'red', false, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (patient_id, rule) WHERE resolved_at IS NULL DO UPDATE SET repeats = alerts.repeats + 1, "
-            "updated_at = EXCLUDED.updated_at, message = EXCLUDED.message, last_value = EXCLUDED.last_value "
-            "RETURNING id, (xmax = 0)",
-            (patient, DEAD_LETTER_RULE, _dt(now), _dt(now), message, Jsonb(explanation), Jsonb(explanation)),
-        )
-    ).fetchone()
-    assert opened is not None
-    event = "triggered" if opened[1] else "repeated"
-    await conn.execute(
-        "INSERT INTO alert_transitions (alert_id, patient_id, rule, event, alert_class, severity, at, notify, "
-        "message, detail) VALUES (%s, %s, %s, %s, 'data_quality', 'red', %s, true, %s, %s)",
-        (opened[0], patient, DEAD_LETTER_RULE, event, _dt(now), message, Jsonb(explanation)),
-    )
-    if opened[1]:
-        await attach(conn, opened[0])
+    explanation: dict[str, JSONValue] = {"notification_id": nid, "alert_id": alert_id, "step": step,
+                                         "channel": channel, "target": target, "error": detail[:500]}  # fmt: skip
+    internal, event = await store.raise_internal(conn, patient, DEAD_LETTER_RULE, message, explanation, now)
+    if event is Event.TRIGGERED:
+        await attach(conn, internal, INTERNAL_CLASS)

@@ -9,20 +9,12 @@ from psycopg import AsyncConnection
 from cloud import telemetry
 from cloud.notify.in_app import push
 
-# Actions after which the chain must be looked at again at once: acknowledging stops the steps (and starts
-# the ack-timeout reminder), snoozing holds them, resolving ends them.
-_RECHECK = frozenset({"acknowledged", "snoozed", "resolved", "outcome"})
 _STAGE = {"acknowledged": ("acknowledged_at", "acknowledged"), "resolved": ("resolved_at", "resolved")}
 
 
 async def after_action(conn: AsyncConnection[Any], alert_id: int, event: str) -> None:
-    """In the action's transaction: reschedule the chain, push a live event, observe the stage latency."""
-    if event in _RECHECK:
-        await conn.execute(
-            "UPDATE alerts SET next_due_at = CASE WHEN escalation IS NULL OR resolved_at IS NOT NULL THEN NULL "
-            "ELSE now() END WHERE id = %s",
-            (alert_id,),
-        )
+    """In the action's transaction: push a live event and observe the stage latency. The alert store has
+    already made the chain due again (`cloud.alert_store.store`), so the engine looks at it at once."""
     await push(conn, event, alert_id)
     await observe(conn, alert_id, *_STAGE.get(event, (None, None)))
 

@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.evaluate import evaluate_patient
 from alerts.explain import Level
 from alerts.lifecycle import Event, Transition
+from cloud.alert_store import store
 from cloud.evaluation import inputs, state
 from cloud.evaluation.protocols import protocol_for
 
@@ -85,7 +86,7 @@ async def evaluate(conn: AsyncConnection[Any], job: Claim, now: float) -> tuple[
     facts = await inputs.liveness_facts(conn, job.patient_id, now)
     patient_state = await state.load_state(conn, job.patient_id, now)
     result = evaluate_patient(protocol, patient_state, windows, facts, now, rules=rules)
-    await state.apply(conn, job.patient_id, result.transitions)
+    await state.apply(conn, job.patient_id, protocol, result.transitions)
     return result.transitions
 
 
@@ -125,7 +126,7 @@ async def _postpone(conn: AsyncConnection[Any], job: Claim, exc: Exception) -> N
         explanation={"error": repr(exc)[:2000], "queued_rows": len(job.ids)},
     )
     async with conn.transaction():
-        await state.record(conn, job.patient_id, None, failure)
+        await store.record(conn, job.patient_id, None, failure)
         await conn.execute(
             "UPDATE pending_evaluations SET attempts = attempts + 1, retry_at = now() + "
             "make_interval(secs => least(%s, 5 * 2 ^ attempts)) WHERE id = ANY(%s)",

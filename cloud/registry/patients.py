@@ -16,6 +16,8 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from cloud.alert_store import store
+from cloud.alert_store.records import Actor
 from cloud.registry.errors import ConflictError, NotFoundError, RegistryError
 from cloud.registry.identity import IdentifierError, national_id
 
@@ -205,15 +207,7 @@ async def _stop(conn: AsyncConnection[Any], patient_id: UUID, resolution: str, b
         "WHERE patient_id = %s AND (upper(valid) IS NULL OR upper(valid) > now())",
         (patient_id,),
     )
-    await conn.execute(
-        "WITH closed AS (UPDATE alerts SET state = 'resolved', resolved_at = now(), resolved_by = %(by)s, "
-        "resolution = %(resolution)s, updated_at = now() WHERE patient_id = %(p)s AND resolved_at IS NULL "
-        "RETURNING id, rule, alert_class, severity, last_input_at) "
-        "INSERT INTO alert_transitions (alert_id, patient_id, rule, event, alert_class, severity, at, notify, "
-        "last_input_at, message, detail) SELECT id, %(p)s, rule, 'resolved', alert_class, severity, now(), false, "
-        "last_input_at, %(resolution)s, %(detail)s FROM closed",
-        {"p": patient_id, "by": by, "resolution": resolution[:500], "detail": Jsonb({"by": str(by)})},
-    )
+    await store.discharge(conn, patient_id, Actor(by=by), resolution)
 
 
 async def details(conn: AsyncConnection[Any], patient_id: UUID) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def open_alerts(
                     )
                 ).fetchone()
                 assert row is not None
-                await attach(conn, row[0])
+                await attach(conn, row[0], "clinical")
                 ids.append(int(row[0]))
             return ids
 

@@ -240,7 +240,7 @@ def test_a_rise_to_red_follows_the_red_policy_from_then_on(
     async def raise_to_red() -> None:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn, conn.transaction():
             await conn.execute("UPDATE alerts SET severity = 'red' WHERE id = %s", (alert,))
-            await severity_raised(conn, alert)
+            await severity_raised(conn, alert, "clinical")
 
     asyncio.run(raise_to_red())
     run(t0 + 121)

@@ -29,8 +29,8 @@ from fastapi import APIRouter
 from cloud.access import directory, policy, tokens
 from cloud.access.policy import gateway_only
 from cloud.access.roles import Role
-from cloud.api.deps import Conn
 from cloud.gateways.credentials import GatewayPrincipal
+from cloud.requests import Conn
 from tests.support.kits import Kit, batch, enrol_kit, reading
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase

@@ -1,4 +1,5 @@
-"""Request-scoped dependencies shared by routers."""
+"""Request-scoped dependencies shared by the routes and the access policy that guards them: the pooled
+connection of each pool and the correlation id. Below both, so the policy layer need not import a route module."""
 
 from __future__ import annotations
 

@@ -1,0 +1,63 @@
+"""The escalation columns of `alerts`, written for the escalation engine (which decides what they hold).
+
+All functions run in the caller's transaction; the engine holds the row lock when it advances a chain.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+
+async def set_policy(conn: AsyncConnection[Any], alert_id: int, event_class: str, policy: dict[str, Any]) -> None:
+    """Copy the selected policy (and the event class it was selected for) onto the alert: the chain follows
+    this copy, so editing a policy never rewrites a running chain."""
+    await conn.execute(
+        "UPDATE alerts SET escalation = %s WHERE id = %s",
+        (Jsonb({"event_class": event_class, "policy": policy}), alert_id),
+    )
+
+
+async def start(conn: AsyncConnection[Any], alert_id: int) -> None:
+    """Start the chain at step 0, due when the alert opened, and record where its triggering reading came
+    from (device, gateway and commit times) for the end-to-end latency histograms."""
+    await conn.execute("UPDATE alerts SET next_step = 0, next_due_at = opened_at WHERE id = %s", (alert_id,))
+    await conn.execute(
+        "UPDATE alerts a SET device_event_at = o.measured_at, gateway_received_at = o.received_at, "
+        "cloud_committed_at = o.stored_at FROM (SELECT measured_at, received_at, stored_at FROM observations "
+        "WHERE (patient_id, t) = (SELECT patient_id, last_input_at FROM alerts WHERE id = %s) "
+        "ORDER BY stored_at LIMIT 1) o WHERE a.id = %s",
+        (alert_id, alert_id),
+    )
+
+
+async def due_now(conn: AsyncConnection[Any], alert_id: int) -> None:
+    """Make an open escalating alert due at once (its severity rose: the engine looks at the new policy)."""
+    await conn.execute(
+        "UPDATE alerts SET next_due_at = now() WHERE id = %s AND resolved_at IS NULL AND escalation IS NOT NULL",
+        (alert_id,),
+    )
+
+
+async def advance(conn: AsyncConnection[Any], alert_id: int, next_step: int, next_due: datetime | None) -> None:
+    """Store where the chain stands after a step (None: nothing more is due)."""
+    await conn.execute(
+        "UPDATE alerts SET next_step = %s, next_due_at = %s WHERE id = %s", (next_step, next_due, alert_id)
+    )
+
+
+async def first_notified(
+    conn: AsyncConnection[Any], alert_id: int, when: datetime
+) -> tuple[datetime, str | None] | None:
+    """Record the alert's first notification time once; returns (opened_at, event class) the first time only."""
+    row = await (
+        await conn.execute(
+            "UPDATE alerts SET first_notified_at = %s WHERE id = %s AND first_notified_at IS NULL "
+            "RETURNING opened_at, escalation->>'event_class'",
+            (when, alert_id),
+        )
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
