@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.days import OSLO, day_label, local_days, local_hours
-from alerts.explain import Decision, Explanation, JSONValue, Level, Status, insufficient
+from alerts.explain import Decision, Explanation, JSONValue, Level, Status, insufficient, parameters
 from alerts.series import clean, quiet_numerics
 
 HOME_BP_RULE: Final = "aggregate.home_bp"
@@ -39,15 +39,7 @@ class HomeBpRule:
 
     def thresholds(self) -> dict[str, JSONValue]:
         """The rule's parameters, for the explanation."""
-        return {
-            "systolic_limit": self.systolic_limit,
-            "diastolic_limit": self.diastolic_limit,
-            "protocol_days": self.protocol_days,
-            "discarded_days": 1,
-            "min_days": self.min_days,
-            "evening_from_hour": self.evening_from_hour,
-            "tz": self.tz,
-        }
+        return parameters(self, discarded_days=1)
 
     @quiet_numerics
     def evaluate(

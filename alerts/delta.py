@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.days import OSLO, Aggregation, consecutive_tail, daily, day_label
-from alerts.explain import Decision, Explanation, JSONValue, Level, Status, insufficient
+from alerts.explain import Decision, Explanation, JSONValue, Level, Status, insufficient, parameters
 from alerts.series import clean, quiet_numerics
 
 Direction = Literal["up", "down"]
@@ -43,15 +43,7 @@ class DeltaRule:
 
     def thresholds(self) -> dict[str, JSONValue]:
         """The rule's parameters, for the explanation."""
-        return {
-            "metric": self.metric,
-            "change": self.change,
-            "days": self.days,
-            "direction": self.direction,
-            "daily_value": self.daily_value,
-            "consecutive_days": self.consecutive_days,
-            "tz": self.tz,
-        }
+        return parameters(self)
 
     @quiet_numerics
     def evaluate(self, times: npt.ArrayLike, values: npt.ArrayLike, now: float | None = None) -> Decision:
@@ -117,13 +109,7 @@ class BaselineRiseRule:
 
     def thresholds(self) -> dict[str, JSONValue]:
         """The rule's parameters, for the explanation."""
-        return {
-            "metric": self.metric,
-            "rise": self.rise,
-            "baseline_days": self.baseline_days,
-            "min_baseline_days": self.min_baseline_days,
-            "tz": self.tz,
-        }
+        return parameters(self)
 
     @quiet_numerics
     def evaluate(self, times: npt.ArrayLike, values: npt.ArrayLike, now: float | None = None) -> Decision:
