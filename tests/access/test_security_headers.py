@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,11 +15,12 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from cloud.access import authn, directory
+from cloud.access import directory, tokens
 from cloud.access.roles import Role
 from cloud.middleware import SECURITY_HEADERS, ServiceMiddleware
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
+from tests.support.tenants import SEEDER
 
 IDENTITY_NUMBER = "15014010022"
 PASSWORD = "hunter2-Kj8vQ-secret"
@@ -28,10 +30,13 @@ async def _admin(url: str) -> dict[str, str]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.ensure_municipality(conn, "0301", "Oslo")
         admin = await directory.add_staff(
-            conn, municipality=municipality, username="headers.admin", display_name="Admin",
+            conn, actor=SEEDER, municipality=municipality, username="headers.admin", display_name="Admin",
             role=Role.MUNICIPALITY_ADMIN, team_ids=[], password=None,
         )  # fmt: skip
-        return {"Authorization": f"Bearer {await authn.issue_token(conn, admin, 'tests')}"}
+        _token, secret = await tokens.issue(
+            conn, SEEDER, staff_id=admin, municipality_id=municipality, label="tests", lifetime=timedelta(days=1)
+        )
+        return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture(scope="module")
