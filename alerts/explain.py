@@ -104,6 +104,23 @@ def parameters(rule: object, **extra: JSONValue) -> dict[str, JSONValue]:
     return values | extra
 
 
+def judged(
+    level: Level,
+    triggered: bool,
+    rule: str,
+    inputs: Mapping[str, JSONValue],
+    values: Mapping[str, JSONValue],
+    thresholds: Mapping[str, JSONValue],
+) -> Decision:
+    """An evaluated decision: the rule's `level` when it triggered, else green, with its explanation."""
+    return Decision(
+        level=level if triggered else Level.GREEN,
+        triggered=triggered,
+        status=Status.EVALUATED,
+        explanation=Explanation(rule=rule, inputs=inputs, values=values, thresholds=thresholds),
+    )
+
+
 def insufficient(
     rule: str, reason: str, inputs: Mapping[str, JSONValue], thresholds: Mapping[str, JSONValue]
 ) -> Decision:
