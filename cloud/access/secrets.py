@@ -39,9 +39,9 @@ class PasswordCheckBusy(Exception):  # noqa: N818 - reads as a state, not an err
 
 
 class PasswordPool:
-    """argon2 off the event loop. One check costs about 0.1 s of CPU; on the loop, 60 parallel sign-ins stalled
-    `/healthz` for 1.4 s. argon2-cffi releases the GIL, so a few threads hash while the loop keeps serving.
-    At most `threads + queue` sign-ins are under way at once (`admitted`); the next is refused at once instead
+    """argon2 off the event loop: one check costs a noticeable slice of CPU, and on the loop parallel sign-ins
+    stalled `/healthz` (docs/benchmarks.md). argon2-cffi releases the GIL, so a few threads hash while the loop
+    keeps serving. At most `threads + queue` sign-ins are under way at once (`admitted`); the next is refused at once instead
     of queueing without bound.
 
     `hasher` sets the parameters of new hashes (the library's current ones unless given); verification reads
