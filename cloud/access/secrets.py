@@ -41,8 +41,8 @@ class PasswordCheckBusy(Exception):  # noqa: N818 - reads as a state, not an err
 class PasswordPool:
     """argon2 off the event loop: one check costs a noticeable slice of CPU, and on the loop parallel sign-ins
     stalled `/healthz` (docs/benchmarks.md). argon2-cffi releases the GIL, so a few threads hash while the loop
-    keeps serving. At most `threads + queue` sign-ins are under way at once (`admitted`); the next is refused at once instead
-    of queueing without bound.
+    keeps serving. At most `threads + queue` sign-ins are under way at once (`admitted`); the next is refused at
+    once instead of queueing without bound.
 
     `hasher` sets the parameters of new hashes (the library's current ones unless given); verification reads
     the parameters from the stored hash, so hashes made with other parameters still verify. Only the test
