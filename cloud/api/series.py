@@ -3,7 +3,7 @@ metric. Every route is `patient_access`: scoped to the caller's patients and aud
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, TypeVar
 from uuid import UUID
 
@@ -26,7 +26,7 @@ from cloud.query.series import (
     query_key,
     unit_of,
 )
-from cloud.query.store import StoredReading
+from cloud.query.store import Aggregate, StoredReading
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api/v1/patients", tags=["series"])
@@ -64,17 +64,9 @@ class RawPage(BaseModel):
     next_cursor: str | None
 
 
-class BucketOut(BaseModel):
-    """Readings in [start, end): `day` names the Oslo calendar day for `1d` buckets (23 or 25 hours on the
-    days the clocks change); `partial` when the requested range cuts the bucket."""
+class BucketOut(Aggregate):
+    """A bucket; `partial` when the requested range cuts it."""
 
-    start: datetime
-    end: datetime
-    day: date | None
-    min: float
-    max: float
-    mean: float
-    count: int
     partial: bool
 
 
@@ -154,13 +146,7 @@ async def bucketed_series(
     key = query_key("buckets", grant.patient_id, metric, start.timestamp(), to.timestamp(), bucket)
     after = _position(cursor, key)
     found, more = _page(await store.buckets(conn, grant.patient_id, metric, start, to, bucket, after, limit + 1), limit)
-    items = [
-        BucketOut(
-            start=b.start, end=b.end, day=b.day, min=b.min, max=b.max, mean=b.mean, count=b.count,
-            partial=b.start < start or b.end > to,
-        )
-        for b in found
-    ]  # fmt: skip
+    items = [BucketOut(**b.model_dump(), partial=b.start < start or b.end > to) for b in found]
     following = encode_cursor(Position(found[-1].start), key) if more else None
     return BucketPage(metric=metric, unit=unit_of(metric), bucket=bucket, items=items, next_cursor=following)
 

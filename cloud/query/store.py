@@ -8,7 +8,6 @@ makes the order total. Buckets are grouped in SQL (`date_bin`, or the Europe/Osl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -68,9 +67,11 @@ class Row(StoredReading):
     id: int
 
 
-@dataclass(frozen=True)
-class Aggregate:
-    """One non-empty bucket."""
+class Aggregate(BaseModel):
+    """Readings in [start, end): `day` names the Oslo calendar day for `1d` buckets (23 or 25 hours on the
+    days the clocks change)."""
+
+    model_config = ConfigDict(frozen=True)
 
     start: datetime
     end: datetime
@@ -111,10 +112,10 @@ async def buckets(
     if width is None:
         await cur.execute(_DAILY, params)
         days = [(r.pop("d"), r) for r in await cur.fetchall()]
-        return [Aggregate(day_start(d), bucket_end(bucket, day_start(d), d), d, **r) for d, r in days]
+        return [Aggregate(start=day_start(d), end=bucket_end(bucket, day_start(d), d), day=d, **r) for d, r in days]
     await cur.execute(_SUBDAILY, params | {"w": width, "origin": BUCKET_ORIGIN})
     bins = [(r.pop("b"), r) for r in await cur.fetchall()]
-    return [Aggregate(b, b + width, None, **r) for b, r in bins]
+    return [Aggregate(start=b, end=b + width, day=None, **r) for b, r in bins]
 
 
 async def latest(conn: AsyncConnection[Any], patient_id: UUID, metrics: list[str]) -> list[tuple[str, Row]]:

@@ -47,6 +47,18 @@ async def _owned(conn: AsyncConnection[Any], table: str, row_id: UUID, municipal
         raise NotFoundError(f"No such {what} in your municipality.")
 
 
+async def owned_device(conn: AsyncConnection[Any], municipality_id: UUID, device_id: UUID) -> dict[str, Any]:
+    """The device's address and profile, if it is in the municipality's inventory; else `NotFoundError`."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT address, profile_id FROM devices WHERE id = %s AND municipality_id = %s", (device_id, municipality_id)
+    )
+    device = await cur.fetchone()
+    if device is None:
+        raise NotFoundError("No such device in your municipality.")
+    return device
+
+
 def _bounds(valid_from: datetime | None, valid_to: datetime | None) -> tuple[datetime, datetime | None]:
     start = valid_from or datetime.now(UTC)
     if valid_to is not None and valid_to <= start:

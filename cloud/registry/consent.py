@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 
+from cloud.registry.assignments import owned_device
 from cloud.registry.errors import NotFoundError, RegistryError
+from cloud.registry.patients import lifecycle_of
 from device_profiles.device_catalogue import load_devices
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -112,18 +114,8 @@ async def record(
     if start >= expiry(review_by):
         raise RegistryError("valid_from must be before the end of the review date")
     async with conn.transaction():
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            "SELECT 1 FROM patients WHERE id = %s AND municipality_id = %s", (patient_id, municipality_id)
-        )
-        if await cur.fetchone() is None:
-            raise NotFoundError("No such patient.")
-        await cur.execute(
-            "SELECT profile_id FROM devices WHERE id = %s AND municipality_id = %s", (device_id, municipality_id)
-        )
-        device = await cur.fetchone()
-        if device is None:
-            raise NotFoundError("No such device in your municipality.")
+        await lifecycle_of(conn, municipality_id, patient_id)
+        device = await owned_device(conn, municipality_id, device_id)
         if device["profile_id"] not in supervision_profiles():
             raise RegistryError(f"{device['profile_id']} is not a supervision sensor; it needs no consent record")
         records = conn.cursor(row_factory=class_row(ConsentRecord))

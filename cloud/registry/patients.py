@@ -58,6 +58,18 @@ class PatientFields:
     clear: set[str] = field(default_factory=set)  # nullable fields to set to null on update
 
 
+async def lifecycle_of(conn: AsyncConnection[Any], municipality_id: UUID, patient_id: UUID) -> str:
+    """Where the patient is in the service, if the patient is the municipality's; else `NotFoundError`."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT lifecycle FROM patients WHERE id = %s AND municipality_id = %s", (patient_id, municipality_id)
+    )
+    patient = await cur.fetchone()
+    if patient is None:
+        raise NotFoundError("No such patient.")
+    return str(patient["lifecycle"])
+
+
 async def _check_refs(conn: AsyncConnection[Any], municipality_id: UUID, fields: PatientFields) -> None:
     for table, value, what in (("homes", fields.home_id, "home"), ("care_teams", fields.care_team_id, "care team")):
         if value is not None:

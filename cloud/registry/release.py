@@ -19,9 +19,10 @@ from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from cloud.registry.assignments import owned_device
 from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
-from cloud.registry.errors import ConflictError, NotFoundError, RegistryError
-from cloud.registry.patients import STOPPED
+from cloud.registry.errors import ConflictError, RegistryError
+from cloud.registry.patients import STOPPED, lifecycle_of
 from device_profiles import load_catalogue
 
 BACKFILL_AFTER = timedelta(minutes=5)  # as at ingest (cloud.ingest.validate)
@@ -72,20 +73,10 @@ async def _releasable(
 ) -> dict[str, Any]:  # fmt: skip
     """The device (address, profile), once it is known that its readings in the range may go to the patient;
     holds the device's release lock for the rest of the transaction."""
-    await cur.execute(
-        "SELECT address, profile_id FROM devices WHERE id = %s AND municipality_id = %s", (device_id, municipality_id)
-    )
-    device = await cur.fetchone()
-    if device is None:
-        raise NotFoundError("No such device in your municipality.")
-    await cur.execute(
-        "SELECT lifecycle FROM patients WHERE id = %s AND municipality_id = %s", (patient_id, municipality_id)
-    )
-    patient = await cur.fetchone()
-    if patient is None:
-        raise NotFoundError("No such patient.")
-    if patient["lifecycle"] in STOPPED:
-        raise ConflictError(f"the patient is {patient['lifecycle']}")
+    device = await owned_device(cur.connection, municipality_id, device_id)
+    lifecycle = await lifecycle_of(cur.connection, municipality_id, patient_id)
+    if lifecycle in STOPPED:
+        raise ConflictError(f"the patient is {lifecycle}")
     await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"release:{device_id}",))
     await cur.execute(
         "SELECT 1 FROM device_assignments WHERE device_id = %s AND valid && tstzrange(%s, %s, '[)') "
