@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.days import OSLO, day_label, local_days, local_hours
-from alerts.explain import Decision, Explanation, JSONValue, Level, Status, insufficient
+from alerts.explain import Decision, Explanation, JSONValue, Level, Status, insufficient, judged, parameters
 from alerts.series import clean, quiet_numerics
 
 HOME_BP_RULE: Final = "aggregate.home_bp"
@@ -39,15 +39,7 @@ class HomeBpRule:
 
     def thresholds(self) -> dict[str, JSONValue]:
         """The rule's parameters, for the explanation."""
-        return {
-            "systolic_limit": self.systolic_limit,
-            "diastolic_limit": self.diastolic_limit,
-            "protocol_days": self.protocol_days,
-            "discarded_days": 1,
-            "min_days": self.min_days,
-            "evening_from_hour": self.evening_from_hour,
-            "tz": self.tz,
-        }
+        return parameters(self, discarded_days=1)
 
     @quiet_numerics
     def evaluate(
@@ -84,24 +76,15 @@ class HomeBpRule:
         evening = local_hours(paired[used], self.tz) >= self.evening_from_hour
         mean_sys, mean_dia = float(sys_values[used].mean()), float(dia_values[used].mean())
         elevated = mean_sys >= self.systolic_limit or mean_dia >= self.diastolic_limit
-        return Decision(
-            level=self.level if elevated else Level.GREEN,
-            triggered=elevated,
-            status=Status.EVALUATED,
-            explanation=Explanation(
-                rule=HOME_BP_RULE,
-                inputs={
-                    **inputs,
-                    "day_1": day_label(first),
-                    "days_used": [day_label(day) for day in used_days.tolist()],
-                    "readings_used": int(used.sum()),
-                    "morning_readings": int((~evening).sum()),
-                    "evening_readings": int(evening.sum()),
-                },
-                values={"mean_systolic": mean_sys, "mean_diastolic": mean_dia},
-                thresholds=self.thresholds(),
-            ),
-        )
+        used_inputs: dict[str, JSONValue] = {
+            "day_1": day_label(first),
+            "days_used": [day_label(day) for day in used_days.tolist()],
+            "readings_used": int(used.sum()),
+            "morning_readings": int((~evening).sum()),
+            "evening_readings": int(evening.sum()),
+        }
+        means: dict[str, JSONValue] = {"mean_systolic": mean_sys, "mean_diastolic": mean_dia}
+        return judged(self.level, elevated, HOME_BP_RULE, {**inputs, **used_inputs}, means, self.thresholds())
 
 
 # Consensus glucose levels (Battelino et al. 2019), mmol/L: (name, test, limit, traffic light).

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.days import OSLO, Aggregation, consecutive_tail, daily, day_label
-from alerts.explain import Decision, Explanation, JSONValue, Level, Status, insufficient
+from alerts.explain import Decision, JSONValue, Level, insufficient, judged, parameters
 from alerts.series import clean, quiet_numerics
 
 Direction = Literal["up", "down"]
@@ -43,15 +43,7 @@ class DeltaRule:
 
     def thresholds(self) -> dict[str, JSONValue]:
         """The rule's parameters, for the explanation."""
-        return {
-            "metric": self.metric,
-            "change": self.change,
-            "days": self.days,
-            "direction": self.direction,
-            "daily_value": self.daily_value,
-            "consecutive_days": self.consecutive_days,
-            "tz": self.tz,
-        }
+        return parameters(self)
 
     @quiet_numerics
     def evaluate(self, times: npt.ArrayLike, values: npt.ArrayLike, now: float | None = None) -> Decision:
@@ -75,25 +67,13 @@ class DeltaRule:
         run = consecutive_tail(per_day.days, flags)
         triggered = run >= self.consecutive_days
         shown = slice(max(0, len(per_day) - self.days - self.consecutive_days), None)
-        return Decision(
-            level=self.level if triggered else Level.GREEN,
-            triggered=triggered,
-            status=Status.EVALUATED,
-            explanation=Explanation(
-                rule=rule,
-                inputs={
-                    **inputs,
-                    "days": per_day.labels()[shown],
-                    "daily_values": per_day.values[shown].tolist(),
-                },
-                values={
-                    "change_latest_day": float(changes[-1]),
-                    "changes": changes[shown].tolist(),
-                    "days_in_a_row": run,
-                },
-                thresholds=self.thresholds(),
-            ),
-        )
+        days: dict[str, JSONValue] = {"days": per_day.labels()[shown], "daily_values": per_day.values[shown].tolist()}
+        found: dict[str, JSONValue] = {
+            "change_latest_day": float(changes[-1]),
+            "changes": changes[shown].tolist(),
+            "days_in_a_row": run,
+        }
+        return judged(self.level, triggered, rule, {**inputs, **days}, found, self.thresholds())
 
 
 @dataclass(frozen=True)
@@ -117,13 +97,7 @@ class BaselineRiseRule:
 
     def thresholds(self) -> dict[str, JSONValue]:
         """The rule's parameters, for the explanation."""
-        return {
-            "metric": self.metric,
-            "rise": self.rise,
-            "baseline_days": self.baseline_days,
-            "min_baseline_days": self.min_baseline_days,
-            "tz": self.tz,
-        }
+        return parameters(self)
 
     @quiet_numerics
     def evaluate(self, times: npt.ArrayLike, values: npt.ArrayLike, now: float | None = None) -> Decision:
@@ -141,26 +115,17 @@ class BaselineRiseRule:
         baseline = float(np.median(per_day.values[in_baseline]))
         newest = float(series.values[-1])
         triggered = newest - baseline > self.rise
-        return Decision(
-            level=self.level if triggered else Level.GREEN,
-            triggered=triggered,
-            status=Status.EVALUATED,
-            explanation=Explanation(
-                rule=RISE_RULE,
-                inputs={
-                    **inputs,
-                    "newest_time": float(series.times[-1]),
-                    "newest_value": newest,
-                    "day": day_label(today),
-                },
-                values={
-                    "baseline": baseline,
-                    "baseline_days_used": int(in_baseline.sum()),
-                    "rise": newest - baseline,
-                },
-                thresholds=self.thresholds(),
-            ),
-        )
+        newest_reading: dict[str, JSONValue] = {
+            "newest_time": float(series.times[-1]),
+            "newest_value": newest,
+            "day": day_label(today),
+        }
+        found: dict[str, JSONValue] = {
+            "baseline": baseline,
+            "baseline_days_used": int(in_baseline.sum()),
+            "rise": newest - baseline,
+        }
+        return judged(self.level, triggered, RISE_RULE, {**inputs, **newest_reading}, found, self.thresholds())
 
 
 RISE_RULE: Final = "delta.above_baseline"

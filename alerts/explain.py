@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -96,6 +96,29 @@ def json_safe(value: JSONValue) -> JSONValue:
     if isinstance(value, (list, tuple)):
         return [json_safe(item) for item in value]
     return value
+
+
+def parameters(rule: object, **extra: JSONValue) -> dict[str, JSONValue]:
+    """A rule dataclass's parameters for its explanation: every field but the alert level, then `extra`."""
+    values: dict[str, JSONValue] = {f.name: getattr(rule, f.name) for f in fields(rule) if f.name != "level"}  # type: ignore[arg-type]
+    return values | extra
+
+
+def judged(
+    level: Level,
+    triggered: bool,
+    rule: str,
+    inputs: Mapping[str, JSONValue],
+    values: Mapping[str, JSONValue],
+    thresholds: Mapping[str, JSONValue],
+) -> Decision:
+    """An evaluated decision: the rule's `level` when it triggered, else green, with its explanation."""
+    return Decision(
+        level=level if triggered else Level.GREEN,
+        triggered=triggered,
+        status=Status.EVALUATED,
+        explanation=Explanation(rule=rule, inputs=inputs, values=values, thresholds=thresholds),
+    )
 
 
 def insufficient(

@@ -44,6 +44,7 @@ from cloud.escalation.runner import EscalationRunner
 from cloud.evaluation.runner import EvaluationRunner
 from cloud.ingest.uploads import UploadSlots
 from cloud.ingest.validate import storable
+from cloud.registry.errors import RegistryError
 from cloud.worklist.live import Broadcaster
 from common.logs import mask_identity_numbers
 
@@ -139,38 +140,47 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     policy.enforce(app)
     middleware.install(app, demo=settings.auth_mode == "local", body_timeout_s=settings.body_timeout_s)
 
-    async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # Nothing was committed: the client retries, and nothing is lost.
-        return JSONResponse(
-            {"detail": f"Storage unavailable ({type(exc).__name__}); nothing was stored, retry later."},
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
-
-    async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
-        # The last line of defence for values PostgreSQL refuses (a NUL character, text with an unpaired
-        # surrogate, a number out of range): the transaction is rolled back, so nothing was half-written;
-        # routes validate what they can first.
-        reason = "text with an unpaired surrogate" if isinstance(exc, UnicodeEncodeError) else str(exc)
-        return JSONResponse(
-            {"detail": f"A value in the request cannot be stored: {reason.splitlines()[0][:200]}"}, status_code=422
-        )
-
-    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-        # FastAPI's own handler echoes each error's `input`: an identity number, a password or a name sent
-        # in the wrong shape came back in the response (and an unpaired surrogate in it, valid JSON `\ud800`,
-        # made the 422 a 500). Type, place and message say what is wrong; the input is never repeated, and
-        # identity-number-shaped runs are masked even there (a key of the body can be one).
-        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        detail = [{key: value for key, value in error.items() if key != "input"} for error in errors]
-        return JSONResponse({"detail": _masked(storable(jsonable_encoder(detail)))}, status_code=422)
-
-    app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(UnicodeEncodeError, unstorable_value)
-    app.add_exception_handler(psycopg.DataError, unstorable_value)
-    app.add_exception_handler(psycopg.OperationalError, storage_unavailable)
-    app.add_exception_handler(PoolTimeout, storage_unavailable)
+    _answer_errors(app)
     return app
+
+
+def _answer_errors(app: FastAPI) -> None:
+    """The answers to exceptions that routes leave to the application."""
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(UnicodeEncodeError, _unstorable_value)
+    app.add_exception_handler(psycopg.DataError, _unstorable_value)
+    app.add_exception_handler(psycopg.OperationalError, _storage_unavailable)
+    app.add_exception_handler(PoolTimeout, _storage_unavailable)
+    app.add_exception_handler(RegistryError, registry.refused)
+
+
+async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Nothing was committed: the client retries, and nothing is lost.
+    return JSONResponse(
+        {"detail": f"Storage unavailable ({type(exc).__name__}); nothing was stored, retry later."},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+async def _unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+    # The last line of defence for values PostgreSQL refuses (a NUL character, text with an unpaired
+    # surrogate, a number out of range): the transaction is rolled back, so nothing was half-written;
+    # routes validate what they can first.
+    reason = "text with an unpaired surrogate" if isinstance(exc, UnicodeEncodeError) else str(exc)
+    return JSONResponse(
+        {"detail": f"A value in the request cannot be stored: {reason.splitlines()[0][:200]}"}, status_code=422
+    )
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own handler echoes each error's `input`: an identity number, a password or a name sent
+    # in the wrong shape came back in the response (and an unpaired surrogate in it, valid JSON `\ud800`,
+    # made the 422 a 500). Type, place and message say what is wrong; the input is never repeated, and
+    # identity-number-shaped runs are masked even there (a key of the body can be one).
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{key: value for key, value in error.items() if key != "input"} for error in errors]
+    return JSONResponse({"detail": _masked(storable(jsonable_encoder(detail)))}, status_code=422)
 
 
 def _masked(value: Any) -> Any:

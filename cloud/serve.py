@@ -24,8 +24,8 @@ _GC_YOUNG_THRESHOLD = 20_000
 
 def tune_gc() -> None:
     """Garbage collection for a long-running server: what exists after start-up (modules, the app, the
-    catalogues) is frozen out of collections, and young collections run less often. Measured on the ingest
-    path: full collections took 66 ms each over 160,000 start-up objects; after this, about 1 ms."""
+    catalogues) is frozen out of collections, and young collections run less often, because full collections
+    over the start-up objects were a visible share of each ingest request (figures: docs/benchmarks.md)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
@@ -65,8 +65,8 @@ def run_server(settings: CloudSettings, db: Database, *, on_started: Callable[[s
     # the signal; we still have a database to stop, so those become an ordinary return here.
     previous = {sig: signal.signal(sig, _stop_requested) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        # uvloop: the event loop's socket and callback work costs about half of asyncio's own, a sizeable
-        # share of each ingest request (psycopg and uvicorn both run on it).
+        # uvloop: the event loop's socket and callback work is a sizeable share of each ingest request
+        # (psycopg and uvicorn both run on it), and uvloop does it for less (docs/benchmarks.md).
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(_serve(server, f"http://{settings.host}:{settings.port}", on_started))
     except _StopRequestedError:

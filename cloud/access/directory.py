@@ -45,12 +45,12 @@ class Team:
 
 async def municipality_id(conn: AsyncConnection[Any], kommunenummer: str) -> UUID:
     """The id of a municipality by its four-digit number."""
-    row = await (
-        await conn.execute("SELECT id FROM municipalities WHERE kommunenummer = %s", (kommunenummer,))
-    ).fetchone()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("SELECT id FROM municipalities WHERE kommunenummer = %s", (kommunenummer,))
+    row = await cur.fetchone()
     if row is None:
         raise DirectoryError(f"no municipality with number {kommunenummer}")
-    return UUID(str(row[0]))
+    return UUID(str(row["id"]))
 
 
 async def ensure_municipality(
@@ -63,15 +63,15 @@ async def ensure_municipality(
         orgnr = organisation_number(orgnr) if orgnr is not None else None
     except IdentifierError as exc:
         raise DirectoryError(str(exc)) from None
-    row = await (
-        await conn.execute(
-            "INSERT INTO municipalities (kommunenummer, name, orgnr) VALUES (%s, %s, %s) "
-            "ON CONFLICT (kommunenummer) DO UPDATE SET name = municipalities.name RETURNING id",
-            (kommunenummer, name, orgnr),
-        )
-    ).fetchone()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "INSERT INTO municipalities (kommunenummer, name, orgnr) VALUES (%s, %s, %s) "
+        "ON CONFLICT (kommunenummer) DO UPDATE SET name = municipalities.name RETURNING id",
+        (kommunenummer, name, orgnr),
+    )
+    row = await cur.fetchone()
     assert row is not None
-    return UUID(str(row[0]))
+    return UUID(str(row["id"]))
 
 
 async def ensure_team(conn: AsyncConnection[Any], municipality: UUID, name: str, *, actor: audit.Actor) -> UUID:

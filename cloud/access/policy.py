@@ -219,8 +219,10 @@ def alert_access(action: str) -> Any:
 
     @_mark("patient")
     async def policy(request: Request, conn: Conn, alert_id: int) -> PatientGrant:
-        row = await (await conn.execute("SELECT patient_id FROM alerts WHERE id = %s", (alert_id,))).fetchone()
-        return await _patient_grant(request, conn, row[0] if row else None, action, "No such alert.")
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute("SELECT patient_id FROM alerts WHERE id = %s", (alert_id,))
+        row = await cur.fetchone()
+        return await _patient_grant(request, conn, row["patient_id"] if row else None, action, "No such alert.")
 
     return Depends(policy)
 

@@ -39,13 +39,18 @@ class PasswordCheckBusy(Exception):  # noqa: N818 - reads as a state, not an err
 
 
 class PasswordPool:
-    """argon2 off the event loop. One check costs about 0.1 s of CPU; on the loop, 60 parallel sign-ins stalled
-    `/healthz` for 1.4 s. argon2-cffi releases the GIL, so a few threads hash while the loop keeps serving.
-    At most `threads + queue` sign-ins are under way at once (`admitted`); the next is refused at once instead
-    of queueing without bound."""
+    """argon2 off the event loop: one check costs a noticeable slice of CPU, and on the loop parallel sign-ins
+    stalled `/healthz` (docs/benchmarks.md). argon2-cffi releases the GIL, so a few threads hash while the loop
+    keeps serving. At most `threads + queue` sign-ins are under way at once (`admitted`); the next is refused at
+    once instead of queueing without bound.
 
-    def __init__(self, threads: int, queue: int) -> None:
+    `hasher` sets the parameters of new hashes (the library's current ones unless given); verification reads
+    the parameters from the stored hash, so hashes made with other parameters still verify. Only the test
+    fixtures pass cheap parameters, explicitly, so production has no switch that could weaken them."""
+
+    def __init__(self, threads: int, queue: int, hasher: PasswordHasher = _HASHER) -> None:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="argon2")
+        self._hasher = hasher
         self._capacity = threads + queue
         self._admitted = 0
 
@@ -65,9 +70,9 @@ class PasswordPool:
         return await self._run(verify_password, stored_hash, password)
 
     async def hash(self, password: str) -> str:
-        """`hash_password` in a pool thread."""
+        """An argon2id hash with the pool's parameters, in a pool thread."""
         async with self.admitted():
-            return await self._run(hash_password, password)
+            return await self._run(self._hasher.hash, password)
 
     async def _run(self, function: Callable[..., _T], *args: object) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)

@@ -16,10 +16,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from cloud.access.policy import PatientGrant, PatientScopeFilter, patient_access, patient_search, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
-from cloud.api.registry import ERRORS, refuse
+from cloud.api.registry import ERRORS
 from cloud.registry import consent, release
 from cloud.registry import patients as registry
-from cloud.registry.errors import RegistryError
 from cloud.registry.identity import mask
 from cloud.requests import Conn
 
@@ -150,13 +149,10 @@ async def create_patient(
     admin: Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, audited="patient.create")],
 ) -> dict[str, UUID]:
     """Register a patient with contacts (one transaction: all of it or nothing)."""
-    try:
-        patient_id = await registry.create(
-            conn, municipality_id=admin.municipality_id, fields=_fields(body), lifecycle=body.lifecycle,
-            allow_synthetic=_synthetic(request), by=admin.id,
-        )  # fmt: skip
-    except RegistryError as exc:
-        refuse(exc)
+    patient_id = await registry.create(
+        conn, municipality_id=admin.municipality_id, fields=_fields(body), lifecycle=body.lifecycle,
+        allow_synthetic=_synthetic(request), by=admin.id,
+    )  # fmt: skip
     return {"id": patient_id}
 
 
@@ -203,10 +199,7 @@ async def get_patient(
     patient_id: UUID, conn: Conn, grant: Annotated[PatientGrant, patient_access("patient.read")]
 ) -> PatientDetails:
     """One patient, in full."""
-    try:
-        return PatientDetails(**await registry.details(conn, grant.patient_id))
-    except RegistryError as exc:
-        refuse(exc)
+    return PatientDetails(**await registry.details(conn, grant.patient_id))
 
 
 @router.patch("/{patient_id}", status_code=204, responses=ERRORS)
@@ -218,13 +211,10 @@ async def change_patient(
     grant: Annotated[PatientGrant, patient_access("patient.update", *LEADS)],
 ) -> None:
     """Change a patient's record (team leads and administrators)."""
-    try:
-        await registry.update(
-            conn, municipality_id=grant.principal.municipality_id, patient_id=grant.patient_id, fields=_fields(body),
-            allow_synthetic=_synthetic(request),
-        )  # fmt: skip
-    except RegistryError as exc:
-        refuse(exc)
+    await registry.update(
+        conn, municipality_id=grant.principal.municipality_id, patient_id=grant.patient_id, fields=_fields(body),
+        allow_synthetic=_synthetic(request),
+    )  # fmt: skip
 
 
 class LifecycleChange(BaseModel):
@@ -246,13 +236,10 @@ async def change_lifecycle(
     grant: Annotated[PatientGrant, patient_access("patient.lifecycle", *LEADS)],
 ) -> dict[str, str]:
     """Change the service lifecycle along the allowed transitions."""
-    try:
-        previous = await registry.change_lifecycle(
-            conn, municipality_id=grant.principal.municipality_id, patient_id=grant.patient_id, to=body.to,
-            reason=body.reason, by=grant.principal.id,
-        )  # fmt: skip
-    except RegistryError as exc:
-        refuse(exc)
+    previous = await registry.change_lifecycle(
+        conn, municipality_id=grant.principal.municipality_id, patient_id=grant.patient_id, to=body.to,
+        reason=body.reason, by=grant.principal.id,
+    )  # fmt: skip
     return {"from": previous, "to": body.to}
 
 
@@ -316,13 +303,10 @@ async def record_consent(
     grant: Annotated[PatientGrant, patient_access("consent.create", *CARERS)],
 ) -> ConsentOut:
     """Record a consent or assessment; the sensor is activated for the patient from `valid_from`."""
-    try:
-        record = await consent.record(
-            conn, municipality_id=grant.principal.municipality_id, patient_id=grant.patient_id,
-            by=grant.principal.id, **body.model_dump(),
-        )  # fmt: skip
-    except RegistryError as exc:
-        refuse(exc)
+    record = await consent.record(
+        conn, municipality_id=grant.principal.municipality_id, patient_id=grant.patient_id,
+        by=grant.principal.id, **body.model_dump(),
+    )  # fmt: skip
     return _consent(record)
 
 
@@ -334,10 +318,7 @@ async def withdraw_consent(
     grant: Annotated[PatientGrant, patient_access("consent.withdraw", *CARERS)],
 ) -> ConsentOut:
     """Withdraw a record from now on; the sensor's readings are quarantined again."""
-    try:
-        record = await consent.withdraw(conn, patient_id=grant.patient_id, consent_id=consent_id, by=grant.principal.id)
-    except RegistryError as exc:
-        refuse(exc)
+    record = await consent.withdraw(conn, patient_id=grant.patient_id, consent_id=consent_id, by=grant.principal.id)
     return _consent(record)
 
 
@@ -380,12 +361,9 @@ async def release_quarantine(
     """Move the device's `unassigned` readings in the range from quarantine to the patient (idempotent)."""
     if body.end <= body.start:
         raise HTTPException(422, "end must be after start")
-    try:
-        done = await release.release(
-            conn, municipality_id=grant.principal.municipality_id, device_id=body.device_id,
-            patient_id=grant.patient_id, start=body.start, end=body.end, by=grant.principal.id,
-            audit_id=grant.audit_id,
-        )  # fmt: skip
-    except RegistryError as exc:
-        refuse(exc)
+    done = await release.release(
+        conn, municipality_id=grant.principal.municipality_id, device_id=body.device_id,
+        patient_id=grant.patient_id, start=body.start, end=body.end, by=grant.principal.id,
+        audit_id=grant.audit_id,
+    )  # fmt: skip
     return ReleaseOut(**vars(done))

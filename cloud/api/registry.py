@@ -7,10 +7,12 @@ its policy; a refused change answers with the registry's precise 4xx and writes 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloud.access.policy import PatientScopeFilter, patient_search, staff_only
@@ -29,9 +31,11 @@ Admin = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, audited="regist
 Kit = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, Role.INSTALLER, audited="registry.devices")]
 
 
-def refuse(exc: RegistryError) -> NoReturn:
-    """Answer a refused registry change with its status and message."""
-    raise HTTPException(exc.status, str(exc)) from None
+async def refused(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to a change the registry refused, whichever route asked: its status and message. The
+    exception has left the route's transaction, so nothing of the change was written."""
+    status = exc.status if isinstance(exc, RegistryError) else 422
+    return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
 class _Body(BaseModel):
@@ -57,15 +61,11 @@ class MunicipalityChange(_Body):
 @router.get("/municipality")
 async def my_municipality(conn: Conn, staff: Staff) -> MunicipalityOut:
     """The municipality the caller works for."""
-    row = await (
-        await conn.execute(
-            "SELECT kommunenummer, name, orgnr FROM municipalities WHERE id = %s", (staff.municipality_id,)
-        )
-    ).fetchone()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("SELECT kommunenummer, name, orgnr FROM municipalities WHERE id = %s", (staff.municipality_id,))
+    row = await cur.fetchone()
     assert row is not None
-    return MunicipalityOut(
-        kommunenummer=row[0], name=row[1], official_name=municipalities.official().get(row[0]), orgnr=row[2]
-    )
+    return MunicipalityOut(**row, official_name=municipalities.official().get(row["kommunenummer"]))
 
 
 @router.patch("/municipality", responses=ERRORS)
@@ -144,12 +144,9 @@ async def create_home(body: HomeIn, conn: Conn, admin: Admin) -> dict[str, UUID]
 @router.patch("/homes/{home_id}", status_code=204, responses=ERRORS)
 async def change_home(home_id: UUID, body: HomeChange, conn: Conn, admin: Admin) -> None:
     """Change a home's address, access notes or phone."""
-    try:
-        await homes.update(
-            conn, municipality_id=admin.municipality_id, home_id=home_id, changes=body.model_dump(exclude_unset=True)
-        )
-    except RegistryError as exc:
-        refuse(exc)
+    await homes.update(
+        conn, municipality_id=admin.municipality_id, home_id=home_id, changes=body.model_dump(exclude_unset=True)
+    )
 
 
 class DeviceIn(_Body):
@@ -182,29 +179,21 @@ async def list_devices(
 ) -> list[DeviceOut]:
     """The municipality's devices."""
     supervision = supervision_profiles()
-    rows = await (
-        await conn.execute(
-            "SELECT d.id, d.profile_id, d.address, d.serial, a.patient_id, a.home_id, r.gateway_id FROM devices d "
-            "LEFT JOIN device_assignments a ON a.device_id = d.id AND a.valid @> now() "
-            "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> now() "
-            "WHERE d.municipality_id = %s ORDER BY d.address LIMIT %s OFFSET %s",
-            (staff.municipality_id, limit, offset),
-        )
-    ).fetchall()
-    return [
-        DeviceOut(id=r[0], profile_id=r[1], address=r[2], serial=r[3], supervision_sensor=r[1] in supervision,
-                  patient_id=r[4], home_id=r[5], gateway_id=r[6])
-        for r in rows
-    ]  # fmt: skip
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT d.id, d.profile_id, d.address, d.serial, a.patient_id, a.home_id, r.gateway_id FROM devices d "
+        "LEFT JOIN device_assignments a ON a.device_id = d.id AND a.valid @> now() "
+        "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> now() "
+        "WHERE d.municipality_id = %s ORDER BY d.address LIMIT %s OFFSET %s",
+        (staff.municipality_id, limit, offset),
+    )
+    return [DeviceOut(**r, supervision_sensor=r["profile_id"] in supervision) for r in await cur.fetchall()]
 
 
 @router.post("/devices", status_code=201, responses=ERRORS)
 async def create_device(body: DeviceIn, conn: Conn, staff: Kit) -> dict[str, UUID]:
     """Add a device to the municipality's inventory."""
-    try:
-        return {"id": await assignments.add_device(conn, municipality_id=staff.municipality_id, **body.model_dump())}
-    except RegistryError as exc:
-        refuse(exc)
+    return {"id": await assignments.add_device(conn, municipality_id=staff.municipality_id, **body.model_dump())}
 
 
 class PeriodOut(BaseModel):
@@ -227,10 +216,7 @@ class DeviceHistory(BaseModel):
 @router.get("/devices/{device_id}/history", responses=ERRORS)
 async def device_history(device_id: UUID, conn: Conn, staff: Kit) -> DeviceHistory:
     """Assignment and registration periods, oldest first."""
-    try:
-        assigned, registered = await assignments.history(conn, staff.municipality_id, device_id)
-    except RegistryError as exc:
-        refuse(exc)
+    assigned, registered = await assignments.history(conn, staff.municipality_id, device_id)
     return DeviceHistory(
         assignments=[PeriodOut(**vars(p)) for p in assigned], registrations=[PeriodOut(**vars(p)) for p in registered]
     )
@@ -263,12 +249,9 @@ class EndIn(_Body):
 @router.post("/devices/{device_id}/assignments", status_code=201, responses=ERRORS)
 async def assign_device(device_id: UUID, body: AssignmentIn, conn: Conn, admin: Admin) -> dict[str, int]:
     """Assign the device for a period; an overlap with another period of the device is a 409."""
-    try:
-        period = await assignments.assign(
-            conn, municipality_id=admin.municipality_id, device_id=device_id, by=admin.id, **body.model_dump()
-        )
-    except RegistryError as exc:
-        refuse(exc)
+    period = await assignments.assign(
+        conn, municipality_id=admin.municipality_id, device_id=device_id, by=admin.id, **body.model_dump()
+    )
     return {"id": period}
 
 
@@ -277,24 +260,18 @@ async def end_assignment(
     device_id: UUID, assignment_id: Annotated[int, Path(ge=1, le=2**62)], body: EndIn, conn: Conn, admin: Admin
 ) -> None:
     """End an assignment at `at` (a period can only be shortened)."""
-    try:
-        await assignments.end_period(
-            conn, "device_assignments", municipality_id=admin.municipality_id, device_id=device_id,
-            period_id=assignment_id, at=body.at,
-        )  # fmt: skip
-    except RegistryError as exc:
-        refuse(exc)
+    await assignments.end_period(
+        conn, "device_assignments", municipality_id=admin.municipality_id, device_id=device_id,
+        period_id=assignment_id, at=body.at,
+    )  # fmt: skip
 
 
 @router.post("/devices/{device_id}/registrations", status_code=201, responses=ERRORS)
 async def register_device(device_id: UUID, body: RegistrationIn, conn: Conn, staff: Kit) -> dict[str, int]:
     """Register the device to a gateway for a period (a kit swap: end the old period, register the new)."""
-    try:
-        period = await assignments.register(
-            conn, municipality_id=staff.municipality_id, device_id=device_id, **body.model_dump()
-        )
-    except RegistryError as exc:
-        refuse(exc)
+    period = await assignments.register(
+        conn, municipality_id=staff.municipality_id, device_id=device_id, **body.model_dump()
+    )
     return {"id": period}
 
 
@@ -303,10 +280,7 @@ async def end_registration(
     device_id: UUID, registration_id: Annotated[int, Path(ge=1, le=2**62)], body: EndIn, conn: Conn, staff: Kit
 ) -> None:
     """End a gateway registration at `at`."""
-    try:
-        await assignments.end_period(
-            conn, "device_registrations", municipality_id=staff.municipality_id, device_id=device_id,
-            period_id=registration_id, at=body.at,
-        )  # fmt: skip
-    except RegistryError as exc:
-        refuse(exc)
+    await assignments.end_period(
+        conn, "device_registrations", municipality_id=staff.municipality_id, device_id=device_id,
+        period_id=registration_id, at=body.at,
+    )  # fmt: skip

@@ -3,8 +3,8 @@ metric. Every route is `patient_access`: scoped to the caller's patients and aud
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -25,8 +25,10 @@ from cloud.query.series import (
     query_key,
     unit_of,
 )
+from cloud.query.store import Aggregate, StoredReading
 from cloud.requests import Conn
 
+T = TypeVar("T")
 router = APIRouter(prefix="/api/v1/patients", tags=["series"])
 MetricPath = Annotated[
     str,
@@ -53,42 +55,18 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
-class Reading(BaseModel):
-    """One stored reading. `t` is the clinical time every query orders by: the device clock when the
-    device sent one (`measured_at`), else the gateway's receipt (`received_at`); `stored_at` is the cloud's
-    commit time."""
-
-    t: datetime
-    value: float
-    unit: str
-    label: str | None
-    measured_at: datetime | None
-    received_at: datetime
-    stored_at: datetime
-    device_id: UUID
-    backfilled: bool
-
-
 class RawPage(BaseModel):
     """Readings oldest first; pass `next_cursor` back for the next page (null: this was the last)."""
 
     metric: str
     unit: str
-    items: list[Reading]
+    items: list[StoredReading]
     next_cursor: str | None
 
 
-class BucketOut(BaseModel):
-    """Readings in [start, end): `day` names the Oslo calendar day for `1d` buckets (23 or 25 hours on the
-    days the clocks change); `partial` when the requested range cuts the bucket."""
+class BucketOut(Aggregate):
+    """A bucket; `partial` when the requested range cuts it."""
 
-    start: datetime
-    end: datetime
-    day: date | None
-    min: float
-    max: float
-    mean: float
-    count: int
     partial: bool
 
 
@@ -102,7 +80,7 @@ class BucketPage(BaseModel):
     next_cursor: str | None
 
 
-class LatestReading(Reading):
+class LatestReading(StoredReading):
     """The newest reading of one metric."""
 
     metric: str
@@ -125,8 +103,9 @@ def _position(cursor: str | None, key: str) -> Position | None:
         raise HTTPException(400, str(exc)) from None
 
 
-def _reading(row: store.Row) -> dict[str, object]:
-    return {name: getattr(row, name) for name in Reading.model_fields}
+def _page(found: list[T], limit: int) -> tuple[list[T], bool]:
+    """The first `limit` of up to `limit + 1` items fetched, and whether a next page exists."""
+    return found[:limit], len(found) > limit
 
 
 @router.get("/{patient_id}/series/{metric}", responses=_ERRORS)
@@ -143,13 +122,10 @@ async def raw_series(
     """Raw readings of one metric in [from, to), at most 31 days, oldest first, in keyset pages."""
     _checked(metric, start, to, None)
     key = query_key("raw", grant.patient_id, metric, start.timestamp(), to.timestamp())
-    rows = await store.raw(conn, grant.patient_id, metric, start, to, _position(cursor, key), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    after = _position(cursor, key)
+    rows, more = _page(await store.raw(conn, grant.patient_id, metric, start, to, after, limit + 1), limit)
     following = encode_cursor(Position(rows[-1].t, rows[-1].id), key) if more else None
-    return RawPage(
-        metric=metric, unit=unit_of(metric), items=[Reading(**_reading(r)) for r in rows], next_cursor=following
-    )
+    return RawPage(metric=metric, unit=unit_of(metric), items=rows, next_cursor=following)
 
 
 @router.get("/{patient_id}/series/{metric}/buckets", responses=_ERRORS)
@@ -168,16 +144,9 @@ async def bucketed_series(
     Oslo calendar days (`1d`) at most 3,700; empty buckets are left out."""
     _checked(metric, start, to, bucket)
     key = query_key("buckets", grant.patient_id, metric, start.timestamp(), to.timestamp(), bucket)
-    found = await store.buckets(conn, grant.patient_id, metric, start, to, bucket, _position(cursor, key), limit + 1)
-    more = len(found) > limit
-    found = found[:limit]
-    items = [
-        BucketOut(
-            start=b.start, end=b.end, day=b.day, min=b.min, max=b.max, mean=b.mean, count=b.count,
-            partial=b.start < start or b.end > to,
-        )
-        for b in found
-    ]  # fmt: skip
+    after = _position(cursor, key)
+    found, more = _page(await store.buckets(conn, grant.patient_id, metric, start, to, bucket, after, limit + 1), limit)
+    items = [BucketOut(**b.model_dump(), partial=b.start < start or b.end > to) for b in found]
     following = encode_cursor(Position(found[-1].start), key) if more else None
     return BucketPage(metric=metric, unit=unit_of(metric), bucket=bucket, items=items, next_cursor=following)
 
@@ -198,4 +167,4 @@ async def latest_values(
     except QueryError as exc:
         raise HTTPException(422, str(exc)) from None
     found = await store.latest(conn, grant.patient_id, wanted)
-    return [LatestReading(metric=name, **_reading(row)) for name, row in found]
+    return [LatestReading(metric=name, **row.model_dump(exclude={"id"})) for name, row in found]

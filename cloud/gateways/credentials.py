@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.rows import class_row, dict_row
 
 from cloud.access.secrets import token_digest
 
@@ -60,43 +61,43 @@ async def create_code(
     conn: AsyncConnection[Any], home_id: UUID, lifetime: timedelta = CODE_LIFETIME
 ) -> tuple[str, datetime]:
     """A new single-use code for a kit in `home_id`; returns the code and when it expires."""
-    row = await (await conn.execute("SELECT municipality_id FROM homes WHERE id = %s", (home_id,))).fetchone()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("SELECT municipality_id FROM homes WHERE id = %s", (home_id,))
+    row = await cur.fetchone()
     if row is None:
         raise EnrolmentError(f"no home {home_id}")
     code = new_code()
     expires = datetime.now(UTC) + lifetime
     await conn.execute(
         "INSERT INTO enrolment_codes (code_hash, municipality_id, home_id, expires_at) VALUES (%s, %s, %s, %s)",
-        (token_digest(code), row[0], home_id, expires),
+        (token_digest(code), row["municipality_id"], home_id, expires),
     )
     return code, expires
 
 
 async def enrol(conn: AsyncConnection[Any], code: str, client: str) -> tuple[UUID, str]:
     """Exchange a code, once, for a new gateway and its credential."""
+    cur = conn.cursor(row_factory=dict_row)
     async with conn.transaction():
-        failures = await (
-            await conn.execute(
-                "SELECT count(*) FROM enrolment_failures WHERE client = %s AND at > %s",
-                (client, datetime.now(UTC) - FAILURE_WINDOW),
-            )
-        ).fetchone()
-        if failures and failures[0] >= MAX_FAILURES_PER_CLIENT:
+        await cur.execute(
+            "SELECT count(*) AS recent FROM enrolment_failures WHERE client = %s AND at > %s",
+            (client, datetime.now(UTC) - FAILURE_WINDOW),
+        )
+        failures = await cur.fetchone()
+        if failures and failures["recent"] >= MAX_FAILURES_PER_CLIENT:
             raise EnrolmentThrottled
-        row = await (
-            await conn.execute(
-                "SELECT municipality_id, home_id, expires_at, used_at FROM enrolment_codes "
-                "WHERE code_hash = %s FOR UPDATE",
-                (token_digest(normalise_code(code)),),
-            )
-        ).fetchone()
+        await cur.execute(
+            "SELECT municipality_id, home_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = %s FOR UPDATE",
+            (token_digest(normalise_code(code)),),
+        )
+        row = await cur.fetchone()
         problem = (
             "unknown"
             if row is None
             else "already used"
-            if row[3] is not None
+            if row["used_at"] is not None
             else "expired"
-            if row[2] <= datetime.now(UTC)
+            if row["expires_at"] <= datetime.now(UTC)
             else None
         )
         if problem:
@@ -105,34 +106,32 @@ async def enrol(conn: AsyncConnection[Any], code: str, client: str) -> tuple[UUI
         raise EnrolmentError(f"the enrolment code is {problem}; ask for a new one")
     credential = secrets.token_urlsafe(32)
     async with conn.transaction():
-        gateway = await (
-            await conn.execute(
-                "INSERT INTO gateways (municipality_id, home_id, credential_hash, enrolled_at) "
-                "VALUES (%s, %s, %s, now()) RETURNING id",
-                (row[0], row[1], token_digest(credential)),
-            )
-        ).fetchone()
+        await cur.execute(
+            "INSERT INTO gateways (municipality_id, home_id, credential_hash, enrolled_at) "
+            "VALUES (%s, %s, %s, now()) RETURNING id",
+            (row["municipality_id"], row["home_id"], token_digest(credential)),
+        )
+        gateway = await cur.fetchone()
         assert gateway is not None
         updated = await conn.execute(
             "UPDATE enrolment_codes SET used_at = now(), gateway_id = %s WHERE code_hash = %s AND used_at IS NULL",
-            (gateway[0], token_digest(normalise_code(code))),
+            (gateway["id"], token_digest(normalise_code(code))),
         )
         if updated.rowcount != 1:  # a concurrent exchange of the same code won
             raise EnrolmentError("the enrolment code is already used; ask for a new one")
-    return gateway[0], credential
+    return gateway["id"], credential
 
 
 async def authenticate(conn: AsyncConnection[Any], credential: str) -> GatewayPrincipal | None:
     """The gateway behind a credential: current, or previous within its grace period; never revoked."""
     digest = token_digest(credential)
-    row = await (
-        await conn.execute(
-            "SELECT id, municipality_id, home_id, clock_skew_s FROM gateways WHERE revoked_at IS NULL AND "
-            "(credential_hash = %s OR (previous_hash = %s AND previous_valid_until > now()))",
-            (digest, digest),
-        )
-    ).fetchone()
-    return GatewayPrincipal(row[0], row[1], row[2], row[3]) if row else None
+    cur = conn.cursor(row_factory=class_row(GatewayPrincipal))
+    await cur.execute(
+        "SELECT id, municipality_id, home_id, clock_skew_s FROM gateways WHERE revoked_at IS NULL AND "
+        "(credential_hash = %s OR (previous_hash = %s AND previous_valid_until > now()))",
+        (digest, digest),
+    )
+    return await cur.fetchone()
 
 
 async def rotate(conn: AsyncConnection[Any], gateway_id: UUID, grace: timedelta = ROTATION_GRACE) -> str:

@@ -13,6 +13,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 
 from device_profiles.device_catalogue import load_devices
 
@@ -36,25 +37,26 @@ async def register(
         raise AssignmentError(f"{profile_id!r} is not in the device catalogue (`tryggheim profiles list`)")
     since = valid_from or datetime.now(UTC)
     async with conn.transaction():
-        gw = await (await conn.execute("SELECT municipality_id FROM gateways WHERE id = %s", (gateway_id,))).fetchone()
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute("SELECT municipality_id FROM gateways WHERE id = %s", (gateway_id,))
+        gw = await cur.fetchone()
         if gw is None:
             raise AssignmentError(f"no gateway {gateway_id}")
-        row = await (
-            await conn.execute(
-                "INSERT INTO devices (municipality_id, profile_id, address) VALUES (%s, %s, %s) "
-                "ON CONFLICT (municipality_id, address) DO UPDATE SET profile_id = EXCLUDED.profile_id RETURNING id",
-                (gw[0], profile_id, address),
-            )
-        ).fetchone()
+        await cur.execute(
+            "INSERT INTO devices (municipality_id, profile_id, address) VALUES (%s, %s, %s) "
+            "ON CONFLICT (municipality_id, address) DO UPDATE SET profile_id = EXCLUDED.profile_id RETURNING id",
+            (gw["municipality_id"], profile_id, address),
+        )
+        row = await cur.fetchone()
         assert row is not None
         try:
             await conn.execute(
                 "INSERT INTO device_registrations (device_id, gateway_id, valid) VALUES (%s, %s, tstzrange(%s, NULL))",
-                (row[0], gateway_id, since),
+                (row["id"], gateway_id, since),
             )
         except psycopg.errors.ExclusionViolation:
             raise AssignmentError(f"{address} is already registered to a gateway from {since.isoformat()}") from None
-    return UUID(str(row[0]))
+    return UUID(str(row["id"]))
 
 
 async def assign(

@@ -8,44 +8,48 @@ makes the order total. Buckets are grouped in SQL (`date_bin`, or the Europe/Osl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from pydantic import BaseModel, ConfigDict
 
 from cloud.query.series import BUCKET_ORIGIN, BUCKET_WIDTH, Bucket, Position, bucket_end, day_start
 from common.timefmt import to_oslo
 
 _RAW = (
-    "SELECT id, t, value, unit, context->>'label', measured_at, received_at, stored_at, device_id, backfilled "
+    "SELECT id, t, value, unit, context->>'label' AS label, measured_at, received_at, stored_at, device_id, backfilled "
     "FROM observations WHERE patient_id = %(p)s AND metric = %(m)s AND t >= %(lo)s AND t < %(to)s "
     "AND (t, id) > (%(ct)s, %(cid)s) ORDER BY t, id LIMIT %(n)s"
 )
+_SUMMARY = "min(value) AS min, max(value) AS max, avg(value) AS mean, count(*) AS count"
 _SUBDAILY = (
-    "SELECT date_bin(%(w)s, t, %(origin)s) AS b, min(value), max(value), avg(value), count(*) "
+    "SELECT date_bin(%(w)s, t, %(origin)s) AS b, " + _SUMMARY + " "
     "FROM observations WHERE patient_id = %(p)s AND metric = %(m)s AND t >= %(lo)s AND t < %(to)s "
     "GROUP BY b ORDER BY b LIMIT %(n)s"
 )
 _DAILY = (
-    "SELECT (t AT TIME ZONE 'Europe/Oslo')::date AS d, min(value), max(value), avg(value), count(*) "
+    "SELECT (t AT TIME ZONE 'Europe/Oslo')::date AS d, " + _SUMMARY + " "
     "FROM observations WHERE patient_id = %(p)s AND metric = %(m)s AND t >= %(lo)s AND t < %(to)s "
     "GROUP BY d ORDER BY d LIMIT %(n)s"
 )
 _LATEST = (
-    "SELECT k.metric, o.id, o.t, o.value, o.unit, o.context->>'label', o.measured_at, o.received_at, o.stored_at, "
-    "o.device_id, o.backfilled FROM unnest(%s::text[]) AS k(metric) CROSS JOIN LATERAL "
+    "SELECT k.metric, o.id, o.t, o.value, o.unit, o.context->>'label' AS label, o.measured_at, o.received_at, "
+    "o.stored_at, o.device_id, o.backfilled FROM unnest(%s::text[]) AS k(metric) CROSS JOIN LATERAL "
     "(SELECT * FROM observations WHERE patient_id = %s AND metric = k.metric ORDER BY t DESC, id DESC LIMIT 1) o "
     "ORDER BY k.metric"
 )
 
 
-@dataclass(frozen=True)
-class Row:
-    """One stored reading with its three times: device clock, gateway receipt, cloud storage."""
+class StoredReading(BaseModel):
+    """One stored reading. `t` is the clinical time every query orders by: the device clock when the
+    device sent one (`measured_at`), else the gateway's receipt (`received_at`); `stored_at` is the cloud's
+    commit time."""
 
-    id: int
+    model_config = ConfigDict(frozen=True)
+
     t: datetime
     value: float
     unit: str
@@ -57,9 +61,17 @@ class Row:
     backfilled: bool
 
 
-@dataclass(frozen=True)
-class Aggregate:
-    """One non-empty bucket."""
+class Row(StoredReading):
+    """A stored reading with its identity, which breaks ties in the keyset order."""
+
+    id: int
+
+
+class Aggregate(BaseModel):
+    """Readings in [start, end): `day` names the Oslo calendar day for `1d` buckets (23 or 25 hours on the
+    days the clocks change)."""
+
+    model_config = ConfigDict(frozen=True)
 
     start: datetime
     end: datetime
@@ -79,8 +91,9 @@ async def raw(
     params = {"p": patient_id, "m": metric, "lo": lower, "to": end, "n": limit}
     # Without a cursor, (t, id) > (start, 0) excludes nothing: t >= start and ids start at 1.
     params |= {"ct": after.t, "cid": after.id} if after else {"ct": start, "cid": 0}
-    rows = await (await conn.execute(_RAW, params)).fetchall()
-    return [Row(*r) for r in rows]
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_RAW, params)
+    return [Row(**r) for r in await cur.fetchall()]
 
 
 async def buckets(
@@ -95,14 +108,18 @@ async def buckets(
         day = to_oslo(after.t).date() if width is None else None
         lower = max(start, bucket_end(bucket, after.t, day))
     params: dict[str, Any] = {"p": patient_id, "m": metric, "lo": lower, "to": end, "n": limit}
+    cur = conn.cursor(row_factory=dict_row)
     if width is None:
-        rows = await (await conn.execute(_DAILY, params)).fetchall()
-        return [Aggregate(day_start(d), bucket_end(bucket, day_start(d), d), d, *rest) for d, *rest in rows]
-    rows = await (await conn.execute(_SUBDAILY, params | {"w": width, "origin": BUCKET_ORIGIN})).fetchall()
-    return [Aggregate(b, b + width, None, *rest) for b, *rest in rows]
+        await cur.execute(_DAILY, params)
+        days = [(r.pop("d"), r) for r in await cur.fetchall()]
+        return [Aggregate(start=day_start(d), end=bucket_end(bucket, day_start(d), d), day=d, **r) for d, r in days]
+    await cur.execute(_SUBDAILY, params | {"w": width, "origin": BUCKET_ORIGIN})
+    bins = [(r.pop("b"), r) for r in await cur.fetchall()]
+    return [Aggregate(start=b, end=b + width, day=None, **r) for b, r in bins]
 
 
 async def latest(conn: AsyncConnection[Any], patient_id: UUID, metrics: list[str]) -> list[tuple[str, Row]]:
     """The newest reading (by clinical time) of each metric that has one; one index probe per metric."""
-    rows = await (await conn.execute(_LATEST, (metrics, patient_id))).fetchall()
-    return [(metric, Row(*rest)) for metric, *rest in rows]
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_LATEST, (metrics, patient_id))
+    return [(row.pop("metric"), Row(**row)) for row in await cur.fetchall()]

@@ -16,6 +16,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.rows import class_row, dict_row
 
 from cloud.registry.errors import ConflictError, NotFoundError, RegistryError
 from device_profiles.device_catalogue import load_devices
@@ -46,6 +47,18 @@ async def _owned(conn: AsyncConnection[Any], table: str, row_id: UUID, municipal
         raise NotFoundError(f"No such {what} in your municipality.")
 
 
+async def owned_device(conn: AsyncConnection[Any], municipality_id: UUID, device_id: UUID) -> dict[str, Any]:
+    """The device's address and profile, if it is in the municipality's inventory; else `NotFoundError`."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT address, profile_id FROM devices WHERE id = %s AND municipality_id = %s", (device_id, municipality_id)
+    )
+    device = await cur.fetchone()
+    if device is None:
+        raise NotFoundError("No such device in your municipality.")
+    return device
+
+
 def _bounds(valid_from: datetime | None, valid_to: datetime | None) -> tuple[datetime, datetime | None]:
     start = valid_from or datetime.now(UTC)
     if valid_to is not None and valid_to <= start:
@@ -61,17 +74,17 @@ async def add_device(
         raise RegistryError(f"{profile_id!r} is not in the device catalogue (`tryggheim profiles list`)")
     try:
         async with conn.transaction():
-            row = await (
-                await conn.execute(
-                    "INSERT INTO devices (municipality_id, profile_id, address, serial) VALUES (%s, %s, %s, %s) "
-                    "RETURNING id",
-                    (municipality_id, profile_id, address, serial),
-                )
-            ).fetchone()
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                "INSERT INTO devices (municipality_id, profile_id, address, serial) VALUES (%s, %s, %s, %s) "
+                "RETURNING id",
+                (municipality_id, profile_id, address, serial),
+            )
+            row = await cur.fetchone()
     except psycopg.errors.UniqueViolation:
         raise ConflictError(f"a device with address {address} is already registered in your municipality") from None
     assert row is not None
-    return UUID(str(row[0]))
+    return UUID(str(row["id"]))
 
 
 async def _insert_period(
@@ -79,28 +92,31 @@ async def _insert_period(
     end: datetime | None, by: UUID | None,
 ) -> int:  # fmt: skip
     extra, values = ("", ()) if table == "device_registrations" else (", set_by", (by,))
+    cur = conn.cursor(row_factory=dict_row)
     try:
         async with conn.transaction():
-            row = await (
-                await conn.execute(
-                    f"INSERT INTO {table} (device_id, {column}, valid{extra}) "  # noqa: S608 - fixed names
-                    f"VALUES (%s, %s, tstzrange(%s, %s, '[)'){', %s' if extra else ''}) RETURNING id",
-                    (device_id, target, start, end, *values),
-                )
-            ).fetchone()
-    except psycopg.errors.ExclusionViolation:
-        clash = await (
-            await conn.execute(
-                f"SELECT lower(valid), upper(valid) FROM {table} WHERE device_id = %s "  # noqa: S608
-                "AND valid && tstzrange(%s, %s, '[)') ORDER BY lower(valid) LIMIT 1",
-                (device_id, start, end),
+            await cur.execute(
+                f"INSERT INTO {table} (device_id, {column}, valid{extra}) "  # noqa: S608 - fixed names
+                f"VALUES (%s, %s, tstzrange(%s, %s, '[)'){', %s' if extra else ''}) RETURNING id",
+                (device_id, target, start, end, *values),
             )
-        ).fetchone()
-        when = f"[{clash[0].isoformat()}, {clash[1].isoformat() if clash[1] else 'open'})" if clash else "another"
+            row = await cur.fetchone()
+    except psycopg.errors.ExclusionViolation:
+        await cur.execute(
+            f"SELECT lower(valid) AS valid_from, upper(valid) AS valid_to FROM {table} "  # noqa: S608
+            "WHERE device_id = %s AND valid && tstzrange(%s, %s, '[)') ORDER BY lower(valid) LIMIT 1",
+            (device_id, start, end),
+        )
+        clash = await cur.fetchone()
+        when = (
+            f"[{clash['valid_from'].isoformat()}, {clash['valid_to'].isoformat() if clash['valid_to'] else 'open'})"
+            if clash
+            else "another"
+        )
         noun = "assignment" if table == "device_assignments" else "gateway registration"
         raise ConflictError(f"the period overlaps the device's {noun} {when}; end that one first") from None
     assert row is not None
-    return int(row[0])
+    return int(row["id"])
 
 
 async def assign(
@@ -122,9 +138,11 @@ async def assign(
         await _owned(conn, "devices", device_id, municipality_id, "device")
         if patient_id is not None:
             await _owned(conn, "patients", patient_id, municipality_id, "patient")
-            state = await (await conn.execute("SELECT lifecycle FROM patients WHERE id = %s", (patient_id,))).fetchone()
-            if state is not None and state[0] in INACTIVE:
-                raise ConflictError(f"the patient is {state[0]}; devices cannot be assigned")
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute("SELECT lifecycle FROM patients WHERE id = %s", (patient_id,))
+            state = await cur.fetchone()
+            if state is not None and state["lifecycle"] in INACTIVE:
+                raise ConflictError(f"the patient is {state['lifecycle']}; devices cannot be assigned")
             return await _insert_period(conn, "device_assignments", device_id, "patient_id", patient_id, start, end, by)
         assert home_id is not None
         await _owned(conn, "homes", home_id, municipality_id, "home")
@@ -154,15 +172,16 @@ async def end_period(
     """Close an open (or later-ending) period at `at`; a period can only be shortened, never emptied."""
     async with conn.transaction():
         await _owned(conn, "devices", device_id, municipality_id, "device")
-        row = await (
-            await conn.execute(
-                f"SELECT lower(valid), upper(valid) FROM {table} WHERE id = %s AND device_id = %s FOR UPDATE",  # noqa: S608
-                (period_id, device_id),
-            )
-        ).fetchone()
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            f"SELECT lower(valid) AS valid_from, upper(valid) AS valid_to FROM {table} "  # noqa: S608
+            "WHERE id = %s AND device_id = %s FOR UPDATE",
+            (period_id, device_id),
+        )
+        row = await cur.fetchone()
         if row is None:
             raise NotFoundError("No such period for this device.")
-        lower, upper = row
+        lower, upper = row["valid_from"], row["valid_to"]
         if at <= lower or (upper is not None and at > upper):
             raise RegistryError(
                 f"the end must be after the period's start {lower.isoformat()}"
@@ -179,18 +198,17 @@ async def history(
 ) -> tuple[list[Period], list[Period]]:
     """The device's assignments and gateway registrations, oldest first."""
     await _owned(conn, "devices", device_id, municipality_id, "device")
-    assigned = await (
-        await conn.execute(
-            "SELECT id, CASE WHEN patient_id IS NULL THEN 'home' ELSE 'patient' END, coalesce(patient_id, home_id), "
-            "lower(valid), upper(valid) FROM device_assignments WHERE device_id = %s ORDER BY lower(valid)",
-            (device_id,),
-        )
-    ).fetchall()
-    registered = await (
-        await conn.execute(
-            "SELECT id, 'gateway', gateway_id, lower(valid), upper(valid) FROM device_registrations "
-            "WHERE device_id = %s ORDER BY lower(valid)",
-            (device_id,),
-        )
-    ).fetchall()
-    return [Period(*r) for r in assigned], [Period(*r) for r in registered]
+    cur = conn.cursor(row_factory=class_row(Period))
+    await cur.execute(
+        "SELECT id, CASE WHEN patient_id IS NULL THEN 'home' ELSE 'patient' END AS target, "
+        "coalesce(patient_id, home_id) AS target_id, lower(valid) AS valid_from, upper(valid) AS valid_to "
+        "FROM device_assignments WHERE device_id = %s ORDER BY lower(valid)",
+        (device_id,),
+    )
+    assigned = await cur.fetchall()
+    await cur.execute(
+        "SELECT id, 'gateway' AS target, gateway_id AS target_id, lower(valid) AS valid_from, upper(valid) AS valid_to "
+        "FROM device_registrations WHERE device_id = %s ORDER BY lower(valid)",
+        (device_id,),
+    )
+    return assigned, await cur.fetchall()

@@ -17,8 +17,11 @@ from typing import Any, Literal
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.rows import class_row, dict_row
 
+from cloud.registry.assignments import owned_device
 from cloud.registry.errors import NotFoundError, RegistryError
+from cloud.registry.patients import lifecycle_of
 from common.timefmt import OSLO
 from device_profiles.device_catalogue import load_devices
 
@@ -54,14 +57,14 @@ class ConsentBook:
 async def load_book(conn: AsyncConnection[Any], device_ids: Iterable[UUID]) -> ConsentBook:
     """The records of the given devices (one query)."""
     intervals: dict[tuple[UUID, UUID], list[tuple[datetime, datetime]]] = {}
-    for device_id, patient_id, start, end in await (
-        await conn.execute(
-            "SELECT device_id, patient_id, valid_from, least(expires_at, coalesce(withdrawn_at, expires_at)) "
-            "FROM supervision_consents WHERE device_id = ANY(%s)",
-            (list(device_ids),),
-        )
-    ).fetchall():
-        intervals.setdefault((device_id, patient_id), []).append((start, end))
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT device_id, patient_id, valid_from, least(expires_at, coalesce(withdrawn_at, expires_at)) AS ends "
+        "FROM supervision_consents WHERE device_id = ANY(%s)",
+        (list(device_ids),),
+    )
+    for row in await cur.fetchall():
+        intervals.setdefault((row["device_id"], row["patient_id"]), []).append((row["valid_from"], row["ends"]))
     return ConsentBook(intervals)
 
 
@@ -110,53 +113,40 @@ async def record(
     if start >= expiry(review_by):
         raise RegistryError("valid_from must be before the end of the review date")
     async with conn.transaction():
-        patient = await (
-            await conn.execute(
-                "SELECT 1 FROM patients WHERE id = %s AND municipality_id = %s", (patient_id, municipality_id)
-            )
-        ).fetchone()
-        if patient is None:
-            raise NotFoundError("No such patient.")
-        device = await (
-            await conn.execute(
-                "SELECT profile_id FROM devices WHERE id = %s AND municipality_id = %s", (device_id, municipality_id)
-            )
-        ).fetchone()
-        if device is None:
-            raise NotFoundError("No such device in your municipality.")
-        if device[0] not in supervision_profiles():
-            raise RegistryError(f"{device[0]} is not a supervision sensor; it needs no consent record")
-        row = await (
-            await conn.execute(
-                "INSERT INTO supervision_consents (municipality_id, patient_id, device_id, basis, note, valid_from, "  # noqa: S608
-                f"review_by, expires_at, recorded_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-                (municipality_id, patient_id, device_id, basis, note, start, review_by, expiry(review_by), by),
-            )
-        ).fetchone()
+        await lifecycle_of(conn, municipality_id, patient_id)
+        device = await owned_device(conn, municipality_id, device_id)
+        if device["profile_id"] not in supervision_profiles():
+            raise RegistryError(f"{device['profile_id']} is not a supervision sensor; it needs no consent record")
+        records = conn.cursor(row_factory=class_row(ConsentRecord))
+        await records.execute(
+            "INSERT INTO supervision_consents (municipality_id, patient_id, device_id, basis, note, valid_from, "  # noqa: S608
+            f"review_by, expires_at, recorded_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+            (municipality_id, patient_id, device_id, basis, note, start, review_by, expiry(review_by), by),
+        )
+        row = await records.fetchone()
     assert row is not None
-    return ConsentRecord(*row)
+    return row
 
 
 async def withdraw(conn: AsyncConnection[Any], *, patient_id: UUID, consent_id: int, by: UUID) -> ConsentRecord:
     """Withdraw a record from now on (idempotent: a withdrawn record keeps its first withdrawal)."""
-    row = await (
-        await conn.execute(
-            "UPDATE supervision_consents SET withdrawn_at = coalesce(withdrawn_at, now()), "  # noqa: S608
-            f"withdrawn_by = coalesce(withdrawn_by, %s) WHERE id = %s AND patient_id = %s RETURNING {_COLUMNS}",
-            (by, consent_id, patient_id),
-        )
-    ).fetchone()
+    cur = conn.cursor(row_factory=class_row(ConsentRecord))
+    await cur.execute(
+        "UPDATE supervision_consents SET withdrawn_at = coalesce(withdrawn_at, now()), "  # noqa: S608
+        f"withdrawn_by = coalesce(withdrawn_by, %s) WHERE id = %s AND patient_id = %s RETURNING {_COLUMNS}",
+        (by, consent_id, patient_id),
+    )
+    row = await cur.fetchone()
     if row is None:
         raise NotFoundError("No such consent record for this patient.")
-    return ConsentRecord(*row)
+    return row
 
 
 async def list_for(conn: AsyncConnection[Any], patient_id: UUID) -> list[ConsentRecord]:
     """A patient's records, newest first."""
-    rows = await (
-        await conn.execute(
-            f"SELECT {_COLUMNS} FROM supervision_consents WHERE patient_id = %s ORDER BY id DESC",  # noqa: S608
-            (patient_id,),
-        )
-    ).fetchall()
-    return [ConsentRecord(*row) for row in rows]
+    cur = conn.cursor(row_factory=class_row(ConsentRecord))
+    await cur.execute(
+        f"SELECT {_COLUMNS} FROM supervision_consents WHERE patient_id = %s ORDER BY id DESC",  # noqa: S608
+        (patient_id,),
+    )
+    return await cur.fetchall()

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.rows import class_row, dict_row
 
 from cloud.registry.errors import NotFoundError
 from cloud.registry.patients import STOPPED
@@ -31,14 +32,14 @@ async def create(
     conn: AsyncConnection[Any], *, municipality_id: UUID, address: str, access_notes: str, phone: str | None
 ) -> UUID:
     """Add a home."""
-    row = await (
-        await conn.execute(
-            "INSERT INTO homes (municipality_id, address, access_notes, phone) VALUES (%s, %s, %s, %s) RETURNING id",
-            (municipality_id, address, access_notes, phone),
-        )
-    ).fetchone()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "INSERT INTO homes (municipality_id, address, access_notes, phone) VALUES (%s, %s, %s, %s) RETURNING id",
+        (municipality_id, address, access_notes, phone),
+    )
+    row = await cur.fetchone()
     assert row is not None
-    return UUID(str(row[0]))
+    return UUID(str(row["id"]))
 
 
 async def update(conn: AsyncConnection[Any], *, municipality_id: UUID, home_id: UUID, changes: dict[str, Any]) -> None:
@@ -59,28 +60,27 @@ async def list_homes(
     conn: AsyncConnection[Any], municipality_id: UUID, team_ids: list[UUID] | None, limit: int, offset: int
 ) -> list[Home]:
     """Homes of the municipality; with `team_ids`, only homes where a resident belongs to one of the teams."""
-    rows = await (
-        await conn.execute(
-            "SELECT h.id, h.address, h.access_notes, h.phone, coalesce(jsonb_agg(jsonb_build_object('id', p.id, "
-            "'display_name', p.display_name, 'lifecycle', p.lifecycle) ORDER BY p.display_name) "
-            "FILTER (WHERE p.id IS NOT NULL), '[]') FROM homes h LEFT JOIN patients p ON p.home_id = h.id "
-            "WHERE h.municipality_id = %(m)s AND (%(teams)s::uuid[] IS NULL OR EXISTS (SELECT 1 FROM patients r "
-            "WHERE r.home_id = h.id AND r.care_team_id = ANY(%(teams)s::uuid[]))) "
-            "GROUP BY h.id ORDER BY h.address, h.id LIMIT %(limit)s OFFSET %(offset)s",
-            {"m": municipality_id, "teams": team_ids, "limit": limit, "offset": offset},
-        )
-    ).fetchall()
-    return [Home(*row) for row in rows]
+    cur = conn.cursor(row_factory=class_row(Home))
+    await cur.execute(
+        "SELECT h.id, h.address, h.access_notes, h.phone, coalesce(jsonb_agg(jsonb_build_object('id', p.id, "
+        "'display_name', p.display_name, 'lifecycle', p.lifecycle) ORDER BY p.display_name) "
+        "FILTER (WHERE p.id IS NOT NULL), '[]') AS residents FROM homes h LEFT JOIN patients p ON p.home_id = h.id "
+        "WHERE h.municipality_id = %(m)s AND (%(teams)s::uuid[] IS NULL OR EXISTS (SELECT 1 FROM patients r "
+        "WHERE r.home_id = h.id AND r.care_team_id = ANY(%(teams)s::uuid[]))) "
+        "GROUP BY h.id ORDER BY h.address, h.id LIMIT %(limit)s OFFSET %(offset)s",
+        {"m": municipality_id, "teams": team_ids, "limit": limit, "offset": offset},
+    )
+    return await cur.fetchall()
 
 
 async def residents(conn: AsyncConnection[Any], home_ids: list[UUID]) -> dict[UUID, list[UUID]]:
     """Residents still in the service, per home."""
     out: dict[UUID, list[UUID]] = {home: [] for home in home_ids}
-    for home_id, patient_id in await (
-        await conn.execute(
-            "SELECT home_id, id FROM patients WHERE home_id = ANY(%s) AND lifecycle <> ALL(%s) ORDER BY id",
-            (home_ids, sorted(STOPPED)),
-        )
-    ).fetchall():
-        out[home_id].append(patient_id)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT home_id, id FROM patients WHERE home_id = ANY(%s) AND lifecycle <> ALL(%s) ORDER BY id",
+        (home_ids, sorted(STOPPED)),
+    )
+    for row in await cur.fetchall():
+        out[row["home_id"]].append(row["id"])
     return out

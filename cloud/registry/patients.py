@@ -14,6 +14,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from cloud.alert_store import store
@@ -57,6 +58,18 @@ class PatientFields:
     gp: dict[str, str] | None = None
     contacts: Sequence[Contact] | None = None
     clear: set[str] = field(default_factory=set)  # nullable fields to set to null on update
+
+
+async def lifecycle_of(conn: AsyncConnection[Any], municipality_id: UUID, patient_id: UUID) -> str:
+    """Where the patient is in the service, if the patient is the municipality's; else `NotFoundError`."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT lifecycle FROM patients WHERE id = %s AND municipality_id = %s", (patient_id, municipality_id)
+    )
+    patient = await cur.fetchone()
+    if patient is None:
+        raise NotFoundError("No such patient.")
+    return str(patient["lifecycle"])
 
 
 async def _check_refs(conn: AsyncConnection[Any], municipality_id: UUID, fields: PatientFields) -> None:
@@ -110,16 +123,16 @@ async def create(
     try:
         async with conn.transaction():
             await _check_refs(conn, municipality_id, fields)
-            row = await (
-                await conn.execute(
-                    "INSERT INTO patients (municipality_id, display_name, national_id, national_id_kind, phone, "
-                    "home_id, care_team_id, gp, lifecycle) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                    (municipality_id, fields.display_name, number, kind, fields.phone, fields.home_id,
-                     fields.care_team_id, Jsonb(fields.gp or {}), lifecycle),
-                )
-            ).fetchone()  # fmt: skip
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                "INSERT INTO patients (municipality_id, display_name, national_id, national_id_kind, phone, "
+                "home_id, care_team_id, gp, lifecycle) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (municipality_id, fields.display_name, number, kind, fields.phone, fields.home_id,
+                 fields.care_team_id, Jsonb(fields.gp or {}), lifecycle),
+            )  # fmt: skip
+            row = await cur.fetchone()
             assert row is not None
-            patient_id = UUID(str(row[0]))
+            patient_id = UUID(str(row["id"]))
             await _write_contacts(conn, patient_id, fields.contacts or ())
             await conn.execute(
                 "INSERT INTO patient_lifecycle_events (patient_id, from_state, to_state, reason, set_by) "
@@ -212,37 +225,24 @@ async def _stop(conn: AsyncConnection[Any], patient_id: UUID, resolution: str, b
 
 async def details(conn: AsyncConnection[Any], patient_id: UUID) -> dict[str, Any]:
     """Everything the patient page shows about the person (includes the full identity number)."""
-    row = await (
-        await conn.execute(
-            "SELECT p.id, p.display_name, p.national_id, p.national_id_kind, p.phone, p.gp, p.lifecycle, "
-            "p.care_team_id, t.name, p.home_id, p.created_at, p.updated_at FROM patients p "
-            "LEFT JOIN care_teams t ON t.id = p.care_team_id WHERE p.id = %s",
-            (patient_id,),
-        )
-    ).fetchone()
-    if row is None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT p.id, p.display_name, p.national_id, p.national_id_kind, p.phone, p.gp, p.lifecycle, "
+        "p.care_team_id, t.name AS care_team, p.home_id, p.created_at, p.updated_at FROM patients p "
+        "LEFT JOIN care_teams t ON t.id = p.care_team_id WHERE p.id = %s",
+        (patient_id,),
+    )
+    out = await cur.fetchone()
+    if out is None:
         raise NotFoundError("No such patient.")
-    names = ("id", "display_name", "national_id", "national_id_kind", "phone", "gp", "lifecycle", "care_team_id",
-             "care_team", "home_id", "created_at", "updated_at")  # fmt: skip
-    out = dict(zip(names, row, strict=True))
-    out["contacts"] = [
-        dict(zip(("name", "relation", "phone", "next_of_kin", "note"), c, strict=True))
-        for c in await (
-            await conn.execute(
-                "SELECT name, relation, phone, next_of_kin, note FROM patient_contacts WHERE patient_id = %s "
-                "ORDER BY position",
-                (patient_id,),
-            )
-        ).fetchall()
-    ]
-    out["lifecycle_history"] = [
-        dict(zip(("from_state", "to_state", "reason", "at"), e, strict=True))
-        for e in await (
-            await conn.execute(
-                "SELECT from_state, to_state, reason, at FROM patient_lifecycle_events WHERE patient_id = %s "
-                "ORDER BY id",
-                (patient_id,),
-            )
-        ).fetchall()
-    ]
+    await cur.execute(
+        "SELECT name, relation, phone, next_of_kin, note FROM patient_contacts WHERE patient_id = %s ORDER BY position",
+        (patient_id,),
+    )
+    out["contacts"] = await cur.fetchall()
+    await cur.execute(
+        "SELECT from_state, to_state, reason, at FROM patient_lifecycle_events WHERE patient_id = %s ORDER BY id",
+        (patient_id,),
+    )
+    out["lifecycle_history"] = await cur.fetchall()
     return out

@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from cloud.registry.consent import load_book, supervision_profiles
-from cloud.registry.errors import ConflictError, NotFoundError, RegistryError
-from cloud.registry.patients import STOPPED
+from cloud.registry.assignments import owned_device
+from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
+from cloud.registry.errors import ConflictError, RegistryError
+from cloud.registry.patients import STOPPED, lifecycle_of
 from device_profiles import load_catalogue
 
 BACKFILL_AFTER = timedelta(minutes=5)  # as at ingest (cloud.ingest.validate)
@@ -46,100 +48,109 @@ async def release(
     """Move the device's quarantined `unassigned` readings in `[start, end)` to the patient."""
     if end <= start:
         raise RegistryError("the end of the range must be after its start")
-    catalogue = load_catalogue()
     async with conn.transaction():
-        device = await (
-            await conn.execute(
-                "SELECT address, profile_id FROM devices WHERE id = %s AND municipality_id = %s",
-                (device_id, municipality_id),
-            )
-        ).fetchone()
-        if device is None:
-            raise NotFoundError("No such device in your municipality.")
-        patient = await (
-            await conn.execute(
-                "SELECT lifecycle FROM patients WHERE id = %s AND municipality_id = %s", (patient_id, municipality_id)
-            )
-        ).fetchone()
-        if patient is None:
-            raise NotFoundError("No such patient.")
-        if patient[0] in STOPPED:
-            raise ConflictError(f"the patient is {patient[0]}")
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"release:{device_id}",))
-        other = await (
-            await conn.execute(
-                "SELECT lower(valid) FROM device_assignments WHERE device_id = %s AND valid && tstzrange(%s, %s, '[)') "
-                "AND patient_id IS DISTINCT FROM %s LIMIT 1",
-                (device_id, start, end, patient_id),
-            )
-        ).fetchone()
-        if other is not None:
-            raise ConflictError("the device is assigned to someone else within this range; release a range before it")
-        rows = await (
-            await conn.execute(
-                "SELECT q.id, q.gateway_id, q.outbox_epoch, q.seq, q.payload, q.received_at, q.stored_at "
-                "FROM quarantine q JOIN gateways g ON g.id = q.gateway_id WHERE g.municipality_id = %s "
-                "AND q.reason = 'unassigned' AND q.release_id IS NULL AND q.device_ref = %s "
-                "ORDER BY q.id FOR UPDATE OF q",
-                (municipality_id, device[0]),
-            )
-        ).fetchall()
-        supervision = device[1] in supervision_profiles()
-        book = await load_book(conn, [device_id]) if supervision else None
-        picked: list[tuple[int, tuple[Any, ...]]] = []
-        without_consent = 0
-        for qid, gateway_id, epoch, seq, payload, received_at, stored_at in rows:
-            metric = payload.get("metric")
-            if metric not in catalogue or seq is None or epoch is None:
-                continue
-            measured = _moment(payload.get("measured_at"))
-            received = _moment(payload.get("received_at")) or received_at
-            moment = measured or received
-            if moment is None or not start <= moment < end:
-                continue
-            if book is not None and not book.covers(device_id, [patient_id], moment):
-                without_consent += 1
-                continue
-            context = Jsonb(payload["context"]) if payload.get("context") else None
-            values = (
-                gateway_id,
-                epoch,
-                seq,
-                device_id,
-                patient_id,
-                metric,
-                float(payload["value"]),
-                catalogue[metric].unit,
-                moment,
-                measured,
-                received,
-                context,
-                stored_at - received > BACKFILL_AFTER,
-            )
-            picked.append((qid, values))  # fmt: skip
+        cur = conn.cursor(row_factory=dict_row)
+        device = await _releasable(cur, municipality_id, device_id, patient_id, start, end)
+        await cur.execute(
+            "SELECT q.id, q.gateway_id, q.outbox_epoch, q.seq, q.payload, q.received_at, q.stored_at "
+            "FROM quarantine q JOIN gateways g ON g.id = q.gateway_id WHERE g.municipality_id = %s "
+            "AND q.reason = 'unassigned' AND q.release_id IS NULL AND q.device_ref = %s "
+            "ORDER BY q.id FOR UPDATE OF q",
+            (municipality_id, device["address"]),
+        )
+        quarantined = await cur.fetchall()
+        book = await load_book(conn, [device_id]) if device["profile_id"] in supervision_profiles() else None
+        picked, without_consent = _pick(quarantined, device_id, patient_id, start, end, book)
         if not picked:
             return Released(None, 0, without_consent)
-        row = await (
-            await conn.execute(
-                "INSERT INTO quarantine_releases (municipality_id, device_id, patient_id, period, released, "
-                "released_by, audit_id) VALUES (%s, %s, %s, tstzrange(%s, %s, '[)'), %s, %s, %s) RETURNING id",
-                (municipality_id, device_id, patient_id, start, end, len(picked), by, audit_id),
-            )
-        ).fetchone()
-        assert row is not None
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO observations (gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, "
-                "t, measured_at, received_at, context, backfilled) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s) ON CONFLICT (gateway_id, outbox_epoch, seq) DO NOTHING",
-                [values for _, values in picked],
-            )
-        await conn.execute(
-            "UPDATE quarantine SET release_id = %s WHERE id = ANY(%s)", (row[0], [qid for qid, _ in picked])
+        release_id = await _move(cur, picked, municipality_id, device_id, patient_id, start, end, by, audit_id)
+    return Released(release_id, len(picked), without_consent)
+
+
+async def _releasable(
+    cur: AsyncCursor[dict[str, Any]], municipality_id: UUID, device_id: UUID, patient_id: UUID, start: datetime,
+    end: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """The device (address, profile), once it is known that its readings in the range may go to the patient;
+    holds the device's release lock for the rest of the transaction."""
+    device = await owned_device(cur.connection, municipality_id, device_id)
+    lifecycle = await lifecycle_of(cur.connection, municipality_id, patient_id)
+    if lifecycle in STOPPED:
+        raise ConflictError(f"the patient is {lifecycle}")
+    await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"release:{device_id}",))
+    await cur.execute(
+        "SELECT 1 FROM device_assignments WHERE device_id = %s AND valid && tstzrange(%s, %s, '[)') "
+        "AND patient_id IS DISTINCT FROM %s LIMIT 1",
+        (device_id, start, end, patient_id),
+    )
+    if await cur.fetchone() is not None:
+        raise ConflictError("the device is assigned to someone else within this range; release a range before it")
+    return device
+
+
+def _pick(
+    quarantined: list[dict[str, Any]], device_id: UUID, patient_id: UUID, start: datetime, end: datetime,
+    book: ConsentBook | None,
+) -> tuple[list[tuple[int, tuple[Any, ...]]], int]:  # fmt: skip
+    """(quarantine id, observation row) of each reading to release, and how many in the range lack a consent."""
+    catalogue = load_catalogue()
+    picked: list[tuple[int, tuple[Any, ...]]] = []
+    without_consent = 0
+    for row in quarantined:
+        payload = row["payload"]
+        metric = payload.get("metric")
+        if metric not in catalogue or row["seq"] is None or row["outbox_epoch"] is None:
+            continue
+        measured = _moment(payload.get("measured_at"))
+        received = _moment(payload.get("received_at")) or row["received_at"]
+        moment = measured or received
+        if moment is None or not start <= moment < end:
+            continue
+        if book is not None and not book.covers(device_id, [patient_id], moment):
+            without_consent += 1
+            continue
+        context = Jsonb(payload["context"]) if payload.get("context") else None
+        values = (
+            row["gateway_id"],
+            row["outbox_epoch"],
+            row["seq"],
+            device_id,
+            patient_id,
+            metric,
+            float(payload["value"]),
+            catalogue[metric].unit,
+            moment,
+            measured,
+            received,
+            context,
+            row["stored_at"] - received > BACKFILL_AFTER,
         )
-        metrics = sorted({values[5] for _, values in picked})
-        await conn.execute(
-            "INSERT INTO pending_evaluations (patient_id, metric) SELECT %s, m FROM unnest(%s::text[]) AS m",
-            (patient_id, metrics),
-        )
-    return Released(int(row[0]), len(picked), without_consent)
+        picked.append((row["id"], values))
+    return picked, without_consent
+
+
+async def _move(
+    cur: AsyncCursor[dict[str, Any]], picked: list[tuple[int, tuple[Any, ...]]], municipality_id: UUID,
+    device_id: UUID, patient_id: UUID, start: datetime, end: datetime, by: UUID, audit_id: int,
+) -> int:  # fmt: skip
+    """Record the release, copy the readings into `observations`, mark them released and queue evaluation."""
+    await cur.execute(
+        "INSERT INTO quarantine_releases (municipality_id, device_id, patient_id, period, released, "
+        "released_by, audit_id) VALUES (%s, %s, %s, tstzrange(%s, %s, '[)'), %s, %s, %s) RETURNING id",
+        (municipality_id, device_id, patient_id, start, end, len(picked), by, audit_id),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    await cur.executemany(
+        "INSERT INTO observations (gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, "
+        "t, measured_at, received_at, context, backfilled) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+        "%s, %s, %s) ON CONFLICT (gateway_id, outbox_epoch, seq) DO NOTHING",
+        [values for _, values in picked],
+    )
+    await cur.execute("UPDATE quarantine SET release_id = %s WHERE id = ANY(%s)", (row["id"], [q for q, _ in picked]))
+    metrics = sorted({values[5] for _, values in picked})
+    await cur.execute(
+        "INSERT INTO pending_evaluations (patient_id, metric) SELECT %s, m FROM unnest(%s::text[]) AS m",
+        (patient_id, metrics),
+    )
+    return int(row["id"])

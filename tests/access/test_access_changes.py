@@ -18,6 +18,7 @@ import pytest
 
 from cloud.access.roles import Role
 from tests.access.live_server import Stream, client_from, new_staff, servers, session_of
+from tests.support.db import named_rows
 from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, audit_rows
@@ -237,25 +238,24 @@ def test_privilege_changes_are_audited_in_their_transaction(
     # The command line audits as the operator.
     env = env_with(TRYGGHEIM_DATABASE_URL=url)
     username = f"cli.admin.{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(url) as conn:
-        before = conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()
+    [before] = named_rows(url, "SELECT coalesce(max(id), 0) AS last_id FROM audit_log")
     added = run_cli("admin", "staff", "add", username, "-m", "0301", "--name", "CLI", "--role", "municipality_admin",
                     "--team", "Øst", env=env)  # fmt: skip
     assert added.returncode == 0, added.stderr
     issued = run_cli("admin", "staff", "token", username, "--days", "7", env=env)
     assert issued.returncode == 0, issued.stderr
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT action, principal_kind, principal_id, municipality_id, resource FROM audit_log "
-            "WHERE id > %s AND principal_kind = 'system' AND principal_id LIKE 'cli:%%' ORDER BY id",
-            before,
-        ).fetchall()
-    assert [(action, kind, municipality) for action, kind, _who, municipality, _ in rows] == [
+    rows = named_rows(
+        url,
+        "SELECT action, principal_kind, municipality_id, resource FROM audit_log "
+        "WHERE id > %s AND principal_kind = 'system' AND principal_id LIKE 'cli:%%' ORDER BY id",
+        before["last_id"],
+    )
+    assert [(r["action"], r["principal_kind"], r["municipality_id"]) for r in rows] == [
         ("team.create", "system", tenants.a.municipality_id),
         ("staff.create", "system", tenants.a.municipality_id),
         ("token.create", "system", tenants.a.municipality_id),
     ]
-    assert f"username={username} role=municipality_admin" in rows[1][4]
+    assert f"username={username} role=municipality_admin" in rows[1]["resource"]
     assert replicas.b.get("/api/v1/me", headers=_bearer(issued.stdout.strip())).json()["role"] == "municipality_admin"
 
 

@@ -50,9 +50,9 @@ def _write(url: str, chains: dict[UUID | None, int]) -> None:
 
 
 def _ids(url: str, chain: UUID | None) -> list[int]:
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
         query = "SELECT id FROM audit_log WHERE municipality_id IS NOT DISTINCT FROM %s ORDER BY id"
-        return [row[0] for row in conn.execute(query, (chain,))]
+        return [row["id"] for row in conn.execute(query, (chain,))]
 
 
 def _recompute_from(owner_url: str, chain: UUID, first_id: int) -> None:

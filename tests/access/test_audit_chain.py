@@ -7,6 +7,7 @@ import json
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.rows import dict_row
 
 from cloud.access.roles import Role
 from tests.support.app import app_client
@@ -37,8 +38,8 @@ def test_verify_names_the_edited_row(fresh_db: TestDatabase) -> None:
     code, report = _verify(fresh_db)
     assert code == 0 and report["intact"] is True and report["checked"] == seeded + 4
 
-    with psycopg.connect(fresh_db.owner_url) as conn:
-        ids = [r[0] for r in conn.execute("SELECT id FROM audit_log WHERE patient_id IS NOT NULL ORDER BY id")]
+    with psycopg.connect(fresh_db.owner_url, row_factory=dict_row) as conn:
+        ids = [r["id"] for r in conn.execute("SELECT id FROM audit_log WHERE patient_id IS NOT NULL ORDER BY id")]
         target = ids[1]
         conn.execute("UPDATE audit_log SET outcome = 'allowed' WHERE id = %s", (target,))
     code, report = _verify(fresh_db)
@@ -57,8 +58,8 @@ def test_verify_detects_a_deleted_row(fresh_db: TestDatabase) -> None:
     with app_client(fresh_db.runtime_url) as c:
         for _ in range(3):
             c.get(f"/api/v1/patients/{own.a.patients['nord']}", headers=own.a.auth(Role.NURSE))
-    with psycopg.connect(fresh_db.owner_url) as conn:
-        ids = [r[0] for r in conn.execute("SELECT id FROM audit_log ORDER BY id")]
+    with psycopg.connect(fresh_db.owner_url, row_factory=dict_row) as conn:
+        ids = [r["id"] for r in conn.execute("SELECT id FROM audit_log ORDER BY id")]
         conn.execute("DELETE FROM audit_log WHERE id = %s", (ids[1],))
     code, report = _verify(fresh_db)
     assert code == 1

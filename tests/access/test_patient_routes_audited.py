@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.rows import dict_row
 
 from cloud.access.roles import Role
 from tests.support.services import TestDatabase
@@ -24,7 +25,7 @@ from tests.support.tenants import Tenants, audit_rows
 def alert_ids(access_db: TestDatabase, tenants: Tenants) -> dict[uuid.UUID, int]:
     """One open alert per patient, so that alert routes have something of each patient to act on."""
     found = {}
-    with psycopg.connect(access_db.runtime_url, autocommit=True) as conn:
+    with psycopg.connect(access_db.runtime_url, autocommit=True, row_factory=dict_row) as conn:
         for patient in (*tenants.a.patients.values(), *tenants.b.patients.values()):
             row = conn.execute(
                 "INSERT INTO alerts (patient_id, rule, alert_class, severity, auto_resolve, opened_at, updated_at, "
@@ -32,7 +33,7 @@ def alert_ids(access_db: TestDatabase, tenants: Tenants) -> dict[uuid.UUID, int]
                 (patient,),
             ).fetchone()
             assert row is not None
-            found[patient] = row[0]
+            found[patient] = row["id"]
     return found
 
 

@@ -10,31 +10,15 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
 
 from cloud.db.pool import make_pool
 from cloud.evaluation.baselines import propose_due
-from tests.support.app import app_client
+from tests.support.fixtures import app_fixtures
 from tests.support.proc import cloud_serve
-from tests.support.services import TestDatabase, test_database
-from tests.support.tenants import Tenants, build_tenants
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants, insert_patient
 
-
-@pytest.fixture(scope="module")
-def db(pg_admin_url: str) -> Iterator[TestDatabase]:
-    with test_database(pg_admin_url) as database:
-        yield database
-
-
-@pytest.fixture(scope="module")
-def tenants(db: TestDatabase) -> Tenants:
-    return build_tenants(db.runtime_url)
-
-
-@pytest.fixture(scope="module")
-def client(db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
-    with app_client(db.runtime_url, evaluation=False) as test_client:
-        yield test_client
+db, tenants, client = app_fixtures("db", evaluation=False)
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +35,8 @@ def new_patient(
     readings (a person whose normal SpO2 is below the protocol's 94 %)."""
     rng = np.random.default_rng(days)
     now = datetime.now(UTC)
+    patient = insert_patient(url, tenants.a.municipality_id, tenants.a.teams[team], "Pasient baseline", lifecycle)
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
-            "VALUES (%s, 'Pasient baseline', %s, %s) RETURNING id",
-            (tenants.a.municipality_id, tenants.a.teams[team], lifecycle),
-        ).fetchone()
-        assert row is not None
-        patient = row[0]
         conn.execute("INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, '{heart_failure}')", (patient,))
         gateway, epoch, device = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         rows = []

@@ -17,13 +17,9 @@ from cloud.evaluation.protocols import protocol_for
 from common.timefmt import OSLO
 from tests.baselines.conftest import new_patient as _patient
 from tests.baselines.conftest import propose as _propose
+from tests.support.db import named_rows
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, audit_rows
-
-
-def _rows(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]
 
 
 def _review() -> str:
@@ -42,11 +38,10 @@ def test_a_proposal_is_made_once_the_trial_period_has_ended(db: TestDatabase, te
     discharged = _patient(db.runtime_url, tenants, days=21, lifecycle="discharged")
     _propose(db.runtime_url)
     query = "SELECT patient_id, status, occasion, rules FROM baseline_proposals WHERE patient_id = ANY(%s)"
-    made = {r[0]: r[1:] for r in _rows(db.runtime_url, query, [early, ended, discharged])}
+    made = {r["patient_id"]: r for r in named_rows(db.runtime_url, query, [early, ended, discharged])}
     assert set(made) == {ended}
-    status, occasion, rules = made[ended]
-    assert (status, occasion) == ("proposed", "trial_ended")
-    by_rule = {r["rule"]: r for r in rules}
+    assert (made[ended]["status"], made[ended]["occasion"]) == ("proposed", "trial_ended")
+    by_rule = {r["rule"]: r for r in made[ended]["rules"]}
     assert set(by_rule) == {"hf.heart_rate", "hf.spo2", "hf.systolic"}
     # SpO2 normal around 91 %: the green range widens below the protocol's 94 %, but not into red (92 %).
     assert by_rule["hf.spo2"]["current"]["green_low"] == 94
@@ -54,7 +49,7 @@ def test_a_proposal_is_made_once_the_trial_period_has_ended(db: TestDatabase, te
     assert by_rule["hf.spo2"]["held_at_red"] == ["green_low"]
     # A second sweep proposes nothing more while one waits.
     _propose(db.runtime_url)
-    assert len(_rows(db.runtime_url, "SELECT 1 FROM baseline_proposals WHERE patient_id = %s", ended)) == 1
+    assert len(named_rows(db.runtime_url, "SELECT 1 FROM baseline_proposals WHERE patient_id = %s", ended)) == 1
 
 
 def test_approval_writes_the_overrides_the_evaluation_uses_and_is_audited(
@@ -79,16 +74,18 @@ def test_approval_writes_the_overrides_the_evaluation_uses_and_is_audited(
     [audit] = audit_rows(db.runtime_url, decide_id)
     assert (audit["action"], audit["outcome"], audit["patient_id"]) == ("baselines.decide", "allowed", patient)
     assert audit["principal_id"] == str(tenants.a.staff[Role.NURSE])
-    assert _rows(db.runtime_url, "SELECT audit_id FROM baseline_proposals WHERE id = %s", proposal["id"]) == [
-        (audit["id"],)
+    assert named_rows(db.runtime_url, "SELECT audit_id FROM baseline_proposals WHERE id = %s", proposal["id"]) == [
+        {"audit_id": audit["id"]}
     ]
 
-    overrides = _rows(db.runtime_url, "SELECT rule, params, set_by, review_by, reason FROM rule_overrides "
-                      "WHERE patient_id = %s", patient)  # fmt: skip
+    overrides = named_rows(db.runtime_url, "SELECT rule, params, set_by, review_by, reason FROM rule_overrides "
+                        "WHERE patient_id = %s", patient)  # fmt: skip
     proposed = {r["rule"]: r["proposed"] for r in proposal["rules"]}
-    assert {r[0]: r[1]["limits"] for r in overrides} == proposed
-    assert {(r[2], r[3]) for r in overrides} == {(tenants.a.staff[Role.NURSE], date.fromisoformat(body["review_by"]))}
-    assert all("Kjent lav metning" in r[4] for r in overrides)
+    assert {r["rule"]: r["params"]["limits"] for r in overrides} == proposed
+    assert {(r["set_by"], r["review_by"]) for r in overrides} == {
+        (tenants.a.staff[Role.NURSE], date.fromisoformat(body["review_by"]))
+    }
+    assert all("Kjent lav metning" in r["reason"] for r in overrides)
 
     async def limits() -> dict[str, Any]:
         async with await psycopg.AsyncConnection.connect(db.runtime_url) as conn:
@@ -112,15 +109,19 @@ def test_rejection_writes_no_overrides_and_the_review_date_brings_a_new_proposal
     assert decided.status_code == 200, decided.text
     assert decided.json()["status"] == "rejected"
     assert [r["action"] for r in audit_rows(db.runtime_url, request_id)] == ["baselines.decide"]
-    assert _rows(db.runtime_url, "SELECT 1 FROM rule_overrides WHERE patient_id = %s", patient) == []
+    assert named_rows(db.runtime_url, "SELECT 1 FROM rule_overrides WHERE patient_id = %s", patient) == []
     # Before the review date nothing is due; on it a new proposal waits (the review task).
     _propose(db.runtime_url)
-    assert len(_rows(db.runtime_url, "SELECT 1 FROM baseline_proposals WHERE patient_id = %s", patient)) == 1
+    assert len(named_rows(db.runtime_url, "SELECT 1 FROM baseline_proposals WHERE patient_id = %s", patient)) == 1
     review_day = datetime.combine(date.fromisoformat(body["review_by"]), datetime.min.time(), OSLO) + timedelta(hours=9)
     _propose(db.runtime_url, now=review_day)
-    found = _rows(db.runtime_url, "SELECT status, occasion FROM baseline_proposals WHERE patient_id = %s ORDER BY id",
-                  patient)  # fmt: skip
-    assert found == [("rejected", "trial_ended"), ("proposed", "review_due")]
+    found = named_rows(
+        db.runtime_url, "SELECT status, occasion FROM baseline_proposals WHERE patient_id = %s ORDER BY id", patient
+    )
+    assert found == [
+        {"status": "rejected", "occasion": "trial_ended"},
+        {"status": "proposed", "occasion": "review_due"},
+    ]
 
 
 def test_bad_decisions_are_refused_and_change_nothing(client: TestClient, db: TestDatabase, tenants: Tenants) -> None:
@@ -144,10 +145,10 @@ def test_bad_decisions_are_refused_and_change_nothing(client: TestClient, db: Te
     denied, request_id = _call(client, "POST", f"/api/v1/patients/{other_team}/baselines/decision", nurse, body)
     assert denied.status_code == 403
     assert [r["outcome"] for r in audit_rows(db.runtime_url, request_id)] == ["denied"]
-    statuses = _rows(db.runtime_url, "SELECT status FROM baseline_proposals WHERE patient_id = ANY(%s)",
-                     [patient, other_team])  # fmt: skip
-    assert statuses == [("proposed",), ("proposed",)]
-    assert _rows(db.runtime_url, "SELECT 1 FROM rule_overrides WHERE patient_id = ANY(%s)", [patient, other_team]) == []
+    both = [patient, other_team]
+    statuses = named_rows(db.runtime_url, "SELECT status FROM baseline_proposals WHERE patient_id = ANY(%s)", both)
+    assert statuses == [{"status": "proposed"}, {"status": "proposed"}]
+    assert named_rows(db.runtime_url, "SELECT 1 FROM rule_overrides WHERE patient_id = ANY(%s)", both) == []
 
 
 def test_the_worklist_shows_waiting_proposals_in_the_callers_teams(

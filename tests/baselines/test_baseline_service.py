@@ -8,7 +8,6 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +16,7 @@ from schemathesis.checks import not_a_server_error
 from cloud.access.roles import Role
 from common.timefmt import OSLO
 from tests.baselines.conftest import new_patient, propose
+from tests.support.db import named_rows
 from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, audit_rows
@@ -49,8 +49,8 @@ def test_a_nurse_lists_and_approves_from_the_command_line(server: str, db: TestD
 
 def audit_rows_for(db: TestDatabase, patient: object) -> list[dict[str, object]]:
     """The audit records naming the patient (the CLI sends no request id of its own)."""
-    with psycopg.connect(db.runtime_url) as conn:
-        ids = [r[0] for r in conn.execute("SELECT correlation_id FROM audit_log WHERE patient_id = %s", (patient,))]
+    found = named_rows(db.runtime_url, "SELECT correlation_id FROM audit_log WHERE patient_id = %s", patient)
+    ids = [r["correlation_id"] for r in found]
     return [row for cid in ids for row in audit_rows(db.runtime_url, cid)]
 
 

@@ -8,19 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.edge.cloud import tls_cloud
-from tests.support.services import TestDatabase, test_database
-from tests.support.tenants import Tenants, build_tenants
+from tests.support.fixtures import database_fixture, tenants_fixture
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants
 
-
-@pytest.fixture(scope="module")
-def edge_db(pg_admin_url: str) -> Iterator[TestDatabase]:
-    with test_database(pg_admin_url) as db:
-        yield db
-
-
-@pytest.fixture(scope="module")
-def edge_tenants(edge_db: TestDatabase) -> Tenants:
-    return build_tenants(edge_db.runtime_url)
+edge_db, edge_tenants = database_fixture(), tenants_fixture("edge_db")
 
 
 @pytest.fixture(scope="module")

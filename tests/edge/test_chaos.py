@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -16,6 +17,7 @@ from uuid import UUID
 import httpx
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from cloud.db import migrate
 from cloud.db.embedded import EmbeddedPostgres, free_port
@@ -23,7 +25,7 @@ from cloud.db.provision import provision
 from device_profiles.sim import AlarmPress, HomeSimulator, SimEvent, default_devices
 from tests.edge.cloud import new_code, register_devices
 from tests.support.proc import TRYGGHEIM, env_with, run_cli
-from tests.support.tenants import build_tenants
+from tests.support.tenants import Tenants, build_tenants
 
 pytestmark = pytest.mark.slow
 
@@ -83,54 +85,82 @@ def _outbox_state(path: Path) -> tuple[int, int, int]:
     return int(cursor[0]) if cursor else 0, int(depth), int(last[0]) if last else 0
 
 
+@dataclass
+class Chaos:
+    """What the run did to the agent, the database and the cloud, for the assertions."""
+
+    kills: int = 0
+    db_restarted: bool = False
+    cloud_down_at: float = 0.0
+    cloud_up_at: float = 0.0
+
+
 def test_zero_loss_zero_duplicates_under_kills_and_outages(private_pg: EmbeddedPostgres, tmp_path: Path) -> None:
     roles = provision(private_pg.url(), database="tryggheim", owner_role="owner", runtime_role="app")
     migrate.upgrade(roles.owner_url, runtime_role="app")
     tenants = build_tenants(roles.runtime_url)
     cloud = Cloud(roles.runtime_url, tmp_path)
     cloud.start()
+    config, gateway_id = _enrol(roles.runtime_url, tenants, cloud, tmp_path / "gw" / "gateway.toml")
+    began = time.time()
+    expected = _simulate(config, began)
+    alarm_index = next(e.index for e in expected if e.device.role == "button")
+    outbox = config.parent / "outbox.db"
+    chaos = _run_under_chaos(config, private_pg, cloud, began, alarm_index, tmp_path / "agent.log")
+    assert chaos.kills >= 5
+    _assert_stored_exactly_once(roles.runtime_url, outbox, gateway_id, expected, chaos)
 
-    config = tmp_path / "gw" / "gateway.toml"
+
+def _enrol(runtime_url: str, tenants: Tenants, cloud: Cloud, config: Path) -> tuple[Path, str]:
+    """Enrol a gateway of municipality A with the simulator's devices; (its configuration, its id)."""
     config.parent.mkdir()
-    code = new_code(roles.runtime_url, tenants.a.municipality_id)
+    code = new_code(runtime_url, tenants.a.municipality_id)
     enrolled = run_cli("edge", "enrol", "--cloud", cloud.url, "--code", code, "--insecure-dev", "--config", str(config))
     assert enrolled.returncode == 0, enrolled.stderr
     gateway_id = config.read_text().split('gateway_id = "')[1].split('"')[0]
     devices = default_devices(SEED)
-    register_devices(roles.runtime_url, UUID(gateway_id), tenants.a.patients["nord"],
+    register_devices(runtime_url, UUID(gateway_id), tenants.a.patients["nord"],
                      {d.address: d.profile_id for d in devices})  # fmt: skip
+    return config, gateway_id
 
-    began = time.time()
+
+def _simulate(config: Path, began: float) -> list[SimEvent]:
+    """Turn on the agent's simulator (fast, with an alarm press at `ALARM_AT_S`); the events it will make."""
     sim_start = datetime.fromtimestamp(began, UTC) - timedelta(days=40)
     press = sim_start + timedelta(seconds=ALARM_AT_S * SPEED)
-    simulator = HomeSimulator(SEED, sim_start, scenarios=(AlarmPress(press),))
-    expected = _first(simulator, EVENTS)
-    alarm_index = next(e.index for e in expected if e.device.role == "button")
     with config.open("a") as handle:
         handle.write(
             "batch_age_s = 0.3\nbackoff_base_s = 0.2\nbackoff_max_s = 2.0\nheartbeat_s = 5\n"
             f'[simulator]\nenabled = true\nseed = {SEED}\nstart = "{sim_start.isoformat()}"\nspeed = {SPEED}\n'
             f'limit = {EVENTS}\nalarm_presses = ["{press.isoformat()}"]\n'
         )
+    return _first(HomeSimulator(SEED, sim_start, scenarios=(AlarmPress(press),)), EVENTS)
+
+
+def _run_under_chaos(
+    config: Path, private_pg: EmbeddedPostgres, cloud: Cloud, began: float, alarm_index: int, log: Path
+) -> Chaos:
+    """Run the agent until its outbox is drained, killing it at `KILLS_AT_S`, restarting the database and
+    keeping the cloud down around the alarm press; stop it with SIGTERM."""
     outbox = config.parent / "outbox.db"
-    agent_log = (tmp_path / "agent.log").open("ab")
+    agent_log = log.open("ab")
 
     def start_agent() -> subprocess.Popen[bytes]:
         return subprocess.Popen([TRYGGHEIM, "edge", "run", "--config", str(config)], env=env_with(),
                                 stdout=agent_log, stderr=subprocess.STDOUT)  # fmt: skip
 
     agent = start_agent()
-    kills, db_restarted, cloud_down_at, cloud_up_at = 0, False, 0.0, 0.0
+    chaos = Chaos()
     try:
         while True:
             elapsed = time.time() - began
             cursor, depth, _ = _outbox_state(outbox)
-            if kills < len(KILLS_AT_S) and elapsed >= KILLS_AT_S[kills]:
+            if chaos.kills < len(KILLS_AT_S) and elapsed >= KILLS_AT_S[chaos.kills]:
                 agent.send_signal(signal.SIGKILL)
                 assert agent.wait(10) == -signal.SIGKILL
-                kills += 1
+                chaos.kills += 1
                 agent = start_agent()
-            if not db_restarted and elapsed >= DB_RESTART_AT_S:
+            if not chaos.db_restarted and elapsed >= DB_RESTART_AT_S:
                 # Uploads flow every 0.3 s, so the kill lands in or between batches; the database stays down
                 # until the agent has been told 503 at least once.
                 private_pg.kill()
@@ -138,16 +168,16 @@ def test_zero_loss_zero_duplicates_under_kills_and_outages(private_pg: EmbeddedP
                 while _counter(outbox, "cloud_unavailable") == 0 and time.monotonic() < deadline:
                     time.sleep(0.05)
                 private_pg.start()
-                db_restarted = True
-            if not cloud_down_at and elapsed >= CLOUD_DOWN_AT_S:
+                chaos.db_restarted = True
+            if not chaos.cloud_down_at and elapsed >= CLOUD_DOWN_AT_S:
                 assert cursor <= alarm_index, "the alarm was produced before the outage began; slow the test down"
                 cloud.kill()
-                cloud_down_at = time.time()
-            if cloud_down_at and not cloud_up_at and time.time() - cloud_down_at >= CLOUD_DOWN_FOR_S:
+                chaos.cloud_down_at = time.time()
+            if chaos.cloud_down_at and not chaos.cloud_up_at and time.time() - chaos.cloud_down_at >= CLOUD_DOWN_FOR_S:
                 assert cursor > alarm_index, "the alarm was not pressed during the outage"
-                cloud_up_at = time.time()
+                chaos.cloud_up_at = time.time()
                 cloud.start()
-            if cloud_up_at and cursor >= EVENTS and depth == 0:
+            if chaos.cloud_up_at and cursor >= EVENTS and depth == 0:
                 break
             assert elapsed < 85, f"not drained: cursor {cursor}, depth {depth}"
             time.sleep(0.05)
@@ -159,32 +189,38 @@ def test_zero_loss_zero_duplicates_under_kills_and_outages(private_pg: EmbeddedP
         if cloud.process and cloud.process.poll() is None:
             cloud.process.terminate()
             cloud.process.wait(15)
+    return chaos
 
-    assert kills >= 5
+
+def _assert_stored_exactly_once(
+    runtime_url: str, outbox: Path, gateway_id: str, expected: list[SimEvent], chaos: Chaos
+) -> None:
+    """The cloud holds exactly the sequences the outbox produced, every simulated event, and the alarm pressed
+    during the outage as the first thing stored when the cloud came back."""
     epoch = sqlite3.connect(outbox).execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
     counters = dict(sqlite3.connect(outbox).execute("SELECT name, value FROM counters").fetchall())
     _, depth, last_seq = _outbox_state(outbox)
     # The database restart reached the agent as 503s (nothing committed), the cloud outage as failed uploads.
     assert counters.get("cloud_unavailable", 0) >= 1 and counters["upload_errors"] > counters["cloud_unavailable"]
-    with psycopg.connect(roles.runtime_url) as conn:
+    with psycopg.connect(runtime_url, row_factory=dict_row) as conn:
         rows = conn.execute(
-            "SELECT gateway_id::text, outbox_epoch::text, seq, (context->>'sim_event')::int, metric, stored_at, "
-            "received_at FROM observations"
+            "SELECT gateway_id::text AS gateway, outbox_epoch::text AS epoch, seq, (context->>'sim_event')::int AS "
+            "sim_event, metric, stored_at, received_at FROM observations"
         ).fetchall()
-        quarantined = conn.execute("SELECT count(*) FROM quarantine").fetchone()
+        quarantined = conn.execute("SELECT count(*) AS n FROM quarantine").fetchone()
     produced = {(gateway_id, epoch, seq) for seq in range(1, last_seq + 1)}
-    delivered = [(gw, ep, seq) for gw, ep, seq, *_ in rows]
-    assert depth == 0 and quarantined == (0,)
+    delivered = [(r["gateway"], r["epoch"], r["seq"]) for r in rows]
+    assert depth == 0 and quarantined == {"n": 0}
     assert len(delivered) == len(set(delivered)), "duplicates"
     assert set(delivered) == produced, "lost or unexpected sequences"
     # Every simulated event arrived, with as many readings as the simulator made for it.
     expected_readings = sorted(e.index for e in expected for _ in e.observations)
-    assert sorted(r[3] for r in rows) == expected_readings
+    assert sorted(r["sim_event"] for r in rows) == expected_readings
     assert len(rows) >= 2000
     # The alarm was pressed while the cloud was down and was the first thing stored when it came back.
-    alarm = next(r for r in rows if r[4] == "alarm.button")
-    assert cloud_down_at < alarm[6].timestamp() < cloud_up_at
-    after = sorted((r[5], r[4]) for r in rows if r[5].timestamp() >= cloud_up_at - 1)
+    alarm = next(r for r in rows if r["metric"] == "alarm.button")
+    assert chaos.cloud_down_at < alarm["received_at"].timestamp() < chaos.cloud_up_at
+    after = sorted((r["stored_at"], r["metric"]) for r in rows if r["stored_at"].timestamp() >= chaos.cloud_up_at - 1)
     assert after[0][1] == "alarm.button" and after[1][0] > after[0][0], after[:3]
 
 

@@ -69,23 +69,12 @@ def test_zigbee2mqtt_messages_published_while_the_agent_is_down_arrive_once_and_
     config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={
         "enabled": True, "host": broker.host, "port": broker.port, "resubscribe_s": 0.3})})  # fmt: skip
 
-    def send(*messages: tuple[str, object, int]) -> None:
-        payloads = [
-            {
-                "topic": f"zigbee2mqtt/{name}",
-                "qos": qos,
-                "payload": body if isinstance(body, bytes) else json.dumps(body),
-            }
-            for name, body, qos in messages
-        ]
-        publish.multiple(payloads, hostname=broker.host, port=broker.port, client_id=f"z2m-{uuid.uuid4().hex[:6]}")
-
     def metrics() -> list[tuple[str, str, float]]:
         return [(r["address"], r["metric"], float(r["value"])) for r in observations(edge_db, config.gateway_id)]
 
     async def live_traffic() -> None:
         await until(lambda: config.outbox_path.exists() and _subscribed(config.outbox_path))
-        await in_thread(lambda: send(
+        await in_thread(lambda: _publish(broker,
             (door, {"contact": False, "battery": 97, "linkquality": 120}, 1),
             (door, b"\x00\xffnot json{", 1),  # a broken bridge or a stray publisher
             (motion, {"occupancy": "banana"}, 1),  # JSON, but nothing in it is a reading
@@ -108,7 +97,7 @@ def test_zigbee2mqtt_messages_published_while_the_agent_is_down_arrive_once_and_
     assert "not JSON" in first["malformed"] and first["raw_hex"].startswith("00ff")
 
     # The agent is down (upgrade, crash): the bridge keeps publishing, QoS 1 and QoS 0 alike.
-    send((door, {"contact": True}, 1), (motion, {"occupancy": False}, 0), (door, {"contact": False}, 1))
+    _publish(broker, (door, {"contact": True}, 1), (motion, {"occupancy": False}, 0), (door, {"contact": False}, 1))
 
     async def second_done() -> bool:
         return len(await in_thread(metrics)) >= 6
@@ -121,7 +110,7 @@ def test_zigbee2mqtt_messages_published_while_the_agent_is_down_arrive_once_and_
         await until(lambda: _subscribed(config.outbox_path))
         await in_thread(lambda: _restart(broker, tmp_path / "mosquitto" / "mosquitto.conf"))
         await until(lambda: _port_open(broker.port))
-        await in_thread(lambda: send((motion, {"occupancy": True}, 1)))
+        await in_thread(lambda: _publish(broker, (motion, {"occupancy": True}, 1)))
 
     async def third_done() -> bool:
         return len(await in_thread(metrics)) >= 7
@@ -141,6 +130,15 @@ def test_zigbee2mqtt_messages_published_while_the_agent_is_down_arrive_once_and_
         assert sessions[0] == "session present: False" and set(sessions[1:]) == {"session present: True"}
     finally:
         outbox.close()
+
+
+def _publish(broker: Mosquitto, *messages: tuple[str, object, int]) -> None:
+    """Publish as Zigbee2MQTT does: (device name, body, QoS), bodies as JSON unless given as raw bytes."""
+    payloads = [
+        {"topic": f"zigbee2mqtt/{name}", "qos": qos, "payload": body if isinstance(body, bytes) else json.dumps(body)}
+        for name, body, qos in messages
+    ]
+    publish.multiple(payloads, hostname=broker.host, port=broker.port, client_id=f"z2m-{uuid.uuid4().hex[:6]}")
 
 
 def _subscribed(outbox: Path) -> bool:

@@ -4,30 +4,20 @@ the way evaluation does (insert, then `cloud.escalation.policies.attach` in the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
 import psycopg
-import pytest
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from cloud.escalation.policies import attach
-from tests.support.services import TestDatabase, test_database
-from tests.support.tenants import Tenants, build_tenants
+from tests.support.fixtures import database_fixture, tenants_fixture
+from tests.support.tenants import insert_patient
 
 SECRET = "s3cret-for-webhook-signatures"
 
-
-@pytest.fixture(scope="module")
-def esc_db(pg_admin_url: str) -> Iterator[TestDatabase]:
-    with test_database(pg_admin_url) as db:
-        yield db
-
-
-@pytest.fixture(scope="module")
-def tenants(esc_db: TestDatabase) -> Tenants:
-    return build_tenants(esc_db.runtime_url)
+esc_db, tenants = database_fixture(), tenants_fixture("esc_db")
 
 
 def three_steps(email_after: float = 1, webhook_after: float = 2, ack_timeout: float | None = None) -> dict[str, Any]:
@@ -69,14 +59,7 @@ def set_endpoint(url: str, municipality_id: UUID, target: str, channel: str, add
 
 def new_patient(url: str, municipality_id: UUID, team_id: UUID, name: str = "Pasient eskalering") -> UUID:
     """A fresh patient in a team."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
-            "VALUES (%s, %s, %s, 'active') RETURNING id",
-            (municipality_id, name, team_id),
-        ).fetchone()
-        assert row is not None
-        return UUID(str(row[0]))
+    return insert_patient(url, municipality_id, team_id, name)
 
 
 def open_alerts(
@@ -86,19 +69,19 @@ def open_alerts(
 
     async def run() -> list[int]:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn, conn.transaction():
+            cur = conn.cursor(row_factory=dict_row)
             ids = []
             for i in range(count):
-                row = await (
-                    await conn.execute(
-                        "INSERT INTO alerts (patient_id, rule, alert_class, severity, auto_resolve, opened_at, "
-                        "updated_at, message) VALUES (%s, %s, 'clinical', %s, false, "
-                        "coalesce(to_timestamp(%s), now()), now(), 'test alert') RETURNING id",
-                        (patient_id, f"test.{prefix}{i}", severity, opened_at),
-                    )
-                ).fetchone()
+                await cur.execute(
+                    "INSERT INTO alerts (patient_id, rule, alert_class, severity, auto_resolve, opened_at, "
+                    "updated_at, message) VALUES (%s, %s, 'clinical', %s, false, "
+                    "coalesce(to_timestamp(%s), now()), now(), 'test alert') RETURNING id",
+                    (patient_id, f"test.{prefix}{i}", severity, opened_at),
+                )
+                row = await cur.fetchone()
                 assert row is not None
-                await attach(conn, row[0], "clinical")
-                ids.append(int(row[0]))
+                await attach(conn, row["id"], "clinical")
+                ids.append(int(row["id"]))
             return ids
 
     return asyncio.run(run())

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
+from psycopg.rows import dict_row
 
 from cloud.escalation import policies
 from cloud.notify.sealing import SecretBox
@@ -21,6 +23,9 @@ from tests.support.tenants import Tenants
 pytestmark = pytest.mark.slow
 
 
+Cli = Callable[..., tuple[int, str, str]]
+
+
 def test_policy_and_endpoints_from_the_command_line(esc_db: TestDatabase, tenants: Tenants, tmp_path: Path) -> None:
     env = env_with(TRYGGHEIM_DATABASE_URL=esc_db.runtime_url)
 
@@ -28,6 +33,33 @@ def test_policy_and_endpoints_from_the_command_line(esc_db: TestDatabase, tenant
         done = run_cli("admin", "escalation", *args, env={**env, **({"TRYGGHEIM_SECRETS_KEY": key} if key else {})})
         return done.returncode, done.stdout, done.stderr
 
+    _policies_are_validated_and_stored(cli, tmp_path)
+    _endpoints_are_validated_and_secrets_sealed(cli, esc_db.runtime_url)
+    code, out, _ = cli("remove-endpoint", "team_lead", "-m", "0301", "--channel", "email")
+    assert code == 0 and json.loads(out)["removed"] is True
+    code, out, _ = cli("reset-policy", "-m", "0301")
+    assert code == 0 and json.loads(out)["removed"] is True
+
+    async def in_effect() -> str:
+        async with await psycopg.AsyncConnection.connect(esc_db.runtime_url) as conn:
+            return (await policies.document_for(conn, tenants.a.municipality_id)).policies[0].name
+
+    assert asyncio.run(in_effect()) == "safety_alarm"  # the shipped default again
+    with psycopg.connect(esc_db.runtime_url, row_factory=dict_row) as conn:
+        actions = [row["action"] for row in conn.execute(
+            "SELECT action FROM audit_log WHERE action LIKE 'cli.escalation.%%' ORDER BY id"
+        ).fetchall()]  # fmt: skip
+    assert actions == [
+        "cli.escalation.set-policy",
+        "cli.escalation.set-endpoint",
+        "cli.escalation.set-endpoint",
+        "cli.escalation.remove-endpoint",
+        "cli.escalation.reset-policy",
+    ]
+
+
+def _policies_are_validated_and_stored(cli: Cli, tmp_path: Path) -> None:
+    """Unreadable and invalid documents are refused; a good one applies to its municipality alone."""
     code, out, _ = cli("show", "-m", "0301")
     assert code == 0 and json.loads(out)["source"] == "default"
 
@@ -51,6 +83,9 @@ def test_policy_and_endpoints_from_the_command_line(esc_db: TestDatabase, tenant
     code, out, _ = cli("show", "-m", "4601")
     assert json.loads(out)["source"] == "default"  # the other municipality is untouched
 
+
+def _endpoints_are_validated_and_secrets_sealed(cli: Cli, runtime_url: str) -> None:
+    """Bad addresses are refused; a webhook secret is shown once, never listed, and stored sealed."""
     refused = {
         ("team_lead", "--email", "Kari Nordmann"): "not an e-mail address",
         ("response_centre", "--webhook", "http://alarm.example.no/hook"): "must use https",
@@ -78,31 +113,9 @@ def test_policy_and_endpoints_from_the_command_line(esc_db: TestDatabase, tenant
     code, out, _ = cli("show", "-m", "0301")
     assert json.loads(out)["unreached"] == []
 
-    with psycopg.connect(esc_db.runtime_url) as conn:
+    with psycopg.connect(runtime_url, row_factory=dict_row) as conn:
         stored = conn.execute("SELECT secret FROM notification_endpoints WHERE target = 'response_centre'").fetchone()
     # Sealed at rest; what the receiver was given is what deliveries are signed with.
-    assert stored is not None and secret not in stored[0] and SecretBox(key).open(stored[0]) == secret
+    assert stored is not None and secret not in stored["secret"] and SecretBox(key).open(stored["secret"]) == secret
     code, _, err = cli("endpoints", "-m", "0301", key="not-a-key")
     assert code != 0 and "TRYGGHEIM_SECRETS_KEY" in err and "not a Fernet key" in err
-
-    code, out, _ = cli("remove-endpoint", "team_lead", "-m", "0301", "--channel", "email")
-    assert code == 0 and json.loads(out)["removed"] is True
-    code, out, _ = cli("reset-policy", "-m", "0301")
-    assert code == 0 and json.loads(out)["removed"] is True
-
-    async def in_effect() -> str:
-        async with await psycopg.AsyncConnection.connect(esc_db.runtime_url) as conn:
-            return (await policies.document_for(conn, tenants.a.municipality_id)).policies[0].name
-
-    assert asyncio.run(in_effect()) == "safety_alarm"  # the shipped default again
-    with psycopg.connect(esc_db.runtime_url) as conn:
-        actions = [row[0] for row in conn.execute(
-            "SELECT action FROM audit_log WHERE action LIKE 'cli.escalation.%%' ORDER BY id"
-        ).fetchall()]  # fmt: skip
-    assert actions == [
-        "cli.escalation.set-policy",
-        "cli.escalation.set-endpoint",
-        "cli.escalation.set-endpoint",
-        "cli.escalation.remove-endpoint",
-        "cli.escalation.reset-policy",
-    ]

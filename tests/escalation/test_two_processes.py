@@ -25,7 +25,7 @@ from cloud.db.embedded import free_port
 from tests.escalation.conftest import SECRET, new_patient, open_alerts, set_endpoint, set_policy, three_steps
 from tests.escalation.receivers import Inbox, WebhookServer, smtp_server, webhook_server
 from tests.support.app import app_client
-from tests.support.db import rows
+from tests.support.db import named_rows, rows
 from tests.support.kits import batch, enrol_kit, reading
 from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
 from tests.support.services import TestDatabase
@@ -172,14 +172,49 @@ def _wait_until_done(url: str, acked: set[int], ids: list[int], timeout: float) 
     raise AssertionError(f"{sent[0][0]} of {expected} sent, {pending[0][0]} pending after {timeout} s")
 
 
+@dataclass
+class Run:
+    """The alerts of a run and when things happened to them."""
+
+    ids: list[int]
+    acked: set[int]
+    ack_done_s: float
+    opened_all: float
+    killed_at: float
+
+
 def escalates_200_alerts_with_one_process_killed(rig: Rig) -> None:
     """200 alerts, a 3-step policy, both processes stepping and delivering, A killed with SIGKILL mid-run."""
+    run = _open_acknowledge_and_kill(rig)
+    url = rig.db.runtime_url
+    _wait_until_done(url, run.acked, run.ids, timeout=90)
+    found = named_rows(url, "SELECT n.alert_id, n.step, n.channel, n.status, n.idempotency_key::text AS key, "
+                       "n.due_at, n.sent_at, n.created_at, n.sent_by, a.acknowledged_at FROM notifications n "
+                       "JOIN alerts a ON a.id = n.alert_id WHERE n.alert_id = ANY(%s) ORDER BY n.alert_id, n.step",
+                       run.ids)  # fmt: skip
+    steps: dict[int, list[dict[str, Any]]] = {}
+    for row in found:
+        steps.setdefault(row["alert_id"], []).append(row)
+    _assert_one_record_per_step_in_order(url, run, steps)
+    _assert_each_step_delivered_once(url, rig, run, found, steps)
+    # Both processes did work, and the one left standing finished what the killed one had not.
+    workers = {r["sent_by"] for r in found if r["sent_by"] is not None}
+    assert len(workers) == 2, workers
+    after_kill = {
+        r["sent_by"] for r in found if r["sent_at"] is not None and r["sent_at"].timestamp() > run.killed_at + 1
+    }
+    assert after_kill and {w.rpartition(":")[2] for w in after_kill} == {str(rig.b.process.pid)}, after_kill
+    _report(url, rig, run, found)
+
+
+def _open_acknowledge_and_kill(rig: Rig) -> Run:
+    """Open the alerts (those to acknowledge first, acknowledged at once through process B's API), then kill
+    process A with SIGKILL while e-mails are being sent and before any webhook step is due."""
     url, tenants = rig.db.runtime_url, rig.tenants
     rig.live_a()
     patients = [new_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"]) for _ in range(PATIENTS)]
     start = time.time()
     per = ALERTS // PATIENTS
-    # The alerts to acknowledge open first and are acknowledged through process B's API at once.
     by_patient = [open_alerts(url, p, per, prefix=f"run{i}-") for i, p in enumerate(patients[:ACKED_PATIENTS])]
     acked = {a for group in by_patient for a in group}
     nurse = tenants.a.auth(Role.NURSE)
@@ -188,72 +223,78 @@ def escalates_200_alerts_with_one_process_killed(rig: Rig) -> None:
             assert api.post(f"/api/v1/alerts/{alert}/acknowledge").status_code == 200
     ack_done = time.time() - start
     by_patient += [open_alerts(url, p, per, prefix=f"run{i}-") for i, p in enumerate(patients[ACKED_PATIENTS:])]
-    ids = [a for group in by_patient for a in group]
     opened_all = time.time()
-    time.sleep(1.2 * MINUTE_S)  # while e-mails are being sent and before any webhook step is due
+    time.sleep(1.2 * MINUTE_S)
     os.kill(rig.a.process.pid, signal.SIGKILL)
     killed_at = time.time()
     rig.a.process.wait(10)
-    _wait_until_done(url, acked, ids, timeout=90)
+    return Run([a for group in by_patient for a in group], acked, ack_done, opened_all, killed_at)
 
-    found = rows(url, "SELECT n.alert_id, n.step, n.channel, n.status, n.idempotency_key::text, n.due_at, "
-                 "n.sent_at, n.created_at, n.sent_by, a.acknowledged_at FROM notifications n JOIN alerts a "
-                 "ON a.id = n.alert_id WHERE n.alert_id = ANY(%s) ORDER BY n.alert_id, n.step", ids)  # fmt: skip
-    steps: dict[int, list[tuple[Any, ...]]] = {}
-    for row in found:
-        steps.setdefault(row[0], []).append(row)
-    # Exactly one record per (alert, step): three for every unacknowledged alert, one for every acknowledged.
-    opened = dict(rows(url, "SELECT id, opened_at FROM alerts WHERE id = ANY(%s)", ids))
-    for alert in ids:
-        numbers = [r[1] for r in steps.get(alert, [])]
+
+def _assert_one_record_per_step_in_order(url: str, run: Run, steps: dict[int, list[dict[str, Any]]]) -> None:
+    """Exactly one record per (alert, step): three for every unacknowledged alert, one for every acknowledged;
+    every chain in order by recorded due and sent times."""
+    opened = {r["id"]: r["opened_at"] for r in named_rows(url, "SELECT id, opened_at FROM alerts WHERE id = ANY(%s)",
+                                                          run.ids)}  # fmt: skip
+    for alert in run.ids:
+        numbers = [r["step"] for r in steps.get(alert, [])]
         # A step written before the acknowledgement but not yet delivered is cancelled, not sent.
-        assert all(r[3] == "sent" or (alert in acked and r[1] > 0 and r[3] == "cancelled") for r in steps[alert])
-        if alert not in acked:
+        assert all(r["status"] == "sent" or (alert in run.acked and r["step"] > 0 and r["status"] == "cancelled")
+                   for r in steps[alert])  # fmt: skip
+        if alert not in run.acked:
             assert numbers == [0, 1, 2], (alert, numbers)
             continue
         # Steps stop at acknowledge: a step falls due one policy minute after opening; acknowledged before
         # that, the alert has its worklist step only, and nothing is ever written after the acknowledgement.
-        acknowledged_at = steps[alert][0][9]
-        assert all(r[7] <= acknowledged_at for r in steps[alert]), alert
+        acknowledged_at = steps[alert][0]["acknowledged_at"]
+        assert all(r["created_at"] <= acknowledged_at for r in steps[alert]), alert
         if (acknowledged_at - opened[alert]).total_seconds() < MINUTE_S:
             assert numbers == [0], (alert, numbers)
         else:
             assert numbers == list(range(len(numbers))), (alert, numbers)
-    # Every step in order by recorded due and sent times.
-    for alert in set(ids) - acked:
+    for alert in set(run.ids) - run.acked:
         chain = steps[alert]
-        assert chain[0][5] < chain[1][5] < chain[2][5], alert
-        assert chain[0][6] <= chain[1][6] <= chain[2][6], alert
-    # The receivers saw every step once: distinct idempotency keys equal the records, none unknown.
-    emails = {r[4] for r in found if r[2] == "email" and r[3] == "sent"}
-    hooks = {r[4] for r in found if r[2] == "webhook" and r[3] == "sent"}
-    sent_at_step = {step: {r[0] for r in found if r[1] == step and r[3] == "sent"} for step in (1, 2)}
-    assert len(emails) == len(sent_at_step[1]) and len(hooks) == len(sent_at_step[2]) >= ALERTS - len(acked)
+        assert chain[0]["due_at"] < chain[1]["due_at"] < chain[2]["due_at"], alert
+        assert chain[0]["sent_at"] <= chain[1]["sent_at"] <= chain[2]["sent_at"], alert
+
+
+def _assert_each_step_delivered_once(
+    url: str, rig: Rig, run: Run, found: list[dict[str, Any]], steps: dict[int, list[dict[str, Any]]]
+) -> None:
+    """The receivers saw every step once: distinct idempotency keys equal the records, none unknown, and each
+    alert's e-mail arrived before its webhook."""
+    emails = {r["key"] for r in found if r["channel"] == "email" and r["status"] == "sent"}
+    hooks = {r["key"] for r in found if r["channel"] == "webhook" and r["status"] == "sent"}
+    sent_at_step = {step: {r["alert_id"] for r in found if r["step"] == step and r["status"] == "sent"}
+                    for step in (1, 2)}  # fmt: skip
+    assert len(emails) == len(sent_at_step[1]) and len(hooks) == len(sent_at_step[2]) >= ALERTS - len(run.acked)
     assert rig.smtp.keys() >= emails and rig.hook.inbox.keys() >= hooks
-    known = {r[0] for r in rows(url, "SELECT idempotency_key::text FROM notifications WHERE channel = 'webhook'")}
-    assert rig.hook.inbox.keys() <= known and rig.hook.inbox.rejected == 0
+    webhooks = named_rows(url, "SELECT idempotency_key::text AS key FROM notifications WHERE channel = 'webhook'")
+    assert rig.hook.inbox.keys() <= {r["key"] for r in webhooks} and rig.hook.inbox.rejected == 0
     first_arrival: dict[str, float] = {}
     for item in [*rig.smtp.items, *rig.hook.inbox.items]:
         first_arrival.setdefault(item.key, item.at)
-    for alert in set(ids) - acked:
-        assert first_arrival[steps[alert][1][4]] <= first_arrival[steps[alert][2][4]], alert
-    # Both processes did work, and the one left standing finished what the killed one had not.
-    workers = {r[8] for r in found if r[8] is not None}
-    assert len(workers) == 2, workers
-    after_kill = {r[8] for r in found if r[6] is not None and r[6].timestamp() > killed_at + 1}
-    assert after_kill and {w.rpartition(":")[2] for w in after_kill} == {str(rig.b.process.pid)}, after_kill
+    for alert in set(run.ids) - run.acked:
+        assert first_arrival[steps[alert][1]["key"]] <= first_arrival[steps[alert][2]["key"]], alert
+
+
+def _report(url: str, rig: Rig, run: Run, found: list[dict[str, Any]]) -> None:
+    """Print lateness per channel, the retried failures and duplicate deliveries (for the benchmark notes)."""
     duplicates = {
         "email": len(rig.smtp.items) - len(rig.smtp.keys()),
         "webhook": len(rig.hook.inbox.items) - len(rig.hook.inbox.keys()),
     }
-    late = {channel: sorted((r[6] - r[5]).total_seconds() for r in found if r[2] == channel and r[6])
+    late = {channel: sorted((r["sent_at"] - r["due_at"]).total_seconds() for r in found
+                            if r["channel"] == channel and r["sent_at"])
             for channel in ("in_app", "email", "webhook")}  # fmt: skip
     summary = {
         channel: {"p50_s": round(statistics.median(v), 3), "p95_s": round(v[int(len(v) * 0.95) - 1], 3),
                   "max_s": round(v[-1], 3), "n": len(v)}
         for channel, v in late.items()
     }  # fmt: skip
-    print(f"\nlateness (sent - due), a process SIGKILLed {killed_at - opened_all:.1f} s after the last open: {summary}")
+    print(f"\nlateness (sent - due), a process SIGKILLed {run.killed_at - run.opened_all:.1f} s after the last open: "
+          f"{summary}")  # fmt: skip
     failures = rows(url, "SELECT left(detail, 80), count(*) FROM notification_attempts WHERE NOT ok GROUP BY 1")
     print(f"failed attempts (retried): {failures}")
-    print(f"acknowledged {len(acked)} alerts in {ack_done:.1f} s; duplicate deliveries (same key): {duplicates}")
+    print(f"acknowledged {len(run.acked)} alerts in {run.ack_done_s:.1f} s; duplicate deliveries (same key): "
+          f"{duplicates}")  # fmt: skip

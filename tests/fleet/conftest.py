@@ -4,7 +4,6 @@ leaked across municipalities would list B's gateways."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,11 +12,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.app import app_client
+from tests.support.fixtures import app_fixtures
 from tests.support.history import point, send
 from tests.support.kits import Kit, enrol_kit, reading
-from tests.support.services import TestDatabase, test_database
-from tests.support.tenants import Tenants, build_tenants
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants
 
 
 @dataclass
@@ -99,21 +98,7 @@ def build_fleet(client: TestClient, url: str, municipality_id: Any, patient_id: 
     return fleet
 
 
-@pytest.fixture(scope="package")
-def fleet_db(pg_admin_url: str) -> Iterator[TestDatabase]:
-    with test_database(pg_admin_url) as db:
-        yield db
-
-
-@pytest.fixture(scope="package")
-def tenants(fleet_db: TestDatabase) -> Tenants:
-    return build_tenants(fleet_db.runtime_url)
-
-
-@pytest.fixture(scope="package")
-def client(fleet_db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
-    with app_client(fleet_db.runtime_url, evaluation=False) as test_client:
-        yield test_client
+fleet_db, tenants, client = app_fixtures("fleet_db", scope="package", evaluation=False)
 
 
 @pytest.fixture(scope="package")

@@ -6,6 +6,8 @@ import gettext
 import io
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,17 +23,24 @@ from common.logs import MASK, JsonFormatter, mask_identity_numbers
 from common.timefmt import format_oslo, to_oslo, to_utc
 
 
-def _log_line(message: str, *args: object, **extra: object) -> dict[str, object]:
+@contextmanager
+def _json_log(name: str) -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger that writes JSON lines to the returned stream, and only there."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("tryggheim.test.masking")
+    logger = logging.getLogger(name)
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        logger.warning(message, *args, extra=extra)
+        yield logger, stream
     finally:
         logger.removeHandler(handler)
+
+
+def _log_line(message: str, *args: object, **extra: object) -> dict[str, object]:
+    with _json_log("tryggheim.test.masking") as (logger, stream):
+        logger.warning(message, *args, extra=extra)
     return json.loads(stream.getvalue())
 
 
@@ -57,18 +66,11 @@ def test_any_eleven_digits_are_masked(number: str, around: str) -> None:
 
 
 def test_exceptions_are_masked() -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("tryggheim.test.exc")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        raise ValueError("bad fnr 31129912345")
-    except ValueError:
-        logger.exception("failed")
-    finally:
-        logger.removeHandler(handler)
+    with _json_log("tryggheim.test.exc") as (logger, stream):
+        try:
+            raise ValueError("bad fnr 31129912345")
+        except ValueError:
+            logger.exception("failed")
     assert "31129912345" not in stream.getvalue()
 
 

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.app import app_client
+from tests.support.fixtures import app_fixtures
 from tests.support.kits import Kit, enrol_kit
-from tests.support.services import TestDatabase, test_database
-from tests.support.tenants import Tenants, build_tenants
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants
 
-
-@pytest.fixture(scope="module")
-def ingest_db(pg_admin_url: str) -> Iterator[TestDatabase]:
-    with test_database(pg_admin_url) as db:
-        yield db
-
-
-@pytest.fixture(scope="module")
-def tenants(ingest_db: TestDatabase) -> Tenants:
-    return build_tenants(ingest_db.runtime_url)
-
-
-@pytest.fixture(scope="module")
-def client(ingest_db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
-    with app_client(ingest_db.runtime_url) as test_client:
-        yield test_client
+ingest_db, tenants, client = app_fixtures("ingest_db")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.app import app_client
+from tests.support.fixtures import app_fixtures
 from tests.support.history import old_device, point, send
 from tests.support.kits import Kit, enrol_kit
-from tests.support.services import TestDatabase, test_database
-from tests.support.tenants import Tenants, build_tenants
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 # Every 30 minutes from two days before to two days after each change (UTC instants).
@@ -63,21 +62,7 @@ def _history(client: TestClient, url: str, kit: Kit, offset: float) -> History:
     return found
 
 
-@pytest.fixture(scope="package")
-def query_db(pg_admin_url: str) -> Iterator[TestDatabase]:
-    with test_database(pg_admin_url) as db:
-        yield db
-
-
-@pytest.fixture(scope="package")
-def tenants(query_db: TestDatabase) -> Tenants:
-    return build_tenants(query_db.runtime_url)
-
-
-@pytest.fixture(scope="package")
-def client(query_db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
-    with app_client(query_db.runtime_url, evaluation=False) as test_client:
-        yield test_client
+query_db, tenants, client = app_fixtures("query_db", scope="package", evaluation=False)
 
 
 @pytest.fixture(scope="package")

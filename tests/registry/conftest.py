@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -14,42 +13,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.gateways import devices
-from tests.support.app import app_client
+from tests.support.fixtures import app_fixtures
 from tests.support.kits import Kit, enrol_kit
-from tests.support.services import TestDatabase, test_database
-from tests.support.tenants import Tenants, build_tenants
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants, insert_patient
 
 DOOR = "aqara-door-window-mccgq11lm"
 
-
-@pytest.fixture(scope="module")
-def registry_db(pg_admin_url: str) -> Iterator[TestDatabase]:
-    with test_database(pg_admin_url) as db:
-        yield db
-
-
-@pytest.fixture(scope="module")
-def tenants(registry_db: TestDatabase) -> Tenants:
-    return build_tenants(registry_db.runtime_url)
-
-
-@pytest.fixture(scope="module")
-def client(registry_db: TestDatabase, tenants: Tenants) -> Iterator[TestClient]:
-    """The API without its evaluation worker: tests decide when evaluation runs."""
-    with app_client(registry_db.runtime_url, evaluation=False) as test_client:
-        yield test_client
+# The API without its evaluation worker: tests decide when evaluation runs.
+registry_db, tenants, client = app_fixtures("registry_db", evaluation=False)
 
 
 def new_patient(url: str, tenants: Tenants, lifecycle: str = "active") -> UUID:
     """A fresh patient in municipality A's `Nord` team."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
-            "VALUES (%s, 'Pasient register', %s, %s) RETURNING id",
-            (tenants.a.municipality_id, tenants.a.teams["Nord"], lifecycle),
-        ).fetchone()
-        assert row is not None
-        return UUID(str(row[0]))
+    return insert_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Pasient register", lifecycle)
 
 
 @pytest.fixture

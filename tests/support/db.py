@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from cloud.db.pool import make_pool
 from cloud.evaluation.runner import EvaluationRunner
@@ -14,6 +15,12 @@ from cloud.evaluation.runner import EvaluationRunner
 def rows(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
     """Rows of a query as the runtime role."""
     with psycopg.connect(url) as conn:
+        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]
+
+
+def named_rows(url: str, query: str, *args: Any) -> list[dict[str, Any]]:
+    """Rows of a query as the runtime role, each by column name."""
+    with psycopg.connect(url, row_factory=dict_row) as conn:
         return conn.execute(query, args).fetchall()  # type: ignore[arg-type]
 
 

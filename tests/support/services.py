@@ -16,9 +16,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -50,22 +51,37 @@ def _port_open(host: str, port: int) -> bool:
 
 
 @contextmanager
-def postgres_admin_url(tmp_root: Path) -> Iterator[str]:
-    """A superuser URL for tests: configured, local, or a private embedded server."""
-    explicit = os.environ.get("TRYGGHEIM_TEST_DATABASE_URL")
+def _resolved(
+    variable: str, local: str, answers: Callable[[], bool], private: Callable[[], AbstractContextManager[str]]
+) -> Iterator[str]:
+    """The resolution order of the module docstring: the variable, else the local service, else a private one."""
+    explicit = os.environ.get(variable)
     if explicit:
         yield explicit
-        return
-    if _answers(LOCAL_POSTGRES):
-        yield LOCAL_POSTGRES
-        return
-    server = EmbeddedPostgres(tmp_root / "private-pg")
+    elif answers():
+        yield local
+    else:
+        with private() as url:
+            yield url
+
+
+@contextmanager
+def _private_postgres(root: Path) -> Iterator[str]:
+    server = EmbeddedPostgres(root)
     url = server.start()
     try:
         yield url
     finally:
         server.stop()
         server.remove()
+
+
+@contextmanager
+def postgres_admin_url(tmp_root: Path) -> Iterator[str]:
+    """A superuser URL for tests: configured, local, or a private embedded server."""
+    local, private = partial(_answers, LOCAL_POSTGRES), partial(_private_postgres, tmp_root / "private-pg")
+    with _resolved("TRYGGHEIM_TEST_DATABASE_URL", LOCAL_POSTGRES, local, private) as url:
+        yield url
 
 
 def new_run_id() -> str:
@@ -169,13 +185,13 @@ def private_mosquitto(workdir: Path, config_lines: list[str] | None = None) -> I
 @contextmanager
 def mqtt_url(workdir: Path) -> Iterator[str]:
     """An MQTT broker URL for tests: configured, local, or a private broker."""
-    explicit = os.environ.get("TRYGGHEIM_TEST_MQTT_URL")
-    if explicit:
-        yield explicit
-        return
-    if _port_open("127.0.0.1", 1883):
-        yield LOCAL_MQTT
-        return
+    local, private = partial(_port_open, "127.0.0.1", 1883), partial(_private_broker_url, workdir)
+    with _resolved("TRYGGHEIM_TEST_MQTT_URL", LOCAL_MQTT, local, private) as url:
+        yield url
+
+
+@contextmanager
+def _private_broker_url(workdir: Path) -> Iterator[str]:
     with private_mosquitto(workdir) as broker:
         yield broker.url
 

@@ -15,12 +15,23 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from argon2 import PasswordHasher
+from psycopg.rows import dict_row
 
 from cloud.access import audit, directory, tokens
 from cloud.access.roles import Role
+from cloud.access.secrets import PasswordPool
 
 PASSWORD = "correct horse battery staple"
 SEEDER = audit.Actor.system("tests")
+# Test accounts get the cheapest argon2id parameters: the default ones cost seconds per test database, and a
+# hash carries its parameters, so sign-in verifies these unchanged. The service never sees this pool.
+TEST_PASSWORDS = PasswordPool(threads=1, queue=64, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+NEW_PATIENT = (
+    "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) VALUES (%s, %s, %s, %s) RETURNING id"
+)
 
 
 @dataclass
@@ -68,6 +79,7 @@ async def _build(url: str, key: str, number: str) -> Tenant:
                 role=role,
                 team_ids=teams,
                 password=PASSWORD,
+                passwords=TEST_PASSWORDS,
             )
             tenant.usernames[role] = username
             _token, tenant.tokens[role] = await tokens.issue(
@@ -75,15 +87,13 @@ async def _build(url: str, key: str, number: str) -> Tenant:
                 lifetime=timedelta(days=30),
             )  # fmt: skip
         for slot, team in (("nord", "Nord"), ("sor", "Sør")):
-            row = await (
-                await conn.execute(
-                    "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
-                    "VALUES (%s, %s, %s, 'active') RETURNING id",
-                    (municipality, f"Pasient {slot} {tenant.marker}", tenant.teams[team]),
-                )
-            ).fetchone()
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                NEW_PATIENT, (municipality, f"Pasient {slot} {tenant.marker}", tenant.teams[team], "active")
+            )
+            row = await cur.fetchone()
             assert row is not None
-            tenant.patients[slot] = row[0]
+            tenant.patients[slot] = row["id"]
     return tenant
 
 
@@ -96,9 +106,17 @@ def build_tenants(runtime_url: str) -> Tenants:
     return asyncio.run(both())
 
 
+def insert_patient(url: str, municipality_id: UUID, team_id: UUID, name: str, lifecycle: str = "active") -> UUID:
+    """A fresh patient in a care team, so that what a test records for it never mixes with other tests."""
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        row = conn.execute(NEW_PATIENT, (municipality_id, name, team_id, lifecycle)).fetchone()
+        assert row is not None
+        return UUID(str(row["id"]))
+
+
 def audit_rows(runtime_url: str, correlation_id: str) -> list[dict[str, Any]]:
     """Audit records written for one request."""
-    with psycopg.connect(runtime_url) as conn:
-        cur = conn.execute("SELECT * FROM audit_log WHERE correlation_id = %s ORDER BY id", (correlation_id,))
-        names = [d.name for d in cur.description or []]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    with psycopg.connect(runtime_url, row_factory=dict_row) as conn:
+        return conn.execute(
+            "SELECT * FROM audit_log WHERE correlation_id = %s ORDER BY id", (correlation_id,)
+        ).fetchall()

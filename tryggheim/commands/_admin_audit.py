@@ -48,7 +48,12 @@ def _key_json(key: Ed25519PublicKey) -> dict[str, str]:
 
 def register(run: Run) -> list[tuple[typer.Typer, str]]:
     """The `audit` sub-command group, with `run` executing a unit of work on the service's database."""
+    _verify_command(run)
+    _checkpoint_commands(run)
+    return [(audit_app, "audit")]
 
+
+def _verify_command(run: Run) -> None:
     @audit_app.command("verify")
     def verify(
         checkpoints: Annotated[
@@ -106,6 +111,8 @@ def register(run: Run) -> list[tuple[typer.Typer, str]]:
         if found.breaks or findings:
             raise typer.Exit(1)
 
+
+def _checkpoint_commands(run: Run) -> None:
     @audit_app.command("checkpoint")
     def checkpoint() -> None:
         """Take a signed checkpoint of every chain now and store it in the configured sinks, as the service does
@@ -161,5 +168,3 @@ def register(run: Run) -> list[tuple[typer.Typer, str]]:
         if key is None:
             fail("TRYGGHEIM_AUDIT_SIGNING_KEY: not set (nor TRYGGHEIM_AUDIT_SIGNING_KEY_FILE)")
         print(json.dumps(_key_json(key.public_key())))
-
-    return [(audit_app, "audit")]

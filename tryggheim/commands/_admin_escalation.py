@@ -42,7 +42,12 @@ def _read_document(source: str) -> Any:
 
 def register(run: Run) -> list[tuple[typer.Typer, str]]:
     """The `escalation` sub-command group, with `run` executing a unit of work on the service's database."""
+    _policy_commands(run)
+    _endpoint_commands(run)
+    return [(escalation_app, "escalation")]
 
+
+def _policy_commands(run: Run) -> None:
     @escalation_app.command("show")
     def show(municipality: Municipality) -> None:
         """The policy document new alerts follow, whether it is the municipality's own or the default, and the
@@ -86,6 +91,8 @@ def register(run: Run) -> list[tuple[typer.Typer, str]]:
 
         print(json.dumps({"source": "default", "removed": run(work)}))
 
+
+def _endpoint_commands(run: Run) -> None:
     @escalation_app.command("endpoints")
     def endpoints(municipality: Municipality) -> None:
         """Where each role is reached (secrets are never shown)."""
@@ -145,5 +152,3 @@ def register(run: Run) -> list[tuple[typer.Typer, str]]:
                 return await configuration.remove_endpoint(conn, mid, target, channel)  # type: ignore[arg-type]
 
         print(json.dumps({"target": target, "channel": channel, "removed": run(work)}))
-
-    return [(escalation_app, "escalation")]

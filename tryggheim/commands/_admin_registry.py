@@ -16,6 +16,7 @@ from uuid import UUID
 
 import psycopg
 import typer
+from psycopg.rows import dict_row
 
 from cloud.access import audit, directory
 from cloud.registry import OPERATOR, consent, homes, release
@@ -65,7 +66,14 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], as_json: 
 
 def register(run: Any) -> list[tuple[typer.Typer, str]]:
     """Attach the commands, given admin.py's `_run` (database connection and error reporting)."""
+    _home_commands(run)
+    _patient_commands(run)
+    _consent_commands(run)
+    _quarantine_commands(run)
+    return [(homes_app, "homes"), (patients_app, "patients"), (consent_app, "consent"), (quarantine_app, "quarantine")]
 
+
+def _home_commands(run: Any) -> None:
     @homes_app.command("list")
     def homes_list(municipality: Municipality, as_json: AsJson = False, lang: Lang = "nb") -> None:
         """Homes of a municipality with their residents."""
@@ -98,27 +106,29 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
 
         print(run(work))
 
+
+def _patient_commands(run: Any) -> None:
     @patients_app.command("list")
     def patients_list(municipality: Municipality, as_json: AsJson = False, lang: Lang = "nb") -> None:
         """Patients of a municipality (identity numbers masked)."""
 
-        async def work(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+        async def work(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
             mid = await directory.municipality_id(conn, municipality)
             await audited(conn, mid, "patients.list", None)
-            return await (
-                await conn.execute(
-                    "SELECT p.id, p.display_name, p.lifecycle, p.national_id, t.name, h.address, "
-                    "(SELECT count(*) FROM patient_contacts c WHERE c.patient_id = p.id), "
-                    "(SELECT count(*) FROM supervision_consents s WHERE s.patient_id = p.id AND s.withdrawn_at IS NULL "
-                    "AND s.expires_at > now()) FROM patients p LEFT JOIN care_teams t ON t.id = p.care_team_id "
-                    "LEFT JOIN homes h ON h.id = p.home_id WHERE p.municipality_id = %s ORDER BY p.display_name",
-                    (mid,),
-                )
-            ).fetchall()
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                "SELECT p.id, p.display_name AS name, p.lifecycle, p.national_id, t.name AS team, h.address AS home, "
+                "(SELECT count(*) FROM patient_contacts c WHERE c.patient_id = p.id) AS contacts, "
+                "(SELECT count(*) FROM supervision_consents s WHERE s.patient_id = p.id AND s.withdrawn_at IS NULL "
+                "AND s.expires_at > now()) AS consents FROM patients p LEFT JOIN care_teams t ON t.id = p.care_team_id "
+                "LEFT JOIN homes h ON h.id = p.home_id WHERE p.municipality_id = %s ORDER BY p.display_name",
+                (mid,),
+            )
+            return await cur.fetchall()
 
         _ = translations(lang).gettext
-        rows = [{"id": str(r[0]), "name": r[1], "lifecycle": _(r[2]), "national_id": mask(r[3]) if r[3] else None,
-                 "team": r[4], "home": r[5], "contacts": r[6], "consents": r[7]} for r in run(work)]  # fmt: skip
+        rows = [{**r, "id": str(r["id"]), "lifecycle": _(r["lifecycle"]),
+                 "national_id": mask(r["national_id"]) if r["national_id"] else None} for r in run(work)]  # fmt: skip
         _table(rows, [("name", "Name"), ("lifecycle", "Lifecycle"), ("national_id", "National id"), ("team", "Team"),
                       ("home", "Home"), ("contacts", "Contacts"), ("consents", "Valid consents"), ("id", "Id")],
                as_json, lang)  # fmt: skip
@@ -164,6 +174,8 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
 
         print(json.dumps({"patient": str(patient), "from": run(work), "to": to}))
 
+
+def _consent_commands(run: Any) -> None:
     @consent_app.command("add")
     def consent_add(
         patient: UUID,
@@ -187,6 +199,8 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
         record = run(work)
         print(json.dumps({"id": record.id, "status": record.status, "expires_at": record.expires_at.isoformat()}))
 
+
+def _quarantine_commands(run: Any) -> None:
     @quarantine_app.command("release")
     def quarantine_release(
         patient: UUID,
@@ -208,5 +222,3 @@ def register(run: Any) -> list[tuple[typer.Typer, str]]:
         done = run(work)
         print(json.dumps({"release_id": done.release_id, "released": done.released,
                           "without_consent": done.without_consent}))  # fmt: skip
-
-    return [(homes_app, "homes"), (patients_app, "patients"), (consent_app, "consent"), (quarantine_app, "quarantine")]

@@ -12,7 +12,7 @@ import typer
 from cloud.access import directory
 from cloud.config import CloudSettings
 from cloud.fleet.status import FleetFilter, GatewayHealth, list_gateways
-from tryggheim.commands._startup import fail, load_settings
+from tryggheim.commands._startup import ADMIN_DATABASE, fail, load_settings, required
 
 PAGE = 1000
 
@@ -44,16 +44,14 @@ def fleet(
 ) -> None:
     """Every gateway and device of a municipality with last-seen, battery, outbox, clock skew, quarantine
     counts and watchdog restarts; the filters combine."""
-    settings = load_settings(CloudSettings)
-    if not settings.database_url:
-        fail("TRYGGHEIM_DATABASE_URL: not set; admin commands work on the service's database")
+    url = required(load_settings(CloudSettings).database_url, "TRYGGHEIM_DATABASE_URL", ADMIN_DATABASE)
     template = FleetFilter(
         offline=offline or None, low_battery=low_battery or None, garbage=garbage or None,
         missed_heartbeats=missed_heartbeats, battery_below=battery_below, garbage_per_hour=garbage_per_hour,
         window_hours=window_hours, include_revoked=include_revoked,
     )  # fmt: skip
     try:
-        found = asyncio.run(_all(settings.database_url, municipality, template))
+        found = asyncio.run(_all(url, municipality, template))
     except directory.DirectoryError as exc:
         fail(str(exc))
     except psycopg.OperationalError as exc:

@@ -9,6 +9,7 @@ from typing import NoReturn, TypeVar
 from pydantic import ValidationError
 
 T = TypeVar("T")
+ADMIN_DATABASE = "admin commands work on the service's database"  # why the admin commands need the URL
 
 
 def fail(message: str) -> NoReturn:
@@ -25,3 +26,21 @@ def load_settings(factory: Callable[[], T]) -> T:
         return factory()
     except ValidationError as exc:
         fail(settings_error_line(exc))
+
+
+def required(value: str | None, variable: str, why: str) -> str:
+    """`value`, or exit 2 naming the unset variable and what it is needed for."""
+    if not value:
+        fail(f"{variable}: not set; {why}")
+    return value
+
+
+def reachable(url: str, variable: str, timeout_s: float) -> str:
+    """`url` once the database there answers; else exit 2 with the variable and the cause."""
+    from cloud.runtime import StartupError, check_reachable
+
+    try:
+        check_reachable(url, variable, timeout_s)
+    except StartupError as exc:
+        fail(str(exc))
+    return url

@@ -27,7 +27,7 @@ from cloud.registry import assignments
 from cloud.registry.errors import RegistryError
 from tryggheim.commands import _admin_audit, _admin_escalation, _admin_registry
 from tryggheim.commands._fleet import fleet
-from tryggheim.commands._startup import fail, load_settings
+from tryggheim.commands._startup import ADMIN_DATABASE, fail, load_settings, required
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Administration: municipalities, staff, teams, registry, audit."
@@ -50,11 +50,10 @@ Municipality = Annotated[str, typer.Option("--municipality", "-m", help="Kommune
 
 def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
     settings = load_settings(CloudSettings)
-    if not settings.database_url:
-        fail("TRYGGHEIM_DATABASE_URL: not set; admin commands work on the service's database")
+    url = required(settings.database_url, "TRYGGHEIM_DATABASE_URL", ADMIN_DATABASE)
 
     async def go() -> T:
-        async with await psycopg.AsyncConnection.connect(settings.database_url or "", autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             return await work(conn)
 
     try:

@@ -132,19 +132,15 @@ def escalations(
 
     from cloud.config import CloudSettings
     from cloud.escalation.engine import plan
-    from cloud.runtime import StartupError, check_reachable
-    from tryggheim.commands._startup import load_settings
+    from tryggheim.commands._startup import load_settings, reachable, required
 
     settings = load_settings(CloudSettings)
-    if not settings.database_url:
-        fail("TRYGGHEIM_DATABASE_URL: not set; escalations are read from the service's database")
-    try:
-        check_reachable(settings.database_url, "TRYGGHEIM_DATABASE_URL", settings.db_connect_timeout_s)
-    except StartupError as exc:
-        fail(str(exc))
+    variable = "TRYGGHEIM_DATABASE_URL"
+    url = required(settings.database_url, variable, "escalations are read from the service's database")
+    reachable(url, variable, settings.db_connect_timeout_s)
 
     async def read() -> list[dict[str, object]]:
-        async with await psycopg.AsyncConnection.connect(settings.database_url or "", autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             return await plan(conn, time.time(), settings.escalation_minute_s, limit)
 
     for entry in asyncio.run(read()):

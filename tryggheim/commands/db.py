@@ -7,23 +7,19 @@ import json
 import typer
 
 from cloud.config import CloudSettings
-from cloud.runtime import StartupError, check_reachable
-from tryggheim.commands._startup import fail, load_settings
+from tryggheim.commands._startup import load_settings, reachable, required
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Database schema: upgrade and status.")
 
 
 def _owner_settings() -> tuple[str, str]:
     settings = load_settings(CloudSettings)
-    if not settings.database_owner_url:
-        fail("TRYGGHEIM_DATABASE_OWNER_URL: not set; migrations run as the role that owns the schema")
-    if not settings.database_url:
-        fail("TRYGGHEIM_DATABASE_URL: not set; it names the runtime role that migrations grant to")
-    try:
-        check_reachable(settings.database_owner_url, "TRYGGHEIM_DATABASE_OWNER_URL", settings.db_connect_timeout_s)
-    except StartupError as exc:
-        fail(str(exc))
-    return settings.database_owner_url, settings.database_url
+    owner = "TRYGGHEIM_DATABASE_OWNER_URL"
+    owner_url = required(settings.database_owner_url, owner, "migrations run as the role that owns the schema")
+    runtime_url = required(
+        settings.database_url, "TRYGGHEIM_DATABASE_URL", "it names the runtime role that migrations grant to"
+    )
+    return reachable(owner_url, owner, settings.db_connect_timeout_s), runtime_url
 
 
 @app.command()

@@ -22,18 +22,8 @@ from tryggheim.demo import seed as demo_seed
 app = typer.Typer(add_completion=False, help="Run everything on one machine with simulated homes.")
 
 
-@app.callback(invoke_without_command=True)
-def demo(
-    state_dir: Annotated[
-        Path, typer.Option(envvar="TRYGGHEIM_STATE_DIR", help="Where the demo keeps its database.")
-    ] = Path(".state/demo"),
-) -> None:
-    """Start the embedded database and the cloud service, print the URL, run until Ctrl-C."""
-    from cloud.db.embedded import free_port
-    from cloud.serve import serve
-
-    os.environ.pop("TRYGGHEIM_DATABASE_URL", None)
-    smtp_port = free_port()
+def _settings(state_dir: Path, smtp_port: int) -> CloudSettings:
+    """The embedded database, local sign-in and e-mail to the demo's mail sink, with short policy minutes."""
     settings = load_settings(
         lambda: CloudSettings(
             state_dir=state_dir,
@@ -46,7 +36,22 @@ def demo(
             escalation_minute_s=demo_mail.DEMO_MINUTE_S,
         )
     )
-    settings = settings.model_copy(update={"public_url": f"http://{settings.host}:{settings.port}"})
+    return settings.model_copy(update={"public_url": f"http://{settings.host}:{settings.port}"})
+
+
+@app.callback(invoke_without_command=True)
+def demo(
+    state_dir: Annotated[
+        Path, typer.Option(envvar="TRYGGHEIM_STATE_DIR", help="Where the demo keeps its database.")
+    ] = Path(".state/demo"),
+) -> None:
+    """Start the embedded database and the cloud service, print the URL, run until Ctrl-C."""
+    from cloud.db.embedded import free_port
+    from cloud.serve import serve
+
+    os.environ.pop("TRYGGHEIM_DATABASE_URL", None)
+    smtp_port = free_port()
+    settings = _settings(state_dir, smtp_port)
     _ = translations("nb").gettext
 
     def mail_received(to: str, subject: str, link: str) -> None:
