@@ -192,6 +192,20 @@ def validate(raw: Any, catalogue: Catalogue, stored_at: datetime) -> ValidReadin
         )
 
 
+def _storable_context(context: Any) -> bool:
+    """Whether a context is an object within the size and depth limits that PostgreSQL's jsonb can hold."""
+    encoded = json.dumps(context) if isinstance(context, dict) and _context_fits(context) else ""
+    return (
+        bool(encoded)
+        and len(encoded) <= MAX_CONTEXT_BYTES
+        and "\\u0000" not in encoded
+        and not (
+            # Any surrogate is escaped as \ud8..-\udf..; only then look for an unpaired one.
+            "\\ud" in encoded and _UNSTORABLE.search(json.dumps(context, ensure_ascii=False))
+        )
+    )
+
+
 def _check(
     raw: Any, seq: int | None, device: str | None, catalogue: Catalogue, stored_at: datetime
 ) -> ValidReading | Rejection:
@@ -218,21 +232,13 @@ def _check(
     if received is None:
         return reject("malformed", "received_at is required")
     context = raw.get("context")
-    if context is not None:
-        encoded = json.dumps(context) if isinstance(context, dict) and _context_fits(context) else ""
-        if (
-            not encoded
-            or len(encoded) > MAX_CONTEXT_BYTES
-            or "\\u0000" in encoded
-            # Any surrogate is escaped as \ud8..-\udf..; only then look for an unpaired one.
-            or ("\\ud" in encoded and _UNSTORABLE.search(json.dumps(context, ensure_ascii=False)))
-        ):
-            return reject(
-                "malformed",
-                f"context must be an object of at most {MAX_CONTEXT_BYTES} bytes and {MAX_CONTEXT_DEPTH} levels, "
-                "with finite numbers, without NUL or unpaired surrogates",
-                received,
-            )
+    if context is not None and not _storable_context(context):
+        return reject(
+            "malformed",
+            f"context must be an object of at most {MAX_CONTEXT_BYTES} bytes and {MAX_CONTEXT_DEPTH} levels, "
+            "with finite numbers, without NUL or unpaired surrogates",
+            received,
+        )
     metric_key, unit = raw.get("metric"), raw.get("unit")
     if not isinstance(metric_key, str) or not isinstance(unit, str):
         return reject("malformed", "metric and unit must be strings", received)
