@@ -12,6 +12,7 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
+from pydantic import BaseModel, ConfigDict
 
 from cloud.access import audit, authn
 from cloud.access.secrets import new_token, token_digest
@@ -24,9 +25,11 @@ class TokenError(ValueError):
     """A token request that cannot be granted; the message says why."""
 
 
-@dataclass(frozen=True)
-class Token:
-    """A token as its owner and administrators see it (never the secret or its digest)."""
+class Token(BaseModel):
+    """A token as its owner and administrators see it (never the secret or its digest); a pydantic model so
+    that the API answers with it as it is."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: UUID
     label: str
@@ -34,7 +37,6 @@ class Token:
     expires_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
-    revoked_by: UUID | None
     active: bool
 
 
@@ -60,8 +62,7 @@ class Lifetimes:
 
 
 _COLUMNS = (
-    "id, label, created_at, expires_at, last_used_at, revoked_at, revoked_by, "
-    "(revoked_at IS NULL AND expires_at > now()) AS active"
+    "id, label, created_at, expires_at, last_used_at, revoked_at, (revoked_at IS NULL AND expires_at > now()) AS active"
 )
 
 

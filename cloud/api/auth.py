@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -43,16 +42,9 @@ class TokenRequest(BaseModel):
     )
 
 
-class TokenOut(BaseModel):
+# The access layer's token itself, under the schema name the published OpenAPI document has always given it.
+class TokenOut(tokens.Token):
     """A token without its secret."""
-
-    id: UUID
-    label: str
-    created_at: datetime
-    expires_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-    active: bool
 
 
 class NewToken(TokenOut):
@@ -72,7 +64,7 @@ def password_pool(request: Request) -> PasswordPool:
 
 def token_out(token: tokens.Token) -> TokenOut:
     """The API's view of a token."""
-    return TokenOut(**{name: getattr(token, name) for name in TokenOut.model_fields})
+    return TokenOut.model_validate(token, from_attributes=True)
 
 
 @router.post("/auth/login", dependencies=[Public], responses={401: {}, 404: {}, 429: {}, 503: {}})

@@ -268,23 +268,13 @@ class ConsentIn(BaseModel):
     valid_from: AwareDatetime | None = None
 
 
-class ConsentOut(BaseModel):
+# The registry's record itself, under the schema name the published OpenAPI document has always given it.
+class ConsentOut(consent.ConsentRecord):
     """A consent record with its status now (`valid`, `expired`, `withdrawn`)."""
-
-    id: int
-    device_id: UUID
-    basis: str
-    note: str
-    valid_from: datetime
-    review_by: date
-    expires_at: datetime
-    withdrawn_at: datetime | None
-    recorded_at: datetime
-    status: str
 
 
 def _consent(record: consent.ConsentRecord) -> ConsentOut:
-    return ConsentOut(**vars(record), status=record.status)
+    return ConsentOut.model_validate(record, from_attributes=True)
 
 
 @router.get("/{patient_id}/consents")

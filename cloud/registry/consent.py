@@ -18,6 +18,7 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from cloud.registry.assignments import owned_device
 from cloud.registry.errors import NotFoundError, RegistryError
@@ -68,9 +69,10 @@ async def load_book(conn: AsyncConnection[Any], device_ids: Iterable[UUID]) -> C
     return ConsentBook(intervals)
 
 
-@dataclass(frozen=True)
-class ConsentRecord:
-    """A consent or assessment as listed."""
+class ConsentRecord(BaseModel):
+    """A consent or assessment as listed; a pydantic model so that the API answers with it as it is."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: int
     device_id: UUID
@@ -82,6 +84,7 @@ class ConsentRecord:
     withdrawn_at: datetime | None
     recorded_at: datetime
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> str:
         """`valid`, `expired` or `withdrawn` now."""
