@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from device_profiles import DecodeError, decode_float, decode_sfloat
+from device_profiles.medfloat import MedFloat
 
 
 @pytest.mark.parametrize(
@@ -92,26 +93,26 @@ def _reference(raw: int, bits_mantissa: int) -> Decimal:
     return Decimal(mantissa) * Decimal(10) ** exponent
 
 
-@given(st.binary(min_size=2, max_size=2))
-def test_sfloat_property(data: bytes) -> None:
-    decoded = decode_sfloat(data)
+def _assert_matches_reference(decoded: MedFloat, data: bytes, bits_mantissa: int, specials: tuple[int, ...]) -> None:
+    """The special values come back as specials and every other word as the reference's number."""
     raw = int.from_bytes(data, "little")
-    if raw in (0x07FF, 0x0800, 0x07FE, 0x0802, 0x0801):
+    if raw in specials:
         assert decoded.value is None and decoded.special is not None
     else:
         assert decoded.special is None
-        assert decoded.value == _reference(raw, 12)
+        assert decoded.value == _reference(raw, bits_mantissa)
+
+
+@given(st.binary(min_size=2, max_size=2))
+def test_sfloat_property(data: bytes) -> None:
+    _assert_matches_reference(decode_sfloat(data), data, 12, (0x07FF, 0x0800, 0x07FE, 0x0802, 0x0801))
 
 
 @given(st.binary(min_size=4, max_size=4))
 def test_float_property(data: bytes) -> None:
-    decoded = decode_float(data)
-    raw = int.from_bytes(data, "little")
-    if raw in (0x007FFFFF, 0x00800000, 0x007FFFFE, 0x00800002, 0x00800001):
-        assert decoded.value is None and decoded.special is not None
-    else:
-        assert decoded.special is None
-        assert decoded.value == _reference(raw, 24)
+    _assert_matches_reference(
+        decode_float(data), data, 24, (0x007FFFFF, 0x00800000, 0x007FFFFE, 0x00800002, 0x00800001)
+    )
 
 
 @given(st.binary(max_size=6))

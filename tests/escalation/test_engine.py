@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import httpx
 import psycopg
@@ -105,6 +105,24 @@ def _steps(url: str, alert_id: int) -> list[tuple[Any, ...]]:
                 "WHERE alert_id = %s ORDER BY step", alert_id)  # fmt: skip
 
 
+class _Chain(NamedTuple):
+    """One red alert of a Nord patient whose chain has taken its first step at `t0`, and the engine's clock."""
+
+    url: str
+    t0: float
+    alert: int
+    run: Callable[[float], list[Any]]
+
+
+def _first_step_taken(esc_db: TestDatabase, wired: Tenants, smtp: tuple[int, Inbox], prefix: str) -> _Chain:
+    url, t0 = esc_db.runtime_url, _whole_second()
+    patient = new_patient(url, wired.a.municipality_id, wired.a.teams["Nord"])
+    (alert,) = open_alerts(url, patient, 1, opened_at=t0, prefix=prefix)
+    run = Engine(url, smtp[0]).run
+    run(t0)
+    return _Chain(url, t0, alert, run)
+
+
 def test_steps_run_in_order_once_each_with_private_messages(
     esc_db: TestDatabase, wired: Tenants, smtp: tuple[int, Inbox], hook: WebhookServer
 ) -> None:
@@ -142,11 +160,7 @@ def test_steps_run_in_order_once_each_with_private_messages(
 def test_acknowledge_stops_the_steps_and_the_ack_timeout_reminds(
     esc_db: TestDatabase, wired: Tenants, client: TestClient, smtp: tuple[int, Inbox]
 ) -> None:
-    url, t0 = esc_db.runtime_url, _whole_second()
-    patient = new_patient(url, wired.a.municipality_id, wired.a.teams["Nord"])
-    (alert,) = open_alerts(url, patient, 1, opened_at=t0, prefix="ack")
-    run = Engine(url, smtp[0]).run
-    run(t0)
+    url, t0, alert, run = _first_step_taken(esc_db, wired, smtp, "ack")
     answer = client.post(f"/api/v1/alerts/{alert}/acknowledge", headers=wired.a.auth(Role.NURSE))
     assert answer.status_code == 200
     run(t0 + 61)
@@ -167,11 +181,7 @@ def test_acknowledge_stops_the_steps_and_the_ack_timeout_reminds(
 def test_snooze_holds_the_chain_until_it_ends(
     esc_db: TestDatabase, wired: Tenants, client: TestClient, smtp: tuple[int, Inbox]
 ) -> None:
-    url, t0 = esc_db.runtime_url, _whole_second()
-    patient = new_patient(url, wired.a.municipality_id, wired.a.teams["Nord"])
-    (alert,) = open_alerts(url, patient, 1, opened_at=t0, prefix="snooze")
-    run = Engine(url, smtp[0]).run
-    run(t0)
+    url, t0, alert, run = _first_step_taken(esc_db, wired, smtp, "snooze")
     answer = client.post(f"/api/v1/alerts/{alert}/snooze", json={"minutes": 10}, headers=wired.a.auth(Role.NURSE))
     assert answer.status_code == 200
     until = rows(url, "SELECT snoozed_until FROM alerts WHERE id = %s", alert)[0][0].timestamp()
