@@ -22,7 +22,7 @@ from cloud.escalation.outbox import DEAD_LETTER_RULE, OutboxSettings, deliver_ne
 from tests.support.db import drain
 from tests.support.kits import Kit, batch, enrol_kit, reading
 from tests.support.services import TestDatabase
-from tests.support.tenants import Tenants
+from tests.support.tenants import Tenants, insert_patient
 
 # The columns a transition may change; which of them are set is what must not depend on the route.
 LIFECYCLE = ("state", "severity", "repeats", "updated_at", "snoozed_until", "acknowledged_at", "acknowledged_by",
@@ -58,17 +58,11 @@ def _set(row: dict[str, Any]) -> dict[str, bool]:
 
 
 def _patient(client: TestClient, url: str, tenants: Tenants, protocol: str | None = None) -> Kit:
-    with psycopg.connect(url, autocommit=True) as conn:
-        found = conn.execute(
-            "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
-            "VALUES (%s, 'Pasient lagring', %s, 'active') RETURNING id",
-            (tenants.a.municipality_id, tenants.a.teams["Nord"]),
-        ).fetchone()
-        assert found is not None
-        if protocol is not None:
-            conn.execute("INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, %s)",
-                         (found[0], [protocol]))  # fmt: skip
-    return enrol_kit(client, url, tenants.a.municipality_id, UUID(str(found[0])))
+    patient = insert_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Pasient lagring")
+    if protocol is not None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, %s)", (patient, [protocol]))
+    return enrol_kit(client, url, tenants.a.municipality_id, patient)
 
 
 def _send(client: TestClient, kit: Kit, readings: list[dict[str, Any]]) -> None:

@@ -23,6 +23,7 @@ from cloud.db.embedded import free_port
 from cloud.db.pool import make_pool
 from cloud.gateways import credentials, devices
 from cloud.registry import consent
+from tests.support.kits import home_with_code
 
 
 @contextmanager
@@ -57,19 +58,7 @@ def tls_cloud(runtime_url: str, workdir: Path) -> Iterator[tuple[str, Path]]:
 def new_code(runtime_url: str, municipality_id: UUID) -> str:
     """A home and a single-use enrolment code for it."""
 
-    async def make() -> str:
-        async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
-            home = await (
-                await conn.execute(
-                    "INSERT INTO homes (municipality_id, address) VALUES (%s, 'Edgeveien 8') RETURNING id",
-                    (municipality_id,),
-                )
-            ).fetchone()
-            assert home is not None
-            code, _ = await credentials.create_code(conn, home[0])
-            return code
-
-    return asyncio.run(make())
+    return asyncio.run(home_with_code(runtime_url, municipality_id, "Edgeveien 8"))[1]
 
 
 def register_devices(runtime_url: str, gateway_id: UUID, patient_id: UUID, found: dict[str, str],

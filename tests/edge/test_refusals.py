@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -38,7 +38,7 @@ from tests.edge.cloud import new_code, register_devices
 from tests.edge.faulty import BROKEN, PASS, PORTAL, UNAVAILABLE, FaultProxy
 from tests.support.proc import cloud_serve, run_cli
 from tests.support.services import TestDatabase
-from tests.support.tenants import SEEDER
+from tests.support.tenants import SEEDER, insert_patient
 
 NESTING = 600  # the RecursionError the probe found took 500+ levels
 
@@ -56,18 +56,10 @@ def resident(edge_db: TestDatabase) -> tuple[UUID, UUID]:
     async def make() -> tuple[UUID, UUID]:
         async with await psycopg.AsyncConnection.connect(edge_db.runtime_url, autocommit=True) as conn:
             municipality = await directory.ensure_municipality(conn, "0301", "Oslo")
-            team = await directory.ensure_team(conn, municipality, "Nord", actor=SEEDER)
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
-                "VALUES (%s, 'Pasient edge', %s, 'active') RETURNING id",
-                (municipality, team),
-            )
-            row = await cursor.fetchone()
-            assert row is not None
-            return municipality, row["id"]
+            return municipality, await directory.ensure_team(conn, municipality, "Nord", actor=SEEDER)
 
-    return asyncio.run(make())
+    municipality, team = asyncio.run(make())
+    return municipality, insert_patient(edge_db.runtime_url, municipality, team, "Pasient edge")
 
 
 def _gateway(tmp_path: Path, url: str, db: TestDatabase, resident: tuple[UUID, UUID], proxy: FaultProxy) -> tuple[
@@ -83,6 +75,22 @@ def _gateway(tmp_path: Path, url: str, db: TestDatabase, resident: tuple[UUID, U
         "heartbeat_s": 0.2, "refusals_to_quarantine": 3,
     })  # fmt: skip
     return config, scale, button
+
+
+class _Rig(NamedTuple):
+    proxy: FaultProxy
+    config: GatewayConfig
+    scale: str
+    button: str
+    outbox: Outbox
+
+
+def _rig(tmp_path: Path, url: str, db: TestDatabase, resident: tuple[UUID, UUID], poison: set[int]) -> _Rig:
+    """A gateway (see `_gateway`) and its outbox behind a fault proxy that fails every batch holding a sequence
+    number in `poison`, a set the test fills as it queues readings."""
+    proxy = FaultProxy(url, lambda reading: reading["seq"] in poison)
+    config, scale, button = _gateway(tmp_path, url, db, resident, proxy)
+    return _Rig(proxy, config, scale, button, Outbox(config.outbox_path))
 
 
 def weight(device: str, kg: float) -> Observation:
@@ -184,12 +192,11 @@ def test_refused_batches_are_halved_alarms_apart_and_alarm_groups_go_first() -> 
 def test_poison_readings_are_quarantined_on_the_gateway_while_alarms_and_everything_else_arrive_once(
     tmp_path: Path, cloud_url: str, edge_db: TestDatabase, resident: tuple[UUID, UUID]
 ) -> None:
-    proxy = FaultProxy(cloud_url, lambda reading: reading["seq"] in poison)
-    config, scale, button = _gateway(tmp_path, cloud_url, edge_db, resident, proxy)
-    outbox = Outbox(config.outbox_path)
+    poison: set[int] = set()
+    proxy, config, scale, button, outbox = _rig(tmp_path, cloud_url, edge_db, resident, poison)
     huge, deep, early_alarm = poison_bodies(scale, button)
     routine = outbox.append([weight(scale, 70 + i) for i in range(6)])
-    poison = set(outbox.append_bodies([(huge, False)]))
+    poison |= set(outbox.append_bodies([(huge, False)]))
     routine += outbox.append([weight(scale, 76 + i) for i in range(6)])
     poison |= set(outbox.append_bodies([(deep, False)]))
     routine += outbox.append([weight(scale, 82 + i) for i in range(3)])
@@ -262,11 +269,10 @@ def test_poison_readings_are_quarantined_on_the_gateway_while_alarms_and_everyth
 def test_a_new_alarm_goes_before_the_halves_of_a_refused_batch(
     tmp_path: Path, cloud_url: str, edge_db: TestDatabase, resident: tuple[UUID, UUID]
 ) -> None:
-    proxy = FaultProxy(cloud_url, lambda reading: reading["seq"] in poison)
-    config, scale, button = _gateway(tmp_path, cloud_url, edge_db, resident, proxy)
-    outbox = Outbox(config.outbox_path)
+    poison: set[int] = set()
+    proxy, config, scale, button, outbox = _rig(tmp_path, cloud_url, edge_db, resident, poison)
     routine = outbox.append([weight(scale, 70 + i) for i in range(3)])
-    poison = set(outbox.append_bodies([(poison_bodies(scale, button)[0], False)]))
+    poison |= set(outbox.append_bodies([(poison_bodies(scale, button)[0], False)]))
     routine += outbox.append([weight(scale, 74 + i) for i in range(4)])
     proxy.start()
 
@@ -291,9 +297,7 @@ def test_a_new_alarm_goes_before_the_halves_of_a_refused_batch(
 def test_an_outage_quarantines_nothing_and_everything_arrives_afterwards(
     tmp_path: Path, cloud_url: str, edge_db: TestDatabase, resident: tuple[UUID, UUID]
 ) -> None:
-    proxy = FaultProxy(cloud_url, lambda reading: False)
-    config, scale, button = _gateway(tmp_path, cloud_url, edge_db, resident, proxy)
-    outbox = Outbox(config.outbox_path)
+    proxy, config, scale, button, outbox = _rig(tmp_path, cloud_url, edge_db, resident, poison=set())
     queued = outbox.append([weight(scale, 70 + i % 20) for i in range(40)])
     proxy.start()
 

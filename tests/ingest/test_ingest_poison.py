@@ -12,7 +12,6 @@ cannot grow the quarantine without bound.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from tests.support.db import rows
 from tests.support.kits import Kit, enrol_kit, reading
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
-from tests.support.tenants import Tenants
+from tests.support.tenants import Tenants, insert_patient
 
 pytestmark = pytest.mark.xdist_group("ingest_poison")  # one worker starts the module's server once
 QUOTA_READINGS = 20
@@ -50,19 +49,8 @@ def server(ingest_db: TestDatabase) -> Iterator[str]:
 def _own_kit(client: TestClient, url: str, tenants: Tenants) -> Kit:
     """A kit for a patient of its own, so that an alert found is this test's."""
 
-    async def patient() -> UUID:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            row = await (
-                await conn.execute(
-                    "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
-                    "VALUES (%s, 'Pasient poison', %s, 'active') RETURNING id",
-                    (tenants.a.municipality_id, tenants.a.teams["Nord"]),
-                )
-            ).fetchone()
-            assert row is not None
-            return UUID(str(row[0]))
-
-    return enrol_kit(client, url, tenants.a.municipality_id, asyncio.run(patient()))
+    patient = insert_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Pasient poison")
+    return enrol_kit(client, url, tenants.a.municipality_id, patient)
 
 
 def _post(server: str, kit: Kit, observations: list[str]) -> dict[str, Any]:

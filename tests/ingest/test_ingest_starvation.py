@@ -34,7 +34,7 @@ from cloud.requests import Conn
 from tests.support.kits import Kit, batch, enrol_kit, reading
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
-from tests.support.tenants import SEEDER
+from tests.support.tenants import SEEDER, insert_patient
 
 BODY_TIMEOUT_S = 2.0
 STALLED = 20
@@ -52,6 +52,7 @@ class Service:
 
 
 async def _nurse(url: str) -> tuple[UUID, UUID, dict[str, str]]:
+    """The municipality, its `Nord` team and the bearer header of a nurse in it."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.ensure_municipality(conn, "0301", "Oslo")
         team = await directory.ensure_team(conn, municipality, "Nord", actor=SEEDER)
@@ -59,23 +60,16 @@ async def _nurse(url: str) -> tuple[UUID, UUID, dict[str, str]]:
             conn, actor=SEEDER, municipality=municipality, username="starved.nurse", display_name="Nurse",
             role=Role.NURSE, team_ids=[team], password=None,
         )  # fmt: skip
-        row = await (
-            await conn.execute(
-                "INSERT INTO patients (municipality_id, display_name, care_team_id, lifecycle) "
-                "VALUES (%s, 'Pasient', %s, 'active') RETURNING id",
-                (municipality, team),
-            )
-        ).fetchone()
-        assert row is not None
         _token, token = await tokens.issue(
             conn, SEEDER, staff_id=nurse, municipality_id=municipality, label="tests", lifetime=timedelta(days=1)
         )
-        return municipality, row[0], {"Authorization": f"Bearer {token}"}
+        return municipality, team, {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")
 def service(ingest_db: TestDatabase) -> Iterator[Service]:
-    municipality, patient, nurse = asyncio.run(_nurse(ingest_db.runtime_url))
+    municipality, team, nurse = asyncio.run(_nurse(ingest_db.runtime_url))
+    patient = insert_patient(ingest_db.runtime_url, municipality, team, "Pasient")
     with (
         cloud_serve(ingest_db.runtime_url, TRYGGHEIM_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S)) as url,
         httpx.Client(base_url=url, timeout=30) as client,

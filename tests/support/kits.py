@@ -41,12 +41,12 @@ class Kit:
         return {"Authorization": f"Bearer {self.credential}"}
 
 
-async def _prepare(url: str, municipality_id: UUID) -> tuple[UUID, str]:
+async def home_with_code(url: str, municipality_id: UUID, address: str = "Testveien 1") -> tuple[UUID, str]:
+    """A new home and a single-use enrolment code for it."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         home = await (
             await conn.execute(
-                "INSERT INTO homes (municipality_id, address) VALUES (%s, 'Testveien 1') RETURNING id",
-                (municipality_id,),
+                "INSERT INTO homes (municipality_id, address) VALUES (%s, %s) RETURNING id", (municipality_id, address)
             )
         ).fetchone()
         assert home is not None
@@ -68,7 +68,7 @@ async def _devices(url: str, kit: Kit) -> None:
 
 def enrol_kit(client: TestClient, runtime_url: str, municipality_id: UUID, patient_id: UUID) -> Kit:
     """Create a home and a code, enrol through the API, register and assign the devices."""
-    home, code = asyncio.run(_prepare(runtime_url, municipality_id))
+    home, code = asyncio.run(home_with_code(runtime_url, municipality_id))
     response = client.post("/api/v1/gateways/enrol", json={"code": code.lower().replace("-", " ")})
     assert response.status_code == 201, response.text
     body = response.json()
