@@ -333,12 +333,9 @@ class ReleaseIn(BaseModel):
     end: AwareDatetime
 
 
-class ReleaseOut(BaseModel):
+# The registry's result itself, under the schema name the published OpenAPI document has always given it.
+class ReleaseOut(release.Released):
     """What the release moved; `released` 0 on a repeat."""
-
-    release_id: int | None
-    released: int
-    without_consent: int
 
 
 @router.post("/{patient_id}/quarantine-release", responses=ERRORS)
@@ -356,4 +353,4 @@ async def release_quarantine(
         patient_id=grant.patient_id, start=body.start, end=body.end, by=grant.principal.id,
         audit_id=grant.audit_id,
     )  # fmt: skip
-    return ReleaseOut(**vars(done))
+    return ReleaseOut.model_validate(done, from_attributes=True)

@@ -6,7 +6,6 @@ its policy; a refused change answers with the registry's precise 4xx and writes 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -196,14 +195,13 @@ async def create_device(body: DeviceIn, conn: Conn, staff: Kit) -> dict[str, UUI
     return {"id": await assignments.add_device(conn, municipality_id=staff.municipality_id, **body.model_dump())}
 
 
-class PeriodOut(BaseModel):
+# The registry's period itself, under the schema name the published OpenAPI document has always given it.
+class PeriodOut(assignments.Period):
     """One half-open validity period `[valid_from, valid_to)`; `valid_to` null: open."""
 
-    id: int
-    target: str
-    target_id: UUID
-    valid_from: datetime
-    valid_to: datetime | None
+
+def _period(period: assignments.Period) -> PeriodOut:
+    return PeriodOut.model_validate(period, from_attributes=True)
 
 
 class DeviceHistory(BaseModel):
@@ -217,9 +215,7 @@ class DeviceHistory(BaseModel):
 async def device_history(device_id: UUID, conn: Conn, staff: Kit) -> DeviceHistory:
     """Assignment and registration periods, oldest first."""
     assigned, registered = await assignments.history(conn, staff.municipality_id, device_id)
-    return DeviceHistory(
-        assignments=[PeriodOut(**vars(p)) for p in assigned], registrations=[PeriodOut(**vars(p)) for p in registered]
-    )
+    return DeviceHistory(assignments=[_period(p) for p in assigned], registrations=[_period(p) for p in registered])
 
 
 class AssignmentIn(_Body):

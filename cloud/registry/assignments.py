@@ -9,7 +9,6 @@ period plus a new one: readings stay with the patient they were measured on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -17,6 +16,7 @@ from uuid import UUID
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
+from pydantic import BaseModel, ConfigDict
 
 from cloud.registry.errors import ConflictError, NotFoundError, RegistryError
 from device_profiles.device_catalogue import load_devices
@@ -25,9 +25,10 @@ Table = Literal["device_assignments", "device_registrations"]
 INACTIVE = ("discharged", "deceased")
 
 
-@dataclass(frozen=True)
-class Period:
-    """One assignment or registration period."""
+class Period(BaseModel):
+    """One assignment or registration period; a pydantic model so that the API answers with it as it is."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: int
     target: str  # "patient", "home" or "gateway"

@@ -10,7 +10,6 @@ assessment covers them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,6 +17,7 @@ from uuid import UUID
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict
 
 from cloud.registry.assignments import owned_device
 from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
@@ -28,9 +28,10 @@ from device_profiles import load_catalogue
 BACKFILL_AFTER = timedelta(minutes=5)  # as at ingest (cloud.ingest.validate)
 
 
-@dataclass(frozen=True)
-class Released:
-    """What a release did."""
+class Released(BaseModel):
+    """What a release did; a pydantic model so that the API answers with it as it is."""
+
+    model_config = ConfigDict(frozen=True)
 
     release_id: int | None
     released: int
@@ -62,9 +63,9 @@ async def release(
         book = await load_book(conn, [device_id]) if device["profile_id"] in supervision_profiles() else None
         picked, without_consent = _pick(quarantined, device_id, patient_id, start, end, book)
         if not picked:
-            return Released(None, 0, without_consent)
+            return Released(release_id=None, released=0, without_consent=without_consent)
         release_id = await _move(cur, picked, municipality_id, device_id, patient_id, start, end, by, audit_id)
-    return Released(release_id, len(picked), without_consent)
+    return Released(release_id=release_id, released=len(picked), without_consent=without_consent)
 
 
 async def _releasable(

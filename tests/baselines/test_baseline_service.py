@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from schemathesis.checks import not_a_server_error
 
 from cloud.access.roles import Role
 from common.timefmt import OSLO
 from tests.baselines.conftest import new_patient, propose
 from tests.support.db import named_rows
+from tests.support.fuzzing import api_operations, fuzz_settings
 from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, audit_rows
@@ -57,8 +57,7 @@ def audit_rows_for(db: TestDatabase, patient: object) -> list[dict[str, object]]
 def test_baseline_api_has_no_server_errors(server: str, db: TestDatabase, tenants: Tenants) -> None:
     patient = new_patient(db.runtime_url, tenants, days=16)
     propose(db.runtime_url)
-    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(tag_regex="^baselines$")
-    operations = [result.ok() for result in api.get_all_operations()]
+    operations = api_operations(server, tag_regex="^baselines$")
     assert {op.path for op in operations} == {
         "/api/v1/baselines/waiting",
         "/api/v1/patients/{patient_id}/baselines",
@@ -67,7 +66,7 @@ def test_baseline_api_has_no_server_errors(server: str, db: TestDatabase, tenant
     nurse = tenants.a.auth(Role.NURSE)
     for operation in operations:
 
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @fuzz_settings(40)
         @given(case=operation.as_strategy())
         def call(case: Any) -> None:
             if "patient_id" in (case.path_parameters or {}):

@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from schemathesis.checks import not_a_server_error
 
 from cloud.access.roles import Role
 from tests.escalation.conftest import new_patient, open_alerts, set_endpoint
-from tests.support.fuzzing import no_foreign_marker
+from tests.support.fuzzing import api_operations, fuzz_settings, no_foreign_marker
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
@@ -31,17 +30,12 @@ def server(esc_db: TestDatabase, tenants: Tenants) -> Iterator[str]:
 def test_triage_api_has_no_server_errors(server: str, esc_db: TestDatabase, tenants: Tenants) -> None:
     patient = new_patient(esc_db.runtime_url, tenants.a.municipality_id, tenants.a.teams["Nord"])
     alerts = open_alerts(esc_db.runtime_url, patient, 3, prefix="fuzz")
-    api = (
-        schemathesis.openapi.from_url(f"{server}/openapi.json")
-        .include(tag_regex="^triage$")
-        .exclude(path="/api/v1/worklist/events")
-    )
-    operations = [result.ok() for result in api.get_all_operations()]
+    operations = api_operations(server, tag_regex="^triage$", exclude_path="/api/v1/worklist/events")
     assert {op.path for op in operations} >= {"/api/v1/worklist", "/api/v1/alerts/{alert_id}/outcomes"}
     nurse = tenants.a.auth(Role.NURSE)
     for operation in operations:
 
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @fuzz_settings(40)
         @given(case=operation.as_strategy())
         def call(case: Any) -> None:
             if "alert_id" in (case.path_parameters or {}) and case.path_parameters["alert_id"] % 2 == 0:
@@ -56,14 +50,13 @@ def test_escalation_settings_api_has_no_server_errors_and_shows_no_other_municip
 ) -> None:
     set_endpoint(esc_db.runtime_url, tenants.b.municipality_id, "team_lead", "email",
                  f"{tenants.b.marker.lower()}@b.test", None)  # fmt: skip
-    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(tag_regex="^escalation-settings$")
-    operations = [result.ok() for result in api.get_all_operations()]
+    operations = api_operations(server, tag_regex="^escalation-settings$")
     assert {op.path for op in operations} >= {"/api/v1/escalation/policy", "/api/v1/escalation/endpoints"}
     checks = [not_a_server_error, no_foreign_marker(tenants.b.marker.lower())]
     for role in (Role.MUNICIPALITY_ADMIN, Role.NURSE):
         for operation in operations:
 
-            @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            @fuzz_settings(30)
             @given(case=operation.as_strategy())
             def call(case: Any) -> None:
                 case.call_and_validate(base_url=server, headers=tenants.a.auth(role), checks=checks)  # noqa: B023

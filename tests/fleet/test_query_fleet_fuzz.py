@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 
 from cloud.access.roles import Role
 from tests.fleet.conftest import Fleet
-from tests.support.fuzzing import no_foreign_marker
+from tests.support.fuzzing import api_operations, fuzz_settings, no_foreign_marker
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
@@ -37,8 +36,7 @@ def test_query_and_fleet_apis_have_no_server_errors_and_never_leak(
 ) -> None:
     """One test for both roles, so that one server process serves them (a test per role could land on two
     workers, each starting its own)."""
-    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(tag_regex="^(series|fleet)$")
-    operations = [result.ok() for result in api.get_all_operations()]
+    operations = api_operations(server, tag_regex="^(series|fleet)$")
     assert {op.path for op in operations} == {
         "/api/v1/patients/{patient_id}/series/{metric}",
         "/api/v1/patients/{patient_id}/series/{metric}/buckets",
@@ -51,7 +49,7 @@ def test_query_and_fleet_apis_have_no_server_errors_and_never_leak(
     checks = [not_a_server_error, no_foreign_marker(tenants.b.marker)]
     for role, operation in itertools.product((Role.MUNICIPALITY_ADMIN, Role.NURSE), operations):
 
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @fuzz_settings(20)
         @given(case=operation.as_strategy())
         def call(case: Any) -> None:
             for name, choices in (("patient_id", patients), ("gateway_id", gateways)):
@@ -63,9 +61,7 @@ def test_query_and_fleet_apis_have_no_server_errors_and_never_leak(
         call()
 
     # The custom check is not vacuous: A's own patient list carries A's marker, and the check catches it.
-    api = schemathesis.openapi.from_url(f"{server}/openapi.json")
-    listing = api.include(path_regex="^/api/v1/patients$", method="GET")
-    (operation,) = [result.ok() for result in listing.get_all_operations()]
+    (operation,) = api_operations(server, path_regex="^/api/v1/patients$", method="GET")
     case = operation.Case(query={"limit": 10})
     with pytest.raises(FailureGroup) as caught:
         case.call_and_validate(base_url=server, headers=tenants.a.auth(Role.MUNICIPALITY_ADMIN),

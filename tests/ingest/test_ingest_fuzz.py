@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from schemathesis.checks import not_a_server_error
 
+from tests.support.fuzzing import api_operations, fuzz_settings
 from tests.support.kits import Kit
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
@@ -34,12 +34,11 @@ def fuzz_kit(client: TestClient, ingest_db: TestDatabase, tenants: Any) -> Kit:
 
 
 def test_gateway_api_has_no_server_errors(server: str, fuzz_kit: Kit) -> None:
-    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(tag_regex="^(ingest|gateways)$")
-    operations = [result.ok() for result in api.get_all_operations()]
+    operations = api_operations(server, tag_regex="^(ingest|gateways)$")
     assert {op.path for op in operations} >= {"/api/v1/ingest", "/api/v1/gateways/{gateway_id}/status"}
     for operation in operations:
 
-        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @fuzz_settings(60)
         @given(case=operation.as_strategy())
         def call(case: Any) -> None:
             if "gateway_id" in (case.path_parameters or {}):

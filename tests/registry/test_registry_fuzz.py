@@ -9,13 +9,12 @@ from typing import Any
 
 import psycopg
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from schemathesis.checks import not_a_server_error
 
 from cloud.access.roles import Role
 from cloud.registry import homes
-from tests.support.fuzzing import no_foreign_marker
+from tests.support.fuzzing import api_operations, fuzz_settings, no_foreign_marker
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
@@ -47,8 +46,7 @@ def server(registry_db: TestDatabase, tenants: Tenants) -> Iterator[str]:
 
 @pytest.mark.parametrize("role", [Role.MUNICIPALITY_ADMIN, Role.NURSE])
 def test_registry_api_has_no_server_errors_and_no_foreign_data(server: str, tenants: Tenants, role: Role) -> None:
-    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(tag_regex="^(registry|patients)$")
-    operations = [result.ok() for result in api.get_all_operations()]
+    operations = api_operations(server, tag_regex="^(registry|patients)$")
     assert {"/api/v1/homes", "/api/v1/devices/{device_id}/assignments", "/api/v1/patients/{patient_id}/consents"} <= {
         op.path for op in operations
     }
@@ -56,7 +54,7 @@ def test_registry_api_has_no_server_errors_and_no_foreign_data(server: str, tena
     checks = [not_a_server_error, no_foreign_marker(tenants.b.marker)]
     for operation in operations:
 
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @fuzz_settings(15)
         @given(case=operation.as_strategy())
         def call(case: Any) -> None:
             params = case.path_parameters or {}
@@ -69,8 +67,7 @@ def test_registry_api_has_no_server_errors_and_no_foreign_data(server: str, tena
 
 def test_the_marker_check_fails_on_the_other_tenants_own_data(server: str, tenants: Tenants) -> None:
     """The check is live: B's own administrator does get B's marker, and the check says so."""
-    api = schemathesis.openapi.from_url(f"{server}/openapi.json").include(path_regex="^/api/v1/homes$", method="GET")
-    (operation,) = [result.ok() for result in api.get_all_operations()]
+    (operation,) = api_operations(server, path_regex="^/api/v1/homes$", method="GET")
     case = operation.Case(query={"limit": 100})
     response = case.call(base_url=server, headers=tenants.b.auth(Role.MUNICIPALITY_ADMIN))
     with pytest.raises(AssertionError, match=r"another municipality.s marker"):
