@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from cloud.access.policy import staff_only
@@ -42,22 +42,29 @@ class QuarantinedReading(BaseModel):
     stored_at: datetime
 
 
-def _params(viewer: Principal, gateway_id: UUID | None, device: str | None, reason: Reason | None) -> dict[str, Any]:
-    return {"m": viewer.municipality_id, "gw": gateway_id, "dev": device, "reason": reason}
+def _filter(
+    gateway_id: UUID | None = None,
+    device: Annotated[str | None, Query(max_length=200)] = None,
+    reason: Reason | None = None,
+) -> dict[str, Any]:
+    """The query parameters both views of the quarantine are narrowed by, as the parameters of `_FILTER`
+    (the caller's municipality is added by the route)."""
+    return {"gw": gateway_id, "dev": device, "reason": reason}
+
+
+Filter = Annotated[dict[str, Any], Depends(_filter)]
 
 
 @router.get("")
 async def list_quarantine(
     conn: Conn,
     viewer: Viewer,
-    gateway_id: UUID | None = None,
-    device: Annotated[str | None, Query(max_length=200)] = None,
-    reason: Reason | None = None,
+    narrowed: Filter,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> list[QuarantinedReading]:
     """Newest first, within the caller's municipality."""
-    params = {**_params(viewer, gateway_id, device, reason), "before": before_id, "limit": limit}
+    params = {**narrowed, "m": viewer.municipality_id, "before": before_id, "limit": limit}
     rows = await (
         await conn.execute(
             "SELECT q.id, q.gateway_id, q.outbox_epoch, q.seq, q.device_ref, q.reason, q.detail, q.payload, "  # noqa: S608
@@ -73,16 +80,14 @@ async def list_quarantine(
 async def count_quarantine(
     conn: Conn,
     viewer: Viewer,
-    gateway_id: UUID | None = None,
-    device: Annotated[str | None, Query(max_length=200)] = None,
-    reason: Reason | None = None,
+    narrowed: Filter,
 ) -> list[dict[str, Any]]:
     """Counts by gateway, device and reason."""
     rows = await (
         await conn.execute(
             f"SELECT q.gateway_id, q.device_ref, q.reason, count(*) FROM quarantine q WHERE {_FILTER} "  # noqa: S608
             "GROUP BY 1, 2, 3 ORDER BY 4 DESC",
-            _params(viewer, gateway_id, device, reason),
+            {**narrowed, "m": viewer.municipality_id},
         )
     ).fetchall()
     return [{"gateway_id": str(r[0]), "device": r[1], "reason": r[2], "count": r[3]} for r in rows]
