@@ -26,6 +26,14 @@ def _review() -> str:
     return (datetime.now(OSLO).date() + timedelta(days=60)).isoformat()
 
 
+def _proposed_for(db: TestDatabase, tenants: Tenants, days: int, team: str = "Nord") -> uuid.UUID:
+    """A new heart-failure trial patient (see `new_patient`) with `days` days of readings, after the proposal
+    sweep has run."""
+    patient = _patient(db.runtime_url, tenants, days=days, team=team)
+    _propose(db.runtime_url)
+    return patient
+
+
 def _call(client: TestClient, method: str, path: str, headers: dict[str, str], body: Any = None) -> tuple[Any, str]:
     request_id = uuid.uuid4().hex
     response = client.request(method, path, json=body, headers={**headers, "X-Request-ID": request_id})
@@ -55,8 +63,7 @@ def test_a_proposal_is_made_once_the_trial_period_has_ended(db: TestDatabase, te
 def test_approval_writes_the_overrides_the_evaluation_uses_and_is_audited(
     client: TestClient, db: TestDatabase, tenants: Tenants
 ) -> None:
-    patient = _patient(db.runtime_url, tenants, days=20)
-    _propose(db.runtime_url)
+    patient = _proposed_for(db, tenants, days=20)
     nurse = tenants.a.auth(Role.NURSE)
     listed, read_id = _call(client, "GET", f"/api/v1/patients/{patient}/baselines", nurse)
     assert listed.status_code == 200
@@ -100,8 +107,7 @@ def test_approval_writes_the_overrides_the_evaluation_uses_and_is_audited(
 def test_rejection_writes_no_overrides_and_the_review_date_brings_a_new_proposal(
     client: TestClient, db: TestDatabase, tenants: Tenants
 ) -> None:
-    patient = _patient(db.runtime_url, tenants, days=18)
-    _propose(db.runtime_url)
+    patient = _proposed_for(db, tenants, days=18)
     nurse = tenants.a.auth(Role.NURSE)
     tomorrow = (datetime.now(OSLO).date() + timedelta(days=1)).isoformat()
     body = {"decision": "reject", "reason": "Målt med kald finger i perioden", "review_by": tomorrow}
@@ -125,8 +131,7 @@ def test_rejection_writes_no_overrides_and_the_review_date_brings_a_new_proposal
 
 
 def test_bad_decisions_are_refused_and_change_nothing(client: TestClient, db: TestDatabase, tenants: Tenants) -> None:
-    patient = _patient(db.runtime_url, tenants, days=16)
-    _propose(db.runtime_url)
+    patient = _proposed_for(db, tenants, days=16)
     nurse = tenants.a.auth(Role.NURSE)
     path = f"/api/v1/patients/{patient}/baselines/decision"
     yesterday = (datetime.now(OSLO).date() - timedelta(days=1)).isoformat()
@@ -139,8 +144,7 @@ def test_bad_decisions_are_refused_and_change_nothing(client: TestClient, db: Te
     for body, expected in cases:
         response, _ = _call(client, "POST", path, nurse, body)
         assert response.status_code == expected, (body, response.text)
-    other_team = _patient(db.runtime_url, tenants, days=16, team="Sør")
-    _propose(db.runtime_url)
+    other_team = _proposed_for(db, tenants, days=16, team="Sør")
     body = {"decision": "approve", "reason": "ok ok", "review_by": _review()}
     denied, request_id = _call(client, "POST", f"/api/v1/patients/{other_team}/baselines/decision", nurse, body)
     assert denied.status_code == 403
