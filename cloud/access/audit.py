@@ -23,7 +23,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 GENESIS = bytes(32)
-Outcome = Literal["allowed", "denied"]
+AccessOutcome = Literal["allowed", "denied"]
 
 _COLUMNS = (
     "at",
@@ -51,7 +51,7 @@ class AuditRecord:
     role: str | None
     action: str
     resource: str
-    outcome: Outcome
+    outcome: AccessOutcome
     correlation_id: str
     patient_id: UUID | None = None
     team_ids: Sequence[UUID] = field(default_factory=tuple)
@@ -158,7 +158,7 @@ class Actor:
         resource: str,
         *,
         municipality_id: UUID | None,
-        outcome: Outcome = "allowed",
+        outcome: AccessOutcome = "allowed",
         patient_id: UUID | None = None,
     ) -> AuditRecord:
         """This actor's record of one action on a resource of `municipality_id`'s chain."""

@@ -114,7 +114,7 @@ def staff_only(*roles: Role, audited: str | None = None) -> Any:
             raise HTTPException(401, "Sign in first.")
         allowed = not roles or principal.role in roles
         if audited or not allowed:
-            outcome: audit.Outcome = "allowed" if allowed else "denied"
+            outcome: audit.AccessOutcome = "allowed" if allowed else "denied"
             record = _record(
                 request, principal, action=audited or "access", resource=_resource(request), outcome=outcome
             )
@@ -245,7 +245,7 @@ def patient_search(action: str) -> Any:
         if principal is None:
             raise HTTPException(401, "Sign in first.")
         scope = PATIENT_SCOPE[principal.role]
-        outcome: audit.Outcome = "denied" if scope == "none" else "allowed"
+        outcome: audit.AccessOutcome = "denied" if scope == "none" else "allowed"
         await audit.write(
             conn, _record(request, principal, action=action, resource=str(request.url.path), outcome=outcome)
         )

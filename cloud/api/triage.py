@@ -105,7 +105,7 @@ async def worklist(
     return Worklist(total=len(found), patients=list(groups.values()))
 
 
-class Reading(BaseModel):
+class AlertReading(BaseModel):
     """One stored reading of the alert's metrics."""
 
     metric: str
@@ -154,7 +154,7 @@ class AlertDetail(BaseModel):
     event_class: str | None
     policy: str | None
     timestamps: dict[str, datetime | None]
-    readings: list[Reading]
+    readings: list[AlertReading]
     notifications: list[NotificationOut]
     notes: list[Note]
 
@@ -228,7 +228,7 @@ async def alert_detail(
         event_class=escalation.get("event_class"),
         policy=(escalation.get("policy") or {}).get("name"),
         timestamps=dict(zip(_MARKS, row[width + 1 :], strict=True)),
-        readings=[Reading(**dict(zip(Reading.model_fields, r, strict=True))) for r in readings],
+        readings=[AlertReading(**dict(zip(AlertReading.model_fields, r, strict=True))) for r in readings],
         notifications=await _notifications(conn, alert_id),
         notes=[Note(kind=k, text=t, at=at, by=by) for k, t, at, by in notes],
     )
@@ -271,7 +271,7 @@ async def comment_alert(
     return Created(id=comment_id)
 
 
-Outcome = Literal["resolved_by_phone", "visit_dispatched", "on_site", "done", "false_alarm"]
+CareOutcome = Literal["resolved_by_phone", "visit_dispatched", "on_site", "done", "false_alarm"]
 # Outcomes that end the alert: the nurse records what happened and closes it in one step.
 CLOSING: frozenset[str] = frozenset({"resolved_by_phone", "done", "false_alarm"})
 
@@ -283,7 +283,7 @@ class OutcomeRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"outcome": "on_site", "note": "Pasienten satt i stolen"}]}
     )
 
-    outcome: Outcome
+    outcome: CareOutcome
     at: AwareDatetime | None = None
     note: str | None = Field(default=None, max_length=2000)
 

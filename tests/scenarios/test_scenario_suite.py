@@ -61,12 +61,14 @@ def _vitals(simulator: HomeSimulator) -> dict[tuple[object, str], float]:
 
 
 @pytest.fixture(scope="module")
-def outcomes() -> dict[str, list[scenarios.Outcome]]:
+def outcomes() -> dict[str, list[scenarios.ScenarioOutcome]]:
     patients = scenarios.cohort(REDUCED)
     return {variant: [scenarios.run(p, variant) for p in patients] for variant in ("packaged", "personal")}
 
 
-def test_a_weight_only_rule_misses_worsening_the_protocol_catches(outcomes: dict[str, list[scenarios.Outcome]]) -> None:
+def test_a_weight_only_rule_misses_worsening_the_protocol_catches(
+    outcomes: dict[str, list[scenarios.ScenarioOutcome]],
+) -> None:
     caught_without_weight = [
         o
         for o in outcomes["personal"]
@@ -82,7 +84,7 @@ def test_a_weight_only_rule_misses_worsening_the_protocol_catches(outcomes: dict
 
 
 def test_personal_limits_do_not_add_false_alerts_on_stable_patients(
-    outcomes: dict[str, list[scenarios.Outcome]],
+    outcomes: dict[str, list[scenarios.ScenarioOutcome]],
 ) -> None:
     limits = {"hf.spo2", "hf.heart_rate", "hf.systolic", "copd.spo2", "copd.heart_rate"}
 
@@ -93,7 +95,7 @@ def test_personal_limits_do_not_add_false_alerts_on_stable_patients(
     assert false_alerts("personal") < false_alerts("packaged")
 
 
-def test_the_scores_count_what_the_outcomes_hold(outcomes: dict[str, list[scenarios.Outcome]]) -> None:
+def test_the_scores_count_what_the_outcomes_hold(outcomes: dict[str, list[scenarios.ScenarioOutcome]]) -> None:
     report = scenarios.score(outcomes["packaged"])
     assert set(report) == {"heart_failure", "copd"}
     for name, protocol in report.items():

@@ -171,7 +171,7 @@ def personal(protocol: Protocol, trial: Sequence[ReplayReading]) -> Protocol:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ScenarioOutcome:
     """Per rule, the days (since the start) on which an alert was raised or already open when monitoring began."""
 
     patient: SyntheticPatient
@@ -179,7 +179,7 @@ class Outcome:
     alerts: dict[str, list[int]]
 
 
-def run(patient: SyntheticPatient, variant: Variant) -> Outcome:
+def run(patient: SyntheticPatient, variant: Variant) -> ScenarioOutcome:
     """Replay the patient through its protocol's clinical rules."""
     found = readings(patient)
     protocol = clinical(load_protocol(patient.protocol))
@@ -200,18 +200,18 @@ def run(patient: SyntheticPatient, variant: Variant) -> Outcome:
     for rule, still_open in open_at_start.items():
         if still_open:
             alerts[rule].insert(0, TRIAL_DAYS)  # counts as an alert of the first monitored day
-    return Outcome(patient, variant, dict(alerts))
+    return ScenarioOutcome(patient, variant, dict(alerts))
 
 
 def _rate(count: int, patients: int) -> float:
     return round(count / (patients * MONITORED_DAYS / 7), 3) if patients else 0.0
 
 
-def score(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def score(outcomes: Sequence[ScenarioOutcome]) -> dict[str, Any]:
     """Per protocol and rule: sensitivity, detection delay from onset and lead before the event day, and
     false alerts per stable patient-week; the same for the protocol as a whole."""
     report: dict[str, Any] = {}
-    by_protocol: dict[str, list[Outcome]] = defaultdict(list)
+    by_protocol: dict[str, list[ScenarioOutcome]] = defaultdict(list)
     for outcome in outcomes:
         by_protocol[outcome.patient.protocol].append(outcome)
     for name, group in sorted(by_protocol.items()):
@@ -250,13 +250,13 @@ def score(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     return report
 
 
-def _days(outcome: Outcome, rule: str) -> list[int]:
+def _days(outcome: ScenarioOutcome, rule: str) -> list[int]:
     if rule != "any":
         return outcome.alerts.get(rule, [])
     return sorted(day for days in outcome.alerts.values() for day in days)
 
 
-def _run(job: tuple[SyntheticPatient, Variant]) -> Outcome:
+def _run(job: tuple[SyntheticPatient, Variant]) -> ScenarioOutcome:
     return run(*job)
 
 
