@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from cloud.config import CloudSettings
-from cloud.runtime import StartupError
 from tryggheim.commands._startup import fail, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -19,9 +18,12 @@ def cloud() -> None:
 @app.command()
 def serve() -> None:
     """Serve the API. Configuration from TRYGGHEIM_* variables (docs/operations.md)."""
+    # Settings first: a mistyped variable is reported before the application's imports, which take about
+    # two seconds (SQLAlchemy and Alembic for the schema check most of it).
+    settings = load_settings(CloudSettings)
+    from cloud.runtime import StartupError
     from cloud.serve import serve as run
 
-    settings = load_settings(CloudSettings)
     try:
         run(settings, on_started=lambda url: print(url, flush=True))
     except StartupError as exc:
