@@ -14,17 +14,21 @@ from itertools import product
 import httpx
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 
 from cloud.access.roles import Role
 from tests.access.live_server import SERVER_SETTINGS, client_from, new_staff, servers, sign_in
 from tests.support.services import TestDatabase
-from tests.support.tenants import Tenants
+from tests.support.tenants import PASSWORD, Tenants
 
 pytestmark = pytest.mark.slow
 FREE_FAILURES = 5  # TRYGGHEIM_LOGIN_FREE_FAILURES default
 ACCOUNT_FAILURES = int(SERVER_SETTINGS["TRYGGHEIM_LOGIN_ACCOUNT_FAILURES"])
 CLIENT_FAILURES = int(SERVER_SETTINGS["TRYGGHEIM_LOGIN_CLIENT_FAILURES"])
-HEALTHZ_P99_S = 0.2
+# The probe found 1.4 s stalls with argon2 on the event loop. Latency bounds alone cannot tell the two designs
+# apart on every machine (on an idle one, hashing on the loop gave a p99 of 0.23 s; with the hashing in threads,
+# a busy test machine gave 0.29 s), so the test also compares the median probe with the cost of one check.
+HEALTHZ_P99_S = 1.0
 
 
 # Sign-ins under way at once: two password threads and 14 waiting (the default 64 would make the healthz test
@@ -122,8 +126,24 @@ def test_a_shared_address_stays_open_to_its_known_users(server: str, access_db: 
     assert len(_lockouts(url, "auth.throttle.client", "client 127.0.0.9:")) == 1
 
 
-def test_healthz_stays_fast_during_60_parallel_sign_ins(server: str, tenants: Tenants) -> None:
+def _production_cost_passwords(url: str, usernames: list[str]) -> float:
+    """Give these accounts a hash with the service's own argon2 parameters (the test accounts are hashed cheaply,
+    and a sign-in must cost here what it costs in production); return the median seconds of one check."""
+    hasher = PasswordHasher()
+    stored = hasher.hash(PASSWORD)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE staff SET password_hash = %s WHERE username = ANY(%s)", (stored, usernames))
+    costs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        hasher.verify(stored, PASSWORD)
+        costs.append(time.perf_counter() - started)
+    return sorted(costs)[1]
+
+
+def test_healthz_stays_fast_during_60_parallel_sign_ins(server: str, access_db: TestDatabase, tenants: Tenants) -> None:
     users = [tenant.usernames[role] for tenant, role in product((tenants.a, tenants.b), Role)]
+    check_s = _production_cost_passwords(access_db.owner_url, users)
     clients = [client_from(f"127.0.1.{n}", server) for n in range(1, 6)]
     latencies: list[float] = []
     done = threading.Event()
@@ -159,6 +179,9 @@ def test_healthz_stays_fast_during_60_parallel_sign_ins(server: str, tenants: Te
           f"over {len(latencies)} probes")  # fmt: skip
     assert set(statuses) <= {200, 503} and statuses[200] >= ADMITTED, statuses
     assert p99 < HEALTHZ_P99_S
+    # With the checks on the loop, a probe mostly waits behind one (the median was 105 ms for a 100 ms check);
+    # in threads it waits for none (4 ms).
+    assert p50 < check_s / 2, (p50, check_s)
     # The excess is told to come back at once rather than queueing behind 44 more password checks (several
     # seconds); the bound leaves room for a loaded test machine.
     assert slowest_refusal < 2.0
