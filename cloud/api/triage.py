@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query
+from psycopg.rows import class_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloud.access.policy import PatientGrant, PatientScopeFilter, alert_access, patient_search, staff_only
@@ -207,13 +208,13 @@ async def alert_detail(
     rule = (await protocol_for(conn, grant.patient_id)).by_id().get(alert.rule)
     metrics = list(rule.metrics) if rule is not None else []
     since = min(alert.opened_at, datetime.now(UTC)) - timedelta(hours=READINGS_HOURS)
-    readings = await (
-        await conn.execute(
-            "SELECT metric, value, unit, t, received_at, stored_at FROM observations WHERE patient_id = %s "
-            "AND metric = ANY(%s) AND t > %s ORDER BY t DESC LIMIT %s",
-            (grant.patient_id, metrics, since, READINGS_LIMIT),
-        )
-    ).fetchall()
+    cur = conn.cursor(row_factory=class_row(AlertReading))
+    await cur.execute(
+        "SELECT metric, value, unit, t, received_at, stored_at FROM observations WHERE patient_id = %s "
+        "AND metric = ANY(%s) AND t > %s ORDER BY t DESC LIMIT %s",
+        (grant.patient_id, metrics, since, READINGS_LIMIT),
+    )
+    readings = await cur.fetchall()
     notes = await (
         await conn.execute(
             "SELECT 'comment', body, created_at, author FROM alert_comments WHERE alert_id = %s UNION ALL "
@@ -228,7 +229,7 @@ async def alert_detail(
         event_class=escalation.get("event_class"),
         policy=(escalation.get("policy") or {}).get("name"),
         timestamps=dict(zip(_MARKS, row[width + 1 :], strict=True)),
-        readings=[AlertReading(**dict(zip(AlertReading.model_fields, r, strict=True))) for r in readings],
+        readings=readings,
         notifications=await _notifications(conn, alert_id),
         notes=[Note(kind=k, text=t, at=at, by=by) for k, t, at, by in notes],
     )
