@@ -1,7 +1,8 @@
 """Nurse actions that tell detection what not to notify: a patient's pause and per-rule silences.
 
 Detection decides and records the suppression when a rule would trigger (docs/detection.md, "Suppression");
-these routes only store the decision's inputs, each behind the patient's scope check and audit record.
+these routes only store the decision's inputs (through the alert store), each behind the patient's scope check
+and audit record.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.access.policy import PatientGrant, patient_access
+from cloud.alert_store import suppression
 from cloud.evaluation.protocols import protocol_for
 from cloud.requests import Conn
 
@@ -64,15 +66,15 @@ async def pause_patient(
     patient_id: UUID, body: PauseRequest, conn: Conn, grant: Annotated[PatientGrant, patient_access("alerts.pause")]
 ) -> Created:
     """Pause the patient's vitals rules; alarms and liveness keep running, and a reminder comes at the end."""
-    row = await (
-        await conn.execute(
-            "INSERT INTO patient_pauses (patient_id, starts_at, until, reason, set_by) "
-            "VALUES (%s, coalesce(%s, now()), %s, %s, %s) RETURNING id, until",
-            (grant.patient_id, body.starts_at, body.until, body.reason.strip(), grant.principal.id),
-        )
-    ).fetchone()
-    assert row is not None
-    return Created(id=row[0], until=row[1])
+    stored = await suppression.add_pause(
+        conn,
+        grant.patient_id,
+        starts_at=body.starts_at,
+        until=body.until,
+        reason=body.reason.strip(),
+        set_by=grant.principal.id,
+    )
+    return Created(id=stored.id, until=stored.until)
 
 
 @router.post("/{patient_id}/silences", status_code=201, responses={422: {}})
@@ -86,12 +88,7 @@ async def silence_rule(
     if rules[body.rule].alarm:
         raise HTTPException(422, "Alarm-class rules are never silenced: a press of the alarm always reaches a person.")
     until = datetime.now(UTC) + timedelta(minutes=body.minutes)
-    row = await (
-        await conn.execute(
-            "INSERT INTO alert_silences (patient_id, rule, until, reason, set_by) VALUES (%s, %s, %s, %s, %s) "
-            "RETURNING id, until",
-            (grant.patient_id, body.rule, until, body.reason.strip(), grant.principal.id),
-        )
-    ).fetchone()
-    assert row is not None
-    return Created(id=row[0], until=row[1])
+    stored = await suppression.add_silence(
+        conn, grant.patient_id, rule=body.rule, until=until, reason=body.reason.strip(), set_by=grant.principal.id
+    )
+    return Created(id=stored.id, until=stored.until)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +21,7 @@ from alerts.evaluate import PatientState
 from alerts.lifecycle import Event, Transition
 from alerts.protocols.model import Protocol
 from alerts.suppression import Pause, Silence
-from cloud.alert_store import store
+from cloud.alert_store import store, suppression
 from cloud.alert_store.records import at, seconds
 from cloud.escalation import policies as escalation
 
@@ -65,11 +66,7 @@ async def apply(
     """Apply the transitions as `PatientState.apply` does, logging each one, and start or re-aim escalation."""
     for t in transitions:
         if t.event is Event.PAUSE_ENDED:
-            await conn.execute(
-                "UPDATE patient_pauses SET reminded_at = %s WHERE patient_id = %s AND reminded_at IS NULL "
-                "AND until <= %s",
-                (at(t.at), patient_id, at(t.at)),
-            )
+            await suppression.mark_pauses_reminded(conn, patient_id, datetime.fromtimestamp(t.at, UTC))
         elif t.event is Event.DETECTOR_FAILED:
             log.warning("detector failed", extra={"patient_id": str(patient_id), "rule": t.rule, "error": t.message})
         alert_id = await store.apply(conn, patient_id, t)

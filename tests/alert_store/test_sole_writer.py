@@ -14,7 +14,15 @@ import cloud
 
 CLOUD = Path(cloud.__file__).parent
 STORE = CLOUD / "alert_store"
-TABLES = ("alerts", "alert_transitions", "alert_handled", "alert_comments", "alert_outcomes")
+TABLES = (
+    "alerts",
+    "alert_transitions",
+    "alert_handled",
+    "alert_comments",
+    "alert_outcomes",
+    "patient_pauses",
+    "alert_silences",
+)
 WRITE = re.compile(rf"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+({'|'.join(TABLES)})\b", re.IGNORECASE)
 
 

@@ -1,0 +1,67 @@
+"""What detection must not notify: a patient's pauses (hospital stays) and per-rule silences.
+
+The only writer of `patient_pauses` and `alert_silences`. Nurses set them through the routes; detection reads
+them (`cloud.evaluation.state`) and marks a pause reminded when it has told the team that the pause ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stored pause or silence: its id and its end (a pause may be open-ended)."""
+
+    id: int
+    until: datetime | None
+
+
+async def add_pause(
+    conn: AsyncConnection[Any],
+    patient_id: UUID,
+    *,
+    starts_at: datetime | None,
+    until: datetime | None,
+    reason: str,
+    set_by: UUID,
+) -> Stored:
+    """Pause the patient's vitals rules from `starts_at` (now when None) until `until` (open-ended when None)."""
+    async with conn.cursor(row_factory=class_row(Stored)) as cur:
+        await cur.execute(
+            "INSERT INTO patient_pauses (patient_id, starts_at, until, reason, set_by) "
+            "VALUES (%s, coalesce(%s, now()), %s, %s, %s) RETURNING id, until",
+            (patient_id, starts_at, until, reason, set_by),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def add_silence(
+    conn: AsyncConnection[Any], patient_id: UUID, *, rule: str, until: datetime, reason: str, set_by: UUID
+) -> Stored:
+    """Block new alerts of `rule` for the patient until `until`."""
+    async with conn.cursor(row_factory=class_row(Stored)) as cur:
+        await cur.execute(
+            "INSERT INTO alert_silences (patient_id, rule, until, reason, set_by) VALUES (%s, %s, %s, %s, %s) "
+            "RETURNING id, until",
+            (patient_id, rule, until, reason, set_by),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def mark_pauses_reminded(conn: AsyncConnection[Any], patient_id: UUID, at: datetime) -> None:
+    """Record that the end of every pause that ended by `at` has been told (the reminder is sent once)."""
+    await conn.execute(
+        "UPDATE patient_pauses SET reminded_at = %s WHERE patient_id = %s AND reminded_at IS NULL AND until <= %s",
+        (at, patient_id, at),
+    )
