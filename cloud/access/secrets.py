@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import secrets
@@ -16,9 +17,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _T = TypeVar("_T")
 _HASHER = PasswordHasher()
-# Verified against when the user does not exist, so that a wrong user name costs as much time as a wrong
-# password (no user enumeration by timing).
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so that a wrong user name costs as much time as a wrong
+    password (no user enumeration by timing). Made on first use: at import it cost every CLI process 0.1 s."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -29,7 +34,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when the password matches; always spends one argon2 verification."""
     try:
-        return _HASHER.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _HASHER.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

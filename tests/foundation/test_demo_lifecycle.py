@@ -72,8 +72,7 @@ def _wait_gone(text: str, timeout: float = 30) -> list[int]:
     return processes_mentioning(text)
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_demo_serves_healthz_and_leaves_nothing_running(state: Path, stop_signal: signal.Signals) -> None:
+def test_demo_tells_its_story_and_leaves_nothing_running_on_sigterm(state: Path) -> None:
     port = free_port()
     process, url = _start_demo(state, port)
     try:
@@ -96,7 +95,21 @@ def test_demo_serves_healthz_and_leaves_nothing_running(state: Path, stop_signal
         data_dir = _data_dir_of(state)
         assert data_dir.startswith(str(state))
     finally:
-        process.send_signal(stop_signal)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    assert _wait_gone(data_dir, timeout=10) == []
+    assert _wait_gone(f"{state}/edge/", timeout=10) == []
+
+
+def test_ctrl_c_with_every_home_running_leaves_nothing_running(state: Path) -> None:
+    # The story is the test above; this one only needs everything the demo starts to be up when Ctrl-C comes.
+    process, _url = _start_demo(state, free_port())
+    try:
+        assert wait_for_line(process, "Simulerte hjem: 2", timeout=90)
+        assert len(processes_mentioning(f"{state}/edge/home-")) == 3
+        data_dir = _data_dir_of(state)
+    finally:
+        process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
     assert _wait_gone(data_dir, timeout=10) == []
     assert _wait_gone(f"{state}/edge/", timeout=10) == []
