@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 
 from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
 
 GENESIS = bytes(32)
 AccessOutcome = Literal["allowed", "denied"]
@@ -228,3 +228,34 @@ async def verify(conn: AsyncConnection[Any], heads: AbstractSet[tuple[UUID | Non
             if (chain, here.id) in heads:
                 found.heads[chain, here.id] = here
     return found
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit record as an auditor reads it."""
+
+    id: int
+    at: datetime
+    principal_kind: str
+    principal_id: str | None
+    role: str | None
+    patient_id: UUID | None
+    action: str
+    resource: str
+    reason: str
+    outcome: str
+    correlation_id: str
+
+
+async def newest_entries(
+    conn: AsyncConnection[Any], municipality_id: UUID, *, patient_id: UUID | None, before_id: int | None, limit: int
+) -> list[AuditEntry]:
+    """The municipality's records, newest first, optionally of one patient, older than `before_id` when given."""
+    async with conn.cursor(row_factory=class_row(AuditEntry)) as cur:
+        await cur.execute(
+            "SELECT id, at, principal_kind, principal_id, role, patient_id, action, resource, reason, outcome, "
+            "correlation_id FROM audit_log WHERE municipality_id = %s AND (%s::uuid IS NULL OR patient_id = %s) "
+            "AND (%s::bigint IS NULL OR id < %s) ORDER BY id DESC LIMIT %s",
+            (municipality_id, patient_id, patient_id, before_id, before_id, limit),
+        )
+        return await cur.fetchall()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.protocols.load import ProtocolError
 from cloud.access.policy import PatientGrant, PatientScopeFilter, patient_access, patient_search
+from cloud.evaluation import proposal_reads
 from cloud.evaluation.baselines import Decision, NothingWaitingError, decide
 from cloud.requests import Conn
 from common.timefmt import OSLO
@@ -42,11 +43,8 @@ class ProposalOut(BaseModel):
     review_by: date | None
 
 
-_COLUMNS = ", ".join(f"b.{name}" for name in ProposalOut.model_fields)
-
-
-def _out(row: tuple[Any, ...]) -> ProposalOut:
-    return ProposalOut(**dict(zip(ProposalOut.model_fields, row, strict=True)))
+def _out(proposal: proposal_reads.Proposal) -> ProposalOut:
+    return ProposalOut.model_validate(proposal, from_attributes=True)
 
 
 @router.get("/patients/{patient_id}/baselines")
@@ -57,13 +55,7 @@ async def patient_baselines(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[ProposalOut]:
     """The patient's proposals, newest first (the waiting one, if any, is the first)."""
-    rows = await (
-        await conn.execute(
-            f"SELECT {_COLUMNS} FROM baseline_proposals b WHERE b.patient_id = %s ORDER BY b.id DESC LIMIT %s",  # noqa: S608
-            (grant.patient_id, limit),
-        )
-    ).fetchall()
-    return [_out(row) for row in rows]
+    return [_out(p) for p in await proposal_reads.of_patient(conn, grant.patient_id, limit)]
 
 
 @router.get("/baselines/waiting")
@@ -71,16 +63,7 @@ async def waiting_baselines(
     conn: Conn, scope: Annotated[PatientScopeFilter, patient_search("baselines.worklist")]
 ) -> list[ProposalOut]:
     """Proposals waiting for a decision among the patients the caller may see, oldest first (a task list)."""
-    teams = list(scope.team_ids) if scope.team_ids is not None else None
-    rows = await (
-        await conn.execute(
-            f"SELECT {_COLUMNS} FROM baseline_proposals b JOIN patients p ON p.id = b.patient_id "  # noqa: S608
-            "WHERE b.status = 'proposed' AND b.municipality_id = %s AND p.municipality_id = %s "
-            "AND (%s::uuid[] IS NULL OR p.care_team_id = ANY(%s::uuid[])) ORDER BY b.created_at, b.id LIMIT 500",
-            (scope.municipality_id, scope.municipality_id, teams, teams),
-        )
-    ).fetchall()
-    return [_out(row) for row in rows]
+    return [_out(p) for p in await proposal_reads.waiting(conn, scope.municipality_id, scope.team_ids)]
 
 
 def _example(schema: dict[str, Any]) -> None:
@@ -126,12 +109,8 @@ async def decide_baseline(
     grant: Annotated[PatientGrant, patient_access("baselines.decide")],
 ) -> ProposalOut:
     """Approve (the limits become the patient's rule overrides, with the reason and review date) or reject."""
-    waiting = await (
-        await conn.execute(
-            "SELECT id FROM baseline_proposals WHERE patient_id = %s AND status = 'proposed'", (grant.patient_id,)
-        )
-    ).fetchone()
-    if waiting is None or (body.proposal_id is not None and body.proposal_id != waiting[0]):
+    waiting = await proposal_reads.waiting_for(conn, grant.patient_id)
+    if waiting is None or (body.proposal_id is not None and body.proposal_id != waiting.id):
         raise HTTPException(409, "No such proposal is waiting for this patient; fetch the patient's proposals again.")
     decision = Decision(
         approve=body.decision == "approve",
@@ -141,13 +120,11 @@ async def decide_baseline(
         audit_id=grant.audit_id,
     )
     try:
-        await decide(conn, grant.patient_id, waiting[0], decision)
+        await decide(conn, grant.patient_id, waiting.id, decision)
     except NothingWaitingError as exc:
         raise HTTPException(409, "The proposal was decided by someone else meanwhile.") from exc
     except ProtocolError as exc:
         raise HTTPException(409, f"The limits no longer fit the patient's protocol: {exc}") from exc
-    row = await (
-        await conn.execute(f"SELECT {_COLUMNS} FROM baseline_proposals b WHERE b.id = %s", (waiting[0],))  # noqa: S608
-    ).fetchone()
-    assert row is not None
-    return _out(row)
+    decided = await proposal_reads.by_id(conn, waiting.id)
+    assert decided is not None
+    return _out(decided)

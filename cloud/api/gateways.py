@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
-from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from cloud.access.policy import Public, gateway_only
-from cloud.gateways import credentials
+from cloud.gateways import credentials, reports
 from cloud.gateways.credentials import GatewayPrincipal
-from cloud.gateways.heartbeat import SKEW_FLAG_S, expected_interval_s
+from cloud.gateways.heartbeat import SKEW_FLAG_S
 from cloud.requests import GatewayConn
 from device_profiles.device_catalogue import load_devices
 
@@ -99,17 +99,9 @@ async def rotate_credential(gateway_id: UUID, conn: GatewayConn, gateway: Gatewa
 @router.post("/{gateway_id}/status")
 async def report_status(gateway_id: UUID, body: StatusReport, conn: GatewayConn, gateway: Gateway) -> StatusReply:
     """Heartbeat: liveness, outbox, devices. Records the gateway's clock skew."""
-    now = datetime.now(UTC)
-    skew = (body.gateway_clock - now).total_seconds()
-    report = Jsonb(body.model_dump(mode="json"))
-    async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO gateway_status (gateway_id, reported_at, gateway_clock, clock_skew_s, report) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (gateway_id) DO UPDATE SET reported_at = EXCLUDED.reported_at, "
-            "gateway_clock = EXCLUDED.gateway_clock, clock_skew_s = EXCLUDED.clock_skew_s, report = EXCLUDED.report",
-            (gateway.id, now, body.gateway_clock, skew, report),
-        )
-        await conn.execute("UPDATE gateways SET clock_skew_s = %s WHERE id = %s", (skew, gateway.id))
+    skew = await reports.record_heartbeat(
+        conn, gateway.id, now=datetime.now(UTC), gateway_clock=body.gateway_clock, report=body.model_dump(mode="json")
+    )
     return StatusReply(clock_skew_s=round(skew, 3), clock_flagged=abs(skew) > SKEW_FLAG_S)
 
 
@@ -122,19 +114,7 @@ async def config(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Devices to listen to and the heartbeat interval; ETag lets an unchanged config cost one line."""
-    rows = await (
-        await conn.execute(
-            "SELECT d.address, d.profile_id FROM device_registrations r JOIN devices d ON d.id = r.device_id "
-            "WHERE r.gateway_id = %s AND r.valid @> now() ORDER BY d.address",
-            (gateway.id,),
-        )
-    ).fetchall()
-    interval = await (
-        await conn.execute("SELECT heartbeat_interval_s FROM gateways WHERE id = %s", (gateway.id,))
-    ).fetchone()
-    devices = [{"address": r[0], "profile_id": r[1]} for r in rows]
-    configured = interval[0] if interval else None
-    body = {"devices": devices, "heartbeat_interval_s": expected_interval_s(configured, (r[1] for r in rows))}
+    body = asdict(await reports.config_of(conn, gateway.id))
     etag = '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
     if if_none_match == etag:
         return Response(status_code=304, headers={"ETag": etag})
@@ -147,13 +127,7 @@ async def propose_device(gateway_id: UUID, body: DeviceProposal, conn: GatewayCo
     """Propose a discovered device; it becomes active when an installer confirms it."""
     if body.profile_id not in _DEVICES:
         raise HTTPException(422, f"{body.profile_id!r} is not in the device catalogue.")
-    row = await (
-        await conn.execute(
-            "INSERT INTO device_proposals (gateway_id, address, profile_id, details) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (gateway_id, address) DO UPDATE SET profile_id = EXCLUDED.profile_id, "
-            "details = EXCLUDED.details, proposed_at = now() RETURNING id",
-            (gateway.id, body.address, body.profile_id, Jsonb(body.details)),
-        )
-    ).fetchone()
-    assert row is not None
-    return {"proposal_id": row[0]}
+    proposal_id = await reports.propose_device(
+        conn, gateway.id, address=body.address, profile_id=body.profile_id, details=body.details
+    )
+    return {"proposal_id": proposal_id}

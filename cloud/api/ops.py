@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 import common
 from cloud import telemetry
 from cloud.access.policy import Public
+from cloud.db.migrate import applied_revision
 
 router = APIRouter(tags=["operations"])
 
@@ -30,10 +31,10 @@ async def readyz(request: Request) -> JSONResponse:
     """503 with the reason while the database is unreachable or the schema is not this code's."""
     try:
         async with request.app.state.pool.connection(timeout=2) as conn:
-            row = await (await conn.execute("SELECT version_num FROM alembic_version")).fetchone()
+            current = await applied_revision(conn)
     except Exception as exc:  # any failure here means "not ready", and the body says which
         return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-    current, head = (row[0] if row else None), request.app.state.schema_head
+    head = request.app.state.schema_head
     if current != head:
         return JSONResponse({"status": "unavailable", "schema": current, "expected": head}, status_code=503)
     return JSONResponse({"status": "ok", "schema": current})

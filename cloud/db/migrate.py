@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -101,3 +104,11 @@ def status(url: str) -> Status:
             return Status(current=current, head=head_revision(), storage=storage_kind(connection))
     finally:
         engine.dispose()
+
+
+async def applied_revision(conn: AsyncConnection[Any]) -> str | None:
+    """The revision a running service's database is at, read on one of its pooled connections (`/readyz`)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT version_num FROM alembic_version")
+        row = await cur.fetchone()
+    return None if row is None else str(row["version_num"])
