@@ -74,6 +74,44 @@ async def ensure_municipality(
     return UUID(str(row["id"]))
 
 
+@dataclass(frozen=True)
+class Municipality:
+    """A municipality as its staff see it, with its name in the official list."""
+
+    kommunenummer: str
+    name: str
+    orgnr: str | None
+
+    @property
+    def official_name(self) -> str | None:
+        """The name the official list gives the number (None for a number no longer listed)."""
+        return municipalities.official().get(self.kommunenummer)
+
+
+async def municipality(conn: AsyncConnection[Any], municipality_id: UUID) -> Municipality:
+    """One municipality."""
+    async with conn.cursor(row_factory=class_row(Municipality)) as cur:
+        await cur.execute("SELECT kommunenummer, name, orgnr FROM municipalities WHERE id = %s", (municipality_id,))
+        found = await cur.fetchone()
+    assert found is not None, "a principal's municipality exists"
+    return found
+
+
+async def change_municipality(
+    conn: AsyncConnection[Any], municipality_id: UUID, *, name: str | None, orgnr: str | None
+) -> Municipality:
+    """Set the display name or organisation number (None leaves it); the organisation number must be valid."""
+    try:
+        checked = organisation_number(orgnr) if orgnr is not None else None
+    except IdentifierError as exc:
+        raise DirectoryError(str(exc)) from None
+    await conn.execute(
+        "UPDATE municipalities SET name = coalesce(%s, name), orgnr = coalesce(%s, orgnr) WHERE id = %s",
+        (name, checked, municipality_id),
+    )
+    return await municipality(conn, municipality_id)
+
+
 async def ensure_team(conn: AsyncConnection[Any], municipality: UUID, name: str, *, actor: audit.Actor) -> UUID:
     """Create the care team if it is new (audited in the same transaction); return its id either way."""
     async with conn.transaction():

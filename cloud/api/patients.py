@@ -39,13 +39,9 @@ class PatientSummary(BaseModel):
     national_id_masked: str | None
 
 
-_COLUMNS = "id, display_name, lifecycle, care_team_id, created_at, home_id, national_id"
-
-
-def _summary(row: tuple[Any, ...]) -> PatientSummary:
-    *fields, number = row
-    values = dict(zip(list(PatientSummary.model_fields)[:-1], fields, strict=True))
-    return PatientSummary(**values, national_id_masked=mask(number) if number else None)
+def _summary(row: dict[str, Any]) -> PatientSummary:
+    number = row.pop("national_id")
+    return PatientSummary(**row, national_id_masked=mask(number) if number else None)
 
 
 @router.get("")
@@ -56,15 +52,8 @@ async def list_patients(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[PatientSummary]:
     """Patients the caller may see: her care teams' (nurses) or the municipality's (admins, response centre)."""
-    teams = list(scope.team_ids) if scope.team_ids is not None else None
-    rows = await (
-        await conn.execute(
-            f"SELECT {_COLUMNS} FROM patients WHERE municipality_id = %s "  # noqa: S608 - fixed columns
-            "AND (%s::uuid[] IS NULL OR care_team_id = ANY(%s::uuid[])) ORDER BY display_name, id LIMIT %s OFFSET %s",
-            (scope.municipality_id, teams, teams, limit, offset),
-        )
-    ).fetchall()
-    return [_summary(r) for r in rows]
+    found = await registry.listing(conn, scope.municipality_id, scope.team_ids, limit=limit, offset=offset)
+    return [_summary(r) for r in found]
 
 
 class ContactIn(BaseModel):

@@ -11,16 +11,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from cloud.access import directory
 from cloud.access.policy import PatientScopeFilter, patient_search, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
-from cloud.registry import assignments, homes, municipalities
+from cloud.registry import assignments, homes
 from cloud.registry.consent import supervision_profiles
 from cloud.registry.errors import RegistryError
-from cloud.registry.identity import IdentifierError, organisation_number
 from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
@@ -60,25 +59,23 @@ class MunicipalityChange(_Body):
 @router.get("/municipality")
 async def my_municipality(conn: Conn, staff: Staff) -> MunicipalityOut:
     """The municipality the caller works for."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute("SELECT kommunenummer, name, orgnr FROM municipalities WHERE id = %s", (staff.municipality_id,))
-    row = await cur.fetchone()
-    assert row is not None
-    return MunicipalityOut(**row, official_name=municipalities.official().get(row["kommunenummer"]))
+    return _municipality_out(await directory.municipality(conn, staff.municipality_id))
 
 
 @router.patch("/municipality", responses=ERRORS)
 async def change_municipality(body: MunicipalityChange, conn: Conn, admin: Admin) -> MunicipalityOut:
     """Set the municipality's display name or organisation number."""
     try:
-        orgnr = organisation_number(body.orgnr) if body.orgnr is not None else None
-    except IdentifierError as exc:
+        changed = await directory.change_municipality(conn, admin.municipality_id, name=body.name, orgnr=body.orgnr)
+    except directory.DirectoryError as exc:
         raise HTTPException(422, str(exc)) from None
-    await conn.execute(
-        "UPDATE municipalities SET name = coalesce(%s, name), orgnr = coalesce(%s, orgnr) WHERE id = %s",
-        (body.name, orgnr, admin.municipality_id),
+    return _municipality_out(changed)
+
+
+def _municipality_out(found: directory.Municipality) -> MunicipalityOut:
+    return MunicipalityOut(
+        kommunenummer=found.kommunenummer, name=found.name, official_name=found.official_name, orgnr=found.orgnr
     )
-    return await my_municipality(conn, admin)
 
 
 class HomeIn(_Body):
@@ -178,15 +175,8 @@ async def list_devices(
 ) -> list[DeviceOut]:
     """The municipality's devices."""
     supervision = supervision_profiles()
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        "SELECT d.id, d.profile_id, d.address, d.serial, a.patient_id, a.home_id, r.gateway_id FROM devices d "
-        "LEFT JOIN device_assignments a ON a.device_id = d.id AND a.valid @> now() "
-        "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> now() "
-        "WHERE d.municipality_id = %s ORDER BY d.address LIMIT %s OFFSET %s",
-        (staff.municipality_id, limit, offset),
-    )
-    return [DeviceOut(**r, supervision_sensor=r["profile_id"] in supervision) for r in await cur.fetchall()]
+    found = await assignments.inventory(conn, staff.municipality_id, limit=limit, offset=offset)
+    return [DeviceOut(**r, supervision_sensor=r["profile_id"] in supervision) for r in found]
 
 
 @router.post("/devices", status_code=201, responses=ERRORS)

@@ -213,3 +213,19 @@ async def history(
         (device_id,),
     )
     return assigned, await cur.fetchall()
+
+
+async def inventory(
+    conn: AsyncConnection[Any], municipality_id: UUID, *, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """The municipality's devices by address, each with the patient or home it is assigned to and the gateway
+    it is registered to now (None where it is not)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT d.id, d.profile_id, d.address, d.serial, a.patient_id, a.home_id, r.gateway_id FROM devices d "
+            "LEFT JOIN device_assignments a ON a.device_id = d.id AND a.valid @> now() "
+            "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> now() "
+            "WHERE d.municipality_id = %s ORDER BY d.address LIMIT %s OFFSET %s",
+            (municipality_id, limit, offset),
+        )
+        return await cur.fetchall()
