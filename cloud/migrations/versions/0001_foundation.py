@@ -68,7 +68,7 @@ def upgrade() -> None:
 
         -- One row per reading. Append-only for the runtime role. No foreign keys: ingest validates
         -- gateway, device and patient before it writes, and per-row FK checks would cost more than
-        -- the rest of the insert (docs/architecture.md, "Storage").
+        -- the rest of the insert (docs/architecture.md, "Decisions and why").
         -- t is the clinical time used by every query: the device clock when present and sane,
         -- else the gateway's receive time. measured_at keeps the device clock as sent (may be null).
         CREATE TABLE observations (
