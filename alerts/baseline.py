@@ -8,7 +8,7 @@ the baseline window should not move the normal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Final, Literal
 
 import numpy as np
@@ -46,7 +46,7 @@ class Baseline:
 
     def to_json(self) -> dict[str, JSONValue]:
         """The baseline as a JSON-safe dict."""
-        return {"days": self.days, "median": self.median, "mad": self.mad, "mean": self.mean, "sd": self.sd}
+        return asdict(self)
 
 
 def baseline_of(values: FloatArray) -> Baseline:
@@ -87,15 +87,7 @@ class BaselineWindow:
 
     def to_json(self) -> dict[str, JSONValue]:
         """The window's parameters, for explanations."""
-        return {
-            "baseline_days": self.baseline_days,
-            "min_baseline_days": self.min_baseline_days,
-            "monitor_days": self.monitor_days,
-            "method": self.method,
-            "min_spread": self.min_spread,
-            "daily_value": self.daily_value,
-            "tz": self.tz,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

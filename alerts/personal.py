@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Final
 
 import numpy as np
@@ -88,17 +88,8 @@ class RuleProposal:
 
     def to_json(self) -> dict[str, JSONValue]:
         """The proposal as stored and shown to the nurse."""
-        return {
-            "rule": self.rule,
-            "metric": self.metric,
-            "readings": self.readings,
-            "days": self.days,
-            "median": self.median,
-            "spread": self.spread,
-            "current": dict(self.current),
-            "proposed": dict(self.proposed),
-            "held_at_red": list(self.held_at_red),
-        }
+        # asdict copies the dicts; a tuple stays a tuple, so the JSON list is made here.
+        return {**asdict(self), "held_at_red": list(self.held_at_red)}
 
 
 def _round_out(value: float, resolution: float, down: bool) -> float:

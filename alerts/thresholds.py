@@ -9,7 +9,7 @@ interruption for at least `for_s` seconds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Final
 
 import numpy as np
@@ -47,12 +47,7 @@ class Limits:
 
     def to_json(self) -> dict[str, JSONValue]:
         """The limits as a JSON-safe dict."""
-        return {
-            "green_low": self.green_low,
-            "green_high": self.green_high,
-            "yellow_low": self.yellow_low,
-            "yellow_high": self.yellow_high,
-        }
+        return asdict(self)
 
 
 def _inside(value: float, low: float | None, high: float | None, margin: float) -> bool:
@@ -101,16 +96,8 @@ class ThresholdRule:
             raise ValueError("hysteresis and for_s must be >= 0, max_gap_s > 0")
 
     def thresholds(self) -> dict[str, JSONValue]:
-        """The rule's parameters, for the explanation."""
-        return {
-            "metric": self.metric,
-            "limits": self.limits.to_json(),
-            "hysteresis": self.hysteresis,
-            "n": self.n,
-            "m": self.m,
-            "for_s": self.for_s,
-            "max_gap_s": self.max_gap_s,
-        }
+        """The rule's parameters, for the explanation (`limits` as in `Limits.to_json`)."""
+        return asdict(self)
 
     def _holds_for(self, series: Series, at_level: npt.NDArray[np.bool_]) -> float:
         """Seconds the newest uninterrupted run of readings at the level has lasted (0 if not at it now)."""

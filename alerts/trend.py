@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from alerts.baseline import BaselineWindow, Direction, Standardised, exceeds, standardise
 from alerts.days import OSLO, Aggregation, consecutive_tail, daily
-from alerts.explain import Decision, Explanation, JSONValue, Level, Status, insufficient
+from alerts.explain import Decision, JSONValue, Level, insufficient, judged
 from alerts.series import FloatArray, clean, quiet_numerics
 
 DEFAULT_PERSIST_DAYS: Final = 2
@@ -44,24 +44,15 @@ def _decide(
     thresholds: dict[str, JSONValue],
 ) -> Decision:
     run = consecutive_tail(days, flagged.flags)
-    triggered = run >= persist_days
-    return Decision(
-        level=level if triggered else Level.GREEN,
-        triggered=triggered,
-        status=Status.EVALUATED,
-        explanation=Explanation(
-            rule=rule,
-            inputs={**inputs, "days": labels},
-            values={
-                **values,
-                "statistic": flagged.statistic.tolist(),
-                "limit": flagged.limit.tolist(),
-                "flagged": flagged.flags.tolist(),
-                "flagged_days_in_a_row": run,
-            },
-            thresholds={**thresholds, "persist_days": persist_days},
-        ),
-    )
+    found: dict[str, JSONValue] = {
+        **values,
+        "statistic": flagged.statistic.tolist(),
+        "limit": flagged.limit.tolist(),
+        "flagged": flagged.flags.tolist(),
+        "flagged_days_in_a_row": run,
+    }
+    all_thresholds = {**thresholds, "persist_days": persist_days}
+    return judged(level, run >= persist_days, rule, {**inputs, "days": labels}, found, all_thresholds)
 
 
 @dataclass(frozen=True)

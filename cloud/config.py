@@ -6,9 +6,10 @@ A bad or missing value stops the process with one line naming the variable and t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -18,6 +19,15 @@ from cloud.access.anchor import load_private_key
 from cloud.notify.sealing import check_keys
 
 ENV_PREFIX = "TRYGGHEIM_"
+
+# Maxima that may not be below the setting they bound (declared after it, so it is validated first).
+_AT_LEAST: Final[Mapping[str, str]] = {"token_max_days": "token_days", "login_delay_max_s": "login_delay_s"}
+# Keys that must parse when set, and what parses each (it raises ValueError naming what is wrong): the Fernet
+# keys that seal stored secrets, and the Ed25519 key that signs audit checkpoints.
+_KEY_PARSERS: Final[Mapping[str, Callable[[str], object]]] = {
+    "secrets_key": check_keys,
+    "audit_signing_key": load_private_key,
+}
 
 
 def _check_postgres_url(value: str | None) -> str | None:
@@ -190,18 +200,12 @@ class CloudSettings(BaseSettings):
     def _postgres_url(cls, value: str | None) -> str | None:
         return _check_postgres_url(value)
 
-    @field_validator("token_max_days")
+    @field_validator(*_AT_LEAST)
     @classmethod
-    def _token_max(cls, value: int, info: ValidationInfo) -> int:
-        if value < info.data.get("token_days", 0):
-            raise ValueError(f"must be at least TRYGGHEIM_TOKEN_DAYS ({info.data['token_days']})")
-        return value
-
-    @field_validator("login_delay_max_s")
-    @classmethod
-    def _delay_max(cls, value: float, info: ValidationInfo) -> float:
-        if value < info.data.get("login_delay_s", 0):
-            raise ValueError(f"must be at least TRYGGHEIM_LOGIN_DELAY_S ({info.data['login_delay_s']})")
+    def _at_least(cls, value: float, info: ValidationInfo) -> float:
+        floor = _AT_LEAST[str(info.field_name)]
+        if value < info.data.get(floor, 0):
+            raise ValueError(f"must be at least {ENV_PREFIX}{floor.upper()} ({info.data[floor]})")
         return value
 
     @field_validator("trusted_proxies", mode="before")
@@ -214,18 +218,11 @@ class CloudSettings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not an address or network ({exc})") from None
 
-    @field_validator("secrets_key")
+    @field_validator(*_KEY_PARSERS)
     @classmethod
-    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+    def _parsable_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
-            check_keys(value.get_secret_value())
-        return value
-
-    @field_validator("audit_signing_key")
-    @classmethod
-    def _ed25519_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            load_private_key(value.get_secret_value())
+            _KEY_PARSERS[str(info.field_name)](value.get_secret_value())
         return value
 
     @field_validator("audit_checkpoint_url")

@@ -82,12 +82,8 @@ async def create_staff(body: NewStaff, request: Request, conn: Conn, admin: Admi
             conn,
             actor=actor(request, admin),
             municipality=admin.municipality_id,
-            username=body.username,
-            display_name=body.display_name,
-            role=body.role,
-            team_ids=body.team_ids,
-            password=body.password,
             passwords=password_pool(request),
+            **body.model_dump(),
         )
     except directory.DirectoryError as exc:
         raise HTTPException(409, str(exc)) from None

@@ -18,7 +18,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 from pydantic import BaseModel, ConfigDict
 
-from cloud.registry.errors import ConflictError, NotFoundError, RegistryError
+from cloud.registry.errors import ConflictError, RegistryError
+from cloud.registry.rows import one_row
 from device_profiles.device_catalogue import load_devices
 
 Table = Literal["device_assignments", "device_registrations"]
@@ -38,26 +39,22 @@ class Period(BaseModel):
 
 
 async def _owned(conn: AsyncConnection[Any], table: str, row_id: UUID, municipality_id: UUID, what: str) -> None:
-    found = await (
-        await conn.execute(
-            f"SELECT 1 FROM {table} WHERE id = %s AND municipality_id = %s",  # noqa: S608 - fixed table names
-            (row_id, municipality_id),
-        )
-    ).fetchone()
-    if found is None:
-        raise NotFoundError(f"No such {what} in your municipality.")
+    await one_row(
+        conn,
+        f"SELECT 1 FROM {table} WHERE id = %s AND municipality_id = %s",  # noqa: S608 - fixed table names
+        (row_id, municipality_id),
+        f"No such {what} in your municipality.",
+    )
 
 
 async def owned_device(conn: AsyncConnection[Any], municipality_id: UUID, device_id: UUID) -> dict[str, Any]:
     """The device's address and profile, if it is in the municipality's inventory; else `NotFoundError`."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        "SELECT address, profile_id FROM devices WHERE id = %s AND municipality_id = %s", (device_id, municipality_id)
+    return await one_row(
+        conn,
+        "SELECT address, profile_id FROM devices WHERE id = %s AND municipality_id = %s",
+        (device_id, municipality_id),
+        "No such device in your municipality.",
     )
-    device = await cur.fetchone()
-    if device is None:
-        raise NotFoundError("No such device in your municipality.")
-    return device
 
 
 def _bounds(valid_from: datetime | None, valid_to: datetime | None) -> tuple[datetime, datetime | None]:
@@ -173,15 +170,13 @@ async def end_period(
     """Close an open (or later-ending) period at `at`; a period can only be shortened, never emptied."""
     async with conn.transaction():
         await _owned(conn, "devices", device_id, municipality_id, "device")
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
+        row = await one_row(
+            conn,
             f"SELECT lower(valid) AS valid_from, upper(valid) AS valid_to FROM {table} "  # noqa: S608
             "WHERE id = %s AND device_id = %s FOR UPDATE",
             (period_id, device_id),
+            "No such period for this device.",
         )
-        row = await cur.fetchone()
-        if row is None:
-            raise NotFoundError("No such period for this device.")
         lower, upper = row["valid_from"], row["valid_to"]
         if at <= lower or (upper is not None and at > upper):
             raise RegistryError(

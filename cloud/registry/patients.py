@@ -21,6 +21,7 @@ from cloud.alert_store import store
 from cloud.alert_store.records import Actor
 from cloud.registry.errors import ConflictError, NotFoundError, RegistryError
 from cloud.registry.identity import IdentifierError, national_id
+from cloud.registry.rows import one_row
 
 Lifecycle = Literal["referral", "trial", "active", "paused", "discharged", "deceased"]
 STOPPED: frozenset[str] = frozenset({"discharged", "deceased"})
@@ -62,13 +63,12 @@ class PatientFields:
 
 async def lifecycle_of(conn: AsyncConnection[Any], municipality_id: UUID, patient_id: UUID) -> str:
     """Where the patient is in the service, if the patient is the municipality's; else `NotFoundError`."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        "SELECT lifecycle FROM patients WHERE id = %s AND municipality_id = %s", (patient_id, municipality_id)
+    patient = await one_row(
+        conn,
+        "SELECT lifecycle FROM patients WHERE id = %s AND municipality_id = %s",
+        (patient_id, municipality_id),
+        "No such patient.",
     )
-    patient = await cur.fetchone()
-    if patient is None:
-        raise NotFoundError("No such patient.")
     return str(patient["lifecycle"])
 
 
@@ -186,15 +186,13 @@ async def change_lifecycle(
 ) -> str:
     """Move the patient to `to`; returns the previous state. Stopping states end alerts and assignments."""
     async with conn.transaction():
-        row = await (
-            await conn.execute(
-                "SELECT lifecycle FROM patients WHERE id = %s AND municipality_id = %s FOR UPDATE",
-                (patient_id, municipality_id),
-            )
-        ).fetchone()
-        if row is None:
-            raise NotFoundError("No such patient.")
-        current = str(row[0])
+        row = await one_row(
+            conn,
+            "SELECT lifecycle FROM patients WHERE id = %s AND municipality_id = %s FOR UPDATE",
+            (patient_id, municipality_id),
+            "No such patient.",
+        )
+        current = str(row["lifecycle"])
         if to not in TRANSITIONS:
             raise RegistryError(f"{to} is not a lifecycle state ({', '.join(TRANSITIONS)})")
         if to not in TRANSITIONS[current]:
@@ -225,16 +223,15 @@ async def _stop(conn: AsyncConnection[Any], patient_id: UUID, resolution: str, b
 
 async def details(conn: AsyncConnection[Any], patient_id: UUID) -> dict[str, Any]:
     """Everything the patient page shows about the person (includes the full identity number)."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
+    out = await one_row(
+        conn,
         "SELECT p.id, p.display_name, p.national_id, p.national_id_kind, p.phone, p.gp, p.lifecycle, "
         "p.care_team_id, t.name AS care_team, p.home_id, p.created_at, p.updated_at FROM patients p "
         "LEFT JOIN care_teams t ON t.id = p.care_team_id WHERE p.id = %s",
         (patient_id,),
+        "No such patient.",
     )
-    out = await cur.fetchone()
-    if out is None:
-        raise NotFoundError("No such patient.")
+    cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT name, relation, phone, next_of_kin, note FROM patient_contacts WHERE patient_id = %s ORDER BY position",
         (patient_id,),

@@ -123,3 +123,8 @@ def read(layout: Layout, data: bytes, start: int = 0, length: int | None = None)
 def bit_names(value: int, names: Mapping[int, str]) -> list[str]:
     """The names of the set bits of a status field, in bit order; undefined bits are reported by number."""
     return [names.get(bit, f"reserved_bit_{bit}") for bit in range(value.bit_length()) if value >> bit & 1]
+
+
+def code_name(code: int, names: Mapping[int, str]) -> str:
+    """The name of an enumerated value; a value the specification leaves undefined is `reserved_<code>`."""
+    return names.get(code, f"reserved_{code}")

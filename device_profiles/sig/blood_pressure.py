@@ -6,8 +6,8 @@ from typing import Final
 
 from device_profiles.numbers import JSONValue
 from device_profiles.sig._collect import Collector
-from device_profiles.sig._common import time_stamp, user_id
-from device_profiles.sig._layout import DATE_TIME, SFLOAT, U8, U16, Field, Layout, bit_names, read
+from device_profiles.sig._common import read_noted, time_stamp, user_id
+from device_profiles.sig._layout import DATE_TIME, SFLOAT, U8, U16, Field, Layout, bit_names
 
 _FIELDS: Final = (
     Field("compound_1", SFLOAT),
@@ -39,8 +39,7 @@ _CUFF_VALUES: Final = (("compound_1", "bp.cuff_pressure"),)
 
 
 def _decode(layout: Layout, values: tuple[tuple[str, str], ...], data: bytes, out: Collector) -> None:
-    packet = read(layout, data)
-    out.layout_notes(packet, data)
+    packet = read_noted(layout, data, out)
     unit = _UNITS[packet.flags & 0x01]
     out.context["unit_sent"] = unit
     measured_at = time_stamp(packet, out)

@@ -11,8 +11,9 @@ from typing import Final
 
 from device_profiles.numbers import JSONValue
 from device_profiles.sig._collect import Collector, json_number
+from device_profiles.sig._common import code_context, flags_context, read_noted
 from device_profiles.sig._datetime import localise, parse_date_time
-from device_profiles.sig._layout import DATE_TIME, S16, SFLOAT, U8, U16, Field, Layout, bit_names, read
+from device_profiles.sig._layout import DATE_TIME, S16, SFLOAT, U8, U16, Field, Layout, code_name
 
 GLUCOSE = Layout(
     "Glucose Measurement (0x2A18)",
@@ -68,8 +69,7 @@ _SENSOR_STATUS: Final = {
 
 def decode_glucose(data: bytes, out: Collector) -> None:
     """0x2A18: sequence number, base time (+ offset), concentration with sample type and location, status."""
-    packet = read(GLUCOSE, data)
-    out.layout_notes(packet, data)
+    packet = read_noted(GLUCOSE, data, out)
     out.context["sequence_number"] = packet.uint("sequence_number")
     wall = parse_date_time(packet.raw["base_time"])
     offset = packet.sint("time_offset")
@@ -78,15 +78,12 @@ def decode_glucose(data: bytes, out: Collector) -> None:
         wall = wall.shifted(offset)
     measured_at, out.context["time_stamp"] = localise(wall, out.env.zone)
     out.context["context_follows"] = bool(packet.flags & _CONTEXT_FOLLOWS)
-    status = packet.uint("sensor_status")
-    if status is not None:
-        names: list[JSONValue] = list(bit_names(status, _SENSOR_STATUS))
-        out.context["sensor_status"] = names
+    flags_context(packet, out, "sensor_status", _SENSOR_STATUS)
     type_location = packet.uint("type_location")
     if type_location is None:
         return
-    sample_type = _SAMPLE_TYPES.get(type_location & 0x0F, f"reserved_{type_location & 0x0F}")
-    location = _SAMPLE_LOCATIONS.get(type_location >> 4, f"reserved_{type_location >> 4}")
+    sample_type = code_name(type_location & 0x0F, _SAMPLE_TYPES)
+    location = code_name(type_location >> 4, _SAMPLE_LOCATIONS)
     out.context["sample_type"] = sample_type
     out.context["sample_location"] = location
     unit_flag = (packet.flags >> _UNIT_SHIFT) & 0x01
@@ -151,36 +148,26 @@ _MEDICATIONS: Final = {
 _EXERCISE_OVERRUN: Final = 0xFFFF
 
 
-def _named(table: dict[int, str], code: int) -> str:
-    return table.get(code, f"reserved_{code}")
-
-
 def decode_glucose_context(data: bytes, out: Collector) -> None:
     """0x2A34: what surrounded a glucose measurement (meal, exercise, medication, HbA1c); no observations."""
-    packet = read(GLUCOSE_CONTEXT, data)
-    out.layout_notes(packet, data)
+    packet = read_noted(GLUCOSE_CONTEXT, data, out)
     out.context["sequence_number"] = packet.uint("sequence_number")
     extended = packet.uint("extended_flags")
     if extended is not None:
         out.context["extended_flags"] = f"0x{extended:02X}"
-    carbohydrate_id = packet.uint("carbohydrate_id")
-    if carbohydrate_id is not None:
-        out.context["carbohydrate_id"] = _named(_CARBOHYDRATES, carbohydrate_id)
-        out.medfloat_context("carbohydrate", packet.medfloat("carbohydrate"), unit="kg")
-    meal = packet.uint("meal")
-    if meal is not None:
-        out.context["meal"] = _named(_MEALS, meal)
+    # The id and its value share a flag bit, so both are there or neither is (likewise for the medication).
+    code_context(packet, out, "carbohydrate_id", _CARBOHYDRATES)
+    out.medfloat_context("carbohydrate", packet.medfloat("carbohydrate"), unit="kg")
+    code_context(packet, out, "meal", _MEALS)
     tester_health = packet.uint("tester_health")
     if tester_health is not None:
-        out.context["tester"] = _named(_TESTERS, tester_health & 0x0F)
-        out.context["health"] = _named(_HEALTH, tester_health >> 4)
+        out.context["tester"] = code_name(tester_health & 0x0F, _TESTERS)
+        out.context["health"] = code_name(tester_health >> 4, _HEALTH)
     duration = packet.uint("exercise_duration")
     if duration is not None:
         out.context["exercise_duration_s"] = "overrun" if duration == _EXERCISE_OVERRUN else duration
         out.context["exercise_intensity_percent"] = packet.uint("exercise_intensity")
-    medication_id = packet.uint("medication_id")
-    if medication_id is not None:
-        unit = "L" if packet.flags & _MEDICATION_UNITS_FLAG else "kg"
-        out.context["medication_id"] = _named(_MEDICATIONS, medication_id)
-        out.medfloat_context("medication", packet.medfloat("medication"), unit=unit)
+    code_context(packet, out, "medication_id", _MEDICATIONS)
+    unit = "L" if packet.flags & _MEDICATION_UNITS_FLAG else "kg"
+    out.medfloat_context("medication", packet.medfloat("medication"), unit=unit)
     out.medfloat_context("hba1c_percent", packet.medfloat("hba1c"))

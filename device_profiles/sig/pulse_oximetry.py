@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from device_profiles.numbers import JSONValue
 from device_profiles.sig._collect import Collector
-from device_profiles.sig._common import time_stamp
+from device_profiles.sig._common import flags_context, read_noted, time_stamp
 from device_profiles.sig._layout import (
     DATE_TIME,
     SFLOAT,
@@ -21,8 +20,6 @@ from device_profiles.sig._layout import (
     Field,
     Layout,
     Packet,
-    bit_names,
-    read,
 )
 
 SPOT_CHECK = Layout(
@@ -96,17 +93,13 @@ _STATUS_FIELDS: Final = (
 
 def _statuses(packet: Packet, out: Collector) -> None:
     for name, table in _STATUS_FIELDS:
-        value = packet.uint(name)
-        if value is not None:
-            flags: list[JSONValue] = list(bit_names(value, table))
-            out.context[name] = flags
+        flags_context(packet, out, name, table)
     out.medfloat_context("pulse_amplitude_index", packet.medfloat("pulse_amplitude_index"), unit="%")
 
 
 def decode_spot_check(data: bytes, out: Collector) -> None:
     """0x2A5E: one SpO2 and pulse rate, optional time stamp, statuses and pulse amplitude index."""
-    packet = read(SPOT_CHECK, data)
-    out.layout_notes(packet, data)
+    packet = read_noted(SPOT_CHECK, data, out)
     measured_at = time_stamp(packet, out)
     if packet.flags & _CLOCK_NOT_SET:
         # The device says its clock was never set: whatever time it sent is not a time.
@@ -119,8 +112,7 @@ def decode_spot_check(data: bytes, out: Collector) -> None:
 
 def decode_continuous(data: bytes, out: Collector) -> None:
     """0x2A5F: SpO2 and pulse rate (normal averaging), optional fast/slow averages, statuses, PAI."""
-    packet = read(CONTINUOUS, data)
-    out.layout_notes(packet, data)
+    packet = read_noted(CONTINUOUS, data, out)
     _statuses(packet, out)
     for name in ("spo2_fast", "pulse_rate_fast", "spo2_slow", "pulse_rate_slow"):
         out.medfloat_context(name, packet.medfloat(name), unit="%" if name.startswith("spo2") else "/min")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 from device_profiles.sig._collect import Collector
-from device_profiles.sig._common import time_stamp
-from device_profiles.sig._layout import DATE_TIME, FLOAT, U8, Field, Layout, read
+from device_profiles.sig._common import code_context, read_noted, time_stamp
+from device_profiles.sig._layout import DATE_TIME, FLOAT, U8, Field, Layout
 
 TEMPERATURE = Layout(
     "Temperature Measurement (0x2A1C)",
@@ -34,14 +34,11 @@ _SITES: Final = {
 
 def decode_temperature(data: bytes, out: Collector) -> None:
     """0x2A1C: body temperature (°C or °F), optional time stamp and measurement site."""
-    packet = read(TEMPERATURE, data)
-    out.layout_notes(packet, data)
+    packet = read_noted(TEMPERATURE, data, out)
     unit = _UNITS[packet.flags & 0x01]
     out.context["unit_sent"] = unit
     measured_at = time_stamp(packet, out)
-    site = packet.uint("temperature_type")
-    if site is not None:
-        out.context["temperature_type"] = _SITES.get(site, f"reserved_{site}")
+    code_context(packet, out, "temperature_type", _SITES)
     out.medfloat(
         "body.temperature",
         packet.medfloat("temperature"),

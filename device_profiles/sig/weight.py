@@ -13,7 +13,7 @@ from typing import Final, NamedTuple
 
 from device_profiles.numbers import JSONValue, plain
 from device_profiles.sig._collect import Collector
-from device_profiles.sig._common import time_stamp, user_id
+from device_profiles.sig._common import read_noted, time_stamp, user_id
 from device_profiles.sig._layout import DATE_TIME, U8, U16, Field, Layout, read
 
 _UNSUCCESSFUL: Final = 0xFFFF
@@ -46,8 +46,7 @@ WEIGHT = Layout(
 
 def decode_weight(data: bytes, out: Collector) -> None:
     """0x2A9D: body weight, optional time stamp, user, and BMI with height."""
-    packet = read(WEIGHT, data)
-    out.layout_notes(packet, data)
+    packet = read_noted(WEIGHT, data, out)
     units = _UNITS[packet.flags & 0x01]
     measured_at = time_stamp(packet, out)
     user_id(packet, out)
@@ -103,8 +102,7 @@ def decode_body_composition(data: bytes, out: Collector) -> None:
         out.layout_notes(head, data)
         out.not_reading("body_fat", "measurement_unsuccessful", "body.fat")
         return
-    packet = read(BODY_COMPOSITION, data)
-    out.layout_notes(packet, data)
+    packet = read_noted(BODY_COMPOSITION, data, out)
     units = _UNITS[packet.flags & 0x01]
     if packet.flags & _MULTIPLE_PACKET:
         out.context["multiple_packet"] = True

@@ -83,14 +83,17 @@ class _Rig(NamedTuple):
     scale: str
     button: str
     outbox: Outbox
+    poison: set[int]
 
 
-def _rig(tmp_path: Path, url: str, db: TestDatabase, resident: tuple[UUID, UUID], poison: set[int]) -> _Rig:
+@pytest.fixture
+def rig(tmp_path: Path, cloud_url: str, edge_db: TestDatabase, resident: tuple[UUID, UUID]) -> _Rig:
     """A gateway (see `_gateway`) and its outbox behind a fault proxy that fails every batch holding a sequence
-    number in `poison`, a set the test fills as it queues readings."""
-    proxy = FaultProxy(url, lambda reading: reading["seq"] in poison)
-    config, scale, button = _gateway(tmp_path, url, db, resident, proxy)
-    return _Rig(proxy, config, scale, button, Outbox(config.outbox_path))
+    number in `poison`, a set the test fills as it queues readings (empty: nothing is refused)."""
+    poison: set[int] = set()
+    proxy = FaultProxy(cloud_url, lambda reading: reading["seq"] in poison)
+    config, scale, button = _gateway(tmp_path, cloud_url, edge_db, resident, proxy)
+    return _Rig(proxy, config, scale, button, Outbox(config.outbox_path), poison)
 
 
 def weight(device: str, kg: float) -> Observation:
@@ -190,10 +193,9 @@ def test_refused_batches_are_halved_alarms_apart_and_alarm_groups_go_first() -> 
 
 @pytest.mark.slow
 def test_poison_readings_are_quarantined_on_the_gateway_while_alarms_and_everything_else_arrive_once(
-    tmp_path: Path, cloud_url: str, edge_db: TestDatabase, resident: tuple[UUID, UUID]
+    tmp_path: Path, edge_db: TestDatabase, rig: _Rig
 ) -> None:
-    poison: set[int] = set()
-    proxy, config, scale, button, outbox = _rig(tmp_path, cloud_url, edge_db, resident, poison)
+    proxy, config, scale, button, outbox, poison = rig
     huge, deep, early_alarm = poison_bodies(scale, button)
     routine = outbox.append([weight(scale, 70 + i) for i in range(6)])
     poison |= set(outbox.append_bodies([(huge, False)]))
@@ -266,11 +268,8 @@ def test_poison_readings_are_quarantined_on_the_gateway_while_alarms_and_everyth
 
 
 @pytest.mark.slow
-def test_a_new_alarm_goes_before_the_halves_of_a_refused_batch(
-    tmp_path: Path, cloud_url: str, edge_db: TestDatabase, resident: tuple[UUID, UUID]
-) -> None:
-    poison: set[int] = set()
-    proxy, config, scale, button, outbox = _rig(tmp_path, cloud_url, edge_db, resident, poison)
+def test_a_new_alarm_goes_before_the_halves_of_a_refused_batch(rig: _Rig) -> None:
+    proxy, config, scale, button, outbox, poison = rig
     routine = outbox.append([weight(scale, 70 + i) for i in range(3)])
     poison |= set(outbox.append_bodies([(poison_bodies(scale, button)[0], False)]))
     routine += outbox.append([weight(scale, 74 + i) for i in range(4)])
@@ -294,10 +293,8 @@ def test_a_new_alarm_goes_before_the_halves_of_a_refused_batch(
 
 
 @pytest.mark.slow
-def test_an_outage_quarantines_nothing_and_everything_arrives_afterwards(
-    tmp_path: Path, cloud_url: str, edge_db: TestDatabase, resident: tuple[UUID, UUID]
-) -> None:
-    proxy, config, scale, button, outbox = _rig(tmp_path, cloud_url, edge_db, resident, poison=set())
+def test_an_outage_quarantines_nothing_and_everything_arrives_afterwards(edge_db: TestDatabase, rig: _Rig) -> None:
+    proxy, config, scale, button, outbox, _ = rig
     queued = outbox.append([weight(scale, 70 + i % 20) for i in range(40)])
     proxy.start()
 

@@ -51,33 +51,25 @@ def show(patient: str, url: Url = "http://127.0.0.1:8080", token: Token = "") ->
     _print(_call("GET", url, token, f"/api/v1/patients/{patient}/baselines"))
 
 
-def _decide(
-    decision: str, patient: str, proposal: int | None, reason: str, review_by: str, url: str, token: str
-) -> None:
-    body: dict[str, Any] = {"decision": decision, "reason": reason, "review_by": review_by}
-    if proposal is not None:
-        body["proposal_id"] = proposal
-    _print(_call("POST", url, token, f"/api/v1/patients/{patient}/baselines/decision", body))
-
-
 Reason = Annotated[str, typer.Option("--reason", help="Why (stored with the decision and the overrides).")]
 Review = Annotated[str, typer.Option("--review-by", help="Next review date, YYYY-MM-DD (within a year).")]
 Proposal = Annotated[int | None, typer.Option("--proposal", help="The proposal id you looked at.")]
 
 
-@app.command()
-def approve(
-    patient: str, reason: Reason, review_by: Review, proposal: Proposal = None,
-    url: Url = "http://127.0.0.1:8080", token: Token = "",
-) -> None:  # fmt: skip
-    """Approve the waiting proposal: its limits become the patient's rule overrides."""
-    _decide("approve", patient, proposal, reason, review_by, url, token)
+def _decision_command(decision: str, help_text: str) -> None:
+    """Register the command that sends `decision` on the waiting proposal (approve and reject differ only in it)."""
+
+    def decide(
+        patient: str, reason: Reason, review_by: Review, proposal: Proposal = None,
+        url: Url = "http://127.0.0.1:8080", token: Token = "",
+    ) -> None:  # fmt: skip
+        body: dict[str, Any] = {"decision": decision, "reason": reason, "review_by": review_by}
+        if proposal is not None:
+            body["proposal_id"] = proposal
+        _print(_call("POST", url, token, f"/api/v1/patients/{patient}/baselines/decision", body))
+
+    app.command(decision, help=help_text)(decide)
 
 
-@app.command()
-def reject(
-    patient: str, reason: Reason, review_by: Review, proposal: Proposal = None,
-    url: Url = "http://127.0.0.1:8080", token: Token = "",
-) -> None:  # fmt: skip
-    """Reject the waiting proposal; a new one is made on the review date."""
-    _decide("reject", patient, proposal, reason, review_by, url, token)
+_decision_command("approve", "Approve the waiting proposal: its limits become the patient's rule overrides.")
+_decision_command("reject", "Reject the waiting proposal; a new one is made on the review date.")

@@ -1,9 +1,4 @@
-"""Foundation tables: municipalities, homes, patients, gateways, devices, observations, quarantine.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-23
-"""
+"""Foundation tables: municipalities, homes, patients, gateways, devices, observations, quarantine."""
 
 from alembic import op
 
@@ -11,8 +6,6 @@ from cloud.migrations.helpers import grant_read, grant_runtime, grant_sequences
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

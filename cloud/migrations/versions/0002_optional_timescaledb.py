@@ -1,9 +1,5 @@
 """OPTIONAL: make observations a TimescaleDB hypertable when the extension is available.
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-23
-
 This is the only place TimescaleDB appears. On plain PostgreSQL (the CI and development machines,
 where TimescaleDB cannot be installed) it does nothing; every query in the service is plain SQL
 (date_bin, Europe/Oslo calendar days) so both storage paths answer the same. NOT exercised in CI:
@@ -20,8 +16,6 @@ from sqlalchemy import text
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def timescaledb_available() -> bool:

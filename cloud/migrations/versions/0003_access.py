@@ -1,9 +1,4 @@
-"""Access: care teams, staff, sessions, API tokens, login throttling, the audit log.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-23
-"""
+"""Access: care teams, staff, sessions, API tokens, login throttling, the audit log."""
 
 from alembic import op
 
@@ -11,8 +6,6 @@ from cloud.migrations.helpers import grant_runtime, grant_sequences
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,5 @@
 """Gateways and ingest: enrolment codes, credentials, device registrations and assignments with validity
 periods, device proposals, gateway status, and the indexes de-duplication needs.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-23
 """
 
 from alembic import op
@@ -12,8 +8,6 @@ from cloud.migrations.helpers import grant_runtime, grant_sequences
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,5 @@
 """Alerts: open and closed alerts, the append-only transition log, silences, pauses, protocol assignment and
 overrides, and the pending-evaluation queue that makes detection durable.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-30
 """
 
 from alembic import op
@@ -12,8 +8,6 @@ from cloud.migrations.helpers import grant_runtime, grant_sequences
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,10 +1,6 @@
 """Registry: patients' identity, phone, GP, next of kin and lifecycle history; homes' key notes; device
 assignments to a home (shared sensors); consent or documented assessment per supervision sensor; and the
 release of quarantined readings.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-23
 """
 
 from alembic import op
@@ -13,8 +9,6 @@ from cloud.migrations.helpers import grant_runtime, grant_sequences, runtime_rol
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

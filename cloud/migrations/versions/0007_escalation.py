@@ -1,9 +1,5 @@
 """Escalation: the policy copied onto each alert, municipality policies and notification endpoints, the
 notifications outbox (one row per alert and step), comments, outcomes and the per-alert timestamps.
-
-Revision ID: 0007
-Revises: 0005
-Create Date: 2026-11-23
 """
 
 from alembic import op
@@ -12,8 +8,6 @@ from cloud.migrations.helpers import grant_runtime, grant_sequences
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,4 @@
-"""Baseline proposals: personal limits computed at the end of a trial period, approved or rejected by a nurse.
-
-Revision ID: 0008
-Revises: 0005
-Create Date: 2026-11-23
-"""
+"""Baseline proposals: personal limits computed at the end of a trial period, approved or rejected by a nurse."""
 
 from alembic import op
 
@@ -11,8 +6,6 @@ from cloud.migrations.helpers import grant_runtime, grant_sequences
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,5 @@
 """Hardening: revocable tokens, deactivated staff, a sign-in throttle that cannot lock out the real user,
 and quarantine quotas per gateway.
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-03
 """
 
 from alembic import op
@@ -12,8 +8,6 @@ from cloud.migrations.helpers import grant_runtime, grant_sequences
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
