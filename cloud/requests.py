@@ -1,12 +1,14 @@
 """Request-scoped dependencies shared by the routes and the access policy that guards them: the pooled
-connection of each pool and the correlation id. Below both, so the policy layer need not import a route module."""
+connection of each pool, the correlation id and the paging of listings. Below both, so the policy layer need
+not import a route module."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -35,3 +37,21 @@ GatewayConn = Annotated[AsyncConnection[Any], Depends(gateway_connection, scope=
 def correlation_id(request: Request) -> str:
     """The request's correlation id (set by middleware from X-Request-ID or freshly generated)."""
     return str(getattr(request.state, "correlation_id", "unknown"))
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which slice of a listing to answer: at most `limit` rows after skipping `offset`."""
+
+    limit: int
+    offset: int
+
+
+def _page(
+    limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0
+) -> Page:
+    return Page(limit, offset)
+
+
+# The paging of the patient and home listings: the same bounds on every list a nurse's search pages through.
+Paged = Annotated[Page, Depends(_page)]

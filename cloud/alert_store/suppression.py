@@ -23,6 +23,14 @@ class Stored:
     until: datetime | None
 
 
+async def _insert(conn: AsyncConnection[Any], statement: str, params: tuple[Any, ...]) -> Stored:
+    async with conn.cursor(row_factory=class_row(Stored)) as cur:
+        await cur.execute(statement, params)
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
 async def add_pause(
     conn: AsyncConnection[Any],
     patient_id: UUID,
@@ -33,30 +41,24 @@ async def add_pause(
     set_by: UUID,
 ) -> Stored:
     """Pause the patient's vitals rules from `starts_at` (now when None) until `until` (open-ended when None)."""
-    async with conn.cursor(row_factory=class_row(Stored)) as cur:
-        await cur.execute(
-            "INSERT INTO patient_pauses (patient_id, starts_at, until, reason, set_by) "
-            "VALUES (%s, coalesce(%s, now()), %s, %s, %s) RETURNING id, until",
-            (patient_id, starts_at, until, reason, set_by),
-        )
-        row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await _insert(
+        conn,
+        "INSERT INTO patient_pauses (patient_id, starts_at, until, reason, set_by) "
+        "VALUES (%s, coalesce(%s, now()), %s, %s, %s) RETURNING id, until",
+        (patient_id, starts_at, until, reason, set_by),
+    )
 
 
 async def add_silence(
     conn: AsyncConnection[Any], patient_id: UUID, *, rule: str, until: datetime, reason: str, set_by: UUID
 ) -> Stored:
     """Block new alerts of `rule` for the patient until `until`."""
-    async with conn.cursor(row_factory=class_row(Stored)) as cur:
-        await cur.execute(
-            "INSERT INTO alert_silences (patient_id, rule, until, reason, set_by) VALUES (%s, %s, %s, %s, %s) "
-            "RETURNING id, until",
-            (patient_id, rule, until, reason, set_by),
-        )
-        row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await _insert(
+        conn,
+        "INSERT INTO alert_silences (patient_id, rule, until, reason, set_by) VALUES (%s, %s, %s, %s, %s) "
+        "RETURNING id, until",
+        (patient_id, rule, until, reason, set_by),
+    )
 
 
 async def mark_pauses_reminded(conn: AsyncConnection[Any], patient_id: UUID, at: datetime) -> None:

@@ -24,27 +24,7 @@ router = APIRouter(prefix="/api/v1", tags=["baselines"])
 MAX_REVIEW_DAYS = 366
 
 
-class ProposalOut(BaseModel):
-    """A proposal: the limits per rule with the figures behind them, and the decision once made."""
-
-    id: int
-    patient_id: UUID
-    status: str
-    occasion: str
-    period_from: datetime
-    period_to: datetime
-    method: dict[str, Any]
-    rules: list[dict[str, Any]]
-    skipped: dict[str, str]
-    created_at: datetime
-    decided_by: UUID | None
-    decided_at: datetime | None
-    reason: str | None
-    review_by: date | None
-
-
-def _out(proposal: proposal_reads.Proposal) -> ProposalOut:
-    return ProposalOut.model_validate(proposal, from_attributes=True)
+Proposal = proposal_reads.Proposal
 
 
 @router.get("/patients/{patient_id}/baselines")
@@ -53,17 +33,17 @@ async def patient_baselines(
     conn: Conn,
     grant: Annotated[PatientGrant, patient_access("baselines.read")],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> list[ProposalOut]:
+) -> list[Proposal]:
     """The patient's proposals, newest first (the waiting one, if any, is the first)."""
-    return [_out(p) for p in await proposal_reads.of_patient(conn, grant.patient_id, limit)]
+    return await proposal_reads.of_patient(conn, grant.patient_id, limit)
 
 
 @router.get("/baselines/waiting")
 async def waiting_baselines(
     conn: Conn, scope: Annotated[PatientScopeFilter, patient_search("baselines.worklist")]
-) -> list[ProposalOut]:
+) -> list[Proposal]:
     """Proposals waiting for a decision among the patients the caller may see, oldest first (a task list)."""
-    return [_out(p) for p in await proposal_reads.waiting(conn, scope.municipality_id, scope.team_ids)]
+    return await proposal_reads.waiting(conn, scope.municipality_id, scope.team_ids)
 
 
 def _example(schema: dict[str, Any]) -> None:
@@ -107,7 +87,7 @@ async def decide_baseline(
     body: DecisionRequest,
     conn: Conn,
     grant: Annotated[PatientGrant, patient_access("baselines.decide")],
-) -> ProposalOut:
+) -> Proposal:
     """Approve (the limits become the patient's rule overrides, with the reason and review date) or reject."""
     waiting = await proposal_reads.waiting_for(conn, grant.patient_id)
     if waiting is None or (body.proposal_id is not None and body.proposal_id != waiting.id):
@@ -127,4 +107,4 @@ async def decide_baseline(
         raise HTTPException(409, f"The limits no longer fit the patient's protocol: {exc}") from exc
     decided = await proposal_reads.by_id(conn, waiting.id)
     assert decided is not None
-    return _out(decided)
+    return decided

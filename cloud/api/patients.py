@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloud.access.policy import PatientGrant, PatientScopeFilter, patient_access, patient_search, staff_only
@@ -20,7 +20,7 @@ from cloud.api.registry import ERRORS
 from cloud.registry import consent, release
 from cloud.registry import patients as registry
 from cloud.registry.identity import mask
-from cloud.requests import Conn
+from cloud.requests import Conn, Paged
 
 router = APIRouter(prefix="/api/v1/patients", tags=["patients"])
 LEADS = (Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD)
@@ -48,11 +48,10 @@ def _summary(row: dict[str, Any]) -> PatientSummary:
 async def list_patients(
     conn: Conn,
     scope: Annotated[PatientScopeFilter, patient_search("patient.search")],
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    page: Paged,
 ) -> list[PatientSummary]:
     """Patients the caller may see: her care teams' (nurses) or the municipality's (admins, response centre)."""
-    found = await registry.listing(conn, scope.municipality_id, scope.team_ids, limit=limit, offset=offset)
+    found = await registry.listing(conn, scope.municipality_id, scope.team_ids, page.limit, page.offset)
     return [_summary(r) for r in found]
 
 

@@ -20,7 +20,7 @@ from cloud.access.roles import Role
 from cloud.registry import assignments, homes
 from cloud.registry.consent import supervision_profiles
 from cloud.registry.errors import RegistryError
-from cloud.requests import Conn
+from cloud.requests import Conn, Paged
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {}, 409: {}, 422: {}}
@@ -122,12 +122,11 @@ class HomeOut(BaseModel):
 async def list_homes(
     conn: Conn,
     scope: Annotated[PatientScopeFilter, patient_search("home.search")],
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    page: Paged,
 ) -> list[HomeOut]:
     """Homes of the caller's patients (the whole municipality for administrators and the response centre)."""
     teams = sorted(scope.team_ids) if scope.team_ids is not None else None
-    found = await homes.list_homes(conn, scope.municipality_id, teams, limit, offset)
+    found = await homes.list_homes(conn, scope.municipality_id, teams, page.limit, page.offset)
     return [HomeOut(**vars(home)) for home in found]
 
 

@@ -6,29 +6,26 @@ The only writer of `gateway_status` and `device_proposals`, and of a gateway's r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from cloud.gateways.heartbeat import expected_interval_s
 
 
-@dataclass(frozen=True)
-class ServedDevice:
+class ServedDevice(TypedDict):
     """A device the gateway is to listen to."""
 
     address: str
     profile_id: str
 
 
-@dataclass(frozen=True)
-class GatewayConfig:
-    """What the gateway is to do: listen to `devices` and send a heartbeat every `heartbeat_interval_s`."""
+class GatewayConfig(TypedDict):
+    """The document a gateway fetches: listen to `devices`, send a heartbeat every `heartbeat_interval_s`."""
 
     devices: list[ServedDevice]
     heartbeat_interval_s: int
@@ -52,18 +49,18 @@ async def record_heartbeat(
 
 async def config_of(conn: AsyncConnection[Any], gateway_id: UUID) -> GatewayConfig:
     """The devices registered to the gateway now, by address, and its heartbeat interval."""
-    async with conn.cursor(row_factory=class_row(ServedDevice)) as cur:
+    async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT d.address, d.profile_id FROM device_registrations r JOIN devices d ON d.id = r.device_id "
             "WHERE r.gateway_id = %s AND r.valid @> now() ORDER BY d.address",
             (gateway_id,),
         )
-        devices = await cur.fetchall()
-    async with conn.cursor(row_factory=dict_row) as cur:
+        devices = [ServedDevice(address=r["address"], profile_id=r["profile_id"]) for r in await cur.fetchall()]
         await cur.execute("SELECT heartbeat_interval_s FROM gateways WHERE id = %s", (gateway_id,))
         found = await cur.fetchone()
     configured = found["heartbeat_interval_s"] if found else None
-    return GatewayConfig(devices, expected_interval_s(configured, (d.profile_id for d in devices)))
+    interval = expected_interval_s(configured, (d["profile_id"] for d in devices))
+    return GatewayConfig(devices=devices, heartbeat_interval_s=interval)
 
 
 async def propose_device(

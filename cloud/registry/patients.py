@@ -246,7 +246,7 @@ async def details(conn: AsyncConnection[Any], patient_id: UUID) -> dict[str, Any
 
 
 async def listing(
-    conn: AsyncConnection[Any], municipality_id: UUID, team_ids: Collection[UUID] | None, *, limit: int, offset: int
+    conn: AsyncConnection[Any], municipality_id: UUID, team_ids: Collection[UUID] | None, limit: int, offset: int
 ) -> list[dict[str, Any]]:
     """The municipality's patients (of `team_ids` when given) by name, with the full identity number: the caller
     masks it for a list."""

@@ -1,5 +1,7 @@
 """The shared home simulator: pure and seeded (no I/O, no clock), so the edge agent's simulator source, the
-detection scenario suite and the demo all draw on one generator of readings and raw device payloads."""
+detection scenario suite and the demo all draw on one generator of readings and raw device payloads.
+
+The home and its devices are exported here; what can happen in it is in `device_profiles.sim.scenarios`."""
 
 from device_profiles.sim.home import (
     DEFAULT_PROFILES,
@@ -9,28 +11,12 @@ from device_profiles.sim.home import (
     VirtualDevice,
     default_devices,
 )
-from device_profiles.sim.scenarios import (
-    AlarmPress,
-    ClothesOnScale,
-    ColdFinger,
-    GarbagePayload,
-    Scenario,
-    VitalShift,
-    WeightGain,
-)
 
 __all__ = [
     "DEFAULT_PROFILES",
-    "AlarmPress",
-    "ClothesOnScale",
-    "ColdFinger",
-    "GarbagePayload",
     "HomeSimulator",
     "Payload",
-    "Scenario",
     "SimEvent",
     "VirtualDevice",
-    "VitalShift",
-    "WeightGain",
     "default_devices",
 ]

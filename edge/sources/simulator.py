@@ -17,7 +17,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from device_profiles import DecodeError, Observation, decode_characteristic
-from device_profiles.sim import AlarmPress, GarbagePayload, HomeSimulator, Scenario, SimEvent
+from device_profiles.sim import HomeSimulator, SimEvent
+from device_profiles.sim.scenarios import AlarmPress, GarbagePayload, Scenario
 from edge.config import SimulatorConfig
 from edge.sink import Sink
 

@@ -22,7 +22,8 @@ from psycopg.rows import dict_row
 from cloud.db import migrate
 from cloud.db.embedded import EmbeddedPostgres, free_port
 from cloud.db.provision import provision
-from device_profiles.sim import AlarmPress, HomeSimulator, SimEvent, default_devices
+from device_profiles.sim import HomeSimulator, SimEvent, default_devices
+from device_profiles.sim.scenarios import AlarmPress
 from tests.edge.cloud import new_code, register_devices
 from tests.support.proc import TRYGGHEIM, env_with, run_cli
 from tests.support.tenants import Tenants, build_tenants

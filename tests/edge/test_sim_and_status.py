@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from device_profiles import DecodeError
-from device_profiles.sim import HomeSimulator, WeightGain
+from device_profiles.sim import HomeSimulator
+from device_profiles.sim.scenarios import WeightGain
 from edge.config import SimulatorConfig
 from edge.outbox import Outbox
 from edge.sink import Sink

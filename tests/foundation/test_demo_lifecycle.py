@@ -72,6 +72,17 @@ def _wait_gone(text: str, timeout: float = 30) -> list[int]:
     return processes_mentioning(text)
 
 
+def _stop(process: subprocess.Popen[str], stop_signal: signal.Signals) -> None:
+    process.send_signal(stop_signal)
+    assert process.wait(60) == 0
+
+
+def _assert_all_gone(state: Path, data_dir: str) -> None:
+    """Neither the demo's database nor any of its edge agents or brokers outlives it."""
+    assert _wait_gone(data_dir, timeout=10) == []
+    assert _wait_gone(f"{state}/edge/", timeout=10) == []
+
+
 def test_demo_tells_its_story_and_leaves_nothing_running_on_sigterm(state: Path) -> None:
     port = free_port()
     process, url = _start_demo(state, port)
@@ -95,10 +106,8 @@ def test_demo_tells_its_story_and_leaves_nothing_running_on_sigterm(state: Path)
         data_dir = _data_dir_of(state)
         assert data_dir.startswith(str(state))
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(60) == 0
-    assert _wait_gone(data_dir, timeout=10) == []
-    assert _wait_gone(f"{state}/edge/", timeout=10) == []
+        _stop(process, signal.SIGTERM)
+    _assert_all_gone(state, data_dir)
 
 
 def test_ctrl_c_with_every_home_running_leaves_nothing_running(state: Path) -> None:
@@ -109,10 +118,8 @@ def test_ctrl_c_with_every_home_running_leaves_nothing_running(state: Path) -> N
         assert len(processes_mentioning(f"{state}/edge/home-")) == 3
         data_dir = _data_dir_of(state)
     finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(60) == 0
-    assert _wait_gone(data_dir, timeout=10) == []
-    assert _wait_gone(f"{state}/edge/", timeout=10) == []
+        _stop(process, signal.SIGINT)
+    _assert_all_gone(state, data_dir)
 
 
 def test_demo_recovers_after_kill_9(state: Path) -> None:

@@ -13,7 +13,8 @@ from datetime import timedelta
 import pytest
 
 from common.timefmt import OSLO
-from device_profiles.sim import ClothesOnScale, ColdFinger, HomeSimulator
+from device_profiles.sim import HomeSimulator
+from device_profiles.sim.scenarios import ClothesOnScale, ColdFinger
 from tests.support.proc import run_cli
 from tryggheim.bench import scenarios
 

@@ -40,7 +40,8 @@ from alerts.protocols.model import Protocol
 from alerts.protocols.schema import PatientSettings, RuleOverride
 from alerts.replay import ReplayReading, replay
 from common.timefmt import OSLO
-from device_profiles.sim import ClothesOnScale, ColdFinger, HomeSimulator, Scenario, VitalShift, WeightGain
+from device_profiles.sim import HomeSimulator
+from device_profiles.sim.scenarios import ClothesOnScale, ColdFinger, Scenario, VitalShift, WeightGain
 
 START: Final = datetime(2026, 1, 5, tzinfo=OSLO)  # no DST change within the simulated weeks
 TRIAL_DAYS: Final = 14
