@@ -35,6 +35,7 @@ from cloud.api import (
     staff,
     suppression,
     triage,
+    visits,
     worklist_events,
 )
 from cloud.config import CloudSettings
@@ -67,6 +68,7 @@ ROUTERS = (
     triage.router,
     worklist_events.router,
     escalation_settings.router,
+    visits.router,
 )
 RETRY_AFTER_S = 5
 

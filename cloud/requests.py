@@ -10,6 +10,9 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.wording.formats import Reader
+from common.i18n import negotiate, translations
+
 
 async def staff_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
     """A connection of the pool that staff routes, the workers and the health checks share."""
@@ -35,3 +38,12 @@ GatewayConn = Annotated[AsyncConnection[Any], Depends(gateway_connection, scope=
 def correlation_id(request: Request) -> str:
     """The request's correlation id (set by middleware from X-Request-ID or freshly generated)."""
     return str(getattr(request.state, "correlation_id", "unknown"))
+
+
+def reader_of(request: Request) -> Reader:
+    """Who reads the answer: the language negotiated from Accept-Language (bokmål first) and its catalogue."""
+    language = negotiate(request.headers.get("accept-language"))
+    return Reader(language, translations(language))
+
+
+ReaderOf = Annotated[Reader, Depends(reader_of)]
