@@ -25,12 +25,14 @@ from cloud.api import (
     escalation_settings,
     fleet,
     gateways,
+    handover,
     ingest,
     ops,
     pages,
     patients,
     quarantine,
     registry,
+    response_centre,
     series,
     staff,
     suppression,
@@ -69,6 +71,8 @@ ROUTERS = (
     worklist_events.router,
     escalation_settings.router,
     visits.router,
+    response_centre.router,
+    handover.router,
 )
 RETRY_AFTER_S = 5
 

@@ -236,8 +236,9 @@ class PatientScopeFilter:
     team_ids: frozenset[UUID] | None  # None: the whole municipality
 
 
-def patient_search(action: str) -> Any:
-    """Routes over many patients: one audit record per search; the handler must apply the filter."""
+def patient_search(action: str, *roles: Role) -> Any:
+    """Routes over many patients: one audit record per search; the handler must apply the filter. With
+    `roles`, only staff with one of them may search (a screen made for one role, such as the response centre's)."""
 
     @_mark("patient_search")
     async def policy(request: Request, conn: Conn) -> PatientScopeFilter:
@@ -245,15 +246,19 @@ def patient_search(action: str) -> Any:
         if principal is None:
             raise HTTPException(401, "Sign in first.")
         scope = PATIENT_SCOPE[principal.role]
-        outcome: audit.AccessOutcome = "denied" if scope == "none" else "allowed"
+        allowed = scope != "none" and (not roles or principal.role in roles)
+        outcome: audit.AccessOutcome = "allowed" if allowed else "denied"
         await audit.write(
             conn, _record(request, principal, action=action, resource=str(request.url.path), outcome=outcome)
         )
         if scope == "none":
             raise HTTPException(403, f"Your role ({principal.role}) has no access to patient data.")
+        if not allowed:
+            raise HTTPException(403, f"Your role ({principal.role}) may not do this.")
         teams = principal.team_ids if scope == "team" else None
         return PatientScopeFilter(principal, principal.municipality_id, teams)
 
+    policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
     return Depends(policy)
 
 
