@@ -26,7 +26,8 @@ from alerts.news2.score import RULE as NEWS2_RULE
 from alerts.thresholds import RULE as THRESHOLD_RULE
 from alerts.wording import sentences, vitals
 from alerts.wording.facts import DELIVERY_FAILED, AlertFacts, Names
-from alerts.wording.formats import N_, Reader
+from alerts.wording.formats import Reader
+from common.i18n import N_
 
 __all__ = ["AlertFacts", "AlertText", "Names", "Reader", "describe_alert"]
 

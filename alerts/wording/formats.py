@@ -77,9 +77,3 @@ class Reader:
     def listing(self, items: Sequence[str]) -> str:
         """Items joined the reader's way ("a, b og c" / "a, b and c")."""
         return format_list(list(items), locale=self.locale) if items else ""
-
-
-def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for a marker
-    """Mark a source string for the catalogues where it is not translated yet (tables of titles); the
-    catalogue test finds it like `_()`."""
-    return message

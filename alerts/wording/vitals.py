@@ -8,8 +8,9 @@ from typing import Final
 from alerts.news2.chart import Param
 from alerts.news2.window import METRIC_KEYS
 from alerts.wording.facts import AlertFacts, Names, mapping, number, text
-from alerts.wording.formats import N_, Reader
+from alerts.wording.formats import Reader
 from alerts.wording.sentences import measurement, value_of, when
+from common.i18n import N_
 
 NEWS2_BANDS: Final = {"low": N_("low"), "low-medium": N_("low-medium"), "medium": N_("medium"), "high": N_("high")}
 GLUCOSE_LEVELS: Final = {

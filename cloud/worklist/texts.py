@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from alerts.wording import AlertFacts, AlertText, Names, Reader, describe_alert
 from alerts.wording.facts import items, mapping, text
-from alerts.wording.formats import N_
+from common.i18n import N_
 from device_profiles.device_catalogue import load_devices
 
 
