@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from alerts.wording import AlertText, Reader
 from cloud.access.directory import staff_names
-from cloud.worklist.texts import describe_rows, outcome_text
+from cloud.worklist.texts import AlertSummary, describe_rows, outcome_text, summary_fields
 
 DEFAULT_SPAN: Final = timedelta(hours=8)
 LONGEST: Final = timedelta(days=7)
@@ -71,17 +71,9 @@ class OutcomeNote(BaseModel):
     note: str | None
 
 
-class HandoverAlert(BaseModel):
+class HandoverAlert(AlertSummary):
     """One alert of the handover, worded, with who acted; times in UTC."""
 
-    alert_id: int
-    patient_id: UUID
-    patient: str
-    rule: str
-    severity: str
-    state: str
-    title: str
-    sentence: str
     opened_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
@@ -139,14 +131,7 @@ def period_start(since: datetime | None, now: datetime) -> datetime:
 
 def _alert(row: dict[str, Any], text: AlertText, people: dict[UUID, str], outcomes: list[OutcomeNote]) -> HandoverAlert:
     return HandoverAlert(
-        alert_id=row["id"],
-        patient_id=row["patient_id"],
-        patient=row["display_name"],
-        rule=row["rule"],
-        severity=row["severity"],
-        state=row["state"],
-        title=text.title,
-        sentence=text.sentence,
+        **summary_fields(row, text),
         opened_at=row["opened_at"],
         acknowledged_at=row["acknowledged_at"],
         acknowledged_by=people.get(row["acknowledged_by"]),

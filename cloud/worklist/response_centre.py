@@ -25,8 +25,8 @@ from pydantic import BaseModel
 
 from alerts.wording import AlertText, Reader
 from cloud.access.directory import staff_names
-from cloud.registry.patients import contacts_of
-from cloud.worklist.texts import describe_rows, outcome_text
+from cloud.registry.patients import Contact, contacts_of
+from cloud.worklist.texts import AlertSummary, describe_rows, outcome_text, summary_fields
 
 RECENT: Final = timedelta(hours=24)
 ANSWER_TARGET: Final = timedelta(seconds=60)  # the telecare answer target named in issue 19
@@ -52,27 +52,9 @@ _SHARE = (
 )
 
 
-class Contact(BaseModel):
-    """A person to call, in call order."""
+class SafetyAlarm(AlertSummary):
+    """One safety alarm as the response centre acts on it, with the next of kin in call order; times in UTC."""
 
-    name: str
-    relation: str
-    phone: str
-    next_of_kin: bool
-    note: str
-
-
-class SafetyAlarm(BaseModel):
-    """One safety alarm as the response centre acts on it; times in UTC."""
-
-    alert_id: int
-    patient_id: UUID
-    patient: str
-    rule: str
-    severity: str
-    state: str
-    title: str
-    sentence: str
     received_at: datetime
     taken_at: datetime | None
     taken_by: str | None
@@ -87,7 +69,7 @@ class SafetyAlarm(BaseModel):
     access_notes: str | None
     home_phone: str | None
     patient_phone: str | None
-    contacts: list[Contact]
+    contacts: list[Contact]  # in call order
 
 
 class AnswerShare(BaseModel):
@@ -113,14 +95,7 @@ def _alarm(
 ) -> SafetyAlarm:
     taken = row["acknowledged_at"]
     return SafetyAlarm(
-        alert_id=row["id"],
-        patient_id=row["patient_id"],
-        patient=row["display_name"],
-        rule=row["rule"],
-        severity=row["severity"],
-        state=row["state"],
-        title=text.title,
-        sentence=text.sentence,
+        **summary_fields(row, text),
         received_at=row["opened_at"],
         taken_at=taken,
         taken_by=people.get(row["acknowledged_by"]),

@@ -13,11 +13,40 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
+from pydantic import BaseModel
 
 from alerts.wording import AlertFacts, AlertText, Names, Reader, describe_alert
 from alerts.wording.facts import items, mapping, text
 from common.i18n import N_
 from device_profiles.device_catalogue import load_devices
+
+
+class AlertSummary(BaseModel):
+    """An alert as a list on a screen shows it: whose, which rule, how urgent, where it stands, in words."""
+
+    alert_id: int
+    patient_id: UUID
+    patient: str
+    rule: str
+    severity: str
+    state: str
+    title: str
+    sentence: str
+
+
+def summary_fields(row: Mapping[str, Any], text: AlertText) -> dict[str, Any]:
+    """The `AlertSummary` fields of an alert row read by name (`id`, `patient_id`, `display_name`, `rule`,
+    `severity`, `state`) and its text."""
+    return {
+        "alert_id": row["id"],
+        "patient_id": row["patient_id"],
+        "patient": row["display_name"],
+        "rule": row["rule"],
+        "severity": row["severity"],
+        "state": row["state"],
+        "title": text.title,
+        "sentence": text.sentence,
+    }
 
 
 def _ids(values: Iterable[object]) -> list[UUID]:

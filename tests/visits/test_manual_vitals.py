@@ -48,6 +48,14 @@ def _written(db: TestDatabase, patient: uuid.UUID) -> tuple[int, int]:
     return stored[0]["n"], queued[0]["n"]
 
 
+def _news2_alert(db: TestDatabase, patient: uuid.UUID) -> dict[str, Any]:
+    """The patient's one NEWS2 alert (general elderly protocol), after evaluation."""
+    [alert] = named_rows(
+        db.runtime_url, "SELECT severity, explanation FROM alerts WHERE patient_id = %s AND rule = 'ge.news2'", patient
+    )
+    return alert
+
+
 def test_an_entry_is_stored_with_its_author_and_audit_record(
     client: TestClient, visits_db: TestDatabase, tenants: Tenants
 ) -> None:
@@ -106,11 +114,7 @@ def test_a_visit_completes_news2_with_the_gateways_readings(
     response, _ = _post(client, patient, manual, Role.TEAM_LEAD, tenants)
     assert response.status_code == 201, response.text
     drain(visits_db.runtime_url)
-    [alert] = named_rows(
-        visits_db.runtime_url,
-        "SELECT severity, explanation FROM alerts WHERE patient_id = %s AND rule = 'ge.news2'",
-        patient,
-    )
+    alert = _news2_alert(visits_db, patient)
     news2 = alert["explanation"]["explanation"]
     assert news2["values"]["score"] == 4
     assert news2["values"]["subscores"] == {
@@ -129,11 +133,7 @@ def test_consciousness_and_oxygen_change_the_score(
     response, _ = _post(client, patient, {**FULL, "consciousness": "c", "oxygen": True}, Role.NURSE, tenants)
     assert response.status_code == 201, response.text
     drain(visits_db.runtime_url)
-    [alert] = named_rows(
-        visits_db.runtime_url,
-        "SELECT severity, explanation FROM alerts WHERE patient_id = %s AND rule = 'ge.news2'",
-        patient,
-    )
+    alert = _news2_alert(visits_db, patient)
     values = alert["explanation"]["explanation"]["values"]
     assert values["subscores"]["consciousness"] == 3
     assert values["subscores"]["oxygen"] == 2
