@@ -28,6 +28,7 @@ from alerts.wording.formats import Reader
 from cloud.ingest.store import queue_evaluations
 from cloud.registry.errors import ConflictError
 from cloud.registry.patients import STOPPED, lifecycle_of
+from common.i18n import N_
 from device_profiles import Catalogue, load_catalogue
 
 # Field of the entry -> metric of the catalogue, in the order of the NEWS2 chart.
@@ -76,7 +77,7 @@ class Problem:
 class NotInServiceError(ConflictError):
     """The patient has left the service (discharged or deceased): no new readings (409)."""
 
-    message = "The patient is no longer followed up ({lifecycle}); nothing was stored."
+    message = N_("The patient is no longer followed up ({lifecycle}); nothing was stored.")
 
     def __init__(self, lifecycle: str) -> None:
         super().__init__(self.message.format(lifecycle=lifecycle))
@@ -127,16 +128,16 @@ def _reading(name: str, raw: float | str | bool, catalogue: Catalogue) -> Readin
     metric = catalogue[FIELDS[name]]
     if metric.levels is not None:
         if name == "oxygen" and not isinstance(raw, bool):
-            return Problem(name, "Say whether the person gets supplemental oxygen (yes or no).")
+            return Problem(name, N_("Say whether the person gets supplemental oxygen (yes or no)."))
         label = (ON_OXYGEN if raw else ON_AIR) if isinstance(raw, bool) else str(raw).strip().upper()
         if label not in metric.levels:
-            return Problem(name, "{name} must be one of {levels}.", {"levels": ", ".join(metric.levels)})
+            return Problem(name, N_("{name} must be one of {levels}."), {"levels": ", ".join(metric.levels)})
         return Reading(metric.key, float(metric.levels.index(label)), metric.unit, label)
     if isinstance(raw, (bool, str)) or not metric.within_range(float(raw)):
         assert metric.range is not None  # a metric without levels has a range (catalogue schema)
         low, high = metric.range
         limits = {"low": float(low), "high": float(high)}
-        return Problem(name, "{name} must be between {low} and {high} {unit}.", limits)
+        return Problem(name, N_("{name} must be between {low} and {high} {unit}."), limits)
     return Reading(metric.key, float(raw), metric.unit)
 
 
@@ -147,7 +148,7 @@ def check(entry: Entry, now: datetime, catalogue: Catalogue | None = None) -> tu
     readings: list[Reading] = []
     for name, raw in entry.values.items():
         if name not in FIELDS:
-            problems.append(Problem(name, "Not a measurement of a home visit."))
+            problems.append(Problem(name, N_("Not a measurement of a home visit.")))
         elif raw is not None:
             found = _reading(name, raw, catalogue)
             if isinstance(found, Problem):
@@ -155,19 +156,20 @@ def check(entry: Entry, now: datetime, catalogue: Catalogue | None = None) -> tu
             else:
                 readings.append(found)
     if not readings and not problems:
-        problems.append(Problem("values", "Enter at least one measurement."))
+        problems.append(Problem("values", N_("Enter at least one measurement.")))
     values = entry.values
     systolic, diastolic = values.get("bp_systolic"), values.get("bp_diastolic")
     if isinstance(systolic, (int, float)) and isinstance(diastolic, (int, float)) and diastolic >= systolic:
-        problems.append(Problem("bp_diastolic", "The diastolic pressure must be lower than the systolic."))
+        problems.append(Problem("bp_diastolic", N_("The diastolic pressure must be lower than the systolic.")))
     measured_at = entry.measured_at or now
     if measured_at.tzinfo is None:
-        problems.append(Problem("measured_at", "Give the time measured with its time zone."))
+        problems.append(Problem("measured_at", N_("Give the time measured with its time zone.")))
     elif measured_at > now + FUTURE_TOLERANCE:
-        problems.append(Problem("measured_at", "The time measured cannot be in the future."))
+        problems.append(Problem("measured_at", N_("The time measured cannot be in the future.")))
     elif measured_at < now - MAX_AGE:
         hours = int(MAX_AGE.total_seconds() // 3600)
-        problems.append(Problem("measured_at", "The time measured is more than {hours} hours ago.", {"hours": hours}))
+        too_old = N_("The time measured is more than {hours} hours ago.")
+        problems.append(Problem("measured_at", too_old, {"hours": hours}))
     if problems:
         raise VitalsRefusedError(problems)
     return measured_at.astimezone(UTC), readings

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from alerts.wording import AlertText, Reader
 from cloud.access.directory import staff_names
 from cloud.worklist.texts import AlertSummary, describe_rows, outcome_text, summary_fields
+from common.i18n import N_
 
 DEFAULT_SPAN: Final = timedelta(hours=8)
 LONGEST: Final = timedelta(days=7)
@@ -123,9 +124,9 @@ def period_start(since: datetime | None, now: datetime) -> datetime:
     if since is None:
         return now - DEFAULT_SPAN
     if since > now + CLOCK_TOLERANCE:
-        raise HandoverError("The start of the handover cannot be in the future.")
+        raise HandoverError(N_("The start of the handover cannot be in the future."))
     if since < now - LONGEST:
-        raise HandoverError("The handover covers at most {days} days.", days=LONGEST.days)
+        raise HandoverError(N_("The handover covers at most {days} days."), days=LONGEST.days)
     return since
 
 
