@@ -22,10 +22,11 @@ from alerts.events import BedNotBackRule, EventRule, NoActivityRule
 from alerts.explain import Decision, JSONValue, Level, Status
 from alerts.inputs import Context, Outcome
 from alerts.liveness import GatewayHeartbeatRule, LowBatteryRule, PlannedMeasurementRule, SilentRule
-from alerts.news2.window import METRIC_KEYS, Observation, news2_from_observations
+from alerts.news2.window import METRIC_KEYS, Observation, from_stored, news2_from_observations
 from alerts.series import FUTURE_TOLERANCE_S
 from alerts.thresholds import ThresholdRule
 from alerts.trend import CusumRule, EwmaRule, MacdRule, ZScoreRule
+from device_profiles.metrics import load_catalogue
 
 NEWS2_METRICS: Final = tuple(METRIC_KEYS.items())
 
@@ -44,8 +45,9 @@ class News2Rule:
 
     def evaluate(self, ctx: Context) -> Outcome:
         """Score the newest observation set in the windows."""
+        catalogue = load_catalogue()
         observations = [
-            Observation(param.value, time, value)
+            Observation(param.value, time, from_stored(param, value, catalogue[metric].levels))
             for param, metric in NEWS2_METRICS
             for time, value in zip(ctx.window(metric).times.tolist(), ctx.window(metric).values.tolist(), strict=True)
         ]

@@ -86,7 +86,13 @@ def _gateways_down(protocol: Protocol, ctx: Context) -> frozenset[str]:
 
 
 def _explanation(rule: Rule, outcome: Outcome) -> dict[str, JSONValue]:
-    return {**outcome.decision.to_json(), "parameters": rule.parameters(), "summary": outcome.summary}
+    # The rule's title travels with the facts, so the alert can be worded without its protocol (alerts.wording).
+    return {
+        **outcome.decision.to_json(),
+        "parameters": rule.parameters(),
+        "summary": outcome.summary,
+        "title": rule.spec.title,
+    }
 
 
 def _failure(rule: Rule, now: float, exc: Exception) -> Transition:

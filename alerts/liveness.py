@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import Final
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from alerts.explain import Decision, Explanation, JSONValue, Level, Status
 from alerts.inputs import Context, DeviceFacts, Outcome
 from alerts.series import clean
@@ -30,11 +28,11 @@ def _decision(triggered: bool, level: Level, explanation: Explanation) -> Decisi
     return Decision(level if triggered else Level.GREEN, triggered, Status.EVALUATED, explanation)
 
 
-def last_heard(device: DeviceFacts, ctx: Context) -> float | None:
-    """The newest sign of life from a device: its last message, or a reading of one of its metrics."""
-    times = [device.last_seen] if device.last_seen is not None else []
-    times += [float(np.max(ctx.window(m).times)) for m in device.metrics if ctx.window(m).times.size]
-    return max(times) if times else None
+def last_heard(device: DeviceFacts) -> float | None:
+    """The newest sign of life from the device itself: its newest message of any kind (`last_seen`). The
+    patient's reading windows are not evidence: a nurse's pulse entered at a visit, or another device's pulse,
+    says nothing about whether this oximeter still talks."""
+    return device.last_seen
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ class SilentRule:
         devices = [device for device in ctx.devices if self.metric in device.metrics]
         silent: list[dict[str, JSONValue]] = []
         for device in devices:
-            heard = last_heard(device, ctx)
+            heard = last_heard(device)
             if heard is None or ctx.now - heard > self.hours * 3600:
                 behind_down = device.gateway_id is not None and device.gateway_id in ctx.gateways_down
                 silent.append({"device": device.device_id, "last_heard": heard, "gateway_down": behind_down})

@@ -25,16 +25,19 @@ from cloud.api import (
     escalation_settings,
     fleet,
     gateways,
+    handover,
     ingest,
     ops,
     pages,
     patients,
     quarantine,
     registry,
+    response_centre,
     series,
     staff,
     suppression,
     triage,
+    visits,
     worklist_events,
 )
 from cloud.config import CloudSettings
@@ -67,6 +70,9 @@ ROUTERS = (
     triage.router,
     worklist_events.router,
     escalation_settings.router,
+    visits.router,
+    response_centre.router,
+    handover.router,
 )
 RETRY_AFTER_S = 5
 

@@ -12,6 +12,9 @@ from fastapi import Depends, Query, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.wording.formats import Reader
+from common.i18n import negotiate, translations
+
 
 async def staff_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
     """A connection of the pool that staff routes, the workers and the health checks share."""
@@ -55,3 +58,12 @@ def _page(
 
 # The paging of the patient and home listings: the same bounds on every list a nurse's search pages through.
 Paged = Annotated[Page, Depends(_page)]
+
+
+def reader_of(request: Request) -> Reader:
+    """Who reads the answer: the language negotiated from Accept-Language (bokmål first) and its catalogue."""
+    language = negotiate(request.headers.get("accept-language"))
+    return Reader(language, translations(language))
+
+
+ReaderOf = Annotated[Reader, Depends(reader_of)]

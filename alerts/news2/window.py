@@ -16,11 +16,12 @@ from alerts.news2.score import News2Input, News2Result, consciousness_of, rounde
 
 DEFAULT_WINDOW_S: Final = 3600.0
 
-# NEWS2 parameter -> the platform's metric key (supplemental oxygen has no sensor metric yet; a nurse or
-# the patient enters it).
+# NEWS2 parameter -> the platform's metric key. Consciousness and supplemental oxygen have no sensor: a nurse
+# enters them at a visit (cloud/ingest/manual.py), like any reading.
 METRIC_KEYS: Final[dict[Param, str]] = {
     Param.RR: "resp.rate",
     Param.SPO2: "spo2",
+    Param.OXYGEN: "oxygen.supplemental",
     Param.SBP: "bp.systolic",
     Param.PULSE: "heart_rate",
     Param.CONSCIOUSNESS: "consciousness",
@@ -28,6 +29,21 @@ METRIC_KEYS: Final[dict[Param, str]] = {
 }
 
 _NAMES: Final = frozenset(param.value for param in Param)
+# The labels of the `oxygen.supplemental` levels (metric catalogue): on supplemental oxygen, or on air.
+ON_OXYGEN: Final = "oxygen"
+ON_AIR: Final = "air"
+
+
+def from_stored(param: Param, value: float, levels: tuple[str, ...] | None) -> float | str | bool:
+    """A stored reading as NEWS2 takes it. A labelled state is stored as the index of its level in the metric
+    catalogue (consciousness "A" is 0): NEWS2 wants the ACVPU letter, and for oxygen whether it is on. An index
+    that names no level is passed on as text, so it is skipped and named in the notes rather than guessed."""
+    if levels is None:
+        return value
+    index = int(value) if float(value).is_integer() else -1
+    if not 0 <= index < len(levels):
+        return f"level {value:g}"
+    return levels[index] == ON_OXYGEN if param is Param.OXYGEN else levels[index]
 
 
 @dataclass(frozen=True)

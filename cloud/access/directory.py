@@ -3,6 +3,7 @@ may do what (a team, a staff member, a deactivation) is audited in the transacti
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -200,6 +201,19 @@ async def list_staff(conn: AsyncConnection[Any], municipality: UUID) -> list[Sta
     return [
         StaffMember(**{**row, "role": Role(row["role"]), "teams": list(row["teams"])}) for row in await cur.fetchall()
     ]
+
+
+async def staff_names(conn: AsyncConnection[Any], municipality: UUID, ids: Iterable[UUID | None]) -> dict[UUID, str]:
+    """Display names of the municipality's staff members among `ids` (for "acknowledged by", a comment's
+    author): people are named, never shown as ids. Ids of another municipality, or of nobody, are left out."""
+    wanted = sorted({staff_id for staff_id in ids if staff_id is not None})
+    if not wanted:
+        return {}
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, display_name FROM staff WHERE municipality_id = %s AND id = ANY(%s)", (municipality, wanted)
+    )
+    return {row["id"]: row["display_name"] for row in await cur.fetchall()}
 
 
 async def staff_id_by_username(conn: AsyncConnection[Any], username: str) -> tuple[UUID, UUID]:

@@ -26,14 +26,31 @@ from psycopg.rows import dict_row
 
 from cloud.access import audit, authn
 from cloud.access.principal import Principal
-from cloud.access.roles import PATIENT_SCOPE, Role
+from cloud.access.roles import PATIENT_SCOPE, ROLE_NAMES, Role
 from cloud.access.secrets import same
 from cloud.gateways import credentials as gateway_credentials
 from cloud.gateways.credentials import GatewayPrincipal
-from cloud.requests import Conn, correlation_id, staff_connection
+from cloud.requests import Conn, correlation_id, reader_of, staff_connection
+from common.i18n import N_
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REASON_HEADER = "X-Access-Reason"
+
+
+# Refusals a person may read, worded in the reader's language (Accept-Language, bokmål first).
+SIGN_IN = N_("Sign in first.")
+ROLE_REFUSED = N_("Your role ({role}) may not do this.")
+NO_PATIENT_DATA = N_("Your role ({role}) has no access to patient data.")
+BEARER = {"WWW-Authenticate": "Bearer"}
+
+
+def refusal(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None, **values: str
+) -> HTTPException:
+    """An HTTP refusal in the reader's words: `message` and `values` are source texts of the catalogue
+    (`values` that are not, such as a header name, are shown as they are)."""
+    reader = reader_of(request)
+    return HTTPException(status, reader._(message).format(**{k: reader._(v) for k, v in values.items()}), headers)
 
 
 def _mark(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -50,18 +67,20 @@ async def principal_of(request: Request, conn: Conn) -> Principal | None:
     if header.lower().startswith("bearer "):
         principal = await authn.from_bearer(conn, header[7:].strip())
         if principal is None:
-            raise HTTPException(401, "The bearer token is unknown, expired or revoked.", {"WWW-Authenticate": "Bearer"})
+            raise refusal(request, 401, N_("The bearer token is unknown, expired or revoked."), BEARER)
         return principal
     cookie = request.cookies.get(authn.SESSION_COOKIE)
     if not cookie:
         return None
     principal = await authn.from_session(conn, cookie)
     if principal is None:
-        raise HTTPException(401, "The session has expired or is not valid; sign in again.")
+        raise refusal(request, 401, N_("The session has expired or is not valid; sign in again."))
     if request.method in _UNSAFE:
         sent = request.headers.get(authn.CSRF_HEADER, "")
         if not sent or principal.csrf_token is None or not same(sent, principal.csrf_token):
-            raise HTTPException(403, f"Missing or wrong {authn.CSRF_HEADER} header for a cookie session.")
+            raise refusal(
+                request, 403, N_("Missing or wrong {header} header for a cookie session."), header=authn.CSRF_HEADER
+            )
     return principal
 
 
@@ -111,7 +130,7 @@ def staff_only(*roles: Role, audited: str | None = None) -> Any:
     async def policy(request: Request, conn: Conn) -> Principal:
         principal = await principal_of(request, conn)
         if principal is None:
-            raise HTTPException(401, "Sign in first.")
+            raise refusal(request, 401, SIGN_IN)
         allowed = not roles or principal.role in roles
         if audited or not allowed:
             outcome: audit.AccessOutcome = "allowed" if allowed else "denied"
@@ -120,7 +139,7 @@ def staff_only(*roles: Role, audited: str | None = None) -> Any:
             )
             await audit.write(conn, record)
         if not allowed:
-            raise HTTPException(403, f"Your role ({principal.role}) may not do this.")
+            raise refusal(request, 403, ROLE_REFUSED, role=ROLE_NAMES[principal.role])
         return principal
 
     return Depends(policy)
@@ -191,13 +210,15 @@ async def _patient_grant(
         records.append(replace(record, municipality_id=home))
     audit_id = (await audit.write_all(conn, records))[0]
     if principal is None:
-        raise HTTPException(401, "Sign in first.")
+        raise refusal(request, 401, SIGN_IN)
     if home is None or patient_id is None or home != principal.municipality_id:
-        raise HTTPException(404, missing)  # existence in another municipality must not leak
+        raise refusal(request, 404, missing)  # existence in another municipality must not leak
+    if not in_scope and PATIENT_SCOPE[principal.role] == "none":
+        raise refusal(request, 403, NO_PATIENT_DATA, role=ROLE_NAMES[principal.role])
     if not in_scope:
-        raise HTTPException(403, "This patient is not in your care teams.")
+        raise refusal(request, 403, N_("This patient is not in your care teams."))
     if not allowed:
-        raise HTTPException(403, f"Your role ({principal.role}) may not do this.")
+        raise refusal(request, 403, ROLE_REFUSED, role=ROLE_NAMES[principal.role])
     return PatientGrant(principal, patient_id, audit_id)
 
 
@@ -207,7 +228,7 @@ def patient_access(action: str, *roles: Role) -> Any:
 
     @_mark("patient")
     async def policy(request: Request, conn: Conn, patient_id: UUID) -> PatientGrant:
-        return await _patient_grant(request, conn, patient_id, action, "No such patient.", roles)
+        return await _patient_grant(request, conn, patient_id, action, N_("No such patient."), roles)
 
     policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
     return Depends(policy)
@@ -222,7 +243,7 @@ def alert_access(action: str) -> Any:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute("SELECT patient_id FROM alerts WHERE id = %s", (alert_id,))
         row = await cur.fetchone()
-        return await _patient_grant(request, conn, row["patient_id"] if row else None, action, "No such alert.")
+        return await _patient_grant(request, conn, row["patient_id"] if row else None, action, N_("No such alert."))
 
     return Depends(policy)
 
@@ -236,24 +257,31 @@ class PatientScopeFilter:
     team_ids: frozenset[UUID] | None  # None: the whole municipality
 
 
-def patient_search(action: str) -> Any:
-    """Routes over many patients: one audit record per search; the handler must apply the filter."""
+def patient_search(action: str, *roles: Role) -> Any:
+    """Routes over many patients: one audit record per search; the handler must apply the filter. With
+    `roles`, only staff with one of them may search (a screen made for one role, such as the response centre's)."""
 
     @_mark("patient_search")
     async def policy(request: Request, conn: Conn) -> PatientScopeFilter:
         principal = await principal_of(request, conn)
         if principal is None:
-            raise HTTPException(401, "Sign in first.")
+            raise refusal(request, 401, SIGN_IN)
         scope = PATIENT_SCOPE[principal.role]
-        outcome: audit.AccessOutcome = "denied" if scope == "none" else "allowed"
+        allowed = scope != "none" and (not roles or principal.role in roles)
+        outcome: audit.AccessOutcome = "allowed" if allowed else "denied"
         await audit.write(
             conn, _record(request, principal, action=action, resource=str(request.url.path), outcome=outcome)
         )
         if scope == "none":
-            raise HTTPException(403, f"Your role ({principal.role}) has no access to patient data.")
+            raise refusal(
+                request, 403, N_("Your role ({role}) has no access to patient data."), role=ROLE_NAMES[principal.role]
+            )
+        if not allowed:
+            raise refusal(request, 403, ROLE_REFUSED, role=ROLE_NAMES[principal.role])
         teams = principal.team_ids if scope == "team" else None
         return PatientScopeFilter(principal, principal.municipality_id, teams)
 
+    policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
     return Depends(policy)
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
+from common.i18n import N_
+
 PatientScope = Literal["team", "municipality", "none"]
 
 
@@ -25,6 +27,16 @@ class Role(StrEnum):
     INSTALLER = "installer"
     AUDITOR = "auditor"
 
+
+# Each role in words (source texts of the catalogue), for what people read.
+ROLE_NAMES: dict[Role, str] = {
+    Role.NURSE: N_("nurse"),
+    Role.TEAM_LEAD: N_("team lead"),
+    Role.RESPONSE_CENTRE: N_("response centre"),
+    Role.MUNICIPALITY_ADMIN: N_("municipality administrator"),
+    Role.INSTALLER: N_("installer"),
+    Role.AUDITOR: N_("auditor"),
+}
 
 PATIENT_SCOPE: dict[Role, PatientScope] = {
     Role.NURSE: "team",

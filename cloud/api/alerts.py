@@ -9,11 +9,12 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.wording import Reader
 from cloud.access.policy import PatientGrant, alert_access, patient_access
 from cloud.alert_store import store
 from cloud.alert_store.records import Actor
 from cloud.escalation.timeline import after_action
-from cloud.requests import Conn
+from cloud.requests import Conn, ReaderOf
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 RECENT_DAYS = 30
@@ -99,31 +100,35 @@ def _actor(grant: PatientGrant) -> Actor:
     return Actor(by=grant.principal.id, audit_id=grant.audit_id)
 
 
-def _answer(row: dict[str, Any] | None) -> AlertOut:
+def _answer(row: dict[str, Any] | None, reader: Reader) -> AlertOut:
     if row is None:
-        raise HTTPException(409, "The alert is already resolved.")
+        raise HTTPException(409, reader._("The alert is already resolved."))
     return AlertOut(**{name: row[name] for name in AlertOut.model_fields})
 
 
 @router.post("/alerts/{alert_id}/snooze", responses={404: {}, 409: {}})
 async def snooze_alert(
-    alert_id: int, body: SnoozeRequest, conn: Conn, grant: Annotated[PatientGrant, alert_access("alerts.snooze")]
+    alert_id: int,
+    body: SnoozeRequest,
+    conn: Conn,
+    reader: ReaderOf,
+    grant: Annotated[PatientGrant, alert_access("alerts.snooze")],
 ) -> AlertOut:
     """Snooze an open alert until now + `minutes` (recorded as a `snoozed` transition)."""
     async with conn.transaction():
         row = await store.snooze(conn, alert_id, _actor(grant), body.minutes)
-        alert = _answer(row)
+        alert = _answer(row, reader)
         await after_action(conn, alert.id, "snoozed")
     return alert
 
 
 @router.post("/alerts/{alert_id}/acknowledge", responses={404: {}, 409: {}})
 async def acknowledge_alert(
-    alert_id: int, conn: Conn, grant: Annotated[PatientGrant, alert_access("alerts.acknowledge")]
+    alert_id: int, conn: Conn, reader: ReaderOf, grant: Annotated[PatientGrant, alert_access("alerts.acknowledge")]
 ) -> AlertOut:
     """Someone has seen the alert and takes it; escalation stops climbing."""
     async with conn.transaction():
-        alert = _answer(await store.acknowledge(conn, alert_id, _actor(grant)))
+        alert = _answer(await store.acknowledge(conn, alert_id, _actor(grant)), reader)
         await after_action(conn, alert.id, "acknowledged")
     return alert
 
@@ -140,10 +145,14 @@ class ResolveRequest(BaseModel):
 
 @router.post("/alerts/{alert_id}/resolve", responses={404: {}, 409: {}})
 async def resolve_alert(
-    alert_id: int, body: ResolveRequest, conn: Conn, grant: Annotated[PatientGrant, alert_access("alerts.resolve")]
+    alert_id: int,
+    body: ResolveRequest,
+    conn: Conn,
+    reader: ReaderOf,
+    grant: Annotated[PatientGrant, alert_access("alerts.resolve")],
 ) -> AlertOut:
     """Close the alert with a resolution."""
     async with conn.transaction():
-        alert = _answer(await store.resolve(conn, alert_id, _actor(grant), body.resolution))
+        alert = _answer(await store.resolve(conn, alert_id, _actor(grant), body.resolution), reader)
         await after_action(conn, alert.id, "resolved")
     return alert

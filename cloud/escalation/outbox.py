@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -57,7 +58,8 @@ def _dt(seconds: float) -> datetime:
 
 _CLAIM = (
     "SELECT n.id, n.alert_id, n.step, n.kind, n.channel, n.target, n.idempotency_key, n.attempts, a.state, "
-    "a.severity, a.escalation->>'event_class', p.municipality_id FROM notifications n "
+    "a.severity, a.escalation->>'event_class' AS category, a.explanation->>'title' AS title, p.municipality_id "
+    "FROM notifications n "
     "JOIN alerts a ON a.id = n.alert_id JOIN patients p ON p.id = a.patient_id "
     "WHERE n.status = 'pending' AND n.next_attempt_at <= %s ORDER BY n.next_attempt_at, n.id "
     "LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
@@ -80,10 +82,13 @@ async def deliver_next(
 ) -> Delivery | None:
     """Attempt the oldest deliverable notification once; None when nothing is deliverable at `now`."""
     async with pool.connection() as conn, conn.transaction():
-        found = await (await conn.execute(_CLAIM, (_dt(now),))).fetchone()
+        claim = conn.cursor(row_factory=dict_row)
+        found = await (await claim.execute(_CLAIM, (_dt(now),))).fetchone()
         if found is None:
             return None
-        nid, alert_id, step, kind, channel, target, key, attempts, state, severity, category, town = found
+        nid, alert_id, step, kind = found["id"], found["alert_id"], found["step"], found["kind"]
+        channel, target, key, attempts = found["channel"], found["target"], found["idempotency_key"], found["attempts"]
+        state, severity, category, town = found["state"], found["severity"], found["category"], found["municipality_id"]
         if state == "resolved" or (kind == "step" and state != "triggered"):
             await conn.execute("UPDATE notifications SET status = 'cancelled' WHERE id = %s", (nid,))
             await _attempt(
@@ -110,7 +115,7 @@ async def deliver_next(
             message = Message(
                 idempotency_key=str(key), alert_id=alert_id, step=step, kind=kind, category=category or "unknown",
                 severity=severity, link=f"{settings.public_url.rstrip('/')}/alerts/{alert_id}",
-                address=endpoint[0], secret=secret,
+                address=endpoint[0], secret=secret, title=found["title"],
             )  # fmt: skip
             receipt = await asyncio.wait_for(sender.send(message), SEND_TIMEOUT_S)
         except (DeliveryError, TimeoutError) as exc:

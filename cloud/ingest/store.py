@@ -139,8 +139,8 @@ async def store_batch(
         outcome.stored = len(new)
         touched = {(target.number, reading.metric) for reading, target, _ in new}
         async with conn.pipeline():
-            await _queue_evaluations(conn, {(resolver.targets[n].patient_id, metric) for n, metric in touched})
-            await _queue_evaluations(conn, resolver.shared_touched(reading for reading, _, _ in new))
+            await queue_evaluations(conn, {(resolver.targets[n].patient_id, metric) for n, metric in touched})
+            await queue_evaluations(conn, resolver.shared_touched(reading for reading, _, _ in new))
             pending = await quarantine.send(conn, gateway_id, epoch, rejections, quota)
             conflicts = sum(r.reason == "sequence_conflict" for r in rejections)
             if conflicts:
@@ -282,7 +282,7 @@ async def _copy(
             )  # fmt: skip
 
 
-async def _queue_evaluations(conn: AsyncConnection[Any], touched: Iterable[tuple[UUID | None, str]]) -> None:
+async def queue_evaluations(conn: AsyncConnection[Any], touched: Iterable[tuple[UUID | None, str]]) -> None:
     """Queue the evaluation of what the batch stored (one row per distinct patient and metric). Shared
     sensors' readings (no patient) are queued for their home's residents by the caller."""
     touched = {pair for pair in touched if pair[0] is not None}

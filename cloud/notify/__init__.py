@@ -29,6 +29,9 @@ class Message:
     link: str
     address: str  # an e-mail address or a webhook URL
     secret: str | None = None  # the webhook's signing secret
+    # The rule's title as the protocol names it (English source text, "Alarm button pressed"): what kind of
+    # alert, never whose or which value. Channels for people translate it; machines get the category.
+    title: str | None = None
 
     def body(self) -> dict[str, Any]:
         """The JSON-safe content every channel sends: nothing that identifies the patient."""

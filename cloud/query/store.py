@@ -20,8 +20,9 @@ from cloud.query.series import BUCKET_ORIGIN, BUCKET_WIDTH, Bucket, Position, bu
 from common.timefmt import to_oslo
 
 _RAW = (
-    "SELECT id, t, value, unit, context->>'label' AS label, measured_at, received_at, stored_at, device_id, backfilled "
-    "FROM observations WHERE patient_id = %(p)s AND metric = %(m)s AND t >= %(lo)s AND t < %(to)s "
+    "SELECT id, t, value, unit, context->>'label' AS label, measured_at, received_at, stored_at, device_id, "
+    "backfilled, source, entered_by FROM observations "
+    "WHERE patient_id = %(p)s AND metric = %(m)s AND t >= %(lo)s AND t < %(to)s "
     "AND (t, id) > (%(ct)s, %(cid)s) ORDER BY t, id LIMIT %(n)s"
 )
 _SUMMARY = "min(value) AS min, max(value) AS max, avg(value) AS mean, count(*) AS count"
@@ -37,7 +38,8 @@ _DAILY = (
 )
 _LATEST = (
     "SELECT k.metric, o.id, o.t, o.value, o.unit, o.context->>'label' AS label, o.measured_at, o.received_at, "
-    "o.stored_at, o.device_id, o.backfilled FROM unnest(%s::text[]) AS k(metric) CROSS JOIN LATERAL "
+    "o.stored_at, o.device_id, o.backfilled, o.source, o.entered_by "
+    "FROM unnest(%s::text[]) AS k(metric) CROSS JOIN LATERAL "
     "(SELECT * FROM observations WHERE patient_id = %s AND metric = k.metric ORDER BY t DESC, id DESC LIMIT 1) o "
     "ORDER BY k.metric"
 )
@@ -46,7 +48,8 @@ _LATEST = (
 class StoredReading(BaseModel):
     """One stored reading. `t` is the clinical time every query orders by: the device clock when the
     device sent one (`measured_at`), else the gateway's receipt (`received_at`); `stored_at` is the cloud's
-    commit time."""
+    commit time. `source` is `gateway`, or `manual` for what a nurse entered at a visit (`entered_by`, no
+    device)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -57,8 +60,10 @@ class StoredReading(BaseModel):
     measured_at: datetime | None
     received_at: datetime
     stored_at: datetime
-    device_id: UUID
+    device_id: UUID | None
     backfilled: bool
+    source: str
+    entered_by: UUID | None
 
 
 class Row(StoredReading):

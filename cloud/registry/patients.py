@@ -231,12 +231,8 @@ async def details(conn: AsyncConnection[Any], patient_id: UUID) -> dict[str, Any
         (patient_id,),
         "No such patient.",
     )
+    out["contacts"] = (await contacts_of(conn, [patient_id])).get(patient_id, [])
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        "SELECT name, relation, phone, next_of_kin, note FROM patient_contacts WHERE patient_id = %s ORDER BY position",
-        (patient_id,),
-    )
-    out["contacts"] = await cur.fetchall()
     await cur.execute(
         "SELECT from_state, to_state, reason, at FROM patient_lifecycle_events WHERE patient_id = %s ORDER BY id",
         (patient_id,),
@@ -259,3 +255,18 @@ async def listing(
             (municipality_id, teams, teams, limit, offset),
         )
         return await cur.fetchall()
+
+
+async def contacts_of(conn: AsyncConnection[Any], patient_ids: Sequence[UUID]) -> dict[UUID, list[dict[str, Any]]]:
+    """Each patient's next of kin and other contacts in call order (name, relation, phone, next_of_kin, note);
+    patients without contacts are left out."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT patient_id, name, relation, phone, next_of_kin, note FROM patient_contacts "
+        "WHERE patient_id = ANY(%s) ORDER BY patient_id, position",
+        (list(patient_ids),),
+    )
+    found: dict[UUID, list[dict[str, Any]]] = {}
+    for row in await cur.fetchall():
+        found.setdefault(row.pop("patient_id"), []).append(row)
+    return found

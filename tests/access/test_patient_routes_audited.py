@@ -244,3 +244,17 @@ def test_anonymous_access_to_a_patient_is_refused_and_audited(
     assert status == 401
     rows = audit_rows(access_db.runtime_url, request_id)
     assert [(r["principal_kind"], r["outcome"]) for r in rows] == [("anonymous", "denied")]
+
+
+def test_refusals_are_worded_in_the_readers_language(client: TestClient, tenants: Tenants) -> None:
+    """What a nurse reads when refused: bokmål first, English on request, the role in words, never an id."""
+    other_team = f"/api/v1/patients/{tenants.a.patients['sor']}"
+    nurse = tenants.a.auth(Role.NURSE)
+    assert client.get(other_team, headers=nurse).json() == {"detail": "Denne pasienten hører ikke til teamene dine."}
+    english = client.get(other_team, headers={**nurse, "Accept-Language": "en-GB"}).json()
+    assert english == {"detail": "This patient is not in your care teams."}
+    installer = client.get(f"/api/v1/patients/{tenants.a.patients['nord']}", headers=tenants.a.auth(Role.INSTALLER))
+    assert installer.json() == {"detail": "Rollen din (installatør) har ikke tilgang til pasientdata."}
+    assert client.get("/api/v1/patients").json() == {"detail": "Logg inn først."}
+    foreign = client.get(f"/api/v1/patients/{tenants.b.patients['nord']}", headers=nurse)
+    assert foreign.json() == {"detail": "Pasienten finnes ikke."}

@@ -59,7 +59,7 @@ def test_forged_cookie_and_unknown_token_are_401(client: TestClient) -> None:
     client.cookies.set("trygg_session", "forged")
     assert client.get("/api/v1/me").status_code == 401
     client.cookies.clear()
-    response = client.get("/api/v1/me", headers={"Authorization": "Bearer nope"})
+    response = client.get("/api/v1/me", headers={"Authorization": "Bearer nope", "Accept-Language": "en"})
     assert response.status_code == 401
     assert "bearer token" in response.json()["detail"]
 

@@ -13,6 +13,9 @@ from alerts.explain import Level
 from alerts.inputs import DeviceFacts, GatewayFacts
 from alerts.lifecycle import Event, OpenAlert, Suppression, Transition, Verdict, acknowledge, resolve, snooze, step
 from alerts.protocols import Protocol, load_protocol
+from alerts.protocols.load import compile_rule
+from alerts.protocols.model import Rule
+from alerts.protocols.schema import RuleSpec
 from alerts.suppression import Pause, Silence
 from tests.alerts.helpers import oslo
 
@@ -145,6 +148,27 @@ def test_gateway_down_inhibits_the_silent_sensors_behind_it() -> None:
     up = LivenessFacts((motion,), (GatewayFacts("gw", last_heartbeat=NOW - 60),))
     (silent,) = only(run(WELFARE, PatientState(), {}, up), "live.motion_sensor_silent")
     assert silent.event is Event.TRIGGERED
+
+
+def test_a_reading_from_elsewhere_does_not_make_a_silent_device_heard() -> None:
+    """A pulse entered by a nurse at a visit (or from another device) is in the patient's window, but only the
+    oximeter's own messages say that the oximeter still talks."""
+    oximeter = DeviceFacts("oximeter-1", ("spo2", "heart_rate"), last_seen=NOW - 40 * 3600, gateway_id="gw")
+    facts = LivenessFacts((oximeter,), (GatewayFacts("gw", last_heartbeat=NOW - 60),))
+    protocol = dataclasses.replace(WELFARE, rules=(*WELFARE.rules, _oximeter_silent()))
+    entered = {"heart_rate": ([NOW - 60], [72.0]), "spo2": ([NOW - 60], [96.0])}
+    (silent,) = only(run(protocol, PatientState(), entered, facts), "test.oximeter_silent")
+    assert silent.event is Event.TRIGGERED
+    assert silent.explanation["explanation"]["values"]["silent"][0]["last_heard"] == NOW - 40 * 3600  # type: ignore[index]
+
+
+def _oximeter_silent() -> Rule:
+    spec = RuleSpec.model_validate(
+        {"id": "test.oximeter_silent", "title": "Oximeter silent", "class": "liveness", "detector": "silent",
+         "params": {"metric": "spo2"}, "severities": {"yellow": {"hours": 24}}, "auto_resolve": True,
+         "source": "liveness"}
+    )  # fmt: skip
+    return compile_rule(spec, "test")
 
 
 def test_a_failing_detector_is_reported_and_the_others_still_run() -> None:

@@ -7,6 +7,8 @@ import math
 
 import pytest
 
+from alerts.detectors import News2Rule
+from alerts.inputs import Context, Window
 from alerts.news2 import (
     Band,
     Consciousness,
@@ -146,3 +148,25 @@ def test_no_observations_at_all() -> None:
     result = news2_from_observations([])
     assert result.partial
     assert result.score == 0
+
+
+def _stored_windows(values: dict[str, float]) -> dict[str, Window]:
+    return {metric: Window.of([T0], [value]) for metric, value in values.items()}
+
+
+def test_the_rule_reads_stored_levels_as_acvpu_and_oxygen() -> None:
+    """Consciousness and oxygen are stored as the index of their catalogue level (C is 1, oxygen is 1)."""
+    stored = {"resp.rate": 16, "spo2": 97, "oxygen.supplemental": 1, "bp.systolic": 125, "heart_rate": 70,
+              "consciousness": 1, "body.temperature": 37.0}  # fmt: skip
+    outcome = News2Rule().evaluate(Context(now=T0 + 60, windows=_stored_windows(stored)))
+    values = outcome.decision.explanation.values
+    assert values["subscores"] == {"rr": 0, "spo2": 0, "oxygen": 2, "sbp": 0, "pulse": 0, "consciousness": 3, "temp": 0}
+    assert outcome.decision.explanation.inputs["consciousness"] == "C"
+    assert "(partial)" not in outcome.summary
+
+
+def test_a_stored_index_that_names_no_level_is_skipped_and_named() -> None:
+    outcome = News2Rule().evaluate(Context(now=T0 + 60, windows=_stored_windows({"consciousness": 7, "spo2": 97})))
+    notes = outcome.decision.explanation.notes
+    assert any(note.startswith("skipped consciousness") for note in notes), notes
+    assert "consciousness" not in outcome.decision.explanation.values["subscores"]  # type: ignore[operator]

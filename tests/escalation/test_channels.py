@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,3 +52,13 @@ def test_the_email_carries_category_severity_and_link_only() -> None:
     assert "https://tryggheim.test/alerts/42" in text and "Et varsel er ikke kvittert ut." in text
     assert "An alert has not been acknowledged." in text  # English after the bokmål
     assert set(MESSAGE.body()) == {"id", "alert_id", "step", "kind", "category", "severity", "link"}
+
+
+def test_the_email_names_the_kind_of_alert_but_only_in_the_catalogues_words() -> None:
+    """The protocol rule's title (a fixed text) says what kind of alert it is; any other text never goes out."""
+    titled = replace(MESSAGE, title="Alarm button pressed")
+    mail = compose(titled, "varsel@kommune.test")
+    assert mail["Subject"] == "Tryggheim: rødt varsel: Trygghetsalarm utløst"
+    free_text = compose(replace(MESSAGE, title="Kari Nordmann pressed the button"), "varsel@kommune.test")
+    assert free_text["Subject"] == "Tryggheim: rødt varsel (trygghetsalarm)"
+    assert "Kari" not in free_text.get_content()

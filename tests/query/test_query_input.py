@@ -85,7 +85,7 @@ def test_series_are_scoped_to_the_callers_patients(
         response = client.get(f"/api/v1/patients/{patient}/{tail}", params=params, headers=tenants.a.auth(role))
         assert response.status_code == status, (tail, response.text)
         if tenant == "b":
-            assert response.json() == {"detail": "No such patient."}  # the same as for no patient at all
+            assert response.json() == {"detail": "Pasienten finnes ikke."}  # the same as for no patient at all
 
 
 def test_each_series_read_is_audited(

@@ -1,7 +1,8 @@
 """E-mail channel over SMTP (the standard library's smtplib, run in a worker thread).
 
 The Message-ID is derived from the idempotency key, so a retried delivery is recognisably the same message.
-Subject and body name only the category and the severity and carry the link into the app; bokmål first,
+Subject and body name only the severity, the kind of alert (the protocol rule's title, a fixed text of the
+catalogue, else the category) and carry the link into the app; never the person or a value. Bokmål first,
 English second (common/i18n.py).
 """
 
@@ -13,6 +14,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import TypeGuard
 
 from cloud.notify import DeliveryError, Message, Receipt
 from common.i18n import translations
@@ -31,6 +33,12 @@ class SmtpSettings:
     timeout_s: float = 10.0
 
 
+def _shipped_title(title: str | None) -> TypeGuard[str]:
+    """Whether a rule title is one of the shipped protocols' (it has a bokmål translation): only those fixed
+    texts go into an e-mail, so no free text can carry a name or a value over an open network."""
+    return title is not None and translations("nb").gettext(title) != title
+
+
 def _texts(language: str, message: Message) -> tuple[str, str]:
     _ = translations(language).gettext
     category = {
@@ -41,7 +49,10 @@ def _texts(language: str, message: Message) -> tuple[str, str]:
         "internal": _("notification failure"),
     }.get(message.category, message.category)
     severity = {"red": _("red"), "yellow": _("yellow")}.get(message.severity, message.severity)
-    subject = _("Tryggheim: {severity} alert ({category})").format(severity=severity, category=category)
+    if _shipped_title(message.title):
+        subject = _("Tryggheim: {severity} alert: {title}").format(severity=severity, title=_(message.title))
+    else:
+        subject = _("Tryggheim: {severity} alert ({category})").format(severity=severity, category=category)
     if message.kind == "renotify":
         lead = _("An acknowledged alert is still not resolved.")
     else:
