@@ -45,6 +45,7 @@ from cloud.evaluation.runner import EvaluationRunner
 from cloud.ingest.uploads import UploadSlots
 from cloud.ingest.validate import storable
 from cloud.registry.errors import RegistryError
+from cloud.worklist.actions import ActionRefusedError
 from cloud.worklist.live import Broadcaster
 from common.logs import mask_identity_numbers
 
@@ -152,6 +153,7 @@ def _answer_errors(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.OperationalError, _storage_unavailable)
     app.add_exception_handler(PoolTimeout, _storage_unavailable)
     app.add_exception_handler(RegistryError, registry.refused)
+    app.add_exception_handler(ActionRefusedError, triage.refused)
 
 
 async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
