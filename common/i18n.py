@@ -15,6 +15,13 @@ DOMAIN = "tryggheim"
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("nb", "en")
 DEFAULT_LANGUAGE = "nb"
+# The language a person chose with the pages' language switch; it wins over the browser's Accept-Language.
+LANGUAGE_COOKIE = "trygg_lang"
+
+
+def N_(message: str) -> str:  # noqa: N802 - the name gettext tools look for
+    """Mark a message for the catalogue where it is defined; it is translated where it is shown."""
+    return message
 
 
 @cache
@@ -44,3 +51,9 @@ def negotiate(accept_language: str | None) -> str:
         if primary in LANGUAGES and quality > 0:
             weighted.append((-quality, position, primary))
     return min(weighted)[2] if weighted else DEFAULT_LANGUAGE
+
+
+def choose(chosen: str | None, accept_language: str | None) -> str:
+    """The language of a response: the person's choice (the language cookie) when it is one we have, else the
+    browser's Accept-Language, else bokmål."""
+    return chosen if chosen in LANGUAGES else negotiate(accept_language)
