@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from cloud.web import assets, session
+from cloud.web import assets, session, worklist
 
-ROUTERS = (assets.router, session.router)
+ROUTERS = (assets.router, session.router, worklist.router)
