@@ -1,6 +1,9 @@
 """The nurse's triage API: the worklist, an alert's detail, comments, outcomes and notifications. Live updates
 are in `cloud.api.worklist_events`; snooze, acknowledge and resolve in `cloud.api.alerts`.
 
+`GET /alerts/{id}`, the link in escalation e-mails, is the web layer's (`cloud.web.alert`): it answers a
+browser with the page and an API client with the same JSON as `GET /api/v1/alerts/{id}`.
+
 Every route goes through the access-policy layer: the worklist and its live stream through `patient_search`
 (one audit record, the caller's scope applied as a filter), single alerts through `alert_access`. The reads
 and the actions are the triage service's (`cloud.worklist`), which the web pages call too.
@@ -49,7 +52,6 @@ async def worklist(
     return await triage.worklist(conn, scope, only)
 
 
-@router.get("/alerts/{alert_id}", summary="An alert (the link in e-mails and webhooks)", responses={404: {}})
 @router.get("/api/v1/alerts/{alert_id}", responses={404: {}})
 async def alert_detail(
     alert_id: int, conn: Conn, grant: Annotated[PatientGrant, alert_access("alerts.read")]

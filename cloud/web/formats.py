@@ -6,7 +6,7 @@ nothing formats a number or a time by hand.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
@@ -74,6 +74,11 @@ def ago(moment: datetime | None, language: str, now: datetime | None = None) -> 
     return format_timedelta(delta, add_direction=True, threshold=1, locale=LOCALES[language])
 
 
+def day(moment: date | None, language: str) -> str:
+    """A calendar date: `3. des. 2026`."""
+    return "–" if moment is None else format_date(moment, "medium", locale=LOCALES[language])
+
+
 def iso(moment: datetime | None) -> str:
     """The machine-readable instant for a `<time datetime>` attribute."""
     return "" if moment is None else moment.astimezone(UTC).isoformat()
@@ -93,6 +98,7 @@ def filters(language: str) -> dict[str, Callable[..., Any]]:
         "clock": partial(clock, language=language),
         "when": partial(when, language=language),
         "ago": partial(ago, language=language),
+        "day": partial(day, language=language),
         "iso": iso,
         "local_input": local_input,
     }

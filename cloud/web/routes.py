@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from cloud.web import assets, session, worklist
+from cloud.web import alert, assets, session, worklist
 
-ROUTERS = (assets.router, session.router, worklist.router)
+ROUTERS = (assets.router, session.router, worklist.router, alert.link_router, alert.router)
