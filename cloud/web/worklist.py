@@ -85,7 +85,8 @@ def _views(request: Request, groups: list[PatientGroup], recent: dict[int, Recen
         view = PatientView(group)
         for alert in group.alerts:
             wording = alert_wording(alert, translations, language)
-            severity = _(CHOICES["severity"].get(alert.severity, alert.severity))
+            severity_name = CHOICES["severity"].get(alert.severity, alert.severity)
+            severity = _(severity_name)
             announce = _("New alert, {severity}: {title}. {patient}").format(
                 severity=severity, title=wording.title, patient=group.display_name
             )
