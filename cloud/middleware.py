@@ -131,4 +131,5 @@ def _with_banner(scope: Scope, body: bytes) -> bytes:
         "Demo mode: local accounts, not for patient data"
     )
     banner = f'<div role="alert" class="demo-mode">{text} (demo mode)</div>'.encode()
-    return body.replace(b"<body>", b"<body>" + banner, 1) if b"<body>" in body else banner + body
+    # Whole pages only: a fragment that htmx swaps into a page (which has its banner) gets none.
+    return body.replace(b"<body>", b"<body>" + banner, 1)
