@@ -139,6 +139,15 @@ def test_a_snooze_that_ends_in_the_past_or_an_outcome_in_the_future_is_refused_n
     assert transitions(url, found.news2) == before
 
 
+FORMS = (
+    ("acknowledge", {}),
+    ("comment", {"body": "x"}),
+    ("resolve", {"resolution": "abc"}),
+    ("snooze", {"until": "2099-01-01T10:00"}),
+    ("outcome", {"outcome": "done"}),
+)
+
+
 def test_forms_without_or_with_a_forged_csrf_token_change_nothing(
     app: TestClient, web_db: TestDatabase, tenants: Tenants
 ) -> None:
@@ -147,8 +156,7 @@ def test_forms_without_or_with_a_forged_csrf_token_change_nothing(
     sign_in(app, tenants.a.usernames[Role.NURSE])
     before = transitions(url, found.news2)
     for token in (None, "", "forged-token-0123456789"):
-        for action, fields in (("acknowledge", {}), ("comment", {"body": "x"}), ("resolve", {"resolution": "abc"}),
-                               ("snooze", {"until": "2099-01-01T10:00"}), ("outcome", {"outcome": "done"})):  # fmt: skip
+        for action, fields in FORMS:
             data = fields if token is None else {**fields, "csrf_token": token}
             answer = app.post(f"/alerts/{found.news2}/{action}", data=data, headers=HTML)
             assert answer.status_code == 403, (action, token)
