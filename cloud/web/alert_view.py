@@ -92,6 +92,8 @@ def _chart(detail: AlertDetail, metrics: tuple[str, ...], band: dict[str, Any]) 
         "metric": metric,
         "unit": unit_symbol(catalogue[metric].unit),
         "url": f"/api/v1/patients/{detail.patient_id}/series/{metric}?{query}",
+        "start": int(start.timestamp()),
+        "end": int(end.timestamp()),
         "low": band.get("green_low"),
         "high": band.get("green_high"),
     }

@@ -53,9 +53,11 @@ async def sign_in_form(request: Request, next: str = "/", signed_out: bool = Fal
 
 
 def _same_origin(request: Request) -> bool:
-    """Whether the form was posted from a page of this service (browsers send Origin on every form post)."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in {"same-origin", "none"}:
-        return False
+    """Whether the form was posted from a page of this service. Browsers say so in Sec-Fetch-Site; an older one
+    sends Origin, which is `null` under the service's `Referrer-Policy: no-referrer` and then proves nothing."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in {"same-origin", "none"}
     origin = request.headers.get("origin")
     return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
 

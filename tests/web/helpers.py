@@ -47,15 +47,24 @@ def wait_for_alerts(url: str, patient_id: UUID, rules: set[str], timeout: float 
         time.sleep(0.1)
 
 
-def alerting_patient(client: httpx.Client, url: str, tenant: Tenant, name: str, team: str = "Nord") -> Alerting:
-    """A new patient with a kit whose falling SpO2 and an alarm-button press (which wakes detection at once)
-    have opened a red NEWS2 alert and an alarm alert."""
+def equipped_patient(client: httpx.Client, url: str, tenant: Tenant, name: str, team: str = "Nord") -> tuple[UUID, Kit]:
+    """A new patient of the tenant's `team` with a kit enrolled through the API (oximeter, scale, button)."""
     patient = insert_patient(url, tenant.municipality_id, tenant.teams[team], name)
-    kit = enrol_kit(client, url, tenant.municipality_id, patient)  # type: ignore[arg-type]
+    return patient, enrol_kit(client, url, tenant.municipality_id, patient)  # type: ignore[arg-type]
+
+
+def raise_alerts(client: httpx.Client, url: str, patient: UUID, kit: Kit) -> Alerting:
+    """Falling SpO2 and an alarm-button press (which wakes detection at once) from the kit's gateway; returns
+    once the red NEWS2 alert and the alarm alert are open."""
     readings = [reading(i, kit.oximeter, "spo2", v, "%") for i, v in enumerate(SPO2_FALLING, 1)]
     ingest(client, kit, [*readings, reading(len(readings) + 1, kit.button, "alarm.button", 1, "1")])
     opened = wait_for_alerts(url, patient, {"ge.news2", "wf.alarm_button"})
     return Alerting(patient, kit, opened["ge.news2"], opened["wf.alarm_button"])
+
+
+def alerting_patient(client: httpx.Client, url: str, tenant: Tenant, name: str, team: str = "Nord") -> Alerting:
+    """A new patient whose readings have opened a red NEWS2 alert and an alarm alert."""
+    return raise_alerts(client, url, *equipped_patient(client, url, tenant, name, team))
 
 
 def sign_in(client: httpx.Client, username: str, next_page: str = "/") -> httpx.Response:

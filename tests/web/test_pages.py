@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from cloud.access.roles import Role
 from tests.support.db import named_rows
 from tests.support.services import TestDatabase
-from tests.support.tenants import Tenants
+from tests.support.tenants import PASSWORD, Tenants
 from tests.web.helpers import HTML, alerting_patient, csrf_of, sign_in, transitions
 
 
@@ -51,11 +51,17 @@ def test_sign_in_returns_only_to_paths_of_this_service(app: TestClient, tenants:
 
 def test_a_sign_in_posted_from_another_site_is_refused(app: TestClient, tenants: Tenants) -> None:
     app.cookies.clear()
-    response = app.post(
-        "/signin", data={"username": tenants.a.usernames[Role.NURSE], "password": "x", "next": "/"},
-        headers={**HTML, "Origin": "https://evil.example"}, follow_redirects=False,
-    )  # fmt: skip
-    assert response.status_code == 403 and "set-cookie" not in response.headers
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+                    {"Origin": "null"}):  # fmt: skip
+        response = app.post(
+            "/signin", data={"username": tenants.a.usernames[Role.NURSE], "password": PASSWORD, "next": "/"},
+            headers={**HTML, **headers}, follow_redirects=False,
+        )  # fmt: skip
+        assert response.status_code == 403 and "set-cookie" not in response.headers, headers
+    same = {"Sec-Fetch-Site": "same-origin", "Origin": "null"}  # what Chromium sends under no-referrer
+    response = app.post("/signin", data={"username": tenants.a.usernames[Role.NURSE], "password": PASSWORD},
+                        headers={**HTML, **same}, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303
 
 
 def test_the_form_and_the_json_sign_in_share_one_throttle(app: TestClient) -> None:

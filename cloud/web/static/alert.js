@@ -37,7 +37,7 @@
       height: 260,
       legend: { show: false },
       scales: {
-        x: { time: true },
+        x: { time: true, range: () => [Number(box.dataset.start), Number(box.dataset.end)] },
         y: {
           range: (u, min, max) => {
             const lowest = Math.min(min, low === null ? min : low);
@@ -49,7 +49,7 @@
       },
       series: [{}, { label: box.dataset.label, stroke: LINE, width: 2, points: { show: true, size: 6, fill: LINE } }],
       axes: [
-        { values: (u, splits) => splits.map((s) => time.format(new Date(s * 1000))), size: 40 },
+        { values: (u, splits) => splits.map((s) => time.format(new Date(s * 1000))), size: 40, space: 110 },
         { values: (u, splits) => splits.map((s) => decimal.format(s) + " " + box.dataset.unit), size: 70 },
       ],
       hooks: { drawClear: [drawBand(low, high)] },
