@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from psycopg import AsyncConnection
 
 from cloud.access.policy import PatientGrant, alert_access
 from cloud.alert_store.records import Actor
@@ -30,7 +31,6 @@ from common.i18n import N_
 
 link_router = APIRouter(tags=["triage"])
 router = APIRouter(include_in_schema=False, tags=[PAGES_TAG])
-Grant = PatientGrant
 
 
 @link_router.get(
@@ -50,8 +50,9 @@ async def alert_detail(
     return await alert_view.page(request, conn, detail, done=request.query_params.get("done", ""))
 
 
-def _actor(grant: PatientGrant) -> Actor:
-    return Actor(by=grant.principal.id, audit_id=grant.audit_id)
+# An action on an alert, ready to run (its form's fields checked), and what reads a form into one.
+Run = Callable[[AsyncConnection[Any], int, Actor], Awaitable[Any]]
+Prepare = Callable[[Checked], Run]
 
 
 async def _form(request: Request) -> Checked:
@@ -60,96 +61,73 @@ async def _form(request: Request) -> Checked:
 
 
 async def _act(
-    request: Request,
-    conn: Conn,
-    grant: PatientGrant,
-    alert_id: int,
-    checked: Checked,
-    action: Callable[[], Awaitable[Any]],
-    *,
-    form: str,
-    done: str,
+    request: Request, conn: Conn, grant: PatientGrant, alert_id: int, name: str, prepare: Prepare
 ) -> Response:
-    """Run `action` unless the form is at fault; then back to the page the form came from. A refusal shows
-    the alert page again with the message, and nothing was written."""
+    """Check the form, then run the action unless a field is at fault, then back to the page the form came
+    from. A refusal shows the alert page again with the message, and nothing was written."""
+    checked = await _form(request)
+    run = prepare(checked)
     status = 422
     if not checked.errors:
         try:
-            await action()
+            await run(conn, alert_id, Actor(by=grant.principal.id, audit_id=grant.audit_id))
         except ActionRefusedError as exc:
             status = exc.status
             checked.refuse(exc.field or "form", alert_view.refusal(exc))
     if not checked.errors:
-        target = checked.values.get("next") or f"/alerts/{alert_id}?done={done}"
+        target = checked.values.get("next") or f"/alerts/{alert_id}?done={DONE[name]}"
         return see_other(local_path(target))
     detail = await triage.alert_detail(conn, alert_id, grant.patient_id)
-    return await alert_view.page(request, conn, detail, status=status, form=form, checked=checked)
+    return await alert_view.page(request, conn, detail, status=status, form=name, checked=checked)
 
 
-@router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(
-    alert_id: int, request: Request, conn: Conn, grant: Annotated[Grant, alert_access("alerts.acknowledge")]
-) -> Response:
-    """Take the alert."""
-    checked = await _form(request)
-
-    async def run() -> None:
-        await actions.acknowledge(conn, alert_id, _actor(grant))
-
-    return await _act(request, conn, grant, alert_id, checked, run, form="acknowledge", done="acknowledged")
+def _acknowledge(checked: Checked) -> Run:
+    return actions.acknowledge
 
 
-@router.post("/alerts/{alert_id}/comment")
-async def comment(
-    alert_id: int, request: Request, conn: Conn, grant: Annotated[Grant, alert_access("alerts.comment")]
-) -> Response:
-    """Add a comment."""
-    checked = await _form(request)
+def _comment(checked: Checked) -> Run:
     body = text(checked, "body", required=N_("Write a comment."))
-
-    async def run() -> None:
-        await actions.comment(conn, alert_id, _actor(grant), body)
-
-    return await _act(request, conn, grant, alert_id, checked, run, form="comment", done="commented")
+    return lambda conn, alert_id, actor: actions.comment(conn, alert_id, actor, body)
 
 
-@router.post("/alerts/{alert_id}/outcome")
-async def outcome(
-    alert_id: int, request: Request, conn: Conn, grant: Annotated[Grant, alert_access("alerts.outcome")]
-) -> Response:
-    """Record what was done (a closing outcome resolves the alert)."""
-    checked = await _form(request)
+def _outcome(checked: Checked) -> Run:
     what, at, note = outcome_fields(checked, datetime.now(UTC))
-
-    async def run() -> None:
-        await actions.record_outcome(conn, alert_id, _actor(grant), what, at, note)  # type: ignore[arg-type]
-
-    return await _act(request, conn, grant, alert_id, checked, run, form="outcome", done="outcome")
+    return lambda conn, alert_id, actor: actions.record_outcome(conn, alert_id, actor, what, at, note)  # type: ignore[arg-type]
 
 
-@router.post("/alerts/{alert_id}/resolve")
-async def resolve(
-    alert_id: int, request: Request, conn: Conn, grant: Annotated[Grant, alert_access("alerts.resolve")]
-) -> Response:
-    """Close the alert with a resolution."""
-    checked = await _form(request)
+def _resolve(checked: Checked) -> Run:
     resolution = text(checked, "resolution", required=N_("Say how the alert ended."), bounds=RESOLUTION_LENGTH)
-
-    async def run() -> None:
-        await actions.resolve(conn, alert_id, _actor(grant), resolution)
-
-    return await _act(request, conn, grant, alert_id, checked, run, form="resolve", done="resolved")
+    return lambda conn, alert_id, actor: actions.resolve(conn, alert_id, actor, resolution)
 
 
-@router.post("/alerts/{alert_id}/snooze")
-async def snooze(
-    alert_id: int, request: Request, conn: Conn, grant: Annotated[Grant, alert_access("alerts.snooze")]
-) -> Response:
-    """Hold re-notification until the chosen end time."""
-    checked = await _form(request)
+def _snooze(checked: Checked) -> Run:
     minutes = snooze_minutes(checked, datetime.now(UTC))
+    return lambda conn, alert_id, actor: actions.snooze(conn, alert_id, actor, minutes)
 
-    async def run() -> None:
-        await actions.snooze(conn, alert_id, _actor(grant), minutes)
 
-    return await _act(request, conn, grant, alert_id, checked, run, form="snooze", done="snoozed")
+# Each form: what it reads from the fields, the audited action of its access policy, the page's confirmation.
+FORMS: dict[str, tuple[Prepare, str]] = {
+    "acknowledge": (_acknowledge, "alerts.acknowledge"),
+    "comment": (_comment, "alerts.comment"),
+    "outcome": (_outcome, "alerts.outcome"),
+    "resolve": (_resolve, "alerts.resolve"),
+    "snooze": (_snooze, "alerts.snooze"),
+}
+DONE = {"acknowledge": "acknowledged", "comment": "commented", "outcome": "outcome", "resolve": "resolved",
+        "snooze": "snoozed"}  # fmt: skip
+
+
+def _form_route(name: str, prepare: Prepare, audited: str) -> None:
+    """`POST /alerts/{id}/<name>`: the form's action under the alert's access policy for `audited`."""
+
+    async def post_form(
+        alert_id: int, request: Request, conn: Conn, grant: Annotated[PatientGrant, alert_access(audited)]
+    ) -> Response:
+        return await _act(request, conn, grant, alert_id, name, prepare)
+
+    post_form.__doc__ = f"The alert page's {name} form."
+    router.post(f"/alerts/{{alert_id}}/{name}", name=f"alert_{name}_form")(post_form)
+
+
+for _name, (_prepare, _audited) in FORMS.items():
+    _form_route(_name, _prepare, _audited)

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import httpx
 
+from cloud.access.roles import Role
 from tests.support.db import named_rows
 from tests.support.kits import Kit, batch, enrol_kit, reading
 from tests.support.tenants import PASSWORD, Tenant, insert_patient
@@ -73,6 +74,14 @@ def sign_in(client: httpx.Client, username: str, next_page: str = "/") -> httpx.
         "/signin", data={"username": username, "password": PASSWORD, "next": next_page}, headers=HTML,
         follow_redirects=False,
     )  # fmt: skip
+
+
+def nurse_on_alert_page(client: httpx.Client, url: str, tenant: Tenant, name: str) -> tuple[Alerting, str]:
+    """A new alerting patient, and the tenant's nurse signed in on its NEWS2 alert's page: the patient and the
+    CSRF token of the page's forms."""
+    found = alerting_patient(client, url, tenant, name)
+    sign_in(client, tenant.usernames[Role.NURSE])
+    return found, csrf_of(client.get(f"/alerts/{found.news2}", headers=HTML).text)
 
 
 def csrf_of(page: str) -> str:

@@ -14,7 +14,7 @@ from cloud.access.roles import Role
 from tests.support.db import named_rows
 from tests.support.services import TestDatabase
 from tests.support.tenants import PASSWORD, Tenants
-from tests.web.helpers import HTML, alerting_patient, csrf_of, sign_in, transitions
+from tests.web.helpers import HTML, alerting_patient, csrf_of, nurse_on_alert_page, sign_in, transitions
 
 
 def test_the_sign_in_form_works_without_javascript_and_returns_to_the_deep_link(
@@ -98,9 +98,7 @@ def test_forms_act_through_the_same_service_and_audit_as_the_api(
     app: TestClient, web_db: TestDatabase, tenants: Tenants
 ) -> None:
     url = web_db.runtime_url
-    found = alerting_patient(app, url, tenants.a, "Form Actions")
-    sign_in(app, tenants.a.usernames[Role.NURSE])
-    csrf = csrf_of(app.get(f"/alerts/{found.news2}", headers=HTML).text)
+    found, csrf = nurse_on_alert_page(app, url, tenants.a, "Form Actions")
     for action, fields in (
         ("acknowledge", {}),
         ("comment", {"body": "Ringte datteren"}),
@@ -124,9 +122,7 @@ def test_a_snooze_that_ends_in_the_past_or_an_outcome_in_the_future_is_refused_n
     app: TestClient, web_db: TestDatabase, tenants: Tenants
 ) -> None:
     url = web_db.runtime_url
-    found = alerting_patient(app, url, tenants.a, "Bad Times")
-    sign_in(app, tenants.a.usernames[Role.NURSE])
-    csrf = csrf_of(app.get(f"/alerts/{found.news2}", headers=HTML).text)
+    found, csrf = nurse_on_alert_page(app, url, tenants.a, "Bad Times")
     before = transitions(url, found.news2)
     for action, fields, field, message in (
         ("snooze", {"until": "2020-01-01T10:00"}, "snooze-until", "Sluttidspunktet har passert"),
