@@ -120,9 +120,11 @@ DONE = {"acknowledge": "acknowledged", "comment": "commented", "outcome": "outco
 def _form_route(name: str, prepare: Prepare, audited: str) -> None:
     """`POST /alerts/{id}/<name>`: the form's action under the alert's access policy for `audited`."""
 
-    async def post_form(
-        alert_id: int, request: Request, conn: Conn, grant: Annotated[PatientGrant, alert_access(audited)]
-    ) -> Response:
+    # The policy is a default value, not in the annotation: annotations are strings here (postponed
+    # evaluation), and FastAPI resolves them in the module's globals, where this policy does not exist.
+    policy = alert_access(audited)
+
+    async def post_form(alert_id: int, request: Request, conn: Conn, grant: PatientGrant = policy) -> Response:
         return await _act(request, conn, grant, alert_id, name, prepare)
 
     post_form.__doc__ = f"The alert page's {name} form."

@@ -14,7 +14,7 @@
   const announced = new Set();
   const pending = new Set();
   let refreshTimer = null;
-  let restoreId = null;
+  let lastFocused = null; // the alert whose row had the focus last, to give it back after a swap
 
   function titles() {
     return Array.from(document.querySelectorAll("#worklist a.alert-title"));
@@ -128,16 +128,17 @@
       return;
     }
     document.addEventListener("keydown", onKey);
-    document.body.addEventListener("htmx:beforeRequest", () => {
-      restoreId = rowOf(document.activeElement)?.dataset.alertId || null;
+    document.addEventListener("focusin", (event) => {
+      lastFocused = rowOf(event.target)?.dataset.alertId || null;
     });
     document.body.addEventListener("htmx:afterSettle", () => {
       announce();
-      const row = restoreId && rowById(restoreId);
+      // A swap removes the focused element; the focus goes back to the same alert's row, if it is still listed.
+      const lost = !document.activeElement || document.activeElement === document.body;
+      const row = lost && lastFocused && rowById(lastFocused);
       if (row) {
         row.querySelector("a.alert-title").focus();
       }
-      restoreId = null;
     });
     listen(list);
   });
