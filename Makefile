@@ -17,7 +17,7 @@ export UV_NATIVE_TLS := true
 PYTEST_WORKERS ?= 2
 FUZZ_SECONDS ?= 60
 
-.PHONY: help demo test check lint types imports unit fuzz lock i18n sysdeps clean devices-doc
+.PHONY: help demo test check lint types imports unit fuzz lock i18n sysdeps clean devices-doc web-assets
 
 help:
 	@echo "make demo   - run Tryggheim on embedded defaults (private PostgreSQL, simulated homes)"
@@ -42,13 +42,28 @@ sysdeps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v mosquitto >/dev/null 2>&1 || missing="$$missing mosquitto"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else echo "missing Debian packages:$$missing (run as root, or install them)"; exit 1; fi; fi
 
-venv: $(VENV)/.synced
+# The web pages' browser packages come from npm by the committed lock (package-lock.json); only the files the
+# pages load are copied next to our own static files, into an ignored folder. Nothing third-party is committed.
+WEB_VENDOR := cloud/web/static/vendor
+$(WEB_VENDOR)/.copied: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: run 'make sysdeps' as root, or install npm"; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(WEB_VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/uplot/dist/uPlot.iife.min.js \
+	  node_modules/uplot/dist/uPlot.min.css $(WEB_VENDOR)/
+	@touch $@
+
+web-assets: $(WEB_VENDOR)/.copied
+
+venv: $(VENV)/.synced web-assets
 
 # --- the two commands ------------------------------------------------------------------------------
 

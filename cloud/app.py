@@ -12,6 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import common
 from cloud import middleware
@@ -28,7 +29,6 @@ from cloud.api import (
     handover,
     ingest,
     ops,
-    pages,
     patients,
     quarantine,
     registry,
@@ -48,12 +48,14 @@ from cloud.evaluation.runner import EvaluationRunner
 from cloud.ingest.uploads import UploadSlots
 from cloud.ingest.validate import storable
 from cloud.registry.errors import RegistryError
+from cloud.web import errors as web_errors
+from cloud.web import routes as web_routes
+from cloud.worklist.actions import ActionRefusedError
 from cloud.worklist.live import Broadcaster
 from common.logs import mask_identity_numbers
 
 ROUTERS = (
     ops.router,
-    pages.router,
     auth.router,
     patients.router,
     staff.router,
@@ -73,6 +75,7 @@ ROUTERS = (
     visits.router,
     response_centre.router,
     handover.router,
+    *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5
 
@@ -152,12 +155,15 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
 
 def _answer_errors(app: FastAPI) -> None:
     """The answers to exceptions that routes leave to the application."""
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    # Page requests get pages (sign-in, 403, 404, ...); API clients keep the JSON answers.
+    app.add_exception_handler(StarletteHTTPException, web_errors.http_error)
+    app.add_exception_handler(RequestValidationError, web_errors.when_page(_invalid_request))
     app.add_exception_handler(UnicodeEncodeError, _unstorable_value)
     app.add_exception_handler(psycopg.DataError, _unstorable_value)
     app.add_exception_handler(psycopg.OperationalError, _storage_unavailable)
     app.add_exception_handler(PoolTimeout, _storage_unavailable)
     app.add_exception_handler(RegistryError, registry.refused)
+    app.add_exception_handler(ActionRefusedError, triage.refused)
 
 
 async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:

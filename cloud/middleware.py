@@ -1,5 +1,10 @@
 """HTTP middleware: correlation ids, security headers on every response, a deadline for request bodies, and
-the demo-mode banner on every HTML page."""
+the demo-mode banner on every HTML page.
+
+The Content-Security-Policy is the strict one the pages are written for: scripts, styles, connections and
+form targets from this origin only, no inline script or style anywhere (the banner is plain markup styled by
+the pages' stylesheet), no framing, no plugins, no `<base>`. JSON answers carry it too: it costs nothing and
+a policy per kind of response would be one more thing to get wrong."""
 
 from __future__ import annotations
 
@@ -10,21 +15,29 @@ import uuid
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import cookie_parser
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.i18n import negotiate, translations
+from common.i18n import LANGUAGE_COOKIE, choose, translations
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# On every response, errors included. `no-store` everywhere rather than per route: the service has nothing
-# worth caching, and a rule per route would leave the next patient route to remember it.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
+)
+# On every response, errors included. `no-store` everywhere rather than per route: pages and API answers hold
+# patient data, and a rule per route would leave the next patient route to remember it. The one exception is
+# the static files (`STATIC_PREFIX`), whose addresses carry their content's digest and which say themselves
+# how long they may be kept (cloud/web/assets.py).
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+STATIC_PREFIX = "/static/"
 
 
 def install(app: FastAPI, *, demo: bool, body_timeout_s: float) -> None:
@@ -83,8 +96,11 @@ class ServiceMiddleware:
                 started = True
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = correlation
+                kept = headers.get("cache-control") if scope["path"].startswith(STATIC_PREFIX) else None
                 for name, value in SECURITY_HEADERS.items():
                     headers[name] = value
+                if kept:
+                    headers["Cache-Control"] = kept
                 if self.demo:
                     headers["X-Tryggheim-Mode"] = "demo"
                     if headers.get("content-type", "").startswith("text/html"):
@@ -109,8 +125,11 @@ class ServiceMiddleware:
 
 
 def _with_banner(scope: Scope, body: bytes) -> bytes:
-    text = translations(negotiate(Headers(scope=scope).get("accept-language"))).gettext(
+    headers = Headers(scope=scope)
+    chosen = cookie_parser(headers.get("cookie", "")).get(LANGUAGE_COOKIE)
+    text = translations(choose(chosen, headers.get("accept-language"))).gettext(
         "Demo mode: local accounts, not for patient data"
     )
     banner = f'<div role="alert" class="demo-mode">{text} (demo mode)</div>'.encode()
-    return body.replace(b"<body>", b"<body>" + banner, 1) if b"<body>" in body else banner + body
+    # Whole pages only: a fragment that htmx swaps into a page (which has its banner) gets none.
+    return body.replace(b"<body>", b"<body>" + banner, 1)

@@ -15,6 +15,8 @@ DOMAIN = "tryggheim"
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("nb", "en")
 DEFAULT_LANGUAGE = "nb"
+# The language a person chose with the pages' language switch; it wins over the browser's Accept-Language.
+LANGUAGE_COOKIE = "trygg_lang"
 
 
 @cache
@@ -50,3 +52,9 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for the
     """Mark a source string for the catalogues where it is translated later (tables of titles, refusals
     passed on as values); the catalogue test finds it as it finds `_()`."""
     return message
+
+
+def choose(chosen: str | None, accept_language: str | None) -> str:
+    """The language of a response: the person's choice (the language cookie) when it is one we have, else the
+    browser's Accept-Language, else bokmål."""
+    return chosen if chosen in LANGUAGES else negotiate(accept_language)

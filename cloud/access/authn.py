@@ -25,6 +25,7 @@ from cloud.access.secrets import PasswordPool, new_token, token_digest
 
 SESSION_COOKIE = "trygg_session"
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"  # the same token in a plain HTML form
 SESSION_LIFETIME = timedelta(hours=10)  # one shift, plus margin
 ACCESS_CHANNEL = "tryggheim_access"
 # `last_used_at` is written at most this often per token: one write per request would double the cost of
@@ -32,7 +33,7 @@ ACCESS_CHANNEL = "tryggheim_access"
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 _PRINCIPAL_SQL = """
-    SELECT s.id, s.municipality_id, s.role, s.username,
+    SELECT s.id, s.municipality_id, s.role, s.username, s.display_name,
            coalesce(array_agg(st.team_id) FILTER (WHERE st.team_id IS NOT NULL), '{}') AS team_ids
     FROM staff s LEFT JOIN staff_teams st ON st.staff_id = s.id
     WHERE s.id = %s AND s.active
@@ -54,6 +55,7 @@ async def _principal(
         municipality_id=row["municipality_id"],
         role=Role(row["role"]),
         username=row["username"],
+        display_name=row["display_name"],
         team_ids=frozenset(row["team_ids"]),
         csrf_token=csrf,
         credential=credential,
@@ -141,13 +143,19 @@ async def login(
         async with sign_in.pool.connection() as conn:
             await throttle.failed(conn, sign_in.rules, username, client, correlation_id)
         return None
-    cookie, csrf = new_token(), new_token()
     async with sign_in.pool.connection() as conn, conn.transaction():
         await throttle.succeeded(conn, username, client)
-        await conn.execute(
-            "INSERT INTO staff_sessions (token_hash, staff_id, csrf_token, expires_at) VALUES (%s, %s, %s, %s)",
-            (token_digest(cookie), staff["id"], csrf, datetime.now(UTC) + SESSION_LIFETIME),
-        )
+        return await open_session(conn, staff["id"])
+
+
+async def open_session(conn: AsyncConnection[Any], staff_id: UUID) -> tuple[str, str]:
+    """A new browser session for a staff member whose identity has been established (by a local password
+    today, by an OIDC provider later): returns (cookie, csrf token); only the cookie's digest is stored."""
+    cookie, csrf = new_token(), new_token()
+    await conn.execute(
+        "INSERT INTO staff_sessions (token_hash, staff_id, csrf_token, expires_at) VALUES (%s, %s, %s, %s)",
+        (token_digest(cookie), staff_id, csrf, datetime.now(UTC) + SESSION_LIFETIME),
+    )
     return cookie, csrf
 
 

@@ -34,6 +34,7 @@ from cloud.requests import Conn, correlation_id, reader_of, staff_connection
 from common.i18n import N_
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 REASON_HEADER = "X-Access-Reason"
 
 
@@ -75,13 +76,23 @@ async def principal_of(request: Request, conn: Conn) -> Principal | None:
     principal = await authn.from_session(conn, cookie)
     if principal is None:
         raise refusal(request, 401, N_("The session has expired or is not valid; sign in again."))
+    request.state.principal = principal  # the pages' header shows who is signed in, error pages too
     if request.method in _UNSAFE:
-        sent = request.headers.get(authn.CSRF_HEADER, "")
+        sent = request.headers.get(authn.CSRF_HEADER, "") or await _csrf_field(request)
         if not sent or principal.csrf_token is None or not same(sent, principal.csrf_token):
             raise refusal(
                 request, 403, N_("Missing or wrong {header} header for a cookie session."), header=authn.CSRF_HEADER
             )
     return principal
+
+
+async def _csrf_field(request: Request) -> str:
+    """The session's CSRF token as a plain HTML form sends it (the field `csrf_token`): a form cannot set a
+    header, and the pages' forms must work without JavaScript."""
+    if request.headers.get("content-type", "").split(";")[0].strip() not in _FORM_TYPES:
+        return ""
+    sent = (await request.form()).get(authn.CSRF_FIELD)
+    return sent if isinstance(sent, str) else ""
 
 
 def _record(request: Request, principal: Principal | None, **fields: Any) -> audit.AuditRecord:

@@ -27,6 +27,7 @@ class Principal:
     role: Role
     team_ids: frozenset[UUID] = field(default_factory=frozenset)
     username: str = ""
+    display_name: str = ""
     csrf_token: str | None = None  # set when authenticated by session cookie
     credential: Credential | None = None
 

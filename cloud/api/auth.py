@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from cloud.access import authn, throttle, tokens
 from cloud.access.policy import Public, actor, staff_only
 from cloud.access.principal import Principal
-from cloud.access.secrets import PasswordCheckBusy, PasswordPool
+from cloud.access.secrets import PasswordCheckBusy
+from cloud.access.signin import clear_session_cookie, client_address, set_session_cookie, sign_in_service
 from cloud.requests import Conn, correlation_id
 
 router = APIRouter(tags=["access"])
@@ -53,15 +54,6 @@ class NewToken(TokenOut):
     token: str
 
 
-def password_pool(request: Request) -> PasswordPool:
-    """The process's password threads (one pool per application, made on first use)."""
-    state = request.app.state
-    if getattr(state, "passwords", None) is None:
-        state.passwords = PasswordPool(state.settings.login_hash_threads, state.settings.login_hash_queue)
-    pool: PasswordPool = state.passwords
-    return pool
-
-
 def token_out(token: tokens.Token) -> TokenOut:
     """The API's view of a token."""
     return TokenOut.model_validate(token, from_attributes=True)
@@ -74,12 +66,11 @@ async def login(body: Credentials, request: Request, response: Response) -> Sign
     settings = request.app.state.settings
     if settings.auth_mode != "local":
         raise HTTPException(404, "Local accounts are disabled; sign in through HelseID.")
-    client = request.client.host if request.client else "unknown"
-    sign_in = authn.SignIn(
-        request.app.state.pool, password_pool(request), throttle.ThrottleRules.from_settings(settings)
-    )
+    sign_in = sign_in_service(request)
     try:
-        result = await authn.login(sign_in, body.username, body.password, client, correlation_id(request))
+        result = await authn.login(
+            sign_in, body.username, body.password, client_address(request), correlation_id(request)
+        )
     except throttle.Throttled as exc:
         seconds = math.ceil(exc.retry_after.total_seconds())
         wait = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
@@ -93,15 +84,7 @@ async def login(body: Credentials, request: Request, response: Response) -> Sign
     if result is None:
         raise HTTPException(401, "Wrong user name or password.")
     cookie, csrf = result
-    response.set_cookie(
-        authn.SESSION_COOKIE,
-        cookie,
-        max_age=int(authn.SESSION_LIFETIME.total_seconds()),
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite="strict",
-        path="/",
-    )
+    set_session_cookie(request, response, cookie)
     return SignedIn(csrf_token=csrf)
 
 
@@ -112,7 +95,7 @@ async def logout(request: Request, response: Response, conn: Conn, principal: St
     cookie = request.cookies.get(authn.SESSION_COOKIE)
     if cookie:
         await authn.logout(conn, cookie)
-    response.delete_cookie(authn.SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
 
 
 @router.get("/api/v1/me")

@@ -17,7 +17,8 @@ from cloud.access import directory, tokens
 from cloud.access.policy import actor, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
-from cloud.api.auth import TokenOut, password_pool, token_out
+from cloud.access.signin import password_pool
+from cloud.api.auth import TokenOut, token_out
 from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])

@@ -8,16 +8,23 @@ without such devices simply has no readings for the welfare rules, which then st
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 
 from alerts.protocols.load import apply_overrides, load_protocol
 from alerts.protocols.model import Protocol, Rule
 from alerts.protocols.schema import PatientSettings, RuleOverride
 
 DEFAULT_PROTOCOLS = ("general_elderly", "welfare")
+# A patient with their own and their municipality's protocol assignments.
+_ASSIGNED = (
+    "FROM patients p LEFT JOIN patient_protocols pp ON pp.patient_id = p.id "
+    "LEFT JOIN municipality_protocols mp ON mp.municipality_id = p.municipality_id"
+)
 
 
 def merge(names: tuple[str, ...]) -> Protocol:
@@ -31,6 +38,23 @@ def merge(names: tuple[str, ...]) -> Protocol:
     if len(protocols) == 1:
         return protocols[0]
     return Protocol(name="+".join(names), title=" + ".join(p.title for p in protocols), rules=tuple(rules.values()))
+
+
+@cache
+def merged(names: tuple[str, ...]) -> Protocol:
+    """`merge`, kept per combination of names (protocols are immutable data)."""
+    return merge(names)
+
+
+async def assigned_protocols(conn: AsyncConnection[Any], patient_ids: list[UUID]) -> dict[UUID, Protocol]:
+    """Each patient's protocols merged, without overrides: which rules they have and which metrics those read,
+    for lists over many patients in one query. The thresholds in force are `protocol_for`'s."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"SELECT p.id, pp.protocols AS own, mp.protocols AS town {_ASSIGNED} WHERE p.id = ANY(%s)",
+        (patient_ids,),
+    )
+    return {row["id"]: merged(tuple(row["own"] or row["town"] or DEFAULT_PROTOCOLS)) for row in await cur.fetchall()}
 
 
 def _override(row: tuple[Any, ...]) -> RuleOverride:
@@ -55,8 +79,7 @@ async def protocol_for(conn: AsyncConnection[Any], patient_id: UUID) -> Protocol
     row = await (
         await conn.execute(
             "SELECT p.municipality_id, pp.protocols, mp.protocols, coalesce(pp.spo2_scale, 1), pp.spo2_set_by, "
-            "pp.spo2_reason FROM patients p LEFT JOIN patient_protocols pp ON pp.patient_id = p.id "
-            "LEFT JOIN municipality_protocols mp ON mp.municipality_id = p.municipality_id WHERE p.id = %s",
+            f"pp.spo2_reason {_ASSIGNED} WHERE p.id = %s",
             (patient_id,),
         )
     ).fetchone()

@@ -60,7 +60,8 @@ def test_every_route_and_status_carries_the_security_headers(service: tuple[http
         ("GET", "/healthz", {}, 200),
         ("GET", "/readyz", {}, 200),
         ("GET", "/metrics", {}, 200),
-        ("GET", "/", {}, 200),
+        ("GET", "/signin", {}, 200),
+        ("GET", "/", {}, 303),
         ("GET", "/openapi.json", {}, 200),
         ("GET", "/api/v1/patients", {"headers": admin}, 200),
         ("GET", "/api/v1/worklist", {}, 401),
@@ -76,7 +77,7 @@ def test_every_route_and_status_carries_the_security_headers(service: tuple[http
         assert response.status_code == status, (method, path, response.text)
         _assert_secured(response)
         seen.add(status)
-    assert seen == {200, 400, 401, 404, 405, 422}
+    assert seen == {200, 303, 400, 401, 404, 405, 422}
 
 
 def test_an_unhandled_error_is_answered_with_the_security_headers() -> None:
@@ -97,7 +98,7 @@ def test_no_swagger_ui_from_a_public_cdn(service: tuple[httpx.Client, dict[str, 
     for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
         assert client.get(path).status_code == 404, path
     assert client.get("/openapi.json").json()["openapi"]
-    page = client.get("/").text
+    page = client.get("/signin").text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), page
 
 

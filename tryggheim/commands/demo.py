@@ -102,6 +102,7 @@ def demo(
             print(line, flush=True)
         print(_("Tryggheim is running at {url}").format(url=url), flush=True)
         print(url, flush=True)
+        print(_("Worklist in the browser (sign in as the nurse above): {url}/").format(url=url), flush=True)
         print(_("Press Ctrl-C to stop."), flush=True)
 
     try:

@@ -1,0 +1,49 @@
+"""Where a browser is sent: only to paths of this service (no open redirect), to sign-in and back, and back to a
+page after a form post (redirect-after-post, so reloading never posts twice)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+
+SIGN_IN = "/signin"
+# The tag of routes that answer only pages: their errors are pages whatever the client accepts.
+PAGES_TAG = "pages"
+
+
+def local_path(target: object) -> str:
+    """`target` when it is a path on this service (`/alerts/7?x=1`), else the worklist: never another host
+    (`//evil.example`, `https://…`, a backslash some browsers read as a slash) or a control character."""
+    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return "/"
+    parts = urlsplit(target)
+    return "/" if parts.scheme or parts.netloc else target
+
+
+def to_sign_in(target: str) -> str:
+    """The sign-in page's address that returns to `target` afterwards."""
+    return f"{SIGN_IN}?next={quote(local_path(target), safe='/')}"
+
+
+def see_other(target: str) -> RedirectResponse:
+    """A 303 to a path of this service (anything else goes to the worklist): after a post the browser fetches
+    the page with GET."""
+    return RedirectResponse(local_path(target), status_code=303)
+
+
+def after_sign_in(target: str) -> str:
+    """Where a sign-in returns to: `target` if it is a local page other than sign-in itself."""
+    path = local_path(target)
+    return "/" if path.startswith(SIGN_IN) else path
+
+
+def is_page_request(request: Request) -> bool:
+    """Whether the answer should be a page rather than JSON: the route answers only pages, or a browser asks
+    for HTML by its Accept header (a navigation or a form post), or htmx asks for a fragment of a page."""
+    if PAGES_TAG in (getattr(request.scope.get("route"), "tags", None) or ()):
+        return True
+    return "text/html" in request.headers.get("accept", "") or request.headers.get("hx-request") == "true"

@@ -1,0 +1,138 @@
+"""What the triage service answers: alerts, the worklist, an alert's detail with its readings, notifications
+and notes. The JSON API returns these models as they are; the web pages render them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+
+
+class AlertOut(BaseModel):
+    """One alert with everything needed to explain it (rule, parameters, inputs, computed values)."""
+
+    id: int
+    rule: str
+    alert_class: str
+    severity: str
+    state: str
+    opened_at: datetime
+    updated_at: datetime
+    last_input_at: datetime | None
+    repeats: int
+    message: str
+    explanation: dict[str, Any]
+    last_value: dict[str, Any]
+    snoozed_until: datetime | None
+    resolved_at: datetime | None
+
+
+class WorklistAlert(AlertOut):
+    """An open alert in the worklist, with its event class and escalation position."""
+
+    event_class: str | None
+    next_step: int | None
+    acknowledged_at: datetime | None
+
+
+class PatientGroup(BaseModel):
+    """One patient's open alerts, most urgent first, with counts."""
+
+    patient_id: UUID
+    display_name: str
+    care_team_id: UUID | None
+    counts: dict[str, int]
+    alerts: list[WorklistAlert]
+
+
+class Worklist(BaseModel):
+    """Open alerts of the caller's teams grouped per patient; patients ordered by their most urgent alert."""
+
+    total: int
+    patients: list[PatientGroup]
+
+
+class AlertReading(BaseModel):
+    """One stored reading of the alert's metrics."""
+
+    metric: str
+    value: float
+    unit: str
+    t: datetime
+    received_at: datetime
+    stored_at: datetime
+
+
+class NotificationOut(BaseModel):
+    """One notification of the alert (one per step) with its delivery attempts."""
+
+    id: int
+    step: int
+    kind: str
+    channel: str
+    target: str
+    idempotency_key: UUID
+    status: str
+    attempts: int
+    due_at: datetime
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    receipt: dict[str, Any] | None
+    history: list[dict[str, Any]]
+
+
+class Note(BaseModel):
+    """A comment or an outcome on the alert."""
+
+    kind: str
+    text: str
+    at: datetime
+    by: UUID
+
+
+class AlertDetail(BaseModel):
+    """Everything a nurse needs to act on an alert: what fired and why, recent readings, the chain so far,
+    the per-alert timestamps, and what people have written and done."""
+
+    alert: AlertOut
+    patient_id: UUID
+    event_class: str | None
+    policy: str | None
+    timestamps: dict[str, datetime | None]
+    readings: list[AlertReading]
+    notifications: list[NotificationOut]
+    notes: list[Note]
+
+
+class DeadLetter(BaseModel):
+    """A notification that could not be delivered (no patient data: ids, channel, target, error)."""
+
+    id: int
+    alert_id: int
+    step: int
+    channel: str
+    target: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+
+
+class SuppressionOut(BaseModel):
+    """A would-be alert that detection recorded instead of notifying, and why."""
+
+    rule: str
+    suppressed_by: str
+    at: datetime
+    message: str
+
+
+class PatientAlerts(BaseModel):
+    """Open alerts, alerts resolved in the last 30 days, and recent suppressions."""
+
+    open: list[AlertOut]
+    recent: list[AlertOut]
+    suppressed: list[SuppressionOut]
