@@ -45,13 +45,23 @@ NO_PATIENT_DATA = N_("Your role ({role}) has no access to patient data.")
 BEARER = {"WWW-Authenticate": "Bearer"}
 
 
+class RefusalError(HTTPException):
+    """An HTTP refusal worded for its reader; `source` is the catalogue's source text it was made from, so a
+    page can explain the refusal further whatever language the detail is in."""
+
+    def __init__(self, status: int, detail: str, source: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, detail, headers)
+        self.source = source
+
+
 def refusal(
     request: Request, status: int, message: str, headers: dict[str, str] | None = None, **values: str
-) -> HTTPException:
+) -> RefusalError:
     """An HTTP refusal in the reader's words: `message` and `values` are source texts of the catalogue
     (`values` that are not, such as a header name, are shown as they are)."""
     reader = reader_of(request)
-    return HTTPException(status, reader._(message).format(**{k: reader._(v) for k, v in values.items()}), headers)
+    detail = reader._(message).format(**{k: reader._(v) for k, v in values.items()})
+    return RefusalError(status, detail, message, headers)
 
 
 def _mark(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

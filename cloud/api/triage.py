@@ -22,7 +22,7 @@ from cloud.access.policy import PatientGrant, PatientScopeFilter, alert_access, 
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
 from cloud.alert_store.records import Actor
-from cloud.requests import Conn
+from cloud.requests import Conn, reader_of
 from cloud.worklist import actions, triage
 from cloud.worklist.actions import ActionRefusedError, CareOutcome
 from cloud.worklist.models import AlertDetail, DeadLetter, NotificationOut, Worklist
@@ -35,7 +35,7 @@ async def refused(request: Request, exc: Exception) -> JSONResponse:
     """The answer to an action the triage service refused, whichever route asked: its status and message.
     The exception has left the action's transaction, so nothing was written."""
     status, message = (exc.status, exc.message) if isinstance(exc, ActionRefusedError) else (422, str(exc))
-    return JSONResponse({"detail": message}, status_code=status)
+    return JSONResponse({"detail": reader_of(request)._(message)}, status_code=status)
 
 
 @router.get("/api/v1/worklist")

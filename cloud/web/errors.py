@@ -32,7 +32,7 @@ HEADINGS = {
 }
 OTHER_HEADING = N_("Something went wrong")
 INVALID = "The address or the form has a value that is not valid."
-# The service's refusals as a person reads them; a refusal not listed shows its heading alone.
+# The service's refusals (their source texts) as a person reads them; a refusal not listed shows its heading alone.
 EXPLANATIONS = {
     "This patient is not in your care teams.": N_(
         "This patient is not in your care teams, so you cannot see or change their alerts."
@@ -41,7 +41,7 @@ EXPLANATIONS = {
     "No such patient.": N_("There is no such patient, or they belong to another municipality."),
     "Not Found": N_("There is no page at this address."),
     "Method Not Allowed": N_("There is no page at this address."),
-    "Missing or wrong X-CSRF-Token header for a cookie session.": N_(
+    "Missing or wrong {header} header for a cookie session.": N_(
         "The form did not come from a page of this service, or it has expired. Nothing was saved: open the page "
         "again and repeat what you did."
     ),
@@ -71,7 +71,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
         if request.headers.get("hx-request") == "true":  # htmx follows this header instead of swapping
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
-    return error_page(request, exc.status_code, str(exc.detail), exc.headers)
+    # A refusal of the access layer is explained by its source text: its detail is already in the reader's words.
+    return error_page(request, exc.status_code, getattr(exc, "source", str(exc.detail)), exc.headers)
 
 
 def error_page(request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:

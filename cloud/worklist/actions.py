@@ -16,6 +16,7 @@ from cloud.alert_store import store
 from cloud.alert_store.records import Actor
 from cloud.escalation.timeline import after_action, observe
 from cloud.worklist.models import AlertOut
+from common.i18n import N_
 
 CareOutcome = Literal["resolved_by_phone", "visit_dispatched", "on_site", "done", "false_alarm"]
 OUTCOMES: tuple[str, ...] = get_args(CareOutcome)
@@ -27,7 +28,8 @@ CLOCK_SLACK = timedelta(minutes=5)
 
 
 class ActionRefusedError(Exception):
-    """The action cannot be taken; `status` is the HTTP status it maps to, `field` the input at fault."""
+    """The action cannot be taken; `status` is the HTTP status it maps to, `field` the input at fault, and
+    `message` a catalogue source string that each answer translates for its reader."""
 
     def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -38,7 +40,7 @@ class ActionRefusedError(Exception):
 
 def _answer(row: dict[str, Any] | None) -> AlertOut:
     if row is None:
-        raise ActionRefusedError(409, "The alert is already resolved.")
+        raise ActionRefusedError(409, N_("The alert is already resolved."))
     return AlertOut(**{name: row[name] for name in AlertOut.model_fields})
 
 
@@ -53,7 +55,7 @@ async def acknowledge(conn: AsyncConnection[Any], alert_id: int, actor: Actor) -
 async def snooze(conn: AsyncConnection[Any], alert_id: int, actor: Actor, minutes: int) -> AlertOut:
     """Hold re-notification of an open alert for `minutes` (1 minute to 7 days); it stays open."""
     if not 1 <= minutes <= MAX_SNOOZE_MINUTES:
-        raise ActionRefusedError(422, "A snooze lasts from 1 minute to 7 days.", "minutes")
+        raise ActionRefusedError(422, N_("A snooze lasts from 1 minute to 7 days."), "minutes")
     async with conn.transaction():
         alert = _answer(await store.snooze(conn, alert_id, actor, minutes))
         await after_action(conn, alert.id, "snoozed")
@@ -83,16 +85,16 @@ async def record_outcome(
     outcome's id."""
     at = at or datetime.now(UTC)
     if at > datetime.now(UTC) + CLOCK_SLACK:
-        raise ActionRefusedError(422, "An outcome cannot be in the future.", "at")
+        raise ActionRefusedError(422, N_("An outcome cannot be in the future."), "at")
     async with conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute("SELECT opened_at, resolved_at FROM alerts WHERE id = %s FOR UPDATE", (alert_id,))
         alert = await cur.fetchone()
         assert alert is not None  # the access policy has checked that it exists
         if at < alert["opened_at"] - CLOCK_SLACK:
-            raise ActionRefusedError(422, "An outcome cannot be before the alert opened.", "at")
+            raise ActionRefusedError(422, N_("An outcome cannot be before the alert opened."), "at")
         if alert["resolved_at"] is not None and outcome in CLOSING:
-            raise ActionRefusedError(409, "The alert is already resolved.")
+            raise ActionRefusedError(409, N_("The alert is already resolved."))
         outcome_id = await store.outcome(conn, alert_id, actor, outcome, at, note)
         if outcome == "on_site":
             await observe(conn, alert_id, "on_site_at", "on_site")

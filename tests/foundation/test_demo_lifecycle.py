@@ -102,7 +102,9 @@ def test_demo_tells_its_story_and_leaves_nothing_running_on_sigterm(state: Path)
         assert len(processes_mentioning(f"{state}/edge/home-12/mosquitto/mosquitto.conf")) == 1
         # The unacknowledged alarm escalates by e-mail (shortened demo waits) into the printing mail sink.
         mail = wait_for_line(process, "E-post til teamleder@", timeout=90)
-        assert "trygghetsalarm" in mail and f"{url}/alerts/" in mail and "Kari" not in mail, mail
+        assert (
+            "trygghetsalarm" in mail.lower() and "varsel" in mail and f"{url}/alerts/" in mail and "Kari" not in mail
+        ), mail
         data_dir = _data_dir_of(state)
         assert data_dir.startswith(str(state))
     finally:
