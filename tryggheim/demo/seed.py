@@ -1,5 +1,6 @@
-"""The demo's population: one municipality, one care team, local accounts for a nurse, an installer and an
-administrator. Passwords are generated once per state directory and kept there (0600)."""
+"""The demo's population: one municipality, one care team, local accounts for a nurse, the response centre
+(trygghetssentral), an installer and an administrator. Passwords are generated once per state directory and kept
+there (0600); an account added in a later version gets its password on the next start."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from gettext import NullTranslations
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -15,7 +17,7 @@ import httpx
 import psycopg
 
 from cloud.access import audit, directory
-from cloud.access.roles import Role
+from cloud.access.roles import ROLE_NAMES, Role
 from cloud.gateways import credentials, devices
 from device_profiles import wire
 from device_profiles.wire import WireReading
@@ -25,6 +27,8 @@ MUNICIPALITY = ("0301", "Oslo (demo)")
 TEAM = "Hjemmesykepleien Grünerløkka"
 ACCOUNTS = (
     ("demo.sykepleier", "Sykepleier Demo", Role.NURSE),
+    # The response centre answers the whole municipality's safety alarms: no care team of its own.
+    ("demo.responssenter", "Responssenter Demo", Role.RESPONSE_CENTRE),
     ("demo.installator", "Installatør Demo", Role.INSTALLER),
     ("demo.admin", "Administrator Demo", Role.MUNICIPALITY_ADMIN),
 )
@@ -47,13 +51,13 @@ DEMO_ACTOR = audit.Actor.system("demo")  # who the demo's teams and accounts wer
 
 def _passwords(state_dir: Path) -> dict[str, str]:
     path = state_dir / "demo-accounts.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        return stored
-    passwords = {username: secrets.token_urlsafe(12) for username, _, _ in ACCOUNTS}
-    path.write_text(json.dumps(passwords))
-    path.chmod(0o600)
-    return passwords
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [username for username, _, _ in ACCOUNTS if username not in stored]
+    if missing:
+        stored |= {username: secrets.token_urlsafe(12) for username in missing}
+        path.write_text(json.dumps(stored))
+        path.chmod(0o600)
+    return stored
 
 
 async def _seed(url: str, passwords: dict[str, str]) -> None:
@@ -85,9 +89,12 @@ def seed(runtime_url: str, state_dir: Path) -> list[tuple[str, str, str]]:
     return [(role.value, username, passwords[username]) for username, _, role in ACCOUNTS]
 
 
-def describe(accounts: list[tuple[str, str, str]]) -> list[str]:
-    """Lines printed for the person running the demo."""
-    return [f"  {role:<20} {username:<20} {password}" for role, username, password in accounts]
+def describe(accounts: list[tuple[str, str, str]], translations: NullTranslations) -> list[str]:
+    """Lines printed for the person running the demo: each role in the reader's words, user name, password."""
+    return [
+        f"  {translations.gettext(ROLE_NAMES[Role(role)]):<22} {username:<20} {password}"
+        for role, username, password in accounts
+    ]
 
 
 async def _home_and_code(url: str) -> tuple[str, str, str | None]:
