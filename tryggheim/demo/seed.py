@@ -8,9 +8,11 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from gettext import NullTranslations
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
@@ -113,13 +115,18 @@ async def _home_and_code(url: str) -> tuple[str, str, str | None]:
         return str(row[0]), str(row[1]), code
 
 
+async def assign_protocols(conn: psycopg.AsyncConnection[Any], patient_id: UUID, protocols: list[str]) -> None:
+    """The patient's protocols, as a clinician would set them (kept when already set)."""
+    await conn.execute(
+        "INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (patient_id, protocols),
+    )
+
+
 async def _register(url: str, gateway_id: str, patient_id: str) -> None:
     since = datetime.now(UTC) - timedelta(days=INSTALLED_DAYS_AGO)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await conn.execute(
-            "INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (UUID(patient_id), ["heart_failure", "welfare"]),
-        )
+        await assign_protocols(conn, UUID(patient_id), ["heart_failure", "welfare"])
         for address, profile in DEMO_DEVICES:
             device = await devices.register(
                 conn, gateway_id=UUID(gateway_id), address=address, profile_id=profile, valid_from=since
@@ -145,20 +152,24 @@ def _history(now: datetime) -> list[wire.WireJSON]:
     addresses = {"scale": DEMO_DEVICES[0][0], "blood_pressure": DEMO_DEVICES[1][0]}
     scripted_from = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=len(DEMO_WEIGHTS) - 1)
     simulator = HomeSimulator(seed=2026, start=now - timedelta(days=HISTORY_DAYS), baseline_weight_kg=DEMO_WEIGHTS[0])
-    taken = (
-        (addresses[event.device.role], o, event.at)
+    return wire_readings(
+        (addresses[event.device.role], o.metric, o.value, o.unit, event.at)
         for event in simulator.events(until=scripted_from)
         if event.device.role in addresses
         for o in event.observations
     )
+
+
+def wire_readings(items: Iterable[tuple[str, str, float | str, str, datetime]]) -> list[wire.WireJSON]:
+    """(device, metric, value, unit, measured at) as a gateway sends them, numbered from 1, received when measured."""
     return [
-        WireReading(seq=seq, device=device, metric=o.metric, value=o.value, unit=o.unit, measured_at=at,
+        WireReading(seq=seq, device=device, metric=metric, value=value, unit=unit, measured_at=at,
                     received_at=at).encode()
-        for seq, (device, o, at) in enumerate(taken, start=1)
+        for seq, (device, metric, value, unit, at) in enumerate(items, start=1)
     ]  # fmt: skip
 
 
-async def _proposal(url: str, patient_id: str) -> str:
+async def propose_limits(url: str, patient_id: str) -> str:
     """Propose Kari's personal limits now (the service's hourly job would do it within the hour)."""
     from cloud.db.pool import make_pool
     from cloud.evaluation.baselines import propose_due
@@ -196,12 +207,17 @@ def _readings(now: datetime) -> list[wire.WireJSON]:
         (monitor, "bp.diastolic", 84, "mm[Hg]", today),
         (button, "alarm.button", 1, "1", now),
     ]
-    return [
-        WireReading(
-            seq=seq, device=device, metric=metric, value=value, unit=unit, measured_at=at, received_at=at
-        ).encode()
-        for seq, (device, metric, value, unit, at) in enumerate(items, start=1)
-    ]
+    return wire_readings(items)
+
+
+def report_status(client: httpx.Client, gateway_id: str, credential: str) -> None:
+    """One heartbeat, as the gateway agent sends every few minutes: a gateway never heard from counts as down
+    (the liveness rule `live.gateway_heartbeat` would open at once)."""
+    report = {"software_version": "demo", "uptime_s": 60, "gateway_clock": datetime.now(UTC).isoformat(),
+              "outbox_depth": 0}  # fmt: skip
+    client.post(
+        f"/api/v1/gateways/{gateway_id}/status", json=report, headers={"Authorization": f"Bearer {credential}"}
+    ).raise_for_status()
 
 
 def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
@@ -217,6 +233,7 @@ def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
         enrolled = client.post("/api/v1/gateways/enrol", json={"code": code})
         enrolled.raise_for_status()
         gateway_id, credential = enrolled.json()["gateway_id"], enrolled.json()["credential"]
+        report_status(client, gateway_id, credential)
         asyncio.run(_register(runtime_url, gateway_id, patient_id))
         backfilled = client.post(
             "/api/v1/ingest",
@@ -236,7 +253,7 @@ def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
     while len(opened) < 2 and time.monotonic() < deadline:  # evaluation runs in the service, asynchronously
         time.sleep(0.5)
         opened = asyncio.run(_alerts(runtime_url, patient_id))
-    proposal = asyncio.run(_proposal(runtime_url, patient_id))
+    proposal = asyncio.run(propose_limits(runtime_url, patient_id))
     return (
         f"gateway {gateway_id} enrolled with a one-time code; {stored.json()['stored']} readings stored; "
         f"alerts opened: {', '.join(opened) or 'none yet'}; {HISTORY_DAYS} days of history backfilled "
