@@ -6,7 +6,7 @@ directory (the demo's machinery), the demo's accounts and registry, the showcase
 (tryggheim/demo/showcase.py: 90 days of readings, open alerts of several kinds, alarm-button presses, comments,
 a waiting proposal of personal limits), and a real `tryggheim cloud serve` on it with local sign-in and the
 demo's e-mail escalation into a mail sink that keeps quiet. Debian's Chromium is driven by Playwright's Python
-package with the browser tests' launch arguments (no browser is ever downloaded: never `playwright install`).
+package (tryggheim/chromium.py: no browser is ever downloaded, never `playwright install`).
 
 Every page of PAGES is shot, each signed in as its account. A page that answers anything but 200 (a 404
 because it does not exist yet, a 403) or throws a script error stops the run, naming the page, its path and
@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Request, sync_playwright
+from playwright.sync_api import Browser, Request
 from playwright.sync_api import Page as Tab
 
 from cloud.config import CloudSettings
 from cloud.db.embedded import free_port
 from cloud.runtime import database
+from tryggheim.chromium import BrowserRunError, chromium, sign_in
 from tryggheim.demo import mail as demo_mail
 from tryggheim.demo import seed as demo_seed
 from tryggheim.demo import showcase
@@ -59,15 +60,11 @@ PAGES = (
 )
 SIZES = ((1366, 768), (390, 844))
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-# The browser tests' launch arguments (tests/web/browser.py): no sandbox as root, and nothing phoning home.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 QUIET_S = 0.5  # no request in flight for this long (live event streams aside): the page has drawn its data
 TIMEOUT_S = 20
 
 
-class ShotFailedError(Exception):
+class ShotFailedError(BrowserRunError):
     """A page could not be shot as it should look."""
 
 
@@ -124,16 +121,6 @@ class _Quiet:
         raise ShotFailedError(f"{tab.url}: requests still in flight after {TIMEOUT_S} s: {self.pending}")
 
 
-def _sign_in(tab: Tab, username: str, password: str) -> None:
-    tab.goto("/signin")
-    tab.locator("#username").fill(username)
-    tab.locator("#password").fill(password)
-    tab.locator("#password").press("Enter")
-    tab.wait_for_load_state()
-    if "/signin" in tab.url:
-        raise ShotFailedError(f"{username} could not sign in: {tab.locator('main').inner_text()}")
-
-
 def _shoot(browser: Browser, base_url: str, pages: list[Page], password: str, names: dict[str, str],
            out: Path) -> list[Path]:  # fmt: skip
     """Shoot `pages` (one account's) at every size; returns the files written."""
@@ -146,7 +133,7 @@ def _shoot(browser: Browser, base_url: str, pages: list[Page], password: str, na
         context.set_default_timeout(TIMEOUT_S * 1000)
         tab = context.new_page()
         quiet = _Quiet(tab)
-        _sign_in(tab, pages[0].account, password)
+        sign_in(tab, pages[0].account, password)
         for page in pages:
             path = page.path.format(**names)
             response = tab.goto(path)
@@ -176,12 +163,10 @@ def run(pages: list[Page], out: Path) -> list[Path]:
                 names = showcase.build(url, db.runtime_url, passwords).names()
                 out.mkdir(parents=True, exist_ok=True)
                 written: list[Path] = []
-                with sync_playwright() as playwright:
-                    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                with chromium() as browser:
                     for account in dict.fromkeys(page.account for page in pages):
                         mine = [page for page in pages if page.account == account]
                         written += _shoot(browser, url, mine, passwords[account], names, out)
-                    browser.close()
                 return written
     finally:
         if sink is not None:
@@ -200,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for path in run(chosen, args.out):
             print(path, flush=True)
-    except ShotFailedError as exc:
+    except BrowserRunError as exc:
         print(f"screenshots: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
 
