@@ -7,7 +7,7 @@ open alerts over 200 patients, the first with 90 days of readings. Then:
 * **Render time**: each page of PAGES is fetched `renders` times (after a warm-up) by the signed-in nurse, one
   request at a time over a kept-alive loopback connection: p50/p99 of the time to the response's last byte,
   which is the server's time to render it plus a loopback round trip (well under a millisecond).
-* **Alert in the browser**: the worklist is open in Debian's Chromium (tryggheim/chromium.py) with its live
+* **Alert in the browser**: the worklist is open in Debian's Chromium (tryggheim/harness.py) with its live
   stream connected; `trials` times a gateway posts an alarm-button press for a patient without alerts, and
   the time from just before the POST to the patient's name on the page is taken: ingest, detection, the
   worklist NOTIFY, the event stream, the list's refresh and the browser's swap.
@@ -28,7 +28,7 @@ import httpx
 
 from tryggheim.bench.ingest import cloud_service
 from tryggheim.bench.ui_population import NURSE, Person, Population, populate
-from tryggheim.chromium import BrowserRunError, chromium, sign_in
+from tryggheim.harness import BrowserRunError, chromium, sign_in
 
 # (name, path): `{patient}` is the patient with the reading history.
 PAGES = (("worklist", "/"), ("patient", "/patients/{patient}"))

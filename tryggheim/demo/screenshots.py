@@ -6,7 +6,7 @@ directory (the demo's machinery), the demo's accounts and registry, the showcase
 (tryggheim/demo/showcase.py: 90 days of readings, open alerts of several kinds, alarm-button presses, comments,
 a waiting proposal of personal limits), and a real `tryggheim cloud serve` on it with local sign-in and the
 demo's e-mail escalation into a mail sink that keeps quiet. Debian's Chromium is driven by Playwright's Python
-package (tryggheim/chromium.py: no browser is ever downloaded, never `playwright install`).
+package (tryggheim/harness.py: no browser is ever downloaded, never `playwright install`).
 
 Every page of PAGES is shot, each signed in as its account. A page that answers anything but 200 (a 404
 because it does not exist yet, a 403) or throws a script error stops the run, naming the page, its path and
@@ -18,14 +18,10 @@ Run: `make screenshots`, or `.venv/bin/python -m tryggheim.demo.screenshots --on
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +32,10 @@ from playwright.sync_api import Page as Tab
 from cloud.config import CloudSettings
 from cloud.db.embedded import free_port
 from cloud.runtime import database
-from tryggheim.chromium import BrowserRunError, chromium, sign_in
 from tryggheim.demo import mail as demo_mail
 from tryggheim.demo import seed as demo_seed
 from tryggheim.demo import showcase
+from tryggheim.harness import BrowserRunError, chromium, cloud_serve, sign_in
 
 
 @dataclass(frozen=True)
@@ -66,29 +62,6 @@ TIMEOUT_S = 20
 
 class ShotFailedError(BrowserRunError):
     """A page could not be shot as it should look."""
-
-
-@contextmanager
-def _service(runtime_url: str, smtp_port: int) -> Iterator[str]:
-    """A real `tryggheim cloud serve` on the database, with local sign-in and the demo's e-mail settings."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRYGGHEIM_")}
-    env.update(TRYGGHEIM_DATABASE_URL=runtime_url, TRYGGHEIM_PORT=str(port), TRYGGHEIM_AUTH_MODE="local",
-               TRYGGHEIM_COOKIE_SECURE="false", TRYGGHEIM_LOG_LEVEL="WARNING", TRYGGHEIM_SMTP_HOST="127.0.0.1",
-               TRYGGHEIM_SMTP_PORT=str(smtp_port), TRYGGHEIM_SMTP_FROM="varsel@demo.tryggheim.invalid",
-               TRYGGHEIM_ESCALATION_MINUTE_S=str(demo_mail.DEMO_MINUTE_S),
-               TRYGGHEIM_PUBLIC_URL=f"http://127.0.0.1:{port}")  # fmt: skip
-    binary = str(Path(sys.executable).parent / "tryggheim")
-    server = subprocess.Popen([binary, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise ShotFailedError("the cloud service did not start (its errors are above)")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 class _Quiet:
@@ -159,7 +132,10 @@ def run(pages: list[Page], out: Path) -> list[Path]:
         with database(CloudSettings(state_dir=root, database_url=None)) as db:
             passwords = {username: password for _, username, password in demo_seed.seed(db.runtime_url, root)}
             demo_mail.configure(db.runtime_url, demo_seed.MUNICIPALITY[0])
-            with _service(db.runtime_url, smtp_port) as url:
+            with cloud_serve(db.runtime_url, TRYGGHEIM_AUTH_MODE="local", TRYGGHEIM_COOKIE_SECURE="false",
+                             TRYGGHEIM_SMTP_HOST="127.0.0.1", TRYGGHEIM_SMTP_PORT=str(smtp_port),
+                             TRYGGHEIM_SMTP_FROM="varsel@demo.tryggheim.invalid",
+                             TRYGGHEIM_ESCALATION_MINUTE_S=str(demo_mail.DEMO_MINUTE_S)) as url:  # fmt: skip
                 names = showcase.build(url, db.runtime_url, passwords).names()
                 out.mkdir(parents=True, exist_ok=True)
                 written: list[Path] = []
