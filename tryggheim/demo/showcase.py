@@ -69,7 +69,8 @@ def _night_door(now: datetime, kit: dict[str, str]) -> list[Reading]:
     return [(kit["door"], "door.open", 1, "1", night), (kit["door"], "door.open", 0, "1", night + timedelta(minutes=4))]
 
 
-# In the order their readings are sent: Berit's alarm before Kari's, so Kari's is the newest.
+# In the order their readings are sent: Berit's alarm before Kari's, so Kari's is the newest; Kari's red alarm
+# before Ola's red NEWS2, so Kari heads the worklist.
 RESIDENTS = (
     Resident("Per Hansen (demo)", 12, ("general_elderly", "welfare"), frozenset({"blood_pressure", "door", "motion"}),
              lambda now: (), {"wf.door_at_night": "door"}, also=_night_door),
@@ -77,14 +78,14 @@ RESIDENTS = (
              lambda now: (VitalShift(now - timedelta(days=20), ramp_days=3, systolic=24, hold_days=30),
                           AlarmPress(now - timedelta(seconds=5))),
              {"wf.alarm_button": "alarm"}, normal={"systolic": 134.0}),
-    Resident("Ola Nordmann (demo)", 11, ("copd", "welfare"), frozenset({"oximeter", "blood_pressure"}),
-             lambda now: (VitalShift(now - timedelta(days=4), ramp_days=3, pulse=16, spo2=-6),),
-             {"copd.spo2_baseline": "spo2"}, normal={"spo2": 95.0, "pulse": 74.0}),
     Resident("Kari Nordmann (demo)", 2026, ("heart_failure", "welfare"),
              frozenset({"scale", "blood_pressure", "oximeter", "button"}),
              lambda now: (WeightGain(now - timedelta(days=3.6), kg_per_day=0.85, days=4),
                           AlarmPress(now - timedelta(seconds=5))),
              {"hf.weight_gain_3d": "weight", "wf.alarm_button": "alarm"}, normal={"baseline_weight_kg": 74.0}),
+    Resident("Ola Nordmann (demo)", 11, ("copd", "welfare"), frozenset({"oximeter", "blood_pressure"}),
+             lambda now: (VitalShift(now - timedelta(days=4), ramp_days=3, pulse=16, spo2=-6),),
+             {"copd.spo2_baseline": "spo2"}, normal={"spo2": 95.0, "pulse": 74.0}),
 )  # fmt: skip
 
 
