@@ -17,7 +17,7 @@ export UV_NATIVE_TLS := true
 PYTEST_WORKERS ?= 2
 FUZZ_SECONDS ?= 60
 
-.PHONY: help demo test check lint types imports unit fuzz lock i18n sysdeps clean devices-doc web-assets
+.PHONY: help demo test check lint types imports unit fuzz lock i18n sysdeps clean devices-doc web-assets screenshots
 
 help:
 	@echo "make demo   - run Tryggheim on embedded defaults (private PostgreSQL, simulated homes)"
@@ -98,6 +98,12 @@ fuzz: venv
 # docs/devices.md is generated from device_profiles/devices/*.yaml; a test fails when it is stale.
 devices-doc: venv
 	$(BIN)/tryggheim profiles docs --output docs/devices.md
+
+# docs/screenshots/*.png: every page at 1366x768 and 390x844 on a private demo-like service (embedded PostgreSQL,
+# the demo's accounts, 90 days of simulated readings) in Debian's Chromium; a page that does not answer 200 stops
+# it. SCREENSHOTS="worklist alert" shoots some pages only (names: tryggheim/demo/screenshots.py, PAGES).
+screenshots: sysdeps venv
+	$(BIN)/python -m tryggheim.demo.screenshots $(foreach page,$(SCREENSHOTS),--only $(page))
 
 lock: $(UV)
 	$(UV) lock --python $(PYTHON)

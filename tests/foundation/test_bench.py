@@ -57,3 +57,20 @@ def test_ingest_cpu_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
     assert (bulk["batches"], small["batches"]) == (10, 100)
     # A batch of 1,000 readings costs more than one of 10.
     assert bulk["cpu_ms"] > small["cpu_ms"] > 0 and bulk["wall_ms"] > small["wall_ms"] > 0
+
+
+@pytest.mark.slow
+def test_ui_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
+    # Every page of the benchmark's table is measured: a page that answers 404 fails the run.
+    result = run_cli("bench", "ui", "--patients", "2", "--alerts", "5", "--days", "2", "--renders", "3",
+                     "--trials", "1", "--admin-url", pg_admin_url, timeout=180)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.strip().splitlines()
+    figures = json.loads(line)
+    assert figures["benchmark"] == "ui" and (figures["patients"], figures["open_alerts"]) == (2, 5)
+    assert figures["history_readings"] > 2 * 10  # two days of a scale, a blood-pressure monitor and an oximeter
+    assert set(figures["pages"]) == {"worklist", "patient"}
+    for page in figures["pages"].values():
+        assert 0 < page["p50_ms"] <= page["p99_ms"] <= page["max_ms"] and page["kb"] > 1, page
+    live = figures["alert_in_browser"]
+    assert live["trials"] == 1 and 0 < live["p50_ms"] == live["max_ms"] < 15_000, live

@@ -12,7 +12,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from cloud.db.embedded import free_port
@@ -33,7 +35,8 @@ def state(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _start_demo(state_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+def _start_demo(state_dir: Path, port: int, printed: list[str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Start the demo; returns once it prints its URL, with the lines before it added to `printed`."""
     process = subprocess.Popen(
         [TRYGGHEIM, "demo"],
         env=env_with(TRYGGHEIM_STATE_DIR=str(state_dir), TRYGGHEIM_PORT=str(port)),
@@ -41,8 +44,18 @@ def _start_demo(state_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    url = wait_for_line(process, "http://", timeout=90)
+    while not (url := wait_for_line(process, "", timeout=90)).startswith("http://"):
+        (printed if printed is not None else []).append(url)
     return process, url
+
+
+def _signed_in_get(url: str, username: str, password: str, path: str) -> Any:
+    """GET `path` as JSON after signing in with a demo account."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        client.post("/auth/login", json={"username": username, "password": password}).raise_for_status()
+        response = client.get(path)
+        response.raise_for_status()
+        return response.json()
 
 
 def _healthz(url: str) -> dict[str, object]:
@@ -85,9 +98,15 @@ def _assert_all_gone(state: Path, data_dir: str) -> None:
 
 def test_demo_tells_its_story_and_leaves_nothing_running_on_sigterm(state: Path) -> None:
     port = free_port()
-    process, url = _start_demo(state, port)
+    printed: list[str] = []
+    process, url = _start_demo(state, port, printed)
     try:
         assert url == f"http://127.0.0.1:{port}"
+        # Every account is printed with its role in words and its password, the response centre's too.
+        passwords = json.loads((state / "demo-accounts.json").read_text())
+        assert f"responssenter          demo.responssenter   {passwords['demo.responssenter']}" in printed, printed
+        assert f"sykepleier             demo.sykepleier      {passwords['demo.sykepleier']}" in printed, printed
+        assert wait_for_line(process, "Trygghetsalarmer i nettleseren").endswith(f"{url}/response-centre")
         assert _healthz(url)["status"] == "ok"
         # The scripted gateway enrols through the real HTTP flow, its readings are stored and evaluated:
         # the heart-failure weight rule and the safety alarm open alerts.
@@ -96,15 +115,20 @@ def test_demo_tells_its_story_and_leaves_nothing_running_on_sigterm(state: Path)
         assert "hf.weight_gain_3d" in line and "alarm" in line, line
         # 30 days of simulated history make a personal baseline, and its proposal waits for the nurse.
         assert "30 days of history backfilled" in line and "waiting for approval (hf.heart_rate" in line, line
+        # The nurse sees the demo's alerts; the response centre sees the welfare home's alarm-button press.
+        nurse = _signed_in_get(url, "demo.sykepleier", passwords["demo.sykepleier"], "/api/v1/worklist")
+        assert {"hf.weight_gain_3d", "wf.alarm_button"} <= {a["rule"] for p in nurse["patients"] for a in p["alerts"]}
+        centre = _signed_in_get(url, "demo.responssenter", passwords["demo.responssenter"], "/api/v1/response-centre")
+        [alarm] = [a for a in centre["alarms"] if a["rule"] == "wf.alarm_button"]  # a door at night may join
+        assert alarm["patient"] == "Kari Nordmann (demo)", alarm
+        assert alarm["address"].startswith("Thorvald Meyers gate 1") and alarm["taken_at"] is None, alarm
         # Two homes run real edge agent processes against this service; the radio home has its own broker.
         assert wait_for_line(process, "Simulerte hjem: 2", timeout=90)
         assert len(processes_mentioning(f"{state}/edge/home-")) == 3
         assert len(processes_mentioning(f"{state}/edge/home-12/mosquitto/mosquitto.conf")) == 1
         # The unacknowledged alarm escalates by e-mail (shortened demo waits) into the printing mail sink.
         mail = wait_for_line(process, "E-post til teamleder@", timeout=90)
-        assert (
-            "trygghetsalarm" in mail.lower() and "varsel" in mail and f"{url}/alerts/" in mail and "Kari" not in mail
-        ), mail
+        assert "rødt varsel: Trygghetsalarm utløst" in mail and f"{url}/alerts/" in mail and "Kari" not in mail, mail
         data_dir = _data_dir_of(state)
         assert data_dir.startswith(str(state))
     finally:

@@ -1,19 +1,18 @@
-"""Driving Debian's Chromium with Playwright's Python package (never `playwright install`: no browser is
-downloaded), injecting axe-core from node_modules, and watching a page for what the CSP refused."""
+"""Driving Debian's Chromium with Playwright's Python package (tryggheim/harness.py launches it; never
+`playwright install`: no browser is downloaded), injecting axe-core from node_modules, and watching a page for
+what the CSP refused."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
+from tryggheim.harness import chromium as chromium  # the browser tests' browser: one per test module
+
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 SIZES = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 # WCAG 2.1 A and AA, the level Norwegian public-sector solutions must meet.
@@ -26,17 +25,6 @@ def beside_the_browser(function: Callable[..., T], *args: Any) -> T:
     thread, where the test helpers' `asyncio.run` may not start another."""
     with ThreadPoolExecutor(1) as worker:
         return worker.submit(function, *args).result()
-
-
-@contextmanager
-def chromium() -> Iterator[Browser]:
-    """A headless Chromium for one test module."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class Watch:

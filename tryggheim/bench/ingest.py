@@ -17,21 +17,17 @@ import os
 import random
 import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 
-from cloud.db.embedded import free_port
 from cloud.gateways import credentials, devices
 from device_profiles import wire
 from device_profiles.wire import WireReading
@@ -248,33 +244,21 @@ async def _measure(mode: str, runtime_url: str, base_urls: list[str], seed: int)
 
 @contextmanager
 def cloud_service(
-    admin_url: str | None, replicas: int = 1, *, detection: bool = True
+    admin_url: str | None, replicas: int = 1, *, detection: bool = True, **settings: str
 ) -> Iterator[tuple[str, list[str]]]:
-    """A migrated throwaway database and `replicas` real `tryggheim cloud serve` processes on it:
-    (runtime URL, base URL of each replica)."""
+    """A migrated throwaway database and `replicas` real `tryggheim cloud serve` processes on it, with further
+    `TRYGGHEIM_*` settings: (runtime URL, base URL of each replica)."""
     from tryggheim.bench._database import bench_database
 
     with bench_database(admin_url) as roles, ExitStack() as stack:
-        urls = [stack.enter_context(_replica(roles.runtime_url, detection)) for _ in range(replicas)]
+        urls = [stack.enter_context(_replica(roles.runtime_url, detection, settings)) for _ in range(replicas)]
         yield roles.runtime_url, urls
 
 
-@contextmanager
-def _replica(runtime_url: str, detection: bool) -> Iterator[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRYGGHEIM_")}
-    env.update(TRYGGHEIM_DATABASE_URL=runtime_url, TRYGGHEIM_PORT=str(free_port()), TRYGGHEIM_LOG_LEVEL="WARNING",
-               TRYGGHEIM_DB_POOL_MAX="12", TRYGGHEIM_EVALUATION=str(detection).lower())  # fmt: skip
-    binary = str(Path(sys.executable).parent / "tryggheim")
-    server = subprocess.Popen([binary, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError("the cloud service did not start")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(30)
+def _replica(runtime_url: str, detection: bool, settings: dict[str, str]) -> AbstractContextManager[str]:
+    from tryggheim.harness import cloud_serve
+
+    return cloud_serve(runtime_url, TRYGGHEIM_DB_POOL_MAX="12", TRYGGHEIM_EVALUATION=str(detection).lower(), **settings)
 
 
 def run(mode: str, admin_url: str | None, seed: int = 1, *, detection: bool = True) -> dict[str, Any]:

@@ -101,3 +101,36 @@ def scenarios(
     seed_range = range(first_seed, first_seed + seeds)
     result = {"benchmark": "scenarios", "seeds": [seed_range.start, seed_range.stop - 1]}
     print(json.dumps({**result, **suite(seed_range, processes=processes)}))
+
+
+@app.command()
+def ui(
+    patients: Annotated[int, typer.Option(min=1, max=10_000, help="Patients with open alerts.")] = 200,
+    alerts: Annotated[int, typer.Option(min=2, help="Open alerts over them (2 or 3 per patient).")] = 500,
+    days: Annotated[int, typer.Option(min=1, max=400, help="Days of readings of the patient page's patient.")] = 90,
+    renders: Annotated[int, typer.Option(min=1, max=10_000, help="Timed fetches of each page.")] = 50,
+    trials: Annotated[int, typer.Option(min=0, max=100, help="Alarm presses timed into the open worklist.")] = 5,
+    page: Annotated[
+        list[str] | None, typer.Option(help="Measure this page only (repeatable; default: every page).")
+    ] = None,
+    admin_url: Annotated[
+        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
+    ] = None,
+) -> None:
+    """Server time to render the worklist and the patient page (p50/p99), and a new alert's time into a browser."""
+    from tryggheim.bench.ui import PAGES, BenchmarkError, run
+    from tryggheim.commands._startup import fail
+
+    names = [name for name, _ in PAGES]
+    if not 2 * patients <= alerts <= 3 * patients:
+        raise typer.BadParameter(
+            f"give 2 to 3 alerts per patient: {2 * patients}-{3 * patients}", param_hint="--alerts"
+        )
+    if unknown := sorted(set(page or []) - set(names)):
+        raise typer.BadParameter(f"{', '.join(unknown)}: not one of {', '.join(names)}", param_hint="--page")
+    try:
+        figures = run(admin_url, patients=patients, alerts=alerts, days=days, renders=renders, trials=trials,
+                      pages=page or names)  # fmt: skip
+    except BenchmarkError as exc:
+        fail(str(exc))
+    print(json.dumps(figures))

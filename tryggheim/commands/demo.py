@@ -34,6 +34,8 @@ def _settings(state_dir: Path, smtp_port: int) -> CloudSettings:
             smtp_port=smtp_port,
             smtp_from="varsel@demo.tryggheim.invalid",
             escalation_minute_s=demo_mail.DEMO_MINUTE_S,
+            # The service's routine JSON log lines would bury the demo's story; TRYGGHEIM_LOG_LEVEL brings them back.
+            log_level=os.environ.get("TRYGGHEIM_LOG_LEVEL", "WARNING"),
         )
     )
     return settings.model_copy(update={"public_url": f"http://{settings.host}:{settings.port}"})
@@ -52,7 +54,8 @@ def demo(
     os.environ.pop("TRYGGHEIM_DATABASE_URL", None)
     smtp_port = free_port()
     settings = _settings(state_dir, smtp_port)
-    _ = translations("nb").gettext
+    nb = translations("nb")
+    _ = nb.gettext
 
     def mail_received(to: str, subject: str, link: str) -> None:
         print(_("E-mail to {to}: {subject} {link}").format(to=to, subject=subject, link=link), flush=True)
@@ -98,11 +101,13 @@ def demo(
         # Off the server's event loop: the scripted gateway talks to this very server over HTTP.
         threading.Thread(target=scripted_gateway, args=(url,), daemon=True).start()
         print(_("Demo accounts (role, user name, password):"), flush=True)
-        for line in demo_seed.describe(accounts):
+        for line in demo_seed.describe(accounts, nb):
             print(line, flush=True)
         print(_("Tryggheim is running at {url}").format(url=url), flush=True)
         print(url, flush=True)
         print(_("Worklist in the browser (sign in as the nurse above): {url}/").format(url=url), flush=True)
+        print(_("Safety alarms in the browser (sign in as the response centre above): {url}/response-centre").format(
+            url=url), flush=True)  # fmt: skip
         print(_("Press Ctrl-C to stop."), flush=True)
 
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from email import message_from_bytes
-from email.policy import default as modern_email
+from email.policy import default as parse_headers
 from typing import Any
 
 import psycopg
@@ -31,7 +31,8 @@ class _Printer:
         self.say = say
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        mail = message_from_bytes(envelope.content, policy=modern_email)  # headers decoded (ø in subjects)
+        # The default policy decodes the headers: a bokmål subject arrives as RFC 2047 encoded words.
+        mail = message_from_bytes(envelope.content, policy=parse_headers)
         body = mail.get_payload(decode=True)
         text = body.decode(errors="replace") if isinstance(body, bytes) else ""
         link = next((word for word in text.split() if "/alerts/" in word), "")

@@ -1,5 +1,6 @@
-"""The demo's population: one municipality, one care team, local accounts for a nurse, an installer and an
-administrator. Passwords are generated once per state directory and kept there (0600)."""
+"""The demo's population: one municipality, one care team, local accounts for a nurse, the response centre
+(trygghetssentral), an installer and an administrator. Passwords are generated once per state directory and kept
+there (0600); an account added in a later version gets its password on the next start."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from gettext import NullTranslations
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 import psycopg
 
 from cloud.access import audit, directory
-from cloud.access.roles import Role
+from cloud.access.roles import ROLE_NAMES, Role
 from cloud.gateways import credentials, devices
 from device_profiles import wire
 from device_profiles.wire import WireReading
@@ -25,6 +29,8 @@ MUNICIPALITY = ("0301", "Oslo (demo)")
 TEAM = "Hjemmesykepleien Grünerløkka"
 ACCOUNTS = (
     ("demo.sykepleier", "Sykepleier Demo", Role.NURSE),
+    # The response centre answers the whole municipality's safety alarms: no care team of its own.
+    ("demo.responssenter", "Responssenter Demo", Role.RESPONSE_CENTRE),
     ("demo.installator", "Installatør Demo", Role.INSTALLER),
     ("demo.admin", "Administrator Demo", Role.MUNICIPALITY_ADMIN),
 )
@@ -47,13 +53,13 @@ DEMO_ACTOR = audit.Actor.system("demo")  # who the demo's teams and accounts wer
 
 def _passwords(state_dir: Path) -> dict[str, str]:
     path = state_dir / "demo-accounts.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        return stored
-    passwords = {username: secrets.token_urlsafe(12) for username, _, _ in ACCOUNTS}
-    path.write_text(json.dumps(passwords))
-    path.chmod(0o600)
-    return passwords
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [username for username, _, _ in ACCOUNTS if username not in stored]
+    if missing:
+        stored |= {username: secrets.token_urlsafe(12) for username in missing}
+        path.write_text(json.dumps(stored))
+        path.chmod(0o600)
+    return stored
 
 
 async def _seed(url: str, passwords: dict[str, str]) -> None:
@@ -85,9 +91,12 @@ def seed(runtime_url: str, state_dir: Path) -> list[tuple[str, str, str]]:
     return [(role.value, username, passwords[username]) for username, _, role in ACCOUNTS]
 
 
-def describe(accounts: list[tuple[str, str, str]]) -> list[str]:
-    """Lines printed for the person running the demo."""
-    return [f"  {role:<20} {username:<20} {password}" for role, username, password in accounts]
+def describe(accounts: list[tuple[str, str, str]], translations: NullTranslations) -> list[str]:
+    """Lines printed for the person running the demo: each role in the reader's words, user name, password."""
+    return [
+        f"  {translations.gettext(ROLE_NAMES[Role(role)]):<22} {username:<20} {password}"
+        for role, username, password in accounts
+    ]
 
 
 async def _home_and_code(url: str) -> tuple[str, str, str | None]:
@@ -106,13 +115,18 @@ async def _home_and_code(url: str) -> tuple[str, str, str | None]:
         return str(row[0]), str(row[1]), code
 
 
+async def assign_protocols(conn: psycopg.AsyncConnection[Any], patient_id: UUID, protocols: list[str]) -> None:
+    """The patient's protocols, as a clinician would set them (kept when already set)."""
+    await conn.execute(
+        "INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (patient_id, protocols),
+    )
+
+
 async def _register(url: str, gateway_id: str, patient_id: str) -> None:
     since = datetime.now(UTC) - timedelta(days=INSTALLED_DAYS_AGO)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await conn.execute(
-            "INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (UUID(patient_id), ["heart_failure", "welfare"]),
-        )
+        await assign_protocols(conn, UUID(patient_id), ["heart_failure", "welfare"])
         for address, profile in DEMO_DEVICES:
             device = await devices.register(
                 conn, gateway_id=UUID(gateway_id), address=address, profile_id=profile, valid_from=since
@@ -138,20 +152,24 @@ def _history(now: datetime) -> list[wire.WireJSON]:
     addresses = {"scale": DEMO_DEVICES[0][0], "blood_pressure": DEMO_DEVICES[1][0]}
     scripted_from = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=len(DEMO_WEIGHTS) - 1)
     simulator = HomeSimulator(seed=2026, start=now - timedelta(days=HISTORY_DAYS), baseline_weight_kg=DEMO_WEIGHTS[0])
-    taken = (
-        (addresses[event.device.role], o, event.at)
+    return wire_readings(
+        (addresses[event.device.role], o.metric, o.value, o.unit, event.at)
         for event in simulator.events(until=scripted_from)
         if event.device.role in addresses
         for o in event.observations
     )
+
+
+def wire_readings(items: Iterable[tuple[str, str, float | str, str, datetime]]) -> list[wire.WireJSON]:
+    """(device, metric, value, unit, measured at) as a gateway sends them, numbered from 1, received when measured."""
     return [
-        WireReading(seq=seq, device=device, metric=o.metric, value=o.value, unit=o.unit, measured_at=at,
+        WireReading(seq=seq, device=device, metric=metric, value=value, unit=unit, measured_at=at,
                     received_at=at).encode()
-        for seq, (device, o, at) in enumerate(taken, start=1)
+        for seq, (device, metric, value, unit, at) in enumerate(items, start=1)
     ]  # fmt: skip
 
 
-async def _proposal(url: str, patient_id: str) -> str:
+async def propose_limits(url: str, patient_id: str) -> str:
     """Propose Kari's personal limits now (the service's hourly job would do it within the hour)."""
     from cloud.db.pool import make_pool
     from cloud.evaluation.baselines import propose_due
@@ -189,12 +207,17 @@ def _readings(now: datetime) -> list[wire.WireJSON]:
         (monitor, "bp.diastolic", 84, "mm[Hg]", today),
         (button, "alarm.button", 1, "1", now),
     ]
-    return [
-        WireReading(
-            seq=seq, device=device, metric=metric, value=value, unit=unit, measured_at=at, received_at=at
-        ).encode()
-        for seq, (device, metric, value, unit, at) in enumerate(items, start=1)
-    ]
+    return wire_readings(items)
+
+
+def report_status(client: httpx.Client, gateway_id: str, credential: str) -> None:
+    """One heartbeat, as the gateway agent sends every few minutes: a gateway never heard from counts as down
+    (the liveness rule `live.gateway_heartbeat` would open at once)."""
+    report = {"software_version": "demo", "uptime_s": 60, "gateway_clock": datetime.now(UTC).isoformat(),
+              "outbox_depth": 0}  # fmt: skip
+    client.post(
+        f"/api/v1/gateways/{gateway_id}/status", json=report, headers={"Authorization": f"Bearer {credential}"}
+    ).raise_for_status()
 
 
 def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
@@ -210,6 +233,7 @@ def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
         enrolled = client.post("/api/v1/gateways/enrol", json={"code": code})
         enrolled.raise_for_status()
         gateway_id, credential = enrolled.json()["gateway_id"], enrolled.json()["credential"]
+        report_status(client, gateway_id, credential)
         asyncio.run(_register(runtime_url, gateway_id, patient_id))
         backfilled = client.post(
             "/api/v1/ingest",
@@ -229,7 +253,7 @@ def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
     while len(opened) < 2 and time.monotonic() < deadline:  # evaluation runs in the service, asynchronously
         time.sleep(0.5)
         opened = asyncio.run(_alerts(runtime_url, patient_id))
-    proposal = asyncio.run(_proposal(runtime_url, patient_id))
+    proposal = asyncio.run(propose_limits(runtime_url, patient_id))
     return (
         f"gateway {gateway_id} enrolled with a one-time code; {stored.json()['stored']} readings stored; "
         f"alerts opened: {', '.join(opened) or 'none yet'}; {HISTORY_DAYS} days of history backfilled "
