@@ -20,10 +20,11 @@ from psycopg import AsyncConnection
 
 from cloud.access.policy import PatientGrant, alert_access
 from cloud.alert_store.records import Actor
-from cloud.requests import Conn
+from cloud.requests import Conn, reader_of
 from cloud.web import alert_view
 from cloud.web.forms import RESOLUTION_LENGTH, Checked, outcome_fields, snooze_minutes, text
 from cloud.web.navigation import PAGES_TAG, is_page_request, local_path, see_other
+from cloud.web.templating import reader_of_page
 from cloud.worklist import actions, triage
 from cloud.worklist.actions import ActionRefusedError
 from cloud.worklist.models import AlertDetail
@@ -43,10 +44,10 @@ async def alert_detail(
     alert_id: int, request: Request, conn: Conn, grant: Annotated[PatientGrant, alert_access("alerts.read")]
 ) -> Any:
     """The alert with its explanation, recent readings of its metrics, notifications and notes: the page to a
-    browser (Accept: text/html), the JSON to an API client."""
-    detail = await triage.alert_detail(conn, alert_id, grant.patient_id)
+    browser (Accept: text/html), the JSON to an API client (its words in the language of Accept-Language)."""
     if not is_page_request(request):
-        return detail
+        return await triage.alert_detail(conn, alert_id, grant.patient_id, reader_of(request))
+    detail = await triage.alert_detail(conn, alert_id, grant.patient_id, reader_of_page(request))
     return await alert_view.page(request, conn, detail, done=request.query_params.get("done", ""))
 
 
@@ -77,7 +78,7 @@ async def _act(
     if not checked.errors:
         target = checked.values.get("next") or f"/alerts/{alert_id}?done={DONE[name]}"
         return see_other(local_path(target))
-    detail = await triage.alert_detail(conn, alert_id, grant.patient_id)
+    detail = await triage.alert_detail(conn, alert_id, grant.patient_id, reader_of_page(request))
     return await alert_view.page(request, conn, detail, status=status, form=name, checked=checked)
 
 

@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from alerts.wording import Reader
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
 from cloud.web import formats
@@ -77,6 +78,13 @@ def pages_of(request: Request) -> Pages:
 def language_of(request: Request) -> str:
     """The language of the answer to `request`."""
     return choose(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+
+
+def reader_of_page(request: Request) -> Reader:
+    """Who reads the page, for texts worded by the services (alert titles and sentences): the page's language
+    and the catalogue its templates use."""
+    language = language_of(request)
+    return Reader(language, pages_of(request).translations(language))
 
 
 def gettext_of(request: Request) -> Callable[[str], str]:
