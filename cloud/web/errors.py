@@ -2,12 +2,14 @@
 
 A page request that is not signed in (401) goes to sign-in and comes back afterwards; 403, 404 and the rest
 become a page in the person's language that says what happened and where to go. The access layer's messages
-are in the catalogues, so "This patient is not in your care teams." reads in bokmål too.
+are in the catalogues, so "This patient is not in your care teams." reads in bokmål too. The service words its
+refusals for the reader of Accept-Language, so a refusal is recognised in any of the languages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from functools import cache
 
 from fastapi import Request
 from fastapi.exception_handlers import http_exception_handler
@@ -15,9 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from cloud.access.authn import CSRF_HEADER
 from cloud.web.navigation import is_page_request, local_path, to_sign_in
 from cloud.web.templating import gettext_of, here, render
-from common.i18n import N_
+from common.i18n import LANGUAGES, N_, translations
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 HEADINGS = {
@@ -41,13 +44,23 @@ EXPLANATIONS = {
     "No such patient.": N_("There is no such patient, or they belong to another municipality."),
     "Not Found": N_("There is no page at this address."),
     "Method Not Allowed": N_("There is no page at this address."),
-    "Missing or wrong X-CSRF-Token header for a cookie session.": N_(
+    "Missing or wrong {header} header for a cookie session.": N_(
         "The form did not come from a page of this service, or it has expired. Nothing was saved: open the page "
         "again and repeat what you did."
     ),
     "The alert is already resolved.": N_("Someone has already resolved this alert."),
     INVALID: N_("The address or the form has a value that is not valid."),
 }
+
+
+@cache
+def _explanations() -> dict[str, str]:
+    """The explanation of each refusal by its text in every language (and in the source language)."""
+    found = {}
+    for source, explanation in EXPLANATIONS.items():
+        for said in (source, *(translations(language).gettext(source) for language in LANGUAGES)):
+            found[said.format(header=CSRF_HEADER)] = explanation
+    return found
 
 
 async def _return_to(request: Request) -> str:
@@ -77,7 +90,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def error_page(request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
     """The error page for `status`, with the (translated) detail."""
     _ = gettext_of(request)
-    explanation = EXPLANATIONS.get(detail)
+    explanation = _explanations().get(detail)
     context = {
         "status": status,
         "heading": _(HEADINGS.get(status, OTHER_HEADING)),
