@@ -245,17 +245,19 @@ def patient_access(action: str, *roles: Role) -> Any:
     return Depends(policy)
 
 
-def alert_access(action: str) -> Any:
+def alert_access(action: str, *roles: Role) -> Any:
     """Access to the patient whose alert the path parameter `alert_id` names: the same scope check and audit
-    record as `patient_access`, for that patient."""
+    record as `patient_access`, for that patient; with `roles`, only staff with one of them may act."""
 
     @_mark("patient")
     async def policy(request: Request, conn: Conn, alert_id: int) -> PatientGrant:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute("SELECT patient_id FROM alerts WHERE id = %s", (alert_id,))
         row = await cur.fetchone()
-        return await _patient_grant(request, conn, row["patient_id"] if row else None, action, N_("No such alert."))
+        patient = row["patient_id"] if row else None
+        return await _patient_grant(request, conn, patient, action, N_("No such alert."), roles)
 
+    policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
     return Depends(policy)
 
 

@@ -22,7 +22,7 @@ from cloud.access.policy import PatientGrant, alert_access
 from cloud.alert_store.records import Actor
 from cloud.requests import Conn, reader_of
 from cloud.web import alert_view
-from cloud.web.forms import RESOLUTION_LENGTH, Checked, outcome_fields, snooze_minutes, text
+from cloud.web.forms import RESOLUTION_LENGTH, Checked, outcome_fields, read_form, snooze_minutes, text
 from cloud.web.navigation import PAGES_TAG, is_page_request, local_path, see_other
 from cloud.web.templating import reader_of_page
 from cloud.worklist import actions, triage
@@ -56,17 +56,12 @@ Run = Callable[[AsyncConnection[Any], int, Actor], Awaitable[Any]]
 Prepare = Callable[[Checked], Run]
 
 
-async def _form(request: Request) -> Checked:
-    form = await request.form()
-    return Checked({key: value for key, value in form.items() if isinstance(value, str)})
-
-
 async def _act(
     request: Request, conn: Conn, grant: PatientGrant, alert_id: int, name: str, prepare: Prepare
 ) -> Response:
     """Check the form, then run the action unless a field is at fault, then back to the page the form came
     from. A refusal shows the alert page again with the message, and nothing was written."""
-    checked = await _form(request)
+    checked = await read_form(request)
     run = prepare(checked)
     status = 422
     if not checked.errors:

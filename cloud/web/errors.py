@@ -1,6 +1,7 @@
 """Errors as pages a person understands, for page requests only; API clients keep their JSON answers.
 
-A page request that is not signed in (401) goes to sign-in and comes back afterwards; 403, 404 and the rest
+A page request that is not signed in (401) goes to sign-in and comes back afterwards; someone whose role has
+no patient data who opens the worklist goes to the start, which says what they can use; 403, 404 and the rest
 become a page in the person's language that says what happened and where to go. The access layer's messages
 are in the catalogues, so "This patient is not in your care teams." reads in bokmål too. The service words its
 refusals for the reader of Accept-Language, so a refusal is recognised in any of the languages.
@@ -18,8 +19,9 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from cloud.access.authn import CSRF_HEADER
-from cloud.web.navigation import is_page_request, local_path, to_sign_in
-from cloud.web.templating import gettext_of, here, render
+from cloud.access.roles import PATIENT_SCOPE
+from cloud.web.navigation import START, is_page_request, local_path, see_other, to_sign_in
+from cloud.web.templating import gettext_of, here, render, signed_in
 from common.i18n import LANGUAGES, N_, translations
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -84,6 +86,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
         if request.headers.get("hx-request") == "true":  # htmx follows this header instead of swapping
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
+    me = signed_in(request)
+    if exc.status_code == 403 and request.url.path == "/" and me and PATIENT_SCOPE[me.role] == "none":
+        return see_other(START)
     return error_page(request, exc.status_code, str(exc.detail), exc.headers)
 
 

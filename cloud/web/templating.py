@@ -23,6 +23,7 @@ from cloud.access.principal import Principal
 from cloud.access.roles import Role
 from cloud.web import formats
 from cloud.web.assets import assets
+from cloud.web.navigation import menu
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES, N_, choose, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -111,8 +112,8 @@ def render(
     status: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    """The template rendered in the request's language, with what every page shows: the person, their role,
-    the CSRF token of their session, the languages and the current address."""
+    """The template rendered in the request's language, with what every page shows: the person, their role and
+    pages, the CSRF token of their session, the languages and the current address."""
     language = language_of(request)
     me = signed_in(request)
     page = pages_of(request).environment(language).get_template(template)
@@ -122,6 +123,7 @@ def render(
         languages=LANGUAGES,
         me=me,
         role_name=ROLE_NAMES.get(me.role, "") if me else "",
+        menu=menu(me.role) if me else [],
         csrf_token=me.csrf_token if me and me.csrf_token else "",
         here=here(request),
     )

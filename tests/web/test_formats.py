@@ -106,4 +106,5 @@ def test_only_paths_of_this_service_are_return_targets(target: object, expected:
 
 
 def test_sign_in_never_returns_to_itself() -> None:
-    assert after_sign_in("/signin?next=/") == "/" and after_sign_in("/alerts/3") == "/alerts/3"
+    assert after_sign_in("/signin?next=/") == "/start" and after_sign_in("/alerts/3") == "/alerts/3"
+    assert after_sign_in("/") == "/start" and after_sign_in("/handover?since=") == "/handover?since="
