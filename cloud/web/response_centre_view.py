@@ -145,6 +145,8 @@ async def page(request: Request, conn: AsyncConnection[Any], principal: Principa
         "target_s": int(found.answered.target_s),
         "closes": CLOSES,
         "shown": shown,
+        # A refusal about an alarm that is no longer open (someone closed it meanwhile) has no form to stand at.
+        "error_above": shown.error if all(view.alarm.alert_id != shown.alarm for view in open_views) else "",
         "done": DONE.get(shown.done, ""),
         "focus": focus,
     }

@@ -116,10 +116,13 @@ def alarm_patient(client: httpx.Client, url: str, tenant: Tenant, name: str) -> 
 
 
 class _Visible(HTMLParser):
-    """The text a person reads or hears on a page: text outside scripts and styles, and the attributes that
-    screen readers speak or that the page's script announces."""
+    """The text a person reads or hears on a page: text outside scripts and styles, words apart where blocks
+    part them, and the attributes that screen readers speak or that the page's script announces."""
 
     SPOKEN = frozenset({"aria-label", "title", "alt", "placeholder", "data-announce"})
+    BLOCKS = frozenset({"p", "div", "li", "dt", "dd", "h1", "h2", "h3", "h4", "td", "th", "tr", "br", "section",
+                        "article", "header", "nav", "ul", "ol", "dl", "table", "form", "fieldset", "legend",
+                        "label", "button", "option", "select", "textarea", "main", "title"})  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
@@ -128,10 +131,14 @@ class _Visible(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.hidden += tag in {"script", "style"}
-        self.parts += [value for name, value in attrs if name in self.SPOKEN and value]
+        self.parts += [f" {value} " for name, value in attrs if name in self.SPOKEN and value]
+        if tag in self.BLOCKS:
+            self.parts.append(" ")
 
     def handle_endtag(self, tag: str) -> None:
         self.hidden -= tag in {"script", "style"}
+        if tag in self.BLOCKS:
+            self.parts.append(" ")
 
     def handle_data(self, data: str) -> None:
         if not self.hidden:
@@ -142,4 +149,4 @@ def visible_text(html: str) -> str:
     """What a person reads or hears on the page, as one text."""
     parser = _Visible()
     parser.feed(html)
-    return " ".join(" ".join(parser.parts).split())
+    return re.sub(r"[ \t\r\n]+", " ", "".join(parser.parts)).strip()  # a no-break space stays one
