@@ -19,6 +19,7 @@ from tests.web.helpers import (
     HOME_PHONE,
     HTML,
     UUID_TEXT,
+    Alerting,
     alarm_patient,
     csrf_of,
     sign_in,
@@ -36,6 +37,13 @@ def _operator(app: TestClient, tenant: Tenant) -> str:
     return csrf_of(app.get(SCREEN, headers=HTML).text)
 
 
+def _on_duty(app: TestClient, tenant: Tenant, url: str, name: str) -> tuple[Alerting, str]:
+    """A new patient of the tenant with an alarm, and the tenant's operator signed in on the screen: the
+    patient's alerts and the CSRF token of the screen's forms."""
+    found = alarm_patient(app, url, tenant, name)
+    return found, _operator(app, tenant)
+
+
 def _alarm(page: str, alert_id: int) -> str:
     """The markup of one open alarm on the screen."""
     found = re.search(rf'<article class="alarm[^"]*" id="alarm-{alert_id}".*?</article>', page, re.DOTALL)
@@ -46,8 +54,7 @@ def _alarm(page: str, alert_id: int) -> str:
 def test_the_screen_shows_safety_alarms_only_with_what_the_operator_needs(
     app: TestClient, web_db: TestDatabase, tenants: Tenants
 ) -> None:
-    found = alarm_patient(app, web_db.runtime_url, tenants.a, "Kari Alarmsen")
-    _operator(app, tenants.a)
+    found, _csrf = _on_duty(app, tenants.a, web_db.runtime_url, "Kari Alarmsen")
     for language, words in (
         ("nb", ("Trygghetsalarm utløst", "Ta alarmen", "Ring i denne rekkefølgen", "pårørende")),
         ("en", ("Alarm button pressed", "Take the alarm", "Call in this order", "next of kin")),
@@ -71,8 +78,7 @@ def test_taking_an_alarm_and_recording_its_outcome_go_through_the_triage_actions
     app: TestClient, web_db: TestDatabase, tenants: Tenants
 ) -> None:
     url = web_db.runtime_url
-    found = alarm_patient(app, url, tenants.a, "Kari Tatt")
-    csrf = _operator(app, tenants.a)
+    found, csrf = _on_duty(app, tenants.a, url, "Kari Tatt")
     taken = app.post(f"{SCREEN}/{found.button}/take", data={"csrf_token": csrf}, headers=HTML, follow_redirects=False)
     assert taken.status_code == 303 and taken.headers["location"] == f"{SCREEN}?alarm={found.button}&done=taken"
     page = app.get(taken.headers["location"], headers=HTML).text
@@ -124,8 +130,7 @@ def test_refusals_are_shown_at_the_alarm_and_nothing_is_written(
     app: TestClient, web_db: TestDatabase, tenants: Tenants
 ) -> None:
     url = web_db.runtime_url
-    found = alarm_patient(app, url, tenants.a, "Kari Avvist")
-    csrf = _operator(app, tenants.a)
+    found, csrf = _on_duty(app, tenants.a, url, "Kari Avvist")
     app.post(f"{SCREEN}/{found.button}/take", data={"csrf_token": csrf}, headers=HTML)
     before = transitions(url, found.button)
     for data, status, words in (
@@ -146,8 +151,7 @@ def test_refusals_are_shown_at_the_alarm_and_nothing_is_written(
 def test_forms_without_the_sessions_token_change_nothing(
     app: TestClient, web_db: TestDatabase, tenants: Tenants
 ) -> None:
-    found = alarm_patient(app, web_db.runtime_url, tenants.a, "Kari Forfalsket")
-    _operator(app, tenants.a)
+    found, _csrf = _on_duty(app, tenants.a, web_db.runtime_url, "Kari Forfalsket")
     for token in (None, "", "forged-token-0123456789"):
         for action, fields in (("take", {}), ("outcome", {"outcome": "false_alarm"})):
             data = fields if token is None else {**fields, "csrf_token": token}

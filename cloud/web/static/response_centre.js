@@ -5,15 +5,13 @@
 // says what the server's clock read when it was made (data-now), and the browser only adds the time since,
 // so a browser whose own clock is off still shows the right waiting time. A clock past its alarm's answer
 // target (data-target, ms; only while nobody has taken it) turns late.
-// Live: any change in the worklist's event stream fetches the list again through htmx. A note being written
+// Live (live.js): any change in the worklist's event stream fetches the list again through htmx. A note being written
 // is carried over into the new list, and the focus (with the caret) goes back to the same field or button,
 // so a refresh never costs the operator their place. A new alarm is announced once, at once (role=alert), in
 // the words the server put on it.
 (function () {
   "use strict";
 
-  const EVENTS = ["opened", "severity_changed", "notified", "escalated", "acknowledged", "snoozed", "resolved",
-    "commented", "outcome"];
   const announced = new Set();
   const pending = new Set();
   let serverNow = 0;
@@ -106,21 +104,11 @@
   }
 
   function listen() {
-    const source = new EventSource(list().dataset.events);
-    source.addEventListener("ready", () => {
-      document.documentElement.dataset.live = "ready";
-    });
-    EVENTS.forEach((name) => {
-      source.addEventListener(name, (event) => {
-        if (name === "opened") {
-          pending.add(String(event.lastEventId));
-        }
-        schedule();
-      });
-    });
-    source.addEventListener("ended", () => {
-      source.close();
-      window.location.reload(); // the session ended: the page sends the person to sign-in
+    TryggheimLive.follow(list().dataset.events, (name, id) => {
+      if (name === "opened") {
+        pending.add(id);
+      }
+      schedule();
     });
   }
 
