@@ -120,22 +120,26 @@ class Shown:
     status: int = 200
 
 
+def focus(open_views: list[AlarmView], shown: Shown) -> str:
+    """The id of the control that gets the focus: where the next keystroke is needed, the first outcome of the
+    alarm just taken, else the newest alarm nobody has taken; none on a live refresh (which must not move the
+    focus) or with a refusal (whose message is read out instead)."""
+    if shown.fragment or shown.error:
+        return ""
+    if shown.done == "taken":
+        just_taken = next((v for v in open_views if v.alarm.alert_id == shown.alarm and v.choices), None)
+        if just_taken is not None:
+            return f"outcome-{just_taken.alarm.alert_id}-{next(iter(just_taken.choices))}"
+    waiting = next((v for v in open_views if v.alarm.taken_at is None), None)
+    return "" if waiting is None else f"take-{waiting.alarm.alert_id}"
+
+
 async def page(request: Request, conn: AsyncConnection[Any], principal: Principal, shown: Shown) -> Response:
     """The screen (or with `shown.fragment` the alarm list alone, for a live refresh)."""
     reader = reader_of_page(request)
     found = await screen(conn, principal.municipality_id, scope_teams(principal), reader)
     views = [alarm_view(alarm, found.now, reader.language) for alarm in found.alarms]
     open_views = [view for view in views if view.alarm.resolved_at is None]
-    # The focus goes where the next keystroke is needed: the outcome of the alarm just taken, else the newest
-    # alarm nobody has taken (never on a live refresh, which must not move the focus).
-    focus = ""
-    if not shown.fragment and not shown.error:
-        just_taken = next((v for v in open_views if v.alarm.alert_id == shown.alarm and v.choices), None)
-        waiting = next((v for v in open_views if v.alarm.taken_at is None), None)
-        if shown.done == "taken" and just_taken is not None:
-            focus = f"outcome-{just_taken.alarm.alert_id}-{next(iter(just_taken.choices))}"
-        elif waiting is not None:
-            focus = f"take-{waiting.alarm.alert_id}"
     context = {
         "screen": found,
         "now_ms": int(found.now.timestamp() * 1000),
@@ -148,7 +152,7 @@ async def page(request: Request, conn: AsyncConnection[Any], principal: Principa
         # A refusal about an alarm that is no longer open (someone closed it meanwhile) has no form to stand at.
         "error_above": shown.error if all(view.alarm.alert_id != shown.alarm for view in open_views) else "",
         "done": DONE.get(shown.done, ""),
-        "focus": focus,
+        "focus": focus(open_views, shown),
     }
     template = "_response_centre.html" if shown.fragment else "response_centre.html"
     return render(request, template, context, status=shown.status)
