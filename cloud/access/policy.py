@@ -45,23 +45,13 @@ NO_PATIENT_DATA = N_("Your role ({role}) has no access to patient data.")
 BEARER = {"WWW-Authenticate": "Bearer"}
 
 
-class RefusalError(HTTPException):
-    """An HTTP refusal worded for its reader; `source` is the catalogue's source text it was made from, so a
-    page can explain the refusal further whatever language the detail is in."""
-
-    def __init__(self, status: int, detail: str, source: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status, detail, headers)
-        self.source = source
-
-
 def refusal(
     request: Request, status: int, message: str, headers: dict[str, str] | None = None, **values: str
-) -> RefusalError:
+) -> HTTPException:
     """An HTTP refusal in the reader's words: `message` and `values` are source texts of the catalogue
     (`values` that are not, such as a header name, are shown as they are)."""
     reader = reader_of(request)
-    detail = reader._(message).format(**{k: reader._(v) for k, v in values.items()})
-    return RefusalError(status, detail, message, headers)
+    return HTTPException(status, reader._(message).format(**{k: reader._(v) for k, v in values.items()}), headers)
 
 
 def _mark(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -255,17 +245,19 @@ def patient_access(action: str, *roles: Role) -> Any:
     return Depends(policy)
 
 
-def alert_access(action: str) -> Any:
+def alert_access(action: str, *roles: Role) -> Any:
     """Access to the patient whose alert the path parameter `alert_id` names: the same scope check and audit
-    record as `patient_access`, for that patient."""
+    record as `patient_access`, for that patient; with `roles`, only staff with one of them may act."""
 
     @_mark("patient")
     async def policy(request: Request, conn: Conn, alert_id: int) -> PatientGrant:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute("SELECT patient_id FROM alerts WHERE id = %s", (alert_id,))
         row = await cur.fetchone()
-        return await _patient_grant(request, conn, row["patient_id"] if row else None, action, N_("No such alert."))
+        patient = row["patient_id"] if row else None
+        return await _patient_grant(request, conn, patient, action, N_("No such alert."), roles)
 
+    policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
     return Depends(policy)
 
 

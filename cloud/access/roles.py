@@ -48,6 +48,8 @@ PATIENT_SCOPE: dict[Role, PatientScope] = {
     Role.AUDITOR: "none",
 }
 
+# The response centre's screen of safety alarms: the centre's operators, and the administrators who run it.
+RESPONSE_CENTRE_SCREEN = (Role.RESPONSE_CENTRE, Role.MUNICIPALITY_ADMIN)
 # Administration of staff and care teams within one's own municipality.
 STAFF_ADMINS = frozenset({Role.MUNICIPALITY_ADMIN})
 AUDIT_READERS = frozenset({Role.AUDITOR})

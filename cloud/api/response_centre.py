@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from cloud.access.policy import PatientScopeFilter, patient_search
-from cloud.access.roles import Role
+from cloud.access.roles import RESPONSE_CENTRE_SCREEN
 from cloud.requests import Conn, ReaderOf
 from cloud.worklist.response_centre import ResponseCentre, screen
 
@@ -23,9 +23,7 @@ router = APIRouter(prefix="/api/v1", tags=["response centre"])
 async def response_centre(
     conn: Conn,
     reader: ReaderOf,
-    scope: Annotated[
-        PatientScopeFilter, patient_search("response_centre.read", Role.RESPONSE_CENTRE, Role.MUNICIPALITY_ADMIN)
-    ],
+    scope: Annotated[PatientScopeFilter, patient_search("response_centre.read", *RESPONSE_CENTRE_SCREEN)],
 ) -> ResponseCentre:
     """Safety alarms (alarm button, fall, door at night, and every alarm-urgency metric), newest first."""
     teams = None if scope.team_ids is None else sorted(scope.team_ids)

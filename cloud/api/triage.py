@@ -22,7 +22,7 @@ from cloud.access.policy import PatientGrant, PatientScopeFilter, alert_access, 
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
 from cloud.alert_store.records import Actor
-from cloud.requests import Conn, reader_of
+from cloud.requests import Conn, ReaderOf, reader_of
 from cloud.worklist import actions, triage
 from cloud.worklist.actions import ActionRefusedError, CareOutcome
 from cloud.worklist.models import AlertDetail, DeadLetter, NotificationOut, Worklist
@@ -41,23 +41,26 @@ async def refused(request: Request, exc: Exception) -> JSONResponse:
 @router.get("/api/v1/worklist")
 async def worklist(
     conn: Conn,
+    reader: ReaderOf,
     scope: Annotated[PatientScopeFilter, patient_search("worklist.read")],
     severity: Annotated[SeverityName | None, Query()] = None,
     alert_class: Annotated[Literal["clinical", "liveness", "data_quality"] | None, Query()] = None,
     state: Annotated[Literal["triggered", "acknowledged"] | None, Query()] = None,
     team_id: UUID | None = None,
 ) -> Worklist:
-    """Open alerts sorted by severity (red first) then age (oldest first), grouped per patient."""
+    """Open alerts sorted by severity (red first) then age (oldest first), grouped per patient; each alert's
+    `title` and `sentence` are in the language of Accept-Language (bokmål first)."""
     only = triage.WorklistFilter(severity=severity, alert_class=alert_class, state=state, team_id=team_id)
-    return await triage.worklist(conn, scope, only)
+    return await triage.worklist(conn, scope, only, reader)
 
 
 @router.get("/api/v1/alerts/{alert_id}", responses={404: {}})
 async def alert_detail(
-    alert_id: int, conn: Conn, grant: Annotated[PatientGrant, alert_access("alerts.read")]
+    alert_id: int, conn: Conn, reader: ReaderOf, grant: Annotated[PatientGrant, alert_access("alerts.read")]
 ) -> AlertDetail:
-    """The alert with its explanation, recent readings of its metrics, notifications and notes."""
-    return await triage.alert_detail(conn, alert_id, grant.patient_id)
+    """The alert with its explanation, its `title` and `sentence` in the language of Accept-Language, recent
+    readings of its metrics, notifications and notes with their authors' names."""
+    return await triage.alert_detail(conn, alert_id, grant.patient_id, reader)
 
 
 @router.get("/api/v1/alerts/{alert_id}/notifications", responses={404: {}})

@@ -20,10 +20,11 @@ from psycopg import AsyncConnection
 
 from cloud.access.policy import PatientGrant, alert_access
 from cloud.alert_store.records import Actor
-from cloud.requests import Conn
+from cloud.requests import Conn, reader_of
 from cloud.web import alert_view
-from cloud.web.forms import RESOLUTION_LENGTH, Checked, outcome_fields, snooze_minutes, text
+from cloud.web.forms import RESOLUTION_LENGTH, Checked, outcome_fields, read_form, snooze_minutes, text
 from cloud.web.navigation import PAGES_TAG, is_page_request, local_path, see_other
+from cloud.web.templating import reader_of_page
 from cloud.worklist import actions, triage
 from cloud.worklist.actions import ActionRefusedError
 from cloud.worklist.models import AlertDetail
@@ -43,10 +44,10 @@ async def alert_detail(
     alert_id: int, request: Request, conn: Conn, grant: Annotated[PatientGrant, alert_access("alerts.read")]
 ) -> Any:
     """The alert with its explanation, recent readings of its metrics, notifications and notes: the page to a
-    browser (Accept: text/html), the JSON to an API client."""
-    detail = await triage.alert_detail(conn, alert_id, grant.patient_id)
+    browser (Accept: text/html), the JSON to an API client (its words in the language of Accept-Language)."""
     if not is_page_request(request):
-        return detail
+        return await triage.alert_detail(conn, alert_id, grant.patient_id, reader_of(request))
+    detail = await triage.alert_detail(conn, alert_id, grant.patient_id, reader_of_page(request))
     return await alert_view.page(request, conn, detail, done=request.query_params.get("done", ""))
 
 
@@ -55,17 +56,12 @@ Run = Callable[[AsyncConnection[Any], int, Actor], Awaitable[Any]]
 Prepare = Callable[[Checked], Run]
 
 
-async def _form(request: Request) -> Checked:
-    form = await request.form()
-    return Checked({key: value for key, value in form.items() if isinstance(value, str)})
-
-
 async def _act(
     request: Request, conn: Conn, grant: PatientGrant, alert_id: int, name: str, prepare: Prepare
 ) -> Response:
     """Check the form, then run the action unless a field is at fault, then back to the page the form came
     from. A refusal shows the alert page again with the message, and nothing was written."""
-    checked = await _form(request)
+    checked = await read_form(request)
     run = prepare(checked)
     status = 422
     if not checked.errors:
@@ -77,7 +73,7 @@ async def _act(
     if not checked.errors:
         target = checked.values.get("next") or f"/alerts/{alert_id}?done={DONE[name]}"
         return see_other(local_path(target))
-    detail = await triage.alert_detail(conn, alert_id, grant.patient_id)
+    detail = await triage.alert_detail(conn, alert_id, grant.patient_id, reader_of_page(request))
     return await alert_view.page(request, conn, detail, status=status, form=name, checked=checked)
 
 

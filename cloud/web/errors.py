@@ -1,13 +1,16 @@
 """Errors as pages a person understands, for page requests only; API clients keep their JSON answers.
 
-A page request that is not signed in (401) goes to sign-in and comes back afterwards; 403, 404 and the rest
+A page request that is not signed in (401) goes to sign-in and comes back afterwards; someone whose role has
+no patient data who opens the worklist goes to the start, which says what they can use; 403, 404 and the rest
 become a page in the person's language that says what happened and where to go. The access layer's messages
-are in the catalogues, so "This patient is not in your care teams." reads in bokmål too.
+are in the catalogues, so "This patient is not in your care teams." reads in bokmål too. The service words its
+refusals for the reader of Accept-Language, so a refusal is recognised in any of the languages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from functools import cache
 
 from fastapi import Request
 from fastapi.exception_handlers import http_exception_handler
@@ -15,9 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from cloud.web.navigation import is_page_request, local_path, to_sign_in
-from cloud.web.templating import gettext_of, here, render
-from common.i18n import N_
+from cloud.access.authn import CSRF_HEADER
+from cloud.access.roles import PATIENT_SCOPE
+from cloud.web.navigation import START, is_page_request, local_path, see_other, to_sign_in
+from cloud.web.templating import gettext_of, here, render, signed_in
+from common.i18n import LANGUAGES, N_, translations
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 HEADINGS = {
@@ -32,7 +37,7 @@ HEADINGS = {
 }
 OTHER_HEADING = N_("Something went wrong")
 INVALID = "The address or the form has a value that is not valid."
-# The service's refusals (their source texts) as a person reads them; a refusal not listed shows its heading alone.
+# The service's refusals as a person reads them; a refusal not listed shows its heading alone.
 EXPLANATIONS = {
     "This patient is not in your care teams.": N_(
         "This patient is not in your care teams, so you cannot see or change their alerts."
@@ -48,6 +53,16 @@ EXPLANATIONS = {
     "The alert is already resolved.": N_("Someone has already resolved this alert."),
     INVALID: N_("The address or the form has a value that is not valid."),
 }
+
+
+@cache
+def _explanations() -> dict[str, str]:
+    """The explanation of each refusal by its text in every language (and in the source language)."""
+    found = {}
+    for source, explanation in EXPLANATIONS.items():
+        for said in (source, *(translations(language).gettext(source) for language in LANGUAGES)):
+            found[said.format(header=CSRF_HEADER)] = explanation
+    return found
 
 
 async def _return_to(request: Request) -> str:
@@ -71,14 +86,16 @@ async def http_error(request: Request, exc: Exception) -> Response:
         if request.headers.get("hx-request") == "true":  # htmx follows this header instead of swapping
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
-    # A refusal of the access layer is explained by its source text: its detail is already in the reader's words.
-    return error_page(request, exc.status_code, getattr(exc, "source", str(exc.detail)), exc.headers)
+    me = signed_in(request)
+    if exc.status_code == 403 and request.url.path == "/" and me and PATIENT_SCOPE[me.role] == "none":
+        return see_other(START)
+    return error_page(request, exc.status_code, str(exc.detail), exc.headers)
 
 
 def error_page(request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
     """The error page for `status`, with the (translated) detail."""
     _ = gettext_of(request)
-    explanation = EXPLANATIONS.get(detail)
+    explanation = _explanations().get(detail)
     context = {
         "status": status,
         "heading": _(HEADINGS.get(status, OTHER_HEADING)),

@@ -1,4 +1,4 @@
-"""Reading the alert page's forms: the fields as people type them (an Oslo wall-clock time, free text) checked
+"""Reading the pages' forms: the fields as people type them (an Oslo wall-clock time, free text) checked
 into what the triage service takes, with a message for the field at fault. Nothing is written here."""
 
 from __future__ import annotations
@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from fastapi import Request
 
 from cloud.worklist.actions import CLOCK_SLACK, MAX_SNOOZE_MINUTES, OUTCOMES
 from common.i18n import N_
@@ -84,3 +86,9 @@ def snooze_minutes(checked: Checked, now: datetime) -> int:
     if minutes > MAX_SNOOZE_MINUTES:
         checked.refuse("until", N_("A snooze can last at most 7 days."))
     return minutes
+
+
+async def read_form(request: Request) -> Checked:
+    """A posted form's text fields, to be checked."""
+    form = await request.form()
+    return Checked({key: value for key, value in form.items() if isinstance(value, str)})

@@ -1,5 +1,6 @@
-"""Where a browser is sent: only to paths of this service (no open redirect), to sign-in and back, and back to a
-page after a form post (redirect-after-post, so reloading never posts twice)."""
+"""Where a browser is sent: only to paths of this service (no open redirect), to sign-in and back, to each
+role's first page after sign-in, and back to a page after a form post (redirect-after-post, so reloading never
+posts twice); and the pages each role finds in the header."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
+from cloud.access.roles import PATIENT_SCOPE, RESPONSE_CENTRE_SCREEN, Role
+from common.i18n import N_
+
 SIGN_IN = "/signin"
+# Where sign-in lands when it was not sent from a page: it sends each role on to its own first page.
+START = "/start"
 # The tag of routes that answer only pages: their errors are pages whatever the client accepts.
 PAGES_TAG = "pages"
 
@@ -36,9 +42,23 @@ def see_other(target: str) -> RedirectResponse:
 
 
 def after_sign_in(target: str) -> str:
-    """Where a sign-in returns to: `target` if it is a local page other than sign-in itself."""
+    """Where a sign-in returns to: `target` if it is a local page other than sign-in itself and the worklist
+    (which not every role works from), else the start, which knows the person's role."""
     path = local_path(target)
-    return "/" if path.startswith(SIGN_IN) else path
+    return START if path.startswith(SIGN_IN) or path == "/" else path
+
+
+def menu(role: Role) -> list[tuple[str, str]]:
+    """The pages in the header for `role` (address, catalogue msgid): the worklist and the handover for the
+    roles with patient data, the response centre's screen for the roles that may open it, and the start page
+    for the others. A patient's page is reached from the rows that name the patient."""
+    if PATIENT_SCOPE[role] == "none":
+        return [(START, N_("Start"))]
+    pages = [("/", N_("Worklist")), ("/handover", N_("Handover"))]
+    if role in RESPONSE_CENTRE_SCREEN:
+        # The centre's own screen first: it is where its operators work.
+        pages.insert(0 if role == Role.RESPONSE_CENTRE else 1, ("/response-centre", N_("Response centre")))
+    return pages
 
 
 def is_page_request(request: Request) -> bool:

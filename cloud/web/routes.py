@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from cloud.web import alert, assets, session, worklist
+from fastapi import APIRouter
 
-ROUTERS = (assets.router, session.router, worklist.router, alert.link_router, alert.router)
+from cloud.web import alert, assets, handover, response_centre, session, start, worklist
+
+ROUTERS: tuple[APIRouter, ...] = (assets.router, session.router, worklist.router, alert.link_router, alert.router)
+ROUTERS += (start.router, response_centre.router, handover.router)

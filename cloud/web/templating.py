@@ -18,10 +18,12 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from alerts.wording import Reader
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
 from cloud.web import formats
 from cloud.web.assets import assets
+from cloud.web.navigation import menu
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES, N_, choose, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -79,6 +81,13 @@ def language_of(request: Request) -> str:
     return choose(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
 
 
+def reader_of_page(request: Request) -> Reader:
+    """Who reads the page, for texts worded by the services (alert titles and sentences): the page's language
+    and the catalogue its templates use."""
+    language = language_of(request)
+    return Reader(language, pages_of(request).translations(language))
+
+
 def gettext_of(request: Request) -> Callable[[str], str]:
     """gettext in the request's language, for texts made in Python (messages next to a form field)."""
     return pages_of(request).translations(language_of(request)).gettext
@@ -103,8 +112,8 @@ def render(
     status: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    """The template rendered in the request's language, with what every page shows: the person, their role,
-    the CSRF token of their session, the languages and the current address."""
+    """The template rendered in the request's language, with what every page shows: the person, their role and
+    pages, the CSRF token of their session, the languages and the current address."""
     language = language_of(request)
     me = signed_in(request)
     page = pages_of(request).environment(language).get_template(template)
@@ -114,6 +123,7 @@ def render(
         languages=LANGUAGES,
         me=me,
         role_name=ROLE_NAMES.get(me.role, "") if me else "",
+        menu=menu(me.role) if me else [],
         csrf_token=me.csrf_token if me and me.csrf_token else "",
         here=here(request),
     )

@@ -1,9 +1,7 @@
-"""What an alert says to a person, in one place: its title, the value that made it fire and what that value
-was compared with. Every page that shows an alert in words goes through `alert_wording`.
-
-For now the title is the alert's stored message; the value and the limit are read from the explanation the
-detector stored with the alert (the limits in force when it fired, personal ones included), formatted the
-Norwegian way in bokmål.
+"""The value that made an alert fire and what it was compared with, short, for a row or a fact list: read from
+the explanation the detector stored with the alert (the limits in force when it fired, personal ones
+included) and formatted the reader's way. The alert's title and sentence come from the triage service
+(`cloud.worklist.texts`), which words them with names for a whole list at once.
 """
 
 from __future__ import annotations
@@ -19,9 +17,8 @@ from device_profiles.metrics import load_catalogue
 
 @dataclass(frozen=True)
 class AlertWording:
-    """An alert in words: what happened, the value behind it, and the limit it crossed ("" when none)."""
+    """The value behind an alert and the limit it crossed ("" when none)."""
 
-    title: str
     value: str
     threshold: str
 
@@ -44,7 +41,7 @@ def _limits(metric: str, limits: dict[str, Any], translations: gettext.NullTrans
 
 
 def alert_wording(alert: AlertOut, translations: gettext.NullTranslations, language: str) -> AlertWording:
-    """The alert in words in `language` (whose catalogue is `translations`)."""
+    """The alert's value and limit in `language` (whose catalogue is `translations`)."""
     _ = translations.gettext
     inner = _mapping(alert.explanation.get("explanation"))
     inputs, values, thresholds = (_mapping(inner.get(key)) for key in ("inputs", "values", "thresholds"))
@@ -53,11 +50,11 @@ def alert_wording(alert: AlertOut, translations: gettext.NullTranslations, langu
     if isinstance(metric, str) and isinstance(newest, int | float):
         unit = load_catalogue()[metric].unit if metric in load_catalogue() else ""
         limits = _limits(metric, _mapping(thresholds.get("limits")), translations, language)
-        return AlertWording(alert.message, measure(newest, unit, language), limits)
+        return AlertWording(measure(newest, unit, language), limits)
     score = values.get("score")
     if isinstance(score, int):
         severities = _mapping(_mapping(alert.explanation.get("parameters")).get("severities"))
         floor = _mapping(severities.get(alert.severity)).get("min_score")
         limit = _("alert from {score}").format(score=floor) if isinstance(floor, int) else ""
-        return AlertWording(alert.message, _("NEWS2 score {score}").format(score=score), limit)
-    return AlertWording(alert.message, "", "")
+        return AlertWording(_("NEWS2 score {score}").format(score=score), limit)
+    return AlertWording("", "")

@@ -22,7 +22,7 @@ from cloud.requests import Conn
 from cloud.web.formats import measure, metric_name
 from cloud.web.navigation import PAGES_TAG
 from cloud.web.sparkline import sparkline
-from cloud.web.templating import gettext_of, language_of, pages_of, render
+from cloud.web.templating import gettext_of, language_of, pages_of, reader_of_page, render
 from cloud.web.wording import AlertWording, alert_wording
 from cloud.worklist import triage
 from cloud.worklist.models import PatientGroup, WorklistAlert
@@ -88,7 +88,7 @@ def _views(request: Request, groups: list[PatientGroup], recent: dict[int, Recen
             severity_name = CHOICES["severity"].get(alert.severity, alert.severity)
             severity = _(severity_name)
             announce = _("New alert, {severity}: {title}. {patient}").format(
-                severity=severity, title=wording.title, patient=group.display_name
+                severity=severity, title=alert.title, patient=group.display_name
             )
             view.alerts.append(AlertView(alert, wording, _spark(recent.get(alert.id), alert, request), announce))
         views.append(view)
@@ -129,7 +129,7 @@ async def worklist_page(
         severity=chosen.get("severity"), event_class=chosen.get("event_class"), state=chosen.get("state"),
         team_id=UUID(chosen["team"]) if "team" in chosen else None,
     )  # fmt: skip
-    found = await triage.worklist(conn, scope, only)
+    found = await triage.worklist(conn, scope, only, reader_of_page(request))
     context: dict[str, Any] = {
         "worklist": found,
         "patients": _views(request, found.patients, await recent_readings(conn, found.patients)),

@@ -1,7 +1,7 @@
-"""What the alert page shows around an alert: whose it is, the rule that raised it as it is in force for the
-patient (title, protocol, clinical source, the parameters per severity, and the municipality's or the
-patient's own changes to it with who, why and until when), and the names of the people who wrote its notes.
-The caller has applied the alert's access policy."""
+"""What the alert page shows around an alert: the rule that raised it as it is in force for the patient
+(title, protocol, clinical source, the parameters per severity, and the municipality's or the patient's own
+changes to it with who, why and until when). The patient's name and the notes' authors come with the alert's
+detail. The caller has applied the alert's access policy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import class_row
 
 from cloud.evaluation.protocols import protocol_for
 from cloud.worklist.models import AlertDetail
@@ -51,12 +51,9 @@ class RuleInForce:
 
 @dataclass(frozen=True)
 class AlertContext:
-    """The patient's name, the rule in force (None for a rule the patient's protocol no longer has) and the
-    names of the notes' authors."""
+    """The rule in force (None for a rule the patient's protocol no longer has)."""
 
-    patient_name: str
     rule: RuleInForce | None
-    authors: dict[UUID, str]
 
 
 async def _changes(conn: AsyncConnection[Any], patient_id: UUID, rule: str) -> list[Change]:
@@ -89,15 +86,4 @@ async def rule_in_force(conn: AsyncConnection[Any], patient_id: UUID, rule_id: s
 
 async def alert_context(conn: AsyncConnection[Any], detail: AlertDetail) -> AlertContext:
     """What the alert page needs besides the alert's detail."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute("SELECT display_name FROM patients WHERE id = %s", (detail.patient_id,))
-    patient = await cur.fetchone()
-    await cur.execute(
-        "SELECT id, display_name FROM staff WHERE id = ANY(%s)", (sorted({note.by for note in detail.notes}),)
-    )
-    authors = {row["id"]: row["display_name"] for row in await cur.fetchall()}
-    return AlertContext(
-        patient_name=patient["display_name"] if patient else "",
-        rule=await rule_in_force(conn, detail.patient_id, detail.alert.rule),
-        authors=authors,
-    )
+    return AlertContext(rule=await rule_in_force(conn, detail.patient_id, detail.alert.rule))

@@ -1,13 +1,22 @@
 """What the triage service answers: alerts, the worklist, an alert's detail with its readings, notifications
-and notes. The JSON API returns these models as they are; the web pages render them."""
+and notes. The JSON API returns these models as they are; the web pages render them.
+
+What a person reads is `title` and `sentence`, worded for the reader (cloud/worklist/texts.py) with the
+patient, device and measurement named; ids stay in their own fields. `message` is the detector's English
+summary with ids in it, kept for older API clients and marked deprecated in the OpenAPI document."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+# The words of an alert for the reader (Accept-Language, bokmål first): the same texts the pages show.
+Title = Annotated[str, Field(description="The alert's title in the reader's language.")]
+SENTENCE = "What happened in one sentence in the reader's language, naming the patient, device and measurement."
+Sentence = Annotated[str, Field(description=SENTENCE)]
 
 
 class AlertOut(BaseModel):
@@ -22,7 +31,11 @@ class AlertOut(BaseModel):
     updated_at: datetime
     last_input_at: datetime | None
     repeats: int
-    message: str
+    message: str = Field(
+        description="Deprecated: the detector's English summary, which may contain ids. Show `title` and "
+        "`sentence` to people.",
+        json_schema_extra={"deprecated": True},
+    )
     explanation: dict[str, Any]
     last_value: dict[str, Any]
     snoozed_until: datetime | None
@@ -35,6 +48,8 @@ class WorklistAlert(AlertOut):
     event_class: str | None
     next_step: int | None
     acknowledged_at: datetime | None
+    title: Title
+    sentence: Sentence
 
 
 class PatientGroup(BaseModel):
@@ -86,12 +101,14 @@ class NotificationOut(BaseModel):
 
 
 class Note(BaseModel):
-    """A comment or an outcome on the alert."""
+    """A comment or an outcome on the alert, with its author's name (None for someone of another municipality
+    or no longer registered)."""
 
     kind: str
     text: str
     at: datetime
     by: UUID
+    author: str | None = None
 
 
 class AlertDetail(BaseModel):
@@ -100,6 +117,9 @@ class AlertDetail(BaseModel):
 
     alert: AlertOut
     patient_id: UUID
+    patient: str
+    title: Title
+    sentence: Sentence
     event_class: str | None
     policy: str | None
     timestamps: dict[str, datetime | None]

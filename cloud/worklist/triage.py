@@ -1,7 +1,8 @@
 """The triage read model: the worklist, an alert's detail, its notifications, a patient's alerts and the dead
 letters. The JSON API and the web pages both call these functions, so a page can never show what the API
 would not, nor differently; the callers have already applied the access policy (the scope filter or the
-alert's patient grant). Rows are read by column name.
+alert's patient grant). Rows are read by column name. What people read (an alert's title and sentence, the
+names of the people who wrote its notes) is worded here for the reader, once per list.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 
+from alerts.wording import Reader
+from cloud.access.directory import staff_names
 from cloud.access.policy import PatientScopeFilter
 from cloud.evaluation.protocols import protocol_for
 from cloud.worklist.models import (
@@ -29,6 +32,7 @@ from cloud.worklist.models import (
     Worklist,
     WorklistAlert,
 )
+from cloud.worklist.texts import describe_rows
 
 READINGS_HOURS = 72
 READINGS_LIMIT = 200
@@ -36,6 +40,8 @@ RECENT_DAYS = 30
 RECENT_LIMIT = 100
 ALERT_COLUMNS = ", ".join(f"a.{name}" for name in AlertOut.model_fields)
 # The per-alert timestamps of the alert's detail, in the order they happen.
+# The fields of an alert that are its words rather than its columns.
+WORDS = frozenset({"title", "sentence"})
 MARKS = ("device_event_at", "gateway_received_at", "cloud_committed_at", "opened_at", "first_notified_at",
          "acknowledged_at", "on_site_at", "resolved_at")  # fmt: skip
 
@@ -66,9 +72,11 @@ _WORKLIST = (
 )
 
 
-async def worklist(conn: AsyncConnection[Any], scope: PatientScopeFilter, only: WorklistFilter) -> Worklist:
+async def worklist(
+    conn: AsyncConnection[Any], scope: PatientScopeFilter, only: WorklistFilter, reader: Reader
+) -> Worklist:
     """Open alerts within `scope`, red before yellow then oldest first, grouped per patient in the order of
-    their most urgent alert, with counts per severity and state."""
+    their most urgent alert, with counts per severity and state, each alert worded for `reader`."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         _WORKLIST,
@@ -84,8 +92,9 @@ async def worklist(conn: AsyncConnection[Any], scope: PatientScopeFilter, only: 
     )
     found = await cur.fetchall()
     groups: dict[UUID, PatientGroup] = {}
-    for row in found:
-        alert = WorklistAlert(**{name: row[name] for name in WorklistAlert.model_fields})
+    columns = [name for name in WorklistAlert.model_fields if name not in WORDS]
+    for row, text in zip(found, await describe_rows(conn, found, reader), strict=True):
+        alert = WorklistAlert(**{name: row[name] for name in columns}, title=text.title, sentence=text.sentence)
         group = groups.setdefault(
             row["patient_id"],
             PatientGroup(
@@ -125,17 +134,34 @@ async def rule_metrics(conn: AsyncConnection[Any], patient_id: UUID, rule: str) 
     return list(found.metrics) if found is not None else []
 
 
-async def alert_detail(conn: AsyncConnection[Any], alert_id: int, patient_id: UUID) -> AlertDetail:
-    """The alert (which the caller's grant has shown to exist and to be the patient's) with its explanation,
-    the readings of its rule's metrics from the last 72 hours, its notifications and its notes."""
+async def _notes(conn: AsyncConnection[Any], alert_id: int, municipality_id: UUID) -> list[Note]:
+    """The alert's comments and outcomes in time order, each with its author's name."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"SELECT {ALERT_COLUMNS}, a.escalation, {', '.join(MARKS)} FROM alerts a WHERE a.id = %s",  # noqa: S608
+        "SELECT 'comment' AS kind, body AS text, created_at AS at, author AS \"by\" FROM alert_comments "
+        "WHERE alert_id = %(id)s UNION ALL SELECT 'outcome:' || outcome, coalesce(note, ''), at, recorded_by "
+        "FROM alert_outcomes WHERE alert_id = %(id)s ORDER BY at",
+        {"id": alert_id},
+    )
+    rows = await cur.fetchall()
+    authors = await staff_names(conn, municipality_id, [row["by"] for row in rows])
+    return [Note(**row, author=authors.get(row["by"])) for row in rows]
+
+
+async def alert_detail(conn: AsyncConnection[Any], alert_id: int, patient_id: UUID, reader: Reader) -> AlertDetail:
+    """The alert (which the caller's grant has shown to exist and to be the patient's) with its explanation in
+    words for `reader`, the readings of its rule's metrics from the last 72 hours, its notifications and its
+    notes with their authors' names."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"SELECT {ALERT_COLUMNS}, a.patient_id, a.escalation, {', '.join(MARKS)}, p.display_name, "  # noqa: S608
+        "p.municipality_id FROM alerts a JOIN patients p ON p.id = a.patient_id WHERE a.id = %s",
         (alert_id,),
     )
     row = await cur.fetchone()
     assert row is not None  # the access policy has checked that it exists
     alert = AlertOut(**{name: row[name] for name in AlertOut.model_fields})
+    [text] = await describe_rows(conn, [row], reader)
     escalation = row["escalation"] or {}
     since = min(alert.opened_at, datetime.now(UTC)) - timedelta(hours=READINGS_HOURS)
     readings = conn.cursor(row_factory=class_row(AlertReading))
@@ -144,22 +170,18 @@ async def alert_detail(conn: AsyncConnection[Any], alert_id: int, patient_id: UU
         "AND metric = ANY(%s) AND t > %s ORDER BY t DESC LIMIT %s",
         (patient_id, await rule_metrics(conn, patient_id, alert.rule), since, READINGS_LIMIT),
     )
-    notes = conn.cursor(row_factory=class_row(Note))
-    await notes.execute(
-        "SELECT 'comment' AS kind, body AS text, created_at AS at, author AS \"by\" FROM alert_comments "
-        "WHERE alert_id = %(id)s UNION ALL SELECT 'outcome:' || outcome, coalesce(note, ''), at, recorded_by "
-        "FROM alert_outcomes WHERE alert_id = %(id)s ORDER BY at",
-        {"id": alert_id},
-    )
     return AlertDetail(
         alert=alert,
         patient_id=patient_id,
+        patient=row["display_name"],
+        title=text.title,
+        sentence=text.sentence,
         event_class=escalation.get("event_class"),
         policy=(escalation.get("policy") or {}).get("name"),
         timestamps={mark: row[mark] for mark in MARKS},
         readings=await readings.fetchall(),
         notifications=await notifications(conn, alert_id),
-        notes=await notes.fetchall(),
+        notes=await _notes(conn, alert_id, row["municipality_id"]),
     )
 
 

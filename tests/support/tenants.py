@@ -106,6 +106,12 @@ def build_tenants(runtime_url: str) -> Tenants:
     return asyncio.run(both())
 
 
+def build_tenant(runtime_url: str, key: str, number: str) -> Tenant:
+    """One more municipality (`number` from the official list) with the same population, for a test that must
+    count everything of a municipality without other tests' data in it."""
+    return asyncio.run(_build(runtime_url, key, number))
+
+
 def insert_patient(url: str, municipality_id: UUID, team_id: UUID, name: str, lifecycle: str = "active") -> UUID:
     """A fresh patient in a care team, so that what a test records for it never mixes with other tests."""
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:

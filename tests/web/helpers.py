@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,11 @@ from tests.support.tenants import PASSWORD, Tenant, insert_patient
 
 SPO2_FALLING = (97, 96, 95, 93, 90, 86)
 HTML = {"Accept": "text/html"}
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+# The home and the people the response centre needs for an alarm.
+ADDRESS, ACCESS, HOME_PHONE = "Storgata 1, 0155 Oslo", "Nøkkelboks ved døren, kode 4711", "22 33 44 55"
+CONTACTS = [{"name": "Ola Nordmann", "relation": "sønn", "phone": "900 00 001", "next_of_kin": True},
+            {"name": "Nabo Hansen", "relation": "nabo", "phone": "900 00 002", "note": "Har nøkkel"}]  # fmt: skip
 
 
 @dataclass
@@ -95,3 +101,52 @@ def transitions(url: str, alert_id: int) -> list[str]:
     """The alert's transitions, oldest first."""
     return [r["event"] for r in named_rows(url, "SELECT event FROM alert_transitions WHERE alert_id = %s ORDER BY id",
                                            alert_id)]  # fmt: skip
+
+
+def alarm_patient(client: httpx.Client, url: str, tenant: Tenant, name: str) -> Alerting:
+    """A new alerting patient living at a home with key-box notes and a phone, with two people to call in
+    order, registered through the registry API as the municipality's administrator."""
+    patient, kit = equipped_patient(client, url, tenant, name)
+    admin = tenant.auth(Role.MUNICIPALITY_ADMIN)
+    home = {"address": ADDRESS, "access_notes": ACCESS, "phone": HOME_PHONE}
+    assert client.patch(f"/api/v1/homes/{kit.home_id}", json=home, headers=admin).status_code == 204
+    person = {"home_id": str(kit.home_id), "phone": "911 22 333", "contacts": CONTACTS}
+    assert client.patch(f"/api/v1/patients/{patient}", json=person, headers=admin).status_code == 204
+    return raise_alerts(client, url, patient, kit)
+
+
+class _Visible(HTMLParser):
+    """The text a person reads or hears on a page: text outside scripts and styles, words apart where blocks
+    part them, and the attributes that screen readers speak or that the page's script announces."""
+
+    SPOKEN = frozenset({"aria-label", "title", "alt", "placeholder", "data-announce"})
+    BLOCKS = frozenset({"p", "div", "li", "dt", "dd", "h1", "h2", "h3", "h4", "td", "th", "tr", "br", "section",
+                        "article", "header", "nav", "ul", "ol", "dl", "table", "form", "fieldset", "legend",
+                        "label", "button", "option", "select", "textarea", "main", "title"})  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hidden += tag in {"script", "style"}
+        self.parts += [f" {value} " for name, value in attrs if name in self.SPOKEN and value]
+        if tag in self.BLOCKS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.hidden -= tag in {"script", "style"}
+        if tag in self.BLOCKS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    """What a person reads or hears on the page, as one text."""
+    parser = _Visible()
+    parser.feed(html)
+    return re.sub(r"[ \t\r\n]+", " ", "".join(parser.parts)).strip()  # a no-break space stays one

@@ -59,7 +59,6 @@ def test_an_alert_says_its_value_and_limit_in_words() -> None:
     alert = _alert(explanation={"inputs": {"newest_value": 38.9},
                                 "thresholds": {"metric": "body.temperature", "limits": limits}})  # fmt: skip
     nb = alert_wording(alert, translations("nb"), "nb")
-    assert nb.title == alert.message
     assert nb.value == "38,9\u00a0°C" and nb.threshold == "normalt 36,1–37,8\u00a0°C"
     assert alert_wording(alert, translations("en"), "en").threshold == "normal 36.1–37.8\u00a0°C"
     news2 = _alert(parameters={"severities": {"yellow": {"min_score": 3}}}, explanation={"values": {"score": 5}})
@@ -107,4 +106,5 @@ def test_only_paths_of_this_service_are_return_targets(target: object, expected:
 
 
 def test_sign_in_never_returns_to_itself() -> None:
-    assert after_sign_in("/signin?next=/") == "/" and after_sign_in("/alerts/3") == "/alerts/3"
+    assert after_sign_in("/signin?next=/") == "/start" and after_sign_in("/alerts/3") == "/alerts/3"
+    assert after_sign_in("/") == "/start" and after_sign_in("/handover?since=") == "/handover?since="

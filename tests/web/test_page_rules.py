@@ -23,7 +23,7 @@ from cloud.web.templating import Pages
 from common import i18n
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
-from tests.web.helpers import HTML, alerting_patient, sign_in
+from tests.web.helpers import HTML, alarm_patient, alerting_patient, csrf_of, sign_in
 
 PAGE_WEIGHT_LIMIT = 100 * 1024
 WEB = Path(__file__).resolve().parents[2] / "cloud" / "web"
@@ -84,8 +84,11 @@ class Inline(HTMLParser):
 
 def _pages(app: TestClient, web_db: TestDatabase, tenants: Tenants) -> Iterator[tuple[str, str, str]]:
     """(name, language, html) of every kind of page, signed out and signed in, in both languages."""
-    found = alerting_patient(app, web_db.runtime_url, tenants.a, "Page Rules")
+    found = alarm_patient(app, web_db.runtime_url, tenants.a, "Page Rules")
     other = alerting_patient(app, web_db.runtime_url, tenants.a, "Page Rules Sor", team="Sør")
+    operator = tenants.a.auth(Role.RESPONSE_CENTRE)  # one alarm on the response centre's screen is on its way
+    app.post(f"/api/v1/alerts/{other.button}/acknowledge", headers=operator)
+    app.post(f"/api/v1/alerts/{other.button}/outcomes", json={"outcome": "visit_dispatched"}, headers=operator)
     for language in ("nb", "en"):
         headers = {**HTML, "Accept-Language": language}
         app.cookies.clear()
@@ -101,6 +104,15 @@ def _pages(app: TestClient, web_db: TestDatabase, tenants: Tenants) -> Iterator[
         yield "refused form (CSRF)", language, refused.text
         yield "another team's alert", language, app.get(f"/alerts/{other.news2}", headers=headers).text
         yield "no such page", language, app.get("/no/such/page", headers=headers).text
+        yield "handover", language, app.get("/handover", headers=headers).text
+        yield "handover, bad start", language, app.get("/handover?since=2999-01-01T00:00", headers=headers).text
+        sign_in(app, tenants.a.usernames[Role.RESPONSE_CENTRE])
+        yield "response centre", language, app.get("/response-centre", headers=headers).text
+        data = {"csrf_token": csrf_of(app.get("/response-centre", headers=headers).text), "outcome": "maybe"}
+        refused = app.post(f"/response-centre/{other.button}/outcome", data=data, headers=headers)
+        yield "response centre, refused outcome", language, refused.text
+        sign_in(app, tenants.a.usernames[Role.INSTALLER])
+        yield "start (installer)", language, app.get("/", headers=headers).text
 
 
 @pytest.fixture(scope="module")
@@ -122,12 +134,14 @@ def test_every_page_renders_in_both_languages_with_no_text_missing_from_bokmal(
     assert misses.texts == set()
     for name, language, html in pages:
         assert f'<html lang="{language}">' in html, name
-    words = {"nb": ("Logg inn", "Arbeidsliste", "Hvorfor dette varselet"),
-             "en": ("Sign in", "Worklist", "Why this alert")}  # fmt: skip
-    for language, (sign_in_word, worklist_word, alert_word) in words.items():
+    words = {"nb": ("Logg inn", "Arbeidsliste", "Hvorfor dette varselet", "Vaktoverlevering", "Ta alarmen"),
+             "en": ("Sign in", "Worklist", "Why this alert", "Shift handover", "Take the alarm")}  # fmt: skip
+    for language, (sign_in_word, worklist_word, alert_word, handover_word, take_word) in words.items():
         by_name = {name: html for name, lang, html in pages if lang == language}
         assert sign_in_word in by_name["sign-in"] and worklist_word in by_name["worklist"]
-        assert alert_word in by_name["alert"]
+        assert alert_word in by_name["alert"] and handover_word in by_name["handover"]
+        centre = by_name["response centre"]
+        assert take_word in centre and 'name="outcome" value="on_site"' in centre
 
 
 def test_the_recorder_notices_a_text_the_catalogue_lacks() -> None:

@@ -195,7 +195,7 @@ def test_another_teams_or_municipalitys_alert_is_a_page_of_its_own_with_nothing_
 def test_api_clients_keep_their_json(app: TestClient, web_db: TestDatabase, tenants: Tenants) -> None:
     found = alerting_patient(app, web_db.runtime_url, tenants.a, "Json Client")
     app.cookies.clear()
-    nurse = tenants.a.auth(Role.NURSE)
+    nurse = {**tenants.a.auth(Role.NURSE), "Accept-Language": "en"}
     link = app.get(f"/alerts/{found.news2}", headers=nurse)
     assert link.headers["content-type"] == "application/json"
     assert link.json() == app.get(f"/api/v1/alerts/{found.news2}", headers=nurse).json()
@@ -204,6 +204,7 @@ def test_api_clients_keep_their_json(app: TestClient, web_db: TestDatabase, tena
     english = {**nurse, "Accept-Language": "en"}
     assert app.get("/alerts/999999999", headers=english).json() == {"detail": "No such alert."}
     assert app.get(f"/alerts/{found.news2}", headers={"Accept-Language": "en"}).json() == {"detail": "Sign in first."}
+    assert app.get(f"/alerts/{found.news2}").json() == {"detail": "Logg inn først."}
     assert app.get("/no/such/page").json() == {"detail": "Not Found"}
 
 

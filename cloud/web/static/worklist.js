@@ -1,16 +1,14 @@
 // The worklist's live updates, announcements and keyboard operation. The page works without this file
 // (plain links and forms); with it, the list follows the server's event stream without a reload.
 //
-// Live: the worklist event stream names what changed (never a name or a value); on any change the list is
-// fetched again through htmx, which asks for the list alone. A new alert is announced once in the polite
+// Live (live.js): the worklist event stream names what changed (never a name or a value); on any change the
+// list is fetched again through htmx, which asks for the list alone. A new alert is announced once in the polite
 // live region, in the words the server rendered into its row (data-announce).
 // Keyboard: j / ArrowDown and k / ArrowUp move between alerts, Enter opens one (it is a link), a acknowledges
 // the focused alert, ? shows or hides the help.
 (function () {
   "use strict";
 
-  const EVENTS = ["opened", "severity_changed", "notified", "escalated", "acknowledged", "snoozed", "resolved",
-    "commented", "outcome"];
   const announced = new Set();
   const pending = new Set();
   let refreshTimer = null;
@@ -56,21 +54,11 @@
   }
 
   function listen(list) {
-    const source = new EventSource(list.dataset.events);
-    source.addEventListener("ready", () => {
-      document.documentElement.dataset.live = "ready";
-    });
-    EVENTS.forEach((name) => {
-      source.addEventListener(name, (event) => {
-        if (name === "opened") {
-          pending.add(String(event.lastEventId));
-        }
-        schedule();
-      });
-    });
-    source.addEventListener("ended", () => {
-      source.close();
-      window.location.reload(); // the session ended: the page sends the person to sign-in
+    TryggheimLive.follow(list.dataset.events, (name, id) => {
+      if (name === "opened") {
+        pending.add(id);
+      }
+      schedule();
     });
   }
 

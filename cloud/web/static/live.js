@@ -1,0 +1,27 @@
+// Following the worklist's event stream (/api/v1/worklist/events), for every page that shows alerts live.
+// The stream names what changed (an event name and the alert's id, never a name or a value); the page decides
+// what to fetch again. When the session ends (sign-out, revoked, deactivated) the page reloads, which sends the
+// person to sign-in. `html[data-live=ready]` says the stream is open.
+(function () {
+  "use strict";
+
+  const EVENTS = ["opened", "severity_changed", "notified", "escalated", "acknowledged", "snoozed", "resolved",
+    "commented", "outcome"];
+
+  window.TryggheimLive = {
+    follow(url, onChange) {
+      const source = new EventSource(url);
+      source.addEventListener("ready", () => {
+        document.documentElement.dataset.live = "ready";
+      });
+      EVENTS.forEach((name) => {
+        source.addEventListener(name, (event) => onChange(name, String(event.lastEventId)));
+      });
+      source.addEventListener("ended", () => {
+        source.close();
+        window.location.reload();
+      });
+      return source;
+    },
+  };
+})();
