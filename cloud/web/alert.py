@@ -69,7 +69,7 @@ async def _act(
             await run(conn, alert_id, Actor(by=grant.principal.id, audit_id=grant.audit_id))
         except ActionRefusedError as exc:
             status = exc.status
-            checked.refuse(exc.field or "form", exc.message)  # a catalogue source string
+            checked.refuse(exc.field or "form", alert_view.refusal(exc))
     if not checked.errors:
         target = checked.values.get("next") or f"/alerts/{alert_id}?done={DONE[name]}"
         return see_other(local_path(target))

@@ -16,7 +16,7 @@ from cloud.web.formats import unit_symbol
 from cloud.web.forms import Checked
 from cloud.web.templating import language_of, pages_of, render
 from cloud.web.wording import alert_wording
-from cloud.worklist.actions import OUTCOMES
+from cloud.worklist.actions import OUTCOMES, ActionRefusedError
 from cloud.worklist.context import alert_context
 from cloud.worklist.models import AlertDetail
 from cloud.worklist.triage import MARKS, READINGS_HOURS
@@ -60,6 +60,20 @@ DONE = {
     "resolved": N_("The alert is resolved."),
     "snoozed": N_("The alert is snoozed."),
 }
+
+
+# The triage service's refusals in words for the page; others are shown by their kind.
+REFUSALS = {
+    "The alert is already resolved.": N_("Someone has already resolved this alert."),
+    "An outcome cannot be in the future.": N_("The time cannot be in the future."),
+    "An outcome cannot be before the alert opened.": N_("The time cannot be before the alert opened."),
+    "A snooze lasts from 1 minute to 7 days.": N_("A snooze can last at most 7 days."),
+}
+
+
+def refusal(exc: ActionRefusedError) -> str:
+    """The message for a refused action on a page (a catalogue msgid)."""
+    return REFUSALS.get(exc.message, N_("This could not be done."))
 
 
 def _chart(detail: AlertDetail, metrics: tuple[str, ...], band: dict[str, Any]) -> dict[str, Any] | None:

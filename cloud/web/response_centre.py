@@ -23,6 +23,7 @@ from cloud.access.policy import PatientGrant, PatientScopeFilter, alert_access, 
 from cloud.access.roles import RESPONSE_CENTRE_SCREEN
 from cloud.alert_store.records import Actor
 from cloud.requests import Conn
+from cloud.web.alert_view import refusal
 from cloud.web.forms import outcome_fields, read_form
 from cloud.web.navigation import PAGES_TAG, see_other
 from cloud.web.response_centre_view import Shown, page
@@ -64,7 +65,7 @@ async def take_alarm(
     try:
         await actions.acknowledge(conn, alert_id, _actor(grant))
     except ActionRefusedError as exc:
-        return await page(request, conn, grant.principal, Shown(alarm=alert_id, error=exc.message, status=exc.status))
+        return await page(request, conn, grant.principal, Shown(alarm=alert_id, error=refusal(exc), status=exc.status))
     return see_other(f"{SCREEN}?alarm={alert_id}&done=taken")
 
 
@@ -85,7 +86,7 @@ async def record_outcome(
             await actions.record_outcome(conn, alert_id, _actor(grant), outcome, None, note)  # type: ignore[arg-type]
         except ActionRefusedError as exc:
             status = exc.status
-            checked.refuse("form", exc.message)
+            checked.refuse("form", refusal(exc))
     if checked.errors:
         shown = Shown(alarm=alert_id, error=next(iter(checked.errors.values())), status=status, note=note or "")
         return await page(request, conn, grant.principal, shown)

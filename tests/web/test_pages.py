@@ -200,9 +200,9 @@ def test_api_clients_keep_their_json(app: TestClient, web_db: TestDatabase, tena
     assert link.headers["content-type"] == "application/json"
     assert link.json() == app.get(f"/api/v1/alerts/{found.news2}", headers=nurse).json()
     # API clients get the refusal in words too: bokmål unless they ask for English.
-    assert app.get("/alerts/999999999", headers=nurse).json() == {"detail": "Varselet finnes ikke."}
-    english = {**nurse, "Accept-Language": "en"}
-    assert app.get("/alerts/999999999", headers=english).json() == {"detail": "No such alert."}
+    assert app.get("/alerts/999999999", headers=nurse).json() == {"detail": "No such alert."}
+    norwegian = {**nurse, "Accept-Language": "nb-NO"}
+    assert app.get("/alerts/999999999", headers=norwegian).json() == {"detail": "Varselet finnes ikke."}
     assert app.get(f"/alerts/{found.news2}", headers={"Accept-Language": "en"}).json() == {"detail": "Sign in first."}
     assert app.get(f"/alerts/{found.news2}").json() == {"detail": "Logg inn først."}
     assert app.get("/no/such/page").json() == {"detail": "Not Found"}
