@@ -1,7 +1,9 @@
 """What detection must not notify: a patient's pauses (hospital stays) and per-rule silences.
 
 The only writer of `patient_pauses` and `alert_silences`. Nurses set them through the routes; detection reads
-them (`cloud.evaluation.state`) and marks a pause reminded when it has told the team that the pause ended.
+them (`cloud.evaluation.state`) and marks a pause reminded when it has told the team that the pause ended. A
+nurse may also end the current pause early (the patient is home again): the pause then counts as reminded,
+since the person who ended it is the one who would otherwise be told.
 """
 
 from __future__ import annotations
@@ -13,6 +15,17 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
+
+
+@dataclass(frozen=True)
+class CurrentPause:
+    """The pause in force: when it started, its end (None: until someone ends it), why and who set it."""
+
+    id: int
+    starts_at: datetime
+    until: datetime | None
+    reason: str
+    set_by: UUID
 
 
 @dataclass(frozen=True)
@@ -67,3 +80,27 @@ async def mark_pauses_reminded(conn: AsyncConnection[Any], patient_id: UUID, at:
         "UPDATE patient_pauses SET reminded_at = %s WHERE patient_id = %s AND reminded_at IS NULL AND until <= %s",
         (at, patient_id, at),
     )
+
+
+async def current_pause(conn: AsyncConnection[Any], patient_id: UUID) -> CurrentPause | None:
+    """The patient's pause in force now (the latest started, if pauses overlap), or None."""
+    async with conn.cursor(row_factory=class_row(CurrentPause)) as cur:
+        await cur.execute(
+            "SELECT id, starts_at, until, reason, set_by FROM patient_pauses WHERE patient_id = %s "
+            "AND starts_at <= now() AND (until IS NULL OR until > now()) ORDER BY starts_at DESC, id DESC LIMIT 1",
+            (patient_id,),
+        )
+        return await cur.fetchone()
+
+
+async def end_pause(conn: AsyncConnection[Any], patient_id: UUID) -> list[Stored]:
+    """End every pause of the patient in force now, at once (vitals rules run again from the next evaluation),
+    and mark them reminded so detection raises no "pause ended" reminder for what a person just did. Returns
+    the pauses ended (none when nothing was paused); a pause that has not started yet is left as it is."""
+    async with conn.cursor(row_factory=class_row(Stored)) as cur:
+        await cur.execute(
+            "UPDATE patient_pauses SET until = now(), reminded_at = now() WHERE patient_id = %s "
+            "AND starts_at < now() AND (until IS NULL OR until > now()) RETURNING id, until",
+            (patient_id,),
+        )
+        return await cur.fetchall()

@@ -1,0 +1,112 @@
+"""What the patient's rules say about their newest readings, for the patient page.
+
+Nothing here is a rule of its own: each answer is the patient's compiled protocol (`protocol_for`: the
+municipality's and the patient's own overrides applied) run on what detection would read.
+
+- The traffic light of a metric's newest value is the highest level the limits of the protocol's threshold
+  rules for that metric give the value alone (`Limits.rank`); persistence and hysteresis, which decide when an
+  *alert* opens, do not apply to one value. A metric without a threshold rule has no light.
+- The NEWS2 "now" is the protocol's NEWS2 rule evaluated on the readings detection would give it; only the
+  day up to the newest reading of its parameters is read, which is all the rule's window (60 minutes of the
+  newest observation unless the protocol sets otherwise) can use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from alerts.detectors import News2Rule
+from alerts.explain import JSONValue, Level, Status
+from alerts.inputs import Context
+from alerts.news2.chart import Param
+from alerts.protocols.model import Protocol, Rule
+from alerts.thresholds import Limits, ThresholdRule
+from cloud.evaluation import inputs
+
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class MetricLimits:
+    """The limits one threshold rule of the protocol sets for a metric (one per severity slot)."""
+
+    rule: str
+    title: str
+    metric: str
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class News2Now:
+    """The NEWS2 the protocol's rule scores from the newest readings: the score, its band, the subscore of each
+    parameter measured (in chart order), the values used, whether all seven were measured, and when the newest
+    of them was."""
+
+    rule: str
+    score: int
+    band: str
+    subscores: dict[str, int]
+    used: Mapping[str, JSONValue]
+    complete: bool
+    measured_at: float | None
+    scale: int
+
+
+def threshold_limits(protocol: Protocol) -> dict[str, list[MetricLimits]]:
+    """Per metric, the limits of the protocol's threshold rules that read it, in rule order."""
+    found: dict[str, list[MetricLimits]] = {}
+    for rule in protocol.rules:
+        for _level, detector in rule.slots:
+            if isinstance(detector, ThresholdRule):
+                entry = MetricLimits(rule.id, rule.spec.title, detector.metric, detector.limits)
+                found.setdefault(detector.metric, []).append(entry)
+    return found
+
+
+def light(limits: Iterable[MetricLimits], value: float) -> Level | None:
+    """The traffic light of one value under these limits (None when there are none)."""
+    ranks = [entry.limits.rank(value) for entry in limits]
+    return Level.from_rank(max(ranks)) if ranks else None
+
+
+def news2_rule(protocol: Protocol) -> Rule | None:
+    """The protocol's NEWS2 rule, if it has one."""
+    return next((rule for rule in protocol.rules if rule.spec.detector == "news2"), None)
+
+
+def _window_s(rule: Rule) -> float:
+    return max(float(detector.window_s) for _level, detector in rule.slots if isinstance(detector, News2Rule))
+
+
+def _result(rule: Rule, explanation: Mapping[str, Any], scale: int, measured_at: float | None) -> News2Now:
+    values = explanation["values"]
+    subscores = {param.value: values["subscores"][param.value] for param in Param if param.value in values["subscores"]}
+    return News2Now(
+        rule=rule.id, score=int(values["score"]), band=str(values["band"]), subscores=subscores,
+        used=explanation["inputs"], complete=len(subscores) == len(Param), measured_at=measured_at, scale=scale,
+    )  # fmt: skip
+
+
+async def news2_now(
+    conn: AsyncConnection[Any], patient_id: UUID, protocol: Protocol, newest: float | None, now: datetime
+) -> News2Now | None:
+    """The NEWS2 of the newest observation set, `newest` being the time of the newest reading of any NEWS2
+    parameter (None: the patient has none); None also when the protocol scores no NEWS2."""
+    rule = news2_rule(protocol)
+    if rule is None or newest is None:
+        return None
+    upper = min(newest, now.timestamp())
+    days = max(1, math.ceil(_window_s(rule) / DAY_S) + 1)
+    windows = await inputs.windows(conn, patient_id, dict.fromkeys(rule.metrics, days), upper)
+    outcome = rule.evaluate(Context(now=now.timestamp(), windows=windows, spo2_scale=protocol.spo2_scale))
+    decision = outcome.decision
+    if decision.status is not Status.EVALUATED or "score" not in decision.explanation.values:
+        return None
+    return _result(rule, decision.explanation.to_json(), protocol.spo2_scale, outcome.last_input_at)
