@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -55,7 +55,7 @@ class News2Now:
     subscores: dict[str, int]
     used: Mapping[str, JSONValue]
     complete: bool
-    measured_at: float | None
+    measured_at: datetime | None
     scale: int
 
 
@@ -85,12 +85,13 @@ def _window_s(rule: Rule) -> float:
     return max(float(detector.window_s) for _level, detector in rule.slots if isinstance(detector, News2Rule))
 
 
-def _result(rule: Rule, explanation: Mapping[str, Any], scale: int, measured_at: float | None) -> News2Now:
+def _result(rule: Rule, explanation: Mapping[str, Any], scale: int, newest: float | None) -> News2Now:
     values = explanation["values"]
     subscores = {param.value: values["subscores"][param.value] for param in Param if param.value in values["subscores"]}
     return News2Now(
         rule=rule.id, score=int(values["score"]), band=str(values["band"]), subscores=subscores,
-        used=explanation["inputs"], complete=len(subscores) == len(Param), measured_at=measured_at, scale=scale,
+        used=explanation["inputs"], complete=len(subscores) == len(Param), scale=scale,
+        measured_at=None if newest is None else datetime.fromtimestamp(newest, UTC),
     )  # fmt: skip
 
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from cloud.web import alert, assets, session, worklist
+from cloud.web import alert, assets, patient, session, worklist
 
-ROUTERS = (assets.router, session.router, worklist.router, alert.link_router, alert.router)
+ROUTERS = (assets.router, session.router, worklist.router, alert.link_router, alert.router, patient.router)
