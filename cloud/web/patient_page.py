@@ -42,7 +42,7 @@ RANGE_NAMES: Final = {"24h": N_("24 hours"), "7d": N_("7 days"), "30d": N_("30 d
 RAW_LIMIT: Final = 10_000
 LIGHT_NAMES: Final = {"green": N_("Green"), "yellow": N_("Yellow"), "red": N_("Red")}
 STATE_NAMES: Final = {
-    "consciousness": {"A": N_("Alert"), "C": N_("New confusion"), "V": N_("Responds to voice"),
+    "consciousness": {"A": N_("Alert and awake"), "C": N_("New confusion"), "V": N_("Responds to voice"),
                       "P": N_("Responds to pain"), "U": N_("Unresponsive")},
     "oxygen.supplemental": {"air": N_("Room air"), "oxygen": N_("Supplemental oxygen")},
 }  # fmt: skip
@@ -144,7 +144,8 @@ def news2_value(param: str, used: Any, language: str, _: Callable[[str], str]) -
     """A value NEWS2 scored, as people read it."""
     metric = METRIC_KEYS[Param(param)]
     if param == Param.OXYGEN:
-        return _(STATE_NAMES[metric]["oxygen" if used else "air"])
+        level = "oxygen" if used else "air"
+        return _(STATE_NAMES[metric][level])
     if param == Param.CONSCIOUSNESS:
         return _(STATE_NAMES[metric].get(str(used), str(used)))
     return measure(used, load_catalogue()[metric].unit, language) if isinstance(used, int | float) else str(used)
