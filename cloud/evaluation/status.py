@@ -5,7 +5,9 @@ municipality's and the patient's own overrides applied) run on what detection wo
 
 - The traffic light of a metric's newest value is the highest level the limits of the protocol's threshold
   rules for that metric give the value alone (`Limits.rank`); persistence and hysteresis, which decide when an
-  *alert* opens, do not apply to one value. A metric without a threshold rule has no light.
+  *alert* opens, do not apply to one value. A NEWS2 parameter without a threshold rule, in a protocol that
+  scores NEWS2, gets the level of its NEWS2 points alone (0 green, 1-2 yellow, 3 red: RCP 2017 chart 3), and
+  its chart the NEWS2 bands of scale 1 (`alerts.thresholds.DEFAULT_LIMITS`). Any other metric has no light.
 - The NEWS2 "now" is the protocol's NEWS2 rule evaluated on the readings detection would give it; only the
   day up to the newest reading of its parameters is read, which is all the rule's window (60 minutes of the
   newest observation unless the protocol sets otherwise) can use.
@@ -26,11 +28,15 @@ from alerts.detectors import News2Rule
 from alerts.explain import JSONValue, Level, Status
 from alerts.inputs import Context
 from alerts.news2.chart import Param
+from alerts.news2.score import News2Input, score_news2
+from alerts.news2.window import METRIC_KEYS, from_stored
 from alerts.protocols.model import Protocol, Rule
-from alerts.thresholds import Limits, ThresholdRule
+from alerts.thresholds import DEFAULT_LIMITS, Limits, ThresholdRule
 from cloud.evaluation import inputs
+from device_profiles.metrics import load_catalogue
 
 DAY_S = 86400.0
+PARAMS = {metric: param for param, metric in METRIC_KEYS.items()}
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,29 @@ def light(limits: Iterable[MetricLimits], value: float) -> Level | None:
     """The traffic light of one value under these limits (None when there are none)."""
     ranks = [entry.limits.rank(value) for entry in limits]
     return Level.from_rank(max(ranks)) if ranks else None
+
+
+def news2_light(protocol: Protocol, metric: str, value: float) -> Level | None:
+    """The level of a NEWS2 parameter's value by its points alone, when the protocol scores NEWS2 (None for
+    any other metric, or a value NEWS2 cannot score)."""
+    param = PARAMS.get(metric)
+    if param is None or news2_rule(protocol) is None:
+        return None
+    try:
+        scored = from_stored(param, value, load_catalogue()[metric].levels)
+        return score_news2(News2Input(**{param.value: scored}, scale=protocol.spo2_scale)).level  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def bands(protocol: Protocol, metric: str, limits: list[MetricLimits]) -> Limits | None:
+    """The limits a chart of `metric` shades: its first threshold rule's, else the NEWS2 bands when the protocol
+    scores NEWS2 on scale 1 (scale 2 scores SpO2 by whether oxygen is given, which one band cannot show)."""
+    if limits:
+        return limits[0].limits
+    if news2_rule(protocol) is None or (metric == METRIC_KEYS[Param.SPO2] and protocol.spo2_scale != 1):
+        return None
+    return DEFAULT_LIMITS.get(metric)
 
 
 def news2_rule(protocol: Protocol) -> Rule | None:

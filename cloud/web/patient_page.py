@@ -114,9 +114,8 @@ def charts(patient_id: UUID, latest: list[LatestValue], now: datetime) -> list[C
     for value in latest:
         metric = catalogue[value.metric]
         if metric.kind in CHARTED_KINDS and metric.levels is None:
-            limits = value.limits[0].limits if value.limits else None
             addresses = _addresses(patient_id, value.metric, now)
-            found.append(Chart(value.metric, unit_symbol(metric.unit), limits, addresses))
+            found.append(Chart(value.metric, unit_symbol(metric.unit), value.bands, addresses))
     return found
 
 

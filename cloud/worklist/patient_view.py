@@ -19,13 +19,14 @@ from psycopg import AsyncConnection
 
 from alerts.explain import Level
 from alerts.news2.window import METRIC_KEYS
-from alerts.protocols.model import Protocol
+from alerts.protocols.model import Protocol, Rule
+from alerts.thresholds import Limits
 from alerts.wording import Reader
 from cloud.access.directory import staff_names
 from cloud.alert_store.suppression import CurrentPause, current_pause
 from cloud.evaluation import inputs, proposal_reads
 from cloud.evaluation.protocols import protocol_for
-from cloud.evaluation.status import MetricLimits, News2Now, light, news2_now, threshold_limits
+from cloud.evaluation.status import MetricLimits, News2Now, bands, light, news2_light, news2_now, threshold_limits
 from cloud.query import store
 from cloud.query.series import STORED_METRICS
 from cloud.query.store import StoredReading
@@ -43,21 +44,26 @@ SHOWN_KINDS = frozenset({"vital", "ordinal"})
 
 @dataclass(frozen=True)
 class LatestValue:
-    """A metric's newest reading, its traffic light (None: no limits) and the limits that give it."""
+    """A metric's newest reading, its traffic light (None: no limits), the limits of the threshold rules for
+    the metric, whether NEWS2 alone gives the light (`by_news2`), and the limits its chart shades."""
 
     metric: str
     reading: StoredReading
     light: Level | None
     limits: list[MetricLimits]
+    by_news2: bool
+    bands: Limits | None
 
 
 @dataclass(frozen=True)
 class RuleLimits:
-    """A rule of the protocol that sets limits, with the changes made to it for this patient."""
+    """A rule of the protocol that sets limits (or, for NEWS2, the score that alerts per severity), with the
+    changes made to it for this patient."""
 
     id: str
     title: str
     limits: list[MetricLimits]
+    min_scores: dict[str, int]
     changes: list[Change]
 
     @property
@@ -101,15 +107,24 @@ def _shown(metric: str) -> bool:
     return found.kind in SHOWN_KINDS or found.levels is not None
 
 
-async def _latest(
-    conn: AsyncConnection[Any], patient_id: UUID, limits: dict[str, list[MetricLimits]]
-) -> list[LatestValue]:
+async def _latest(conn: AsyncConnection[Any], patient_id: UUID, protocol: Protocol) -> list[LatestValue]:
+    limits = threshold_limits(protocol)
     wanted = [metric for metric in STORED_METRICS if _shown(metric)]
     found = []
     for metric, row in await store.latest(conn, patient_id, wanted):
         own = limits.get(metric, [])
-        found.append(LatestValue(metric, row, None if row.label else light(own, row.value), own))
+        level = light(own, row.value) if own else news2_light(protocol, metric, row.value)
+        by_news2 = level is not None and not own
+        found.append(LatestValue(metric, row, level, own, by_news2, bands(protocol, metric, own)))
     return found
+
+
+def _min_scores(rule: Rule) -> dict[str, int]:
+    severities = rule.parameters()["severities"]
+    if rule.spec.detector != "news2" or not isinstance(severities, dict):
+        return {}
+    found = {level: params.get("min_score") for level, params in severities.items() if isinstance(params, dict)}
+    return {level: score for level, score in found.items() if isinstance(score, int)}
 
 
 async def _rules(conn: AsyncConnection[Any], patient_id: UUID, protocol: Protocol) -> list[RuleLimits]:
@@ -118,8 +133,13 @@ async def _rules(conn: AsyncConnection[Any], patient_id: UUID, protocol: Protoco
         for entry in entries:
             by_rule.setdefault(entry.rule, []).append(entry)
     changes = await changes_of(conn, patient_id, [rule.id for rule in protocol.rules])
-    shown = [rule for rule in protocol.rules if rule.id in by_rule or rule.id in changes]
-    return [RuleLimits(rule.id, rule.spec.title, by_rule.get(rule.id, []), changes.get(rule.id, [])) for rule in shown]
+    found = []
+    for rule in protocol.rules:
+        scores = _min_scores(rule)
+        if rule.id in by_rule or rule.id in changes or scores:
+            limits, own = by_rule.get(rule.id, []), changes.get(rule.id, [])
+            found.append(RuleLimits(rule.id, rule.spec.title, limits, scores, own))
+    return found
 
 
 def _device_name(profile_id: str) -> str:
@@ -144,7 +164,7 @@ async def overview(
     """The patient page's contents, with alert texts and outcomes in the reader's language."""
     now = datetime.now(UTC)
     protocol = await protocol_for(conn, patient_id)
-    latest = await _latest(conn, patient_id, threshold_limits(protocol))
+    latest = await _latest(conn, patient_id, protocol)
     news2_times = [value.reading.t.timestamp() for value in latest if value.metric in METRIC_KEYS.values()]
     alerts = await alert_history(conn, patient_id, reader)
     pause = await current_pause(conn, patient_id)
