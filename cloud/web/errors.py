@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from cloud.access.authn import CSRF_HEADER
+from cloud.requests import reader_of
 from cloud.web.navigation import is_page_request, local_path, to_sign_in
 from cloud.web.templating import gettext_of, here, render
 from common.i18n import N_
@@ -41,7 +43,7 @@ EXPLANATIONS = {
     "No such patient.": N_("There is no such patient, or they belong to another municipality."),
     "Not Found": N_("There is no page at this address."),
     "Method Not Allowed": N_("There is no page at this address."),
-    "Missing or wrong X-CSRF-Token header for a cookie session.": N_(
+    "Missing or wrong {header} header for a cookie session.": N_(
         "The form did not come from a page of this service, or it has expired. Nothing was saved: open the page "
         "again and repeat what you did."
     ),
@@ -74,10 +76,20 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_page(request, exc.status_code, str(exc.detail), exc.headers)
 
 
+def _explanation(request: Request, detail: str) -> str | None:
+    """The explanation of a refusal, whose detail the access layer may already have put in the words of the
+    request's Accept-Language (`cloud.access.policy.refusal`): it is found by its source text either way."""
+    if detail in EXPLANATIONS:
+        return EXPLANATIONS[detail]
+    reader = reader_of(request)
+    found = (words for source, words in EXPLANATIONS.items() if reader._(source).format(header=CSRF_HEADER) == detail)
+    return next(found, None)
+
+
 def error_page(request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
     """The error page for `status`, with the (translated) detail."""
     _ = gettext_of(request)
-    explanation = EXPLANATIONS.get(detail)
+    explanation = _explanation(request, detail)
     context = {
         "status": status,
         "heading": _(HEADINGS.get(status, OTHER_HEADING)),
