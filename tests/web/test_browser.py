@@ -136,6 +136,7 @@ def test_every_page_passes_axe_and_the_csp_at_both_sizes(
         ("worklist", "/", "html[data-live=ready]"),
         ("alert with chart", f"/alerts/{found.news2}", "#chart[data-points] canvas"),
         ("alarm alert", f"/alerts/{found.button}", "main"),
+        ("patient with chart", f"/patients/{found.patient_id}", ".patient-chart .chart[data-points] canvas"),
         ("another team's alert (403)", f"/alerts/{other.news2}", "main"),
         ("no such page (404)", "/no/such/page", "main"),
     ):

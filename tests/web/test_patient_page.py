@@ -321,6 +321,6 @@ def test_a_nurse_enters_a_home_visit_in_the_browser_and_the_complete_news2_appea
     news2 = page.locator("#news2").inner_text()
     assert "NEWS2 4" in news2 and "Fullstendig" in news2, news2
     page.get_by_role("link", name="7 døgn").click()
-    page.wait_for_function("[...document.querySelectorAll('.patient-chart .chart')].every((c) => c.dataset.drawn === '7d')")
+    page.wait_for_selector(".patient-chart .chart:not([data-drawn='7d'])", state="detached")
     assert "range=7d" in page.url and page.locator(".patient-chart canvas").count() == 6
     assert watch.refused == [] and watch.errors == []
