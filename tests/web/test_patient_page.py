@@ -33,6 +33,13 @@ from tests.web.test_page_rules import Inline, Misses, recording
 # All seven NEWS2 parameters (and the diastolic pressure): 22/min scores 2, SpO2 95 % 1, pulse 95 1: NEWS2 4.
 VISIT = {"resp_rate": "22", "spo2": "95", "oxygen": "no", "bp_systolic": "132", "bp_diastolic": "78",
          "pulse": "95", "consciousness": "A", "temperature": "37,4", "measured_at": ""}  # fmt: skip
+# Each form of the page with fields it would accept.
+FORMS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("vitals", VISIT),
+    ("pause", {"reason": "Innlagt"}),
+    ("resume", {}),
+    ("baseline", {"decision": "approve", "reason": "abc", "review_by": "2099-01-01"}),
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +49,13 @@ def alerting(app: TestClient, web_db: TestDatabase, tenants: Tenants) -> Alertin
 
 
 def _page(app: TestClient, patient: uuid.UUID, language: str = "nb", query: str = "") -> httpx.Response:
-    return app.get(f"/patients/{patient}{query}", headers={**HTML, "Accept-Language": language})
+    answer: httpx.Response = app.get(f"/patients/{patient}{query}", headers={**HTML, "Accept-Language": language})
+    return answer
 
 
 def _post(app: TestClient, patient: uuid.UUID, form: str, data: dict[str, str]) -> httpx.Response:
-    return app.post(f"/patients/{patient}/{form}", data=data, headers=HTML, follow_redirects=False)
+    answer: httpx.Response = app.post(f"/patients/{patient}/{form}", data=data, headers=HTML, follow_redirects=False)
+    return answer
 
 
 def _nurse(app: TestClient, tenants: Tenants, patient: uuid.UUID) -> str:
@@ -71,8 +80,8 @@ def test_the_page_shows_values_lights_charts_news2_alerts_and_devices(
     request_id = uuid.uuid4().hex
     page = app.get(f"/patients/{alerting.patient_id}", headers={**HTML, "X-Request-ID": request_id})
     assert page.status_code == 200 and "Pasient Side" in page.text
-    [audit] = named_rows(web_db.runtime_url, "SELECT action, outcome, patient_id FROM audit_log WHERE correlation_id = %s",
-                         request_id)  # fmt: skip
+    query = "SELECT action, outcome, patient_id FROM audit_log WHERE correlation_id = %s"
+    [audit] = named_rows(web_db.runtime_url, query, request_id)
     assert audit == {"action": "patient.read", "outcome": "allowed", "patient_id": alerting.patient_id}
     latest = page.text[page.text.index('id="latest"') : page.text.index('id="charts"')]
     # SpO2 86 %: no threshold rule in the default protocol, so NEWS2's 3 points make it red.
@@ -107,10 +116,10 @@ def _rendered(app: TestClient, web_db: TestDatabase, tenants: Tenants, alerting:
         refused = app.post(f"/patients/{proposed}/baseline", data={"csrf_token": csrf, "proposal_id": "1"},
                            headers=headers)  # fmt: skip
         yield f"refused decision {language}", refused.text
-        visit = {**VISIT, "csrf_token": csrf, "pulse": "500", "spo2": "x"}
-        yield f"refused visit {language}", app.post(f"/patients/{proposed}/vitals", data=visit, headers=headers).text
-        visit = {**VISIT, "csrf_token": csrf, "pulse": "500", "bp_diastolic": "150"}
-        yield f"refused visit values {language}", app.post(f"/patients/{proposed}/vitals", data=visit, headers=headers).text
+        for name, changed in (("refused visit", {"pulse": "500", "spo2": "x"}),
+                              ("refused visit values", {"pulse": "500", "bp_diastolic": "150"})):  # fmt: skip
+            visit = {**VISIT, "csrf_token": csrf, **changed}
+            yield f"{name} {language}", app.post(f"/patients/{proposed}/vitals", data=visit, headers=headers).text
         pause = {"csrf_token": csrf, "reason": "x", "until": "2000-01-01T00:00"}
         yield f"refused pause {language}", app.post(f"/patients/{proposed}/pause", data=pause, headers=headers).text
         yield f"not paused {language}", app.post(f"/patients/{proposed}/resume", data={"csrf_token": csrf},
@@ -134,7 +143,8 @@ def test_every_state_of_the_page_renders_in_both_languages_with_nothing_missing_
         assert parser.found == [], name
     by_name = dict(pages)
     assert "Nyeste verdier" in by_name["alerting nb"] and "Newest values" in by_name["alerting en"]
-    assert "Foreslåtte personlige grenser" in by_name["proposal nb"] and "Approve the personal limits" in by_name["proposal en"]
+    assert "Foreslåtte personlige grenser" in by_name["proposal nb"]
+    assert "Approve the personal limits" in by_name["proposal en"]
     assert "Skriv et tall" in by_name["refused visit nb"] and "Enter a number" in by_name["refused visit en"]
     assert "Puls må være mellom 20 og 300" in by_name["refused visit values nb"]
     assert "Heart rate must be between 20 and 300" in by_name["refused visit values en"]
@@ -153,8 +163,7 @@ def test_another_teams_patient_is_403_and_another_municipalitys_404_with_nothing
         assert page.status_code == status and words in page.text and "Annet Team" not in page.text
         csrf = csrf_of(page.text)  # the header's sign-out form
         before = _written(url, patient)
-        for form, data in (("vitals", VISIT), ("pause", {"reason": "Innlagt"}), ("resume", {}),
-                           ("baseline", {"decision": "approve", "reason": "abc", "review_by": "2099-01-01"})):  # fmt: skip
+        for form, data in FORMS:
             assert _post(app, patient, form, {**data, "csrf_token": csrf}).status_code == status, form
         assert _written(url, patient) == before
         denied = named_rows(url, "SELECT action FROM audit_log WHERE principal_id = %s AND patient_id = %s "
@@ -172,8 +181,7 @@ def test_forms_without_or_with_a_forged_csrf_token_change_nothing(
     patient = insert_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Forfalsket")
     sign_in(app, tenants.a.usernames[Role.NURSE])
     for token in (None, "", "forged-token-0123456789"):
-        for form, data in (("vitals", VISIT), ("pause", {"reason": "Innlagt"}), ("resume", {}),
-                           ("baseline", {"decision": "approve", "reason": "abc", "review_by": "2099-01-01"})):  # fmt: skip
+        for form, data in FORMS:
             sent = data if token is None else {**data, "csrf_token": token}
             answer = _post(app, patient, form, sent)
             assert answer.status_code == 403 and "Ingenting ble lagret" in answer.text, (form, token)
@@ -238,8 +246,10 @@ def test_pause_and_resume_through_the_page(app: TestClient, web_db: TestDatabase
     url = web_db.runtime_url
     patient = insert_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Pause Side")
     csrf = _nurse(app, tenants, patient)
-    for data, field, words in (({"reason": " "}, "pause-reason", "Skriv hvorfor varslene settes på pause."),
-                               ({"reason": "Innlagt", "until": "2020-01-01T10:00"}, "pause-until", "har passert")):  # fmt: skip
+    for data, field, words in (
+        ({"reason": " "}, "pause-reason", "Skriv hvorfor varslene settes på pause."),
+        ({"reason": "Innlagt", "until": "2020-01-01T10:00"}, "pause-until", "har passert"),
+    ):
         answer = _post(app, patient, "pause", {**data, "csrf_token": csrf})
         assert answer.status_code == 422 and f'id="{field}-error"' in answer.text and words in answer.text
     assert _written(url, patient)["patient_pauses"] == 0
@@ -283,7 +293,8 @@ def test_the_waiting_proposal_is_approved_through_the_decision_service(
     assert {r["rule"] for r in overrides} == {"hf.heart_rate", "hf.spo2", "hf.systolic"}
     assert {str(r["review_by"]) for r in overrides} == {review}
     page = _page(app, patient, query="?done=approved").text
-    assert "De personlige grensene er godkjent og gjelder nå." in page and "Personlige grenser for denne pasienten" in page
+    assert "De personlige grensene er godkjent og gjelder nå." in page
+    assert "Personlige grenser for denne pasienten" in page
     assert "Ingen forslag venter på en beslutning." in page
     again = _post(app, patient, "baseline", {**base, "reason": "Kjent lav metning", "review_by": review})
     assert again.status_code == 409 and "venter ikke lenger" in again.text
