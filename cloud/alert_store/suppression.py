@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,14 @@ class Stored:
     until: datetime | None
 
 
-async def _insert(conn: AsyncConnection[Any], statement: str, params: tuple[Any, ...]) -> Stored:
-    async with conn.cursor(row_factory=class_row(Stored)) as cur:
+async def _rows(conn: AsyncConnection[Any], shape: type[T], statement: str, params: tuple[Any, ...]) -> list[T]:
+    async with conn.cursor(row_factory=class_row(shape)) as cur:
         await cur.execute(statement, params)
-        row = await cur.fetchone()
-    assert row is not None
+        return await cur.fetchall()
+
+
+async def _insert(conn: AsyncConnection[Any], statement: str, params: tuple[Any, ...]) -> Stored:
+    [row] = await _rows(conn, Stored, statement, params)
     return row
 
 
@@ -84,23 +89,24 @@ async def mark_pauses_reminded(conn: AsyncConnection[Any], patient_id: UUID, at:
 
 async def current_pause(conn: AsyncConnection[Any], patient_id: UUID) -> CurrentPause | None:
     """The patient's pause in force now (the latest started, if pauses overlap), or None."""
-    async with conn.cursor(row_factory=class_row(CurrentPause)) as cur:
-        await cur.execute(
-            "SELECT id, starts_at, until, reason, set_by FROM patient_pauses WHERE patient_id = %s "
-            "AND starts_at <= now() AND (until IS NULL OR until > now()) ORDER BY starts_at DESC, id DESC LIMIT 1",
-            (patient_id,),
-        )
-        return await cur.fetchone()
+    found = await _rows(
+        conn,
+        CurrentPause,
+        "SELECT id, starts_at, until, reason, set_by FROM patient_pauses WHERE patient_id = %s "
+        "AND starts_at <= now() AND (until IS NULL OR until > now()) ORDER BY starts_at DESC, id DESC LIMIT 1",
+        (patient_id,),
+    )
+    return found[0] if found else None
 
 
 async def end_pause(conn: AsyncConnection[Any], patient_id: UUID) -> list[Stored]:
     """End every pause of the patient in force now, at once (vitals rules run again from the next evaluation),
     and mark them reminded so detection raises no "pause ended" reminder for what a person just did. Returns
     the pauses ended (none when nothing was paused); a pause that has not started yet is left as it is."""
-    async with conn.cursor(row_factory=class_row(Stored)) as cur:
-        await cur.execute(
-            "UPDATE patient_pauses SET until = now(), reminded_at = now() WHERE patient_id = %s "
-            "AND starts_at < now() AND (until IS NULL OR until > now()) RETURNING id, until",
-            (patient_id,),
-        )
-        return await cur.fetchall()
+    return await _rows(
+        conn,
+        Stored,
+        "UPDATE patient_pauses SET until = now(), reminded_at = now() WHERE patient_id = %s "
+        "AND starts_at < now() AND (until IS NULL OR until > now()) RETURNING id, until",
+        (patient_id,),
+    )

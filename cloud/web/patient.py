@@ -10,8 +10,9 @@ when refused, the page again with the message next to the field at fault and not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -29,10 +30,11 @@ from cloud.requests import Conn
 from cloud.web.forms import Checked
 from cloud.web.navigation import PAGES_TAG, see_other
 from cloud.web.patient_forms import decision_fields, pause_fields, vitals_entry
-from cloud.web.patient_page import page
+from cloud.web.patient_page import Refused, page
 from cloud.web.templating import gettext_of, language_of, pages_of
 from common.i18n import N_
 
+T = TypeVar("T")
 router = APIRouter(include_in_schema=False, tags=[PAGES_TAG])
 Reading = Annotated[PatientGrant, patient_access("patient.read")]
 Entering = Annotated[PatientGrant, patient_access("vitals.enter", Role.NURSE, Role.TEAM_LEAD)]
@@ -62,13 +64,21 @@ async def _refused(
     status: int = 422,
 ) -> Response:  # fmt: skip
     """The page again with the refused form's messages (texts in the reader's language) and values."""
-    return await page(request, conn, grant, status=status, form=form, errors=errors, typed=typed)
+    return await page(request, conn, grant, Refused(form, errors, typed, status))
 
 
-async def _fields_refused(request: Request, conn: Conn, grant: PatientGrant, form: str, checked: Checked) -> Response:
+async def _filled(
+    request: Request, conn: Conn, grant: PatientGrant, form: str, read: Callable[[Checked, datetime], T]
+) -> tuple[T, Checked, Response | None]:
+    """The form's fields as `read` checks them, what was typed, and the page with the messages when a field is
+    at fault (None: go on)."""
+    checked = await _read(request)
+    fields = read(checked, datetime.now(UTC))
+    if not checked.errors:
+        return fields, checked, None
     _ = gettext_of(request)
     errors = {name: _(message) for name, message in checked.errors.items()}
-    return await _refused(request, conn, grant, form, errors, checked.values)
+    return fields, checked, await _refused(request, conn, grant, form, errors, checked.values)
 
 
 def _back(patient_id: UUID, done: str, anchor: str) -> Response:
@@ -78,10 +88,9 @@ def _back(patient_id: UUID, done: str, anchor: str) -> Response:
 @router.post("/patients/{patient_id}/vitals")
 async def enter_vitals(patient_id: UUID, request: Request, conn: Conn, grant: Entering) -> Response:
     """Vitals measured at a home visit, stored as `manual` readings by the visit service."""
-    checked = await _read(request)
-    entry = vitals_entry(checked)
-    if checked.errors:
-        return await _fields_refused(request, conn, grant, "vitals", checked)
+    entry, checked, refused_fields = await _filled(request, conn, grant, "vitals", vitals_entry)
+    if refused_fields is not None:
+        return refused_fields
     language = language_of(request)
     reader = Reader(language, pages_of(request).translations(language))
     try:
@@ -102,14 +111,12 @@ async def enter_vitals(patient_id: UUID, request: Request, conn: Conn, grant: En
 @router.post("/patients/{patient_id}/pause")
 async def pause(patient_id: UUID, request: Request, conn: Conn, grant: Pausing) -> Response:
     """Pause the patient's alerts other than safety alarms from now (a hospital stay)."""
-    checked = await _read(request)
-    fields = pause_fields(checked, datetime.now(UTC))
-    if checked.errors:
-        return await _fields_refused(request, conn, grant, "pause", checked)
-    await suppression.add_pause(
-        conn, grant.patient_id, starts_at=None, until=fields.until, reason=fields.reason, set_by=grant.principal.id
-    )
-    return _back(grant.patient_id, "paused", "pause")
+    fields, _checked, refused = await _filled(request, conn, grant, "pause", pause_fields)
+    if refused is None:
+        await suppression.add_pause(
+            conn, grant.patient_id, starts_at=None, until=fields.until, reason=fields.reason, set_by=grant.principal.id
+        )
+    return refused or _back(grant.patient_id, "paused", "pause")
 
 
 @router.post("/patients/{patient_id}/resume")
@@ -123,10 +130,9 @@ async def resume(patient_id: UUID, request: Request, conn: Conn, grant: Resuming
 @router.post("/patients/{patient_id}/baseline")
 async def decide_baseline(patient_id: UUID, request: Request, conn: Conn, grant: Deciding) -> Response:
     """Approve or reject the waiting baseline proposal, with a reason and the next review date."""
-    checked = await _read(request)
-    fields = decision_fields(checked, datetime.now(UTC))
-    if checked.errors:
-        return await _fields_refused(request, conn, grant, "baseline", checked)
+    fields, checked, refused = await _filled(request, conn, grant, "baseline", decision_fields)
+    if refused is not None:
+        return refused
     waiting = await proposal_reads.waiting_for(conn, grant.patient_id)
     refusal = NOT_WAITING
     if waiting is not None and waiting.id == fields.proposal_id:

@@ -35,8 +35,9 @@ def _number(checked: Checked, name: str) -> float | None:
         return None
 
 
-def vitals_entry(checked: Checked) -> Entry:
-    """The visit's measurements as the visit service takes them (empty fields are not measured)."""
+def vitals_entry(checked: Checked, now: datetime) -> Entry:
+    """The visit's measurements as the visit service takes them (empty fields are not measured); the service
+    checks the time measured against `now` itself."""
     values: dict[str, float | str | bool | None] = {name: _number(checked, name) for name in NUMBERS}
     consciousness = checked.values.get("consciousness", "").strip()
     if consciousness and consciousness not in ACVPU:

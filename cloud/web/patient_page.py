@@ -161,30 +161,34 @@ def _helpers(language: str, _: Callable[[str], str]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A refused form, shown again: which form, a message per field at fault (in the reader's words) and what
+    was typed, answered with `status`."""
+
+    form: str
+    errors: dict[str, str]
+    typed: dict[str, str]
+    status: int = 422
+
+
 async def page(
-    request: Request,
-    conn: AsyncConnection[Any],
-    grant: PatientGrant,
-    *,
-    status: int = 200,
-    form: str = "",
-    errors: dict[str, str] | None = None,
-    typed: dict[str, str] | None = None,
+    request: Request, conn: AsyncConnection[Any], grant: PatientGrant, refused: Refused | None = None
 ) -> Response:
-    """The patient page; `form`, `errors` (texts in the reader's language) and `typed` show a refused form again
-    with its messages and values."""
+    """The patient page, with a refused form's messages and values when there is one."""
     language = language_of(request)
     _ = gettext_of(request)
     reader = Reader(language, pages_of(request).translations(language))
     found: PatientOverview = await overview(conn, grant.principal.municipality_id, grant.patient_id, reader)
     now = datetime.now(UTC)
+    shown = refused or Refused("", {}, {}, 200)
     names = {"light": LIGHT_NAMES, "band": BAND_NAMES, "lifecycle": LIFECYCLE_NAMES, "suppression": SUPPRESSION_NAMES,
              "event": EVENT_NAMES, "acvpu": STATE_NAMES["consciousness"]}  # fmt: skip
     values = {
         "patient_id": grant.patient_id, "o": found, "rules_by_id": found.protocol.by_id(), "names": names,
         "charts": charts(grant.patient_id, found.latest, now), "range": chosen_range(request.query_params.get("range")),
         "ranges": RANGE_NAMES, "acvpu": ACVPU, "params": [param.value for param in Param],
-        "done": DONE.get(request.query_params.get("done", ""), ""), "form": form, "errors": errors or {},
-        "typed": typed or {}, "now": now, "may_enter": grant.principal.role in ENTERING, **_helpers(language, _),
+        "done": DONE.get(request.query_params.get("done", ""), ""), "form": shown.form, "errors": shown.errors,
+        "typed": shown.typed, "now": now, "may_enter": grant.principal.role in ENTERING, **_helpers(language, _),
     }  # fmt: skip
-    return render(request, "patient.html", values, status=status)
+    return render(request, "patient.html", values, status=shown.status)

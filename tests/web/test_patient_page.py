@@ -64,6 +64,12 @@ def _nurse(app: TestClient, tenants: Tenants, patient: uuid.UUID) -> str:
     return csrf_of(_page(app, patient).text)
 
 
+def _on_new_patient(app: TestClient, web_db: TestDatabase, tenants: Tenants, name: str) -> tuple[str, uuid.UUID, str]:
+    """A new patient of the nurse's team with the nurse signed in: the database, the patient, the CSRF token."""
+    patient = insert_patient(web_db.runtime_url, tenants.a.municipality_id, tenants.a.teams["Nord"], name)
+    return web_db.runtime_url, patient, _nurse(app, tenants, patient)
+
+
 def _written(url: str, patient: uuid.UUID) -> dict[str, int]:
     """What the page's forms can write for the patient, counted."""
     counts = {}
@@ -154,13 +160,13 @@ def test_another_teams_patient_is_403_and_another_municipalitys_404_with_nothing
     app: TestClient, web_db: TestDatabase, tenants: Tenants
 ) -> None:
     url = web_db.runtime_url
-    south = insert_patient(url, tenants.a.municipality_id, tenants.a.teams["Sør"], "Annet Team")
-    foreign = insert_patient(url, tenants.b.municipality_id, tenants.b.teams["Nord"], "Annen Kommune")
     sign_in(app, tenants.a.usernames[Role.NURSE])
     nurse = str(tenants.a.staff[Role.NURSE])
-    for patient, status, words in ((south, 403, "hører ikke til teamene dine"), (foreign, 404, "annen kommune")):
+    for tenant, team, status, words in ((tenants.a, "Sør", 403, "hører ikke til teamene dine"),
+                                        (tenants.b, "Nord", 404, "annen kommune")):  # fmt: skip
+        patient = insert_patient(url, tenant.municipality_id, tenant.teams[team], "Ikke Min Pasient")
         page = _page(app, patient)
-        assert page.status_code == status and words in page.text and "Annet Team" not in page.text
+        assert page.status_code == status and words in page.text and "Ikke Min Pasient" not in page.text
         csrf = csrf_of(page.text)  # the header's sign-out form
         before = _written(url, patient)
         for form, data in FORMS:
@@ -192,9 +198,7 @@ def test_forms_without_or_with_a_forged_csrf_token_change_nothing(
 def test_a_visit_value_outside_the_catalogues_range_is_refused_next_to_its_field_and_nothing_is_written(
     app: TestClient, web_db: TestDatabase, tenants: Tenants
 ) -> None:
-    url = web_db.runtime_url
-    patient = insert_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Feil Verdi")
-    csrf = _nurse(app, tenants, patient)
+    url, patient, csrf = _on_new_patient(app, web_db, tenants, "Feil Verdi")
     future = (datetime.now(OSLO) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     for changed, field, words in (
         ({"pulse": "500"}, "pulse", "Puls må være mellom 20 og 300 /min."),
@@ -217,9 +221,7 @@ def test_a_visit_value_outside_the_catalogues_range_is_refused_next_to_its_field
 def test_a_complete_visit_gives_a_complete_news2_now_and_in_the_history_once_evaluated(
     app: TestClient, web_db: TestDatabase, tenants: Tenants
 ) -> None:
-    url = web_db.runtime_url
-    patient = insert_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Hjemmebesøk")
-    csrf = _nurse(app, tenants, patient)
+    url, patient, csrf = _on_new_patient(app, web_db, tenants, "Hjemmebesøk")
     request_id = uuid.uuid4().hex
     answer = app.post(f"/patients/{patient}/vitals", data={**VISIT, "csrf_token": csrf},
                       headers={**HTML, "X-Request-ID": request_id}, follow_redirects=False)  # fmt: skip
@@ -243,9 +245,7 @@ def test_a_complete_visit_gives_a_complete_news2_now_and_in_the_history_once_eva
 
 
 def test_pause_and_resume_through_the_page(app: TestClient, web_db: TestDatabase, tenants: Tenants) -> None:
-    url = web_db.runtime_url
-    patient = insert_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Pause Side")
-    csrf = _nurse(app, tenants, patient)
+    url, patient, csrf = _on_new_patient(app, web_db, tenants, "Pause Side")
     for data, field, words in (
         ({"reason": " "}, "pause-reason", "Skriv hvorfor varslene settes på pause."),
         ({"reason": "Innlagt", "until": "2020-01-01T10:00"}, "pause-until", "har passert"),
