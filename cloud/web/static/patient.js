@@ -63,9 +63,14 @@
     return (u, min, max) => {
       const lowest = Math.min(min, ...marks);
       const highest = Math.max(max, ...marks);
-      const pad = Math.max((highest - lowest) * 0.08, 1);
+      const pad = Math.max((highest - lowest) * 0.08, Math.abs(highest) * 0.05, 1);
       return [lowest - pad, highest + pad];
     };
+  }
+
+  // Room for the longest label of the y axis (about 7 px a character at the axis' font size).
+  function labelWidth(u, values) {
+    return values ? Math.max(...values.map((value) => value.length)) * 7 + 16 : 50;
   }
 
   function columns(kind, items) {
@@ -97,7 +102,7 @@
       bands: period.kind === "buckets" ? [{ series: [3, 2], fill: SPREAD }] : [],
       axes: [
         { values: (u, splits) => splits.map((s) => time.format(new Date(s * 1000))), size: 40, space: 90 },
-        { values: (u, splits) => splits.map((s) => decimal.format(s) + " " + box.dataset.unit), size: 70 },
+        { values: (u, splits) => splits.map((s) => decimal.format(s) + " " + box.dataset.unit), size: labelWidth },
       ],
       hooks: { drawClear: [shadeLimits(found)] },
     };
