@@ -68,9 +68,16 @@
     };
   }
 
-  // Room for the longest label of the y axis (about 7 px a character at the axis' font size).
+  // Room for the longest label of the y axis, measured in the axis' font.
   function labelWidth(u, values) {
-    return values ? Math.max(...values.map((value) => value.length)) * 7 + 16 : 50;
+    if (!values) {
+      return 60;
+    }
+    u.ctx.save();
+    u.ctx.font = u.axes[1].font[0];
+    const widest = Math.max(...values.map((value) => u.ctx.measureText(value).width));
+    u.ctx.restore();
+    return Math.ceil(widest / window.devicePixelRatio) + 18;
   }
 
   function columns(kind, items) {
@@ -84,9 +91,10 @@
   function options(box, period) {
     const locale = box.dataset.locale;
     const long = period.end - period.start > 2 * DAY_S;
+    // A day's chart shows the time of day, a longer one the date: short labels that fit a phone.
     const time = new Intl.DateTimeFormat(locale, long
       ? { timeZone: "Europe/Oslo", day: "numeric", month: "short" }
-      : { timeZone: "Europe/Oslo", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+      : { timeZone: "Europe/Oslo", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
     const decimal = new Intl.NumberFormat(locale, { maximumFractionDigits: 1 });
     const found = limits(box);
     const series = [{}, { label: box.dataset.label, stroke: LINE, width: 2, points: { show: true, size: 5, fill: LINE } }];
