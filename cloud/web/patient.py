@@ -19,7 +19,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from alerts.protocols.load import ProtocolError
-from alerts.wording import Reader
 from cloud.access.policy import PatientGrant, patient_access
 from cloud.access.roles import Role
 from cloud.alert_store import suppression
@@ -30,8 +29,8 @@ from cloud.requests import Conn
 from cloud.web.forms import Checked
 from cloud.web.navigation import PAGES_TAG, see_other
 from cloud.web.patient_forms import decision_fields, pause_fields, vitals_entry
-from cloud.web.patient_page import Refused, page
-from cloud.web.templating import gettext_of, language_of, pages_of
+from cloud.web.patient_page import Refused, page, page_reader
+from cloud.web.templating import gettext_of
 from common.i18n import N_
 
 T = TypeVar("T")
@@ -41,7 +40,7 @@ Entering = Annotated[PatientGrant, patient_access("vitals.enter", Role.NURSE, Ro
 Pausing = Annotated[PatientGrant, patient_access("alerts.pause")]
 Resuming = Annotated[PatientGrant, patient_access("alerts.resume")]
 Deciding = Annotated[PatientGrant, patient_access("baselines.decide")]
-# Fields of the visit form besides the measurements; a refusal of anything else is shown above the form.
+# The visit form's fields (the measurements and the time measured); a refusal of anything else is shown above it.
 VISIT_FIELDS = frozenset({*FIELDS, "measured_at"})
 NOT_WAITING = N_("This proposal is no longer waiting for a decision; nothing was changed. Look at the page again.")
 NOT_FITTING = N_("The proposed limits no longer fit the patient's protocol; nothing was changed.")
@@ -91,8 +90,7 @@ async def enter_vitals(patient_id: UUID, request: Request, conn: Conn, grant: En
     entry, checked, refused_fields = await _filled(request, conn, grant, "vitals", vitals_entry)
     if refused_fields is not None:
         return refused_fields
-    language = language_of(request)
-    reader = Reader(language, pages_of(request).translations(language))
+    reader = page_reader(request)
     try:
         await enter(
             conn, municipality_id=grant.principal.municipality_id, patient_id=grant.patient_id, entry=entry,

@@ -161,6 +161,12 @@ def _helpers(language: str, _: Callable[[str], str]) -> dict[str, Any]:
     }
 
 
+def page_reader(request: Request) -> Reader:
+    """Who reads the page: its language and the catalogue its templates use, for texts the services word."""
+    language = language_of(request)
+    return Reader(language, pages_of(request).translations(language))
+
+
 @dataclass(frozen=True)
 class Refused:
     """A refused form, shown again: which form, a message per field at fault (in the reader's words) and what
@@ -176,9 +182,7 @@ async def page(
     request: Request, conn: AsyncConnection[Any], grant: PatientGrant, refused: Refused | None = None
 ) -> Response:
     """The patient page, with a refused form's messages and values when there is one."""
-    language = language_of(request)
-    _ = gettext_of(request)
-    reader = Reader(language, pages_of(request).translations(language))
+    reader = page_reader(request)
     found: PatientOverview = await overview(conn, grant.principal.municipality_id, grant.patient_id, reader)
     now = datetime.now(UTC)
     shown = refused or Refused("", {}, {}, 200)
@@ -189,6 +193,7 @@ async def page(
         "charts": charts(grant.patient_id, found.latest, now), "range": chosen_range(request.query_params.get("range")),
         "ranges": RANGE_NAMES, "acvpu": ACVPU, "params": [param.value for param in Param],
         "done": DONE.get(request.query_params.get("done", ""), ""), "form": shown.form, "errors": shown.errors,
-        "typed": shown.typed, "now": now, "may_enter": grant.principal.role in ENTERING, **_helpers(language, _),
+        "typed": shown.typed, "now": now, "may_enter": grant.principal.role in ENTERING,
+        **_helpers(reader.language, gettext_of(request)),
     }  # fmt: skip
     return render(request, "patient.html", values, status=shown.status)
