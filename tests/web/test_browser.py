@@ -82,14 +82,16 @@ def test_a_new_alert_appears_live_and_the_nurse_handles_it_with_the_keyboard(
     print(f"gateway POST to the alert's row in the open worklist: {time.monotonic() - started:.2f} s")
     assert page.evaluate("window.notReloaded") is True
     assert "Rød" in row.inner_text()
-    page.wait_for_function("document.getElementById('announcer').textContent.includes('Live Browser')")
+    # Selectors, not wait_for_function: a string predicate that must be polled is evaluated with eval, which the
+    # page's CSP refuses (the test then fails only when the condition is not already true).
+    page.wait_for_selector("#announcer:has-text('Live Browser')", state="attached")
     for _ in range(60):  # j moves down the list until our alert has the focus
         if _focused(page, "e.closest('.alert-row')?.dataset.alertId") == str(found.news2):
             break
         page.keyboard.press("j")
     page.keyboard.press("a")
     row.locator(".state-acknowledged").wait_for()  # swapped in by htmx: the focus comes back to the same row
-    page.wait_for_function(f"document.activeElement.closest('.alert-row')?.dataset.alertId === '{found.news2}'")
+    page.wait_for_selector(f".alert-row[data-alert-id='{found.news2}']:focus-within", state="attached")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/alerts/{found.news2}")
     page.wait_for_selector("#chart[data-points] canvas")
