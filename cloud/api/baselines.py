@@ -16,12 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from alerts.protocols.load import ProtocolError
 from cloud.access.policy import PatientGrant, PatientScopeFilter, patient_access, patient_search
 from cloud.evaluation import proposal_reads
-from cloud.evaluation.baselines import Decision, NothingWaitingError, decide
+from cloud.evaluation.baselines import MAX_REVIEW_DAYS, Decision, NothingWaitingError, decide
 from cloud.requests import Conn
 from common.timefmt import OSLO
 
 router = APIRouter(prefix="/api/v1", tags=["baselines"])
-MAX_REVIEW_DAYS = 366
 
 
 Proposal = proposal_reads.Proposal

@@ -28,6 +28,8 @@ from cloud.evaluation.protocols import protocol_for
 
 log = logging.getLogger(__name__)
 DEFAULT_TRIAL_DAYS: Final = 14
+# A decision's review date lies after today and at most this many days ahead.
+MAX_REVIEW_DAYS: Final = 366
 PROPOSING_LIFECYCLES: Final = ("trial", "active")
 Occasion = Literal["trial_ended", "review_due"]
 

@@ -39,8 +39,9 @@ _DAILY = (
 _LATEST = (
     "SELECT k.metric, o.id, o.t, o.value, o.unit, o.context->>'label' AS label, o.measured_at, o.received_at, "
     "o.stored_at, o.device_id, o.backfilled, o.source, o.entered_by "
-    "FROM unnest(%s::text[]) AS k(metric) CROSS JOIN LATERAL "
-    "(SELECT * FROM observations WHERE patient_id = %s AND metric = k.metric ORDER BY t DESC, id DESC LIMIT 1) o "
+    "FROM unnest(%(metrics)s::text[]) AS k(metric) CROSS JOIN LATERAL "
+    "(SELECT * FROM observations WHERE patient_id = %(p)s AND metric = k.metric AND t = (SELECT max(t) FROM "
+    "observations WHERE patient_id = %(p)s AND metric = k.metric) ORDER BY id DESC LIMIT 1) o "
     "ORDER BY k.metric"
 )
 
@@ -124,7 +125,9 @@ async def buckets(
 
 
 async def latest(conn: AsyncConnection[Any], patient_id: UUID, metrics: list[str]) -> list[tuple[str, Row]]:
-    """The newest reading (by clinical time) of each metric that has one; one index probe per metric."""
+    """The newest reading (by clinical time) of each metric that has one. The newest time is one index probe
+    per metric; only the readings at that instant are then ordered by id (ordering every reading of the metric
+    by (t, id) would sort them all)."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_LATEST, (metrics, patient_id))
+    await cur.execute(_LATEST, {"metrics": metrics, "p": patient_id})
     return [(row.pop("metric"), Row(**row)) for row in await cur.fetchall()]

@@ -224,3 +224,28 @@ async def inventory(
             (municipality_id, limit, offset),
         )
         return await cur.fetchall()
+
+
+class AssignedDevice(BaseModel):
+    """A device in use for a patient now: their own (`shared` false) or one of their home's sensors."""
+
+    model_config = ConfigDict(frozen=True)
+
+    device_id: UUID
+    profile_id: str
+    address: str
+    shared: bool
+    since: datetime
+
+
+async def devices_of_patient(conn: AsyncConnection[Any], patient_id: UUID) -> list[AssignedDevice]:
+    """The devices assigned now to the patient or to their home, the patient's own first, then by address."""
+    cur = conn.cursor(row_factory=class_row(AssignedDevice))
+    await cur.execute(
+        "SELECT d.id AS device_id, d.profile_id, d.address, a.home_id IS NOT NULL AS shared, lower(a.valid) AS since "
+        "FROM device_assignments a JOIN devices d ON d.id = a.device_id "
+        "WHERE (a.patient_id = %(p)s OR a.home_id = (SELECT home_id FROM patients WHERE id = %(p)s)) "
+        "AND a.valid @> now() ORDER BY a.home_id IS NOT NULL, d.address",
+        {"p": patient_id},
+    )
+    return await cur.fetchall()

@@ -5,13 +5,14 @@ detail. The caller has applied the alert's access policy."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
+from psycopg.rows import dict_row
 
 from cloud.evaluation.protocols import protocol_for
 from cloud.worklist.models import AlertDetail
@@ -56,17 +57,22 @@ class AlertContext:
     rule: RuleInForce | None
 
 
-async def _changes(conn: AsyncConnection[Any], patient_id: UUID, rule: str) -> list[Change]:
-    cur = conn.cursor(row_factory=class_row(Change))
+async def changes_of(conn: AsyncConnection[Any], patient_id: UUID, rules: Sequence[str]) -> dict[str, list[Change]]:
+    """Per rule of `rules`, the municipality's and the patient's changes to it, oldest first (rules without
+    any are left out)."""
+    cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT o.patient_id IS NOT NULL AS personal, o.params, o.severities, o.enabled, o.reason, "
+        "SELECT o.rule, o.patient_id IS NOT NULL AS personal, o.params, o.severities, o.enabled, o.reason, "
         "coalesce(s.display_name, o.set_by::text) AS set_by, o.review_by FROM rule_overrides o "
         "JOIN patients p ON p.municipality_id = o.municipality_id LEFT JOIN staff s ON s.id = o.set_by "
-        "WHERE p.id = %(p)s AND o.rule = %(rule)s AND (o.patient_id IS NULL OR o.patient_id = %(p)s) "
+        "WHERE p.id = %(p)s AND o.rule = ANY(%(rules)s) AND (o.patient_id IS NULL OR o.patient_id = %(p)s) "
         "ORDER BY o.created_at, o.id",
-        {"p": patient_id, "rule": rule},
+        {"p": patient_id, "rules": list(rules)},
     )
-    return await cur.fetchall()
+    found: dict[str, list[Change]] = {}
+    for row in await cur.fetchall():
+        found.setdefault(row.pop("rule"), []).append(Change(**row))
+    return found
 
 
 async def rule_in_force(conn: AsyncConnection[Any], patient_id: UUID, rule_id: str) -> RuleInForce | None:
@@ -80,7 +86,7 @@ async def rule_in_force(conn: AsyncConnection[Any], patient_id: UUID, rule_id: s
     return RuleInForce(
         id=rule.id, title=rule.spec.title, protocol=protocol.title, source=rule.spec.source,
         detector=rule.spec.detector, severities=severities if isinstance(severities, dict) else {},
-        metrics=rule.metrics, changes=await _changes(conn, patient_id, rule_id),
+        metrics=rule.metrics, changes=(await changes_of(conn, patient_id, [rule_id])).get(rule_id, []),
     )  # fmt: skip
 
 

@@ -3,6 +3,7 @@ that each suppression is recorded (docs/detection.md, "Suppression")."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
+from cloud.alert_store import suppression
 from tests.support.db import drain, rows
 from tests.support.kits import Kit, batch, reading
 from tests.support.services import TestDatabase
@@ -67,6 +69,41 @@ def test_an_ended_pause_is_reminded_once(client: TestClient, kit: Kit, eval_db: 
     assert _log(eval_db.runtime_url, kit, "patient.pause") == [("pause_ended", None, True)]
     assert rows(eval_db.runtime_url, "SELECT reminded_at IS NOT NULL FROM patient_pauses WHERE patient_id = %s",
                 kit.patient_id) == [(True,)]  # fmt: skip
+
+
+def _end_pause(url: str, kit: Kit) -> list[suppression.Stored]:
+    async def run() -> list[suppression.Stored]:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            return await suppression.end_pause(conn, kit.patient_id)
+
+    return asyncio.run(run())
+
+
+def test_a_pause_ended_early_lets_the_vitals_rules_alert_again_without_a_reminder(
+    client: TestClient, kit: Kit, eval_db: TestDatabase, tenants: Tenants
+) -> None:
+    url = eval_db.runtime_url
+    assert _end_pause(url, kit) == []  # nothing paused: nothing ended
+    body = {"reason": "Innlagt", "starts_at": (datetime.now(UTC) - timedelta(hours=3)).isoformat()}
+    assert client.post(f"/api/v1/patients/{kit.patient_id}/pause", json=body,
+                       headers=tenants.a.auth(Role.NURSE)).status_code == 201  # fmt: skip
+    later = {**body, "starts_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()}  # a pause planned ahead
+    assert client.post(f"/api/v1/patients/{kit.patient_id}/pause", json=later,
+                       headers=tenants.a.auth(Role.NURSE)).status_code == 201  # fmt: skip
+    _ingest(client, kit, _fever(1, kit))
+    drain(url)
+    assert _log(url, kit, "ge.temperature") == [("suppressed", "paused", False)]
+    [ended] = _end_pause(url, kit)
+    assert ended.until is not None and ended.until <= datetime.now(UTC)
+    assert _end_pause(url, kit) == []
+    _ingest(client, kit, _fever(2, kit, 40.1))
+    drain(url)
+    assert "ge.temperature" in _open(url, kit)
+    assert _log(url, kit, "ge.temperature")[-1] == ("triggered", None, True)
+    assert _log(url, kit, "patient.pause") == []  # the nurse ended it: no "pause ended" reminder
+    planned = rows(url, "SELECT until, reminded_at FROM patient_pauses WHERE patient_id = %s AND starts_at > now()",
+                   kit.patient_id)  # fmt: skip
+    assert planned == [(None, None)]  # the pause planned ahead is left as it was
 
 
 def test_a_silence_blocks_its_rule_only_and_never_an_alarm(

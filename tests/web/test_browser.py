@@ -16,9 +16,9 @@ from playwright.sync_api import Browser, Page
 from cloud.access.roles import Role
 from tests.support.db import named_rows
 from tests.support.services import TestDatabase
-from tests.support.tenants import PASSWORD, Tenants, build_tenant
+from tests.support.tenants import PASSWORD, Tenants
 from tests.web.browser import SIZES, Watch, beside_the_browser, chromium, serious_violations
-from tests.web.helpers import alarm_patient, alerting_patient, equipped_patient, raise_alerts
+from tests.web.helpers import alerting_patient, equipped_patient, raise_alerts
 
 pytestmark = pytest.mark.slow
 TIMEOUT_MS = 15_000
@@ -82,14 +82,16 @@ def test_a_new_alert_appears_live_and_the_nurse_handles_it_with_the_keyboard(
     print(f"gateway POST to the alert's row in the open worklist: {time.monotonic() - started:.2f} s")
     assert page.evaluate("window.notReloaded") is True
     assert "Rød" in row.inner_text()
-    page.wait_for_function("() => document.getElementById('announcer').textContent.includes('Live Browser')")
+    # Selectors, not wait_for_function: a string predicate that must be polled is evaluated with eval, which the
+    # page's CSP refuses (the test then fails only when the condition is not already true).
+    page.wait_for_selector("#announcer:has-text('Live Browser')", state="attached")
     for _ in range(60):  # j moves down the list until our alert has the focus
         if _focused(page, "e.closest('.alert-row')?.dataset.alertId") == str(found.news2):
             break
         page.keyboard.press("j")
     page.keyboard.press("a")
     row.locator(".state-acknowledged").wait_for()  # swapped in by htmx: the focus comes back to the same row
-    page.wait_for_function(f"() => document.activeElement.closest('.alert-row')?.dataset.alertId === '{found.news2}'")
+    page.wait_for_selector(f".alert-row[data-alert-id='{found.news2}']:focus-within", state="attached")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/alerts/{found.news2}")
     page.wait_for_selector("#chart[data-points] canvas")
@@ -136,6 +138,7 @@ def test_every_page_passes_axe_and_the_csp_at_both_sizes(
         ("worklist", "/", "html[data-live=ready]"),
         ("alert with chart", f"/alerts/{found.news2}", "#chart[data-points] canvas"),
         ("alarm alert", f"/alerts/{found.button}", "main"),
+        ("patient with chart", f"/patients/{found.patient_id}", ".patient-chart .chart[data-points] canvas"),
         ("another team's alert (403)", f"/alerts/{other.news2}", "main"),
         ("no such page (404)", "/no/such/page", "main"),
     ):
@@ -144,23 +147,8 @@ def test_every_page_passes_axe_and_the_csp_at_both_sizes(
         checked[name] = serious_violations(page)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} scrolls sideways by {overflow} px at {size}"
-    page.goto("/handover")
-    checked["handover"] = serious_violations(page)
-    # The response centre's screen, with an alarm waiting and one taken (its outcome buttons shown).
-    http.post(f"/api/v1/alerts/{found.button}/acknowledge", headers=tenants.a.auth(Role.RESPONSE_CENTRE))
-    centre = _page(browser, server, size)
-    centre_watch = Watch(centre)
-    centre.goto("/signin")
-    _sign_in(centre, tenants.a.usernames[Role.RESPONSE_CENTRE])
-    centre.wait_for_selector(f"#outcome-{found.button}-resolved_by_phone")
-    centre.wait_for_selector("html[data-live=ready]")
-    checked["response centre"] = serious_violations(centre)
-    for name, shown in (("handover", page), ("response centre", centre)):
-        overflow = shown.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"{name} scrolls sideways by {overflow} px at {size}"
     assert {name: found for name, found in checked.items() if found} == {}
     assert watch.refused == [] and watch.errors == []
-    assert centre_watch.refused == [] and centre_watch.errors == []
 
 
 def test_the_accessibility_and_csp_checks_can_fail(browser: Browser, server: str) -> None:
@@ -174,39 +162,3 @@ def test_the_accessibility_and_csp_checks_can_fail(browser: Browser, server: str
     page.evaluate("() => { const s = document.createElement('script'); s.textContent = '1'; document.body.append(s); }")
     page.wait_for_timeout(100)
     assert watch.refused and "script-src" in watch.refused[0]
-
-
-def test_the_response_centre_takes_a_live_alarm_and_records_its_outcome_with_the_keyboard(
-    browser: Browser, server: str, http: httpx.Client, web_db: TestDatabase
-) -> None:
-    url = web_db.runtime_url
-    town = beside_the_browser(build_tenant, url, "e", "5001")  # a municipality of its own: a share of its own
-    page = _page(browser, server)
-    watch = Watch(page)
-    page.goto("/")
-    _sign_in(page, town.usernames[Role.RESPONSE_CENTRE])
-    assert page.url == f"{server}/response-centre"  # the centre's own screen is where its operators land
-    page.wait_for_selector("html[data-live=ready]")
-    found = beside_the_browser(alarm_patient, http, url, town, "Kari Nattalarm")
-    alarm = page.locator(f"#alarm-{found.button}")
-    alarm.wait_for()  # live, without a reload
-    page.wait_for_function("() => document.getElementById('alarm-announcer').textContent.includes('Kari Nattalarm')")
-    clock = alarm.locator(".clock")
-    first = clock.inner_text()
-    page.wait_for_function(f"() => document.querySelector('#alarm-{found.button} .clock').textContent !== '{first}'")
-    assert "Nøkkelboks ved døren, kode 4711" in alarm.inner_text()
-    _tab_to(page, f"#take-{found.button}")
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"**/response-centre?alarm={found.button}&done=taken")
-    # The first outcome has the focus: Enter records that the operator talked to the person.
-    assert _focused(page, "e.id") == f"outcome-{found.button}-resolved_by_phone"
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"**/response-centre?alarm={found.button}&done=outcome")
-    text = page.locator("main").inner_text()
-    assert "Utfallet er registrert." in text and "Tatt innen 60 sekunder det siste døgnet: 100\u00a0%" in text
-    stored = named_rows(url, "SELECT a.state, a.acknowledged_by, o.outcome, o.recorded_by FROM alerts a "
-                        "JOIN alert_outcomes o ON o.alert_id = a.id WHERE a.id = %s", found.button)  # fmt: skip
-    operator = town.staff[Role.RESPONSE_CENTRE]
-    assert stored == [{"state": "resolved", "acknowledged_by": operator, "outcome": "resolved_by_phone",
-                       "recorded_by": operator}]  # fmt: skip
-    assert watch.refused == [] and watch.errors == []

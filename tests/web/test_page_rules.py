@@ -100,6 +100,7 @@ def _pages(app: TestClient, web_db: TestDatabase, tenants: Tenants) -> Iterator[
         yield "worklist, bad filter", language, app.get("/?state=nonsense", headers=headers).text
         yield "alert", language, app.get(f"/alerts/{found.news2}", headers=headers).text
         yield "alarm alert", language, app.get(f"/alerts/{found.button}?done=acknowledged", headers=headers).text
+        yield "patient", language, app.get(f"/patients/{found.patient_id}", headers=headers).text
         refused = app.post(f"/alerts/{found.news2}/snooze", data={"until": "2000-01-01T00:00"}, headers=headers)
         yield "refused form (CSRF)", language, refused.text
         yield "another team's alert", language, app.get(f"/alerts/{other.news2}", headers=headers).text
