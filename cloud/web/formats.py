@@ -13,12 +13,9 @@ from typing import Any
 from babel.dates import format_date, format_time, format_timedelta
 from babel.numbers import format_decimal
 
+from alerts.wording.formats import LOCALES, UNIT_SYMBOLS
 from common.timefmt import OSLO
 from device_profiles.metrics import load_catalogue
-
-LOCALES = {"nb": "nb_NO", "en": "en_GB"}
-# UCUM codes as they are written for people; a unit not listed is shown as its code.
-UNIT_SYMBOLS = {"Cel": "°C", "mm[Hg]": "mmHg", "1": "", "dB[mW]": "dBm", "/min": "/min"}
 
 
 def number(value: float | int | None, language: str, digits: int | None = None) -> str:

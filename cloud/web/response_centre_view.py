@@ -17,9 +17,9 @@ from fastapi import Request
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
+from alerts.wording.formats import LOCALES
 from cloud.access.principal import Principal
 from cloud.access.roles import PATIENT_SCOPE
-from cloud.web.formats import LOCALES
 from cloud.web.templating import reader_of_page, render
 from cloud.worklist.response_centre import AnswerShare, SafetyAlarm, screen
 from common.i18n import N_

@@ -18,13 +18,13 @@ from babel.dates import format_timedelta
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from alerts.wording.formats import LOCALES
 from cloud.access import authn, throttle
 from cloud.access.policy import Public, staff_only
 from cloud.access.principal import Principal
 from cloud.access.secrets import PasswordCheckBusy
 from cloud.access.signin import clear_session_cookie, client_address, set_session_cookie, sign_in_service
 from cloud.requests import Conn, correlation_id
-from cloud.web.formats import LOCALES
 from cloud.web.navigation import PAGES_TAG, SIGN_IN, after_sign_in, local_path, see_other
 from cloud.web.templating import gettext_of, language_of, render
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES
