@@ -15,22 +15,39 @@ import numpy.typing as npt
 
 from alerts.days import OSLO
 from alerts.explain import Decision
-from alerts.series import FloatArray, as_floats
+from alerts.series import BoolArray, FloatArray, as_flags, as_floats
 
 _EMPTY: Final = np.empty(0, dtype=np.float64)
 
 
 @dataclass(frozen=True)
 class Window:
-    """One metric's readings: Unix seconds (UTC) and values in the metric's canonical unit, any order."""
+    """One metric's readings: Unix seconds (UTC) and values in the metric's canonical unit, any order.
+
+    `doubtful` marks the readings the device flagged as unreliable (device_profiles.quality); when it is
+    empty no reading is doubtful.
+    """
 
     times: FloatArray = field(default_factory=lambda: _EMPTY)
     values: FloatArray = field(default_factory=lambda: _EMPTY)
+    doubtful: BoolArray = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
 
     @staticmethod
-    def of(times: npt.ArrayLike, values: npt.ArrayLike) -> Window:
+    def of(times: npt.ArrayLike, values: npt.ArrayLike, doubtful: npt.ArrayLike | None = None) -> Window:
         """A window from numpy arrays, lists or tuples (non-numeric input becomes an empty window)."""
-        return Window(as_floats(times), as_floats(values))
+        t = as_floats(times)
+        return Window(t, as_floats(values), as_flags(doubtful, t.size))
+
+    def flags(self) -> BoolArray:
+        """The doubtful mask, one entry per reading (all false when none was given)."""
+        return as_flags(self.doubtful if self.doubtful.size else None, self.times.size)
+
+    def trusted(self) -> Window:
+        """The readings the device did not flag as doubtful."""
+        keep = ~self.flags()
+        if keep.all():
+            return self
+        return Window(self.times[keep], self.values[keep])
 
 
 @dataclass(frozen=True)
