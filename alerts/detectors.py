@@ -20,7 +20,7 @@ from alerts.aggregates import HomeBpRule, glucose_levels
 from alerts.delta import BaselineRiseRule, DeltaRule
 from alerts.events import BedNotBackRule, EventRule, NoActivityRule
 from alerts.explain import Decision, JSONValue, Level, Status
-from alerts.inputs import Context, Outcome
+from alerts.inputs import Context, Outcome, Remeasure
 from alerts.liveness import GatewayHeartbeatRule, LowBatteryRule, PlannedMeasurementRule, SilentRule
 from alerts.news2.window import METRIC_KEYS, Observation, from_stored, news2_from_observations
 from alerts.series import FUTURE_TOLERANCE_S
@@ -82,11 +82,27 @@ def _fmt(value: JSONValue, spec: str = ".1f") -> str:
 
 
 def _series(detector: Any, ctx: Context) -> Outcome:
-    window = ctx.window(detector.metric)
+    # Day-level rules leave out the readings the device flagged as doubtful: one of them must not move a
+    # day's value or a baseline (device_profiles.quality).
+    window = ctx.window(detector.metric).trusted()
     decision: Decision = detector.evaluate(window.times, window.values, now=ctx.now)
     inputs = decision.explanation.inputs
     summary = f"{detector.metric} {_fmt(inputs.get('newest_value', ''), 'g')}"
     return Outcome(decision, summary.strip(), _newest(ctx, [detector.metric]))
+
+
+def _threshold(detector: ThresholdRule, ctx: Context) -> Outcome:
+    window = ctx.window(detector.metric)
+    decision = detector.evaluate(window.times, window.values, now=ctx.now, doubtful=window.flags())
+    inputs, values = decision.explanation.inputs, decision.explanation.values
+    summary = f"{detector.metric} {_fmt(inputs.get('newest_value', ''), 'g')}".strip()
+    until, reading_at = values.get("awaiting_remeasure_until"), inputs.get("newest_time")
+    remeasure = (
+        Remeasure(detector.metric, float(reading_at), float(until))
+        if isinstance(until, float) and isinstance(reading_at, float)
+        else None
+    )
+    return Outcome(decision, summary, _newest(ctx, [detector.metric]), remeasure=remeasure)
 
 
 def _delta(detector: Any, ctx: Context) -> Outcome:
@@ -103,8 +119,11 @@ def _trend(detector: Any, ctx: Context) -> Outcome:
 
 
 def _home_bp(detector: HomeBpRule, ctx: Context) -> Outcome:
-    systolic, diastolic = ctx.window("bp.systolic"), ctx.window("bp.diastolic")
-    decision = detector.evaluate(systolic.times, systolic.values, diastolic.values, now=ctx.now)
+    # A pair is one measurement: the systolic and diastolic stored with the same time. The two windows may
+    # differ in length and order, so they are matched by time, never by position.
+    systolic, diastolic = ctx.window("bp.systolic").trusted(), ctx.window("bp.diastolic").trusted()
+    times, at_sys, at_dia = np.intersect1d(systolic.times, diastolic.times, return_indices=True)
+    decision = detector.evaluate(times, systolic.values[at_sys], diastolic.values[at_dia], now=ctx.now)
     values = decision.explanation.values
     summary = f"home BP mean {_fmt(values.get('mean_systolic'), '.0f')}/{_fmt(values.get('mean_diastolic'), '.0f')}"
     return Outcome(decision, summary, _newest(ctx, ["bp.systolic", "bp.diastolic"]))
@@ -159,7 +178,7 @@ def _one(detector: Any) -> tuple[str, ...]:
 
 
 DETECTORS: Final[Mapping[str, Kind]] = {
-    "threshold": Kind(ThresholdRule, _series, _one),
+    "threshold": Kind(ThresholdRule, _threshold, _one),
     "delta": Kind(DeltaRule, _delta, _one),
     "above_baseline": Kind(BaselineRiseRule, _series, _one),
     "zscore": Kind(ZScoreRule, _trend, _one),

@@ -97,15 +97,27 @@ class Context:
 
 
 @dataclass(frozen=True)
+class Remeasure:
+    """A rule is waiting for a new measurement of `metric` because the newest one, taken at `reading_at`,
+    was flagged doubtful by the device; it judges again with whatever has arrived at `wait_until`."""
+
+    metric: str
+    reading_at: float
+    wait_until: float
+
+
+@dataclass(frozen=True)
 class Outcome:
     """A detector's decision plus what the alert lifecycle needs to know about it.
 
     `summary` is a short human phrase for the alert message ("weight +2.4 kg in 3 days"). `last_input_at`
     is the time of the newest reading the decision rests on: a repeat is counted only when it advances.
-    `inhibited` is true when every reason for the trigger sits behind a gateway that is down.
+    `inhibited` is true when every reason for the trigger sits behind a gateway that is down. `remeasure` is set
+    while the rule waits for a new measurement instead of judging a doubtful one.
     """
 
     decision: Decision
     summary: str
     last_input_at: float | None = None
     inhibited: bool = False
+    remeasure: Remeasure | None = None

@@ -32,6 +32,8 @@ class Event(StrEnum):
     SUPPRESSED = "suppressed"
     PAUSE_ENDED = "pause_ended"
     DETECTOR_FAILED = "detector_failed"
+    REMEASURE_REQUESTED = "remeasure_requested"  # a doubtful reading: the patient is asked to measure again
+    EVIDENCE_ADDED = "evidence_added"  # another rule's trigger joined the patient's open worsening episode
 
 
 class AlertState(StrEnum):
