@@ -49,6 +49,7 @@ def test_bp_all_fields() -> None:
         "bp.diastolic": 80.26,
         "bp.mean": 90.01,
         "heart_rate": 72,
+        "pulse.irregular": 0,  # the status field is present and the irregular-pulse bit clear
     }
     assert decoded.context["user_id"] == "unknown"
     assert decoded.context["measurement_status"] == {
