@@ -16,12 +16,19 @@ meaningful change. Two bounds keep a proposal safe:
 Limits apply to single readings, so the spread is computed over readings, not daily values. The result is
 data (per rule: the proposed `limits` parameter and the figures behind it); it becomes a rule override
 only when a nurse approves it, in the cloud.
+
+**Quiet days only.** A person's normal is learnt from days on which nothing clinical was going on: the
+caller names the local calendar days (Europe/Oslo) on which the patient had an open clinical alert or
+episode, and their readings are left out, so an exacerbation during the trial period does not widen the
+limits that are meant to catch the next one. Each rule's proposal says which of its days were left out; when
+too few readings or days remain, the rule is skipped and the reason says how many were left out.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Final
 
@@ -29,9 +36,10 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.baseline import baseline_of
+from alerts.days import OSLO, day_label, local_days
 from alerts.explain import JSONValue
 from alerts.protocols.model import Protocol, Rule
-from alerts.series import clean
+from alerts.series import FloatArray, clean
 
 # k: a single reading outside median +- 3 spreads is a Shewhart 3-sigma signal (statistical-process-control
 # convention, our choice; tuned on the scenario suite's seeds 0-99, see docs/detection.md#personal). The
@@ -40,6 +48,7 @@ from alerts.series import clean
 DEFAULT_K: Final = 3.0
 MIN_READINGS: Final = 10
 MIN_DAYS: Final = 7
+_EPOCH: Final = dt.date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,8 @@ SPO2_SCALE_2_NORMAL_LOW: Final = 88.0
 
 @dataclass(frozen=True)
 class RuleProposal:
-    """The proposed `limits` of one threshold rule and the figures they come from."""
+    """The proposed `limits` of one threshold rule and the figures they come from. `readings` and `days` count
+    what was used; `left_out_days` (ISO dates) and `left_out_readings` what was left out as alert days."""
 
     rule: str
     metric: str
@@ -77,6 +87,8 @@ class RuleProposal:
     current: dict[str, float | None]
     proposed: dict[str, float | None]
     held_at_red: tuple[str, ...]
+    left_out_days: tuple[str, ...] = ()
+    left_out_readings: int = 0
 
     def changed(self) -> bool:
         """Whether the proposal differs from the rule's current limits."""
@@ -88,8 +100,8 @@ class RuleProposal:
 
     def to_json(self) -> dict[str, JSONValue]:
         """The proposal as stored and shown to the nurse."""
-        # asdict copies the dicts; a tuple stays a tuple, so the JSON list is made here.
-        return {**asdict(self), "held_at_red": list(self.held_at_red)}
+        # asdict copies the dicts; a tuple stays a tuple, so the JSON lists are made here.
+        return {**asdict(self), "held_at_red": list(self.held_at_red), "left_out_days": list(self.left_out_days)}
 
 
 def _round_out(value: float, resolution: float, down: bool) -> float:
@@ -115,6 +127,36 @@ def personal_rules(protocol: Protocol) -> tuple[Rule, ...]:
     )
 
 
+@dataclass(frozen=True)
+class _Quiet:
+    """A rule's readings on quiet days, and what was left out."""
+
+    values: FloatArray
+    days: int
+    left_out_days: tuple[str, ...]
+    left_out_readings: int
+
+    def note(self) -> str:
+        """What a skip reason adds when alert days were left out."""
+        if not self.left_out_readings:
+            return ""
+        days = len(self.left_out_days)
+        return f" after leaving out {self.left_out_readings} readings on {days} days with an open clinical alert"
+
+
+def _quiet(times: npt.ArrayLike, values: npt.ArrayLike, left_out: Collection[dt.date], tz: str) -> _Quiet:
+    series = clean(times, values)
+    day_of = local_days(series.times, tz)
+    alert_days = np.array(sorted({(day - _EPOCH).days for day in left_out}), dtype=np.int64)
+    quiet = ~np.isin(day_of, alert_days)
+    return _Quiet(
+        values=series.values[quiet],
+        days=int(np.unique(day_of[quiet]).size),
+        left_out_days=tuple(day_label(int(day)) for day in np.unique(day_of[~quiet])),
+        left_out_readings=int((~quiet).sum()),
+    )
+
+
 def propose_rule(
     rule: Rule,
     times: npt.ArrayLike,
@@ -122,18 +164,20 @@ def propose_rule(
     *,
     k: float = DEFAULT_K,
     spo2_scale: int = 1,
+    left_out: Collection[dt.date] = (),
+    tz: str = OSLO,
 ) -> RuleProposal | str:
     """The proposal for one rule from its metric's readings in the trial period, or why there is none (too
-    few readings or days; days are counted in UTC, which is only a count here)."""
+    few readings or days). Readings on the local days `left_out` (days with an open clinical alert) are not
+    used; days are local calendar days in `tz`."""
     metric = rule.metrics[0]
     bounds = METRICS[metric]
-    series = clean(times, values)
-    if len(series) < MIN_READINGS:
-        return f"{metric}: {len(series)} readings in the trial period, need {MIN_READINGS}"
-    days = np.unique(np.floor(series.times / 86_400)).size
-    if days < MIN_DAYS:
-        return f"{metric}: readings on {days} days in the trial period, need {MIN_DAYS}"
-    summary = baseline_of(series.values)
+    quiet = _quiet(times, values, left_out, tz)
+    if quiet.values.size < MIN_READINGS:
+        return f"{metric}: {quiet.values.size} readings in the trial period{quiet.note()}, need {MIN_READINGS}"
+    if quiet.days < MIN_DAYS:
+        return f"{metric}: readings on {quiet.days} days in the trial period{quiet.note()}, need {MIN_DAYS}"
+    summary = baseline_of(quiet.values)
     spread = max(summary.mad, bounds.min_spread)
     current = _limits_of(rule)
     normal_low = SPO2_SCALE_2_NORMAL_LOW if metric == "spo2" and spo2_scale == 2 else bounds.normal_low
@@ -158,13 +202,15 @@ def propose_rule(
     return RuleProposal(
         rule=rule.id,
         metric=metric,
-        readings=len(series),
-        days=int(days),
+        readings=int(quiet.values.size),
+        days=quiet.days,
         median=summary.median,
         spread=spread,
         current=current,
         proposed=proposed,
         held_at_red=tuple(held),
+        left_out_days=quiet.left_out_days,
+        left_out_readings=quiet.left_out_readings,
     )
 
 
@@ -173,14 +219,17 @@ def propose(
     windows: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]],
     *,
     k: float = DEFAULT_K,
+    left_out: Collection[dt.date] = (),
+    tz: str = OSLO,
 ) -> tuple[list[RuleProposal], dict[str, str]]:
-    """Proposals for every personal rule of the protocol from (times, values) per metric, and per rule the
-    reason it has none (too few readings)."""
+    """Proposals for every personal rule of the protocol from (times, values) per metric, leaving out the
+    readings on the local days `left_out` (the patient's days with an open clinical alert), and per rule the
+    reason it has none (too few readings or days, counting what was left out)."""
     proposals: list[RuleProposal] = []
     skipped: dict[str, str] = {}
     for rule in personal_rules(protocol):
         times, values = windows.get(rule.metrics[0], ((), ()))
-        result = propose_rule(rule, times, values, k=k, spo2_scale=protocol.spo2_scale)
+        result = propose_rule(rule, times, values, k=k, spo2_scale=protocol.spo2_scale, left_out=left_out, tz=tz)
         if isinstance(result, str):
             skipped[rule.id] = result
         else:

@@ -2,9 +2,12 @@
 
 A proposal is due for a patient in `trial` or `active` when no proposal waits and either none was ever
 made and the first vital-sign reading is at least the trial period old (the trial period has ended), or the
-newest decision's review date has come (the review is due). The due proposal is itself the task: it waits
-on the nurse's worklist (`GET /api/v1/baselines/waiting`) until approved or rejected, each with a reason
-and the next review date. Approval copies the limits into `rule_overrides` in the same transaction.
+newest decision's review date has come (the review is due). It learns from quiet days only: the readings of
+the local days on which the patient had a clinical alert or episode open are left out, and so are readings
+the device flagged as doubtful; the proposal keeps the days it left out (`left_out_days`). The due proposal
+is itself the task: it waits on the nurse's worklist (`GET /api/v1/baselines/waiting`) until approved or
+rejected, each with a reason and the next review date. Approval copies the limits into `rule_overrides` in
+the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.personal import DEFAULT_K, METRICS, personal_rules, propose
 from alerts.protocols.load import ProtocolError, apply_overrides
 from alerts.protocols.schema import RuleOverride
+from cloud.alert_store import history
 from cloud.evaluation import inputs
 from cloud.evaluation.protocols import protocol_for
 
@@ -42,6 +46,7 @@ def method(trial_days: int, k: float = DEFAULT_K) -> dict[str, Any]:
         "trial_days": trial_days,
         "floor": "never inside the band both the protocol and NEWS2 score 0",
         "ceiling": "never into the rule's red band",
+        "left_out": "readings on Europe/Oslo days with an open clinical alert or episode, and doubtful readings",
         "source": "docs/detection.md#personal",
     }
 
@@ -49,13 +54,16 @@ def method(trial_days: int, k: float = DEFAULT_K) -> dict[str, Any]:
 async def propose_for(
     conn: AsyncConnection[Any], patient_id: UUID, now: datetime, trial_days: int, occasion: Occasion
 ) -> int | None:
-    """Compute and store a proposal from the last `trial_days` days; None when no rule has enough readings
-    (nothing is stored then, so the next sweep tries again) or one already waits."""
+    """Compute and store a proposal from the last `trial_days` days, leaving out the days with an open clinical
+    alert; None when no rule has enough readings (nothing is stored then, so the next sweep tries again) or one
+    already waits."""
     protocol = await protocol_for(conn, patient_id)
     rules = personal_rules(protocol)
     metrics = {rule.metrics[0]: trial_days for rule in rules}
-    windows = await inputs.windows(conn, patient_id, metrics, now.timestamp())
-    proposals, skipped = propose(protocol, {m: (w.times, w.values) for m, w in windows.items()})
+    windows = {m: w.trusted() for m, w in (await inputs.windows(conn, patient_id, metrics, now.timestamp())).items()}
+    start = now - timedelta(days=trial_days)
+    alert_days = await history.clinical_alert_days(conn, patient_id, start, now)
+    proposals, skipped = propose(protocol, {m: (w.times, w.values) for m, w in windows.items()}, left_out=alert_days)
     if not proposals:
         return None
     try:
@@ -63,15 +71,16 @@ async def propose_for(
             row = await (
                 await conn.execute(
                     "INSERT INTO baseline_proposals (patient_id, municipality_id, occasion, period_from, period_to, "
-                    "method, rules, skipped) SELECT id, municipality_id, %s, %s, %s, %s, %s, %s FROM patients "
-                    "WHERE id = %s RETURNING id",
+                    "method, rules, skipped, left_out_days) SELECT id, municipality_id, %s, %s, %s, %s, %s, %s, %s "
+                    "FROM patients WHERE id = %s RETURNING id",
                     (
                         occasion,
-                        now - timedelta(days=trial_days),
+                        start,
                         now,
                         Jsonb(method(trial_days)),
                         Jsonb([p.to_json() for p in proposals]),
                         Jsonb(skipped),
+                        alert_days,
                         patient_id,
                     ),
                 )

@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 
 from alerts.evaluate import LivenessFacts
 from alerts.inputs import DeviceFacts, GatewayFacts, Window
+from cloud.evaluation.doubtful import DOUBTFUL_PARAMS, DOUBTFUL_SQL
 from cloud.registry.consent import supervision_profiles
 from device_profiles.device_catalogue import load_devices
 
@@ -31,13 +32,15 @@ async def windows(
     conn: AsyncConnection[Any], patient_id: UUID, days: Mapping[str, int], now: float
 ) -> dict[str, Window]:
     """Each metric's readings over its own number of days before `now` (one query), including the readings of
-    sensors shared by the patient's home (stored without a patient, cloud/registry/homes.py)."""
+    sensors shared by the patient's home (stored without a patient, cloud/registry/homes.py), with each
+    reading's doubtful flag (device_profiles.quality) from its stored context."""
     if not days:
         return {}
     metrics = sorted(days)
     rows = await (
         await conn.execute(
-            "SELECT o.metric, array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t), array_agg(o.value ORDER BY o.t) "
+            "SELECT o.metric, array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t), "  # noqa: S608 - fixed text
+            f"array_agg(o.value ORDER BY o.t), array_agg({DOUBTFUL_SQL} ORDER BY o.t) "
             "FROM unnest(%(metrics)s::text[], %(days)s::int[]) AS w(metric, days) JOIN observations o ON "
             "o.metric = w.metric AND o.t > %(now)s - make_interval(days => w.days) AND o.t <= %(now)s AND "
             # Implied by the join, and spelled out so the planner can bound the index scans by metric and time.
@@ -51,10 +54,11 @@ async def windows(
                 "longest": max(days.values()),
                 "p": patient_id,
                 "now": datetime.fromtimestamp(now, UTC),
+                **DOUBTFUL_PARAMS,
             },
         )
     ).fetchall()
-    return {metric: Window.of(times, values) for metric, times, values in rows}
+    return {metric: Window.of(times, values, doubtful) for metric, times, values, doubtful in rows}
 
 
 def _device_metrics(profile_id: str) -> tuple[str, ...]:

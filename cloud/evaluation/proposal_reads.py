@@ -17,7 +17,8 @@ from psycopg.rows import class_row
 
 @dataclass(frozen=True)
 class Proposal:
-    """A proposal: the limits per rule with the figures behind them, and the decision once made."""
+    """A proposal: the limits per rule with the figures behind them, the days left out because the patient had
+    a clinical alert open on them (and how many), and the decision once made."""
 
     id: int
     patient_id: UUID
@@ -28,6 +29,8 @@ class Proposal:
     method: dict[str, Any]
     rules: list[dict[str, Any]]
     skipped: dict[str, str]
+    left_out_days: list[date]
+    left_out_count: int
     created_at: datetime
     decided_by: UUID | None
     decided_at: datetime | None
@@ -35,7 +38,8 @@ class Proposal:
     review_by: date | None
 
 
-_COLUMNS = ", ".join(f"b.{f.name}" for f in fields(Proposal))
+_COMPUTED = {"left_out_count": "cardinality(b.left_out_days) AS left_out_count"}
+_COLUMNS = ", ".join(_COMPUTED.get(f.name, f"b.{f.name}") for f in fields(Proposal))
 
 
 async def _select(conn: AsyncConnection[Any], where: str, params: tuple[Any, ...]) -> list[Proposal]:

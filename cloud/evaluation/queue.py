@@ -5,13 +5,19 @@ unlocked row of the same patient, and takes the patient's advisory lock so that 
 the same patient evaluate one after the other; the second then sees the first one's alerts. The rows are
 deleted in the transaction that applies the transitions: if the process dies before the commit, the rows
 come back and another process evaluates them. The partial unique index on open alerts backs all this up.
+
+A row may be due later (`retry_at`): a failed evaluation's retry, or the end of a rule's wait for a new
+measurement after a doubtful reading, queued in the evaluation that asked for it, so the rule judges again
+when the wait is over even if nothing arrives. A row is claimed only once due, also with the patient's others.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -40,6 +46,7 @@ class Claim:
     metrics: frozenset[str]
     scheduled: bool  # a sweep row: evaluate the clock-driven rules
     alarm: bool
+    due: float = 0.0  # the latest `retry_at` among the rows (Unix seconds)
 
 
 async def claim(conn: AsyncConnection[Any]) -> Claim | None:
@@ -55,7 +62,8 @@ async def claim(conn: AsyncConnection[Any]) -> Claim | None:
     patient_id = first[0]
     rows = await (
         await conn.execute(
-            "SELECT id, metric, alarm FROM pending_evaluations WHERE patient_id = %s FOR UPDATE SKIP LOCKED",
+            "SELECT id, metric, alarm, retry_at FROM pending_evaluations WHERE patient_id = %s AND retry_at <= now() "
+            "FOR UPDATE SKIP LOCKED",
             (patient_id,),
         )
     ).fetchall()
@@ -66,6 +74,7 @@ async def claim(conn: AsyncConnection[Any]) -> Claim | None:
         metrics=frozenset(r[1] for r in rows if r[1] is not None),
         scheduled=any(r[1] is None for r in rows),
         alarm=any(r[2] for r in rows),
+        due=max((r[3].timestamp() for r in rows), default=0.0),
     )
 
 
@@ -87,7 +96,26 @@ async def evaluate(conn: AsyncConnection[Any], job: Claim, now: float) -> tuple[
     patient_state = await state.load_state(conn, job.patient_id, now)
     result = evaluate_patient(protocol, patient_state, windows, facts, now, rules=rules)
     await state.apply(conn, job.patient_id, protocol, result.transitions)
+    await _after_waits(conn, job.patient_id, result.transitions)
     return result.transitions
+
+
+async def _after_waits(conn: AsyncConnection[Any], patient_id: UUID, transitions: Iterable[Transition]) -> None:
+    """Queue a rule's second look at the end of each wait for a new measurement (caller's transaction)."""
+    for t in transitions:
+        if t.event is not Event.REMEASURE_REQUESTED:
+            continue
+        metric, until = t.explanation.get("metric"), t.explanation.get("wait_until")
+        if isinstance(metric, str) and isinstance(until, int | float):
+            await enqueue_at(conn, patient_id, metric, until)
+
+
+async def enqueue_at(conn: AsyncConnection[Any], patient_id: UUID, metric: str, at: float) -> None:
+    """Queue an evaluation of the patient's rules on `metric` that is not claimed before `at` (Unix seconds)."""
+    await conn.execute(
+        "INSERT INTO pending_evaluations (patient_id, metric, retry_at) VALUES (%s, %s, %s)",
+        (patient_id, metric, datetime.fromtimestamp(at, UTC)),
+    )
 
 
 async def evaluate_next(pool: AsyncConnectionPool) -> Claim | None:
@@ -103,7 +131,9 @@ async def evaluate_next(pool: AsyncConnectionPool) -> Claim | None:
                 job = await claim(conn)
                 if job is None:
                     return None
-                await evaluate(conn, job, time.time())
+                # Never judge before a claimed row was due: a wait queued to end at `retry_at` is over then, even
+                # if this process's clock is a little behind the database's.
+                await evaluate(conn, job, max(time.time(), job.due))
                 await conn.execute("DELETE FROM pending_evaluations WHERE id = ANY(%s)", (list(job.ids),))
                 return job
         except Exception as exc:

@@ -3,7 +3,10 @@
 `apply` hands each transition to the alert store, which does in SQL what `PatientState.apply` does in memory
 and logs every transition (suppressed ones and detector failures included) with its explanation. An alert
 that opens, or turns red, is handed to escalation with its event class, which this side knows from the
-protocol it evaluated. The caller holds the patient's evaluation lock and the transaction.
+protocol it evaluated. A request to measure again is only logged: the log is where `load_state` finds it
+again (so the patient is asked once per doubtful reading) and where the patient's and the gateway's views
+read it (cloud/evaluation/remeasure.py); the queue sets the rule's second look at the end of its wait. The
+caller holds the patient's evaluation lock and the transaction.
 """
 
 from __future__ import annotations
@@ -21,15 +24,18 @@ from alerts.evaluate import PatientState
 from alerts.lifecycle import Event, Transition
 from alerts.protocols.model import Protocol
 from alerts.suppression import Pause, Silence
-from cloud.alert_store import store, suppression
+from cloud.alert_store import history, store, suppression
 from cloud.alert_store.records import at, seconds
 from cloud.escalation import policies as escalation
 
 log = logging.getLogger(__name__)
+# A rule waits at most a day for a new measurement (alerts.thresholds), so older requests no longer matter.
+REMEASURE_MEMORY_S = 86_400
 
 
 async def load_state(conn: AsyncConnection[Any], patient_id: UUID, now: float) -> PatientState:
-    """Open alerts, what each rule has handled, active silences and the pause still to be reminded of."""
+    """Open alerts, what each rule has handled, active silences, the pause still to be reminded of, and the
+    doubtful readings a new measurement was already asked for."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT rule, until, reason, set_by FROM alert_silences WHERE patient_id = %s AND until > %s",
@@ -51,6 +57,9 @@ async def load_state(conn: AsyncConnection[Any], patient_id: UUID, now: float) -
         handled_until=await store.handled_until(conn, patient_id),
         silences=silences,
         pause=pause,
+        remeasure_requested=await history.remeasure_requested(
+            conn, patient_id, datetime.fromtimestamp(now - REMEASURE_MEMORY_S, UTC)
+        ),
     )
 
 
