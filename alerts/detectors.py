@@ -36,12 +36,16 @@ class News2Rule:
     """A (usually partial) NEWS2 from the newest readings; triggered at `min_score` or on a red score.
 
     The SpO2 scale comes from the patient's settings (scale 2 only when a clinician set it), never from
-    the protocol file.
+    the protocol file. With `partial_alerts_on_scale_1` false (COPD) a partial score on scale 1 is
+    information only: it is computed and explained but raises nothing, because scale 1 scores a COPD
+    patient's usual saturation as red and SpO2 is watched by the protocol's own rules; on scale 2, or with a
+    complete observation set, it alerts as usual.
     """
 
     min_score: int = 1
     window_s: float = 3600.0
     level: Level = Level.YELLOW
+    partial_alerts_on_scale_1: bool = True
 
     def evaluate(self, ctx: Context) -> Outcome:
         """Score the newest observation set in the windows."""
@@ -53,11 +57,16 @@ class News2Rule:
         ]
         result = news2_from_observations(observations, scale=ctx.spo2_scale, window_s=self.window_s, now=ctx.now)
         triggered = result.level is not Level.GREEN and (result.score >= self.min_score or result.level is Level.RED)
+        explanation = result.explanation
+        if triggered and result.partial and ctx.spo2_scale == 1 and not self.partial_alerts_on_scale_1:
+            triggered = False
+            values = {**explanation.values, "information_only": "partial score on SpO2 scale 1"}
+            explanation = dataclasses.replace(explanation, values=values)
         decision = Decision(
             level=result.level if triggered else Level.GREEN,
             triggered=triggered,
             status=Status.EVALUATED if observations else Status.INSUFFICIENT_DATA,
-            explanation=result.explanation,
+            explanation=explanation,
         )
         partial = " (partial)" if result.partial else ""
         return Outcome(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy.typing as npt
 
+from alerts.episodes import gather
 from alerts.explain import JSONValue, Level
 from alerts.inputs import Context, DeviceFacts, GatewayFacts, Outcome, Remeasure, Window
 from alerts.lifecycle import Event, OpenAlert, Transition, Verdict, step
@@ -169,7 +170,10 @@ def evaluate_patient(
         asked = state.remeasure_requested.get(rule.id)
         if outcome.remeasure is not None and (asked is None or outcome.remeasure.reading_at > asked):
             transitions.append(_remeasure_request(rule, outcome.remeasure, now))
-    return Evaluation(transitions=tuple(transitions), levels=levels)
+    members = [rule.id for rule in protocol.rules if rule.joins_episode]
+    titles = {rule.id: rule.spec.title for rule in protocol.rules}
+    gathered = gather(transitions, state.open_alerts, state.handled_until, members, titles, now)
+    return Evaluation(transitions=gathered, levels=levels)
 
 
 def _remeasure_request(rule: Rule, remeasure: Remeasure, now: float) -> Transition:

@@ -124,7 +124,7 @@ class ThresholdRule:
 
     def _awaiting(self, series: Series, ranks: npt.NDArray[np.int64], now: float | None) -> float | None:
         """Until when the rule waits for a new measurement instead of judging a doubtful newest reading."""
-        if now is None or not series.doubtful[-1] or ranks[-1] == 0 or (ranks[-1] == 2 and self.red_at_once):
+        if now is None or not series.doubtful[-1] or ranks[-1] == 0 or (ranks[-1] == 2 and self.at_once(2)):
             return None
         until = float(series.times[-1]) + self.remeasure_wait_s
         return until if now < until else None
