@@ -8,7 +8,7 @@ import asyncio
 import struct
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -35,8 +35,12 @@ def _sfloat(value: int) -> bytes:
 
 def blood_pressure(systolic: int, diastolic: int, status: int) -> bytes:
     """0x2A35: mmHg, pulse rate and measurement status present (flags 0x14)."""
-    return bytes([0x14]) + _sfloat(systolic) + _sfloat(diastolic) + _sfloat((systolic + 2 * diastolic) // 3) + (
-        _sfloat(70) + struct.pack("<H", status)
+    return (
+        bytes([0x14])
+        + _sfloat(systolic)
+        + _sfloat(diastolic)
+        + _sfloat((systolic + 2 * diastolic) // 3)
+        + (_sfloat(70) + struct.pack("<H", status))
     )
 
 
@@ -59,11 +63,15 @@ class Home:
         return self.kit.patient_id
 
     def readings(self, metric: str, value: int, flag: str | None, at: datetime) -> list[dict[str, Any]]:
-        """The wire readings one measurement of `metric` ("bp.systolic" or "spo2") decodes to, with `flag` set."""
+        """The wire readings one measurement of `metric` ("bp.systolic" or "spo2") decodes to, with the status
+        flags named in `flag` set (several joined by "+")."""
+        names = flag.split("+") if flag else []
         if metric == "bp.systolic":
-            uuid_, payload, device = 0x2A35, blood_pressure(value, 62, BP_STATUS.get(flag or "", 0)), self.monitor
+            status = sum(BP_STATUS[name] for name in names)
+            uuid_, payload, device = 0x2A35, blood_pressure(value, 62, status), self.monitor
         else:
-            uuid_, payload, device = 0x2A5E, spot_check(value, PLX_SENSOR_STATUS.get(flag or "", 0)), self.kit.oximeter
+            status = sum(PLX_SENSOR_STATUS[name] for name in names)
+            uuid_, payload, device = 0x2A5E, spot_check(value, status), self.kit.oximeter
         decoded = decode_characteristic(uuid_, payload, device_id=device, received_at=at)
         out = []
         for o in decoded.observations:
@@ -94,7 +102,7 @@ async def _monitor(url: str, kit: Kit, set_by: UUID) -> str:
                 "INSERT INTO rule_overrides (municipality_id, patient_id, rule, params, reason, set_by, review_by) "
                 "SELECT municipality_id, id, %s, '{\"n\": 1, \"m\": 1}', 'test: single readings', %s, %s "
                 "FROM patients WHERE id = %s",
-                (rule, set_by, date.today() + timedelta(days=30), kit.patient_id),
+                (rule, set_by, datetime.now(UTC).date() + timedelta(days=30), kit.patient_id),
             )
     return address
 
