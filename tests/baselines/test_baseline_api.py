@@ -172,3 +172,42 @@ def test_the_worklist_shows_waiting_proposals_in_the_callers_teams(
     assert {str(mine), str(theirs)} <= {item["patient_id"] for item in admin}
     other = client.get("/api/v1/baselines/waiting", headers=tenants.b.auth(Role.MUNICIPALITY_ADMIN)).json()
     assert not {str(mine), str(theirs)} & {item["patient_id"] for item in other}
+
+
+def _alert(
+    url: str, patient: uuid.UUID, rule: str, alert_class: str, opened: datetime, resolved: datetime | None
+) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO alerts (patient_id, rule, alert_class, severity, state, auto_resolve, opened_at, updated_at, "
+            "resolved_at, message) VALUES (%s, %s, %s, 'yellow', %s, true, %s, %s, %s, 'test')",
+            (patient, rule, alert_class, "triggered" if resolved is None else "resolved", opened, opened, resolved),
+        )
+
+
+def test_proposals_skip_alert_days_and_say_how_many(client: TestClient, db: TestDatabase, tenants: Tenants) -> None:
+    patient = _patient(db.runtime_url, tenants, days=20)
+    today = datetime.now(OSLO).replace(hour=0, minute=0, second=0, microsecond=0)
+    # A clinical alert open from 22:30 six days ago to 00:30 four days ago covers three Oslo days; an episode
+    # still open since yesterday covers yesterday and today; a gateway alert and an older alert count for none.
+    _alert(db.runtime_url, patient, "hf.spo2", "clinical", today - timedelta(days=6, hours=-22.5),
+           today - timedelta(days=4, hours=-0.5))  # fmt: skip
+    _alert(db.runtime_url, patient, "episode.clinical", "clinical", today - timedelta(days=1, hours=-12), None)
+    _alert(db.runtime_url, patient, "sys.gateway_offline", "liveness", today - timedelta(days=9), None)
+    _alert(db.runtime_url, patient, "hf.heart_rate", "clinical", today - timedelta(days=40),
+           today - timedelta(days=39))  # fmt: skip
+    _propose(db.runtime_url)
+    nurse = tenants.a.auth(Role.NURSE)
+    [proposal] = client.get(f"/api/v1/patients/{patient}/baselines", headers=nurse).json()
+    expected = [(today - timedelta(days=d)).date().isoformat() for d in (6, 5, 4, 1, 0)]
+    assert (proposal["left_out_days"], proposal["left_out_count"]) == (expected, 5)
+    for rule in proposal["rules"]:
+        # Two readings a day: those of the five days are left out, and the rest still make a proposal.
+        assert set(rule["left_out_days"]) <= set(expected) and len(rule["left_out_days"]) >= 4, rule
+        assert rule["left_out_readings"] >= 2 * len(rule["left_out_days"]) - 2 and rule["readings"] >= 10
+    assert "left_out" in proposal["method"]
+    page = client.get(f"/patients/{patient}", headers={**nurse, "Accept": "text/html", "Accept-Language": "nb"})
+    assert page.status_code == 200
+    assert "Målingene fra 5 dager med et åpent klinisk varsel er holdt utenfor" in page.text
+    english = client.get(f"/patients/{patient}", headers={**nurse, "Accept": "text/html", "Accept-Language": "en"})
+    assert "The readings of 5 days with an open clinical alert were left out" in english.text
