@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 from psycopg import AsyncConnection
 
 from alerts.evaluate import LivenessFacts
@@ -39,8 +40,10 @@ async def windows(
     metrics = sorted(days)
     rows = await (
         await conn.execute(
+            # The doubtful readings come as their times: a third array sorted like the others would cost a sort.
             "SELECT o.metric, array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t), "  # noqa: S608 - fixed text
-            f"array_agg(o.value ORDER BY o.t), array_agg({DOUBTFUL_SQL} ORDER BY o.t) "
+            "array_agg(o.value ORDER BY o.t), "
+            f"coalesce(array_agg(extract(epoch FROM o.t)::float8) FILTER (WHERE {DOUBTFUL_SQL}), '{{}}') "
             "FROM unnest(%(metrics)s::text[], %(days)s::int[]) AS w(metric, days) JOIN observations o ON "
             "o.metric = w.metric AND o.t > %(now)s - make_interval(days => w.days) AND o.t <= %(now)s AND "
             # Implied by the join, and spelled out so the planner can bound the index scans by metric and time.
@@ -58,7 +61,7 @@ async def windows(
             },
         )
     ).fetchall()
-    return {metric: Window.of(times, values, doubtful) for metric, times, values, doubtful in rows}
+    return {metric: Window.of(times, values, np.isin(times, doubtful)) for metric, times, values, doubtful in rows}
 
 
 def _device_metrics(profile_id: str) -> tuple[str, ...]:
