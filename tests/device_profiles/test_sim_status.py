@@ -60,7 +60,7 @@ def test_status_payloads_decode_to_the_readings_and_context_the_simulator_meant(
 
 
 def test_flags_come_at_their_rates() -> None:
-    days = 400
+    days = 240
     af = _events(days, "blood_pressure", status=DeviceStatus(), atrial_fibrillation=True)
     sinus = _events(days, "blood_pressure", status=DeviceStatus())
     share = {name: sum(name in _flags(e) for e in sinus) / len(sinus) for name in
