@@ -20,7 +20,7 @@ from alerts.aggregates import HomeBpRule, glucose_levels
 from alerts.delta import BaselineRiseRule, DeltaRule
 from alerts.events import BedNotBackRule, EventRule, NoActivityRule
 from alerts.explain import Decision, JSONValue, Level, Status
-from alerts.inputs import Context, Outcome
+from alerts.inputs import Context, Outcome, Remeasure
 from alerts.liveness import GatewayHeartbeatRule, LowBatteryRule, PlannedMeasurementRule, SilentRule
 from alerts.news2.window import METRIC_KEYS, Observation, from_stored, news2_from_observations
 from alerts.series import FUTURE_TOLERANCE_S
@@ -36,12 +36,16 @@ class News2Rule:
     """A (usually partial) NEWS2 from the newest readings; triggered at `min_score` or on a red score.
 
     The SpO2 scale comes from the patient's settings (scale 2 only when a clinician set it), never from
-    the protocol file.
+    the protocol file. With `partial_alerts_on_scale_1` false (COPD) a partial score on scale 1 is
+    information only: it is computed and explained but raises nothing, because scale 1 scores a COPD
+    patient's usual saturation as red and SpO2 is watched by the protocol's own rules; on scale 2, or with a
+    complete observation set, it alerts as usual.
     """
 
     min_score: int = 1
     window_s: float = 3600.0
     level: Level = Level.YELLOW
+    partial_alerts_on_scale_1: bool = True
 
     def evaluate(self, ctx: Context) -> Outcome:
         """Score the newest observation set in the windows."""
@@ -53,11 +57,16 @@ class News2Rule:
         ]
         result = news2_from_observations(observations, scale=ctx.spo2_scale, window_s=self.window_s, now=ctx.now)
         triggered = result.level is not Level.GREEN and (result.score >= self.min_score or result.level is Level.RED)
+        explanation = result.explanation
+        if triggered and result.partial and ctx.spo2_scale == 1 and not self.partial_alerts_on_scale_1:
+            triggered = False
+            values = {**explanation.values, "information_only": "partial score on SpO2 scale 1"}
+            explanation = dataclasses.replace(explanation, values=values)
         decision = Decision(
             level=result.level if triggered else Level.GREEN,
             triggered=triggered,
             status=Status.EVALUATED if observations else Status.INSUFFICIENT_DATA,
-            explanation=result.explanation,
+            explanation=explanation,
         )
         partial = " (partial)" if result.partial else ""
         return Outcome(
@@ -82,11 +91,27 @@ def _fmt(value: JSONValue, spec: str = ".1f") -> str:
 
 
 def _series(detector: Any, ctx: Context) -> Outcome:
-    window = ctx.window(detector.metric)
+    # Day-level rules leave out the readings the device flagged as doubtful: one of them must not move a
+    # day's value or a baseline (device_profiles.quality).
+    window = ctx.window(detector.metric).trusted()
     decision: Decision = detector.evaluate(window.times, window.values, now=ctx.now)
     inputs = decision.explanation.inputs
     summary = f"{detector.metric} {_fmt(inputs.get('newest_value', ''), 'g')}"
     return Outcome(decision, summary.strip(), _newest(ctx, [detector.metric]))
+
+
+def _threshold(detector: ThresholdRule, ctx: Context) -> Outcome:
+    window = ctx.window(detector.metric)
+    decision = detector.evaluate(window.times, window.values, now=ctx.now, doubtful=window.flags())
+    inputs, values = decision.explanation.inputs, decision.explanation.values
+    summary = f"{detector.metric} {_fmt(inputs.get('newest_value', ''), 'g')}".strip()
+    until, reading_at = values.get("awaiting_remeasure_until"), inputs.get("newest_time")
+    remeasure = (
+        Remeasure(detector.metric, float(reading_at), float(until))
+        if isinstance(until, float) and isinstance(reading_at, float)
+        else None
+    )
+    return Outcome(decision, summary, _newest(ctx, [detector.metric]), remeasure=remeasure)
 
 
 def _delta(detector: Any, ctx: Context) -> Outcome:
@@ -103,8 +128,11 @@ def _trend(detector: Any, ctx: Context) -> Outcome:
 
 
 def _home_bp(detector: HomeBpRule, ctx: Context) -> Outcome:
-    systolic, diastolic = ctx.window("bp.systolic"), ctx.window("bp.diastolic")
-    decision = detector.evaluate(systolic.times, systolic.values, diastolic.values, now=ctx.now)
+    # A pair is one measurement: the systolic and diastolic stored with the same time. The two windows may
+    # differ in length and order, so they are matched by time, never by position.
+    systolic, diastolic = ctx.window("bp.systolic").trusted(), ctx.window("bp.diastolic").trusted()
+    times, at_sys, at_dia = np.intersect1d(systolic.times, diastolic.times, return_indices=True)
+    decision = detector.evaluate(times, systolic.values[at_sys], diastolic.values[at_dia], now=ctx.now)
     values = decision.explanation.values
     summary = f"home BP mean {_fmt(values.get('mean_systolic'), '.0f')}/{_fmt(values.get('mean_diastolic'), '.0f')}"
     return Outcome(decision, summary, _newest(ctx, ["bp.systolic", "bp.diastolic"]))
@@ -159,7 +187,7 @@ def _one(detector: Any) -> tuple[str, ...]:
 
 
 DETECTORS: Final[Mapping[str, Kind]] = {
-    "threshold": Kind(ThresholdRule, _series, _one),
+    "threshold": Kind(ThresholdRule, _threshold, _one),
     "delta": Kind(DeltaRule, _delta, _one),
     "above_baseline": Kind(BaselineRiseRule, _series, _one),
     "zscore": Kind(ZScoreRule, _trend, _one),

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy.typing as npt
 
+from alerts.episodes import gather
 from alerts.explain import JSONValue, Level
-from alerts.inputs import Context, DeviceFacts, GatewayFacts, Outcome, Window
+from alerts.inputs import Context, DeviceFacts, GatewayFacts, Outcome, Remeasure, Window
 from alerts.lifecycle import Event, OpenAlert, Transition, Verdict, step
 from alerts.liveness import GatewayHeartbeatRule
 from alerts.protocols.model import Protocol, Rule
@@ -31,28 +32,36 @@ class PatientState:
 
     `open_alerts` is keyed by rule id (one open alert per rule). `handled_until` is, per rule, the newest
     `last_input_at` of its resolved alerts and recorded suppressions, so an event is alerted at most once.
+    `remeasure_requested` is, per rule, the time of the newest doubtful reading a new measurement was already
+    asked for, so the patient is asked once per reading.
     """
 
     open_alerts: Mapping[str, OpenAlert] = field(default_factory=dict)
     handled_until: Mapping[str, float] = field(default_factory=dict)
     silences: tuple[Silence, ...] = ()
     pause: Pause | None = None
+    remeasure_requested: Mapping[str, float] = field(default_factory=dict)
 
     def apply(self, transitions: Collection[Transition]) -> PatientState:
         """The state after the transitions: the reference for what the database must do with each."""
         open_alerts = dict(self.open_alerts)
         handled = dict(self.handled_until)
+        requested = dict(self.remeasure_requested)
         pause = self.pause
         for t in transitions:
             if t.event is Event.PAUSE_ENDED:
                 pause = None
+            elif t.event is Event.REMEASURE_REQUESTED and t.last_input_at is not None:
+                requested[t.rule] = max(requested.get(t.rule, t.last_input_at), t.last_input_at)
             elif t.alert is not None:
                 open_alerts[t.rule] = t.alert
             elif t.event in (Event.RESOLVED, Event.SUPPRESSED):
                 open_alerts.pop(t.rule, None)
                 if t.last_input_at is not None:
                     handled[t.rule] = max(handled.get(t.rule, t.last_input_at), t.last_input_at)
-        return dataclasses.replace(self, open_alerts=open_alerts, handled_until=handled, pause=pause)
+        return dataclasses.replace(
+            self, open_alerts=open_alerts, handled_until=handled, pause=pause, remeasure_requested=requested
+        )
 
 
 @dataclass(frozen=True)
@@ -158,7 +167,34 @@ def evaluate_patient(
             else None,
         )
         transitions.extend(step(state.open_alerts.get(rule.id), verdict))
-    return Evaluation(transitions=tuple(transitions), levels=levels)
+        asked = state.remeasure_requested.get(rule.id)
+        if outcome.remeasure is not None and (asked is None or outcome.remeasure.reading_at > asked):
+            transitions.append(_remeasure_request(rule, outcome.remeasure, now))
+    members = [rule.id for rule in protocol.rules if rule.joins_episode]
+    titles = {rule.id: rule.spec.title for rule in protocol.rules}
+    gathered = gather(transitions, state.open_alerts, state.handled_until, members, titles, now)
+    return Evaluation(transitions=gathered, levels=levels)
+
+
+def _remeasure_request(rule: Rule, remeasure: Remeasure, now: float) -> Transition:
+    # Recorded, never an alert: the patient's view and the gateway show it, and the rule judges again at
+    # `wait_until` with whatever has arrived by then.
+    return Transition(
+        event=Event.REMEASURE_REQUESTED,
+        rule=rule.id,
+        alert_class=rule.alert_class,
+        severity=Level.GREEN,
+        at=now,
+        message=f"{rule.spec.title}: the {remeasure.metric} reading was flagged doubtful by the device; measure again",
+        notify=False,
+        last_input_at=remeasure.reading_at,
+        explanation={
+            "metric": remeasure.metric,
+            "reading_at": remeasure.reading_at,
+            "wait_until": remeasure.wait_until,
+            "title": rule.spec.title,
+        },
+    )
 
 
 def _pause_reminder(pause: Pause, now: float) -> Transition:

@@ -15,22 +15,39 @@ import numpy.typing as npt
 
 from alerts.days import OSLO
 from alerts.explain import Decision
-from alerts.series import FloatArray, as_floats
+from alerts.series import BoolArray, FloatArray, as_flags, as_floats
 
 _EMPTY: Final = np.empty(0, dtype=np.float64)
 
 
 @dataclass(frozen=True)
 class Window:
-    """One metric's readings: Unix seconds (UTC) and values in the metric's canonical unit, any order."""
+    """One metric's readings: Unix seconds (UTC) and values in the metric's canonical unit, any order.
+
+    `doubtful` marks the readings the device flagged as unreliable (device_profiles.quality); when it is
+    empty no reading is doubtful.
+    """
 
     times: FloatArray = field(default_factory=lambda: _EMPTY)
     values: FloatArray = field(default_factory=lambda: _EMPTY)
+    doubtful: BoolArray = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
 
     @staticmethod
-    def of(times: npt.ArrayLike, values: npt.ArrayLike) -> Window:
+    def of(times: npt.ArrayLike, values: npt.ArrayLike, doubtful: npt.ArrayLike | None = None) -> Window:
         """A window from numpy arrays, lists or tuples (non-numeric input becomes an empty window)."""
-        return Window(as_floats(times), as_floats(values))
+        t = as_floats(times)
+        return Window(t, as_floats(values), as_flags(doubtful, t.size))
+
+    def flags(self) -> BoolArray:
+        """The doubtful mask, one entry per reading (all false when none was given)."""
+        return as_flags(self.doubtful if self.doubtful.size else None, self.times.size)
+
+    def trusted(self) -> Window:
+        """The readings the device did not flag as doubtful."""
+        keep = ~self.flags()
+        if keep.all():
+            return self
+        return Window(self.times[keep], self.values[keep])
 
 
 @dataclass(frozen=True)
@@ -80,15 +97,27 @@ class Context:
 
 
 @dataclass(frozen=True)
+class Remeasure:
+    """A rule is waiting for a new measurement of `metric` because the newest one, taken at `reading_at`,
+    was flagged doubtful by the device; it judges again with whatever has arrived at `wait_until`."""
+
+    metric: str
+    reading_at: float
+    wait_until: float
+
+
+@dataclass(frozen=True)
 class Outcome:
     """A detector's decision plus what the alert lifecycle needs to know about it.
 
     `summary` is a short human phrase for the alert message ("weight +2.4 kg in 3 days"). `last_input_at`
     is the time of the newest reading the decision rests on: a repeat is counted only when it advances.
-    `inhibited` is true when every reason for the trigger sits behind a gateway that is down.
+    `inhibited` is true when every reason for the trigger sits behind a gateway that is down. `remeasure` is set
+    while the rule waits for a new measurement instead of judging a doubtful one.
     """
 
     decision: Decision
     summary: str
     last_input_at: float | None = None
     inhibited: bool = False
+    remeasure: Remeasure | None = None

@@ -32,6 +32,8 @@ class Event(StrEnum):
     SUPPRESSED = "suppressed"
     PAUSE_ENDED = "pause_ended"
     DETECTOR_FAILED = "detector_failed"
+    REMEASURE_REQUESTED = "remeasure_requested"  # a doubtful reading: the patient is asked to measure again
+    EVIDENCE_ADDED = "evidence_added"  # another rule's trigger joined the patient's open worsening episode
 
 
 class AlertState(StrEnum):
@@ -74,7 +76,9 @@ class OpenAlert:
 @dataclass(frozen=True)
 class Transition:
     """One change to apply: the event, the alert after it (None once resolved or when suppressed), whether
-    escalation should notify, and the full explanation (rule, parameters, inputs, computed values)."""
+    escalation should notify, and the full explanation (rule, parameters, inputs, computed values).
+    `in_episode` marks a rule's transition that is evidence of the patient's worsening episode: it is
+    recorded and explained, and the episode, not the rule, is what the nurse is notified of."""
 
     event: Event
     rule: str
@@ -87,6 +91,7 @@ class Transition:
     last_input_at: float | None = None
     explanation: Mapping[str, JSONValue] = field(default_factory=dict)
     alert: OpenAlert | None = None
+    in_episode: bool = False
 
     def to_json(self) -> dict[str, JSONValue]:
         """A JSON-safe dict for storage and logs."""
@@ -100,6 +105,7 @@ class Transition:
             "notify": self.notify,
             "suppressed_by": None if self.suppressed_by is None else self.suppressed_by.value,
             "last_input_at": self.last_input_at,
+            "in_episode": self.in_episode,
             "explanation": dict(self.explanation),
         }
 

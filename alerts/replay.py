@@ -4,13 +4,16 @@ Readings are fed in time order. At each reading's time the rules its metric touc
 cloud's evaluation queue does after ingest); on every quarter hour the clock-driven rules are evaluated (as
 the cloud's scheduler does). Quarter hours include every Oslo midnight, so day-boundary rules are seen at
 the boundary. The replay's gateway is taken to be up throughout; devices are the CSV's `device` column, or
-one simulated device per metric.
+one simulated device per metric. A reading marked doubtful (the CSV's optional `doubtful` column) makes a
+threshold rule wait for a new measurement; the rule is judged again when its wait is over, as the cloud's
+delayed re-evaluation does.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import heapq
 import io
 import math
 from collections.abc import Iterable, Sequence
@@ -24,7 +27,7 @@ import numpy as np
 from alerts.days import DAY_S, OSLO
 from alerts.evaluate import LivenessFacts, PatientState, evaluate_patient
 from alerts.inputs import DeviceFacts, GatewayFacts, Window
-from alerts.lifecycle import Transition
+from alerts.lifecycle import Event, Transition
 from alerts.protocols.model import Protocol
 from device_profiles.errors import UnitError
 from device_profiles.metrics import load_catalogue
@@ -46,6 +49,7 @@ class ReplayReading:
     metric: str
     value: float
     device: str | None = None
+    doubtful: bool = False
 
 
 def _time(text: str, tz: str) -> float:
@@ -57,12 +61,23 @@ def _time(text: str, tz: str) -> float:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(tz))).timestamp()
 
 
+_YES: Final = frozenset({"1", "true", "yes"})
+_NO: Final = frozenset({"", "0", "false", "no"})
+
+
+def _doubtful(text: str | None, where: str) -> bool:
+    flag = (text or "").strip().lower()
+    if flag not in _YES | _NO:
+        raise ReplayInputError(f"{where}: doubtful {text!r} is not one of 1/0, true/false, yes/no")
+    return flag in _YES
+
+
 def parse_readings_csv(text: str, tz: str = OSLO) -> list[ReplayReading]:
-    """Readings from CSV text with columns measured_at,metric,value,unit (and optionally device).
+    """Readings from CSV text with columns measured_at,metric,value,unit (and optionally device, doubtful).
 
     Values are converted to the metric's canonical unit with the catalogue. Raises ReplayInputError naming
-    the line for a missing column, an unknown metric, a unit with no conversion, or a value or time that
-    is not one.
+    the line for a missing column, an unknown metric, a unit with no conversion, a value outside the metric's
+    plausible range (a symptom score of 7 on a 0-4 scale), or a value or time that is not one.
     """
     rows = csv.DictReader(io.StringIO(text))
     missing = [column for column in COLUMNS if column not in (rows.fieldnames or ())]
@@ -83,8 +98,11 @@ def parse_readings_csv(text: str, tz: str = OSLO) -> list[ReplayReading]:
             raise ReplayInputError(f"{where}: {message}") from exc
         if not math.isfinite(float(value)):
             raise ReplayInputError(f"{where}: value {row['value']!r} is not a finite number")
+        if catalogue[metric].range is not None and not catalogue[metric].within_range(float(value)):
+            low, high = catalogue[metric].range or (0, 0)
+            raise ReplayInputError(f"{where}: {metric} {row['value']!r} is outside its range {low:g}-{high:g}")
         device = (row.get("device") or "").strip() or None
-        readings.append(ReplayReading(time, metric, float(value), device))
+        readings.append(ReplayReading(time, metric, float(value), device, _doubtful(row.get("doubtful"), where)))
     if not readings:
         raise ReplayInputError("no readings")
     return readings
@@ -96,11 +114,13 @@ class _Store:
     def __init__(self) -> None:
         self.times: dict[str, list[float]] = {}
         self.values: dict[str, list[float]] = {}
+        self.doubtful: dict[str, list[bool]] = {}
         self.devices: dict[str, DeviceFacts] = {}
 
     def add(self, reading: ReplayReading) -> None:
         self.times.setdefault(reading.metric, []).append(reading.time)
         self.values.setdefault(reading.metric, []).append(reading.value)
+        self.doubtful.setdefault(reading.metric, []).append(reading.doubtful)
         name = reading.device or f"{reading.metric}-sensor"
         known = self.devices.get(name, DeviceFacts(device_id=name, metrics=(), gateway_id=GATEWAY))
         health = load_catalogue()[reading.metric].kind == "device-health"
@@ -117,7 +137,7 @@ class _Store:
         for metric, times in self.times.items():
             t = np.asarray(times)
             first = int(np.searchsorted(t, now - days.get(metric, 35) * DAY_S))
-            out[metric] = Window(t[first:], np.asarray(self.values[metric][first:]))
+            out[metric] = Window.of(t[first:], self.values[metric][first:], self.doubtful[metric][first:])
         return out
 
 
@@ -132,6 +152,16 @@ def _moments(readings: Sequence[ReplayReading], tick_s: float, until: float) -> 
         moments[tick] = (metrics, True)
         tick += tick_s
     return [(time, metrics, scheduled) for time, (metrics, scheduled) in sorted(moments.items())]
+
+
+def _rechecks(transitions: Iterable[Transition]) -> list[tuple[float, str]]:
+    """(time, rule) of the re-evaluations the transitions ask for: a rule waiting for a new measurement."""
+    found = []
+    for t in transitions:
+        until = t.explanation.get("wait_until") if t.event is Event.REMEASURE_REQUESTED else None
+        if isinstance(until, float):
+            found.append((until, t.rule))
+    return found
 
 
 def replay(
@@ -154,15 +184,29 @@ def replay(
     pending = iter(ordered)
     upcoming = next(pending, None)
     transitions: list[Transition] = []
-    for now, metrics, tick in _moments(ordered, tick_s, end):
+    moments = _moments(ordered, tick_s, end)
+    rechecks: list[tuple[float, str]] = []
+    index = 0
+    metrics: set[str]
+    rules: set[str]
+    while index < len(moments) or rechecks:
+        if rechecks and (index == len(moments) or rechecks[0][0] < moments[index][0]):
+            now, rule = heapq.heappop(rechecks)
+            metrics, tick, rules = set(), False, {rule}
+        else:
+            now, metrics, tick = moments[index]
+            index += 1
+            rules = set()
         while upcoming is not None and upcoming.time <= now:
             store.add(upcoming)
             upcoming = next(pending, None)
-        rules = set(protocol.rules_for_metrics(metrics)) | (scheduled if tick else set())
+        rules |= set(protocol.rules_for_metrics(metrics)) | (scheduled if tick else set())
         if not rules:
             continue
         facts = LivenessFacts(tuple(store.devices.values()), (GatewayFacts(GATEWAY, last_heartbeat=now),))
         result = evaluate_patient(protocol, state, store.windows(now, days), facts, now, rules)
         state = state.apply(result.transitions)
         transitions.extend(result.transitions)
+        for recheck in _rechecks(result.transitions):
+            heapq.heappush(rechecks, recheck)
     return transitions

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,11 +29,17 @@ FUTURE_TOLERANCE_S: Final = 300.0  # gateway clocks drift a little; more than th
 
 @dataclass(frozen=True)
 class Series:
-    """Readings sorted by time, one per timestamp, all finite; `dropped` counts what was left out and why."""
+    """Readings sorted by time, one per timestamp, all finite; `dropped` counts what was left out and why.
+    `doubtful` marks, per reading, that the device flagged the measurement as unreliable (device_profiles.quality)."""
 
     times: FloatArray
     values: FloatArray
     dropped: Mapping[str, int] = field(default_factory=dict)
+    doubtful: BoolArray = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
+
+    def __post_init__(self) -> None:
+        if self.doubtful.size != self.times.size:
+            object.__setattr__(self, "doubtful", np.zeros(self.times.size, dtype=np.bool_))
 
     def __len__(self) -> int:
         return int(self.times.size)
@@ -46,11 +53,23 @@ def as_floats(data: npt.ArrayLike) -> FloatArray:
         return np.empty(0, dtype=np.float64)
 
 
+def as_flags(data: npt.ArrayLike | None, size: int) -> BoolArray:
+    """Per-reading flags of length `size`; missing or malformed flags count as not set."""
+    if data is None:
+        return np.zeros(size, dtype=np.bool_)
+    try:
+        flags = np.asarray(data, dtype=np.bool_).ravel()
+    except (TypeError, ValueError):
+        return np.zeros(size, dtype=np.bool_)
+    return flags if flags.size == size else np.zeros(size, dtype=np.bool_)
+
+
 def clean(
     times: npt.ArrayLike,
     values: npt.ArrayLike,
     now: float | None = None,
     future_tolerance_s: float = FUTURE_TOLERANCE_S,
+    doubtful: npt.ArrayLike | None = None,
 ) -> Series:
     """Sort, de-duplicate and filter a window of (Unix seconds UTC, value) readings.
 
@@ -60,11 +79,12 @@ def clean(
     """
     t = as_floats(times)
     v = as_floats(values)
+    d = as_flags(doubtful, t.size)
     dropped: dict[str, int] = {}
     if t.size != v.size:
         dropped["unpaired"] = abs(int(t.size) - int(v.size))
         size = min(t.size, v.size)
-        t, v = t[:size], v[:size]
+        t, v, d = t[:size], v[:size], d[:size]
     reasons: list[tuple[str, npt.NDArray[np.bool_]]] = [
         ("bad_time", ~np.isfinite(t)),
         ("implausible_time", np.isfinite(t) & ((t < EARLIEST_S) | (t > LATEST_S))),
@@ -77,14 +97,14 @@ def clean(
         if newly.any():
             dropped[reason] = int(newly.sum())
         keep &= ~bad
-    t, v = t[keep], v[keep]
+    t, v, d = t[keep], v[keep], d[keep]
     order = np.argsort(t, kind="stable")
-    t, v = t[order], v[order]
+    t, v, d = t[order], v[order], d[order]
     # After a stable sort equal times keep arrival order, so the last of each run is the newest arrival.
     last_of_run = np.append(t[1:] != t[:-1], True) if t.size else np.empty(0, dtype=bool)
     if t.size and not last_of_run.all():
         dropped["duplicate_time"] = int((~last_of_run).sum())
-    return Series(times=t[last_of_run], values=v[last_of_run], dropped=dropped)
+    return Series(times=t[last_of_run], values=v[last_of_run], dropped=dropped, doubtful=d[last_of_run])
 
 
 def quiet_numerics(evaluate: Callable[P, R]) -> Callable[P, R]:

@@ -2,8 +2,13 @@
 
 Hysteresis stops a reading that hovers at a limit from flapping between levels: a level is entered at the
 limit but left only once the value is `hysteresis` back inside it. Persistence stops one odd reading from
-raising an alert: the level must hold in `n` of the last `m` readings and, for continuous streams, without
-interruption for at least `for_s` seconds.
+raising an alert: the level must hold in `n` of the last `m` readings (all within `within_s` of the newest)
+and, for continuous streams, without interruption for at least `for_s` seconds. With `red_at_once` a reading
+in the red band (the chart's 3-point band in the packaged protocols) is not held back by persistence.
+
+A reading the device flagged as doubtful (device_profiles.quality) is not judged on its own while a new
+measurement may still come: for `remeasure_wait_s` after it the rule waits (status "insufficient data", so it
+neither opens nor resolves an alert) and asks for one; a red reading with `red_at_once` is judged at once.
 """
 
 from __future__ import annotations
@@ -88,12 +93,21 @@ class ThresholdRule:
     m: int = 1
     for_s: float = 0.0
     max_gap_s: float = math.inf
+    within_s: float = math.inf
+    red_at_once: bool = False
+    remeasure_wait_s: float = 900.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.n <= self.m:
             raise ValueError(f"persistence needs 1 <= n <= m, got n={self.n}, m={self.m}")
-        if not (self.hysteresis >= 0 and self.for_s >= 0 and self.max_gap_s > 0):
-            raise ValueError("hysteresis and for_s must be >= 0, max_gap_s > 0")
+        if not (self.hysteresis >= 0 and self.for_s >= 0 and self.max_gap_s > 0 and self.within_s > 0):
+            raise ValueError("hysteresis and for_s must be >= 0, max_gap_s and within_s > 0")
+        if not 0 <= self.remeasure_wait_s <= 86_400:
+            raise ValueError("remeasure_wait_s must lie between 0 and one day")
+
+    def at_once(self, rank: int) -> bool:
+        """Whether one reading at level `rank` (1 yellow, 2 red) is enough to trigger."""
+        return (rank == 2 and self.red_at_once) or (self.n == 1 and self.for_s == 0)
 
     def thresholds(self) -> dict[str, JSONValue]:
         """The rule's parameters, for the explanation (`limits` as in `Limits.to_json`)."""
@@ -108,15 +122,38 @@ class ThresholdRule:
             start -= 1
         return float(series.times[-1] - series.times[start])
 
+    def _awaiting(self, series: Series, ranks: npt.NDArray[np.int64], now: float | None) -> float | None:
+        """Until when the rule waits for a new measurement instead of judging a doubtful newest reading."""
+        if now is None or not series.doubtful[-1] or ranks[-1] == 0 or (ranks[-1] == 2 and self.at_once(2)):
+            return None
+        until = float(series.times[-1]) + self.remeasure_wait_s
+        return until if now < until else None
+
     @quiet_numerics
-    def evaluate(self, times: npt.ArrayLike, values: npt.ArrayLike, now: float | None = None) -> Decision:
-        """Judge a window of readings (Unix seconds UTC, values in the metric's unit)."""
-        series = clean(times, values, now)
+    def evaluate(
+        self,
+        times: npt.ArrayLike,
+        values: npt.ArrayLike,
+        now: float | None = None,
+        doubtful: npt.ArrayLike | None = None,
+    ) -> Decision:
+        """Judge a window of readings (Unix seconds UTC, values in the metric's unit; `doubtful` flags per reading)."""
+        series = clean(times, values, now, doubtful=doubtful)
         inputs: dict[str, JSONValue] = {"readings": len(series), "dropped": dict(series.dropped)}
         if not len(series):
             return insufficient(RULE, "no usable readings in the window", inputs, self.thresholds())
         ranks = hysteresis_ranks(series.values, self.limits, self.hysteresis)
-        recent = ranks[-self.m :]
+        inputs.update(newest_time=float(series.times[-1]), newest_value=float(series.values[-1]))
+        inputs["newest_doubtful"] = bool(series.doubtful[-1])
+        waiting = self._awaiting(series, ranks, now)
+        if waiting is not None:
+            note = "the newest reading was flagged doubtful by the device: waiting for a new measurement"
+            waits: dict[str, JSONValue] = {"awaiting_remeasure_until": waiting}
+            explanation = Explanation(RULE, inputs, waits, self.thresholds(), notes=(note,))
+            return Decision(
+                level=Level.GREEN, triggered=False, status=Status.INSUFFICIENT_DATA, explanation=explanation
+            )
+        recent = ranks[-self.m :][series.times[-self.m :] >= series.times[-1] - self.within_s]
         persisted = 0
         held: dict[str, JSONValue] = {}
         for rank in (2, 1):
@@ -124,11 +161,10 @@ class ThresholdRule:
             count = int((recent >= rank).sum())
             lasted = self._holds_for(series, at_level)
             held[Level.from_rank(rank).value] = {"n_of_last_m": count, "held_for_s": lasted}
-            if count >= self.n and lasted >= self.for_s:
+            if (rank == 2 and self.red_at_once and ranks[-1] == 2) or (count >= self.n and lasted >= self.for_s):
                 persisted = rank
                 break
         level = Level.from_rank(persisted)
-        inputs.update(newest_time=float(series.times[-1]), newest_value=float(series.values[-1]))
         return Decision(
             level=level,
             triggered=persisted > 0,

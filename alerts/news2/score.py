@@ -131,6 +131,11 @@ def _numeric_subscore(param: Param, value: float, scale: int, oxygen: bool) -> t
     return row.score, exact
 
 
+def subscore(param: Param, value: float, scale: int = 1, oxygen: bool = False) -> int:
+    """The chart's score for one numeric parameter (rounded to the chart's resolution first)."""
+    return _numeric_subscore(param, value, scale, oxygen)[0]
+
+
 def score_news2(observations: News2Input, extra_notes: tuple[str, ...] = ()) -> News2Result:
     """Score one set of observations on the chart of its scale (1 or 2)."""
     subscores: dict[Param, int] = {}

@@ -17,7 +17,9 @@ from pydantic import ValidationError
 from alerts.detectors import DETECTORS
 from alerts.explain import Level
 from alerts.protocols.model import Protocol, Rule
+from alerts.protocols.principles import check_threshold
 from alerts.protocols.schema import PatientSettings, ProtocolFile, RuleOverride, RuleSpec
+from alerts.thresholds import ThresholdRule
 from device_profiles.metrics import load_catalogue
 
 
@@ -54,6 +56,12 @@ def compile_rule(spec: RuleSpec, where: str) -> Rule:
             raise ProtocolError(_first_error(exc, field)) from exc
         except ValueError as exc:
             raise ProtocolError(f"{field}: {exc}") from exc
+    for name, detector in slots:
+        if isinstance(detector, ThresholdRule):
+            try:
+                check_threshold(detector)
+            except ValueError as exc:
+                raise ProtocolError(f"{where}.severities.{name.value}: {exc}") from exc
     catalogue = load_catalogue()
     metrics = kind.metrics(slots[0][1])
     unknown = [metric for metric in metrics if metric not in catalogue]

@@ -11,6 +11,8 @@ from alerts.explain import JSONValue, Level
 from alerts.inputs import Context, Outcome
 from alerts.protocols.schema import AlertClassName, PauseBehaviour, RuleSpec
 
+STANDALONE_DETECTORS = frozenset({"event", "bed_not_back", "no_activity"})
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -49,6 +51,13 @@ class Rule:
         if self.alarm or self.alert_class == "liveness":
             return "keep"
         return self.spec.during_pause or ("suspend" if self.alert_class == "clinical" else "keep")
+
+    @property
+    def joins_episode(self) -> bool:
+        """Whether the rule's triggers are evidence of the patient's worsening episode (alerts.episodes):
+        clinical rules on measurements and trends. Events (alarm button, fall, door, irregular pulse) and the
+        daily-life absence rules stand on their own."""
+        return self.alert_class == "clinical" and not self.alarm and self.spec.detector not in STANDALONE_DETECTORS
 
     def parameters(self) -> dict[str, JSONValue]:
         """The rule's parameters per severity, as stored with every alert decision."""

@@ -68,6 +68,7 @@ SENTENCES: Final[Mapping[str, Sentence]] = {
     DELIVERY_FAILED: _delivery_failed,
     "delta": vitals.delta,
     "trend": vitals.trend,
+    "episode": sentences.episode,
 }
 
 # Titles of alerts stored without their rule's title (older alerts, the platform's own alerts).
@@ -86,6 +87,7 @@ TITLES: Final[Mapping[str, str]] = {
     DELIVERY_FAILED: N_("Notification not delivered"),
     "delta": N_("Measurement changed"),
     "trend": N_("Outside the person's own normal"),
+    "episode": N_("Worsening episode"),
 }
 
 

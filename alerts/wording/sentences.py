@@ -125,3 +125,15 @@ def planned_measurement(facts: AlertFacts, names: Names, reader: Reader) -> str:
         patient=names.patient,
         time=when(facts.values.get("due"), reader),
     )
+
+
+def episode(facts: AlertFacts, names: Names, reader: Reader) -> str:
+    """A worsening episode: the rules whose triggers it collected, in the order they fired."""
+    titles: list[str] = []
+    for entry in items(facts.explanation.get("evidence")):
+        title = reader._(str(mapping(entry).get("title") or "")) if mapping(entry).get("title") else None
+        if title and title not in titles:
+            titles.append(title)
+    return reader.messages.ngettext(
+        "Worsening at {patient}: {count} sign: {signs}.", "Worsening at {patient}: {count} signs: {signs}.", len(titles)
+    ).format(patient=names.patient, count=len(titles), signs=reader.listing(titles) or "?")

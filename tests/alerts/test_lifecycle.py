@@ -176,7 +176,12 @@ def test_a_failing_detector_is_reported_and_the_others_still_run() -> None:
     bad_rule = dataclasses.replace(HF.rule("hf.weight_gain_3d"), slots=((Level.YELLOW, object()),))
     protocol = dataclasses.replace(HF, rules=(bad_rule, HF.rule("hf.spo2")))
     result = run(protocol, PatientState(), broken)
-    assert [t.event for t in result.transitions] == [Event.DETECTOR_FAILED, Event.TRIGGERED]
+    # The rule's trigger opens the patient's worsening episode (alerts.episodes) and is recorded as its evidence.
+    assert [(t.event, t.rule) for t in result.transitions] == [
+        (Event.DETECTOR_FAILED, "hf.weight_gain_3d"),
+        (Event.TRIGGERED, "episode.clinical"),
+        (Event.TRIGGERED, "hf.spo2"),
+    ]
 
 
 def test_evaluation_is_deterministic() -> None:

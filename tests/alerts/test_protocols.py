@@ -141,6 +141,6 @@ def test_spo2_scale_2_must_be_prescribed_and_flows_into_news2() -> None:
     now = 1_772_000_000.0
     readings = {"spo2": ([now - 60], [89.0])}
     for settings, expected in ((PatientSettings(), "red"), (scale_2, "green")):
-        protocol = apply_overrides(load_protocol("copd"), patient=settings)
-        result = evaluate_patient(protocol, PatientState(), readings, LivenessFacts(), now, rules=["copd.news2"])
-        assert result.levels["copd.news2"].value == expected
+        protocol = apply_overrides(load_protocol("general_elderly"), patient=settings)
+        result = evaluate_patient(protocol, PatientState(), readings, LivenessFacts(), now, rules=["ge.news2"])
+        assert result.levels["ge.news2"].value == expected

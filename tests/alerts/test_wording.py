@@ -39,7 +39,7 @@ def raised(case: Case) -> AlertFacts:
     """The alert the real evaluation opens for the case, as its row would hold it."""
     protocol = load_protocol(case.protocol)
     result = evaluate_patient(protocol, PatientState(), case.readings, case.facts, case.now, rules={case.rule})
-    [opened] = [t for t in result.transitions if t.alert is not None]
+    [opened] = [t for t in result.transitions if t.alert is not None and t.rule == case.rule]
     return AlertFacts.of({"rule": opened.rule, "severity": opened.severity.value, "explanation": opened.explanation})
 
 
@@ -137,7 +137,8 @@ CASES: dict[str, tuple[Case, tuple[str, str], tuple[str, str]]] = {
         ("Morning weight not taken", "Body weight for Kari Nordmann was not measured by 03/12/2026, 11:00."),
     ),
     "threshold above": (
-        Case("general_elderly", "ge.temperature", {"body.temperature": ([NOW - 300], [38.4])}),
+        # One reading in NEWS2's 1-point band is not an alert by itself: the second within two days confirms it.
+        Case("general_elderly", "ge.temperature", {"body.temperature": ([NOW - 36_000, NOW - 300], [38.2, 38.4])}),
         (
             "Temperatur utenfor grensene",
             "Kroppstemperatur for Kari Nordmann var 38,4 °C (03.12.2026, 15:00), over grensen på 37,8 °C.",

@@ -28,17 +28,20 @@ def replay_lines(*args: str) -> list[dict[str, str]]:
 def test_weight_rule_triggers_on_the_day_the_3_day_gain_passes_2_kg() -> None:
     lines = replay_lines("--protocol", "heart_failure", "--input", str(DATA / "hf_weight_gain.csv"))
     weight = [line for line in lines if line["rule"] == "hf.weight_gain_3d"]
-    assert [line["event"] for line in weight] == ["triggered"]
+    assert [line["event"] for line in weight] == ["evidence"]  # the rule's trigger is the episode's evidence
     assert weight[0]["at"].startswith("2026-03-25T07:30")
     assert (weight[0]["class"], weight[0]["severity"]) == ("clinical", "yellow")
     assert "+2.4" in weight[0]["message"]
     assert set(weight[0]) == {"event", "rule", "class", "severity", "at", "message"}
+    [episode] = [line for line in lines if line["rule"] == "episode.clinical"]
+    assert (episode["event"], episode["class"], episode["at"]) == ("triggered", "clinical", weight[0]["at"])
+    assert episode["members"] == ["hf.weight_gain_3d"]
 
 
 def test_every_printed_line_has_the_contract_fields() -> None:
     lines = replay_lines("--protocol", "heart_failure", "--input", str(DATA / "hf_weight_gain.csv"))
     for line in lines:
-        assert line["event"] in {"triggered", "severity_changed", "resolved"}
+        assert line["event"] in {"triggered", "severity_changed", "resolved", "evidence", "evidence_added"}
         assert line["class"] in {"clinical", "liveness", "data_quality"}
         assert line["severity"] in {"yellow", "red"}
 
@@ -60,6 +63,16 @@ def test_every_printed_line_has_the_contract_fields() -> None:
         ("heart_failure", "measured_at,metric,value,unit\nyesterday,body.weight,80,kg\n", "ISO-8601"),
         ("heart_failure", "measured_at,metric,value,unit\n2026-03-01T07:00+01:00,body.weight,80,mm[Hg]\n", "convert"),
         ("heart_failure", "measured_at,metric,value,unit\n", "no readings"),
+        (
+            "heart_failure",
+            "measured_at,metric,value,unit\n2026-03-01T07:00+01:00,symptom.dyspnoea,7,{score}\n",
+            "outside its range 0-4",
+        ),
+        (
+            "heart_failure",
+            "measured_at,metric,value,unit,doubtful\n2026-03-01T07:00+01:00,spo2,93,%,maybe\n",
+            "doubtful 'maybe'",
+        ),
         ("heart_fail", "measured_at,metric,value,unit\n2026-03-01T07:00+01:00,body.weight,80,kg\n", "no such protocol"),
     ],
 )

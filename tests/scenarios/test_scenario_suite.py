@@ -102,8 +102,13 @@ def test_the_scores_count_what_the_outcomes_hold(outcomes: dict[str, list[scenar
     for name, protocol in report.items():
         assert protocol["stable_patients"] == protocol["event_patients"] == len(REDUCED)
         stable = [o for o in outcomes["packaged"] if o.patient.protocol == name and o.patient.event_day is None]
-        total = sum(len(days) for o in stable for days in o.alerts.values())
+        total = sum(len(scenarios._days(o, "any")) for o in stable)
+        assert total == sum(
+            len(days) for o in stable for rule, days in o.alerts.items() if rule.startswith(("hf.", "copd."))
+        )
         assert protocol["rules"]["any"]["false_alerts"] == total
+        episodes = sum(len(o.alerts.get("episode.clinical", [])) for o in stable)
+        assert protocol["rules"]["episodes"]["false_alerts"] == episodes <= total
         weeks = len(stable) * scenarios.MONITORED_DAYS / 7
         assert protocol["rules"]["any"]["false_alerts_per_patient_week"] == round(total / weeks, 3)
         for figures in protocol["rules"].values():

@@ -33,13 +33,15 @@ from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Any, Final, Literal
 
-from alerts.lifecycle import Event
+from alerts.episodes import EPISODE_RULE
+from alerts.lifecycle import Event, Transition
 from alerts.personal import propose
 from alerts.protocols.load import apply_overrides, load_protocol
 from alerts.protocols.model import Protocol
 from alerts.protocols.schema import PatientSettings, RuleOverride
 from alerts.replay import ReplayReading, replay
 from common.timefmt import OSLO
+from device_profiles.quality import IRREGULAR_PULSE_METRIC, doubtful_reasons
 from device_profiles.sim import HomeSimulator
 from device_profiles.sim.scenarios import ClothesOnScale, ColdFinger, Scenario, VitalShift, WeightGain
 
@@ -48,12 +50,36 @@ TRIAL_DAYS: Final = 14
 MONITORED_DAYS: Final = 28
 SIMULATED_DAYS: Final = TRIAL_DAYS + MONITORED_DAYS + 2
 DETECTION_GRACE_DAYS: Final = 1  # an alert on the day after the event day still counts as detected
-VITALS: Final = frozenset({"body.weight", "heart_rate", "spo2", "bp.systolic", "bp.diastolic"})
+VITALS: Final = frozenset({"body.weight", "heart_rate", "spo2", "bp.systolic", "bp.diastolic", IRREGULAR_PULSE_METRIC})
+SYMPTOMS: Final = frozenset({"symptom.dyspnoea", "symptom.oedema", "symptom.wellbeing", "cat.score"})
+INFORMATION_RULES: Final = frozenset({"rhythm.irregular_pulse"})  # findings for the nurse, not false alerts
+NOTIFIED: Final = "episode.notified"  # days the nurse was told of an episode: opened, new evidence or worse
 TUNING_SEEDS: Final = range(0, 100)
 REPORT_SEEDS: Final = range(100, 200)
 
 Kind = Literal["hf_stable", "hf_worsening", "copd_stable", "copd_exacerbation"]
-Variant = Literal["packaged", "personal"]
+Variant = Literal["personal", "packaged", "personal_without_symptoms", "personal_ignoring_quality_flags"]
+VARIANTS: Final[tuple[Variant, ...]] = (
+    "personal", "packaged", "personal_without_symptoms", "personal_ignoring_quality_flags",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How a variant replays: approved personal limits or the packaged ones, the patient's questionnaire
+    answers or none, and the devices' quality flags heeded or ignored."""
+
+    personal: bool = True
+    symptoms: bool = True
+    quality: bool = True
+
+
+SETTINGS: Final[dict[str, Setting]] = {
+    "personal": Setting(),
+    "packaged": Setting(personal=False),
+    "personal_without_symptoms": Setting(symptoms=False),
+    "personal_ignoring_quality_flags": Setting(quality=False),
+}
 PROTOCOL_OF: Final[dict[str, str]] = {
     "hf_stable": "heart_failure",
     "hf_worsening": "heart_failure",
@@ -135,13 +161,18 @@ def cohort(seeds: Iterable[int]) -> list[SyntheticPatient]:
     return [_patient(seed, kind) for seed in seeds for kind in kinds]
 
 
-def readings(patient: SyntheticPatient) -> list[ReplayReading]:
-    """The patient's vital-sign readings over the simulated weeks."""
+def readings(patient: SyntheticPatient, setting: Setting = Setting()) -> list[ReplayReading]:
+    """The patient's vital-sign readings (and questionnaire answers, when the setting has them) over the
+    simulated weeks, each marked doubtful when its device flagged it and the setting heeds the flags."""
+    wanted = VITALS | SYMPTOMS if setting.symptoms else VITALS
     found = []
     for event in patient.simulator.events(until=_day(SIMULATED_DAYS)):
         for obs in event.observations:
-            if obs.metric in VITALS:
-                found.append(ReplayReading(event.at.timestamp(), obs.metric, float(obs.value), event.device.address))
+            if obs.metric in wanted:
+                doubtful = setting.quality and bool(doubtful_reasons(obs.context))
+                found.append(
+                    ReplayReading(event.at.timestamp(), obs.metric, float(obs.value), event.device.address, doubtful)
+                )
     return found
 
 
@@ -180,12 +211,17 @@ class ScenarioOutcome:
     alerts: dict[str, list[int]]
 
 
+def _notified(transition: Transition) -> bool:
+    return transition.rule == EPISODE_RULE and transition.notify
+
+
 def run(patient: SyntheticPatient, variant: Variant) -> ScenarioOutcome:
     """Replay the patient through its protocol's clinical rules."""
-    found = readings(patient)
+    setting = SETTINGS[variant]
+    found = readings(patient, setting)
     protocol = clinical(load_protocol(patient.protocol))
     monitored_from = _day(TRIAL_DAYS).timestamp()
-    if variant == "personal":
+    if setting.personal:
         protocol = personal(protocol, [r for r in found if r.time < monitored_from])
     alerts: dict[str, list[int]] = defaultdict(list)
     open_at_start: dict[str, bool] = {}
@@ -196,11 +232,16 @@ def run(patient: SyntheticPatient, variant: Variant) -> ScenarioOutcome:
                 open_at_start[transition.rule] = True
             elif transition.event == Event.RESOLVED:
                 open_at_start[transition.rule] = False
-        elif transition.event == Event.TRIGGERED:
+            continue
+        if transition.event == Event.TRIGGERED:
             alerts[transition.rule].append(day)
+        if _notified(transition):
+            alerts[NOTIFIED].append(day)
     for rule, still_open in open_at_start.items():
         if still_open:
             alerts[rule].insert(0, TRIAL_DAYS)  # counts as an alert of the first monitored day
+            if rule == EPISODE_RULE:
+                alerts[NOTIFIED].insert(0, TRIAL_DAYS)
     return ScenarioOutcome(patient, variant, dict(alerts))
 
 
@@ -220,11 +261,11 @@ def score(outcomes: Sequence[ScenarioOutcome]) -> dict[str, Any]:
         stable = [o for o in group if o.patient.event_day is None]
         rules = sorted({rule.id for rule in clinical(load_protocol(name)).rules})
         per_rule: dict[str, Any] = {}
-        for rule in [*rules, "any"]:
+        for rule in [*rules, "any", "episodes"]:
             delays, leads, false_alerts, over_target = [], [], 0, 0
             for outcome in events:
                 assert outcome.patient.onset_day is not None and outcome.patient.event_day is not None
-                days = _days(outcome, rule)
+                days = _days(outcome, NOTIFIED if rule == "episodes" else rule)
                 hits = [
                     d
                     for d in days
@@ -234,7 +275,7 @@ def score(outcomes: Sequence[ScenarioOutcome]) -> dict[str, Any]:
                     delays.append(hits[0] - outcome.patient.onset_day)
                     leads.append(outcome.patient.event_day - hits[0])
             for outcome in stable:
-                count = len(_days(outcome, rule))
+                count = len(_days(outcome, EPISODE_RULE if rule == "episodes" else rule))
                 false_alerts += count
                 over_target += count > 1
             per_rule[rule] = {
@@ -252,18 +293,18 @@ def score(outcomes: Sequence[ScenarioOutcome]) -> dict[str, Any]:
 
 
 def _days(outcome: ScenarioOutcome, rule: str) -> list[int]:
+    """Days of the rule's alerts; "any" is every rule trigger (the episode and information rules aside)."""
     if rule != "any":
         return outcome.alerts.get(rule, [])
-    return sorted(day for days in outcome.alerts.values() for day in days)
+    left_out = {EPISODE_RULE, NOTIFIED, *INFORMATION_RULES}
+    return sorted(day for key, days in outcome.alerts.items() if key not in left_out for day in days)
 
 
 def _run(job: tuple[SyntheticPatient, Variant]) -> ScenarioOutcome:
     return run(*job)
 
 
-def suite(
-    seeds: Iterable[int], variants: Sequence[Variant] = ("packaged", "personal"), processes: int = 1
-) -> dict[str, Any]:
+def suite(seeds: Iterable[int], variants: Sequence[Variant] = VARIANTS, processes: int = 1) -> dict[str, Any]:
     """The scored suite for `seeds`, per variant (replays spread over `processes` worker processes)."""
     jobs = [(patient, variant) for variant in variants for patient in cohort(seeds)]
     if processes > 1:

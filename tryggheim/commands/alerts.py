@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from common.timefmt import OSLO
 from tryggheim.commands import baselines
 from tryggheim.commands._startup import fail
+
+if TYPE_CHECKING:
+    from alerts.lifecycle import Transition
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Detection: NEWS2, rule replay, baselines and escalations."
@@ -69,8 +73,30 @@ def news2(
 
 
 # The events a replay prints: what a nurse would see happen to alerts (repeats and suppressions are stored,
-# not printed).
-_PRINTED = ("triggered", "severity_changed", "resolved")
+# not printed). A rule's trigger inside a worsening episode is printed as that episode's evidence.
+_PRINTED = ("triggered", "severity_changed", "resolved", "evidence_added", "remeasure_requested")
+
+
+def _replay_line(transition: Transition) -> dict[str, object]:
+    import datetime as dt
+
+    from alerts.episodes import EPISODE_RULE
+
+    event = transition.event.value
+    if transition.in_episode and event in ("triggered", "severity_changed"):
+        event = "evidence"
+    line: dict[str, object] = {
+        "event": event,
+        "rule": transition.rule,
+        "class": transition.alert_class,
+        "severity": transition.severity.value,
+        "at": dt.datetime.fromtimestamp(transition.at, OSLO).isoformat(),
+        "message": transition.message,
+    }
+    members = transition.explanation.get("rules")
+    if transition.rule == EPISODE_RULE and isinstance(members, list):
+        line["members"] = members
+    return line
 
 
 @app.command()
@@ -106,17 +132,8 @@ def replay(
     except ReplayInputError as exc:
         fail(f"--input: {input_file}: {exc}")
     for transition in run_replay(chosen, readings, until=end):
-        if transition.event.value not in _PRINTED:
-            continue
-        line = {
-            "event": transition.event.value,
-            "rule": transition.rule,
-            "class": transition.alert_class,
-            "severity": transition.severity.value,
-            "at": dt.datetime.fromtimestamp(transition.at, OSLO).isoformat(),
-            "message": transition.message,
-        }
-        typer.echo(json.dumps(line, ensure_ascii=False))
+        if transition.event.value in _PRINTED:
+            typer.echo(json.dumps(_replay_line(transition), ensure_ascii=False))
 
 
 @app.command()
