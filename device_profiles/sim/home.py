@@ -21,6 +21,7 @@ from typing import Literal
 from common.timefmt import OSLO
 from device_profiles.device_catalogue import load_devices
 from device_profiles.observation import Observation
+from device_profiles.quality import IRREGULAR_PULSE_METRIC
 from device_profiles.sim import payloads, symptoms
 from device_profiles.sim.scenarios import (
     AlarmPress,
@@ -33,7 +34,6 @@ from device_profiles.sim.scenarios import (
     WeightGain,
 )
 from device_profiles.sim.status import (
-    IRREGULAR_PULSE_METRIC,
     BloodPressureStatus,
     DeviceStatus,
     SpotCheckStatus,

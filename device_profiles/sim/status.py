@@ -30,13 +30,13 @@ from dataclasses import dataclass, fields
 from typing import Final
 
 from device_profiles.numbers import JSONValue
+from device_profiles.quality import IRREGULAR_PULSE
 
 # GATT 0x2A35 Measurement Status: flag bits (bits 3-4 are the pulse-rate range, 0 = within range).
-BP_BITS: Final = {"body_movement": 0, "cuff_too_loose": 1, "irregular_pulse": 2, "improper_position": 5}
+BP_BITS: Final = {"body_movement": 0, "cuff_too_loose": 1, IRREGULAR_PULSE: 2, "improper_position": 5}
 # GATT 0x2A5E: Measurement Status and Device and Sensor Status bits the simulator sets.
 PLX_MEASUREMENT_BITS: Final = {"questionable_measurement": 14}
 PLX_SENSOR_BITS: Final = {"low_perfusion": 5, "erratic_signal": 6}
-IRREGULAR_PULSE_METRIC: Final = "pulse.irregular"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ class BloodPressureStatus:
     @property
     def irregular(self) -> bool:
         """Whether the monitor flagged an irregular pulse."""
-        return "irregular_pulse" in self.flags
+        return IRREGULAR_PULSE in self.flags
 
     def context(self) -> dict[str, JSONValue]:
         """The reading's context entry, as the 0x2A35 decoder writes it."""
@@ -123,7 +123,7 @@ def blood_pressure_status(rates: DeviceStatus, rng: random.Random, atrial_fibril
     """Draw one reading's flags and errors; every draw is made whatever the outcome (a stable stream)."""
     irregular = rates.irregular_pulse_af if atrial_fibrillation else rates.irregular_pulse_sinus
     chances = {"body_movement": rates.body_movement, "cuff_too_loose": rates.cuff_too_loose,
-               "improper_position": rates.improper_position, "irregular_pulse": irregular}  # fmt: skip
+               "improper_position": rates.improper_position, IRREGULAR_PULSE: irregular}  # fmt: skip
     flags = [name for name, chance in chances.items() if rng.random() < chance]
     moved = (rng.gauss(0, 10), rng.gauss(0, 6))
     loose = (rng.uniform(5, 15), rng.uniform(3, 10))

@@ -1,5 +1,6 @@
 """`tryggheim alerts replay` takes questionnaire answers like any catalogue metric: daily symptom scores reach
-the heart-failure symptom rules and a weekly CAT the COPD CAT rule, with their documented severities."""
+the heart-failure symptom rules and a weekly CAT the COPD CAT rule, with their documented severities, as the
+evidence of a worsening episode; an answer outside its scale is refused."""
 
 from __future__ import annotations
 
@@ -29,24 +30,35 @@ COPD = """measured_at,metric,value,unit
 """
 
 
-def _clinical(protocol: str, csv_text: str, tmp_path: Path) -> list[tuple[str, str, str, str]]:
+def _replay(protocol: str, csv_text: str, tmp_path: Path) -> list[dict[str, str]]:
     data = tmp_path / f"{protocol}.csv"
     data.write_text(csv_text)
     result = RUNNER.invoke(app, ["replay", "--protocol", protocol, "--input", str(data)])
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
-    return [(x["event"], x["rule"], x["severity"], x["at"][:10]) for x in lines if x["class"] == "clinical"]
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def _of(lines: list[dict[str, str]], event: str) -> list[tuple[str, str, str]]:
+    return [(x["rule"], x["severity"], x["at"][:10]) for x in lines if x["event"] == event and x["class"] == "clinical"]
 
 
 def test_daily_symptom_answers_replay_through_the_heart_failure_rules(tmp_path: Path) -> None:
-    assert _clinical("heart_failure", HEART_FAILURE, tmp_path) == [
-        ("triggered", "hf.dyspnoea", "red", "2026-03-04"),  # breathlessness 3-4 is red
-        ("triggered", "hf.oedema", "yellow", "2026-03-04"),  # swelling 2 or more is yellow
-        ("resolved", "hf.dyspnoea", "red", "2026-03-06"),
-        ("resolved", "hf.oedema", "yellow", "2026-03-06"),
+    lines = _replay("heart_failure", HEART_FAILURE, tmp_path)
+    assert _of(lines, "evidence") == [
+        ("hf.dyspnoea", "red", "2026-03-04"),  # breathlessness 3-4 is red
+        ("hf.oedema", "yellow", "2026-03-04"),  # swelling 2 or more is yellow
     ]
+    assert _of(lines, "triggered") == [("episode.clinical", "red", "2026-03-04")]
+    assert _of(lines, "resolved") == [("hf.dyspnoea", "red", "2026-03-06"), ("hf.oedema", "yellow", "2026-03-06")]
 
 
 def test_a_weekly_cat_replays_through_the_copd_cat_rule(tmp_path: Path) -> None:
     # 21 against the lowest CAT of the 14 days before (15): up 6, more than 4 points, so red.
-    assert _clinical("copd", COPD, tmp_path) == [("triggered", "copd.cat_change", "red", "2026-03-16")]
+    assert _of(_replay("copd", COPD, tmp_path), "evidence") == [("copd.cat_change", "red", "2026-03-16")]
+
+
+def test_an_answer_outside_its_scale_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "bad.csv"
+    data.write_text("measured_at,metric,value,unit\n2026-03-02T10:00:00,symptom.dyspnoea,7,{score}\n")
+    result = RUNNER.invoke(app, ["replay", "--protocol", "heart_failure", "--input", str(data)])
+    assert result.exit_code == 2 and "symptom.dyspnoea '7' is outside its range 0-4" in result.output
