@@ -15,7 +15,7 @@ What the literature gives, and what is ours:
   of more than 4 points from one week to the next were common in stable patients (Jones 2024), so the total
   varies with a spread of about 2 points a week (our choice, drawn per question).
 - Normals: the defaults (breathlessness 0.5, swelling 0.5, well-being 3) are ours; a COPD cohort's stable
-  CAT was 19.4 +/- 6.8 (Mackay 2012).
+  CAT was 19.4 +/- 6.8 (Mackay 2012). `draw_profile` draws one person's normals for a cohort.
 - Worsening before an event (`SymptomShift`, magnitudes ours): before admission for heart failure,
   breathlessness had worsened for a mean 8.4 days and swelling for 12.4 days (Schiff 2003; medians 3 and 7
   days, Born 2019), and at admission 93 % reported breathlessness and 70 % swelling (Goldberg 2010). Before a
@@ -114,3 +114,19 @@ def answer(profile: SymptomProfile, rng: random.Random, shifts: Mapping[str, flo
     if skipped:
         return None
     return Answers(dyspnoea, oedema, wellbeing, items if cat_day and profile.cat is not None else None)
+
+
+def draw_profile(rng: random.Random, copd: bool) -> SymptomProfile:
+    """One person's symptom normals for a synthetic cohort.
+
+    Ours: heart failure breathlessness and swelling 0.2-0.9 and well-being 2.6-3.6; COPD breathlessness
+    0.5-1.1 (breathless more days than not, rarely at 2 when stable), swelling 0-0.6. The CAT total is
+    drawn from the stable London cohort, N(19.4, 6.8) within 5-35 (Mackay 2012), for COPD only. The share
+    of unanswered days is drawn between the 7 % of United4Health and the 24 % of Murphy 2017.
+    """
+    dyspnoea = rng.uniform(0.5, 1.1) if copd else rng.uniform(0.2, 0.9)
+    oedema = rng.uniform(0.0, 0.6) if copd else rng.uniform(0.2, 0.9)
+    wellbeing = rng.uniform(2.6, 3.6)
+    cat = min(35.0, max(5.0, rng.gauss(19.4, 6.8)))
+    missing = rng.uniform(0.07, 0.24)
+    return SymptomProfile(dyspnoea, oedema, wellbeing, cat if copd else None, missing_day=missing)

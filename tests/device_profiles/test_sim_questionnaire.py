@@ -5,6 +5,7 @@ seed left exactly as they were."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from statistics import mean, stdev
 
@@ -13,7 +14,7 @@ import pytest
 from common.timefmt import OSLO
 from device_profiles.sim import HomeSimulator, SimEvent
 from device_profiles.sim.scenarios import ColdFinger, SymptomShift
-from device_profiles.sim.symptoms import SymptomProfile
+from device_profiles.sim.symptoms import SymptomProfile, draw_profile
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 SCALES = {"symptom.dyspnoea": 4, "symptom.oedema": 4, "symptom.wellbeing": 4, "cat.score": 40}
@@ -105,3 +106,15 @@ def test_symptoms_worsen_under_a_symptom_shift_before_the_event() -> None:
 def test_a_profile_outside_its_scales_is_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         SymptomProfile(**bad)  # type: ignore[arg-type]
+
+
+def test_cohort_profiles_are_drawn_within_their_sources() -> None:
+    rng = random.Random("profiles")
+    heart, lungs = (
+        [draw_profile(rng, copd=False) for _ in range(200)],
+        [draw_profile(rng, copd=True) for _ in range(200)],
+    )
+    assert all(p.cat is None for p in heart) and all(p.cat is not None and 5 <= p.cat <= 35 for p in lungs)
+    assert mean(p.cat or 0 for p in lungs) == pytest.approx(19.4, abs=1.5)
+    assert all(0.07 <= p.missing_day <= 0.24 for p in heart + lungs)
+    assert mean(p.dyspnoea for p in lungs) > mean(p.dyspnoea for p in heart)
