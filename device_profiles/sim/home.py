@@ -20,8 +20,9 @@ from typing import Literal
 
 from common.timefmt import OSLO
 from device_profiles.device_catalogue import load_devices
+from device_profiles.numbers import JSONValue
 from device_profiles.observation import Observation
-from device_profiles.quality import IRREGULAR_PULSE_METRIC
+from device_profiles.quality import IRREGULAR_PULSE, IRREGULAR_PULSE_METRIC, doubtful_reasons
 from device_profiles.sim import payloads, symptoms
 from device_profiles.sim.scenarios import (
     AlarmPress,
@@ -182,12 +183,15 @@ class HomeSimulator:
             pulse_shift, spo2_shift, systolic_shift = self._shift(midnight + timedelta(hours=hour))
             sys_ = round(rng.gauss(self.systolic + systolic_shift, 8))
             dia, pulse = round(rng.gauss(self.diastolic, 6)), round(rng.gauss(self.pulse + pulse_shift, 6))
-            items.append((at(hour, 20), self._bp(sys_, dia, pulse, self._bp_status(day, slot))))
+            bp_at, bp_status = at(hour, 20), self._bp_status(day, slot)
+            items.append((bp_at, self._bp(sys_, dia, pulse, bp_status)))
+            items += self._bp_again(day, slot, bp_at, bp_status, (pulse_shift, systolic_shift))
             cold = self._cold(midnight, slot)
             spo2 = min(100, round(rng.gauss(self.spo2 + spo2_shift, 1.2) - cold))
             spot_status = self._spot_status(day, slot, cold > 0)
-            items.append((at(hour + 0.25, 10), self._spot(spo2, round(rng.gauss(self.pulse + 2 + pulse_shift, 6)),
-                                                          spot_status)))  # fmt: skip
+            spot_at = at(hour + 0.25, 10)
+            items.append((spot_at, self._spot(spo2, round(rng.gauss(self.pulse + 2 + pulse_shift, 6)), spot_status)))
+            items += self._spot_again(day, slot, spot_at, spot_status, (pulse_shift, spo2_shift))
         # A device never reports twice in one second (a motion sensor has a cool-down, a door takes time to
         # close), which also keeps the cloud's same-device-same-time de-duplication out of the way.
         for slot in rng.sample(range(7 * 6, 22 * 6), rng.randint(3, 6)):  # ten-minute slots, 07:00-22:00
@@ -208,6 +212,36 @@ class HomeSimulator:
             return None
         rng = random.Random(f"{self.seed}:{day}:{slot}:bp-status")  # noqa: S311 - a simulation, not a secret
         return blood_pressure_status(self.status, rng, self.atrial_fibrillation)
+
+    def _again(self, day: int, slot: int, device: str, context: dict[str, JSONValue]) -> random.Random | None:
+        """The generator of a new measurement when the reading was doubtful and the person measures again."""
+        if self.status is None or not doubtful_reasons(context):
+            return None
+        rng = random.Random(f"{self.seed}:{day}:{slot}:{device}-again")  # noqa: S311 - a simulation, not a secret
+        return rng if rng.random() < self.status.remeasure else None
+
+    def _bp_again(
+        self, day: int, slot: int, first: datetime, status: BloodPressureStatus | None, shift: tuple[float, float]
+    ) -> list[tuple[datetime, _Maker]]:
+        """A careful new blood-pressure measurement a few minutes after a doubtful one, if the person takes it."""
+        rng = None if status is None else self._again(day, slot, "bp", status.context())
+        if rng is None or status is None:
+            return []
+        when = (first + timedelta(minutes=rng.uniform(3, 10))).replace(microsecond=0)
+        pulse, systolic = round(rng.gauss(self.pulse + shift[0], 6)), round(rng.gauss(self.systolic + shift[1], 8))
+        careful = BloodPressureStatus((IRREGULAR_PULSE,) if status.irregular else ())
+        return [(when, self._bp(systolic, round(rng.gauss(self.diastolic, 6)), pulse, careful))]
+
+    def _spot_again(
+        self, day: int, slot: int, first: datetime, status: SpotCheckStatus | None, shift: tuple[float, float]
+    ) -> list[tuple[datetime, _Maker]]:
+        """A new oximeter reading on a warmed, still finger a few minutes after a doubtful one, if taken."""
+        rng = None if status is None else self._again(day, slot, "spot", status.context())
+        if rng is None:
+            return []
+        when = (first + timedelta(minutes=rng.uniform(3, 10))).replace(microsecond=0)
+        spo2 = min(100, round(rng.gauss(self.spo2 + shift[1], 1.2)))
+        return [(when, self._spot(spo2, round(rng.gauss(self.pulse + 2 + shift[0], 6)), SpotCheckStatus(())))]
 
     def _spot_status(self, day: int, slot: int, cold_finger: bool) -> SpotCheckStatus | None:
         if self.status is None:

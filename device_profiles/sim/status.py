@@ -17,6 +17,9 @@ Rates per reading (`DeviceStatus`), with their sources:
   readings are taken while moving (`erratic_signal`); any sensor flag also marks the measurement
   `questionable_measurement` (rates and that pairing are ours).
 
+Asked to measure again after a doubtful reading (docs/detection.md, measurement quality), the person does so
+within 3-10 minutes, carefully, in 80 % of cases (`remeasure`; ours).
+
 What a flag does to the value (ours; single technique errors shift systolic pressure by -23.6 to +33 mmHg in
 the review of Kallioinen 2017): movement adds noise (SD 10/6 mmHg systolic/diastolic), a loose cuff reads
 5-15/3-10 mmHg high, an arm below heart level 3-10/2-6 mmHg high, movement on the oximeter 1-4 points low. An
@@ -50,6 +53,7 @@ class DeviceStatus:
     irregular_pulse_sinus: float = 0.02
     low_perfusion_cold: float = 0.70
     erratic_signal: float = 0.01
+    remeasure: float = 0.8
 
     def __post_init__(self) -> None:
         for rate in fields(self):
