@@ -101,6 +101,8 @@ def parse_readings_csv(text: str, tz: str = OSLO) -> list[ReplayReading]:
         if catalogue[metric].range is not None and not catalogue[metric].within_range(float(value)):
             low, high = catalogue[metric].range or (0, 0)
             raise ReplayInputError(f"{where}: {metric} {row['value']!r} is outside its range {low:g}-{high:g}")
+        if catalogue[metric].kind == "ordinal" and float(value) != int(value):
+            raise ReplayInputError(f"{where}: {metric} {row['value']!r} is not a whole answer")
         device = (row.get("device") or "").strip() or None
         readings.append(ReplayReading(time, metric, float(value), device, _doubtful(row.get("doubtful"), where)))
     if not readings:

@@ -1,4 +1,5 @@
-"""What a nurse records at a home visit: vitals entered by hand (cloud/ingest/manual.py).
+"""What a nurse records at a home visit: vitals and the person's answers to the symptom questions and the
+CAT, entered by hand (cloud/ingest/manual.py).
 
 Only a nurse or team lead whose care team has the patient may enter them (`patient_access`, audited before
 the handler runs; the audit record's id is stored with every reading). A refused value answers 422 with one
@@ -20,11 +21,15 @@ from cloud.requests import Conn, ReaderOf
 
 router = APIRouter(prefix="/api/v1/patients", tags=["visits"])
 _Number = Annotated[float | None, Field(default=None, allow_inf_nan=False)]
+# The CAT's answers in the test's order; their number and range are the service's to check and word.
+_CatItems = Annotated[list[Annotated[float, Field(allow_inf_nan=False)] | None] | None, Field(max_length=64)]
 
 
 class VitalsIn(BaseModel):
-    """Vitals measured at a visit, any of them; units as in the metric catalogue. `measured_at` defaults to
-    now; it may not be in the future nor more than 24 hours ago."""
+    """Vitals measured at a visit and symptom answers, any of them; units as in the metric catalogue.
+    Breathlessness and swelling are scored 0 (none) to 4 (worst), well-being 0 (very poor) to 4 (very
+    good); the CAT is its total (`cat`, 0-40) or its eight answers (`cat_items`, each 0-5), which are added up.
+    `measured_at` defaults to now; it may not be in the future nor more than 24 hours ago."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -39,7 +44,8 @@ class VitalsIn(BaseModel):
                     "pulse": 84,
                     "consciousness": "A",
                     "temperature": 37.4,
-                }
+                },
+                {"dyspnoea": 2, "oedema": 1, "wellbeing": 2, "cat_items": [3, 2, 4, 3, 2, 3, 1, 2]},
             ]
         },
     )
@@ -52,6 +58,11 @@ class VitalsIn(BaseModel):
     pulse: _Number = None
     consciousness: Annotated[str | None, Field(default=None, max_length=20)] = None
     temperature: _Number = None
+    dyspnoea: _Number = None
+    oedema: _Number = None
+    wellbeing: _Number = None
+    cat: _Number = None
+    cat_items: _CatItems = None
     measured_at: AwareDatetime | None = None
 
 
@@ -79,7 +90,8 @@ async def enter_vitals(
     reader: ReaderOf,
     grant: Annotated[PatientGrant, patient_access("vitals.enter", Role.NURSE, Role.TEAM_LEAD)],
 ) -> VitalsOut:
-    """Store vitals measured at a home visit as `manual` readings; the rules evaluate them like any reading."""
+    """Store vitals and symptom answers from a home visit as `manual` readings; the rules evaluate them like
+    any reading."""
     entry = Entry(values=body.model_dump(exclude={"measured_at"}), measured_at=body.measured_at)
     try:
         entered = await enter(

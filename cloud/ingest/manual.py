@@ -1,6 +1,9 @@
 """Vitals a nurse enters at a home visit: checked against the metric catalogue, stored as observations with
 source `manual` and their author, and queued for evaluation like a gateway's readings, so the rules judge
-them the same way (with respiration rate, consciousness and oxygen entered, NEWS2 is complete).
+them the same way (with respiration rate, consciousness and oxygen entered, NEWS2 is complete). The person's
+answers to the symptom questions and the CAT can be entered the same way: scores are whole numbers within
+their scales, and a CAT is entered as its total or as its eight answers, which are added up here and kept
+with the reading; a CAT with an unanswered question is refused (`cloud.ingest.questionnaire`).
 
 Every value is checked before anything is written, and every refusal names its field with a message in the
 reader's language, so a form can show it next to the field; one bad value writes nothing at all. The range a
@@ -15,23 +18,25 @@ Each reading keeps the staff member who entered it and the audit record of the r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 
 from alerts.news2.window import ON_AIR, ON_OXYGEN
 from alerts.wording.formats import Reader
+from cloud.ingest.questionnaire import CAT_METRIC, CAT_QUESTIONS, ITEMS_KEY, CatProblem, cat_answers, is_answer
 from cloud.ingest.store import queue_evaluations
 from cloud.registry.errors import ConflictError
 from cloud.registry.patients import STOPPED, lifecycle_of
 from common.i18n import N_
 from device_profiles import Catalogue, load_catalogue
 
-# Field of the entry -> metric of the catalogue, in the order of the NEWS2 chart.
+# Field of the entry -> metric of the catalogue: the NEWS2 chart's, in its order, then the symptom questions.
 FIELDS: Final[Mapping[str, str]] = {
     "resp_rate": "resp.rate",
     "spo2": "spo2",
@@ -41,18 +46,33 @@ FIELDS: Final[Mapping[str, str]] = {
     "pulse": "heart_rate",
     "consciousness": "consciousness",
     "temperature": "body.temperature",
+    "dyspnoea": "symptom.dyspnoea",
+    "oedema": "symptom.oedema",
+    "wellbeing": "symptom.wellbeing",
+    "cat": CAT_METRIC,
+}
+# The CAT's eight answers, an alternative to its total (`cat`).
+CAT_ITEMS: Final = "cat_items"
+_METRIC_OF: Final[Mapping[str, str]] = {**FIELDS, CAT_ITEMS: CAT_METRIC}
+_CAT_PROBLEMS: Final[Mapping[str, str]] = {
+    "not_a_list": N_("The CAT's answers are a list of {expected} numbers."),
+    "count": N_("The CAT has {expected} questions; {count} answers were given."),
+    "unanswered": N_(
+        "Question {question} of the CAT is not answered; a CAT with an unanswered question is not scored."
+    ),
+    "not_an_answer": N_("Question {question} of the CAT is answered with a whole number from 0 to 5."),
 }
 MAX_AGE: Final = timedelta(hours=24)
 # A phone's clock a little ahead of the server's is not a measurement from the future.
 FUTURE_TOLERANCE: Final = timedelta(minutes=2)
 SOURCE: Final = "manual"
 
-# A labelled state keeps its label in the context, as ingest stores it (the series API shows it).
+# A labelled state keeps its label in the context, as ingest stores it (the series API shows it); a CAT entered
+# as its answers keeps them, as a gateway sends them.
 _INSERT = (
     "INSERT INTO observations (source, entered_by, audit_id, patient_id, metric, value, unit, t, measured_at, "
-    "received_at, context) SELECT %s, %s, %s, %s, metric, value, unit, %s, %s, %s, "
-    "CASE WHEN label IS NULL THEN NULL ELSE jsonb_build_object('label', label) END "
-    "FROM unnest(%s::text[], %s::float8[], %s::text[], %s::text[]) AS r(metric, value, unit, label)"
+    "received_at, context) SELECT %s, %s, %s, %s, metric, value, unit, %s, %s, %s, context "
+    "FROM unnest(%s::text[], %s::float8[], %s::text[], %s::jsonb[]) AS r(metric, value, unit, context)"
 )
 
 
@@ -66,7 +86,7 @@ class Problem:
 
     def text(self, reader: Reader, catalogue: Catalogue | None = None) -> str:
         """The message in the reader's language, with measurement names and numbers written their way."""
-        metric = (catalogue or load_catalogue()).metrics.get(FIELDS.get(self.field, ""))
+        metric = (catalogue or load_catalogue()).metrics.get(_METRIC_OF.get(self.field, ""))
         shown = {key: reader.number(v) if isinstance(v, float) else str(v) for key, v in self.values.items()}
         if metric is not None:
             shown["name"] = getattr(metric.names, reader.language, metric.names.nb)
@@ -99,21 +119,28 @@ class VitalsRefusedError(ValueError):
 @dataclass(frozen=True)
 class Entry:
     """What the nurse entered: values by field (numbers in the catalogue's unit, the ACVPU letter, oxygen as
-    true or false) and the time measured (None: now)."""
+    true or false, the CAT's answers as a list) and the time measured (None: now)."""
 
-    values: Mapping[str, float | str | bool | None]
+    values: Mapping[str, float | str | bool | Sequence[float | None] | None]
     measured_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Reading:
     """One stored value: the metric, its canonical value (a level's index for labelled states, whose `label`
-    is kept too) and unit."""
+    is kept too) and unit; a CAT entered as its answers keeps them in `items`."""
 
     metric: str
     value: float
     unit: str
     label: str | None = None
+    items: tuple[int, ...] | None = None
+
+    def context(self) -> dict[str, Any] | None:
+        """The stored context: the label, or the CAT's answers, or nothing."""
+        if self.label is not None:
+            return {"label": self.label}
+        return {ITEMS_KEY: list(self.items)} if self.items is not None else None
 
 
 @dataclass(frozen=True)
@@ -124,7 +151,7 @@ class Entered:
     readings: tuple[Reading, ...]
 
 
-def _reading(name: str, raw: float | str | bool, catalogue: Catalogue) -> Reading | Problem:
+def _reading(name: str, raw: float | str | bool | Sequence[float | None], catalogue: Catalogue) -> Reading | Problem:
     metric = catalogue[FIELDS[name]]
     if metric.levels is not None:
         if name == "oxygen" and not isinstance(raw, bool):
@@ -133,12 +160,28 @@ def _reading(name: str, raw: float | str | bool, catalogue: Catalogue) -> Readin
         if label not in metric.levels:
             return Problem(name, N_("{name} must be one of {levels}."), {"levels": ", ".join(metric.levels)})
         return Reading(metric.key, float(metric.levels.index(label)), metric.unit, label)
-    if isinstance(raw, (bool, str)) or not metric.within_range(float(raw)):
-        assert metric.range is not None  # a metric without levels has a range (catalogue schema)
-        low, high = metric.range
-        limits = {"low": float(low), "high": float(high)}
+    assert metric.range is not None  # a metric without levels has a range (catalogue schema)
+    low, high = metric.range
+    limits = {"low": float(low), "high": float(high)}
+    if metric.kind == "ordinal":
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not is_answer(float(raw), low, high):
+            return Problem(name, N_("{name} is answered with a whole number from {low} to {high}."), limits)
+    elif isinstance(raw, bool) or not isinstance(raw, int | float) or not metric.within_range(float(raw)):
         return Problem(name, N_("{name} must be between {low} and {high} {unit}."), limits)
     return Reading(metric.key, float(raw), metric.unit)
+
+
+def _cat(items: object, total: object) -> Reading | Problem:
+    """The CAT from its answers; its total, when entered too, must agree."""
+    answers = cat_answers(items)
+    if isinstance(answers, CatProblem):
+        return Problem(CAT_ITEMS, _CAT_PROBLEMS[answers.fault],
+                       {"expected": CAT_QUESTIONS, "count": answers.count, "question": answers.question})  # fmt: skip
+    score = sum(answers)
+    if isinstance(total, int | float) and not isinstance(total, bool) and total != score:
+        mismatch = N_("The CAT total {total} does not match its answers, which add up to {sum}.")
+        return Problem("cat", mismatch, {"total": float(total), "sum": score})
+    return Reading(CAT_METRIC, float(score), "{score}", items=answers)
 
 
 def check(entry: Entry, now: datetime, catalogue: Catalogue | None = None) -> tuple[datetime, list[Reading]]:
@@ -146,18 +189,19 @@ def check(entry: Entry, now: datetime, catalogue: Catalogue | None = None) -> tu
     catalogue = catalogue or load_catalogue()
     problems: list[Problem] = []
     readings: list[Reading] = []
-    for name, raw in entry.values.items():
-        if name not in FIELDS:
+    values = entry.values
+    with_items = values.get(CAT_ITEMS) is not None
+    for name, raw in values.items():
+        if name not in _METRIC_OF:
             problems.append(Problem(name, N_("Not a measurement of a home visit.")))
-        elif raw is not None:
-            found = _reading(name, raw, catalogue)
+        elif raw is not None and not (name == "cat" and with_items):  # a CAT's total and answers are one reading
+            found = _cat(raw, values.get("cat")) if name == CAT_ITEMS else _reading(name, raw, catalogue)
             if isinstance(found, Problem):
                 problems.append(found)
             else:
                 readings.append(found)
     if not readings and not problems:
         problems.append(Problem("values", N_("Enter at least one measurement.")))
-    values = entry.values
     systolic, diastolic = values.get("bp_systolic"), values.get("bp_diastolic")
     if isinstance(systolic, (int, float)) and isinstance(diastolic, (int, float)) and diastolic >= systolic:
         problems.append(Problem("bp_diastolic", N_("The diastolic pressure must be lower than the systolic.")))
@@ -200,7 +244,11 @@ async def enter(
             _INSERT,
             (SOURCE, by, audit_id, patient_id, measured_at, measured_at, moment,
              [r.metric for r in readings], [r.value for r in readings], [r.unit for r in readings],
-             [r.label for r in readings]),
+             [_jsonb(r.context()) for r in readings]),
         )  # fmt: skip
         await queue_evaluations(conn, [(patient_id, r.metric) for r in readings])
     return Entered(measured_at, tuple(readings))
+
+
+def _jsonb(context: dict[str, Any] | None) -> Jsonb | None:
+    return None if context is None else Jsonb(context)

@@ -7,6 +7,9 @@ same batch is unaffected. `validate` never raises, whatever the JSON value (size
 checks bound what they walk (a context is at most `MAX_CONTEXT_BYTES` and `MAX_CONTEXT_DEPTH` levels, a time
 is converted to UTC only within the calendar, a number to float only within its range), and anything that
 still goes wrong in the checks of one reading makes that reading `malformed`, logged, never the batch.
+
+Questionnaire answers are readings too: an answer on a scale must be a whole number, and a CAT sent with its
+answers must have all eight, each 0-5, adding up to its total (`cloud.ingest.questionnaire`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
 
+from cloud.ingest.questionnaire import CAT_METRIC, ITEMS_KEY, CatProblem, cat_answers
 from device_profiles import Catalogue, UnitError
 from device_profiles.wire import WireJSON, WireReading
 
@@ -270,6 +274,10 @@ def _check(
         low, high = metric.range or (0, 0)
         shown = f"{value:g} {metric.unit}" if math.isfinite(value) else "a value beyond the range of a float"
         return reject("implausible_value", f"{shown} is outside {low:g}..{high:g}", received)
+    if metric.kind == "ordinal":
+        refused = _answer_refused(metric_key, value, context)
+        if refused is not None:
+            return reject(*refused, received)
     latest = stored_at + FUTURE_TOLERANCE
     for name, moment in (("measured_at", measured), ("received_at", received)):
         if moment is not None and not EARLIEST <= moment <= latest:
@@ -279,3 +287,18 @@ def _check(
         seq, device, metric_key, value, metric.unit, measured or received, measured, received, context,
         stored_at - received > BACKFILL_AFTER,
     )  # fmt: skip
+
+
+def _answer_refused(metric: str, value: float, context: dict[str, Any] | None) -> tuple[Reason, str] | None:
+    """Why a questionnaire answer (already within its range) cannot be scored, or None."""
+    if not value.is_integer():
+        return "implausible_value", f"{value:g} is not an answer on the scale of {metric}: answers are whole numbers"
+    if metric != CAT_METRIC or context is None or ITEMS_KEY not in context:
+        return None
+    answers = cat_answers(context[ITEMS_KEY])
+    if isinstance(answers, CatProblem):
+        return ("malformed" if answers.shape else "implausible_value"), answers.detail()
+    total = sum(answers)
+    if total != value:
+        return "implausible_value", f"the CAT total {value:g} does not match its answers, which add up to {total}"
+    return None

@@ -3,6 +3,11 @@
 Each day gets its own random generator derived from the seed and the day number, so the stream is the same
 on every run and any later part of it can be regenerated without keeping state. Times are whole seconds
 (the SIG Date Time field has no fractions), so a payload decodes back to exactly the reading it carries.
+
+Two additions are opt-in per home, so a home without them gives the same stream as before: the daily
+questionnaire (`questionnaire`, see `device_profiles.sim.symptoms`) and the devices' status flags (`status`,
+see `device_profiles.sim.status`). Each draws from its own generators (seed, day and purpose), so turning
+one on leaves every vital-sign draw of the seed as it was; only a flagged reading's value moves.
 """
 
 from __future__ import annotations
@@ -15,20 +20,31 @@ from typing import Literal
 
 from common.timefmt import OSLO
 from device_profiles.device_catalogue import load_devices
+from device_profiles.numbers import JSONValue
 from device_profiles.observation import Observation
-from device_profiles.sim import payloads
+from device_profiles.quality import IRREGULAR_PULSE, IRREGULAR_PULSE_METRIC, doubtful_reasons
+from device_profiles.sim import payloads, symptoms
 from device_profiles.sim.scenarios import (
     AlarmPress,
     ClothesOnScale,
     ColdFinger,
     GarbagePayload,
     Scenario,
+    SymptomShift,
     VitalShift,
     WeightGain,
 )
+from device_profiles.sim.status import (
+    BloodPressureStatus,
+    DeviceStatus,
+    SpotCheckStatus,
+    blood_pressure_status,
+    spot_check_status,
+)
 
-Role = Literal["scale", "blood_pressure", "oximeter", "door", "motion", "button"]
-PayloadKind = Literal["gatt", "bthome", "zigbee2mqtt"]
+Role = Literal["scale", "blood_pressure", "oximeter", "door", "motion", "button", "questionnaire"]
+# "questionnaire": the answers as the gateway's questionnaire screen records them (JSON), read by no codec.
+PayloadKind = Literal["gatt", "bthome", "zigbee2mqtt", "questionnaire"]
 
 # The home a welfare-technology kit typically has, with a catalogue product for each role.
 DEFAULT_PROFILES: dict[Role, str] = {
@@ -39,6 +55,8 @@ DEFAULT_PROFILES: dict[Role, str] = {
     "motion": "aqara-motion-rtcgq11lm",
     "button": "shelly-blu-button1",
 }
+# The questionnaire is answered on the gateway's own screen; no device catalogue entry describes it yet.
+QUESTIONNAIRE_PROFILE = "gateway-questionnaire"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +109,21 @@ def default_devices(seed: int) -> tuple[VirtualDevice, ...]:
     return tuple(devices)
 
 
+def questionnaire_device(seed: int) -> VirtualDevice:
+    """The questionnaire screen of the home with this seed (its own generator: the kit's addresses stay)."""
+    rng = random.Random(f"devices:{seed}:questionnaire")  # noqa: S311 - a simulation, not a secret
+    return VirtualDevice("questionnaire", f"sim-questionnaire-{rng.getrandbits(24):06x}", QUESTIONNAIRE_PROFILE)
+
+
 @dataclass(frozen=True)
 class HomeSimulator:
     """The event stream of one home from `start` (a timezone-aware moment) on.
 
     The person's own normal (weight, mean pulse, SpO2 and blood pressure) is set per home; day-to-day
-    variation is drawn around it, and scenarios move it or disturb single measurements.
+    variation is drawn around it, and scenarios move it or disturb single measurements. `questionnaire`
+    turns on the daily questionnaire with the person's symptom normals; `status` makes the blood-pressure
+    monitor and oximeter send their status fields with flags at the given rates, and `atrial_fibrillation`
+    says whether the person's pulse is irregular (flagged at the rate for atrial fibrillation).
     """
 
     seed: int
@@ -108,12 +135,17 @@ class HomeSimulator:
     spo2: float = 96.0
     systolic: float = 132.0
     diastolic: float = 80.0
+    questionnaire: symptoms.SymptomProfile | None = None
+    status: DeviceStatus | None = None
+    atrial_fibrillation: bool = False
 
     def __post_init__(self) -> None:
         if self.start.utcoffset() is None:
             raise ValueError("start must be timezone-aware")
         if not self.devices:
             object.__setattr__(self, "devices", default_devices(self.seed))
+        if self.questionnaire is not None and all(d.role != "questionnaire" for d in self.devices):
+            object.__setattr__(self, "devices", (*self.devices, questionnaire_device(self.seed)))
 
     def device(self, role: Role) -> VirtualDevice:
         """The device playing `role`."""
@@ -151,10 +183,15 @@ class HomeSimulator:
             pulse_shift, spo2_shift, systolic_shift = self._shift(midnight + timedelta(hours=hour))
             sys_ = round(rng.gauss(self.systolic + systolic_shift, 8))
             dia, pulse = round(rng.gauss(self.diastolic, 6)), round(rng.gauss(self.pulse + pulse_shift, 6))
-            items.append((at(hour, 20), self._bp(sys_, dia, pulse)))
+            bp_at, bp_status = at(hour, 20), self._bp_status(day, slot)
+            items.append((bp_at, self._bp(sys_, dia, pulse, bp_status)))
+            items += self._bp_again(day, slot, bp_at, bp_status, (pulse_shift, systolic_shift))
             cold = self._cold(midnight, slot)
             spo2 = min(100, round(rng.gauss(self.spo2 + spo2_shift, 1.2) - cold))
-            items.append((at(hour + 0.25, 10), self._spot(spo2, round(rng.gauss(self.pulse + 2 + pulse_shift, 6)))))
+            spot_status = self._spot_status(day, slot, cold > 0)
+            spot_at = at(hour + 0.25, 10)
+            items.append((spot_at, self._spot(spo2, round(rng.gauss(self.pulse + 2 + pulse_shift, 6)), spot_status)))
+            items += self._spot_again(day, slot, spot_at, spot_status, (pulse_shift, spo2_shift))
         # A device never reports twice in one second (a motion sensor has a cool-down, a door takes time to
         # close), which also keeps the cloud's same-device-same-time de-duplication out of the way.
         for slot in rng.sample(range(7 * 6, 22 * 6), rng.randint(3, 6)):  # ten-minute slots, 07:00-22:00
@@ -168,7 +205,63 @@ class HomeSimulator:
                 items.append((scenario.at.replace(microsecond=0), self._press(rng.randint(60, 100))))
             if isinstance(scenario, GarbagePayload) and midnight <= scenario.at < midnight + timedelta(days=1):
                 items.append((scenario.at.replace(microsecond=0), self._garbage(scenario.data)))
-        return items
+        return items + self._answers(day, midnight)
+
+    def _bp_status(self, day: int, slot: int) -> BloodPressureStatus | None:
+        if self.status is None:
+            return None
+        rng = random.Random(f"{self.seed}:{day}:{slot}:bp-status")  # noqa: S311 - a simulation, not a secret
+        return blood_pressure_status(self.status, rng, self.atrial_fibrillation)
+
+    def _again(self, day: int, slot: int, device: str, context: dict[str, JSONValue]) -> random.Random | None:
+        """The generator of a new measurement when the reading was doubtful and the person measures again."""
+        if self.status is None or not doubtful_reasons(context):
+            return None
+        rng = random.Random(f"{self.seed}:{day}:{slot}:{device}-again")  # noqa: S311 - a simulation, not a secret
+        return rng if rng.random() < self.status.remeasure else None
+
+    def _bp_again(
+        self, day: int, slot: int, first: datetime, status: BloodPressureStatus | None, shift: tuple[float, float]
+    ) -> list[tuple[datetime, _Maker]]:
+        """A careful new blood-pressure measurement a few minutes after a doubtful one, if the person takes it."""
+        rng = None if status is None else self._again(day, slot, "bp", status.context())
+        if rng is None or status is None:
+            return []
+        when = (first + timedelta(minutes=rng.uniform(3, 10))).replace(microsecond=0)
+        pulse, systolic = round(rng.gauss(self.pulse + shift[0], 6)), round(rng.gauss(self.systolic + shift[1], 8))
+        careful = BloodPressureStatus((IRREGULAR_PULSE,) if status.irregular else ())
+        return [(when, self._bp(systolic, round(rng.gauss(self.diastolic, 6)), pulse, careful))]
+
+    def _spot_again(
+        self, day: int, slot: int, first: datetime, status: SpotCheckStatus | None, shift: tuple[float, float]
+    ) -> list[tuple[datetime, _Maker]]:
+        """A new oximeter reading on a warmed, still finger a few minutes after a doubtful one, if taken."""
+        rng = None if status is None else self._again(day, slot, "spot", status.context())
+        if rng is None:
+            return []
+        when = (first + timedelta(minutes=rng.uniform(3, 10))).replace(microsecond=0)
+        spo2 = min(100, round(rng.gauss(self.spo2 + shift[1], 1.2)))
+        return [(when, self._spot(spo2, round(rng.gauss(self.pulse + 2 + shift[0], 6)), SpotCheckStatus(())))]
+
+    def _spot_status(self, day: int, slot: int, cold_finger: bool) -> SpotCheckStatus | None:
+        if self.status is None:
+            return None
+        rng = random.Random(f"{self.seed}:{day}:{slot}:spot-status")  # noqa: S311 - a simulation, not a secret
+        return spot_check_status(self.status, rng, cold_finger)
+
+    def _answers(self, day: int, midnight: datetime) -> list[tuple[datetime, _Maker]]:
+        """The day's questionnaire, if the home has one and it was answered."""
+        profile = self.questionnaire
+        if profile is None:
+            return []
+        rng = random.Random(f"{self.seed}:{day}:symptoms")  # noqa: S311 - a simulation, not a secret
+        nominal = midnight + timedelta(hours=profile.hour)
+        answers = symptoms.answer(profile, rng, self._symptom_shift(nominal), midnight.weekday() == profile.cat_weekday)
+        if answers is None:
+            return []
+        return [
+            ((nominal + timedelta(minutes=rng.uniform(-45, 45))).replace(microsecond=0), self._questionnaire(answers))
+        ]
 
     def _kg(self, moment: datetime) -> float:
         gain = 0.0
@@ -187,6 +280,16 @@ class HomeSimulator:
                 pulse, spo2 = pulse + share * scenario.pulse, spo2 + share * scenario.spo2
                 systolic += share * scenario.systolic
         return pulse, spo2, systolic
+
+    def _symptom_shift(self, moment: datetime) -> dict[str, float]:
+        """How far the SymptomShift scenarios move each answer at `moment`."""
+        moved = dict.fromkeys(("dyspnoea", "oedema", "wellbeing", "cat"), 0.0)
+        for scenario in self.scenarios:
+            if isinstance(scenario, SymptomShift):
+                share = scenario.fraction(moment)
+                for name in moved:
+                    moved[name] += share * getattr(scenario, name)
+        return moved
 
     def _clothes(self, moment: datetime) -> float:
         today = moment.astimezone(OSLO).date()
@@ -210,27 +313,51 @@ class HomeSimulator:
 
         return make
 
-    def _bp(self, systolic: int, diastolic: int, pulse: int) -> _Maker:
+    def _bp(self, systolic: int, diastolic: int, pulse: int, flagged: BloodPressureStatus | None) -> _Maker:
         device = self.device("blood_pressure")
+        raw = None if flagged is None else flagged.raw
+        context = {} if flagged is None else flagged.context()
+        if flagged is not None:
+            systolic, diastolic = systolic + flagged.systolic_error, diastolic + flagged.diastolic_error
 
         def make(index: int, at: datetime) -> SimEvent:
-            data = payloads.blood_pressure(systolic, diastolic, pulse, at, OSLO)
+            data = payloads.blood_pressure(systolic, diastolic, pulse, at, OSLO, raw)
             mean = round(diastolic + (systolic - diastolic) / 3)
-            values = (("bp.systolic", systolic, "mm[Hg]"), ("bp.diastolic", diastolic, "mm[Hg]"),
-                      ("bp.mean", mean, "mm[Hg]"), ("heart_rate", pulse, "/min"))  # fmt: skip
-            obs = tuple(self._observation(device, at, m, v, u) for m, v, u in values)
+            values = [("bp.systolic", systolic, "mm[Hg]"), ("bp.diastolic", diastolic, "mm[Hg]"),
+                      ("bp.mean", mean, "mm[Hg]"), ("heart_rate", pulse, "/min")]  # fmt: skip
+            if flagged is not None:  # the decoder reports the irregular-pulse bit whenever the field is sent
+                values.append((IRREGULAR_PULSE_METRIC, int(flagged.irregular), "1"))
+            obs = tuple(self._observation(device, at, m, v, u, **context) for m, v, u in values)
             return SimEvent(index, at, device, Payload("gatt", data, characteristic=0x2A35), obs)
 
         return make
 
-    def _spot(self, spo2: int, pulse: int) -> _Maker:
+    def _spot(self, spo2: int, pulse: int, flagged: SpotCheckStatus | None) -> _Maker:
         device = self.device("oximeter")
+        fields = None if flagged is None else (flagged.measurement_raw, flagged.sensor_raw)
+        context = {} if flagged is None else flagged.context()
+        spo2 -= 0 if flagged is None else flagged.spo2_error
 
         def make(index: int, at: datetime) -> SimEvent:
-            data = payloads.spot_check(spo2, pulse, at, OSLO)
-            obs = (self._observation(device, at, "spo2", spo2, "%"),
-                   self._observation(device, at, "heart_rate", pulse, "/min"))  # fmt: skip
+            data = payloads.spot_check(spo2, pulse, at, OSLO, fields)
+            obs = (self._observation(device, at, "spo2", spo2, "%", **context),
+                   self._observation(device, at, "heart_rate", pulse, "/min", **context))  # fmt: skip
             return SimEvent(index, at, device, Payload("gatt", data, characteristic=0x2A5E), obs)
+
+        return make
+
+    def _questionnaire(self, answers: symptoms.Answers) -> _Maker:
+        device = self.device("questionnaire")
+
+        def make(index: int, at: datetime) -> SimEvent:
+            scores = [("symptom.dyspnoea", answers.dyspnoea), ("symptom.oedema", answers.oedema),
+                      ("symptom.wellbeing", answers.wellbeing)]  # fmt: skip
+            obs = [self._observation(device, at, metric, value, symptoms.UNIT) for metric, value in scores]
+            if answers.cat is not None and answers.cat_items is not None:
+                items = list(answers.cat_items)
+                obs.append(self._observation(device, at, "cat.score", answers.cat, symptoms.UNIT,
+                                             **{symptoms.ITEMS_KEY: items}))  # fmt: skip
+            return SimEvent(index, at, device, Payload("questionnaire", answers.payload()), tuple(obs))
 
         return make
 

@@ -1,7 +1,8 @@
 """Raw payloads as real devices send them, built from readings: the inverse of the device_profiles codecs.
 
 Only what the simulator needs: SIG Weight Measurement (0x2A9D), Blood Pressure Measurement (0x2A35) and PLX
-Spot-Check (0x2A5E) with time stamps, a BTHome v2 button advertisement, and zigbee2mqtt JSON messages.
+Spot-Check (0x2A5E) with time stamps and optional status fields, a BTHome v2 button advertisement, and
+zigbee2mqtt JSON messages.
 """
 
 from __future__ import annotations
@@ -33,15 +34,25 @@ def weight(kg: float, at: datetime, zone: ZoneInfo) -> bytes:
     return bytes([0x02]) + round(kg / _WEIGHT_RESOLUTION_KG).to_bytes(2, "little") + date_time(at, zone)
 
 
-def blood_pressure(systolic: int, diastolic: int, pulse: int, at: datetime, zone: ZoneInfo) -> bytes:
-    """0x2A35 in mmHg with time stamp and pulse rate (flags 0x06); the mean arterial pressure is computed."""
+def blood_pressure(
+    systolic: int, diastolic: int, pulse: int, at: datetime, zone: ZoneInfo, status: int | None = None
+) -> bytes:
+    """0x2A35 in mmHg with time stamp and pulse rate (flags 0x06), and the 16-bit Measurement Status when given
+    (flag 0x10); the mean arterial pressure is computed."""
     mean = round(diastolic + (systolic - diastolic) / 3)
-    return bytes([0x06]) + sfloat(systolic) + sfloat(diastolic) + sfloat(mean) + date_time(at, zone) + sfloat(pulse)
+    flags = 0x06 | (0x10 if status is not None else 0)
+    body = sfloat(systolic) + sfloat(diastolic) + sfloat(mean) + date_time(at, zone) + sfloat(pulse)
+    return bytes([flags]) + body + (status.to_bytes(2, "little") if status is not None else b"")
 
 
-def spot_check(spo2: int, pulse: int, at: datetime, zone: ZoneInfo) -> bytes:
-    """0x2A5E with a time stamp (flags 0x01)."""
-    return bytes([0x01]) + sfloat(spo2) + sfloat(pulse) + date_time(at, zone)
+def spot_check(spo2: int, pulse: int, at: datetime, zone: ZoneInfo, status: tuple[int, int] | None = None) -> bytes:
+    """0x2A5E with a time stamp (flags 0x01), and when `status` is given its (16-bit Measurement Status,
+    24-bit Device and Sensor Status) fields (flags 0x02 and 0x04)."""
+    if status is None:
+        return bytes([0x01]) + sfloat(spo2) + sfloat(pulse) + date_time(at, zone)
+    measurement, sensor = status
+    fields = measurement.to_bytes(2, "little") + sensor.to_bytes(3, "little")
+    return bytes([0x07]) + sfloat(spo2) + sfloat(pulse) + date_time(at, zone) + fields
 
 
 def bthome_button(packet_id: int, battery: int) -> bytes:

@@ -1,5 +1,5 @@
 """Scripted scenarios layered on a home's everyday pattern: changes in the person (fluid retention, an
-exacerbation), measurement-technique errors, and events from the devices."""
+exacerbation, worsening symptoms), measurement-technique errors, and events from the devices."""
 
 from __future__ import annotations
 
@@ -31,10 +31,37 @@ class VitalShift:
 
     def fraction(self, moment: datetime) -> float:
         """How much of the shift applies at `moment` (0 before the start and after the hold, 1 on the plateau)."""
-        days = (moment - self.start).total_seconds() / 86400
-        if days <= 0 or days > self.ramp_days + self.hold_days:
-            return 0.0
-        return min(days / self.ramp_days, 1.0) if self.ramp_days > 0 else 1.0
+        return _ramp(self.start, self.ramp_days, self.hold_days, moment)
+
+
+@dataclass(frozen=True, slots=True)
+class SymptomShift:
+    """A change in how the person answers the daily questionnaire: from `start` the mean answers move linearly
+    by the given amounts over `ramp_days` days (0: at once), then stay moved for `hold_days` days.
+
+    Breathlessness and swelling are scored 0 (none) to 4 (worst), so worsening is positive; well-being is 0
+    (very poor) to 4 (very good), so worsening is negative; `cat` moves the weekly CAT total (0-40). Answers
+    stay whole numbers within their scales, so a shift of 1.5 makes the next score up about every other day.
+    """
+
+    start: datetime
+    ramp_days: float
+    dyspnoea: float = 0.0
+    oedema: float = 0.0
+    wellbeing: float = 0.0
+    cat: float = 0.0
+    hold_days: float = 30.0
+
+    def fraction(self, moment: datetime) -> float:
+        """How much of the shift applies at `moment` (0 before the start and after the hold, 1 on the plateau)."""
+        return _ramp(self.start, self.ramp_days, self.hold_days, moment)
+
+
+def _ramp(start: datetime, ramp_days: float, hold_days: float, moment: datetime) -> float:
+    days = (moment - start).total_seconds() / 86400
+    if days <= 0 or days > ramp_days + hold_days:
+        return 0.0
+    return min(days / ramp_days, 1.0) if ramp_days > 0 else 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +75,8 @@ class ClothesOnScale:
 @dataclass(frozen=True, slots=True)
 class ColdFinger:
     """On local day `on` the `slot`-th oximeter reading of the day (0 morning, 1 evening) is taken on a cold
-    finger and reads `drop` percentage points low (poor perfusion)."""
+    finger and reads `drop` percentage points low (poor perfusion). With device status flags on
+    (`HomeSimulator.status`), the oximeter says so on most such readings (`low_perfusion`)."""
 
     on: date
     drop: float
@@ -70,4 +98,4 @@ class GarbagePayload:
     data: bytes = b"\x02\x10"
 
 
-Scenario = WeightGain | VitalShift | ClothesOnScale | ColdFinger | AlarmPress | GarbagePayload
+Scenario = WeightGain | VitalShift | SymptomShift | ClothesOnScale | ColdFinger | AlarmPress | GarbagePayload

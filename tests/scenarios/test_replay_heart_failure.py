@@ -70,6 +70,11 @@ def test_every_printed_line_has_the_contract_fields() -> None:
         ),
         (
             "heart_failure",
+            "measured_at,metric,value,unit\n2026-03-01T07:00+01:00,symptom.oedema,2.5,{score}\n",
+            "not a whole answer",
+        ),
+        (
+            "heart_failure",
             "measured_at,metric,value,unit,doubtful\n2026-03-01T07:00+01:00,spo2,93,%,maybe\n",
             "doubtful 'maybe'",
         ),

@@ -1,6 +1,8 @@
 """Vitals entered by hand at a home visit: stored as `manual` readings with their author and audit record,
 evaluated like a gateway's readings (a complete NEWS2 once all seven parameters are in), and refused field by
-field, in the reader's language, with nothing written, when a value is impossible."""
+field, in the reader's language, with nothing written, when a value is impossible. Symptom answers and the
+CAT go the same way: whole numbers within their scales, the CAT's eight answers added up and kept with it, a
+CAT with an unanswered question or a total that does not match its answers refused."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -27,6 +30,7 @@ FULL = {
     "consciousness": "A",  # 0
     "temperature": 37.4,  # 0
 }
+CAT_ITEMS = [3, 2, 4, 3, 2, 3, 1, 2]  # 20
 
 
 def _patient(db: TestDatabase, tenants: Tenants, team: str = "Nord") -> uuid.UUID:
@@ -162,6 +166,18 @@ def _old() -> str:
         ({"pulse": 70, "measured_at": _old()}, "measured_at", "Måletidspunktet er mer enn 24 timer siden."),
         ({}, "values", "Registrer minst én måling."),
         ({"oxygen": None, "pulse": None}, "values", "Registrer minst én måling."),
+        ({"dyspnoea": 2.5}, "dyspnoea", "Tung pust (0 ingen – 4 verst) besvares med et helt tall fra 0 til 4."),
+        ({"oedema": 5}, "oedema", "Hevelse (0 ingen – 4 verst) besvares med et helt tall fra 0 til 4."),
+        ({"cat": 40.5}, "cat", "CAT-skår (KOLS) besvares med et helt tall fra 0 til 40."),
+        ({"cat_items": [3, 2, None, 3, 2, 3, 1, 3]}, "cat_items", "Spørsmål 3 i CAT er ikke besvart; en CAT med"),
+        ({"cat_items": [3, 2, 4, 3, 2, 3, 1]}, "cat_items", "CAT har 8 spørsmål; 7 svar ble gitt."),
+        (
+            {"cat_items": [3, 2, 4, 3, 2, 3, 1, 6]},
+            "cat_items",
+            "Spørsmål 8 i CAT besvares med et helt tall fra 0 til 5",
+        ),
+        ({"cat_items": CAT_ITEMS, "cat": 18}, "cat", "CAT-skåren 18 stemmer ikke med svarene, som til sammen gir 20."),
+        ({"wellbeing": 3, "measured_at": _future()}, "measured_at", "Måletidspunktet kan ikke være fram i tid."),
     ],
 )
 def test_a_bad_value_is_named_and_nothing_is_written(
@@ -202,6 +218,7 @@ def test_every_bad_field_is_named_at_once_in_english_too(
         ('{"pulse": 70, "weight": 80}', "weight"),
         ('{"pulse": 70, "measured_at": "2026-12-03T10:00:00"}', "measured_at"),
         ('{"consciousness": "' + "A" * 50 + '"}', "consciousness"),
+        ('{"cat_items": "3,2,4"}', "cat_items"),
     ],
 )
 def test_hostile_bodies_get_a_specific_422(
@@ -253,3 +270,29 @@ def test_a_discharged_patient_gets_no_new_readings(
     assert response.status_code == 409
     assert response.json()["detail"] == "Pasienten følges ikke lenger opp (avsluttet); ingenting ble lagret."
     assert _written(visits_db, patient) == (0, 0)
+
+
+def test_symptom_answers_are_stored_with_the_cat_added_up_and_scored_by_the_rules(
+    client: TestClient, visits_db: TestDatabase, tenants: Tenants
+) -> None:
+    patient = _patient(visits_db, tenants)
+    with psycopg.connect(visits_db.runtime_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, '{copd}')", (patient,))
+    body = {"dyspnoea": 3, "oedema": 1, "wellbeing": 2, "cat_items": CAT_ITEMS, "cat": 20, "consciousness": "A"}
+    response, _ = _post(client, patient, body, Role.NURSE, tenants)
+    assert response.status_code == 201, response.text
+    assert {(r["metric"], r["value"]) for r in response.json()["readings"]} == {
+        ("symptom.dyspnoea", 3.0), ("symptom.oedema", 1.0), ("symptom.wellbeing", 2.0), ("cat.score", 20.0),
+        ("consciousness", 0.0),
+    }  # fmt: skip
+    rows = named_rows(visits_db.runtime_url, "SELECT metric, value, context FROM observations WHERE patient_id = %s",
+                      patient)  # fmt: skip
+    assert {r["metric"]: (r["value"], r["context"]) for r in rows} == {
+        "symptom.dyspnoea": (3.0, None), "symptom.oedema": (1.0, None), "symptom.wellbeing": (2.0, None),
+        "cat.score": (20.0, {"cat_items": CAT_ITEMS}), "consciousness": (0.0, {"label": "A"}),
+    }  # fmt: skip
+    drain(visits_db.runtime_url)
+    alerts = named_rows(visits_db.runtime_url, "SELECT rule FROM alerts WHERE patient_id = %s", patient)
+    assert "copd.dyspnoea" in {a["rule"] for a in alerts}
+    response, _ = _post(client, patient, {"cat": 24}, Role.NURSE, tenants)  # the total alone is a CAT too
+    assert response.status_code == 201 and response.json()["readings"][0]["value"] == 24.0

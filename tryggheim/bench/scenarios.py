@@ -43,7 +43,16 @@ from alerts.replay import ReplayReading, replay
 from common.timefmt import OSLO
 from device_profiles.quality import IRREGULAR_PULSE_METRIC, doubtful_reasons
 from device_profiles.sim import HomeSimulator
-from device_profiles.sim.scenarios import ClothesOnScale, ColdFinger, Scenario, VitalShift, WeightGain
+from device_profiles.sim.scenarios import (
+    ClothesOnScale,
+    ColdFinger,
+    Scenario,
+    SymptomShift,
+    VitalShift,
+    WeightGain,
+)
+from device_profiles.sim.status import DeviceStatus
+from device_profiles.sim.symptoms import draw_profile
 
 START: Final = datetime(2026, 1, 5, tzinfo=OSLO)  # no DST change within the simulated weeks
 TRIAL_DAYS: Final = 14
@@ -55,6 +64,9 @@ SYMPTOMS: Final = frozenset({"symptom.dyspnoea", "symptom.oedema", "symptom.well
 INFORMATION_RULES: Final = frozenset({"rhythm.irregular_pulse"})  # findings for the nurse, not false alerts
 NOTIFIED: Final = "episode.notified"  # days the nurse was told of an episode: opened, new evidence or worse
 TUNING_SEEDS: Final = range(0, 100)
+# Share of patients with atrial fibrillation: about a third in heart failure (De Ferrari 2007, Pedersen 2006,
+# Shotan 2010); 10 % in COPD is ours.
+AF_SHARE: Final = {False: 0.3, True: 0.1}
 REPORT_SEEDS: Final = range(100, 200)
 
 Kind = Literal["hf_stable", "hf_worsening", "copd_stable", "copd_exacerbation"]
@@ -129,9 +141,26 @@ def _person(rng: random.Random, copd: bool) -> dict[str, float]:
             "systolic": rng.gauss(128, 12), "kg": rng.gauss(80, 12)}  # fmt: skip
 
 
+def _symptom_worsening(rng: random.Random, kind: Kind, onset: int, event: int) -> SymptomShift:
+    """How the questionnaire answers change before the event (sources in device_profiles.sim.symptoms)."""
+    if kind == "hf_worsening":
+        ramp = rng.uniform(3, 12)  # breathlessness worse for a mean 8.4 days before admission (Schiff 2003)
+        dyspnoea = rng.uniform(1.0, 2.5) if rng.random() < 0.93 else 0.0  # 93 % breathless (Goldberg 2010)
+        oedema = rng.uniform(0.5, 2.0) if rng.random() < 0.70 else 0.0  # 70 % swollen (Goldberg 2010)
+        return SymptomShift(_day(event) - timedelta(days=ramp), ramp, dyspnoea=dyspnoea, oedema=oedema,
+                            wellbeing=-rng.uniform(0.5, 1.5))  # fmt: skip
+    sudden = rng.random() < 0.56  # 56 % begin on the day, the rest over a median 4 days (Aaron 2012)
+    ramp = 0.0 if sudden else rng.uniform(2, 6)
+    return SymptomShift(_day(event) - timedelta(days=ramp), ramp, dyspnoea=rng.uniform(1, 2),
+                        wellbeing=-rng.uniform(0.5, 1.5), cat=rng.uniform(2, 7), hold_days=8.8)  # fmt: skip
+
+
 def _patient(seed: int, kind: Kind) -> SyntheticPatient:
     rng = random.Random(f"scenario:{seed}:{kind}")  # noqa: S311 - a simulation, not a secret
-    person = _person(rng, copd=kind.startswith("copd"))
+    # Symptoms and rhythm draw from their own generator, so the vital signs of a seed stay as they were.
+    answers = random.Random(f"scenario:{seed}:{kind}:symptoms")  # noqa: S311
+    copd = kind.startswith("copd")
+    person = _person(rng, copd)
     scenarios = _technique_errors(rng)
     onset = event = None
     truth: dict[str, float] = {}
@@ -148,9 +177,13 @@ def _patient(seed: int, kind: Kind) -> SyntheticPatient:
         drop, pulse = rng.uniform(2, 4), rng.uniform(5, 12)
         scenarios.append(VitalShift(_day(onset), ramp_days=5, spo2=-drop, pulse=pulse, hold_days=8.8))
         truth = {"spo2_drop": drop, "pulse_rise": pulse}
+    profile = draw_profile(answers, copd)
+    if onset is not None and event is not None:
+        scenarios.append(_symptom_worsening(answers, kind, onset, event))
     simulator = HomeSimulator(
         seed=seed * 10 + len(kind), start=START, scenarios=tuple(scenarios), baseline_weight_kg=person["kg"],
-        pulse=person["pulse"], spo2=person["spo2"], systolic=person["systolic"],
+        pulse=person["pulse"], spo2=person["spo2"], systolic=person["systolic"], questionnaire=profile,
+        status=DeviceStatus(), atrial_fibrillation=answers.random() < AF_SHARE[copd],
     )  # fmt: skip
     return SyntheticPatient(seed, kind, simulator, onset, event, truth)
 
