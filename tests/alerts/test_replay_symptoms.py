@@ -20,8 +20,11 @@ HEART_FAILURE = """measured_at,metric,value,unit,device
 2026-03-04T10:00:00,symptom.dyspnoea,3,{score},screen
 2026-03-04T10:00:00,symptom.oedema,2,{score},screen
 2026-03-05T10:00:00,symptom.dyspnoea,3,{score},screen
+2026-03-05T10:00:00,symptom.oedema,2,{score},screen
 2026-03-06T10:00:00,symptom.dyspnoea,1,{score},screen
 2026-03-06T10:00:00,symptom.oedema,0,{score},screen
+2026-03-07T10:00:00,symptom.dyspnoea,1,{score},screen
+2026-03-07T10:00:00,symptom.oedema,0,{score},screen
 """
 COPD = """measured_at,metric,value,unit
 2026-03-02T10:00:00,cat.score,15,{score}
@@ -44,17 +47,16 @@ def _of(lines: list[dict[str, str]], event: str) -> list[tuple[str, str, str]]:
 
 def test_daily_symptom_answers_replay_through_the_heart_failure_rules(tmp_path: Path) -> None:
     lines = _replay("heart_failure", HEART_FAILURE, tmp_path)
-    assert _of(lines, "evidence") == [
-        ("hf.dyspnoea", "red", "2026-03-04"),  # breathlessness 3-4 is red
-        ("hf.oedema", "yellow", "2026-03-04"),  # swelling 2 or more is yellow
-    ]
+    # Breathlessness 3-4 is red at once; swelling of 2 or more is yellow once a second answer within three days
+    # confirms it (2 of the last 3): one bad day is not an alert.
+    assert _of(lines, "evidence") == [("hf.dyspnoea", "red", "2026-03-04"), ("hf.oedema", "yellow", "2026-03-05")]
     assert _of(lines, "triggered") == [("episode.clinical", "red", "2026-03-04")]
-    assert _of(lines, "resolved") == [("hf.dyspnoea", "red", "2026-03-06"), ("hf.oedema", "yellow", "2026-03-06")]
+    assert _of(lines, "resolved") == [("hf.dyspnoea", "red", "2026-03-07"), ("hf.oedema", "yellow", "2026-03-07")]
 
 
 def test_a_weekly_cat_replays_through_the_copd_cat_rule(tmp_path: Path) -> None:
-    # 21 against the lowest CAT of the 14 days before (15): up 6, more than 4 points, so red.
-    assert _of(_replay("copd", COPD, tmp_path), "evidence") == [("copd.cat_change", "red", "2026-03-16")]
+    # 21 against the lowest CAT of the 28 days before (15): up 6, more than 5 points (yellow), not more than 9 (red).
+    assert _of(_replay("copd", COPD, tmp_path), "evidence") == [("copd.cat_change", "yellow", "2026-03-16")]
 
 
 def test_an_answer_outside_its_scale_is_refused(tmp_path: Path) -> None:

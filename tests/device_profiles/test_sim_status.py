@@ -4,17 +4,20 @@ the blood-pressure event); the flags come at their rates; only a flagged reading
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from device_profiles import Observation, decode_characteristic
+from device_profiles.quality import doubtful_reasons
 from device_profiles.sim import HomeSimulator, SimEvent
 from device_profiles.sim.scenarios import ColdFinger
 from device_profiles.sim.status import DeviceStatus
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
+ONCE = DeviceStatus(remeasure=0.0)  # rates per reading, without the careful second measurement
 STATUS_KEYS = ("measurement_status", "device_sensor_status")
 
 
@@ -38,9 +41,7 @@ def _flags(event: SimEvent, field: str = "measurement_status") -> list[str]:
 
 @pytest.mark.parametrize("atrial_fibrillation", [False, True])
 def test_status_payloads_decode_to_the_readings_and_context_the_simulator_meant(atrial_fibrillation: bool) -> None:
-    sim = HomeSimulator(
-        9, START, scenarios=_cold_fingers(30), status=DeviceStatus(), atrial_fibrillation=atrial_fibrillation
-    )
+    sim = HomeSimulator(9, START, scenarios=_cold_fingers(30), status=ONCE, atrial_fibrillation=atrial_fibrillation)
     events = [e for e in sim.events(until=START + timedelta(days=30)) if e.payload.kind == "gatt"]
     seen: Counter[str] = Counter()
     for event in events:
@@ -61,15 +62,15 @@ def test_status_payloads_decode_to_the_readings_and_context_the_simulator_meant(
 
 def test_flags_come_at_their_rates() -> None:
     days = 240
-    af = _events(days, "blood_pressure", status=DeviceStatus(), atrial_fibrillation=True)
-    sinus = _events(days, "blood_pressure", status=DeviceStatus())
+    af = _events(days, "blood_pressure", status=ONCE, atrial_fibrillation=True)
+    sinus = _events(days, "blood_pressure", status=ONCE)
     share = {name: sum(name in _flags(e) for e in sinus) / len(sinus) for name in
              ("body_movement", "cuff_too_loose", "improper_position", "irregular_pulse")}  # fmt: skip
     assert share == pytest.approx(
         {"body_movement": 0.03, "cuff_too_loose": 0.02, "improper_position": 0.02, "irregular_pulse": 0.02}, abs=0.012
     )
     assert sum("irregular_pulse" in _flags(e) for e in af) / len(af) == pytest.approx(0.93, abs=0.02)
-    spots = _events(days, "oximeter", status=DeviceStatus())
+    spots = _events(days, "oximeter", status=ONCE)
     cold_slots = {(c.on, c.slot) for c in _cold_fingers(days)}
     cold = [e for e in spots if (e.at.date(), 0 if e.at.hour < 14 else 1) in cold_slots]
     assert len(cold) == len(cold_slots)
@@ -86,7 +87,7 @@ def test_flags_come_at_their_rates() -> None:
 
 def test_only_flagged_readings_move_and_the_plain_home_sends_no_status() -> None:
     plain = _events(60, "blood_pressure")
-    flagged = _events(60, "blood_pressure", status=DeviceStatus(body_movement=0.2, cuff_too_loose=0.2))
+    flagged = _events(60, "blood_pressure", status=DeviceStatus(body_movement=0.2, cuff_too_loose=0.2, remeasure=0.0))
     assert [e.at for e in plain] == [e.at for e in flagged]
     assert all(e.payload.data[0] == 0x06 and not e.observations[0].context for e in plain)
     loose_rises = []
@@ -98,6 +99,20 @@ def test_only_flagged_readings_move_and_the_plain_home_sends_no_status() -> None
         elif technique == {"cuff_too_loose"}:
             loose_rises.append(float(values[1]["bp.systolic"]) - float(values[0]["bp.systolic"]))
     assert loose_rises and all(5 <= rise <= 15 for rise in loose_rises)
+
+
+def test_a_doubtful_reading_is_measured_again_carefully_when_the_person_complies() -> None:
+    always = DeviceStatus(body_movement=0.2, cuff_too_loose=0.2, low_perfusion_cold=1.0, remeasure=1.0)
+    for role in ("blood_pressure", "oximeter"):
+        events = _events(60, role, status=always)
+        doubtful = [e for e in events if any(doubtful_reasons(o.context) for o in e.observations)]
+        assert doubtful
+        for event in doubtful:
+            [again] = [e for e in events if event.at < e.at <= event.at + timedelta(minutes=10)]
+            assert again.at >= event.at + timedelta(minutes=3)
+            assert not any(doubtful_reasons(o.context) for o in again.observations)
+        never = _events(60, role, status=dataclasses.replace(always, remeasure=0.0))
+        assert len(events) == len(never) + len(doubtful)
 
 
 def test_rates_outside_zero_to_one_are_refused() -> None:
