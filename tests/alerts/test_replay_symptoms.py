@@ -27,8 +27,9 @@ HEART_FAILURE = """measured_at,metric,value,unit,device
 2026-03-07T10:00:00,symptom.oedema,0,{score},screen
 """
 COPD = """measured_at,metric,value,unit
-2026-03-02T10:00:00,cat.score,15,{score}
-2026-03-09T10:00:00,cat.score,16,{score}
+2026-02-23T10:00:00,cat.score,15,{score}
+2026-03-02T10:00:00,cat.score,16,{score}
+2026-03-09T10:00:00,cat.score,15,{score}
 2026-03-16T10:00:00,cat.score,21,{score}
 """
 
@@ -55,7 +56,8 @@ def test_daily_symptom_answers_replay_through_the_heart_failure_rules(tmp_path: 
 
 
 def test_a_weekly_cat_replays_through_the_copd_cat_rule(tmp_path: Path) -> None:
-    # 21 against the lowest CAT of the 28 days before (15): up 6, more than 5 points (yellow), not more than 9 (red).
+    # 21 against the person's median CAT of the 28 days before (15): up 6, more than 4 points (yellow), not more
+    # than 8 (red).
     assert _of(_replay("copd", COPD, tmp_path), "evidence") == [("copd.cat_change", "yellow", "2026-03-16")]
 
 
