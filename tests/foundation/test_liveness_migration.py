@@ -1,4 +1,4 @@
-"""Migration 0011 fills `device_last_seen` from what a database at 0010 already holds, so an upgrade does not
+"""The liveness migration fills `device_last_seen` from what the database already holds, so an upgrade does not
 make every device look never heard (and open a silent alert for each once its limit has passed)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
@@ -15,6 +16,15 @@ from cloud.db import migrate
 from tests.support.services import TestDatabase
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _liveness_revision() -> tuple[str, str]:
+    """This migration's revision and the one before it, found by its file name (the number may change when
+    other migrations land first)."""
+    scripts = ScriptDirectory.from_config(migrate._config())
+    found = next(s for s in scripts.walk_revisions() if s.path.endswith("_liveness.py"))
+    assert isinstance(found.down_revision, str)
+    return found.revision, found.down_revision
 
 
 def _upgrade_to(db: TestDatabase, revision: str) -> None:
@@ -63,10 +73,11 @@ def _seed(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, object]:
 
 
 def test_the_upgrade_fills_when_each_device_was_last_heard(empty_db: TestDatabase) -> None:
-    _upgrade_to(empty_db, "0010")
+    liveness, before = _liveness_revision()
+    _upgrade_to(empty_db, before)
     with psycopg.connect(empty_db.owner_url, autocommit=True) as conn:
         ids = _seed(conn)
-    _upgrade_to(empty_db, "0011")
+    _upgrade_to(empty_db, liveness)
     with psycopg.connect(empty_db.runtime_url) as conn:
         seen = dict(conn.execute("SELECT device_id, seen_at FROM device_last_seen").fetchall())
     assert seen == {
