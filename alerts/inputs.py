@@ -54,8 +54,10 @@ class Window:
 class DeviceFacts:
     """What the cloud knows about one of the patient's devices.
 
-    `last_seen` is the newest message of any kind (a reading, a battery report, a supervision ping);
-    `metrics` are the metric keys the device reports, so liveness rules can find "the alarm button".
+    `last_seen` is when the device's newest message of any kind (a reading, a battery report, a supervision
+    ping) was received; `metrics` are the metric keys the device reports, so liveness rules can find "the
+    alarm button". `since` is when the device became this patient's to watch (the start of its current
+    assignment, registration or consent): silence is not counted from before it. None when unknown.
     """
 
     device_id: str
@@ -63,14 +65,21 @@ class DeviceFacts:
     last_seen: float | None = None
     battery_pct: float | None = None
     gateway_id: str | None = None
+    since: float | None = None
 
 
 @dataclass(frozen=True)
 class GatewayFacts:
-    """A home gateway and its newest heartbeat (Unix seconds)."""
+    """A home gateway and its newest heartbeat (Unix seconds).
+
+    `since` is when the patient came to depend on the gateway: its enrolment, or the start of the oldest
+    current registration and assignment of the patient's devices behind it, whichever is later. A gateway
+    never heard from is counted as silent from then on. None when unknown.
+    """
 
     gateway_id: str
     last_heartbeat: float | None = None
+    since: float | None = None
 
 
 @dataclass(frozen=True)

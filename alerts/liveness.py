@@ -5,6 +5,10 @@ not clinical findings, but each one means a clinical or safety alert may never c
 alert classes (`liveness`, `data_quality`) so nurses and installers see them apart from clinical alerts.
 When a gateway is down, the sensors behind it are silent because of it: their "silent" alerts are
 inhibited (recorded, not notified) so the installer gets one alert, not one per sensor.
+
+Silence is counted from the later of the source's last message and the moment it became the patient's to
+watch (a device's assignment, a gateway's enrolment): a kit enrolled a minute ago has not been silent for 30
+minutes, and a sensor moved in from another home has not been silent here for the days it lay in a drawer.
 """
 
 from __future__ import annotations
@@ -35,10 +39,22 @@ def last_heard(device: DeviceFacts) -> float | None:
     return device.last_seen
 
 
+def silent_since(heard: float | None, since: float | None) -> float | None:
+    """From when a source counts as silent: its last message, but never before it became the patient's to
+    watch; None (silent for ever) when neither is known."""
+    known = [moment for moment in (heard, since) if moment is not None]
+    return max(known) if known else None
+
+
+def _quiet_longer_than(start: float | None, now: float, seconds: float) -> bool:
+    return start is None or now - start > seconds
+
+
 @dataclass(frozen=True)
 class SilentRule:
     """Triggered when a device reporting `metric` has sent nothing at all (not even a battery report) for
-    `hours`. Periodic sensors use their expected cadence with a margin; event-only devices such as an alarm
+    `hours`, counted from its last message but never from before it became the patient's (`DeviceFacts.since`).
+    Periodic sensors use their expected cadence with a margin; event-only devices such as an alarm
     button use a supervision period of days."""
 
     metric: str
@@ -51,9 +67,16 @@ class SilentRule:
         silent: list[dict[str, JSONValue]] = []
         for device in devices:
             heard = last_heard(device)
-            if heard is None or ctx.now - heard > self.hours * 3600:
+            if _quiet_longer_than(silent_since(heard, device.since), ctx.now, self.hours * 3600):
                 behind_down = device.gateway_id is not None and device.gateway_id in ctx.gateways_down
-                silent.append({"device": device.device_id, "last_heard": heard, "gateway_down": behind_down})
+                silent.append(
+                    {
+                        "device": device.device_id,
+                        "last_heard": heard,
+                        "since": device.since,
+                        "gateway_down": behind_down,
+                    }
+                )
         explanation = Explanation(
             SILENT_RULE,
             inputs={"devices": [device.device_id for device in devices]},
@@ -91,7 +114,8 @@ class LowBatteryRule:
 
 @dataclass(frozen=True)
 class GatewayHeartbeatRule:
-    """Triggered when a gateway's newest heartbeat is more than `minutes` old (or it never sent one)."""
+    """Triggered when a gateway has not been heard from for more than `minutes`: counted from its newest
+    heartbeat, but never from before the patient came to depend on it (`GatewayFacts.since`)."""
 
     minutes: float = 15.0
     level: Level = Level.YELLOW
@@ -101,7 +125,7 @@ class GatewayHeartbeatRule:
         return frozenset(
             gateway.gateway_id
             for gateway in ctx.gateways
-            if gateway.last_heartbeat is None or ctx.now - gateway.last_heartbeat > self.minutes * 60
+            if _quiet_longer_than(silent_since(gateway.last_heartbeat, gateway.since), ctx.now, self.minutes * 60)
         )
 
     def evaluate(self, ctx: Context) -> Outcome:
@@ -109,7 +133,10 @@ class GatewayHeartbeatRule:
         down = sorted(self.down(ctx))
         explanation = Explanation(
             HEARTBEAT_RULE,
-            inputs={"gateways": {g.gateway_id: g.last_heartbeat for g in ctx.gateways}},
+            inputs={
+                "gateways": {g.gateway_id: g.last_heartbeat for g in ctx.gateways},
+                "since": {g.gateway_id: g.since for g in ctx.gateways},
+            },
             values={"down": list(down)},
             thresholds={"minutes": self.minutes},
         )

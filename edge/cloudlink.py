@@ -21,7 +21,7 @@ from edge.config import GatewayConfig
 from edge.outbox import Outbox
 
 log = logging.getLogger("tryggheim.edge.cloudlink")
-DEFAULT_HEARTBEAT_S = 15 * 60.0
+DEFAULT_HEARTBEAT_S = 5 * 60.0  # until the cloud's configuration says otherwise (cloud/gateways/heartbeat.py)
 
 
 def assigned_devices(outbox: Outbox) -> dict[str, str]:
@@ -56,7 +56,7 @@ class CloudLink:
         return assigned_devices(self.outbox)
 
     def heartbeat_interval(self) -> float:
-        """The configured override, else the cloud's interval, else 15 minutes."""
+        """The configured override, else the cloud's interval, else 5 minutes."""
         if self.config.heartbeat_s:
             return self.config.heartbeat_s
         text = self.outbox.get_state("cloud_config")

@@ -1,8 +1,9 @@
 """The evaluation's data inputs read from the database: reading windows and liveness facts.
 
 Liveness facts come from what the cloud already records: the devices assigned to the patient now, the
-gateway each is registered to now, that gateway's newest heartbeat (`gateway_status`), and per device its
-newest observation of any of its metrics or of its battery. A gateway that is down therefore inhibits the
+gateway each is registered to now, that gateway's newest heartbeat (`gateway_status`) and enrolment, per
+device when it was last heard (`device_last_seen`, the same table the fleet view reads) and its newest
+battery reading, and when each became the patient's to watch. A gateway that is down therefore inhibits the
 "sensor silent" alerts of the devices behind it (alerts.liveness).
 """
 
@@ -15,6 +16,7 @@ from uuid import UUID
 
 import numpy as np
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 
 from alerts.evaluate import LivenessFacts
 from alerts.inputs import DeviceFacts, GatewayFacts, Window
@@ -69,70 +71,93 @@ def _device_metrics(profile_id: str) -> tuple[str, ...]:
     return catalogue[profile_id].metrics if profile_id in catalogue else ()
 
 
+# The patient's own devices and the sensors shared by their home, as they stand at `at`; a supervision sensor
+# counts only while a consent covers the patient (without one it is not activated: its silence is not a
+# fault). `since` is when the device became this patient's to watch: the latest start of its assignment, its
+# registration and the consent; `seen_at` when it was last heard (cloud/gateways/last_seen.py).
+_DEVICES = (
+    "SELECT d.id AS device_id, d.profile_id, r.gateway_id, a.home_id IS NOT NULL AS shared, s.seen_at, "
+    "greatest(lower(a.valid), lower(r.valid), c.consented) AS since "
+    "FROM device_assignments a JOIN devices d ON d.id = a.device_id "
+    "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> %(at)s::timestamptz "
+    "LEFT JOIN device_last_seen s ON s.device_id = d.id "
+    "LEFT JOIN LATERAL (SELECT min(c.valid_from) AS consented FROM supervision_consents c "
+    "WHERE d.profile_id = ANY(%(supervision)s) AND c.device_id = d.id AND c.patient_id = %(p)s "
+    "AND c.valid_from <= %(at)s AND c.expires_at > %(at)s AND (c.withdrawn_at IS NULL OR c.withdrawn_at > %(at)s)"
+    ") c ON true "
+    "WHERE (a.patient_id = %(p)s OR a.home_id = (SELECT home_id FROM patients WHERE id = %(p)s)) "
+    "AND a.valid @> %(at)s::timestamptz AND (d.profile_id <> ALL(%(supervision)s) OR c.consented IS NOT NULL)"
+)
+# A gateway never heard from counts as silent from its enrolment (its creation for one enrolled before that
+# was recorded).
+_GATEWAYS = (
+    "SELECT g.id AS gateway_id, s.reported_at, coalesce(g.enrolled_at, g.created_at) AS enrolled_at "
+    "FROM gateways g LEFT JOIN gateway_status s ON s.gateway_id = g.id WHERE g.id = ANY(%s)"
+)
+
+
+async def _batteries(
+    conn: AsyncConnection[Any], patient_id: UUID, devices: list[dict[str, Any]], at: datetime
+) -> dict[UUID, float]:
+    """Each device's newest battery reading at `at`."""
+    battery: dict[UUID, float] = {}
+    for shared in (False, True):
+        ids = [d["device_id"] for d in devices if d["shared"] is shared]
+        if not ids:
+            continue
+        # Through the (patient, metric, t) index for the patient's devices, the partial home-device index for
+        # shared ones (stored without a patient).
+        owner = "patient_id IS NULL" if shared else "patient_id = %s"
+        for device_id, value in await (
+            await conn.execute(
+                "SELECT q.device_id, o.value "  # noqa: S608 - `owner` is one of two fixed strings
+                "FROM unnest(%s::uuid[]) AS q(device_id) CROSS JOIN LATERAL "
+                f"(SELECT value FROM observations WHERE {owner} AND metric = %s "
+                "AND device_id = q.device_id AND t <= %s ORDER BY t DESC LIMIT 1) o",
+                (ids, *(() if shared else (patient_id,)), BATTERY_METRIC, at),
+            )
+        ).fetchall():
+            battery[device_id] = value
+    return battery
+
+
+def _gateway_since(enrolled_at: datetime, devices: list[dict[str, Any]], gateway_id: UUID) -> float:
+    """When the patient came to depend on the gateway: its enrolment, or the oldest current start of the
+    patient's devices behind it when that is later."""
+    starts: list[datetime] = [d["since"] for d in devices if d["gateway_id"] == gateway_id and d["since"] is not None]
+    return max([enrolled_at, *([min(starts)] if starts else [])]).timestamp()
+
+
 async def liveness_facts(conn: AsyncConnection[Any], patient_id: UUID, now: float) -> LivenessFacts:
     """The patient's devices (their own and their home's shared sensors) and gateways as they stand at `now`."""
     at = datetime.fromtimestamp(now, UTC)
-    # The patient's own devices and the sensors shared by their home; a supervision sensor counts only while a
-    # consent covers the patient (without one it is not activated: its silence is not a fault).
-    rows = await (
-        await conn.execute(
-            "SELECT d.id, d.profile_id, r.gateway_id, a.home_id IS NOT NULL FROM device_assignments a "
-            "JOIN devices d ON d.id = a.device_id "
-            "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> %(at)s::timestamptz "
-            "WHERE (a.patient_id = %(p)s OR a.home_id = (SELECT home_id FROM patients WHERE id = %(p)s)) "
-            "AND a.valid @> %(at)s::timestamptz AND (d.profile_id <> ALL(%(supervision)s) OR EXISTS (SELECT 1 FROM "
-            "supervision_consents c WHERE c.device_id = d.id AND c.patient_id = %(p)s AND c.valid_from <= %(at)s "
-            "AND c.expires_at > %(at)s AND (c.withdrawn_at IS NULL OR c.withdrawn_at > %(at)s)))",
-            {"at": at, "p": patient_id, "supervision": sorted(supervision_profiles())},
-        )
-    ).fetchall()
-    devices = [(device_id, profile, gateway) for device_id, profile, gateway, _ in rows]
-    newest: dict[UUID, float] = {}
-    battery: dict[UUID, float] = {}
-    for shared in (False, True):
-        pairs = [
-            (d, m)
-            for d, profile, _, home in rows
-            if home is shared
-            for m in (*_device_metrics(profile), BATTERY_METRIC)
-        ]
-        if not pairs:
-            continue
-        # Per (device, metric) the newest observation: through the (patient, metric, t) index for the patient's
-        # devices, the partial home-device index for shared ones (stored without a patient).
-        owner = "patient_id IS NULL" if shared else "patient_id = %s"
-        for device_id, metric, t, value in await (
-            await conn.execute(
-                "SELECT q.device_id, q.metric, o.t, o.value "  # noqa: S608 - `owner` is one of two fixed strings
-                "FROM unnest(%s::uuid[], %s::text[]) AS q(device_id, metric) CROSS JOIN LATERAL "
-                f"(SELECT t, value FROM observations WHERE {owner} AND metric = q.metric "
-                "AND device_id = q.device_id AND t <= %s ORDER BY t DESC LIMIT 1) o",
-                ([p[0] for p in pairs], [p[1] for p in pairs], *(() if shared else (patient_id,)), at),
-            )
-        ).fetchall():
-            newest[device_id] = max(newest.get(device_id, 0.0), t.timestamp())
-            if metric == BATTERY_METRIC:
-                battery[device_id] = value
-    gateway_ids = sorted({gateway for _, _, gateway in devices if gateway is not None})
-    heartbeats = dict(
-        await (
-            await conn.execute(
-                "SELECT gateway_id, reported_at FROM gateway_status WHERE gateway_id = ANY(%s)", (gateway_ids,)
-            )
-        ).fetchall()
-    )
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_DEVICES, {"at": at, "p": patient_id, "supervision": sorted(supervision_profiles())})
+        devices = await cur.fetchall()
+        gateway_ids = sorted({d["gateway_id"] for d in devices if d["gateway_id"] is not None})
+        await cur.execute(_GATEWAYS, (gateway_ids,))
+        gateways = await cur.fetchall()
+    battery = await _batteries(conn, patient_id, devices, at)
     return LivenessFacts(
         devices=tuple(
             DeviceFacts(
-                device_id=str(device_id),
-                metrics=_device_metrics(profile),
-                last_seen=newest.get(device_id),
-                battery_pct=battery.get(device_id),
-                gateway_id=None if gateway is None else str(gateway),
+                device_id=str(d["device_id"]),
+                metrics=_device_metrics(d["profile_id"]),
+                last_seen=_stamp(d["seen_at"]),
+                battery_pct=battery.get(d["device_id"]),
+                gateway_id=None if d["gateway_id"] is None else str(d["gateway_id"]),
+                since=_stamp(d["since"]),
             )
-            for device_id, profile, gateway in devices
+            for d in devices
         ),
-        gateways=tuple(GatewayFacts(str(g), _stamp(heartbeats.get(g))) for g in gateway_ids),
+        gateways=tuple(
+            GatewayFacts(
+                str(g["gateway_id"]),
+                _stamp(g["reported_at"]),
+                since=_gateway_since(g["enrolled_at"], devices, g["gateway_id"]),
+            )
+            for g in sorted(gateways, key=lambda g: str(g["gateway_id"]))
+        ),
     )
 
 

@@ -1,8 +1,9 @@
 """Gateway and device health for one municipality, one statement for the API and the CLI alike.
 
 Sources: the newest heartbeat (`gateway_status`: reported time, clock skew, outbox depth and evictions,
-watchdog restarts, per-device last-seen and battery), the devices registered to the gateway now, the newest
-`device.battery` reading of each device when the heartbeat carries none, quarantine counts in a window, and
+watchdog restarts, per-device battery and signal), the devices registered to the gateway now with when each
+was last heard (`device_last_seen`: readings and heartbeats alike, the same facts the liveness rules read),
+the newest `device.battery` reading of each device when the heartbeat carries none, quarantine counts in a window, and
 the readings counted over the gateway's hourly quarantine quota (`quarantine_overflow`) in the same window.
 The flags the filters use are computed in the same statement as the values shown, so a listed gateway
 always shows why it matched.
@@ -62,7 +63,8 @@ class FleetFilter:
 
 
 class DeviceHealth(BaseModel):
-    """A device registered to the gateway now, as the gateway last reported it."""
+    """A device registered to the gateway now: when it was last heard (any reading or heartbeat mention), and its
+    battery and signal as last reported."""
 
     device_id: UUID
     address: str
@@ -106,12 +108,13 @@ class GatewayHealth(BaseModel):
 _DEVICES = """
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'device_id', d.id, 'address', d.address, 'profile_id', d.profile_id,
-               'last_seen', rep.item->>'last_seen', 'battery', coalesce((rep.item->>'battery')::float8, bat.value),
+               'last_seen', ls.seen_at, 'battery', coalesce((rep.item->>'battery')::float8, bat.value),
                'battery_at', CASE WHEN rep.item->>'battery' IS NOT NULL THEN s.reported_at ELSE bat.t END,
                'rssi', (rep.item->>'rssi')::float8) ORDER BY d.address), '[]'::jsonb) AS items,
            min(coalesce((rep.item->>'battery')::float8, bat.value)) AS lowest_battery,
            bool_or(d.profile_id = ANY(%(alarm)s)) AS has_alarm
     FROM device_registrations r JOIN devices d ON d.id = r.device_id
+    LEFT JOIN device_last_seen ls ON ls.device_id = d.id
     LEFT JOIN LATERAL (SELECT item FROM jsonb_array_elements(coalesce(s.report->'devices', '[]'::jsonb)) item
                        WHERE item->>'address' = d.address LIMIT 1) rep ON true
     -- Through observations_device_content (device_id, metric, measured_at): battery readings carry the

@@ -1,7 +1,8 @@
 """What a gateway tells the cloud and asks of it: its heartbeat (stored with the clock skew), its
 configuration (the devices registered to it and the heartbeat interval), and the devices it proposes.
 
-The only writer of `gateway_status` and `device_proposals`, and of a gateway's recorded clock skew.
+The only writer of `gateway_status` and `device_proposals`, and of a gateway's recorded clock skew. The
+heartbeat's device list also tells when each device was last heard (cloud/gateways/last_seen.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from cloud.gateways import last_seen
 from cloud.gateways.heartbeat import expected_interval_s
 
 
@@ -34,8 +36,16 @@ class GatewayConfig(TypedDict):
 async def record_heartbeat(
     conn: AsyncConnection[Any], gateway_id: UUID, *, now: datetime, gateway_clock: datetime, report: dict[str, Any]
 ) -> float:
-    """Store the newest heartbeat and the gateway's clock skew (gateway clock minus ours, seconds); returns it."""
+    """Store the newest heartbeat and the gateway's clock skew (gateway clock minus ours, seconds), and when the
+    gateway last heard each device it lists; returns the skew."""
     skew = (gateway_clock - now).total_seconds()
+    listed = [
+        (str(item["address"]), datetime.fromisoformat(item["last_seen"]))
+        for item in report.get("devices") or ()
+        if item.get("address") and item.get("last_seen")
+    ]
+    # A time without a zone cannot be placed: that device's entry says nothing about when it was heard.
+    heard = last_seen.newest((address, at) for address, at in listed if at.utcoffset() is not None)
     async with conn.transaction():
         await conn.execute(
             "INSERT INTO gateway_status (gateway_id, reported_at, gateway_clock, clock_skew_s, report) "
@@ -44,6 +54,7 @@ async def record_heartbeat(
             (gateway_id, now, gateway_clock, skew, Jsonb(report)),
         )
         await conn.execute("UPDATE gateways SET clock_skew_s = %s WHERE id = %s", (skew, gateway_id))
+        await last_seen.record(conn, gateway_id, heard, skew)
     return skew
 
 

@@ -15,7 +15,8 @@ shared or supervision sensors: residents and consents depend on the assignments 
 
 In the same transaction the batch queues one pending evaluation per touched (patient, metric) and, for
 alarm-class metrics, signals `NOTIFY tryggheim_alarm` (delivered on commit), so no stored reading can miss
-detection even if this process dies right after the commit (cloud/evaluation).
+detection even if this process dies right after the commit (cloud/evaluation). It also records when each
+device of the batch was last heard, quarantined readings included (cloud/gateways/last_seen.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from psycopg.types.json import Jsonb
 from psycopg.types.string import BytesBinaryDumper
 
 from cloud import telemetry as prometheus
+from cloud.gateways import last_seen
 from cloud.ingest import quarantine
 from cloud.ingest.quarantine import DEFAULT_QUOTA, Quota
 from cloud.ingest.resolve import Resolver, Target
@@ -142,6 +144,7 @@ async def store_batch(
             await queue_evaluations(conn, {(resolver.targets[n].patient_id, metric) for n, metric in touched})
             await queue_evaluations(conn, resolver.shared_touched(reading for reading, _, _ in new))
             pending = await quarantine.send(conn, gateway_id, epoch, rejections, quota)
+            await last_seen.record(conn, gateway_id, _heard(readings, rejections), clock_skew_s)
             conflicts = sum(r.reason == "sequence_conflict" for r in rejections)
             if conflicts:
                 await conn.execute(
@@ -165,6 +168,14 @@ async def store_batch(
         raise
     outcome.committed = sorted({*staged, *(r.seq for r in rejections if r.seq is not None)})
     return outcome
+
+
+def _heard(readings: list[ValidReading], rejections: list[Rejection]) -> dict[str, datetime]:
+    """When the gateway last heard each device of the batch: refused readings count too, since liveness asks
+    whether the device talks, not whether what it said could be stored."""
+    return last_seen.newest(
+        [*((r.device, r.received_at) for r in readings), *((r.device, r.received_at) for r in rejections if r.device)]
+    )
 
 
 def _classify(

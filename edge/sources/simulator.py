@@ -50,6 +50,19 @@ def decode(event: SimEvent, received_at: datetime) -> tuple[Observation, ...]:
     return tuple(dataclasses.replace(o, context={**o.context, "sim_event": event.index}) for o in readings)
 
 
+def played(readings: tuple[Observation, ...], played_at: datetime) -> tuple[Observation, ...]:
+    """The readings as the gateway stores them when the event is played at `played_at` (real time).
+
+    A simulated device's clock never runs ahead of the real one: at a speed above 1 the simulated moment of
+    an event lies after the real moment it is played at, and the cloud refuses a reading from the future
+    (quarantine `implausible_time`), so such a reading takes the moment it is played. Readings of a simulated
+    past (a start before now, caught up at speed) keep their own time."""
+    return tuple(
+        o if o.measured_at is None or o.measured_at <= played_at else dataclasses.replace(o, measured_at=played_at)
+        for o in readings
+    )
+
+
 async def run_simulator(config: SimulatorConfig, sink: Sink, stop: asyncio.Event) -> None:
     """Play events until the limit, or until `stop`."""
     outbox = sink.outbox
@@ -76,7 +89,7 @@ async def run_simulator(config: SimulatorConfig, sink: Sink, stop: asyncio.Event
         progress = {CURSOR: str(event.index + 1)}
         received = datetime.now(UTC)
         try:
-            readings = decode(event, received)
+            readings = played(decode(event, received), received)
         except DecodeError as exc:
             sink.malformed(event.device.address, event.payload.data, str(exc), state=progress)
             continue

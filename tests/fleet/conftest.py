@@ -25,7 +25,7 @@ class Fleet:
 
     healthy: Kit  # alarm kit (60 s heartbeat), heartbeat now, batteries fine, clean data
     late_alarm: Kit  # alarm kit, last heartbeat 5 minutes ago: offline (3 x 60 s)
-    late_quiet: Kit  # no alarm device (15 min heartbeat), last heartbeat 5 minutes ago: online
+    late_quiet: Kit  # no alarm device (5 min heartbeat), last heartbeat 5 minutes ago: online
     silent: Kit  # enrolled, never sent a heartbeat: offline
     low_reported: Kit  # the heartbeat reports a device at 12 %
     low_measured: Kit  # no battery in the heartbeat; the newest device.battery reading is 15 %

@@ -69,7 +69,7 @@ def test_the_figures_come_from_heartbeat_quarantine_and_battery_readings(
         fleet.healthy.button: None,
     }
     assert healthy["quarantined"] == {} and not (healthy["offline"] or healthy["low_battery"] or healthy["garbage"])
-    assert items["late_quiet"]["heartbeat_interval_s"] == 900  # no alarm device left: the long interval
+    assert items["late_quiet"]["heartbeat_interval_s"] == 300  # no alarm device left: the long interval
     assert items["silent"]["last_seen"] is None and items["silent"]["offline"]
     measured = {d["address"]: d for d in items["low_measured"]["devices"]}[fleet.low_measured.scale]
     assert measured["battery"] == 15 and items["low_measured"]["lowest_battery"] == 15

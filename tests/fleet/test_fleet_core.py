@@ -15,5 +15,5 @@ def test_every_quarantine_reason_is_classified() -> None:
 def test_the_heartbeat_interval_follows_the_devices() -> None:
     assert "shelly-blu-button1" in ALARM_PROFILES and "and-uc-352ble" not in ALARM_PROFILES
     assert expected_interval_s(None, ["and-uc-352ble", "shelly-blu-button1"]) == 60
-    assert expected_interval_s(None, ["and-uc-352ble"]) == 15 * 60
+    assert expected_interval_s(None, ["and-uc-352ble"]) == 5 * 60
     assert expected_interval_s(300, ["shelly-blu-button1"]) == 300

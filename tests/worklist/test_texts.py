@@ -63,7 +63,7 @@ def test_a_kits_alerts_name_the_home_the_device_and_the_person(
     _sweep(url, kit)  # the gateway is up; the alarm button has never been heard from
     texts = _texts(url, kit, "en")
     assert texts["live.alarm_button_silent"].sentence == (
-        "No signal from Shelly BLU Button1 at Kari Tekst's home for more than 72 hours."
+        "No signal from Shelly BLU Button1 at Kari Tekst's home for more than 24 hours."
     )
     for text in texts.values():
         assert not UUID_TEXT.search(f"{text.title} {text.sentence}")

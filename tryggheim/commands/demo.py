@@ -92,8 +92,8 @@ def demo(
             print(_("Registry: {homes} homes, {patients} patients, {consents} consents").format(
                 homes=homes, patients=patients, consents=consents), flush=True)  # fmt: skip
             # The kernel's parent-death signal follows the *thread* that started a child: this thread
-            # must live as long as the agents do.
-            stopping.wait()
+            # must live as long as the agents do, and sends the scripted gateway's heartbeats meanwhile.
+            demo_seed.keep_reporting(url, runtime[0], stopping)
         except Exception as exc:  # the demo keeps serving; say what failed
             print(_("Demo gateway failed: {error}").format(error=exc), flush=True)
 

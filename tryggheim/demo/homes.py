@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import tomllib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -50,7 +50,9 @@ async def _home(url: str, resident: str) -> tuple[UUID, UUID, str]:
 
 
 async def _install(url: str, gateway_id: UUID, patient_id: UUID, seed: int) -> None:
-    since = datetime.now(UTC) - timedelta(days=1)
+    # From now, as an installer assigns them: the agent starts after this, so every reading of its devices
+    # falls within the assignment, and their silence is counted from now rather than from a made-up past.
+    since = datetime.now(UTC)
     kit = demo_radio.devices(seed) if seed == RADIO_HOME else {d.address: d.profile_id for d in default_devices(seed)}
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])

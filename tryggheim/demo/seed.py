@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from gettext import NullTranslations
 from pathlib import Path
@@ -47,6 +49,7 @@ DEMO_WEIGHTS = (74.0, 74.1, 74.0, 74.6, 75.5, 76.6)
 # and a proposal of personal limits waits for the nurse.
 HISTORY_DAYS = 30
 INSTALLED_DAYS_AGO = HISTORY_DAYS + 1
+HEARTBEAT_S = 60.0  # the scripted gateway's, as an agent's with an alarm button
 
 DEMO_ACTOR = audit.Actor.system("demo")  # who the demo's teams and accounts were created by, in the audit log
 
@@ -211,13 +214,41 @@ def _readings(now: datetime) -> list[wire.WireJSON]:
 
 
 def report_status(client: httpx.Client, gateway_id: str, credential: str) -> None:
-    """One heartbeat, as the gateway agent sends every few minutes: a gateway never heard from counts as down
-    (the liveness rule `live.gateway_heartbeat` would open at once)."""
+    """One heartbeat, as the gateway agent sends every minute for a kit with an alarm button: a gateway not
+    heard from for 15 minutes counts as down (`live.gateway_heartbeat`)."""
     report = {"software_version": "demo", "uptime_s": 60, "gateway_clock": datetime.now(UTC).isoformat(),
               "outbox_depth": 0}  # fmt: skip
     client.post(
         f"/api/v1/gateways/{gateway_id}/status", json=report, headers={"Authorization": f"Bearer {credential}"}
     ).raise_for_status()
+
+
+async def _fresh_credential(url: str) -> tuple[str, str] | None:
+    """Kari's gateway and a new credential for it (the one from its enrolment is not kept across runs)."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        row = await (
+            await conn.execute(
+                "SELECT g.id FROM gateways g JOIN patients p ON p.home_id = g.home_id "
+                "WHERE p.display_name = %s AND g.revoked_at IS NULL",
+                (PATIENTS[0],),
+            )
+        ).fetchone()
+        return None if row is None else (str(row[0]), await credentials.rotate(conn, row[0]))
+
+
+def keep_reporting(base_url: str, runtime_url: str, stop: threading.Event) -> None:
+    """The scripted gateway's heartbeat every minute until `stop`, as a real gateway agent sends it: it has no
+    agent of its own, and without a heartbeat it would rightly count as down 15 minutes into the demo."""
+    found = asyncio.run(_fresh_credential(runtime_url))
+    if found is None:
+        return
+    gateway_id, credential = found
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        while True:
+            with suppress(httpx.HTTPError):  # the service is busy or stopping: the next beat tries again
+                report_status(client, gateway_id, credential)
+            if stop.wait(HEARTBEAT_S):
+                return
 
 
 def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:

@@ -1,0 +1,55 @@
+"""When each device was last heard: the only writer of `device_last_seen`.
+
+Heard means a message of the device's own reached its gateway: any reading the gateway uploads, stored or
+quarantined (a device with a wrong clock or a garbled payload is still talking; what it says is the
+quarantine's business, not liveness'), and the device list of each heartbeat, which also names devices whose
+readings still wait in the outbox. The moment is the gateway's receipt time, corrected by the gateway's
+measured clock skew and never later than the cloud's own clock, so an upload after an outage says when the
+device was really heard and not when the upload came. The clinical time of a reading (`observations.t`) is
+no measure of this: a blood-pressure monitor hands over yesterday's record today.
+
+The liveness rules (cloud/evaluation/inputs.py) and the fleet view (cloud/fleet/status.py) both read this
+table, so they cannot disagree about whether a device reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+# Rows in device order, so two gateways hearing the same devices lock them in the same order; a row is only
+# rewritten when the moment is newer (a replayed backlog leaves it alone).
+_RECORD = (
+    "INSERT INTO device_last_seen (device_id, seen_at) "
+    "SELECT d.id, max(least(h.at - make_interval(secs => %s), now())) "
+    "FROM unnest(%s::text[], %s::timestamptz[]) AS h(address, at) "
+    "JOIN devices d ON d.municipality_id = (SELECT municipality_id FROM gateways WHERE id = %s) "
+    "AND d.address = h.address GROUP BY d.id ORDER BY d.id "
+    "ON CONFLICT (device_id) DO UPDATE SET seen_at = excluded.seen_at "
+    "WHERE device_last_seen.seen_at < excluded.seen_at"
+)
+
+
+def newest(heard: Iterable[tuple[str, datetime | None]]) -> dict[str, datetime]:
+    """The newest moment per address of (address, received at) pairs; pairs without a time are left out."""
+    out: dict[str, datetime] = {}
+    for address, at in heard:
+        if at is not None and (address not in out or at > out[address]):
+            out[address] = at
+    return out
+
+
+async def record(
+    conn: AsyncConnection[Any], gateway_id: UUID, heard: Mapping[str, datetime], clock_skew_s: float | None
+) -> None:
+    """Record that the gateway heard each address at its moment (gateway clock, `clock_skew_s` ahead of ours).
+    Addresses that are no device of the gateway's municipality are ignored. Runs inside the caller's
+    transaction, and in a pipeline."""
+    if not heard:
+        return
+    addresses = sorted(heard)
+    await conn.execute(_RECORD, (clock_skew_s or 0.0, addresses, [heard[a] for a in addresses], gateway_id))
