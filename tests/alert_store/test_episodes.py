@@ -14,6 +14,7 @@ import time
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
@@ -97,13 +98,13 @@ def test_three_rules_within_72_hours_give_one_episode_one_escalation_and_one_wor
     assert [a["rule"] for a in group["alerts"]] == [EPISODE] and group["counts"]["total"] == 1
     assert group["alerts"][0]["title"] == "Forverring"
     assert group["alerts"][0]["sentence"].startswith("Forverring hos Hanna Hjertesvikt: 3 tegn: ")
-    detail = client.get(f"/alerts/{episode['id']}", headers=nurse).json()
+    detail = client.get(f"/api/v1/alerts/{episode['id']}", headers=nurse).json()
     assert [(e["rule"], e["alert_id"], e["state"]) for e in detail["evidence"]] == [
         (rule, alerts[rule]["id"], "triggered") for rule in MEMBERS
     ]
     assert all(e["title"] and e["sentence"] for e in detail["evidence"])
     assert {r["metric"] for r in detail["readings"]} == {"body.weight", "heart_rate", "spo2"}
-    member = client.get(f"/alerts/{alerts['hf.spo2']['id']}", headers=nurse).json()
+    member = client.get(f"/api/v1/alerts/{alerts['hf.spo2']['id']}", headers=nurse).json()
     assert member["alert"]["episode_id"] == episode["id"] and member["evidence"] == []
 
     # SpO2 falls to red: the episode turns red with it and follows the red policy; nothing is sent twice.
@@ -139,3 +140,30 @@ def test_acknowledging_an_episode_takes_only_it_and_resolving_it_closes_its_memb
     assert {row["rule"] for row in handled} == {EPISODE, *MEMBERS}  # every resolve writes the same records
     listed = client.get("/api/v1/worklist", headers=nurse).json()
     assert str(patient) not in {g["patient_id"] for g in listed["patients"]}
+
+
+def test_an_alert_from_before_episodes_stays_on_its_own_until_its_rise_joins_an_episode(
+    client: TestClient, store_db: TestDatabase, tenants: Tenants
+) -> None:
+    url, nurse = store_db.runtime_url, tenants.a.auth(Role.NURSE)
+    patient = heart_failure_patient(url, tenants.a, "Helga Hjertesvikt")
+    metric, values = WORSENING["hf.spo2"]
+    store(url, patient, metric, values)
+    drain(url)
+    # As the database holds it after migration 0012: the rule's open alert with no episode, and none open.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE alerts SET episode_id = NULL WHERE patient_id = %s", (patient,))
+        conn.execute("UPDATE alerts SET state = 'resolved', resolved_at = now() WHERE patient_id = %s AND rule = %s",
+                     (patient, EPISODE))  # fmt: skip
+    listed = client.get("/api/v1/worklist", headers=nurse).json()
+    [group] = [g for g in listed["patients"] if g["patient_id"] == str(patient)]
+    assert [a["rule"] for a in group["alerts"]] == ["hf.spo2"]  # it keeps showing on its own
+    store(url, patient, metric, [(88.0, values[-1][1] / 2)])  # red: the rise opens an episode and joins it
+    drain(url)
+    alerts = named_rows(url, "SELECT id, rule, severity, episode_id FROM alerts WHERE patient_id = %s "
+                        "AND resolved_at IS NULL", patient)  # fmt: skip
+    opened = {row["rule"]: row for row in alerts}
+    assert opened["hf.spo2"]["episode_id"] == opened[EPISODE]["id"] and opened[EPISODE]["severity"] == "red"
+    listed = client.get("/api/v1/worklist", headers=nurse).json()
+    [group] = [g for g in listed["patients"] if g["patient_id"] == str(patient)]
+    assert [a["rule"] for a in group["alerts"]] == [EPISODE]
