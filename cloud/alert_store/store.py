@@ -21,6 +21,12 @@ transition as JSON in `detail`; manual transitions add `by` and `audit_id`):
   person saw it.
 - every resolve: the chain ends (`next_due_at` null) and the newest input counts as handled
   (`alert_handled`), so the same input never opens the alert again.
+- worsening episodes (alerts.episodes): a rule's trigger that is evidence (`in_episode`) opens its own row
+  with `episode_id` naming the patient's open episode (the episode's transition comes first, so it exists);
+  evidence added to an episode updates it like a repeat and also replaces its explanation (the evidence list
+  is what its words are made of). A person resolving an episode resolves its open members in the same
+  transaction with the same resolution, each logged as its own resolve; acknowledging or snoozing an
+  episode changes only the episode, because its members notify nobody.
 - escalation bookkeeping: the policy copy, `next_step` / `next_due_at`, `first_notified_at` and the
   triggering reading's device/gateway/commit times. The engine decides; the store only writes. A person's
   action sets `next_due_at = now()` on an escalating open alert so the chain is looked at again at once.
@@ -41,6 +47,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from alerts import lifecycle
+from alerts.episodes import EPISODE_RULE
 from alerts.explain import JSONValue, Level
 from alerts.lifecycle import Event, OpenAlert, Suppression, Transition, Verdict
 from cloud.alert_store.records import OPEN_COLUMNS, Actor, at, open_alert
@@ -53,6 +60,11 @@ _UPSERT_HANDLED = (
 # A person's action makes an escalating chain be looked at again at once (acknowledging starts the
 # ack-timeout reminders, snoozing holds the steps, an outcome may change what is due).
 _RECHECK = "next_due_at = CASE WHEN escalation IS NULL THEN NULL ELSE now() END"
+# The patient's open episode whose evidence names the rule: what a member's row points at.
+_EPISODE_OF = (
+    "(SELECT e.id FROM alerts e WHERE e.patient_id = %(patient)s AND e.rule = %(episode)s AND e.resolved_at IS NULL "
+    "AND e.last_value->'evidence' @> jsonb_build_array(jsonb_build_object('rule', %(rule)s::text)))"
+)
 
 
 async def open_alerts(conn: AsyncConnection[Any], patient_id: UUID) -> dict[str, OpenAlert]:
@@ -97,7 +109,7 @@ async def apply(conn: AsyncConnection[Any], patient_id: UUID, t: Transition) -> 
         alert_id = await _insert(conn, patient_id, t, t.alert)
         if alert_id is None:
             raise RuntimeError(f"{t.rule} is already open for this patient")  # the caller lost a race
-    elif t.alert is not None and t.event in (Event.REPEATED, Event.SEVERITY_CHANGED):
+    elif t.alert is not None and t.event in (Event.REPEATED, Event.SEVERITY_CHANGED, Event.EVIDENCE_ADDED):
         alert_id = await _update(conn, patient_id, t, t.alert)
     elif t.alert is None and t.event in (Event.RESOLVED, Event.SUPPRESSED):
         alert_id = await _resolve_rule(conn, patient_id, t)
@@ -108,27 +120,39 @@ async def apply(conn: AsyncConnection[Any], patient_id: UUID, t: Transition) -> 
 
 
 async def _insert(conn: AsyncConnection[Any], patient_id: UUID, t: Transition, alert: OpenAlert) -> int | None:
+    episode = _EPISODE_OF if t.in_episode else "NULL"
     row = await (
         await conn.execute(
-            "INSERT INTO alerts (patient_id, rule, alert_class, severity, state, auto_resolve, opened_at, updated_at, "
-            "last_input_at, repeats, message, last_value, explanation, snoozed_until) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "INSERT INTO alerts (patient_id, rule, alert_class, severity, state, auto_resolve, opened_at, updated_at, "  # noqa: S608
+            "last_input_at, repeats, message, last_value, explanation, snoozed_until, episode_id) VALUES (%(patient)s, "
+            "%(rule)s, %(class)s, %(severity)s, %(state)s, %(auto)s, %(opened)s, %(updated)s, %(input)s, %(repeats)s, "
+            f"%(message)s, %(value)s, %(facts)s, %(snoozed)s, {episode}) "
             "ON CONFLICT (patient_id, rule) WHERE resolved_at IS NULL DO NOTHING RETURNING id",
-            (patient_id, t.rule, alert.alert_class, alert.severity.value, alert.state.value, alert.auto_resolve,
-             at(alert.opened_at), at(alert.updated_at or t.at), at(alert.last_input_at), alert.repeats, t.message,
-             Jsonb(dict(alert.last_value)), Jsonb(dict(t.explanation)), at(alert.snoozed_until)),
+            {"patient": patient_id, "rule": t.rule, "class": alert.alert_class, "severity": alert.severity.value,
+             "state": alert.state.value, "auto": alert.auto_resolve, "opened": at(alert.opened_at),
+             "updated": at(alert.updated_at or t.at), "input": at(alert.last_input_at), "repeats": alert.repeats,
+             "message": t.message, "value": Jsonb(dict(alert.last_value)), "facts": Jsonb(dict(t.explanation)),
+             "snoozed": at(alert.snoozed_until), "episode": EPISODE_RULE},
         )
     ).fetchone()  # fmt: skip
     return None if row is None else int(row[0])
 
 
 async def _update(conn: AsyncConnection[Any], patient_id: UUID, t: Transition, alert: OpenAlert) -> int | None:
+    # A rule's rise that joined an episode links a member opened before episodes existed (or before this one).
+    joins = t.in_episode and t.event is Event.SEVERITY_CHANGED
+    episode = f"coalesce(episode_id, {_EPISODE_OF})" if joins else "episode_id"
     row = await (
         await conn.execute(
-            "UPDATE alerts SET severity = %s, repeats = %s, last_value = %s, last_input_at = %s, updated_at = %s, "
-            "message = %s WHERE patient_id = %s AND rule = %s AND resolved_at IS NULL RETURNING id",
-            (alert.severity.value, alert.repeats, Jsonb(dict(alert.last_value)), at(alert.last_input_at),
-             at(alert.updated_at or t.at), t.message, patient_id, t.rule),
+            "UPDATE alerts SET severity = %(severity)s, repeats = %(repeats)s, last_value = %(value)s, "  # noqa: S608
+            "last_input_at = %(input)s, updated_at = %(updated)s, message = %(message)s, "
+            "explanation = coalesce(%(facts)s, explanation), "
+            f"episode_id = {episode} "
+            "WHERE patient_id = %(patient)s AND rule = %(rule)s AND resolved_at IS NULL RETURNING id",
+            {"severity": alert.severity.value, "repeats": alert.repeats, "value": Jsonb(dict(alert.last_value)),
+             "input": at(alert.last_input_at), "updated": at(alert.updated_at or t.at), "message": t.message,
+             "facts": Jsonb(dict(t.explanation)) if t.rule == EPISODE_RULE else None, "patient": patient_id,
+             "rule": t.rule, "episode": EPISODE_RULE},
         )
     ).fetchone()  # fmt: skip
     return None if row is None else int(row[0])
@@ -206,37 +230,68 @@ async def resolve(
     conn: AsyncConnection[Any], alert_id: int, actor: Actor, resolution: str, when: datetime | None = None
 ) -> dict[str, Any] | None:
     """A person closes the open alert at `when` (default now; never before it opened); returns the changed
-    row, or None when it is already resolved. The same records whichever route resolves (module docstring)."""
+    row, or None when it is already resolved. The same records whichever route resolves (module docstring).
+    Closing a worsening episode closes its open members too, each with the same resolution."""
+    await _wait_for_detection(conn, alert_id)
     row = await _lock(conn, alert_id)
     if row is None:
         return None
     moment = max(when or row["now"], row["opened_at"])
+    changed = await _close(conn, row, actor, resolution, moment)
+    if row["rule"] == EPISODE_RULE:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"SELECT {OPEN_COLUMNS}, now() AS now FROM alerts WHERE episode_id = %s "  # noqa: S608
+                "AND resolved_at IS NULL ORDER BY id FOR UPDATE",
+                (alert_id,),
+            )
+            members = await cur.fetchall()
+        for member in members:
+            await _close(conn, member, actor, resolution, max(moment, member["opened_at"]))
+    return changed
+
+
+async def _wait_for_detection(conn: AsyncConnection[Any], alert_id: int) -> None:
+    """Before an episode and its members are locked, take the patient's evaluation lock (the key of
+    cloud/evaluation/queue.py): detection locks a member and then the episode in one transaction, and a person
+    locking them the other way round would deadlock with it. Other alerts need no such wait."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT patient_id, rule FROM alerts WHERE id = %s", (alert_id,))
+        found = await cur.fetchone()
+    if found is not None and found["rule"] == EPISODE_RULE:
+        key = f"evaluate:{found['patient_id']}"
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+
+
+async def _close(
+    conn: AsyncConnection[Any], row: dict[str, Any], actor: Actor, resolution: str, moment: datetime
+) -> dict[str, Any]:
+    """Resolve the locked open alert `row` as a person at `moment`, count its input as handled and log it."""
     t = lifecycle.resolve(open_alert(row), moment.timestamp(), str(actor.by), resolution)
     changed = await _changed(
         conn,
         "UPDATE alerts SET state = 'resolved', resolved_at = %(at)s, resolved_by = %(by)s, resolution = %(why)s, "
         "updated_at = now(), acknowledged_at = coalesce(acknowledged_at, %(at)s), "
         "acknowledged_by = coalesce(acknowledged_by, %(by)s), next_due_at = NULL WHERE id = %(id)s RETURNING *",
-        {"at": moment, "by": actor.by, "why": resolution[:500], "id": alert_id},
+        {"at": moment, "by": actor.by, "why": resolution[:500], "id": row["id"]},
     )
     if t.last_input_at is not None:
         await conn.execute(_UPSERT_HANDLED, (row["patient_id"], t.rule, at(t.last_input_at)))
-    await record(conn, row["patient_id"], alert_id, t, actor)
+    await record(conn, row["patient_id"], row["id"], t, actor)
     return changed
 
 
 async def discharge(conn: AsyncConnection[Any], patient_id: UUID, actor: Actor, resolution: str) -> list[int]:
-    """Resolve every open alert of a patient who left the service, as a person's resolve; returns their ids."""
+    """Resolve every open alert of a patient who left the service, as a person's resolve; returns the ids of
+    the alerts that were open (an episode's members are closed with their episode)."""
     found = await (
         await conn.execute(
             "SELECT id FROM alerts WHERE patient_id = %s AND resolved_at IS NULL ORDER BY id", (patient_id,)
         )
     ).fetchall()
-    closed = []
     for (alert_id,) in found:
-        if await resolve(conn, alert_id, actor, resolution) is not None:
-            closed.append(int(alert_id))
-    return closed
+        await resolve(conn, alert_id, actor, resolution)
+    return [int(alert_id) for (alert_id,) in found]
 
 
 async def note(

@@ -67,3 +67,9 @@ async def attach(conn: AsyncConnection[Any], alert_id: int, event_class: str) ->
     await conn.execute("SELECT pg_notify(%s, %s)", (ESCALATION_CHANNEL, str(alert_id)))
     await push(conn, "opened", alert_id)
     await observe_ingest(conn, alert_id)
+
+
+async def evidence_added(conn: AsyncConnection[Any], alert_id: int) -> None:
+    """Another rule's trigger joined the open worsening episode: its chain goes on as it is (an episode is
+    escalated once), and the live screens fetch its new words."""
+    await push(conn, "evidence_added", alert_id)

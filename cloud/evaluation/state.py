@@ -81,7 +81,10 @@ async def apply(
         alert_id = await store.apply(conn, patient_id, t)
         if alert_id is None:
             continue
-        if t.event is Event.TRIGGERED:
+        # Only what notifies escalates: a rule's trigger that is evidence of an episode does not, its episode does.
+        if t.event is Event.TRIGGERED and t.notify:
             await escalation.attach(conn, alert_id, event_class(protocol, t.rule, t.alert_class))
-        elif t.event is Event.SEVERITY_CHANGED:
+        elif t.event is Event.SEVERITY_CHANGED and t.notify:
             await escalation.severity_raised(conn, alert_id, event_class(protocol, t.rule, t.alert_class))
+        elif t.event is Event.EVIDENCE_ADDED:
+            await escalation.evidence_added(conn, alert_id)

@@ -31,7 +31,8 @@ _SCOPE = "p.municipality_id = %(town)s AND (%(teams)s::uuid[] IS NULL OR p.care_
 _ALERTS = (
     "SELECT a.id, a.patient_id, p.display_name, a.rule, a.severity, a.state, a.explanation, a.opened_at, "  # noqa: S608
     "a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution FROM alerts a "
-    f"JOIN patients p ON p.id = a.patient_id WHERE {_SCOPE} AND (a.resolved_at IS NULL OR a.opened_at >= %(since)s "
+    f"JOIN patients p ON p.id = a.patient_id WHERE {_SCOPE} AND a.episode_id IS NULL "
+    "AND (a.resolved_at IS NULL OR a.opened_at >= %(since)s "
     "OR a.acknowledged_at >= %(since)s OR a.resolved_at >= %(since)s) ORDER BY a.opened_at, a.id LIMIT %(limit)s"
 )
 _OUTCOMES = (

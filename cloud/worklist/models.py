@@ -40,6 +40,11 @@ class AlertOut(BaseModel):
     last_value: dict[str, Any]
     snoozed_until: datetime | None
     resolved_at: datetime | None
+    episode_id: int | None = Field(
+        default=None,
+        description="For a rule's alert that is evidence of a worsening episode: the episode's alert, which is "
+        "the one the nurse is notified of and acts on.",
+    )
 
 
 class WorklistAlert(AlertOut):
@@ -111,6 +116,20 @@ class Note(BaseModel):
     author: str | None = None
 
 
+class EvidenceOut(BaseModel):
+    """A rule's alert that is evidence of a worsening episode: its words, how urgent, when it fired and where
+    it stands (its own detail is `GET /alerts/{alert_id}`)."""
+
+    alert_id: int
+    rule: str
+    severity: str
+    state: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    title: Title
+    sentence: Sentence
+
+
 class AlertDetail(BaseModel):
     """Everything a nurse needs to act on an alert: what fired and why, recent readings, the chain so far,
     the per-alert timestamps, and what people have written and done."""
@@ -126,6 +145,11 @@ class AlertDetail(BaseModel):
     readings: list[AlertReading]
     notifications: list[NotificationOut]
     notes: list[Note]
+    evidence: list[EvidenceOut] = Field(
+        default_factory=list,
+        description="For a worsening episode (rule `episode.clinical`): the rules' alerts it collected, in the "
+        "order they fired; empty for any other alert.",
+    )
 
 
 class DeadLetter(BaseModel):

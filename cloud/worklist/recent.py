@@ -1,6 +1,7 @@
 """The last readings behind each alert of a worklist, for its sparkline: one metric per alert (the one the
-alert's explanation names, else the first of its rule's measured metrics that the patient has readings of),
-its newest readings of the last week, oldest first. Two queries for the whole list, however long."""
+alert's explanation names, else the first of its rule's measured metrics that the patient has readings of; for
+a worsening episode, its evidence's rules in the order they fired), its newest readings of the last week,
+oldest first. Two queries for the whole list, however long."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from alerts.episodes import EPISODE_RULE
 from cloud.evaluation.protocols import assigned_protocols
 from cloud.worklist.models import PatientGroup, WorklistAlert
 from device_profiles.metrics import load_catalogue
@@ -50,6 +52,16 @@ def _named_metric(alert: WorklistAlert) -> str | None:
     return metric if isinstance(metric, str) else None
 
 
+def _rules_of(alert: WorklistAlert) -> list[str]:
+    """The rules whose metrics show the alert: its own, or for a worsening episode the rules of its evidence
+    in the order they fired."""
+    if alert.rule != EPISODE_RULE:
+        return [alert.rule]
+    entries = alert.last_value.get("evidence")
+    found = [e.get("rule") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    return list(dict.fromkeys(rule for rule in found if isinstance(rule, str)))
+
+
 def _candidates(alert: WorklistAlert, rule_metrics: tuple[str, ...]) -> list[str]:
     catalogue = load_catalogue()
     named = _named_metric(alert)
@@ -68,8 +80,8 @@ async def recent_readings(conn: AsyncConnection[Any], groups: list[PatientGroup]
     for group in groups:
         rules = protocols[group.patient_id].by_id() if group.patient_id in protocols else {}
         for alert in group.alerts:
-            rule = rules.get(alert.rule)
-            for metric in _candidates(alert, rule.metrics if rule else ()):
+            shown = tuple(m for name in _rules_of(alert) if name in rules for m in rules[name].metrics)
+            for metric in _candidates(alert, shown):
                 alerts.append(alert.id)
                 patients.append(group.patient_id)
                 metrics.append(metric)

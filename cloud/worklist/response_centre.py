@@ -32,8 +32,12 @@ RECENT: Final = timedelta(hours=24)
 ANSWER_TARGET: Final = timedelta(seconds=60)  # the telecare answer target named in issue 19
 LIMIT: Final = 200
 # Which alerts are safety alarms (a fixed fragment over `alerts a`; the statements below are built from fixed
-# fragments only, every value is a parameter).
-SAFETY: Final = "(a.escalation->>'event_class' = 'alarm' OR a.explanation->'parameters'->>'detector' = 'event')"
+# fragments only, every value is a parameter). Events never join a worsening episode, so the last condition
+# only keeps the rule every screen follows: an episode's members are shown through their episode.
+SAFETY: Final = (
+    "(a.escalation->>'event_class' = 'alarm' OR a.explanation->'parameters'->>'detector' = 'event') "
+    "AND a.episode_id IS NULL"
+)
 _SCOPE = "p.municipality_id = %(town)s AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[]))"
 _ALARMS = (
     "SELECT a.id, a.patient_id, a.rule, a.severity, a.state, a.explanation, a.opened_at, a.acknowledged_at, "  # noqa: S608

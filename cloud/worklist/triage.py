@@ -15,6 +15,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 
+from alerts.episodes import EPISODE_RULE
 from alerts.wording import Reader
 from cloud.access.directory import staff_names
 from cloud.access.policy import PatientScopeFilter
@@ -24,6 +25,7 @@ from cloud.worklist.models import (
     AlertOut,
     AlertReading,
     DeadLetter,
+    EvidenceOut,
     Note,
     NotificationOut,
     PatientAlerts,
@@ -61,7 +63,7 @@ _WORKLIST = (
     f"SELECT {ALERT_COLUMNS}, a.escalation->>'event_class' AS event_class, a.next_step, "  # noqa: S608 - fixed columns
     "a.acknowledged_at, p.id AS patient_id, p.display_name, p.care_team_id "
     "FROM alerts a JOIN patients p ON p.id = a.patient_id "
-    "WHERE a.resolved_at IS NULL AND p.municipality_id = %(town)s "
+    "WHERE a.resolved_at IS NULL AND a.episode_id IS NULL AND p.municipality_id = %(town)s "
     "AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[])) "
     "AND (%(severity)s::text IS NULL OR a.severity = %(severity)s) "
     "AND (%(cls)s::text IS NULL OR a.alert_class = %(cls)s) "
@@ -75,7 +77,8 @@ _WORKLIST = (
 async def worklist(
     conn: AsyncConnection[Any], scope: PatientScopeFilter, only: WorklistFilter, reader: Reader
 ) -> Worklist:
-    """Open alerts within `scope`, red before yellow then oldest first, grouped per patient in the order of
+    """Open alerts within `scope` (a worsening episode, not the rules' alerts that are its evidence), red before
+    yellow then oldest first, grouped per patient in the order of
     their most urgent alert, with counts per severity and state, each alert worded for `reader`."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
@@ -128,10 +131,29 @@ async def notifications(conn: AsyncConnection[Any], alert_id: int) -> list[Notif
     return [NotificationOut(**step, history=history.get(step["id"], [])) for step in steps]
 
 
-async def rule_metrics(conn: AsyncConnection[Any], patient_id: UUID, rule: str) -> list[str]:
-    """The metrics the rule reads in the patient's protocol (none for a rule it no longer has)."""
-    found = (await protocol_for(conn, patient_id)).by_id().get(rule)
-    return list(found.metrics) if found is not None else []
+async def rule_metrics(conn: AsyncConnection[Any], patient_id: UUID, rules: list[str]) -> list[str]:
+    """The metrics the rules read in the patient's protocol, in rule order (none for rules it no longer has)."""
+    by_id = (await protocol_for(conn, patient_id)).by_id()
+    found = [metric for rule in rules if rule in by_id for metric in by_id[rule].metrics]
+    return list(dict.fromkeys(found))
+
+
+async def evidence(conn: AsyncConnection[Any], episode_id: int, reader: Reader) -> list[EvidenceOut]:
+    """The rules' alerts a worsening episode collected, in the order they opened, each worded for `reader`."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, patient_id, rule, severity, state, explanation, opened_at, resolved_at FROM alerts "
+        "WHERE episode_id = %s ORDER BY opened_at, id",
+        (episode_id,),
+    )
+    rows = await cur.fetchall()
+    fields = [name for name in EvidenceOut.model_fields if name not in WORDS and name != "alert_id"]
+    return [
+        EvidenceOut(
+            alert_id=row["id"], **{name: row[name] for name in fields}, title=text.title, sentence=text.sentence
+        )
+        for row, text in zip(rows, await describe_rows(conn, rows, reader), strict=True)
+    ]
 
 
 async def _notes(conn: AsyncConnection[Any], alert_id: int, municipality_id: UUID) -> list[Note]:
@@ -164,11 +186,14 @@ async def alert_detail(conn: AsyncConnection[Any], alert_id: int, patient_id: UU
     [text] = await describe_rows(conn, [row], reader)
     escalation = row["escalation"] or {}
     since = min(alert.opened_at, datetime.now(UTC)) - timedelta(hours=READINGS_HOURS)
+    members = await evidence(conn, alert_id, reader) if alert.rule == EPISODE_RULE else []
+    # An episode's readings are those of the rules that gave its evidence.
+    rules = list(dict.fromkeys(member.rule for member in members)) or [alert.rule]
     readings = conn.cursor(row_factory=class_row(AlertReading))
     await readings.execute(
         "SELECT metric, value, unit, t, received_at, stored_at FROM observations WHERE patient_id = %s "
         "AND metric = ANY(%s) AND t > %s ORDER BY t DESC LIMIT %s",
-        (patient_id, await rule_metrics(conn, patient_id, alert.rule), since, READINGS_LIMIT),
+        (patient_id, await rule_metrics(conn, patient_id, rules), since, READINGS_LIMIT),
     )
     return AlertDetail(
         alert=alert,
@@ -182,6 +207,7 @@ async def alert_detail(conn: AsyncConnection[Any], alert_id: int, patient_id: UU
         readings=await readings.fetchall(),
         notifications=await notifications(conn, alert_id),
         notes=await _notes(conn, alert_id, row["municipality_id"]),
+        evidence=members,
     )
 
 
@@ -199,11 +225,11 @@ async def dead_letters(conn: AsyncConnection[Any], municipality_id: UUID) -> lis
 
 async def patient_alerts(conn: AsyncConnection[Any], patient_id: UUID) -> PatientAlerts:
     """The patient's open alerts and those resolved in the last 30 days, newest first, and the suppressions
-    of those 30 days."""
+    of those 30 days. A worsening episode stands for its members (they are listed in its detail)."""
     since = datetime.now(UTC) - timedelta(days=RECENT_DAYS)
     alerts = conn.cursor(row_factory=class_row(AlertOut))
     await alerts.execute(
-        f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.patient_id = %s "  # noqa: S608 - fixed columns
+        f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.patient_id = %s AND a.episode_id IS NULL "  # noqa: S608
         "AND (a.resolved_at IS NULL OR a.resolved_at > %s) ORDER BY a.opened_at DESC, a.id DESC LIMIT %s",
         (patient_id, since, RECENT_LIMIT),
     )

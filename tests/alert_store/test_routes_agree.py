@@ -211,5 +211,6 @@ def test_detection_auto_resolves_without_an_acknowledgement(
                    kit.patient_id)  # fmt: skip
     log = _transitions(url, alert)
     assert handled["handled_until"] == log[-1]["last_input_at"]  # the newest input the rule judged
-    assert [(t["event"], t["notify"]) for t in log] == [("triggered", True), ("resolved", False)]
+    # The rule's alert is evidence of a worsening episode: the episode notified, the rule's trigger did not.
+    assert [(t["event"], t["notify"]) for t in log] == [("triggered", False), ("resolved", False)]
     assert set(log[0]["detail"]) == set(log[1]["detail"])

@@ -99,7 +99,9 @@ def test_a_pause_ended_early_lets_the_vitals_rules_alert_again_without_a_reminde
     _ingest(client, kit, _fever(2, kit, 40.1))
     drain(url)
     assert "ge.temperature" in _open(url, kit)
-    assert _log(url, kit, "ge.temperature")[-1] == ("triggered", None, True)
+    # The fever is evidence of a worsening episode: the episode is what notifies, not the rule's own alert.
+    assert _log(url, kit, "ge.temperature")[-1] == ("triggered", None, False)
+    assert _log(url, kit, "episode.clinical") == [("triggered", None, True)]
     assert _log(url, kit, "patient.pause") == []  # the nurse ended it: no "pause ended" reminder
     planned = rows(url, "SELECT until, reminded_at FROM patient_pauses WHERE patient_id = %s AND starts_at > now()",
                    kit.patient_id)  # fmt: skip
@@ -136,8 +138,9 @@ def test_a_snoozed_alert_stays_open_and_counts_repeats_without_notifying(
     _ingest(client, kit, _fever(2, kit, 40.2))
     drain(eval_db.runtime_url)
     assert _open(eval_db.runtime_url, kit)["ge.temperature"][:2] == ("red", 1)
+    # The rule's alert is evidence of the patient's worsening episode, so even its trigger did not notify.
     assert _log(eval_db.runtime_url, kit, "ge.temperature") == [
-        ("triggered", None, True),
+        ("triggered", None, False),
         ("snoozed", "snoozed", False),
         ("repeated", "snoozed", False),
     ]

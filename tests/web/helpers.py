@@ -28,12 +28,14 @@ CONTACTS = [{"name": "Ola Nordmann", "relation": "sønn", "phone": "900 00 001",
 
 @dataclass
 class Alerting:
-    """A patient of the tenant's Nord team whose readings have opened alerts: NEWS2 and the alarm button."""
+    """A patient of the tenant's Nord team whose readings have opened alerts: NEWS2, the worsening episode it
+    is the evidence of (what the worklist shows and escalates), and the alarm button."""
 
     patient_id: UUID
     kit: Kit
     news2: int
     button: int
+    episode: int
 
 
 def ingest(client: httpx.Client, kit: Kit, readings: list[dict[str, Any]]) -> None:
@@ -62,11 +64,11 @@ def equipped_patient(client: httpx.Client, url: str, tenant: Tenant, name: str, 
 
 def raise_alerts(client: httpx.Client, url: str, patient: UUID, kit: Kit) -> Alerting:
     """Falling SpO2 and an alarm-button press (which wakes detection at once) from the kit's gateway; returns
-    once the red NEWS2 alert and the alarm alert are open."""
+    once the red NEWS2 alert, its episode and the alarm alert are open."""
     readings = [reading(i, kit.oximeter, "spo2", v, "%") for i, v in enumerate(SPO2_FALLING, 1)]
     ingest(client, kit, [*readings, reading(len(readings) + 1, kit.button, "alarm.button", 1, "1")])
-    opened = wait_for_alerts(url, patient, {"ge.news2", "wf.alarm_button"})
-    return Alerting(patient, kit, opened["ge.news2"], opened["wf.alarm_button"])
+    opened = wait_for_alerts(url, patient, {"ge.news2", "wf.alarm_button", "episode.clinical"})
+    return Alerting(patient, kit, opened["ge.news2"], opened["wf.alarm_button"], opened["episode.clinical"])
 
 
 def alerting_patient(client: httpx.Client, url: str, tenant: Tenant, name: str, team: str = "Nord") -> Alerting:

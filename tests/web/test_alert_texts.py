@@ -13,16 +13,17 @@ from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 from tests.web.helpers import HTML, UUID_TEXT, alerting_patient, csrf_of, sign_in, visible_text, wait_for_alerts
 
-# What each language calls the alarm button press, the NEWS2 alert and the silent gateway (without the times).
+# What each language calls the alarm button press, the worsening episode of the NEWS2 alert and the silent
+# gateway (without the times).
 WORDS = {
     "nb": {
         "wf.alarm_button": ("Trygghetsalarm utløst", "Kari Ordlyd trykket på trygghetsalarmen ("),
-        "ge.news2": ("Forhøyet NEWS2", "NEWS2 for Kari Ordlyd er "),
+        "episode.clinical": ("Forverring", "Forverring hos Kari Ordlyd: 1 tegn: Forhøyet NEWS2."),
         "live.gateway_heartbeat": ("Ingen kontakt med gatewayen", "Gatewayen i Testveien 1 har ikke gitt lyd fra seg"),
     },
     "en": {
         "wf.alarm_button": ("Alarm button pressed", "Kari Ordlyd pressed the alarm button ("),
-        "ge.news2": ("NEWS2 raised", "NEWS2 for Kari Ordlyd is "),
+        "episode.clinical": ("Worsening episode", "Worsening at Kari Ordlyd: 1 sign: NEWS2 raised."),
         "live.gateway_heartbeat": ("Gateway not heard from", "The gateway at Testveien 1 has not been heard from"),
     },
 }

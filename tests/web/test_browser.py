@@ -77,7 +77,7 @@ def test_a_new_alert_appears_live_and_the_nurse_handles_it_with_the_keyboard(
     patient, kit = beside_the_browser(equipped_patient, http, web_db.runtime_url, tenants.a, "Live Browser")
     started = time.monotonic()
     found = beside_the_browser(raise_alerts, http, web_db.runtime_url, patient, kit)
-    row = page.locator(f'.alert-row[data-alert-id="{found.news2}"]')
+    row = page.locator(f'.alert-row[data-alert-id="{found.episode}"]')  # NEWS2 shows as its worsening episode
     row.wait_for()
     print(f"gateway POST to the alert's row in the open worklist: {time.monotonic() - started:.2f} s")
     assert page.evaluate("window.notReloaded") is True
@@ -86,14 +86,14 @@ def test_a_new_alert_appears_live_and_the_nurse_handles_it_with_the_keyboard(
     # page's CSP refuses (the test then fails only when the condition is not already true).
     page.wait_for_selector("#announcer:has-text('Live Browser')", state="attached")
     for _ in range(60):  # j moves down the list until our alert has the focus
-        if _focused(page, "e.closest('.alert-row')?.dataset.alertId") == str(found.news2):
+        if _focused(page, "e.closest('.alert-row')?.dataset.alertId") == str(found.episode):
             break
         page.keyboard.press("j")
     page.keyboard.press("a")
     row.locator(".state-acknowledged").wait_for()  # swapped in by htmx: the focus comes back to the same row
-    page.wait_for_selector(f".alert-row[data-alert-id='{found.news2}']:focus-within", state="attached")
+    page.wait_for_selector(f".alert-row[data-alert-id='{found.episode}']:focus-within", state="attached")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**/alerts/{found.news2}")
+    page.wait_for_url(f"**/alerts/{found.episode}")
     page.wait_for_selector("#chart[data-points] canvas")
     assert int(page.locator("#chart").get_attribute("data-points") or 0) >= 6
     _tab_to(page, "#outcome-outcome")
@@ -103,10 +103,10 @@ def test_a_new_alert_appears_live_and_the_nurse_handles_it_with_the_keyboard(
         page.keyboard.press("ArrowDown")
     _tab_to(page, "#outcome-form button[type=submit]")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**/alerts/{found.news2}?done=outcome")
+    page.wait_for_url(f"**/alerts/{found.episode}?done=outcome")
     assert "Utfallet er registrert." in page.locator("main").inner_text()
     stored = named_rows(web_db.runtime_url, "SELECT a.state, a.acknowledged_by, o.outcome FROM alerts a "
-                        "JOIN alert_outcomes o ON o.alert_id = a.id WHERE a.id = %s", found.news2)  # fmt: skip
+                        "JOIN alert_outcomes o ON o.alert_id = a.id WHERE a.id = %s", found.episode)  # fmt: skip
     assert stored == [{"state": "resolved", "acknowledged_by": tenants.a.staff[Role.NURSE], "outcome": "done"}]
     assert watch.refused == [] and watch.errors == []
 

@@ -84,14 +84,15 @@ def test_the_worklist_groups_my_teams_alerts_and_filters_them(
     page = app.get("/", headers=HTML)
     assert page.status_code == 200
     assert "Worklist Mine" in page.text and "Worklist Sor" not in page.text
-    assert f'data-alert-id="{mine.news2}"' in page.text and f'data-alert-id="{mine.button}"' in page.text
+    assert f'data-alert-id="{mine.episode}"' in page.text and f'data-alert-id="{mine.button}"' in page.text
+    assert f'data-alert-id="{mine.news2}"' not in page.text  # NEWS2 is shown through its worsening episode
     assert "Rød" in page.text and "icon-red" in page.text  # colour, icon and word
     assert 'class="spark"' in page.text and "86\u00a0%" in page.text  # the sparkline's label, Norwegian units
     fragment = app.get("/?severity=yellow", headers={"HX-Request": "true"})
     assert fragment.text.lstrip().startswith('<section id="worklist"') and "Worklist Mine" not in fragment.text
     wrong = app.get("/?severity=purple", headers=HTML)
     assert wrong.status_code == 422 and 'id="filter-severity-error"' in wrong.text
-    assert f'data-alert-id="{other_team.news2}"' not in app.get("/?team=", headers=HTML).text
+    assert f'data-alert-id="{other_team.episode}"' not in app.get("/?team=", headers=HTML).text
 
 
 def test_forms_act_through_the_same_service_and_audit_as_the_api(

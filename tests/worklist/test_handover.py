@@ -62,7 +62,8 @@ def test_what_happened_since_and_what_is_still_open(
     assert sorted(_ids(found["opened"], patient)) == ["wf.alarm_button", "wf.fall"]
     assert sorted(_ids(found["acknowledged"], patient)) == ["wf.alarm_button", "wf.fall"]  # a resolve takes it too
     assert _ids(found["resolved"], patient) == ["wf.alarm_button"]
-    assert sorted(_ids(found["still_open"], patient)) == ["ge.temperature", "wf.fall"]
+    # The fever is handed over as the worsening episode it opened (the rule's own alert is its evidence).
+    assert sorted(_ids(found["still_open"], patient)) == ["episode.clinical", "wf.fall"]
     [resolved] = found["resolved"]
     assert [(o["outcome"], o["text"], o["by"], o["note"]) for o in resolved["outcomes"]] == [
         ("false_alarm", "Falsk alarm", "nurse a", "Trykket ved et uhell")

@@ -6,8 +6,8 @@ rules and the fleet view read it (cloud/gateways/last_seen.py writes it). Filled
 database already holds: the receipt times of stored and quarantined readings and the newest heartbeat's
 device list, each never later than when the cloud got it. That scans `observations` once.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from cloud.migrations.helpers import grant_runtime
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@
   "use strict";
 
   const EVENTS = ["opened", "severity_changed", "notified", "escalated", "acknowledged", "snoozed", "resolved",
-    "commented", "outcome"];
+    "commented", "outcome", "evidence_added"];
 
   window.TryggheimLive = {
     follow(url, onChange) {
