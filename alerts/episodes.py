@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
 from alerts.explain import JSONValue
-from alerts.lifecycle import Event, OpenAlert, Transition
+from alerts.lifecycle import Event, OpenAlert, Suppression, Transition
 
 EPISODE_RULE: Final = "episode.clinical"
 EPISODE_TITLE: Final = "Worsening episode"
@@ -46,7 +46,7 @@ class _Gatherer:
         self.titles = titles
         self.out: list[Transition] = []
 
-    def _emit(self, event: Event, at: float, notify: bool, message: str) -> None:
+    def _emit(self, event: Event, at: float, notify: bool, message: str, held: bool = False) -> None:
         assert self.episode is not None
         explanation: dict[str, JSONValue] = {**self.episode.last_value, "title": EPISODE_TITLE}
         self.out.append(
@@ -54,6 +54,7 @@ class _Gatherer:
                 event=event, rule=EPISODE_RULE, alert_class="clinical", severity=self.episode.severity, at=at,
                 message=message, notify=notify, last_input_at=self.episode.last_input_at, explanation=explanation,
                 alert=None if event is Event.RESOLVED else self.episode,
+                suppressed_by=Suppression.SNOOZED if held else None,
             )
         )  # fmt: skip
 
@@ -62,7 +63,8 @@ class _Gatherer:
         evidence = [*_members(self.episode), _evidence(t, self.titles)]
         rules = sorted({str(e["rule"]) for e in evidence if isinstance(e, dict)})
         value: dict[str, JSONValue] = {"evidence": evidence, "rules": list(rules)}
-        newest = max(x for x in (t.last_input_at, t.at) if x is not None)
+        # The triggering reading's time, so escalation can tell how long the news took (cloud chain start).
+        newest = t.last_input_at if t.last_input_at is not None else t.at
         if self.episode is None:
             self.episode = OpenAlert(
                 rule=EPISODE_RULE, alert_class="clinical", severity=t.severity, opened_at=t.at, auto_resolve=True,
@@ -76,8 +78,8 @@ class _Gatherer:
             last_value=value, last_input_at=max(newest, self.episode.last_input_at or newest), updated_at=t.at,
         )  # fmt: skip
         event = Event.SEVERITY_CHANGED if worse else Event.EVIDENCE_ADDED
-        notify = worse or not self.episode.snoozed(t.at)
-        self._emit(event, t.at, notify, f"{EPISODE_TITLE}: + {self.titles.get(t.rule, t.rule)}")
+        held = not worse and self.episode.snoozed(t.at)  # a rise notifies even through a snooze, as repeats do
+        self._emit(event, t.at, not held, f"{EPISODE_TITLE}: + {self.titles.get(t.rule, t.rule)}", held)
 
     def member(self, t: Transition) -> None:
         """Route one transition of a rule that joins episodes."""

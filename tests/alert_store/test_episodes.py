@@ -108,7 +108,9 @@ def test_three_rules_within_72_hours_give_one_episode_one_escalation_and_one_wor
     assert member["alert"]["episode_id"] == episode["id"] and member["evidence"] == []
 
     # SpO2 falls to red: the episode turns red with it and follows the red policy; nothing is sent twice.
-    store(url, patient, "spo2", [(88.0, WORSENING["hf.spo2"][1][-1][1] / 2)])
+    # Two red readings: the heart-failure limits confirm the red band too (docs/detection.md#rule-vitals).
+    last = WORSENING["hf.spo2"][1][-1][1]
+    store(url, patient, "spo2", [(88.0, last * 2 / 3), (87.0, last / 3)])
     drain(url)
     alerts = _alerts(url, patient)
     assert alerts[EPISODE]["severity"] == alerts["hf.spo2"]["severity"] == "red"
@@ -158,7 +160,8 @@ def test_an_alert_from_before_episodes_stays_on_its_own_until_its_rise_joins_an_
     listed = client.get("/api/v1/worklist", headers=nurse).json()
     [group] = [g for g in listed["patients"] if g["patient_id"] == str(patient)]
     assert [a["rule"] for a in group["alerts"]] == ["hf.spo2"]  # it keeps showing on its own
-    store(url, patient, metric, [(88.0, values[-1][1] / 2)])  # red: the rise opens an episode and joins it
+    # Red twice (the heart-failure limits confirm red too): the rise opens an episode and joins it.
+    store(url, patient, metric, [(88.0, values[-1][1] * 2 / 3), (87.0, values[-1][1] / 3)])
     drain(url)
     alerts = named_rows(url, "SELECT id, rule, severity, episode_id FROM alerts WHERE patient_id = %s "
                         "AND resolved_at IS NULL", patient)  # fmt: skip

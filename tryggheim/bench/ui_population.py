@@ -2,11 +2,12 @@
 
 One municipality with one care team and its nurse; each patient lives in a home of their own whose gateway is
 enrolled through the HTTP flow and reports a heartbeat, with a pulse oximeter, an alarm button and a
-thermometer. Each patient's gateway posts a low SpO2 (a NEWS2 alert), an alarm-button press (a safety alarm)
-and, for as many patients as the alert count asks, a fever (a temperature alert): the service's own detection
-opens the alerts. The first patient also has `days` days of the shared home simulator's readings (scale,
-blood-pressure monitor, oximeter), what the patient page charts. Patients for the live trials get the same kit
-and no readings, so an alarm press opens their first alert.
+thermometer. Each patient's gateway posts a low SpO2 (a NEWS2 alert, which opens a worsening episode) and an
+alarm-button press (a safety alarm) and, for as many patients as the alert count asks, a fever (more evidence
+in the episode) and a nearly empty button battery (a third item): the service's own detection opens the
+alerts, and the count is what the worklist shows. The first patient also has `days` days of the shared home
+simulator's readings (scale, blood-pressure monitor, oximeter), what the patient page charts. Patients for the
+live trials get the same kit and no readings, so an alarm press opens their first alert.
 """
 
 from __future__ import annotations
@@ -133,36 +134,45 @@ def history(days: int, now: datetime) -> list[tuple[str, str, float, str, dateti
 
 
 def alerting(person: Person, fever: bool, now: datetime) -> list[tuple[str, str, float, str, datetime]]:
-    """A low SpO2 (NEWS2), an alarm-button press, and with `fever` a temperature over the limit."""
-    person.expected = {"ge.news2", "wf.alarm_button"} | ({"ge.temperature"} if fever else set())
+    """A low SpO2 (NEWS2) that opens a worsening episode and an alarm-button press (two items in the worklist);
+    with `fever` also a high temperature (more evidence in the episode) and the button's battery nearly empty
+    (a third item)."""
+    person.expected = {"episode.clinical", "ge.news2", "wf.alarm_button"}
     readings = [
         ("oximeter", "spo2", 86.0, "%", now - timedelta(minutes=5)),
         ("oximeter", "heart_rate", 88.0, "/min", now - timedelta(minutes=5)),
         ("button", "alarm.button", 1.0, "1", now - timedelta(minutes=1)),
     ]
-    return readings + ([("thermometer", "body.temperature", 38.6, "Cel", now - timedelta(minutes=3))] if fever else [])
+    if not fever:
+        return readings
+    person.expected |= {"ge.temperature", "live.low_battery"}
+    # 39.3 °C lies in the chart's upper band, which alerts on one reading (docs/detection.md#one-reading).
+    return [*readings, ("thermometer", "body.temperature", 39.3, "Cel", now - timedelta(minutes=3)),
+            ("button", "device.battery", 8.0, "%", now - timedelta(minutes=2))]  # fmt: skip
 
 
-def _open(runtime_url: str, people: list[Person]) -> dict[UUID, set[str]]:
+def _open(runtime_url: str, people: list[Person]) -> dict[UUID, tuple[set[str], int]]:
     with psycopg.connect(runtime_url, row_factory=dict_row) as conn:
         rows = conn.execute(
-            "SELECT patient_id, array_agg(rule) AS rules FROM alerts WHERE resolved_at IS NULL "
-            "AND patient_id = ANY(%s) GROUP BY patient_id",
+            "SELECT patient_id, array_agg(rule) AS rules, count(*) FILTER (WHERE episode_id IS NULL) AS shown "
+            "FROM alerts WHERE resolved_at IS NULL AND patient_id = ANY(%s) GROUP BY patient_id",
             ([person.id for person in people],),
         ).fetchall()
-    return {row["patient_id"]: set(row["rules"]) for row in rows}
+    return {row["patient_id"]: (set(row["rules"]), int(row["shown"])) for row in rows}
 
 
 def wait_for_alerts(runtime_url: str, people: list[Person], timeout: float = 300) -> int:
-    """Wait until every person's expected alerts are open; returns how many alerts are open among them."""
+    """Wait until every person's expected alerts are open; returns how many the worklist shows among them
+    (episodes and standalone alerts; an episode's evidence is shown inside it)."""
     deadline = time.monotonic() + timeout
     while True:
         found = _open(runtime_url, people)
+        rules = {patient: opened for patient, (opened, _) in found.items()}
         missing = {
-            p.name: sorted(p.expected - found.get(p.id, set())) for p in people if p.expected - found.get(p.id, set())
+            p.name: sorted(p.expected - rules.get(p.id, set())) for p in people if p.expected - rules.get(p.id, set())
         }
         if not missing:
-            return sum(len(rules) for rules in found.values())
+            return sum(shown for _, shown in found.values())
         if time.monotonic() > deadline:
             raise PopulationError(f"alerts did not open within {timeout:.0f} s: {dict(list(missing.items())[:5])}")
         time.sleep(0.5)
