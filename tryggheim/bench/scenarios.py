@@ -3,21 +3,28 @@
 Each seed yields four patients from the shared home simulator (device_profiles.sim): a stable
 heart-failure patient, one whose heart failure worsens, a stable COPD patient and one with an
 exacerbation. Stable patients carry realistic day-to-day noise and measurement-technique errors (weighed
-dressed, a cold finger on the oximeter). Every patient has a 14-day trial period, then four monitored weeks;
-events start in the monitored weeks. Each patient is replayed twice through the clinical rules of its
-protocol: with the packaged limits, and with the personal limits proposed from its trial period (as if a
-nurse approved them).
+dressed, a cold finger on the oximeter). Every patient answers the daily questionnaire (weekly CAT in COPD),
+the blood-pressure monitor and oximeter send their status flags, and a share of patients have atrial
+fibrillation. Every patient has a 14-day trial period, then four monitored weeks; events start in the
+monitored weeks. Each patient is replayed through the clinical rules of its protocol in four variants
+(`SETTINGS`): personal limits proposed from the trial period (as if a nurse approved them) with symptoms and
+quality flags; the packaged limits; without the questionnaire; and with the quality flags ignored. Rule
+triggers and worsening episodes are both counted.
 
-Parameters and their sources (docs/detection.md, "Scenario suite"):
+Parameters and their sources (docs/detection.md, "Scenario suite"; the simulator's modules cite theirs):
 - heart-failure worsening: weight change over the 14 days before admission drawn from N(0.9, 2.1) kg
   (Zhang 2009, TEN-HMS), so many events carry little or no weight gain, and a pulse rise of 6-14 /min over
   the last 7 days (our assumption: Moazeni 2023 found heart rate the best personalised signal but our notes
-  give no magnitude);
+  give no magnitude); breathlessness worse in 93 % and swelling in 70 % (Goldberg 2010) over 3-12 days
+  (Schiff 2003), magnitudes ours;
 - COPD exacerbation: SpO2 down 2-4 points and pulse up 5-12 /min over 5 days before onset (direction from
-  Shah 2017; magnitudes are our assumption), lasting 8.8 days (Shah 2017 mean length);
+  Shah 2017; magnitudes are our assumption), lasting 8.8 days (Shah 2017 mean length); symptoms sudden in
+  56 %, else over a few days (Aaron 2012), CAT up 2-7 (Mackay 2012: +4.7 on average);
 - measurement technique: weighed dressed on 1 morning in 20 (+0.8 to 2.0 kg) and a cold finger on 1
   oximeter reading in 30 (-3 to -6 points) (our assumption; technique caused 54 % of false alerts in
-  Radhakrishnan 2013).
+  Radhakrishnan 2013); device flags and the careful new measurement as in device_profiles.sim.status;
+- atrial fibrillation in 30 % of heart-failure patients (De Ferrari 2007; Pedersen 2006; Shotan 2010),
+  10 % of COPD patients (ours).
 
 Seeds 0-99 are for tuning; seeds 100-199 are the reported figures.
 """

@@ -2,9 +2,9 @@
 resident with a kit enrolled through the real HTTP flow and 90 days of readings from the shared home simulator,
 and a morning that gives every page something to show.
 
-* Kari (heart failure): her weight has risen over the last days and she has just pressed her alarm button; the
-  nurse has called her, written two comments, acknowledged the weight alert and sent a visit; her personal
-  limits wait for approval.
+* Kari (heart failure): her weight has risen over the last days (a worsening episode) and she has just pressed
+  her alarm button; the nurse has called her, written two comments, acknowledged the episode and sent a visit;
+  her personal limits wait for approval.
 * Ola (COPD): his oxygen saturation has fallen and his pulse risen over four days.
 * Per and Berit share a door and a motion sensor (with consent): the door was opened at 02:40 last night.
   Berit's blood pressure has been high for a fortnight; she pressed her alarm button by mistake just before Kari,
@@ -82,10 +82,11 @@ RESIDENTS = (
              frozenset({"scale", "blood_pressure", "oximeter", "button"}),
              lambda now: (WeightGain(now - timedelta(days=3.6), kg_per_day=0.85, days=4),
                           AlarmPress(now - timedelta(seconds=5))),
-             {"hf.weight_gain_3d": "weight", "wf.alarm_button": "alarm"}, normal={"baseline_weight_kg": 74.0}),
+             {"episode.clinical": "weight", "hf.weight_gain_3d": "weight_sign", "wf.alarm_button": "alarm"},
+             normal={"baseline_weight_kg": 74.0}),
     Resident("Ola Nordmann (demo)", 11, ("copd", "welfare"), frozenset({"oximeter", "blood_pressure"}),
              lambda now: (VitalShift(now - timedelta(days=4), ramp_days=3, pulse=16, spo2=-6),),
-             {"copd.spo2_baseline": "spo2"}, normal={"spo2": 95.0, "pulse": 74.0}),
+             {"episode.clinical": "spo2", "copd.spo2_baseline": "spo2_sign"}, normal={"spo2": 95.0, "pulse": 74.0}),
 )  # fmt: skip
 
 
