@@ -15,8 +15,11 @@ from cloud.web.forms import Checked, oslo_time, text
 from common.i18n import N_
 from common.timefmt import OSLO
 
-# The form's numeric fields, named as the visit service names them (cloud/ingest/manual.py).
-NUMBERS: Final = ("resp_rate", "spo2", "bp_systolic", "bp_diastolic", "pulse", "temperature")
+# The form's numeric fields, named as the visit service names them (cloud/ingest/manual.py): the vital signs,
+# then the patient's answers about symptoms (0-4) and the CAT total, which the service checks as answers.
+NUMBERS: Final = ("resp_rate", "spo2", "bp_systolic", "bp_diastolic", "pulse", "temperature",
+                  "dyspnoea", "oedema", "wellbeing", "cat")  # fmt: skip
+SCORE_UNIT: Final = "{score}"  # an answer's unit: a count of points, written without a symbol
 ACVPU: Final = ("A", "C", "V", "P", "U")
 REASON_LENGTH: Final = (3, 500)
 OXYGEN: Final = {"yes": True, "no": False}

@@ -24,7 +24,7 @@ from cloud.access.roles import Role
 from cloud.ingest.manual import FIELDS
 from cloud.query.series import Bucket
 from cloud.web.formats import measure, number, unit_symbol
-from cloud.web.patient_forms import ACVPU, NUMBERS
+from cloud.web.patient_forms import ACVPU, NUMBERS, SCORE_UNIT
 from cloud.web.templating import gettext_of, language_of, pages_of, render
 from cloud.worklist.patient_view import LatestValue, PatientOverview, overview
 from common.i18n import N_
@@ -157,8 +157,13 @@ def _helpers(language: str, _: Callable[[str], str]) -> dict[str, Any]:
         "news2_value": lambda param, used: news2_value(param, used, language, _),
         "news2_metric": lambda param: METRIC_KEYS[Param(param)],
         "unit_of": lambda metric: load_catalogue()[metric].unit,
-        "visit_fields": [(name, FIELDS[name], unit_symbol(load_catalogue()[FIELDS[name]].unit)) for name in NUMBERS],
+        "visit_fields": [(name, FIELDS[name], _unit(FIELDS[name])) for name in NUMBERS],
     }
+
+
+def _unit(metric: str) -> str:
+    unit = load_catalogue()[metric].unit
+    return "" if unit == SCORE_UNIT else unit_symbol(unit)
 
 
 def page_reader(request: Request) -> Reader:

@@ -206,6 +206,8 @@ def test_a_visit_value_outside_the_catalogues_range_is_refused_next_to_its_field
         ({"bp_diastolic": "140"}, "bp_diastolic", "Det diastoliske trykket må være lavere"),
         ({"measured_at": future}, "measured_at", "Måletidspunktet kan ikke være fram i tid."),
         ({"oxygen": "maybe"}, "oxygen", "Velg en av verdiene i listen."),
+        ({"dyspnoea": "7"}, "dyspnoea", "besvares med et helt tall fra 0 til 4."),
+        ({"cat": "2,5"}, "cat", "besvares med et helt tall fra 0 til 40."),
     ):
         answer = _post(app, patient, "vitals", {**VISIT, **changed, "csrf_token": csrf})
         assert answer.status_code == 422, (changed, answer.status_code)
@@ -216,6 +218,24 @@ def test_a_visit_value_outside_the_catalogues_range_is_refused_next_to_its_field
     answer = _post(app, patient, "vitals", empty)
     assert answer.status_code == 422 and "Registrer minst én måling." in answer.text
     assert _written(url, patient)["observations"] == 0 and _written(url, patient)["pending_evaluations"] == 0
+
+
+def test_the_patients_answers_about_symptoms_are_entered_at_a_visit(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    url, patient, csrf = _on_new_patient(app, web_db, tenants, "Symptomsvar")
+    page = _page(app, patient).text
+    assert 'id="visit-dyspnoea"' in page and 'id="visit-cat"' in page and "{score}" not in page
+    answers = {name: "" for name in VISIT} | {"dyspnoea": "3", "oedema": "1", "wellbeing": "2", "cat": "20"}
+    answer = _post(app, patient, "vitals", {**answers, "csrf_token": csrf})
+    assert answer.status_code == 303, answer.text
+    stored = named_rows(url, "SELECT metric, value FROM observations WHERE patient_id = %s", patient)
+    assert {(r["metric"], r["value"]) for r in stored} == {
+        ("symptom.dyspnoea", 3.0),
+        ("symptom.oedema", 1.0),
+        ("symptom.wellbeing", 2.0),
+        ("cat.score", 20.0),
+    }
 
 
 def test_a_complete_visit_gives_a_complete_news2_now_and_in_the_history_once_evaluated(
