@@ -45,8 +45,8 @@ def test_serve_url_without_database_name_is_rejected() -> None:
     _assert_one_line_failure(result.stderr, "TRYGGHEIM_DATABASE_URL")
 
 
-def test_serve_unreachable_database_exits_2_within_10_s() -> None:
-    port = free_port()  # nothing listens there
+def test_serve_unreachable_database_exits_2_at_once_without_retrying() -> None:
+    port = free_port()  # nothing listens there: the connection is refused at once
     started = time.monotonic()
     result = run_cli(
         "cloud",
@@ -55,7 +55,9 @@ def test_serve_unreachable_database_exits_2_within_10_s() -> None:
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 2
-    assert elapsed < 10, elapsed
+    # What this guards is a retry loop (the pool's reconnect cycle would never give up); the time is the
+    # service's imports, about 3 s on an idle machine and over 10 s on a loaded one, so the bound is generous.
+    assert elapsed < 30, elapsed
     _assert_one_line_failure(result.stderr, "TRYGGHEIM_DATABASE_URL")
     assert f"127.0.0.1:{port}" in result.stderr
 
