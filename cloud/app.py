@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -18,6 +19,7 @@ import common
 from cloud import middleware
 from cloud.access import policy
 from cloud.access.anchor_runner import start_anchoring
+from cloud.access.provider_tokens import Trust
 from cloud.api import (
     alerts,
     audit_log,
@@ -130,6 +132,7 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
                 await runner.stop()
             await gateway_pool.close()
             await pool.close()
+            await http.aclose()
 
     app = FastAPI(
         title="Tryggheim",
@@ -145,6 +148,9 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     app.state.gateway_pool = gateway_pool
     app.state.uploads = UploadSlots()
     app.state.settings = settings
+    # One HTTP client for the identity providers' metadata and keys (connections kept between fetches).
+    http = httpx.AsyncClient(follow_redirects=False)
+    app.state.trust = Trust.from_settings(settings, http)
     app.state.schema_head = head_revision()
     for router in ROUTERS:
         app.include_router(policy.mark(router))

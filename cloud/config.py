@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cloud.access.anchor import load_private_key
@@ -96,6 +96,38 @@ class CloudSettings(BaseSettings):
         default="oidc", description="`local`: demo accounts with passwords; `oidc`: HelseID (production)."
     )
     cookie_secure: bool = Field(default=True, description="Session cookies only over HTTPS.")
+    env: Literal["development", "test", "production"] = Field(
+        default="development",
+        description="`production` refuses local accounts (auth_mode=local) and a staff provider without DPoP.",
+    )
+    # Sign-in through identity providers (cloud/access/federation.py, oidc_sign_in.py): HelseID or a compatible
+    # provider for staff, ID-porten or a compatible one for citizens. Endpoints and keys come from each issuer's
+    # metadata; only the issuer, our client and our API's names are configured.
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Staff provider's issuer (HelseID), exactly as in its "
+        "metadata; unset: no staff sign-in through a provider.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="Our client at the staff provider.")
+    oidc_client_key: SecretStr | None = Field(
+        default=None, description="Private key (JWK JSON or PEM) for private_key_jwt client authentication."
+    )
+    oidc_client_key_file: Path | None = Field(default=None, description="A file holding that key instead.")
+    oidc_audience: str = Field(default="tryggheim:api", description="Our API's audience in staff access tokens.")
+    oidc_scope: str = Field(default="tryggheim:api/staff", description="The scope every staff API call needs.")
+    token_binding: Literal["dpop_required", "bearer"] = Field(
+        default="dpop_required",
+        description="`dpop_required`: provider tokens only as DPoP with a proof (HelseID); `bearer`: Bearer only.",
+    )
+    citizen_issuer: str | None = Field(default=None, description="Citizens' provider's issuer (ID-porten).")
+    citizen_client_id: str | None = Field(default=None, description="Our client at the citizens' provider.")
+    citizen_client_key: SecretStr | None = Field(default=None, description="Its private key (JWK JSON or PEM).")
+    citizen_client_key_file: Path | None = Field(default=None, description="A file holding that key instead.")
+    citizen_audience: str = Field(default="tryggheim:citizen", description="Our API's audience in citizen tokens.")
+    citizen_scope: str = Field(default="tryggheim:citizen/self", description="The scope citizen API calls need.")
+    session_idle_minutes: int = Field(
+        default=30, ge=1, le=600, description="A browser session unused this long ends (the absolute limit is 10 h)."
+    )
     evaluation: bool = Field(
         default=True,
         description="Run the alert evaluation worker and its scheduler in this process (cloud/evaluation).",
@@ -235,6 +267,27 @@ class CloudSettings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL with a host")
         return value
 
+    @model_validator(mode="after")
+    def _production(self) -> CloudSettings:
+        if self.env == "production" and self.auth_mode == "local":
+            raise ValueError(
+                "TRYGGHEIM_AUTH_MODE=local (demo accounts with passwords) is refused when TRYGGHEIM_ENV=production"
+            )
+        if self.env == "production" and self.oidc_issuer and self.token_binding == "bearer":  # noqa: S105 - a mode
+            raise ValueError("TRYGGHEIM_TOKEN_BINDING must be dpop_required when TRYGGHEIM_ENV=production")
+        return self
+
+    def client_key(self, audience: Literal["staff", "citizen"]) -> str | None:
+        """Our private key at the staff or citizens' provider: from the environment, or from its file."""
+        value, path = (
+            (self.oidc_client_key, self.oidc_client_key_file)
+            if audience == "staff"
+            else (self.citizen_client_key, self.citizen_client_key_file)
+        )
+        if value is not None:
+            return value.get_secret_value()
+        return path.read_text() if path is not None else None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -244,6 +297,7 @@ class CloudSettings(BaseSettings):
 def settings_error_line(error: ValidationError) -> str:
     """One human line for the first invalid setting: `TRYGGHEIM_X: cause`."""
     first = error.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "settings"
     message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{ENV_PREFIX}{field.upper()}: {message}"
+    if not first["loc"]:  # a rule over several settings names them itself
+        return message
+    return f"{ENV_PREFIX}{str(first['loc'][0]).upper()}: {message}"

@@ -1,6 +1,8 @@
-"""Authentication: who is asking. Session cookies (browser) and bearer tokens (API), local-account mode.
-
-Production sign-in through HelseID (OIDC) plugs in here later as another way to produce a Principal.
+"""Authentication: who is asking. Session cookies (browser; staff and citizens) and our own opaque API tokens;
+a staff member's or citizen's principal from their record. Sessions end at an absolute limit (one shift) and
+after a configured idle time. Tokens from identity providers are checked in `access_tokens`/`dpop` and mapped
+to the same principals by `federation`; a browser sign-in through a provider (`oidc_sign_in`) opens the same
+sessions as a local password does.
 
 Whatever ends a session or token (sign-out, revocation, deactivation) announces the staff member's id on
 `ACCESS_CHANNEL` in its transaction; every process's live broadcaster (cloud.worklist.live) then has that
@@ -9,9 +11,10 @@ member's open event streams check their credential again at once, so they end wi
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from psycopg import AsyncConnection
@@ -23,6 +26,8 @@ from cloud.access.principal import Credential, Principal
 from cloud.access.roles import Role
 from cloud.access.secrets import PasswordPool, new_token, token_digest
 
+CITIZEN_HIGH_ACR = "idporten-loa-high"
+
 SESSION_COOKIE = "trygg_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"  # the same token in a plain HTML form
@@ -31,6 +36,19 @@ ACCESS_CHANNEL = "tryggheim_access"
 # `last_used_at` is written at most this often per token: one write per request would double the cost of
 # every API call.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+SEEN_GRANULARITY = timedelta(minutes=1)  # the same for a session's idle clock
+# A live session (within both limits), its idle clock restarted when it is more than a minute old: a
+# data-modifying WITH runs once, whether or not the outer query reads it.
+_LIVE_SESSION_SQL = """
+    WITH live AS (
+        SELECT s.token_hash, s.csrf_token, s.last_seen_at, {columns} FROM {table} s
+        WHERE s.token_hash = %s AND s.expires_at > now() AND s.last_seen_at > now() - %s
+    ), touched AS (
+        UPDATE {table} t SET last_seen_at = now() FROM live
+        WHERE t.token_hash = live.token_hash AND live.last_seen_at < now() - %s
+    )
+    SELECT * FROM live
+"""
 
 _PRINCIPAL_SQL = """
     SELECT s.id, s.municipality_id, s.role, s.username, s.display_name,
@@ -41,9 +59,16 @@ _PRINCIPAL_SQL = """
 """
 
 
-async def _principal(
-    conn: AsyncConnection[Any], staff_id: UUID, credential: Credential, csrf: str | None = None
+async def staff_principal(
+    conn: AsyncConnection[Any],
+    staff_id: UUID,
+    credential: Credential,
+    csrf: str | None = None,
+    *,
+    patient_data: bool = True,
+    origin: Literal["local", "helseid"] = "local",
 ) -> Principal | None:
+    """The active staff member `staff_id` as a principal (None when deactivated or unknown)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(_PRINCIPAL_SQL, (staff_id,))
     row = await cur.fetchone()
@@ -59,18 +84,75 @@ async def _principal(
         team_ids=frozenset(row["team_ids"]),
         csrf_token=csrf,
         credential=credential,
+        patient_data=patient_data,
+        origin=origin,
     )
 
 
-async def from_session(conn: AsyncConnection[Any], cookie: str) -> Principal | None:
-    """The staff member behind a session cookie, if the session is live."""
+async def citizen_principal(
+    conn: AsyncConnection[Any], national_id: str, credential: Credential, *, acr: object, csrf: str | None = None
+) -> Principal | None:
+    """The citizen with `national_id` as the principal of their current record (one in care before a
+    discharged one, the newest first: a person who moved has a record in each municipality); only
+    `idporten-loa-high` reaches health data."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, municipality_id, display_name FROM patients WHERE national_id = %s "
+        "ORDER BY lifecycle IN ('discharged', 'deceased'), created_at DESC LIMIT 1",
+        (national_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return Principal(
+        kind="patient",
+        id=row["id"],
+        municipality_id=row["municipality_id"],
+        role=Role.PATIENT,
+        display_name=row["display_name"],
+        csrf_token=csrf,
+        credential=credential,
+        patient_data=acr == CITIZEN_HIGH_ACR,
+        origin="idporten",
+    )
+
+
+async def from_session(conn: AsyncConnection[Any], cookie: str, idle: timedelta) -> Principal | None:
+    """The staff member or citizen behind a session cookie, if the session is live and has not been idle for
+    `idle`; a used session's idle clock restarts (written at most once a minute)."""
     digest = token_digest(cookie)
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT staff_id, csrf_token FROM staff_sessions WHERE token_hash = %s AND expires_at > now()", (digest,)
+        _LIVE_SESSION_SQL.format(table="staff_sessions", columns="s.staff_id, s.patient_data, s.origin"),
+        (digest, idle, SEEN_GRANULARITY),
     )
-    row = await cur.fetchone()
-    return await _principal(conn, row["staff_id"], Credential("session", digest), row["csrf_token"]) if row else None
+    if row := await cur.fetchone():
+        credential = Credential("session", digest)
+        return await staff_principal(
+            conn,
+            row["staff_id"],
+            credential,
+            row["csrf_token"],
+            patient_data=row["patient_data"],
+            origin=_origin(row["origin"]),
+        )
+    await cur.execute(
+        _LIVE_SESSION_SQL.format(table="citizen_sessions", columns="s.patient_id, s.acr"),
+        (digest, idle, SEEN_GRANULARITY),
+    )
+    if row := await cur.fetchone():
+        await cur.execute("SELECT national_id FROM patients WHERE id = %s", (row["patient_id"],))
+        person = await cur.fetchone()
+        if person is not None and person["national_id"] is not None:
+            credential = Credential("citizen_session", digest)
+            return await citizen_principal(
+                conn, person["national_id"], credential, acr=row["acr"], csrf=row["csrf_token"]
+            )
+    return None
+
+
+def _origin(value: str) -> Literal["local", "helseid"]:
+    return "helseid" if value == "oidc" else "local"
 
 
 async def from_bearer(conn: AsyncConnection[Any], token: str) -> Principal | None:
@@ -87,22 +169,35 @@ async def from_bearer(conn: AsyncConnection[Any], token: str) -> Principal | Non
         return None
     if row["stale"]:
         await conn.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = %s", (row["id"],))
-    return await _principal(conn, row["staff_id"], Credential("token", digest))
+    return await staff_principal(conn, row["staff_id"], Credential("token", digest))
 
 
 async def still_valid(conn: AsyncConnection[Any], principal: Principal) -> bool:
     """Whether the credential a request started with still holds (a long response checks it again)."""
-    if principal.credential is None:
+    credential = principal.credential
+    if credential is None:
         return False
+    if credential.kind == "provider_token":  # nothing stored: the token's own expiry, and an active account
+        if credential.expires_at is None or credential.expires_at <= time.time():
+            return False
+        if principal.kind == "patient":
+            return True
+        cur = await conn.execute("SELECT 1 FROM staff WHERE id = %s AND active", (principal.id,))
+        return await cur.fetchone() is not None
+    if credential.kind == "citizen_session":
+        cur = await conn.execute(
+            "SELECT 1 FROM citizen_sessions WHERE token_hash = %s AND expires_at > now()", (credential.digest,)
+        )
+        return await cur.fetchone() is not None
     table, live = (
         ("staff_sessions", "c.expires_at > now()")
-        if principal.credential.kind == "session"
+        if credential.kind == "session"
         else ("api_tokens", "c.expires_at > now() AND c.revoked_at IS NULL")
     )
     cur = await conn.execute(
         f"SELECT 1 FROM {table} c JOIN staff s ON s.id = c.staff_id "  # noqa: S608 - fixed names
         f"WHERE c.token_hash = %s AND {live} AND s.active",
-        (principal.credential.digest,),
+        (credential.digest,),
     )
     return await cur.fetchone() is not None
 
@@ -148,24 +243,60 @@ async def login(
         return await open_session(conn, staff["id"])
 
 
-async def open_session(conn: AsyncConnection[Any], staff_id: UUID) -> tuple[str, str]:
-    """A new browser session for a staff member whose identity has been established (by a local password
-    today, by an OIDC provider later): returns (cookie, csrf token); only the cookie's digest is stored."""
+async def open_session(
+    conn: AsyncConnection[Any],
+    staff_id: UUID,
+    *,
+    origin: Literal["local", "oidc"] = "local",
+    id_token: str | None = None,
+    patient_data: bool = True,
+) -> tuple[str, str]:
+    """A new browser session for a staff member whose identity has been established (by a local password or
+    by a provider): returns (cookie, csrf token); only the cookie's digest is stored."""
     cookie, csrf = new_token(), new_token()
     await conn.execute(
-        "INSERT INTO staff_sessions (token_hash, staff_id, csrf_token, expires_at) VALUES (%s, %s, %s, %s)",
-        (token_digest(cookie), staff_id, csrf, datetime.now(UTC) + SESSION_LIFETIME),
+        "INSERT INTO staff_sessions (token_hash, staff_id, csrf_token, expires_at, origin, id_token, patient_data) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (token_digest(cookie), staff_id, csrf, datetime.now(UTC) + SESSION_LIFETIME, origin, id_token, patient_data),
     )
     return cookie, csrf
 
 
-async def logout(conn: AsyncConnection[Any], cookie: str) -> None:
-    """End a session and the event streams it opened (API tokens are separate credentials: docs/operations.md)."""
+async def open_citizen_session(
+    conn: AsyncConnection[Any], patient_id: UUID, *, acr: str, id_token: str | None
+) -> tuple[str, str]:
+    """A new browser session for a citizen signed in through ID-porten: returns (cookie, csrf token)."""
+    cookie, csrf = new_token(), new_token()
+    await conn.execute(
+        "INSERT INTO citizen_sessions (token_hash, patient_id, csrf_token, acr, id_token, expires_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (token_digest(cookie), patient_id, csrf, acr, id_token, datetime.now(UTC) + SESSION_LIFETIME),
+    )
+    return cookie, csrf
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A session that sign-out ended: whose it was and the provider's ID token, for the provider's sign-out."""
+
+    audience: Literal["staff", "citizen"]
+    id_token: str | None
+
+
+async def logout(conn: AsyncConnection[Any], cookie: str) -> Ended | None:
+    """End a session and the event streams it opened (API tokens are separate credentials: docs/operations.md);
+    None when there was no such session."""
     async with conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            "DELETE FROM staff_sessions WHERE token_hash = %s RETURNING staff_id", (token_digest(cookie),)
+            "DELETE FROM staff_sessions WHERE token_hash = %s RETURNING staff_id, id_token", (token_digest(cookie),)
         )
-        ended = await cur.fetchone()
-        if ended is not None:
+        if ended := await cur.fetchone():
             await announce(conn, ended["staff_id"])
+            return Ended("staff", ended["id_token"])
+        await cur.execute(
+            "DELETE FROM citizen_sessions WHERE token_hash = %s RETURNING id_token", (token_digest(cookie),)
+        )
+        if ended := await cur.fetchone():
+            return Ended("citizen", ended["id_token"])
+    return None

@@ -5,7 +5,12 @@
 - `staff_only(*roles)`  any authenticated staff member with one of the roles (empty: any role);
 - `patient_access(a)`   one patient's data: scope check and an audit record, for the route's `patient_id`;
 - `alert_access(a)`     the same, for the patient of the route's `alert_id`;
-- `patient_search(a)`   many patients' data: the caller's scope as a filter, one audit record per search.
+- `patient_search(a)`   many patients' data: the caller's scope as a filter, one audit record per search;
+- `own_record(a)`       a citizen's own record (ID-porten at the highest level), audited as patient access.
+
+Patient data needs a strong sign-in: a staff member signed in through HelseID below security level 4, or a
+citizen below `idporten-loa-high`, is refused it (403) and the refusal is audited; so is a refused credential
+on a patient route (a forged, expired or replayed token), with the patient it aimed at.
 
 `mark(router)` and `enforce(app)` run when the application is built and refuse to start it if a route
 declares no policy or more than one, so a new route cannot opt out silently. Patient policies mark their routes in the
@@ -24,17 +29,15 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from psycopg.rows import dict_row
 
-from cloud.access import audit, authn
+from cloud.access import audit
+from cloud.access.caller import principal_of, refusal
 from cloud.access.principal import Principal
 from cloud.access.roles import PATIENT_SCOPE, ROLE_NAMES, Role
-from cloud.access.secrets import same
 from cloud.gateways import credentials as gateway_credentials
 from cloud.gateways.credentials import GatewayPrincipal
-from cloud.requests import Conn, correlation_id, reader_of, staff_connection
+from cloud.requests import Conn, correlation_id, staff_connection
 from common.i18n import N_
 
-_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 REASON_HEADER = "X-Access-Reason"
 
 
@@ -42,16 +45,8 @@ REASON_HEADER = "X-Access-Reason"
 SIGN_IN = N_("Sign in first.")
 ROLE_REFUSED = N_("Your role ({role}) may not do this.")
 NO_PATIENT_DATA = N_("Your role ({role}) has no access to patient data.")
-BEARER = {"WWW-Authenticate": "Bearer"}
-
-
-def refusal(
-    request: Request, status: int, message: str, headers: dict[str, str] | None = None, **values: str
-) -> HTTPException:
-    """An HTTP refusal in the reader's words: `message` and `values` are source texts of the catalogue
-    (`values` that are not, such as a header name, are shown as they are)."""
-    reader = reader_of(request)
-    return HTTPException(status, reader._(message).format(**{k: reader._(v) for k, v in values.items()}), headers)
+OWN_RECORD_ONLY = N_("A citizen sees their own record only (/api/v1/me).")
+WEAK_SIGN_IN = N_("Patient data needs a sign-in at the highest security level (BankID, Buypass or Commfides).")
 
 
 def _mark(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -62,37 +57,23 @@ def _mark(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return mark
 
 
-async def principal_of(request: Request, conn: Conn) -> Principal | None:
-    """Authenticate the request, if it carries credentials; enforce CSRF for cookie sessions."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        principal = await authn.from_bearer(conn, header[7:].strip())
-        if principal is None:
-            raise refusal(request, 401, N_("The bearer token is unknown, expired or revoked."), BEARER)
-        return principal
-    cookie = request.cookies.get(authn.SESSION_COOKIE)
-    if not cookie:
-        return None
-    principal = await authn.from_session(conn, cookie)
-    if principal is None:
-        raise refusal(request, 401, N_("The session has expired or is not valid; sign in again."))
-    request.state.principal = principal  # the pages' header shows who is signed in, error pages too
-    if request.method in _UNSAFE:
-        sent = request.headers.get(authn.CSRF_HEADER, "") or await _csrf_field(request)
-        if not sent or principal.csrf_token is None or not same(sent, principal.csrf_token):
-            raise refusal(
-                request, 403, N_("Missing or wrong {header} header for a cookie session."), header=authn.CSRF_HEADER
-            )
-    return principal
-
-
-async def _csrf_field(request: Request) -> str:
-    """The session's CSRF token as a plain HTML form sends it (the field `csrf_token`): a form cannot set a
-    header, and the pages' forms must work without JavaScript."""
-    if request.headers.get("content-type", "").split(";")[0].strip() not in _FORM_TYPES:
-        return ""
-    sent = (await request.form()).get(authn.CSRF_FIELD)
-    return sent if isinstance(sent, str) else ""
+async def _audited_principal(request: Request, conn: Conn, action: str, patient_id: UUID | None) -> Principal | None:
+    """The caller of a route over patient data; a credential refused on the way (a forged, expired or replayed
+    token, an unknown session) leaves a denied audit record naming the patient it aimed at."""
+    try:
+        return await principal_of(request, conn)
+    except HTTPException as refused:
+        record = _record(
+            request, None, patient_id=patient_id, action=action, resource=_resource(request), outcome="denied"
+        )
+        record = replace(record, reason=f"credential refused ({refused.status_code}): {refused.detail}"[:500])
+        if patient_id is not None:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute("SELECT municipality_id FROM patients WHERE id = %s", (patient_id,))
+            if row := await cur.fetchone():
+                record = replace(record, municipality_id=row["municipality_id"])
+        await audit.write(conn, record)
+        raise
 
 
 def _record(request: Request, principal: Principal | None, **fields: Any) -> audit.AuditRecord:
@@ -142,7 +123,7 @@ def staff_only(*roles: Role, audited: str | None = None) -> Any:
         principal = await principal_of(request, conn)
         if principal is None:
             raise refusal(request, 401, SIGN_IN)
-        allowed = not roles or principal.role in roles
+        allowed = principal.kind == "staff" and (not roles or principal.role in roles)
         if audited or not allowed:
             outcome: audit.AccessOutcome = "allowed" if allowed else "denied"
             record = _record(
@@ -195,7 +176,7 @@ async def _patient_grant(
 ) -> PatientGrant:
     """Scope check and audit record for one patient (None: the named resource does not exist); with `roles`,
     only those roles may act (a write that not every reader may make)."""
-    principal = await principal_of(request, conn)
+    principal = await _audited_principal(request, conn, action, patient_id)
     home: UUID | None = None  # the patient's municipality
     team: UUID | None = None
     if patient_id is not None:
@@ -226,6 +207,10 @@ async def _patient_grant(
         raise refusal(request, 404, missing)  # existence in another municipality must not leak
     if not in_scope and PATIENT_SCOPE[principal.role] == "none":
         raise refusal(request, 403, NO_PATIENT_DATA, role=ROLE_NAMES[principal.role])
+    if not in_scope and principal.kind == "patient":
+        raise refusal(request, 403, OWN_RECORD_ONLY)
+    if not in_scope and not principal.patient_data:
+        raise refusal(request, 403, WEAK_SIGN_IN)
     if not in_scope:
         raise refusal(request, 403, N_("This patient is not in your care teams."))
     if not allowed:
@@ -261,6 +246,35 @@ def alert_access(action: str, *roles: Role) -> Any:
     return Depends(policy)
 
 
+def own_record(action: str) -> Any:
+    """A citizen's own record (ID-porten, bound by national id): allowed only at `idporten-loa-high`, audited
+    like every access to patient data, with the citizen as the principal and the patient."""
+
+    @_mark("patient")
+    async def policy(request: Request, conn: Conn) -> PatientGrant:
+        principal = await _audited_principal(request, conn, action, None)
+        if principal is None:
+            raise refusal(request, 401, SIGN_IN)
+        own = principal.kind == "patient"
+        allowed = own and principal.patient_data
+        record = _record(
+            request,
+            principal,
+            patient_id=principal.id if own else None,
+            action=action,
+            resource=_resource(request),
+            outcome="allowed" if allowed else "denied",
+        )
+        audit_id = (await audit.write_all(conn, [record]))[0]
+        if not own:
+            raise refusal(request, 403, N_("This is the citizens' own view; staff open patients by their id."))
+        if not allowed:
+            raise refusal(request, 403, WEAK_SIGN_IN)
+        return PatientGrant(principal, principal.id, audit_id)
+
+    return Depends(policy)
+
+
 @dataclass(frozen=True)
 class PatientScopeFilter:
     """The caller's reach for list and search routes: always one municipality, maybe a set of teams."""
@@ -276,19 +290,23 @@ def patient_search(action: str, *roles: Role) -> Any:
 
     @_mark("patient_search")
     async def policy(request: Request, conn: Conn) -> PatientScopeFilter:
-        principal = await principal_of(request, conn)
+        principal = await _audited_principal(request, conn, action, None)
         if principal is None:
             raise refusal(request, 401, SIGN_IN)
         scope = PATIENT_SCOPE[principal.role]
-        allowed = scope != "none" and (not roles or principal.role in roles)
+        allowed = (
+            scope in {"team", "municipality"} and principal.patient_data and (not roles or principal.role in roles)
+        )
         outcome: audit.AccessOutcome = "allowed" if allowed else "denied"
         await audit.write(
             conn, _record(request, principal, action=action, resource=str(request.url.path), outcome=outcome)
         )
         if scope == "none":
-            raise refusal(
-                request, 403, N_("Your role ({role}) has no access to patient data."), role=ROLE_NAMES[principal.role]
-            )
+            raise refusal(request, 403, NO_PATIENT_DATA, role=ROLE_NAMES[principal.role])
+        if principal.kind == "patient":
+            raise refusal(request, 403, OWN_RECORD_ONLY)
+        if not principal.patient_data:
+            raise refusal(request, 403, WEAK_SIGN_IN)
         if not allowed:
             raise refusal(request, 403, ROLE_REFUSED, role=ROLE_NAMES[principal.role])
         teams = principal.team_ids if scope == "team" else None
@@ -329,7 +347,7 @@ def _kind(dependant: Dependant, where: str) -> str:
         raise RuntimeError(
             f"route {where} declares {len(kinds)} access policies; "
             "add exactly one of Public, gateway_only(), staff_only(), patient_access(), alert_access(), "
-            "patient_search()"
+            "patient_search(), own_record()"
         )
     if kinds == ["gateway"] and staff_connection in _calls(dependant):
         raise RuntimeError(f"gateway route {where} takes a staff-pool connection (Conn); take GatewayConn")

@@ -13,13 +13,14 @@ from cloud.access.roles import PATIENT_SCOPE, Role
 class Credential:
     """What a request authenticated with, so that a long response (an event stream) can check it again."""
 
-    kind: Literal["session", "token"]
+    kind: Literal["session", "citizen_session", "token", "provider_token"]
     digest: bytes  # SHA-256 of the secret, as stored
+    expires_at: float | None = None  # a provider's token: its `exp` (nothing is stored to look up)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated staff member (gateways and patients join later as other kinds)."""
+    """An authenticated staff member (`kind` staff) or citizen (`kind` patient, `id` their patient record)."""
 
     kind: str
     id: UUID
@@ -30,10 +31,15 @@ class Principal:
     display_name: str = ""
     csrf_token: str | None = None  # set when authenticated by session cookie
     credential: Credential | None = None
+    # False when the sign-in was not strong enough for health data: HelseID security level below 4, ID-porten
+    # below idporten-loa-high. Such a principal may still use what holds no patient data.
+    patient_data: bool = True
+    origin: Literal["local", "helseid", "idporten"] = "local"
 
     def may_read_patient(self, municipality_id: UUID, care_team_id: UUID | None) -> bool:
-        """The one rule for patient data: same municipality, and team membership where the role needs it."""
-        if municipality_id != self.municipality_id:
+        """The one rule for patient data: a strong enough sign-in, the same municipality, and team membership
+        where the role needs it (a citizen: their own record, which `patient_record` checks)."""
+        if municipality_id != self.municipality_id or not self.patient_data:
             return False
         scope = PATIENT_SCOPE[self.role]
         if scope == "municipality":
@@ -41,3 +47,7 @@ class Principal:
         if scope == "team":
             return care_team_id is not None and care_team_id in self.team_ids
         return False
+
+    def owns_record(self, patient_id: UUID) -> bool:
+        """Whether this is the citizen whose record `patient_id` is (signed in strongly enough)."""
+        return self.kind == "patient" and self.patient_data and self.id == patient_id

@@ -3,7 +3,8 @@
 Scope of patient data per role (Normen: access only with a service need, "tjenstlig behov"):
 - `team`: patients of the care teams the person belongs to;
 - `municipality`: every patient of the person's municipality;
-- `none`: no patient data (installers see kits, auditors see the audit log).
+- `none`: no patient data (installers see kits, auditors see the audit log);
+- `self`: one's own record only (a citizen signed in through ID-porten, bound to their record by national id).
 Nobody ever reaches another municipality's data.
 """
 
@@ -14,11 +15,11 @@ from typing import Literal
 
 from common.i18n import N_
 
-PatientScope = Literal["team", "municipality", "none"]
+PatientScope = Literal["team", "municipality", "none", "self"]
 
 
 class Role(StrEnum):
-    """Staff roles."""
+    """Staff roles, and the citizen's own (`patient`, never a staff member's role: `STAFF_ROLES`)."""
 
     NURSE = "nurse"
     TEAM_LEAD = "team_lead"
@@ -26,7 +27,10 @@ class Role(StrEnum):
     MUNICIPALITY_ADMIN = "municipality_admin"
     INSTALLER = "installer"
     AUDITOR = "auditor"
+    PATIENT = "patient"
 
+
+STAFF_ROLES = frozenset(Role) - {Role.PATIENT}
 
 # Each role in words (source texts of the catalogue), for what people read.
 ROLE_NAMES: dict[Role, str] = {
@@ -36,6 +40,7 @@ ROLE_NAMES: dict[Role, str] = {
     Role.MUNICIPALITY_ADMIN: N_("municipality administrator"),
     Role.INSTALLER: N_("installer"),
     Role.AUDITOR: N_("auditor"),
+    Role.PATIENT: N_("patient"),
 }
 
 PATIENT_SCOPE: dict[Role, PatientScope] = {
@@ -46,6 +51,7 @@ PATIENT_SCOPE: dict[Role, PatientScope] = {
     Role.MUNICIPALITY_ADMIN: "municipality",
     Role.INSTALLER: "none",
     Role.AUDITOR: "none",
+    Role.PATIENT: "self",
 }
 
 # The response centre's screen of safety alarms: the centre's operators, and the administrators who run it.

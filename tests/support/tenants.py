@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from psycopg.rows import dict_row
 
 from cloud.access import audit, directory, tokens
-from cloud.access.roles import Role
+from cloud.access.roles import STAFF_ROLES, Role
 from cloud.access.secrets import PasswordPool
 
 PASSWORD = "correct horse battery staple"
@@ -67,7 +67,7 @@ async def _build(url: str, key: str, number: str) -> Tenant:
         tenant = Tenant(key, municipality, marker=f"MARKER-{key.upper()}-{run}")
         for team in ("Nord", "Sør"):
             tenant.teams[team] = await directory.ensure_team(conn, municipality, team, actor=SEEDER)
-        for role in Role:
+        for role in sorted(STAFF_ROLES):
             teams = [tenant.teams["Nord"]] if role in {Role.NURSE, Role.TEAM_LEAD} else []
             username = f"{key}.{role.value}.{run}"
             tenant.staff[role] = await directory.add_staff(
