@@ -30,6 +30,7 @@ from cloud.api import (
     gateways,
     handover,
     ingest,
+    me,
     ops,
     patients,
     quarantine,
@@ -79,6 +80,7 @@ ROUTERS = (
     visits.router,
     response_centre.router,
     handover.router,
+    me.router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5

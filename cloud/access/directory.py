@@ -151,9 +151,11 @@ async def add_staff(
     team_ids: list[UUID],
     password: str | None,
     passwords: PasswordPool | None = None,
+    national_id: str | None = None,
 ) -> UUID:
     """Create a staff member in one transaction with its audit record; teams must belong to the same
-    municipality. With `passwords` the password is hashed off the event loop."""
+    municipality. With `passwords` the password is hashed off the event loop. `national_id` (already checked
+    by `cloud.registry.identity`) is what binds a HelseID sign-in (`pid`) to this staff member."""
     username = username.strip().lower()
     password_hash = None
     if password:
@@ -172,10 +174,14 @@ async def add_staff(
         await cur.execute("SELECT 1 FROM staff WHERE username = %s", (username,))
         if await cur.fetchone():
             raise DirectoryError(f"the user name {username!r} is taken")
+        if national_id is not None:
+            await cur.execute("SELECT 1 FROM staff WHERE national_id = %s", (national_id,))
+            if await cur.fetchone():
+                raise DirectoryError("another staff member is bound to this national identity number")
         await cur.execute(
-            "INSERT INTO staff (municipality_id, username, display_name, role, password_hash) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (municipality, username, display_name, role.value, password_hash),
+            "INSERT INTO staff (municipality_id, username, display_name, role, password_hash, national_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            (municipality, username, display_name, role.value, password_hash, national_id),
         )
         row = await cur.fetchone()
         assert row is not None
@@ -183,7 +189,8 @@ async def add_staff(
         for team in team_ids:
             await conn.execute("INSERT INTO staff_teams (staff_id, team_id) VALUES (%s, %s)", (staff_id, team))
         teams = ",".join(sorted(str(t) for t in set(team_ids)))
-        resource = f"staff/{staff_id} username={username} role={role.value} teams={teams}"
+        bound = " helseid=bound" if national_id else ""
+        resource = f"staff/{staff_id} username={username} role={role.value} teams={teams}{bound}"
         await audit.append(conn, actor.record("staff.create", resource, municipality_id=municipality))
     return staff_id
 

@@ -42,6 +42,7 @@ class IdentityProvider:
     _metadata_at: float = 0.0
     _keys: KeySet | None = None
     _keys_at: float = 0.0
+    _forced_at: float = float("-inf")  # the last refresh an unknown key caused
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def metadata(self) -> dict[str, Any]:
@@ -72,16 +73,19 @@ class IdentityProvider:
         now = time.monotonic()
         if self._keys is not None and now - self._keys_at < KEYS_TTL_S and _has(self._keys, kid):
             return self._keys
+        jwks_uri = (await self.metadata())["jwks_uri"]  # before the lock, which `metadata` takes too
         async with self._lock:
-            stale = self._keys is None or time.monotonic() - self._keys_at >= KEYS_TTL_S
-            if stale or (not _has(self._keys, kid) and time.monotonic() - self._keys_at >= REFRESH_SPACING_S):
-                self._keys, self._keys_at = await self._fetch_keys(), time.monotonic()
+            now = time.monotonic()
+            if self._keys is None or now - self._keys_at >= KEYS_TTL_S:
+                self._keys, self._keys_at = await self._fetch_keys(jwks_uri), now
+            elif not _has(self._keys, kid) and now - self._forced_at >= REFRESH_SPACING_S:
+                self._keys, self._keys_at = await self._fetch_keys(jwks_uri), now
+                self._forced_at = now
         assert self._keys is not None
         return self._keys
 
-    async def _fetch_keys(self) -> KeySet:
-        metadata = await self.metadata()
-        document = await self._get_json(metadata["jwks_uri"])
+    async def _fetch_keys(self, jwks_uri: str) -> KeySet:
+        document = await self._get_json(jwks_uri)
         try:
             keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError, KeyError) as exc:

@@ -261,7 +261,7 @@ class ConsentOut(consent.ConsentRecord):
     """A consent record with its status now (`valid`, `expired`, `withdrawn`)."""
 
 
-def _consent(record: consent.ConsentRecord) -> ConsentOut:
+def consent_out(record: consent.ConsentRecord) -> ConsentOut:
     return ConsentOut.model_validate(record, from_attributes=True)
 
 
@@ -270,7 +270,7 @@ async def list_consents(
     patient_id: UUID, conn: Conn, grant: Annotated[PatientGrant, patient_access("consent.read")]
 ) -> list[ConsentOut]:
     """The patient's consent and assessment records, newest first."""
-    return [_consent(r) for r in await consent.list_for(conn, grant.patient_id)]
+    return [consent_out(r) for r in await consent.list_for(conn, grant.patient_id)]
 
 
 @router.post("/{patient_id}/consents", status_code=201, responses=ERRORS)
@@ -285,7 +285,7 @@ async def record_consent(
         conn, municipality_id=grant.principal.municipality_id, patient_id=grant.patient_id,
         by=grant.principal.id, **body.model_dump(),
     )  # fmt: skip
-    return _consent(record)
+    return consent_out(record)
 
 
 @router.post("/{patient_id}/consents/{consent_id}/withdraw", responses=ERRORS)
@@ -297,7 +297,7 @@ async def withdraw_consent(
 ) -> ConsentOut:
     """Withdraw a record from now on; the sensor's readings are quarantined again."""
     record = await consent.withdraw(conn, patient_id=grant.patient_id, consent_id=consent_id, by=grant.principal.id)
-    return _consent(record)
+    return consent_out(record)
 
 
 class ReleaseIn(BaseModel):

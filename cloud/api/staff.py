@@ -11,14 +11,15 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from cloud.access import directory, tokens
 from cloud.access.policy import actor, staff_only
 from cloud.access.principal import Principal
-from cloud.access.roles import Role
+from cloud.access.roles import STAFF_ROLES, Role
 from cloud.access.signin import password_pool
 from cloud.api.auth import TokenOut, token_out
+from cloud.registry.identity import IdentifierError, national_id
 from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])
@@ -40,6 +41,16 @@ class NewStaff(BaseModel):
     role: Role
     team_ids: list[UUID] = Field(default_factory=list, max_length=50)
     password: str | None = Field(default=None, min_length=12, max_length=1000)
+    national_id: str | None = Field(
+        default=None, pattern=r"^[0-9]{11}$", description="Binds a HelseID sign-in (pid) to this staff member."
+    )
+
+    @field_validator("role")
+    @classmethod
+    def _staff_role(cls, role: Role) -> Role:
+        if role not in STAFF_ROLES:
+            raise ValueError("a staff member cannot have the citizens' role")
+        return role
 
 
 class Deactivated(BaseModel):
@@ -78,14 +89,18 @@ async def list_staff(conn: Conn, admin: Admin) -> list[directory.StaffMember]:
 @router.post("/staff", status_code=201, responses={409: {}})
 async def create_staff(body: NewStaff, request: Request, conn: Conn, admin: Admin) -> dict[str, str]:
     """Create a staff member in the caller's municipality."""
+    fields = body.model_dump()
+    if body.national_id is not None:
+        try:
+            allow_synthetic = request.app.state.settings.allow_synthetic_ids
+            fields["national_id"] = national_id(body.national_id, allow_synthetic=allow_synthetic).number
+        except IdentifierError as exc:
+            raise HTTPException(422, f"national_id: {exc}") from None
     try:
         staff_id = await directory.add_staff(
-            conn,
-            actor=actor(request, admin),
-            municipality=admin.municipality_id,
-            passwords=password_pool(request),
-            **body.model_dump(),
-        )
+            conn, actor=actor(request, admin), municipality=admin.municipality_id, passwords=password_pool(request),
+            **fields,
+        )  # fmt: skip
     except directory.DirectoryError as exc:
         raise HTTPException(409, str(exc)) from None
     return {"id": str(staff_id)}

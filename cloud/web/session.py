@@ -3,8 +3,8 @@
 The sign-in form is a plain form post (it works without JavaScript) to `POST /signin`, which uses the same
 local-account service, throttle and session cookie as `POST /auth/login` (`cloud.access.signin`); the CSRF
 token of the new session is read from the session by every page that shows a form. A login from another
-site's form is refused by its Origin (login CSRF: it would sign a nurse into someone else's account). An OIDC
-login will replace the form and open the session with `authn.open_session`.
+site's form is refused by its Origin (login CSRF: it would sign a nurse into someone else's account). Signing in
+through HelseID, and signing out, are in `cloud.web.provider_sign_in`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from fastapi.responses import Response
 
 from alerts.wording.formats import LOCALES
 from cloud.access import authn, throttle
-from cloud.access.policy import Public, staff_only
-from cloud.access.principal import Principal
+from cloud.access.policy import Public
 from cloud.access.secrets import PasswordCheckBusy
-from cloud.access.signin import clear_session_cookie, client_address, set_session_cookie, sign_in_service
-from cloud.requests import Conn, correlation_id
+from cloud.access.signin import client_address, set_session_cookie, sign_in_service
+from cloud.requests import correlation_id
 from cloud.web.navigation import PAGES_TAG, SIGN_IN, after_sign_in, local_path, see_other
 from cloud.web.templating import gettext_of, language_of, render
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES
@@ -40,6 +39,7 @@ def _sign_in_page(
     context = {
         "next_page": local_path(next_page), "username": username, "message": message, "field": field,
         "error": status >= 400, "local_accounts": request.app.state.settings.auth_mode == "local",
+        "provider": request.app.state.settings.oidc_issuer is not None,
     }  # fmt: skip
     return render(request, "signin.html", context, status=status)
 
@@ -99,17 +99,6 @@ async def sign_in(request: Request, username: Field = "", password: Field = "", 
         return _sign_in_page(request, next_page=next, status=401, username=username, message=wrong, field="password")
     response = see_other(after_sign_in(next))
     set_session_cookie(request, response, result[0])
-    return response
-
-
-@router.post("/signout")
-async def sign_out(request: Request, conn: Conn, principal: Annotated[Principal, staff_only()]) -> Response:
-    """End this session (and its live streams) and show the sign-in page."""
-    cookie = request.cookies.get(authn.SESSION_COOKIE)
-    if cookie:
-        await authn.logout(conn, cookie)
-    response = see_other(f"{SIGN_IN}?signed_out=true")
-    clear_session_cookie(response)
     return response
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -20,14 +21,17 @@ def app_client(
     pool_max: int = 4,
     evaluation: bool = True,
     escalation: bool = True,
+    **settings_values: Any,
 ) -> Iterator[TestClient]:
-    """A started application (lifespan run, pool open) connected as the runtime role."""
+    """A started application (lifespan run, pool open) connected as the runtime role; `settings_values` are
+    further settings (for example the identity providers)."""
     settings = CloudSettings(
         database_url=runtime_url,
         auth_mode=auth_mode,  # type: ignore[arg-type]
         cookie_secure=False,
         evaluation=evaluation,
         escalation=escalation,
+        **settings_values,
     )
     pool = make_pool(runtime_url, min_size=1, max_size=pool_max, timeout_s=5)
     with TestClient(create_app(pool, settings)) as client:

@@ -25,6 +25,7 @@ from cloud.escalation.configuration import EndpointError
 from cloud.gateways import credentials, devices
 from cloud.registry import assignments
 from cloud.registry.errors import RegistryError
+from cloud.registry.identity import IdentifierError, national_id
 from tryggheim.commands import _admin_audit, _admin_escalation, _admin_registry
 from tryggheim.commands._fleet import fleet
 from tryggheim.commands._startup import ADMIN_DATABASE, fail, load_settings, required
@@ -112,9 +113,13 @@ def staff_add(
     role: Annotated[Role, typer.Option()],
     team: Annotated[list[str] | None, typer.Option(help="Care team name; repeat for several.")] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read a local-account password from stdin.")] = False,
+    national_id_stdin: Annotated[
+        bool, typer.Option(help="Read the national identity number that binds HelseID sign-in from stdin.")
+    ] = False,
 ) -> None:
     """Create a staff member (audited, like the teams it creates)."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    person = _national_id(sys.stdin.readline().strip()) if national_id_stdin else None
     operator = _operator()
 
     async def work(conn: psycopg.AsyncConnection[Any]) -> Any:
@@ -129,9 +134,18 @@ def staff_add(
             role=role,
             team_ids=teams,
             password=password,
+            national_id=person,
         )
 
     print(_run(work))
+
+
+def _national_id(raw: str) -> str:
+    """A checked national identity number, or exit with what is wrong (never echoing the number)."""
+    try:
+        return national_id(raw, allow_synthetic=load_settings(CloudSettings).allow_synthetic_ids).number
+    except IdentifierError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--national-id-stdin") from None
 
 
 @staff_app.command("list")
