@@ -245,15 +245,15 @@ def test_a_replayed_proof_is_refused_by_another_process(
     token = caller.bound(issuer, nurse)
     path = _patient_path(tenants)
     assert caller.get(path, token).status_code == 200  # learns the nonce
-    with cloud_serve(tokens_db.runtime_url, TRYGGHEIM_AUTH_MODE="oidc", TRYGGHEIM_OIDC_ISSUER=issuer.issuer,
-                     TRYGGHEIM_EVALUATION="false", TRYGGHEIM_ESCALATION="false") as other:  # fmt: skip
-        with httpx.Client(base_url=other, timeout=30) as http:
-            remote = Caller(http, other, caller.key)
-            remote.nonce = caller.nonce  # nonces are the deployment's: any process accepts another's
-            proof = remote.proof("GET", path, token)
-            first = remote.get(path, token, proof=proof)
-            assert first.status_code == 200, first.text
-            replay = remote.get(path, token, proof=proof)
+    server = cloud_serve(tokens_db.runtime_url, TRYGGHEIM_AUTH_MODE="oidc", TRYGGHEIM_OIDC_ISSUER=issuer.issuer,
+                         TRYGGHEIM_EVALUATION="false", TRYGGHEIM_ESCALATION="false")  # fmt: skip
+    with server as other, httpx.Client(base_url=other, timeout=30) as http:
+        remote = Caller(http, other, caller.key)
+        remote.nonce = caller.nonce  # nonces are the deployment's: any process accepts another's
+        proof = remote.proof("GET", path, token)
+        first = remote.get(path, token, proof=proof)
+        assert first.status_code == 200, first.text
+        replay = remote.get(path, token, proof=proof)
     assert replay.status_code == 401
     assert "replayed" in replay.json()["detail"]
     # the in-process application, a third process of the deployment, refuses the same proof too (the Host

@@ -108,8 +108,8 @@ def issuer_server() -> Iterator[Issuer]:
 
 
 def staff_claims(issuer: str, person: str, /, **changes: Any) -> dict[str, Any]:
-    """A valid HelseID-style access token's claims for the person `person` (a national id); `changes` replace claims (None
-    removes one)."""
+    """A valid HelseID-style access token's claims for `person` (a national id); `changes` replace claims
+    (None removes one; `pid`, `level` and `orgnr` name the HelseID claims)."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": issuer,
