@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -25,12 +26,12 @@ from cloud.api import (
     audit_log,
     auth,
     baselines,
+    citizen,
     escalation_settings,
     fleet,
     gateways,
     handover,
     ingest,
-    me,
     ops,
     patients,
     quarantine,
@@ -80,7 +81,7 @@ ROUTERS = (
     visits.router,
     response_centre.router,
     handover.router,
-    me.router,
+    citizen.router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5
@@ -157,10 +158,21 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     for router in ROUTERS:
         app.include_router(policy.mark(router))
     policy.enforce(app)
-    middleware.install(app, demo=settings.auth_mode == "local", body_timeout_s=settings.body_timeout_s)
+    providers = [issuer for issuer in (settings.oidc_issuer, settings.citizen_issuer) if issuer]
+    middleware.install(
+        app,
+        demo=settings.auth_mode == "local",
+        body_timeout_s=settings.body_timeout_s,
+        form_targets=[_origin(issuer) for issuer in providers],
+    )
 
     _answer_errors(app)
     return app
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _answer_errors(app: FastAPI) -> None:

@@ -4,13 +4,17 @@ the demo-mode banner on every HTML page.
 The Content-Security-Policy is the strict one the pages are written for: scripts, styles, connections and
 form targets from this origin only, no inline script or style anywhere (the banner is plain markup styled by
 the pages' stylesheet), no framing, no plugins, no `<base>`. JSON answers carry it too: it costs nothing and
-a policy per kind of response would be one more thing to get wrong."""
+a policy per kind of response would be one more thing to get wrong. The one widening: the identity providers'
+origins are form targets, because signing out is a form post whose answer redirects to the provider's
+end-session page, and browsers apply `form-action` to that redirect. Over TLS (as the proxy reports it, from
+trusted proxies only) every response also carries Strict-Transport-Security."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import uuid
+from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
@@ -38,11 +42,22 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 STATIC_PREFIX = "/static/"
+STRICT_TRANSPORT = "max-age=31536000; includeSubDomains"
 
 
-def install(app: FastAPI, *, demo: bool, body_timeout_s: float) -> None:
+def security_headers(form_targets: Sequence[str] = ()) -> dict[str, str]:
+    """The security headers with the identity providers' origins (`scheme://host[:port]`) as form targets."""
+    if not form_targets:
+        return dict(SECURITY_HEADERS)
+    policy = CONTENT_SECURITY_POLICY.replace("form-action 'self'", "form-action 'self' " + " ".join(form_targets))
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+
+
+def install(app: FastAPI, *, demo: bool, body_timeout_s: float, form_targets: Sequence[str] = ()) -> None:
     """Add the middleware to `app`."""
-    app.add_middleware(ServiceMiddleware, demo=demo, body_timeout_s=body_timeout_s)
+    app.add_middleware(
+        ServiceMiddleware, demo=demo, body_timeout_s=body_timeout_s, headers=security_headers(form_targets)
+    )
 
 
 class ServiceMiddleware:
@@ -56,10 +71,13 @@ class ServiceMiddleware:
     application in a second task fed through memory streams, a tenth of the CPU of a small ingest request.
     """
 
-    def __init__(self, app: ASGIApp, *, demo: bool, body_timeout_s: float) -> None:
+    def __init__(
+        self, app: ASGIApp, *, demo: bool, body_timeout_s: float, headers: Mapping[str, str] = SECURITY_HEADERS
+    ) -> None:
         self.app = app
         self.demo = demo
         self.body_timeout_s = body_timeout_s
+        self.headers = dict(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,8 +115,10 @@ class ServiceMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = correlation
                 kept = headers.get("cache-control") if scope["path"].startswith(STATIC_PREFIX) else None
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in self.headers.items():
                     headers[name] = value
+                if scope.get("scheme") == "https":
+                    headers["Strict-Transport-Security"] = STRICT_TRANSPORT
                 if kept:
                     headers["Cache-Control"] = kept
                 if self.demo:

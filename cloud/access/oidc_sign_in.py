@@ -30,6 +30,7 @@ from psycopg.rows import dict_row
 
 from cloud.access import access_tokens
 from cloud.access.access_tokens import SIGNING_ALGORITHMS, TokenRefused
+from cloud.access.authn import CITIZEN_HIGH_ACR
 from cloud.access.federation import CITIZEN_SCOPES, STAFF_SCOPES
 from cloud.access.provider import FETCH_TIMEOUT_S, IdentityProvider, ProviderUnavailable
 from cloud.config import CloudSettings
@@ -55,8 +56,8 @@ class Client:
 
 
 def load_key(text: str) -> Key:
-    """A private key from a JWK (JSON) or a PEM text (EC or RSA); the `kid` is the JWK's own or its
-    RFC 7638 thumbprint."""
+    """A private key from a JWK (JSON) or a PEM text (EC or RSA). Its `kid`, when the JWK has one, goes into
+    each client assertion's header (the provider finds the key by it among the client's registered keys)."""
     stripped = text.strip()
     key: Key | None = None
     try:
@@ -75,7 +76,6 @@ def load_key(text: str) -> Key:
         raise ValueError("the client key is neither a private JWK nor a PEM EC/RSA key")
     if not key.is_private:
         raise ValueError("the client key is a public key; private_key_jwt needs the private one")
-    key.ensure_kid()
     return key
 
 
@@ -103,6 +103,8 @@ async def start(conn: AsyncConnection[Any], client: Client, redirect_uri: str, r
         "code_challenge": create_s256_code_challenge(verifier),
         "code_challenge_method": "S256",
     }
+    if client.audience == "citizen":  # ask for the level health data needs (ID-porten: BankID and peers)
+        query["acr_values"] = CITIZEN_HIGH_ACR
     authorize = await client.provider.endpoint("authorization_endpoint")
     assert authorize is not None  # required by IdentityProvider.metadata
     return f"{authorize}?{urlencode(query)}"
@@ -212,8 +214,10 @@ def _client_assertion(client: Client, audience: str) -> str:
         "iat": now,
         "exp": now + ASSERTION_LIFETIME_S,
     }
-    algorithm = "ES256" if isinstance(client.key, ECKey) else "RS256"
-    return jwt.encode({"alg": algorithm, "kid": client.key.kid, "typ": "JWT"}, claims, client.key)
+    header = {"alg": "ES256" if isinstance(client.key, ECKey) else "RS256", "typ": "JWT"}
+    if client.key.kid:
+        header["kid"] = client.key.kid
+    return jwt.encode(header, claims, client.key)
 
 
 def _token_request_proof(key: ECKey, endpoint: str, nonce: str | None) -> str:

@@ -45,7 +45,7 @@ REASON_HEADER = "X-Access-Reason"
 SIGN_IN = N_("Sign in first.")
 ROLE_REFUSED = N_("Your role ({role}) may not do this.")
 NO_PATIENT_DATA = N_("Your role ({role}) has no access to patient data.")
-OWN_RECORD_ONLY = N_("A citizen sees their own record only (/api/v1/me).")
+OWN_RECORD_ONLY = N_("A citizen sees their own record only (/api/v1/citizen/record).")
 WEAK_SIGN_IN = N_("Patient data needs a sign-in at the highest security level (BankID, Buypass or Commfides).")
 
 

@@ -54,6 +54,8 @@ def menu(role: Role) -> list[tuple[str, str]]:
     for the others. A patient's page is reached from the rows that name the patient."""
     if PATIENT_SCOPE[role] == "none":
         return [(START, N_("Start"))]
+    if PATIENT_SCOPE[role] == "self":  # a citizen: their own page comes with the citizens' pages
+        return []
     pages = [("/", N_("Worklist")), ("/handover", N_("Handover"))]
     if role in RESPONSE_CENTRE_SCREEN:
         # The centre's own screen first: it is where its operators work.

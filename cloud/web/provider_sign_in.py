@@ -9,6 +9,7 @@ what the provider vouched for (security level or `acr`, HPR number, our client i
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Request
@@ -28,6 +29,7 @@ from cloud.requests import Conn, correlation_id
 from cloud.web.navigation import PAGES_TAG, SIGN_IN, after_sign_in, local_path, see_other
 from cloud.web.templating import gettext_of, render
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False, tags=[PAGES_TAG])
 CALLBACKS: dict[Audience, str] = {"staff": "/signin/helseid/callback", "citizen": "/citizen/signin/callback"}
 CITIZEN_HOME = "/me"
@@ -95,7 +97,8 @@ async def _signed_in(request: Request, conn: Conn, audience: Audience, code: str
         probe = Credential("session", token_digest(state))  # only to name the principal; the session is new
         mapper = federation.staff_for if audience == "staff" else federation.citizen_for
         principal = await mapper(conn, done.claims, probe)
-    except SignInError:
+    except SignInError as failed:
+        log.warning("sign-in through %s failed: %s", audience, failed)
         return _failed(request, 400, _("This sign-in could not be completed (it was used already, took too long, "
                                        "or the provider's answer was not valid); start again."))  # fmt: skip
     except ProviderUnavailable:

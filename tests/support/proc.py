@@ -72,8 +72,9 @@ def processes_mentioning(text: str) -> list[int]:
 def cloud_serve(database_url: str, **settings: str) -> Iterator[str]:
     """`tryggheim cloud serve` as a real process on `database_url` and a free port, quiet, with further
     `TRYGGHEIM_*` settings; yields its base URL and stops it afterwards."""
-    env = env_with(TRYGGHEIM_DATABASE_URL=database_url, TRYGGHEIM_PORT=str(free_port()),
-                   TRYGGHEIM_LOG_LEVEL="ERROR", **settings)  # fmt: skip
+    settings.setdefault("TRYGGHEIM_PORT", str(free_port()))  # a test that must know the port first names it
+    settings.setdefault("TRYGGHEIM_LOG_LEVEL", "ERROR")
+    env = env_with(TRYGGHEIM_DATABASE_URL=database_url, **settings)
     process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
     try:
         yield wait_for_line(process, "http://", timeout=60)

@@ -1,9 +1,18 @@
 // Following the worklist's event stream (/api/v1/worklist/events), for every page that shows alerts live.
 // The stream names what changed (an event name and the alert's id, never a name or a value); the page decides
 // what to fetch again. When the session ends (sign-out, revoked, deactivated) the page reloads, which sends the
-// person to sign-in. `html[data-live=ready]` says the stream is open.
+// person to sign-in; but not while the person is signing out here: the sign-out ends the stream too, and a
+// reload then would cancel the way out through the identity provider's sign-out page.
+// `html[data-live=ready]` says the stream is open.
 (function () {
   "use strict";
+
+  let signingOut = false;
+  document.addEventListener("submit", (event) => {
+    if (event.target instanceof HTMLFormElement && event.target.matches("form.sign-out")) {
+      signingOut = true;
+    }
+  }, true);
 
   const EVENTS = ["opened", "severity_changed", "notified", "escalated", "acknowledged", "snoozed", "resolved",
     "commented", "outcome", "evidence_added"];
@@ -19,7 +28,9 @@
       });
       source.addEventListener("ended", () => {
         source.close();
-        window.location.reload();
+        if (!signingOut) {
+          window.location.reload();
+        }
       });
       return source;
     },

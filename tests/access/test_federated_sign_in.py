@@ -1,0 +1,260 @@
+"""Sign-in through real provider processes: a HelseID-like one for staff (browser flow in Chromium, and an API
+client with DPoP-bound tokens) and an ID-porten-like one for citizens (loa-substantial refused health data,
+loa-high sees their own record only). The providers are panva's oidc-provider (tests/support/oidc.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from joserfc.jwk import ECKey
+
+from cloud.access import directory
+from cloud.access.roles import Role
+from cloud.db.embedded import free_port
+from tests.access.test_provider_tokens import Caller
+from tests.support.app import app_client
+from tests.support.fixtures import database_fixture, tenants_fixture
+from tests.support.oidc import OidcProvider, new_keys, oidc_provider, public_jwks
+from tests.support.proc import cloud_serve
+from tests.support.services import TestDatabase
+from tests.support.tenants import SEEDER, Tenants, audit_rows
+from tests.web.browser import chromium
+
+pytestmark = pytest.mark.slow
+
+federated_db, tenants = database_fixture(), tenants_fixture("federated_db")
+NURSE_PID, LEVEL3_PID, STRANGER_PID, CITIZEN_PID = "13116900216", "02058012345", "05047712345", "24079422446"
+STAFF_API_SCOPE = "tryggheim:api/staff"
+CITIZEN_SCOPE = "tryggheim:citizen/self"
+HELSEID_SCOPES = ("openid profile helseid://scopes/identity/pid helseid://scopes/hpr/hpr_number "
+                  "helseid://scopes/identity/security_level")  # fmt: skip
+CLIENT_KEY = new_keys()
+API_CLIENT_KEY = new_keys()
+PORT = free_port()
+SERVICE = f"http://127.0.0.1:{PORT}"
+API_REDIRECT = "http://127.0.0.1:9/api-client"
+
+
+def _person(pid: str, level: str = "4", name: str = "Kari Nordmann") -> dict[str, str]:
+    return {"helseid://claims/identity/pid": pid, "helseid://claims/identity/security_level": level,
+            "helseid://claims/hpr/hpr_number": "565501872", "name": name}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def helseid() -> Iterator[OidcProvider]:
+    service = {
+        "client_id": "tryggheim", "redirect_uris": [f"{SERVICE}/signin/helseid/callback"],
+        "post_logout_redirect_uris": [f"{SERVICE}/signin?signed_out=true"], "grant_types": ["authorization_code"],
+        "response_types": ["code"], "token_endpoint_auth_method": "private_key_jwt", "jwks": public_jwks(CLIENT_KEY),
+    }  # fmt: skip
+    api_client = {
+        "client_id": "journal-integration", "redirect_uris": [API_REDIRECT], "grant_types": ["authorization_code"],
+        "response_types": ["code"], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": public_jwks(API_CLIENT_KEY), "dpop_bound_access_tokens": True,
+    }  # fmt: skip
+    accounts = {"kari": _person(NURSE_PID), "level3": _person(LEVEL3_PID, "3"), "stranger": _person(STRANGER_PID)}
+    with oidc_provider(profile="helseid", clients=[service, api_client], accounts=accounts,
+                       resource="tryggheim:api", resource_scopes=[STAFF_API_SCOPE]) as provider:  # fmt: skip
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def idporten() -> Iterator[OidcProvider]:
+    app = {
+        "client_id": "tryggheim-citizen", "redirect_uris": [API_REDIRECT, "http://testserver/citizen/signin/callback"],
+        "grant_types": ["authorization_code"], "response_types": ["code"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": public_jwks(CLIENT_KEY),
+        "dpop_bound_access_tokens": True,
+    }  # fmt: skip
+    with oidc_provider(profile="idporten", clients=[app], accounts={"ola": {"pid": CITIZEN_PID}},
+                       resource="tryggheim:citizen", resource_scopes=[CITIZEN_SCOPE]) as provider:  # fmt: skip
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def people(federated_db: TestDatabase, tenants: Tenants) -> dict[str, Any]:
+    """The nurse and the level-3 nurse bound by national id; the citizen's patient record (team Nord of A)."""
+
+    async def bind() -> dict[str, Any]:
+        async with await psycopg.AsyncConnection.connect(federated_db.runtime_url, autocommit=True) as conn:
+            for pid, name in ((NURSE_PID, "kari"), (LEVEL3_PID, "level3")):
+                await directory.add_staff(
+                    conn, actor=SEEDER, municipality=tenants.a.municipality_id, username=f"{name}.{pid}",
+                    display_name=f"Sykepleier {name}", role=Role.NURSE, team_ids=[tenants.a.teams["Nord"]],
+                    password=None, national_id=pid,
+                )  # fmt: skip
+            await conn.execute(
+                "UPDATE patients SET national_id = %s, national_id_kind = 'fnr' WHERE id = %s",
+                (CITIZEN_PID, tenants.a.patients["nord"]),
+            )
+        return {"citizen": tenants.a.patients["nord"], "other": tenants.a.patients["sor"]}
+
+    return asyncio.run(bind())
+
+
+def _key_text(key: ECKey) -> str:
+    return json.dumps(key.as_dict(private=True))
+
+
+@pytest.fixture(scope="module")
+def server(federated_db: TestDatabase, people: dict[str, Any], helseid: OidcProvider) -> Iterator[str]:
+    """The real service, signing staff in through the HelseID-like provider."""
+    settings = {
+        "TRYGGHEIM_PORT": str(PORT), "TRYGGHEIM_PUBLIC_URL": SERVICE, "TRYGGHEIM_AUTH_MODE": "oidc",
+        "TRYGGHEIM_COOKIE_SECURE": "false", "TRYGGHEIM_EVALUATION": "false", "TRYGGHEIM_ESCALATION": "false",
+        "TRYGGHEIM_OIDC_ISSUER": helseid.issuer, "TRYGGHEIM_OIDC_CLIENT_ID": "tryggheim",
+        "TRYGGHEIM_OIDC_CLIENT_KEY": _key_text(CLIENT_KEY), "TRYGGHEIM_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    with cloud_serve(federated_db.runtime_url, **settings) as url:
+        yield url
+
+
+def test_a_nurse_signs_in_and_out_through_helseid_in_chromium(
+    server: str, helseid: OidcProvider, federated_db: TestDatabase
+) -> None:
+    callbacks: list[str] = []
+    with chromium() as browser:
+        page = browser.new_page(base_url=server)
+        page.on("request", lambda request: callbacks.append(request.url) if "/callback?" in request.url else None)
+        page.goto("/signin")
+        page.locator('a[href^="/signin/helseid"]').click()
+        page.get_by_label("Login").fill("kari")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{server}/**")
+        assert "Sykepleier kari" in page.locator("header").inner_text(), page.locator("main").inner_text()
+        page.goto("/")  # the worklist: patient data, reached at security level 4
+        assert page.locator("h1").count() == 1
+        page.locator("form.sign-out button").click()
+        page.get_by_role("button", name="Yes, sign me out").click()
+        page.wait_for_url(f"{server}/signin?signed_out=true")
+        page.goto("/")
+        assert "/signin" in page.url  # our session ended too
+    # the callback the browser took, replayed: its state was used once and is gone
+    [callback] = callbacks
+    replayed = httpx.get(callback)
+    assert replayed.status_code == 400
+    assert "start again" in replayed.text or "på nytt" in replayed.text
+    forged = httpx.get(f"{server}/signin/helseid/callback", params={"code": "x", "state": secrets.token_urlsafe(8)})
+    assert forged.status_code == 400
+    sign_ins = [r for r in _audit_by_action(federated_db.runtime_url, "sign_in") if "helseid" in r["resource"]]
+    assert (
+        sign_ins and "security_level=4" in sign_ins[-1]["resource"] and "client=tryggheim" in sign_ins[-1]["resource"]
+    )
+
+
+def _audit_by_action(url: str, action: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute("SELECT * FROM audit_log WHERE action = %s ORDER BY id", (action,)).fetchall()
+
+
+def _browser_sign_in(server: str, helseid: OidcProvider, login: str) -> tuple[httpx.Client, httpx.Response]:
+    """Sign `login` in with plain HTTP (as a browser without JavaScript would) and follow the callback."""
+    http = httpx.Client(base_url=server, timeout=30)
+    start = http.get("/signin/helseid", params={"next": "/"})
+    assert start.status_code == 303, start.text
+    with httpx.Client(timeout=30) as at_provider:
+        landing = helseid.sign_in(at_provider, start.headers["location"], login)
+    return http, http.get(landing)
+
+
+def test_an_unknown_person_gets_a_clear_page_not_an_account(server: str, helseid: OidcProvider) -> None:
+    http, answer = _browser_sign_in(server, helseid, "stranger")
+    assert answer.status_code == 403
+    assert "administrator" in answer.text
+    assert "trygg_session" not in answer.cookies
+    http.close()
+
+
+def test_a_level_3_sign_in_reaches_no_patient_data(server: str, helseid: OidcProvider, people: dict[str, Any]) -> None:
+    http, answer = _browser_sign_in(server, helseid, "level3")
+    assert answer.status_code == 303
+    response = http.get(f"/api/v1/patients/{people['citizen']}")
+    assert response.status_code == 403
+    assert "security level" in response.json()["detail"] or "sikkerhetsnivå" in response.json()["detail"]
+    http.close()
+
+
+def test_an_api_client_with_a_dpop_bound_helseid_token_reads_the_patient(
+    server: str, helseid: OidcProvider, people: dict[str, Any]
+) -> None:
+    key = new_keys()
+    tokens = helseid.user_tokens("journal-integration", "kari", scope=f"{HELSEID_SCOPES} {STAFF_API_SCOPE}",
+                                 resource="tryggheim:api", redirect_uri=API_REDIRECT, client_key=API_CLIENT_KEY,
+                                 dpop_key=key)  # fmt: skip
+    assert tokens["token_type"] == "DPoP"
+    with httpx.Client(base_url=server, timeout=30) as http:
+        caller = Caller(http, server, key)
+        response = caller.get(f"/api/v1/patients/{people['citizen']}", tokens["access_token"])
+        assert response.status_code == 200, response.text
+        bearer = http.get(f"/api/v1/patients/{people['citizen']}",
+                          headers={"Authorization": f"Bearer {tokens['access_token']}"})  # fmt: skip
+        assert bearer.status_code == 401
+
+
+@pytest.fixture(scope="module")
+def citizen_app(federated_db: TestDatabase, people: dict[str, Any], idporten: OidcProvider) -> Iterator[TestClient]:
+    settings = {"citizen_issuer": idporten.issuer, "citizen_client_id": "tryggheim-citizen",
+                "citizen_client_key": _key_text(CLIENT_KEY), "public_url": "http://testserver"}  # fmt: skip
+    with app_client(federated_db.runtime_url, auth_mode="oidc", evaluation=False, escalation=False,
+                    **settings) as client:  # fmt: skip
+        yield client
+
+
+def _citizen_token(idporten: OidcProvider, key: ECKey, acr: str) -> str:
+    tokens = idporten.user_tokens("tryggheim-citizen", "ola", scope=f"openid {CITIZEN_SCOPE}",
+                                  resource="tryggheim:citizen", redirect_uri=API_REDIRECT, client_key=CLIENT_KEY,
+                                  dpop_key=key, acr=acr)  # fmt: skip
+    return str(tokens["access_token"])
+
+
+def test_a_citizen_at_substantial_is_refused_health_data(
+    citizen_app: TestClient, idporten: OidcProvider, federated_db: TestDatabase
+) -> None:
+    caller = Caller(citizen_app, "http://testserver")
+    response = caller.get("/api/v1/citizen/record", _citizen_token(idporten, caller.key, "idporten-loa-substantial"))
+    assert response.status_code == 403
+    [record] = audit_rows(federated_db.runtime_url, response.correlation)
+    assert (record["outcome"], record["principal_kind"]) == ("denied", "patient")
+
+
+def test_a_citizen_at_high_sees_their_own_record_only(
+    citizen_app: TestClient, idporten: OidcProvider, people: dict[str, Any], federated_db: TestDatabase
+) -> None:
+    caller = Caller(citizen_app, "http://testserver")
+    token = _citizen_token(idporten, caller.key, "idporten-loa-high")
+    own = caller.get("/api/v1/citizen/record", token)
+    assert own.status_code == 200, own.text
+    assert own.json()["id"] == str(people["citizen"])
+    [record] = audit_rows(federated_db.runtime_url, own.correlation)
+    assert (record["outcome"], record["patient_id"], record["principal_id"]) == (
+        "allowed", people["citizen"], str(people["citizen"]),
+    )  # fmt: skip
+    for path in (f"/api/v1/patients/{people['other']}", f"/api/v1/patients/{people['citizen']}", "/api/v1/worklist"):
+        refused = caller.get(path, token)
+        assert refused.status_code == 403, (path, refused.text)
+
+
+def test_a_citizen_signs_in_through_the_pages_and_reaches_their_record(
+    citizen_app: TestClient, idporten: OidcProvider, people: dict[str, Any]
+) -> None:
+    start = citizen_app.get("/citizen/signin", follow_redirects=False)
+    assert start.status_code == 303
+    with httpx.Client(timeout=30) as at_provider:
+        landing = idporten.sign_in(at_provider, start.headers["location"], "ola", acr="idporten-loa-high")
+    assert parse_qs(urlsplit(landing).query).get("code")
+    answer = citizen_app.get(landing.replace("http://testserver", ""), follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/me"
+    own = citizen_app.get("/api/v1/citizen/record")
+    assert own.status_code == 200 and own.json()["id"] == str(people["citizen"])
+    assert citizen_app.get(f"/api/v1/patients/{people['other']}").status_code == 403
+    citizen_app.cookies.clear()
