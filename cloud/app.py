@@ -31,6 +31,7 @@ from cloud.api import (
     ops,
     patients,
     quarantine,
+    record_access,
     registry,
     remeasure,
     response_centre,
@@ -77,6 +78,7 @@ ROUTERS = (
     visits.router,
     response_centre.router,
     handover.router,
+    record_access.router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5
