@@ -35,6 +35,7 @@ from cloud.api import (
     ops,
     patients,
     quarantine,
+    record_access,
     registry,
     remeasure,
     response_centre,
@@ -82,6 +83,7 @@ ROUTERS = (
     response_centre.router,
     handover.router,
     citizen.router,
+    record_access.router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5

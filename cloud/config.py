@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cloud.access.anchor import load_private_key
+from cloud.access.reasons import REASONS
 from cloud.notify.sealing import check_keys
 
 ENV_PREFIX = "TRYGGHEIM_"
@@ -292,6 +293,26 @@ class CloudSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    # Break-the-glass (cloud/access/emergency.py): how long a grant lasts, and the reasons staff may choose.
+    emergency_access_hours: int = Field(
+        default=4, ge=1, le=24, description="Hours an emergency access (break-the-glass) grant lasts."
+    )
+    emergency_access_reasons: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(REASONS),
+        description="Comma-separated reason codes staff may choose for emergency access (cloud/access/reasons.py).",
+    )
+
+    @field_validator("emergency_access_reasons", mode="before")
+    @classmethod
+    def _reason_codes(cls, value: object) -> object:
+        codes = [c.strip() for c in value.split(",") if c.strip()] if isinstance(value, str) else value
+        if isinstance(codes, list):
+            if not codes:
+                raise ValueError("name at least one reason")
+            if unknown := [c for c in codes if c not in REASONS]:
+                raise ValueError(f"unknown reason codes {', '.join(map(str, unknown))}; known: {', '.join(REASONS)}")
+        return codes
 
 
 def settings_error_line(error: ValidationError) -> str:

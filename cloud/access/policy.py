@@ -6,11 +6,17 @@
 - `patient_access(a)`   one patient's data: scope check and an audit record, for the route's `patient_id`;
 - `alert_access(a)`     the same, for the patient of the route's `alert_id`;
 - `patient_search(a)`   many patients' data: the caller's scope as a filter, one audit record per search;
+- `patient_emergency(a)` break-the-glass: asking for emergency access to one patient outside one's care teams;
 - `own_record(a)`       a citizen's own record (ID-porten at the highest level), audited as patient access.
 
 Patient data needs a strong sign-in: a staff member signed in through HelseID below security level 4, or a
 citizen below `idporten-loa-high`, is refused it (403) and the refusal is audited; so is a refused credential
 on a patient route (a forged, expired or replayed token), with the patient it aimed at.
+
+A patient's blocks (`cloud/access/blocks.py`) and a staff member's emergency grants (`cloud/access/emergency.py`)
+are part of every patient policy: a blocked person is refused whatever their role unless their grant overrides
+the block, a team-scoped role reaches a patient outside its teams while it holds an unexpired grant, and lists
+leave out the patients who have blocked the caller.
 
 `mark(router)` and `enforce(app)` run when the application is built and refuse to start it if a route
 declares no policy or more than one, so a new route cannot opt out silently. Patient policies mark their routes in the
@@ -29,9 +35,10 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from psycopg.rows import dict_row
 
-from cloud.access import audit
+from cloud.access import audit, blocks, emergency
 from cloud.access.caller import principal_of, refusal
 from cloud.access.principal import Principal
+from cloud.access.reach import reach_of
 from cloud.access.roles import PATIENT_SCOPE, ROLE_NAMES, Role
 from cloud.gateways import credentials as gateway_credentials
 from cloud.gateways.credentials import GatewayPrincipal
@@ -164,18 +171,23 @@ def gateway_only() -> Any:
 
 @dataclass(frozen=True)
 class PatientGrant:
-    """What a patient route receives: who asks, for which patient, and the audit record's id."""
+    """What a patient route receives: who asks, for which patient, the audit record's id, and the emergency
+    grant the access goes through (None: the caller's own scope)."""
 
     principal: Principal
     patient_id: UUID
     audit_id: int
+    emergency_grant: UUID | None = None
 
 
 async def _patient_grant(
-    request: Request, conn: Conn, patient_id: UUID | None, action: str, missing: str, roles: tuple[Role, ...] = ()
-) -> PatientGrant:
+    request: Request, conn: Conn, patient_id: UUID | None, action: str, missing: str, roles: tuple[Role, ...] = (),
+    *, through_grants: bool = True, asking: bool = False,
+) -> PatientGrant:  # fmt: skip
     """Scope check and audit record for one patient (None: the named resource does not exist); with `roles`,
-    only those roles may act (a write that not every reader may make)."""
+    only those roles may act (a write that not every reader may make). An emergency grant opens the patient to
+    a caller outside their teams unless `through_grants` is off (acting on the patient's behalf needs a care
+    relation); `asking` is the break-the-glass request (`patient_emergency`)."""
     principal = await _audited_principal(request, conn, action, patient_id)
     home: UUID | None = None  # the patient's municipality
     team: UUID | None = None
@@ -184,7 +196,8 @@ async def _patient_grant(
         await cur.execute("SELECT municipality_id, care_team_id FROM patients WHERE id = %s", (patient_id,))
         if row := await cur.fetchone():
             home, team = row["municipality_id"], row["care_team_id"]
-    in_scope = principal is not None and home is not None and principal.may_read_patient(home, team)
+    reach = await reach_of(conn, principal, patient_id, home, team, through_grants=through_grants, asking=asking)
+    in_scope = reach.in_scope
     allowed = in_scope and (not roles or (principal is not None and principal.role in roles))
     record = _record(
         request,
@@ -195,6 +208,8 @@ async def _patient_grant(
         resource=_resource(request),
         outcome="allowed" if allowed else "denied",
     )
+    if reach.grant is not None:
+        record = replace(record, reason=reach.grant.audit_reason(record.reason))
     records = [record]
     if principal is not None and home is not None and home != principal.municipality_id:
         # The probed municipality's auditors see who tried to reach their patient; the caller's answer below
@@ -211,22 +226,39 @@ async def _patient_grant(
         raise refusal(request, 403, OWN_RECORD_ONLY)
     if not in_scope and not principal.patient_data:
         raise refusal(request, 403, WEAK_SIGN_IN)
+    if not in_scope and reach.blocked:
+        raise refusal(request, 403, emergency.BLOCKED)
     if not in_scope:
         raise refusal(request, 403, N_("This patient is not in your care teams."))
     if not allowed:
         raise refusal(request, 403, ROLE_REFUSED, role=ROLE_NAMES[principal.role])
-    return PatientGrant(principal, patient_id, audit_id)
+    return PatientGrant(principal, patient_id, audit_id, reach.grant.id if reach.grant else None)
 
 
-def patient_access(action: str, *roles: Role) -> Any:
+def patient_access(action: str, *roles: Role, through_grants: bool = True) -> Any:
     """Access to the patient named by the path parameter `patient_id`, audited before the handler runs; with
-    `roles`, only staff with one of them (and the patient in scope) may act."""
+    `roles`, only staff with one of them (and the patient in scope) may act. `through_grants=False`: an
+    emergency grant does not open the route (acting on the patient's behalf: their blocks, their access log)."""
 
     @_mark("patient")
     async def policy(request: Request, conn: Conn, patient_id: UUID) -> PatientGrant:
-        return await _patient_grant(request, conn, patient_id, action, N_("No such patient."), roles)
+        return await _patient_grant(
+            request, conn, patient_id, action, N_("No such patient."), roles, through_grants=through_grants
+        )
 
     policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
+    return Depends(policy)
+
+
+def patient_emergency(action: str) -> Any:
+    """Break-the-glass for the patient named by `patient_id`: any staff member of the patient's municipality
+    whose role reaches patient data may ask (audited before the handler runs, like every patient route); the
+    handler's service (`cloud.access.emergency.open_grant`) decides whether a grant is opened."""
+
+    @_mark("patient")
+    async def policy(request: Request, conn: Conn, patient_id: UUID) -> PatientGrant:
+        return await _patient_grant(request, conn, patient_id, action, N_("No such patient."), asking=True)
+
     return Depends(policy)
 
 
@@ -282,6 +314,7 @@ class PatientScopeFilter:
     principal: Principal
     municipality_id: UUID
     team_ids: frozenset[UUID] | None  # None: the whole municipality
+    hidden: frozenset[UUID] = frozenset()  # patients who have blocked the caller: every list leaves them out
 
 
 def patient_search(action: str, *roles: Role) -> Any:
@@ -310,7 +343,12 @@ def patient_search(action: str, *roles: Role) -> Any:
         if not allowed:
             raise refusal(request, 403, ROLE_REFUSED, role=ROLE_NAMES[principal.role])
         teams = principal.team_ids if scope == "team" else None
-        return PatientScopeFilter(principal, principal.municipality_id, teams)
+        hidden = (
+            await blocks.blocked_patients(conn, principal.id, principal.team_ids)
+            if principal.kind == "staff"
+            else frozenset()
+        )
+        return PatientScopeFilter(principal, principal.municipality_id, teams, hidden)
 
     policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
     return Depends(policy)
@@ -347,7 +385,7 @@ def _kind(dependant: Dependant, where: str) -> str:
         raise RuntimeError(
             f"route {where} declares {len(kinds)} access policies; "
             "add exactly one of Public, gateway_only(), staff_only(), patient_access(), alert_access(), "
-            "patient_search(), own_record()"
+            "patient_search(), patient_emergency(), own_record()"
         )
     if kinds == ["gateway"] and staff_connection in _calls(dependant):
         raise RuntimeError(f"gateway route {where} takes a staff-pool connection (Conn); take GatewayConn")

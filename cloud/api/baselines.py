@@ -42,7 +42,7 @@ async def waiting_baselines(
     conn: Conn, scope: Annotated[PatientScopeFilter, patient_search("baselines.worklist")]
 ) -> list[Proposal]:
     """Proposals waiting for a decision among the patients the caller may see, oldest first (a task list)."""
-    return await proposal_reads.waiting(conn, scope.municipality_id, scope.team_ids)
+    return await proposal_reads.waiting(conn, scope.municipality_id, scope.team_ids, scope.hidden)
 
 
 def _example(schema: dict[str, Any]) -> None:

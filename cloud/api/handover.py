@@ -31,4 +31,4 @@ async def shift_handover(
         detail = [{"loc": ["query", "since"], "msg": refused.text(reader), "type": "value_error.handover"}]
         raise HTTPException(422, detail) from None
     teams = None if scope.team_ids is None else sorted(scope.team_ids)
-    return await handover(conn, scope.municipality_id, teams, start, reader, now)
+    return await handover(conn, scope.municipality_id, teams, start, reader, now, scope.hidden)

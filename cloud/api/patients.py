@@ -51,7 +51,7 @@ async def list_patients(
     page: Paged,
 ) -> list[PatientSummary]:
     """Patients the caller may see: her care teams' (nurses) or the municipality's (admins, response centre)."""
-    found = await registry.listing(conn, scope.municipality_id, scope.team_ids, page.limit, page.offset)
+    found = await registry.listing(conn, scope.municipality_id, scope.team_ids, page.limit, page.offset, scope.hidden)
     return [_summary(r) for r in found]
 
 

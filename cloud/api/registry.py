@@ -126,7 +126,7 @@ async def list_homes(
 ) -> list[HomeOut]:
     """Homes of the caller's patients (the whole municipality for administrators and the response centre)."""
     teams = sorted(scope.team_ids) if scope.team_ids is not None else None
-    found = await homes.list_homes(conn, scope.municipality_id, teams, page.limit, page.offset)
+    found = await homes.list_homes(conn, scope.municipality_id, teams, page.limit, page.offset, scope.hidden)
     return [HomeOut(**vars(home)) for home in found]
 
 

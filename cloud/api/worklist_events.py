@@ -27,6 +27,8 @@ RECHECK_S = 60.0
 def _visible(event: dict[str, Any], scope: PatientScopeFilter) -> bool:
     if event.get("municipality_id") != str(scope.municipality_id):
         return False
+    if scope.hidden and event.get("patient_id") in {str(p) for p in scope.hidden}:
+        return False
     return scope.team_ids is None or event.get("care_team_id") in {str(t) for t in scope.team_ids}
 
 

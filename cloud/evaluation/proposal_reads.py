@@ -54,17 +54,20 @@ async def of_patient(conn: AsyncConnection[Any], patient_id: UUID, limit: int) -
 
 
 async def waiting(
-    conn: AsyncConnection[Any], municipality_id: UUID, team_ids: Collection[UUID] | None
+    conn: AsyncConnection[Any],
+    municipality_id: UUID,
+    team_ids: Collection[UUID] | None,
+    hidden: Collection[UUID] = (),
 ) -> list[Proposal]:
-    """Proposals waiting for a decision among the municipality's patients (of `team_ids` when given), oldest
-    first: a task list of at most 500."""
+    """Proposals waiting for a decision among the municipality's patients (of `team_ids` when given, less
+    `hidden`: those who blocked the caller), oldest first: a task list of at most 500."""
     teams = list(team_ids) if team_ids is not None else None
     return await _select(
         conn,
         "JOIN patients p ON p.id = b.patient_id WHERE b.status = 'proposed' AND b.municipality_id = %s "
         "AND p.municipality_id = %s AND (%s::uuid[] IS NULL OR p.care_team_id = ANY(%s::uuid[])) "
-        "ORDER BY b.created_at, b.id LIMIT 500",
-        (municipality_id, municipality_id, teams, teams),
+        "AND NOT p.id = ANY(%s::uuid[]) ORDER BY b.created_at, b.id LIMIT 500",
+        (municipality_id, municipality_id, teams, teams, list(hidden)),
     )
 
 

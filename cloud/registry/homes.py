@@ -6,6 +6,7 @@ patient and belong to every resident still in the service (`residents`).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -57,18 +58,25 @@ async def update(conn: AsyncConnection[Any], *, municipality_id: UUID, home_id: 
 
 
 async def list_homes(
-    conn: AsyncConnection[Any], municipality_id: UUID, team_ids: list[UUID] | None, limit: int, offset: int
+    conn: AsyncConnection[Any],
+    municipality_id: UUID,
+    team_ids: list[UUID] | None,
+    limit: int,
+    offset: int,
+    hidden: Collection[UUID] = (),
 ) -> list[Home]:
-    """Homes of the municipality; with `team_ids`, only homes where a resident belongs to one of the teams."""
+    """Homes of the municipality; with `team_ids`, only homes where a resident belongs to one of the teams.
+    Residents in `hidden` (who blocked the caller) are left out, and so is a home only they made visible."""
     cur = conn.cursor(row_factory=class_row(Home))
     await cur.execute(
         "SELECT h.id, h.address, h.access_notes, h.phone, coalesce(jsonb_agg(jsonb_build_object('id', p.id, "
         "'display_name', p.display_name, 'lifecycle', p.lifecycle) ORDER BY p.display_name) "
-        "FILTER (WHERE p.id IS NOT NULL), '[]') AS residents FROM homes h LEFT JOIN patients p ON p.home_id = h.id "
+        "FILTER (WHERE p.id IS NOT NULL), '[]') AS residents FROM homes h "
+        "LEFT JOIN patients p ON p.home_id = h.id AND NOT p.id = ANY(%(hidden)s::uuid[]) "
         "WHERE h.municipality_id = %(m)s AND (%(teams)s::uuid[] IS NULL OR EXISTS (SELECT 1 FROM patients r "
-        "WHERE r.home_id = h.id AND r.care_team_id = ANY(%(teams)s::uuid[]))) "
+        "WHERE r.home_id = h.id AND r.care_team_id = ANY(%(teams)s::uuid[]) AND NOT r.id = ANY(%(hidden)s::uuid[]))) "
         "GROUP BY h.id ORDER BY h.address, h.id LIMIT %(limit)s OFFSET %(offset)s",
-        {"m": municipality_id, "teams": team_ids, "limit": limit, "offset": offset},
+        {"m": municipality_id, "teams": team_ids, "hidden": list(hidden), "limit": limit, "offset": offset},
     )
     return await cur.fetchall()
 

@@ -242,17 +242,22 @@ async def details(conn: AsyncConnection[Any], patient_id: UUID) -> dict[str, Any
 
 
 async def listing(
-    conn: AsyncConnection[Any], municipality_id: UUID, team_ids: Collection[UUID] | None, limit: int, offset: int
+    conn: AsyncConnection[Any],
+    municipality_id: UUID,
+    team_ids: Collection[UUID] | None,
+    limit: int,
+    offset: int,
+    hidden: Collection[UUID] = (),
 ) -> list[dict[str, Any]]:
-    """The municipality's patients (of `team_ids` when given) by name, with the full identity number: the caller
-    masks it for a list."""
+    """The municipality's patients (of `team_ids` when given, less `hidden`: those who blocked the caller) by
+    name, with the full identity number: the caller masks it for a list."""
     teams = list(team_ids) if team_ids is not None else None
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT id, display_name, lifecycle, care_team_id, created_at, home_id, national_id FROM patients "
             "WHERE municipality_id = %s AND (%s::uuid[] IS NULL OR care_team_id = ANY(%s::uuid[])) "
-            "ORDER BY display_name, id LIMIT %s OFFSET %s",
-            (municipality_id, teams, teams, limit, offset),
+            "AND NOT id = ANY(%s::uuid[]) ORDER BY display_name, id LIMIT %s OFFSET %s",
+            (municipality_id, teams, teams, list(hidden), limit, offset),
         )
         return await cur.fetchall()
 

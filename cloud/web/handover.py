@@ -55,5 +55,5 @@ async def handover_page(
     if context["error"]:
         return render(request, "handover.html", context | {"found": None}, status=422)
     teams = None if scope.team_ids is None else sorted(scope.team_ids)
-    found = await handover(conn, scope.municipality_id, teams, start, reader, now)
+    found = await handover(conn, scope.municipality_id, teams, start, reader, now, scope.hidden)
     return render(request, "handover.html", context | {"found": found})

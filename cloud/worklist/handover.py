@@ -9,6 +9,7 @@ and names the people who acted.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
@@ -27,7 +28,10 @@ LONGEST: Final = timedelta(days=7)
 # A browser's clock a little ahead of the server's does not make its "now" a time in the future.
 CLOCK_TOLERANCE: Final = timedelta(minutes=2)
 LIMIT: Final = 1000
-_SCOPE = "p.municipality_id = %(town)s AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[]))"
+_SCOPE = (
+    "p.municipality_id = %(town)s AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[])) "
+    "AND NOT p.id = ANY(%(hidden)s::uuid[])"
+)
 _ALERTS = (
     "SELECT a.id, a.patient_id, p.display_name, a.rule, a.severity, a.state, a.explanation, a.opened_at, "  # noqa: S608
     "a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution FROM alerts a "
@@ -165,10 +169,13 @@ async def handover(
     since: datetime,
     reader: Reader,
     now: datetime | None = None,
+    hidden: Collection[UUID] = (),
 ) -> Handover:
-    """The handover of the scope (a municipality, or some of its teams) from `since` until now."""
+    """The handover of the scope (a municipality, or some of its teams, less `hidden`: the patients who blocked
+    the caller) from `since` until now."""
     until = now or datetime.now(UTC)
-    found = await _read(conn, {"town": municipality_id, "teams": team_ids, "since": since, "now": until})
+    params = {"town": municipality_id, "teams": team_ids, "hidden": list(hidden), "since": since, "now": until}
+    found = await _read(conn, params)
     rows, recorded, pauses = found["alerts"], found["outcomes"], found["pauses"]
     acted = [row[key] for row in rows for key in ("acknowledged_by", "resolved_by")]
     people = await staff_names(

@@ -64,7 +64,7 @@ _WORKLIST = (
     "a.acknowledged_at, p.id AS patient_id, p.display_name, p.care_team_id "
     "FROM alerts a JOIN patients p ON p.id = a.patient_id "
     "WHERE a.resolved_at IS NULL AND a.episode_id IS NULL AND p.municipality_id = %(town)s "
-    "AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[])) "
+    "AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[])) AND NOT p.id = ANY(%(hidden)s::uuid[]) "
     "AND (%(severity)s::text IS NULL OR a.severity = %(severity)s) "
     "AND (%(cls)s::text IS NULL OR a.alert_class = %(cls)s) "
     "AND (%(event)s::text IS NULL OR a.escalation->>'event_class' = %(event)s) "
@@ -86,6 +86,7 @@ async def worklist(
         {
             "town": scope.municipality_id,
             "teams": None if scope.team_ids is None else [*scope.team_ids],
+            "hidden": [*scope.hidden],
             "severity": only.severity,
             "cls": only.alert_class,
             "event": only.event_class,

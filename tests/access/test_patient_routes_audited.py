@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 
 from cloud.access.roles import STAFF_ROLES, Role
 from tests.support.services import TestDatabase
-from tests.support.tenants import Tenants, audit_rows
+from tests.support.tenants import Tenants, audit_rows, insert_patient
 
 
 @pytest.fixture(scope="module")
@@ -246,9 +246,13 @@ def test_anonymous_access_to_a_patient_is_refused_and_audited(
     assert [(r["principal_kind"], r["outcome"]) for r in rows] == [("anonymous", "denied")]
 
 
-def test_refusals_are_worded_in_the_readers_language(client: TestClient, tenants: Tenants) -> None:
+def test_refusals_are_worded_in_the_readers_language(
+    client: TestClient, tenants: Tenants, access_db: TestDatabase
+) -> None:
     """What a nurse reads when refused: bokmål first, English on request, the role in words, never an id."""
-    other_team = f"/api/v1/patients/{tenants.a.patients['sor']}"
+    # A patient of its own: the walks above post every route's example, emergency access to Sør's patient too.
+    other = insert_patient(access_db.runtime_url, tenants.a.municipality_id, tenants.a.teams["Sør"], "Pasient sør")
+    other_team = f"/api/v1/patients/{other}"
     nurse = tenants.a.auth(Role.NURSE)
     assert client.get(other_team, headers=nurse).json() == {"detail": "Denne pasienten hører ikke til teamene dine."}
     english = client.get(other_team, headers={**nurse, "Accept-Language": "en-GB"}).json()
