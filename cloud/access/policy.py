@@ -282,7 +282,7 @@ def own_record(action: str) -> Any:
     """A citizen's own record (ID-porten, bound by national id): allowed only at `idporten-loa-high`, audited
     like every access to patient data, with the citizen as the principal and the patient."""
 
-    @_mark("patient")
+    @_mark("own_record")
     async def policy(request: Request, conn: Conn) -> PatientGrant:
         principal = await _audited_principal(request, conn, action, None)
         if principal is None:
@@ -401,7 +401,7 @@ def mark(router: APIRouter) -> APIRouter:
         if isinstance(route, APIRoute):
             kind = _kind(route.dependant, f"{sorted(route.methods or [])} {route.path}")
             extra = {**(route.openapi_extra or {}), "x-access": kind}
-            if kind in {"patient", "patient_search"}:
+            if kind in {"patient", "patient_search", "own_record"}:
                 extra["x-patient-data"] = True
             if roles := _roles(route.dependant):
                 extra["x-roles"] = roles  # who may call a patient route narrowed to some roles

@@ -26,6 +26,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from alerts.wording.formats import Reader
 from cloud.access import access_log, blocks, emergency
 from cloud.access.blocks import AccessChangeError
+from cloud.access.caller import refusal
 from cloud.access.policy import (
     PatientGrant,
     PatientScopeFilter,
@@ -33,7 +34,6 @@ from cloud.access.policy import (
     patient_access,
     patient_emergency,
     patient_search,
-    refusal,
     staff_only,
 )
 from cloud.access.principal import Principal
@@ -48,7 +48,7 @@ EXAMPLE_ID = "00000000-0000-4000-8000-000000000000"
 
 
 @contextmanager
-def _answering(request: Request) -> Iterator[None]:
+def answering(request: Request) -> Iterator[None]:
     """A change the service refused answers with its status, in the reader's words; nothing was written."""
     try:
         yield
@@ -117,7 +117,7 @@ async def open_emergency_access(
     """Open the record of a patient outside the caller's care teams for `TRYGGHEIM_EMERGENCY_ACCESS_HOURS`;
     the team lead reviews it and the patient sees it, with the reason, in their access log."""
     settings = request.app.state.settings
-    with _answering(request):
+    with answering(request):
         opened = await emergency.open_grant(
             conn, actor(request, grant.principal), principal=grant.principal, patient_id=grant.patient_id,
             reason=body.reason, note=body.note, override_block=body.override_block,
@@ -161,7 +161,7 @@ async def review_emergency_access(
     lead: Annotated[Principal, staff_only(*LEADS, audited="emergency.review")],
 ) -> GrantOut:
     """Accept or report a grant of the caller's review list, once; never one's own."""
-    with _answering(request):
+    with answering(request):
         reviewed = await emergency.review(
             conn, actor(request, lead), reviewer=lead, grant_id=grant_id, decision=body.decision, note=body.note
         )
@@ -194,7 +194,7 @@ class BlockOut(BaseModel):
     lifted_by: UUID | None
 
 
-def _block(block: blocks.Block) -> BlockOut:
+def block_out(block: blocks.Block) -> BlockOut:
     return BlockOut(**{k: v for k, v in vars(block).items() if k != "patient_id"}, active=block.active)
 
 
@@ -205,7 +205,7 @@ async def list_blocks(
     grant: Annotated[PatientGrant, patient_access("blocks.read", *LEADS, through_grants=False)],
 ) -> list[BlockOut]:
     """The patient's blocks, active first."""
-    return [_block(b) for b in await blocks.list_blocks(conn, grant.patient_id)]
+    return [block_out(b) for b in await blocks.list_blocks(conn, grant.patient_id)]
 
 
 @router.post("/patients/{patient_id}/blocks", status_code=201, responses=ERRORS)
@@ -217,12 +217,12 @@ async def add_block(
     grant: Annotated[PatientGrant, patient_access("blocks.change", *LEADS, through_grants=False)],
 ) -> BlockOut:
     """Register the patient's block of a staff member or care team, on the patient's behalf."""
-    with _answering(request):
+    with answering(request):
         block = await blocks.add_block(
             conn, actor(request, grant.principal), patient_id=grant.patient_id, staff_id=body.staff_id,
             care_team_id=body.care_team_id, requested_by="staff", staff_member=grant.principal.id,
         )  # fmt: skip
-    return _block(block)
+    return block_out(block)
 
 
 @router.delete("/patients/{patient_id}/blocks/{block_id}", responses=ERRORS)
@@ -234,12 +234,12 @@ async def lift_block(
     grant: Annotated[PatientGrant, patient_access("blocks.change", *LEADS, through_grants=False)],
 ) -> BlockOut:
     """Lift one of the patient's blocks, on the patient's behalf (the row stays, with who lifted it)."""
-    with _answering(request):
+    with answering(request):
         block = await blocks.lift_block(
             conn, actor(request, grant.principal), patient_id=grant.patient_id, block_id=block_id,
             requested_by="staff", staff_member=grant.principal.id,
         )  # fmt: skip
-    return _block(block)
+    return block_out(block)
 
 
 class AccessLogEntryOut(BaseModel):
@@ -259,7 +259,7 @@ class AccessLogEntryOut(BaseModel):
     block_override: bool
 
 
-def _log_entry(entry: access_log.AccessLogEntry, reader: Reader) -> AccessLogEntryOut:
+def log_entry_out(entry: access_log.AccessLogEntry, reader: Reader) -> AccessLogEntryOut:
     fields = {k: v for k, v in vars(entry).items() if k != "reason_code"}
     reason = reader._(reason_text(entry.reason_code)) if entry.reason_code else None
     return AccessLogEntryOut(**fields, role_name=_role(reader, entry.role), reason=reason)
@@ -277,4 +277,4 @@ async def patient_access_log(
 ) -> list[AccessLogEntryOut]:
     """Who has read or changed the patient's record, newest first, as the patient sees it."""
     found = await access_log.entries(conn, grant.patient_id, since=since, before_id=before_id, limit=limit)
-    return [_log_entry(e, reader) for e in found]
+    return [log_entry_out(e, reader) for e in found]

@@ -258,3 +258,28 @@ def test_a_citizen_signs_in_through_the_pages_and_reaches_their_record(
     assert own.status_code == 200 and own.json()["id"] == str(people["citizen"])
     assert citizen_app.get(f"/api/v1/patients/{people['other']}").status_code == 403
     citizen_app.cookies.clear()
+
+
+def test_a_citizen_reads_their_access_log_and_blocks_a_nurse(
+    citizen_app: TestClient, idporten: OidcProvider, people: dict[str, Any], tenants: Tenants,
+    federated_db: TestDatabase,
+) -> None:  # fmt: skip
+    nurse = tenants.a.auth(Role.NURSE)
+    assert citizen_app.get(f"/api/v1/patients/{people['citizen']}", headers=nurse).status_code == 200
+    caller = Caller(citizen_app, "http://testserver")
+    token = _citizen_token(idporten, caller.key, "idporten-loa-high")
+    log = caller.get("/api/v1/citizen/access-log", token)
+    assert log.status_code == 200, log.text
+    assert any(e["staff_id"] == str(tenants.a.staff[Role.NURSE]) and e["kind"] == "read" for e in log.json())
+    for _attempt in range(2):  # the first POST may be asked for the server's nonce
+        proof = caller.proof("POST", "/api/v1/citizen/blocks", token)
+        blocked = citizen_app.post("/api/v1/citizen/blocks", json={"staff_id": str(tenants.a.staff[Role.NURSE])},
+                                   headers={"Authorization": f"DPoP {token}", "DPoP": proof})  # fmt: skip
+        if blocked.status_code != 401:
+            break
+        caller.nonce = blocked.headers["dpop-nonce"]
+    assert blocked.status_code == 201, blocked.text
+    assert blocked.json()["requested_by"] == "patient"
+    refused = citizen_app.get(f"/api/v1/patients/{people['citizen']}", headers=nurse)
+    assert refused.status_code == 403
+    assert caller.get("/api/v1/citizen/blocks", token).json()[0]["active"] is True
