@@ -1,5 +1,6 @@
 """schemathesis over the registry and patient APIs against the real service process, as municipality A's
-administrator and nurse: no server errors, and no response ever carries municipality B's marker string."""
+administrator and nurse, each with a local API token and with a HelseID-style DPoP-bound access token: no server
+errors, and no response ever carries municipality B's marker string."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from schemathesis.checks import not_a_server_error
 
 from cloud.access.roles import Role
 from cloud.registry import homes
-from tests.support.fuzzing import api_operations, fuzz_settings, no_foreign_marker
+from tests.support.fuzzing import api_operations, fuzz_settings, no_foreign_marker, provider_credentials
+from tests.support.issuer import Issuer, issuer_server
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
@@ -24,7 +26,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("registry_fuzz")]
 
 
 @pytest.fixture(scope="module")
-def server(registry_db: TestDatabase, tenants: Tenants) -> Iterator[str]:
+def issuer() -> Iterator[Issuer]:
+    with issuer_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(registry_db: TestDatabase, tenants: Tenants, issuer: Issuer) -> Iterator[str]:
     """`tryggheim cloud serve` on the module's database, with B's home and device carrying B's marker."""
 
     async def plant() -> None:
@@ -40,12 +48,22 @@ def server(registry_db: TestDatabase, tenants: Tenants) -> Iterator[str]:
             )
 
     asyncio.run(plant())
-    with cloud_serve(registry_db.runtime_url) as url:
+    with cloud_serve(registry_db.runtime_url, TRYGGHEIM_OIDC_ISSUER=issuer.issuer) as url:
         yield url
 
 
+def _credentials(server: str, url: str, tenants: Tenants, issuer: Issuer, role: Role, kind: str) -> Any:
+    if kind == "local":
+        return lambda case: tenants.a.auth(role)
+    return provider_credentials(server, url, issuer, tenants.a.staff[role]).headers
+
+
+@pytest.mark.parametrize("kind", ["local", "oidc"])
 @pytest.mark.parametrize("role", [Role.MUNICIPALITY_ADMIN, Role.NURSE])
-def test_registry_api_has_no_server_errors_and_no_foreign_data(server: str, tenants: Tenants, role: Role) -> None:
+def test_registry_api_has_no_server_errors_and_no_foreign_data(
+    server: str, registry_db: TestDatabase, tenants: Tenants, issuer: Issuer, role: Role, kind: str
+) -> None:
+    credentials = _credentials(server, registry_db.runtime_url, tenants, issuer, role, kind)
     operations = api_operations(server, tag_regex="^(registry|patients)$")
     assert {"/api/v1/homes", "/api/v1/devices/{device_id}/assignments", "/api/v1/patients/{patient_id}/consents"} <= {
         op.path for op in operations
@@ -60,7 +78,7 @@ def test_registry_api_has_no_server_errors_and_no_foreign_data(server: str, tena
             params = case.path_parameters or {}
             if "patient_id" in params:  # real patients (one of B's) as often as random ids
                 params["patient_id"] = str(patients[hash(str(params["patient_id"])) % len(patients)])
-            case.call_and_validate(base_url=server, headers=tenants.a.auth(role), checks=checks)
+            case.call_and_validate(base_url=server, headers=credentials(case), checks=checks)
 
         call()
 
