@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloud.web import alert, assets, handover, patient, provider_sign_in, response_centre, session, start, worklist
+from cloud.web import (
+    alert,
+    assets,
+    citizen,
+    handover,
+    patient,
+    provider_sign_in,
+    response_centre,
+    session,
+    start,
+    worklist,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (assets.router, session.router, worklist.router, alert.link_router, alert.router)
 ROUTERS += (start.router, response_centre.router, handover.router, patient.router, provider_sign_in.router)
+ROUTERS += (citizen.router,)

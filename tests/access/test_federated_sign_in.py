@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -257,7 +258,19 @@ def test_a_citizen_signs_in_through_the_pages_and_reaches_their_record(
     own = citizen_app.get("/api/v1/citizen/record")
     assert own.status_code == 200 and own.json()["id"] == str(people["citizen"])
     assert citizen_app.get(f"/api/v1/patients/{people['other']}").status_code == 403
+    page = citizen_app.get("/me")
+    assert page.status_code == 200 and "Min side" in page.text and "Hvem har åpnet journalen min" in page.text
+    assert 'action="/citizen/signout"' in page.text
+    signed_out = citizen_app.post("/citizen/signout", data={"csrf_token": _csrf(page.text)}, follow_redirects=False)
+    assert signed_out.status_code == 303
+    assert citizen_app.get("/api/v1/citizen/record").status_code == 401
     citizen_app.cookies.clear()
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
 
 
 def test_a_citizen_reads_their_access_log_and_blocks_a_nurse(

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import psycopg
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from starlette.responses import PlainTextResponse
 
 from cloud.access import policy
 from cloud.access.roles import Role
+from cloud.config import CloudSettings, settings_error_line
+from cloud.middleware import STRICT_TRANSPORT, ServiceMiddleware
 from tests.support.app import app_client
 from tests.support.services import TestDatabase
 from tests.support.tenants import PASSWORD, Tenants
@@ -142,3 +147,36 @@ def test_a_route_without_a_policy_cannot_be_served() -> None:
     app.add_api_route("/leak", leak)
     with pytest.raises(RuntimeError, match="/leak"):
         policy.enforce(app)
+
+
+def test_an_idle_session_ends_before_its_absolute_limit(
+    client: TestClient, tenants: Tenants, access_db: TestDatabase
+) -> None:
+    _login(client, tenants.a.usernames[Role.NURSE])
+    try:
+        assert client.get("/api/v1/me").status_code == 200
+        with psycopg.connect(access_db.owner_url, autocommit=True) as conn:  # 31 minutes without a request
+            conn.execute("UPDATE staff_sessions SET last_seen_at = now() - interval '31 minutes' "
+                         "WHERE staff_id = %s", (tenants.a.staff[Role.NURSE],))  # fmt: skip
+        assert client.get("/api/v1/me").status_code == 401
+    finally:
+        client.cookies.clear()
+
+
+def test_local_accounts_are_refused_in_production() -> None:
+    with pytest.raises(ValidationError) as refused:
+        CloudSettings(env="production", auth_mode="local")
+    assert settings_error_line(refused.value).startswith("TRYGGHEIM_AUTH_MODE=local")
+    with pytest.raises(ValidationError):
+        CloudSettings(env="production", oidc_issuer="https://helseid-sts.nhn.no", token_binding="bearer")
+    assert CloudSettings(env="production", oidc_issuer="https://helseid-sts.nhn.no").token_binding == "dpop_required"
+
+
+def test_strict_transport_security_only_over_tls() -> None:
+    async def ok(scope: Any, receive: Any, send: Any) -> None:
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    plain = TestClient(ServiceMiddleware(ok, demo=False, body_timeout_s=5), base_url="http://service.test")
+    assert "strict-transport-security" not in plain.get("/").headers
+    behind_tls = TestClient(ServiceMiddleware(ok, demo=False, body_timeout_s=5), base_url="https://service.test")
+    assert behind_tls.get("/").headers["strict-transport-security"] == STRICT_TRANSPORT
