@@ -160,21 +160,21 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     for router in ROUTERS:
         app.include_router(policy.mark(router))
     policy.enforce(app)
-    providers = [issuer for issuer in (settings.oidc_issuer, settings.citizen_issuer) if issuer]
-    middleware.install(
-        app,
-        demo=settings.auth_mode == "local",
-        body_timeout_s=settings.body_timeout_s,
-        form_targets=[_origin(issuer) for issuer in providers],
-    )
+    _install_middleware(app, settings)
 
     _answer_errors(app)
     return app
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+def _install_middleware(app: FastAPI, settings: CloudSettings) -> None:
+    """The service middleware, with the identity providers' origins as the only other form targets."""
+    providers = [urlsplit(issuer) for issuer in (settings.oidc_issuer, settings.citizen_issuer) if issuer]
+    middleware.install(
+        app,
+        demo=settings.auth_mode == "local",
+        body_timeout_s=settings.body_timeout_s,
+        form_targets=[f"{parts.scheme}://{parts.netloc}" for parts in providers],
+    )
 
 
 def _answer_errors(app: FastAPI) -> None:
