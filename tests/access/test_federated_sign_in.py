@@ -146,6 +146,13 @@ def test_a_nurse_signs_in_and_out_through_helseid_in_chromium(
     assert "start again" in replayed.text or "på nytt" in replayed.text
     forged = httpx.get(f"{server}/signin/helseid/callback", params={"code": "x", "state": secrets.token_urlsafe(8)})
     assert forged.status_code == 400
+    # the used code under a fresh sign-in's state: the provider refuses to redeem it twice
+    with httpx.Client(base_url=server, timeout=30) as http:
+        fresh = parse_qs(urlsplit(http.get("/signin/helseid").headers["location"]).query)["state"][0]
+        used_code = parse_qs(urlsplit(callback).query)["code"][0]
+        again = http.get("/signin/helseid/callback", params={"code": used_code, "state": fresh})
+    assert again.status_code == 400
+    assert "trygg_session" not in again.cookies
     sign_ins = [r for r in _audit_by_action(federated_db.runtime_url, "sign_in") if "helseid" in r["resource"]]
     assert (
         sign_ins and "security_level=4" in sign_ins[-1]["resource"] and "client=tryggheim" in sign_ins[-1]["resource"]
@@ -165,6 +172,16 @@ def _browser_sign_in(server: str, helseid: OidcProvider, login: str) -> tuple[ht
     with httpx.Client(timeout=30) as at_provider:
         landing = helseid.sign_in(at_provider, start.headers["location"], login)
     return http, http.get(landing)
+
+
+def test_a_provider_that_is_down_gives_a_page_not_a_500(federated_db: TestDatabase, people: dict[str, Any]) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    settings = {"oidc_issuer": closed, "oidc_client_id": "tryggheim", "oidc_client_key": _key_text(CLIENT_KEY)}
+    with app_client(federated_db.runtime_url, auth_mode="oidc", evaluation=False, escalation=False,
+                    **settings) as client:  # fmt: skip
+        page = client.get("/signin/helseid", follow_redirects=False)
+    assert page.status_code == 503
+    assert "identitetstjenesten" in page.text.lower() or "identity provider" in page.text.lower()
 
 
 def test_an_unknown_person_gets_a_clear_page_not_an_account(server: str, helseid: OidcProvider) -> None:
