@@ -37,6 +37,10 @@ async def principal_of(request: Request, conn: Conn) -> Principal | None:
     if scheme == "dpop" or (scheme == "bearer" and looks_like_jwt(token)):
         return await _provider_principal(request, conn, scheme, token)
     if scheme == "bearer":
+        if request.app.state.settings.env == "production":
+            # HelseID's profile: an API takes DPoP or Bearer from the provider, and a token of our own beside
+            # them would be a way around the binding.
+            raise refusal(request, 401, N_("In production only the identity provider's tokens are accepted."), BEARER)
         principal = await authn.from_bearer(conn, token)
         if principal is None:
             raise refusal(request, 401, N_("The bearer token is unknown, expired or revoked."), BEARER)

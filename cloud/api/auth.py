@@ -116,6 +116,8 @@ async def create_token(body: TokenRequest, request: Request, conn: Conn, princip
     create one: a token that could mint its successor would survive its own revocation."""
     if principal.credential is None or principal.credential.kind != "session":
         raise HTTPException(403, "Create API tokens from a signed-in session, not with another token.")
+    if request.app.state.settings.env == "production":
+        raise HTTPException(403, "In production, API clients use the identity provider's tokens (HelseID).")
     try:
         lifetime = tokens.Lifetimes.from_settings(request.app.state.settings).choose(body.expires_in_days)
     except tokens.TokenError as exc:

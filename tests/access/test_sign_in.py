@@ -180,3 +180,10 @@ def test_strict_transport_security_only_over_tls() -> None:
     assert "strict-transport-security" not in plain.get("/").headers
     behind_tls = TestClient(ServiceMiddleware(ok, demo=False, body_timeout_s=5), base_url="https://service.test")
     assert behind_tls.get("/").headers["strict-transport-security"] == STRICT_TRANSPORT
+
+
+def test_local_api_tokens_are_refused_in_production(access_db: TestDatabase, tenants: Tenants) -> None:
+    with app_client(access_db.runtime_url, auth_mode="oidc", pool_max=1, env="production") as production:
+        refused = production.get("/api/v1/me", headers=tenants.a.auth(Role.NURSE))
+    assert refused.status_code == 401
+    assert "identitetstjenesten" in refused.json()["detail"]
