@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import common
 from cloud import middleware
-from cloud.access import policy
+from cloud.access import route_check
 from cloud.access.anchor_runner import start_anchoring
 from cloud.access.provider_tokens import Trust
 from cloud.api import (
@@ -158,8 +158,8 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     app.state.trust = Trust.from_settings(settings, http)
     app.state.schema_head = head_revision()
     for router in ROUTERS:
-        app.include_router(policy.mark(router))
-    policy.enforce(app)
+        app.include_router(route_check.mark(router))
+    route_check.enforce(app)
     _install_middleware(app, settings)
 
     _answer_errors(app)

@@ -25,7 +25,7 @@ async def staff_connection(request: Request) -> AsyncIterator[AsyncConnection[An
 
 async def gateway_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
     """A connection of the pool only gateway routes use, so no amount of gateway traffic can starve a nurse,
-    an escalation step or a health check (`policy.enforce` refuses gateway routes on the staff pool)."""
+    an escalation step or a health check (`route_check.enforce` refuses gateway routes on the staff pool)."""
     pool: AsyncConnectionPool = request.app.state.gateway_pool
     async with pool.connection() as conn:
         yield conn

@@ -18,9 +18,9 @@ are part of every patient policy: a blocked person is refused whatever their rol
 the block, a team-scoped role reaches a patient outside its teams while it holds an unexpired grant, and lists
 leave out the patients who have blocked the caller.
 
-`mark(router)` and `enforce(app)` run when the application is built and refuse to start it if a route
-declares no policy or more than one, so a new route cannot opt out silently. Patient policies mark their routes in the
-OpenAPI document (`x-patient-data`), which is how the audit test finds every patient route.
+`route_check.mark(router)` and `route_check.enforce(app)` run when the application is built and refuse to start
+it if a route declares no policy or more than one, so a new route cannot opt out silently. Patient policies mark
+their routes in the OpenAPI document (`x-patient-data`), which is how the audit test finds every patient route.
 """
 
 from __future__ import annotations
@@ -30,9 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi import Depends, HTTPException, Request
 from psycopg.rows import dict_row
 
 from cloud.access import audit, blocks, emergency
@@ -42,7 +40,7 @@ from cloud.access.reach import reach_of
 from cloud.access.roles import PATIENT_SCOPE, ROLE_NAMES, Role
 from cloud.gateways import credentials as gateway_credentials
 from cloud.gateways.credentials import GatewayPrincipal
-from cloud.requests import Conn, correlation_id, staff_connection
+from cloud.requests import Conn, correlation_id
 from common.i18n import N_
 
 REASON_HEADER = "X-Access-Reason"
@@ -352,69 +350,3 @@ def patient_search(action: str, *roles: Role) -> Any:
 
     policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
     return Depends(policy)
-
-
-def _policies(dependant: Dependant) -> list[str]:
-    found = []
-    for sub in dependant.dependencies:
-        kind = getattr(sub.call, "__access_policy__", None)
-        if kind:
-            found.append(kind)
-        found += _policies(sub)
-    return found
-
-
-def _roles(dependant: Dependant) -> list[str]:
-    found: list[str] = []
-    for sub in dependant.dependencies:
-        found += getattr(sub.call, "__access_roles__", None) or []
-        found += _roles(sub)
-    return found
-
-
-def _calls(dependant: Dependant) -> set[Any]:
-    found = set()
-    for sub in dependant.dependencies:
-        found |= {sub.call} | _calls(sub)
-    return found
-
-
-def _kind(dependant: Dependant, where: str) -> str:
-    kinds = _policies(dependant)
-    if len(kinds) != 1:
-        raise RuntimeError(
-            f"route {where} declares {len(kinds)} access policies; "
-            "add exactly one of Public, gateway_only(), staff_only(), patient_access(), alert_access(), "
-            "patient_search(), patient_emergency(), own_record()"
-        )
-    if kinds == ["gateway"] and staff_connection in _calls(dependant):
-        raise RuntimeError(f"gateway route {where} takes a staff-pool connection (Conn); take GatewayConn")
-    return kinds[0]
-
-
-def mark(router: APIRouter) -> APIRouter:
-    """Check a router's routes and label them in the OpenAPI document (`x-access`, `x-patient-data`).
-
-    Runs before the router is included: FastAPI snapshots routes at inclusion.
-    """
-    for route in router.routes:
-        if isinstance(route, APIRoute):
-            kind = _kind(route.dependant, f"{sorted(route.methods or [])} {route.path}")
-            extra = {**(route.openapi_extra or {}), "x-access": kind}
-            if kind in {"patient", "patient_search", "own_record"}:
-                extra["x-patient-data"] = True
-            if roles := _roles(route.dependant):
-                extra["x-roles"] = roles  # who may call a patient route narrowed to some roles
-            route.openapi_extra = extra
-    return router
-
-
-def enforce(app: FastAPI) -> int:
-    """Refuse to serve an application with a route that declares no policy, or more than one, however it
-    was added. Returns the number of API routes checked."""
-    checked = 0
-    for context in iter_route_contexts(app.routes):
-        if isinstance(context.original_route, APIRoute):
-            _kind(context.dependant, f"{sorted(context.methods or [])} {context.path}")
-            checked += 1
-    return checked

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from starlette.responses import PlainTextResponse
 
-from cloud.access import policy
+from cloud.access import route_check
 from cloud.access.roles import Role
 from cloud.config import CloudSettings, settings_error_line
 from cloud.middleware import STRICT_TRANSPORT, ServiceMiddleware
@@ -142,11 +142,11 @@ def test_a_route_without_a_policy_cannot_be_served() -> None:
         return {}
 
     with pytest.raises(RuntimeError, match="declares 0 access policies"):
-        policy.mark(router)
+        route_check.mark(router)
     app = FastAPI()
     app.add_api_route("/leak", leak)
     with pytest.raises(RuntimeError, match="/leak"):
-        policy.enforce(app)
+        route_check.enforce(app)
 
 
 def test_an_idle_session_ends_before_its_absolute_limit(

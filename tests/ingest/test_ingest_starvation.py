@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from fastapi import APIRouter
 
-from cloud.access import directory, policy, tokens
+from cloud.access import directory, route_check, tokens
 from cloud.access.policy import gateway_only
 from cloud.access.roles import Role
 from cloud.gateways.credentials import GatewayPrincipal
@@ -188,4 +188,4 @@ def test_a_gateway_route_cannot_take_a_staff_connection() -> None:
         """A future gateway route that took the wrong connection."""
 
     with pytest.raises(RuntimeError, match="staff-pool connection"):
-        policy.mark(router)
+        route_check.mark(router)
