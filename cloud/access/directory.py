@@ -34,6 +34,8 @@ class StaffMember:
     active: bool
     deactivated_at: datetime | None
     teams: list[str]
+    helseid_bound: bool  # a national id binds their HelseID sign-in (the number itself is never listed)
+    hpr_number: str | None  # as HelseID last vouched for it (health personnel register)
 
 
 @dataclass(frozen=True)
@@ -195,11 +197,21 @@ async def add_staff(
     return staff_id
 
 
+async def record_hpr_number(conn: AsyncConnection[Any], staff_id: UUID, hpr_number: object) -> None:
+    """Keep the HPR number HelseID vouched for at a sign-in (unchanged when it names none or a malformed one)."""
+    if isinstance(hpr_number, str) and hpr_number.isdigit() and len(hpr_number) <= 9:
+        await conn.execute(
+            "UPDATE staff SET hpr_number = %s WHERE id = %s AND hpr_number IS DISTINCT FROM %s",
+            (hpr_number, staff_id, hpr_number),
+        )
+
+
 async def list_staff(conn: AsyncConnection[Any], municipality: UUID) -> list[StaffMember]:
     """Every staff member of a municipality with team names."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT s.id, s.username, s.display_name, s.role, s.active, s.deactivated_at, "
+        "s.national_id IS NOT NULL AS helseid_bound, s.hpr_number, "
         "coalesce(array_agg(c.name ORDER BY c.name) FILTER (WHERE c.name IS NOT NULL), '{}') AS teams "
         "FROM staff s LEFT JOIN staff_teams st ON st.staff_id = s.id LEFT JOIN care_teams c ON c.id = st.team_id "
         "WHERE s.municipality_id = %s GROUP BY s.id ORDER BY s.username",

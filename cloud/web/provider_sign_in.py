@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from cloud.access import audit, authn, federation
+from cloud.access import audit, authn, directory, federation
 from cloud.access.access_tokens import TokenRefused
 from cloud.access.caller import principal_of
 from cloud.access.oidc_sign_in import Audience, Client, SignInError, client_of, end_session_url, finish, start
@@ -118,6 +118,7 @@ async def _signed_in(request: Request, conn: Conn, audience: Audience, code: str
     )
     async with conn.transaction():
         if audience == "staff":
+            await directory.record_hpr_number(conn, principal.id, done.claims.get(federation.HELSEID_HPR))
             cookie, _csrf = await authn.open_session(
                 conn, principal.id, origin="oidc", id_token=done.id_token, patient_data=principal.patient_data
             )

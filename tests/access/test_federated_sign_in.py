@@ -23,6 +23,7 @@ from cloud.access.roles import Role
 from cloud.db.embedded import free_port
 from tests.access.test_provider_tokens import Caller
 from tests.support.app import app_client
+from tests.support.db import named_rows
 from tests.support.fixtures import database_fixture, tenants_fixture
 from tests.support.oidc import OidcProvider, new_keys, oidc_provider, public_jwks
 from tests.support.proc import cloud_serve
@@ -153,6 +154,8 @@ def test_a_nurse_signs_in_and_out_through_helseid_in_chromium(
         again = http.get("/signin/helseid/callback", params={"code": used_code, "state": fresh})
     assert again.status_code == 400
     assert "trygg_session" not in again.cookies
+    [staff] = named_rows(federated_db.runtime_url, "SELECT hpr_number FROM staff WHERE national_id = %s", NURSE_PID)
+    assert staff["hpr_number"] == "565501872"  # as HelseID vouched for it
     sign_ins = [r for r in _audit_by_action(federated_db.runtime_url, "sign_in") if "helseid" in r["resource"]]
     assert (
         sign_ins and "security_level=4" in sign_ins[-1]["resource"] and "client=tryggheim" in sign_ins[-1]["resource"]
