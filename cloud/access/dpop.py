@@ -56,6 +56,14 @@ def request_uri(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", "", ""))
 
 
+def _same_address(htu: object, url: str) -> bool:
+    """Whether a proof's `htu` names `url`; an `htu` that is not even an address (`http://[`) names nothing."""
+    try:
+        return isinstance(htu, str) and request_uri(htu) == request_uri(url)
+    except ValueError:
+        return False
+
+
 def make_nonce(key: bytes, now: float | None = None) -> str:
     """The nonce of the current time step."""
     step = int((time.time() if now is None else now) // NONCE_STEP_S)
@@ -111,8 +119,7 @@ def check_proof(
         raise _refuse("The DPoP proof has no usable jti.")
     if claims.get("htm") != method:
         raise _refuse("The DPoP proof's htm is not this request's method.")
-    htu = claims.get("htu")
-    if not isinstance(htu, str) or request_uri(htu) != request_uri(url):
+    if not _same_address(claims.get("htu"), url):
         raise _refuse("The DPoP proof's htu is not this request's address.")
     issued = claims.get("iat")
     if not isinstance(issued, int | float) or isinstance(issued, bool):

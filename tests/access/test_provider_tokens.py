@@ -173,6 +173,7 @@ def test_an_unsigned_token_is_refused(client: TestClient, issuer: Issuer, nurse:
 PROOF_FAULTS = {
     "wrong htm": {"htm": "POST"},
     "wrong htu": {"htu": f"{BASE}/api/v1/patients"},
+    "htu not an address": {"htu": "http://[not-an-address"},
     "wrong ath": {"ath": access_token_hash("another token")},
     "stale iat": {"iat": int(time.time()) - 600},
     "iat in the future": {"iat": int(time.time()) + 600},
