@@ -7,6 +7,8 @@ and the config file names it; the code is useless afterwards.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,30 @@ from edge.http import check_url, tls_context
 
 class EnrolmentError(RuntimeError):
     """The cloud refused the code, or could not be reached."""
+
+
+# The cloud's answer while the code waits for the installer to confirm the home on the enrolment page.
+WAITING = 409
+
+
+def _exchange(base: str, code: str, ca_file: Path | None, wait_s: float, every_s: float,
+              on_wait: Callable[[str], None]) -> httpx.Response:  # fmt: skip
+    """POST the code; while the cloud answers "waiting for the installer's confirmation", ask again every
+    `every_s` seconds for at most `wait_s` seconds."""
+    deadline = time.monotonic() + wait_s
+    told = False
+    while True:
+        try:
+            response = httpx.post(f"{base}/api/v1/gateways/enrol", json={"code": code},
+                                  verify=tls_context(ca_file), timeout=30)  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise EnrolmentError(f"cannot reach {base}: {exc}") from exc
+        if response.status_code != WAITING or time.monotonic() + every_s > deadline:
+            return response
+        if not told:
+            on_wait("waiting for the installer to confirm the home on the enrolment page ...")
+            told = True
+        time.sleep(every_s)
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -32,14 +58,12 @@ def write_secret(path: Path, text: str) -> None:
 
 
 def enrol(cloud_url: str, code: str, config_path: Path, *, insecure_dev: bool = False,
-          ca_file: Path | None = None) -> str:  # fmt: skip
-    """Enrol and write `config_path` (plus `credential` and the outbox location beside it); returns the id."""
+          ca_file: Path | None = None, wait_s: float = 0, every_s: float = 3,
+          on_wait: Callable[[str], None] = lambda _: None) -> str:  # fmt: skip
+    """Enrol and write `config_path` (plus `credential` and the outbox location beside it); returns the id.
+    While the code waits for the installer's confirmation, ask again for up to `wait_s` seconds."""
     base = check_url(cloud_url, insecure_dev)
-    try:
-        response = httpx.post(f"{base}/api/v1/gateways/enrol", json={"code": code}, verify=tls_context(ca_file),
-                              timeout=30)  # fmt: skip
-    except httpx.HTTPError as exc:
-        raise EnrolmentError(f"cannot reach {base}: {exc}") from exc
+    response = _exchange(base, code, ca_file, wait_s, every_s, on_wait)
     if response.status_code != 201:
         try:
             detail = response.json().get("detail", response.text)

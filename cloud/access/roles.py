@@ -3,7 +3,7 @@
 Scope of patient data per role (Normen: access only with a service need, "tjenstlig behov"):
 - `team`: patients of the care teams the person belongs to;
 - `municipality`: every patient of the person's municipality;
-- `none`: no patient data (installers see kits, auditors see the audit log);
+- `none`: no patient data (installers see kits, homes' addresses and residents' names, auditors the audit log);
 - `self`: one's own record only (a citizen signed in through ID-porten, bound to their record by national id).
 Nobody ever reaches another municipality's data.
 """
@@ -62,3 +62,7 @@ AUDIT_READERS = frozenset({Role.AUDITOR})
 # The fleet view (kit health, no patient data): those who install and manage kits, and those who rely on
 # them working (nurses and the response centre must know when a home's alarms cannot get through).
 FLEET_READERS = frozenset({Role.MUNICIPALITY_ADMIN, Role.INSTALLER, Role.TEAM_LEAD, Role.NURSE, Role.RESPONSE_CENTRE})
+# Kits in homes: creating homes and editing their addresses, enrolment codes, devices (register, assign to a
+# resident or a home, end), confirming a gateway's proposed devices. Installers see homes' addresses and their
+# residents' names for this, never health data (readings, alerts, quarantined values: PATIENT_SCOPE "none").
+KIT_MANAGERS = frozenset({Role.MUNICIPALITY_ADMIN, Role.INSTALLER})

@@ -14,6 +14,7 @@ from cloud.access.policy import staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import FLEET_READERS
 from cloud.fleet.status import FleetFilter, GatewayHealth, list_gateways
+from cloud.gateways.reports import Heartbeat, recent_heartbeats
 from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1/fleet", tags=["fleet"])
@@ -80,3 +81,12 @@ async def fleet_gateway(
     if not found:
         raise HTTPException(404, "No such gateway.")
     return found[0]
+
+
+@router.get("/gateways/{gateway_id}/heartbeats", responses={404: {"description": "No such gateway."}})
+async def fleet_heartbeats(
+    gateway_id: UUID, conn: Conn, viewer: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 20
+) -> list[Heartbeat]:
+    """The gateway's heartbeats of the last day, newest first (another municipality's gateway: 404)."""
+    await fleet_gateway(gateway_id, conn, viewer)
+    return await recent_heartbeats(conn, gateway_id, limit)

@@ -76,9 +76,14 @@ class DeviceProposal(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.post("/enrol", dependencies=[Public], status_code=201, responses={400: {}, 429: {}})
+WAITING = "The code waits for the installer's confirmation of the home; ask again in a few seconds."
+
+
+@router.post("/enrol", dependencies=[Public], status_code=201, responses={400: {}, 409: {}, 429: {}})
 async def enrol(body: EnrolRequest, request: Request, conn: GatewayConn) -> Enrolled:
-    """Exchange a single-use enrolment code for this gateway's own credential."""
+    """Exchange a single-use enrolment code for this gateway's own credential. A code made on the pages works
+    only once an installer has confirmed the home on site: until then the answer is 409 (ask again; it does
+    not count as a wrong code)."""
     client = request.client.host if request.client else "unknown"
     try:
         gateway_id, credential = await credentials.enrol(conn, body.code, client)
@@ -86,6 +91,8 @@ async def enrol(body: EnrolRequest, request: Request, conn: GatewayConn) -> Enro
         raise HTTPException(429, "Too many wrong codes; wait 15 minutes.") from None
     except credentials.EnrolmentError as exc:
         raise HTTPException(400, str(exc)) from None
+    except credentials.EnrolmentPending:
+        raise HTTPException(409, WAITING, {"Retry-After": "3"}) from None
     return Enrolled(gateway_id=gateway_id, credential=credential)
 
 

@@ -1,4 +1,7 @@
-"""Quarantined readings: what gateways sent that could not be stored, and why."""
+"""Quarantined readings: what gateways sent that could not be stored, and why.
+
+The readings themselves may hold health values: staff with patient data read them (audited). Installers, who
+never see health data (cloud/access/roles.py), read the counts by gateway, device and reason only."""
 
 from __future__ import annotations
 
@@ -17,8 +20,11 @@ from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1/quarantine", tags=["quarantine"])
 Viewer = Annotated[
+    Principal, staff_only(Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD, Role.NURSE, audited="quarantine.read")
+]
+Counter = Annotated[
     Principal,
-    staff_only(Role.INSTALLER, Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD, Role.NURSE, audited="quarantine.read"),
+    staff_only(Role.INSTALLER, Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD, Role.NURSE, audited="quarantine.count"),
 ]
 
 
@@ -32,7 +38,18 @@ def _narrowing(
     return Narrowing(viewer.municipality_id, gateway_id, device, reason)
 
 
+def _counting(
+    viewer: Counter,
+    gateway_id: UUID | None = None,
+    device: Annotated[str | None, Query(max_length=200)] = None,
+    reason: Reason | None = None,
+) -> Narrowing:
+    """The same narrowing for the counts, which installers may read too."""
+    return Narrowing(viewer.municipality_id, gateway_id, device, reason)
+
+
 Narrowed = Annotated[Narrowing, Depends(_narrowing)]
+Counted = Annotated[Narrowing, Depends(_counting)]
 
 
 @router.get("")
@@ -47,6 +64,6 @@ async def list_quarantine(
 
 
 @router.get("/counts")
-async def count_quarantine(conn: Conn, narrowed: Narrowed) -> list[QuarantineCount]:
+async def count_quarantine(conn: Conn, narrowed: Counted) -> list[QuarantineCount]:
     """Counts by gateway, device and reason."""
     return await quarantine_view.counts(conn, narrowed)

@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from cloud.access import directory
 from cloud.access.policy import PatientScopeFilter, patient_search, staff_only
 from cloud.access.principal import Principal
-from cloud.access.roles import Role
+from cloud.access.roles import KIT_MANAGERS, Role
 from cloud.registry import assignments, homes
 from cloud.registry.consent import supervision_profiles
 from cloud.registry.errors import RegistryError
@@ -26,7 +26,9 @@ router = APIRouter(prefix="/api/v1", tags=["registry"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {}, 409: {}, 422: {}}
 Staff = Annotated[Principal, staff_only()]
 Admin = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, audited="registry.write")]
-Kit = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, Role.INSTALLER, audited="registry.devices")]
+Kit = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS), audited="registry.devices")]
+# Homes are where kits go: the installer creates them and corrects their address on site (roles.KIT_MANAGERS).
+HomeWriter = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS), audited="registry.write")]
 
 
 async def refused(request: Request, exc: Exception) -> JSONResponse:
@@ -131,13 +133,13 @@ async def list_homes(
 
 
 @router.post("/homes", status_code=201)
-async def create_home(body: HomeIn, conn: Conn, admin: Admin) -> dict[str, UUID]:
+async def create_home(body: HomeIn, conn: Conn, admin: HomeWriter) -> dict[str, UUID]:
     """Add a home."""
     return {"id": await homes.create(conn, municipality_id=admin.municipality_id, **body.model_dump())}
 
 
 @router.patch("/homes/{home_id}", status_code=204, responses=ERRORS)
-async def change_home(home_id: UUID, body: HomeChange, conn: Conn, admin: Admin) -> None:
+async def change_home(home_id: UUID, body: HomeChange, conn: Conn, admin: HomeWriter) -> None:
     """Change a home's address, access notes or phone."""
     await homes.update(
         conn, municipality_id=admin.municipality_id, home_id=home_id, changes=body.model_dump(exclude_unset=True)
@@ -232,7 +234,7 @@ class EndIn(_Body):
 
 
 @router.post("/devices/{device_id}/assignments", status_code=201, responses=ERRORS)
-async def assign_device(device_id: UUID, body: AssignmentIn, conn: Conn, admin: Admin) -> dict[str, int]:
+async def assign_device(device_id: UUID, body: AssignmentIn, conn: Conn, admin: Kit) -> dict[str, int]:
     """Assign the device for a period; an overlap with another period of the device is a 409."""
     period = await assignments.assign(
         conn, municipality_id=admin.municipality_id, device_id=device_id, by=admin.id, **body.model_dump()
@@ -242,7 +244,7 @@ async def assign_device(device_id: UUID, body: AssignmentIn, conn: Conn, admin: 
 
 @router.post("/devices/{device_id}/assignments/{assignment_id}/end", status_code=204, responses=ERRORS)
 async def end_assignment(
-    device_id: UUID, assignment_id: Annotated[int, Path(ge=1, le=2**62)], body: EndIn, conn: Conn, admin: Admin
+    device_id: UUID, assignment_id: Annotated[int, Path(ge=1, le=2**62)], body: EndIn, conn: Conn, admin: Kit
 ) -> None:
     """End an assignment at `at` (a period can only be shortened)."""
     await assignments.end_period(

@@ -35,6 +35,11 @@ class EnrolmentThrottled(Exception):  # noqa: N818 - reads as a state
     """Too many wrong codes from this client recently."""
 
 
+class EnrolmentPending(Exception):  # noqa: N818 - reads as a state
+    """A valid code made on the pages whose home no installer has confirmed yet: the gateway asks again later
+    (not a failure: it does not count towards the throttle)."""
+
+
 @dataclass(frozen=True)
 class GatewayPrincipal:
     """A request authenticated with a gateway credential."""
@@ -87,7 +92,8 @@ async def enrol(conn: AsyncConnection[Any], code: str, client: str) -> tuple[UUI
         if failures and failures["recent"] >= MAX_FAILURES_PER_CLIENT:
             raise EnrolmentThrottled
         await cur.execute(
-            "SELECT municipality_id, home_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = %s FOR UPDATE",
+            "SELECT municipality_id, home_id, expires_at, used_at, rejected_at, "
+            "needs_confirmation AND confirmed_at IS NULL AS waiting FROM enrolment_codes WHERE code_hash = %s FOR UPDATE",
             (token_digest(normalise_code(code)),),
         )
         row = await cur.fetchone()
@@ -96,6 +102,8 @@ async def enrol(conn: AsyncConnection[Any], code: str, client: str) -> tuple[UUI
             if row is None
             else "already used"
             if row["used_at"] is not None
+            else "rejected by the installer"
+            if row["rejected_at"] is not None
             else "expired"
             if row["expires_at"] <= datetime.now(UTC)
             else None
@@ -104,6 +112,8 @@ async def enrol(conn: AsyncConnection[Any], code: str, client: str) -> tuple[UUI
             await conn.execute("INSERT INTO enrolment_failures (client) VALUES (%s)", (client,))
     if problem or row is None:
         raise EnrolmentError(f"the enrolment code is {problem}; ask for a new one")
+    if row["waiting"]:
+        raise EnrolmentPending
     credential = secrets.token_urlsafe(32)
     async with conn.transaction():
         await cur.execute(
@@ -114,7 +124,8 @@ async def enrol(conn: AsyncConnection[Any], code: str, client: str) -> tuple[UUI
         gateway = await cur.fetchone()
         assert gateway is not None
         updated = await conn.execute(
-            "UPDATE enrolment_codes SET used_at = now(), gateway_id = %s WHERE code_hash = %s AND used_at IS NULL",
+            "UPDATE enrolment_codes SET used_at = now(), gateway_id = %s WHERE code_hash = %s AND used_at IS NULL "
+            "AND rejected_at IS NULL",
             (gateway["id"], token_digest(normalise_code(code))),
         )
         if updated.rowcount != 1:  # a concurrent exchange of the same code won

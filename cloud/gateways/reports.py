@@ -1,8 +1,9 @@
 """What a gateway tells the cloud and asks of it: its heartbeat (stored with the clock skew), its
 configuration (the devices registered to it and the heartbeat interval), and the devices it proposes.
 
-The only writer of `gateway_status` and `device_proposals`, and of a gateway's recorded clock skew. The
-heartbeat's device list also tells when each device was last heard (cloud/gateways/last_seen.py).
+The only writer of `gateway_status`, `gateway_heartbeats` (the last day's heartbeats, for the gateway's page)
+and `device_proposals`, and of a gateway's recorded clock skew. The heartbeat's device list also tells when each
+device was last heard (cloud/gateways/last_seen.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any, TypedDict
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
+from pydantic import BaseModel
 from psycopg.types.json import Jsonb
 
 from cloud.gateways import last_seen
@@ -54,6 +56,14 @@ async def record_heartbeat(
             (gateway_id, now, gateway_clock, skew, Jsonb(report)),
         )
         await conn.execute("UPDATE gateways SET clock_skew_s = %s WHERE id = %s", (skew, gateway_id))
+        await conn.execute(
+            "INSERT INTO gateway_heartbeats (gateway_id, reported_at, clock_skew_s, report) VALUES (%s, %s, %s, %s)",
+            (gateway_id, now, skew, Jsonb(report)),
+        )
+        await conn.execute(
+            "DELETE FROM gateway_heartbeats WHERE gateway_id = %s AND reported_at < %s - interval '24 hours'",
+            (gateway_id, now),
+        )
         await last_seen.record(conn, gateway_id, heard, skew)
     return skew
 
@@ -88,3 +98,63 @@ async def propose_device(
         row = await cur.fetchone()
     assert row is not None
     return int(row["id"])
+
+
+class Heartbeat(BaseModel):
+    """One heartbeat as received: when, the clock skew, and the figures the gateway reported."""
+
+    reported_at: datetime
+    clock_skew_s: float
+    software_version: str | None
+    uptime_s: float | None
+    outbox_depth: int | None
+    outbox_evictions: int | None
+    watchdog_restarts: int | None
+    devices: int
+
+
+async def recent_heartbeats(conn: AsyncConnection[Any], gateway_id: UUID, limit: int = 20) -> list[Heartbeat]:
+    """The gateway's newest heartbeats of the last day, newest first."""
+    cur = conn.cursor(row_factory=class_row(Heartbeat))
+    await cur.execute(
+        "SELECT reported_at, clock_skew_s, report->>'software_version' AS software_version, "
+        "(report->>'uptime_s')::float8 AS uptime_s, (report->>'outbox_depth')::bigint AS outbox_depth, "
+        "(report->>'outbox_evictions')::bigint AS outbox_evictions, "
+        "(report->>'watchdog_restarts')::bigint AS watchdog_restarts, "
+        "jsonb_array_length(coalesce(report->'devices', '[]'::jsonb)) AS devices "
+        "FROM gateway_heartbeats WHERE gateway_id = %s ORDER BY reported_at DESC LIMIT %s",
+        (gateway_id, limit),
+    )
+    return await cur.fetchall()
+
+
+class Proposal(BaseModel):
+    """A device the gateway proposed, and whether an installer confirmed it (and as which device)."""
+
+    id: int
+    address: str
+    profile_id: str
+    proposed_at: datetime
+    confirmed_at: datetime | None
+    device_id: UUID | None
+
+
+async def proposals_of(conn: AsyncConnection[Any], gateway_id: UUID) -> list[Proposal]:
+    """The gateway's proposals, those waiting first, then by address."""
+    cur = conn.cursor(row_factory=class_row(Proposal))
+    await cur.execute(
+        "SELECT id, address, profile_id, proposed_at, confirmed_at, device_id FROM device_proposals "
+        "WHERE gateway_id = %s ORDER BY confirmed_at IS NOT NULL, address",
+        (gateway_id,),
+    )
+    return await cur.fetchall()
+
+
+async def mark_confirmed(conn: AsyncConnection[Any], gateway_id: UUID, proposal_id: int, device_id: UUID) -> bool:
+    """Record that an installer confirmed the proposal as `device_id`; False when it was not waiting."""
+    cur = await conn.execute(
+        "UPDATE device_proposals SET confirmed_at = now(), device_id = %s "
+        "WHERE id = %s AND gateway_id = %s AND confirmed_at IS NULL",
+        (device_id, proposal_id, gateway_id),
+    )
+    return cur.rowcount == 1

@@ -85,6 +85,28 @@ async def add_device(
     return UUID(str(row["id"]))
 
 
+async def device_at(conn: AsyncConnection[Any], *, municipality_id: UUID, profile_id: str, address: str) -> UUID:
+    """The municipality's device at `address`, added to the inventory when it is new (a proposal confirmed)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id FROM devices WHERE municipality_id = %s AND address = %s", (municipality_id, address)
+    )
+    found = await cur.fetchone()
+    if found is not None:
+        return UUID(str(found["id"]))
+    return await add_device(conn, municipality_id=municipality_id, profile_id=profile_id, address=address, serial=None)
+
+
+async def registered_to(conn: AsyncConnection[Any], device_id: UUID) -> UUID | None:
+    """The gateway the device is registered to now, if any."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT gateway_id FROM device_registrations WHERE device_id = %s AND valid @> now()", (device_id,)
+    )
+    found = await cur.fetchone()
+    return None if found is None else UUID(str(found["gateway_id"]))
+
+
 async def _insert_period(
     conn: AsyncConnection[Any], table: Table, device_id: UUID, column: str, target: UUID, start: datetime,
     end: datetime | None, by: UUID | None,

@@ -80,9 +80,12 @@ def test_quarantine_is_scoped_and_audited(
     client.post("/api/v1/ingest", json=batch(kit, [reading(1, kit.scale, metric="body.mood")]), headers=kit.auth)
     b_admin = tenants.b.auth(Role.MUNICIPALITY_ADMIN)
     assert client.get("/api/v1/quarantine", params={"gateway_id": str(kit.gateway_id)}, headers=b_admin).json() == []
-    response = client.get("/api/v1/quarantine", headers={**tenants.a.auth(Role.INSTALLER), "X-Request-ID": "q-read-1"})
+    response = client.get("/api/v1/quarantine", headers={**tenants.a.auth(Role.NURSE), "X-Request-ID": "q-read-1"})
     assert response.status_code == 200
     with psycopg.connect(ingest_db.runtime_url) as conn:
         rows = conn.execute("SELECT action, outcome FROM audit_log WHERE correlation_id = 'q-read-1'").fetchall()
     assert rows == [("quarantine.read", "allowed")]
     assert client.get("/api/v1/quarantine", headers=tenants.a.auth(Role.AUDITOR)).status_code == 403
+    # installers see the counts, never the quarantined values (they may hold health data)
+    assert client.get("/api/v1/quarantine", headers=tenants.a.auth(Role.INSTALLER)).status_code == 403
+    assert client.get("/api/v1/quarantine/counts", headers=tenants.a.auth(Role.INSTALLER)).status_code == 200

@@ -60,14 +60,21 @@ def enrol(
     config: ConfigOption = DEFAULT_CONFIG,
     insecure_dev: Annotated[bool, typer.Option("--insecure-dev", help="Allow http:// (development only).")] = False,
     ca_file: Annotated[Path | None, typer.Option("--ca-file", help="Extra CA certificate to trust.")] = None,
+    wait_seconds: Annotated[
+        float, typer.Option("--wait-seconds", min=0, max=86400,
+                            help="How long to wait for the installer to confirm the home on the enrolment page.")
+    ] = 1800,
+    retry_seconds: Annotated[float, typer.Option("--retry-seconds", min=0.2, max=60, help="Ask again this often.")] = 3,
 ) -> None:
-    """Exchange an enrolment code for the gateway credential and write the config."""
+    """Exchange an enrolment code for the gateway credential and write the config (waiting, while the cloud
+    says so, for the installer to confirm the home on the enrolment page)."""
     from edge.enrol import EnrolmentError
     from edge.enrol import enrol as do_enrol
     from edge.http import InsecureURLError
 
     try:
-        gateway_id = do_enrol(cloud, code, config, insecure_dev=insecure_dev, ca_file=ca_file)
+        gateway_id = do_enrol(cloud, code, config, insecure_dev=insecure_dev, ca_file=ca_file, wait_s=wait_seconds,
+                              every_s=retry_seconds, on_wait=lambda text: print(text, flush=True))  # fmt: skip
     except (EnrolmentError, InsecureURLError) as exc:
         fail(str(exc))
     print(f"enrolled: gateway {gateway_id}; config written to {config}")
