@@ -30,9 +30,8 @@ EnrolmentId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def enrolment_url(request: Request, code: str) -> str:
-    """The enrolment page for `code` on this service, with the code in the fragment (never sent to a server,
-    so it lands in no access log)."""
-    return f"{request.app.state.settings.public_url.rstrip('/')}/enrol#code={code}"
+    """The enrolment page for `code` on this service (`public_url`)."""
+    return enrolment.enrolment_url(request.app.state.settings.public_url, code)
 
 
 class KitResident(BaseModel):
@@ -83,7 +82,9 @@ async def create_enrolment_code(home_id: UUID, request: Request, conn: Conn, sta
     found, code = await enrolment.issue(
         conn, municipality_id=staff.municipality_id, home_id=home_id, actor=actor(request, staff), by=staff.id
     )
-    return IssuedCode(enrolment=found, code=code, expires_at=found.expires_at, enrolment_url=enrolment_url(request, code))
+    return IssuedCode(
+        enrolment=found, code=code, expires_at=found.expires_at, enrolment_url=enrolment_url(request, code)
+    )
 
 
 class CodeIn(BaseModel):
@@ -108,7 +109,7 @@ async def get_enrolment(enrolment_id: EnrolmentId, request: Request, conn: Conn,
 
 @router.post("/enrolments/{enrolment_id}/confirm", responses=ERRORS)
 async def confirm_enrolment(enrolment_id: EnrolmentId, request: Request, conn: Conn, staff: KitManager) -> Enrolment:
-    """"This is the home I am in": the code becomes usable by the gateway."""
+    """ "This is the home I am in": the code becomes usable by the gateway."""
     return await enrolment.decide(conn, enrolment_id, confirm=True, municipality_id=staff.municipality_id,
                                   actor=actor(request, staff), by=staff.id)  # fmt: skip
 

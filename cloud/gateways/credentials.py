@@ -93,7 +93,8 @@ async def enrol(conn: AsyncConnection[Any], code: str, client: str) -> tuple[UUI
             raise EnrolmentThrottled
         await cur.execute(
             "SELECT municipality_id, home_id, expires_at, used_at, rejected_at, "
-            "needs_confirmation AND confirmed_at IS NULL AS waiting FROM enrolment_codes WHERE code_hash = %s FOR UPDATE",
+            "needs_confirmation AND confirmed_at IS NULL AS waiting FROM enrolment_codes "
+            "WHERE code_hash = %s FOR UPDATE",
             (token_digest(normalise_code(code)),),
         )
         row = await cur.fetchone()

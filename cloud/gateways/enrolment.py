@@ -34,6 +34,12 @@ FOREIGN = N_("This code is for a home in another municipality. Nothing was chang
 DECIDED = N_("This code can no longer be confirmed or rejected: it is used, expired or rejected.")
 
 
+def enrolment_url(public_url: str, code: str) -> str:
+    """The enrolment page for `code` on the service at `public_url`, with the code in the fragment (a browser
+    never sends it, so it lands in no access log)."""
+    return f"{public_url.rstrip('/')}/enrol#code={code}"
+
+
 class ForeignHomeError(NotFoundError):
     """The code or home belongs to another municipality: answered like one that does not exist (404), and
     audited as a refused attempt."""
@@ -99,8 +105,8 @@ async def issue(
         cur = conn.cursor()
         await cur.execute(
             "INSERT INTO enrolment_codes (code_hash, municipality_id, home_id, expires_at, needs_confirmation, "
-            "created_by) SELECT %s, municipality_id, id, %s, true, %s FROM homes WHERE id = %s AND municipality_id = %s "
-            "RETURNING id",
+            "created_by) SELECT %s, municipality_id, id, %s, true, %s FROM homes "
+            "WHERE id = %s AND municipality_id = %s RETURNING id",
             (token_digest(code), datetime.now(UTC) + lifetime, by, home_id, municipality_id),
         )
         row = await cur.fetchone()

@@ -81,9 +81,7 @@ async def assign(
 async def gateway_of(conn: AsyncConnection[Any], gateway_id: UUID, municipality_id: UUID) -> None:
     """Refuse (404) a gateway that is not of the municipality."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        "SELECT 1 FROM gateways WHERE id = %s AND municipality_id = %s", (gateway_id, municipality_id)
-    )
+    await cur.execute("SELECT 1 FROM gateways WHERE id = %s AND municipality_id = %s", (gateway_id, municipality_id))
     if await cur.fetchone() is None:
         raise NotFoundError(NO_SUCH_GATEWAY)
 

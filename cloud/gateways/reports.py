@@ -14,8 +14,8 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
-from pydantic import BaseModel
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel
 
 from cloud.gateways import last_seen
 from cloud.gateways.heartbeat import expected_interval_s

@@ -88,9 +88,7 @@ async def add_device(
 async def device_at(conn: AsyncConnection[Any], *, municipality_id: UUID, profile_id: str, address: str) -> UUID:
     """The municipality's device at `address`, added to the inventory when it is new (a proposal confirmed)."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        "SELECT id FROM devices WHERE municipality_id = %s AND address = %s", (municipality_id, address)
-    )
+    await cur.execute("SELECT id FROM devices WHERE municipality_id = %s AND address = %s", (municipality_id, address))
     found = await cur.fetchone()
     if found is not None:
         return UUID(str(found["id"]))
@@ -233,17 +231,18 @@ async def history(
 
 
 async def inventory(
-    conn: AsyncConnection[Any], municipality_id: UUID, *, limit: int, offset: int
+    conn: AsyncConnection[Any], municipality_id: UUID, *, limit: int, offset: int, gateway_id: UUID | None = None
 ) -> list[dict[str, Any]]:
     """The municipality's devices by address, each with the patient or home it is assigned to and the gateway
-    it is registered to now (None where it is not)."""
+    it is registered to now (None where it is not); with `gateway_id`, those registered to that gateway now."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT d.id, d.profile_id, d.address, d.serial, a.patient_id, a.home_id, r.gateway_id FROM devices d "
             "LEFT JOIN device_assignments a ON a.device_id = d.id AND a.valid @> now() "
             "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> now() "
-            "WHERE d.municipality_id = %s ORDER BY d.address LIMIT %s OFFSET %s",
-            (municipality_id, limit, offset),
+            "WHERE d.municipality_id = %s AND (%s::uuid IS NULL OR r.gateway_id = %s) "
+            "ORDER BY d.address LIMIT %s OFFSET %s",
+            (municipality_id, gateway_id, gateway_id, limit, offset),
         )
         return await cur.fetchall()
 

@@ -81,6 +81,22 @@ async def list_homes(
     return await cur.fetchall()
 
 
+async def one(conn: AsyncConnection[Any], municipality_id: UUID, home_id: UUID) -> Home:
+    """One home of the municipality with its residents (by name); `NotFoundError` otherwise."""
+    cur = conn.cursor(row_factory=class_row(Home))
+    await cur.execute(
+        "SELECT h.id, h.address, h.access_notes, h.phone, coalesce(jsonb_agg(jsonb_build_object('id', p.id, "
+        "'display_name', p.display_name, 'lifecycle', p.lifecycle) ORDER BY p.display_name) "
+        "FILTER (WHERE p.id IS NOT NULL), '[]') AS residents FROM homes h LEFT JOIN patients p ON p.home_id = h.id "
+        "AND p.lifecycle <> ALL(%s) WHERE h.id = %s AND h.municipality_id = %s GROUP BY h.id",
+        (sorted(STOPPED), home_id, municipality_id),
+    )
+    found = await cur.fetchone()
+    if found is None:
+        raise NotFoundError("No such home in your municipality.")
+    return found
+
+
 async def residents(conn: AsyncConnection[Any], home_ids: list[UUID]) -> dict[UUID, list[UUID]]:
     """Residents still in the service, per home."""
     out: dict[UUID, list[UUID]] = {home: [] for home in home_ids}

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
-from cloud.access.roles import PATIENT_SCOPE, RESPONSE_CENTRE_SCREEN, Role
+from cloud.access.roles import FLEET_READERS, KIT_MANAGERS, PATIENT_SCOPE, RESPONSE_CENTRE_SCREEN, Role
 from common.i18n import N_
 
 SIGN_IN = "/signin"
@@ -51,16 +51,23 @@ def after_sign_in(target: str) -> str:
 def menu(role: Role) -> list[tuple[str, str]]:
     """The pages in the header for `role` (address, catalogue msgid): the worklist and the handover for the
     roles with patient data, the response centre's screen for the roles that may open it, and the start page
-    for the others. A patient's page is reached from the rows that name the patient."""
+    for the others; the fleet for those who read it, and the homes and kits for those who manage kits. A
+    patient's page is reached from the rows that name the patient."""
     if PATIENT_SCOPE[role] == "none":
-        return [(START, N_("Start"))]
+        return [*_kit_pages(role)] or [(START, N_("Start"))]
     if PATIENT_SCOPE[role] == "self":  # a citizen: their own page comes with the citizens' pages
         return []
     pages = [("/", N_("Worklist")), ("/handover", N_("Handover"))]
     if role in RESPONSE_CENTRE_SCREEN:
         # The centre's own screen first: it is where its operators work.
         pages.insert(0 if role == Role.RESPONSE_CENTRE else 1, ("/response-centre", N_("Response centre")))
-    return pages
+    return pages + _kit_pages(role)
+
+
+def _kit_pages(role: Role) -> list[tuple[str, str]]:
+    """The fleet (FLEET_READERS) and the homes and kits (KIT_MANAGERS)."""
+    pages = [("/fleet", N_("Fleet"))] if role in FLEET_READERS else []
+    return pages + ([("/kits", N_("Homes and kits"))] if role in KIT_MANAGERS else [])
 
 
 def is_page_request(request: Request) -> bool:

@@ -8,7 +8,10 @@ from cloud.web import (
     alert,
     assets,
     citizen,
+    enrol,
+    fleet,
     handover,
+    kits,
     patient,
     provider_sign_in,
     response_centre,
@@ -20,3 +23,4 @@ from cloud.web import (
 ROUTERS: tuple[APIRouter, ...] = (assets.router, session.router, worklist.router, alert.link_router, alert.router)
 ROUTERS += (start.router, response_centre.router, handover.router, patient.router, provider_sign_in.router)
 ROUTERS += (citizen.router,)
+ROUTERS += (kits.router, enrol.router, fleet.router)

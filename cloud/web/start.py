@@ -20,10 +20,6 @@ router = APIRouter(include_in_schema=False, tags=[PAGES_TAG])
 # What the roles without patient data use today (their pages come with later issues): a description and the
 # address of the API that answers it, which a signed-in browser may open.
 USES: dict[Role, list[tuple[str, str]]] = {
-    Role.INSTALLER: [
-        (N_("Gateways of the municipality, with their health and their devices"), "/api/v1/fleet/gateways"),
-        (N_("Devices registered in the municipality"), "/api/v1/devices"),
-    ],
     Role.AUDITOR: [(N_("The audit log: who looked at or changed what, and when"), "/api/v1/audit")],
 }
 
@@ -33,6 +29,8 @@ async def start(request: Request, principal: Annotated[Principal, staff_only()])
     """Send the person on to their role's first page, or show what a role without patient data can use."""
     if principal.role == Role.RESPONSE_CENTRE:
         return see_other("/response-centre")
+    if principal.role == Role.INSTALLER:  # kits, homes and the fleet: the fleet shows what needs a visit
+        return see_other("/fleet")
     if PATIENT_SCOPE[principal.role] != "none":
         return see_other("/")
     return render(request, "start.html", {"uses": USES.get(principal.role, [])})

@@ -37,13 +37,13 @@ def test_an_installer_following_the_guide_is_not_refused(
     code = client.post(f"/api/v1/homes/{home}/enrolment-codes", headers=installer)
     assert code.status_code == 201, code.text
     assert code.json()["enrolment_url"].endswith(f"/enrol#code={code.json()['code']}")
-    device = client.post("/api/v1/devices", json={"profile_id": "and-uc-352ble", "address": f"s-{uuid.uuid4().hex[:8]}"},
-                         headers=installer)  # fmt: skip
+    scale = {"profile_id": "and-uc-352ble", "address": f"s-{uuid.uuid4().hex[:8]}"}
+    device = client.post("/api/v1/devices", json=scale, headers=installer)
     assert device.status_code == 201, device.text
     device_id = device.json()["id"]
     since = datetime.now(UTC) - timedelta(minutes=5)
-    assigned = client.post(f"/api/v1/devices/{device_id}/assignments",
-                           json={"patient_id": str(patient), "valid_from": since.isoformat()}, headers=installer)  # fmt: skip
+    period = {"patient_id": str(patient), "valid_from": since.isoformat()}
+    assigned = client.post(f"/api/v1/devices/{device_id}/assignments", json=period, headers=installer)
     assert assigned.status_code == 201, assigned.text
     ended = client.post(f"/api/v1/devices/{device_id}/assignments/{assigned.json()['id']}/end",
                         json={"at": datetime.now(UTC).isoformat()}, headers=installer)  # fmt: skip
@@ -59,7 +59,7 @@ def test_the_installer_still_reaches_no_health_data(
                  "/api/v1/quarantine", "/api/v1/homes", "/api/v1/patients"):  # fmt: skip
         answer = client.get(path, headers=installer)
         assert answer.status_code == 403, (path, answer.status_code)
-    denied = rows(registry_db.runtime_url, "SELECT count(*) FROM audit_log WHERE patient_id = %s AND outcome = 'denied' "
-                  "AND role = 'installer'", patient)  # fmt: skip
+    query = "SELECT count(*) FROM audit_log WHERE patient_id = %s AND outcome = 'denied' AND role = 'installer'"
+    denied = rows(registry_db.runtime_url, query, patient)
     assert denied[0][0] >= 1
     assert "lifecycle" not in str(client.get("/api/v1/kits/homes", headers=installer).json())

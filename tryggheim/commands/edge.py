@@ -61,8 +61,13 @@ def enrol(
     insecure_dev: Annotated[bool, typer.Option("--insecure-dev", help="Allow http:// (development only).")] = False,
     ca_file: Annotated[Path | None, typer.Option("--ca-file", help="Extra CA certificate to trust.")] = None,
     wait_seconds: Annotated[
-        float, typer.Option("--wait-seconds", min=0, max=86400,
-                            help="How long to wait for the installer to confirm the home on the enrolment page.")
+        float,
+        typer.Option(
+            "--wait-seconds",
+            min=0,
+            max=86400,
+            help="How long to wait for the installer to confirm the home on the enrolment page.",
+        ),
     ] = 1800,
     retry_seconds: Annotated[float, typer.Option("--retry-seconds", min=0.2, max=60, help="Ask again this often.")] = 3,
 ) -> None:
