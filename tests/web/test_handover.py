@@ -105,10 +105,10 @@ def test_a_start_the_service_refuses_is_shown_next_to_the_field(
 
 def test_each_role_lands_on_its_own_page_and_sees_its_own_menu(app: TestClient, tenants: Tenants) -> None:
     menus = {
-        Role.NURSE: ("/", ["/", "/handover"]),
-        Role.RESPONSE_CENTRE: ("/response-centre", ["/response-centre", "/", "/handover"]),
-        Role.MUNICIPALITY_ADMIN: ("/", ["/", "/response-centre", "/handover"]),
-        Role.INSTALLER: ("/start", ["/start"]),
+        Role.NURSE: ("/", ["/", "/handover", "/fleet"]),
+        Role.RESPONSE_CENTRE: ("/response-centre", ["/response-centre", "/", "/handover", "/fleet"]),
+        Role.MUNICIPALITY_ADMIN: ("/", ["/", "/response-centre", "/handover", "/fleet", "/kits"]),
+        Role.INSTALLER: ("/fleet", ["/fleet", "/kits"]),
         Role.AUDITOR: ("/start", ["/start"]),
     }
     for role, (landing, menu) in menus.items():

@@ -219,8 +219,8 @@ def test_a_supervision_sensor_without_consent_is_refused_with_a_link_and_nothing
                       data={"csrf_token": csrf_of(page), "target": ""}, headers=HTML)  # fmt: skip
     assert joined.status_code == 200 and f'data-device="{address}"' in joined.text
     device = rows(url, "SELECT id FROM devices WHERE address = %s", address)[0][0]
-    activate = app.post(f"/fleet/gateways/{gateway}/devices/{device}/assign",
-                        data={"csrf_token": csrf_of(joined.text), "target": f"patient:{patient}"}, headers=HTML)  # fmt: skip
+    form = {"csrf_token": csrf_of(joined.text), "target": f"patient:{patient}"}
+    activate = app.post(f"/fleet/gateways/{gateway}/devices/{device}/assign", data=form, headers=HTML)
     assert activate.status_code == 409 and "/registry/patients/" in activate.text
     assert rows(url, "SELECT count(*) FROM device_assignments WHERE device_id = %s", device) == [(0,)]
 

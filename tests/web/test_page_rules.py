@@ -114,6 +114,25 @@ def _pages(app: TestClient, web_db: TestDatabase, tenants: Tenants) -> Iterator[
         yield "response centre, refused outcome", language, refused.text
         sign_in(app, tenants.a.usernames[Role.INSTALLER])
         yield "start (installer)", language, app.get("/", headers=headers).text
+        yield from _kit_pages(app, tenants, language, headers)
+
+
+def _kit_pages(
+    app: TestClient, tenants: Tenants, language: str, headers: dict[str, str]
+) -> Iterator[tuple[str, str, str]]:
+    """The installer's pages (signed in as the installer): homes, a home with a new code, enrolment, fleet."""
+    home = app.post("/api/v1/homes", json={"address": "Regelveien 1"}, headers=tenants.a.auth(Role.INSTALLER)).json()
+    yield "homes and kits", language, app.get("/kits", headers=headers).text
+    page = app.get(f"/kits/homes/{home['id']}", headers=headers).text
+    yield "home", language, page
+    made = app.post(f"/kits/homes/{home['id']}/codes", data={"csrf_token": csrf_of(page)}, headers=headers).text
+    yield "enrolment code", language, made
+    yield "enrolment from the QR code", language, app.get("/enrol", headers=headers).text
+    yield "enrolment code form", language, app.get("/enrol/code", headers=headers).text
+    enrolment = re.search(r'href="/enrol/([0-9]+)"', made)
+    assert enrolment
+    yield "enrolment", language, app.get(f"/enrol/{enrolment.group(1)}", headers=headers).text
+    yield "fleet", language, app.get("/fleet?offline=true", headers=headers).text
 
 
 @pytest.fixture(scope="module")
