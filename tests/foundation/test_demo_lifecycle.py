@@ -127,7 +127,10 @@ def test_demo_tells_its_story_and_leaves_nothing_running_on_sigterm(state: Path)
         assert alarm["address"].startswith("Thorvald Meyers gate 1") and alarm["taken_at"] is None, alarm
         # Two homes run real edge agent processes against this service; the radio home has its own broker.
         assert wait_for_line(process, "Simulerte hjem: 2", timeout=90)
-        assert len(processes_mentioning(f"{state}/edge/home-")) == 3
+        # A fourth kit's agent waits in enrolment for the installer's confirmation on the page its address opens.
+        waiting = wait_for_line(process, "Et fjerde utstyr venter", timeout=30)
+        assert f"{url}/enrol#code=" in waiting, waiting
+        assert len(processes_mentioning(f"{state}/edge/home-")) == 4
         assert len(processes_mentioning(f"{state}/edge/home-12/mosquitto/mosquitto.conf")) == 1
         # The unacknowledged alarm escalates by e-mail (shortened demo waits) into the printing mail sink.
         mail = wait_for_line(process, "E-post til teamleder@", timeout=90)
@@ -143,8 +146,8 @@ def test_ctrl_c_with_every_home_running_leaves_nothing_running(state: Path) -> N
     # The story is the test above; this one only needs everything the demo starts to be up when Ctrl-C comes.
     process, _url = _start_demo(state, free_port())
     try:
-        assert wait_for_line(process, "Simulerte hjem: 2", timeout=90)
-        assert len(processes_mentioning(f"{state}/edge/home-")) == 3
+        assert wait_for_line(process, "Et fjerde utstyr venter", timeout=90)
+        assert len(processes_mentioning(f"{state}/edge/home-")) == 4
         data_dir = _data_dir_of(state)
     finally:
         _stop(process, signal.SIGINT)

@@ -15,6 +15,7 @@ from cloud.runtime import Database, StartupError
 from common.i18n import translations
 from tryggheim.commands._startup import fail, load_settings
 from tryggheim.demo import homes as demo_homes
+from tryggheim.demo import kit as demo_kit
 from tryggheim.demo import mail as demo_mail
 from tryggheim.demo import registry as demo_registry
 from tryggheim.demo import seed as demo_seed
@@ -88,6 +89,11 @@ def demo(
             )
             agents.extend(demo_homes.start_agents(url, runtime[0], state_dir))
             print(_("Simulated homes: {count} edge agents running").format(count=len(demo_homes.HOMES)), flush=True)
+            fourth, link = demo_kit.start(url, runtime[0], state_dir)
+            agents.append(fourth)
+            if link:
+                print(_("A fourth kit waits for the installer (demo.installator) to confirm its home: {url}").format(
+                    url=link), flush=True)  # fmt: skip
             homes, patients, consents = demo_registry.counts(runtime[0])
             print(_("Registry: {homes} homes, {patients} patients, {consents} consents").format(
                 homes=homes, patients=patients, consents=consents), flush=True)  # fmt: skip

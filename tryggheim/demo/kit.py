@@ -1,0 +1,108 @@
+"""The demo's fourth kit, enrolled through the QR page as an installer would: a fourth home with its resident, an
+enrolment code made as the administrator makes it on the home's page (waiting for the installer's confirmation),
+and an edge agent that waits in `tryggheim edge enrol` until the installer (demo.installator) confirms the home on
+the enrolment page, then runs on the simulator and proposes its devices for confirmation on the gateway's page.
+
+The code's address is printed once (only its digest is stored); a later demo run whose kit is still waiting
+makes a new code. Once enrolled, the agent simply runs, as the other homes' do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from cloud.access import audit, directory
+from cloud.gateways import enrolment
+from cloud.registry import OPERATOR, homes
+from cloud.registry import patients as registry
+from common.children import die_with_parent
+from tryggheim.demo.seed import MUNICIPALITY, TEAM
+
+SEED = 13
+ADDRESS = "Demoveien 13, 0555 Oslo"
+RESIDENT = "Eva Berg (demo)"
+SPEED = 120  # as the other simulated homes
+WAIT_S = 4 * 3600  # the agent waits this long for the installer's confirmation
+_TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
+
+
+async def _home(conn: psycopg.AsyncConnection[Any], municipality: UUID) -> UUID:
+    """The fourth home and its resident (created once)."""
+    row = await (
+        await conn.execute("SELECT id FROM homes WHERE municipality_id = %s AND address = %s", (municipality, ADDRESS))
+    ).fetchone()
+    if row is not None:
+        return UUID(str(row[0]))
+    home = await homes.create(conn, municipality_id=municipality, address=ADDRESS, phone=None,
+                              access_notes="Nøkkelboks ved døren; nytt utstyr installeres (demo)")  # fmt: skip
+    team = await directory.ensure_team(conn, municipality, TEAM, actor=audit.Actor.system("demo"))
+    fields = registry.PatientFields(display_name=RESIDENT, phone="+47 900 00 131", home_id=home, care_team_id=team)
+    await registry.create(conn, municipality_id=municipality, fields=fields, lifecycle="active",
+                          allow_synthetic=False, by=OPERATOR)  # fmt: skip
+    return home
+
+
+async def _code(url: str, public_url: str) -> str:
+    """A new code for the fourth home, made by the demo's administrator and waiting for the installer: its
+    enrolment address (with the code in the fragment) and the code, tab-separated."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
+        home = await _home(conn, municipality)
+        admin = await (
+            await conn.execute(
+                "SELECT id FROM staff WHERE username = 'demo.admin' AND municipality_id = %s", (municipality,)
+            )
+        ).fetchone()
+        assert admin is not None
+        actor = audit.Actor.system("demo.admin")
+        _, code = await enrolment.issue(conn, municipality_id=municipality, home_id=home, actor=actor, by=admin[0])
+    return f"{enrolment.enrolment_url(public_url, code)}\t{code}"
+
+
+def start(base_url: str, runtime_url: str, state_dir: Path) -> tuple[subprocess.Popen[bytes], str | None]:
+    """Start the fourth kit's agent: waiting in enrolment first when it is not enrolled yet. Returns the process
+    and, while it waits, the enrolment page's address for the installer."""
+    home_dir = (state_dir / "edge" / f"home-{SEED}").resolve()
+    home_dir.mkdir(parents=True, exist_ok=True)
+    config = home_dir / "gateway.toml"
+    link: str | None = None
+    code = ""
+    if not config.exists():
+        link, code = asyncio.run(_code(runtime_url, base_url)).split("\t")
+    env = {
+        **os.environ,
+        "TRYGGHEIM_EDGE_SIMULATOR__ENABLED": "true",
+        "TRYGGHEIM_EDGE_SIMULATOR__SEED": str(SEED),
+        "TRYGGHEIM_EDGE_SIMULATOR__SPEED": str(SPEED),
+    }
+    command = [sys.executable, "-m", "tryggheim.demo.kit", base_url, code, str(config)]
+    log = (home_dir / "agent.log").open("ab")
+    agent = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        preexec_fn=die_with_parent(signal.SIGTERM),
+    )  # fmt: skip
+    log.close()
+    return agent, link
+
+
+def _enrol_then_run(base_url: str, code: str, config: Path) -> None:
+    """Wait in enrolment (when `code` is given) for the installer's confirmation, then become the agent (same
+    process, so stopping it is one signal whichever step it is in)."""
+    if code:
+        from edge.enrol import enrol
+
+        enrol(base_url, code, config, insecure_dev=True, wait_s=WAIT_S, on_wait=lambda text: print(text, flush=True))
+    os.execv(_TRYGGHEIM, [_TRYGGHEIM, "edge", "run", "--config", str(config)])  # noqa: S606 - our own CLI
+
+
+if __name__ == "__main__":
+    _enrol_then_run(sys.argv[1], sys.argv[2], Path(sys.argv[3]))
