@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 import psycopg
 
 from cloud.access import audit, directory
@@ -51,9 +52,9 @@ async def _home(conn: psycopg.AsyncConnection[Any], municipality: UUID) -> UUID:
     return home
 
 
-async def _code(url: str, public_url: str) -> str:
+async def _code(url: str, public_url: str) -> tuple[str, str, int]:
     """A new code for the fourth home, made by the demo's administrator and waiting for the installer: its
-    enrolment address (with the code in the fragment) and the code, tab-separated."""
+    enrolment address (with the code in the fragment), the code, and the enrolment's id."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
         home = await _home(conn, municipality)
@@ -64,8 +65,8 @@ async def _code(url: str, public_url: str) -> str:
         ).fetchone()
         assert admin is not None
         actor = audit.Actor.system("demo.admin")
-        _, code = await enrolment.issue(conn, municipality_id=municipality, home_id=home, actor=actor, by=admin[0])
-    return f"{enrolment.enrolment_url(public_url, code)}\t{code}"
+        made, code = await enrolment.issue(conn, municipality_id=municipality, home_id=home, actor=actor, by=admin[0])
+    return enrolment.enrolment_url(public_url, code), code, made.id
 
 
 def start(base_url: str, runtime_url: str, state_dir: Path) -> tuple[subprocess.Popen[bytes], str | None]:
@@ -77,7 +78,7 @@ def start(base_url: str, runtime_url: str, state_dir: Path) -> tuple[subprocess.
     link: str | None = None
     code = ""
     if not config.exists():
-        link, code = asyncio.run(_code(runtime_url, base_url)).split("\t")
+        link, code, _ = asyncio.run(_code(runtime_url, base_url))
     env = {
         **os.environ,
         "TRYGGHEIM_EDGE_SIMULATOR__ENABLED": "true",
@@ -92,6 +93,18 @@ def start(base_url: str, runtime_url: str, state_dir: Path) -> tuple[subprocess.
     )  # fmt: skip
     log.close()
     return agent, link
+
+
+def showcase(base_url: str, runtime_url: str, gateway: str, credential: str) -> dict[str, str]:
+    """For the screenshots: the fourth home's code waiting for the installer, and a blood-glucose meter and a
+    door sensor proposed by `gateway`. Returns the ids the pages' paths name (`enrolment`, `gateway`)."""
+    _, _, waiting = asyncio.run(_code(runtime_url, base_url))
+    proposed = (("D0:E1:00:00:04:01", "roche-accu-chek-guide"), ("hall-door-2", "aqara-door-window-mccgq11lm"))
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for address, profile in proposed:
+            client.post(f"/api/v1/gateways/{gateway}/devices", json={"address": address, "profile_id": profile},
+                        headers={"Authorization": f"Bearer {credential}"}).raise_for_status()  # fmt: skip
+    return {"enrolment": str(waiting), "gateway": gateway}
 
 
 def _enrol_then_run(base_url: str, code: str, config: Path) -> None:

@@ -53,6 +53,9 @@ PAGES = (
     Page("patient", "/patients/{kari}", "demo.sykepleier"),
     Page("response-centre", "/response-centre", "demo.responssenter"),
     Page("handover", "/handover", "demo.sykepleier"),
+    Page("fleet", "/fleet", "demo.installator"),
+    Page("enrolment", "/enrol/{enrolment}", "demo.installator"),
+    Page("gateway", "/fleet/gateways/{gateway}", "demo.installator"),
 )
 SIZES = ((1366, 768), (390, 844))
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

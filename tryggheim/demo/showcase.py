@@ -37,6 +37,7 @@ from device_profiles import wire
 from device_profiles.sim import HomeSimulator
 from device_profiles.sim.home import default_devices
 from device_profiles.sim.scenarios import AlarmPress, Scenario, VitalShift, WeightGain
+from tryggheim.demo import kit as demo_kit
 from tryggheim.demo.registry import install_with_consent
 from tryggheim.demo.seed import MUNICIPALITY, assign_protocols, propose_limits, report_status, wire_readings
 
@@ -96,10 +97,12 @@ class Showcase:
 
     patients: dict[str, UUID] = field(default_factory=dict)
     alerts: dict[str, int] = field(default_factory=dict)
+    kits: dict[str, str] = field(default_factory=dict)  # the kit pages' `enrolment` and `gateway`
 
     def names(self) -> dict[str, str]:
         """Values for the `{...}` fields of page paths: `kari`, ..., `kari_weight`, `berit_alarm`, ..."""
-        return {**{k: str(v) for k, v in self.patients.items()}, **{k: str(v) for k, v in self.alerts.items()}}
+        return {**{k: str(v) for k, v in self.patients.items()}, **{k: str(v) for k, v in self.alerts.items()},
+                **self.kits}  # fmt: skip
 
 
 def _readings(resident: Resident, now: datetime, kit: dict[str, str]) -> list[Reading]:
@@ -228,6 +231,8 @@ def build(base_url: str, runtime_url: str, passwords: dict[str, str]) -> Showcas
         shown.patients[first] = patient
         shown.alerts |= {f"{first}_{name}": opened[rule] for rule, name in resident.expected.items()}
     _people_act(base_url, passwords, shown)
+    kari_home = homes[next(iter(homes))]
+    shown.kits = demo_kit.showcase(base_url, runtime_url, kari_home["gateway"], kari_home["credential"])
     proposal = asyncio.run(propose_limits(runtime_url, str(shown.patients["kari"])))
     if "waiting for approval" not in proposal:
         raise RuntimeError(f"Kari's personal limits were not proposed: {proposal}")
