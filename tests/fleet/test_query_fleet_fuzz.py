@@ -43,6 +43,7 @@ def test_query_and_fleet_apis_have_no_server_errors_and_never_leak(
         "/api/v1/patients/{patient_id}/latest",
         "/api/v1/fleet/gateways",
         "/api/v1/fleet/gateways/{gateway_id}",
+        "/api/v1/fleet/gateways/{gateway_id}/heartbeats",
     }
     patients = itertools.cycle([str(tenants.a.patients["nord"]), str(tenants.b.patients["nord"]), None])
     gateways = itertools.cycle([str(fleets["a"].healthy.gateway_id), str(fleets["b"].healthy.gateway_id), None])
