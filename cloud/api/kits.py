@@ -25,7 +25,9 @@ from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1", tags=["kits"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {}, 409: {}, 422: {}}
-KitManager = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS), audited="kits")]
+# Reads leave no record (addresses and names, no health data); changes do, here and in the services.
+KitReader = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS))]
+KitManager = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS), audited="kits.write")]
 EnrolmentId = Annotated[int, Path(ge=1, le=2**62)]
 
 
@@ -58,7 +60,7 @@ async def kit_homes(conn: Conn, municipality_id: UUID, limit: int = 200, offset:
 @router.get("/kits/homes")
 async def list_kit_homes(
     conn: Conn,
-    staff: KitManager,
+    staff: KitReader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[KitHome]:
@@ -102,7 +104,7 @@ async def look_up_enrolment(body: CodeIn, request: Request, conn: Conn, staff: K
 
 
 @router.get("/enrolments/{enrolment_id}", responses=ERRORS)
-async def get_enrolment(enrolment_id: EnrolmentId, request: Request, conn: Conn, staff: KitManager) -> Enrolment:
+async def get_enrolment(enrolment_id: EnrolmentId, request: Request, conn: Conn, staff: KitReader) -> Enrolment:
     """One enrolment of the caller's municipality."""
     return await enrolment.get(conn, enrolment_id, municipality_id=staff.municipality_id, actor=actor(request, staff))
 
@@ -131,7 +133,7 @@ class TargetIn(BaseModel):
 
 
 @router.get("/kits/gateways/{gateway_id}/proposals", responses=ERRORS)
-async def list_proposals(gateway_id: UUID, conn: Conn, staff: KitManager) -> list[reports.Proposal]:
+async def list_proposals(gateway_id: UUID, conn: Conn, staff: KitReader) -> list[reports.Proposal]:
     """The devices the gateway proposed, waiting ones first."""
     await pairing.gateway_of(conn, gateway_id, staff.municipality_id)
     return await reports.proposals_of(conn, gateway_id)

@@ -31,7 +31,8 @@ from cloud.web.templating import render
 from common.i18n import N_
 
 router = APIRouter(include_in_schema=False, tags=[PAGES_TAG])
-KitManager = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS), audited="kits")]
+KitReader = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS))]  # polled: the service audits what matters
+KitManager = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS), audited="kits.write")]
 EnrolmentId = Annotated[int, Path(ge=1, le=2**62)]
 SCRIPT = {"live_script": "enrol.js"}
 NO_CODE = N_("Write the enrolment code.")
@@ -45,7 +46,7 @@ async def from_qr_code(request: Request) -> Response:
 
 
 @router.get("/enrol/code")
-async def code_form(request: Request, staff: KitManager) -> Response:
+async def code_form(request: Request, staff: KitReader) -> Response:
     """The code form (filled in and sent by the script when the QR code was scanned)."""
     return render(request, "enrol_code.html", {"values": {}, "errors": {}, **SCRIPT})
 
@@ -95,13 +96,13 @@ async def _page(
 
 
 @router.get("/enrol/{enrolment_id}")
-async def enrolment_page(enrolment_id: EnrolmentId, request: Request, conn: Conn, staff: KitManager) -> Response:
+async def enrolment_page(enrolment_id: EnrolmentId, request: Request, conn: Conn, staff: KitReader) -> Response:
     """The home the code is for, the confirmation, and the gateway's progress."""
     return await _page(request, conn, staff, enrolment_id, "enrolment.html")
 
 
 @router.get("/enrol/{enrolment_id}/progress")
-async def progress(enrolment_id: EnrolmentId, request: Request, conn: Conn, staff: KitManager) -> Response:
+async def progress(enrolment_id: EnrolmentId, request: Request, conn: Conn, staff: KitReader) -> Response:
     """The gateway's progress alone (htmx polls it while the installer waits)."""
     return await _page(request, conn, staff, enrolment_id, "_enrolment_progress.html")
 

@@ -35,7 +35,7 @@ from common.i18n import N_
 
 router = APIRouter(include_in_schema=False, tags=[PAGES_TAG])
 Reader = Annotated[Principal, staff_only(*sorted(FLEET_READERS))]
-KitManager = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS), audited="kits")]
+KitManager = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS), audited="kits.write")]
 SCRIPT = {"live_script": "fleet.js"}
 FILTERS = (("offline", N_("Offline")), ("low_battery", N_("Low battery")), ("garbage", N_("Sending garbage")))
 NO_GATEWAY = N_("No such gateway in your municipality.")
@@ -75,6 +75,8 @@ async def _gateway(
     if not found:
         return notice(request, N_("Not found"), NO_GATEWAY, 404, back="/fleet")
     health = found[0]
+    if request.headers.get("hx-request") == "true":  # the live refresh: the health alone
+        return render(request, "_fleet_gateway_live.html", {"health": health}, status=status)
     manages = viewer.role in KIT_MANAGERS
     home = await homes.one(conn, viewer.municipality_id, health.home_id) if health.home_id else None
     devices = await assignments.inventory(conn, viewer.municipality_id, limit=500, offset=0, gateway_id=gateway_id)
@@ -85,8 +87,7 @@ async def _gateway(
         "heartbeats": await reports.recent_heartbeats(conn, gateway_id),
         "supervision": supervision_profiles(), "checked": checked or Checked({}), **SCRIPT,
     }  # fmt: skip
-    fragment = request.headers.get("hx-request") == "true"
-    return render(request, "_fleet_gateway_live.html" if fragment else "fleet_gateway.html", context, status=status)
+    return render(request, "fleet_gateway.html", context, status=status)
 
 
 @router.get("/fleet/gateways/{gateway_id}")

@@ -114,11 +114,11 @@ def _pages(app: TestClient, web_db: TestDatabase, tenants: Tenants) -> Iterator[
         yield "response centre, refused outcome", language, refused.text
         sign_in(app, tenants.a.usernames[Role.INSTALLER])
         yield "start (installer)", language, app.get("/", headers=headers).text
-        yield from _kit_pages(app, tenants, language, headers)
+        yield from _kit_pages(app, tenants, language, headers, found.kit.gateway_id)
 
 
 def _kit_pages(
-    app: TestClient, tenants: Tenants, language: str, headers: dict[str, str]
+    app: TestClient, tenants: Tenants, language: str, headers: dict[str, str], gateway: object
 ) -> Iterator[tuple[str, str, str]]:
     """The installer's pages (signed in as the installer): homes, a home with a new code, enrolment, fleet."""
     home = app.post("/api/v1/homes", json={"address": "Regelveien 1"}, headers=tenants.a.auth(Role.INSTALLER)).json()
@@ -133,6 +133,8 @@ def _kit_pages(
     assert enrolment
     yield "enrolment", language, app.get(f"/enrol/{enrolment.group(1)}", headers=headers).text
     yield "fleet", language, app.get("/fleet?offline=true", headers=headers).text
+    yield "gateway", language, app.get(f"/fleet/gateways/{gateway}", headers=headers).text
+    yield "no such enrolment", language, app.get("/enrol/999999999", headers=headers).text
 
 
 @pytest.fixture(scope="module")
