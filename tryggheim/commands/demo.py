@@ -89,11 +89,7 @@ def demo(
             )
             agents.extend(demo_homes.start_agents(url, runtime[0], state_dir))
             print(_("Simulated homes: {count} edge agents running").format(count=len(demo_homes.HOMES)), flush=True)
-            fourth, link = demo_kit.start(url, runtime[0], state_dir)
-            agents.append(fourth)
-            if link:
-                print(_("A fourth kit waits for the installer (demo.installator) to confirm its home: {url}").format(
-                    url=link), flush=True)  # fmt: skip
+            agents.append(demo_kit.start(url, runtime[0], state_dir, _))
             homes, patients, consents = demo_registry.counts(runtime[0])
             print(_("Registry: {homes} homes, {patients} patients, {consents} consents").format(
                 homes=homes, patients=patients, consents=consents), flush=True)  # fmt: skip

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -69,9 +70,9 @@ async def _code(url: str, public_url: str) -> tuple[str, str, int]:
     return enrolment.enrolment_url(public_url, code), code, made.id
 
 
-def start(base_url: str, runtime_url: str, state_dir: Path) -> tuple[subprocess.Popen[bytes], str | None]:
-    """Start the fourth kit's agent: waiting in enrolment first when it is not enrolled yet. Returns the process
-    and, while it waits, the enrolment page's address for the installer."""
+def start(base_url: str, runtime_url: str, state_dir: Path, gettext: Callable[[str], str]) -> subprocess.Popen[bytes]:
+    """Start the fourth kit's agent: waiting in enrolment first when it is not enrolled yet, and then it prints
+    the enrolment page's address for the installer (in the words of `gettext`)."""
     home_dir = (state_dir / "edge" / f"home-{SEED}").resolve()
     home_dir.mkdir(parents=True, exist_ok=True)
     config = home_dir / "gateway.toml"
@@ -92,7 +93,10 @@ def start(base_url: str, runtime_url: str, state_dir: Path) -> tuple[subprocess.
         preexec_fn=die_with_parent(signal.SIGTERM),
     )  # fmt: skip
     log.close()
-    return agent, link
+    if link:
+        print(gettext("A fourth kit waits for the installer (demo.installator) to confirm its home: {url}").format(
+            url=link), flush=True)  # fmt: skip
+    return agent
 
 
 def showcase(base_url: str, runtime_url: str, gateway: str, credential: str) -> dict[str, str]:
