@@ -112,6 +112,7 @@ def test_the_code_made_on_the_page_waits_for_the_installer_then_the_kit_comes_on
     assert app.post(f"/api/v1/gateways/{gateway}/devices", json=proposal, headers=auth).status_code == 202
     progress = app.get(f"/enrol/{enrolment}/progress", headers=HTML).text
     assert 'class="done" data-step="online"' in progress and f"/fleet/gateways/{gateway}" in progress
+    assert f"{address} (and-uc-352ble)" in progress  # its proposed devices
     fleet = app.get("/fleet", headers=HTML).text
     assert f'data-gateway-id="{gateway}"' in fleet
     page = app.get(f"/fleet/gateways/{gateway}", headers=HTML).text
