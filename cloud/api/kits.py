@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.access.policy import actor, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import KIT_MANAGERS
 from cloud.gateways import enrolment, pairing, reports
+from cloud.gateways.credentials import EnrolmentThrottled
 from cloud.gateways.enrolment import Enrolment
 from cloud.registry import homes
 from cloud.requests import Conn
@@ -97,10 +98,16 @@ class CodeIn(BaseModel):
     code: str = Field(min_length=4, max_length=40)
 
 
-@router.post("/enrolments/lookup", responses=ERRORS)
+@router.post("/enrolments/lookup", responses={**ERRORS, 429: {}})
 async def look_up_enrolment(body: CodeIn, request: Request, conn: Conn, staff: KitManager) -> Enrolment:
-    """The enrolment of a code: the home it is for and where it stands (another municipality's: 404, audited)."""
-    return await enrolment.by_code(conn, body.code, municipality_id=staff.municipality_id, actor=actor(request, staff))
+    """The enrolment of a code: the home it is for and where it stands (another municipality's: 404, audited;
+    too many wrong codes: 429)."""
+    try:
+        return await enrolment.by_code(
+            conn, body.code, municipality_id=staff.municipality_id, actor=actor(request, staff)
+        )
+    except EnrolmentThrottled:
+        raise HTTPException(429, "Too many wrong codes; wait 15 minutes.") from None
 
 
 @router.get("/enrolments/{enrolment_id}", responses=ERRORS)

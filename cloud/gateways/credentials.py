@@ -80,17 +80,28 @@ async def create_code(
     return code, expires
 
 
+async def check_throttle(conn: AsyncConnection[Any], client: str) -> None:
+    """Raise `EnrolmentThrottled` when `client` tried too many wrong codes recently."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT count(*) AS recent FROM enrolment_failures WHERE client = %s AND at > %s",
+        (client, datetime.now(UTC) - FAILURE_WINDOW),
+    )
+    failures = await cur.fetchone()
+    if failures and failures["recent"] >= MAX_FAILURES_PER_CLIENT:
+        raise EnrolmentThrottled
+
+
+async def record_failure(conn: AsyncConnection[Any], client: str) -> None:
+    """Count one wrong code from `client` (a gateway's address, or a person looking codes up)."""
+    await conn.execute("INSERT INTO enrolment_failures (client) VALUES (%s)", (client,))
+
+
 async def enrol(conn: AsyncConnection[Any], code: str, client: str) -> tuple[UUID, str]:
     """Exchange a code, once, for a new gateway and its credential."""
     cur = conn.cursor(row_factory=dict_row)
     async with conn.transaction():
-        await cur.execute(
-            "SELECT count(*) AS recent FROM enrolment_failures WHERE client = %s AND at > %s",
-            (client, datetime.now(UTC) - FAILURE_WINDOW),
-        )
-        failures = await cur.fetchone()
-        if failures and failures["recent"] >= MAX_FAILURES_PER_CLIENT:
-            raise EnrolmentThrottled
+        await check_throttle(conn, client)
         await cur.execute(
             "SELECT municipality_id, home_id, expires_at, used_at, rejected_at, "
             "needs_confirmation AND confirmed_at IS NULL AS waiting FROM enrolment_codes "
@@ -110,7 +121,7 @@ async def enrol(conn: AsyncConnection[Any], code: str, client: str) -> tuple[UUI
             else None
         )
         if problem:
-            await conn.execute("INSERT INTO enrolment_failures (client) VALUES (%s)", (client,))
+            await record_failure(conn, client)
     if problem or row is None:
         raise EnrolmentError(f"the enrolment code is {problem}; ask for a new one")
     if row["waiting"]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from cloud.access import audit
 from cloud.access.secrets import token_digest
-from cloud.gateways.credentials import CODE_LIFETIME, new_code, normalise_code
+from cloud.gateways.credentials import CODE_LIFETIME, check_throttle, new_code, normalise_code, record_failure
 from cloud.registry.errors import ConflictError, NotFoundError
 from common.i18n import N_
 
@@ -126,9 +126,13 @@ async def _refuse_foreign(conn: AsyncConnection[Any], actor: audit.Actor, resour
 
 async def by_code(conn: AsyncConnection[Any], code: str, *, municipality_id: UUID, actor: audit.Actor) -> Enrolment:
     """The enrolment of a code typed or scanned by a signed-in installer or administrator of `municipality_id`;
-    a code of another municipality is refused and audited."""
+    a code of another municipality is refused and audited. Wrong codes count towards the same throttle as a
+    gateway's (per person), so codes cannot be guessed through the page either (`EnrolmentThrottled`)."""
+    client = f"staff:{actor.principal_id}"
+    await check_throttle(conn, client)
     found = await _one(conn, "WHERE c.code_hash = %s", token_digest(normalise_code(code)))
     if found is None:
+        await record_failure(conn, client)
         raise NotFoundError(NO_SUCH_CODE)
     if found.municipality_id != municipality_id:
         await _refuse_foreign(conn, actor, f"enrolment/{found.id}", municipality_id)

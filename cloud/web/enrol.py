@@ -21,6 +21,7 @@ from cloud.access.principal import Principal
 from cloud.access.roles import KIT_MANAGERS
 from cloud.fleet.status import FleetFilter, list_gateways
 from cloud.gateways import enrolment, reports
+from cloud.gateways.credentials import EnrolmentThrottled
 from cloud.gateways.enrolment import Enrolment, ForeignHomeError
 from cloud.registry.errors import NotFoundError, RegistryError
 from cloud.requests import Conn
@@ -36,6 +37,7 @@ KitManager = Annotated[Principal, staff_only(*sorted(KIT_MANAGERS), audited="kit
 EnrolmentId = Annotated[int, Path(ge=1, le=2**62)]
 SCRIPT = {"live_script": "enrol.js"}
 NO_CODE = N_("Write the enrolment code.")
+TOO_MANY = N_("Too many wrong codes. Wait 15 minutes and try again.")
 FOREIGN_HEADING = N_("Another municipality's home")
 
 
@@ -65,6 +67,8 @@ async def look_up(request: Request, conn: Conn, staff: KitManager) -> Response:
             return notice(request, FOREIGN_HEADING, str(exc), 404)
         except NotFoundError as exc:
             checked.refuse("code", str(exc))
+        except EnrolmentThrottled:
+            return notice(request, N_("Please wait a little"), TOO_MANY, 429)
         else:
             return see_other(f"/enrol/{found.id}")
     context = {"values": checked.values, "errors": checked.errors, **SCRIPT}

@@ -71,7 +71,8 @@ def _decide(app: TestClient, enrolment: int, action: str) -> Any:
 
 
 def _failures(url: str) -> int:
-    return int(rows(url, "SELECT count(*) FROM enrolment_failures")[0][0])
+    """Wrong codes counted for this process's test client (the address the gateway's requests come from)."""
+    return int(rows(url, "SELECT count(*) FROM enrolment_failures WHERE client = 'testclient'")[0][0])
 
 
 def test_the_code_made_on_the_page_waits_for_the_installer_then_the_kit_comes_online_and_a_device_is_assigned(
@@ -255,3 +256,19 @@ def test_the_installer_lands_on_the_fleet_with_the_kit_pages_in_the_menu(app: Te
     nurse = app.get("/fleet", headers=HTML)
     assert nurse.status_code == 200 and 'href="/kits"' not in nurse.text
     assert app.get("/kits", headers=HTML).status_code == 403
+
+
+def test_codes_cannot_be_guessed_through_the_page(app: TestClient, web_db: TestDatabase, tenants: Tenants) -> None:
+    url, admin = web_db.runtime_url, tenants.b.staff[Role.MUNICIPALITY_ADMIN]
+    client = f"staff:{admin}"
+    sign_in(app, tenants.b.usernames[Role.MUNICIPALITY_ADMIN])
+    try:
+        form = csrf_of(app.get("/enrol/code", headers=HTML).text)
+        wrong = app.post("/enrol/code", data={"csrf_token": form, "code": "AAAA-BBBB-CCCC"}, headers=HTML)
+        assert wrong.status_code == 422 and 'aria-invalid="true"' in wrong.text
+        assert rows(url, "SELECT count(*) FROM enrolment_failures WHERE client = %s", client) == [(1,)]
+        rows(url, "INSERT INTO enrolment_failures (client) SELECT %s FROM generate_series(1, 9) RETURNING id", client)
+        throttled = app.post("/enrol/code", data={"csrf_token": form, "code": "AAAA-BBBB-CCCD"}, headers=HTML)
+        assert throttled.status_code == 429 and "kit-notice" in throttled.text
+    finally:
+        rows(url, "DELETE FROM enrolment_failures WHERE client = %s RETURNING id", client)
