@@ -11,6 +11,7 @@ from cloud.web import (
     handover,
     patient,
     provider_sign_in,
+    relative,
     response_centre,
     session,
     start,
@@ -20,3 +21,4 @@ from cloud.web import (
 ROUTERS: tuple[APIRouter, ...] = (assets.router, session.router, worklist.router, alert.link_router, alert.router)
 ROUTERS += (start.router, response_centre.router, handover.router, patient.router, provider_sign_in.router)
 ROUTERS += (citizen.router,)
+ROUTERS += (relative.router,)

@@ -112,3 +112,30 @@ TITLES: Final = {
     "blood.glucose": N_("Blood sugar"),
     "resp.rate": N_("Breathing"),
 }
+
+# What a person did with the record, as its owner reads it in "who has looked": by the start of the audited
+# action, else by whether it read or changed something.
+ACTIONS: Final = (
+    ("patient.read_as_relative", N_("Looked at your page")),
+    ("emergency.", N_("Opened your record in an emergency")),
+    ("vitals.enter", N_("Wrote down measurements from a visit")),
+    ("alerts.", N_("Followed up a warning about your health")),
+    ("series.", N_("Looked at your measurements")),
+    ("patient.read", N_("Looked at your record")),
+)
+READ_WORDS: Final = N_("Looked at your record")
+WRITE_WORDS: Final = N_("Changed something in your record")
+
+
+def action_words(action: str, kind: str) -> str:
+    """The words for one entry of the access log (`kind` read or write)."""
+    for start, words in ACTIONS:
+        if action.startswith(start):
+            return words
+    return WRITE_WORDS if kind == "write" else READ_WORDS
+
+
+def title_of(metric: str) -> str:
+    """The heading of a stored metric on the person's page (both blood-pressure numbers are `Blood pressure`);
+    the metric itself when it has none."""
+    return TITLES.get("bp" if metric.startswith("bp.") else metric, metric)
