@@ -16,18 +16,20 @@ from psycopg.rows import dict_row
 
 from cloud.access import audit
 from cloud.access.directory import DirectoryError
-from cloud.access.secrets import hash_password
+from cloud.access.secrets import PasswordPool, hash_password
 
 
 async def add(
-    conn: AsyncConnection[Any], actor: audit.Actor, *, municipality: UUID, username: str, password: str, person: str
-) -> UUID:
+    conn: AsyncConnection[Any], actor: audit.Actor, *, municipality: UUID, username: str, password: str, person: str,
+    passwords: PasswordPool | None = None,
+) -> UUID:  # fmt: skip
     """Create a local citizen account for the person with national id `person` (checked by the caller), in the
-    municipality whose audit chain records it (`citizen_account.create`, never the national id)."""
+    municipality whose audit chain records it (`citizen_account.create`, never the national id). With
+    `passwords` the password is hashed off the event loop, with the pool's parameters."""
     username = username.strip().lower()
     if not username or not password:
         raise DirectoryError("a citizen account needs a user name and a password")
-    password_hash = hash_password(password)
+    password_hash = await passwords.hash(password) if passwords else hash_password(password)
     async with conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute("SELECT 1 FROM staff WHERE username = %s", (username,))
