@@ -52,6 +52,9 @@ EXPLANATIONS = {
     ),
     "The alert is already resolved.": N_("Someone has already resolved this alert."),
     INVALID: N_("The address or the form has a value that is not valid."),
+    "This person has withdrawn your access to their page.": N_("This person has withdrawn your access to their page."),
+    "You have not been invited to see this person's page.": N_("You have not been invited to see this person's page."),
+    "A citizen sees their own record only (/api/v1/citizen/record).": N_("You can only see your own page."),
 }
 
 

@@ -52,5 +52,10 @@ def citizen_patient(url: str, tenant: Tenant, name: str) -> tuple[UUID, str]:
     the account's user name."""
     patient = insert_patient(url, tenant.municipality_id, tenant.teams["Nord"], name)
     person = national_id()
-    named_rows(url, "UPDATE patients SET national_id = %s, national_id_kind = 'fnr' WHERE id = %s RETURNING id", person, patient)
+    named_rows(
+        url,
+        "UPDATE patients SET national_id = %s, national_id_kind = 'fnr' WHERE id = %s RETURNING id",
+        person,
+        patient,
+    )
     return patient, add_account(url, tenant.municipality_id, person, "citizen")

