@@ -279,7 +279,7 @@ def test_a_citizen_signs_in_through_the_pages_and_reaches_their_record(
     assert own.status_code == 200 and own.json()["id"] == str(people["citizen"])
     assert citizen_app.get(f"/api/v1/patients/{people['other']}").status_code == 403
     page = citizen_app.get("/me")
-    assert page.status_code == 200 and "Min side" in page.text and "Hvem har åpnet journalen min" in page.text
+    assert page.status_code == 200 and "Min side" in page.text and "Hvem har sett i journalen min" in page.text
     assert 'action="/citizen/signout"' in page.text
     signed_out = citizen_app.post("/citizen/signout", data={"csrf_token": _csrf(page.text)}, follow_redirects=False)
     assert signed_out.status_code == 303
