@@ -197,7 +197,8 @@ async def following(
 async def followed_overview(
     conn: Conn, reader: ReaderOf, grant: Annotated[PatientGrant, relative_record("patient.read_as_relative")]
 ) -> OwnViewOut:
-    """What the patient who invited the signed-in relative sees of their measurements (not the questions)."""
+    """What the patient who invited the signed-in relative sees of their measurements and answers (the questions
+    are the patient's to answer)."""
     record = await registry.details(conn, grant.patient_id)
     view = own_view_out(await own_view(conn, grant.patient_id, record["display_name"]), reader)
-    return view.model_copy(update={"answers": [], "questions_due_today": False, "weekly_questions_due": False})
+    return view.model_copy(update={"questions_due_today": False, "weekly_questions_due": False})

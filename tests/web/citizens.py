@@ -47,15 +47,16 @@ def add_account(url: str, municipality: UUID, person: str, prefix: str) -> str:
     return username
 
 
+def with_account(url: str, tenant: Tenant, patient: UUID) -> str:
+    """A national id and a local citizen account for the tenant's `patient`: the account's user name."""
+    person = national_id()
+    named_rows(url, "UPDATE patients SET national_id = %s, national_id_kind = 'fnr' WHERE id = %s RETURNING id",
+               person, patient)  # fmt: skip
+    return add_account(url, tenant.municipality_id, person, "citizen")
+
+
 def citizen_patient(url: str, tenant: Tenant, name: str) -> tuple[UUID, str]:
     """A new patient of the tenant's Nord team with a national id and a local citizen account: the patient and
     the account's user name."""
     patient = insert_patient(url, tenant.municipality_id, tenant.teams["Nord"], name)
-    person = national_id()
-    named_rows(
-        url,
-        "UPDATE patients SET national_id = %s, national_id_kind = 'fnr' WHERE id = %s RETURNING id",
-        person,
-        patient,
-    )
-    return patient, add_account(url, tenant.municipality_id, person, "citizen")
+    return patient, with_account(url, tenant, patient)
