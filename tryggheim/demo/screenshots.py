@@ -53,6 +53,8 @@ PAGES = (
     Page("patient", "/patients/{kari}", "demo.sykepleier"),
     Page("response-centre", "/response-centre", "demo.responssenter"),
     Page("handover", "/handover", "demo.sykepleier"),
+    Page("me", "/me", "demo.kari"),
+    Page("relative", "/relative/{kari}", "demo.parorende"),
 )
 SIZES = ((1366, 768), (390, 844))
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
