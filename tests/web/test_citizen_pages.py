@@ -73,6 +73,9 @@ def test_a_patient_answers_today_and_sees_the_answers_and_the_nurse_who_looked(
     assert {a["key"]: a["answer"] for a in overview["answers"]}["symptom.oedema"] == "Not at all"
     assert "Har du svart på dagens spørsmål" not in (nb := visible_text(app.get("/me", headers=HTML).text))
     assert "Tung i pusten Litt" in nb and "Hvem har sett i journalen min" in nb
+    # The nurse's patient page shows the answers as the patient's.
+    nurse_page = app.get(f"/patients/{patient}", headers={**EN, **tenant.auth(Role.NURSE)})
+    assert "Answered by the patient" in visible_text(nurse_page.text)
 
 
 def test_another_patients_id_in_the_address_shows_nothing_and_is_audited(
