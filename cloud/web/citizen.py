@@ -170,3 +170,17 @@ async def revoke(
             request, conn, grant, status=refused.status, message=reader_of_page(request)._(refused.message)
         )
     return see_other(HOME + "?done=revoked#relatives")
+
+
+@router.post(HOME + "/blocks/{block_id}/lift")
+async def lift_block(
+    block_id: UUID, request: Request, conn: Conn, grant: Annotated[PatientGrant, own_record("blocks.change_own")]
+) -> Response:
+    """Lift one of the patient's blocks (the row stays, with who lifted it)."""
+    try:
+        await blocks.lift_block(conn, actor(request, grant.principal), patient_id=grant.patient_id, block_id=block_id,
+                                requested_by="patient")  # fmt: skip
+    except AccessChangeError as refused:
+        message = reader_of_page(request)._(refused.message)
+        return await _page(request, conn, grant, status=refused.status, message=message)
+    return see_other(HOME + "?done=lifted#blocks")

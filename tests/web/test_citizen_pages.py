@@ -8,6 +8,7 @@ token), each with a clear page, nothing written and, where patient data was aime
 from __future__ import annotations
 
 import re
+import subprocess
 from uuid import UUID
 
 from fastapi.testclient import TestClient
@@ -15,8 +16,9 @@ from fastapi.testclient import TestClient
 from cloud.access.authn import SESSION_COOKIE
 from cloud.access.roles import Role
 from tests.support.db import named_rows
+from tests.support.proc import TRYGGHEIM, env_with
 from tests.support.services import TestDatabase
-from tests.support.tenants import Tenants
+from tests.support.tenants import PASSWORD, Tenants, insert_patient
 from tests.web.citizens import add_account, citizen_patient, national_id
 from tests.web.helpers import HTML, csrf_of, sign_in, visible_text
 
@@ -152,3 +154,68 @@ def test_a_relative_sees_what_was_consented_and_loses_it_at_once_on_revoke(
     assert refused.status_code == 403 and "withdrawn your access" in refused.text
     assert _denied(url, patient, "patient.read_as_relative")[0]["principal_kind"] == "relative"
     assert "Nobody has invited you" in app.get("/relative", headers=EN).text
+
+
+def test_a_copd_patient_answers_the_weeks_lung_questions_once_a_week(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    url, tenant = web_db.runtime_url, tenants.a
+    patient, username = citizen_patient(url, tenant, "Kari Lunge")
+    named_rows(url, "INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, %s) RETURNING patient_id",
+               patient, ["copd"])  # fmt: skip
+    app.cookies.clear()
+    sign_in(app, username)
+    page = app.get("/me", headers=EN)
+    assert "This week's questions about your lungs" in visible_text(page.text) and 'name="cat_8"' in page.text
+    answers = {"csrf_token": csrf_of(page.text), "dyspnoea": "2", "oedema": "1", "wellbeing": "2"}
+    half = app.post("/me/answers", data={**answers, "cat_1": "3", "cat_2": "2"}, headers=EN)
+    assert half.status_code == 422 and "Question 3 of the CAT is not answered" in visible_text(half.text)
+    assert _answers(url, patient) == []
+    cat = {f"cat_{n}": str(score) for n, score in enumerate((3, 2, 4, 3, 2, 3, 1, 2), start=1)}
+    assert app.post("/me/answers", data={**answers, **cat}, headers=EN, follow_redirects=False).status_code == 303
+    assert ("cat.score", 20.0) in [(r["metric"], r["value"]) for r in _answers(url, patient)]
+    shown = visible_text(app.get("/me", headers=EN).text)
+    assert "The weekly questions about your lungs 20 of 40 points" in shown
+    assert "This week's questions about your lungs" not in shown
+
+
+def test_the_cli_adds_a_citizen_account_bound_by_national_id(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    url, tenant = web_db.runtime_url, tenants.a
+    patient = insert_patient(url, tenant.municipality_id, tenant.teams["Nord"], "Kari Kommandolinje")
+    person = national_id()
+    named_rows(url, "UPDATE patients SET national_id = %s, national_id_kind = 'fnr' WHERE id = %s RETURNING id",
+               person, patient)  # fmt: skip
+    username = f"cli.{patient.hex[:8]}"
+    command = [TRYGGHEIM, "admin", "citizen", "add", username, "-m", "0301", "--national-id-stdin", "--password-stdin"]
+    env = env_with(TRYGGHEIM_DATABASE_URL=url)
+    added = subprocess.run(command, input=f"{person}\n{PASSWORD}\n", env=env, capture_output=True, text=True,
+                           timeout=60, check=False)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    again = subprocess.run(command, input=f"{person}\n{PASSWORD}\n", env=env, capture_output=True, text=True,
+                           timeout=60, check=False)  # fmt: skip
+    assert again.returncode != 0 and person not in again.stderr + again.stdout
+    created = named_rows(url, "SELECT resource FROM audit_log WHERE action = 'citizen_account.create' "
+                              "AND resource LIKE %s", f"%username={username}")  # fmt: skip
+    assert len(created) == 1 and person not in created[0]["resource"]
+    app.cookies.clear()
+    assert sign_in(app, username).headers["location"] == "/me"
+    assert app.get("/api/v1/citizen/record").json()["id"] == str(patient)
+
+
+def test_a_patient_lifts_a_block_from_their_page(app: TestClient, web_db: TestDatabase, tenants: Tenants) -> None:
+    url, tenant = web_db.runtime_url, tenants.a
+    patient, username = citizen_patient(url, tenant, "Kari Sperrer")
+    app.cookies.clear()
+    sign_in(app, username)
+    csrf = csrf_of(app.get("/me", headers=EN).text)
+    blocked = app.post("/api/v1/citizen/blocks", json={"staff_id": str(tenant.staff[Role.NURSE])},
+                       headers={"X-CSRF-Token": csrf})  # fmt: skip
+    assert blocked.status_code == 201, blocked.text
+    page = app.get("/me", headers=EN).text
+    action = re.search(r'action="(/me/blocks/[0-9a-f-]+/lift)"', page)
+    assert action and "Let nurse a see my record again" in visible_text(page)
+    assert app.post(action.group(1), data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert "You have blocked nobody." in visible_text(app.get("/me", headers=EN).text)
+    assert named_rows(url, "SELECT 1 FROM audit_log WHERE patient_id = %s AND action = 'block.lift'", patient)
