@@ -301,6 +301,8 @@ def own_record(action: str) -> Any:
             outcome="allowed" if allowed else "denied",
         )
         audit_id = (await audit.write_all(conn, [record]))[0]
+        if principal.kind == "relative":
+            raise refusal(request, 403, N_("This is the patient's own page; you see theirs under /relative."))
         if not own:
             raise refusal(request, 403, N_("This is the citizens' own view; staff open patients by their id."))
         if not allowed:

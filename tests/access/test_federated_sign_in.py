@@ -331,6 +331,14 @@ def test_a_relative_signs_in_through_id_porten_and_loses_access_at_once_on_revok
             return await relatives.invite(conn, SEEDER, patient_id=patient, display_name="Ingrid", person=RELATIVE_PID)
 
     link = asyncio.run(invite())
+    start = citizen_app.get("/citizen/signin", follow_redirects=False)
+    with httpx.Client(timeout=30) as at_provider:
+        landing = idporten.sign_in(at_provider, start.headers["location"], "ingrid", acr="idporten-loa-high")
+    answer = citizen_app.get(landing.replace("http://testserver", ""), follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/relative", answer.text
+    assert citizen_app.get("/relative", follow_redirects=False).headers["location"] == f"/relative/{patient}"
+    assert citizen_app.get(f"/relative/{patient}").status_code == 200
+    citizen_app.cookies.clear()
     caller = Caller(citizen_app, "http://testserver")
     token = _citizen_token(idporten, caller.key, "idporten-loa-high", person="ingrid")
     followed = caller.get("/api/v1/citizen/following", token)
