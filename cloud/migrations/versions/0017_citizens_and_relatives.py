@@ -14,7 +14,7 @@
   id it was opened for and how it was opened (`idporten` or a `local` account).
 
 Revision ID: 0017
-Revises: 0015 (0016 at merge: see the report)
+Revises: 0015
 Create Date: 2026-12-03
 """
 
