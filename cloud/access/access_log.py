@@ -2,7 +2,8 @@
 the audit records.
 
 What the patient sees follows Norwegian practice (Helse Vest, "Innsynslogg"; Normen fact sheet 15): each access
-by staff with the person's name and role, whether it read or changed something, and for emergency access the
+by staff with the person's name, role and care teams, and by the relatives the patient invited (by the name the
+patient gave them), whether it read or changed something, and for emergency access the
 reason chosen from the list, never the free-text note. Accesses through an emergency grant, and through one that
 overrode the patient's block, are flagged. Only allowed accesses are listed (a refusal showed nothing), and
 only records of the patient's own municipality. The break-the-glass request itself (`emergency.request`) is left
@@ -43,16 +44,21 @@ class AccessLogEntry:
     emergency: bool
     reason_code: str | None  # the chosen reason of emergency access; word it with `reasons.reason_text`
     block_override: bool
+    teams: str = ""  # the care teams the person acted in, by name
 
 
 _ENTRIES = (
-    "SELECT a.id, a.at, s.id AS staff_id, coalesce(s.display_name, '') AS display_name, a.role, a.action, "
-    "a.resource, g.reason_code, coalesce(g.overrides_block, false) AS overrides_block "
-    "FROM audit_log a JOIN patients p ON p.id = a.patient_id AND p.municipality_id = a.municipality_id "
-    "LEFT JOIN staff s ON s.id::text = a.principal_id "
+    "SELECT a.id, a.at, s.id AS staff_id, coalesce(s.display_name, r.display_name, '') AS display_name, a.role, "
+    "a.action, a.resource, g.reason_code, coalesce(g.overrides_block, false) AS overrides_block, "
+    "coalesce((SELECT string_agg(c.name, ', ' ORDER BY c.name) FROM care_teams c WHERE c.id = ANY(a.team_ids)), '') "
+    "AS teams FROM audit_log a JOIN patients p ON p.id = a.patient_id AND p.municipality_id = a.municipality_id "
+    "LEFT JOIN staff s ON a.principal_kind = 'staff' AND s.id::text = a.principal_id "
+    "LEFT JOIN LATERAL (SELECT x.display_name FROM relatives x WHERE a.principal_kind = 'relative' "
+    "AND x.person_id::text = a.principal_id AND x.patient_id = a.patient_id ORDER BY x.consented_at DESC LIMIT 1) r "
+    "ON true "
     "LEFT JOIN emergency_access g ON g.id::text = substring(a.reason FROM %(grant)s) "
     "AND g.patient_id = a.patient_id AND g.staff_id::text = a.principal_id "
-    "WHERE a.patient_id = %(patient)s AND a.principal_kind = 'staff' AND a.outcome = 'allowed' "
+    "WHERE a.patient_id = %(patient)s AND a.principal_kind IN ('staff', 'relative') AND a.outcome = 'allowed' "
     "AND NOT a.action = ANY(%(hidden)s) AND (%(since)s::timestamptz IS NULL OR a.at >= %(since)s) "
     "AND (%(before)s::bigint IS NULL OR a.id < %(before)s) ORDER BY a.id DESC LIMIT %(limit)s"
 )
@@ -64,7 +70,7 @@ def _entry(row: dict[str, Any]) -> AccessLogEntry:
     return AccessLogEntry(
         id=row["id"], at=row["at"], staff_id=row["staff_id"], display_name=row["display_name"], role=row["role"],
         kind=kind, action=row["action"], emergency=row["reason_code"] is not None, reason_code=row["reason_code"],
-        block_override=row["overrides_block"],
+        block_override=row["overrides_block"], teams=row["teams"],
     )  # fmt: skip
 
 

@@ -21,12 +21,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from cloud.access import throttle
+from cloud.access import audit, relatives, throttle
 from cloud.access.principal import Credential, Principal
 from cloud.access.roles import Role
 from cloud.access.secrets import PasswordPool, new_token, token_digest
 
 CITIZEN_HIGH_ACR = "idporten-loa-high"
+CitizenOrigin = Literal["idporten", "local"]
+SessionOf = Literal["staff", "patient", "relative"]
 
 SESSION_COOKIE = "trygg_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -90,11 +92,12 @@ async def staff_principal(
 
 
 async def citizen_principal(
-    conn: AsyncConnection[Any], national_id: str, credential: Credential, *, acr: object, csrf: str | None = None
-) -> Principal | None:
+    conn: AsyncConnection[Any], national_id: str, credential: Credential, *, acr: object, csrf: str | None = None,
+    origin: CitizenOrigin = "idporten",
+) -> Principal | None:  # fmt: skip
     """The citizen with `national_id` as the principal of their current record (one in care before a
     discharged one, the newest first: a person who moved has a record in each municipality); only
-    `idporten-loa-high` reaches health data."""
+    `idporten-loa-high` (or a local account, which production refuses) reaches health data."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT id, municipality_id, display_name FROM patients WHERE national_id = %s "
@@ -112,8 +115,26 @@ async def citizen_principal(
         display_name=row["display_name"],
         csrf_token=csrf,
         credential=credential,
-        patient_data=acr == CITIZEN_HIGH_ACR,
-        origin="idporten",
+        patient_data=_strong(acr, origin),
+        origin=origin,
+    )
+
+
+def _strong(acr: object, origin: CitizenOrigin) -> bool:
+    return origin == "local" or acr == CITIZEN_HIGH_ACR
+
+
+async def citizen_of(
+    conn: AsyncConnection[Any], national_id: str, credential: Credential, *, acr: object, csrf: str | None = None,
+    origin: CitizenOrigin = "idporten",
+) -> Principal | None:  # fmt: skip
+    """Whom a citizen's national id speaks for, the same for ID-porten and a local citizen account: their
+    patient record, else their links as a relative (`cloud.access.relatives`), else nobody."""
+    found = await citizen_principal(conn, national_id, credential, acr=acr, csrf=csrf, origin=origin)
+    if found is not None:
+        return found
+    return await relatives.relative_principal(
+        conn, national_id, credential, patient_data=_strong(acr, origin), origin=origin, csrf=csrf
     )
 
 
@@ -137,16 +158,19 @@ async def from_session(conn: AsyncConnection[Any], cookie: str, idle: timedelta)
             origin=_origin(row["origin"]),
         )
     await cur.execute(
-        _LIVE_SESSION_SQL.format(table="citizen_sessions", columns="s.patient_id, s.acr"),
+        _LIVE_SESSION_SQL.format(table="citizen_sessions", columns="s.patient_id, s.national_id, s.acr, s.origin"),
         (digest, idle, SEEN_GRANULARITY),
     )
     if row := await cur.fetchone():
-        await cur.execute("SELECT national_id FROM patients WHERE id = %s", (row["patient_id"],))
-        person = await cur.fetchone()
-        if person is not None and person["national_id"] is not None:
+        person = row["national_id"]
+        if person is None:  # a session opened before sessions kept the person (migration 0017)
+            await cur.execute("SELECT national_id FROM patients WHERE id = %s", (row["patient_id"],))
+            found = await cur.fetchone()
+            person = found["national_id"] if found else None
+        if person is not None:
             credential = Credential("citizen_session", digest)
-            return await citizen_principal(
-                conn, person["national_id"], credential, acr=row["acr"], csrf=row["csrf_token"]
+            return await citizen_of(
+                conn, person, credential, acr=row["acr"], csrf=row["csrf_token"], origin=row["origin"]
             )
     return None
 
@@ -217,30 +241,56 @@ class SignIn:
     rules: throttle.ThrottleRules
 
 
-async def login(
-    sign_in: SignIn, username: str, password: str, client: str, correlation_id: str
-) -> tuple[str, str] | None:
-    """Check the password; on success open a session and return (cookie, csrf token).
+_ACCOUNT_SQL = (
+    "SELECT id, password_hash, 'staff' AS audience, NULL AS national_id FROM staff WHERE username = %(u)s AND active "
+    "UNION ALL SELECT id, password_hash, 'citizen', national_id FROM citizen_accounts "
+    "WHERE username = %(u)s AND active AND %(citizens)s ORDER BY audience DESC LIMIT 1"
+)
 
-    Raises `throttle.Throttled` before any password is checked when the attempt may not be made, and
-    `PasswordCheckBusy` when too many sign-ins wait for a password thread. The same answer and the same cost
-    for an unknown user as for a wrong password.
+
+async def login(
+    sign_in: SignIn, username: str, password: str, client: str, correlation_id: str, *, citizens: bool = False
+) -> tuple[str, str, SessionOf] | None:
+    """Check the password; on success open a session and return (cookie, csrf token, whose session it is:
+    staff, a patient or a relative).
+
+    With `citizens`, a local citizen account (`cloud.access.citizen_accounts`, the sign-in form's demo and test
+    stand-in for ID-porten) is accepted too and resolved by its national id as an ID-porten sign-in is; a
+    staff account of the same user name comes first. Raises `throttle.Throttled` before any password is
+    checked when the attempt may not be made, and `PasswordCheckBusy` when too many sign-ins wait for a
+    password thread. The same answer and the same cost for an unknown user as for a wrong password.
     """
     username = username.strip().lower()
     async with sign_in.passwords.admitted():
         async with sign_in.pool.connection() as conn:
             await throttle.reserve(conn, sign_in.rules, username, client)
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute("SELECT id, password_hash FROM staff WHERE username = %s AND active", (username,))
-            staff = await cur.fetchone()
-        matches = await sign_in.passwords.verify(staff["password_hash"] if staff else None, password)
-    if not matches or staff is None:
+            await cur.execute(_ACCOUNT_SQL, {"u": username, "citizens": citizens})
+            account = await cur.fetchone()
+        matches = await sign_in.passwords.verify(account["password_hash"] if account else None, password)
+    if not matches or account is None:
         async with sign_in.pool.connection() as conn:
             await throttle.failed(conn, sign_in.rules, username, client, correlation_id)
         return None
     async with sign_in.pool.connection() as conn, conn.transaction():
         await throttle.succeeded(conn, username, client)
-        return await open_session(conn, staff["id"])
+        if account["audience"] == "staff":
+            return (*await open_session(conn, account["id"]), "staff")
+        principal = await citizen_of(conn, account["national_id"], Credential("citizen_session", b""), acr="local",
+                                     origin="local")  # fmt: skip
+        if principal is None:  # neither a patient nor anyone's relative (any more): nothing to open
+            return None
+        opened = await open_citizen_session(
+            conn, principal.id if principal.kind == "patient" else None, national_id=account["national_id"],
+            acr="local", id_token=None, origin="local",
+        )  # fmt: skip
+        await audit.append(conn, audit.AuditRecord(
+            municipality_id=principal.municipality_id, principal_kind=principal.kind, principal_id=str(principal.id),
+            role=str(principal.role), action="sign_in", resource="session via local citizen account",
+            outcome="allowed", correlation_id=correlation_id,
+            patient_id=principal.id if principal.kind == "patient" else None,
+        ))  # fmt: skip
+        return (*opened, "patient" if principal.kind == "patient" else "relative")
 
 
 async def open_session(
@@ -263,15 +313,18 @@ async def open_session(
 
 
 async def open_citizen_session(
-    conn: AsyncConnection[Any], patient_id: UUID, *, acr: str, id_token: str | None
-) -> tuple[str, str]:
-    """A new browser session for a citizen signed in through ID-porten: returns (cookie, csrf token)."""
+    conn: AsyncConnection[Any], patient_id: UUID | None, *, acr: str, id_token: str | None,
+    national_id: str | None = None, origin: CitizenOrigin = "idporten",
+) -> tuple[str, str]:  # fmt: skip
+    """A new browser session for a citizen (a patient: `patient_id`; a relative: None) signed in through ID-porten
+    or a local citizen account, kept for the person `national_id`: returns (cookie, csrf token)."""
     cookie, csrf = new_token(), new_token()
     await conn.execute(
-        "INSERT INTO citizen_sessions (token_hash, patient_id, csrf_token, acr, id_token, expires_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s)",
-        (token_digest(cookie), patient_id, csrf, acr, id_token, datetime.now(UTC) + SESSION_LIFETIME),
-    )
+        "INSERT INTO citizen_sessions (token_hash, patient_id, national_id, csrf_token, acr, id_token, expires_at, "
+        "origin) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (token_digest(cookie), patient_id, national_id, csrf, acr, id_token, datetime.now(UTC) + SESSION_LIFETIME,
+         origin),
+    )  # fmt: skip
     return cookie, csrf
 
 

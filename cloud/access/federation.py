@@ -38,7 +38,7 @@ _NATIONAL_ID = re.compile(r"^[0-9]{11}$")
 
 NO_PERSON = "The token names no person (pid); this service needs a signed-in user."
 UNKNOWN_STAFF = "No active staff account is bound to this person; ask the municipality's administrator."
-UNKNOWN_CITIZEN = "No patient record is bound to this person."
+UNKNOWN_CITIZEN = "No patient record, and no patient's invitation as a relative, is bound to this person."
 
 
 def person_of(claims: dict[str, Any], claim: str) -> str:
@@ -81,9 +81,10 @@ async def staff_for(conn: AsyncConnection[Any], claims: dict[str, Any], credenti
 
 
 async def citizen_for(conn: AsyncConnection[Any], claims: dict[str, Any], credential: Credential) -> Principal:
-    """The citizen an ID-porten token speaks for, bound to their current patient record by `pid`."""
+    """The citizen an ID-porten token speaks for, bound to their current patient record by `pid`, or, with no
+    record, as the relative the patients who invited them let read their view (`cloud.access.relatives`)."""
     pid = person_of(claims, "pid")
-    principal = await authn.citizen_principal(conn, pid, credential, acr=claims.get("acr"))
+    principal = await authn.citizen_of(conn, pid, credential, acr=claims.get("acr"))
     if principal is None:
         raise TokenRefused(UNKNOWN_CITIZEN, status=403, error="insufficient_scope")
     return principal

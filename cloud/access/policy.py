@@ -7,7 +7,10 @@
 - `alert_access(a)`     the same, for the patient of the route's `alert_id`;
 - `patient_search(a)`   many patients' data: the caller's scope as a filter, one audit record per search;
 - `patient_emergency(a)` break-the-glass: asking for emergency access to one patient outside one's care teams;
-- `own_record(a)`       a citizen's own record (ID-porten at the highest level), audited as patient access.
+- `own_record(a)`       a citizen's own record (ID-porten at the highest level), audited as patient access;
+- `relative_record(a)`  a relative reading the view of a patient who invited them (`cloud.access.relatives`),
+                        the link read on every request, audited as patient access;
+- `relative_self(a)`    a signed-in relative about themselves (whom they may follow), audited.
 
 Patient data needs a strong sign-in: a staff member signed in through HelseID below security level 4, or a
 citizen below `idporten-loa-high`, is refused it (403) and the refusal is audited; so is a refused credential
@@ -33,7 +36,7 @@ from uuid import UUID
 from fastapi import Depends, HTTPException, Request
 from psycopg.rows import dict_row
 
-from cloud.access import audit, blocks, emergency
+from cloud.access import audit, blocks, emergency, relatives
 from cloud.access.caller import principal_of, refusal
 from cloud.access.principal import Principal
 from cloud.access.reach import reach_of
@@ -51,6 +54,8 @@ SIGN_IN = N_("Sign in first.")
 ROLE_REFUSED = N_("Your role ({role}) may not do this.")
 NO_PATIENT_DATA = N_("Your role ({role}) has no access to patient data.")
 OWN_RECORD_ONLY = N_("A citizen sees their own record only (/api/v1/citizen/record).")
+NOT_A_RELATIVE = N_("You have not been invited to see this person's page.")
+CONSENT_WITHDRAWN = N_("This person has withdrawn your access to their page.")
 WEAK_SIGN_IN = N_("Patient data needs a sign-in at the highest security level (BankID, Buypass or Commfides).")
 
 
@@ -220,7 +225,7 @@ async def _patient_grant(
         raise refusal(request, 404, missing)  # existence in another municipality must not leak
     if not in_scope and PATIENT_SCOPE[principal.role] == "none":
         raise refusal(request, 403, NO_PATIENT_DATA, role=ROLE_NAMES[principal.role])
-    if not in_scope and principal.kind == "patient":
+    if not in_scope and principal.kind != "staff":
         raise refusal(request, 403, OWN_RECORD_ONLY)
     if not in_scope and not principal.patient_data:
         raise refusal(request, 403, WEAK_SIGN_IN)
@@ -296,11 +301,68 @@ def own_record(action: str) -> Any:
             outcome="allowed" if allowed else "denied",
         )
         audit_id = (await audit.write_all(conn, [record]))[0]
+        if principal.kind == "relative":
+            raise refusal(request, 403, N_("This is the patient's own page; you see theirs under /relative."))
         if not own:
             raise refusal(request, 403, N_("This is the citizens' own view; staff open patients by their id."))
         if not allowed:
             raise refusal(request, 403, WEAK_SIGN_IN)
         return PatientGrant(principal, principal.id, audit_id)
+
+    return Depends(policy)
+
+
+def relative_record(action: str) -> Any:
+    """A relative reading the view of the patient named by `patient_id`, who invited them and has not revoked
+    it: the link is read on every request (revoking is immediate), and every request, allowed or refused, is
+    audited in the patient's municipality with the relative as the principal, so the patient sees it in "who
+    has looked"."""
+
+    @_mark("relative_record")
+    async def policy(request: Request, conn: Conn, patient_id: UUID) -> PatientGrant:
+        principal = await _audited_principal(request, conn, action, patient_id)
+        state = None
+        if principal is not None and principal.kind == "relative":
+            state = await relatives.link_state(conn, principal.id, patient_id)
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute("SELECT municipality_id FROM patients WHERE id = %s", (patient_id,))
+        home = row["municipality_id"] if (row := await cur.fetchone()) else None
+        allowed = state == "live" and principal is not None and principal.patient_data
+        record = _record(
+            request, principal, municipality_id=home or (principal.municipality_id if principal else None),
+            patient_id=patient_id, action=action, resource=_resource(request),
+            outcome="allowed" if allowed else "denied",
+        )  # fmt: skip
+        audit_id = (await audit.write_all(conn, [record]))[0]
+        if principal is None:
+            raise refusal(request, 401, SIGN_IN)
+        if state == "revoked":
+            raise refusal(request, 403, CONSENT_WITHDRAWN)
+        if state is None:
+            raise refusal(request, 403, NOT_A_RELATIVE)
+        if not allowed:
+            raise refusal(request, 403, WEAK_SIGN_IN)
+        return PatientGrant(principal, patient_id, audit_id)
+
+    return Depends(policy)
+
+
+def relative_self(action: str) -> Any:
+    """A signed-in relative about themselves (which patients' views they may read), audited."""
+
+    @_mark("relative_self")
+    async def policy(request: Request, conn: Conn) -> Principal:
+        principal = await _audited_principal(request, conn, action, None)
+        if principal is None:
+            raise refusal(request, 401, SIGN_IN)
+        allowed = principal.kind == "relative"
+        outcome: audit.AccessOutcome = "allowed" if allowed else "denied"
+        await audit.write(
+            conn, _record(request, principal, action=action, resource=_resource(request), outcome=outcome)
+        )
+        if not allowed:
+            raise refusal(request, 403, NOT_A_RELATIVE)
+        return principal
 
     return Depends(policy)
 
@@ -334,7 +396,7 @@ def patient_search(action: str, *roles: Role) -> Any:
         )
         if scope == "none":
             raise refusal(request, 403, NO_PATIENT_DATA, role=ROLE_NAMES[principal.role])
-        if principal.kind == "patient":
+        if principal.kind != "staff":
             raise refusal(request, 403, OWN_RECORD_ONLY)
         if not principal.patient_data:
             raise refusal(request, 403, WEAK_SIGN_IN)

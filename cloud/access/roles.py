@@ -4,7 +4,8 @@ Scope of patient data per role (Normen: access only with a service need, "tjenst
 - `team`: patients of the care teams the person belongs to;
 - `municipality`: every patient of the person's municipality;
 - `none`: no patient data (installers see kits, homes' addresses and residents' names, auditors the audit log);
-- `self`: one's own record only (a citizen signed in through ID-porten, bound to their record by national id).
+- `self`: one's own record only (a citizen signed in through ID-porten, bound to their record by national id),
+  or for a relative the records of the patients who invited them (`cloud.access.relatives`).
 Nobody ever reaches another municipality's data.
 """
 
@@ -19,7 +20,7 @@ PatientScope = Literal["team", "municipality", "none", "self"]
 
 
 class Role(StrEnum):
-    """Staff roles, and the citizen's own (`patient`, never a staff member's role: `STAFF_ROLES`)."""
+    """Staff roles, and the citizens' own (`patient`, `relative`: never a staff member's role, `STAFF_ROLES`)."""
 
     NURSE = "nurse"
     TEAM_LEAD = "team_lead"
@@ -28,9 +29,10 @@ class Role(StrEnum):
     INSTALLER = "installer"
     AUDITOR = "auditor"
     PATIENT = "patient"
+    RELATIVE = "relative"
 
 
-STAFF_ROLES = frozenset(Role) - {Role.PATIENT}
+STAFF_ROLES = frozenset(Role) - {Role.PATIENT, Role.RELATIVE}
 
 # Each role in words (source texts of the catalogue), for what people read.
 ROLE_NAMES: dict[Role, str] = {
@@ -41,6 +43,7 @@ ROLE_NAMES: dict[Role, str] = {
     Role.INSTALLER: N_("installer"),
     Role.AUDITOR: N_("auditor"),
     Role.PATIENT: N_("patient"),
+    Role.RELATIVE: N_("relative"),
 }
 
 PATIENT_SCOPE: dict[Role, PatientScope] = {
@@ -52,6 +55,7 @@ PATIENT_SCOPE: dict[Role, PatientScope] = {
     Role.INSTALLER: "none",
     Role.AUDITOR: "none",
     Role.PATIENT: "self",
+    Role.RELATIVE: "self",
 }
 
 # The response centre's screen of safety alarms: the centre's operators, and the administrators who run it.

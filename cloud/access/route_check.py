@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from cloud.requests import staff_connection
 
-PATIENT_DATA_KINDS = frozenset({"patient", "patient_search", "own_record"})
+PATIENT_DATA_KINDS = frozenset({"patient", "patient_search", "own_record", "relative_record"})
 
 
 def _policies(dependant: Dependant) -> list[str]:
@@ -47,7 +47,7 @@ def _kind(dependant: Dependant, where: str) -> str:
         raise RuntimeError(
             f"route {where} declares {len(kinds)} access policies; "
             "add exactly one of Public, gateway_only(), staff_only(), patient_access(), alert_access(), "
-            "patient_search(), patient_emergency(), own_record()"
+            "patient_search(), patient_emergency(), own_record(), relative_record(), relative_self()"
         )
     if kinds == ["gateway"] and staff_connection in _calls(dependant):
         raise RuntimeError(f"gateway route {where} takes a staff-pool connection (Conn); take GatewayConn")

@@ -83,7 +83,7 @@ async def login(body: Credentials, request: Request, response: Response) -> Sign
         ) from None
     if result is None:
         raise HTTPException(401, "Wrong user name or password.")
-    cookie, csrf = result
+    cookie, csrf, _audience = result
     set_session_cookie(request, response, cookie)
     return SignedIn(csrf_token=csrf)
 

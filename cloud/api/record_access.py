@@ -243,8 +243,9 @@ async def lift_block(
 
 
 class AccessLogEntryOut(BaseModel):
-    """One access to the patient's record: when, who (name and role), read or write, and for emergency access
-    the chosen reason (never the free-text note); `block_override` when it went through the patient's block."""
+    """One access to the patient's record: when, who (name, role and the care teams they acted in; a relative the
+    patient invited, by the name the patient gave), read or write, and for emergency access the chosen reason
+    (never the free-text note); `block_override` when it went through the patient's block."""
 
     id: int
     at: datetime
@@ -257,6 +258,7 @@ class AccessLogEntryOut(BaseModel):
     emergency: bool
     reason: str | None
     block_override: bool
+    teams: str = ""
 
 
 def log_entry_out(entry: access_log.AccessLogEntry, reader: Reader) -> AccessLogEntryOut:

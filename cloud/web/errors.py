@@ -52,6 +52,12 @@ EXPLANATIONS = {
     ),
     "The alert is already resolved.": N_("Someone has already resolved this alert."),
     INVALID: N_("The address or the form has a value that is not valid."),
+    "This person has withdrawn your access to their page.": N_("This person has withdrawn your access to their page."),
+    "You have not been invited to see this person's page.": N_("You have not been invited to see this person's page."),
+    "A citizen sees their own record only (/api/v1/citizen/record).": N_("You can only see your own page."),
+    "This is the patient's own page; you see theirs under /relative.": N_(
+        "This page is the patient's own. Use the link to my page to see theirs."
+    ),
 }
 
 

@@ -15,6 +15,8 @@ from common.i18n import N_
 SIGN_IN = "/signin"
 # Where sign-in lands when it was not sent from a page: it sends each role on to its own first page.
 START = "/start"
+# Where a citizen lands after signing in: a patient on their own page, a relative on the page of those they follow.
+CITIZEN_HOMES = {"patient": "/me", "relative": "/relative"}
 # The tag of routes that answer only pages: their errors are pages whatever the client accepts.
 PAGES_TAG = "pages"
 

@@ -26,7 +26,7 @@ from cloud.access.provider_tokens import trust_of
 from cloud.access.secrets import token_digest
 from cloud.access.signin import clear_session_cookie, set_session_cookie
 from cloud.requests import Conn, correlation_id
-from cloud.web.navigation import PAGES_TAG, SIGN_IN, after_sign_in, local_path, see_other
+from cloud.web.navigation import CITIZEN_HOMES, PAGES_TAG, SIGN_IN, after_sign_in, local_path, see_other
 from cloud.web.templating import gettext_of, render
 
 log = logging.getLogger(__name__)
@@ -124,8 +124,9 @@ async def _signed_in(request: Request, conn: Conn, audience: Audience, code: str
             )
         else:
             cookie, _csrf = await authn.open_citizen_session(
-                conn, principal.id, acr=str(done.claims.get("acr")), id_token=done.id_token
-            )
+                conn, principal.id if principal.kind == "patient" else None, acr=str(done.claims.get("acr")),
+                id_token=done.id_token, national_id=federation.person_of(done.claims, "pid"),
+            )  # fmt: skip
         record = audit.AuditRecord(
             municipality_id=principal.municipality_id, principal_kind=principal.kind, principal_id=str(principal.id),
             role=str(principal.role), action="sign_in", resource=f"session via {principal.origin} {vouched} "
@@ -133,7 +134,7 @@ async def _signed_in(request: Request, conn: Conn, audience: Audience, code: str
             patient_id=principal.id if principal.kind == "patient" else None,
         )  # fmt: skip
         await audit.write(conn, record)
-    response = see_other(after_sign_in(done.return_to) if audience == "staff" else CITIZEN_HOME)
+    response = see_other(after_sign_in(done.return_to) if audience == "staff" else CITIZEN_HOMES[principal.kind])
     set_session_cookie(request, response, cookie)
     return response
 
@@ -176,6 +177,6 @@ async def citizen_sign_out(request: Request, conn: Conn) -> Response:
     """End a citizen's session (the form carries the session's CSRF token, checked by `principal_of`) and
     ID-porten's session too."""
     principal = await principal_of(request, conn)
-    if principal is None or principal.kind != "patient":
+    if principal is None or principal.kind not in CITIZEN_HOMES:
         return see_other(f"{SIGN_IN}?signed_out=true")
     return await _sign_out(request, conn)

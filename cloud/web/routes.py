@@ -14,6 +14,7 @@ from cloud.web import (
     kits,
     patient,
     provider_sign_in,
+    relative,
     response_centre,
     session,
     start,
@@ -24,3 +25,4 @@ ROUTERS: tuple[APIRouter, ...] = (assets.router, session.router, worklist.router
 ROUTERS += (start.router, response_centre.router, handover.router, patient.router, provider_sign_in.router)
 ROUTERS += (citizen.router,)
 ROUTERS += (kits.router, enrol.router, fleet.router)
+ROUTERS += (relative.router,)

@@ -2,9 +2,10 @@
 
 The sign-in form is a plain form post (it works without JavaScript) to `POST /signin`, which uses the same
 local-account service, throttle and session cookie as `POST /auth/login` (`cloud.access.signin`); the CSRF
-token of the new session is read from the session by every page that shows a form. A login from another
-site's form is refused by its Origin (login CSRF: it would sign a nurse into someone else's account). Signing in
-through HelseID, and signing out, are in `cloud.web.provider_sign_in`.
+token of the new session is read from the session by every page that shows a form. Where local accounts are
+on (never in production), a citizen's local account signs in here too, to their own page or a relative's. A
+login from another site's form is refused by its Origin (login CSRF: it would sign a nurse into someone else's
+account). Signing in through HelseID, and signing out, are in `cloud.web.provider_sign_in`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from cloud.access.policy import Public
 from cloud.access.secrets import PasswordCheckBusy
 from cloud.access.signin import client_address, set_session_cookie, sign_in_service
 from cloud.requests import correlation_id
-from cloud.web.navigation import PAGES_TAG, SIGN_IN, after_sign_in, local_path, see_other
+from cloud.web.navigation import CITIZEN_HOMES, PAGES_TAG, SIGN_IN, after_sign_in, local_path, see_other
 from cloud.web.templating import gettext_of, language_of, render
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES
 
@@ -82,7 +83,12 @@ async def sign_in(request: Request, username: Field = "", password: Field = "", 
         return _sign_in_page(request, next_page=next, status=422, username=username, message=message, field=field)
     try:
         result = await authn.login(
-            sign_in_service(request), username, password, client_address(request), correlation_id(request)
+            sign_in_service(request),
+            username,
+            password,
+            client_address(request),
+            correlation_id(request),
+            citizens=True,
         )
     except throttle.Throttled as exc:
         seconds = math.ceil(exc.retry_after.total_seconds())
@@ -97,7 +103,7 @@ async def sign_in(request: Request, username: Field = "", password: Field = "", 
     if result is None:
         wrong = _("Wrong user name or password.")
         return _sign_in_page(request, next_page=next, status=401, username=username, message=wrong, field="password")
-    response = see_other(after_sign_in(next))
+    response = see_other(after_sign_in(next) if result[2] == "staff" else CITIZEN_HOMES[result[2]])
     set_session_cookie(request, response, result[0])
     return response
 

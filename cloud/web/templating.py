@@ -35,6 +35,8 @@ ROLE_NAMES = {
     Role.MUNICIPALITY_ADMIN: N_("Municipality administrator"),
     Role.INSTALLER: N_("Installer"),
     Role.AUDITOR: N_("Auditor"),
+    Role.PATIENT: N_("Patient"),
+    Role.RELATIVE: N_("Relative"),
 }
 
 

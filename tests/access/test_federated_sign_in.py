@@ -10,6 +10,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -18,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
 
-from cloud.access import directory
+from cloud.access import directory, relatives
 from cloud.access.roles import Role
 from cloud.db.embedded import free_port
 from tests.access.test_provider_tokens import Caller
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 federated_db, tenants = database_fixture(), tenants_fixture("federated_db")
 NURSE_PID, LEVEL3_PID, STRANGER_PID, CITIZEN_PID = "13116900216", "02058012345", "05047712345", "24079422446"
+RELATIVE_PID = "01118312372"  # no patient record: a relative once the citizen invites them
 STAFF_API_SCOPE = "tryggheim:api/staff"
 CITIZEN_SCOPE = "tryggheim:citizen/self"
 HELSEID_SCOPES = ("openid profile helseid://scopes/identity/pid helseid://scopes/hpr/hpr_number "
@@ -77,7 +79,8 @@ def idporten() -> Iterator[OidcProvider]:
         "token_endpoint_auth_method": "private_key_jwt", "jwks": public_jwks(CLIENT_KEY),
         "dpop_bound_access_tokens": True,
     }  # fmt: skip
-    with oidc_provider(profile="idporten", clients=[app], accounts={"ola": {"pid": CITIZEN_PID}},
+    accounts = {"ola": {"pid": CITIZEN_PID}, "ingrid": {"pid": RELATIVE_PID}}
+    with oidc_provider(profile="idporten", clients=[app], accounts=accounts,
                        resource="tryggheim:citizen", resource_scopes=[CITIZEN_SCOPE]) as provider:  # fmt: skip
         yield provider
 
@@ -230,8 +233,8 @@ def citizen_app(federated_db: TestDatabase, people: dict[str, Any], idporten: Oi
         yield client
 
 
-def _citizen_token(idporten: OidcProvider, key: ECKey, acr: str) -> str:
-    tokens = idporten.user_tokens("tryggheim-citizen", "ola", scope=f"openid {CITIZEN_SCOPE}",
+def _citizen_token(idporten: OidcProvider, key: ECKey, acr: str, person: str = "ola") -> str:
+    tokens = idporten.user_tokens("tryggheim-citizen", person, scope=f"openid {CITIZEN_SCOPE}",
                                   resource="tryggheim:citizen", redirect_uri=API_REDIRECT, client_key=CLIENT_KEY,
                                   dpop_key=key, acr=acr)  # fmt: skip
     return str(tokens["access_token"])
@@ -279,7 +282,7 @@ def test_a_citizen_signs_in_through_the_pages_and_reaches_their_record(
     assert own.status_code == 200 and own.json()["id"] == str(people["citizen"])
     assert citizen_app.get(f"/api/v1/patients/{people['other']}").status_code == 403
     page = citizen_app.get("/me")
-    assert page.status_code == 200 and "Min side" in page.text and "Hvem har åpnet journalen min" in page.text
+    assert page.status_code == 200 and "Min side" in page.text and "Hvem har sett i journalen min" in page.text
     assert 'action="/citizen/signout"' in page.text
     signed_out = citizen_app.post("/citizen/signout", data={"csrf_token": _csrf(page.text)}, follow_redirects=False)
     assert signed_out.status_code == 303
@@ -316,3 +319,42 @@ def test_a_citizen_reads_their_access_log_and_blocks_a_nurse(
     refused = citizen_app.get(f"/api/v1/patients/{people['citizen']}", headers=nurse)
     assert refused.status_code == 403
     assert caller.get("/api/v1/citizen/blocks", token).json()[0]["active"] is True
+
+
+def test_a_relative_signs_in_through_id_porten_and_loses_access_at_once_on_revoke(
+    citizen_app: TestClient, idporten: OidcProvider, people: dict[str, Any], federated_db: TestDatabase
+) -> None:
+    url, patient = federated_db.runtime_url, people["citizen"]
+
+    async def invite() -> Any:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            return await relatives.invite(conn, SEEDER, patient_id=patient, display_name="Ingrid", person=RELATIVE_PID)
+
+    link = asyncio.run(invite())
+    start = citizen_app.get("/citizen/signin", follow_redirects=False)
+    with httpx.Client(timeout=30) as at_provider:
+        landing = idporten.sign_in(at_provider, start.headers["location"], "ingrid", acr="idporten-loa-high")
+    answer = citizen_app.get(landing.replace("http://testserver", ""), follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/relative", answer.text
+    assert citizen_app.get("/relative", follow_redirects=False).headers["location"] == f"/relative/{patient}"
+    assert citizen_app.get(f"/relative/{patient}").status_code == 200
+    citizen_app.cookies.clear()
+    caller = Caller(citizen_app, "http://testserver")
+    token = _citizen_token(idporten, caller.key, "idporten-loa-high", person="ingrid")
+    followed = caller.get("/api/v1/citizen/following", token)
+    assert followed.status_code == 200 and followed.json() == [{"patient_id": str(patient), "name": ANY}]
+    assert caller.get("/api/v1/citizen/record", token).status_code == 403  # not a patient of their own
+    view = caller.get(f"/api/v1/citizen/following/{patient}/overview", token)
+    assert view.status_code == 200, view.text
+    [record] = audit_rows(url, view.correlation)
+    assert (record["principal_kind"], record["patient_id"], record["outcome"]) == ("relative", patient, "allowed")
+
+    async def revoke() -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await relatives.revoke(conn, SEEDER, patient_id=patient, relative_id=link.id)
+
+    asyncio.run(revoke())
+    refused = caller.get(f"/api/v1/citizen/following/{patient}/overview", token)
+    assert refused.status_code == 403
+    [record] = audit_rows(url, refused.correlation)
+    assert (record["principal_kind"], record["patient_id"], record["outcome"]) == ("relative", patient, "denied")

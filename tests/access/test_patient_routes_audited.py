@@ -81,12 +81,13 @@ def _patient_operations(client: TestClient) -> list[tuple[str, str, Any]]:
 
 def _operations_with_roles(client: TestClient) -> list[tuple[str, str, Any, list[str]]]:
     """The same with the roles a route is narrowed to (`x-roles`; empty: every role with patient scope). The
-    citizens' own-record routes answer citizens only; tests/access/test_federated_sign_in.py audits them."""
+    citizens' own-record routes answer citizens only; tests/access/test_federated_sign_in.py audits them, and
+    tests/access/test_relatives.py the relatives' routes."""
     document = client.get("/openapi.json").json()
     found = []
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
-            if operation.get("x-patient-data") and operation.get("x-access") != "own_record":
+            if operation.get("x-patient-data") and operation.get("x-access") not in {"own_record", "relative_record"}:
                 found.append(
                     (
                         method.upper(),

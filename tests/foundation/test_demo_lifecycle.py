@@ -58,6 +58,25 @@ def _signed_in_get(url: str, username: str, password: str, path: str) -> Any:
         return response.json()
 
 
+def _kari_sees_the_nurse(url: str, passwords: dict[str, str]) -> None:
+    """Kari signs in with her own account; the nurse opens her record; Kari's page lists the nurse, and her son
+    signs in to her page as her relative."""
+    with httpx.Client(base_url=url, timeout=10) as kari, httpx.Client(base_url=url, timeout=10) as son:
+        landed = kari.post("/signin", data={"username": "demo.kari", "password": passwords["demo.kari"]})
+        assert landed.status_code == 303 and landed.headers["location"] == "/me", landed.text
+        record = kari.get("/api/v1/citizen/record").json()
+        assert record["display_name"] == "Kari Nordmann (demo)"
+        opened = _signed_in_get(
+            url, "demo.sykepleier", passwords["demo.sykepleier"], f"/api/v1/patients/{record['id']}"
+        )
+        assert opened["id"] == record["id"]
+        log = kari.get("/api/v1/citizen/access-log").json()
+        assert any(entry["display_name"] == "Sykepleier Demo" for entry in log), log
+        assert "Hvem har sett i journalen min" in kari.get("/me").text
+        son.post("/signin", data={"username": "demo.parorende", "password": passwords["demo.parorende"]})
+        assert son.get(f"/relative/{record['id']}").status_code == 200
+
+
 def _healthz(url: str) -> dict[str, object]:
     with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:  # noqa: S310 - loopback URL
         assert response.status == 200
@@ -125,6 +144,8 @@ def test_demo_tells_its_story_and_leaves_nothing_running_on_sigterm(state: Path)
         [alarm] = [a for a in centre["alarms"] if a["rule"] == "wf.alarm_button"]  # a door at night may join
         assert alarm["patient"] == "Kari Nordmann (demo)", alarm
         assert alarm["address"].startswith("Thorvald Meyers gate 1") and alarm["taken_at"] is None, alarm
+        assert f"pasient                demo.kari            {passwords['demo.kari']}" in printed, printed
+        _kari_sees_the_nurse(url, passwords)
         # Two homes run real edge agent processes against this service; the radio home has its own broker.
         assert wait_for_line(process, "Simulerte hjem: 2", timeout=90)
         # A fourth kit's agent waits in enrolment for the installer's confirmation on the page its address opens.

@@ -18,7 +18,7 @@ import segno
 import typer
 
 from alerts.escalation import PolicyError
-from cloud.access import audit, directory, tokens
+from cloud.access import audit, citizen_accounts, directory, tokens
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
 from cloud.escalation.configuration import EndpointError
@@ -38,11 +38,13 @@ team_app = typer.Typer(no_args_is_help=True, help="Care teams.")
 staff_app = typer.Typer(no_args_is_help=True, help="Staff accounts.")
 gateway_app = typer.Typer(no_args_is_help=True, help="Gateways: enrolment codes and revocation.")
 device_app = typer.Typer(no_args_is_help=True, help="Devices: registration to a gateway, assignment to a patient.")
+citizen_app = typer.Typer(no_args_is_help=True, help="Local citizen accounts (demo, tests).")
 app.add_typer(municipality_app, name="municipality")
 app.add_typer(team_app, name="team")
 app.add_typer(staff_app, name="staff")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(device_app, name="device")
+app.add_typer(citizen_app, name="citizen")
 app.command("fleet")(fleet)
 
 T = TypeVar("T")
@@ -146,6 +148,31 @@ def _national_id(raw: str) -> str:
         return national_id(raw, allow_synthetic=load_settings(CloudSettings).allow_synthetic_ids).number
     except IdentifierError as exc:
         raise typer.BadParameter(str(exc), param_hint="--national-id-stdin") from None
+
+
+@citizen_app.command("add")
+def citizen_add(
+    username: str,
+    municipality: Municipality,
+    national_id_stdin: Annotated[
+        bool, typer.Option(help="Read the person's national identity number from stdin (first line).")
+    ] = False,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin (the next line).")] = False,
+) -> None:
+    """Create a local citizen account: bound by national id like an ID-porten sign-in, to the person's patient
+    record or to their invitations as a relative (audited; refused in production with every local account)."""
+    if not national_id_stdin or not password_stdin:
+        raise typer.BadParameter("give both --national-id-stdin and --password-stdin (never on the command line)")
+    person = _national_id(sys.stdin.readline().strip())
+    password = sys.stdin.readline().rstrip("\n")
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> Any:
+        mid = await directory.municipality_id(conn, municipality)
+        return await citizen_accounts.add(
+            conn, _operator(), municipality=mid, username=username, password=password, person=person
+        )
+
+    print(_run(work))
 
 
 @staff_app.command("list")

@@ -110,6 +110,8 @@ def demo(
         print(_("Worklist in the browser (sign in as the nurse above): {url}/").format(url=url), flush=True)
         print(_("Safety alarms in the browser (sign in as the response centre above): {url}/response-centre").format(
             url=url), flush=True)  # fmt: skip
+        print(_("Kari's own page (sign in as the patient above): {url}/me; her son's (the relative): {url}/relative")
+              .format(url=url), flush=True)  # fmt: skip
         print(_("Press Ctrl-C to stop."), flush=True)
 
     try:

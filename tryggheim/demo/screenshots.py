@@ -56,6 +56,8 @@ PAGES = (
     Page("fleet", "/fleet", "demo.installator"),
     Page("enrolment", "/enrol/{enrolment}", "demo.installator"),
     Page("gateway", "/fleet/gateways/{gateway}", "demo.installator"),
+    Page("me", "/me", "demo.kari"),
+    Page("relative", "/relative/{kari}", "demo.parorende"),
 )
 SIZES = ((1366, 768), (390, 844))
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

@@ -1,5 +1,6 @@
 """The demo's population: one municipality, one care team, local accounts for a nurse, the response centre
-(trygghetssentral), an installer and an administrator. Passwords are generated once per state directory and kept
+(trygghetssentral), an installer and an administrator, and local citizen accounts for Kari and her son
+(tryggheim/demo/citizens.py). Passwords are generated once per state directory and kept
 there (0600); an account added in a later version gets its password on the next start."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cloud.access.roles import ROLE_NAMES, Role
 from cloud.gateways import credentials, devices
 from device_profiles import wire
 from device_profiles.wire import WireReading
+from tryggheim.demo.citizens import CITIZENS, seed_citizens
 from tryggheim.demo.registry import seed_registry
 
 MUNICIPALITY = ("0301", "Oslo (demo)")
@@ -57,7 +59,7 @@ DEMO_ACTOR = audit.Actor.system("demo")  # who the demo's teams and accounts wer
 def _passwords(state_dir: Path) -> dict[str, str]:
     path = state_dir / "demo-accounts.json"
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    missing = [username for username, _, _ in ACCOUNTS if username not in stored]
+    missing = [username for username, _, _ in (*ACCOUNTS, *CITIZENS) if username not in stored]
     if missing:
         stored |= {username: secrets.token_urlsafe(12) for username in missing}
         path.write_text(json.dumps(stored))
@@ -84,6 +86,7 @@ async def _seed(url: str, passwords: dict[str, str]) -> None:
                     password=passwords[username],
                 )
         await seed_registry(conn, municipality, team)
+        await seed_citizens(conn, municipality, passwords, DEMO_ACTOR)
 
 
 def seed(runtime_url: str, state_dir: Path) -> list[tuple[str, str, str]]:
@@ -91,7 +94,8 @@ def seed(runtime_url: str, state_dir: Path) -> list[tuple[str, str, str]]:
     state_dir.mkdir(parents=True, exist_ok=True)
     passwords = _passwords(state_dir)
     asyncio.run(_seed(runtime_url, passwords))
-    return [(role.value, username, passwords[username]) for username, _, role in ACCOUNTS]
+    staff = [(role.value, username, passwords[username]) for username, _, role in ACCOUNTS]
+    return staff + [(role.value, username, passwords[username]) for username, role, _ in CITIZENS]
 
 
 def describe(accounts: list[tuple[str, str, str]], translations: NullTranslations) -> list[str]:

@@ -211,6 +211,8 @@ def _people_act(base_url: str, passwords: dict[str, str], shown: Showcase) -> No
              ("comments", {"body": "Berit svarte på høyttaleren: trykket ved et uhell, alt i orden."}),
              ("outcomes", {"outcome": "resolved_by_phone", "note": "Falsk alarm, snakket med Berit"}))  # fmt: skip
     with _staff(base_url, "demo.sykepleier", passwords["demo.sykepleier"]) as nurse:
+        # The nurse opens Kari's record: Kari sees it in "who has looked" on her own page.
+        nurse.get(f"/api/v1/patients/{shown.patients['kari']}").raise_for_status()
         _act(nurse, shown.alerts["kari_weight"], ("acknowledge", None),
              ("comments", {"body": "Ringte Kari: hovne ankler, tyngre i pusten i trappen. Fastlegen er varslet."}),
              ("comments", {"body": "Besøk i dag før lunsj: vekt, ødem og lungelyd. Vurder økt vanndrivende."}),
