@@ -34,6 +34,7 @@ from cloud.api import (
     ingest,
     ops,
     patients,
+    protocols,
     quarantine,
     record_access,
     registry,
@@ -84,6 +85,7 @@ ROUTERS = (
     handover.router,
     citizen.router,
     record_access.router,
+    protocols.router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
-from cloud.access.roles import PATIENT_SCOPE, RESPONSE_CENTRE_SCREEN, Role
+from cloud.access.roles import AUDIT_READERS, PATIENT_SCOPE, RESPONSE_CENTRE_SCREEN, Role
 from common.i18n import N_
 
 SIGN_IN = "/signin"
@@ -17,6 +17,8 @@ SIGN_IN = "/signin"
 START = "/start"
 # The tag of routes that answer only pages: their errors are pages whatever the client accepts.
 PAGES_TAG = "pages"
+# The registry's, the administration's and the auditors' first pages.
+REGISTRY_PAGE, ADMIN_PAGE, AUDIT_PAGE = "/registry/patients", "/admin", "/audit"
 
 
 def local_path(target: object) -> str:
@@ -50,8 +52,11 @@ def after_sign_in(target: str) -> str:
 
 def menu(role: Role) -> list[tuple[str, str]]:
     """The pages in the header for `role` (address, catalogue msgid): the worklist and the handover for the
-    roles with patient data, the response centre's screen for the roles that may open it, and the start page
-    for the others. A patient's page is reached from the rows that name the patient."""
+    roles with patient data, the response centre's screen for the roles that may open it, the registry and the
+    administration for the municipality administrator, the audit log for auditors, and the start page for the
+    others. A patient's page is reached from the rows that name the patient."""
+    if role in AUDIT_READERS:
+        return [(AUDIT_PAGE, N_("Audit log"))]
     if PATIENT_SCOPE[role] == "none":
         return [(START, N_("Start"))]
     if PATIENT_SCOPE[role] == "self":  # a citizen: their own page comes with the citizens' pages
@@ -60,6 +65,8 @@ def menu(role: Role) -> list[tuple[str, str]]:
     if role in RESPONSE_CENTRE_SCREEN:
         # The centre's own screen first: it is where its operators work.
         pages.insert(0 if role == Role.RESPONSE_CENTRE else 1, ("/response-centre", N_("Response centre")))
+    if role == Role.MUNICIPALITY_ADMIN:
+        pages += [(REGISTRY_PAGE, N_("Registry")), (ADMIN_PAGE, N_("Administration"))]
     return pages
 
 

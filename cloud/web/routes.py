@@ -5,12 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cloud.web import (
+    admin,
+    admin_escalation,
     alert,
     assets,
+    audit_page,
     citizen,
     handover,
     patient,
     provider_sign_in,
+    registry_pages,
+    registry_patient,
     response_centre,
     session,
     start,
@@ -20,3 +25,4 @@ from cloud.web import (
 ROUTERS: tuple[APIRouter, ...] = (assets.router, session.router, worklist.router, alert.link_router, alert.router)
 ROUTERS += (start.router, response_centre.router, handover.router, patient.router, provider_sign_in.router)
 ROUTERS += (citizen.router,)
+ROUTERS += (registry_pages.router, registry_patient.router, admin.router, admin_escalation.router, audit_page.router)

@@ -1,6 +1,6 @@
 """The start (`/start`), where sign-in lands: each role goes on to the page it works from, the response
-centre to its screen of safety alarms, the roles with patient data to the worklist. Installers and auditors,
-who see no patient data, get a plain page of what they can use instead of a refusal."""
+centre to its screen of safety alarms, auditors to the audit log, the roles with patient data to the worklist.
+Installers, who see no patient data, get a plain page of what they can use instead of a refusal."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from fastapi.responses import Response
 
 from cloud.access.policy import staff_only
 from cloud.access.principal import Principal
-from cloud.access.roles import PATIENT_SCOPE, Role
-from cloud.web.navigation import PAGES_TAG, START, see_other
+from cloud.access.roles import AUDIT_READERS, PATIENT_SCOPE, Role
+from cloud.web.navigation import AUDIT_PAGE, PAGES_TAG, START, see_other
 from cloud.web.templating import render
 from common.i18n import N_
 
@@ -24,7 +24,6 @@ USES: dict[Role, list[tuple[str, str]]] = {
         (N_("Gateways of the municipality, with their health and their devices"), "/api/v1/fleet/gateways"),
         (N_("Devices registered in the municipality"), "/api/v1/devices"),
     ],
-    Role.AUDITOR: [(N_("The audit log: who looked at or changed what, and when"), "/api/v1/audit")],
 }
 
 
@@ -33,6 +32,8 @@ async def start(request: Request, principal: Annotated[Principal, staff_only()])
     """Send the person on to their role's first page, or show what a role without patient data can use."""
     if principal.role == Role.RESPONSE_CENTRE:
         return see_other("/response-centre")
+    if principal.role in AUDIT_READERS:
+        return see_other(AUDIT_PAGE)
     if PATIENT_SCOPE[principal.role] != "none":
         return see_other("/")
     return render(request, "start.html", {"uses": USES.get(principal.role, [])})

@@ -1,0 +1,231 @@
+"""The registry, administration and audit pages in this process: every page renders in bokmål and English with
+nothing missing from the catalogue and nothing inline; forms with invalid fields show the message next to the
+field and write nothing; another municipality's home or patient is a 404 page that tells nothing (and the
+probe of a patient is audited in both municipalities); a nurse posting to an administrator's form and a form
+without the CSRF token are refused with a page; the escalation page shows the validator's own message for the
+field at fault, as the API does."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cloud.access.roles import Role
+from tests.support.db import named_rows
+from tests.support.services import TestDatabase
+from tests.support.tenants import Tenants, insert_patient
+from tests.web.helpers import HTML, csrf_of, sign_in, visible_text
+from tests.web.test_page_rules import Inline, Misses, recording
+
+ADMIN_PAGES = ("/admin", "/admin/staff", "/admin/protocols", "/admin/escalation", "/registry/patients",
+               "/registry/patients?lifecycle=active", "/registry/homes", "/registry/consents")  # fmt: skip
+
+
+def _count(url: str, query: str, *args: Any) -> int:
+    return int(named_rows(url, f"SELECT count(*) AS n FROM {query}", *args)[0]["n"])
+
+
+def _home(app: TestClient, tenants: Tenants, key: str = "a") -> UUID:
+    tenant = tenants.a if key == "a" else tenants.b
+    answer = app.post("/api/v1/homes", json={"address": f"Testveien {key}"}, headers=tenant.auth(Role.MUNICIPALITY_ADMIN))
+    assert answer.status_code == 201, answer.text
+    return UUID(answer.json()["id"])
+
+
+def _admin(app: TestClient, tenants: Tenants, page: str) -> str:
+    sign_in(app, tenants.a.usernames[Role.MUNICIPALITY_ADMIN])
+    return csrf_of(app.get(page, headers=HTML).text)
+
+
+@pytest.fixture(scope="module")
+def patient(web_db: TestDatabase, tenants: Tenants) -> UUID:
+    return insert_patient(web_db.runtime_url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Registry Person")
+
+
+def test_every_page_renders_in_both_languages_with_nothing_missing_or_inline(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants, patient: UUID
+) -> None:
+    home = _home(app, tenants)
+    misses = Misses()
+    app.app.state.pages = recording(misses)  # type: ignore[attr-defined]
+    try:
+        for language in ("nb", "en"):
+            headers = {**HTML, "Accept-Language": language}
+            sign_in(app, tenants.a.usernames[Role.MUNICIPALITY_ADMIN])
+            pages = [*ADMIN_PAGES, f"/registry/homes/{home}", f"/registry/patients/{patient}"]
+            answers = {path: app.get(path, headers=headers) for path in pages}
+            sign_in(app, tenants.a.usernames[Role.AUDITOR])
+            answers["/audit"] = app.get("/audit?verify=1", headers=headers)
+            sign_in(app, tenants.a.usernames[Role.NURSE])
+            answers["nurse"] = app.get(f"/registry/patients/{patient}", headers=headers)
+            for path, answer in answers.items():
+                assert answer.status_code == 200, (path, language, answer.text[:300])
+                assert f'<html lang="{language}">' in answer.text, path
+                parser = Inline()
+                parser.feed(answer.text)
+                assert parser.found == [], path
+            assert ("Eskaleringsplan" if language == "nb" else "Escalation policy") in answers["/admin/escalation"].text
+            assert ("Revisjonslogg" if language == "nb" else "Audit log") in answers["/audit"].text
+    finally:
+        app.app.state.pages = None  # type: ignore[attr-defined]
+    assert misses.texts == set()
+
+
+def test_the_auditor_lands_on_the_audit_log_which_filters_and_verifies_the_chain(
+    app: TestClient, tenants: Tenants, patient: UUID
+) -> None:
+    answer = sign_in(app, tenants.a.usernames[Role.AUDITOR])
+    assert app.get(answer.headers["location"], headers=HTML, follow_redirects=False).headers["location"] == "/audit"
+    sign_in(app, tenants.a.usernames[Role.NURSE])
+    app.get(f"/registry/patients/{patient}", headers=HTML)
+    sign_in(app, tenants.a.usernames[Role.AUDITOR])
+    nurse = str(tenants.a.staff[Role.NURSE])
+    page = app.get(f"/audit?patient={patient}&person={nurse}&action=patient.read&verify=1", headers={**HTML, "Accept-Language": "en"})
+    text = visible_text(page.text)
+    assert page.status_code == 200 and "The hash chain holds" in text
+    assert f"/registry/patients/{patient}" in text and "<td>patient.search</td>" not in page.text
+    bad = app.get("/audit?patient=nonsense&since=2026-13-01", headers={**HTML, "Accept-Language": "en"})
+    assert bad.status_code == 422 and 'id="audit-patient-error"' in bad.text and 'id="audit-since-error"' in bad.text
+
+
+def test_a_home_form_with_invalid_fields_shows_the_errors_and_writes_nothing(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    token = _admin(app, tenants, "/registry/homes")
+    before = _count(web_db.runtime_url, "homes")
+    answer = app.post("/registry/homes", data={"csrf_token": token, "address": " ", "phone": "1"}, headers=HTML)
+    assert answer.status_code == 422
+    assert 'id="home-address-error"' in answer.text and 'id="home-phone-error"' in answer.text
+    assert _count(web_db.runtime_url, "homes") == before
+    made = app.post("/registry/homes", data={"csrf_token": token, "address": "Nyveien 2", "phone": "22 00 11 22"},
+                    headers=HTML, follow_redirects=False)  # fmt: skip
+    assert made.status_code == 303 and _count(web_db.runtime_url, "homes") == before + 1
+    changed = app.post(made.headers["location"].split("?")[0], data={"csrf_token": token, "address": "Nyveien 3"},
+                       headers=HTML)  # fmt: skip
+    assert changed.status_code == 200 and "Nyveien 3" in changed.text
+
+
+def test_another_municipalitys_home_and_patient_are_404_pages_and_the_probe_is_audited(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    foreign_home = _home(app, tenants, "b")
+    foreign = insert_patient(web_db.runtime_url, tenants.b.municipality_id, tenants.b.teams["Nord"], "Elsewhere")
+    token = _admin(app, tenants, "/registry/homes")
+    headers = {**HTML, "Accept-Language": "en"}
+    for answer in (app.get(f"/registry/homes/{foreign_home}", headers=headers),
+                   app.post(f"/registry/homes/{foreign_home}", data={"csrf_token": token, "address": "X"},
+                            headers=headers)):  # fmt: skip
+        assert answer.status_code == 404 and "no such home, or it belongs to another municipality" in answer.text
+    answer = app.get(f"/registry/patients/{foreign}", headers=headers)
+    assert answer.status_code == 404 and "Elsewhere" not in answer.text
+    assert "no such patient, or they belong to another municipality" in answer.text
+    rows = named_rows(web_db.runtime_url, "SELECT municipality_id, outcome FROM audit_log WHERE patient_id = %s "
+                      "AND action = 'patient.read'", foreign)  # fmt: skip
+    assert {(r["municipality_id"], r["outcome"]) for r in rows} == {
+        (tenants.a.municipality_id, "denied"), (tenants.b.municipality_id, "denied")}
+    assert named_rows(web_db.runtime_url, "SELECT address FROM homes WHERE id = %s", foreign_home)[0]["address"] == "Testveien b"
+
+
+def test_a_nurse_posting_to_an_admin_form_and_a_form_without_csrf_are_refused_with_a_page(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    sign_in(app, tenants.a.usernames[Role.NURSE])
+    token = csrf_of(app.get("/", headers=HTML).text)
+    before = _count(web_db.runtime_url, "staff")
+    data = {"csrf_token": token, "username": "nurse.made", "display_name": "X", "role": "nurse"}
+    refused = app.post("/admin/staff", data=data, headers={**HTML, "Accept-Language": "en"})
+    assert refused.status_code == 403 and "You do not have access to this" in refused.text
+    assert app.get("/admin/escalation", headers=HTML).status_code == 403
+    _admin(app, tenants, "/admin/staff")
+    missing = app.post("/admin/staff", data={**data, "csrf_token": ""}, headers={**HTML, "Accept-Language": "en"})
+    assert missing.status_code == 403 and "Nothing was saved" in missing.text
+    assert _count(web_db.runtime_url, "staff") == before
+
+
+def test_staff_and_teams_are_added_placed_and_deactivated(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    token = _admin(app, tenants, "/admin/staff")
+    bad = app.post("/admin/staff", data={"csrf_token": token, "username": "ø", "display_name": "", "role": "boss",
+                                         "password": "short"}, headers=HTML)  # fmt: skip
+    assert bad.status_code == 422
+    for field in ("username", "display_name", "role", "password"):
+        assert f'id="staff-{field}-error"' in bad.text, field
+    data = {"csrf_token": token, "username": "page.made", "display_name": "Side Laget", "role": "nurse"}
+    assert app.post("/admin/staff", data=data, headers=HTML, follow_redirects=False).status_code == 303
+    taken = app.post("/admin/staff", data=data, headers=HTML)
+    assert taken.status_code == 409 and 'id="staff-username-error"' in taken.text
+    made = named_rows(web_db.runtime_url, "SELECT id FROM staff WHERE username = 'page.made'")[0]["id"]
+    team = {"csrf_token": token, "team_id": str(tenants.a.teams["Sør"])}
+    assert app.post(f"/admin/staff/{made}/teams", data=team, headers=HTML, follow_redirects=False).status_code == 303
+    gone = app.post(f"/admin/staff/{made}/deactivate", data={"csrf_token": token}, headers=HTML, follow_redirects=False)
+    assert gone.status_code == 303
+    row = named_rows(web_db.runtime_url, "SELECT active, (SELECT count(*) FROM staff_teams WHERE staff_id = %s) AS "
+                     "teams FROM staff WHERE id = %s", made, made)[0]  # fmt: skip
+    assert row == {"active": False, "teams": 1}
+
+
+def test_the_escalation_page_shows_the_validators_error_next_to_the_field_and_stores_nothing(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    token = _admin(app, tenants, "/admin/escalation")
+    stored = _count(web_db.runtime_url, "escalation_policies WHERE municipality_id = %s", tenants.a.municipality_id)
+    answer = app.post("/admin/escalation/policy", data={"csrf_token": token, "p1s1_after_minutes": "-5"}, headers=HTML)
+    assert answer.status_code == 422
+    assert 'id="p1s1_after_minutes-error"' in answer.text and 'aria-invalid="true"' in answer.text
+    document = {"policies": [dict(p) for p in app.get("/api/v1/escalation/policy",
+                                                       headers=tenants.a.auth(Role.MUNICIPALITY_ADMIN)).json()["policies"]]}  # fmt: skip
+    document["policies"][1]["steps"][1]["after_minutes"] = -5
+    api = app.put("/api/v1/escalation/policy", json=document, headers=tenants.a.auth(Role.MUNICIPALITY_ADMIN))
+    assert api.status_code == 422 and api.json()["detail"] in visible_text(answer.text)
+    alarm = app.post("/admin/escalation/policy", data={"csrf_token": token, "p0s0_after_minutes": "3"}, headers=HTML)
+    assert alarm.status_code == 422 and 'id="p0-error"' in alarm.text and "strictly increasing after_minutes" in alarm.text
+    endpoint = {"csrf_token": token, "target": "Team Lead", "channel": "email", "address": "x@example.org"}
+    refused = app.post("/admin/escalation/endpoints", data=endpoint, headers=HTML)
+    assert refused.status_code == 422 and 'id="endpoint-target-error"' in refused.text
+    assert _count(web_db.runtime_url, "escalation_policies WHERE municipality_id = %s", tenants.a.municipality_id) == stored
+
+
+def test_lifecycle_consent_protocols_and_release_on_the_patients_registry_page(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    person = insert_patient(web_db.runtime_url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Reg Forms")
+    admin = tenants.a.auth(Role.MUNICIPALITY_ADMIN)
+    device = app.post("/api/v1/devices", json={"profile_id": "aqara-door-window-mccgq11lm", "address": f"door-{person}"},
+                      headers=admin).json()["id"]  # fmt: skip
+    assert app.post(f"/api/v1/devices/{device}/assignments", json={"patient_id": str(person)},
+                    headers=admin).status_code == 201  # fmt: skip
+    page = f"/registry/patients/{person}"
+    token = _admin(app, tenants, page)
+    no_reason = app.post(f"{page}/lifecycle", data={"csrf_token": token, "to": "paused", "reason": ""}, headers=HTML)
+    assert no_reason.status_code == 422 and 'id="lifecycle-reason-error"' in no_reason.text
+    moved = app.post(f"{page}/lifecycle", data={"csrf_token": token, "to": "paused", "reason": "på sykehus"},
+                     headers=HTML, follow_redirects=False)  # fmt: skip
+    assert moved.status_code == 303
+    assert named_rows(web_db.runtime_url, "SELECT lifecycle FROM patients WHERE id = %s", person)[0]["lifecycle"] == "paused"
+    past = (date.today() - timedelta(days=2)).isoformat()
+    consent = {"csrf_token": token, "device_id": device, "basis": "consent", "note": "muntlig samtykke"}
+    stale = app.post(f"{page}/consents", data={**consent, "review_by": past}, headers=HTML)
+    assert stale.status_code == 422 and 'id="consent-review_by-error"' in stale.text
+    soon = (date.today() + timedelta(days=10)).isoformat()
+    assert app.post(f"{page}/consents", data={**consent, "review_by": soon}, headers=HTML,
+                    follow_redirects=False).status_code == 303  # fmt: skip
+    assert "Reg Forms" in app.get("/registry/consents", headers=HTML).text
+    record = named_rows(web_db.runtime_url, "SELECT id FROM supervision_consents WHERE patient_id = %s", person)[0]["id"]
+    assert app.post(f"{page}/consents/{record}/withdraw", data={"csrf_token": token}, headers=HTML,
+                    follow_redirects=False).status_code == 303  # fmt: skip
+    wrong = app.post(f"{page}/protocols", data={"csrf_token": token, "protocols": ["heart_failure", "nonsense"]}, headers=HTML)
+    assert wrong.status_code == 422 and "nonsense" in wrong.text
+    assert app.post(f"{page}/protocols", data={"csrf_token": token, "protocols": ["copd"]}, headers=HTML,
+                    follow_redirects=False).status_code == 303  # fmt: skip
+    backwards = {"csrf_token": token, "device_id": device, "start": "2026-01-02T10:00", "end": "2026-01-02T09:00"}
+    refused = app.post(f"{page}/release", data=backwards, headers=HTML)
+    assert refused.status_code == 422 and 'id="release-end-error"' in refused.text
+    done = app.post(f"{page}/release", data={**backwards, "end": "2026-01-02T11:00"}, headers=HTML)
+    assert done.status_code == 200 and "0" in visible_text(done.text)
+    assert named_rows(web_db.runtime_url, "SELECT protocols FROM patient_protocols WHERE patient_id = %s",
+                      person)[0]["protocols"] == ["copd"]  # fmt: skip
