@@ -286,5 +286,7 @@ async def newest_entries(
 async def actions(conn: AsyncConnection[Any], municipality_id: UUID) -> list[str]:
     """The actions recorded in the municipality's chain, by name (the audit page's choice of action)."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute("SELECT DISTINCT action FROM audit_log WHERE municipality_id = %s ORDER BY action", (municipality_id,))
+    await cur.execute(
+        "SELECT DISTINCT action FROM audit_log WHERE municipality_id = %s ORDER BY action", (municipality_id,)
+    )
     return [str(row["action"]) for row in await cur.fetchall()]

@@ -118,9 +118,7 @@ async def set_endpoint(
     new random one when none is given, stored sealed by `box` when it has a key; the secret is returned so
     that it can be handed to the receiver once."""
     if not _TARGET.match(target):
-        raise EndpointError(
-            f"{target[:60]!r} is not a role name (lower-case letters, digits, underscores)", "target"
-        )
+        raise EndpointError(f"{target[:60]!r} is not a role name (lower-case letters, digits, underscores)", "target")
     if channel not in {"email", "webhook"}:
         raise EndpointError(f"{channel!r} is not a channel (email or webhook)", "channel")
     if not 3 <= len(address) <= 2000:

@@ -42,7 +42,9 @@ async def municipality_default(conn: AsyncConnection[Any], municipality_id: UUID
     return list(row["protocols"]) if row else []
 
 
-async def set_municipality_default(conn: AsyncConnection[Any], municipality_id: UUID, names: Sequence[str]) -> list[str]:
+async def set_municipality_default(
+    conn: AsyncConnection[Any], municipality_id: UUID, names: Sequence[str]
+) -> list[str]:
     """Set the municipality's default protocols; none: back to the built-in default."""
     chosen = checked(names)
     if not chosen:

@@ -138,6 +138,9 @@ async def remove_endpoint(request: Request, conn: Conn, admin: Admin) -> Respons
     channel = checked.values.get("channel", "")
     if channel in ENDPOINT_CHANNELS:
         await configuration.remove_endpoint(
-            conn, admin.municipality_id, checked.values.get("target", ""), channel  # type: ignore[arg-type]
+            conn,
+            admin.municipality_id,
+            checked.values.get("target", ""),
+            channel,  # type: ignore[arg-type]
         )
     return see_other("/admin/escalation?done=removed#endpoints")

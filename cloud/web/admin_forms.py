@@ -14,7 +14,6 @@ from cloud.web.patient_page import LIFECYCLE_NAMES
 from cloud.web.templating import gettext_of
 from common.i18n import N_
 
-
 BASIS_NAMES = {"consent": N_("Consent"), "assessment": N_("Documented assessment")}
 STATUS_NAMES = {"valid": N_("In force"), "expired": N_("Lapsed"), "withdrawn": N_("Withdrawn")}
 # What the registry's templates name in words (catalogue msgids).

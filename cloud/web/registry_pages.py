@@ -21,8 +21,8 @@ from cloud.access.roles import Role
 from cloud.registry import consent, homes
 from cloud.registry import patients as registry
 from cloud.registry.errors import NotFoundError
-from cloud.requests import Conn
 from cloud.registry.identity import mask
+from cloud.requests import Conn
 from cloud.web.admin_forms import NAMES, Refused, optional, posted, refused
 from cloud.web.errors import error_page
 from cloud.web.forms import Checked, text
