@@ -107,9 +107,9 @@ def test_each_role_lands_on_its_own_page_and_sees_its_own_menu(app: TestClient, 
     menus = {
         Role.NURSE: ("/", ["/", "/handover"]),
         Role.RESPONSE_CENTRE: ("/response-centre", ["/response-centre", "/", "/handover"]),
-        Role.MUNICIPALITY_ADMIN: ("/", ["/", "/response-centre", "/handover"]),
+        Role.MUNICIPALITY_ADMIN: ("/", ["/", "/response-centre", "/handover", "/registry/patients", "/admin"]),
+        Role.AUDITOR: ("/audit", ["/audit"]),
         Role.INSTALLER: ("/start", ["/start"]),
-        Role.AUDITOR: ("/start", ["/start"]),
     }
     for role, (landing, menu) in menus.items():
         app.cookies.clear()
@@ -123,4 +123,4 @@ def test_each_role_lands_on_its_own_page_and_sees_its_own_menu(app: TestClient, 
     worklist = app.get("/", headers=HTML)
     assert worklist.status_code == 200 and str(worklist.url).endswith("/start")
     shown = visible_text(worklist.text)
-    assert "Som revisor ser du ingen pasientdata" in shown and "/api/v1/audit" in shown
+    assert "Som installatør ser du ingen pasientdata" in shown and "/api/v1/devices" in shown
