@@ -53,6 +53,9 @@ PAGES = (
     Page("patient", "/patients/{kari}", "demo.sykepleier"),
     Page("response-centre", "/response-centre", "demo.responssenter"),
     Page("handover", "/handover", "demo.sykepleier"),
+    Page("registry", "/registry/patients", "demo.admin"),
+    Page("admin", "/admin/escalation", "demo.admin"),
+    Page("audit", "/audit?verify=1", "demo.revisor"),
 )
 SIZES = ((1366, 768), (390, 844))
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

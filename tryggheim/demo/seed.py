@@ -35,6 +35,7 @@ ACCOUNTS = (
     ("demo.responssenter", "Responssenter Demo", Role.RESPONSE_CENTRE),
     ("demo.installator", "Installatør Demo", Role.INSTALLER),
     ("demo.admin", "Administrator Demo", Role.MUNICIPALITY_ADMIN),
+    ("demo.revisor", "Revisor Demo", Role.AUDITOR),  # reads the audit log (/audit)
 )
 PATIENTS = ("Kari Nordmann (demo)", "Ola Nordmann (demo)")
 # A scale and a blood-pressure monitor from the device catalogue, with made-up addresses.
