@@ -87,8 +87,17 @@ def test_every_admin_page_passes_axe_and_the_csp_at_both_sizes(
     page = _signed_in(browser, server, tenants.a.usernames[Role.MUNICIPALITY_ADMIN], size)
     watch = Watch(page)
     checked = {}
-    paths = ("/admin", "/admin/staff", "/admin/protocols", "/admin/escalation", "/registry/patients",
-             "/registry/homes", f"/registry/homes/{home}", "/registry/consents", f"/registry/patients/{person}")  # fmt: skip
+    paths = (
+        "/admin",
+        "/admin/staff",
+        "/admin/protocols",
+        "/admin/escalation",
+        "/registry/patients",
+        "/registry/homes",
+        f"/registry/homes/{home}",
+        "/registry/consents",
+        f"/registry/patients/{person}",
+    )
     for path in paths:
         page.goto(path)
         checked[path] = serious_violations(page)
