@@ -59,7 +59,9 @@ def _count(request: Request) -> int:
     return int(count) if count.isdigit() else 0
 
 
-async def _page(request: Request, conn: Conn, grant: PatientGrant, refusal: Refused) -> Response:
+async def _page(
+    request: Request, conn: Conn, grant: PatientGrant, refusal: Refused, preview: release.Released | None = None
+) -> Response:
     details = await registry.details(conn, grant.patient_id)
     own = (await protocols.of_patients(conn, [grant.patient_id])).get(grant.patient_id, [])
     role = grant.principal.role
@@ -69,7 +71,9 @@ async def _page(request: Request, conn: Conn, grant: PatientGrant, refusal: Refu
         "default_protocols": await protocols.municipality_default(conn, grant.principal.municipality_id),
         "protocol_names": protocol_names(), "next_states": sorted(registry.TRANSITIONS[details["lifecycle"]]),
         "may_move": role in LEADS, "may_consent": role in CARERS, "is_admin": role == Role.MUNICIPALITY_ADMIN,
-        "done": request.query_params.get("done", ""), "request_count": _count(request), **NAMES,
+        "done": request.query_params.get("done", ""), "request_count": _count(request), "preview": preview,
+        "held_back": await release.held_back(conn, grant.principal.municipality_id) if role == Role.MUNICIPALITY_ADMIN
+        else {}, **NAMES,
         **refusal.context(),
     }  # fmt: skip
     return render(request, "registry_patient.html", context, status=refusal.status)
@@ -161,10 +165,9 @@ async def set_protocols(patient_id: UUID, request: Request, conn: Conn, grant: A
     return _back(grant.patient_id, "protocols", "protocols")
 
 
-@router.post("/registry/patients/{patient_id}/release")
-async def release_readings(patient_id: UUID, request: Request, conn: Conn, grant: Releasing) -> Response:
-    """Release a device's quarantined `unassigned` readings of a time range to the patient."""
-    checked, _ticked = await posted(request)
+def _release_fields(checked: Checked) -> tuple[UUID | None, datetime | None, datetime | None]:
+    """The release form: a device and a range `[start, end)` that has begun."""
+    device_id: UUID | None = None
     try:
         device_id = UUID(checked.values.get("device_id", ""))
     except ValueError:
@@ -174,13 +177,24 @@ async def release_readings(patient_id: UUID, request: Request, conn: Conn, grant
         checked.refuse("end", N_("The end must be after the start."))
     if start and start > datetime.now(UTC):
         checked.refuse("start", N_("The time cannot be in the future."))
-    if checked.errors or start is None or end is None:
+    return device_id, start, end
+
+
+@router.post("/registry/patients/{patient_id}/release")
+async def release_readings(patient_id: UUID, request: Request, conn: Conn, grant: Releasing) -> Response:
+    """Count (`action=preview`) or release a device's quarantined `unassigned` readings of a time range."""
+    checked, _ticked = await posted(request)
+    device_id, start, end = _release_fields(checked)
+    if checked.errors or device_id is None or start is None or end is None:
         return await _page(request, conn, grant, refused(request, "release", checked))
+    where: dict[str, Any] = {"municipality_id": grant.principal.municipality_id, "device_id": device_id,
+             "patient_id": grant.patient_id, "start": start, "end": end}  # fmt: skip
     try:
-        done = await release.release(
-            conn, municipality_id=grant.principal.municipality_id, device_id=device_id, patient_id=grant.patient_id,
-            start=start, end=end, by=grant.principal.id, audit_id=grant.audit_id,
-        )  # fmt: skip
+        if checked.values.get("action") == "preview":
+            counted = await release.preview(conn, **where)
+            shown = Refused("release", {}, checked.values)
+            return await _page(request, conn, grant, shown, preview=counted)
+        done = await release.release(conn, **where, by=grant.principal.id, audit_id=grant.audit_id)
     except RegistryError as exc:
         return await _page(request, conn, grant, said("release", "device_id", str(exc), checked.values, exc.status))
     return see_other(f"/registry/patients/{grant.patient_id}?done=released&count={done.released}#release")

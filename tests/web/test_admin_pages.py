@@ -11,15 +11,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
 from common.timefmt import OSLO
 from tests.support.db import named_rows
+from tests.support.kits import reading
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, insert_patient
-from tests.web.helpers import HTML, csrf_of, sign_in, visible_text
+from tests.web.helpers import HTML, csrf_of, equipped_patient, ingest, sign_in, visible_text
 from tests.web.test_page_rules import Inline, Misses, recording
 
 ADMIN_PAGES = ("/admin", "/admin/staff", "/admin/protocols", "/admin/escalation", "/registry/patients",
@@ -249,7 +251,29 @@ def test_lifecycle_consent_protocols_and_release_on_the_patients_registry_page(
     backwards = {"csrf_token": token, "device_id": device, "start": "2026-01-02T10:00", "end": "2026-01-02T09:00"}
     refused = app.post(f"{page}/release", data=backwards, headers=HTML)
     assert refused.status_code == 422 and 'id="release-end-error"' in refused.text
-    done = app.post(f"{page}/release", data={**backwards, "end": "2026-01-02T11:00"}, headers=HTML)
-    assert done.status_code == 200 and "0" in visible_text(done.text)
     assert named_rows(web_db.runtime_url, "SELECT protocols FROM patient_protocols WHERE patient_id = %s",
                       person)[0]["protocols"] == ["copd"]  # fmt: skip
+
+
+def test_held_back_readings_are_counted_first_and_then_released_to_the_patient(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    url = web_db.runtime_url
+    person, kit = equipped_patient(app, url, tenants.a, "Held Back")
+    scale = kit.device_ids[kit.scale]
+    with psycopg.connect(url, autocommit=True) as conn:  # installed before anyone assigned it
+        conn.execute("DELETE FROM device_assignments WHERE device_id = %s", (scale,))
+    now = datetime.now(OSLO)
+    ingest(app, kit, [reading(i, kit.scale, value=70.0 + i, measured_at=now - timedelta(hours=i)) for i in (1, 2, 3)])
+    page = f"/registry/patients/{person}"
+    token = _admin(app, tenants, page)
+    assert "3 målinger holdt tilbake" in app.get(page, headers=HTML).text
+    wall = "%Y-%m-%dT%H:%M"
+    start, end = (now - timedelta(hours=2, minutes=30)).strftime(wall), (now + timedelta(minutes=1)).strftime(wall)
+    form = {"csrf_token": token, "device_id": str(scale), "start": start, "end": end}
+    counted = app.post(f"{page}/release", data={**form, "action": "preview"}, headers=HTML)
+    assert counted.status_code == 200 and "2 målinger i dette tidsrommet vil bli frigitt" in counted.text
+    assert _count(url, "observations WHERE patient_id = %s", person) == 0
+    done = app.post(f"{page}/release", data={**form, "action": "release"}, headers=HTML)
+    assert done.status_code == 200 and "2 målinger ble frigitt til pasienten" in done.text
+    assert _count(url, "observations WHERE patient_id = %s", person) == 2
