@@ -9,24 +9,26 @@ nothing of its existence.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from cloud.access import directory
 from cloud.access.policy import PatientScopeFilter, patient_search, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
 from cloud.registry import consent, homes
 from cloud.registry import patients as registry
-from cloud.registry.errors import NotFoundError
+from cloud.registry.errors import NotFoundError, RegistryError
 from cloud.registry.identity import mask
 from cloud.requests import Conn
-from cloud.web.admin_forms import NAMES, Refused, optional, posted, refused
+from cloud.web.admin_forms import NAMES, Refused, optional, posted, refused, said
 from cloud.web.errors import error_page
 from cloud.web.forms import Checked, text
 from cloud.web.navigation import PAGES_TAG, see_other
+from cloud.web.registry_forms import NEW_STATES, field_of, new_patient
 from cloud.web.templating import render
 from common.i18n import N_
 
@@ -35,6 +37,7 @@ Patients = Annotated[PatientScopeFilter, patient_search("patient.search")]
 Homes = Annotated[PatientScopeFilter, patient_search("home.search")]
 Consents = Annotated[PatientScopeFilter, patient_search("consent.search")]
 Admin = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, audited="registry.write")]
+Creating = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, audited="patient.create")]
 LIFECYCLES = tuple(registry.TRANSITIONS)
 LIST_LIMIT = 500
 NO_HOME = "No such home in your municipality."  # the registry's words, explained by cloud.web.errors
@@ -44,16 +47,50 @@ def _teams(scope: PatientScopeFilter) -> list[UUID] | None:
     return sorted(scope.team_ids) if scope.team_ids is not None else None
 
 
-@router.get("/registry/patients")
-async def patient_list(request: Request, conn: Conn, scope: Patients, lifecycle: str = "") -> Response:
-    """The patients in the caller's scope by name, optionally of one lifecycle state."""
+async def choices(conn: Conn, municipality_id: UUID) -> dict[str, Any]:
+    """The care teams and homes a patient form chooses from."""
+    return {"teams": await directory.list_teams(conn, municipality_id),
+            "homes": await homes.list_homes(conn, municipality_id, None, LIST_LIMIT, 0)}  # fmt: skip
+
+
+async def _patients_page(
+    request: Request, conn: Conn, scope: PatientScopeFilter, lifecycle: str, refusal: Refused
+) -> Response:
     found = await registry.listing(conn, scope.municipality_id, scope.team_ids, LIST_LIMIT, 0, scope.hidden)
     chosen = lifecycle if lifecycle in LIFECYCLES else ""
     rows = [{**row, "masked": mask(row["national_id"]) if row["national_id"] else None}
             for row in found if not chosen or row["lifecycle"] == chosen]  # fmt: skip
-    context = {"patients": rows, "lifecycles": LIFECYCLES, "chosen": chosen,
-               "is_admin": scope.principal.role == Role.MUNICIPALITY_ADMIN, **NAMES}  # fmt: skip
-    return render(request, "registry_patients.html", context)
+    is_admin = scope.principal.role == Role.MUNICIPALITY_ADMIN
+    context = {"patients": rows, "lifecycles": LIFECYCLES, "chosen": chosen, "is_admin": is_admin,
+               "new_states": NEW_STATES, **(await choices(conn, scope.municipality_id) if is_admin else {}),
+               **NAMES, **refusal.context()}  # fmt: skip
+    return render(request, "registry_patients.html", context, status=refusal.status)
+
+
+@router.get("/registry/patients")
+async def patient_list(request: Request, conn: Conn, scope: Patients, lifecycle: str = "") -> Response:
+    """The patients in the caller's scope by name, optionally of one lifecycle state; for the administrator
+    with the form to register a patient."""
+    return await _patients_page(request, conn, scope, lifecycle, Refused())
+
+
+@router.post("/registry/patients")
+async def create_patient(request: Request, conn: Conn, admin: Creating) -> Response:
+    """Register a patient (one transaction), then show their registry page."""
+    checked, _ticked = await posted(request)
+    fields, lifecycle = new_patient(checked)
+    scope = PatientScopeFilter(admin, admin.municipality_id, None)
+    if checked.errors:
+        return await _patients_page(request, conn, scope, "", refused(request, "patient", checked))
+    try:
+        patient_id = await registry.create(
+            conn, municipality_id=admin.municipality_id, fields=fields, lifecycle=lifecycle,  # type: ignore[arg-type]
+            allow_synthetic=bool(request.app.state.settings.allow_synthetic_ids), by=admin.id,
+        )  # fmt: skip
+    except RegistryError as exc:
+        refusal = said("patient", field_of(str(exc)), str(exc), checked.values, exc.status)
+        return await _patients_page(request, conn, scope, "", refusal)
+    return see_other(f"/registry/patients/{patient_id}?done=created")
 
 
 async def _homes_page(request: Request, conn: Conn, scope: PatientScopeFilter, refusal: Refused) -> Response:

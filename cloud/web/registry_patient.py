@@ -28,6 +28,8 @@ from cloud.requests import Conn
 from cloud.web.admin_forms import NAMES, Refused, day, moment, posted, refused, said
 from cloud.web.forms import Checked, text
 from cloud.web.navigation import PAGES_TAG, see_other
+from cloud.web.registry_forms import contact_rows, field_of, record_fields
+from cloud.web.registry_pages import choices
 from cloud.web.templating import render
 from common.i18n import N_
 
@@ -36,6 +38,7 @@ LEADS = (Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD)
 CARERS = (Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD, Role.NURSE)
 Reading = Annotated[PatientGrant, patient_access("patient.read")]
 Moving = Annotated[PatientGrant, patient_access("patient.lifecycle", *LEADS)]
+Changing = Annotated[PatientGrant, patient_access("patient.update", *LEADS)]
 Consenting = Annotated[PatientGrant, patient_access("consent.create", *CARERS)]
 Withdrawing = Annotated[PatientGrant, patient_access("consent.withdraw", *CARERS)]
 Releasing = Annotated[PatientGrant, patient_access("quarantine.release", Role.MUNICIPALITY_ADMIN)]
@@ -70,8 +73,9 @@ async def _page(
         "devices": await _devices(conn, grant, details["home_id"]), "own_protocols": own,
         "default_protocols": await protocols.municipality_default(conn, grant.principal.municipality_id),
         "protocol_names": protocol_names(), "next_states": sorted(registry.TRANSITIONS[details["lifecycle"]]),
-        "may_move": role in LEADS, "may_consent": role in CARERS, "is_admin": role == Role.MUNICIPALITY_ADMIN,
+        "may_move": role in LEADS, "contact_rows": contact_rows(len(details["contacts"]), refusal), "may_consent": role in CARERS, "is_admin": role == Role.MUNICIPALITY_ADMIN,
         "done": request.query_params.get("done", ""), "request_count": _count(request), "preview": preview,
+        **(await choices(conn, grant.principal.municipality_id) if role in LEADS else {}),
         "held_back": await release.held_back(conn, grant.principal.municipality_id) if role == Role.MUNICIPALITY_ADMIN
         else {}, **NAMES,
         **refusal.context(),
@@ -87,6 +91,24 @@ def _back(patient_id: UUID, done: str, anchor: str) -> Response:
 async def patient_record(patient_id: UUID, request: Request, conn: Conn, grant: Reading) -> Response:
     """The patient's registry record with its forms."""
     return await _page(request, conn, grant, Refused())
+
+
+@router.post("/registry/patients/{patient_id}/record")
+async def change_record(patient_id: UUID, request: Request, conn: Conn, grant: Changing) -> Response:
+    """Change the patient's name, phone, care team, home, GP and contacts (in call order)."""
+    checked, _ticked = await posted(request)
+    fields = record_fields(checked)
+    if checked.errors:
+        return await _page(request, conn, grant, refused(request, "record", checked))
+    try:
+        await registry.update(
+            conn, municipality_id=grant.principal.municipality_id, patient_id=grant.patient_id, fields=fields,
+            allow_synthetic=bool(request.app.state.settings.allow_synthetic_ids),
+        )  # fmt: skip
+    except RegistryError as exc:
+        refusal = said("record", field_of(str(exc)), str(exc), checked.values, exc.status)
+        return await _page(request, conn, grant, refusal)
+    return _back(grant.patient_id, "record", "record")
 
 
 @router.post("/registry/patients/{patient_id}/lifecycle")

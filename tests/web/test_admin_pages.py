@@ -277,3 +277,36 @@ def test_held_back_readings_are_counted_first_and_then_released_to_the_patient(
     done = app.post(f"{page}/release", data={**form, "action": "release"}, headers=HTML)
     assert done.status_code == 200 and "2 målinger ble frigitt til pasienten" in done.text
     assert _count(url, "observations WHERE patient_id = %s", person) == 2
+
+
+def test_a_patient_is_registered_and_their_record_and_contacts_changed_in_call_order(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    url = web_db.runtime_url
+    token = _admin(app, tenants, "/registry/patients")
+    team = str(tenants.a.teams["Nord"])
+    before = _count(url, "patients")
+    bad = {"csrf_token": token, "display_name": "Ny Pasient", "national_id": "12345678901", "care_team_id": team,
+           "lifecycle": "deceased"}  # fmt: skip
+    refused = app.post("/registry/patients", data=bad, headers=HTML)
+    assert refused.status_code == 422 and 'id="patient-lifecycle-error"' in refused.text
+    wrong_number = app.post("/registry/patients", data={**bad, "lifecycle": "trial"}, headers=HTML)
+    assert wrong_number.status_code == 422 and 'id="patient-national_id-error"' in wrong_number.text
+    assert _count(url, "patients") == before
+    made = app.post("/registry/patients", data={**bad, "lifecycle": "trial", "national_id": ""}, headers=HTML,
+                    follow_redirects=False)  # fmt: skip
+    assert made.status_code == 303 and _count(url, "patients") == before + 1
+    page = made.headers["location"].split("?")[0]
+    record = {"csrf_token": token, "display_name": "Ny Pasient", "phone": "900 11 222", "care_team_id": team,
+              "gp_name": "Dr. Lege", "c0_order": "2", "c0_name": "Ola", "c0_relation": "sønn", "c0_phone": "900 00 001",
+              "c1_order": "1", "c1_name": "Kari", "c1_relation": "datter", "c1_phone": "900 00 002",
+              "c1_next_of_kin": "yes"}  # fmt: skip
+    half = app.post(f"{page}/record", data={**record, "c1_relation": ""}, headers=HTML)
+    assert half.status_code == 422 and 'id="record-c1_relation-error"' in half.text
+    assert app.post(f"{page}/record", data=record, headers=HTML, follow_redirects=False).status_code == 303
+    patient = page.rsplit("/", 1)[1]
+    stored = named_rows(url, "SELECT name, next_of_kin FROM patient_contacts WHERE patient_id = %s ORDER BY position",
+                        patient)  # fmt: skip
+    assert stored == [{"name": "Kari", "next_of_kin": True}, {"name": "Ola", "next_of_kin": False}]
+    row = named_rows(url, "SELECT phone, gp, lifecycle FROM patients WHERE id = %s", patient)[0]
+    assert row == {"phone": "900 11 222", "gp": {"name": "Dr. Lege"}, "lifecycle": "trial"}
