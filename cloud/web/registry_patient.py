@@ -73,12 +73,12 @@ async def _page(
         "devices": await _devices(conn, grant, details["home_id"]), "own_protocols": own,
         "default_protocols": await protocols.municipality_default(conn, grant.principal.municipality_id),
         "protocol_names": protocol_names(), "next_states": sorted(registry.TRANSITIONS[details["lifecycle"]]),
-        "may_move": role in LEADS, "contact_rows": contact_rows(len(details["contacts"]), refusal), "may_consent": role in CARERS, "is_admin": role == Role.MUNICIPALITY_ADMIN,
-        "done": request.query_params.get("done", ""), "request_count": _count(request), "preview": preview,
+        "may_move": role in LEADS, "contact_rows": contact_rows(len(details["contacts"]), refusal),
+        "may_consent": role in CARERS, "is_admin": role == Role.MUNICIPALITY_ADMIN, "preview": preview,
+        "done": request.query_params.get("done", ""), "request_count": _count(request),
         **(await choices(conn, grant.principal.municipality_id) if role in LEADS else {}),
-        "held_back": await release.held_back(conn, grant.principal.municipality_id) if role == Role.MUNICIPALITY_ADMIN
-        else {}, **NAMES,
-        **refusal.context(),
+        "held_back": await release.held_back(conn, grant.principal.municipality_id)
+        if role == Role.MUNICIPALITY_ADMIN else {}, **NAMES, **refusal.context(),
     }  # fmt: skip
     return render(request, "registry_patient.html", context, status=refusal.status)
 
