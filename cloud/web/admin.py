@@ -73,7 +73,12 @@ async def add_staff(request: Request, conn: Conn, admin: Admin) -> Response:
     password = checked.values.get("password", "")
     if password and not 12 <= len(password) <= 1000:
         checked.refuse("password", N_("A password has at least 12 characters."))
-    teams = [UUID(t) for t in [checked.values.get("team_id", "")] if len(t) == 36]
+    teams: list[UUID] = []
+    if checked.values.get("team_id", "").strip():
+        try:
+            teams = [UUID(checked.values["team_id"].strip())]
+        except ValueError:
+            checked.refuse("team_id", N_("Choose a care team."))
     if checked.errors:
         return await _staff_page(request, conn, admin, refused(request, "staff", checked))
     try:

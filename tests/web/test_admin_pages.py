@@ -310,3 +310,32 @@ def test_a_patient_is_registered_and_their_record_and_contacts_changed_in_call_o
     assert stored == [{"name": "Kari", "next_of_kin": True}, {"name": "Ola", "next_of_kin": False}]
     row = named_rows(url, "SELECT phone, gp, lifecycle FROM patients WHERE id = %s", patient)[0]
     assert row == {"phone": "900 11 222", "gp": {"name": "Dr. Lege"}, "lifecycle": "trial"}
+
+
+def test_protocols_are_set_for_the_municipality_and_for_a_care_teams_patients(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    url = web_db.runtime_url
+    token = _admin(app, tenants, "/admin/protocols")
+    assert (
+        app.post("/admin/teams", data={"csrf_token": token, "name": "Protokollteamet"}, headers=HTML).status_code == 200
+    )
+    team = named_rows(url, "SELECT id FROM care_teams WHERE name = 'Protokollteamet'")[0]["id"]
+    members = [insert_patient(url, tenants.a.municipality_id, team, f"Protokoll {i}") for i in (1, 2)]
+    refused = app.post("/admin/protocols/team", data={"csrf_token": token, "team_id": str(team),
+                                                      "protocols": ["copd", "no_such"]}, headers=HTML)  # fmt: skip
+    assert refused.status_code == 422 and 'id="team-protocols-error"' in refused.text and "no_such" in refused.text
+    given = app.post("/admin/protocols/team", data={"csrf_token": token, "team_id": str(team), "protocols": ["copd"]},
+                     headers={**HTML, "Accept-Language": "en"})  # fmt: skip
+    assert given.status_code == 200 and "2 patients were given the protocols." in given.text
+    stored = named_rows(url, "SELECT protocols FROM patient_protocols WHERE patient_id = ANY(%s)", members)
+    assert [row["protocols"] for row in stored] == [["copd"], ["copd"]]
+    try:
+        assert app.post("/admin/protocols", data={"csrf_token": token, "protocols": ["heart_failure"]},
+                        headers=HTML, follow_redirects=False).status_code == 303  # fmt: skip
+        rows = named_rows(url, "SELECT protocols FROM municipality_protocols WHERE municipality_id = %s",
+                          tenants.a.municipality_id)  # fmt: skip
+        assert rows == [{"protocols": ["heart_failure"]}]
+    finally:  # the other tests' patients follow the built-in default again
+        app.post("/admin/protocols", data={"csrf_token": token}, headers=HTML)
+    assert _count(url, "municipality_protocols WHERE municipality_id = %s", tenants.a.municipality_id) == 0
