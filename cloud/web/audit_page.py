@@ -15,11 +15,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from cloud.access import audit, directory
+from cloud.access import anchor, anchor_runner, audit, directory
 from cloud.access.policy import actor, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import AUDIT_READERS
+from cloud.config import CloudSettings
 from cloud.requests import Conn
 from cloud.web.forms import Checked
 from cloud.web.navigation import PAGES_TAG
@@ -61,11 +63,33 @@ def read_filter(values: dict[str, str]) -> tuple[audit.AuditFilter, Checked]:
     return where, checked
 
 
-def _chain(found: audit.Verification, municipality_id: UUID) -> dict[str, Any]:
-    """The verification of the municipality's own chain: rows in it and where it breaks."""
+def _signed(settings: CloudSettings, municipality_id: UUID) -> anchor.Loaded | None:
+    """The municipality's signed checkpoints from the configured file, checked with the service's own key
+    (None when the service keeps none: no file or no key). Lines that do not verify are kept as findings."""
+    path = settings.audit_checkpoint_file
+    try:
+        key = anchor_runner.signing_key(settings)
+    except anchor_runner.AnchorConfigError:
+        key = None
+    if path is None or key is None or not path.exists():
+        return None
+    loaded = anchor.read_checkpoints([path], [key.public_key()])
+    loaded.checkpoints = [cp for cp in loaded.checkpoints if cp.chain == municipality_id]
+    return loaded
+
+
+async def verification(conn: Conn, settings: CloudSettings, municipality_id: UUID) -> dict[str, Any]:
+    """The municipality's chain recomputed (records in it, rows where it breaks) and, where the service keeps
+    signed checkpoints, what the log no longer matches of them, as `tryggheim admin audit verify` reports."""
+    signed = await run_in_threadpool(_signed, settings, municipality_id)
+    heads = {(cp.chain, cp.head_id) for cp in signed.checkpoints} if signed else set()
+    found = await audit.verify(conn, heads)
     end = found.ends.get(municipality_id)
     breaks = [b for b in found.breaks if b.municipality_id == municipality_id]
-    return {"records": end.position if end else 0, "breaks": breaks, "intact": not breaks}
+    findings = (signed.bad + anchor.compare(signed.checkpoints, found.heads, found.ends)) if signed else []
+    return {"records": end.position if end else 0, "breaks": breaks, "findings": findings,
+            "checkpoints": len(signed.checkpoints) if signed is not None else None,
+            "intact": not breaks and not findings}  # fmt: skip
 
 
 @router.get("/audit")
@@ -83,7 +107,7 @@ async def audit_page(request: Request, conn: Conn, auditor: Auditor) -> Response
         )
     verified = None
     if request.query_params.get("verify") == "1":
-        verified = _chain(await audit.verify(conn), auditor.municipality_id)
+        verified = await verification(conn, request.app.state.settings, auditor.municipality_id)
     staff = await directory.list_staff(conn, auditor.municipality_id)
     _ = gettext_of(request)
     context = {

@@ -7,14 +7,20 @@ field at fault, as the API does."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
+from cloud.access import anchor
 from cloud.access.roles import Role
 from common.timefmt import OSLO
 from tests.support.db import named_rows
@@ -339,3 +345,33 @@ def test_protocols_are_set_for_the_municipality_and_for_a_care_teams_patients(
     finally:  # the other tests' patients follow the built-in default again
         app.post("/admin/protocols", data={"csrf_token": token}, headers=HTML)
     assert _count(url, "municipality_protocols WHERE municipality_id = %s", tenants.a.municipality_id) == 0
+
+
+def test_the_audit_page_checks_the_chain_against_the_signed_checkpoints(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants, tmp_path: Path
+) -> None:
+    key = Ed25519PrivateKey.generate()
+
+    async def checkpoints() -> list[anchor.Checkpoint]:
+        async with await psycopg.AsyncConnection.connect(web_db.runtime_url, autocommit=True) as conn:
+            taken = await anchor.take(conn, key, wait=True)
+        assert taken is not None
+        return [cp for cp in taken if cp.chain == tenants.a.municipality_id]
+
+    mine = asyncio.run(checkpoints())
+    path = tmp_path / "checkpoints.jsonl"
+    path.write_text("".join(cp.signed_line(key) + "\n" for cp in mine))
+    settings = app.app.state.settings  # type: ignore[attr-defined]
+    app.app.state.settings = settings.model_copy(  # type: ignore[attr-defined]
+        update={"audit_checkpoint_file": path, "audit_signing_key": SecretStr(anchor.encode_private_key(key))}
+    )
+    try:
+        sign_in(app, tenants.a.usernames[Role.AUDITOR])
+        english = {**HTML, "Accept-Language": "en"}
+        assert "The log matches the 1 signed checkpoint." in app.get("/audit?verify=1", headers=english).text
+        forged = replace(mine[0], count=mine[0].count + 1000)
+        path.write_text(forged.signed_line(key) + "\n" + "not a checkpoint\n")
+        shown = visible_text(app.get("/audit?verify=1", headers=english).text)
+        assert "The log does not match its signed checkpoints:" in shown and "rows up to row" in shown
+    finally:
+        app.app.state.settings = settings  # type: ignore[attr-defined]
