@@ -1,6 +1,6 @@
 """The demo's population: one municipality, one care team, local accounts for a nurse, the response centre
-(trygghetssentral), an installer and an administrator. Passwords are generated once per state directory and kept
-there (0600); an account added in a later version gets its password on the next start."""
+(trygghetssentral), an installer, an administrator and an auditor. Passwords are generated once per state
+directory and kept there (0600); an account added in a later version gets its password on the next start."""
 
 from __future__ import annotations
 
