@@ -25,7 +25,7 @@ from cloud.config import CloudSettings
 from cloud.requests import Conn
 from cloud.web.forms import Checked
 from cloud.web.navigation import PAGES_TAG
-from cloud.web.templating import gettext_of, render
+from cloud.web.templating import ROLE_NAMES, gettext_of, render
 from common.i18n import N_
 from common.timefmt import OSLO
 
@@ -114,6 +114,6 @@ async def audit_page(request: Request, conn: Conn, auditor: Auditor) -> Response
         "entries": entries, "typed": checked.values, "errors": {k: _(v) for k, v in checked.errors.items()},
         "form": "filter", "people": {str(s.id): s.display_name for s in staff}, "staff": staff,
         "actions": await audit.actions(conn, auditor.municipality_id), "verified": verified,
-        "page_size": PAGE_SIZE,
+        "page_size": PAGE_SIZE, "role_names": ROLE_NAMES,
     }  # fmt: skip
     return render(request, "audit.html", context, status=422 if checked.errors else 200)

@@ -2,9 +2,9 @@
 notes and phone, and the consent records due for review.
 
 Each page goes through the policy of the API route that answers the same (`patient_search`: the caller's
-scope, one audit record per page); the municipality administrator adds and changes homes (`registry.write`,
-audited) through the registry's services. A home of another municipality, or none, is a 404 page that tells
-nothing of its existence.
+scope, one audit record per page); the municipality administrator registers patients (`patient.create`) and
+adds and changes homes (`registry.write`), audited, through the registry's services. A home of another
+municipality, or none, is a 404 page that tells nothing of its existence.
 """
 
 from __future__ import annotations
@@ -156,9 +156,8 @@ async def change_home(home_id: UUID, request: Request, conn: Conn, admin: Admin)
     scope = PatientScopeFilter(admin, admin.municipality_id, None)
     if checked.errors:
         return await _home_page(request, conn, scope, home_id, refused(request, "home", checked))
-    changes = {**fields, "phone": fields["phone"]}
-    try:
-        await homes.update(conn, municipality_id=admin.municipality_id, home_id=home_id, changes=changes)
+    try:  # an empty phone clears it
+        await homes.update(conn, municipality_id=admin.municipality_id, home_id=home_id, changes=fields)
     except NotFoundError:
         return error_page(request, 404, NO_HOME)
     return see_other(f"/registry/homes/{home_id}?done=saved")
