@@ -35,6 +35,7 @@ from cloud.api import (
     kits,
     ops,
     patients,
+    protocols,
     quarantine,
     record_access,
     registry,
@@ -86,6 +87,7 @@ ROUTERS = (
     handover.router,
     citizen.router,
     record_access.router,
+    protocols.router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5

@@ -13,7 +13,14 @@ from alerts.escalation.schema import PolicyDocument
 
 
 class PolicyError(ValueError):
-    """A policy document is invalid; the message names the field (`policies[1].steps[0].channel: ...`)."""
+    """A policy document is invalid; the message names the field (`policies[1].steps[0].channel: ...`).
+    `where` is that field's path alone and `problem` the validator's words, for a form that shows the message
+    next to the field."""
+
+    def __init__(self, message: str, where: str = "", problem: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+        self.problem = problem or message
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -28,7 +35,8 @@ def parse_policies(document: Any, source: str = "policy") -> PolicyDocument:
         first = exc.errors()[0]
         where = _where(tuple(first["loc"]))
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise PolicyError(f"{source}: {where}: {message}" if where else f"{source}: {message}") from exc
+        text = f"{source}: {where}: {message}" if where else f"{source}: {message}"
+        raise PolicyError(text, where, message) from exc
 
 
 @cache

@@ -247,15 +247,46 @@ class AuditEntry:
     correlation_id: str
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which records an auditor asks for: of one patient, by one person (their principal id), of one action,
+    within `[since, until)`; None: any."""
+
+    patient_id: UUID | None = None
+    person: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
 async def newest_entries(
-    conn: AsyncConnection[Any], municipality_id: UUID, *, patient_id: UUID | None, before_id: int | None, limit: int
-) -> list[AuditEntry]:
-    """The municipality's records, newest first, optionally of one patient, older than `before_id` when given."""
+    conn: AsyncConnection[Any], municipality_id: UUID, *, patient_id: UUID | None, before_id: int | None, limit: int,
+    where: AuditFilter = AuditFilter(),
+) -> list[AuditEntry]:  # fmt: skip
+    """The municipality's records, newest first, optionally of one patient, older than `before_id` when given,
+    and as `where` narrows them."""
+    wanted = {"m": municipality_id, "patient": patient_id or where.patient_id, "person": where.person,
+              "action": where.action, "since": where.since, "until": where.until, "before": before_id,
+              "limit": limit}  # fmt: skip
     async with conn.cursor(row_factory=class_row(AuditEntry)) as cur:
         await cur.execute(
             "SELECT id, at, principal_kind, principal_id, role, patient_id, action, resource, reason, outcome, "
-            "correlation_id FROM audit_log WHERE municipality_id = %s AND (%s::uuid IS NULL OR patient_id = %s) "
-            "AND (%s::bigint IS NULL OR id < %s) ORDER BY id DESC LIMIT %s",
-            (municipality_id, patient_id, patient_id, before_id, before_id, limit),
+            "correlation_id FROM audit_log WHERE municipality_id = %(m)s "
+            "AND (%(patient)s::uuid IS NULL OR patient_id = %(patient)s) "
+            "AND (%(person)s::text IS NULL OR principal_id = %(person)s) "
+            "AND (%(action)s::text IS NULL OR action = %(action)s) "
+            "AND (%(since)s::timestamptz IS NULL OR at >= %(since)s) "
+            "AND (%(until)s::timestamptz IS NULL OR at < %(until)s) "
+            "AND (%(before)s::bigint IS NULL OR id < %(before)s) ORDER BY id DESC LIMIT %(limit)s",
+            wanted,
         )
         return await cur.fetchall()
+
+
+async def actions(conn: AsyncConnection[Any], municipality_id: UUID) -> list[str]:
+    """The actions recorded in the municipality's chain, by name (the audit page's choice of action)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT DISTINCT action FROM audit_log WHERE municipality_id = %s ORDER BY action", (municipality_id,)
+    )
+    return [str(row["action"]) for row in await cur.fetchall()]

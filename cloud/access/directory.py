@@ -311,3 +311,24 @@ async def deactivate(
         await audit.append(conn, actor.record("staff.deactivate", resource, municipality_id=municipality))
         await authn.announce(conn, staff_id)
     return ended
+
+
+async def add_to_team(conn: AsyncConnection[Any], actor: audit.Actor, staff_id: UUID, team_id: UUID) -> bool:
+    """Make a staff member of the actor's municipality a member of one of its care teams (audited; adding twice
+    changes nothing). False when the staff member or the team is not the municipality's."""
+    async with conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            "SELECT (SELECT count(*) FROM staff WHERE id = %(s)s AND municipality_id = %(m)s) AS staff, "
+            "(SELECT count(*) FROM care_teams WHERE id = %(t)s AND municipality_id = %(m)s) AS teams",
+            {"s": staff_id, "t": team_id, "m": actor.municipality_id},
+        )
+        found = await cur.fetchone()
+        if not found or not found["staff"] or not found["teams"]:
+            return False
+        await conn.execute(
+            "INSERT INTO staff_teams (staff_id, team_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (staff_id, team_id)
+        )
+        resource = f"staff/{staff_id} team={team_id}"
+        await audit.append(conn, actor.record("staff.team.add", resource, municipality_id=actor.municipality_id))
+    return True

@@ -6,6 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
 
 from cloud.access import audit
 from cloud.access.policy import staff_only
@@ -23,10 +24,15 @@ async def read_audit(
     conn: Conn,
     auditor: Auditor,
     patient_id: UUID | None = None,
+    person: Annotated[str | None, Query(max_length=200, description="A principal id (a staff member's id).")] = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> list[audit.AuditEntry]:
-    """Records of the auditor's municipality, newest first, optionally for one patient."""
+    """Records of the auditor's municipality, newest first, optionally of one patient, one person, one action,
+    within `[since, until)`."""
     await audit.write(
         conn,
         audit.AuditRecord(
@@ -42,6 +48,7 @@ async def read_audit(
             correlation_id=correlation_id(request),
         ),
     )
+    where = audit.AuditFilter(person=person, action=action, since=since, until=until)
     return await audit.newest_entries(
-        conn, auditor.municipality_id, patient_id=patient_id, before_id=before_id, limit=limit
+        conn, auditor.municipality_id, patient_id=patient_id, before_id=before_id, limit=limit, where=where
     )

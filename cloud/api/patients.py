@@ -332,10 +332,18 @@ async def release_quarantine(
     body: ReleaseIn,
     conn: Conn,
     grant: Annotated[PatientGrant, patient_access("quarantine.release", Role.MUNICIPALITY_ADMIN)],
+    preview: bool = False,
 ) -> ReleaseOut:
-    """Move the device's `unassigned` readings in the range from quarantine to the patient (idempotent)."""
+    """Move the device's `unassigned` readings in the range from quarantine to the patient (idempotent); with
+    `?preview=true`, only count what would move."""
     if body.end <= body.start:
         raise HTTPException(422, "end must be after start")
+    if preview:
+        counted = await release.preview(
+            conn, municipality_id=grant.principal.municipality_id, device_id=body.device_id,
+            patient_id=grant.patient_id, start=body.start, end=body.end,
+        )  # fmt: skip
+        return ReleaseOut.model_validate(counted, from_attributes=True)
     done = await release.release(
         conn, municipality_id=grant.principal.municipality_id, device_id=body.device_id,
         patient_id=grant.patient_id, start=body.start, end=body.end, by=grant.principal.id,

@@ -119,6 +119,21 @@ async def deactivate_staff(staff_id: UUID, request: Request, conn: Conn, admin: 
     return Deactivated(**ended.__dict__)
 
 
+class TeamMembership(BaseModel):
+    """The care team to add the staff member to."""
+
+    team_id: UUID
+
+
+@router.post("/staff/{staff_id}/teams", status_code=204, responses={404: {}})
+async def add_to_team(staff_id: UUID, body: TeamMembership, request: Request, conn: Conn, admin: Admin) -> Response:
+    """Add a staff member to a care team of the municipality (adding twice changes nothing)."""
+    await _own_staff(request, conn, admin, staff_id, "staff.team.add")
+    if not await directory.add_to_team(conn, actor(request, admin), staff_id, body.team_id):
+        raise HTTPException(404, "No such care team in your municipality.")
+    return Response(status_code=204)
+
+
 @router.get("/staff/{staff_id}/tokens", responses={404: {}})
 async def list_staff_tokens(staff_id: UUID, request: Request, conn: Conn, admin: Admin) -> list[TokenOut]:
     """A staff member's API tokens, newest first, active or not."""

@@ -28,7 +28,12 @@ MIN_SECRET = 16
 
 
 class EndpointError(ValueError):
-    """An endpoint that cannot be stored; the message says why."""
+    """An endpoint that cannot be stored; the message says why and `field` names what is at fault (`target`,
+    `channel`, `address` or `secret`)."""
+
+    def __init__(self, message: str, field: str = "address") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -113,19 +118,19 @@ async def set_endpoint(
     new random one when none is given, stored sealed by `box` when it has a key; the secret is returned so
     that it can be handed to the receiver once."""
     if not _TARGET.match(target):
-        raise EndpointError(f"{target[:60]!r} is not a role name (lower-case letters, digits, underscores)")
+        raise EndpointError(f"{target[:60]!r} is not a role name (lower-case letters, digits, underscores)", "target")
     if channel not in {"email", "webhook"}:
-        raise EndpointError(f"{channel!r} is not a channel (email or webhook)")
+        raise EndpointError(f"{channel!r} is not a channel (email or webhook)", "channel")
     if not 3 <= len(address) <= 2000:
         raise EndpointError("the address must be 3 to 2,000 characters")
     _check_address(channel, address)
     if channel == "email":
         if secret is not None:
-            raise EndpointError("an e-mail endpoint has no secret")
+            raise EndpointError("an e-mail endpoint has no secret", "secret")
     elif secret is None:
         secret = secrets.token_urlsafe(32)
     elif len(secret) < MIN_SECRET:
-        raise EndpointError(f"a webhook secret needs at least {MIN_SECRET} characters")
+        raise EndpointError(f"a webhook secret needs at least {MIN_SECRET} characters", "secret")
     await conn.execute(
         "INSERT INTO notification_endpoints (municipality_id, target, channel, address, secret) "
         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (municipality_id, target, channel) "

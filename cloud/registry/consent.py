@@ -153,3 +153,31 @@ async def list_for(conn: AsyncConnection[Any], patient_id: UUID) -> list[Consent
         (patient_id,),
     )
     return await cur.fetchall()
+
+
+class DueRecord(ConsentRecord):
+    """A record whose review date is near, with the patient it belongs to."""
+
+    patient_id: UUID
+    display_name: str
+
+
+async def due_for_review(
+    conn: AsyncConnection[Any], municipality_id: UUID, team_ids: Iterable[UUID] | None, hidden: Iterable[UUID],
+    within_days: int = 30,
+) -> list[DueRecord]:  # fmt: skip
+    """Records in force (not withdrawn, not lapsed) whose review date falls within `within_days` of today
+    (Europe/Oslo), soonest first; with `team_ids`, only of those care teams' patients, never of `hidden`."""
+    today = datetime.now(OSLO).date()
+    teams = list(team_ids) if team_ids is not None else None
+    cur = conn.cursor(row_factory=class_row(DueRecord))
+    await cur.execute(
+        "SELECT c.id, c.device_id, c.basis, c.note, c.valid_from, c.review_by, c.expires_at, c.withdrawn_at, "
+        "c.recorded_at, c.patient_id, p.display_name FROM supervision_consents c "
+        "JOIN patients p ON p.id = c.patient_id WHERE c.municipality_id = %(m)s AND c.withdrawn_at IS NULL "
+        "AND c.expires_at > now() AND c.review_by <= %(last)s "
+        "AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[])) "
+        "AND NOT p.id = ANY(%(hidden)s::uuid[]) ORDER BY c.review_by, p.display_name, c.id",
+        {"m": municipality_id, "last": today + timedelta(days=within_days), "teams": teams, "hidden": list(hidden)},
+    )
+    return await cur.fetchall()

@@ -108,3 +108,25 @@ async def residents(conn: AsyncConnection[Any], home_ids: list[UUID]) -> dict[UU
     for row in await cur.fetchall():
         out[row["home_id"]].append(row["id"])
     return out
+
+
+async def get(
+    conn: AsyncConnection[Any], municipality_id: UUID, home_id: UUID, team_ids: list[UUID] | None,
+    hidden: Collection[UUID] = (),
+) -> Home:  # fmt: skip
+    """One home of the municipality with its residents, as `list_homes` lists it (with `team_ids`: only a home
+    where a resident belongs to one of the teams); `NotFoundError` for another municipality's, or none."""
+    cur = conn.cursor(row_factory=class_row(Home))
+    await cur.execute(
+        "SELECT h.id, h.address, h.access_notes, h.phone, coalesce(jsonb_agg(jsonb_build_object('id', p.id, "
+        "'display_name', p.display_name, 'lifecycle', p.lifecycle) ORDER BY p.display_name) "
+        "FILTER (WHERE p.id IS NOT NULL), '[]') AS residents FROM homes h "
+        "LEFT JOIN patients p ON p.home_id = h.id AND NOT p.id = ANY(%(hidden)s::uuid[]) "
+        "WHERE h.id = %(home)s AND h.municipality_id = %(m)s AND (%(teams)s::uuid[] IS NULL OR EXISTS (SELECT 1 "
+        "FROM patients r WHERE r.home_id = h.id AND r.care_team_id = ANY(%(teams)s::uuid[]))) GROUP BY h.id",
+        {"m": municipality_id, "home": home_id, "teams": team_ids, "hidden": list(hidden)},
+    )
+    found = await cur.fetchone()
+    if found is None:
+        raise NotFoundError("No such home in your municipality.")
+    return found

@@ -11,7 +11,7 @@ assessment covers them.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
 from psycopg import AsyncConnection, AsyncCursor
@@ -26,6 +26,18 @@ from cloud.registry.patients import STOPPED, lifecycle_of
 from device_profiles import load_catalogue
 
 BACKFILL_AFTER = timedelta(minutes=5)  # as at ingest (cloud.ingest.validate)
+_HELD: LiteralString = (
+    "SELECT q.id, q.gateway_id, q.outbox_epoch, q.seq, q.payload, q.received_at, q.stored_at "
+    "FROM quarantine q JOIN gateways g ON g.id = q.gateway_id WHERE g.municipality_id = %s "
+    "AND q.reason = 'unassigned' AND q.release_id IS NULL AND q.device_ref = %s ORDER BY q.id"
+)
+_HELD_LOCKED: LiteralString = _HELD + " FOR UPDATE OF q"
+_HELD = (
+    "SELECT q.id, q.gateway_id, q.outbox_epoch, q.seq, q.payload, q.received_at, q.stored_at "
+    "FROM quarantine q JOIN gateways g ON g.id = q.gateway_id WHERE g.municipality_id = %s "
+    "AND q.reason = 'unassigned' AND q.release_id IS NULL AND q.device_ref = %s ORDER BY q.id"
+)
+_HELD_LOCKED = _HELD + " FOR UPDATE OF q"
 
 
 class Released(BaseModel):
@@ -52,20 +64,48 @@ async def release(
     async with conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
         device = await _releasable(cur, municipality_id, device_id, patient_id, start, end)
-        await cur.execute(
-            "SELECT q.id, q.gateway_id, q.outbox_epoch, q.seq, q.payload, q.received_at, q.stored_at "
-            "FROM quarantine q JOIN gateways g ON g.id = q.gateway_id WHERE g.municipality_id = %s "
-            "AND q.reason = 'unassigned' AND q.release_id IS NULL AND q.device_ref = %s "
-            "ORDER BY q.id FOR UPDATE OF q",
-            (municipality_id, device["address"]),
-        )
-        quarantined = await cur.fetchall()
+        quarantined = await _quarantined(cur, municipality_id, device["address"], lock=True)
         book = await load_book(conn, [device_id]) if device["profile_id"] in supervision_profiles() else None
         picked, without_consent = _pick(quarantined, device_id, patient_id, start, end, book)
         if not picked:
             return Released(release_id=None, released=0, without_consent=without_consent)
         release_id = await _move(cur, picked, municipality_id, device_id, patient_id, start, end, by, audit_id)
     return Released(release_id=release_id, released=len(picked), without_consent=without_consent)
+
+
+async def preview(
+    conn: AsyncConnection[Any], *, municipality_id: UUID, device_id: UUID, patient_id: UUID, start: datetime,
+    end: datetime,
+) -> Released:  # fmt: skip
+    """What `release` would move now, without moving anything (`release_id` None); refused alike."""
+    if end <= start:
+        raise RegistryError("the end of the range must be after its start")
+    async with conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
+        device = await _releasable(cur, municipality_id, device_id, patient_id, start, end)
+        quarantined = await _quarantined(cur, municipality_id, device["address"], lock=False)
+        book = await load_book(conn, [device_id]) if device["profile_id"] in supervision_profiles() else None
+        picked, without_consent = _pick(quarantined, device_id, patient_id, start, end, book)
+    return Released(release_id=None, released=len(picked), without_consent=without_consent)
+
+
+async def held_back(conn: AsyncConnection[Any], municipality_id: UUID) -> dict[str, int]:
+    """How many unreleased `unassigned` readings the municipality's gateways hold per device address."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT q.device_ref, count(*) AS readings FROM quarantine q JOIN gateways g ON g.id = q.gateway_id "
+        "WHERE g.municipality_id = %s AND q.reason = 'unassigned' AND q.release_id IS NULL GROUP BY q.device_ref",
+        (municipality_id,),
+    )
+    return {row["device_ref"]: int(row["readings"]) for row in await cur.fetchall()}
+
+
+async def _quarantined(
+    cur: AsyncCursor[dict[str, Any]], municipality_id: UUID, address: str, *, lock: bool
+) -> list[dict[str, Any]]:
+    """The device's unreleased `unassigned` readings, oldest first (locked for the release that moves them)."""
+    await cur.execute(_HELD_LOCKED if lock else _HELD, (municipality_id, address))
+    return await cur.fetchall()
 
 
 async def _releasable(

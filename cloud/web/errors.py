@@ -51,6 +51,7 @@ EXPLANATIONS = {
         "again and repeat what you did."
     ),
     "The alert is already resolved.": N_("Someone has already resolved this alert."),
+    "No such home in your municipality.": N_("There is no such home, or it belongs to another municipality."),
     INVALID: N_("The address or the form has a value that is not valid."),
     "This person has withdrawn your access to their page.": N_("This person has withdrawn your access to their page."),
     "You have not been invited to see this person's page.": N_("You have not been invited to see this person's page."),

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
-from cloud.access.roles import FLEET_READERS, KIT_MANAGERS, PATIENT_SCOPE, RESPONSE_CENTRE_SCREEN, Role
+from cloud.access.roles import AUDIT_READERS, FLEET_READERS, KIT_MANAGERS, PATIENT_SCOPE, RESPONSE_CENTRE_SCREEN, Role
 from common.i18n import N_
 
 SIGN_IN = "/signin"
@@ -19,6 +19,8 @@ START = "/start"
 CITIZEN_HOMES = {"patient": "/me", "relative": "/relative"}
 # The tag of routes that answer only pages: their errors are pages whatever the client accepts.
 PAGES_TAG = "pages"
+# The registry's, the administration's and the auditors' first pages.
+REGISTRY_PAGE, ADMIN_PAGE, AUDIT_PAGE = "/registry/patients", "/admin", "/audit"
 
 
 def local_path(target: object) -> str:
@@ -52,9 +54,12 @@ def after_sign_in(target: str) -> str:
 
 def menu(role: Role) -> list[tuple[str, str]]:
     """The pages in the header for `role` (address, catalogue msgid): the worklist and the handover for the
-    roles with patient data, the response centre's screen for the roles that may open it, and the start page
-    for the others; the fleet for those who read it, and the homes and kits for those who manage kits. A
-    patient's page is reached from the rows that name the patient."""
+    roles with patient data, the response centre's screen for the roles that may open it, the registry and the
+    administration for the municipality administrator, the audit log for auditors, and the start page for the
+    others; the fleet for those who read it, and the homes and kits for those who manage kits. A patient's page
+    is reached from the rows that name the patient."""
+    if role in AUDIT_READERS:
+        return [(AUDIT_PAGE, N_("Audit log"))]
     if PATIENT_SCOPE[role] == "none":
         return [*_kit_pages(role)] or [(START, N_("Start"))]
     if PATIENT_SCOPE[role] == "self":  # a citizen: their own page comes with the citizens' pages
@@ -63,6 +68,8 @@ def menu(role: Role) -> list[tuple[str, str]]:
     if role in RESPONSE_CENTRE_SCREEN:
         # The centre's own screen first: it is where its operators work.
         pages.insert(0 if role == Role.RESPONSE_CENTRE else 1, ("/response-centre", N_("Response centre")))
+    if role == Role.MUNICIPALITY_ADMIN:
+        pages += [(REGISTRY_PAGE, N_("Registry")), (ADMIN_PAGE, N_("Administration"))]
     return pages + _kit_pages(role)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cloud.web import (
+    admin,
+    admin_escalation,
     alert,
     assets,
+    audit_page,
     citizen,
     enrol,
     fleet,
@@ -15,6 +18,8 @@ from cloud.web import (
     patient,
     provider_sign_in,
     relative,
+    registry_pages,
+    registry_patient,
     response_centre,
     session,
     start,
@@ -26,3 +31,4 @@ ROUTERS += (start.router, response_centre.router, handover.router, patient.route
 ROUTERS += (citizen.router,)
 ROUTERS += (kits.router, enrol.router, fleet.router)
 ROUTERS += (relative.router,)
+ROUTERS += (registry_pages.router, registry_patient.router, admin.router, admin_escalation.router, audit_page.router)

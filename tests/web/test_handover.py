@@ -107,9 +107,11 @@ def test_each_role_lands_on_its_own_page_and_sees_its_own_menu(app: TestClient, 
     menus = {
         Role.NURSE: ("/", ["/", "/handover", "/fleet"]),
         Role.RESPONSE_CENTRE: ("/response-centre", ["/response-centre", "/", "/handover", "/fleet"]),
-        Role.MUNICIPALITY_ADMIN: ("/", ["/", "/response-centre", "/handover", "/fleet", "/kits"]),
+        Role.MUNICIPALITY_ADMIN: (
+            "/", ["/", "/response-centre", "/handover", "/registry/patients", "/admin", "/fleet", "/kits"]
+        ),
         Role.INSTALLER: ("/fleet", ["/fleet", "/kits"]),
-        Role.AUDITOR: ("/start", ["/start"]),
+        Role.AUDITOR: ("/audit", ["/audit"]),
     }
     for role, (landing, menu) in menus.items():
         app.cookies.clear()
@@ -119,8 +121,6 @@ def test_each_role_lands_on_its_own_page_and_sees_its_own_menu(app: TestClient, 
         assert str(page.url).removeprefix("http://testserver") == landing, role
         nav = re.search(r"<nav aria-label=[^>]*>(.*?)</nav>", page.text, re.DOTALL)
         assert nav and re.findall(r'href="([^"]+)"', nav.group(1)) == menu, role
-    # An installer who opens the worklist gets the start page of what they can use, not a refusal.
+    # An auditor (the last signed in) who opens the worklist is sent on to the audit log, not refused.
     worklist = app.get("/", headers=HTML)
-    assert worklist.status_code == 200 and str(worklist.url).endswith("/start")
-    shown = visible_text(worklist.text)
-    assert "Som revisor ser du ingen pasientdata" in shown and "/api/v1/audit" in shown
+    assert worklist.status_code == 200 and str(worklist.url).endswith("/audit")

@@ -58,6 +58,9 @@ PAGES = (
     Page("gateway", "/fleet/gateways/{gateway}", "demo.installator"),
     Page("me", "/me", "demo.kari"),
     Page("relative", "/relative/{kari}", "demo.parorende"),
+    Page("registry", "/registry/patients", "demo.admin"),
+    Page("admin", "/admin/escalation", "demo.admin"),
+    Page("audit", "/audit?verify=1", "demo.revisor"),
 )
 SIZES = ((1366, 768), (390, 844))
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

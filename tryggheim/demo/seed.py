@@ -1,7 +1,7 @@
 """The demo's population: one municipality, one care team, local accounts for a nurse, the response centre
-(trygghetssentral), an installer and an administrator, and local citizen accounts for Kari and her son
-(tryggheim/demo/citizens.py). Passwords are generated once per state directory and kept
-there (0600); an account added in a later version gets its password on the next start."""
+(trygghetssentral), an installer, an administrator and an auditor, and local citizen accounts for Kari and her
+son (tryggheim/demo/citizens.py). Passwords are generated once per state directory and kept there (0600); an
+account added in a later version gets its password on the next start."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ ACCOUNTS = (
     ("demo.responssenter", "Responssenter Demo", Role.RESPONSE_CENTRE),
     ("demo.installator", "Installatør Demo", Role.INSTALLER),
     ("demo.admin", "Administrator Demo", Role.MUNICIPALITY_ADMIN),
+    ("demo.revisor", "Revisor Demo", Role.AUDITOR),  # reads the audit log (/audit)
 )
 PATIENTS = ("Kari Nordmann (demo)", "Ola Nordmann (demo)")
 # A scale and a blood-pressure monitor from the device catalogue, with made-up addresses.
