@@ -108,7 +108,8 @@ def test_each_role_lands_on_its_own_page_and_sees_its_own_menu(app: TestClient, 
         Role.NURSE: ("/", ["/", "/handover", "/fleet"]),
         Role.RESPONSE_CENTRE: ("/response-centre", ["/response-centre", "/", "/handover", "/fleet"]),
         Role.MUNICIPALITY_ADMIN: (
-            "/", ["/", "/response-centre", "/handover", "/registry/patients", "/admin", "/fleet", "/kits"]
+            "/",
+            ["/", "/response-centre", "/handover", "/registry/patients", "/admin", "/fleet", "/kits"],
         ),
         Role.INSTALLER: ("/fleet", ["/fleet", "/kits"]),
         Role.AUDITOR: ("/audit", ["/audit"]),
