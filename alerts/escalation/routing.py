@@ -14,12 +14,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from pydantic import ValidationError
+
 from alerts.escalation.hours import OSLO, WEEKDAYS, is_open, next_opening
+from alerts.escalation.schema import PolicySpec
 from alerts.escalation.service import ServiceSettings, on_duty
 
 RESPONSE_CENTRE = "response_centre"
 CARE_TEAM = "care_team"
 WAITING_CLASSES = frozenset({"liveness", "data_quality"})
+OUT_OF_HOURS_WAIT_MIN = 0.5
 ON_DUTY_ROLE = "nurse"  # the rota role a team's in-hours alerts reach
 
 
@@ -73,3 +77,26 @@ def route(
         return Route(CARE_TEAM, opening, f"{outside}: waits for the team {hours.team}, opening {_when(opening)}",
                      staff)  # fmt: skip
     return Route(CARE_TEAM, None, f"{outside}: the worklist at once")
+
+
+def retarget(policy: PolicySpec, chosen: Route) -> PolicySpec:
+    """The policy as the route wants it: when the route names an out-of-hours service, the policy's external
+    steps reach it instead, the first of them within half a minute (it is the only one awake)."""
+    if chosen.recipient in (CARE_TEAM, RESPONSE_CENTRE):
+        return policy
+    steps = []
+    first = True
+    for step in policy.steps:
+        if step.channel == "in_app":
+            steps.append(step)
+            continue
+        after = min(step.after_minutes, OUT_OF_HOURS_WAIT_MIN) if first else step.after_minutes
+        steps.append(step.model_copy(update={"target": chosen.recipient, "after_minutes": after}))
+        first = False
+    try:
+        return PolicySpec.model_validate({**policy.model_dump(), "steps": [s.model_dump() for s in steps]})
+    except ValidationError:  # the quicker first step would break the order: keep the waits, change who
+        return PolicySpec.model_validate(
+            {**policy.model_dump(), "steps": [{**s.model_dump(), "target": chosen.recipient}
+                                              if s.channel != "in_app" else s.model_dump() for s in policy.steps]}
+        )  # fmt: skip

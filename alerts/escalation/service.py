@@ -9,10 +9,11 @@ the team's weekly service hours (the message names the uncovered periods).
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from alerts.escalation.load import PolicyError, _where
 from alerts.escalation.hours import NAME, OSLO, WEEKDAYS, Interval, TeamHours, Weekday, _Frozen
 
 OutOfHours = Literal["legevakt", "response_centre"]
@@ -110,3 +111,14 @@ def on_duty(settings: ServiceSettings, team: str, role: str, t: float) -> tuple[
         if e.team == team and e.role == role and e.weekday == day and e.starts <= now < e.end()
         for person in e.staff
     )
+
+
+def parse_service(document: Any, source: str = "service") -> ServiceSettings:
+    """Validate a parsed service document; PolicyError names the failing field."""
+    try:
+        return ServiceSettings.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = _where(tuple(first["loc"]))
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise PolicyError(f"{source}: {where}: {message}" if where else f"{source}: {message}", where, message) from exc

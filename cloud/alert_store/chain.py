@@ -12,12 +12,16 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 
-async def set_policy(conn: AsyncConnection[Any], alert_id: int, event_class: str, policy: dict[str, Any]) -> None:
-    """Copy the selected policy (and the event class it was selected for) onto the alert: the chain follows
-    this copy, so editing a policy never rewrites a running chain."""
+async def set_policy(
+    conn: AsyncConnection[Any], alert_id: int, event_class: str, policy: dict[str, Any],
+    route: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """Copy the selected policy (and the event class it was selected for, and the route service hours chose)
+    onto the alert: the chain follows this copy, so editing a policy never rewrites a running chain."""
+    routed = {} if route is None else {"route": route}
     await conn.execute(
         "UPDATE alerts SET escalation = %s WHERE id = %s",
-        (Jsonb({"event_class": event_class, "policy": policy}), alert_id),
+        (Jsonb({"event_class": event_class, "policy": policy, **routed}), alert_id),
     )
 
 

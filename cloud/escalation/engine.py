@@ -61,9 +61,11 @@ async def _held_until(conn: AsyncConnection[Any], row: dict[str, Any], now: floa
 
 
 def chain_state(row: dict[str, Any], held_until: float | None = None) -> ChainState:
-    """The chain state of an alert row (columns as selected by `_LOCK`)."""
+    """The chain state of an alert row (columns as selected by `_LOCK`). An alert that waits for service
+    hours starts its chain at the opening its route names, so its waits count from then."""
+    waits_for = (row["escalation"].get("route") or {}).get("deliver_at")
     return ChainState(
-        opened_at=row["opened_at"].timestamp(),
+        opened_at=max(row["opened_at"].timestamp(), waits_for or 0.0),
         next_step=row["next_step"],
         acknowledged_at=_ts(row["acknowledged_at"]),
         resolved=row["resolved_at"] is not None,

@@ -13,10 +13,13 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 
 from alerts.escalation import PolicyDocument, select
+from alerts.escalation.routing import retarget
 from cloud.alert_store import chain
 from cloud.escalation.configuration import policy_in_effect
+from cloud.escalation.service_hours import route_at
 from cloud.escalation.timeline import observe_ingest
 from cloud.notify.in_app import push
 
@@ -30,18 +33,28 @@ async def document_for(conn: AsyncConnection[Any], municipality_id: UUID) -> Pol
 
 
 async def _copy_policy(conn: AsyncConnection[Any], alert_id: int, event_class: str) -> bool:
-    """Select the policy for the event class and the alert's current severity and copy it onto the alert."""
+    """Select the policy for the event class and the alert's current severity, route it by the municipality's
+    service hours (`cloud.escalation.service_hours`) and copy both onto the alert."""
+    cur = conn.cursor(row_factory=dict_row)
     row = await (
-        await conn.execute(
-            "SELECT a.severity, p.municipality_id FROM alerts a JOIN patients p ON p.id = a.patient_id WHERE a.id = %s",
+        await cur.execute(
+            "SELECT a.severity, a.opened_at, a.explanation->'parameters'->>'detector' AS detector, "
+            "p.municipality_id, t.name AS team FROM alerts a JOIN patients p ON p.id = a.patient_id "
+            "LEFT JOIN care_teams t ON t.id = p.care_team_id WHERE a.id = %s",
             (alert_id,),
         )
     ).fetchone()
     if row is None:
         return False
-    severity, municipality_id = row
-    policy = select((await document_for(conn, municipality_id)).policies, event_class, severity)
-    await chain.set_policy(conn, alert_id, event_class, policy.model_dump(mode="json"))
+    policy = select((await document_for(conn, row["municipality_id"])).policies, event_class, row["severity"])
+    chosen = await route_at(
+        conn, row["municipality_id"], event_class=event_class, severity=row["severity"], detector=row["detector"],
+        team=row["team"], t=row["opened_at"].timestamp(),
+    )  # fmt: skip
+    if chosen is not None:
+        policy = retarget(policy, chosen)
+    route = None if chosen is None else chosen.as_json()
+    await chain.set_policy(conn, alert_id, event_class, policy.model_dump(mode="json"), route)
     return True
 
 
