@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from alerts.escalation.load import PolicyError, _where
 from alerts.escalation.hours import NAME, OSLO, WEEKDAYS, Interval, TeamHours, Weekday, _Frozen
+from alerts.escalation.load import PolicyError, _where
 
 OutOfHours = Literal["legevakt", "response_centre"]
 

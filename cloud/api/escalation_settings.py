@@ -7,16 +7,18 @@ and writes nothing. Webhook secrets are never returned, except a newly generated
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.escalation import PolicyError
+from alerts.escalation.hours import OSLO
 from cloud.access.policy import staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
-from cloud.escalation import configuration
+from cloud.escalation import configuration, service_hours
 from cloud.notify.sealing import SecretBox
 from cloud.requests import Conn
 
@@ -117,3 +119,58 @@ async def delete_endpoint(conn: Conn, admin: Admin, target: Target, channel: Cha
     if not await configuration.remove_endpoint(conn, admin.municipality_id, target, channel):
         raise HTTPException(404, f"No {channel} endpoint for {target!r} in your municipality.")
     return Response(status_code=204)
+
+
+class RouteOut(BaseModel):
+    """Who an alert of this class would reach at `at`, from when (`deliver_at`, null: at once) and why."""
+
+    recipient: str
+    deliver_at: datetime | None
+    why: str
+    staff: list[str]
+
+
+@router.get("/service", responses={404: {}})
+async def get_service(conn: Conn, reader: Reader) -> dict[str, Any]:
+    """The municipality's service hours, overrides, rota and out-of-hours service."""
+    settings = await service_hours.service_in_effect(conn, reader.municipality_id)
+    if settings is None:
+        raise HTTPException(404, "No service hours: alerts reach the worklist at once, around the clock.")
+    return settings.model_dump(mode="json")
+
+
+@router.put("/service", responses={422: {}})
+async def put_service(conn: Conn, admin: Admin, document: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    """Replace the service settings; alerts opened from now on are routed by them."""
+    try:
+        async with conn.transaction():
+            parsed = await service_hours.set_service(conn, admin.municipality_id, document, admin.id)
+    except PolicyError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return parsed.model_dump(mode="json")
+
+
+@router.delete("/service", status_code=204)
+async def delete_service(conn: Conn, admin: Admin) -> Response:
+    """Drop the service settings (alerts reach the worklist at once again)."""
+    await service_hours.reset_service(conn, admin.municipality_id)
+    return Response(status_code=204)
+
+
+@router.get("/route-preview", responses={404: {}})
+async def route_preview(
+    conn: Conn, reader: Reader, event_class: Annotated[Literal["alarm", "clinical", "liveness", "data_quality"], Query()],
+    severity: Annotated[Literal["red", "yellow"], Query()], at: Annotated[datetime, Query()],
+    detector: Annotated[str | None, Query(max_length=60)] = None, team: Annotated[str | None, Query(max_length=200)] = None,
+) -> RouteOut:  # fmt: skip
+    """Who would be notified for an alert of this class at this time (`detector=event`: a fall or night door;
+    a time without an offset is Oslo time)."""
+    at = at if at.tzinfo is not None else at.replace(tzinfo=OSLO)
+    chosen = await service_hours.route_at(
+        conn, reader.municipality_id, event_class=event_class, severity=severity, detector=detector, team=team,
+        t=at.timestamp(),
+    )  # fmt: skip
+    if chosen is None:
+        raise HTTPException(404, "No service hours: alerts reach the worklist at once, around the clock.")
+    deliver = None if chosen.deliver_at is None else datetime.fromtimestamp(chosen.deliver_at, OSLO)
+    return RouteOut(recipient=chosen.recipient, deliver_at=deliver, why=chosen.why, staff=list(chosen.staff))
