@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -50,7 +51,7 @@ class Interval(_Frozen):
 
 def _no_overlap(intervals: tuple[Interval, ...], where: str) -> None:
     ordered = sorted(intervals, key=lambda i: i.opens)
-    for first, second in zip(ordered, ordered[1:], strict=False):
+    for first, second in pairwise(ordered):
         if second.opens < first.end():
             raise ValueError(f"{where}: intervals {first.opens:%H:%M} and {second.opens:%H:%M} overlap")
 
@@ -83,7 +84,7 @@ class TeamHours(_Frozen):
         for day, intervals in self.weekly.items():
             _no_overlap(intervals, day)
         ordered = sorted(self.overrides, key=lambda o: o.first)
-        for first, second in zip(ordered, ordered[1:], strict=False):
+        for first, second in pairwise(ordered):
             if second.first <= first.last:
                 raise ValueError(f"overrides from {first.first} and {second.first} overlap")
         return self

@@ -27,6 +27,7 @@ Reader = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD
 Admin = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, audited="escalation.settings")]
 Target = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]*$", max_length=60, description="Role name, e.g. team_lead.")]
 ChannelName = Annotated[Literal["email", "webhook"], Path()]
+RoutedClass = Literal["alarm", "clinical", "liveness", "data_quality"]
 
 
 class PolicyOut(BaseModel):
@@ -159,9 +160,10 @@ async def delete_service(conn: Conn, admin: Admin) -> Response:
 
 @router.get("/route-preview", responses={404: {}})
 async def route_preview(
-    conn: Conn, reader: Reader, event_class: Annotated[Literal["alarm", "clinical", "liveness", "data_quality"], Query()],
+    conn: Conn, reader: Reader, event_class: Annotated[RoutedClass, Query()],
     severity: Annotated[Literal["red", "yellow"], Query()], at: Annotated[datetime, Query()],
-    detector: Annotated[str | None, Query(max_length=60)] = None, team: Annotated[str | None, Query(max_length=200)] = None,
+    detector: Annotated[str | None, Query(max_length=60)] = None,
+    team: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RouteOut:  # fmt: skip
     """Who would be notified for an alert of this class at this time (`detector=event`: a fall or night door;
     a time without an offset is Oslo time)."""
