@@ -53,6 +53,9 @@ class WorklistAlert(AlertOut):
     event_class: str | None
     next_step: int | None
     acknowledged_at: datetime | None
+    waiting_until: datetime | None = Field(
+        default=None, description="Outside service hours: when the alert will be delivered to the team."
+    )
     title: Title
     sentence: Sentence
 
@@ -130,6 +133,15 @@ class EvidenceOut(BaseModel):
     sentence: Sentence
 
 
+class RouteInfo(BaseModel):
+    """The route service hours chose when the alert opened: who it reaches, from when, and why."""
+
+    recipient: str
+    deliver_at: datetime | None
+    why: str
+    staff: list[str] = []
+
+
 class AlertDetail(BaseModel):
     """Everything a nurse needs to act on an alert: what fired and why, recent readings, the chain so far,
     the per-alert timestamps, and what people have written and done."""
@@ -141,6 +153,7 @@ class AlertDetail(BaseModel):
     sentence: Sentence
     event_class: str | None
     policy: str | None
+    route: RouteInfo | None = None
     timestamps: dict[str, datetime | None]
     readings: list[AlertReading]
     notifications: list[NotificationOut]

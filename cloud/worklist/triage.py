@@ -30,6 +30,7 @@ from cloud.worklist.models import (
     NotificationOut,
     PatientAlerts,
     PatientGroup,
+    RouteInfo,
     SuppressionOut,
     Worklist,
     WorklistAlert,
@@ -61,7 +62,9 @@ class WorklistFilter:
 
 _WORKLIST = (
     f"SELECT {ALERT_COLUMNS}, a.escalation->>'event_class' AS event_class, a.next_step, "  # noqa: S608 - fixed columns
-    "a.acknowledged_at, p.id AS patient_id, p.display_name, p.care_team_id "
+    "a.acknowledged_at, p.id AS patient_id, p.display_name, p.care_team_id, "
+    "CASE WHEN a.next_step = 0 AND (a.escalation->'route'->>'deliver_at')::float8 > extract(epoch FROM now()) "
+    "THEN to_timestamp((a.escalation->'route'->>'deliver_at')::float8) END AS waiting_until "
     "FROM alerts a JOIN patients p ON p.id = a.patient_id "
     "WHERE a.resolved_at IS NULL AND a.episode_id IS NULL AND p.municipality_id = %(town)s "
     "AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[])) AND NOT p.id = ANY(%(hidden)s::uuid[]) "
@@ -204,12 +207,21 @@ async def alert_detail(conn: AsyncConnection[Any], alert_id: int, patient_id: UU
         sentence=text.sentence,
         event_class=escalation.get("event_class"),
         policy=(escalation.get("policy") or {}).get("name"),
+        route=_route(escalation.get("route")),
         timestamps={mark: row[mark] for mark in MARKS},
         readings=await readings.fetchall(),
         notifications=await notifications(conn, alert_id),
         notes=await _notes(conn, alert_id, row["municipality_id"]),
         evidence=members,
     )
+
+
+def _route(stored: dict[str, Any] | None) -> RouteInfo | None:
+    if stored is None:
+        return None
+    at = stored.get("deliver_at")
+    return RouteInfo(recipient=stored["recipient"], why=stored["why"], staff=stored.get("staff", []),
+                     deliver_at=None if at is None else datetime.fromtimestamp(at, UTC))  # fmt: skip
 
 
 async def dead_letters(conn: AsyncConnection[Any], municipality_id: UUID) -> list[DeadLetter]:
