@@ -15,6 +15,8 @@ from alerts.escalation import default_policies
 from cloud.access import directory
 from cloud.escalation import configuration
 from cloud.registry import OPERATOR
+from tryggheim.demo import service
+from tryggheim.demo.seed import TEAM
 
 # One policy minute lasts this many seconds in the demo: a safety alarm's e-mails arrive after seconds.
 DEMO_MINUTE_S = 4.0
@@ -66,5 +68,7 @@ async def _configure(url: str, municipality_number: str) -> None:
 
 
 def configure(runtime_url: str, municipality_number: str) -> None:
-    """Store the demo municipality's e-mail-only policy and the demo addresses (idempotent)."""
+    """Store the demo municipality's e-mail-only policy, the demo addresses and its service hours (idempotent),
+    and print the route each alert takes from now on."""
     asyncio.run(_configure(runtime_url, municipality_number))
+    service.configure_and_watch(runtime_url, municipality_number, TEAM)
