@@ -6,8 +6,11 @@ with a 422 naming the problem and write nothing; the preview says who would be n
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +22,7 @@ from tests.escalation.conftest import new_patient, open_alerts
 from tests.escalation.test_service_hours import DAY, WEEKDAYS, _t
 from tests.support.app import app_client
 from tests.support.db import rows
+from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
@@ -120,3 +124,23 @@ def test_the_worklist_shows_when_a_waiting_alert_will_be_delivered(
     listed = client.get("/api/v1/worklist", headers=tenants.a.auth(Role.NURSE)).json()
     (found,) = [a for group in listed["patients"] for a in group["alerts"] if a["id"] == alert]
     assert datetime.fromisoformat(found["waiting_until"]).timestamp() == opening
+
+
+@pytest.mark.slow
+def test_service_hours_from_the_command_line(esc_db: TestDatabase, tenants: Tenants, tmp_path: Path) -> None:
+    env = env_with(TRYGGHEIM_DATABASE_URL=esc_db.runtime_url)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("admin", "escalation", "service", *args, env=env)
+
+    extra = {"team": "Nord", "role": "nurse", "weekday": "monday", "starts": "15:00", "ends": "18:00", "staff": ["Ola"]}
+    overlapping = {**SERVICE, "rota": [*SERVICE["rota"], extra]}
+    (tmp_path / "bad.json").write_text(json.dumps(overlapping), encoding="utf-8")
+    refused = cli("set", str(tmp_path / "bad.json"), "-m", "4601")
+    assert refused.returncode != 0 and "rota entries overlap: 'Nord' nurse on monday" in refused.stderr
+    (tmp_path / "good.json").write_text(json.dumps(SERVICE), encoding="utf-8")
+    assert json.loads(cli("set", str(tmp_path / "good.json"), "-m", "4601").stdout)["out_of_hours"] == "legevakt"
+    shown = cli("preview", "-m", "4601", "--event-class", "clinical", "--severity", "red", "--at", "2026-12-01T22:00")
+    assert json.loads(shown.stdout)["why"] == "outside service hours (Tuesday 22:00): out-of-hours service legevakt"
+    actions = rows(esc_db.runtime_url, "SELECT action FROM audit_log WHERE action LIKE 'cli.escalation.set-service%%'")
+    assert len(actions) == 1, "the stored change is audited; the refused one left nothing"
