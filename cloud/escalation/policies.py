@@ -32,16 +32,18 @@ async def document_for(conn: AsyncConnection[Any], municipality_id: UUID) -> Pol
     return document
 
 
-async def _copy_policy(conn: AsyncConnection[Any], alert_id: int, event_class: str) -> bool:
+async def _copy_policy(conn: AsyncConnection[Any], alert_id: int, event_class: str, *, now: bool = False) -> bool:
     """Select the policy for the event class and the alert's current severity, route it by the municipality's
-    service hours (`cloud.escalation.service_hours`) and copy both onto the alert."""
+    service hours (`cloud.escalation.service_hours`) at its opening (or `now`, when its severity rose) and copy
+    both onto the alert."""
     cur = conn.cursor(row_factory=dict_row)
     row = await (
         await cur.execute(
-            "SELECT a.severity, a.opened_at, a.explanation->'parameters'->>'detector' AS detector, "
+            "SELECT a.severity, CASE WHEN %s THEN now() ELSE a.opened_at END AS at, "
+            "a.explanation->'parameters'->>'detector' AS detector, "
             "p.municipality_id, t.name AS team FROM alerts a JOIN patients p ON p.id = a.patient_id "
             "LEFT JOIN care_teams t ON t.id = p.care_team_id WHERE a.id = %s",
-            (alert_id,),
+            (now, alert_id),
         )
     ).fetchone()
     if row is None:
@@ -49,7 +51,7 @@ async def _copy_policy(conn: AsyncConnection[Any], alert_id: int, event_class: s
     policy = select((await document_for(conn, row["municipality_id"])).policies, event_class, row["severity"])
     chosen = await route_at(
         conn, row["municipality_id"], event_class=event_class, severity=row["severity"], detector=row["detector"],
-        team=row["team"], t=row["opened_at"].timestamp(),
+        team=row["team"], t=row["at"].timestamp(),
     )  # fmt: skip
     if chosen is not None:
         policy = retarget(policy, chosen)
@@ -61,7 +63,7 @@ async def _copy_policy(conn: AsyncConnection[Any], alert_id: int, event_class: s
 async def severity_raised(conn: AsyncConnection[Any], alert_id: int, event_class: str) -> None:
     """A yellow alert turned red: it follows the red policy from now on (steps already written keep their
     numbers, so none is sent twice) and the engine looks at it at once."""
-    if not await _copy_policy(conn, alert_id, event_class):
+    if not await _copy_policy(conn, alert_id, event_class, now=True):
         return
     await chain.due_now(conn, alert_id)
     await conn.execute("SELECT pg_notify(%s, %s)", (ESCALATION_CHANNEL, str(alert_id)))
