@@ -3,7 +3,8 @@
 
 One sub-package per channel: `in_app` (the worklist and its live push), `webhook` (signed JSON over HTTP),
 `email` (SMTP), `sms` (an HTTP SMS gateway, with signed delivery receipts). A message carries no name,
-identity number or measured value: only the category, the severity and a link into the app (Normen: open networks; docs/architecture.md, "Decisions and why").
+identity number or measured value: only the category, the severity and a link into the app (Normen: open
+networks; docs/architecture.md, "Decisions and why").
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The demo's mail sink and its escalation set-up: a local SMTP server (aiosmtpd) that prints each e-mail it
-receives, and a municipality policy that reaches every role by e-mail (the demo has no webhook receiver)."""
+receives, the SMS-gateway stand-in (tryggheim/demo/sms.py) that prints each SMS, and a municipality policy
+that reaches every role by e-mail (the demo has no webhook receiver) and the team lead also by SMS."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from alerts.escalation import default_policies
 from cloud.access import directory
 from cloud.escalation import configuration
 from cloud.registry import OPERATOR
+from tryggheim.demo import sms as demo_sms
 
 # One policy minute lasts this many seconds in the demo: a safety alarm's e-mails arrive after seconds.
 DEMO_MINUTE_S = 4.0
@@ -24,6 +26,7 @@ DEMO_ADDRESSES = {
     "on_call_nurse": "vakt@demo.tryggheim.invalid",
     "installer": "installator@demo.tryggheim.invalid",
 }
+_SMS: list[demo_sms.SmsGateway] = []  # the SMS stand-in, once start_sink has started it
 
 
 class _Printer:
@@ -49,6 +52,7 @@ def start_sink(port: int, say: Callable[[str, str, str], None]) -> Any:
         return None
     controller = Controller(_Printer(say), hostname="127.0.0.1", port=port)
     controller.start()
+    _SMS.append(demo_sms.start_demo(lambda line: print(line, flush=True)))
     return controller
 
 
@@ -58,13 +62,21 @@ async def _configure(url: str, municipality_number: str) -> None:
         for step in [*policy["steps"], policy["renotify"]]:
             if step["channel"] == "webhook":
                 step["channel"] = "email"
+    if _SMS:
+        demo_sms.add_sms_steps(document)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.municipality_id(conn, municipality_number)
         await configuration.set_policy(conn, municipality, document, OPERATOR)
         for target, address in DEMO_ADDRESSES.items():
             await configuration.set_endpoint(conn, municipality, target=target, channel="email", address=address)
+        for gateway in _SMS:
+            for target, phone in demo_sms.DEMO_PHONES.items():
+                await configuration.set_endpoint(
+                    conn, municipality, target=target, channel="sms", address=phone, secret=demo_sms.DEMO_SECRET,
+                    options=demo_sms.endpoint_options(gateway),
+                )  # fmt: skip
 
 
 def configure(runtime_url: str, municipality_number: str) -> None:
-    """Store the demo municipality's e-mail-only policy and the demo addresses (idempotent)."""
+    """Store the demo municipality's policy (e-mail, and SMS to the team lead) and its addresses (idempotent)."""
     asyncio.run(_configure(runtime_url, municipality_number))
