@@ -15,8 +15,8 @@ _ALERTS = (
 )
 _NOTIFICATIONS = (
     "INSERT INTO notifications (alert_id, step, kind, channel, target, idempotency_key, due_at, created_at, "
-    "next_attempt_at) SELECT id, 1, 'step', %s, %s, gen_random_uuid(), now(), now(), now() - interval '1 second' "
-    "FROM unnest(%s::bigint[]) AS id"
+    "next_attempt_at) SELECT id, 1, 'step', %s, %s, gen_random_uuid(), now(), now(), "
+    "clock_timestamp() - interval '1 second' FROM unnest(%s::bigint[]) AS id"
 )
 
 

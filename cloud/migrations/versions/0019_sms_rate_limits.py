@@ -8,6 +8,7 @@
   a non-alarm notification a rate limit held back (the row and its attempt say so: nothing silently lost).
 - `notification_rates`: sends, suppressions and alarm sends over the limit per municipality, channel and
   window; `noticed_at` is when the admins and the operations webhook were told the limit tripped (once).
+- `alerts_open_alarm`: the open alarm alerts, so the outbox claims their notifications before any other.
 
 Revision ID: 0019
 Revises: 0017
@@ -42,6 +43,10 @@ def upgrade() -> None:
         ALTER TABLE notifications ADD CONSTRAINT notifications_status_check
             CHECK (status IN ('pending', 'sent', 'dead', 'cancelled', 'suppressed'));
         ALTER TABLE notifications ADD COLUMN delivered_at timestamptz;
+
+        -- The outbox claims alarms first from the few open alarm alerts, whatever else is queued.
+        CREATE INDEX alerts_open_alarm ON alerts (id) WHERE resolved_at IS NULL
+            AND escalation->>'event_class' = 'alarm';
 
         CREATE TABLE notification_rates (
             municipality_id uuid NOT NULL REFERENCES municipalities(id),
