@@ -1,9 +1,9 @@
-"""SMS and rate limits. SMS through the generic HTTP gateway adapter to a real stand-in gateway, with signed
-delivery receipts posted back to a real `tryggheim cloud serve`: a delivered receipt shows in the alert's
+"""SMS and rate limits. SMS goes through the generic HTTP gateway adapter to a real stand-in gateway, with
+signed delivery receipts posted back to a real `tryggheim cloud serve`: a delivered receipt shows in the alert's
 notifications; a gateway that answers 500, hangs or answers a malformed body, or a failed receipt, leads to
-retries under one key, then dead letter in the API; a forged or malformed receipt is refused and changes nothing. A flood of 5,000 yellow
-notifications trips the webhook limit and sends one notice, while 50 alarms during it go out first, as fast
-as without the flood."""
+retries under one key, then dead letter in the API; a forged or malformed receipt is refused and changes
+nothing. A flood of 5,000 yellow notifications trips the webhook limit and sends one notice, while 50 alarms
+during it go out first, as fast as without the flood."""
 
 from __future__ import annotations
 
