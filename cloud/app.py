@@ -33,6 +33,7 @@ from cloud.api import (
     handover,
     ingest,
     kits,
+    notify_channels,
     ops,
     patients,
     protocols,
@@ -88,6 +89,7 @@ ROUTERS = (
     citizen.router,
     record_access.router,
     protocols.router,
+    notify_channels.router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5

@@ -153,6 +153,16 @@ class CloudSettings(BaseSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8080", description="Base of the links in e-mails and webhooks (/alerts/{id})."
     )
+    notify_rate_window_s: float = Field(
+        default=3600.0, ge=60, le=86400, description="Rate-limit window per municipality and channel."
+    )
+    notify_rate_email: int = Field(default=200, ge=1, description="E-mails per window and municipality.")
+    notify_rate_webhook: int = Field(default=2000, ge=1, description="Webhook calls per window and municipality.")
+    notify_rate_sms: int = Field(default=100, ge=1, description="SMS messages per window and municipality.")
+    ops_webhook_url: str | None = Field(
+        default=None, description="Operations webhook told when a rate limit trips (signed like the webhook channel)."
+    )
+    ops_webhook_secret: SecretStr | None = Field(default=None, description="Signing secret of the operations webhook.")
     smtp_host: str | None = Field(default=None, description="SMTP server for e-mail notifications (unset: none).")
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_from: str = "tryggheim@localhost"

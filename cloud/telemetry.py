@@ -59,6 +59,10 @@ ALERT_STAGE_SECONDS = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
     registry=REGISTRY,
 )
+RATE_LIMITED = Counter(
+    "tryggheim_notifications_rate_limited", "Notifications over a rate limit: suppressed (non-alarm) or "
+    "alarm_excess (sent anyway: alarms are never held)", ["channel", "outcome"], registry=REGISTRY,
+)  # fmt: skip
 NOTIFICATION_ATTEMPTS = Counter(
     "tryggheim_notification_attempts", "Delivery attempts, by channel and outcome", ["channel", "outcome"],
     registry=REGISTRY,

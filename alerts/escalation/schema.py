@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 EventClass = Literal["alarm", "clinical", "liveness", "data_quality", "internal"]
 Severity = Literal["yellow", "red"]
-ChannelName = Literal["in_app", "email", "webhook"]
+ChannelName = Literal["in_app", "email", "webhook", "sms"]
 EVENT_CLASSES: tuple[EventClass, ...] = ("alarm", "clinical", "liveness", "data_quality", "internal")
 SEVERITIES: tuple[Severity, ...] = ("red", "yellow")
 TARGET = r"^[a-z][a-z0-9_]*$"

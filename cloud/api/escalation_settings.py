@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/v1/escalation", tags=["escalation-settings"])
 Reader = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD)]
 Admin = Annotated[Principal, staff_only(Role.MUNICIPALITY_ADMIN, audited="escalation.settings")]
 Target = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]*$", max_length=60, description="Role name, e.g. team_lead.")]
-ChannelName = Annotated[Literal["email", "webhook"], Path()]
+ChannelName = Annotated[Literal["email", "webhook", "sms"], Path()]
 RoutedClass = Literal["alarm", "clinical", "liveness", "data_quality"]
 
 
@@ -39,20 +39,23 @@ class PolicyOut(BaseModel):
 
 
 class EndpointIn(BaseModel):
-    """An e-mail address, or an https URL with an optional signing secret (a new one is made when absent)."""
+    """An e-mail address, an https URL, or a phone number with its SMS gateway's `options` (cloud/notify/sms);
+    webhook and SMS endpoints take an optional signing secret (a new one is made when absent)."""
 
     model_config = ConfigDict(extra="forbid")
     address: str = Field(min_length=3, max_length=2000)
     secret: str | None = Field(default=None, min_length=configuration.MIN_SECRET, max_length=500)
+    options: dict[str, Any] | None = None
 
 
 class EndpointOut(BaseModel):
     """Where a role is reached; `secret` only when the service generated it just now."""
 
     target: str
-    channel: Literal["email", "webhook"]
+    channel: Literal["email", "webhook", "sms"]
     address: str
     has_secret: bool
+    options: dict[str, Any] | None = None
     secret: str | None = None
 
 
@@ -105,13 +108,13 @@ async def put_endpoint(
     try:
         secret = await configuration.set_endpoint(
             conn, admin.municipality_id, target=target, channel=channel, address=endpoint.address,
-            secret=endpoint.secret, box=SecretBox(key.get_secret_value() if key else None),
+            secret=endpoint.secret, box=SecretBox(key.get_secret_value() if key else None), options=endpoint.options,
         )  # fmt: skip
     except configuration.EndpointError as exc:
         raise HTTPException(422, str(exc)) from None
-    generated = secret if channel == "webhook" and endpoint.secret is None else None
+    generated = secret if channel != "email" and endpoint.secret is None else None
     return EndpointOut(target=target, channel=channel, address=endpoint.address, has_secret=secret is not None,
-                       secret=generated)  # fmt: skip
+                       options=endpoint.options, secret=generated)  # fmt: skip
 
 
 @router.delete("/endpoints/{target}/{channel}", status_code=204, responses={404: {}})

@@ -19,17 +19,19 @@ from psycopg.types.json import Jsonb
 
 from alerts.escalation import PolicyDocument, default_policies, parse_policies
 from cloud.notify.sealing import SecretBox
+from cloud.notify.sms import check_options
 
-Channel = Literal["email", "webhook"]
+Channel = Literal["email", "webhook", "sms"]
 _TARGET = re.compile(r"^[a-z][a-z0-9_]*$")
 # Deliberately loose (the SMTP server is the judge of deliverability); catches a pasted name or URL.
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>.]+$")
+_PHONE = re.compile(r"^\+?[0-9]{8,15}$")
 MIN_SECRET = 16
 
 
 class EndpointError(ValueError):
     """An endpoint that cannot be stored; the message says why and `field` names what is at fault (`target`,
-    `channel`, `address` or `secret`)."""
+    `channel`, `address`, `secret` or `options`)."""
 
     def __init__(self, message: str, field: str = "address") -> None:
         super().__init__(message)
@@ -44,6 +46,7 @@ class Endpoint:
     channel: Channel
     address: str
     has_secret: bool
+    options: dict[str, Any] | None = None
 
 
 async def set_policy(conn: AsyncConnection[Any], municipality_id: UUID, document: Any, by: UUID) -> PolicyDocument:
@@ -87,12 +90,28 @@ def _check_address(channel: Channel, address: str) -> None:
         if not _EMAIL.match(address):
             raise EndpointError(f"{address[:100]!r} is not an e-mail address")
         return
+    if channel == "sms":
+        if not _PHONE.match(address):
+            raise EndpointError(f"{address[:100]!r} is not a phone number (8 to 15 digits, + first if international)")
+        return
     url = urlsplit(address)
     if url.scheme not in {"https", "http"} or not url.hostname:
         raise EndpointError(f"{address[:100]!r} is not an http(s) URL")
     if url.scheme == "http" and not _loopback(url.hostname):
         # Alerts carry health information: in clear text only to a receiver on this machine.
         raise EndpointError("a webhook must use https (http only to a receiver on this machine)")
+
+
+def _check_options(channel: Channel, options: dict[str, Any] | None) -> None:
+    if channel != "sms":
+        if options is not None:
+            raise EndpointError(f"a {channel} endpoint has no options", "options")
+        return
+    if options is None:
+        raise EndpointError("an SMS endpoint needs options: at least url, its gateway's address", "options")
+    if problem := check_options(options):
+        raise EndpointError(problem, "options")
+    _check_address("webhook", str(options["url"]))
 
 
 def _loopback(host: str) -> bool:
@@ -113,30 +132,33 @@ async def set_endpoint(
     address: str,
     secret: str | None = None,
     box: SecretBox | None = None,
+    options: dict[str, Any] | None = None,
 ) -> str | None:
-    """Store where `target` is reached on `channel` (replacing what was there). A webhook gets `secret`, or a
-    new random one when none is given, stored sealed by `box` when it has a key; the secret is returned so
-    that it can be handed to the receiver once."""
+    """Store where `target` is reached on `channel` (replacing what was there). A webhook or SMS endpoint gets
+    `secret`, or a new random one when none is given, stored sealed by `box` when it has a key; the secret is
+    returned so that it can be handed to the receiver once. An SMS endpoint needs its gateway's `options`."""
     if not _TARGET.match(target):
         raise EndpointError(f"{target[:60]!r} is not a role name (lower-case letters, digits, underscores)", "target")
-    if channel not in {"email", "webhook"}:
-        raise EndpointError(f"{channel!r} is not a channel (email or webhook)", "channel")
+    if channel not in {"email", "webhook", "sms"}:
+        raise EndpointError(f"{channel!r} is not a channel (email, webhook or sms)", "channel")
     if not 3 <= len(address) <= 2000:
         raise EndpointError("the address must be 3 to 2,000 characters")
     _check_address(channel, address)
+    _check_options(channel, options)
     if channel == "email":
         if secret is not None:
             raise EndpointError("an e-mail endpoint has no secret", "secret")
     elif secret is None:
         secret = secrets.token_urlsafe(32)
     elif len(secret) < MIN_SECRET:
-        raise EndpointError(f"a webhook secret needs at least {MIN_SECRET} characters", "secret")
+        raise EndpointError(f"a {channel} secret needs at least {MIN_SECRET} characters", "secret")
     await conn.execute(
-        "INSERT INTO notification_endpoints (municipality_id, target, channel, address, secret) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (municipality_id, target, channel) "
-        "DO UPDATE SET address = EXCLUDED.address, secret = EXCLUDED.secret",
-        (municipality_id, target, channel, address, box.seal(secret) if box and secret else secret),
-    )
+        "INSERT INTO notification_endpoints (municipality_id, target, channel, address, secret, options) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (municipality_id, target, channel) "
+        "DO UPDATE SET address = EXCLUDED.address, secret = EXCLUDED.secret, options = EXCLUDED.options",
+        (municipality_id, target, channel, address, box.seal(secret) if box and secret else secret,
+         Jsonb(options) if options is not None else None),
+    )  # fmt: skip
     return secret
 
 
@@ -144,12 +166,13 @@ async def list_endpoints(conn: AsyncConnection[Any], municipality_id: UUID) -> l
     """The municipality's endpoints, by role and channel."""
     rows = await (
         await conn.execute(
-            "SELECT target, channel, address, secret IS NOT NULL FROM notification_endpoints "
+            "SELECT target, channel, address, secret IS NOT NULL, options FROM notification_endpoints "
             "WHERE municipality_id = %s ORDER BY target, channel",
             (municipality_id,),
         )
     ).fetchall()
-    return [Endpoint(target, channel, address, has_secret) for target, channel, address, has_secret in rows]
+    return [Endpoint(target, channel, address, has_secret, options) for target, channel, address, has_secret, options
+            in rows]  # fmt: skip
 
 
 async def remove_endpoint(conn: AsyncConnection[Any], municipality_id: UUID, target: str, channel: Channel) -> bool:

@@ -6,7 +6,8 @@ row is sent again later with the same idempotency key (receivers drop the duplic
 `notification_attempts`. After `max_attempts` failures the row is dead-lettered and an internal alert
 (`notify.delivery_failed`) opens in the patient's worklist, so a broken channel is itself seen by a person.
 A step notification whose alert was acknowledged meanwhile, or any notification of an alert resolved
-meanwhile, is cancelled, not sent.
+meanwhile, is cancelled, not sent. Alarm-class rows are claimed first, so an alarm never waits behind a
+flood; rate limits (cloud/escalation/ratelimit.py) suppress non-alarm rows over the limit, never alarms.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cloud import telemetry
 from cloud.alert_store import store
 from cloud.escalation.engine import first_notified
 from cloud.escalation.policies import attach
+from cloud.escalation.ratelimit import RateLimits, admit, count_sent, suppress
 from cloud.notify import Channel, DeliveryError, Message
 from cloud.notify.sealing import SealError, SecretBox
 
@@ -64,6 +66,17 @@ _CLAIM = (
     "WHERE n.status = 'pending' AND n.next_attempt_at <= %s ORDER BY n.next_attempt_at, n.id "
     "LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
 )
+# Alarms first, from the few open alarm alerts (index alerts_open_alarm, migration 0019; materialised so the
+# plan starts there): a flood of other notifications in the outbox never stands in front of an alarm.
+_CLAIM_ALARM = (
+    "WITH alarm AS MATERIALIZED (SELECT id FROM alerts WHERE resolved_at IS NULL "
+    "AND escalation->>'event_class' = 'alarm') "
+    "SELECT n.id, n.alert_id, n.step, n.kind, n.channel, n.target, n.idempotency_key, n.attempts, a.state, "
+    "a.severity, a.escalation->>'event_class' AS category, a.explanation->>'title' AS title, p.municipality_id "
+    "FROM alarm JOIN notifications n ON n.alert_id = alarm.id JOIN alerts a ON a.id = n.alert_id "
+    "JOIN patients p ON p.id = a.patient_id WHERE n.status = 'pending' AND n.next_attempt_at <= %s "
+    "ORDER BY n.next_attempt_at, n.id LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ class OutboxSettings:
     public_url: str
     process: str
     box: SecretBox = field(default_factory=lambda: SecretBox(None))
+    limits: RateLimits = field(default_factory=RateLimits)
 
 
 async def deliver_next(
@@ -83,22 +97,27 @@ async def deliver_next(
     """Attempt the oldest deliverable notification once; None when nothing is deliverable at `now`."""
     async with pool.connection() as conn, conn.transaction():
         claim = conn.cursor(row_factory=dict_row)
-        found = await (await claim.execute(_CLAIM, (_dt(now),))).fetchone()
+        found = await (await claim.execute(_CLAIM_ALARM, (_dt(now),))).fetchone()
+        found = found or await (await claim.execute(_CLAIM, (_dt(now),))).fetchone()
         if found is None:
             return None
         nid, alert_id, step, kind = found["id"], found["alert_id"], found["step"], found["kind"]
         channel, target, key, attempts = found["channel"], found["target"], found["idempotency_key"], found["attempts"]
-        state, severity, category, town = found["state"], found["severity"], found["category"], found["municipality_id"]
+        state, severity, town = found["state"], found["severity"], found["municipality_id"]
+        category = found["category"] or "unknown"
         if state == "resolved" or (kind == "step" and state != "triggered"):
             await conn.execute("UPDATE notifications SET status = 'cancelled' WHERE id = %s", (nid,))
             await _attempt(
                 conn, nid, now, ok=False, detail=f"cancelled: alert {state} before delivery", settings=settings
             )
             return Delivery(nid, "cancelled", state)
+        if not await admit(conn, town, channel, category, now, settings.limits):
+            held = await suppress(conn, town, channel, now, settings.limits, settings.process)
+            return Delivery(nid, "suppressed", f"rate limit: {held} suppressed")
         endpoint = await (
-            await conn.execute(
-                "SELECT address, secret FROM notification_endpoints WHERE municipality_id = %s AND target = %s "
-                "AND channel = %s",
+            await claim.execute(
+                "SELECT address, secret, options FROM notification_endpoints WHERE municipality_id = %s "
+                "AND target = %s AND channel = %s",
                 (town, target, channel),
             )
         ).fetchone()
@@ -109,18 +128,18 @@ async def deliver_next(
             if sender is None:
                 raise DeliveryError(f"the {channel} channel is not configured on this process")
             try:
-                secret = settings.box.open(endpoint[1])
+                secret = settings.box.open(endpoint["secret"])
             except SealError as exc:
                 raise DeliveryError(str(exc)) from None
             message = Message(
-                idempotency_key=str(key), alert_id=alert_id, step=step, kind=kind, category=category or "unknown",
+                idempotency_key=str(key), alert_id=alert_id, step=step, kind=kind, category=category,
                 severity=severity, link=f"{settings.public_url.rstrip('/')}/alerts/{alert_id}",
-                address=endpoint[0], secret=secret, title=found["title"],
+                address=endpoint["address"], secret=secret, title=found["title"], options=endpoint["options"],
             )  # fmt: skip
             receipt = await asyncio.wait_for(sender.send(message), SEND_TIMEOUT_S)
         except (DeliveryError, TimeoutError) as exc:
             detail = str(exc) or "timed out"
-            return await _failed(conn, nid, attempts + 1, now, detail, channel, settings)
+            return await failed_attempt(conn, nid, attempts + 1, now, detail, channel, settings)
         await conn.execute(
             "UPDATE notifications SET status = 'sent', sent_at = %s, attempts = attempts + 1, receipt = %s, "
             "sent_by = %s, last_error = NULL WHERE id = %s",
@@ -128,6 +147,7 @@ async def deliver_next(
         )
         await _attempt(conn, nid, now, ok=True, detail=receipt.detail, settings=settings)
         await first_notified(conn, alert_id, now)
+        await count_sent(conn, town, channel, category, now, settings.limits)
         telemetry.NOTIFICATION_ATTEMPTS.labels(channel, "sent").inc()
         return Delivery(nid, "sent", receipt.detail)
 
@@ -141,9 +161,10 @@ async def _attempt(
     )
 
 
-async def _failed(
+async def failed_attempt(
     conn: AsyncConnection[Any], nid: int, attempts: int, now: float, detail: str, channel: str, s: OutboxSettings
 ) -> Delivery:
+    """Record a failed attempt (also a failed SMS receipt): retry after back-off, or dead-letter at the last."""
     await _attempt(conn, nid, now, ok=False, detail=detail, settings=s)
     if attempts >= s.max_attempts:
         await conn.execute(
@@ -155,7 +176,8 @@ async def _failed(
         log.error("notification dead-lettered", extra={"notification_id": nid, "error": detail})
         return Delivery(nid, "dead", detail)
     await conn.execute(
-        "UPDATE notifications SET attempts = %s, last_error = %s, next_attempt_at = %s WHERE id = %s",
+        "UPDATE notifications SET status = 'pending', attempts = %s, last_error = %s, next_attempt_at = %s "
+        "WHERE id = %s",
         (attempts, detail[:1000], _dt(now + backoff(s.backoff_s, attempts)), nid),
     )
     telemetry.NOTIFICATION_ATTEMPTS.labels(channel, "failed").inc()

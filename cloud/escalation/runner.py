@@ -29,14 +29,31 @@ from cloud.db.listen import listen_forever
 from cloud.escalation.engine import OUTBOX_CHANNEL, step_next
 from cloud.escalation.outbox import OutboxSettings, deliver_next
 from cloud.escalation.policies import ESCALATION_CHANNEL
+from cloud.escalation.ratelimit import RateLimits, send_notices
 from cloud.notify import Channel
 from cloud.notify.email import EmailChannel, SmtpSettings
 from cloud.notify.sealing import SecretBox
+from cloud.notify.sms import SmsChannel
 from cloud.notify.webhook import WebhookChannel
 
 log = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT_S = 10.0
 DELIVERY_WORKERS = 4  # concurrent deliveries per process (the pool holds 10 connections by default)
+
+
+def rate_limits(settings: CloudSettings) -> RateLimits:
+    """The rate limits the settings configure (the same in every process)."""
+    secret = settings.ops_webhook_secret
+    return RateLimits(
+        window_s=settings.notify_rate_window_s,
+        per_channel={
+            "email": settings.notify_rate_email,
+            "webhook": settings.notify_rate_webhook,
+            "sms": settings.notify_rate_sms,
+        },
+        ops_webhook_url=settings.ops_webhook_url,
+        ops_webhook_secret=secret.get_secret_value() if secret else None,
+    )
 
 
 class EscalationRunner:
@@ -55,6 +72,7 @@ class EscalationRunner:
             public_url=settings.public_url,
             process=self.process,
             box=SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None),
+            limits=rate_limits(settings),
         )
         self.wakeups: Counter[str] = Counter()
         self.listening = asyncio.Event()
@@ -63,9 +81,11 @@ class EscalationRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: AsyncIOScheduler | None = None
         self._http = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S)
-        self.channels: dict[str, Channel] = {"webhook": WebhookChannel(self._http)}
+        self.channels: dict[str, Channel] = {"webhook": WebhookChannel(self._http),
+                                             "sms": SmsChannel(self._http, settings.public_url)}  # fmt: skip
+        self.email: EmailChannel | None = None
         if settings.smtp_host:
-            self.channels["email"] = EmailChannel(
+            self.channels["email"] = self.email = EmailChannel(
                 SmtpSettings(
                     host=settings.smtp_host,
                     port=settings.smtp_port,
@@ -120,7 +140,9 @@ class EscalationRunner:
                 done += 1
             return done
 
-        return sum(await asyncio.gather(*(drain() for _ in range(DELIVERY_WORKERS))))
+        done = sum(await asyncio.gather(*(drain() for _ in range(DELIVERY_WORKERS))))
+        await send_notices(self.pool, self.email, self._http, self.outbox.limits)
+        return done
 
     async def _loop(self, wake: asyncio.Event, work: Callable[[], Awaitable[int]], name: str) -> None:
         while True:

@@ -2,8 +2,9 @@
 `DeliveryError` says why not (the outbox then retries with back-off).
 
 One sub-package per channel: `in_app` (the worklist and its live push), `webhook` (signed JSON over HTTP),
-`email` (SMTP). A message carries no name, identity number or measured value: only the category, the
-severity and a link into the app (Normen: open networks; docs/architecture.md, "Decisions and why").
+`email` (SMTP), `sms` (an HTTP SMS gateway, with signed delivery receipts). A message carries no name,
+identity number or measured value: only the category, the severity and a link into the app (Normen: open
+networks; docs/architecture.md, "Decisions and why").
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Message:
     # The rule's title as the protocol names it (English source text, "Alarm button pressed"): what kind of
     # alert, never whose or which value. Channels for people translate it; machines get the category.
     title: str | None = None
+    # Per-endpoint channel settings (an SMS gateway's URL, body format and template): cloud/notify/sms.
+    options: dict[str, Any] | None = None
 
     def body(self) -> dict[str, Any]:
         """The JSON-safe content every channel sends: nothing that identifies the patient."""

@@ -103,6 +103,7 @@ class NotificationOut(BaseModel):
     created_at: datetime
     next_attempt_at: datetime
     sent_at: datetime | None
+    delivered_at: datetime | None = None  # an SMS gateway's receipt said it reached the phone
     last_error: str | None
     receipt: dict[str, Any] | None
     history: list[dict[str, Any]]

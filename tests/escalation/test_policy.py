@@ -51,7 +51,7 @@ def _broken(change: Any) -> dict[str, Any]:
         (lambda d: d["policies"][0]["steps"][0].update(after_minutes=0.5, channel="email", target="lead"),
          "a safety alarm's first step is immediate"),
         (lambda d: d["policies"][0]["steps"][1].update(channel="in_app"), "an in_app step notifies the worklist"),
-        (lambda d: d["policies"][0]["steps"][1].update(channel="sms"), "policies[0].steps[1].channel"),
+        (lambda d: d["policies"][0]["steps"][1].update(channel="pager"), "policies[0].steps[1].channel"),
         (lambda d: d["policies"][0]["steps"][1].update(target="Team Lead"), "policies[0].steps[1].target"),
         (lambda d: d["policies"][1].update(name="three"), "policy names must be unique"),
         (lambda d: d["policies"][0].update(delay=5), "policies[0].delay: Extra inputs are not permitted"),

@@ -1,5 +1,6 @@
 """The demo's mail sink and its escalation set-up: a local SMTP server (aiosmtpd) that prints each e-mail it
-receives, and a municipality policy that reaches every role by e-mail (the demo has no webhook receiver)."""
+receives, the SMS-gateway stand-in (tryggheim/demo/sms.py) that prints each SMS, and a municipality policy
+that reaches every role by e-mail (the demo has no webhook receiver) and the team lead also by SMS."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from cloud.access import directory
 from cloud.escalation import configuration
 from cloud.registry import OPERATOR
 from tryggheim.demo import service
+from tryggheim.demo import sms as demo_sms
 from tryggheim.demo.seed import TEAM
 
 # One policy minute lasts this many seconds in the demo: a safety alarm's e-mails arrive after seconds.
@@ -26,6 +28,7 @@ DEMO_ADDRESSES = {
     "on_call_nurse": "vakt@demo.tryggheim.invalid",
     "installer": "installator@demo.tryggheim.invalid",
 }
+_SMS: list[demo_sms.SmsGateway] = []  # the SMS stand-in, once start_sink has started it
 
 
 class _Printer:
@@ -51,6 +54,7 @@ def start_sink(port: int, say: Callable[[str, str, str], None]) -> Any:
         return None
     controller = Controller(_Printer(say), hostname="127.0.0.1", port=port)
     controller.start()
+    _SMS.append(demo_sms.start_demo(lambda line: print(line, flush=True)))
     return controller
 
 
@@ -60,15 +64,23 @@ async def _configure(url: str, municipality_number: str) -> None:
         for step in [*policy["steps"], policy["renotify"]]:
             if step["channel"] == "webhook":
                 step["channel"] = "email"
+    if _SMS:
+        demo_sms.add_sms_steps(document)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         municipality = await directory.municipality_id(conn, municipality_number)
         await configuration.set_policy(conn, municipality, document, OPERATOR)
         for target, address in DEMO_ADDRESSES.items():
             await configuration.set_endpoint(conn, municipality, target=target, channel="email", address=address)
+        for gateway in _SMS:
+            for target, phone in demo_sms.DEMO_PHONES.items():
+                await configuration.set_endpoint(
+                    conn, municipality, target=target, channel="sms", address=phone, secret=demo_sms.DEMO_SECRET,
+                    options=demo_sms.endpoint_options(gateway),
+                )  # fmt: skip
 
 
 def configure(runtime_url: str, municipality_number: str) -> None:
-    """Store the demo municipality's e-mail-only policy, the demo addresses and its service hours (idempotent),
-    and print the route each alert takes from now on."""
+    """Store the demo municipality's policy (e-mail, and SMS to the team lead), its addresses and its service
+    hours (idempotent), and print the route each alert takes from now on."""
     asyncio.run(_configure(runtime_url, municipality_number))
     service.configure_and_watch(runtime_url, municipality_number, TEAM)

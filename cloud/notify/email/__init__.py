@@ -61,6 +61,11 @@ def _texts(language: str, message: Message) -> tuple[str, str]:
     return subject, body
 
 
+def headline(message: Message, language: str = "nb") -> str:
+    """The one-line subject of a message (also the text of an SMS): severity and kind of alert, nothing else."""
+    return _texts(language, message)[0]
+
+
 def compose(message: Message, sender: str) -> EmailMessage:
     """The e-mail for a message: no name, identity number or value, only category, severity and link."""
     subject_nb, body_nb = _texts("nb", message)
@@ -97,10 +102,14 @@ class EmailChannel:
     async def send(self, message: Message) -> Receipt:
         """Deliver once; raise DeliveryError when the server refuses or cannot be reached."""
         mail = compose(message, self.settings.sender)
+        await self.deliver(mail)
+        return Receipt("250 accepted", {"message_id": mail["Message-ID"], "to": message.address})
+
+    async def deliver(self, mail: EmailMessage) -> None:
+        """Send a composed e-mail once (also the rate limits' notices); raise DeliveryError when refused."""
         try:
             refused = await asyncio.to_thread(self._send, mail)
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"smtp: {type(exc).__name__}: {exc}"[:500]) from exc
         if refused:
             raise DeliveryError(f"smtp: recipients refused: {sorted(refused)}")
-        return Receipt("250 accepted", {"message_id": mail["Message-ID"], "to": message.address})
