@@ -163,6 +163,11 @@ class CloudSettings(BaseSettings):
         default=None,
         description="Fernet key(s), comma-separated, sealing webhook secrets at rest (cloud/notify/sealing.py).",
     )
+    # The escalation auditor (cloud/escalation/auditor.py) tells the operations team, not a patient's nurses.
+    ops_webhook_url: str | None = Field(
+        default=None, description="Operations webhook: the escalation auditor's red alerts (unset: log only)."
+    )
+    ops_webhook_secret: SecretStr | None = Field(default=None, description="HMAC secret signing those POSTs.")
     # Quarantine quota per gateway and clock hour: beyond it, refused readings are acknowledged and counted in
     # `quarantine_overflow` instead of stored. A working gateway never comes near it.
     quarantine_quota_readings: int = Field(

@@ -26,6 +26,7 @@ from alerts.escalation import Fire
 from cloud.background import stop_background
 from cloud.config import CloudSettings
 from cloud.db.listen import listen_forever
+from cloud.escalation.auditor import Auditor
 from cloud.escalation.engine import OUTBOX_CHANNEL, step_next
 from cloud.escalation.outbox import OutboxSettings, deliver_next
 from cloud.escalation.policies import ESCALATION_CHANNEL
@@ -64,6 +65,11 @@ class EscalationRunner:
         self._scheduler: AsyncIOScheduler | None = None
         self._http = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S)
         self.channels: dict[str, Channel] = {"webhook": WebhookChannel(self._http)}
+        ops_secret = settings.ops_webhook_secret.get_secret_value() if settings.ops_webhook_secret else None
+        self.auditor = Auditor(
+            pool, self._http, tick_s=settings.escalation_tick_s, process=self.process,
+            url=settings.ops_webhook_url, secret=ops_secret, clock=clock,
+        )  # fmt: skip
         if settings.smtp_host:
             self.channels["email"] = EmailChannel(
                 SmtpSettings(
@@ -88,6 +94,9 @@ class EscalationRunner:
             self.tick, "interval", seconds=self.settings.escalation_tick_s, next_run_time=datetime.now(UTC),
             coalesce=True, max_instances=1, misfire_grace_time=max(1, int(self.settings.escalation_tick_s)),
         )  # fmt: skip
+        self._scheduler.add_job(
+            self._audit, "interval", seconds=self.settings.escalation_tick_s, coalesce=True, max_instances=1,
+        )  # fmt: skip
         self._scheduler.start()
 
     async def stop(self) -> None:
@@ -100,6 +109,12 @@ class EscalationRunner:
         self.wakeups["tick"] += 1
         self._steps.set()
         self._deliveries.set()
+
+    async def _audit(self) -> None:
+        try:
+            await self.auditor.check()
+        except Exception:  # the database may be down: the next tick checks again
+            log.exception("escalation audit failed")
 
     async def run_steps(self) -> int:
         """Run every chain that is due now; returns the number of alerts looked at."""

@@ -1,0 +1,39 @@
+"""The escalation auditor's incidents (cloud/escalation/auditor.py).
+
+`ops_incidents`: one row per kind of trouble the auditor sees now (`overdue_steps`, `stale_alarm_outbox`),
+shared by every process, so the operations webhook is told once per incident whichever process notices it
+first; `notified_at` stays empty until a POST succeeded (a failed POST is tried again on the next check). The
+row is deleted when the trouble is over, so the next incident is told again.
+
+Revision ID: 0020
+Revises: 0017
+Create Date: 2026-12-03
+"""
+
+from alembic import op
+
+from cloud.migrations.helpers import grant_runtime
+
+revision = "0020"
+down_revision = "0017"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+        CREATE TABLE ops_incidents (
+            kind        text PRIMARY KEY CHECK (kind IN ('overdue_steps', 'stale_alarm_outbox')),
+            since       timestamptz NOT NULL,
+            count       integer NOT NULL CHECK (count > 0),
+            notified_at timestamptz,
+            notified_by text
+        );
+        """
+    )
+    grant_runtime("ops_incidents", mutable=True)
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE ops_incidents")
