@@ -15,12 +15,12 @@ from cloud.access.roles import Role
 from cloud.escalation.burden import burden
 from cloud.requests import Conn
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
 Scope = Annotated[PatientScopeFilter, patient_search("alerts.burden", Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD)]
 MAX_DAYS = 366
 
 
-@router.get("/burden", responses={422: {}})
+@router.get("/alert-burden", responses={422: {}})
 async def get_burden(
     conn: Conn, scope: Scope, start: Annotated[datetime, Query(alias="from")],
     end: Annotated[datetime, Query(alias="to")], team: UUID | None = None,
