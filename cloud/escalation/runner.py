@@ -28,6 +28,7 @@ from cloud.config import CloudSettings
 from cloud.db.listen import listen_forever
 from cloud.escalation.auditor import Auditor
 from cloud.escalation.engine import OUTBOX_CHANNEL, earliest_due, step_next
+from cloud.escalation.inhibition import recheck
 from cloud.escalation.outbox import OutboxSettings, deliver_next
 from cloud.escalation.policies import ESCALATION_CHANNEL
 from cloud.notify import Channel
@@ -120,6 +121,7 @@ class EscalationRunner:
 
     async def _audit(self) -> None:
         try:
+            await recheck(self.pool, self.clock())
             await self.auditor.check()
         except Exception:  # the database may be down: the next tick checks again
             log.exception("escalation audit failed")
