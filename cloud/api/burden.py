@@ -22,8 +22,8 @@ MAX_DAYS = 366
 
 @router.get("/alert-burden", responses={422: {}})
 async def get_burden(
-    conn: Conn, scope: Scope, start: Annotated[datetime, Query(alias="from")],
-    end: Annotated[datetime, Query(alias="to")], team: UUID | None = None,
+    conn: Conn, scope: Scope, start: Annotated[datetime, Query(alias="from", examples=["2026-11-01T00:00:00+01:00"])],
+    end: Annotated[datetime, Query(alias="to", examples=["2026-12-01T00:00:00+01:00"])], team: UUID | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Alerts and episodes per day, share acted on, times to acknowledge and resolve, by team, rule, protocol."""
     if start.tzinfo is None or end.tzinfo is None:
