@@ -159,10 +159,6 @@ class CloudSettings(BaseSettings):
     notify_rate_email: int = Field(default=200, ge=1, description="E-mails per window and municipality.")
     notify_rate_webhook: int = Field(default=2000, ge=1, description="Webhook calls per window and municipality.")
     notify_rate_sms: int = Field(default=100, ge=1, description="SMS messages per window and municipality.")
-    ops_webhook_url: str | None = Field(
-        default=None, description="Operations webhook told when a rate limit trips (signed like the webhook channel)."
-    )
-    ops_webhook_secret: SecretStr | None = Field(default=None, description="Signing secret of the operations webhook.")
     smtp_host: str | None = Field(default=None, description="SMTP server for e-mail notifications (unset: none).")
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_from: str = "tryggheim@localhost"
@@ -173,6 +169,12 @@ class CloudSettings(BaseSettings):
         default=None,
         description="Fernet key(s), comma-separated, sealing webhook secrets at rest (cloud/notify/sealing.py).",
     )
+    # The operations team, not a patient's nurses: the escalation auditor's red alerts and rate-limit trips.
+    ops_webhook_url: str | None = Field(
+        default=None,
+        description="Operations webhook: the escalation auditor's red alerts and rate-limit trips (unset: log only).",
+    )
+    ops_webhook_secret: SecretStr | None = Field(default=None, description="HMAC secret signing those POSTs.")
     # Quarantine quota per gateway and clock hour: beyond it, refused readings are acknowledged and counted in
     # `quarantine_overflow` instead of stored. A working gateway never comes near it.
     quarantine_quota_readings: int = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -65,5 +65,11 @@ RATE_LIMITED = Counter(
 )  # fmt: skip
 NOTIFICATION_ATTEMPTS = Counter(
     "tryggheim_notification_attempts", "Delivery attempts, by channel and outcome", ["channel", "outcome"],
+    registry=REGISTRY,
+)  # fmt: skip
+# The escalation auditor (cloud/escalation/auditor.py), set on every check by every process: due chains late by
+# more than two ticks (`overdue_steps`), pending alarm-class messages older than a minute (`stale_alarm_outbox`).
+ESCALATION_TROUBLE = Gauge(
+    "tryggheim_escalation_trouble", "What the escalation auditor found late at its last check, by kind", ["kind"],
     registry=REGISTRY,
 )  # fmt: skip

@@ -130,6 +130,17 @@ async def step_next(pool: AsyncConnectionPool, now: float, minute_s: float, proc
         return StepResult(row["id"], action)
 
 
+async def earliest_due(pool: AsyncConnectionPool) -> float | None:
+    """When the soonest open chain is next due (None: none waits on the clock), for the runner's timer."""
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT min(next_due_at) FROM alerts WHERE resolved_at IS NULL AND next_due_at IS NOT NULL"
+            )
+        ).fetchone()
+    return None if row is None or row[0] is None else float(row[0].timestamp())
+
+
 async def plan(conn: AsyncConnection[Any], now: float, minute_s: float, limit: int = 200) -> list[dict[str, Any]]:
     """What each open escalating alert does next and why (for `tryggheim alerts escalations`); reads only."""
     cur = await conn.execute(

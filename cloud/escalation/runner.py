@@ -26,7 +26,9 @@ from alerts.escalation import Fire
 from cloud.background import stop_background
 from cloud.config import CloudSettings
 from cloud.db.listen import listen_forever
-from cloud.escalation.engine import OUTBOX_CHANNEL, step_next
+from cloud.escalation.auditor import Auditor
+from cloud.escalation.engine import OUTBOX_CHANNEL, earliest_due, step_next
+from cloud.escalation.inhibition import recheck
 from cloud.escalation.outbox import OutboxSettings, deliver_next
 from cloud.escalation.policies import ESCALATION_CHANNEL
 from cloud.escalation.ratelimit import RateLimits, send_notices
@@ -39,6 +41,9 @@ from cloud.notify.webhook import WebhookChannel
 log = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT_S = 10.0
 DELIVERY_WORKERS = 4  # concurrent deliveries per process (the pool holds 10 connections by default)
+# A chain due sooner than the next tick is woken by a timer, but never sooner than this after the last look
+# (another process may hold the due alert's lock for a moment: no busy loop while it does).
+MIN_TIMER_S = 0.02
 
 
 def rate_limits(settings: CloudSettings) -> RateLimits:
@@ -80,10 +85,18 @@ class EscalationRunner:
         self._deliveries = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: AsyncIOScheduler | None = None
-        self._http = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S)
+        self._timer: asyncio.TimerHandle | None = None
+        # Without TCP_NODELAY a webhook's body segment can wait for the receiver's delayed ACK (about 40 ms).
+        nodelay = httpx.AsyncHTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        self._http = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S, transport=nodelay)
         self.channels: dict[str, Channel] = {"webhook": WebhookChannel(self._http),
                                              "sms": SmsChannel(self._http, settings.public_url)}  # fmt: skip
         self.email: EmailChannel | None = None
+        ops_secret = settings.ops_webhook_secret.get_secret_value() if settings.ops_webhook_secret else None
+        self.auditor = Auditor(
+            pool, self._http, tick_s=settings.escalation_tick_s, process=self.process,
+            url=settings.ops_webhook_url, secret=ops_secret, clock=clock,
+        )  # fmt: skip
         if settings.smtp_host:
             self.channels["email"] = self.email = EmailChannel(
                 SmtpSettings(
@@ -108,10 +121,15 @@ class EscalationRunner:
             self.tick, "interval", seconds=self.settings.escalation_tick_s, next_run_time=datetime.now(UTC),
             coalesce=True, max_instances=1, misfire_grace_time=max(1, int(self.settings.escalation_tick_s)),
         )  # fmt: skip
+        self._scheduler.add_job(
+            self._audit, "interval", seconds=self.settings.escalation_tick_s, coalesce=True, max_instances=1,
+        )  # fmt: skip
         self._scheduler.start()
 
     async def stop(self) -> None:
         """Stop the scheduler and the loops (a step or delivery in flight rolls back and runs again later)."""
+        if self._timer is not None:
+            self._timer.cancel()
         await stop_background(self._scheduler, self._tasks, "escalation")
         await self._http.aclose()
 
@@ -121,6 +139,13 @@ class EscalationRunner:
         self._steps.set()
         self._deliveries.set()
 
+    async def _audit(self) -> None:
+        try:
+            await recheck(self.pool, self.clock())
+            await self.auditor.check()
+        except Exception:  # the database may be down: the next tick checks again
+            log.exception("escalation audit failed")
+
     async def run_steps(self) -> int:
         """Run every chain that is due now; returns the number of alerts looked at."""
         done = 0
@@ -128,7 +153,18 @@ class EscalationRunner:
             done += 1
             if isinstance(result.action, Fire):
                 self._deliveries.set()
+        await self._arm()
         return done
+
+    async def _arm(self) -> None:
+        """Wake the step loop when the soonest chain falls due, if that comes before the next tick: a step due
+        between ticks (an alarm's e-mail a moment after its webhook) must not wait for the tick."""
+        due = await earliest_due(self.pool)
+        if due is None or due - self.clock() >= self.settings.escalation_tick_s:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(max(MIN_TIMER_S, due - self.clock()), self._steps.set)
 
     async def run_deliveries(self) -> int:
         """Attempt every deliverable notification once, a few at a time (each holds its row lock while it

@@ -77,3 +77,15 @@ def test_ui_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
         assert 0 < page["p50_ms"] <= page["p99_ms"] <= page["max_ms"] and page["kb"] > 1, page
     live = figures["alert_in_browser"]
     assert live["trials"] == 1 and 0 < live["p50_ms"] == live["max_ms"] < 15_000, live
+
+
+@pytest.mark.slow
+def test_alarm_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
+    # Two service processes, a real webhook receiver and SMTP server; a handful of presses in one round.
+    result = run_cli("bench", "alarm", "--events", "4", "--patients", "4", "--admin-url", pg_admin_url, timeout=180)
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.strip().splitlines()
+    figures = json.loads(line)
+    assert (figures["benchmark"], figures["events"], figures["lost"]) == ("alarm", 4, 0)
+    assert 0 < figures["alarm_webhook_p50_ms"] <= figures["alarm_webhook_p99_ms"]
+    assert figures["alarm_email_p99_ms"] > 0 and figures["cpus"] >= 1

@@ -162,3 +162,52 @@ def escalations(
 
     for entry in asyncio.run(read()):
         typer.echo(json.dumps(entry, ensure_ascii=False))
+
+
+@app.command()
+def burden(
+    start: str = typer.Option(..., "--from", help="Start of the period, ISO 8601 (a date means 00:00 Oslo time)."),
+    end: str = typer.Option(..., "--to", help="End of the period (exclusive), ISO 8601."),
+    team: str | None = typer.Option(None, "--team", help="Only this care team (its id)."),
+    municipality: str | None = typer.Option(None, "--municipality", help="Only this municipality (its id)."),
+) -> None:
+    """Print the alarm-burden report over a period as one JSON object (the database is TRYGGHEIM_DATABASE_URL):
+    alerts and episodes per day, share acted on, times to acknowledge and resolve, by team, rule and protocol."""
+    import asyncio
+    from datetime import datetime
+    from uuid import UUID
+
+    import psycopg
+
+    from cloud.config import CloudSettings
+    from cloud.escalation.burden import burden as report
+    from tryggheim.commands._startup import load_settings, reachable, required
+
+    def moment(name: str, text: str) -> datetime:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            fail(f"--{name}: {text!r} is not an ISO 8601 date or time")
+        return value if value.tzinfo else value.replace(tzinfo=OSLO)
+
+    def ident(name: str, text: str | None) -> UUID | None:
+        try:
+            return None if text is None else UUID(text)
+        except ValueError:
+            fail(f"--{name}: {text!r} is not an id")
+
+    since, until = moment("from", start), moment("to", end)
+    if not since < until:
+        fail("--from must be before --to")
+    teams = None if team is None else [ident("team", team)]
+    town = ident("municipality", municipality)
+    settings = load_settings(CloudSettings)
+    variable = "TRYGGHEIM_DATABASE_URL"
+    url = required(settings.database_url, variable, "the report is read from the service's database")
+    reachable(url, variable, settings.db_connect_timeout_s)
+
+    async def read() -> dict[str, object]:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            return await report(conn, town, since, until, teams)  # type: ignore[arg-type]
+
+    typer.echo(json.dumps(asyncio.run(read()), ensure_ascii=False))

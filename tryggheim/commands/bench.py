@@ -134,3 +134,19 @@ def ui(
     except BenchmarkError as exc:
         fail(str(exc))
     print(json.dumps(figures))
+
+
+@app.command()
+def alarm(
+    events: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Alarm presses to time (>= 500 for the figures).")
+    ] = 500,
+    patients: Annotated[int, typer.Option(min=1, max=1000, help="Patients pressing, one press each per round.")] = 50,
+    admin_url: Annotated[
+        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
+    ] = None,
+) -> None:
+    """A safety alarm from the gateway's POST to a real webhook receiver and SMTP server, two service processes."""
+    from tryggheim.bench.alarm import run
+
+    print(json.dumps(run(admin_url, events=events, patients=patients)))
