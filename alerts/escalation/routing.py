@@ -27,6 +27,12 @@ OUT_OF_HOURS_WAIT_MIN = 0.5
 ON_DUTY_ROLE = "nurse"  # the rota role a team's in-hours alerts reach
 
 
+def rota_role(target: str) -> str:
+    """The rota role a step's target is staffed by: the care team through its on-duty nurses, any other
+    target (`team_lead`, `response_centre`, `legevakt`) by the role of that name."""
+    return ON_DUTY_ROLE if target == CARE_TEAM else target
+
+
 @dataclass(frozen=True)
 class Route:
     """Who is reached (`recipient`, a role; `staff` from the rota when known), from when (`deliver_at`: None

@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.escalation import ChainState, Fire, PolicySpec, Stop, Wait, next_action
 from cloud import telemetry
 from cloud.alert_store import chain
+from cloud.escalation.service_hours import on_duty_now
 from cloud.notify.in_app import push
 
 OUTBOX_CHANNEL = "tryggheim_outbox"
@@ -76,15 +77,16 @@ def chain_state(row: dict[str, Any], held_until: float | None = None) -> ChainSt
 _COLUMNS = "id, patient_id, escalation, next_step, opened_at, acknowledged_at, resolved_at, snoozed_until"
 
 
-async def _fire(conn: AsyncConnection[Any], alert_id: int, fire: Fire, now: float, process: str) -> None:
-    in_app = fire.channel == "in_app"
+async def _fire(conn: AsyncConnection[Any], row: dict[str, Any], fire: Fire, now: float, process: str) -> None:
+    alert_id, in_app = row["id"], fire.channel == "in_app"
+    staff = await on_duty_now(conn, row["patient_id"], fire.target, now)
     await conn.execute(
         "INSERT INTO notifications (alert_id, step, kind, channel, target, idempotency_key, due_at, created_at, "
-        "status, next_attempt_at, sent_at, sent_by, receipt) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-        "%s, %s) ON CONFLICT (alert_id, step) DO NOTHING",
+        "status, next_attempt_at, sent_at, sent_by, receipt, on_duty) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+        "%s, %s, %s, %s, %s) ON CONFLICT (alert_id, step) DO NOTHING",
         (alert_id, fire.step, fire.kind.value, fire.channel, fire.target, uuid.uuid4(), _dt(fire.due_at), _dt(now),
          "sent" if in_app else "pending", _dt(now), _dt(now) if in_app else None, process if in_app else None,
-         json.dumps({"detail": "shown in the worklist"}) if in_app else None),
+         json.dumps({"detail": "shown in the worklist"}) if in_app else None, staff),
     )  # fmt: skip
     if in_app:
         await first_notified(conn, alert_id, now)
@@ -120,7 +122,7 @@ async def step_next(pool: AsyncConnectionPool, now: float, minute_s: float, proc
         action = next_action(policy, chain_state(row, await _held_until(conn, row, now)), now, minute_s)
         next_step, next_due = row["next_step"], None
         if isinstance(action, Fire):
-            await _fire(conn, row["id"], action, now, process)
+            await _fire(conn, row, action, now, process)
             next_step = action.step + 1
             after = next_action(policy, chain_state({**row, "next_step": next_step}), now, minute_s)
             next_due = after.until if isinstance(after, Wait) else (now if isinstance(after, Fire) else None)

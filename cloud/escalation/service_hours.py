@@ -18,8 +18,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from alerts.escalation.hours import local_day
-from alerts.escalation.routing import Route, route
-from alerts.escalation.service import ServiceSettings, parse_service
+from alerts.escalation.routing import Route, rota_role, route
+from alerts.escalation.service import ServiceSettings, on_duty, parse_service
 
 
 @cache
@@ -72,3 +72,20 @@ async def route_at(
         return None
     return route(settings, holidays_around(t), event_class=event_class, severity=severity, detector=detector,
                  team=team, t=t)  # fmt: skip
+
+
+async def on_duty_now(conn: AsyncConnection[Any], patient_id: UUID, target: str, t: float) -> list[str]:
+    """The staff the rota puts on duty at t for a step's target and the patient's care team: read when the
+    step runs, so a rota changed after the alert opened counts (empty without a rota or a team)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT p.municipality_id, t.name AS team, s.document FROM patients p "
+        "JOIN service_settings s ON s.municipality_id = p.municipality_id "
+        "LEFT JOIN care_teams t ON t.id = p.care_team_id WHERE p.id = %s",
+        (patient_id,),
+    )
+    row = await cur.fetchone()
+    if row is None or row["team"] is None:
+        return []
+    settings = parse_service(row["document"], f"municipality {row['municipality_id']}")
+    return list(on_duty(settings, row["team"], rota_role(target), t))

@@ -104,6 +104,7 @@ class NotificationOut(BaseModel):
     next_attempt_at: datetime
     sent_at: datetime | None
     delivered_at: datetime | None = None  # an SMS gateway's receipt said it reached the phone
+    on_duty: list[str] = []  # the rota's staff for the step's role and the patient's team when it fired
     last_error: str | None
     receipt: dict[str, Any] | None
     history: list[dict[str, Any]]

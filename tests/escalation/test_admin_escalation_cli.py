@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def test_policy_and_endpoints_from_the_command_line(esc_db: TestDatabase, tenant
         ).fetchall()]  # fmt: skip
     assert actions == [
         "cli.escalation.set-policy",
+        "cli.escalation.set-endpoint",
         "cli.escalation.set-endpoint",
         "cli.escalation.set-endpoint",
         "cli.escalation.remove-endpoint",
@@ -103,11 +105,21 @@ def _endpoints_are_validated_and_secrets_sealed(cli: Cli, runtime_url: str) -> N
     assert code == 0, err
     secret = json.loads(out)["secret"]
     assert len(secret) >= 32
+    code, _, err = cli("set-endpoint", "team_lead", "-m", "0301", "--sms", "+4799000001")
+    assert code != 0 and "--sms-gateway" in err, err
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as gateway:
+        json.dump({"url": "https://sms.example.no/send", "format": "form",
+                   "fields": {"to": "{to}", "text": "{text}", "ref": "{id}"}}, gateway)  # fmt: skip
+        gateway.flush()
+        code, out, err = cli("set-endpoint", "team_lead", "-m", "0301", "--sms", "+4799000001", "--sms-gateway",
+                             gateway.name)  # fmt: skip
+    assert code == 0 and len(json.loads(out)["secret"]) >= 32, err
     code, out, _ = cli("endpoints", "-m", "0301")
     listed = [json.loads(line) for line in out.splitlines()]
     assert [(e["target"], e["channel"], e["has_secret"]) for e in listed] == [
         ("response_centre", "webhook", True),
         ("team_lead", "email", False),
+        ("team_lead", "sms", True),
     ]
     assert secret not in out
     code, out, _ = cli("show", "-m", "0301")

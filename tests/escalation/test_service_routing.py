@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,6 +26,7 @@ from tests.support.db import rows
 from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
+from tests.web.helpers import HTML, sign_in
 
 TUESDAY_2200, WEDNESDAY_0800 = _t("2026-12-01T22:00"), _t("2026-12-02T08:00")
 SERVICE = {
@@ -112,6 +114,26 @@ def test_yellow_waits_for_the_opening_and_red_goes_to_the_out_of_hours_service(
         0, "care_team")  # fmt: skip
 
 
+def test_who_is_on_duty_is_read_from_the_rota_when_the_step_runs(
+    client: TestClient, esc_db: TestDatabase, tenants: Tenants
+) -> None:
+    url, admin = esc_db.runtime_url, tenants.a.auth(Role.MUNICIPALITY_ADMIN)
+    assert client.put("/api/v1/escalation/service", json=SERVICE, headers=admin).status_code == 200
+    patient = new_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Pasient vaktliste")
+    (alert,) = open_alerts(url, patient, 1, severity="yellow", opened_at=TUESDAY_2200, prefix="rota")
+    _run(url, TUESDAY_2200)
+    ((route,),) = rows(url, "SELECT escalation->'route' FROM alerts WHERE id = %s", alert)
+    assert route["staff"] == ["Kari"]  # the rota as it was when the alert opened
+    # Overnight the rota changes: Wednesday's opening is Ola's, and the step that fires then must say so.
+    swapped = {**SERVICE, "rota": [{**entry, "staff": ["Ola"]} for entry in SERVICE["rota"]]}
+    assert client.put("/api/v1/escalation/service", json=swapped, headers=admin).status_code == 200
+    _run(url, WEDNESDAY_0800)
+    assert rows(url, "SELECT target, on_duty FROM notifications WHERE alert_id = %s", alert) == [
+        ("care_team", ["Ola"])]  # fmt: skip
+    shown = client.get(f"/api/v1/alerts/{alert}/notifications", headers=tenants.a.auth(Role.NURSE)).json()
+    assert [n["on_duty"] for n in shown] == [["Ola"]]
+
+
 def test_the_worklist_shows_when_a_waiting_alert_will_be_delivered(
     client: TestClient, esc_db: TestDatabase, tenants: Tenants
 ) -> None:
@@ -124,6 +146,11 @@ def test_the_worklist_shows_when_a_waiting_alert_will_be_delivered(
     listed = client.get("/api/v1/worklist", headers=tenants.a.auth(Role.NURSE)).json()
     (found,) = [a for group in listed["patients"] for a in group["alerts"] if a["id"] == alert]
     assert datetime.fromisoformat(found["waiting_until"]).timestamp() == opening
+    client.cookies.clear()
+    sign_in(client, tenants.a.usernames[Role.NURSE])
+    page = client.get("/", headers=HTML)
+    row = re.search(rf'data-alert-id="{alert}".*?</li>', page.text, re.DOTALL)
+    assert row and "Utenfor åpningstiden: teamet får beskjed" in row.group(0) and "08:00" in row.group(0)
 
 
 @pytest.mark.slow

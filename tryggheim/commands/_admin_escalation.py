@@ -109,15 +109,23 @@ def _endpoint_commands(run: Run) -> None:
         municipality: Municipality,
         email: Annotated[str | None, typer.Option(help="E-mail address of the role.")] = None,
         webhook: Annotated[str | None, typer.Option(help="https URL that receives signed alerts.")] = None,
+        sms: Annotated[str | None, typer.Option(help="Phone number (+47...) reached through an SMS gateway.")] = None,
+        sms_gateway: Annotated[
+            Path | None, typer.Option(help="JSON file with the SMS gateway's options (url, format, fields, ...).")
+        ] = None,
         secret_stdin: Annotated[
-            bool, typer.Option(help="Read the webhook's signing secret from stdin (default: a new random one).")
+            bool, typer.Option(help="Read the webhook's or SMS gateway's signing secret from stdin (default: new).")
         ] = False,
     ) -> None:
-        """Set where a role is reached by e-mail or webhook; prints a new webhook secret once (stored sealed
-        when TRYGGHEIM_SECRETS_KEY is set)."""
-        if (email is None) == (webhook is None):
-            raise typer.BadParameter("give exactly one of --email and --webhook")
-        channel: Literal["email", "webhook"] = "email" if email is not None else "webhook"
+        """Set where a role is reached by e-mail, webhook or SMS; prints a new signing secret once for a webhook
+        or an SMS gateway's receipts (stored sealed when TRYGGHEIM_SECRETS_KEY is set)."""
+        given = {"email": email, "webhook": webhook, "sms": sms}
+        if sum(value is not None for value in given.values()) != 1:
+            raise typer.BadParameter("give exactly one of --email, --webhook and --sms")
+        channel: Literal["email", "webhook", "sms"] = "email" if email else "webhook" if webhook else "sms"
+        if (channel == "sms") != (sms_gateway is not None):
+            raise typer.BadParameter("--sms-gateway goes with --sms, and --sms needs it", param_hint="--sms-gateway")
+        options = json.loads(sms_gateway.read_text(encoding="utf-8")) if sms_gateway is not None else None
         secret = sys.stdin.readline().rstrip("\n") if secret_stdin else None
 
         key = load_settings(CloudSettings).secrets_key
@@ -128,22 +136,23 @@ def _endpoint_commands(run: Run) -> None:
             async with conn.transaction():
                 await audited(conn, mid, "escalation.set-endpoint", None)
                 return await configuration.set_endpoint(
-                    conn, mid, target=target, channel=channel, address=email or webhook or "", secret=secret, box=box
+                    conn, mid, target=target, channel=channel, address=given[channel] or "", secret=secret, box=box,
+                    options=options,
                 )
 
         stored = run(work)
-        shown = {"secret": stored} if channel == "webhook" and not secret_stdin else {}
-        print(json.dumps({"target": target, "channel": channel, "address": email or webhook, **shown}))
+        shown = {"secret": stored} if channel != "email" and not secret_stdin else {}
+        print(json.dumps({"target": target, "channel": channel, "address": given[channel], **shown}))
 
     @escalation_app.command("remove-endpoint")
     def remove_endpoint(
         target: str,
         municipality: Municipality,
-        channel: Annotated[str, typer.Option(help="email or webhook.")],
+        channel: Annotated[str, typer.Option(help="email, webhook or sms.")],
     ) -> None:
         """Remove where a role is reached on one channel (steps to it then fail and dead-letter)."""
-        if channel not in {"email", "webhook"}:
-            raise typer.BadParameter("email or webhook", param_hint="--channel")
+        if channel not in {"email", "webhook", "sms"}:
+            raise typer.BadParameter("email, webhook or sms", param_hint="--channel")
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> bool:
             mid = await directory.municipality_id(conn, municipality)
