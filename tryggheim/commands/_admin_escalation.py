@@ -136,7 +136,13 @@ def _endpoint_commands(run: Run) -> None:
             async with conn.transaction():
                 await audited(conn, mid, "escalation.set-endpoint", None)
                 return await configuration.set_endpoint(
-                    conn, mid, target=target, channel=channel, address=given[channel] or "", secret=secret, box=box,
+                    conn,
+                    mid,
+                    target=target,
+                    channel=channel,
+                    address=given[channel] or "",
+                    secret=secret,
+                    box=box,
                     options=options,
                 )
 
