@@ -59,14 +59,10 @@ async def release(
     end: datetime, by: UUID, audit_id: int,
 ) -> Released:  # fmt: skip
     """Move the device's quarantined `unassigned` readings in `[start, end)` to the patient."""
-    if end <= start:
-        raise RegistryError("the end of the range must be after its start")
     async with conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
-        device = await _releasable(cur, municipality_id, device_id, patient_id, start, end)
-        quarantined = await _quarantined(cur, municipality_id, device["address"], lock=True)
-        book = await load_book(conn, [device_id]) if device["profile_id"] in supervision_profiles() else None
-        picked, without_consent = _pick(quarantined, device_id, patient_id, start, end, book)
+        picked, without_consent = await _selection(conn, cur, municipality_id, device_id, patient_id, start, end,
+                                                   lock=True)  # fmt: skip
         if not picked:
             return Released(release_id=None, released=0, without_consent=without_consent)
         release_id = await _move(cur, picked, municipality_id, device_id, patient_id, start, end, by, audit_id)
@@ -78,15 +74,25 @@ async def preview(
     end: datetime,
 ) -> Released:  # fmt: skip
     """What `release` would move now, without moving anything (`release_id` None); refused alike."""
-    if end <= start:
-        raise RegistryError("the end of the range must be after its start")
     async with conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
-        device = await _releasable(cur, municipality_id, device_id, patient_id, start, end)
-        quarantined = await _quarantined(cur, municipality_id, device["address"], lock=False)
-        book = await load_book(conn, [device_id]) if device["profile_id"] in supervision_profiles() else None
-        picked, without_consent = _pick(quarantined, device_id, patient_id, start, end, book)
+        picked, without_consent = await _selection(conn, cur, municipality_id, device_id, patient_id, start, end,
+                                                   lock=False)  # fmt: skip
     return Released(release_id=None, released=len(picked), without_consent=without_consent)
+
+
+async def _selection(
+    conn: AsyncConnection[Any], cur: AsyncCursor[dict[str, Any]], municipality_id: UUID, device_id: UUID,
+    patient_id: UUID, start: datetime, end: datetime, *, lock: bool,
+) -> tuple[list[tuple[int, tuple[Any, ...]]], int]:  # fmt: skip
+    """The readings a release of `[start, end)` would move, and how many it must leave for want of consent;
+    `lock` holds them for the move."""
+    if end <= start:
+        raise RegistryError("the end of the range must be after its start")
+    device = await _releasable(cur, municipality_id, device_id, patient_id, start, end)
+    quarantined = await _quarantined(cur, municipality_id, device["address"], lock=lock)
+    book = await load_book(conn, [device_id]) if device["profile_id"] in supervision_profiles() else None
+    return _pick(quarantined, device_id, patient_id, start, end, book)
 
 
 async def held_back(conn: AsyncConnection[Any], municipality_id: UUID) -> dict[str, int]:
