@@ -3,11 +3,12 @@
 `interop_clients`: one client configuration per municipality and national service (`vkp`, `pmd`), as VKP
 requires one approved HelseID client per system instance and municipality. The private key is never stored:
 `key_file` names the file it is read from (a mounted secret). Endpoints of the provider come from its metadata
-document, so only the issuer is kept; `base_url` is the service's FHIR base.
+document, so only the issuer is kept; `base_url` is the service's FHIR base. `active_from`: alerts resolved and
+measurements stored before it are not sent (turning VKP on does not journal years of history).
 
-`vkp_journal`: one row per resolved alert or episode that must reach the patient's record, written in the
-transaction that resolves it, with the document Bundle frozen at that moment (what the nurse closed is what is
-journaled, even if sent days later). Rows are never deleted: `journaled_at` marks success, `last_error` the
+`vkp_journal`: one row per resolved alert or episode that must reach the patient's record, with the document
+Bundle frozen when the row is made (seconds after the resolution, by the journal's sweep over recently resolved
+alerts, `alerts_resolved_at`), so what the nurse closed is what is journaled, even if sent days later. Rows are never deleted: `journaled_at` marks success, `last_error` the
 reason of the last failure ("journaling failed" in the worklist), `next_attempt_at` the back-off. Every attempt
 is kept in `vkp_journal_attempts`.
 
@@ -43,6 +44,7 @@ def upgrade() -> None:
             scopes          text[] NOT NULL CHECK (cardinality(scopes) >= 1),
             base_url        text NOT NULL CHECK (base_url ~ '^https?://'),
             enabled         boolean NOT NULL DEFAULT true,
+            active_from     timestamptz NOT NULL DEFAULT now(),
             updated_at      timestamptz NOT NULL DEFAULT now(),
             updated_by      uuid,
             PRIMARY KEY (municipality_id, service)
@@ -61,6 +63,7 @@ def upgrade() -> None:
             journaled_at    timestamptz,
             receipt         jsonb
         );
+        CREATE INDEX alerts_resolved_at ON alerts (resolved_at) WHERE resolved_at IS NOT NULL;
         CREATE INDEX vkp_journal_due ON vkp_journal (next_attempt_at) WHERE journaled_at IS NULL;
         CREATE INDEX vkp_journal_patient ON vkp_journal (patient_id);
 
