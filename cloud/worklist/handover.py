@@ -19,8 +19,9 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from alerts.wording import AlertText, Reader
+from alerts.wording.outcomes import outcome_text
 from cloud.access.directory import staff_names
-from cloud.worklist.texts import AlertSummary, describe_rows, outcome_text, summary_fields
+from cloud.worklist.texts import AlertSummary, describe_rows, summary_fields
 from common.i18n import N_
 
 DEFAULT_SPAN: Final = timedelta(hours=8)

@@ -20,9 +20,10 @@ from psycopg.rows import dict_row
 
 from alerts.news2.chart import Param
 from alerts.wording import Reader
+from alerts.wording.outcomes import outcome_text
 from cloud.worklist import triage
 from cloud.worklist.models import AlertOut, SuppressionOut
-from cloud.worklist.texts import describe_rows, outcome_text
+from cloud.worklist.texts import describe_rows
 
 NEWS2_LIMIT: Final = 50
 NEWS2_EVENTS: Final = ("triggered", "repeated", "severity_changed", "suppressed")

@@ -24,9 +24,10 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from alerts.wording import AlertText, Reader
+from alerts.wording.outcomes import outcome_text
 from cloud.access.directory import staff_names
 from cloud.registry.patients import Contact, contacts_of
-from cloud.worklist.texts import AlertSummary, describe_rows, outcome_text, summary_fields
+from cloud.worklist.texts import AlertSummary, describe_rows, summary_fields
 
 RECENT: Final = timedelta(hours=24)
 ANSWER_TARGET: Final = timedelta(seconds=60)  # the telecare answer target named in issue 19

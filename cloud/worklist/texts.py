@@ -8,7 +8,7 @@ model name) and the places of the gateways (the home's address), then words each
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
@@ -17,7 +17,6 @@ from pydantic import BaseModel
 
 from alerts.wording import AlertFacts, AlertText, Names, Reader, describe_alert
 from alerts.wording.facts import items, mapping, text
-from common.i18n import N_
 from device_profiles.device_catalogue import load_devices
 
 
@@ -104,20 +103,3 @@ async def describe_rows(
     """
     names = await names_for(conn, rows)
     return [describe_alert(AlertFacts.of(row), names[row["patient_id"]], reader) for row in rows]
-
-
-# The outcomes a nurse or the response centre records (cloud/api/triage.py) in words.
-OUTCOMES: Final[Mapping[str, str]] = {
-    "resolved_by_phone": N_("Resolved by phone"),
-    "visit_dispatched": N_("Help sent"),
-    "on_site": N_("Help on site"),
-    "done": N_("Done"),
-    "false_alarm": N_("False alarm"),
-}
-
-
-def outcome_text(code: str | None, reader: Reader) -> str | None:
-    """An outcome code in the reader's words (None stays None; an unknown code is shown as it is)."""
-    if code is None:
-        return None
-    return reader._(OUTCOMES[code]) if code in OUTCOMES else code
