@@ -56,6 +56,13 @@ class WorklistAlert(AlertOut):
     waiting_until: datetime | None = Field(
         default=None, description="Outside service hours: when the alert will be delivered to the team."
     )
+    journal_error: str | None = Field(
+        default=None,
+        description="A resolved alert still listed because journaling it to VKP failed: the last reason. It "
+        "is retried with back-off and leaves the worklist once VKP has it.",
+    )
+    journal_attempts: int | None = None
+    journal_retry_at: datetime | None = None
     title: Title
     sentence: Sentence
 

@@ -64,9 +64,12 @@ _WORKLIST = (
     f"SELECT {ALERT_COLUMNS}, a.escalation->>'event_class' AS event_class, a.next_step, "  # noqa: S608 - fixed columns
     "a.acknowledged_at, p.id AS patient_id, p.display_name, p.care_team_id, "
     "CASE WHEN a.next_step = 0 AND (a.escalation->'route'->>'deliver_at')::float8 > extract(epoch FROM now()) "
-    "THEN to_timestamp((a.escalation->'route'->>'deliver_at')::float8) END AS waiting_until "
+    "THEN to_timestamp((a.escalation->'route'->>'deliver_at')::float8) END AS waiting_until, "
+    "j.last_error AS journal_error, j.attempts AS journal_attempts, j.next_attempt_at AS journal_retry_at "
     "FROM alerts a JOIN patients p ON p.id = a.patient_id "
-    "WHERE a.resolved_at IS NULL AND a.episode_id IS NULL AND p.municipality_id = %(town)s "
+    "LEFT JOIN vkp_journal j ON j.alert_id = a.id AND j.journaled_at IS NULL "
+    "WHERE (a.resolved_at IS NULL OR j.last_error IS NOT NULL) "
+    "AND a.episode_id IS NULL AND p.municipality_id = %(town)s "
     "AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[])) AND NOT p.id = ANY(%(hidden)s::uuid[]) "
     "AND (%(severity)s::text IS NULL OR a.severity = %(severity)s) "
     "AND (%(cls)s::text IS NULL OR a.alert_class = %(cls)s) "
@@ -81,8 +84,9 @@ async def worklist(
     conn: AsyncConnection[Any], scope: PatientScopeFilter, only: WorklistFilter, reader: Reader
 ) -> Worklist:
     """Open alerts within `scope` (a worsening episode, not the rules' alerts that are its evidence), red before
-    yellow then oldest first, grouped per patient in the order of
-    their most urgent alert, with counts per severity and state, each alert worded for `reader`."""
+    yellow then oldest first, grouped per patient in the order of their most urgent alert, with counts per
+    severity and state, each alert worded for `reader`. A resolved alert whose journaling to VKP failed stays
+    listed, with the reason, until VKP has it (cloud/interop/vkp): the record must not silently lack it."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         _WORKLIST,
