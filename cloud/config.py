@@ -148,6 +148,12 @@ class CloudSettings(BaseSettings):
         default=60.0, gt=0, le=60, description="Length of a policy minute in seconds (shorter only in demo/tests)."
     )
     escalation_tick_s: float = Field(default=5.0, gt=0, le=300, description="Escalation and outbox poll interval.")
+    interop: bool = Field(
+        default=True,
+        description="Run the interoperability worker in this process: VKP journaling and PMD sharing for the "
+        "municipalities that configured a client (cloud/interop).",
+    )
+    interop_tick_s: float = Field(default=5.0, gt=0, le=300, description="VKP journal and PMD sharing interval.")
     notify_max_attempts: int = Field(default=8, ge=1, le=50, description="Delivery attempts before dead-letter.")
     notify_backoff_s: float = Field(default=15.0, gt=0, le=3600, description="First retry delay; doubles per try.")
     public_url: str = Field(

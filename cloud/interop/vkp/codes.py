@@ -56,6 +56,7 @@ class CodeTable(_Frozen):
     event_metrics: dict[str, str]
     episode_rules: tuple[str, ...]
     platform_rules: tuple[str, ...]
+    skip_classes: tuple[str, ...]
 
     @model_validator(mode="after")
     def _consistent(self) -> CodeTable:
@@ -95,7 +96,7 @@ def document_name(
     journaled as a summary alert, so a changed protocol never loses a resolved alert's record."""
     if rule in table.episode_rules:
         return "summary"
-    if rule in table.platform_rules:
+    if rule in table.platform_rules or alert_class in table.skip_classes:
         return None
     if detector is None:
         return "summary"

@@ -115,7 +115,9 @@ def _self_contained(resource: dict[str, Any], subject: dict[str, Any], url: str)
     return out
 
 
-def _detected_issue(table: CodeTable, facts: JournalInput, subject: dict[str, Any], implicated: list[Any]) -> dict[str, Any]:
+def _detected_issue(
+    table: CodeTable, facts: JournalInput, subject: dict[str, Any], implicated: list[Any]
+) -> dict[str, Any]:
     coding = {"system": table.code_system, "code": facts.document.code, "display": facts.document.display}
     mitigation = [
         {"action": {"text": follow_up.words}, "date": _instant(follow_up.at)}

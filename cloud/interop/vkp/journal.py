@@ -9,6 +9,7 @@ repeat). Rows are never deleted and never given up: failures back off to at most
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,9 +69,18 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** max(0, attempts - 1)))
 
 
-async def candidates(conn: AsyncConnection[Any], *, now: datetime, window: timedelta, limit: int) -> list[Candidate]:
+async def candidates(
+    conn: AsyncConnection[Any],
+    *,
+    now: datetime,
+    window: timedelta,
+    limit: int,
+    skip_rules: Sequence[str],
+    skip_classes: Sequence[str],
+) -> list[Candidate]:
     """Alerts resolved within `window` before `now` (and after their municipality's VKP client became active)
-    that have no journal row; members of an episode are journaled with their episode."""
+    that have no journal row, leaving out the rules and classes never journaled; members of an episode are
+    journaled with their episode."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         """
@@ -79,12 +89,12 @@ async def candidates(conn: AsyncConnection[Any], *, now: datetime, window: timed
         JOIN patients p ON p.id = a.patient_id
         JOIN interop_clients c ON c.municipality_id = p.municipality_id AND c.service = 'vkp' AND c.enabled
         WHERE a.resolved_at >= %(since)s AND a.resolved_at <= %(now)s AND a.resolved_at >= c.active_from
-          AND a.episode_id IS NULL
+          AND a.episode_id IS NULL AND a.rule <> ALL(%(rules)s) AND a.alert_class <> ALL(%(classes)s)
           AND NOT EXISTS (SELECT 1 FROM vkp_journal j WHERE j.alert_id = a.id)
         ORDER BY a.resolved_at
         LIMIT %(limit)s
         """,
-        {"since": now - window, "now": now, "limit": limit},
+        {"since": now - window, "now": now, "limit": limit, "rules": list(skip_rules), "classes": list(skip_classes)},
     )
     return [Candidate(**row) for row in await cur.fetchall()]
 

@@ -14,8 +14,8 @@ is kept in `vkp_journal_attempts`.
 
 `pmd_consents`: the patient's consent to share measurements with Pasientens måledata (withdrawal recorded on
 the row, never deleted). `pmd_cursors`: per patient, the last observation (by `stored_at`, `id`) handed to the
-sharing outbox; `pmd_retries`: a measurement PMD refused or that could not be sent, retried on its own until
-shared.
+sharing outbox; `pmd_retries`: a measurement PMD refused, with the Observation as it was sent, retried on its
+own until shared.
 
 Revision ID: 0022
 Revises: 0021
@@ -104,6 +104,7 @@ def upgrade() -> None:
             patient_id      uuid NOT NULL REFERENCES patients(id),
             municipality_id uuid NOT NULL REFERENCES municipalities(id),
             full_url        text NOT NULL UNIQUE,
+            resource        jsonb NOT NULL,
             attempts        integer NOT NULL DEFAULT 1 CHECK (attempts >= 1),
             next_attempt_at timestamptz NOT NULL,
             last_error      text NOT NULL,
