@@ -94,7 +94,7 @@ async def next_ids(
             "at": sharer.cursor_at,
             "id": sharer.cursor_id,
             "limit": limit,
-        },  # fmt: skip
+        },
     )
     return list(await cur.fetchall())
 
