@@ -235,6 +235,30 @@ async def staff_names(conn: AsyncConnection[Any], municipality: UUID, ids: Itera
     return {row["id"]: row["display_name"] for row in await cur.fetchall()}
 
 
+@dataclass(frozen=True)
+class StaffIdentity:
+    """How a record names a staff member: the display name and, when HelseID told us one, the HPR number."""
+
+    name: str
+    hpr_number: str | None
+
+
+async def staff_identities(
+    conn: AsyncConnection[Any], municipality: UUID, ids: Iterable[UUID | None]
+) -> dict[UUID, StaffIdentity]:
+    """Names and HPR numbers of the municipality's staff members among `ids` (for a journal note's author);
+    ids of another municipality, or of nobody, are left out."""
+    wanted = sorted({staff_id for staff_id in ids if staff_id is not None})
+    if not wanted:
+        return {}
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, display_name, hpr_number FROM staff WHERE municipality_id = %s AND id = ANY(%s)",
+        (municipality, wanted),
+    )
+    return {row["id"]: StaffIdentity(row["display_name"], row["hpr_number"]) for row in await cur.fetchall()}
+
+
 async def staff_id_by_username(conn: AsyncConnection[Any], username: str) -> tuple[UUID, UUID]:
     """(staff id, municipality id) of a user name, for the command line."""
     cur = conn.cursor(row_factory=dict_row)

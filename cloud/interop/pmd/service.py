@@ -1,0 +1,126 @@
+"""PMD sharing as a service: new measurements of consenting patients in batches, refused ones one by one.
+
+One batch per patient and round (PMD takes the person in the `person-id` header), with a fresh
+`correlation-id` that is logged with the outcome so a PMD operator and ours can find the same request. Only
+vital signs with a LOINC code are shared: PMD takes vital measurements, not door events or device health.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from psycopg_pool import AsyncConnectionPool
+
+from cloud.interop.clients import ClientCache
+from cloud.interop.fhir.load import load_observations, load_patient
+from cloud.interop.fhir.observation import observation_resources
+from cloud.interop.fhir.patient import patient_identifier
+from cloud.interop.helseid import InteropError, MachineClient
+from cloud.interop.pmd import shares
+from cloud.interop.pmd.batch import Entry, EntryResult, batch_bundle, entry, read_answer
+from device_profiles.metrics import load_catalogue
+
+log = logging.getLogger(__name__)
+SETTLE = timedelta(minutes=2)  # far above any ingest transaction (statement and body deadlines are seconds)
+BATCH_LIMIT = 100
+FHIR_JSON = "application/fhir+json"
+
+
+def shareable_metrics() -> list[str]:
+    """The metrics PMD receives: stored vital signs with a LOINC code."""
+    return sorted(
+        key for key, metric in load_catalogue().metrics.items()
+        if metric.kind == "vital" and metric.loinc is not None and not metric.transient
+    )  # fmt: skip
+
+
+def bundle_url(base_url: str) -> str:
+    """Where batches go."""
+    return f"{base_url.rstrip('/')}/Bundle"
+
+
+async def post_batch(
+    client: MachineClient, base_url: str, entries: list[Entry], *, person_id: str, kommunenummer: str
+) -> tuple[list[EntryResult] | None, str]:
+    """Send one batch; the per-entry results, or None and the reason when the request as a whole failed."""
+    correlation = str(uuid.uuid4())
+    try:
+        response = await client.request(
+            "POST", bundle_url(base_url), json=batch_bundle(entries, municipality_number=kommunenummer),
+            headers={"person-id": person_id, "correlation-id": correlation, "Content-Type": FHIR_JSON,
+                     "Accept": FHIR_JSON},
+        )  # fmt: skip
+    except InteropError as failed:
+        return None, str(failed)
+    except httpx.HTTPError as failed:
+        return None, f"PMD cannot be reached ({type(failed).__name__})"
+    if response.status_code >= 300:
+        log.warning("PMD refused batch %s: %s", correlation, response.status_code)
+        return None, f"PMD answered {response.status_code} (correlation-id {correlation})"
+    try:
+        answer: Any = response.json()
+    except ValueError:
+        return None, f"PMD's answer is not JSON (correlation-id {correlation})"
+    results = read_answer(entries, answer)
+    log.info("PMD batch %s: %d of %d shared", correlation, sum(r.ok for r in results), len(results))
+    return results, ""
+
+
+async def share_new(pool: AsyncConnectionPool, clients: ClientCache, *, now: datetime) -> int:
+    """One round over every consenting patient; returns how many measurements PMD accepted."""
+    metrics = shareable_metrics()
+    async with pool.connection() as conn:
+        found = await shares.sharers(conn)
+    accepted = 0
+    for sharer in found:
+        async with pool.connection() as conn:
+            rows = await shares.next_ids(conn, sharer, metrics=metrics, until=now - SETTLE, limit=BATCH_LIMIT)
+            if not rows:
+                continue
+            patient = await load_patient(conn, sharer.patient_id)
+            identifier = patient_identifier(patient) if patient is not None else None
+            client = await clients.client(conn, sharer.municipality_id, "pmd")
+            observations = await load_observations(conn, [row["id"] for row in rows])
+        if patient is None or identifier is None or client is None:
+            continue
+        resources = observation_resources(observations, patient)
+        entries = [entry(int(r["id"]), r, {"identifier": identifier}) for r in resources]
+        results, reason = await post_batch(
+            client.machine, client.base_url, entries, person_id=identifier["value"],
+            kommunenummer=sharer.kommunenummer,
+        )  # fmt: skip
+        if results is None:
+            log.warning("PMD sharing for a patient waits: %s", reason)
+            continue
+        refused = [(e.observation_id, e.full_url, e.resource, r.detail) for e, r in zip(entries, results, strict=True)
+                   if not r.ok]  # fmt: skip
+        async with pool.connection() as conn, conn.transaction():
+            await shares.advance(conn, sharer, last=rows[-1], refused=refused, now=now)
+        accepted += len(entries) - len(refused)
+    return accepted
+
+
+async def retry_one(pool: AsyncConnectionPool, clients: ClientCache, *, now: datetime) -> bool:
+    """Send the most overdue refused entry alone, holding its lock; False when nothing is due."""
+    async with pool.connection() as conn, conn.transaction():
+        retry = await shares.claim_retry(conn, now=now)
+        if retry is None:
+            return False
+        client = await clients.client(conn, retry.municipality_id, "pmd")
+        patient = await load_patient(conn, retry.patient_id)
+        identifier = patient_identifier(patient) if patient is not None else None
+        if client is None or identifier is None:
+            ok, detail = False, "the municipality has no enabled PMD client, or the patient no national id"
+        else:
+            sent = Entry(retry.observation_id, retry.full_url, retry.resource)
+            results, reason = await post_batch(
+                client.machine, client.base_url, [sent], person_id=identifier["value"],
+                kommunenummer=retry.kommunenummer,
+            )  # fmt: skip
+            ok, detail = (results[0].ok, results[0].detail) if results else (False, reason)
+        await shares.settle_retry(conn, retry, ok=ok, detail=detail, now=now)
+    return True
