@@ -53,6 +53,7 @@ class JournalState:
     """Where an alert's journaling stands, for the worklist and the alert's page."""
 
     alert_id: int
+    alert_code: str
     journaled_at: datetime | None
     attempts: int
     last_error: str | None
@@ -170,27 +171,11 @@ async def states(conn: AsyncConnection[Any], alert_ids: list[int]) -> dict[int, 
         return {}
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        """SELECT alert_id, journaled_at, attempts, last_error, next_attempt_at FROM vkp_journal
+        """SELECT alert_id, alert_code, journaled_at, attempts, last_error, next_attempt_at FROM vkp_journal
            WHERE alert_id = ANY(%s)""",
         (alert_ids,),
     )
     return {row["alert_id"]: JournalState(**row) for row in await cur.fetchall()}
-
-
-async def unjournaled(conn: AsyncConnection[Any], patient_ids: list[UUID] | None, limit: int) -> list[JournalState]:
-    """Resolved alerts still waiting for VKP (of these patients, or all), failed ones first: the worklist keeps
-    them until they are journaled."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        """
-        SELECT alert_id, journaled_at, attempts, last_error, next_attempt_at FROM vkp_journal
-        WHERE journaled_at IS NULL AND (%(patients)s::uuid[] IS NULL OR patient_id = ANY(%(patients)s::uuid[]))
-        ORDER BY last_error IS NULL, created_at
-        LIMIT %(limit)s
-        """,
-        {"patients": patient_ids, "limit": limit},
-    )
-    return [JournalState(**row) for row in await cur.fetchall()]
 
 
 async def attempts_of(conn: AsyncConnection[Any], alert_id: int) -> list[dict[str, Any]]:
