@@ -33,6 +33,7 @@ from cloud.api import (
     gateways,
     handover,
     ingest,
+    interop,
     kits,
     notify_channels,
     ops,
@@ -56,6 +57,7 @@ from cloud.db.pool import make_pool
 from cloud.escalation.runner import EscalationRunner
 from cloud.evaluation.runner import EvaluationRunner
 from cloud.ingest.uploads import UploadSlots
+from cloud.interop.runner import InteropRunner
 from cloud.ingest.validate import storable
 from cloud.registry.errors import RegistryError
 from cloud.web import errors as web_errors
@@ -92,6 +94,7 @@ ROUTERS = (
     record_access.router,
     protocols.router,
     notify_channels.router,
+    interop.router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5
@@ -133,9 +136,15 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
         if escalation is not None:
             await escalation.start()
         app.state.anchoring = await start_anchoring(pool, settings)
+        interop_runner = InteropRunner(pool, settings) if settings.interop else None
+        app.state.interop = interop_runner
+        if interop_runner is not None:
+            await interop_runner.start()
         try:
             yield
         finally:
+            if interop_runner is not None:
+                await interop_runner.stop()
             if app.state.anchoring is not None:
                 await app.state.anchoring.stop()
             if escalation is not None:
