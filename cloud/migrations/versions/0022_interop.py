@@ -8,9 +8,9 @@ measurements stored before it are not sent (turning VKP on does not journal year
 
 `vkp_journal`: one row per resolved alert or episode that must reach the patient's record, with the document
 Bundle frozen when the row is made (seconds after the resolution, by the journal's sweep over recently resolved
-alerts, `alerts_resolved_at`), so what the nurse closed is what is journaled, even if sent days later. Rows are never deleted: `journaled_at` marks success, `last_error` the
-reason of the last failure ("journaling failed" in the worklist), `next_attempt_at` the back-off. Every attempt
-is kept in `vkp_journal_attempts`.
+alerts, `alerts_resolved_at`), so what the nurse closed is what is journaled, even if sent days later. Rows are
+never deleted: `journaled_at` marks success, `last_error` the reason of the last failure ("journaling failed" in
+the worklist), `next_attempt_at` the back-off. Every attempt is kept in `vkp_journal_attempts`.
 
 `pmd_consents`: the patient's consent to share measurements with Pasientens måledata (withdrawal recorded on
 the row, never deleted). `pmd_cursors`: per patient, the last observation (by `stored_at`, `id`) handed to the
