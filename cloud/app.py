@@ -33,6 +33,7 @@ from cloud.api import (
     gateways,
     handover,
     ingest,
+    interop_clients,
     kits,
     notify_channels,
     ops,
@@ -92,6 +93,7 @@ ROUTERS = (
     record_access.router,
     protocols.router,
     notify_channels.router,
+    interop_clients.router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5
