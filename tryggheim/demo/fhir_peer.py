@@ -165,6 +165,12 @@ class FhirPeer:
             return self._issuer_keys(kid, refresh=True)
         return self._keys
 
+    def _keys_or_503(self, kid: str | None) -> KeySet:
+        try:
+            return self._issuer_keys(kid)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, JoseError) as exc:
+            raise _Refusal(503, "temporarily_unavailable", f"the issuer's keys cannot be fetched ({exc})") from None
+
     def verify(
         self, service: str, method: str, url: str, headers: dict[str, str]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -181,9 +187,9 @@ class FhirPeer:
             if algorithm not in SIGNING_ALGORITHMS:
                 raise TokenRefused("the access token's alg is not accepted")
             kid = header.get("kid")
+            keys = self._keys_or_503(kid if isinstance(kid, str) else None)
             try:
-                claims = jwt.decode(token, self._issuer_keys(kid if isinstance(kid, str) else None),
-                                    algorithms=[str(algorithm)]).claims  # fmt: skip
+                claims = jwt.decode(token, keys, algorithms=[str(algorithm)]).claims
             except (JoseError, ValueError, TypeError):
                 raise TokenRefused("the access token's signature does not verify") from None
             check_claims(claims, issuer=self.issuer, audience=self.audiences[service])
@@ -299,7 +305,7 @@ def _handler(peer: FhirPeer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             path = self.path.split("?", 1)[0]
             service = path.strip("/").split("/", 1)[0]
-            length = min(int(self.headers.get("content-length") or 0), _MAX_BODY)
+            length = min(int(self.headers.get("content-length") or 0), _MAX_BODY)  # httpx always sends it
             raw = self.rfile.read(length) if length else b""
             headers = {name.lower(): value for name, value in self.headers.items()}
             kept = {name: headers[name] for name in _HEADERS_KEPT if name in headers}
@@ -326,7 +332,11 @@ def _handler(peer: FhirPeer) -> type[BaseHTTPRequestHandler]:
             self._reply(status, answer)
 
         def _refuse(self, refusal: _Refusal) -> None:
-            extra = {"WWW-Authenticate": f'DPoP error="{refusal.error}", algs="ES256 RS256"'}
+            extra = (
+                {"WWW-Authenticate": f'DPoP error="{refusal.error}", algs="ES256 RS256"'}
+                if refusal.status == 401
+                else {}
+            )
             if refusal.nonce:
                 extra["DPoP-Nonce"] = refusal.nonce
             self._reply(refusal.status, operation_outcome(str(refusal), "security"), extra)
