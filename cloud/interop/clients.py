@@ -31,6 +31,7 @@ from cloud.access import audit
 from cloud.access.client_auth import load_key
 from cloud.access.provider import IdentityProvider
 from cloud.interop.helseid import InteropRefused, MachineClient
+from common.i18n import N_
 
 Service = Literal["vkp", "pmd"]
 SERVICES: tuple[Service, ...] = get_args(Service)
@@ -38,9 +39,15 @@ SERVICE_NAMES: dict[str, str] = {"vkp": "VKP", "pmd": "PMD"}
 MAX_KEY_BYTES = 64 * 1024
 
 
+KEY_FILE_UNUSABLE = N_("The HelseID client's configuration or key file cannot be used")
+
+
 class ClientConfigError(InteropRefused):
     """A client configuration that cannot be used (refused input, a key file that cannot be read); the message
     names the field or the file, never the key."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, KEY_FILE_UNUSABLE)
 
 
 @dataclass(frozen=True)

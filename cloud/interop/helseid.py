@@ -24,6 +24,7 @@ from joserfc.jwk import Key
 
 from cloud.access.client_auth import ASSERTION_TYPE, client_assertion, dpop_proof, new_proof_key
 from cloud.access.provider import IdentityProvider, ProviderUnavailable
+from common.i18n import N_
 
 TOKEN_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_S = 20.0
@@ -31,8 +32,21 @@ RENEW_BEFORE_S = 60.0  # a token is renewed this long before it expires (or at 9
 _DETAIL_MAX = 200  # characters of a provider's error description kept in a message
 
 
+# What a person reads first (translated: `_(error.summary)`), before the English detail of `str(error)`.
+HELSEID_UNREACHABLE = N_("HelseID cannot be reached")
+HELSEID_REFUSED = N_("HelseID refused our client")
+SERVICE_UNREACHABLE = N_("The national service cannot be reached")
+SERVICE_REFUSED = N_("The national service refused our access token")
+NONCE_LOOP = N_("A DPoP nonce was asked for again and again")
+
+
 class InteropError(Exception):
-    """A national service could not be reached or refused us; `str()` is the reason, fit for a person."""
+    """A national service could not be reached or refused us: `summary` is a short msgid for people (translate
+    it), `str()` the detail in English (status, error codes; never a key or token)."""
+
+    def __init__(self, detail: str, summary: str) -> None:
+        super().__init__(detail)
+        self.summary = summary
 
 
 class InteropUnavailable(InteropError):  # noqa: N818 - reads as a state, as ProviderUnavailable does
@@ -116,7 +130,7 @@ class MachineClient:
         try:
             endpoint = await self.provider.endpoint("token_endpoint")
         except ProviderUnavailable as exc:
-            raise InteropUnavailable(f"HelseID: {exc}") from None
+            raise InteropUnavailable(f"HelseID: {exc}", HELSEID_UNREACHABLE) from None
         assert endpoint is not None  # required by IdentityProvider.metadata
         return endpoint
 
@@ -131,31 +145,37 @@ class MachineClient:
             try:
                 response = await self.http.post(endpoint, data=form, headers={"DPoP": proof}, timeout=TOKEN_TIMEOUT_S)
             except httpx.HTTPError as exc:
-                raise InteropUnavailable(f"HelseID's token endpoint cannot be reached ({type(exc).__name__})") from None
+                raise InteropUnavailable(
+                    f"HelseID's token endpoint cannot be reached ({type(exc).__name__})", HELSEID_UNREACHABLE
+                ) from None
             answer = _json_object(response)
             self._token_nonce = response.headers.get("dpop-nonce") or self._token_nonce
             if response.status_code == 400 and answer.get("error") == "use_dpop_nonce":
                 if attempt == 0 and response.headers.get("dpop-nonce"):
                     nonce = self._token_nonce
                     continue
-                raise InteropUnavailable("HelseID's token endpoint kept asking for a new DPoP nonce")
+                raise InteropUnavailable("HelseID's token endpoint kept asking for a new DPoP nonce", NONCE_LOOP)
             return self._accepted(response, answer)
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _accepted(self, response: httpx.Response, answer: dict[str, Any]) -> tuple[str, float]:
         status = response.status_code
         if status >= 500 or status == 429:
-            raise InteropUnavailable(f"HelseID's token endpoint answered {status}")
+            raise InteropUnavailable(f"HelseID's token endpoint answered {status}", HELSEID_UNREACHABLE)
         if status != 200:
             error = _short(answer.get("error", "no error code"))
             detail = answer.get("error_description")
             reason = f"{error}: {_short(detail)}" if detail else error
-            raise InteropRefused(f"HelseID refused client {self.client_id} for {self.service} ({status}, {reason})")
+            raise InteropRefused(
+                f"HelseID refused client {self.client_id} for {self.service} ({status}, {reason})", HELSEID_REFUSED
+            )
         token, kind, lifetime = answer.get("access_token"), answer.get("token_type"), answer.get("expires_in")
         if not isinstance(token, str) or not token:
-            raise InteropUnavailable("HelseID's token answer holds no access token")
+            raise InteropUnavailable("HelseID's token answer holds no access token", HELSEID_UNREACHABLE)
         if not isinstance(kind, str) or kind.lower() != "dpop":
-            raise InteropRefused(f"HelseID issued a {_short(kind)} token, not a DPoP-bound one; is DPoP enabled?")
+            raise InteropRefused(
+                f"HelseID issued a {_short(kind)} token, not a DPoP-bound one; is DPoP enabled?", HELSEID_REFUSED
+            )
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = 60  # no usable expires_in: keep it briefly rather than not at all
         return token, float(lifetime)
@@ -181,7 +201,7 @@ class MachineClient:
             error = dpop_challenge(response)
             if error == "use_dpop_nonce":
                 if nonce_retried or not response.headers.get("dpop-nonce"):
-                    raise InteropUnavailable(f"{self.service} kept asking for a new DPoP nonce")
+                    raise InteropUnavailable(f"{self.service} kept asking for a new DPoP nonce", NONCE_LOOP)
                 nonce_retried = True
                 continue
             if renewed:
@@ -189,7 +209,8 @@ class MachineClient:
             self.forget_token(token)
             token, renewed = await self.token(), True
         reason = dpop_challenge(response) or "401"
-        raise InteropRefused(f"{self.service} refused the access token of client {self.client_id} ({_short(reason)})")
+        detail = f"{self.service} refused the access token of client {self.client_id} ({_short(reason)})"
+        raise InteropRefused(detail, SERVICE_REFUSED)
 
     async def _send(
         self,
@@ -210,7 +231,9 @@ class MachineClient:
                 method, url, json=json, content=content, headers=sent, timeout=REQUEST_TIMEOUT_S
             )
         except httpx.HTTPError as exc:
-            raise InteropUnavailable(f"{self.service} cannot be reached ({type(exc).__name__})") from None
+            raise InteropUnavailable(
+                f"{self.service} cannot be reached ({type(exc).__name__})", SERVICE_UNREACHABLE
+            ) from None
         nonce = response.headers.get("dpop-nonce")
         if nonce:  # RFC 9449 section 9: use the server's newest nonce from now on
             self._resource_nonces[str(origin)] = nonce

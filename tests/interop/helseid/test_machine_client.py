@@ -21,7 +21,8 @@ from cloud.access.client_auth import client_assertion
 from cloud.access.dpop import access_token_hash
 from cloud.access.provider import IdentityProvider
 from cloud.db.embedded import free_port
-from cloud.interop.helseid import InteropRefused, InteropUnavailable, MachineClient
+from cloud.interop.helseid import HELSEID_REFUSED, InteropRefused, InteropUnavailable, MachineClient
+from common.i18n import translations
 from tests.interop.helseid.conftest import CLIENT_KEY, SHORT_SCOPE, SHORT_TTL_S
 from tests.support.oidc import OidcProvider, dpop_proof
 from tryggheim.demo.fhir_peer import PMD_SCOPE, VKP_SCOPE, FhirPeer, summary
@@ -215,8 +216,12 @@ def test_a_refused_assertion_is_a_clear_error(helseid: OidcProvider) -> None:
     async def scenario(counted: Counted) -> None:
         await counted.client(helseid.issuer, client_id="refused-client").token()
 
-    with pytest.raises(InteropRefused, match=r"HelseID refused client refused-client for VKP \(401, invalid_client"):
+    with pytest.raises(
+        InteropRefused, match=r"HelseID refused client refused-client for VKP \(401, invalid_client"
+    ) as refused:
         run(scenario)
+    assert refused.value.summary == HELSEID_REFUSED
+    assert translations("nb").gettext(refused.value.summary) == "HelseID avviste klienten vår"
 
 
 def test_an_unreachable_provider_is_unavailable() -> None:
