@@ -16,11 +16,14 @@ checks it strictly, so a client that passes here sends what HelseID expects:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,7 +34,8 @@ from joserfc.jws import extract_compact
 
 from cloud.access import dpop
 from cloud.access.access_tokens import SIGNING_ALGORITHMS, header_of
-from cloud.access.client_auth import ASSERTION_TYPE
+from cloud.access.client_auth import ASSERTION_TYPE, new_proof_key
+from tryggheim.demo.fhir_peer import PMD_AUDIENCE, PMD_SCOPE, VKP_AUDIENCE, VKP_SCOPE, FhirPeer
 
 ASSERTION_MAX_LIFE_S = 60
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k"})
@@ -190,6 +194,40 @@ class HelseIdStandIn:
                 f"HelseID token for {client_id}: {audience} [{claims['scope']}], DPoP-bound, {self.token_ttl_s} s"
             )
         return {"access_token": token, "token_type": "DPoP", "expires_in": self.token_ttl_s, "scope": claims["scope"]}
+
+
+@dataclass
+class NationalServices:
+    """The demo's HelseID, VKP and PMD stand-ins and the machine clients HelseID knows (client id -> key file)."""
+
+    helseid: HelseIdStandIn
+    peer: FhirPeer
+    key_files: dict[str, Path]
+
+    def stop(self) -> None:
+        """Stop both servers."""
+        self.peer.stop()
+        self.helseid.stop()
+
+
+def start_national_services(
+    folder: Path, client_ids: Sequence[str], *, require_nonce: bool = True, echo: Callable[[str], None] | None = print
+) -> NationalServices:
+    """Start the HelseID stand-in and the VKP/PMD stand-ins trusting it, with one machine client per id (one per
+    municipality, as VKP requires), each private key written to `folder/<client id>.json` (mode 0600) for
+    `tryggheim admin interop set-client --key-file`."""
+    keys = {client_id: new_proof_key() for client_id in client_ids}
+    files: dict[str, Path] = {}
+    for client_id, key in keys.items():
+        path = folder.resolve() / f"{client_id}.json"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(key.as_dict(private=True), handle)
+        files[client_id] = path
+    apis = {VKP_AUDIENCE: (VKP_SCOPE,), PMD_AUDIENCE: (PMD_SCOPE,)}
+    helseid = HelseIdStandIn(keys, apis, echo=echo).start()
+    peer = FhirPeer(helseid.issuer, require_nonce=require_nonce, echo=echo).start()
+    return NationalServices(helseid, peer, files)
 
 
 def _unverified_issuer(token: str) -> str:

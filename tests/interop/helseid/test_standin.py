@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from joserfc.jwk import ECKey
 
 from cloud.access.provider import IdentityProvider
+from cloud.interop.clients import read_key
 from cloud.interop.helseid import InteropRefused, MachineClient
 from tests.interop.helseid.conftest import CLIENT_KEY, OTHER_KEY
 from tests.support.oidc import client_assertion, dpop_proof, new_keys
-from tryggheim.demo.fhir_peer import PMD_AUDIENCE, PMD_SCOPE, VKP_AUDIENCE, VKP_SCOPE, FhirPeer
-from tryggheim.demo.helseid_standin import HelseIdStandIn
+from tryggheim.demo.fhir_peer import PMD_AUDIENCE, PMD_SCOPE, VKP_AUDIENCE, VKP_SCOPE
+from tryggheim.demo.helseid_standin import HelseIdStandIn, start_national_services
 
 pytestmark = pytest.mark.slow
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -29,24 +31,28 @@ def standin() -> Iterator[HelseIdStandIn]:
         yield server
 
 
-def test_the_machine_client_journals_with_a_token_of_the_standin(standin: HelseIdStandIn) -> None:
+def test_the_demo_services_journal_with_a_client_from_its_key_file(tmp_path: Path) -> None:
     printed: list[str] = []
-    standin.echo = printed.append
+    services = start_national_services(tmp_path, ["demo-0301"], echo=printed.append)
 
     async def scenario() -> list[int]:
         async with httpx.AsyncClient() as http:
-            client = MachineClient(IdentityProvider(standin.issuer, http), "demo-vkp", CLIENT_KEY, [VKP_SCOPE],
+            key = read_key(str(services.key_files["demo-0301"]))
+            client = MachineClient(IdentityProvider(services.helseid.issuer, http), "demo-0301", key, [VKP_SCOPE],
                                    service="VKP")  # fmt: skip
-            url = f"{peer.vkp_base}/974600951/Bundle"
+            url = f"{services.peer.vkp_base}/974600951/Bundle"
             document = {"resourceType": "Bundle", "type": "document", "entry": []}
             return [(await client.request("POST", url, json=document, headers={"ServiceCodes": "dho"})).status_code
                     for _ in range(2)]  # fmt: skip
 
-    with FhirPeer(standin.issuer, require_nonce=True, echo=printed.append) as peer:
+    try:
         assert asyncio.run(scenario()) == [201, 201]
-        assert [c.status for c in peer.received()] == [401, 201, 201]
-    assert printed[0] == f"HelseID token for demo-vkp: nhn:vkp [{VKP_SCOPE}], DPoP-bound, 300 s"
-    assert printed[-1].startswith("VKP POST /vkp/974600951/Bundle from demo-vkp servicecodes=dho document Bundle")
+        assert [c.status for c in services.peer.received()] == [401, 201, 201]  # the nonce demand, once
+    finally:
+        services.stop()
+    assert services.key_files["demo-0301"].stat().st_mode & 0o777 == 0o600
+    assert printed[0] == f"HelseID token for demo-0301: nhn:vkp [{VKP_SCOPE}], DPoP-bound, 300 s"
+    assert printed[-1].startswith("VKP POST /vkp/974600951/Bundle from demo-0301 servicecodes=dho document Bundle")
 
 
 @pytest.mark.parametrize(
