@@ -44,9 +44,10 @@ class InteropError(Exception):
     """A national service could not be reached or refused us: `summary` is a short msgid for people (translate
     it), `str()` the detail in English (status, error codes; never a key or token)."""
 
-    def __init__(self, detail: str, summary: str) -> None:
+    def __init__(self, detail: str, summary: str, *, error: str | None = None) -> None:
         super().__init__(detail)
         self.summary = summary
+        self.error = error  # the provider's or the service's error code (`invalid_client`, `invalid_token`, ...)
 
 
 class InteropUnavailable(InteropError):  # noqa: N818 - reads as a state, as ProviderUnavailable does
@@ -154,7 +155,9 @@ class MachineClient:
                 if attempt == 0 and response.headers.get("dpop-nonce"):
                     nonce = self._token_nonce
                     continue
-                raise InteropUnavailable("HelseID's token endpoint kept asking for a new DPoP nonce", NONCE_LOOP)
+                raise InteropUnavailable(
+                    "HelseID's token endpoint kept asking for a new DPoP nonce", NONCE_LOOP, error="use_dpop_nonce"
+                )
             return self._accepted(response, answer)
         raise AssertionError("unreachable: the loop returns or raises")
 
@@ -167,7 +170,9 @@ class MachineClient:
             detail = answer.get("error_description")
             reason = f"{error}: {_short(detail)}" if detail else error
             raise InteropRefused(
-                f"HelseID refused client {self.client_id} for {self.service} ({status}, {reason})", HELSEID_REFUSED
+                f"HelseID refused client {self.client_id} for {self.service} ({status}, {reason})",
+                HELSEID_REFUSED,
+                error=error,
             )
         token, kind, lifetime = answer.get("access_token"), answer.get("token_type"), answer.get("expires_in")
         if not isinstance(token, str) or not token:
@@ -201,7 +206,8 @@ class MachineClient:
             error = dpop_challenge(response)
             if error == "use_dpop_nonce":
                 if nonce_retried or not response.headers.get("dpop-nonce"):
-                    raise InteropUnavailable(f"{self.service} kept asking for a new DPoP nonce", NONCE_LOOP)
+                    detail = f"{self.service} kept asking for a new DPoP nonce"
+                    raise InteropUnavailable(detail, NONCE_LOOP, error="use_dpop_nonce")
                 nonce_retried = True
                 continue
             if renewed:
@@ -210,7 +216,7 @@ class MachineClient:
             token, renewed = await self.token(), True
         reason = dpop_challenge(response) or "401"
         detail = f"{self.service} refused the access token of client {self.client_id} ({_short(reason)})"
-        raise InteropRefused(detail, SERVICE_REFUSED)
+        raise InteropRefused(detail, SERVICE_REFUSED, error=reason)
 
     async def _send(
         self,

@@ -220,7 +220,7 @@ def test_a_refused_assertion_is_a_clear_error(helseid: OidcProvider) -> None:
         InteropRefused, match=r"HelseID refused client refused-client for VKP \(401, invalid_client"
     ) as refused:
         run(scenario)
-    assert refused.value.summary == HELSEID_REFUSED
+    assert (refused.value.summary, refused.value.error) == (HELSEID_REFUSED, "invalid_client")
     assert translations("nb").gettext(refused.value.summary) == "HelseID avviste klienten vår"
 
 
