@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -47,6 +48,7 @@ PMD_SCOPE = "nhn:pmd/api/measurements.write"  # a stand-in's name: PMD's scope i
 Failure = Literal["outcome", "unavailable", "not_json", "invalid_token"]
 _HEADERS_KEPT = ("servicecodes", "person-id", "correlation-id", "content-type")
 _MAX_BODY = 8 * 1024 * 1024
+_PRUNE_ABOVE = 4096
 
 
 def operation_outcome(text: str, code: str = "invalid") -> dict[str, Any]:
@@ -94,13 +96,14 @@ class FhirPeer:
         self.require_nonce = require_nonce
         self.nonce_loop = False  # every proof is answered with a new nonce demand (a misbehaving server)
         self.audiences = {"vkp": vkp_audience, "pmd": pmd_audience}
+        self.required_scopes = {"vkp": VKP_SCOPE, "pmd": PMD_SCOPE}  # a token without it is answered 403
         self.fail_entries: set[str] = set()
         self.echo = echo
         self._nonce_key = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._failures: list[Failure] = []
-        self._seen_proofs: set[tuple[str, str]] = set()
+        self._seen_proofs: dict[tuple[str, str], float] = {}  # (jkt, jti) -> when, kept while iat is acceptable
         self._keys: KeySet | None = None
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
@@ -124,7 +127,7 @@ class FhirPeer:
 
     def start(self) -> FhirPeer:
         """Serve in a daemon thread; returns self."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fhir-peer", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fhir-peer", daemon=True)
         self._thread.start()
         return self
 
@@ -198,7 +201,11 @@ class FhirPeer:
                 raise TokenRefused("the access token is not DPoP-bound (no cnf.jkt)")
         except TokenRefused as refused:
             raise _Refusal(401, "invalid_token", str(refused)) from None
-        return claims, self._check_proof(proof, method, url, token, jkt)
+        proven = self._check_proof(proof, method, url, token, jkt)
+        required = self.required_scopes[service]
+        if required not in str(claims.get("scope", "")).split():
+            raise _Refusal(403, "insufficient_scope", f"the access token lacks the scope {required}")
+        return claims, proven
 
     def _check_proof(self, proof: str, method: str, url: str, token: str, jkt: str) -> dict[str, Any]:
         if self.nonce_loop:
@@ -212,10 +219,14 @@ class FhirPeer:
             claims = json.loads(extract_compact(proof.encode()).payload)  # all else passed: the nonce is last
         except TokenRefused as refused:
             raise _Refusal(401, dpop.INVALID_PROOF, str(refused)) from None
+        now = time.time()
         with self._lock:
             if (jkt, claims["jti"]) in self._seen_proofs:
                 raise _Refusal(401, dpop.INVALID_PROOF, "the DPoP proof's jti was used before")
-            self._seen_proofs.add((jkt, claims["jti"]))
+            if len(self._seen_proofs) > _PRUNE_ABOVE:  # ids whose proofs would be refused as stale anyway
+                horizon = now - dpop.PROOF_MAX_AGE_S - dpop.PROOF_FUTURE_S
+                self._seen_proofs = {seen: at for seen, at in self._seen_proofs.items() if at >= horizon}
+            self._seen_proofs[(jkt, claims["jti"])] = now
         return dict(claims)
 
     # --- the two services ---------------------------------------------------------------------------------------
@@ -334,7 +345,7 @@ def _handler(peer: FhirPeer) -> type[BaseHTTPRequestHandler]:
         def _refuse(self, refusal: _Refusal) -> None:
             extra = (
                 {"WWW-Authenticate": f'DPoP error="{refusal.error}", algs="ES256 RS256"'}
-                if refusal.status == 401
+                if refusal.status in (401, 403)
                 else {}
             )
             if refusal.nonce:

@@ -96,7 +96,7 @@ class HelseIdStandIn:
 
     def start(self) -> HelseIdStandIn:
         """Serve in a daemon thread; returns self."""
-        threading.Thread(target=self._server.serve_forever, name="helseid-standin", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="helseid-standin", daemon=True).start()
         return self
 
     def stop(self) -> None:

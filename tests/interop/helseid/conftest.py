@@ -16,7 +16,8 @@ CLIENT_KEY = new_keys()
 OTHER_KEY = new_keys()  # what "refused-client" is registered with; it signs with CLIENT_KEY, so it is refused
 SHORT_AUDIENCE = "nhn:short"
 SHORT_SCOPE = "nhn:short/api/write"
-SHORT_TTL_S = 2
+SHORT_TTL_S = 1
+VKP_READ_SCOPE = "nhn:vkp/api/user/patient.read"  # a VKP scope that does not allow journaling
 
 
 def machine_client(client_id: str, key: ECKey) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def helseid() -> Iterator[OidcProvider]:
     """The provider with clients "vkp-client" and "refused-client" and the APIs nhn:vkp, nhn:pmd and a short-lived
     one (tokens of SHORT_TTL_S seconds)."""
     clients = [machine_client("vkp-client", CLIENT_KEY), machine_client("refused-client", OTHER_KEY)]
-    resources = {VKP_AUDIENCE: [VKP_SCOPE], PMD_AUDIENCE: [PMD_SCOPE], SHORT_AUDIENCE: [SHORT_SCOPE]}
+    resources = {VKP_AUDIENCE: [VKP_SCOPE, VKP_READ_SCOPE], PMD_AUDIENCE: [PMD_SCOPE], SHORT_AUDIENCE: [SHORT_SCOPE]}
     with oidc_provider(profile="helseid", clients=clients, accounts={}, resource=None, resource_scopes=[],
                        resources=resources, token_ttl={SHORT_AUDIENCE: SHORT_TTL_S}) as provider:  # fmt: skip
         yield provider

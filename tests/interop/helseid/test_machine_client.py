@@ -23,7 +23,7 @@ from cloud.access.provider import IdentityProvider
 from cloud.db.embedded import free_port
 from cloud.interop.helseid import HELSEID_REFUSED, InteropRefused, InteropUnavailable, MachineClient
 from common.i18n import translations
-from tests.interop.helseid.conftest import CLIENT_KEY, SHORT_SCOPE, SHORT_TTL_S
+from tests.interop.helseid.conftest import CLIENT_KEY, SHORT_SCOPE, SHORT_TTL_S, VKP_READ_SCOPE
 from tests.support.oidc import OidcProvider, dpop_proof
 from tryggheim.demo.fhir_peer import PMD_SCOPE, VKP_SCOPE, FhirPeer, summary
 
@@ -138,6 +138,16 @@ def test_a_vkp_token_is_refused_by_pmd(helseid: OidcProvider, peer: FhirPeer) ->
     assert all(c.refused and "audience must be exactly 'nhn:pmd'" in c.refused for c in calls)
 
 
+def test_a_token_without_the_journaling_scope_is_answered_403(helseid: OidcProvider, peer: FhirPeer) -> None:
+    async def scenario(counted: Counted) -> httpx.Response:
+        client = counted.client(helseid.issuer, scopes=(VKP_READ_SCOPE,))
+        return await client.request("POST", f"{peer.vkp_base}/{ORGNR}/Bundle", json=DOCUMENT, headers=VKP_HEADERS)
+
+    answer = run(scenario)
+    assert answer.status_code == 403 and 'error="insufficient_scope"' in answer.headers["www-authenticate"]
+    assert [c.status for c in peer.received()] == [403]
+
+
 def test_the_token_is_renewed_after_it_expires(helseid: OidcProvider) -> None:
     async def scenario(counted: Counted) -> None:
         client = counted.client(helseid.issuer, scopes=(SHORT_SCOPE,), service="short")
@@ -247,7 +257,7 @@ def test_a_nonce_loop_at_the_token_endpoint_is_bounded() -> None:
     """A token endpoint that demands a new nonce every time (the real provider never does; a small server
     plays one)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _nonce_looping_provider())
-    Thread(target=server.serve_forever, daemon=True).start()
+    Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     issuer = f"http://127.0.0.1:{server.server_address[1]}"
     server.issuer = issuer  # type: ignore[attr-defined]
     started = time.monotonic()
