@@ -34,6 +34,7 @@ from cloud.api import (
     handover,
     ingest,
     interop,
+    interop_clients,
     kits,
     notify_channels,
     ops,
@@ -95,6 +96,7 @@ ROUTERS = (
     protocols.router,
     notify_channels.router,
     interop.router,
+    interop_clients.router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5

@@ -12,9 +12,7 @@ exact issuer, our client id as the one audience, expiry) and its `nonce` must be
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -24,20 +22,20 @@ import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, JWKRegistry, Key, RSAKey
+from joserfc.jwk import Key
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from cloud.access import access_tokens
 from cloud.access.access_tokens import SIGNING_ALGORITHMS, TokenRefused
 from cloud.access.authn import CITIZEN_HIGH_ACR
+from cloud.access.client_auth import ASSERTION_TYPE, client_assertion, dpop_proof, load_key, new_proof_key
 from cloud.access.federation import CITIZEN_SCOPES, STAFF_SCOPES
 from cloud.access.provider import FETCH_TIMEOUT_S, IdentityProvider, ProviderUnavailable
 from cloud.config import CloudSettings
 
 Audience = Literal["staff", "citizen"]
 LOGIN_TTL = timedelta(minutes=10)  # time a person has at the provider before the callback
-ASSERTION_LIFETIME_S = 30  # HelseID: at most 60 s
 
 
 class SignInError(Exception):
@@ -53,30 +51,6 @@ class Client:
     client_id: str
     key: Key  # private key for private_key_jwt; its `kid` is what the provider knows it by
     scopes: tuple[str, ...]
-
-
-def load_key(text: str) -> Key:
-    """A private key from a JWK (JSON) or a PEM text (EC or RSA). Its `kid`, when the JWK has one, goes into
-    each client assertion's header (the provider finds the key by it among the client's registered keys)."""
-    stripped = text.strip()
-    key: Key | None = None
-    try:
-        if stripped.startswith("{"):
-            key = JWKRegistry.import_key(json.loads(stripped))
-        else:
-            for kind in (ECKey, RSAKey):
-                try:
-                    key = kind.import_key(stripped)
-                    break
-                except (JoseError, ValueError, TypeError):
-                    continue
-    except (JoseError, ValueError, TypeError):
-        key = None
-    if key is None:
-        raise ValueError("the client key is neither a private JWK nor a PEM EC/RSA key")
-    if not key.is_private:
-        raise ValueError("the client key is a public key; private_key_jwt needs the private one")
-    return key
 
 
 def _digest(state: str) -> bytes:
@@ -170,13 +144,13 @@ async def _redeem(client: Client, redirect_uri: str, code: str, verifier: str) -
         "redirect_uri": redirect_uri,
         "code_verifier": verifier,
         "client_id": client.client_id,
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion_type": ASSERTION_TYPE,
     }
-    proof_key = ECKey.generate_key("P-256")
+    proof_key = new_proof_key()
     nonce: str | None = None
     for _attempt in range(2):  # the second carries the nonce the provider asked for
-        form["client_assertion"] = _client_assertion(client, endpoint)
-        proof = _token_request_proof(proof_key, endpoint, nonce)
+        form["client_assertion"] = client_assertion(client.key, client.client_id, endpoint)
+        proof = dpop_proof(proof_key, "POST", endpoint, nonce=nonce)
         try:
             response = await client.provider.http.post(
                 endpoint, data=form, headers={"DPoP": proof}, timeout=FETCH_TIMEOUT_S
@@ -202,30 +176,6 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _client_assertion(client: Client, audience: str) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": client.client_id,
-        "sub": client.client_id,
-        "aud": audience,
-        "jti": secrets.token_urlsafe(24),
-        "iat": now,
-        "exp": now + ASSERTION_LIFETIME_S,
-    }
-    header = {"alg": "ES256" if isinstance(client.key, ECKey) else "RS256", "typ": "JWT"}
-    if client.key.kid:
-        header["kid"] = client.key.kid
-    return jwt.encode(header, claims, client.key)
-
-
-def _token_request_proof(key: ECKey, endpoint: str, nonce: str | None) -> str:
-    claims: dict[str, Any] = {"jti": secrets.token_urlsafe(24), "htm": "POST", "htu": endpoint, "iat": int(time.time())}
-    if nonce:
-        claims["nonce"] = nonce
-    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
-    return jwt.encode(header, claims, key)
 
 
 async def end_session_url(client: Client, id_token: str | None, after: str) -> str | None:

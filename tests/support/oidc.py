@@ -222,6 +222,12 @@ class OidcProvider:
         return self._token_request(client_id, form, client_key=client_key, client_secret=client_secret,
                                    dpop_key=dpop_key)  # fmt: skip
 
+    def client_credentials(self, client_id: str, *, scope: str, client_key: ECKey | RSAKey, dpop_key: ECKey) -> str:
+        """A DPoP-bound access token for machine client `client_id` (client credentials grant, private_key_jwt)."""
+        form = {"grant_type": "client_credentials", "scope": scope}
+        answer = self._token_request(client_id, form, client_key=client_key, client_secret=None, dpop_key=dpop_key)
+        return str(answer["access_token"])
+
     def _token_request(
         self,
         client_id: str,
@@ -266,16 +272,25 @@ def oidc_provider(
     profile: str,
     clients: list[dict[str, Any]],
     accounts: dict[str, dict[str, Any]],
-    resource: str,
+    resource: str | None,
     resource_scopes: list[str],
+    resources: dict[str, list[str]] | None = None,
+    token_ttl: dict[str, int] | None = None,
 ) -> Iterator[OidcProvider]:
     """Run the test OpenID provider with `profile` ("helseid" or "idporten"), the given clients (oidc-provider
     client metadata), accounts (login -> claims) and API (`resource` audience and its scopes); yield it and
-    stop it afterwards."""
+    stop it afterwards.
+
+    `resources` adds more APIs (audience -> scopes), e.g. "nhn:vkp" for a machine client's client credentials
+    grant (private_key_jwt, DPoP-bound JWT access tokens); `token_ttl` sets their tokens' lifetime in seconds
+    (default 300). Asking for one of an API's scopes is enough to get a token for it, as with HelseID."""
     node = shutil.which("node")
     assert node, "node is missing: run 'make sysdeps' as root, or install nodejs"
+    more = {
+        name: {"scopes": scopes, "ttl": (token_ttl or {}).get(name, 300)} for name, scopes in (resources or {}).items()
+    }
     config = {"port": free_port(), "profile": profile, "clients": clients, "accounts": accounts,
-              "resource": resource, "resource_scopes": resource_scopes}  # fmt: skip
+              "resource": resource, "resource_scopes": resource_scopes, "resources": more}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="oidc-provider-") as folder:
         config_file = Path(folder) / "config.json"
         config_file.write_text(json.dumps(config))

@@ -13,6 +13,10 @@ const [{ default: Provider, errors }, { privateKey }] = await Promise.all([
 ]);
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const issuer = `http://127.0.0.1:${config.port}`;
+// The APIs tokens are issued for: indicator -> { scopes, ttl }. `resource` and `resource_scopes` name the first
+// one (the sign-in tests); `resources` adds more (machine clients: VKP, PMD), each with its token lifetime.
+const resources = { ...(config.resources ?? {}) };
+if (config.resource) resources[config.resource] = { scopes: config.resource_scopes, ttl: 300 };
 
 // Which claims each scope releases; the claim names are the real services' own.
 const PROFILES = {
@@ -66,6 +70,8 @@ const provider = new Provider(issuer, {
   pkce: { methods: ['S256'], required: () => true },
   features: {
     devInteractions: { enabled: false },
+    // Machine clients (HelseID's client credentials grant with private_key_jwt and DPoP).
+    clientCredentials: { enabled: true },
     // HelseID demands a server nonce in DPoP proofs at its token endpoint.
     dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: (ctx) => ctx.oidc.route === 'token' },
     rpInitiatedLogout: {
@@ -84,15 +90,16 @@ const provider = new Provider(issuer, {
       // Asking for one of the API's scopes is enough to get a token for it, as with HelseID.
       defaultResource: async (ctx) => {
         const asked = (ctx.oidc.params.scope ?? '').split(' ');
-        return config.resource_scopes.some((scope) => asked.includes(scope)) ? config.resource : undefined;
+        return Object.keys(resources).find((indicator) => resources[indicator].scopes
+          .some((scope) => asked.includes(scope)));
       },
       useGrantedResource: async () => true,
       getResourceServerInfo: async (ctx, indicator) => {
-        if (indicator !== config.resource) throw new errors.InvalidTarget();
+        if (!Object.hasOwn(resources, indicator)) throw new errors.InvalidTarget();
         return {
-          scope: config.resource_scopes.join(' '),
+          scope: resources[indicator].scopes.join(' '),
           accessTokenFormat: 'jwt',
-          accessTokenTTL: 300,
+          accessTokenTTL: resources[indicator].ttl,
           jwt: { sign: { alg: 'RS256' } },
         };
       },
@@ -125,7 +132,10 @@ const provider = new Provider(issuer, {
     const text = `${out.error}: ${out.error_description}`;
     ctx.body = page('Sign-in error', `<p role="alert">${escapeHtml(text)}</p>`);
   },
-  ttl: { AccessToken: 300, AuthorizationCode: 60, IdToken: 300, Interaction: 600, Grant: 3600, Session: 3600 },
+  ttl: {
+    AccessToken: 300, AuthorizationCode: 60, IdToken: 300, Interaction: 600, Grant: 3600, Session: 3600,
+    ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 300,
+  },
 });
 
 // The security level the form starts at: the relying party's first acr_values entry we know, else the lowest.
