@@ -286,3 +286,13 @@ async def machine_client(
                            service=SERVICE_NAMES[service])  # fmt: skip
     _cache[(municipality_id, service)] = _Cached(row.updated_at, mtime, http, client)
     return client
+
+
+async def connect(
+    conn: AsyncConnection[Any], municipality_id: UUID, service: Service, *, http: httpx.AsyncClient
+) -> tuple[MachineClient, str] | None:
+    """The municipality's machine client for `service` and the service's FHIR base (None: no enabled client).
+    Raises `ClientConfigError` when the key file cannot be read."""
+    machine = await machine_client(conn, municipality_id, service, http=http)
+    row = await get(conn, municipality_id, service) if machine is not None else None
+    return None if machine is None or row is None else (machine, row.base_url)

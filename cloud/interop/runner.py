@@ -21,7 +21,6 @@ from psycopg_pool import AsyncConnectionPool
 
 from cloud.background import stop_background
 from cloud.config import CloudSettings
-from cloud.interop.clients import ClientCache
 from cloud.interop.pmd import service as pmd
 from cloud.interop.vkp import service as vkp
 
@@ -41,7 +40,6 @@ class InteropRunner:
         self.settings = settings
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self._http = httpx.AsyncClient()
-        self.clients = ClientCache(self._http)
         self._scheduler: AsyncIOScheduler | None = None
 
     async def start(self) -> None:
@@ -70,7 +68,7 @@ class InteropRunner:
         try:
             await vkp.sweep(self.pool, now=datetime.now(UTC), window=window)
             for _ in range(ROUND_LIMIT):
-                if await vkp.deliver(self.pool, self.clients, now=datetime.now(UTC), process=self.process) is None:
+                if await vkp.deliver(self.pool, self._http, now=datetime.now(UTC), process=self.process) is None:
                     break
         except Exception:  # the database or a peer may be down: the next tick tries again
             log.exception("VKP journaling round failed")
@@ -82,9 +80,9 @@ class InteropRunner:
     async def share(self) -> None:
         """One PMD round: new measurements of consenting patients, then refused entries one by one."""
         try:
-            await pmd.share_new(self.pool, self.clients, now=datetime.now(UTC))
+            await pmd.share_new(self.pool, self._http, now=datetime.now(UTC))
             for _ in range(ROUND_LIMIT):
-                if not await pmd.retry_one(self.pool, self.clients, now=datetime.now(UTC)):
+                if not await pmd.retry_one(self.pool, self._http, now=datetime.now(UTC)):
                     break
         except Exception:
             log.exception("PMD sharing round failed")

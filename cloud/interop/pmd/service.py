@@ -11,12 +11,14 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from cloud.interop.clients import ClientCache
-from cloud.interop.fhir.load import load_observations, load_patient
+from cloud.interop import clients
+from cloud.interop.fhir.load import load_observations, load_patient, reference_limits
 from cloud.interop.fhir.observation import observation_resources
 from cloud.interop.fhir.patient import patient_identifier
 from cloud.interop.helseid import InteropError, MachineClient
@@ -36,6 +38,17 @@ def shareable_metrics() -> list[str]:
         key for key, metric in load_catalogue().metrics.items()
         if metric.kind == "vital" and metric.loinc is not None and not metric.transient
     )  # fmt: skip
+
+
+async def _connect(
+    conn: AsyncConnection[Any], municipality_id: UUID, http: httpx.AsyncClient
+) -> tuple[MachineClient, str] | str:
+    """The municipality's PMD client and base, or why there is none."""
+    try:
+        found = await clients.connect(conn, municipality_id, "pmd", http=http)
+    except InteropError as refused:
+        return str(refused)
+    return found if found is not None else "the municipality has no enabled PMD client"
 
 
 def bundle_url(base_url: str) -> str:
@@ -70,7 +83,7 @@ async def post_batch(
     return results, ""
 
 
-async def share_new(pool: AsyncConnectionPool, clients: ClientCache, *, now: datetime) -> int:
+async def share_new(pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: datetime) -> int:
     """One round over every consenting patient; returns how many measurements PMD accepted."""
     metrics = shareable_metrics()
     async with pool.connection() as conn:
@@ -83,15 +96,15 @@ async def share_new(pool: AsyncConnectionPool, clients: ClientCache, *, now: dat
                 continue
             patient = await load_patient(conn, sharer.patient_id)
             identifier = patient_identifier(patient) if patient is not None else None
-            client = await clients.client(conn, sharer.municipality_id, "pmd")
+            client = await _connect(conn, sharer.municipality_id, http)
             observations = await load_observations(conn, [row["id"] for row in rows])
-        if patient is None or identifier is None or client is None:
+            limits = await reference_limits(conn, sharer.patient_id)
+        if patient is None or identifier is None or isinstance(client, str):
             continue
-        resources = observation_resources(observations, patient)
+        resources = observation_resources(observations, patient, limits)
         entries = [entry(int(r["id"]), r, {"identifier": identifier}) for r in resources]
         results, reason = await post_batch(
-            client.machine, client.base_url, entries, person_id=identifier["value"],
-            kommunenummer=sharer.kommunenummer,
+            *client, entries, person_id=identifier["value"], kommunenummer=sharer.kommunenummer,
         )  # fmt: skip
         if results is None:
             log.warning("PMD sharing for a patient waits: %s", reason)
@@ -104,22 +117,21 @@ async def share_new(pool: AsyncConnectionPool, clients: ClientCache, *, now: dat
     return accepted
 
 
-async def retry_one(pool: AsyncConnectionPool, clients: ClientCache, *, now: datetime) -> bool:
+async def retry_one(pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: datetime) -> bool:
     """Send the most overdue refused entry alone, holding its lock; False when nothing is due."""
     async with pool.connection() as conn, conn.transaction():
         retry = await shares.claim_retry(conn, now=now)
         if retry is None:
             return False
-        client = await clients.client(conn, retry.municipality_id, "pmd")
+        client = await _connect(conn, retry.municipality_id, http)
         patient = await load_patient(conn, retry.patient_id)
         identifier = patient_identifier(patient) if patient is not None else None
-        if client is None or identifier is None:
-            ok, detail = False, "the municipality has no enabled PMD client, or the patient no national id"
+        if isinstance(client, str) or identifier is None:
+            ok, detail = False, client if isinstance(client, str) else "the patient has no national identity number"
         else:
             sent = Entry(retry.observation_id, retry.full_url, retry.resource)
             results, reason = await post_batch(
-                client.machine, client.base_url, [sent], person_id=identifier["value"],
-                kommunenummer=retry.kommunenummer,
+                *client, [sent], person_id=identifier["value"], kommunenummer=retry.kommunenummer,
             )  # fmt: skip
             ok, detail = (results[0].ok, results[0].detail) if results else (False, reason)
         await shares.settle_retry(conn, retry, ok=ok, detail=detail, now=now)

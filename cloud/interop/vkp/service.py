@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import httpx
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -25,10 +26,11 @@ from alerts.wording import AlertFacts, Names, Reader, describe_alert
 from alerts.wording.outcomes import outcome_text
 from cloud.access.directory import StaffIdentity, staff_identities
 from cloud.evaluation.protocols import protocol_for
-from cloud.interop.clients import ClientCache
-from cloud.interop.fhir.load import implicated_observations, load_patient
+from cloud.interop import clients
+from cloud.interop.fhir.load import implicated_observations, load_patient, reference_limits
 from cloud.interop.fhir.observation import observation_resources
 from cloud.interop.fhir.patient import patient_identifier
+from cloud.interop.helseid import InteropError
 from cloud.interop.vkp import journal
 from cloud.interop.vkp.codes import CodeTable, document_name, mapping, severity_level
 from cloud.interop.vkp.document import FollowUp, JournalInput, Person, journal_document
@@ -38,6 +40,8 @@ from device_profiles.metrics import load_catalogue
 log = logging.getLogger(__name__)
 SWEEP_LIMIT = 50
 COLOURS = {"red": "rød", "yellow": "gul"}
+# The journal is written in bokmål, the language of the municipal record.
+CLOSED_BY_ITSELF = "Lukket av seg selv: målingene er tilbake innenfor grensene."
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,9 @@ def _follow_up_words(row: dict[str, Any], reader: Reader) -> str:
     return ": ".join(part for part in (said, body) if part)
 
 
-async def _rule_shape(conn: AsyncConnection[Any], patient_id: UUID, rule: str) -> tuple[str | None, tuple[str, ...], bool]:
+async def _rule_shape(
+    conn: AsyncConnection[Any], patient_id: UUID, rule: str
+) -> tuple[str | None, tuple[str, ...], bool]:
     """The rule's detector, metrics and alarm flag from the patient's protocol (None when it no longer has it)."""
     found = (await protocol_for(conn, patient_id)).by_id().get(rule)
     if found is None:
@@ -108,7 +114,9 @@ async def build(
     has no national identity number VKP could file it under."""
     alert = await _alert(conn, candidate.alert_id)
     detector, metrics, alarm = await _rule_shape(conn, candidate.patient_id, alert["rule"])
-    name = document_name(table, rule=alert["rule"], detector=detector, metrics=metrics, alert_class=alert["alert_class"])
+    name = document_name(
+        table, rule=alert["rule"], detector=detector, metrics=metrics, alert_class=alert["alert_class"]
+    )
     patient = await load_patient(conn, candidate.patient_id)
     identifier = patient_identifier(patient) if patient is not None else None
     if name is None or patient is None or identifier is None:
@@ -125,20 +133,20 @@ async def build(
     if name in ("missing_measurement", "missing_questionnaire") and metrics:
         missing_loinc = load_catalogue()[metrics[0]].loinc
     resolved_by = _person(alert["resolved_by"], people)
-    closing = (
-        f"Lukket av {resolved_by.name}." if resolved_by else "Lukket av seg selv: målingene er tilbake innenfor grensene."
-    )
+    closing = f"Lukket av {resolved_by.name}." if resolved_by else CLOSED_BY_ITSELF
     document = table.documents[name]
+    alarm = alarm or alert["event_class"] == "alarm"
     facts = JournalInput(
         alert_id=candidate.alert_id, document=document, patient_identifier=identifier,
         title=words.title, sentence=words.sentence, severity=alert["severity"],
-        severity_level=severity_level(table, severity=alert["severity"], alarm=alarm or alert["event_class"] == "alarm"),
+        severity_level=severity_level(table, severity=alert["severity"], alarm=alarm),
         colour=COLOURS.get(alert["severity"], alert["severity"]),
         opened_at=alert["opened_at"], acknowledged_at=alert["acknowledged_at"],
         acknowledged_by=_person(alert["acknowledged_by"], people), resolved_at=alert["resolved_at"],
         resolved_by=resolved_by, closing_words=closing,
         follow_ups=[FollowUp(r["at"], _person(r["by"], people), _follow_up_words(r, reader)) for r in follow_rows],
-        observations=observation_resources(observations, patient), missing_loinc=missing_loinc,
+        observations=observation_resources(observations, patient, await reference_limits(conn, patient.id)),
+        missing_loinc=missing_loinc,
         solution=solution_name(),
     )  # fmt: skip
     return journal_document(table, facts), document.code
@@ -165,23 +173,16 @@ async def sweep(pool: AsyncConnectionPool, *, now: datetime, window: timedelta) 
     return added
 
 
-async def deliver(pool: AsyncConnectionPool, clients: ClientCache, *, now: datetime, process: str) -> Delivered | None:
+async def deliver(
+    pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: datetime, process: str
+) -> Delivered | None:
     """Send the most overdue journal row, holding its lock, and record the attempt; None when nothing is due."""
     table = mapping()
     async with pool.connection() as conn, conn.transaction():
         due = await journal.claim_due(conn, now=now)
         if due is None:
             return None
-        client = await clients.client(conn, due.municipality_id, "vkp")
-        if client is None:
-            sent = Sent(False, None, "the municipality has no enabled VKP client")
-        else:
-            document = table.documents.get(_name_of(table, due.alert_code))
-            service_code = document.service_code if document else "dho"
-            sent = await post_document(
-                client.machine, base_url=client.base_url, orgnr=due.orgnr, service_code=service_code,
-                document=due.document,
-            )  # fmt: skip
+        sent = await _send(conn, due, http, table)
         await journal.record(
             conn, due, ok=sent.ok, status=sent.status, detail=sent.detail, process=process, now=now,
             receipt=sent.receipt,
@@ -189,6 +190,21 @@ async def deliver(pool: AsyncConnectionPool, clients: ClientCache, *, now: datet
     if not sent.ok:
         log.warning("journaling alert %s failed: %s", due.alert_id, sent.detail)
     return Delivered(due.alert_id, sent)
+
+
+async def _send(conn: AsyncConnection[Any], due: journal.Due, http: httpx.AsyncClient, table: CodeTable) -> Sent:
+    try:
+        found = await clients.connect(conn, due.municipality_id, "vkp", http=http)
+    except InteropError as refused:
+        return Sent(False, None, str(refused))
+    if found is None:
+        return Sent(False, None, "the municipality has no enabled VKP client")
+    machine, base_url = found
+    document = table.documents.get(_name_of(table, due.alert_code))
+    return await post_document(
+        machine, base_url=base_url, orgnr=due.orgnr, service_code=document.service_code if document else "dho",
+        document=due.document,
+    )  # fmt: skip
 
 
 def _name_of(table: CodeTable, code: str) -> str:
