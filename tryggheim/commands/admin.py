@@ -26,7 +26,7 @@ from cloud.gateways import credentials, devices
 from cloud.registry import assignments
 from cloud.registry.errors import RegistryError
 from cloud.registry.identity import IdentifierError, national_id
-from tryggheim.commands import _admin_audit, _admin_escalation, _admin_registry, _admin_service
+from tryggheim.commands import _admin_audit, _admin_escalation, _admin_export, _admin_registry, _admin_service
 from tryggheim.commands._fleet import fleet
 from tryggheim.commands._startup import ADMIN_DATABASE, fail, load_settings, required
 
@@ -84,6 +84,7 @@ for sub_app, sub_name in [
     *_admin_audit.register(lambda work: _run(work)),
 ]:
     app.add_typer(sub_app, name=sub_name)
+app.command("export")(_admin_export.command(lambda work: _run(work)))
 
 
 @municipality_app.command("add")

@@ -100,6 +100,33 @@ async def patients_by_identifier(
     return [_patient(row) for row in await cur.fetchall()]
 
 
+async def load_patients(conn: AsyncConnection[Any], patient_ids: Collection[UUID]) -> dict[UUID, PatientFacts]:
+    """The patients with these ids, by id."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"{_PATIENT} WHERE p.id = ANY(%s)", (list(patient_ids),))
+    return {row["id"]: _patient(row) for row in await cur.fetchall()}
+
+
+async def patients_in_scope(
+    conn: AsyncConnection[Any], municipality_id: UUID, team_ids: Collection[UUID] | None, hidden: Collection[UUID]
+) -> list[UUID]:
+    """The ids of a municipality's patients (of these care teams when given) but the hidden ones, by id."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id FROM patients WHERE municipality_id = %s AND (%s::uuid[] IS NULL OR care_team_id = ANY(%s)) "
+        "AND NOT id = ANY(%s) ORDER BY id",
+        (municipality_id, None if team_ids is None else list(team_ids), None if team_ids is None else list(team_ids),
+         list(hidden)),
+    )  # fmt: skip
+    return [row["id"] for row in await cur.fetchall()]
+
+
+async def patient_of_answers(conn: AsyncConnection[Any], response_id: int) -> UUID | None:
+    """The patient whose answering a QuestionnaireResponse id names (None: none)."""
+    found = await answers_by_id(conn, response_id)
+    return None if found is None else found.patient_id
+
+
 async def patient_of_observation(conn: AsyncConnection[Any], observation_id: int) -> UUID | None:
     """The patient a stored reading belongs to (None: no such reading, or a home's shared sensor's)."""
     cur = conn.cursor(row_factory=dict_row)
@@ -122,19 +149,19 @@ async def load_observations(conn: AsyncConnection[Any], ids: Collection[int]) ->
 
 
 async def search_observations(
-    conn: AsyncConnection[Any], patient_id: UUID, metrics: Collection[str] | None,
+    conn: AsyncConnection[Any], patient_ids: Sequence[UUID], metrics: Collection[str] | None,
     since: datetime | None, until: datetime | None, page: Page,
 ) -> tuple[list[ObservationFacts], int]:  # fmt: skip
-    """One page of a patient's readings (`since` <= t < `until`, of `metrics` when given; a panel's later members
+    """One page of the patients' readings (`since` <= t < `until`, of `metrics` when given; a panel's later members
     are left out where its first is stored) by (t, id), with its partners, and the total count of the search."""
     where = (
-        "o.patient_id = %(patient)s AND (%(metrics)s::text[] IS NULL OR o.metric = ANY(%(metrics)s)) "  # noqa: S608 - fixed text
+        "o.patient_id = ANY(%(patients)s) AND (%(metrics)s::text[] IS NULL OR o.metric = ANY(%(metrics)s)) "  # noqa: S608 - fixed text
         "AND (%(since)s::timestamptz IS NULL OR o.t >= %(since)s) "
         "AND (%(until)s::timestamptz IS NULL OR o.t < %(until)s) "
         "AND NOT (o.metric = ANY(%(followers)s) AND EXISTS (SELECT 1 FROM observations p WHERE p.metric <> o.metric "
         f"AND p.metric = ANY(%(members)s) AND NOT p.metric = ANY(%(followers)s) AND {_PARTNER}))"
     )
-    params = {"patient": patient_id, "metrics": _with_panels(metrics), "since": since, "until": until,
+    params = {"patients": list(patient_ids), "metrics": _with_panels(metrics), "since": since, "until": until,
               "followers": _panel_followers(), "members": _panel_members(), "count": page.count}  # fmt: skip
     after = ""
     if page.after is not None:
@@ -169,27 +196,31 @@ async def reference_limits(conn: AsyncConnection[Any], patient_id: UUID) -> dict
     return {metric: entries[0].limits for metric, entries in found.items() if entries}
 
 
-async def search_answers(conn: AsyncConnection[Any], patient_id: UUID, page: Page) -> tuple[list[AnswerFacts], int]:
-    """One page of the patient's own answerings (`cloud.ingest.self_report`: readings the patient authored), by
+async def search_answers(
+    conn: AsyncConnection[Any], patient_ids: Sequence[UUID], page: Page
+) -> tuple[list[AnswerFacts], int]:
+    """One page of the patients' own answerings (`cloud.ingest.self_report`: readings the patient authored), by
     (time, first id), and their total count."""
-    where = "patient_id = %(p)s AND source = 'manual' AND entered_by = %(p)s AND metric = ANY(%(metrics)s)"
-    params: dict[str, Any] = {"p": patient_id, "metrics": sorted(ANSWER_METRICS), "count": page.count}
+    where = "patient_id = ANY(%(p)s) AND source = 'manual' AND entered_by = patient_id AND metric = ANY(%(metrics)s)"
+    params: dict[str, Any] = {"p": list(patient_ids), "metrics": sorted(ANSWER_METRICS), "count": page.count}
     having = ""
     if page.after is not None:
         having = " HAVING (t, min(id)) > (%(after_t)s, %(after_id)s)"
         params["after_t"], params["after_id"] = page.after
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"SELECT t, array_agg(id ORDER BY id) AS ids FROM observations WHERE {where} GROUP BY t{having} "  # noqa: S608 - fixed text
+        f"SELECT patient_id, t, array_agg(id ORDER BY id) AS ids FROM observations WHERE {where} "  # noqa: S608 - fixed text
+        f"GROUP BY patient_id, t{having} "
         "ORDER BY t, min(id) LIMIT %(count)s",
         params,
     )
     groups = await cur.fetchall()
-    await cur.execute(f"SELECT count(DISTINCT t) AS n FROM observations WHERE {where}", params)  # noqa: S608 - fixed text
+    await cur.execute(f"SELECT count(DISTINCT (patient_id, t)) AS n FROM observations WHERE {where}", params)  # noqa: S608 - fixed text
     total = await cur.fetchone()
     readings = await load_observations(conn, [i for group in groups for i in group["ids"]])
     answers = [
-        AnswerFacts(patient_id, group["t"], tuple(r for r in readings if r.id in set(group["ids"]))) for group in groups
+        AnswerFacts(group["patient_id"], group["t"], tuple(r for r in readings if r.id in set(group["ids"])))
+        for group in groups
     ]
     return answers, int(total["n"]) if total else 0
 
@@ -252,13 +283,15 @@ async def load_alert(conn: AsyncConnection[Any], alert_id: int) -> AlertFacts | 
     return found[0] if found else None
 
 
-async def search_alerts(conn: AsyncConnection[Any], patient_id: UUID, page: Page) -> tuple[list[AlertFacts], int]:
-    """One page of the patient's alerts and episodes by id, and their total count."""
+async def search_alerts(
+    conn: AsyncConnection[Any], patient_ids: Sequence[UUID], page: Page
+) -> tuple[list[AlertFacts], int]:
+    """One page of the patients' alerts and episodes by id, and their total count."""
     after = page.after[0] if page.after is not None else 0
-    found = await _alerts(conn, "patient_id = %(p)s AND id > %(after)s", {"p": patient_id, "after": after,
-                                                                          "count": page.count})  # fmt: skip
+    params = {"p": list(patient_ids), "after": after, "count": page.count}
+    found = await _alerts(conn, "patient_id = ANY(%(p)s) AND id > %(after)s", params)
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute("SELECT count(*) AS n FROM alerts WHERE patient_id = %s", (patient_id,))
+    await cur.execute("SELECT count(*) AS n FROM alerts WHERE patient_id = ANY(%s)", (list(patient_ids),))
     total = await cur.fetchone()
     return found, int(total["n"]) if total else 0
 
@@ -331,13 +364,13 @@ async def load_device(conn: AsyncConnection[Any], device_id: UUID) -> tuple[Devi
     return facts, gateway["patient_id"]
 
 
-async def patient_devices(conn: AsyncConnection[Any], patient_id: UUID) -> list[DeviceFacts]:
-    """The devices ever assigned to the patient or their home, and the gateways they are registered to, by id."""
+async def patient_devices(conn: AsyncConnection[Any], patient_ids: Sequence[UUID]) -> list[DeviceFacts]:
+    """The devices ever assigned to the patients or their homes, and the gateways they are registered to, by id."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"{_DEVICE} WHERE d.id IN (SELECT a.device_id FROM device_assignments a WHERE a.patient_id = %(p)s "  # noqa: S608 - fixed text
-        "OR a.home_id = (SELECT home_id FROM patients WHERE id = %(p)s)) ORDER BY d.id",
-        {"p": patient_id},
+        f"{_DEVICE} WHERE d.id IN (SELECT a.device_id FROM device_assignments a WHERE a.patient_id = ANY(%(p)s) "  # noqa: S608 - fixed text
+        "OR a.home_id IN (SELECT home_id FROM patients WHERE id = ANY(%(p)s))) ORDER BY d.id",
+        {"p": list(patient_ids)},
     )
     devices = [_device(row) for row in await cur.fetchall()]
     gateway_ids = sorted({d.gateway_id for d in devices if d.gateway_id is not None})
@@ -351,3 +384,11 @@ def devices_page(devices: Sequence[DeviceFacts], page: Page) -> list[DeviceFacts
     """One page of a patient's devices (a handful: paged in memory by id)."""
     after = str(page.after[0]) if page.after is not None else ""
     return [d for d in devices if str(d.id) > after][: page.count]
+
+
+async def patient_municipality(conn: AsyncConnection[Any], patient_id: UUID) -> UUID | None:
+    """The municipality of a patient (None: no such patient)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("SELECT municipality_id FROM patients WHERE id = %s", (patient_id,))
+    row = await cur.fetchone()
+    return None if row is None else row["municipality_id"]
