@@ -339,7 +339,8 @@ def _device(row: dict[str, Any]) -> DeviceFacts:
 
 async def load_device(conn: AsyncConnection[Any], device_id: UUID) -> tuple[DeviceFacts, UUID | None] | None:
     """A device (with the gateway it is registered to) or a gateway, and the patient it serves (a device's
-    latest assignment, to the patient or their home; a gateway's home's first resident), or None."""
+    latest assignment, to the patient or their home; a gateway's home's first resident, else the patient of a device
+    registered to it), or None."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(f"{_DEVICE} WHERE d.id = %s", (device_id,))
     row = await cur.fetchone()
@@ -353,7 +354,9 @@ async def load_device(conn: AsyncConnection[Any], device_id: UUID) -> tuple[Devi
         owner = await cur.fetchone()
         return _device(row), owner["patient_id"] if owner else None
     await cur.execute(
-        "SELECT g.id, g.label, (SELECT min(p.id::text)::uuid FROM patients p WHERE p.home_id = g.home_id) "
+        "SELECT g.id, g.label, coalesce((SELECT min(p.id::text)::uuid FROM patients p WHERE p.home_id = g.home_id), "
+        "(SELECT a.patient_id FROM device_registrations r JOIN device_assignments a ON a.device_id = r.device_id "
+        "WHERE r.gateway_id = g.id AND a.patient_id IS NOT NULL ORDER BY upper(a.valid) DESC NULLS FIRST LIMIT 1)) "
         "AS patient_id FROM gateways g WHERE g.id = %s",
         (device_id,),
     )
