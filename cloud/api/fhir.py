@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
@@ -39,6 +39,8 @@ from cloud.requests import Conn
 from common.i18n import N_
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
+RowId = Annotated[str, Path(examples=["1"])]  # a row id (Observation, QuestionnaireResponse); FHIR's name
+DeviceId = Annotated[str, Path(examples=["00000000-0000-4000-8000-000000000000"])]
 MEDIA_TYPE = "application/fhir+json"
 PREFIX = "/fhir"
 Found = Callable[[], Awaitable[dict[str, Any]]]
@@ -105,7 +107,7 @@ async def search_observations(
 
 @router.get("/Observation/{id}", response_class=FhirResponse)
 async def read_observation(
-    conn: Conn, id: str,
+    conn: Conn, id: RowId,
     grant: Annotated[PatientGrant, resource_patient("fhir.observation.read", service.observation_patient,
                                                     N_("No such observation."))],
 ) -> FhirResponse:  # fmt: skip
@@ -123,7 +125,7 @@ async def search_devices(
 
 @router.get("/Device/{id}", response_class=FhirResponse)
 async def read_device(
-    conn: Conn, id: str,
+    conn: Conn, id: DeviceId,
     grant: Annotated[PatientGrant, resource_patient("fhir.device.read", service.device_patient, N_("No such device."))],
 ) -> FhirResponse:  # fmt: skip
     """One Device."""
@@ -140,7 +142,7 @@ async def search_responses(
 
 @router.get("/QuestionnaireResponse/{id}", response_class=FhirResponse)
 async def read_response(
-    conn: Conn, id: str,
+    conn: Conn, id: RowId,
     grant: Annotated[PatientGrant, resource_patient("fhir.questionnaire_response.read", service.response_patient,
                                                     N_("No such questionnaire response."))],
 ) -> FhirResponse:  # fmt: skip
