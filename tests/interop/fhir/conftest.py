@@ -10,10 +10,11 @@ from tests.support.fixtures import app_fixtures
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
-fhir_db, tenants, client = app_fixtures("fhir_db", evaluation=False, escalation=False)
+# One database for the package (tests that use it run in the xdist group "fhir", on one worker).
+fhir_db, tenants, client = app_fixtures("fhir_db", scope="package", evaluation=False, escalation=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def record(fhir_db: TestDatabase, tenants: Tenants) -> Record:
     """Patient A-nord's record."""
     a = tenants.a

@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
@@ -17,6 +18,7 @@ from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, audit_rows
 
+pytestmark = pytest.mark.xdist_group("fhir")  # one worker builds the package's database once
 FHIR_JSON = "application/fhir+json"
 
 

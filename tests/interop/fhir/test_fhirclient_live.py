@@ -17,6 +17,7 @@ from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
+pytestmark = pytest.mark.xdist_group("fhir")  # one worker builds the package's database once
 SETTINGS = {"TRYGGHEIM_AUTH_MODE": "local", "TRYGGHEIM_COOKIE_SECURE": "false", "TRYGGHEIM_EVALUATION": "false",
             "TRYGGHEIM_ESCALATION": "false"}  # fmt: skip
 
