@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cloud.access import audit
 from cloud.access.policy import PatientGrant, PatientScopeFilter
-from cloud.interop.fhir import load, search
+from cloud.interop.fhir import codes, load, search
 from cloud.interop.fhir.detected_issue import detected_issue_resource
 from cloud.interop.fhir.device import device_resource
 from cloud.interop.fhir.facts import AnswerFacts, ObservationFacts, PatientFacts
@@ -145,7 +145,7 @@ async def search_patients(conn: Conn, patients: Sequence[UUID], parsed: Search, 
     chosen = sorted(found.values(), key=lambda p: str(p.id))
     if parsed.identifier is not None:
         system, value = parsed.identifier
-        chosen = [p for p in chosen if (str(p.id) if system == "urn:tryggheim:patient" else p.national_id) == value]
+        chosen = [p for p in chosen if (str(p.id) if system == codes.PATIENT_ID else p.national_id) == value]
     if parsed.ids:
         chosen = [p for p in chosen if str(p.id) in parsed.ids]
     total = len(chosen)

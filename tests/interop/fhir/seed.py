@@ -35,6 +35,7 @@ class Record:
     visit: dict[str, int] = field(default_factory=dict)
     answers: list[int] = field(default_factory=list)
     alert_id: int = 0
+    episode_id: int = 0
 
 
 def _one(conn: psycopg.Connection[dict[str, Any]], sql: str, params: tuple[Any, ...]) -> Any:
@@ -108,6 +109,14 @@ def seed(url: str, municipality: UUID, patient: UUID, staff: UUID) -> Record:
             "'resolved', false, %s, %s, %s, 'NEWS2 7', %s, %s, 'handled') RETURNING id",
             (patient, visit, visit, visit, visit + timedelta(hours=1), staff),
         )
+        record.episode_id = _one(
+            conn,
+            "INSERT INTO alerts (patient_id, rule, alert_class, severity, state, auto_resolve, opened_at, updated_at, "
+            "message, resolved_at) VALUES (%s, 'episode.clinical', 'clinical', 'red', 'resolved', true, %s, %s, "
+            "'Worsening episode', %s) RETURNING id",
+            (patient, visit, visit, visit + timedelta(hours=2)),
+        )
+        conn.execute("UPDATE alerts SET episode_id = %s WHERE id = %s", (record.episode_id, record.alert_id))
         conn.execute(
             "INSERT INTO alert_outcomes (alert_id, outcome, at, note, recorded_by) VALUES (%s, 'on_site', %s, "
             "'Visited, oxygen given', %s)",

@@ -69,8 +69,10 @@ def test_every_resource_kind_reads_and_validates(client: TestClient, tenants: Te
     # ge.news2 reads SpO2, respiratory rate and temperature at the visit: those are what it rests on.
     wanted = {f"Observation/{record.visit[m]}" for m in ("spo2", "resp.rate", "body.temperature")}
     assert {i["reference"] for i in issue["implicated"]} == wanted
+    episode = _get(client, tenants, f"/fhir/DetectedIssue/{record.episode_id}")
+    assert {i["reference"] for i in episode["implicated"]} == wanted  # an episode rests on its members' readings
     issues = _get(client, tenants, "/fhir/DetectedIssue", patient=str(record.patient_id))
-    assert [e["resource"]["id"] for e in issues["entry"]] == [str(record.alert_id)]
+    assert [e["resource"]["id"] for e in issues["entry"]] == [str(record.alert_id), str(record.episode_id)]
 
 
 def test_observation_search_pages_by_key(client: TestClient, tenants: Tenants, record: Record) -> None:
@@ -162,7 +164,7 @@ def test_export_streams_the_whole_record_audited(
     kinds = [r["resourceType"] for r in resources]
     assert kinds[0] == "Patient" and kinds.count("Device") == 2
     assert kinds.count("Observation") == BP_READINGS + len(record.visit) + len(record.answers)
-    assert kinds.count("QuestionnaireResponse") == 1 and kinds.count("DetectedIssue") == 1
+    assert kinds.count("QuestionnaireResponse") == 1 and kinds.count("DetectedIssue") == 2
     [row] = audit_rows(fhir_db.runtime_url, request_id)
     assert (row["action"], row["patient_id"]) == ("patient.export", record.patient_id)
     assert client.get(f"/api/v1/patients/{record.patient_id}/export?format=csv", headers=headers).status_code == 422
@@ -176,6 +178,6 @@ def test_admin_export_command(fhir_db: TestDatabase, record: Record, tmp_path: A
     )
     assert done.returncode == 0, done.stderr
     lines = out.read_text().splitlines()
-    assert json.loads(lines[0])["id"] == str(record.patient_id) and len(lines) == 3 + BP_READINGS + 9 + 2
+    assert json.loads(lines[0])["id"] == str(record.patient_id) and len(lines) == 3 + BP_READINGS + 9 + 1 + 2
     missing = run_cli("admin", "export", "--patient", str(uuid.uuid4()), env=env)
     assert missing.returncode != 0 and "no patient" in missing.stderr
