@@ -31,6 +31,11 @@ def capability_statement(base: str, date: str) -> dict[str, Any]:
                     "type": "number",
                     "documentation": "page size, default 50, at most 200 (capped, said so)",
                 },
+                {
+                    "name": "_cursor",
+                    "type": "string",
+                    "documentation": "the next page's position, as the next link gives it",
+                },
             ],
         }
         for resource, params in SUPPORTED.items()

@@ -40,7 +40,7 @@ def _outcome(response: Any, status: int, code: str) -> str:
 def test_metadata_lists_what_is_served(client: TestClient) -> None:
     statement = valid(client.get("/fhir/metadata").json())
     served = {r["type"]: {p["name"] for p in r["searchParam"]} for r in statement["rest"][0]["resource"]}
-    assert served["Observation"] == {"patient", "code", "date", "_count"}
+    assert served["Observation"] == {"patient", "code", "date", "_count", "_cursor"}
     assert set(served) == {"Patient", "Observation", "Device", "QuestionnaireResponse", "DetectedIssue"}
 
 
