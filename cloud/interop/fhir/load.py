@@ -88,18 +88,6 @@ def _patient(row: dict[str, Any]) -> PatientFacts:
     )  # fmt: skip
 
 
-async def patients_by_identifier(
-    conn: AsyncConnection[Any], municipality_id: UUID, national_id: str | None, patient_id: UUID | None
-) -> list[PatientFacts]:
-    """The municipality's patients with this national identity number or platform id (at most one each)."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        f"{_PATIENT} WHERE p.municipality_id = %s AND (p.national_id = %s OR p.id = %s) ORDER BY p.id",
-        (municipality_id, national_id, patient_id),
-    )
-    return [_patient(row) for row in await cur.fetchall()]
-
-
 async def load_patients(conn: AsyncConnection[Any], patient_ids: Collection[UUID]) -> dict[UUID, PatientFacts]:
     """The patients with these ids, by id."""
     cur = conn.cursor(row_factory=dict_row)
