@@ -29,6 +29,7 @@ from cloud.api import (
     burden,
     citizen,
     escalation_settings,
+    fhir,
     fleet,
     gateways,
     handover,
@@ -97,6 +98,8 @@ ROUTERS = (
     notify_channels.router,
     interop.router,
     interop_clients.router,
+    fhir.router,
+    fhir.export_router,
     *web_routes.ROUTERS,
 )
 RETRY_AFTER_S = 5
@@ -199,8 +202,9 @@ def _install_middleware(app: FastAPI, settings: CloudSettings) -> None:
 def _answer_errors(app: FastAPI) -> None:
     """The answers to exceptions that routes leave to the application."""
     # Page requests get pages (sign-in, 403, 404, ...); API clients keep the JSON answers.
-    app.add_exception_handler(StarletteHTTPException, web_errors.http_error)
-    app.add_exception_handler(RequestValidationError, web_errors.when_page(_invalid_request))
+    # `/fhir` answers every error as an OperationOutcome (cloud/api/fhir.py).
+    app.add_exception_handler(StarletteHTTPException, fhir.outcomes(web_errors.http_error))
+    app.add_exception_handler(RequestValidationError, fhir.outcomes(web_errors.when_page(_invalid_request)))
     app.add_exception_handler(UnicodeEncodeError, _unstorable_value)
     app.add_exception_handler(psycopg.DataError, _unstorable_value)
     app.add_exception_handler(psycopg.OperationalError, _storage_unavailable)

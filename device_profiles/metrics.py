@@ -50,6 +50,8 @@ class Metric(_Frozen):
 
     key: Annotated[str, Field(pattern=_KEY)]
     loinc: Annotated[str, Field(pattern=r"^\d{1,7}-\d$")] | None
+    # Further LOINC codes of the same measurement that FHIR profiles add as extra codings (SpO2 by pulse oximetry).
+    loinc_extra: tuple[Annotated[str, Field(pattern=r"^\d{1,7}-\d$")], ...] = ()
     mdc: MdcCode | None
     snomed: Annotated[str, Field(pattern=r"^\d{6,18}$")] | None
     unit: Annotated[str, Field(min_length=1)]
@@ -82,6 +84,18 @@ class Metric(_Frozen):
         return self.range is not None and self.range[0] <= value <= self.range[1]
 
 
+class Panel(_Frozen):
+    """Metrics measured together and reported as one panel (blood pressure: systolic and diastolic), with the
+    panel's own codes; the members are its components, in order."""
+
+    key: Annotated[str, Field(pattern=_KEY)]
+    loinc: Annotated[str, Field(pattern=r"^\d{1,7}-\d$")]
+    snomed: Annotated[str, Field(pattern=r"^\d{6,18}$")] | None
+    mdc: MdcCode | None
+    names: Names
+    members: Annotated[tuple[str, ...], Field(min_length=2)]
+
+
 class Conversion(_Frozen):
     """canonical = (value + add) * multiply / divide, restricted to `only_for` metrics when given."""
 
@@ -102,12 +116,15 @@ class Conversion(_Frozen):
 class _CatalogueFile(_Frozen):
     metrics: tuple[Metric, ...]
     conversions: tuple[Conversion, ...]
+    panels: tuple[Panel, ...] = ()
 
 
 class Catalogue:
     """The validated catalogue: metrics by key plus the conversion table."""
 
-    def __init__(self, metrics: tuple[Metric, ...], conversions: tuple[Conversion, ...]) -> None:
+    def __init__(
+        self, metrics: tuple[Metric, ...], conversions: tuple[Conversion, ...], panels: tuple[Panel, ...] = ()
+    ) -> None:
         self.metrics: Mapping[str, Metric] = {metric.key: metric for metric in metrics}
         if len(self.metrics) != len(metrics):
             counts = Counter(metric.key for metric in metrics)
@@ -120,6 +137,10 @@ class Catalogue:
             unknown = set(conversion.only_for or ()) - set(self.metrics)
             if unknown:
                 raise CatalogueError(f"conversions: only_for names unknown metrics {sorted(unknown)}")
+        for panel in panels:
+            if not set(panel.members) <= set(self.metrics):
+                raise CatalogueError(f"panels: {panel.key} names unknown metrics")
+        self.panels: Mapping[str, Panel] = {panel.key: panel for panel in panels}
         self._conversions = conversions
 
     def __getitem__(self, key: str) -> Metric:
@@ -169,7 +190,7 @@ def parse_catalogue(text: str, source: str = "metrics.yaml") -> Catalogue:
         where = ".".join(str(part) for part in first["loc"])
         entry = _entry_key(document, first["loc"])
         raise CatalogueError(f"{source}: {where}{entry}: {first['msg']}") from exc
-    return Catalogue(parsed.metrics, parsed.conversions)
+    return Catalogue(parsed.metrics, parsed.conversions, parsed.panels)
 
 
 def _entry_key(document: object, loc: tuple[int | str, ...]) -> str:

@@ -10,7 +10,10 @@
 - `own_record(a)`       a citizen's own record (ID-porten at the highest level), audited as patient access;
 - `relative_record(a)`  a relative reading the view of a patient who invited them (`cloud.access.relatives`),
                         the link read on every request, audited as patient access;
-- `relative_self(a)`    a signed-in relative about themselves (whom they may follow), audited.
+- `relative_self(a)`    a signed-in relative about themselves (whom they may follow), audited;
+- `patient_query(a)`    a search that may name one patient in its query (FHIR `patient=`): `patient_access` for
+                        it, else `patient_search`;
+- `resource_patient(a, find)` the patient a resource named by the path's `id` belongs to (FHIR reads by id).
 
 Patient data needs a strong sign-in: a staff member signed in through HelseID below security level 4, or a
 citizen below `idporten-loa-high`, is refused it (403) and the refusal is audited; so is a refused credential
@@ -28,7 +31,7 @@ their routes in the OpenAPI document (`x-patient-data`), which is how the audit 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
@@ -411,4 +414,37 @@ def patient_search(action: str, *roles: Role) -> Any:
         return PatientScopeFilter(principal, principal.municipality_id, teams, hidden)
 
     policy.__access_roles__ = [str(role) for role in roles]  # type: ignore[attr-defined]
+    return Depends(policy)
+
+
+def patient_query(action: str, param: str = "patient") -> Any:
+    """Searches whose query may name one patient (FHIR's `patient=`, a reference `Patient/<id>` or the id): with
+    it, exactly `patient_access` for that patient (404 and a record in both chains for another municipality's);
+    without it, `patient_search` over the caller's scope. A value that is no patient reference is a 400."""
+    search = patient_search(action).dependency
+
+    @_mark("patient_search")
+    async def policy(request: Request, conn: Conn) -> PatientGrant | PatientScopeFilter:
+        raw = request.query_params.get(param)
+        if raw is None:
+            return await search(request, conn)  # type: ignore[no-any-return]
+        try:
+            patient_id = UUID(raw.removeprefix("Patient/"))
+        except ValueError:
+            raise refusal(request, 400, N_("The patient parameter is not a reference to a patient.")) from None
+        return await _patient_grant(request, conn, patient_id, action, N_("No such patient."))
+
+    return Depends(policy)
+
+
+def resource_patient(action: str, find: Callable[[Any, str], Awaitable[UUID | None]], missing: str) -> Any:
+    """Access to the patient a resource named by the route's `id` path parameter belongs to, found by `find(conn,
+    id)` (the route's own read): the same scope check and audit record as `patient_access`, for that patient; a
+    resource that does not exist answers 404 like another municipality's."""
+
+    @_mark("patient")
+    async def policy(request: Request, conn: Conn) -> PatientGrant:
+        patient = await find(conn, str(request.path_params.get("id", "")))
+        return await _patient_grant(request, conn, patient, action, missing)
+
     return Depends(policy)

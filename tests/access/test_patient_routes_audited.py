@@ -37,6 +37,38 @@ def alert_ids(access_db: TestDatabase, tenants: Tenants) -> dict[uuid.UUID, int]
     return found
 
 
+# (patient, FHIR resource type) -> an id of that patient's resource, for the FHIR reads `/fhir/<type>/{id}`.
+FHIR_IDS: dict[tuple[uuid.UUID, str], str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fhir_ids(access_db: TestDatabase, tenants: Tenants) -> None:
+    """Per patient, an answer they gave themselves (an Observation and a QuestionnaireResponse) and a device
+    assigned to them, so that the FHIR reads by id have something of each patient to read."""
+    with psycopg.connect(access_db.runtime_url, autocommit=True, row_factory=dict_row) as conn:
+        for tenant in (tenants.a, tenants.b):
+            for patient in tenant.patients.values():
+                reading = conn.execute(
+                    "INSERT INTO observations (source, entered_by, audit_id, patient_id, metric, value, unit, t, "
+                    "received_at) VALUES ('manual', %s, 1, %s, 'symptom.wellbeing', 3, '{score}', now(), now()) "
+                    "RETURNING id",
+                    (patient, patient),
+                ).fetchone()
+                device = conn.execute(
+                    "INSERT INTO devices (municipality_id, profile_id, address) VALUES (%s, 'omron-evolv-hem-7600t', "
+                    "%s) RETURNING id",
+                    (tenant.municipality_id, f"fhir-{patient}"),
+                ).fetchone()
+                assert reading is not None and device is not None
+                conn.execute(
+                    "INSERT INTO device_assignments (device_id, patient_id, valid) VALUES (%s, %s, tstzrange(now(), "
+                    "NULL))",
+                    (device["id"], patient),
+                )
+                FHIR_IDS[(patient, "Observation")] = FHIR_IDS[(patient, "QuestionnaireResponse")] = str(reading["id"])
+                FHIR_IDS[(patient, "Device")] = str(device["id"])
+
+
 @pytest.fixture(scope="module")
 def waiting_proposals(access_db: TestDatabase, tenants: Tenants) -> None:
     """A baseline proposal waiting for each patient, so that the decision route has something to decide."""
@@ -64,7 +96,7 @@ def _with_examples(path: str, operation: dict[str, Any]) -> str:
     query = []
     for parameter in operation.get("parameters", []):
         name, where = parameter["name"], parameter["in"]
-        if name in {"patient_id", "alert_id"} or not parameter.get("required"):
+        if name in {"patient_id", "alert_id"} or _fhir_read(path) or not parameter.get("required"):
             continue
         value = parameter["schema"]["examples"][0]
         if where == "path":
@@ -121,13 +153,21 @@ def _caller(roles: list[str]) -> Role:
     raise AssertionError(f"no test caller for roles {roles}")
 
 
+def _fhir_read(path: str) -> str | None:
+    """The resource type of a FHIR read by id (`/fhir/Observation/{id}`), else None."""
+    found = re.match(r"^/fhir/(\w+)/\{id\}$", path)
+    return found[1] if found else None
+
+
 def _url(path: str, patient_id: uuid.UUID, alert_ids: dict[uuid.UUID, int]) -> str:
+    if (kind := _fhir_read(path)) is not None:
+        return path.replace("{id}", FHIR_IDS[(patient_id, kind)])
     url = re.sub(r"\{patient_id\}", str(patient_id), path)
     return re.sub(r"\{alert_id\}", str(alert_ids[patient_id]), url)
 
 
 def _names_a_patient(path: str) -> bool:
-    return "{patient_id}" in path or "{alert_id}" in path
+    return "{patient_id}" in path or "{alert_id}" in path or _fhir_read(path) is not None
 
 
 def _call(

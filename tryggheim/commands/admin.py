@@ -26,7 +26,14 @@ from cloud.gateways import credentials, devices
 from cloud.registry import assignments
 from cloud.registry.errors import RegistryError
 from cloud.registry.identity import IdentifierError, national_id
-from tryggheim.commands import _admin_audit, _admin_escalation, _admin_interop, _admin_registry, _admin_service
+from tryggheim.commands import (
+    _admin_audit,
+    _admin_escalation,
+    _admin_export,
+    _admin_interop,
+    _admin_registry,
+    _admin_service,
+)
 from tryggheim.commands._fleet import fleet
 from tryggheim.commands._startup import ADMIN_DATABASE, fail, load_settings, required
 
@@ -85,6 +92,7 @@ for sub_app, sub_name in [
     *_admin_interop.register(lambda work: _run(work)),
 ]:
     app.add_typer(sub_app, name=sub_name)
+app.command("export")(_admin_export.command(lambda work: _run(work)))
 
 
 @municipality_app.command("add")
