@@ -59,8 +59,8 @@ from cloud.db.pool import make_pool
 from cloud.escalation.runner import EscalationRunner
 from cloud.evaluation.runner import EvaluationRunner
 from cloud.ingest.uploads import UploadSlots
-from cloud.interop.runner import InteropRunner
 from cloud.ingest.validate import storable
+from cloud.interop.runner import InteropRunner
 from cloud.registry.errors import RegistryError
 from cloud.web import errors as web_errors
 from cloud.web import routes as web_routes

@@ -103,14 +103,15 @@ def read_answer(sent: Sequence[Entry], answer: Any) -> list[EntryResult]:
     if isinstance(answer, dict) and answer.get("resourceType") == "Bundle" and answer.get("type") == "batch-response":
         for item in answer.get("entry") or []:
             if isinstance(item, dict) and isinstance(item.get("fullUrl"), str):
-                by_url[item["fullUrl"]] = item.get("response") if isinstance(item.get("response"), dict) else {}
+                response = item.get("response")
+                by_url[item["fullUrl"]] = response if isinstance(response, dict) else {}
     results = []
     for e in sent:
-        response = by_url.get(e.full_url)
-        if response is None:
+        found = by_url.get(e.full_url)
+        if found is None:
             results.append(EntryResult(e.full_url, False, "PMD's answer does not mention this entry"))
             continue
-        status = str(response.get("status", "")).split(" ", 1)[0]
+        status = str(found.get("status", "")).split(" ", 1)[0]
         ok = status.startswith("2")
-        results.append(EntryResult(e.full_url, ok, "shared" if ok else _reason(response)))
+        results.append(EntryResult(e.full_url, ok, "shared" if ok else _reason(found)))
     return results

@@ -9,7 +9,7 @@ VKP alert code and every severity level one of VKP's (0, 10, 20, 30, 40).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -114,5 +114,8 @@ def document_name(
 
 def severity_level(table: CodeTable, *, severity: str, alarm: bool) -> int:
     """VKP's severity level of an alert: critical for alarms, else by colour."""
-    levels: Mapping[str, int] = table.severity_levels
-    return levels["alarm"] if alarm else levels.get(severity, 0)
+    if alarm:
+        return table.severity_levels["alarm"]
+    if severity in ("red", "yellow"):
+        return table.severity_levels["red" if severity == "red" else "yellow"]
+    return 0

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from alerts.protocols.load import load_protocol, protocol_names
-from cloud.interop.vkp.codes import document_name, load, mapping, severity_level
-from cloud.interop.vkp.codes import MAPPING_FILE
+from cloud.interop.vkp.codes import MAPPING_FILE, document_name, load, mapping, severity_level
 
 
 def _shipped_rules():
@@ -55,8 +54,14 @@ def test_vkp_codes_of_the_dho_guide(rule: str, detector: str | None, metrics: tu
 
 def test_platform_alerts_and_equipment_are_not_journaled() -> None:
     table = mapping()
-    assert document_name(table, rule="notify.delivery_failed", detector=None, metrics=(), alert_class="data_quality") is None
-    assert document_name(table, rule="live.low_battery", detector="low_battery", metrics=(), alert_class="liveness") is None
+    assert (
+        document_name(table, rule="notify.delivery_failed", detector=None, metrics=(), alert_class="data_quality")
+        is None
+    )
+    assert (
+        document_name(table, rule="live.low_battery", detector="low_battery", metrics=(), alert_class="liveness")
+        is None
+    )
 
 
 def test_trygghetsalarm_code_is_flagged_unverified() -> None:
@@ -77,7 +82,10 @@ def test_severity_levels() -> None:
     ("change", "complaint"),
     [
         (("  zscore: measurement\n", ""), "detectors without a VKP document: zscore"),
-        (("  threshold: measurement\n", "  threshold: measurement\n  wavelet: measurement\n"), "does not know: wavelet"),
+        (
+            ("  threshold: measurement\n", "  threshold: measurement\n  wavelet: measurement\n"),
+            "does not know: wavelet",
+        ),
         (('    code: "5.2.1"', '    code: "9.9"'), "code"),
         (("  red: 30", "  red: 35"), "severity levels"),
         (("  news2: measurement", "  news2: telepathy"), "not defined: telepathy"),

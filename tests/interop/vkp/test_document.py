@@ -21,8 +21,13 @@ def _weight(observation_id: int) -> dict[str, Any]:
         "resourceType": "Observation",
         "id": str(observation_id),
         "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                  "code": "vital-signs"}]}],  # fmt: skip
+        "category": [
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}
+                ]
+            }
+        ],
         "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
         "subject": {"reference": "Patient/6f0b", "identifier": FNR},
         "device": {"reference": "Device/aa", "display": "A&D UC-352BLE"},
@@ -31,7 +36,9 @@ def _weight(observation_id: int) -> dict[str, Any]:
     }
 
 
-def _facts(name: str, *, observations: list[dict[str, Any]], missing: str | None = None, by: Person | None = None) -> JournalInput:
+def _facts(
+    name: str, *, observations: list[dict[str, Any]], missing: str | None = None, by: Person | None = None
+) -> JournalInput:
     nurse = Person("Nina Nilsen", hpr_number="181000001", staff_id="5a2d")
     return JournalInput(
         alert_id=42, document=mapping().documents[name], patient_identifier=FNR, title="Vekt opp over 2 kg på 3 dager",
@@ -57,9 +64,9 @@ def test_measurement_alert_document() -> None:
     assert bundle["entry"][0]["resource"]["resourceType"] == "Composition"
     composition = bundle["entry"][0]["resource"]
     assert composition["meta"]["profile"] == ["http://ehelse.no/fhir/StructureDefinition/vkp-Composition-v090"]
-    assert composition["type"]["coding"][0] == {
-        "system": "http://ehelse.no/fhir/CodeSystem/vkp-alert-code-v090", "code": "5.2.1", "display": "Måling rapportert"
-    }  # fmt: skip
+    coding = composition["type"]["coding"][0]
+    assert coding["system"] == "http://ehelse.no/fhir/CodeSystem/vkp-alert-code-v090"
+    assert (coding["code"], coding["display"]) == ("5.2.1", "Måling rapportert")
     assert composition["subject"] == {"identifier": FNR}
     assert composition["author"] == [{"identifier": {"system": "urn:oid:2.16.578.1.12.4.1.4.4", "value": "181000001"},
                                       "display": "Nina Nilsen"}]  # fmt: skip
