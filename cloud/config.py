@@ -154,6 +154,9 @@ class CloudSettings(BaseSettings):
         "municipalities that configured a client (cloud/interop).",
     )
     interop_tick_s: float = Field(default=5.0, gt=0, le=300, description="VKP journal and PMD sharing interval.")
+    interop_backoff_s: float = Field(
+        default=30.0, gt=0, le=3600, description="First retry of a failed journaling or sharing; doubles, max 1 h."
+    )
     notify_max_attempts: int = Field(default=8, ge=1, le=50, description="Delivery attempts before dead-letter.")
     notify_backoff_s: float = Field(default=15.0, gt=0, le=3600, description="First retry delay; doubles per try.")
     public_url: str = Field(

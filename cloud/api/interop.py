@@ -64,9 +64,7 @@ class JournalOut(BaseModel):
 
 
 @router.get("/patients/{patient_id}/pmd-sharing")
-async def pmd_sharing(
-    conn: Conn, grant: Annotated[PatientGrant, patient_access("pmd.read")]
-) -> PmdSharingOut:
+async def pmd_sharing(conn: Conn, grant: Annotated[PatientGrant, patient_access("pmd.read")]) -> PmdSharingOut:
     """The patient's PMD consent and what waits to be shared."""
     return PmdSharingOut(**(await status.pmd_sharing(conn, grant.patient_id)))
 

@@ -40,6 +40,7 @@ class InteropRunner:
         self.settings = settings
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self._http = httpx.AsyncClient()
+        self.backoff_s = settings.interop_backoff_s
         self._scheduler: AsyncIOScheduler | None = None
 
     async def start(self) -> None:
@@ -68,7 +69,12 @@ class InteropRunner:
         try:
             await vkp.sweep(self.pool, now=datetime.now(UTC), window=window)
             for _ in range(ROUND_LIMIT):
-                if await vkp.deliver(self.pool, self._http, now=datetime.now(UTC), process=self.process) is None:
+                if (
+                    await vkp.deliver(
+                        self.pool, self._http, now=datetime.now(UTC), process=self.process, backoff_s=self.backoff_s
+                    )
+                    is None
+                ):
                     break
         except Exception:  # the database or a peer may be down: the next tick tries again
             log.exception("VKP journaling round failed")
@@ -80,9 +86,9 @@ class InteropRunner:
     async def share(self) -> None:
         """One PMD round: new measurements of consenting patients, then refused entries one by one."""
         try:
-            await pmd.share_new(self.pool, self._http, now=datetime.now(UTC))
+            await pmd.share_new(self.pool, self._http, now=datetime.now(UTC), backoff_s=self.backoff_s)
             for _ in range(ROUND_LIMIT):
-                if not await pmd.retry_one(self.pool, self._http, now=datetime.now(UTC)):
+                if not await pmd.retry_one(self.pool, self._http, now=datetime.now(UTC), backoff_s=self.backoff_s):
                     break
         except Exception:
             log.exception("PMD sharing round failed")

@@ -83,7 +83,7 @@ async def post_batch(
     return results, ""
 
 
-async def share_new(pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: datetime) -> int:
+async def share_new(pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: datetime, backoff_s: float) -> int:
     """One round over every consenting patient; returns how many measurements PMD accepted."""
     metrics = shareable_metrics()
     async with pool.connection() as conn:
@@ -112,12 +112,12 @@ async def share_new(pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: 
         refused = [(e.observation_id, e.full_url, e.resource, r.detail) for e, r in zip(entries, results, strict=True)
                    if not r.ok]  # fmt: skip
         async with pool.connection() as conn, conn.transaction():
-            await shares.advance(conn, sharer, last=rows[-1], refused=refused, now=now)
+            await shares.advance(conn, sharer, last=rows[-1], refused=refused, now=now, backoff_s=backoff_s)
         accepted += len(entries) - len(refused)
     return accepted
 
 
-async def retry_one(pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: datetime) -> bool:
+async def retry_one(pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: datetime, backoff_s: float) -> bool:
     """Send the most overdue refused entry alone, holding its lock; False when nothing is due."""
     async with pool.connection() as conn, conn.transaction():
         retry = await shares.claim_retry(conn, now=now)
@@ -134,5 +134,5 @@ async def retry_one(pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: 
                 *client, [sent], person_id=identifier["value"], kommunenummer=retry.kommunenummer,
             )  # fmt: skip
             ok, detail = (results[0].ok, results[0].detail) if results else (False, reason)
-        await shares.settle_retry(conn, retry, ok=ok, detail=detail, now=now)
+        await shares.settle_retry(conn, retry, ok=ok, detail=detail, now=now, backoff_s=backoff_s)
     return True

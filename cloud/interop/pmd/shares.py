@@ -19,7 +19,6 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-FIRST_BACKOFF_S = 60.0
 MAX_BACKOFF_S = 6 * 3600.0
 
 
@@ -48,9 +47,10 @@ class Retry:
     attempts: int
 
 
-def backoff(attempts: int) -> timedelta:
-    """The wait after `attempts` failures: doubling from a minute, at most six hours, never giving up."""
-    return timedelta(seconds=min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** max(0, attempts - 1)))
+def backoff(attempts: int, first_s: float) -> timedelta:
+    """The wait after `attempts` failures: doubling from `first_s`, at most six hours (PMD is not urgent),
+    never giving up."""
+    return timedelta(seconds=min(MAX_BACKOFF_S, first_s * 2 ** max(0, attempts - 1)))
 
 
 async def sharers(conn: AsyncConnection[Any]) -> list[Sharer]:
@@ -106,6 +106,7 @@ async def advance(
     last: dict[str, Any],
     refused: Sequence[tuple[int, str, dict[str, Any], str]],
     now: datetime,
+    backoff_s: float,
 ) -> None:
     """After a round: the cursor past `last` (its `id` and `stored_at`) and each refused entry
     (observation id, fullUrl, resource, reason) filed for retry. Call in one transaction."""
@@ -125,8 +126,8 @@ async def advance(
             VALUES (%s, %s, %s, %s, %s, 1, %s, %s)
             ON CONFLICT (observation_id) DO NOTHING
             """,
-            (observation_id, sharer.patient_id, sharer.municipality_id, url, Jsonb(resource), now + backoff(1),
-             reason[:2000]),
+            (observation_id, sharer.patient_id, sharer.municipality_id, url, Jsonb(resource),
+             now + backoff(1, backoff_s), reason[:2000]),
         )  # fmt: skip
 
 
@@ -150,7 +151,9 @@ async def claim_retry(conn: AsyncConnection[Any], *, now: datetime) -> Retry | N
     return Retry(**row) if row else None
 
 
-async def settle_retry(conn: AsyncConnection[Any], retry: Retry, *, ok: bool, detail: str, now: datetime) -> None:
+async def settle_retry(
+    conn: AsyncConnection[Any], retry: Retry, *, ok: bool, detail: str, now: datetime, backoff_s: float
+) -> None:
     """Mark a retried entry shared, or back it off again with the new reason."""
     if ok:
         await conn.execute(
@@ -161,7 +164,7 @@ async def settle_retry(conn: AsyncConnection[Any], retry: Retry, *, ok: bool, de
     attempts = retry.attempts + 1
     await conn.execute(
         "UPDATE pmd_retries SET attempts = %s, next_attempt_at = %s, last_error = %s WHERE observation_id = %s",
-        (attempts, now + backoff(attempts), detail[:2000], retry.observation_id),
+        (attempts, now + backoff(attempts, backoff_s), detail[:2000], retry.observation_id),
     )
 
 

@@ -19,7 +19,6 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-FIRST_BACKOFF_S = 30.0
 MAX_BACKOFF_S = 3600.0
 
 
@@ -65,9 +64,9 @@ class JournalState:
         return self.journaled_at is None and self.last_error is not None
 
 
-def backoff(attempts: int) -> timedelta:
-    """The wait after `attempts` failures: doubling from 30 s, at most an hour, never giving up."""
-    return timedelta(seconds=min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** max(0, attempts - 1)))
+def backoff(attempts: int, first_s: float) -> timedelta:
+    """The wait after `attempts` failures: doubling from `first_s`, at most an hour, never giving up."""
+    return timedelta(seconds=min(MAX_BACKOFF_S, first_s * 2 ** max(0, attempts - 1)))
 
 
 async def candidates(
@@ -144,6 +143,7 @@ async def record(
     detail: str,
     process: str,
     now: datetime,
+    backoff_s: float,
     receipt: dict[str, Any] | None = None,
 ) -> None:
     """Keep the attempt; on success mark the row journaled, else back off and keep the reason."""
@@ -161,7 +161,7 @@ async def record(
         return
     await conn.execute(
         "UPDATE vkp_journal SET attempts = %s, last_error = %s, next_attempt_at = %s WHERE alert_id = %s",
-        (attempts, detail[:2000], now + backoff(attempts), due.alert_id),
+        (attempts, detail[:2000], now + backoff(attempts, backoff_s), due.alert_id),
     )
 
 

@@ -174,7 +174,7 @@ async def sweep(pool: AsyncConnectionPool, *, now: datetime, window: timedelta) 
 
 
 async def deliver(
-    pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: datetime, process: str
+    pool: AsyncConnectionPool, http: httpx.AsyncClient, *, now: datetime, process: str, backoff_s: float
 ) -> Delivered | None:
     """Send the most overdue journal row, holding its lock, and record the attempt; None when nothing is due."""
     table = mapping()
@@ -185,7 +185,7 @@ async def deliver(
         sent = await _send(conn, due, http, table)
         await journal.record(
             conn, due, ok=sent.ok, status=sent.status, detail=sent.detail, process=process, now=now,
-            receipt=sent.receipt,
+            backoff_s=backoff_s, receipt=sent.receipt,
         )  # fmt: skip
     if not sent.ok:
         log.warning("journaling alert %s failed: %s", due.alert_id, sent.detail)
