@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 RECENT = timedelta(hours=1)
 CATCH_UP = timedelta(days=7)
 CATCH_UP_EVERY_S = 3600
-PMD_EVERY_S = 60.0
+PMD_EVERY_TICKS = 12  # PMD every minute with the default 5 s tick: sharing is not urgent
 ROUND_LIMIT = 100  # rows sent per loop and tick, so one loop never holds the process for long
 
 
@@ -50,7 +50,7 @@ class InteropRunner:
         jobs: list[tuple[Callable[[], Awaitable[None]], float]] = [
             (self.journal, self.settings.interop_tick_s),
             (self.catch_up, CATCH_UP_EVERY_S),
-            (self.share, max(self.settings.interop_tick_s, PMD_EVERY_S)),
+            (self.share, self.settings.interop_tick_s * PMD_EVERY_TICKS),
         ]
         for job, every in jobs:
             self._scheduler.add_job(

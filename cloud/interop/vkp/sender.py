@@ -62,12 +62,15 @@ def judge(response: httpx.Response) -> Sent:
     status = response.status_code
     answer, readable = _body(response)
     snippet = response.text[:_SHOWN].strip()
+    if 200 <= status < 300 and not readable:
+        # We cannot tell whether VKP stored it: sending again is safe (the document's identifier is stable, so
+        # VKP can tell a repeat), losing it is not.
+        return Sent(False, status, f"VKP answered {status}, but its answer is not JSON: {snippet!r}; sent again")
     if 200 <= status < 300:
         receipt: dict[str, Any] = {"status": status, "location": response.headers.get("location")}
         if isinstance(answer, dict):
             receipt["id"] = answer.get("id")
-        detail = "journaled" if readable else f"journaled ({status}), but VKP's answer is not JSON"
-        return Sent(True, status, detail, receipt)
+        return Sent(True, status, "journaled", receipt)
     outcome = _outcome_text(answer)
     if status == 400:
         if outcome is not None:

@@ -19,7 +19,7 @@ from cloud.access import audit
 from cloud.access.roles import Role
 from cloud.interop import clients
 from cloud.interop.clients import ClientConfigError, ClientSettings
-from tests.interop.helseid.conftest import CLIENT_KEY
+from tests.interop.conftest import CLIENT_KEY
 from tests.support.fixtures import app_fixtures
 from tests.support.oidc import OidcProvider
 from tests.support.proc import env_with, run_cli

@@ -23,7 +23,7 @@ from cloud.access.provider import IdentityProvider
 from cloud.db.embedded import free_port
 from cloud.interop.helseid import HELSEID_REFUSED, InteropRefused, InteropUnavailable, MachineClient
 from common.i18n import translations
-from tests.interop.helseid.conftest import CLIENT_KEY, SHORT_SCOPE, SHORT_TTL_S, VKP_READ_SCOPE
+from tests.interop.conftest import CLIENT_KEY, SHORT_SCOPE, SHORT_TTL_S, VKP_READ_SCOPE
 from tests.support.oidc import OidcProvider, dpop_proof
 from tryggheim.demo.fhir_peer import PMD_SCOPE, VKP_SCOPE, FhirPeer, summary
 

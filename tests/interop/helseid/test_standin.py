@@ -14,7 +14,7 @@ from joserfc.jwk import ECKey
 from cloud.access.provider import IdentityProvider
 from cloud.interop.clients import read_key
 from cloud.interop.helseid import InteropRefused, MachineClient
-from tests.interop.helseid.conftest import CLIENT_KEY, OTHER_KEY
+from tests.interop.conftest import CLIENT_KEY, OTHER_KEY
 from tests.support.oidc import client_assertion, dpop_proof, new_keys
 from tryggheim.demo.fhir_peer import PMD_AUDIENCE, PMD_SCOPE, VKP_AUDIENCE, VKP_SCOPE
 from tryggheim.demo.helseid_standin import HelseIdStandIn, start_national_services

@@ -1,5 +1,5 @@
 """The real OpenID provider set up like HelseID for machine clients, and the VKP/PMD stand-ins, shared by the
-module's tests (one provider process and one peer per test worker)."""
+interop tests (one provider process and one peer per test worker)."""
 
 from __future__ import annotations
 
