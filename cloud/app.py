@@ -125,38 +125,12 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
         await gateway_pool.open(wait=False)
-        runner = (
-            EvaluationRunner(pool, poll_s=evaluation_poll_s, trial_days=settings.baseline_trial_days)
-            if settings.evaluation
-            else None
-        )
-        app.state.evaluation = runner
-        if runner is not None:
-            await runner.start()
-        escalation = EscalationRunner(pool, settings) if settings.escalation else None
-        app.state.escalation = escalation
-        live = Broadcaster(str(pool.conninfo))
-        app.state.live = live
-        await live.start()
-        if escalation is not None:
-            await escalation.start()
-        app.state.anchoring = await start_anchoring(pool, settings)
-        interop_runner = InteropRunner(pool, settings) if settings.interop else None
-        app.state.interop = interop_runner
-        if interop_runner is not None:
-            await interop_runner.start()
+        workers = await _start_workers(app, pool, settings, evaluation_poll_s)
         try:
             yield
         finally:
-            if interop_runner is not None:
-                await interop_runner.stop()
-            if app.state.anchoring is not None:
-                await app.state.anchoring.stop()
-            if escalation is not None:
-                await escalation.stop()
-            await live.stop()
-            if runner is not None:
-                await runner.stop()
+            for worker in reversed(workers):
+                await worker.stop()
             await gateway_pool.close()
             await pool.close()
             await http.aclose()
@@ -186,6 +160,33 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
 
     _answer_errors(app)
     return app
+
+
+async def _start_workers(
+    app: FastAPI, pool: AsyncConnectionPool, settings: CloudSettings, evaluation_poll_s: float
+) -> list[Any]:
+    """Start the process's background workers (those the settings ask for) and return them in the order they
+    started; each has `stop()`, and they are stopped in the reverse order."""
+    app.state.evaluation = (
+        EvaluationRunner(pool, poll_s=evaluation_poll_s, trial_days=settings.baseline_trial_days)
+        if settings.evaluation
+        else None
+    )
+    app.state.live = Broadcaster(str(pool.conninfo))
+    app.state.escalation = EscalationRunner(pool, settings) if settings.escalation else None
+    started: list[Any] = []
+    for worker in (app.state.evaluation, app.state.live, app.state.escalation):
+        if worker is not None:
+            await worker.start()
+            started.append(worker)
+    app.state.anchoring = await start_anchoring(pool, settings)
+    if app.state.anchoring is not None:
+        started.append(app.state.anchoring)
+    app.state.interop = InteropRunner(pool, settings) if settings.interop else None
+    if app.state.interop is not None:
+        await app.state.interop.start()
+        started.append(app.state.interop)
+    return started
 
 
 def _install_middleware(app: FastAPI, settings: CloudSettings) -> None:

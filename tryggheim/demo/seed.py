@@ -153,12 +153,19 @@ async def _alerts(url: str, patient_id: str) -> list[str]:
     return [f"{rule} ({severity})" for rule, severity in rows]
 
 
+def _last_morning(now: datetime) -> datetime:
+    """06:30 of the newest morning that has passed: a demo started before 06:30 must not send this morning's
+    readings from the future (the ingest would rightly quarantine them as implausible times)."""
+    morning = now.replace(hour=6, minute=30, second=0, microsecond=0)
+    return morning if morning <= now - timedelta(minutes=1) else morning - timedelta(days=1)
+
+
 def _history(now: datetime) -> list[wire.WireJSON]:
     """Kari's simulated morning weights and twice-daily blood pressure and pulse before the scripted days."""
     from device_profiles.sim import HomeSimulator
 
     addresses = {"scale": DEMO_DEVICES[0][0], "blood_pressure": DEMO_DEVICES[1][0]}
-    scripted_from = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=len(DEMO_WEIGHTS) - 1)
+    scripted_from = _last_morning(now).replace(hour=0, minute=0) - timedelta(days=len(DEMO_WEIGHTS) - 1)
     simulator = HomeSimulator(seed=2026, start=now - timedelta(days=HISTORY_DAYS), baseline_weight_kg=DEMO_WEIGHTS[0])
     return wire_readings(
         (addresses[event.device.role], o.metric, o.value, o.unit, event.at)
@@ -204,7 +211,7 @@ async def propose_limits(url: str, patient_id: str) -> str:
 def _readings(now: datetime) -> list[wire.WireJSON]:
     """Six mornings of weights, this morning's blood pressure, and an alarm press just now."""
     scale, monitor, button = (address for address, _ in DEMO_DEVICES)
-    today = now.replace(hour=6, minute=30, second=0, microsecond=0)
+    today = _last_morning(now)
     days = len(DEMO_WEIGHTS)
     items: list[tuple[str, str, float, str, datetime]] = [
         (scale, "body.weight", weight, "kg", today - timedelta(days=days - 1 - i))
