@@ -58,6 +58,23 @@ def _signed_in_get(url: str, username: str, password: str, path: str) -> Any:
         return response.json()
 
 
+def _resolving_journals(url: str, passwords: dict[str, str], alert_id: int) -> dict[str, Any]:
+    """The response centre closes the alarm; its journal note reaches the demo's VKP (the journal state, once
+    it says so)."""
+    with httpx.Client(base_url=url, timeout=10) as centre:
+        login = {"username": "demo.responssenter", "password": passwords["demo.responssenter"]}
+        signed_in = centre.post("/auth/login", json=login)
+        signed_in.raise_for_status()
+        done = centre.post(f"/api/v1/alerts/{alert_id}/outcomes", json={"outcome": "done", "note": "Hjulpet opp"},
+                           headers={"X-CSRF-Token": signed_in.json()["csrf_token"]})  # fmt: skip
+        assert done.status_code == 201, done.text
+        deadline = time.monotonic() + 30
+        while (state := centre.get(f"/api/v1/alerts/{alert_id}/journal").json())["state"] != "journaled":
+            assert time.monotonic() < deadline, state
+            time.sleep(0.5)
+        return dict(state)
+
+
 def _kari_sees_the_nurse(url: str, passwords: dict[str, str]) -> None:
     """Kari signs in with her own account; the nurse opens her record; Kari's page lists the nurse, and her son
     signs in to her page as her relative."""
@@ -156,6 +173,10 @@ def test_demo_tells_its_story_and_leaves_nothing_running_on_sigterm(state: Path)
         # The unacknowledged alarm escalates by e-mail (shortened demo waits) into the printing mail sink.
         mail = wait_for_line(process, "E-post til teamleder@", timeout=90)
         assert "rødt varsel: Trygghetsalarm utløst" in mail and f"{url}/alerts/" in mail and "Kari" not in mail, mail
+        # Closing the alarm journals it to the demo's VKP stand-in, which prints what it took.
+        journal = _resolving_journals(url, passwords, alarm["alert_id"])
+        assert journal["alert_code"] == "3" and journal["attempts"][-1]["ok"], journal
+        assert "201" in wait_for_line(process, "Nasjonale tjenester: VKP POST /vkp/974760673/Bundle from", timeout=30)
         data_dir = _data_dir_of(state)
         assert data_dir.startswith(str(state))
     finally:

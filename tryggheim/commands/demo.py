@@ -6,7 +6,7 @@ import os
 import subprocess
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +15,7 @@ from cloud.runtime import Database, StartupError
 from common.i18n import translations
 from tryggheim.commands._startup import fail, load_settings
 from tryggheim.demo import homes as demo_homes
+from tryggheim.demo import interop as demo_interop
 from tryggheim.demo import kit as demo_kit
 from tryggheim.demo import mail as demo_mail
 from tryggheim.demo import registry as demo_registry
@@ -42,6 +43,23 @@ def _settings(state_dir: Path, smtp_port: int) -> CloudSettings:
     return settings.model_copy(update={"public_url": f"http://{settings.host}:{settings.port}"})
 
 
+def _welcome(url: str, accounts: list[tuple[str, str, str]], nb: Any) -> None:
+    """The accounts, the addresses and what to try, once the service answers."""
+    _ = nb.gettext
+    print(_("Demo accounts (role, user name, password):"), flush=True)
+    for line in demo_seed.describe(accounts, nb):
+        print(line, flush=True)
+    print(_("Tryggheim is running at {url}").format(url=url), flush=True)
+    print(url, flush=True)
+    print(_("Worklist in the browser (sign in as the nurse above): {url}/").format(url=url), flush=True)
+    print(_("Safety alarms in the browser (sign in as the response centre above): {url}/response-centre").format(
+        url=url), flush=True)  # fmt: skip
+    print(_("Kari's own page (sign in as the patient above): {url}/me; her son's (the relative): {url}/relative")
+          .format(url=url), flush=True)  # fmt: skip
+    print(_("Resolve an alert: its journal note goes to the VKP stand-in, and Kari's measurements to PMD."), flush=True)
+    print(_("Press Ctrl-C to stop."), flush=True)
+
+
 @app.callback(invoke_without_command=True)
 def demo(
     state_dir: Annotated[
@@ -64,6 +82,8 @@ def demo(
     sink = demo_mail.start_sink(smtp_port, mail_received)
     if sink is not None:
         print(_("Mail sink on 127.0.0.1:{port} prints the escalation e-mails").format(port=smtp_port), flush=True)
+    national = demo_interop.start(state_dir, lambda line: print(_("National services: {line}").format(line=line),
+                                                                flush=True))  # fmt: skip
     print(_("Starting the embedded database in {path}").format(path=state_dir), flush=True)
     accounts: list[tuple[str, str, str]] = []
 
@@ -73,6 +93,7 @@ def demo(
         runtime.append(db.runtime_url)
         accounts.extend(demo_seed.seed(db.runtime_url, state_dir))
         demo_mail.configure(db.runtime_url, demo_seed.MUNICIPALITY[0])
+        demo_interop.configure(db.runtime_url, national, demo_seed.MUNICIPALITY[0])
 
     agents: list[subprocess.Popen[bytes]] = []
     stopping = threading.Event()
@@ -102,23 +123,14 @@ def demo(
     def started(url: str) -> None:
         # Off the server's event loop: the scripted gateway talks to this very server over HTTP.
         threading.Thread(target=scripted_gateway, args=(url,), daemon=True).start()
-        print(_("Demo accounts (role, user name, password):"), flush=True)
-        for line in demo_seed.describe(accounts, nb):
-            print(line, flush=True)
-        print(_("Tryggheim is running at {url}").format(url=url), flush=True)
-        print(url, flush=True)
-        print(_("Worklist in the browser (sign in as the nurse above): {url}/").format(url=url), flush=True)
-        print(_("Safety alarms in the browser (sign in as the response centre above): {url}/response-centre").format(
-            url=url), flush=True)  # fmt: skip
-        print(_("Kari's own page (sign in as the patient above): {url}/me; her son's (the relative): {url}/relative")
-              .format(url=url), flush=True)  # fmt: skip
-        print(_("Press Ctrl-C to stop."), flush=True)
+        _welcome(url, accounts, nb)
 
     try:
         serve(settings, on_started=started, prepare=prepare, before_stop=stop_agents)
     except StartupError as exc:
         fail(str(exc))
     finally:
+        national.stop()
         if sink is not None:
             sink.stop()
     print(_("Stopped."), flush=True)
