@@ -3,6 +3,8 @@ rules map to the documents the DHO guide defines, and the trygghetsalarm ambigui
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from alerts.protocols.load import load_protocol, protocol_names
@@ -96,3 +98,10 @@ def test_a_broken_mapping_fails_at_load(change: tuple[str, str], complaint: str)
     assert change[0] in text
     with pytest.raises(ValueError, match=complaint):
         load(text.replace(change[0], change[1], 1))
+
+
+def test_the_interop_guide_tells_every_document_of_the_mapping() -> None:
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "interop.md").read_text(encoding="utf-8")
+    for document in mapping().documents.values():
+        row = f"| {document.display} | {document.code} | {document.service_code} |"
+        assert row in guide, f"docs/interop.md lacks the row ending {row}"
