@@ -19,6 +19,7 @@ from cloud.access.roles import Role
 from cloud.interop import status
 from cloud.interop.pmd.consents import ConsentError, PmdConsent
 from cloud.requests import Conn
+from cloud.worklist.models import JournalOut
 
 router = APIRouter(prefix="/api/v1", tags=["interop"])
 CARERS = (Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD, Role.NURSE)
@@ -27,9 +28,11 @@ CARERS = (Role.MUNICIPALITY_ADMIN, Role.TEAM_LEAD, Role.NURSE)
 class PmdConsentIn(BaseModel):
     """How the patient consented, and when (now when left out)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"note": "Samtykke gitt muntlig ved hjemmebesøk"}]}
+    )
 
-    note: str = Field(min_length=3, max_length=2000, examples=["Samtykke gitt muntlig ved hjemmebesøk"])
+    note: str = Field(min_length=3, max_length=2000)
     given_at: AwareDatetime | None = None
 
 
@@ -51,15 +54,9 @@ class JournalAttemptOut(BaseModel):
     detail: str
 
 
-class JournalOut(BaseModel):
-    """Where an alert's journaling to VKP stands (`state`: `not_journaled` when its kind is never journaled or
-    the municipality has no VKP client, else `waiting`, `failed` or `journaled`)."""
+class JournalDetailOut(JournalOut):
+    """The alert's journaling with every attempt."""
 
-    state: str
-    alert_code: str | None
-    journaled_at: datetime | None
-    next_attempt_at: datetime | None
-    last_error: str | None
     attempts: list[JournalAttemptOut]
 
 
@@ -98,7 +95,6 @@ async def withdraw_pmd_consent(
 @router.get("/alerts/{alert_id}/journal")
 async def alert_journal(
     alert_id: int, conn: Conn, grant: Annotated[PatientGrant, alert_access("alert.journal")]
-) -> JournalOut:
+) -> JournalDetailOut:
     """The alert's journaling to VKP: its state, the code it was filed under and every attempt."""
-    found = await status.journal_of(conn, alert_id)
-    return JournalOut(**found)
+    return JournalDetailOut(**(await status.journal_of(conn, alert_id)))

@@ -21,6 +21,8 @@ from fastapi.responses import Response
 from alerts.protocols.load import protocol_names
 from cloud.access.policy import PatientGrant, patient_access
 from cloud.access.roles import Role
+from cloud.interop import status
+from cloud.interop.pmd.consents import ConsentError
 from cloud.registry import assignments, consent, protocols, release
 from cloud.registry import patients as registry
 from cloud.registry.errors import RegistryError
@@ -41,6 +43,8 @@ Moving = Annotated[PatientGrant, patient_access("patient.lifecycle", *LEADS)]
 Changing = Annotated[PatientGrant, patient_access("patient.update", *LEADS)]
 Consenting = Annotated[PatientGrant, patient_access("consent.create", *CARERS)]
 Withdrawing = Annotated[PatientGrant, patient_access("consent.withdraw", *CARERS)]
+SharingConsent = Annotated[PatientGrant, patient_access("pmd.consent", *CARERS)]
+SharingWithdrawal = Annotated[PatientGrant, patient_access("pmd.withdraw", *CARERS)]
 Releasing = Annotated[PatientGrant, patient_access("quarantine.release", Role.MUNICIPALITY_ADMIN)]
 Assigning = Annotated[PatientGrant, patient_access("protocol.assign", Role.MUNICIPALITY_ADMIN)]
 BASES = ("consent", "assessment")
@@ -76,6 +80,7 @@ async def _page(
         "may_move": role in LEADS, "contact_rows": contact_rows(len(details["contacts"]), refusal),
         "may_consent": role in CARERS, "is_admin": role == Role.MUNICIPALITY_ADMIN, "preview": preview,
         "done": request.query_params.get("done", ""), "request_count": _count(request),
+        "pmd": await status.pmd_sharing(conn, grant.patient_id),
         **(await choices(conn, grant.principal.municipality_id) if role in LEADS else {}),
         "held_back": await release.held_back(conn, grant.principal.municipality_id)
         if role == Role.MUNICIPALITY_ADMIN else {}, **NAMES, **refusal.context(),
@@ -174,6 +179,34 @@ async def withdraw_consent(
     except RegistryError as exc:
         return await _page(request, conn, grant, said("withdraw", "consent", str(exc), {}, exc.status))
     return _back(grant.patient_id, "withdrawn", "consents")
+
+
+@router.post("/registry/patients/{patient_id}/pmd")
+async def give_pmd_consent(patient_id: UUID, request: Request, conn: Conn, grant: SharingConsent) -> Response:
+    """Record the patient's consent to share measurements with PMD."""
+    checked, _ticked = await posted(request)
+    note = text(
+        checked, "note", required=N_("Say how the consent was given (at least 3 characters)."), bounds=(3, 2000)
+    )
+    if checked.errors:
+        return await _page(request, conn, grant, refused(request, "pmd", checked))
+    try:
+        await status.give_consent(
+            conn, grant.principal.municipality_id, grant.patient_id, note, datetime.now(UTC), grant.principal.id
+        )
+    except ConsentError as exc:
+        return await _page(request, conn, grant, said("pmd", "note", str(exc), checked.values, 409))
+    return _back(grant.patient_id, "pmd", "pmd")
+
+
+@router.post("/registry/patients/{patient_id}/pmd/withdraw")
+async def withdraw_pmd_consent(patient_id: UUID, request: Request, conn: Conn, grant: SharingWithdrawal) -> Response:
+    """Withdraw the patient's consent to share with PMD from now on."""
+    try:
+        await status.withdraw_consent(conn, grant.patient_id, grant.principal.id)
+    except ConsentError as exc:
+        return await _page(request, conn, grant, said("pmd-withdraw", "pmd", str(exc), {}, 404))
+    return _back(grant.patient_id, "pmd-withdrawn", "pmd")
 
 
 @router.post("/registry/patients/{patient_id}/protocols")

@@ -151,6 +151,18 @@ class RouteInfo(BaseModel):
     staff: list[str] = []
 
 
+class JournalOut(BaseModel):
+    """Where the alert's journaling to the patient's record (VKP) stands: `not_journaled` (its kind is never
+    journaled, or the municipality has no VKP client), `waiting`, `failed` (with the last reason and the next
+    attempt) or `journaled`, with the VKP alert code it is filed under."""
+
+    state: str
+    alert_code: str | None
+    journaled_at: datetime | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+
+
 class AlertDetail(BaseModel):
     """Everything a nurse needs to act on an alert: what fired and why, recent readings, the chain so far,
     the per-alert timestamps, and what people have written and done."""
@@ -167,6 +179,9 @@ class AlertDetail(BaseModel):
     readings: list[AlertReading]
     notifications: list[NotificationOut]
     notes: list[Note]
+    journal: JournalOut | None = Field(
+        default=None, description="The alert's journaling to VKP; none when it is not (yet) journaled."
+    )
     evidence: list[EvidenceOut] = Field(
         default_factory=list,
         description="For a worsening episode (rule `episode.clinical`): the rules' alerts it collected, in the "

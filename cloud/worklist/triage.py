@@ -20,12 +20,14 @@ from alerts.wording import Reader
 from cloud.access.directory import staff_names
 from cloud.access.policy import PatientScopeFilter
 from cloud.evaluation.protocols import protocol_for
+from cloud.interop.status import journal_of
 from cloud.worklist.models import (
     AlertDetail,
     AlertOut,
     AlertReading,
     DeadLetter,
     EvidenceOut,
+    JournalOut,
     Note,
     NotificationOut,
     PatientAlerts,
@@ -216,8 +218,14 @@ async def alert_detail(conn: AsyncConnection[Any], alert_id: int, patient_id: UU
         readings=await readings.fetchall(),
         notifications=await notifications(conn, alert_id),
         notes=await _notes(conn, alert_id, row["municipality_id"]),
+        journal=await _journal(conn, alert_id),
         evidence=members,
     )
+
+
+async def _journal(conn: AsyncConnection[Any], alert_id: int) -> JournalOut | None:
+    found = await journal_of(conn, alert_id)
+    return None if found["state"] == "not_journaled" else JournalOut(**found)
 
 
 def _route(stored: dict[str, Any] | None) -> RouteInfo | None:

@@ -16,6 +16,8 @@ from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 from psycopg.rows import class_row
 
+from common.i18n import N_
+
 
 @dataclass(frozen=True)
 class PmdConsent:
@@ -30,8 +32,13 @@ class PmdConsent:
     withdrawn_by: UUID | None
 
 
+NOTE_TOO_SHORT = N_("Say how the consent was given (at least 3 characters).")
+ALREADY_GIVEN = N_("The patient already has a consent to share with PMD in force.")
+NONE_IN_FORCE = N_("The patient has no consent to share with PMD in force.")
+
+
 class ConsentError(ValueError):
-    """A consent that cannot be recorded or withdrawn as asked (the message says why)."""
+    """A consent that cannot be recorded or withdrawn as asked (the message, a gettext msgid, says why)."""
 
 
 _COLUMNS = "id, patient_id, note, given_at, recorded_by, withdrawn_at, withdrawn_by"
@@ -52,7 +59,7 @@ async def record(
 ) -> PmdConsent:
     """Record a consent (ConsentError when one is already in force or the note says nothing)."""
     if len(note.strip()) < 3:
-        raise ConsentError("Say how the consent was given (at least 3 characters).")
+        raise ConsentError(NOTE_TOO_SHORT)
     cur = conn.cursor(row_factory=class_row(PmdConsent))
     try:
         async with conn.transaction():
@@ -62,7 +69,7 @@ async def record(
                 (municipality_id, patient_id, note.strip()[:2000], given_at, by),
             )
     except UniqueViolation:
-        raise ConsentError("The patient already has a consent to share with PMD in force.") from None
+        raise ConsentError(ALREADY_GIVEN) from None
     found = await cur.fetchone()
     assert found is not None
     return found
@@ -78,5 +85,5 @@ async def withdraw(conn: AsyncConnection[Any], *, patient_id: UUID, at: datetime
     )
     found = await cur.fetchone()
     if found is None:
-        raise ConsentError("The patient has no consent to share with PMD in force.")
+        raise ConsentError(NONE_IN_FORCE)
     return found

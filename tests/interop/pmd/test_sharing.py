@@ -31,6 +31,7 @@ from tests.support.fixtures import database_fixture, tenants_fixture
 from tests.support.oidc import OidcProvider
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants, insert_patient
+from tests.web.helpers import HTML, csrf_of, sign_in, visible_text
 from tryggheim.demo.fhir_peer import PMD_SCOPE, FhirPeer
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pmd")]
@@ -144,3 +145,28 @@ def test_consent_batches_per_entry_retries_and_withdrawal(
         sent = len(peer.received("pmd"))
         assert _share(url, later + timedelta(minutes=10)) == 0 and len(peer.received("pmd")) == sent
         assert app.post(f"/api/v1/patients/{patient}/pmd-sharing/withdraw", headers=nurse).status_code == 404
+
+
+def test_the_registry_page_records_and_withdraws_the_consent(pmd_db: TestDatabase, tenants: Tenants) -> None:
+    url = pmd_db.runtime_url
+    patient = insert_patient(url, tenants.a.municipality_id, tenants.a.teams["Nord"], "Sigrid Samtykke")
+    page = f"/registry/patients/{patient}"
+    with app_client(url) as app:
+        sign_in(app, tenants.a.usernames[Role.NURSE])
+        before = app.get(page, headers={**HTML, "Accept-Language": "nb"}).text
+        assert "Ikke samtykke: ingenting om denne pasienten deles med PMD." in visible_text(before)
+        form = {"csrf_token": csrf_of(before), "note": "x"}
+        short = app.post(f"{page}/pmd", data=form, headers={**HTML, "Accept-Language": "nb"})
+        assert short.status_code == 422 and "Skriv hvordan samtykket ble gitt" in visible_text(short.text)
+        given = app.post(f"{page}/pmd", data={**form, "note": "Muntlig, ved besøk"}, headers=HTML,
+                         follow_redirects=False)  # fmt: skip
+        assert given.status_code == 303
+        after = visible_text(app.get(page, headers={**HTML, "Accept-Language": "nb"}).text)
+        assert "Pasienten samtykket" in after and "Muntlig, ved besøk" in after
+        withdrawn = app.post(f"{page}/pmd/withdraw", data={"csrf_token": form["csrf_token"]}, headers=HTML,
+                             follow_redirects=False)  # fmt: skip
+        assert withdrawn.status_code == 303
+    rows = named_rows(url, "SELECT note, withdrawn_at FROM pmd_consents WHERE patient_id = %s", patient)
+    assert [r["note"] for r in rows] == ["Muntlig, ved besøk"] and rows[0]["withdrawn_at"] is not None
+    audited = named_rows(url, "SELECT action FROM audit_log WHERE action LIKE 'pmd.%%' ORDER BY id")
+    assert {"pmd.consent", "pmd.withdraw"} <= {r["action"] for r in audited}

@@ -127,6 +127,9 @@ def test_a_refused_document_waits_in_the_worklist_and_is_journaled_after_a_resta
     with app_client(url, **FAST) as app:
         journaled = _wait(lambda: (row := _journal_row(url, episode)) and row["journaled_at"] and row)
         assert _worklisted(app, tenants, episode) is None, "journaled: the episode leaves the worklist"
+        sign_in(app, tenants.a.usernames[Role.NURSE])
+        shown = visible_text(app.get(f"/alerts/{episode}", headers={**HTML, "Accept-Language": "nb"}).text)
+        assert "Journalført i pasientjournalen (VKP)" in shown
         state = app.get(f"/api/v1/alerts/{episode}/journal", headers=tenants.a.auth(Role.NURSE)).json()
     assert state["state"] == "journaled" and state["alert_code"] == "5.1"
     assert [a["ok"] for a in state["attempts"]] == [False, True] and state["attempts"][0]["status"] == 400
