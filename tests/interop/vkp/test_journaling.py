@@ -89,7 +89,7 @@ def _resolved_episode(url: str, tenants: Tenants, app: TestClient, name: str, na
     return episode
 
 
-def _wait(check: Any, timeout: float = 15.0) -> Any:
+def _wait(check: Any, timeout: float = 40.0) -> Any:
     deadline = time.monotonic() + timeout
     while not (found := check()):
         assert time.monotonic() < deadline, "timed out"
