@@ -87,7 +87,7 @@ def test_cloud_image_carries_the_web_assets_make_copies() -> None:
     makefile = re.sub(r"\\\n\s*", " ", (ROOT / "Makefile").read_text())
     make_copy = next(line for line in makefile.splitlines() if line.strip().startswith("cp node_modules/"))
     wanted = {Path(word).name for word in shlex.split(make_copy) if word.startswith("node_modules/")}
-    web, build, final = _stages(DOCKERFILES["cloud"])
+    web, build, _final = _stages(DOCKERFILES["cloud"])
     web_text = " ".join(web)
     assert "npm ci" in web_text
     copied = {Path(word).name for word in shlex.split(web_text) if word.startswith("node_modules/")}
@@ -102,7 +102,7 @@ def test_cloud_image_carries_the_web_assets_make_copies() -> None:
 
 
 def test_build_context_leaves_out_local_state_and_secrets() -> None:
-    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line[0] == "#"]
+    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
     assert lines[0] == "**", "everything is excluded unless named"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert {"uv.lock", "pyproject.toml", "package-lock.json", "cloud"} <= allowed

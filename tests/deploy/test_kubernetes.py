@@ -130,7 +130,12 @@ def test_secrets_are_referenced_never_defined(built: dict[str, list[Resource]], 
                 assert env["name"].endswith("_FILE"), env["name"]
                 assert env["value"].startswith("/run/secrets/tryggheim/")
     # The API holds only the runtime role's URL, never the schema owner's.
-    items = [item["key"] for v in api["volumes"] for s in v.get("projected", {}).get("sources", []) for item in s["secret"]["items"]]
+    items = [
+        item["key"]
+        for v in api["volumes"]
+        for s in v.get("projected", {}).get("sources", [])
+        for item in s["secret"]["items"]
+    ]
     assert "database-owner-url" not in items
 
 

@@ -36,7 +36,9 @@ def test_two_concurrent_upgrades_take_turns(empty_db: TestDatabase, tmp_path: Pa
         # Hold the lock so that both runs are certainly in flight at once; then let them go together.
         holder.execute("SELECT pg_advisory_lock(%s)", (migrate._LOCK_KEY,))
         runs = [
-            subprocess.Popen([TRYGGHEIM, "db", "upgrade"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [TRYGGHEIM, "db", "upgrade"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
             for _ in range(2)
         ]
         deadline = time.monotonic() + 30
