@@ -13,11 +13,12 @@ from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cloud.access.anchor import load_private_key
 from cloud.access.reasons import REASONS
 from cloud.notify.sealing import check_keys
+from cloud.secret_files import SecretFilesSource
 
 ENV_PREFIX = "TRYGGHEIM_"
 
@@ -54,6 +55,19 @@ class CloudSettings(BaseSettings):
     """Settings of a cloud process (`tryggheim cloud serve`, `tryggheim demo`, `tryggheim db ...`)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then `TRYGGHEIM_<NAME>_FILE` secrets (cloud/secret_files.py)."""
+        secret_files = SecretFilesSource(settings_cls, ENV_PREFIX)
+        return init_settings, env_settings, secret_files, dotenv_settings, file_secret_settings
 
     database_url: str | None = Field(
         default=None,

@@ -68,18 +68,22 @@ def role_of(url: str) -> str:
     return user
 
 
-def upgrade(owner_url: str, *, runtime_role: str) -> None:
-    """Migrate to the newest revision; granting the runtime role its privileges on the way."""
+def upgrade(owner_url: str, *, runtime_role: str) -> str | None:
+    """Migrate to the newest revision; granting the runtime role its privileges on the way. Returns the
+    revision found once the lock was held (None: an empty database), so that of two concurrent runs the one
+    that waited reports that it found the schema current."""
     engine = create_engine(_sqlalchemy_url(owner_url), poolclass=NullPool)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
             try:
+                before = MigrationContext.configure(connection).get_current_revision()
                 command.upgrade(_config(connection, runtime_role), "head")
                 connection.commit()
             finally:
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
                 connection.commit()
+            return before
     finally:
         engine.dispose()
 

@@ -19,13 +19,16 @@ def fail(message: str) -> NoReturn:
 
 
 def load_settings(factory: Callable[[], T]) -> T:
-    """Build a settings object; a bad value exits 2 with `TRYGGHEIM_X: cause`."""
+    """Build a settings object; a bad value or a missing secret file exits 2 with `TRYGGHEIM_X: cause`."""
     from cloud.config import settings_error_line
+    from cloud.secret_files import SecretFileError
 
     try:
         return factory()
     except ValidationError as exc:
         fail(settings_error_line(exc))
+    except SecretFileError as exc:
+        fail(str(exc))
 
 
 def required(value: str | None, variable: str, why: str) -> str:

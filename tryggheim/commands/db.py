@@ -28,8 +28,7 @@ def upgrade() -> None:
     from cloud.db import migrate
 
     owner_url, runtime_url = _owner_settings()
-    before = migrate.status(owner_url).current
-    migrate.upgrade(owner_url, runtime_role=migrate.role_of(runtime_url))
+    before = migrate.upgrade(owner_url, runtime_role=migrate.role_of(runtime_url))
     after = migrate.status(owner_url)
     change = "already current" if before == after.current else f"{before or 'empty'} -> {after.current}"
     print(json.dumps({"revision": after.current, "change": change, "storage": after.storage}))
