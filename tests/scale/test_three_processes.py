@@ -34,8 +34,8 @@ from tests.support.tenants import build_tenants
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scale")]
 GATEWAYS = 8
-ROUNDS = 50  # uploads per gateway
-PRESS_ROUNDS = (5, 30)  # each gateway's patient presses the alarm button in these uploads
+ROUNDS = 40  # uploads per gateway
+PRESS_ROUNDS = (4, 24)  # each gateway's patient presses the alarm button in these uploads
 KILL_AFTER = GATEWAYS * ROUNDS // 3  # acknowledged uploads before process C is killed
 TWO_STEPS = {
     "policies": [
@@ -107,7 +107,9 @@ def rig(pg_admin_url: str) -> Iterator[Rig]:
                     process.wait(30)
 
 
-def _upload(rig: Rig, load: Load, g: int, body: dict[str, Any], first: int, deadline: float) -> None:
+def _upload(
+    http: httpx.Client, rig: Rig, load: Load, g: int, body: dict[str, Any], first: int, deadline: float
+) -> None:
     """Send one batch until a process lists it as committed, moving to the next process on a dead
     connection, as the gateway's uplink does."""
     kit = rig.kits[g]
@@ -116,7 +118,7 @@ def _upload(rig: Rig, load: Load, g: int, body: dict[str, Any], first: int, dead
         cloud = rig.clouds[attempt % len(rig.clouds)]
         attempt += 1
         try:
-            answer = httpx.post(f"{cloud.url}/api/v1/ingest", json=body, headers=kit.auth, timeout=15)
+            answer = http.post(f"{cloud.url}/api/v1/ingest", json=body, headers=kit.auth)
         except httpx.TransportError:
             with load.lock:
                 load.refused_by_dead += 1
@@ -136,16 +138,17 @@ def _upload(rig: Rig, load: Load, g: int, body: dict[str, Any], first: int, dead
 def _gateway(rig: Rig, load: Load, g: int, deadline: float) -> None:
     kit, seq = rig.kits[g], 0
     try:
-        for r in range(ROUNDS):
-            readings = []
-            for _ in range(1 + (g + r) % 10):
-                seq += 1
-                readings.append(reading(seq, kit.scale, value=70 + seq % 30))
-            if r in PRESS_ROUNDS:
-                seq += 1
-                readings.append(reading(seq, kit.button, metric="alarm.button", value=1, unit="1"))
-            load.sent[g].update(range(seq - len(readings) + 1, seq + 1))
-            _upload(rig, load, g, batch(kit, readings), g + r, deadline)
+        with httpx.Client(timeout=15) as http:  # kept-alive connections, one per process, as an uplink keeps
+            for r in range(ROUNDS):
+                readings = []
+                for _ in range(1 + (g + r) % 10):
+                    seq += 1
+                    readings.append(reading(seq, kit.scale, value=70 + seq % 30))
+                if r in PRESS_ROUNDS:
+                    seq += 1
+                    readings.append(reading(seq, kit.button, metric="alarm.button", value=1, unit="1"))
+                load.sent[g].update(range(seq - len(readings) + 1, seq + 1))
+                _upload(http, rig, load, g, batch(kit, readings), g + r, deadline)
     except AssertionError as exc:
         load.errors.append(str(exc))
 
@@ -161,10 +164,12 @@ def _drive_and_kill(rig: Rig) -> tuple[Load, float]:
     while load.uploads < KILL_AFTER and any(t.is_alive() for t in threads):
         time.sleep(0.01)
     os.kill(rig.clouds[2].process.pid, signal.SIGKILL)
+    at_kill = load.uploads
     rig.clouds[2].process.wait(10)
     for thread in threads:
         thread.join(70)
     assert not load.errors, load.errors
+    assert at_kill < GATEWAYS * ROUNDS - GATEWAYS, f"the load was over before the kill ({at_kill} uploads)"
     return load, time.monotonic() - started
 
 
