@@ -150,3 +150,15 @@ def alarm(
     from tryggheim.bench.alarm import run
 
     print(json.dumps(run(admin_url, events=events, patients=patients)))
+
+
+@app.command()
+def scale(
+    admin_url: Annotated[
+        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
+    ] = None,
+) -> None:
+    """Ingest throughput with 1, 2 and 3 `cloud serve` processes on one database, and the core count."""
+    from tryggheim.bench.scale import run
+
+    print(json.dumps(run(admin_url)))
