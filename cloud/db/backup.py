@@ -53,13 +53,13 @@ class BackupError(RuntimeError):
     exit_code = 1
 
 
-class TargetNotEmpty(BackupError):
+class TargetNotEmptyError(BackupError):
     """The restore target already holds tables and `force` was not given; nothing was changed."""
 
     exit_code = 3
 
 
-class BadBackup(BackupError):
+class BadBackupError(BackupError):
     """The backup file is missing, truncated, altered or unreadable; nothing was restored."""
 
     exit_code = 4
@@ -181,26 +181,26 @@ def backup(owner_url: str, out: Path) -> Manifest:
 
 def check_file(file: Path) -> tuple[Manifest, str]:
     """The backup's manifest and pg_restore's table of contents, once the file matches its manifest and
-    pg_restore can read it; else BadBackup naming what is wrong."""
+    pg_restore can read it; else BadBackupError naming what is wrong."""
     if not file.is_file():
-        raise BadBackup(f"{file}: no such file")
+        raise BadBackupError(f"{file}: no such file")
     try:
         raw = json.loads(manifest_path(file).read_text())
         manifest = Manifest(**raw)
     except FileNotFoundError:
-        raise BadBackup(f"{file}: no manifest beside it ({manifest_path(file).name}); cannot check it") from None
+        raise BadBackupError(f"{file}: no manifest beside it ({manifest_path(file).name}); cannot check it") from None
     except (ValueError, TypeError) as exc:
-        raise BadBackup(f"{manifest_path(file)}: not a backup manifest ({exc})") from None
+        raise BadBackupError(f"{manifest_path(file)}: not a backup manifest ({exc})") from None
     if manifest.format != FORMAT:
-        raise BadBackup(f"{manifest_path(file)}: unknown format {manifest.format!r}")
+        raise BadBackupError(f"{manifest_path(file)}: unknown format {manifest.format!r}")
     size = file.stat().st_size
     if size != manifest.bytes:
-        raise BadBackup(f"{file}: {size} bytes, the manifest says {manifest.bytes} (truncated or replaced)")
+        raise BadBackupError(f"{file}: {size} bytes, the manifest says {manifest.bytes} (truncated or replaced)")
     if _sha256(file) != manifest.sha256:
-        raise BadBackup(f"{file}: SHA-256 differs from the manifest's (corrupted or replaced)")
+        raise BadBackupError(f"{file}: SHA-256 differs from the manifest's (corrupted or replaced)")
     listed = _run([str(find_bindir() / "pg_restore"), "--list", str(file)])
     if listed.returncode != 0:
-        raise BadBackup(f"{file}: pg_restore cannot read it: {_last_line(listed.stderr)}")
+        raise BadBackupError(f"{file}: pg_restore cannot read it: {_last_line(listed.stderr)}")
     return manifest, listed.stdout
 
 
@@ -211,7 +211,8 @@ def _timescaledb_restoring(conn: psycopg.Connection[dict[str, Any]], wanted: boo
         try:
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         except psycopg.Error as exc:
-            raise BackupError(f"the backup uses TimescaleDB and the target cannot create it: {_last_line(str(exc))}")
+            why = _last_line(str(exc))
+            raise BackupError(f"the backup uses TimescaleDB and the target cannot create it: {why}") from None
     present = _timescaledb_version(conn) is not None
     if present:
         conn.execute("SELECT timescaledb_pre_restore()")
@@ -224,7 +225,7 @@ def _timescaledb_restoring(conn: psycopg.Connection[dict[str, Any]], wanted: boo
 
 def restore(owner_url: str, file: Path, *, force: bool = False) -> Restored:
     """Restore backup `file` into the database of `owner_url`, as that role, in one transaction. Raises
-    BadBackup (file), TargetNotEmpty (without `force`) or BackupError (pg_restore's last line); in each case
+    BadBackupError (file), TargetNotEmptyError (without `force`) or BackupError (pg_restore's last line); in each case
     nothing was restored."""
     manifest, toc = check_file(file)
     target, env = _tool_env(owner_url)
@@ -232,7 +233,7 @@ def restore(owner_url: str, file: Path, *, force: bool = False) -> Restored:
         occupied = int(_scalar(conn, _OCCUPANTS) or 0)
         if occupied and not force:
             database = _scalar(conn, "SELECT current_database() AS d")
-            raise TargetNotEmpty(f"database {database} is not empty ({occupied} tables, views or sequences in "
+            raise TargetNotEmptyError(f"database {database} is not empty ({occupied} tables, views or sequences in "
                                  "public); give --force to replace what the backup holds")  # fmt: skip
         wanted = manifest.timescaledb is not None or " EXTENSION - timescaledb" in toc
         with _timescaledb_restoring(conn, wanted) as timescaledb:

@@ -141,12 +141,12 @@ def test_a_truncated_or_unmanifested_backup_is_refused_before_anything_is_restor
 
     bare = drill.workdir / "bare.dump"
     shutil.copy(drill.file, bare)
-    with pytest.raises(backup.BadBackup, match="no manifest"):
+    with pytest.raises(backup.BadBackupError, match="no manifest"):
         backup.restore(target.owner_url, bare)
     flipped = drill.workdir / "flipped.dump"
     flipped.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     shutil.copy(manifest_path(drill.file), manifest_path(flipped))
-    with pytest.raises(backup.BadBackup, match="SHA-256"):
+    with pytest.raises(backup.BadBackupError, match="SHA-256"):
         backup.restore(target.owner_url, flipped)
     assert _public_relations(target.owner_url) == 0
 

@@ -1,8 +1,8 @@
 """Scale-out: the same ingest load against 1, 2 and 3 real `tryggheim cloud serve` processes on one database.
 
 For each process count, a fresh migrated database (a private PostgreSQL unless given a superuser URL) and that
-many service processes (detection on, as deployed); `GATEWAYS` gateways enrolled through the real flow, each
-sending `ROUNDS` realistic batches (1-20 readings, seeded) one after another, `IN_FLIGHT` uploads in flight,
+many service processes (detection on, as deployed); `gateways` gateways enrolled through the real flow, each
+sending `rounds` realistic batches (1-20 readings, seeded) one after another, `IN_FLIGHT` uploads in flight,
 spread round-robin over the processes. Reports requests and readings per second per process count and the core
 count, and asserts nothing: on a machine with fewer cores than processes (2 here, the load generator and
 PostgreSQL on the same cores) a third process is not expected to add throughput.
@@ -23,8 +23,6 @@ import httpx
 
 from tryggheim.bench.ingest import cloud_service, make_batch, setup_gateways
 
-GATEWAYS = int(os.environ.get("TRYGGHEIM_BENCH_SCALE_GATEWAYS", "300"))
-ROUNDS = int(os.environ.get("TRYGGHEIM_BENCH_SCALE_ROUNDS", "10"))
 IN_FLIGHT = int(os.environ.get("TRYGGHEIM_BENCH_CONCURRENCY", "16"))
 
 
@@ -55,12 +53,12 @@ async def _send_all(base_urls: list[str], lanes: list[list[tuple[str, bytes, int
     return wall, sum(len(w) for w in lanes), sum(n for w in lanes for _, _, n in w)
 
 
-async def _measure(runtime_url: str, base_urls: list[str], seed: int) -> dict[str, Any]:
-    rng = random.Random(seed)  # noqa: S311 - reproducible load, not security
-    gateways = await setup_gateways(runtime_url, base_urls[0], GATEWAYS, 2)
+async def _measure(runtime_url: str, base_urls: list[str], gateway_count: int, rounds: int) -> dict[str, Any]:
+    rng = random.Random(1)  # noqa: S311 - the same reproducible load for every process count, not security
+    gateways = await setup_gateways(runtime_url, base_urls[0], gateway_count, 2)
     start = datetime.now(UTC) - timedelta(days=1)
     lanes: list[list[tuple[str, bytes, int]]] = [[] for _ in range(IN_FLIGHT)]
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for g, gateway in enumerate(gateways):
             size = rng.randint(1, 20)
             body = json.dumps(make_batch(gateway, size, start)).encode()
@@ -70,12 +68,17 @@ async def _measure(runtime_url: str, base_urls: list[str], seed: int) -> dict[st
             "requests": requests, "readings": readings, "wall_s": round(wall, 2)}  # fmt: skip
 
 
-def run(admin_url: str | None, counts: tuple[int, ...] = (1, 2, 3), seed: int = 1) -> dict[str, Any]:
-    """Measure each process count on its own fresh database; the JSON-able result."""
-    result: dict[str, Any] = {"benchmark": "scale", "gateways": GATEWAYS, "rounds": ROUNDS, "in_flight": IN_FLIGHT,
-                              "load_avg_1m_before": round(os.getloadavg()[0], 2)}
-    for count in counts:
+def run(admin_url: str | None, processes: int = 3, gateways: int = 300, rounds: int = 10) -> dict[str, Any]:
+    """Measure 1 to `processes` service processes, each count on its own fresh database; the JSON-able result."""
+    result: dict[str, Any] = {
+        "benchmark": "scale",
+        "gateways": gateways,
+        "rounds": rounds,
+        "in_flight": IN_FLIGHT,
+        "load_avg_1m_before": round(os.getloadavg()[0], 2),
+    }
+    for count in range(1, processes + 1):
         with cloud_service(admin_url, count) as (runtime_url, urls):
-            result[f"processes_{count}"] = asyncio.run(_measure(runtime_url, urls, seed))
+            result[f"processes_{count}"] = asyncio.run(_measure(runtime_url, urls, gateways, rounds))
     load = os.getloadavg()[0]
     return {**result, "cpus": os.cpu_count(), "load_avg_1m_after": round(load, 2)}
