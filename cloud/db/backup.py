@@ -114,7 +114,7 @@ def _tool_env(url: str) -> tuple[str, dict[str, str]]:
     where `ps` would show it)."""
     params = conninfo.conninfo_to_dict(url)
     password = params.pop("password", None)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = dict(os.environ)  # PGSSLMODE and the like still apply; what the URL names takes precedence
     if password is not None:
         env["PGPASSWORD"] = str(password)
     return conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None}), env
