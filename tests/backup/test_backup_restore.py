@@ -30,7 +30,7 @@ from tests.support.services import TestDatabase, killable_postgres
 from tests.support.services import test_database as fresh_database
 from tests.support.tenants import build_tenants
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("backup")]
+pytestmark = pytest.mark.slow
 
 
 @dataclass
@@ -94,7 +94,15 @@ def _target(drill: Drill, name: str, *, same_roles: bool) -> Provisioned:
                      runtime_role=roles.runtime_role if roles else f"{name}_app")  # fmt: skip
 
 
-def test_restore_drill_into_a_fresh_server(drill: Drill) -> None:
+def test_backup_and_restore(drill: Drill) -> None:
+    """One test, so the phases share the filled database and the private server (pytest-xdist's loadgroup does
+    not keep a module's tests on one worker in the version locked here, and each set-up costs seconds)."""
+    restore_drill_into_a_fresh_server(drill)
+    a_truncated_or_unmanifested_backup_is_refused_before_anything_is_restored(drill)
+    backup_never_overwrites(drill)
+
+
+def restore_drill_into_a_fresh_server(drill: Drill) -> None:
     """Restored row counts equal the source's for every public table, the audit chain verifies on the
     restored copy, a second restore without --force is refused with nothing changed, and --force replaces."""
     expected = _counts(drill.source.owner_url)
@@ -126,7 +134,7 @@ def _public_relations(owner_url: str) -> int:
     return int(row[0]) if row else -1
 
 
-def test_a_truncated_or_unmanifested_backup_is_refused_before_anything_is_restored(drill: Drill) -> None:
+def a_truncated_or_unmanifested_backup_is_refused_before_anything_is_restored(drill: Drill) -> None:
     """A copy cut in half (its manifest beside it) exits 4, and a copy without a manifest or with one bit
     flipped is refused too, each leaving the empty target empty."""
     target = _target(drill, "untouched", same_roles=False)
@@ -151,7 +159,7 @@ def test_a_truncated_or_unmanifested_backup_is_refused_before_anything_is_restor
     assert _public_relations(target.owner_url) == 0
 
 
-def test_backup_never_overwrites(drill: Drill) -> None:
+def backup_never_overwrites(drill: Drill) -> None:
     """An existing file is never replaced by a backup (the file and its manifest unchanged)."""
     before = drill.file.read_bytes(), manifest_path(drill.file).read_bytes()
     with pytest.raises(backup.BackupError, match="never overwritten"):

@@ -32,7 +32,7 @@ from tests.support.services import TestDatabase
 from tests.support.services import test_database as fresh_database
 from tests.support.tenants import build_tenants
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scale")]
+pytestmark = pytest.mark.slow
 GATEWAYS = 8
 ROUNDS = 40  # uploads per gateway
 PRESS_ROUNDS = (4, 24)  # each gateway's patient presses the alarm button in these uploads
