@@ -2,7 +2,8 @@
 tokens, an enrolled kit's readings, an alarm press evaluated into an alert, audited patient reads) is backed up
 with `tryggheim admin backup`, restored with `tryggheim admin restore` into a fresh private PostgreSQL on a free
 port, and compared table by table; the audit chain verifies there. What must be refused is refused with
-nothing changed: a second restore without --force, a truncated copy, a copy without its manifest."""
+nothing changed: a second restore without --force, a truncated copy, a copy without its manifest or with a bit
+flipped; a restore that fails half-way restores nothing."""
 
 from __future__ import annotations
 
@@ -136,7 +137,7 @@ def _public_relations(owner_url: str) -> int:
 
 def a_truncated_or_unmanifested_backup_is_refused_before_anything_is_restored(drill: Drill) -> None:
     """A copy cut in half (its manifest beside it) exits 4, and a copy without a manifest or with one bit
-    flipped is refused too, each leaving the empty target empty."""
+    flipped is refused too, each leaving the empty target empty; a restore failing half-way leaves nothing."""
     target = _target(drill, "untouched", same_roles=False)
     data = drill.file.read_bytes()
     cut = drill.workdir / "cut.dump"
@@ -157,6 +158,14 @@ def a_truncated_or_unmanifested_backup_is_refused_before_anything_is_restored(dr
     with pytest.raises(backup.BadBackupError, match="SHA-256"):
         backup.restore(target.owner_url, flipped)
     assert _public_relations(target.owner_url) == 0
+
+    # A restore that fails half-way restores nothing: a composite type (not a table, so the target counts as
+    # empty) takes the name of a table the backup creates, and pg_restore's one transaction rolls back.
+    with psycopg.connect(target.owner_url, autocommit=True) as conn:
+        conn.execute("CREATE TYPE alerts AS (x integer)")
+    with pytest.raises(backup.BackupError, match="nothing restored") as failed:
+        backup.restore(target.owner_url, drill.file)
+    assert failed.value.exit_code == 1 and _public_relations(target.owner_url) == 1
 
 
 def backup_never_overwrites(drill: Drill) -> None:
