@@ -225,16 +225,16 @@ def _timescaledb_restoring(conn: psycopg.Connection[dict[str, Any]], wanted: boo
 
 def restore(owner_url: str, file: Path, *, force: bool = False) -> Restored:
     """Restore backup `file` into the database of `owner_url`, as that role, in one transaction. Raises
-    BadBackupError (file), TargetNotEmptyError (without `force`) or BackupError (pg_restore's last line); in each case
-    nothing was restored."""
+    BadBackupError (file), TargetNotEmptyError (without `force`) or BackupError (pg_restore's last line); in
+    each case nothing was restored."""
     manifest, toc = check_file(file)
     target, env = _tool_env(owner_url)
     with psycopg.connect(owner_url, row_factory=dict_row, autocommit=True) as conn:
         occupied = int(_scalar(conn, _OCCUPANTS) or 0)
         if occupied and not force:
             database = _scalar(conn, "SELECT current_database() AS d")
-            raise TargetNotEmptyError(f"database {database} is not empty ({occupied} tables, views or sequences in "
-                                 "public); give --force to replace what the backup holds")  # fmt: skip
+            raise TargetNotEmptyError(f"database {database} is not empty ({occupied} tables, views or sequences "
+                                      "in public); give --force to replace what the backup holds")  # fmt: skip
         wanted = manifest.timescaledb is not None or " EXTENSION - timescaledb" in toc
         with _timescaledb_restoring(conn, wanted) as timescaledb:
             args = [str(find_bindir() / "pg_restore"), "--no-owner", "--single-transaction", "--exit-on-error",

@@ -48,10 +48,12 @@ def _counts(owner_url: str) -> dict[str, int]:
     """Rows of every table in the public schema (as the owner, who may read them all)."""
     with psycopg.connect(owner_url, row_factory=dict_row) as conn:
         names = [r["tablename"] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
-        return {
-            name: conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(name))).fetchone()["n"]  # type: ignore[index]
-            for name in names
-        }
+        counts = {}
+        for name in names:
+            row = conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(name))).fetchone()
+            assert row is not None
+            counts[name] = int(row["n"])
+        return counts
 
 
 def _fill(db: TestDatabase) -> None:
