@@ -28,6 +28,7 @@ from cloud.registry.errors import RegistryError
 from cloud.registry.identity import IdentifierError, national_id
 from tryggheim.commands import (
     _admin_audit,
+    _admin_backup,
     _admin_escalation,
     _admin_export,
     _admin_interop,
@@ -93,6 +94,7 @@ for sub_app, sub_name in [
 ]:
     app.add_typer(sub_app, name=sub_name)
 app.command("export")(_admin_export.command(lambda work: _run(work)))
+_admin_backup.register(app)
 
 
 @municipality_app.command("add")

@@ -150,3 +150,19 @@ def alarm(
     from tryggheim.bench.alarm import run
 
     print(json.dumps(run(admin_url, events=events, patients=patients)))
+
+
+@app.command()
+def scale(
+    admin_url: Annotated[
+        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
+    ] = None,
+    processes: Annotated[int, typer.Option(min=1, max=16, help="Measure 1 up to this many processes.")] = 3,
+    gateways: Annotated[int, typer.Option(min=1, max=100_000, help="Gateways enrolled for each count.")] = 300,
+    rounds: Annotated[int, typer.Option(min=1, max=1000, help="Batches (1-20 readings) per gateway.")] = 10,
+) -> None:
+    """Ingest throughput with 1, 2 and 3 `cloud serve` processes on one database, and the core count (asserts
+    nothing: with fewer cores than processes, more processes are not expected to add throughput)."""
+    from tryggheim.bench.scale import run
+
+    print(json.dumps(run(admin_url, processes=processes, gateways=gateways, rounds=rounds)))
