@@ -64,7 +64,8 @@ def _answers(client: TestClient, tenants: Tenants) -> dict[str, Any]:
 def _chunks(owner_url: str) -> list[dict[str, Any]]:
     with psycopg.connect(owner_url, row_factory=dict_row) as conn:
         return conn.execute(
-            "SELECT chunk_name, is_compressed FROM timescaledb_information.chunks WHERE hypertable_name = 'observations'"
+            "SELECT chunk_name, is_compressed FROM timescaledb_information.chunks"
+            " WHERE hypertable_name = 'observations'"
         ).fetchall()
 
 
@@ -80,8 +81,10 @@ def history(
 ) -> History:
     """tests/query's history (B's patient shifted by 100), then every chunk compressed."""
     url = query_db.runtime_url
-    build_history(client, url, enrol_kit(client, url, tenants.b.municipality_id, tenants.b.patients["nord"]), 100.0)
-    found = build_history(client, url, enrol_kit(client, url, tenants.a.municipality_id, tenants.a.patients["nord"]), 0.0)
+    kit_b = enrol_kit(client, url, tenants.b.municipality_id, tenants.b.patients["nord"])
+    build_history(client, url, kit_b, 100.0)
+    kit_a = enrol_kit(client, url, tenants.a.municipality_id, tenants.a.patients["nord"])
+    found = build_history(client, url, kit_a, 0.0)
     before_compression.update(_answers(client, tenants))
     with psycopg.connect(query_db.owner_url) as conn:
         conn.execute("SELECT compress_chunk(c) FROM show_chunks('observations') AS c")
