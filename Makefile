@@ -47,7 +47,7 @@ sysdeps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  [ -f /usr/include/postgresql/15/server/postgres.h ] || missing="$$missing postgresql-server-dev-15"; \
-	  for tool in cmake gcc make; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; fi; \
+	  for tool in cmake gcc make curl; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; fi; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -57,13 +57,14 @@ sysdeps:
 # TimescaleDB has no Debian 12 or PyPI package: built once from its source release against Debian's PostgreSQL 15
 # headers, cached under .tools, installed into PostgreSQL 15's library and extension folders (as root only).
 # Installing files changes no running server: only a server started with shared_preload_libraries=timescaledb
-# loads it (the tests' private instance); migration 0002 checks what the server has loaded. The release tarball is
-# taken from ../shared/vendor when present, else downloaded from the upstream tag; GitHub's archive compresses
-# differently, so the unpacked tree is compared instead (a digest of every file's path and content).
+# loads it (the tests' private instance); migration 0002 checks what the server has loaded. The release tarball (a
+# `git archive` of the tag) is an offline copy when there is one, TIMESCALEDB_TARBALL or a `vendor/` folder beside
+# the checkout, its SHA-256 checked; else the tag's archive is downloaded from GitHub, which compresses differently,
+# so the unpacked tree is checked instead (a digest of every file's path and content, taken from the release).
 TIMESCALEDB_VERSION := 2.28.3
 TIMESCALEDB_SHA256 := ec2f7de0ba53a473c01e0a57e09053898c6b1f7487228caff0f1d31c8cb2dedb
 TIMESCALEDB_TREE_SHA256 := a5f8a2d0f1d5b044cf081f213d7eacd871eb622b7b3128abcf29ac0118cc052f
-TIMESCALEDB_VENDORED := ../shared/vendor/timescaledb-$(TIMESCALEDB_VERSION).tar.gz
+TIMESCALEDB_TARBALL ?= $(firstword $(wildcard $(abspath ..)/*/vendor/timescaledb-$(TIMESCALEDB_VERSION).tar.gz))
 TIMESCALEDB_URL := https://github.com/timescale/timescaledb/archive/refs/tags/$(TIMESCALEDB_VERSION).tar.gz
 TIMESCALEDB_DIR := $(TOOLS)/timescaledb-$(TIMESCALEDB_VERSION)
 PG15_CONFIG := /usr/lib/postgresql/15/bin/pg_config
@@ -73,9 +74,11 @@ TIMESCALEDB_DESTDIR ?=
 $(TIMESCALEDB_DIR)/.built:
 	rm -rf $(TIMESCALEDB_DIR) && mkdir -p $(TIMESCALEDB_DIR)
 	@set -euo pipefail; cd $(TIMESCALEDB_DIR); \
-	if [ -f $(CURDIR)/$(TIMESCALEDB_VENDORED) ]; then \
-	  echo "$(TIMESCALEDB_SHA256)  $(CURDIR)/$(TIMESCALEDB_VENDORED)" | sha256sum --check --quiet; \
-	  tar xzf $(CURDIR)/$(TIMESCALEDB_VENDORED); \
+	if [ -n "$(TIMESCALEDB_TARBALL)" ]; then \
+	  echo "TimescaleDB $(TIMESCALEDB_VERSION) from $(abspath $(TIMESCALEDB_TARBALL))"; \
+	  echo "$(TIMESCALEDB_SHA256)  $(abspath $(TIMESCALEDB_TARBALL))" | sha256sum --check --quiet \
+	    || { echo "that file is not the TimescaleDB $(TIMESCALEDB_VERSION) release (SHA-256 differs)"; exit 1; }; \
+	  tar xzf $(abspath $(TIMESCALEDB_TARBALL)); \
 	else \
 	  echo "downloading TimescaleDB $(TIMESCALEDB_VERSION) from $(TIMESCALEDB_URL)"; \
 	  curl -fsSL --retry 3 -o release.tar.gz $(TIMESCALEDB_URL); tar xzf release.tar.gz; rm release.tar.gz; fi; \
