@@ -68,6 +68,8 @@ TIMESCALEDB_TARBALL ?= $(firstword $(wildcard $(abspath ..)/*/vendor/timescaledb
 TIMESCALEDB_URL := https://github.com/timescale/timescaledb/archive/refs/tags/$(TIMESCALEDB_VERSION).tar.gz
 TIMESCALEDB_DIR := $(TOOLS)/timescaledb-$(TIMESCALEDB_VERSION)
 PG15_CONFIG := /usr/lib/postgresql/15/bin/pg_config
+# The build asks git for "its" commit at every make run; inside our checkout git would answer with ours.
+TIMESCALEDB_NO_GIT := GIT_CEILING_DIRECTORIES=$(abspath $(TIMESCALEDB_DIR))
 # DESTDIR for a staged install (trying the build without touching the machine's PostgreSQL); empty = the real one.
 TIMESCALEDB_DESTDIR ?=
 
@@ -85,15 +87,15 @@ $(TIMESCALEDB_DIR)/.built:
 	tree=$$(cd timescaledb-$(TIMESCALEDB_VERSION) && { find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; \
 	  find . -type l -printf '%p -> %l\n' | LC_ALL=C sort; } | sha256sum | cut -d' ' -f1); \
 	[ "$$tree" = "$(TIMESCALEDB_TREE_SHA256)" ] || { echo "TimescaleDB source tree digest $$tree is not the release's"; exit 1; }
-	cd $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION) && ./bootstrap -DPG_CONFIG=$(PG15_CONFIG) \
+	cd $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION) && $(TIMESCALEDB_NO_GIT) ./bootstrap -DPG_CONFIG=$(PG15_CONFIG) \
 	  -DCMAKE_BUILD_TYPE=Release -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF -DLINTER=OFF \
 	  -DSEND_TELEMETRY_DEFAULT=OFF >../bootstrap.log
-	$(MAKE) -C $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION)/build -j$$(nproc) >$(TIMESCALEDB_DIR)/build.log 2>&1 \
+	$(TIMESCALEDB_NO_GIT) $(MAKE) -C $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION)/build -j$$(nproc) >$(TIMESCALEDB_DIR)/build.log 2>&1 \
 	  || { tail -n 40 $(TIMESCALEDB_DIR)/build.log; exit 1; }
 	@touch $@
 
 # As root: build when not cached, install when the library is not in place. Otherwise one line, and the TimescaleDB
-# tests are left out (tests/timescaledb/conftest.py).
+# tests are left out (tests/support/timescaledb.py).
 timescaledb: sysdeps
 	@if [ -f "$(abspath $(TIMESCALEDB_DESTDIR))$$($(PG15_CONFIG) --pkglibdir)/timescaledb-$(TIMESCALEDB_VERSION).so" ]; then \
 	  echo "TimescaleDB $(TIMESCALEDB_VERSION) is installed"; \
@@ -101,7 +103,7 @@ timescaledb: sysdeps
 	  echo "TimescaleDB $(TIMESCALEDB_VERSION) is not installed and building it needs root: its tests are left out"; \
 	else \
 	  $(MAKE) --no-print-directory $(TIMESCALEDB_DIR)/.built && \
-	  $(MAKE) -C $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION)/build install DESTDIR=$(abspath $(TIMESCALEDB_DESTDIR)) \
+	  $(TIMESCALEDB_NO_GIT) $(MAKE) -C $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION)/build install DESTDIR=$(abspath $(TIMESCALEDB_DESTDIR)) \
 	    >$(TIMESCALEDB_DIR)/install.log && echo "TimescaleDB $(TIMESCALEDB_VERSION) installed"; fi
 
 # The web pages' browser packages come from npm by the committed lock (package-lock.json); only the files the
