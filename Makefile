@@ -102,9 +102,11 @@ timescaledb: sysdeps
 	elif [ "$$(id -u)" != 0 ]; then \
 	  echo "TimescaleDB $(TIMESCALEDB_VERSION) is not installed and building it needs root: its tests are left out"; \
 	else \
-	  $(MAKE) --no-print-directory $(TIMESCALEDB_DIR)/.built && \
-	  $(TIMESCALEDB_NO_GIT) $(MAKE) -C $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION)/build install DESTDIR=$(abspath $(TIMESCALEDB_DESTDIR)) \
-	    >$(TIMESCALEDB_DIR)/install.log && echo "TimescaleDB $(TIMESCALEDB_VERSION) installed"; fi
+	  $(MAKE) --no-print-directory $(TIMESCALEDB_DIR)/.built || exit 1; \
+	  $(TIMESCALEDB_NO_GIT) $(MAKE) -C $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION)/build install \
+	    DESTDIR=$(abspath $(TIMESCALEDB_DESTDIR)) >$(TIMESCALEDB_DIR)/install.log 2>&1 \
+	    || { tail -n 20 $(TIMESCALEDB_DIR)/install.log; exit 1; }; \
+	  echo "TimescaleDB $(TIMESCALEDB_VERSION) installed"; fi
 
 # The web pages' browser packages come from npm by the committed lock (package-lock.json); only the files the
 # pages load are copied next to our own static files, into an ignored folder. Nothing third-party is committed.
