@@ -17,7 +17,8 @@ export UV_NATIVE_TLS := true
 PYTEST_WORKERS ?= 2
 FUZZ_SECONDS ?= 60
 
-.PHONY: help demo test check lint types imports unit fuzz lock i18n sysdeps clean devices-doc web-assets screenshots
+.PHONY: help demo test check lint types imports unit fuzz lock i18n sysdeps timescaledb clean devices-doc web-assets \
+  screenshots
 
 help:
 	@echo "make demo   - run Tryggheim on embedded defaults (private PostgreSQL, simulated homes)"
@@ -44,11 +45,68 @@ sysdeps:
 	command -v mosquitto >/dev/null 2>&1 || missing="$$missing mosquitto"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  [ -f /usr/include/postgresql/15/server/postgres.h ] || missing="$$missing postgresql-server-dev-15"; \
+	  for tool in cmake gcc make curl; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; fi; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else echo "missing Debian packages:$$missing (run as root, or install them)"; exit 1; fi; fi
+
+# TimescaleDB has no Debian 12 or PyPI package: built once from its source release against Debian's PostgreSQL 15
+# headers, cached under .tools, installed into PostgreSQL 15's library and extension folders (as root only).
+# Installing files changes no running server: only a server started with shared_preload_libraries=timescaledb
+# loads it (the tests' private instance); migration 0002 checks what the server has loaded. The release tarball (a
+# `git archive` of the tag) is an offline copy when there is one, TIMESCALEDB_TARBALL or a `vendor/` folder beside
+# the checkout, its SHA-256 checked; else the tag's archive is downloaded from GitHub, which compresses differently,
+# so the unpacked tree is checked instead (a digest of every file's path and content, taken from the release).
+TIMESCALEDB_VERSION := 2.28.3
+TIMESCALEDB_SHA256 := ec2f7de0ba53a473c01e0a57e09053898c6b1f7487228caff0f1d31c8cb2dedb
+TIMESCALEDB_TREE_SHA256 := a5f8a2d0f1d5b044cf081f213d7eacd871eb622b7b3128abcf29ac0118cc052f
+TIMESCALEDB_TARBALL ?= $(firstword $(wildcard $(abspath ..)/*/vendor/timescaledb-$(TIMESCALEDB_VERSION).tar.gz))
+TIMESCALEDB_URL := https://github.com/timescale/timescaledb/archive/refs/tags/$(TIMESCALEDB_VERSION).tar.gz
+TIMESCALEDB_DIR := $(TOOLS)/timescaledb-$(TIMESCALEDB_VERSION)
+PG15_CONFIG := /usr/lib/postgresql/15/bin/pg_config
+# The build asks git for "its" commit at every make run; inside our checkout git would answer with ours.
+TIMESCALEDB_NO_GIT := GIT_CEILING_DIRECTORIES=$(abspath $(TIMESCALEDB_DIR))
+# DESTDIR for a staged install (trying the build without touching the machine's PostgreSQL); empty = the real one.
+TIMESCALEDB_DESTDIR ?=
+
+$(TIMESCALEDB_DIR)/.built:
+	rm -rf $(TIMESCALEDB_DIR) && mkdir -p $(TIMESCALEDB_DIR)
+	@set -euo pipefail; cd $(TIMESCALEDB_DIR); \
+	if [ -n "$(TIMESCALEDB_TARBALL)" ]; then \
+	  echo "TimescaleDB $(TIMESCALEDB_VERSION) from $(abspath $(TIMESCALEDB_TARBALL))"; \
+	  echo "$(TIMESCALEDB_SHA256)  $(abspath $(TIMESCALEDB_TARBALL))" | sha256sum --check --quiet \
+	    || { echo "that file is not the TimescaleDB $(TIMESCALEDB_VERSION) release (SHA-256 differs)"; exit 1; }; \
+	  tar xzf $(abspath $(TIMESCALEDB_TARBALL)); \
+	else \
+	  echo "downloading TimescaleDB $(TIMESCALEDB_VERSION) from $(TIMESCALEDB_URL)"; \
+	  curl -fsSL --retry 3 -o release.tar.gz $(TIMESCALEDB_URL); tar xzf release.tar.gz; rm release.tar.gz; fi; \
+	tree=$$(cd timescaledb-$(TIMESCALEDB_VERSION) && { find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; \
+	  find . -type l -printf '%p -> %l\n' | LC_ALL=C sort; } | sha256sum | cut -d' ' -f1); \
+	[ "$$tree" = "$(TIMESCALEDB_TREE_SHA256)" ] || { echo "TimescaleDB source tree digest $$tree is not the release's"; exit 1; }
+	cd $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION) && $(TIMESCALEDB_NO_GIT) ./bootstrap -DPG_CONFIG=$(PG15_CONFIG) \
+	  -DCMAKE_BUILD_TYPE=Release -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF -DLINTER=OFF \
+	  -DSEND_TELEMETRY_DEFAULT=OFF >../bootstrap.log
+	$(TIMESCALEDB_NO_GIT) $(MAKE) -C $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION)/build -j$$(nproc) >$(TIMESCALEDB_DIR)/build.log 2>&1 \
+	  || { tail -n 40 $(TIMESCALEDB_DIR)/build.log; exit 1; }
+	@touch $@
+
+# As root: build when not cached, install when the library is not in place. Otherwise one line, and the TimescaleDB
+# tests are left out (tests/support/timescaledb.py).
+timescaledb: sysdeps
+	@if [ -f "$(abspath $(TIMESCALEDB_DESTDIR))$$($(PG15_CONFIG) --pkglibdir)/timescaledb-$(TIMESCALEDB_VERSION).so" ]; then \
+	  echo "TimescaleDB $(TIMESCALEDB_VERSION) is installed"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "TimescaleDB $(TIMESCALEDB_VERSION) is not installed and building it needs root: its tests are left out"; \
+	else \
+	  $(MAKE) --no-print-directory $(TIMESCALEDB_DIR)/.built || exit 1; \
+	  $(TIMESCALEDB_NO_GIT) $(MAKE) -C $(TIMESCALEDB_DIR)/timescaledb-$(TIMESCALEDB_VERSION)/build install \
+	    DESTDIR=$(abspath $(TIMESCALEDB_DESTDIR)) >$(TIMESCALEDB_DIR)/install.log 2>&1 \
+	    || { tail -n 20 $(TIMESCALEDB_DIR)/install.log; exit 1; }; \
+	  echo "TimescaleDB $(TIMESCALEDB_VERSION) installed"; fi
 
 # The web pages' browser packages come from npm by the committed lock (package-lock.json); only the files the
 # pages load are copied next to our own static files, into an ignored folder. Nothing third-party is committed.
@@ -70,7 +128,7 @@ venv: $(VENV)/.synced web-assets
 demo: sysdeps venv
 	$(BIN)/tryggheim demo
 
-test: sysdeps venv lint types imports
+test: sysdeps timescaledb venv lint types imports
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --cov --cov-report=term:skip-covered --cov-report=xml
 
 check: venv lint types imports

@@ -80,6 +80,16 @@ class CloudSettings(BaseSettings):
         default=Path.home() / ".local" / "state" / "tryggheim",
         description="Where the embedded database and other local state live.",
     )
+    # TimescaleDB only (ignored on plain PostgreSQL); set by every `tryggheim db upgrade` (cloud/db/timescale.py).
+    observations_compress_after_days: int = Field(
+        default=7, ge=1, le=3650, description="TimescaleDB: compress chunks of readings older than this many days."
+    )
+    observations_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="TimescaleDB: delete readings older than this many days. Unset (the default): keep them all; "
+        "health records are kept for years.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -23,7 +23,7 @@ settings.register_profile("default", max_examples=200, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
 
-pytest_plugins = ["tests.support.ci_skips", "tests.support.timeouts"]
+pytest_plugins = ["tests.support.ci_skips", "tests.support.timeouts", "tests.support.timescaledb"]
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -134,11 +135,20 @@ class _Layout:
 class EmbeddedPostgres:
     """One private cluster under a state directory; `start()` returns a superuser URL."""
 
-    def __init__(self, state_dir: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        port: int | None = None,
+        bindir: Path | None = None,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self._state_dir = state_dir.resolve()
         self._wanted_port = port
         self._user = _service_user()
-        self._bindir = find_bindir()
+        self._bindir = bindir or find_bindir()
+        # Server settings of this instance only (`-c name=value`), for example a preloaded library.
+        self._settings = dict(settings or {})
         self._layout = self._plan_layout()
         self._process: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
@@ -305,6 +315,7 @@ class EmbeddedPostgres:
                 "unix_socket_directories=",
                 "-c",
                 "max_connections=200",
+                *(arg for name, value in self._settings.items() for arg in ("-c", f"{name}={value}")),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

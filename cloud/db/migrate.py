@@ -20,6 +20,9 @@ from psycopg.rows import dict_row
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
+from cloud.db import timescale
+from cloud.db.timescale import StoragePolicy
+
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x7472_7967  # "tryg": serialises concurrent upgrades
 
@@ -68,10 +71,11 @@ def role_of(url: str) -> str:
     return user
 
 
-def upgrade(owner_url: str, *, runtime_role: str) -> str | None:
-    """Migrate to the newest revision; granting the runtime role its privileges on the way. Returns the
-    revision found once the lock was held (None: an empty database), so that of two concurrent runs the one
-    that waited reports that it found the schema current."""
+def upgrade(owner_url: str, *, runtime_role: str, storage: StoragePolicy | None = None) -> str | None:
+    """Migrate to the newest revision; granting the runtime role its privileges on the way. On TimescaleDB, enable
+    compression and set the compression and retention policies of `storage` (the defaults when None), every run.
+    Returns the revision found once the lock was held (None: an empty database), so that of two concurrent runs
+    the one that waited reports that it found the schema current."""
     engine = create_engine(_sqlalchemy_url(owner_url), poolclass=NullPool)
     try:
         with engine.connect() as connection:
@@ -79,6 +83,8 @@ def upgrade(owner_url: str, *, runtime_role: str) -> str | None:
             try:
                 before = MigrationContext.configure(connection).get_current_revision()
                 command.upgrade(_config(connection, runtime_role), "head")
+                if timescale.is_hypertable(connection):
+                    timescale.configure(connection, storage or StoragePolicy())
                 connection.commit()
             finally:
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
@@ -90,13 +96,7 @@ def upgrade(owner_url: str, *, runtime_role: str) -> str | None:
 
 def storage_kind(connection: Connection) -> str:
     """`timescaledb` when observations is a hypertable, else `postgresql`."""
-    has_catalog = connection.execute(text("SELECT to_regclass('timescaledb_information.hypertables')")).scalar()
-    if has_catalog is None:
-        return "postgresql"
-    found = connection.execute(
-        text("SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'observations'")
-    ).first()
-    return "timescaledb" if found else "postgresql"
+    return "timescaledb" if timescale.is_hypertable(connection) else "postgresql"
 
 
 def status(url: str) -> Status:

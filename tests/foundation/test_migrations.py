@@ -90,11 +90,12 @@ def test_runtime_role_can_append_observations(shared_db: TestDatabase) -> None:
 
 
 def test_storage_detection_chooses_plain_postgresql(shared_db: TestDatabase) -> None:
-    """TimescaleDB cannot be installed here: the optional migration must have been a no-op."""
+    """The shared test server does not preload TimescaleDB, whether or not `make timescaledb` installed its files
+    there: the optional migration must have been a no-op (tests/timescaledb runs the other path)."""
     with psycopg.connect(shared_db.owner_url) as conn:
-        available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+        loaded = conn.execute("SELECT 1 FROM pg_settings WHERE name LIKE 'timescaledb.%'").fetchone()
         installed = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
-    assert available is None
+    assert loaded is None
     assert installed is None
     assert migrate.status(shared_db.owner_url).storage == "postgresql"
 

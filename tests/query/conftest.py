@@ -39,7 +39,8 @@ def _half_hours(start: datetime, end: datetime) -> list[datetime]:
     return [start + timedelta(minutes=30 * i) for i in range(int((end - start) / timedelta(minutes=30)))]
 
 
-def _history(client: TestClient, url: str, kit: Kit, offset: float) -> History:
+def build_history(client: TestClient, url: str, kit: Kit, offset: float) -> History:
+    """Send the package's history for `kit` (values shifted by `offset`); returns what was sent."""
     found = History(kit, [old_device(url, kit, "nonin-3230", SINCE) for _ in range(3)])
     first = found.devices[0]
     for i, at in enumerate(_half_hours(*SPRING) + _half_hours(*AUTUMN)):
@@ -70,6 +71,6 @@ def history(client: TestClient, query_db: TestDatabase, tenants: Tenants) -> His
     """Municipality A's history (patient `nord`); B's patient `nord` gets the same shape, shifted by 100."""
     url = query_db.runtime_url
     kit_b = enrol_kit(client, url, tenants.b.municipality_id, tenants.b.patients["nord"])
-    _history(client, url, kit_b, 100.0)
+    build_history(client, url, kit_b, 100.0)
     kit_a = enrol_kit(client, url, tenants.a.municipality_id, tenants.a.patients["nord"])
-    return _history(client, url, kit_a, 0.0)
+    return build_history(client, url, kit_a, 0.0)

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -197,12 +197,15 @@ def _private_broker_url(workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def killable_postgres(prefix: str = "trgt-pg-") -> Iterator[EmbeddedPostgres]:
+def killable_postgres(
+    prefix: str = "trgt-pg-", *, bindir: Path | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[EmbeddedPostgres]:
     """A private PostgreSQL a test may kill and restart, in a directory the database user can reach
-    (pytest's own temporary directories are private to root); removed afterwards."""
+    (pytest's own temporary directories are private to root); removed afterwards. `bindir` and `settings` go to
+    `EmbeddedPostgres` (another installation; server settings such as a preloaded library)."""
     root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     root.chmod(0o755)
-    server = EmbeddedPostgres(root / "pg")
+    server = EmbeddedPostgres(root / "pg", bindir=bindir, settings=settings)
     server.start()
     try:
         yield server
