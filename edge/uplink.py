@@ -21,6 +21,7 @@ import time
 
 import httpx
 
+from common.digits import plain_digits
 from device_profiles import wire
 from edge.config import GatewayConfig
 from edge.isolation import Group, Isolation, Verdict, classify
@@ -39,7 +40,7 @@ class RetryLaterError(Exception):
 
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
+    return float(value) if plain_digits(value) else None
 
 
 class Uplink:

@@ -17,6 +17,7 @@ from cloud.access.roles import Role
 from cloud.access.secrets import PasswordPool, hash_password
 from cloud.registry import municipalities
 from cloud.registry.identity import IdentifierError, organisation_number
+from common.digits import plain_digits
 
 
 class DirectoryError(ValueError):
@@ -199,7 +200,7 @@ async def add_staff(
 
 async def record_hpr_number(conn: AsyncConnection[Any], staff_id: UUID, hpr_number: object) -> None:
     """Keep the HPR number HelseID vouched for at a sign-in (unchanged when it names none or a malformed one)."""
-    if isinstance(hpr_number, str) and hpr_number.isdigit() and len(hpr_number) <= 9:
+    if isinstance(hpr_number, str) and plain_digits(hpr_number) and len(hpr_number) <= 9:
         await conn.execute(
             "UPDATE staff SET hpr_number = %s WHERE id = %s AND hpr_number IS DISTINCT FROM %s",
             (hpr_number, staff_id, hpr_number),

@@ -33,6 +33,7 @@ from urllib.parse import quote
 import psycopg
 
 from common.children import die_with_parent
+from common.digits import plain_digits
 
 SUPERUSER = "tryggheim_admin"
 _FALLBACK_ROOT = Path("/var/lib/tryggheim")
@@ -49,7 +50,7 @@ def find_bindir() -> Path:
     root = Path("/usr/lib/postgresql")
     if root.is_dir():
         versions = sorted(
-            (p for p in root.iterdir() if p.name.isdigit() and int(p.name) >= 15),
+            (p for p in root.iterdir() if plain_digits(p.name) and int(p.name) >= 15),
             key=lambda p: int(p.name),
             reverse=True,
         )

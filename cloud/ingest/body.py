@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from fastapi import HTTPException, Request
 
+from common.digits import plain_digits
+
 MAX_BODY = 8 * 1024 * 1024
 MAX_INFLATED = 32 * 1024 * 1024
 
@@ -19,7 +21,7 @@ async def read_json(request: Request) -> Any:
     if content_type != "application/json":
         raise HTTPException(415, "Send Content-Type: application/json (optionally with Content-Encoding: gzip).")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+    if declared and plain_digits(declared) and int(declared) > MAX_BODY:
         raise HTTPException(413, f"Body larger than {MAX_BODY} bytes; send smaller batches.")
     body = bytearray()
     async for chunk in request.stream():

@@ -17,6 +17,7 @@ from typing import Literal
 from stdnum.exceptions import ValidationError
 from stdnum.no import fodselsnummer, orgnr
 
+from common.digits import plain_digits
 from common.timefmt import OSLO
 
 IdKind = Literal["fnr", "dnr", "synthetic"]
@@ -51,7 +52,7 @@ def mask(number: str) -> str:
 def national_id(raw: str, *, allow_synthetic: bool = False) -> NationalId:
     """Validate a fødselsnummer or D-number (and synthetic test numbers when allowed)."""
     number = fodselsnummer.compact(raw)
-    if len(number) != 11 or not number.isdigit():
+    if len(number) != 11 or not plain_digits(number):
         raise IdentifierError("a national identity number has 11 digits")
     if number[-2] != fodselsnummer.calc_check_digit1(number) or number[-1] != fodselsnummer.calc_check_digit2(number):
         raise IdentifierError("the check digits of the national identity number are wrong")

@@ -12,6 +12,7 @@ from typing import Final
 from cloud.evaluation.baselines import MAX_REVIEW_DAYS
 from cloud.ingest.manual import Entry
 from cloud.web.forms import Checked, oslo_time, text
+from common.digits import plain_digits
 from common.i18n import N_
 from common.timefmt import OSLO
 
@@ -110,4 +111,4 @@ def decision_fields(checked: Checked, now: datetime) -> DecisionFields:
     reason = text(checked, "reason", required=N_("Give a reason of at least 3 characters."), bounds=REASON_LENGTH)
     review_by = _review_by(checked, now)
     proposal = checked.values.get("proposal_id", "")
-    return DecisionFields(int(proposal) if proposal.isdigit() else 0, decision == "approve", reason, review_by)
+    return DecisionFields(int(proposal) if plain_digits(proposal) else 0, decision == "approve", reason, review_by)

@@ -33,6 +33,7 @@ from cloud.web.navigation import PAGES_TAG, see_other
 from cloud.web.registry_forms import contact_rows, field_of, record_fields
 from cloud.web.registry_pages import choices
 from cloud.web.templating import render
+from common.digits import plain_digits
 from common.i18n import N_
 
 router = APIRouter(include_in_schema=False, tags=[PAGES_TAG])
@@ -63,7 +64,7 @@ async def _devices(conn: Conn, grant: PatientGrant, home_id: UUID | None) -> dic
 def _count(request: Request) -> int:
     """How many readings the release moved (from the address it returned to)."""
     count = request.query_params.get("count", "0")
-    return int(count) if count.isdigit() else 0
+    return int(count) if plain_digits(count) else 0
 
 
 async def _page(

@@ -43,8 +43,6 @@ HELSEID_SCOPES = ("openid profile helseid://scopes/identity/pid helseid://scopes
                   "helseid://scopes/identity/security_level")  # fmt: skip
 CLIENT_KEY = new_keys()
 API_CLIENT_KEY = new_keys()
-PORT = free_port()
-SERVICE = f"http://127.0.0.1:{PORT}"
 API_REDIRECT = "http://127.0.0.1:9/api-client"
 
 
@@ -54,10 +52,17 @@ def _person(pid: str, level: str = "4", name: str = "Kari Nordmann") -> dict[str
 
 
 @pytest.fixture(scope="module")
-def helseid() -> Iterator[OidcProvider]:
+def service_url() -> str:
+    """Where the service will listen, chosen when the module starts: a port chosen at collection could be taken
+    by another test's server by the time this module runs."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="module")
+def helseid(service_url: str) -> Iterator[OidcProvider]:
     service = {
-        "client_id": "tryggheim", "redirect_uris": [f"{SERVICE}/signin/helseid/callback"],
-        "post_logout_redirect_uris": [f"{SERVICE}/signin?signed_out=true"], "grant_types": ["authorization_code"],
+        "client_id": "tryggheim", "redirect_uris": [f"{service_url}/signin/helseid/callback"],
+        "post_logout_redirect_uris": [f"{service_url}/signin?signed_out=true"], "grant_types": ["authorization_code"],
         "response_types": ["code"], "token_endpoint_auth_method": "private_key_jwt", "jwks": public_jwks(CLIENT_KEY),
     }  # fmt: skip
     api_client = {
@@ -111,10 +116,13 @@ def _key_text(key: ECKey) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(federated_db: TestDatabase, people: dict[str, Any], helseid: OidcProvider) -> Iterator[str]:
+def server(
+    federated_db: TestDatabase, people: dict[str, Any], helseid: OidcProvider, service_url: str
+) -> Iterator[str]:
     """The real service, signing staff in through the HelseID-like provider."""
     settings = {
-        "TRYGGHEIM_PORT": str(PORT), "TRYGGHEIM_PUBLIC_URL": SERVICE, "TRYGGHEIM_AUTH_MODE": "oidc",
+        "TRYGGHEIM_PORT": service_url.rsplit(":", 1)[1], "TRYGGHEIM_PUBLIC_URL": service_url,
+        "TRYGGHEIM_AUTH_MODE": "oidc",
         "TRYGGHEIM_COOKIE_SECURE": "false", "TRYGGHEIM_EVALUATION": "false", "TRYGGHEIM_ESCALATION": "false",
         "TRYGGHEIM_OIDC_ISSUER": helseid.issuer, "TRYGGHEIM_OIDC_CLIENT_ID": "tryggheim",
         "TRYGGHEIM_OIDC_CLIENT_KEY": _key_text(CLIENT_KEY), "TRYGGHEIM_LOG_LEVEL": "WARNING",

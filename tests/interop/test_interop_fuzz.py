@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from schemathesis.checks import not_a_server_error
@@ -48,3 +49,12 @@ def test_fhir_and_interop_routes_have_no_server_errors(server: str, tenants: Ten
             )
 
         call()
+
+
+def test_ids_in_other_scripts_digits_are_not_found_not_a_crash(server: str, tenants: Tenants) -> None:
+    nurse = tenants.a.auth(Role.NURSE)
+    for path in ("/fhir/Observation/%C2%B3", "/fhir/Observation/%D9%A3", "/fhir/QuestionnaireResponse/%C2%B2"):
+        answer = httpx.get(f"{server}{path}", headers=nurse)
+        assert answer.status_code == 404 and answer.json()["resourceType"] == "OperationOutcome", path
+    counted = httpx.get(f"{server}/fhir/Observation", params={"_count": "³"}, headers=nurse)
+    assert counted.status_code == 400 and counted.json()["resourceType"] == "OperationOutcome"

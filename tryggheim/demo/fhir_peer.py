@@ -40,6 +40,7 @@ from joserfc.jws import extract_compact
 
 from cloud.access import dpop
 from cloud.access.access_tokens import SIGNING_ALGORITHMS, TokenRefused, check_claims, header_of
+from common.digits import plain_digits
 
 VKP_AUDIENCE = "nhn:vkp"
 PMD_AUDIENCE = "nhn:pmd"
@@ -249,7 +250,7 @@ class FhirPeer:
 
     def _vkp(self, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         parts = path.strip("/").split("/")  # vkp, orgnr, Bundle
-        if len(parts) != 3 or parts[2] != "Bundle" or not parts[1].isdigit() or len(parts[1]) != 9:
+        if len(parts) != 3 or parts[2] != "Bundle" or not plain_digits(parts[1]) or len(parts[1]) != 9:
             return 404, operation_outcome(f"no such endpoint {path}", "not-found")
         if not headers.get("servicecodes"):
             return 400, operation_outcome("the ServiceCodes header is required", "required")

@@ -22,6 +22,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from cloud.interop.fhir import codes
+from common.digits import plain_digits
 from common.timefmt import OSLO
 
 DEFAULT_COUNT: Final = 50
@@ -91,7 +92,7 @@ def parse(resource: str, items: Sequence[tuple[str, str]]) -> Search:
 def _count(values: list[str] | None) -> dict[str, Any]:
     if values is None:
         return {"count": DEFAULT_COUNT}
-    if not values[0].isdigit() or int(values[0]) < 1:
+    if not plain_digits(values[0]) or int(values[0]) < 1:
         raise SearchError("_count must be a whole number of at least 1")
     asked = int(values[0])
     return {"count": MAX_COUNT, "capped_from": asked} if asked > MAX_COUNT else {"count": asked}
@@ -175,7 +176,7 @@ def _after(value: str) -> tuple[Any, ...]:
 
 
 def _part(value: str) -> Any:
-    if value.isdigit():
+    if plain_digits(value):
         return int(value)
     if "T" in value:
         return datetime.fromisoformat(value)

@@ -25,6 +25,7 @@ from cloud.interop.fhir.outcome import issue, operation_outcome
 from cloud.interop.fhir.patient import patient_resource
 from cloud.interop.fhir.questionnaire import questionnaire_response
 from cloud.interop.fhir.search import Search
+from common.digits import plain_digits
 
 Conn = AsyncConnection[Any]
 EXPORT_PAGE: Final = 500
@@ -254,12 +255,12 @@ async def visible_patients(conn: Conn, scope: PatientGrant | PatientScopeFilter)
 
 async def observation_patient(conn: Conn, raw_id: str) -> UUID | None:
     """The patient of the Observation with this id (None: no such Observation)."""
-    return await load.patient_of_observation(conn, int(raw_id)) if raw_id.isdigit() else None
+    return await load.patient_of_observation(conn, int(raw_id)) if plain_digits(raw_id) else None
 
 
 async def response_patient(conn: Conn, raw_id: str) -> UUID | None:
     """The patient of the QuestionnaireResponse with this id (None: none)."""
-    return await load.patient_of_answers(conn, int(raw_id)) if raw_id.isdigit() else None
+    return await load.patient_of_answers(conn, int(raw_id)) if plain_digits(raw_id) else None
 
 
 async def device_patient(conn: Conn, raw_id: str) -> UUID | None:
