@@ -67,7 +67,8 @@ class InteropRunner:
     async def journal(self, window: timedelta = RECENT) -> None:
         """One VKP round: sweep recently resolved alerts, then send what is due."""
         try:
-            await vkp.sweep(self.pool, now=datetime.now(UTC), window=window)
+            async with self.pool.connection() as conn:
+                await vkp.sweep(conn, now=datetime.now(UTC), window=window)
             for _ in range(ROUND_LIMIT):
                 if (
                     await vkp.deliver(

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
 import typer
 
 from cloud.access import audit, directory
-from cloud.interop import clients
+from cloud.interop import clients, status
 from cloud.interop.clients import ClientConfigError, ClientSettings
+from cloud.interop.vkp import service as vkp
 from tryggheim.commands._admin_escalation import Run
 from tryggheim.commands._startup import fail
 
@@ -48,7 +49,7 @@ def _active_from(text: str | None) -> datetime | None:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise typer.BadParameter("an ISO time with an offset, e.g. 2026-12-01T00:00+01:00", param_hint="--active-from")
+        raise typer.BadParameter("an ISO time with an offset, e.g. 2026-12-01T00:00+01:00")
     return moment
 
 
@@ -101,3 +102,27 @@ def _commands(run: Run) -> None:
             return await clients.disable(conn, _operator(), mid, clients.service_of(service))
 
         print(json.dumps({"disabled": _checked(run, work)}))
+
+    @interop_app.command("journal")
+    def journal_state(alert: Annotated[int, typer.Option("--alert", help="The alert's id.")]) -> None:
+        """Where one alert's journaling to VKP stands: its state, VKP code and every attempt (no patient data)."""
+
+        async def work(conn: psycopg.AsyncConnection[Any]) -> dict[str, Any]:
+            return await status.journal_of(conn, alert)
+
+        print(json.dumps(_checked(run, work), ensure_ascii=False, default=str))
+
+    @interop_app.command("catch-up")
+    def catch_up(
+        since: Annotated[str, typer.Option("--since", help="ISO time with an offset: journal alerts resolved since.")],
+    ) -> None:
+        """Freeze the documents of alerts resolved since `--since` that have none yet: after every process was down
+        longer than the worker's one-week look-back. The running service sends them."""
+        start = _active_from(since)
+        assert start is not None
+
+        async def work(conn: psycopg.AsyncConnection[Any]) -> int:
+            now = datetime.now(UTC)
+            return await vkp.sweep(conn, now=now, window=now - start)
+
+        print(json.dumps({"added": _checked(run, work)}))

@@ -32,6 +32,7 @@ class Candidate:
     rule: str
     alert_class: str
     severity: str
+    resolved_at: datetime
 
 
 @dataclass(frozen=True)
@@ -77,24 +78,35 @@ async def candidates(
     limit: int,
     skip_rules: Sequence[str],
     skip_classes: Sequence[str],
+    after: tuple[datetime, int] | None = None,
 ) -> list[Candidate]:
     """Alerts resolved within `window` before `now` (and after their municipality's VKP client became active)
     that have no journal row, leaving out the rules and classes never journaled; members of an episode are
-    journaled with their episode."""
+    journaled with their episode. Oldest first, after `after` (resolved_at, id) for the next page."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         """
-        SELECT a.id AS alert_id, a.patient_id, p.municipality_id, a.rule, a.alert_class, a.severity
+        SELECT a.id AS alert_id, a.patient_id, p.municipality_id, a.rule, a.alert_class, a.severity, a.resolved_at
         FROM alerts a
         JOIN patients p ON p.id = a.patient_id
         JOIN interop_clients c ON c.municipality_id = p.municipality_id AND c.service = 'vkp' AND c.enabled
         WHERE a.resolved_at >= %(since)s AND a.resolved_at <= %(now)s AND a.resolved_at >= c.active_from
           AND a.episode_id IS NULL AND a.rule <> ALL(%(rules)s) AND a.alert_class <> ALL(%(classes)s)
           AND NOT EXISTS (SELECT 1 FROM vkp_journal j WHERE j.alert_id = a.id)
-        ORDER BY a.resolved_at
+          AND (%(after_at)s::timestamptz IS NULL
+               OR (a.resolved_at, a.id) > (%(after_at)s::timestamptz, %(after_id)s::bigint))
+        ORDER BY a.resolved_at, a.id
         LIMIT %(limit)s
         """,
-        {"since": now - window, "now": now, "limit": limit, "rules": list(skip_rules), "classes": list(skip_classes)},
+        {
+            "since": now - window,
+            "now": now,
+            "limit": limit,
+            "rules": list(skip_rules),
+            "classes": list(skip_classes),
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
+        },
     )
     return [Candidate(**row) for row in await cur.fetchall()]
 

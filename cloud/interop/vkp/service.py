@@ -152,25 +152,28 @@ async def build(
     return journal_document(table, facts), document.code
 
 
-async def sweep(pool: AsyncConnectionPool, *, now: datetime, window: timedelta) -> int:
-    """Freeze the documents of alerts resolved within `window`; returns how many rows were added. An alert
-    that is not journaled (or whose patient has no national id) is logged once per sweep and left alone."""
+async def sweep(conn: AsyncConnection[Any], *, now: datetime, window: timedelta) -> int:
+    """Freeze the documents of alerts resolved within `window`, page by page, each in its own transaction;
+    returns how many rows were added. An alert that is not journaled (its kind, or a patient without a national
+    id) is logged and passed over, so it can never hold up the alerts resolved after it."""
     table = mapping()
-    async with pool.connection() as conn:
+    added, after = 0, None
+    while True:
         found = await journal.candidates(
-            conn, now=now, window=window, limit=SWEEP_LIMIT,
+            conn, now=now, window=window, limit=SWEEP_LIMIT, after=after,
             skip_rules=table.platform_rules, skip_classes=table.skip_classes,
         )  # fmt: skip
-    added = 0
-    for candidate in found:
-        async with pool.connection() as conn, conn.transaction():
-            built = await build(conn, candidate, table)
-            if built is None:
-                log.info("alert %s is not journaled (its kind, or no national id)", candidate.alert_id)
-                continue
-            document, code = built
-            added += await journal.add(conn, candidate, document=document, alert_code=code, now=now)
-    return added
+        for candidate in found:
+            async with conn.transaction():
+                built = await build(conn, candidate, table)
+                if built is None:
+                    log.info("alert %s is not journaled (its kind, or no national id)", candidate.alert_id)
+                    continue
+                document, code = built
+                added += await journal.add(conn, candidate, document=document, alert_code=code, now=now)
+        if len(found) < SWEEP_LIMIT:
+            return added
+        after = (found[-1].resolved_at, found[-1].alert_id)
 
 
 async def deliver(

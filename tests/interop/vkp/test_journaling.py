@@ -8,6 +8,7 @@ reason and a retry, never a lost document."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,14 +29,16 @@ from cloud.db.pool import make_pool
 from cloud.interop import clients
 from cloud.interop.clients import ClientSettings
 from cloud.interop.vkp import service as vkp
+from tests.escalation.conftest import open_alerts
 from tests.interop.conftest import CLIENT_KEY
 from tests.support.app import app_client
 from tests.support.db import drain, named_rows
 from tests.support.episodes import WORSENING, heart_failure_patient, store
 from tests.support.fixtures import database_fixture, tenants_fixture
 from tests.support.oidc import OidcProvider
+from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
-from tests.support.tenants import Tenants
+from tests.support.tenants import Tenants, insert_patient
 from tests.web.helpers import HTML, sign_in, visible_text, wait_for_alerts
 from tryggheim.demo.fhir_peer import VKP_SCOPE, FhirPeer
 
@@ -45,6 +48,7 @@ vkp_db, tenants = database_fixture(), tenants_fixture("vkp_db")
 ORGNR = "974760673"  # passes the mod-11 check
 SYNTHETIC_ID = "12434110260"
 OTHER_ID = "05466810098"  # synthetic too
+THIRD_ID = "03435010074"  # synthetic: 3 March 1950, month + 40
 NOTE = "Økt vanndrivende etter samtale med fastlegen"
 OPERATOR = audit.Actor.system("tests")
 FAST = {"interop": True, "interop_tick_s": 0.2, "interop_backoff_s": 0.3, "evaluation": False}
@@ -201,3 +205,46 @@ def test_bad_answers_and_a_refusing_token_endpoint_are_reasons_not_losses(
     attempts = named_rows(url, "SELECT ok FROM vkp_journal_attempts WHERE alert_id = %s", episode)
     assert attempts and not any(a["ok"] for a in attempts)
     assert _journal_row(url, episode)["journaled_at"] is None, "still waiting, never dropped"
+
+
+def _resolved_alerts(url: str, patient: UUID, count: int, resolved_ago: timedelta, prefix: str) -> list[int]:
+    """Alerts of rules the patient's protocol lacks, resolved `resolved_ago` (stored as the alert store would)."""
+    opened = open_alerts(url, patient, count, prefix=prefix)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE alerts SET state = 'resolved', resolved_at = now() - %s, updated_at = now() WHERE id = ANY(%s)",
+            (resolved_ago, opened),
+        )
+    return opened
+
+
+def test_unjournaled_alerts_never_hold_up_the_others_and_a_long_outage_is_caught_up(
+    vkp_db: TestDatabase, tenants: Tenants, helseid: OidcProvider, peer: FhirPeer, key_file: Path
+) -> None:
+    url = vkp_db.runtime_url
+    month_ago = datetime.now(UTC) - timedelta(days=30)  # the client was active before these alerts resolved
+    settings = ClientSettings(helseid.issuer, "vkp-client", str(key_file), (VKP_SCOPE,), peer.vkp_base, month_ago)
+    _configure(url, tenants.a.municipality_id, settings)
+    team = tenants.a.teams["Nord"]
+    nameless = insert_patient(url, tenants.a.municipality_id, team, "Uten fødselsnummer")
+    named = insert_patient(url, tenants.a.municipality_id, team, "Med fødselsnummer")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE patients SET national_id = %s, national_id_kind = 'synthetic' WHERE id = %s",
+                     (THIRD_ID, named))  # fmt: skip
+    ahead = vkp.SWEEP_LIMIT + 5  # more than one page of alerts VKP cannot file (no national id)
+    _resolved_alerts(url, nameless, ahead, timedelta(minutes=10), "nameless")
+    [wanted] = _resolved_alerts(url, named, 1, timedelta(minutes=5), "named")
+    [old] = _resolved_alerts(url, named, 1, timedelta(days=10), "old")
+
+    async def sweep() -> int:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            return await vkp.sweep(conn, now=datetime.now(UTC), window=timedelta(hours=1))
+
+    assert asyncio.run(sweep()) == 1, "the one alert behind a full page of unfileable ones is found"
+    assert _journal_row(url, wanted) is not None and _journal_row(url, old) is None
+    env = env_with(TRYGGHEIM_DATABASE_URL=url)
+    since = (datetime.now(UTC) - timedelta(days=11)).isoformat()
+    caught = run_cli("admin", "interop", "catch-up", "--since", since, env=env)
+    assert caught.returncode == 0 and json.loads(caught.stdout) == {"added": 1}, caught.stderr
+    shown = run_cli("admin", "interop", "journal", "--alert", str(old), env=env)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["state"] == "waiting", shown.stderr
