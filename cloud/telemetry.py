@@ -73,3 +73,9 @@ ESCALATION_TROUBLE = Gauge(
     "tryggheim_escalation_trouble", "What the escalation auditor found late at its last check, by kind", ["kind"],
     registry=REGISTRY,
 )  # fmt: skip
+# The interoperability worker (cloud/interop/runner.py), set after every VKP round by every process: documents
+# whose journaling failed and is being retried (`vkp_failing`), refused PMD entries not yet shared (`pmd_waiting`).
+INTEROP_BACKLOG = Gauge(
+    "tryggheim_interop_backlog", "What waits for the national services after failures, by kind", ["kind"],
+    registry=REGISTRY,
+)  # fmt: skip

@@ -19,8 +19,10 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from psycopg_pool import AsyncConnectionPool
 
+from cloud import telemetry
 from cloud.background import stop_background
 from cloud.config import CloudSettings
+from cloud.interop import status
 from cloud.interop.pmd import service as pmd
 from cloud.interop.vkp import service as vkp
 
@@ -69,6 +71,8 @@ class InteropRunner:
         try:
             async with self.pool.connection() as conn:
                 await vkp.sweep(conn, now=datetime.now(UTC), window=window)
+                for kind, count in (await status.backlog(conn)).items():
+                    telemetry.INTEROP_BACKLOG.labels(kind).set(count)
             for _ in range(ROUND_LIMIT):
                 if (
                     await vkp.deliver(

@@ -49,3 +49,8 @@ async def journal_of(conn: AsyncConnection[Any], alert_id: int) -> dict[str, Any
         "last_error": found.last_error,
         "attempts": await journal.attempts_of(conn, alert_id),
     }
+
+
+async def backlog(conn: AsyncConnection[Any]) -> dict[str, int]:
+    """What waits after failures, for the metrics: VKP documents that failed and PMD entries refused."""
+    return {"vkp_failing": await journal.failing(conn), "pmd_waiting": await shares.refused_waiting(conn)}

@@ -179,3 +179,11 @@ async def pending(conn: AsyncConnection[Any], patient_id: UUID) -> dict[str, Any
     row = await cur.fetchone()
     assert row is not None
     return dict(row)
+
+
+async def refused_waiting(conn: AsyncConnection[Any]) -> int:
+    """How many refused entries are not yet shared (every municipality)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("SELECT count(*) AS waiting FROM pmd_retries WHERE shared_at IS NULL")
+    row = await cur.fetchone()
+    return int(row["waiting"]) if row else 0

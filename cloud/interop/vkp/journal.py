@@ -198,3 +198,13 @@ async def attempts_of(conn: AsyncConnection[Any], alert_id: int) -> list[dict[st
         (alert_id,),
     )
     return list(await cur.fetchall())
+
+
+async def failing(conn: AsyncConnection[Any]) -> int:
+    """How many documents have failed and still wait for VKP (every municipality)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT count(*) AS failing FROM vkp_journal WHERE journaled_at IS NULL AND last_error IS NOT NULL"
+    )
+    row = await cur.fetchone()
+    return int(row["failing"]) if row else 0
