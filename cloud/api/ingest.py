@@ -13,10 +13,11 @@ from pydantic import BaseModel
 
 from cloud import telemetry
 from cloud.access.policy import gateway_only
+from cloud.access.secrets import token_digest
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.ingest.body import read_json
 from cloud.ingest.quarantine import quota_of
-from cloud.ingest.store import store_batch
+from cloud.ingest.store import CredentialRefused, store_batch
 from cloud.ingest.uploads import UploadSlots
 from cloud.ingest.validate import Rejection, ValidReading, validate
 from device_profiles import load_catalogue, wire
@@ -94,17 +95,25 @@ async def ingest(request: Request, gateway: Gateway) -> IngestResult:
         stored_at = datetime.now(UTC)
         readings, rejections, repeats = _split(items, stored_at)
         # A database failure propagates to the application's 503 handler: nothing is acknowledged.
+        # The credential is checked again in the batch's transaction: the policy's check may be cached.
+        digest = token_digest(request.headers["authorization"][7:].strip())
         async with request.app.state.gateway_pool.connection() as conn:
-            outcome = await store_batch(
-                conn,
-                gateway_id=gateway.id,
-                municipality_id=gateway.municipality_id,
-                epoch=epoch,
-                readings=readings,
-                rejections=rejections,
-                clock_skew_s=gateway.clock_skew_s,
-                quota=quota_of(request.app.state.settings),
-            )
+            try:
+                outcome = await store_batch(
+                    conn,
+                    gateway_id=gateway.id,
+                    municipality_id=gateway.municipality_id,
+                    epoch=epoch,
+                    readings=readings,
+                    rejections=rejections,
+                    clock_skew_s=gateway.clock_skew_s,
+                    quota=quota_of(request.app.state.settings),
+                    credential_digest=digest,
+                )
+            except CredentialRefused:
+                raise HTTPException(
+                    401, "Unknown, rotated-out or revoked gateway credential.", {"WWW-Authenticate": "Bearer"}
+                ) from None
     outcome.duplicates += repeats
     telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
     telemetry.BATCHES.labels("200").inc()

@@ -31,11 +31,13 @@ from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, pq
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg.types.string import BytesBinaryDumper
 
 from cloud import telemetry as prometheus
 from cloud.gateways import last_seen
+from cloud.gateways.credentials import STILL_VALID_SQL
 from cloud.ingest import quarantine
 from cloud.ingest.quarantine import DEFAULT_QUOTA, Quota
 from cloud.ingest.resolve import Resolver, Target
@@ -104,6 +106,10 @@ _ContentKey = tuple[int, str, datetime, float]
 _Staged = tuple[ValidReading, Target, _ContentKey | None]
 
 
+class CredentialRefused(Exception):  # noqa: N818 - reads as an outcome
+    """The batch's credential was revoked or expired after the caller's (cached) check."""
+
+
 async def store_batch(
     conn: AsyncConnection[Any],
     *,
@@ -114,19 +120,31 @@ async def store_batch(
     rejections: list[Rejection],
     clock_skew_s: float | None,
     quota: Quota = DEFAULT_QUOTA,
+    credential_digest: bytes | None = None,
 ) -> BatchOutcome:
     """Write one batch atomically and report what happened to each sequence number; quarantine what was
-    refused within the gateway's hourly `quota`, and count the rest."""
+    refused within the gateway's hourly `quota`, and count the rest. With `credential_digest`, the
+    credential is checked again in the same transaction (raises `CredentialRefused`, nothing stored): the
+    caller may have trusted a cached check), and the gateway's current `clock_skew_s` read with it."""
     outcome = BatchOutcome()
     resolver = Resolver(gateway_id, municipality_id)
     try:
         async with conn.pipeline():
             await conn.execute("BEGIN")
+            still_valid = None
+            if credential_digest is not None:
+                still_valid = conn.cursor(row_factory=dict_row)
+                await still_valid.execute(STILL_VALID_SQL, (gateway_id, credential_digest, credential_digest))
             # One batch per gateway at a time: what the look-ups find cannot change before the COPY, so the
             # de-duplication is exact (also without a unique index, on the TimescaleDB path).
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ingest:{gateway_id}",))
             await resolver.send(conn, sorted({r.device for r in readings}))
             known = await _send_known(conn, gateway_id, municipality_id, epoch, readings)
+        if still_valid is not None:
+            valid = await still_valid.fetchone()
+            if valid is None:
+                raise CredentialRefused
+            clock_skew_s = valid["clock_skew_s"]
         await resolver.receive(conn)
         staged: dict[int, _Staged] = {}
         for reading in readings:
