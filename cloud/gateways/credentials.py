@@ -17,8 +17,8 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 from psycopg.rows import class_row, dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from cloud.access.secrets import token_digest
 

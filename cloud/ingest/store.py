@@ -75,7 +75,7 @@ _TYPES = [
 # binary COPY, which costs less per row but is a round trip of its own.
 SMALL_BATCH = 50
 _INSERT_SQL = (
-    f"INSERT INTO observations ({_COLUMNS}) SELECT %b::uuid, %b::uuid, * FROM unnest(%b::int8[], %b::uuid[], "
+    f"INSERT INTO observations ({_COLUMNS}) SELECT %b::uuid, %b::uuid, * FROM unnest(%b::int8[], %b::uuid[], "  # noqa: S608 - fixed columns
     "%b::uuid[], %b::text[], %b::float8[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], "
     "%b::jsonb[], %b::bool[])"
 )
