@@ -11,7 +11,8 @@ Round trips, not rows, are what a small batch costs, so the statements go in two
 (which pipeline mode does not allow): BEGIN, the lock and every look-up in the first; the evaluation queue,
 the quarantine (one statement that also applies the gateway's hourly quota, cloud/ingest/quarantine.py) and
 COMMIT in the second. A batch takes four round trips whatever its size (one more when it has readings of
-shared or supervision sensors: residents and consents depend on the assignments found).
+shared or supervision sensors: residents and consents depend on the assignments found); a batch of at most
+`SMALL_BATCH` new readings takes two, its rows going in as one INSERT in the second pipeline instead.
 
 In the same transaction the batch queues one pending evaluation per touched (patient, metric) and, for
 alarm-class metrics, signals `NOTIFY tryggheim_alarm` (delivered on commit), so no stored reading can miss
