@@ -69,13 +69,15 @@ from cloud.worklist.live import Broadcaster
 from common.logs import mask_identity_numbers
 
 ROUTERS = (
+    # Ingest first: routes are matched in order, and its requests are the most numerous by far (matching
+    # the 30-odd routes before it cost about 0.1 ms per request).
+    ingest.router,
     ops.router,
     auth.router,
     patients.router,
     staff.router,
     audit_log.router,
     gateways.router,
-    ingest.router,
     quarantine.router,
     alerts.router,
     suppression.router,

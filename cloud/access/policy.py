@@ -159,10 +159,9 @@ def gateway_only() -> Any:
         header = request.headers.get("authorization", "")
         gateway = None
         if header.lower().startswith("bearer "):
-            # A gateway-pool connection for the look-up alone: ingest reads its body after this, and a body
-            # that never comes must not hold a connection.
-            async with request.app.state.gateway_pool.connection() as conn:
-                gateway = await gateway_credentials.authenticate(conn, header[7:].strip())
+            # A gateway-pool connection for the look-up alone (none while the check is cached): ingest reads
+            # its body after this, and a body that never comes must not hold a connection.
+            gateway = await gateway_credentials.authenticate_cached(request.app.state.gateway_pool, header[7:].strip())
         if gateway is None:
             raise HTTPException(
                 401, "Unknown, rotated-out or revoked gateway credential.", {"WWW-Authenticate": "Bearer"}

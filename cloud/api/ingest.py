@@ -8,15 +8,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request
+import orjson
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from cloud import telemetry
 from cloud.access.policy import gateway_only
+from cloud.access.secrets import token_digest
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.ingest.body import read_json
 from cloud.ingest.quarantine import quota_of
-from cloud.ingest.store import store_batch
+from cloud.ingest.store import CredentialRefused, store_batch
 from cloud.ingest.uploads import UploadSlots
 from cloud.ingest.validate import Rejection, ValidReading, validate
 from device_profiles import load_catalogue, wire
@@ -60,6 +62,7 @@ def _split(items: list[Any], stored_at: datetime) -> tuple[list[ValidReading], l
 
 @router.post(
     "/ingest",
+    response_model=IngestResult,
     # Documented from the wire contract; the handler parses the body itself, reading by reading, so that one
     # bad reading is quarantined instead of failing the whole batch with a 422.
     openapi_extra={
@@ -70,7 +73,7 @@ def _split(items: list[Any], stored_at: datetime) -> tuple[list[ValidReading], l
     },
     responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
 )
-async def ingest(request: Request, gateway: Gateway) -> IngestResult:
+async def ingest(request: Request, gateway: Gateway) -> Response:
     """Store a batch; reply with the sequences the gateway may delete from its outbox. 429 while the same
     gateway has another upload in flight; 408 when the body does not arrive in time."""
     started = time.perf_counter()
@@ -94,17 +97,25 @@ async def ingest(request: Request, gateway: Gateway) -> IngestResult:
         stored_at = datetime.now(UTC)
         readings, rejections, repeats = _split(items, stored_at)
         # A database failure propagates to the application's 503 handler: nothing is acknowledged.
+        # The credential is checked again in the batch's transaction: the policy's check may be cached.
+        digest = token_digest(request.headers["authorization"][7:].strip())
         async with request.app.state.gateway_pool.connection() as conn:
-            outcome = await store_batch(
-                conn,
-                gateway_id=gateway.id,
-                municipality_id=gateway.municipality_id,
-                epoch=epoch,
-                readings=readings,
-                rejections=rejections,
-                clock_skew_s=gateway.clock_skew_s,
-                quota=quota_of(request.app.state.settings),
-            )
+            try:
+                outcome = await store_batch(
+                    conn,
+                    gateway_id=gateway.id,
+                    municipality_id=gateway.municipality_id,
+                    epoch=epoch,
+                    readings=readings,
+                    rejections=rejections,
+                    clock_skew_s=gateway.clock_skew_s,
+                    quota=quota_of(request.app.state.settings),
+                    credential_digest=digest,
+                )
+            except CredentialRefused:
+                raise HTTPException(
+                    401, "Unknown, rotated-out or revoked gateway credential.", {"WWW-Authenticate": "Bearer"}
+                ) from None
     outcome.duplicates += repeats
     telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
     telemetry.BATCHES.labels("200").inc()
@@ -113,10 +124,12 @@ async def ingest(request: Request, gateway: Gateway) -> IngestResult:
     for reason, count in outcome.quarantined.items():
         telemetry.QUARANTINED.labels(reason).inc(count)
         telemetry.READINGS.labels("quarantined").inc(count)
-    return IngestResult(
-        committed=outcome.committed,
-        stored=outcome.stored,
-        duplicates=outcome.duplicates,
-        resent=outcome.resent,
-        quarantined=dict(outcome.quarantined),
-    )
+    # Encoded here, not validated against `IngestResult` by FastAPI (which documents it): these are plain ints.
+    answer = {
+        "committed": outcome.committed,
+        "stored": outcome.stored,
+        "duplicates": outcome.duplicates,
+        "resent": outcome.resent,
+        "quarantined": dict(outcome.quarantined),
+    }
+    return Response(orjson.dumps(answer), media_type="application/json")

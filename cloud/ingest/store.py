@@ -11,7 +11,8 @@ Round trips, not rows, are what a small batch costs, so the statements go in two
 (which pipeline mode does not allow): BEGIN, the lock and every look-up in the first; the evaluation queue,
 the quarantine (one statement that also applies the gateway's hourly quota, cloud/ingest/quarantine.py) and
 COMMIT in the second. A batch takes four round trips whatever its size (one more when it has readings of
-shared or supervision sensors: residents and consents depend on the assignments found).
+shared or supervision sensors: residents and consents depend on the assignments found); a batch of at most
+`SMALL_BATCH` new readings takes two, its rows going in as one INSERT in the second pipeline instead.
 
 In the same transaction the batch queues one pending evaluation per touched (patient, metric) and, for
 alarm-class metrics, signals `NOTIFY tryggheim_alarm` (delivered on commit), so no stored reading can miss
@@ -31,11 +32,13 @@ from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, pq
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg.types.string import BytesBinaryDumper
 
 from cloud import telemetry as prometheus
 from cloud.gateways import last_seen
+from cloud.gateways.credentials import STILL_VALID_SQL
 from cloud.ingest import quarantine
 from cloud.ingest.quarantine import DEFAULT_QUOTA, Quota
 from cloud.ingest.resolve import Resolver, Target
@@ -69,6 +72,14 @@ _TYPES = [
     "bytea", "bytea", "int8", "bytea", "bytea", "text", "float8", "text", "timestamptz", "timestamptz", "timestamptz",
     "jsonb", "bool",
 ]  # fmt: skip
+# Up to this many new rows go in an INSERT inside the closing pipeline (one round trip fewer); more in a
+# binary COPY, which costs less per row but is a round trip of its own.
+SMALL_BATCH = 50
+_INSERT_SQL = (
+    f"INSERT INTO observations ({_COLUMNS}) SELECT %b::uuid, %b::uuid, * FROM unnest(%b::int8[], %b::uuid[], "  # noqa: S608 - fixed columns
+    "%b::uuid[], %b::text[], %b::float8[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], "
+    "%b::jsonb[], %b::bool[])"
+)
 # Rows already stored in this batch's delivery-key range, and recorded measurements already stored in
 # each address's time window; the exact matching happens in Python. Ranges instead of one array element per
 # reading keep the parameters small (dumping large arrays costs more than the lookups), and a fresh batch
@@ -104,6 +115,10 @@ _ContentKey = tuple[int, str, datetime, float]
 _Staged = tuple[ValidReading, Target, _ContentKey | None]
 
 
+class CredentialRefused(Exception):  # noqa: N818 - reads as an outcome
+    """The batch's credential was revoked or expired after the caller's (cached) check."""
+
+
 async def store_batch(
     conn: AsyncConnection[Any],
     *,
@@ -114,19 +129,31 @@ async def store_batch(
     rejections: list[Rejection],
     clock_skew_s: float | None,
     quota: Quota = DEFAULT_QUOTA,
+    credential_digest: bytes | None = None,
 ) -> BatchOutcome:
     """Write one batch atomically and report what happened to each sequence number; quarantine what was
-    refused within the gateway's hourly `quota`, and count the rest."""
+    refused within the gateway's hourly `quota`, and count the rest. With `credential_digest`, the
+    credential is checked again in the same transaction (raises `CredentialRefused`, nothing stored): the
+    caller may have trusted a cached check), and the gateway's current `clock_skew_s` read with it."""
     outcome = BatchOutcome()
     resolver = Resolver(gateway_id, municipality_id)
     try:
         async with conn.pipeline():
             await conn.execute("BEGIN")
+            still_valid = None
+            if credential_digest is not None:
+                still_valid = conn.cursor(row_factory=dict_row)
+                await still_valid.execute(STILL_VALID_SQL, (gateway_id, credential_digest, credential_digest))
             # One batch per gateway at a time: what the look-ups find cannot change before the COPY, so the
             # de-duplication is exact (also without a unique index, on the TimescaleDB path).
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ingest:{gateway_id}",))
             await resolver.send(conn, sorted({r.device for r in readings}))
             known = await _send_known(conn, gateway_id, municipality_id, epoch, readings)
+        if still_valid is not None:
+            valid = await still_valid.fetchone()
+            if valid is None:
+                raise CredentialRefused
+            clock_skew_s = valid["clock_skew_s"]
         await resolver.receive(conn)
         staged: dict[int, _Staged] = {}
         for reading in readings:
@@ -137,10 +164,13 @@ async def store_batch(
                 staged[reading.seq] = (reading, target, _content(reading, target))
         by_key, by_content = await _receive_known(known, staged, resolver.device_keys)
         new = _classify(staged, by_key, by_content, rejections, outcome)
-        await _copy(conn, gateway_id, epoch, new, clock_skew_s)
+        if len(new) > SMALL_BATCH:
+            await _copy(conn, gateway_id, epoch, new, clock_skew_s)
         outcome.stored = len(new)
         touched = {(target.number, reading.metric) for reading, target, _ in new}
         async with conn.pipeline():
+            if len(new) <= SMALL_BATCH:
+                await _insert(conn, gateway_id, epoch, new, clock_skew_s)
             await queue_evaluations(conn, {(resolver.targets[n].patient_id, metric) for n, metric in touched})
             await queue_evaluations(conn, resolver.shared_touched(reading for reading, _, _ in new))
             pending = await quarantine.send(conn, gateway_id, epoch, rejections, quota)
@@ -269,12 +299,39 @@ async def _receive_known(
     return by_key, {seq for seq, (_, _, content) in staged.items() if content in stored}
 
 
+def _skew(clock_skew_s: float | None) -> dict[str, float] | None:
+    """What a reading's context gets when its gateway's clock is off by more than a minute."""
+    return {"gateway_clock_skew_s": round(clock_skew_s, 1)} if clock_skew_s and abs(clock_skew_s) > 60 else None
+
+
+async def _insert(
+    conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, rows: list[_Staged], clock_skew_s: float | None
+) -> None:
+    """A small batch's rows as one INSERT in the closing pipeline: no round trip of its own, as a COPY has."""
+    if not rows:
+        return
+    skew = _skew(clock_skew_s)
+    contexts = []
+    for reading, _, _ in rows:
+        context = {**(reading.context or {}), **skew} if skew else reading.context
+        contexts.append(Jsonb(context) if context else None)
+    await conn.execute(
+        _INSERT_SQL,
+        (
+            gateway_id, epoch, [r.seq for r, _, _ in rows], [t.device_id for _, t, _ in rows],
+            [t.patient_id for _, t, _ in rows], [r.metric for r, _, _ in rows], [r.value for r, _, _ in rows],
+            [r.unit for r, _, _ in rows], [r.t for r, _, _ in rows], [r.measured_at for r, _, _ in rows],
+            [r.received_at for r, _, _ in rows], contexts, [r.backfilled for r, _, _ in rows],
+        ),
+    )  # fmt: skip
+
+
 async def _copy(
     conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, rows: list[_Staged], clock_skew_s: float | None
 ) -> None:
     if not rows:
         return
-    skew = {"gateway_clock_skew_s": round(clock_skew_s, 1)} if clock_skew_s and abs(clock_skew_s) > 60 else None
+    skew = _skew(clock_skew_s)
     gateway_raw, epoch_raw = gateway_id.bytes, epoch.bytes
     cursor = conn.cursor()
     # By type name, bytea resolves to psycopg's DB-API `Binary` dumper, a Python subclass; the plain bytes

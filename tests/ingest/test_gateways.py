@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 
 from cloud.app import create_app
@@ -128,3 +130,34 @@ def test_metrics_need_the_token_when_one_is_set(ingest_db: TestDatabase) -> None
         answer = c.get("/metrics", headers={"Authorization": "Bearer scrape-7f3a9c"})
         assert answer.status_code == 200 and "tryggheim_ingest_batches_total" in answer.text
         assert c.get("/healthz").status_code == 200  # the other operations endpoints stay open
+
+
+def test_a_credential_revoked_elsewhere_is_refused_by_ingest_at_once_and_by_the_rest_within_the_cache_bound(
+    client: TestClient, kit: Kit, ingest_db: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(credentials, "CACHE_SECONDS", 0.5)
+    config = f"/api/v1/gateways/{kit.gateway_id}/config"
+    assert client.get(config, headers=kit.auth).status_code == 200  # the check is now cached in this process
+    with psycopg.connect(ingest_db.owner_url) as conn:  # as another replica would: this process is not told
+        conn.execute("UPDATE gateways SET revoked_at = now() WHERE id = %s", (kit.gateway_id,))
+    refused = client.post("/api/v1/ingest", json=batch(kit, [reading(1, kit.scale)]), headers=kit.auth)
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    with psycopg.connect(ingest_db.owner_url) as conn:
+        kept = conn.execute("SELECT count(*) FROM observations WHERE gateway_id = %s", (kit.gateway_id,)).fetchone()
+    assert kept == (0,)
+    time.sleep(0.6)
+    assert client.get(config, headers=kit.auth).status_code == 401
+
+
+def test_a_revocation_in_this_process_takes_effect_at_once(
+    client: TestClient, kit: Kit, ingest_db: TestDatabase
+) -> None:
+    config = f"/api/v1/gateways/{kit.gateway_id}/config"
+    assert client.get(config, headers=kit.auth).status_code == 200
+
+    async def revoke() -> None:
+        async with await psycopg.AsyncConnection.connect(ingest_db.runtime_url, autocommit=True) as conn:
+            assert await credentials.revoke(conn, kit.gateway_id)
+
+    asyncio.run(revoke())
+    assert client.get(config, headers=kit.auth).status_code == 401
