@@ -14,6 +14,7 @@ import secrets
 import time
 from typing import Any
 
+import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, Key, RSAKey
@@ -91,3 +92,12 @@ def dpop_proof(key: ECKey, method: str, url: str, *, nonce: str | None = None, a
         claims["ath"] = access_token_hash(access_token)
     header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
     return jwt.encode(header, claims, key, algorithms=["ES256"])
+
+
+def token_answer(response: httpx.Response) -> dict[str, Any]:
+    """A token endpoint's JSON object ({} when the body is not one: the status then says what happened)."""
+    try:
+        value = response.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -29,7 +29,14 @@ from psycopg.rows import dict_row
 from cloud.access import access_tokens
 from cloud.access.access_tokens import SIGNING_ALGORITHMS, TokenRefused
 from cloud.access.authn import CITIZEN_HIGH_ACR
-from cloud.access.client_auth import ASSERTION_TYPE, client_assertion, dpop_proof, load_key, new_proof_key
+from cloud.access.client_auth import (
+    ASSERTION_TYPE,
+    client_assertion,
+    dpop_proof,
+    load_key,
+    new_proof_key,
+    token_answer,
+)
 from cloud.access.federation import CITIZEN_SCOPES, STAFF_SCOPES
 from cloud.access.provider import FETCH_TIMEOUT_S, IdentityProvider, ProviderUnavailable
 from cloud.config import CloudSettings
@@ -159,7 +166,7 @@ async def _redeem(client: Client, redirect_uri: str, code: str, verifier: str) -
             raise ProviderUnavailable(
                 f"the provider's token endpoint cannot be reached ({type(exc).__name__})"
             ) from None
-        answer = _json_object(response)
+        answer = token_answer(response)
         if response.status_code == 400 and answer.get("error") == "use_dpop_nonce" and nonce is None:
             nonce = response.headers.get("dpop-nonce")
             if nonce:
@@ -168,14 +175,6 @@ async def _redeem(client: Client, redirect_uri: str, code: str, verifier: str) -
             raise SignInError(f"The provider refused the sign-in ({answer.get('error', response.status_code)}).")
         return answer
     raise SignInError("The provider kept asking for a new DPoP nonce.")
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        value = response.json()
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 async def end_session_url(client: Client, id_token: str | None, after: str) -> str | None:

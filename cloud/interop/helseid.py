@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from joserfc.jwk import Key
 
-from cloud.access.client_auth import ASSERTION_TYPE, client_assertion, dpop_proof, new_proof_key
+from cloud.access.client_auth import ASSERTION_TYPE, client_assertion, dpop_proof, new_proof_key, token_answer
 from cloud.access.provider import IdentityProvider, ProviderUnavailable
 from common.i18n import N_
 
@@ -56,14 +56,6 @@ class InteropUnavailable(InteropError):  # noqa: N818 - reads as a state, as Pro
 
 class InteropRefused(InteropError):  # noqa: N818 - reads as a state
     """Our client or its token was refused; retrying without a change of configuration will not help."""
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        value = response.json()
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _short(text: object) -> str:
@@ -149,7 +141,7 @@ class MachineClient:
                 raise InteropUnavailable(
                     f"HelseID's token endpoint cannot be reached ({type(exc).__name__})", HELSEID_UNREACHABLE
                 ) from None
-            answer = _json_object(response)
+            answer = token_answer(response)
             self._token_nonce = response.headers.get("dpop-nonce") or self._token_nonce
             if response.status_code == 400 and answer.get("error") == "use_dpop_nonce":
                 if attempt == 0 and response.headers.get("dpop-nonce"):

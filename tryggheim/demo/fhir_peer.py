@@ -41,6 +41,7 @@ from joserfc.jws import extract_compact
 from cloud.access import dpop
 from cloud.access.access_tokens import SIGNING_ALGORITHMS, TokenRefused, check_claims, header_of
 from common.digits import plain_digits
+from tryggheim.demo.serving import ThreadedServer
 
 VKP_AUDIENCE = "nhn:vkp"
 PMD_AUDIENCE = "nhn:pmd"
@@ -78,9 +79,11 @@ class _Refusal(Exception):  # noqa: N818 - an answer, not an error of the stand-
         self.status, self.error, self.nonce = status, error, nonce
 
 
-class FhirPeer:
+class FhirPeer(ThreadedServer):
     """VKP and PMD stand-ins on one port; `start()` (or `with`) runs it in a thread. `echo` gets the one-line
     summaries (print by default, None for silence)."""
+
+    thread_name = "fhir-peer"
 
     def __init__(
         self,
@@ -108,7 +111,6 @@ class FhirPeer:
         self._keys: KeySet | None = None
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -125,23 +127,6 @@ class FhirPeer:
     def pmd_base(self) -> str:
         """PMD's FHIR base (`{pmd_base}/Bundle` shares measurements)."""
         return f"{self.url}/pmd"
-
-    def start(self) -> FhirPeer:
-        """Serve in a daemon thread; returns self."""
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fhir-peer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FhirPeer:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     def fail_next(self, count: int, kind: Failure) -> None:
         """Answer the next `count` authenticated calls with `kind` instead of accepting them."""

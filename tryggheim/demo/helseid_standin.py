@@ -36,6 +36,7 @@ from cloud.access import dpop
 from cloud.access.access_tokens import SIGNING_ALGORITHMS, header_of
 from cloud.access.client_auth import ASSERTION_TYPE, new_proof_key
 from tryggheim.demo.fhir_peer import PMD_AUDIENCE, PMD_SCOPE, VKP_AUDIENCE, VKP_SCOPE, FhirPeer
+from tryggheim.demo.serving import ThreadedServer
 
 ASSERTION_MAX_LIFE_S = 60
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k"})
@@ -48,8 +49,10 @@ class _Refused(Exception):  # noqa: N818 - an answer, not an error of the stand-
         self.status = 401 if error == "invalid_client" else 400  # RFC 6749 section 5.2
 
 
-class HelseIdStandIn:
+class HelseIdStandIn(ThreadedServer):
     """The token endpoint; `clients` maps client ids to their public keys, `apis` audiences to their scopes."""
+
+    thread_name = "helseid-standin"
 
     def __init__(
         self,
@@ -93,22 +96,6 @@ class HelseIdStandIn:
             "dpop_signing_alg_values_supported": ["ES256", "RS256"],
             "scopes_supported": sorted(scope for scopes in self.apis.values() for scope in scopes),
         }  # fmt: skip
-
-    def start(self) -> HelseIdStandIn:
-        """Serve in a daemon thread; returns self."""
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="helseid-standin", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> HelseIdStandIn:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     def _first_use(self, kind: str, jti: Any) -> None:
         if not isinstance(jti, str) or not jti:
