@@ -10,9 +10,11 @@ A restore checks the file before it touches the target: the manifest must be the
 byte, and `pg_restore --list` must read it (custom format keeps its table of contents at the start, so a
 truncated file can still list: the checksum is what catches it). A target whose public schema holds any table,
 view or sequence is refused unless forced (then `--clean --if-exists`). The restore is one transaction
-(`--single-transaction`), so a failure restores nothing; with TimescaleDB, `timescaledb_pre_restore()` and
-`timescaledb_post_restore()` surround it. Objects end up owned by the restoring role (`--no-owner`); the runtime
-role's privileges are restored by name, so the target server needs a runtime role of the same name.
+(`--single-transaction`), so a failure restores nothing. A plain backup is restored as the owner and its
+objects become the owner's (`--no-owner`); the runtime role's privileges are restored by name, so the target
+server needs a runtime role of the same name. A TimescaleDB backup puts chunks into the extension's own schemas,
+which only a superuser may write: it is restored as a superuser between `timescaledb_pre_restore()` and
+`timescaledb_post_restore()`, each object keeping its recorded owner, so the owner role must exist by name too.
 """
 
 from __future__ import annotations
@@ -205,43 +207,50 @@ def check_file(file: Path) -> tuple[Manifest, str]:
 
 
 @contextmanager
-def _timescaledb_restoring(conn: psycopg.Connection[dict[str, Any]], wanted: bool) -> Iterator[bool]:
-    """TimescaleDB's restore mode around the restore when the extension is (or must be) in the target."""
-    if wanted:
-        try:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        except psycopg.Error as exc:
-            why = _last_line(str(exc))
-            raise BackupError(f"the backup uses TimescaleDB and the target cannot create it: {why}") from None
-    present = _timescaledb_version(conn) is not None
-    if present:
+def _timescaledb_restoring(admin_url: str) -> Iterator[None]:
+    """TimescaleDB's restore mode on the target database (as a superuser, connected to it): the extension
+    created, its background workers stopped and its hooks off while pg_restore runs, then back to normal."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         conn.execute("SELECT timescaledb_pre_restore()")
-    try:
-        yield present
-    finally:
-        if present:
+        try:
+            yield
+        finally:
             conn.execute("SELECT timescaledb_post_restore()")
 
 
-def restore(owner_url: str, file: Path, *, force: bool = False) -> Restored:
-    """Restore backup `file` into the database of `owner_url`, as that role, in one transaction. Raises
-    BadBackupError (file), TargetNotEmptyError (without `force`) or BackupError (pg_restore's last line); in
-    each case nothing was restored."""
+def _as_superuser(admin_url: str | None, database: str) -> str:
+    """The superuser URL pointed at the target database; a TimescaleDB restore cannot do without it."""
+    if admin_url is None:
+        raise BackupError("a TimescaleDB backup is restored by a superuser (its chunks go into the extension's "
+                          "own schemas): give the superuser's URL (--admin-url)")  # fmt: skip
+    return conninfo.make_conninfo(admin_url, dbname=database)
+
+
+def restore(owner_url: str, file: Path, *, force: bool = False, admin_url: str | None = None) -> Restored:
+    """Restore backup `file` into the database of `owner_url` in one transaction. A plain backup is restored
+    as the owner, the objects becoming its own; a TimescaleDB one as the superuser of `admin_url`, keeping each
+    object's recorded owner (so the target's roles must bear the source's names), in TimescaleDB's restore
+    mode. Raises BadBackupError (file), TargetNotEmptyError (without `force`) or BackupError (pg_restore's last
+    line, or no superuser for TimescaleDB); in each case nothing was restored."""
     manifest, toc = check_file(file)
-    target, env = _tool_env(owner_url)
     with psycopg.connect(owner_url, row_factory=dict_row, autocommit=True) as conn:
         occupied = int(_scalar(conn, _OCCUPANTS) or 0)
+        database = str(_scalar(conn, "SELECT current_database() AS d"))
         if occupied and not force:
-            database = _scalar(conn, "SELECT current_database() AS d")
             raise TargetNotEmptyError(f"database {database} is not empty ({occupied} tables, views or sequences "
                                       "in public); give --force to replace what the backup holds")  # fmt: skip
-        wanted = manifest.timescaledb is not None or " EXTENSION - timescaledb" in toc
-        with _timescaledb_restoring(conn, wanted) as timescaledb:
-            args = [str(find_bindir() / "pg_restore"), "--no-owner", "--single-transaction", "--exit-on-error",
-                    f"--dbname={target}"]  # fmt: skip
-            if force:
-                args += ["--clean", "--if-exists"]
-            done = _run([*args, str(file)], env)
+        timescaledb = manifest.timescaledb is not None or " EXTENSION - timescaledb" in toc
+        args = [str(find_bindir() / "pg_restore"), "--single-transaction", "--exit-on-error"]
+        args += ["--clean", "--if-exists"] if force else []
+        if timescaledb:
+            superuser = _as_superuser(admin_url, database)
+            target, env = _tool_env(superuser)
+            with _timescaledb_restoring(superuser):
+                done = _run([*args, f"--dbname={target}", str(file)], env)
+        else:
+            target, env = _tool_env(owner_url)
+            done = _run([*args, "--no-owner", f"--dbname={target}", str(file)], env)
         if done.returncode != 0:
             raise BackupError(f"pg_restore (nothing restored): {_last_line(done.stderr)}")
         return Restored(manifest=manifest, rows=_count_rows(conn), timescaledb=timescaledb, forced=force)

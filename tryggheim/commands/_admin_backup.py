@@ -24,6 +24,7 @@ from cloud.db import backup as dumps
 from tryggheim.commands._startup import load_settings, reachable, required
 
 OWNER = "TRYGGHEIM_DATABASE_OWNER_URL"
+ADMIN = "TRYGGHEIM_DATABASE_ADMIN_URL"
 
 
 def _owner_url() -> str:
@@ -61,12 +62,20 @@ def register(app: typer.Typer) -> None:
         force: Annotated[
             bool, typer.Option("--force", help="Restore into a database that is not empty, replacing its objects.")
         ] = False,
+        admin_url: Annotated[
+            str | None,
+            typer.Option(
+                envvar=ADMIN,
+                show_default=False,
+                help=f"A superuser's URL, for a TimescaleDB backup only (prefer the variable {ADMIN}).",
+            ),
+        ] = None,
     ) -> None:
         """Check the backup against its manifest and restore it into the configured database in one
-        transaction (TimescaleDB's pre- and post-restore steps around it); a target that is not empty is
-        refused unless --force."""
+        transaction; a target that is not empty is refused unless --force. A TimescaleDB backup is restored
+        by a superuser in TimescaleDB's restore mode."""
         try:
-            restored = dumps.restore(_owner_url(), file, force=force)
+            restored = dumps.restore(_owner_url(), file, force=force, admin_url=admin_url)
         except (dumps.BackupError, psycopg.Error) as exc:
             _refuse(exc)
         differ = {t: {"backup": n, "restored": restored.rows.get(t)} for t, n in restored.manifest.rows.items()
