@@ -76,13 +76,14 @@ def check_devices(items: object) -> tuple[object, list[Refusal]]:
     return kept, refused
 
 
-# The gateway's times less its clock skew, never later than now (a value without its time: now); rows in
-# device order (two gateways hearing
+# The gateway's times less its clock skew, never later than now (a value without its time: now; `least`
+# skips a null, hence the CASEs); rows in device order (two gateways hearing
 # the same devices lock them in the same order).
 _RECORD = """
 INSERT INTO device_health AS h (device_id, gateway_id, reported_at, last_reading_at, battery_pct, battery_at,
                                 rssi_dbm, link_quality, signal_at, decode_errors, connection_errors)
-SELECT d.id, g.id, now(), least(r.reading_at - skew.s, now()), r.battery_pct,
+SELECT d.id, g.id, now(), CASE WHEN r.reading_at IS NOT NULL THEN least(r.reading_at - skew.s, now()) END,
+       r.battery_pct,
        CASE WHEN r.battery_pct IS NOT NULL THEN least(coalesce(r.battery_at - skew.s, now()), now()) END,
        r.rssi_dbm, r.link_quality,
        CASE WHEN coalesce(r.rssi_dbm, r.link_quality) IS NOT NULL
