@@ -10,8 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
-from tests.support.kits import Kit, enrol_kit
-from tests.support.services import TestDatabase
+from tests.support.kits import Kit
 from tests.support.tenants import Tenants
 
 AHEAD_S = 120  # the gateway's clock runs two minutes ahead
@@ -31,9 +30,8 @@ def _devices(client: TestClient, tenants: Tenants, kit: Kit) -> dict[str, Any]:
 
 
 def test_device_health_is_checked_figure_by_figure_stored_and_shown(
-    client: TestClient, fleet_db: TestDatabase, tenants: Tenants
+    client: TestClient, kit: Kit, tenants: Tenants
 ) -> None:
-    kit = enrol_kit(client, fleet_db.runtime_url, tenants.a.municipality_id, tenants.a.patients["nord"])
     gateway_now = (datetime.now(UTC) + timedelta(seconds=AHEAD_S)).isoformat()
     reply = _beat(client, kit, [
         {"address": kit.scale, "last_reading_at": gateway_now, "battery_pct": 18, "battery_at": gateway_now,
