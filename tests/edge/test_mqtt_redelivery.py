@@ -4,12 +4,13 @@ are what paho hands over), and what it keeps of each device's health."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from edge.config import MqttConfig
-from edge.outbox import Outbox
+from edge.outbox import Delivery, Outbox
 from edge.sink import Sink
 from edge.sources.mqtt import MqttSource, _Message
 
@@ -74,3 +75,13 @@ def test_battery_and_link_quality_reach_the_heartbeat(source: MqttSource, tmp_pa
         DOOR, 64.0, 87, None)  # fmt: skip
     assert (report["decode_errors"], report["connection_errors"]) == (0, 1)
     assert report["last_reading_at"] is not None and report["signal_at"] is not None
+
+
+def test_a_delivery_is_remembered_for_the_outbox_age_bound(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "aged.db", max_age_s=86400)
+    outbox.append([], delivery=Delivery("gw-1", 9, "digest"))
+    six_hours = time.time() + 6 * 3600  # a broker that resends after the agent was away for hours
+    outbox.enforce_bounds(now=six_hours)
+    assert outbox.delivered("gw-1", 9) == "digest" and outbox.delivered("gw-2", 9) is None
+    outbox.enforce_bounds(now=time.time() + 86400 + 60)
+    assert outbox.delivered("gw-1", 9) is None
