@@ -1,7 +1,12 @@
 """Heartbeat, configuration pull and device proposals: the gateway's other conversations with the cloud.
 
 The heartbeat tells the cloud the gateway is alive and how full its outbox is, so "gateway down" can be told
-from "sensor silent". The configuration (devices to listen to, heartbeat interval) is pulled with an ETag and
+from "sensor silent", and how each device is (edge/health.py): its last reading, battery, signal and error
+counts, so a low battery or a silent scale shows in the fleet view before it matters. The cloud checks each
+device's figures on their own: a bad one is named in a 422 whose body says the rest was recorded
+(`recorded: true`), which counts as delivered here (`heartbeat_fields_refused`), not as a failure.
+
+The configuration (devices to listen to, heartbeat interval) is pulled with an ETag and
 kept in the outbox's state so it survives restarts and the agent works offline.
 """
 
@@ -18,6 +23,7 @@ import httpx
 
 import common
 from edge.config import GatewayConfig
+from edge.health import Signals
 from edge.outbox import Outbox
 
 log = logging.getLogger("tryggheim.edge.cloudlink")
@@ -40,6 +46,10 @@ def served_devices(outbox: Outbox) -> dict[str, str]:
 PAIRED_PREFIX = "paired:"
 
 
+def _iso(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC).isoformat()
+
+
 class CloudLink:
     """Status reports, configuration and proposals for one gateway."""
 
@@ -50,6 +60,7 @@ class CloudLink:
         self.started = time.monotonic()
         self._prefix = f"/api/v1/gateways/{config.gateway_id}"
         self.discovered: dict[str, str] = {}  # address -> profile id, filled by the sources
+        self.signals = Signals()  # the newest signal of each device, filled by the sources
 
     def assigned(self) -> dict[str, str]:
         """address -> profile id of the devices the cloud says this gateway serves (last known)."""
@@ -78,10 +89,7 @@ class CloudLink:
         depth = self.outbox.depth()
         counters = self.outbox.counters()
         quarantined, oldest = self.outbox.quarantine_summary()
-        devices = [
-            {"address": address[:200], "last_seen": datetime.fromtimestamp(at, UTC).isoformat()}
-            for address, _, _, at in self.outbox.devices()[:500]
-        ]
+        devices = self.device_reports()
         report = {
             "software_version": common.VERSION,
             "uptime_s": round(time.monotonic() - self.started, 1),
@@ -96,10 +104,35 @@ class CloudLink:
             "devices": devices,
         }
         response = await self.client.post(f"{self._prefix}/status", json=report)
-        response.raise_for_status()
+        reply: dict[str, object] = response.json() if response.status_code == 422 else {}
+        if reply.get("recorded") is True:  # recorded, but for the device figures the cloud names
+            self.outbox.count("heartbeat_fields_refused")
+            log.warning("the cloud refused heartbeat fields: %s", json.dumps(reply.get("detail"))[:500])
+        else:
+            response.raise_for_status()
+            reply = response.json()
         self.outbox.set_state("last_heartbeat_at", str(time.time()))
-        reply: dict[str, object] = response.json()
         return reply
+
+    def device_reports(self, limit: int = 500) -> list[dict[str, object]]:
+        """Each device's health for the heartbeat, by address: from the outbox (last reading, battery, error
+        counts) and from the sources (signal); times in UTC."""
+        stored = {h.address: h for h in self.outbox.device_health(limit)}
+        reports: list[dict[str, object]] = []
+        for address in sorted(stored.keys() | self.signals.keys())[:limit]:
+            health, signal = stored.get(address), self.signals.get(address)
+            reports.append({
+                "address": address[:200],
+                "last_reading_at": _iso(health.last_reading_at if health else None),
+                "battery_pct": health.battery_pct if health else None,
+                "battery_at": _iso(health.battery_at if health else None),
+                "rssi_dbm": signal.rssi_dbm if signal else None,
+                "link_quality": signal.link_quality if signal else None,
+                "signal_at": _iso(signal.at if signal else None),
+                "decode_errors": health.decode_errors if health else 0,
+                "connection_errors": health.connection_errors if health else 0,
+            })  # fmt: skip
+        return reports
 
     async def propose(self, address: str, profile_id: str, details: dict[str, object] | None = None) -> bool:
         """Propose a discovered device once (remembered in the outbox state); True when sent now."""

@@ -9,8 +9,11 @@ alarm-class rows are never evicted. A reading the cloud keeps refusing on its ow
 moved to the `quarantine` table with the cloud's answer: kept, never sent again unless an installer releases
 it, and never evicted (it is the evidence of what the cloud could not take).
 
-The same file keeps the agent's small state (counters, last upload, each device's last reading, events) so
-that `tryggheim edge status` can read it from another process while the agent runs.
+The same file keeps the agent's small state (counters, last upload, each device's last reading, battery and
+error counts, events) so that `tryggheim edge status` can read it from another process while the agent runs,
+and the broker deliveries already stored (`deliveries`): the MQTT source writes a message's packet id and
+digest in the transaction that stores its readings, so a message the broker delivers again after a crash
+before its acknowledgement is recognised (edge/sources/mqtt.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from device_profiles import Observation, load_catalogue
 from device_profiles.wire import WireJSON, observation_body, with_seq
+from edge import health
 from edge import quarantine as local_quarantine
 from edge.quarantine import Quarantined
 
@@ -48,6 +52,9 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (
     address TEXT PRIMARY KEY, metric TEXT, value TEXT, at REAL NOT NULL, profile_id TEXT
 );
+CREATE TABLE IF NOT EXISTS deliveries (
+    client TEXT NOT NULL, mid INTEGER NOT NULL, digest TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (client, mid)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL,
                                    detail TEXT NOT NULL);
 """
@@ -65,6 +72,17 @@ class Pending:
     def wire(self) -> WireJSON:
         """The reading as the ingest API expects it."""
         return with_seq(self.seq, self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A broker's delivery of one message: the subscribing client, the packet id and a digest of topic and
+    payload. Stored with the message's readings; a redelivery (DUP) with the same packet id and digest is
+    the same message."""
+
+    client: str
+    mid: int
+    digest: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +108,7 @@ class Outbox:
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA + local_quarantine.SCHEMA)
+        self._db.executescript(_SCHEMA + local_quarantine.SCHEMA + health.SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (str(uuid.uuid4()),))
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (str(time.time()),))
         self.epoch: str = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
@@ -101,15 +119,19 @@ class Outbox:
 
     # --- appending -----------------------------------------------------------------------------------------
 
-    def append(self, observations: Iterable[Observation], *, state: Mapping[str, str] | None = None) -> list[int]:
-        """Store observations durably; returns their sequence numbers. `state` entries are written in the same
-        transaction, so a source can record how far it got together with what it produced (exactly once)."""
-        return self.append_bodies([(observation_body(o), o.metric in self.alarm_metrics) for o in observations], state)
+    def append(self, observations: Iterable[Observation], *, state: Mapping[str, str] | None = None,
+               delivery: Delivery | None = None) -> list[int]:  # fmt: skip
+        """Store observations durably; returns their sequence numbers. `state` entries (and the broker's
+        `delivery`) are written in the same transaction, so a source can record how far it got together with
+        what it produced (exactly once)."""
+        bodies = [(observation_body(o), o.metric in self.alarm_metrics) for o in observations]
+        return self.append_bodies(bodies, state, delivery=delivery)
 
     def append_bodies(self, bodies: Iterable[tuple[dict[str, Any], bool]], state: Mapping[str, str] | None = None,
-                      count_malformed: int = 0) -> list[int]:  # fmt: skip
+                      count_malformed: int = 0, *, malformed_from: str | None = None,
+                      delivery: Delivery | None = None) -> list[int]:  # fmt: skip
         """Store raw ingest bodies (used for forwarded malformed input); see `append`. `count_malformed` adds
-        to the malformed-input counter in the same transaction."""
+        to the malformed-input counter in the same transaction, and to the decode errors of `malformed_from`."""
         now = time.time()
         seqs: list[int] = []
         with self._transaction():
@@ -125,6 +147,14 @@ class Outbox:
             for key, value in (state or {}).items():
                 self._set_state(key, value)
             self._bump("malformed", count_malformed)
+            if malformed_from is not None and count_malformed:
+                health.count_error(self._db, malformed_from, "decode_errors", count_malformed)
+            if delivery is not None:
+                self._db.execute(
+                    "INSERT INTO deliveries VALUES (?, ?, ?, ?) ON CONFLICT (client, mid) DO UPDATE "
+                    "SET digest = excluded.digest, at = excluded.at",
+                    (delivery.client, delivery.mid, delivery.digest, now),
+                )
         return seqs
 
     def _note_device(self, body: dict[str, Any], now: float) -> None:
@@ -135,6 +165,21 @@ class Outbox:
             "SET metric = excluded.metric, value = excluded.value, at = excluded.at",
             (body["device"], body["metric"], json.dumps(body["value"]), now),
         )
+        if body["metric"] == health.BATTERY_METRIC:
+            health.note_battery(self._db, body["device"], body["value"], now)
+
+    # --- broker deliveries (edge/sources/mqtt.py) ----------------------------------------------------------
+
+    def delivered(self, client: str, mid: int) -> str | None:
+        """The digest of the message last stored under this client's packet id `mid`, if any."""
+        row = self._db.execute("SELECT digest FROM deliveries WHERE client = ? AND mid = ?", (client, mid)).fetchone()
+        return None if row is None else str(row[0])
+
+    def forget_deliveries(self, client: str) -> int:
+        """Forget the client's stored deliveries (the broker started a new session: nothing of the old one can
+        be delivered again, and packet ids start over); returns how many were forgotten."""
+        with self._transaction():
+            return self._db.execute("DELETE FROM deliveries WHERE client = ?", (client,)).rowcount
 
     # --- reading and acknowledging -------------------------------------------------------------------------
 
@@ -260,6 +305,9 @@ class Outbox:
                     evicted += self._db.execute(
                         "DELETE FROM outbox WHERE alarm = 0 AND seq <= ?", (cutoff[0],)
                     ).rowcount
+            # A delivery older than the outbox's age bound can no longer be told from a new message reliably,
+            # and its readings would have been evicted anyway.
+            self._db.execute("DELETE FROM deliveries WHERE at < ?", (now - self.max_age_s,))
             if evicted:
                 self._bump("evicted", evicted)
                 self._event("evicted", f"{evicted} routine readings evicted to stay within the outbox bounds")
@@ -325,6 +373,15 @@ class Outbox:
         """Each device's last reading: (address, metric, value, unix time)."""
         rows = self._db.execute("SELECT address, metric, value, at FROM devices ORDER BY address").fetchall()
         return [(a, m, json.loads(v) if v is not None else None, at) for a, m, v, at in rows]
+
+    def device_error(self, address: str, kind: health.ErrorKind) -> None:
+        """Count one error of a device (edge/health.py)."""
+        with self._transaction():
+            health.count_error(self._db, address, kind)
+
+    def device_health(self, limit: int = 500) -> list[health.DeviceHealth]:
+        """Each device's last reading, battery and error counts, by address (at most `limit` devices)."""
+        return health.rows(self._db, limit)
 
     def _bump(self, name: str, by: int) -> None:
         if by:

@@ -20,7 +20,7 @@ from typing import Any
 from device_profiles import Observation
 from device_profiles.wire import unreadable_body
 from edge.cloudlink import CloudLink
-from edge.outbox import Outbox
+from edge.outbox import Delivery, Outbox
 from edge.uplink import Uplink
 
 log = logging.getLogger("tryggheim.edge.sink")
@@ -44,16 +44,25 @@ class Sink:
         if self.cloud is not None:
             self.cloud.discovered.setdefault(address, profile_id)
 
-    def observations(self, items: Iterable[Observation], state: Mapping[str, str] | None = None) -> list[int]:
-        """Store readings durably (with the source's progress in the same transaction) and wake the uplink."""
+    def heard(self, address: str, *, rssi_dbm: object = None, link_quality: object = None) -> None:
+        """A served device's signal as a source heard it, for the heartbeat (edge/health.py)."""
+        if self.cloud is not None:
+            self.cloud.signals.heard(address, rssi_dbm=rssi_dbm, link_quality=link_quality)
+
+    def observations(self, items: Iterable[Observation], state: Mapping[str, str] | None = None,
+                     delivery: Delivery | None = None) -> list[int]:  # fmt: skip
+        """Store readings durably (with the source's progress, or the broker's delivery, in the same
+        transaction) and wake the uplink."""
         batch = list(items)
-        seqs = self.outbox.append(batch, state=state)
+        seqs = self.outbox.append(batch, state=state, delivery=delivery)
         if self.uplink is not None and batch:
             self.uplink.notify(alarm=any(o.metric in self._alarm_metrics for o in batch))
         return seqs
 
-    def malformed(self, device: str, raw: bytes, reason: str, state: Mapping[str, str] | None = None) -> bool:
-        """Count and maybe forward unreadable input; returns True when it was queued for the cloud."""
+    def malformed(self, device: str, raw: bytes, reason: str, state: Mapping[str, str] | None = None,
+                  delivery: Delivery | None = None) -> bool:  # fmt: skip
+        """Count (also as the device's decode error) and maybe forward unreadable input; returns True when it
+        was queued for the cloud."""
         if device not in self._logged:
             self._logged.add(device)
             log.warning("malformed input from %s: %s (raw %s); further ones are counted, not logged",
@@ -66,7 +75,7 @@ class Sink:
         if forward:
             bodies.append((self.malformed_body(device, raw, reason), False))
             updates[f"malformed_forwarded:{device}"] = str(now)
-        self.outbox.append_bodies(bodies, updates, count_malformed=1)
+        self.outbox.append_bodies(bodies, updates, count_malformed=1, malformed_from=device, delivery=delivery)
         if forward and self.uplink is not None:
             self.uplink.notify(alarm=False)
         return forward

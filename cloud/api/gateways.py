@@ -10,12 +10,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from cloud.access.policy import Public, gateway_only
 from cloud.gateways import credentials, reports
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.gateways.heartbeat import SKEW_FLAG_S
+from cloud.gateways.reports import StatusReport
 from cloud.requests import GatewayConn
 from device_profiles.device_catalogue import load_devices
 
@@ -37,35 +39,17 @@ class Enrolled(BaseModel):
     credential: str
 
 
-class DeviceStatus(BaseModel):
-    """What the gateway last saw of one device."""
-
-    address: str = Field(max_length=200)
-    last_seen: datetime | None = None
-    battery: float | None = Field(default=None, ge=0, le=100)
-    rssi: float | None = Field(default=None, ge=-150, le=20)
-
-
-class StatusReport(BaseModel):
-    """A heartbeat."""
-
-    software_version: str = Field(max_length=100)
-    uptime_s: float = Field(ge=0, le=10 * 365 * 86400)
-    gateway_clock: datetime
-    outbox_depth: int = Field(ge=0, le=10**12)
-    outbox_evictions: int = Field(default=0, ge=0, le=10**12)
-    watchdog_restarts: int = Field(default=0, ge=0, le=10**9)
-    malformed_from_sources: int = Field(default=0, ge=0, le=10**12)
-    quarantined_locally: int = Field(default=0, ge=0, le=10**12)  # readings this cloud refused, kept on the gateway
-    quarantined_locally_oldest_s: float | None = Field(default=None, ge=0, le=10**12)
-    devices: list[DeviceStatus] = Field(default_factory=list, max_length=500)
-
-
 class StatusReply(BaseModel):
     """The cloud's view of the gateway's clock."""
 
     clock_skew_s: float
     clock_flagged: bool
+
+
+PARTLY = (
+    "The heartbeat was recorded without the device figures named in `detail` (`recorded: true`); the body "
+    "also carries `clock_skew_s` and `clock_flagged`."
+)
 
 
 class DeviceProposal(BaseModel):
@@ -102,13 +86,16 @@ async def rotate_credential(gateway_id: UUID, conn: GatewayConn, gateway: Gatewa
     return {"credential": await credentials.rotate(conn, gateway.id)}
 
 
-@router.post("/{gateway_id}/status")
-async def report_status(gateway_id: UUID, body: StatusReport, conn: GatewayConn, gateway: Gateway) -> StatusReply:
-    """Heartbeat: liveness, outbox, devices. Records the gateway's clock skew."""
-    skew = await reports.record_heartbeat(
-        conn, gateway.id, now=datetime.now(UTC), gateway_clock=body.gateway_clock, report=body.model_dump(mode="json")
-    )
-    return StatusReply(clock_skew_s=round(skew, 3), clock_flagged=abs(skew) > SKEW_FLAG_S)
+@router.post("/{gateway_id}/status", response_model=StatusReply, responses={422: {"description": PARTLY}})
+async def report_status(gateway_id: UUID, body: StatusReport, conn: GatewayConn, gateway: Gateway) -> Response:
+    """Heartbeat: liveness, outbox, devices' health. Records the gateway's clock skew. A bad device figure is
+    left out and named in a 422 whose body says the rest was recorded."""
+    skew = await reports.record_heartbeat(conn, gateway.id, now=datetime.now(UTC), heartbeat=body)
+    reply = StatusReply(clock_skew_s=round(skew, 3), clock_flagged=abs(skew) > SKEW_FLAG_S)
+    if body.refused:
+        refused = [r.model_dump() for r in body.refused]
+        return JSONResponse({"detail": refused, "recorded": True, **reply.model_dump()}, status_code=422)
+    return JSONResponse(reply.model_dump())
 
 
 @router.get("/{gateway_id}/config", responses={304: {}})

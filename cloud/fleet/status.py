@@ -1,9 +1,10 @@
 """Gateway and device health for one municipality, one statement for the API and the CLI alike.
 
 Sources: the newest heartbeat (`gateway_status`: reported time, clock skew, outbox depth and evictions,
-watchdog restarts, per-device battery and signal), the devices registered to the gateway now with when each
-was last heard (`device_last_seen`: readings and heartbeats alike, the same facts the liveness rules read),
-the newest `device.battery` reading of each device when the heartbeat carries none, quarantine counts in a window, and
+watchdog restarts), the devices registered to the gateway now with when each was last heard
+(`device_last_seen`: readings and heartbeats alike, the same facts the liveness rules read) and its health as
+the heartbeats reported it (`device_health`: battery, signal, last reading, decode and connection errors),
+the newest `device.battery` reading of each device when no heartbeat carried one, quarantine counts in a window, and
 the readings counted over the gateway's hourly quarantine quota (`quarantine_overflow`) in the same window.
 The flags the filters use are computed in the same statement as the values shown, so a listed gateway
 always shows why it matched.
@@ -63,16 +64,24 @@ class FleetFilter:
 
 
 class DeviceHealth(BaseModel):
-    """A device registered to the gateway now: when it was last heard (any reading or heartbeat mention), and its
-    battery and signal as last reported."""
+    """A device registered to the gateway now: when it was last heard (any reading or heartbeat mention), when
+    its last reading reached the gateway, its battery (percent) and signal (BLE RSSI in dBm, Zigbee link quality
+    0-255) with their times, and the gateway's counts of its decode and connection errors, as last reported."""
 
     device_id: UUID
     address: str
     profile_id: str
     last_seen: datetime | None
-    battery: float | None
+    last_reading_at: datetime | None
+    battery_pct: float | None
     battery_at: datetime | None
-    rssi: float | None
+    rssi_dbm: int | None
+    link_quality: int | None
+    signal_at: datetime | None
+    decode_errors: int | None
+    connection_errors: int | None
+    health_reported_at: datetime | None
+    low_battery: bool
 
 
 class GatewayHealth(BaseModel):
@@ -108,15 +117,19 @@ class GatewayHealth(BaseModel):
 _DEVICES = """
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'device_id', d.id, 'address', d.address, 'profile_id', d.profile_id,
-               'last_seen', ls.seen_at, 'battery', coalesce((rep.item->>'battery')::float8, bat.value),
-               'battery_at', CASE WHEN rep.item->>'battery' IS NOT NULL THEN s.reported_at ELSE bat.t END,
-               'rssi', (rep.item->>'rssi')::float8) ORDER BY d.address), '[]'::jsonb) AS items,
-           min(coalesce((rep.item->>'battery')::float8, bat.value)) AS lowest_battery,
+               'last_seen', ls.seen_at, 'last_reading_at', h.last_reading_at,
+               'battery_pct', coalesce(h.battery_pct, bat.value),
+               'battery_at', CASE WHEN h.battery_pct IS NOT NULL THEN h.battery_at ELSE bat.t END,
+               'rssi_dbm', h.rssi_dbm, 'link_quality', h.link_quality, 'signal_at', h.signal_at,
+               'decode_errors', h.decode_errors, 'connection_errors', h.connection_errors,
+               'health_reported_at', h.reported_at,
+               'low_battery', coalesce(coalesce(h.battery_pct, bat.value) < %(battery_below)s, false))
+               ORDER BY d.address), '[]'::jsonb) AS items,
+           min(coalesce(h.battery_pct, bat.value)) AS lowest_battery,
            bool_or(d.profile_id = ANY(%(alarm)s)) AS has_alarm
     FROM device_registrations r JOIN devices d ON d.id = r.device_id
     LEFT JOIN device_last_seen ls ON ls.device_id = d.id
-    LEFT JOIN LATERAL (SELECT item FROM jsonb_array_elements(coalesce(s.report->'devices', '[]'::jsonb)) item
-                       WHERE item->>'address' = d.address LIMIT 1) rep ON true
+    LEFT JOIN device_health h ON h.device_id = d.id
     -- Through observations_device_content (device_id, metric, measured_at): battery readings carry the
     -- device clock.
     LEFT JOIN LATERAL (SELECT o.value, o.t FROM observations o WHERE o.device_id = d.id

@@ -3,7 +3,12 @@ configuration (the devices registered to it and the heartbeat interval), and the
 
 The only writer of `gateway_status`, `gateway_heartbeats` (the last day's heartbeats, for the gateway's page)
 and `device_proposals`, and of a gateway's recorded clock skew. The heartbeat's device list also tells when each
-device was last heard (cloud/gateways/last_seen.py).
+device was last heard (cloud/gateways/last_seen.py) and how each device is (cloud/gateways/device_health.py).
+
+The heartbeat (`StatusReport`) is checked strictly: a gateway figure out of range, a list that is not one or
+too long refuses the heartbeat (422, nothing stored). A device's figure is checked on its own: a bad one is
+left out and named in `refused`, and the rest of the heartbeat is stored, so a sensor's odd battery value
+does not make its gateway look offline.
 """
 
 from __future__ import annotations
@@ -15,10 +20,49 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from cloud.gateways import last_seen
+from cloud.gateways import device_health, last_seen
+from cloud.gateways.device_health import DeviceReport, Refusal
 from cloud.gateways.heartbeat import expected_interval_s
+
+_EXAMPLE: dict[str, Any] = {
+    "software_version": "0.9.0", "uptime_s": 86400.0, "gateway_clock": "2026-12-04T08:00:00+00:00",
+    "outbox_depth": 0, "outbox_evictions": 0, "watchdog_restarts": 0, "malformed_from_sources": 2,
+    "quarantined_locally": 0, "quarantined_locally_oldest_s": None,
+    "devices": [{"address": "hall-door", "last_reading_at": "2026-12-04T07:58:00+00:00",
+                 "battery_pct": 18.0, "battery_at": "2026-12-04T03:10:00+00:00", "rssi_dbm": None,
+                 "link_quality": 87, "signal_at": "2026-12-04T07:58:00+00:00", "decode_errors": 2,
+                 "connection_errors": 0}],
+}  # fmt: skip
+
+
+class StatusReport(BaseModel):
+    """A heartbeat: the gateway's liveness, outbox and clock, and its devices' health."""
+
+    model_config = ConfigDict(allow_inf_nan=False, json_schema_extra={"examples": [_EXAMPLE]})
+
+    software_version: str = Field(max_length=100)
+    uptime_s: float = Field(ge=0, le=10 * 365 * 86400)
+    gateway_clock: AwareDatetime
+    outbox_depth: int = Field(ge=0, le=10**12)
+    outbox_evictions: int = Field(default=0, ge=0, le=10**12)
+    watchdog_restarts: int = Field(default=0, ge=0, le=10**9)
+    malformed_from_sources: int = Field(default=0, ge=0, le=10**12)
+    quarantined_locally: int = Field(default=0, ge=0, le=10**12)  # readings this cloud refused, kept on the gateway
+    quarantined_locally_oldest_s: float | None = Field(default=None, ge=0, le=10**12)
+    devices: list[DeviceReport] = Field(default_factory=list, max_length=device_health.MAX_DEVICES)
+    # Filled by the check below, never by the gateway: the device figures left out, and why.
+    refused: SkipJsonSchema[list[Refusal]] = Field(default_factory=list, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _devices_one_by_one(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        devices, refused = device_health.check_devices(data.get("devices", []))
+        return {**data, "devices": devices, "refused": refused}
 
 
 class ServedDevice(TypedDict):
@@ -35,25 +79,19 @@ class GatewayConfig(TypedDict):
     heartbeat_interval_s: int
 
 
-async def record_heartbeat(
-    conn: AsyncConnection[Any], gateway_id: UUID, *, now: datetime, gateway_clock: datetime, report: dict[str, Any]
-) -> float:
-    """Store the newest heartbeat and the gateway's clock skew (gateway clock minus ours, seconds), and when the
-    gateway last heard each device it lists; returns the skew."""
-    skew = (gateway_clock - now).total_seconds()
-    listed = [
-        (str(item["address"]), datetime.fromisoformat(item["last_seen"]))
-        for item in report.get("devices") or ()
-        if item.get("address") and item.get("last_seen")
-    ]
-    # A time without a zone cannot be placed: that device's entry says nothing about when it was heard.
-    heard = last_seen.newest((address, at) for address, at in listed if at.utcoffset() is not None)
+async def record_heartbeat(conn: AsyncConnection[Any], gateway_id: UUID, *, now: datetime,
+                           heartbeat: StatusReport) -> float:  # fmt: skip
+    """Store the newest heartbeat and the gateway's clock skew (gateway clock minus ours, seconds), when the
+    gateway last heard each device it lists and each device's health; returns the skew."""
+    skew = (heartbeat.gateway_clock - now).total_seconds()
+    report = heartbeat.model_dump(mode="json")
+    heard = last_seen.newest((d.address, d.reading_at()) for d in heartbeat.devices)
     async with conn.transaction():
         await conn.execute(
             "INSERT INTO gateway_status (gateway_id, reported_at, gateway_clock, clock_skew_s, report) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (gateway_id) DO UPDATE SET reported_at = EXCLUDED.reported_at, "
             "gateway_clock = EXCLUDED.gateway_clock, clock_skew_s = EXCLUDED.clock_skew_s, report = EXCLUDED.report",
-            (gateway_id, now, gateway_clock, skew, Jsonb(report)),
+            (gateway_id, now, heartbeat.gateway_clock, skew, Jsonb(report)),
         )
         await conn.execute("UPDATE gateways SET clock_skew_s = %s WHERE id = %s", (skew, gateway_id))
         await conn.execute(
@@ -65,6 +103,7 @@ async def record_heartbeat(
             (gateway_id, now),
         )
         await last_seen.record(conn, gateway_id, heard, skew)
+        await device_health.record(conn, gateway_id, heartbeat.devices, skew)
     return skew
 
 

@@ -152,6 +152,7 @@ class BleSource:
         entry = self.catalogue.entries.get(profile) if profile else None
         if entry is None:
             return
+        self.sink.heard(device.address, rssi_dbm=advert.rssi)
         if entry.transport == "ble_adv":
             self._advertised_reading(device.address, entry, advert)
         elif entry.transport == "ble_gatt":
@@ -196,6 +197,7 @@ class BleSource:
             raise
         except Exception as exc:  # a failed session is retried on a later advertisement, never fatal
             self.sink.outbox.count("ble_session_failures")
+            self.sink.outbox.device_error(device.address, "connection_errors")
             log.warning("%s (%s): GATT session failed: %s", device.address, entry.id, exc)
         finally:
             self._next_session[device.address] = time.monotonic() + self.config.connect_cooldown_s

@@ -9,6 +9,19 @@
   as its `+` level (`zigbee2mqtt/hall-door`). Assignments are re-read every `resubscribe_s`.
 * Acknowledged after the outbox commit (`manual_ack`): a message is PUBACKed only once its readings are
   durable, so a crash in between makes the broker deliver it again rather than lose it.
+* Exactly once across that crash: a message without a device time (a Zigbee event) is stamped with its
+  receipt time, so a second delivery would be a second reading the cloud cannot tell from the first. The
+  transaction that stores a QoS 1 message's readings also stores its delivery (`Outbox.append(delivery=)`):
+  client id, packet id and a digest of topic and payload. A broker resends an unacknowledged message with the
+  DUP flag and its original packet id, in the same session however much later (MQTT 5.0, 4.4), and reuses a
+  packet id only after the acknowledgement; so a DUP message whose packet id holds the same digest is the
+  one already stored: acknowledged, not stored again (`mqtt_redelivered`). A new session (session present:
+  false) forgets the deliveries, since nothing of the old one is resent and packet ids start over. Memory is
+  bounded by the 65,535 packet ids per client, and deliveries older than the outbox's age bound are dropped.
+  An acknowledgement is only sent on the connection that delivered the message: after a reconnect the
+  broker resends it, and the resent copy is acknowledged. What remains: a DUP whose first sending never
+  reached the agent and whose topic and payload equal those of the message that last used its packet id
+  (with Mosquitto, 65,535 messages earlier in the same session) is taken for a repeat.
 * paho's network thread reconnects by itself (`connect_async` + `loop_start`, capped backoff); its
   callbacks only hand messages to the event loop, where the outbox lives.
 * A payload that is not a JSON object, or one whose fields all fail the device's mapping, is garbage: it is
@@ -19,7 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
+import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,9 +52,14 @@ from device_profiles.device_catalogue import DeviceEntry, load_devices
 from device_profiles.matching import topic_for
 from device_profiles.mqtt_mapping import map_payload
 from edge.config import MqttConfig
+from edge.outbox import Delivery
 from edge.sink import Sink
 
 log = logging.getLogger("tryggheim.edge.mqtt")
+# For tests only: `kill-after-commit` makes the agent SIGKILL itself after a message's readings are committed
+# and before the broker's acknowledgement (tests/edge/test_mqtt_exactly_once.py). Read once; any other value,
+# or none, does nothing.
+FAULT = os.environ.get("TRYGGHEIM_EDGE_FAULT", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +68,15 @@ class _Message:
     payload: bytes
     mid: int
     qos: int
+    dup: bool
+    connection: int  # which connection delivered it: an acknowledgement only goes back on that one
+
+    def delivery(self, client_id: str) -> Delivery | None:
+        """The delivery to store with the readings; None for QoS 0 (never resent, no packet id)."""
+        if self.qos == 0:
+            return None
+        digest = hashlib.sha256(self.topic.encode() + b"\0" + self.payload).hexdigest()[:32]
+        return Delivery(client_id, self.mid, digest)
 
 
 class MqttSource:
@@ -64,6 +94,7 @@ class MqttSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribed: set[str] = set()
         self._routes: dict[str, tuple[str, DeviceEntry]] = {}
+        self._connection = 0  # counted in paho's thread, where messages are tagged with it
 
     def _client(self) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
@@ -94,8 +125,10 @@ class MqttSource:
                     if self.connected.is_set():
                         self._subscribe(client)
                     continue
-                self._handle(message)
-                client.ack(message.mid, message.qos)
+                if self._handle(message) and FAULT == "kill-after-commit":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                if message.connection == self._connection:
+                    client.ack(message.mid, message.qos)
         finally:
             client.disconnect()
             client.loop_stop()
@@ -108,7 +141,10 @@ class MqttSource:
             log.warning("MQTT broker refused the connection: %s", reason)
             return
         log.info("MQTT connected (session present: %s)", flags.session_present)
+        self._connection += 1
         self._call(self.sink.outbox.event, "mqtt_connected", f"session present: {flags.session_present}")
+        if not flags.session_present:
+            self._call(self.sink.outbox.forget_deliveries, self.client_id)
         self._call(self._resubscribe, client)
 
     def _on_disconnect(self, _: mqtt.Client, __: Any, ___: mqtt.DisconnectFlags, reason: ReasonCode,
@@ -122,7 +158,9 @@ class MqttSource:
         self._call(self.sink.outbox.event, "mqtt_subscribed", f"subscription {mid} acknowledged: {granted}")
 
     def _on_message(self, _: mqtt.Client, __: Any, message: mqtt.MQTTMessage) -> None:
-        self._call(self._queue.put_nowait, _Message(message.topic, bytes(message.payload), message.mid, message.qos))
+        received = _Message(message.topic, bytes(message.payload), message.mid, message.qos, bool(message.dup),
+                            self._connection)  # fmt: skip
+        self._call(self._queue.put_nowait, received)
 
     def _call(self, function: Callable[..., Any], *args: Any) -> None:
         if self._loop is not None and not self._loop.is_closed():
@@ -159,21 +197,29 @@ class MqttSource:
 
     # --- messages ------------------------------------------------------------------------------------------
 
-    def _handle(self, message: _Message) -> None:
+    def _handle(self, message: _Message) -> bool:
+        """Store the message's readings (or count it as garbage); True when something was committed."""
         route = self._routes.get(message.topic)
         if route is None:
             self.sink.outbox.count("mqtt_unrouted")
-            return
+            return False
         address, entry = route
         assert entry.mapping is not None  # an mqtt entry always has one (catalogue schema)
+        delivery = message.delivery(self.client_id)
+        if message.dup and delivery and self.sink.outbox.delivered(delivery.client, delivery.mid) == delivery.digest:
+            self.sink.outbox.count("mqtt_redelivered")
+            return False
         self.sink.outbox.count("mqtt_messages")
         try:
             decoded = map_payload(entry.mapping, message.payload, device_id=address, received_at=datetime.now(UTC))
         except DecodeError as exc:
-            self.sink.malformed(address, message.payload, str(exc))
-            return
+            self.sink.malformed(address, message.payload, str(exc), delivery=delivery)
+            return True
         failed = decoded.context.get("not_readings")
         if not decoded.observations and failed:
-            self.sink.malformed(address, message.payload, f"mqtt json: no field could be read: {failed}")
-            return
-        self.sink.observations(decoded.observations)
+            self.sink.malformed(address, message.payload, f"mqtt json: no field could be read: {failed}",
+                                delivery=delivery)  # fmt: skip
+            return True
+        self.sink.heard(address, link_quality=decoded.context.get("linkquality"))
+        self.sink.observations(decoded.observations, delivery=delivery)
+        return True

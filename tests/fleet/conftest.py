@@ -44,7 +44,7 @@ def heartbeat(client: TestClient, kit: Kit, batteries: dict[str, float] | None =
     now = datetime.now(UTC)
     levels = {kit.scale: None, kit.oximeter: None, kit.button: None, **(batteries or {})}
     devices = [
-        {"address": a, "last_seen": now.isoformat(), **({"battery": b} if b is not None else {})}
+        {"address": a, "last_seen": now.isoformat(), **({"battery_pct": b} if b is not None else {})}
         for a, b in levels.items()
     ]
     body = {"software_version": "0.9.1", "uptime_s": 3600, "gateway_clock": (now + timedelta(seconds=2)).isoformat(),

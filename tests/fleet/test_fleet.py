@@ -63,7 +63,7 @@ def test_the_figures_come_from_heartbeat_quarantine_and_battery_readings(
     assert healthy["software_version"] == "0.9.1" and healthy["heartbeat_interval_s"] == 60
     assert 0 < healthy["clock_skew_s"] < 10 and not healthy["clock_flagged"]
     assert datetime.now(UTC) - datetime.fromisoformat(healthy["last_seen"]) < timedelta(minutes=5)
-    assert {d["address"]: d["battery"] for d in healthy["devices"]} == {
+    assert {d["address"]: d["battery_pct"] for d in healthy["devices"]} == {
         fleet.healthy.scale: 80.0,
         fleet.healthy.oximeter: 90.0,
         fleet.healthy.button: None,
@@ -72,7 +72,7 @@ def test_the_figures_come_from_heartbeat_quarantine_and_battery_readings(
     assert items["late_quiet"]["heartbeat_interval_s"] == 300  # no alarm device left: the long interval
     assert items["silent"]["last_seen"] is None and items["silent"]["offline"]
     measured = {d["address"]: d for d in items["low_measured"]["devices"]}[fleet.low_measured.scale]
-    assert measured["battery"] == 15 and items["low_measured"]["lowest_battery"] == 15
+    assert measured["battery_pct"] == 15 and items["low_measured"]["lowest_battery"] == 15
     assert datetime.now(UTC) - datetime.fromisoformat(measured["battery_at"]) < timedelta(minutes=10)
     assert items["garbage"]["quarantined"] == {"malformed": 30}
     assert items["garbage"]["garbage_per_hour"] == 1.25  # 30 in the 24-hour window

@@ -72,7 +72,7 @@ def test_heartbeat_records_clock_skew_and_flags_later_readings(
         "gateway_clock": (datetime.now(UTC) - timedelta(seconds=300)).isoformat(),
         "outbox_depth": 12,
         "outbox_evictions": 0,
-        "devices": [{"address": kit.scale, "last_seen": datetime.now(UTC).isoformat(), "battery": 80, "rssi": -70}],
+        "devices": [{"address": kit.scale, "last_reading_at": datetime.now(UTC).isoformat(), "battery_pct": 80}],
     }
     reply = client.post(f"/api/v1/gateways/{kit.gateway_id}/status", json=report, headers=kit.auth).json()
     assert reply["clock_flagged"] is True
