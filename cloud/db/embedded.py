@@ -3,8 +3,10 @@
 Why Debian's binaries rather than a PyPI wheel: see docs/operations.md ("Embedded database").
 The server runs as a direct child in its own session, so Ctrl-C of a terminal does not race our own
 orderly shutdown, with a parent-death signal so that a SIGKILL of the parent still shuts it down.
-A `postmaster.pid` left behind by a killed parent is detected at the next start and the old server
-is stopped before a new one starts.
+A server a killed parent left running is found at the next start by its command line (its data directory)
+and stopped before a new one starts; a `postmaster.pid` that PostgreSQL itself would refuse (garbled, or naming a
+pid reused by another process since) is removed, a cluster of another major version is moved aside and a new one
+made. Each such step is kept as a `Notice` for the person running it (`EmbeddedPostgres.notices`).
 
 PostgreSQL refuses to run as root. As root the server runs as the `postgres` system user (created
 by Debian's package) or, where that user is missing, a dedicated `tryggheim-pg` system user; the data
@@ -19,13 +21,14 @@ import fcntl
 import hashlib
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -34,9 +37,23 @@ import psycopg
 
 from common.children import die_with_parent
 from common.digits import plain_digits
+from common.i18n import N_
 
 SUPERUSER = "tryggheim_admin"
 _FALLBACK_ROOT = Path("/var/lib/tryggheim")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something start-up did to local state that the person running it should hear of: a catalogue message
+    (marked with `N_`) and its values, worded by the reader's catalogue."""
+
+    message: str
+    values: Mapping[str, object]
+
+    def text(self, gettext: Callable[[str], str] | None = None) -> str:
+        """The line, through `gettext` when given (English otherwise)."""
+        return (gettext or str)(self.message).format(**self.values)
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -65,6 +82,13 @@ def find_bindir() -> Path:
         "no PostgreSQL server binaries (>= 15) found; install Debian's `postgresql` package "
         "(make does this when run as root) or set TRYGGHEIM_PG_BINDIR"
     )
+
+
+def _major_version(bindir: Path) -> str:
+    """The major version of the server binaries in `bindir` ("15" of "postgres (PostgreSQL) 15.8 (Debian ...)")."""
+    result = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False)
+    found = re.search(r"\) (\d+)", result.stdout)
+    return found.group(1) if found else ""
 
 
 def free_port() -> int:
@@ -101,7 +125,7 @@ def _service_user() -> pwd.struct_passwd | None:
     return pwd.getpwnam("tryggheim-pg")
 
 
-def _reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
+def reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
     """Whether every ancestor of `path` lets `user` traverse it."""
     for ancestor in path.resolve().parents:
         if not ancestor.exists():
@@ -112,6 +136,21 @@ def _reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
         if not st.st_mode & 0o001:
             return False
     return True
+
+
+def _servers_on(data_dir: Path) -> list[int]:
+    """Pids of running postmasters whose command line names `data_dir` (`postgres -D <data_dir> ...`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"postgres") and b"-D" in argv[:-1] and argv[argv.index(b"-D") + 1] == bytes(data_dir):
+            found.append(int(entry.name))
+    return found
 
 
 def _pid_alive(pid: int) -> bool:
@@ -154,6 +193,7 @@ class EmbeddedPostgres:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
         self.port = 0
+        self.notices: list[Notice] = []
 
     @property
     def data_dir(self) -> Path:
@@ -163,7 +203,7 @@ class EmbeddedPostgres:
     def _plan_layout(self) -> _Layout:
         state = self._state_dir
         data = state / "pg"
-        if self._user is not None and not _reachable_by(data, self._user):
+        if self._user is not None and not reachable_by(data, self._user):
             digest = hashlib.sha256(str(state).encode()).hexdigest()[:16]
             data = _FALLBACK_ROOT / f"pg-{digest}"
         return _Layout(
@@ -225,27 +265,57 @@ class EmbeddedPostgres:
         layout.password_file.chmod(0o600)
 
     def _stop_leftover(self) -> None:
-        """Stop a server that a killed predecessor left running on our data directory."""
-        pid_file = self._layout.data_dir / "postmaster.pid"
+        """Stop a server that a killed predecessor left running on our data directory, and remove a lock file
+        PostgreSQL would refuse to start with."""
+        data_dir = self._layout.data_dir
+        for pid in _servers_on(data_dir):
+            os.kill(pid, signal.SIGINT)
+            deadline = time.monotonic() + 30
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _pid_alive(pid):
+                os.kill(pid, signal.SIGQUIT)
+                time.sleep(1)
+            self.notices.append(Notice(N_("Stopped a PostgreSQL (pid {pid}) left running by an earlier run"),
+                                       {"pid": pid}))  # fmt: skip
+        pid_file = data_dir / "postmaster.pid"
         try:
-            pid = int(pid_file.read_text().split("\n", 1)[0])
-        except (FileNotFoundError, ValueError, PermissionError):
+            named = int(pid_file.read_text().split("\n", 1)[0])
+        except FileNotFoundError:
             return
-        if not _pid_alive(pid):
-            return  # a stale file: the server removes it itself at start
+        except (ValueError, UnicodeDecodeError):
+            named = 0
+        # PostgreSQL itself clears a lock file whose pid is gone, but refuses one naming a live process (a pid
+        # reused since a crash) or holding garbage; no server of ours runs now (stopped above), so it is stale.
+        if named <= 0 or (_pid_alive(named) and named not in _servers_on(data_dir)):
+            pid_file.unlink(missing_ok=True)
+            self.notices.append(Notice(N_("Removed a stale lock file of the embedded database ({path})"),
+                                       {"path": pid_file}))  # fmt: skip
+
+    def _set_aside_unusable(self) -> None:
+        """Replace a cluster this server cannot use: one initdb never finished is removed; one of another major
+        version, or without the superuser password we kept, is moved aside (never deleted)."""
+        data_dir = self._layout.data_dir
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+            version = (data_dir / "PG_VERSION").read_text().strip()
+        except (FileNotFoundError, UnicodeDecodeError):
+            version = ""
+        ours = _major_version(self._bindir)
+        if version == ours and self._layout.password_file.exists():
             return
-        if str(self._layout.data_dir) not in cmdline:
-            return  # the pid was reused by an unrelated process
-        os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + 30
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _pid_alive(pid):
-            os.kill(pid, signal.SIGQUIT)
-            time.sleep(1)
+        aside = data_dir.with_name(f"{data_dir.name}-{version or 'x'}-{time.strftime('%Y%m%d%H%M%S')}")
+        if not version:
+            shutil.rmtree(data_dir)
+            message = N_("The embedded database in {path} was incomplete; a new one is made")
+        elif version != ours:
+            data_dir.rename(aside)
+            message = N_("The embedded database was made by PostgreSQL {old}, this is {new}: it is kept in {aside} "
+                         "and a new one is made")  # fmt: skip
+        else:
+            data_dir.rename(aside)
+            message = N_("The embedded database's password file is missing: the database is kept in {aside} and a "
+                         "new one is made")  # fmt: skip
+        self.notices.append(Notice(message, {"path": data_dir, "old": version, "new": ours, "aside": aside}))
 
     def _choose_port(self) -> int:
         if self._wanted_port:
@@ -292,12 +362,11 @@ class EmbeddedPostgres:
 
     def _start(self, timeout_s: float) -> str:
         layout = self._layout
-        if not (layout.data_dir / "PG_VERSION").exists() or not layout.password_file.exists():
-            if layout.data_dir.exists():
-                shutil.rmtree(layout.data_dir)
-            self._initdb()
-        else:
+        if layout.data_dir.exists():
             self._stop_leftover()
+            self._set_aside_unusable()
+        if not layout.data_dir.exists():
+            self._initdb()
         self.port = self._choose_port()
         layout.port_file.write_text(str(self.port))
         uid, gid, groups = self._identity()
