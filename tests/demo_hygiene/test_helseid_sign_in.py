@@ -3,6 +3,7 @@ local accounts (the demo's dual mode), and the stand-in holds a client to HelseI
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import Iterator
@@ -10,12 +11,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import psycopg
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
-from cloud.access import federation
+from cloud.access import directory, federation
 from cloud.access.client_auth import ASSERTION_TYPE, client_assertion, dpop_proof, new_proof_key
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
@@ -24,7 +26,7 @@ from tests.support.db import named_rows
 from tests.support.fixtures import database_fixture, tenants_fixture
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
-from tests.support.tenants import PASSWORD, Tenants
+from tests.support.tenants import PASSWORD, SEEDER, Tenants
 from tryggheim.demo import oidc_standin
 from tryggheim.demo.helseid_standin import HelseIdStandIn
 from tryggheim.demo.oidc_standin import Client, Person
@@ -196,3 +198,19 @@ def test_the_standin_holds_a_client_to_helseids_rules(standin: HelseIdStandIn) -
     assert tokens["token_type"] == "DPoP"
     again = _token(standin, key, proof_key, {**form, "code_verifier": verifier})
     assert again.json()["error"] == "invalid_grant"  # a code is redeemed once
+
+
+def test_a_national_id_binds_one_staff_member_once(
+    sign_in_db: TestDatabase, tenants: Tenants, people: tuple[Person, ...]
+) -> None:
+    async def rebind() -> bool:
+        async with await psycopg.AsyncConnection.connect(sign_in_db.runtime_url, autocommit=True) as conn:
+            with pytest.raises(directory.DirectoryError):  # the nurse's number, for the team lead
+                await directory.bind_national_id(conn, SEEDER, tenants.a.staff[Role.TEAM_LEAD], NURSE_PID)
+            return await directory.bind_national_id(conn, SEEDER, tenants.a.staff[Role.NURSE], "05047712345")
+
+    assert asyncio.run(rebind()) is False  # bound already: never silently rebound
+    rows = named_rows(sign_in_db.runtime_url, "SELECT resource FROM audit_log WHERE action = 'staff.bind_helseid'")
+    assert sorted(row["resource"] for row in rows) == sorted(
+        f"staff/{tenants.a.staff[role]}" for role in (Role.NURSE, Role.AUDITOR)
+    )

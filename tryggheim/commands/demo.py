@@ -142,5 +142,5 @@ def demo(
     finally:
         national.stop()
         if sink is not None:
-            sink.stop()
+            demo_mail.stop_sink(sink)
     print(_("Stopped."), flush=True)

@@ -1,7 +1,7 @@
-"""A stand-in for HelseID's token endpoint, for machine clients only, so the demo can journal to the VKP and PMD
-stand-ins (tryggheim/demo/fhir_peer.py) without the real HelseID. The tests use a real OpenID provider instead
-(tests/support/oidc.py); this one implements just what the HelseID security profile asks of a machine client and
-checks it strictly, so a client that passes here sends what HelseID expects:
+"""A stand-in for HelseID, so the demo can journal to the VKP and PMD stand-ins (tryggheim/demo/fhir_peer.py)
+without the real HelseID, and staff can sign in (the end of this docstring). The tests use a real OpenID provider
+as well (tests/support/oidc.py); this one implements just what the HelseID security profile asks of a machine
+client and checks it strictly, so a client that passes here sends what HelseID expects:
 
 - `/.well-known/openid-configuration` and `/jwks` (the keys its access tokens are signed with);
 - `POST /connect/token`, grant `client_credentials` only, authenticated with `private_key_jwt` only: the
