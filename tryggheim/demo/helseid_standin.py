@@ -4,9 +4,9 @@ as well (tests/support/oidc.py); this one implements just what the HelseID secur
 client and checks it strictly, so a client that passes here sends what HelseID expects:
 
 - `/.well-known/openid-configuration` and `/jwks` (the keys its access tokens are signed with);
-- `POST /connect/token`, grant `client_credentials` only, authenticated with `private_key_jwt` only: the
-  assertion must be signed by the client's registered key, `iss` = `sub` = the client id, `aud` the token
-  endpoint or the issuer, `exp` at most 60 s ahead, a `jti` never seen before;
+- `POST /connect/token`, grant `client_credentials` (and `authorization_code`, below), authenticated with
+  `private_key_jwt` only: the assertion must be signed by the client's registered key, `iss` = `sub` = the client
+  id, `aud` the token endpoint or the issuer, `exp` at most 60 s ahead, a `jti` never seen before;
 - a DPoP proof is required (`typ` dpop+jwt, a public `jwk`, signature, `htm` POST, `htu` the token endpoint, a
   fresh `iat` and `jti`) with the server's nonce: the first request is answered `use_dpop_nonce`;
 - the access token is a JWT (`typ` at+jwt) for the one API whose scopes were asked for, bound to the proof's key
