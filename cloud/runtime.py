@@ -19,7 +19,8 @@ from alembic.util.exc import CommandError
 from cloud.access.anchor_runner import AnchorConfigError, anchor_config
 from cloud.config import CloudSettings
 from cloud.db import migrate
-from cloud.db.embedded import EmbeddedPostgres, EmbeddedPostgresError, Notice
+from cloud.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from cloud.db.leftovers import Notice
 from cloud.db.provision import provision, with_credentials
 from common.i18n import N_
 

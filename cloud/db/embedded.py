@@ -6,7 +6,8 @@ orderly shutdown, with a parent-death signal so that a SIGKILL of the parent sti
 A server a killed parent left running is found at the next start by its command line (its data directory)
 and stopped before a new one starts; a `postmaster.pid` that PostgreSQL itself would refuse (garbled, or naming a
 pid reused by another process since) is removed, a cluster of another major version is moved aside and a new one
-made. Each such step is kept as a `Notice` for the person running it (`EmbeddedPostgres.notices`).
+made (cloud/db/leftovers.py). Each such step is kept as a `Notice` for the person running it
+(`EmbeddedPostgres.notices`).
 
 PostgreSQL refuses to run as root. As root the server runs as the `postgres` system user (created
 by Debian's package) or, where that user is missing, a dedicated `tryggheim-pg` system user; the data
@@ -21,39 +22,26 @@ import fcntl
 import hashlib
 import os
 import pwd
-import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
 
+from cloud.db import leftovers
+from cloud.db.leftovers import Notice
 from common.children import die_with_parent
 from common.digits import plain_digits
-from common.i18n import N_
 
 SUPERUSER = "tryggheim_admin"
 _FALLBACK_ROOT = Path("/var/lib/tryggheim")
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Something start-up did to local state that the person running it should hear of: a catalogue message
-    (marked with `N_`) and its values, worded by the reader's catalogue."""
-
-    message: str
-    values: Mapping[str, object]
-
-    def text(self, gettext: Callable[[str], str] | None = None) -> str:
-        """The line, through `gettext` when given (English otherwise)."""
-        return (gettext or str)(self.message).format(**self.values)
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -82,13 +70,6 @@ def find_bindir() -> Path:
         "no PostgreSQL server binaries (>= 15) found; install Debian's `postgresql` package "
         "(make does this when run as root) or set TRYGGHEIM_PG_BINDIR"
     )
-
-
-def _major_version(bindir: Path) -> str:
-    """The major version of the server binaries in `bindir` ("15" of "postgres (PostgreSQL) 15.8 (Debian ...)")."""
-    result = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False)
-    found = re.search(r"\) (\d+)", result.stdout)
-    return found.group(1) if found else ""
 
 
 def free_port() -> int:
@@ -135,31 +116,6 @@ def reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
             continue
         if not st.st_mode & 0o001:
             return False
-    return True
-
-
-def _servers_on(data_dir: Path) -> list[int]:
-    """Pids of running postmasters whose command line names `data_dir` (`postgres -D <data_dir> ...`)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[0].endswith(b"postgres") and b"-D" in argv[:-1] and argv[argv.index(b"-D") + 1] == bytes(data_dir):
-            found.append(int(entry.name))
-    return found
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -264,58 +220,11 @@ class EmbeddedPostgres:
         layout.password_file.write_text(password)
         layout.password_file.chmod(0o600)
 
-    def _stop_leftover(self) -> None:
-        """Stop a server that a killed predecessor left running on our data directory, and remove a lock file
-        PostgreSQL would refuse to start with."""
-        data_dir = self._layout.data_dir
-        for pid in _servers_on(data_dir):
-            os.kill(pid, signal.SIGINT)
-            deadline = time.monotonic() + 30
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _pid_alive(pid):
-                os.kill(pid, signal.SIGQUIT)
-                time.sleep(1)
-            self.notices.append(Notice(N_("Stopped a PostgreSQL (pid {pid}) left running by an earlier run"),
-                                       {"pid": pid}))  # fmt: skip
-        pid_file = data_dir / "postmaster.pid"
+    def _password_readable(self) -> bool:
         try:
-            named = int(pid_file.read_text().split("\n", 1)[0])
-        except FileNotFoundError:
-            return
-        except (ValueError, UnicodeDecodeError):
-            named = 0
-        # PostgreSQL itself clears a lock file whose pid is gone, but refuses one naming a live process (a pid
-        # reused since a crash) or holding garbage; no server of ours runs now (stopped above), so it is stale.
-        if named <= 0 or (_pid_alive(named) and named not in _servers_on(data_dir)):
-            pid_file.unlink(missing_ok=True)
-            self.notices.append(Notice(N_("Removed a stale lock file of the embedded database ({path})"),
-                                       {"path": pid_file}))  # fmt: skip
-
-    def _set_aside_unusable(self) -> None:
-        """Replace a cluster this server cannot use: one initdb never finished is removed; one of another major
-        version, or without the superuser password we kept, is moved aside (never deleted)."""
-        data_dir = self._layout.data_dir
-        try:
-            version = (data_dir / "PG_VERSION").read_text().strip()
-        except (FileNotFoundError, UnicodeDecodeError):
-            version = ""
-        ours = _major_version(self._bindir)
-        if version == ours and self._layout.password_file.exists():
-            return
-        aside = data_dir.with_name(f"{data_dir.name}-{version or 'x'}-{time.strftime('%Y%m%d%H%M%S')}")
-        if not version:
-            shutil.rmtree(data_dir)
-            message = N_("The embedded database in {path} was incomplete; a new one is made")
-        elif version != ours:
-            data_dir.rename(aside)
-            message = N_("The embedded database was made by PostgreSQL {old}, this is {new}: it is kept in {aside} "
-                         "and a new one is made")  # fmt: skip
-        else:
-            data_dir.rename(aside)
-            message = N_("The embedded database's password file is missing: the database is kept in {aside} and a "
-                         "new one is made")  # fmt: skip
-        self.notices.append(Notice(message, {"path": data_dir, "old": version, "new": ours, "aside": aside}))
+            return bool(self._layout.password_file.read_text().strip())
+        except (OSError, UnicodeDecodeError):
+            return False
 
     def _choose_port(self) -> int:
         if self._wanted_port:
@@ -363,8 +272,8 @@ class EmbeddedPostgres:
     def _start(self, timeout_s: float) -> str:
         layout = self._layout
         if layout.data_dir.exists():
-            self._stop_leftover()
-            self._set_aside_unusable()
+            leftovers.stop_leftover(layout.data_dir, self.notices)
+            leftovers.set_aside_unusable(layout.data_dir, self._bindir, self._password_readable(), self.notices)
         if not layout.data_dir.exists():
             self._initdb()
         self.port = self._choose_port()
@@ -413,6 +322,11 @@ class EmbeddedPostgres:
                     return
             except psycopg.OperationalError as exc:
                 last_error = str(exc).strip()
+                if "password authentication failed" in last_error:  # waiting would not change the answer
+                    raise EmbeddedPostgresError(
+                        f"the password in {self._layout.password_file} is not this cluster's; move "
+                        f"{self._layout.data_dir} aside to start afresh"
+                    ) from None
             time.sleep(0.05)
         raise EmbeddedPostgresError(f"postgres did not accept connections in {timeout_s:.0f} s: {last_error}")
 
