@@ -61,6 +61,15 @@ def _welcome(url: str, accounts: list[tuple[str, str, str]], nb: Any) -> None:
     print(_("Press Ctrl-C to stop."), flush=True)
 
 
+def _other_ways_in(url: str, state_dir: Path, nb: Any) -> None:
+    """HelseID beside the passwords, and the admin commands on this demo's database."""
+    _ = nb.gettext
+    print(_("Or sign in as staff with HelseID (the demo's stand-in lists them): {url}/signin/helseid").format(
+        url=url), flush=True)  # fmt: skip
+    admin = demo_admin_command(state_dir, f"staff list -m {demo_seed.MUNICIPALITY[0]}")
+    print(_("Administration on this demo's database: {command}").format(command=admin), flush=True)
+
+
 @app.callback(invoke_without_command=True)
 def demo(
     state_dir: Annotated[
@@ -130,10 +139,7 @@ def demo(
         # Off the server's event loop: the scripted gateway talks to this very server over HTTP.
         threading.Thread(target=scripted_gateway, args=(url,), daemon=True).start()
         _welcome(url, accounts, nb)
-        print(_("Or sign in as staff with HelseID (the demo's stand-in lists them): {url}/signin/helseid").format(
-            url=url), flush=True)  # fmt: skip
-        admin = demo_admin_command(state_dir, f"staff list -m {demo_seed.MUNICIPALITY[0]}")
-        print(_("Administration on this demo's database: {command}").format(command=admin), flush=True)
+        _other_ways_in(url, state_dir, nb)
 
     try:
         serve(settings, on_started=started, prepare=prepare, before_stop=stop_agents)
