@@ -156,19 +156,18 @@ def _token(standin: HelseIdStandIn, key: ECKey, proof_key: ECKey, form: dict[str
     raise AssertionError("the nonce was asked for twice")
 
 
-def _code(standin: HelseIdStandIn, challenge: str, nonce: str) -> str:
+def _code(standin: HelseIdStandIn, challenge: str, nonce: str, login: str) -> str:
     query = {"client_id": "own", "redirect_uri": OWN_REDIRECT, "response_type": "code", "scope": "openid profile",
              "state": "s1", "nonce": nonce, "code_challenge": challenge, "code_challenge_method": "S256"}  # fmt: skip
-    back = _choose(str(httpx.URL(f"{standin.issuer}/connect/authorize", params=query)), "demo.x")
+    back = _choose(str(httpx.URL(f"{standin.issuer}/connect/authorize", params=query)), login)
     answer = parse_qs(urlsplit(back.headers["location"]).query)
     assert answer["state"] == ["s1"] and answer["iss"] == [standin.issuer]
     return answer["code"][0]
 
 
-def test_the_standin_holds_a_client_to_helseids_rules(standin: HelseIdStandIn) -> None:
+def test_the_standin_holds_a_client_to_helseids_rules(standin: HelseIdStandIn, people: tuple[Person, ...]) -> None:
     key = ECKey.generate_key("P-256")
     standin.register_sign_in(Client("own", frozenset({OWN_REDIRECT}), frozenset()), key)
-    standin.sign_in.people = (Person("demo.x", "X", Role.NURSE, NURSE_PID, NURSE_HPR),)
     # an unregistered redirect is never followed; a plain PKCE method is refused back to the client
     bad = httpx.get(f"{standin.issuer}/connect/authorize", params={"client_id": "own", "redirect_uri": "http://evil/"})
     assert bad.status_code == 400 and "location" not in bad.headers
@@ -177,11 +176,11 @@ def test_the_standin_holds_a_client_to_helseids_rules(standin: HelseIdStandIn) -
         "code_challenge": "x" * 43, "code_challenge_method": "plain"})  # fmt: skip
     assert "error=invalid_request" in plain.headers["location"]
     verifier, proof_key = secrets.token_urlsafe(48), new_proof_key()
-    code = _code(standin, create_s256_code_challenge(verifier), "n-1")
+    code = _code(standin, create_s256_code_challenge(verifier), "n-1", people[0].username)
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": OWN_REDIRECT}
     wrong = _token(standin, key, proof_key, {**form, "code_verifier": secrets.token_urlsafe(48)})
     assert wrong.json()["error"] == "invalid_grant"  # and the code is spent
-    code = _code(standin, create_s256_code_challenge(verifier), "n-2")
+    code = _code(standin, create_s256_code_challenge(verifier), "n-2", people[0].username)
     form["code"] = code
     unsigned = httpx.post(standin.token_endpoint, data={**form, "code_verifier": verifier})
     assert unsigned.status_code == 401 and unsigned.json()["error"] == "invalid_client"
@@ -214,3 +213,28 @@ def test_a_national_id_binds_one_staff_member_once(
     assert sorted(row["resource"] for row in rows) == sorted(
         f"staff/{tenants.a.staff[role]}" for role in (Role.NURSE, Role.AUDITOR)
     )
+
+
+def test_the_standins_access_token_reaches_the_api_with_dpop(
+    service: str, standin: HelseIdStandIn, people: tuple[Person, ...]
+) -> None:
+    """An API client signed in through the stand-in calls the service with the DPoP-bound access token."""
+    key, proof_key, verifier = ECKey.generate_key("P-256"), new_proof_key(), secrets.token_urlsafe(48)
+    standin.register_sign_in(Client("own", frozenset({OWN_REDIRECT}), frozenset()), key)
+    query = {"client_id": "own", "redirect_uri": OWN_REDIRECT, "response_type": "code", "scope": "openid",
+             "state": "s2", "code_challenge": create_s256_code_challenge(verifier),
+             "code_challenge_method": "S256"}  # fmt: skip
+    back = _choose(str(httpx.URL(f"{standin.issuer}/connect/authorize", params=query)), people[0].username)
+    code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": OWN_REDIRECT, "code_verifier": verifier}
+    token = _token(standin, key, proof_key, form).json()["access_token"]
+    url, nonce = f"{service}/api/v1/worklist", None
+    for _attempt in range(2):
+        proof = dpop_proof(proof_key, "GET", url, nonce=nonce, access_token=token)
+        answer = httpx.get(url, headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+        if answer.status_code == 401 and "dpop-nonce" in answer.headers and nonce is None:
+            nonce = answer.headers["dpop-nonce"]
+            continue
+        break
+    assert answer.status_code == 200, answer.text
+    assert "patients" in answer.json()

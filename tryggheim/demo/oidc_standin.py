@@ -111,9 +111,9 @@ class StaffSignIn:
     people: tuple[Person, ...] = PEOPLE
     language: str = "nb"
     clients: dict[str, Client] = field(default_factory=dict)
-    _waiting: dict[str, _Request] = field(default_factory=dict)
-    _codes: dict[str, _Request] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _waiting: dict[str, _Request] = field(default_factory=dict, init=False)
+    _codes: dict[str, _Request] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def metadata(self) -> dict[str, Any]:
         """What the issuer's metadata adds for sign-in."""
@@ -179,7 +179,8 @@ class StaffSignIn:
         if person.hpr:
             vouched[federation.HELSEID_HPR] = person.hpr
         common = {"iss": self.issuer(), "sub": _subject(person), "iat": now, "exp": now + ttl_s, **vouched}
-        id_token = self.mint("JWT", {**common, "aud": client_id, "auth_time": now, "nonce": request.nonce,
+        nonce = {"nonce": request.nonce} if request.nonce else {}
+        id_token = self.mint("JWT", {**common, **nonce, "aud": client_id, "auth_time": now,
                                      "jti": secrets.token_urlsafe(16)})  # fmt: skip
         access = self.mint("at+jwt", {**common, "aud": API_AUDIENCE, "client_id": client_id, "scope": API_SCOPE,
                                       "cnf": {"jkt": jkt}, "jti": secrets.token_urlsafe(16)})  # fmt: skip
