@@ -31,6 +31,8 @@ from tryggheim.demo import oidc_standin
 from tryggheim.demo.helseid_standin import HelseIdStandIn
 from tryggheim.demo.oidc_standin import Client, Person
 
+# One worker builds the database and the service once for the whole module (`make test` runs --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("helseid-standin")]
 sign_in_db, tenants = database_fixture(), tenants_fixture("sign_in_db")
 NURSE_PID, AUDITOR_PID, NURSE_HPR = "12837840080", "15868240080", "991234567"
 OWN_REDIRECT = "http://127.0.0.1:9/callback"
