@@ -14,12 +14,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from alembic.util.exc import CommandError
 
 from cloud.access.anchor_runner import AnchorConfigError, anchor_config
 from cloud.config import CloudSettings
 from cloud.db import migrate
 from cloud.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from cloud.db.provision import provision
+from cloud.db.leftovers import Notice
+from cloud.db.provision import provision, with_credentials
+from common.i18n import N_
+
+EMBEDDED_DATABASE, EMBEDDED_OWNER, EMBEDDED_RUNTIME = "tryggheim", "tryggheim_owner", "tryggheim_app"
 
 
 class StartupError(Exception):
@@ -28,11 +33,13 @@ class StartupError(Exception):
 
 @dataclass(frozen=True)
 class Database:
-    """Where a cloud process stores data, and with which roles."""
+    """Where a cloud process stores data, and with which roles; `notices` say what start-up did to an embedded
+    database's state (a leftover server stopped, the schema migrated, a cluster recreated)."""
 
     runtime_url: str
     owner_url: str | None
     embedded: EmbeddedPostgres | None
+    notices: tuple[Notice, ...] = ()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -44,12 +51,18 @@ def _credentials_file(state_dir: Path) -> Path:
     return state_dir / "db-credentials"
 
 
-def _embedded_passwords(state_dir: Path) -> tuple[str, str]:
-    """Stable passwords for the embedded roles, kept 0600 in the state directory."""
+def _embedded_passwords(state_dir: Path, notices: list[Notice] | None = None) -> tuple[str, str]:
+    """Stable passwords for the embedded roles, kept 0600 in the state directory. An unreadable file gets new
+    passwords (provisioning sets them on the roles), told to `notices`."""
     path = _credentials_file(state_dir)
     if path.exists():
-        owner, runtime = path.read_text().split()
-        return owner, runtime
+        try:
+            owner, runtime = path.read_text().split()
+            return owner, runtime
+        except (ValueError, UnicodeDecodeError):
+            if notices is not None:
+                notices.append(Notice(N_("{path} was unreadable; the database roles get new passwords"),
+                                      {"path": path}))  # fmt: skip
     owner, runtime = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
     path.write_text(f"{owner}\n{runtime}\n")
     path.chmod(0o600)
@@ -72,19 +85,54 @@ def database(settings: CloudSettings) -> Iterator[Database]:
     except (EmbeddedPostgresError, OSError) as exc:
         raise StartupError(f"TRYGGHEIM_DATABASE_URL unset, embedded database: {_first_line(exc)}") from exc
     try:
-        owner_pw, runtime_pw = _embedded_passwords(state)
+        notices = embedded.notices
+        owner_pw, runtime_pw = _embedded_passwords(state, notices)
         roles = provision(
             admin_url,
-            database="tryggheim",
-            owner_role="tryggheim_owner",
-            runtime_role="tryggheim_app",
+            database=EMBEDDED_DATABASE,
+            owner_role=EMBEDDED_OWNER,
+            runtime_role=EMBEDDED_RUNTIME,
             owner_password=owner_pw,
             runtime_password=runtime_pw,
         )
-        migrate.upgrade(roles.owner_url, runtime_role=roles.runtime_role)
-        yield Database(roles.runtime_url, roles.owner_url, embedded)
+        _migrate(roles.owner_url, roles.runtime_role, state, notices)
+        yield Database(roles.runtime_url, roles.owner_url, embedded, tuple(notices))
     finally:
         embedded.stop()
+
+
+def _migrate(owner_url: str, runtime_role: str, state: Path, notices: list[Notice]) -> None:
+    """Bring an embedded database made by an earlier version to this version's schema, saying so."""
+    try:
+        before = migrate.upgrade(owner_url, runtime_role=runtime_role)
+    except CommandError as exc:  # a revision this code does not know: the database of a newer version
+        raise StartupError(
+            f"TRYGGHEIM_DATABASE_URL unset, embedded database in {state}: {_first_line(exc)}; "
+            "this version cannot use it (move the state directory aside)"
+        ) from exc
+    head = migrate.head_revision()
+    if before is not None and before != head:
+        notices.append(Notice(N_("The embedded database was migrated from revision {old} to {new}"),
+                              {"old": before, "new": head}))  # fmt: skip
+
+
+def embedded_urls(state_dir: Path) -> tuple[str, str] | None:
+    """(runtime URL, owner URL) of the embedded database a running process keeps under `state_dir` (the state
+    directory it was started with), or None when none runs there, so that the command line can reach it."""
+    state = state_dir / "db"
+    try:
+        port = int((state / "pg-port").read_text())
+        owner_pw, runtime_pw = _credentials_file(state).read_text().split()
+    except (OSError, ValueError):
+        return None
+    server = f"postgresql://127.0.0.1:{port}/postgres"
+    owner = with_credentials(server, user=EMBEDDED_OWNER, password=owner_pw, database=EMBEDDED_DATABASE)
+    runtime = with_credentials(server, user=EMBEDDED_RUNTIME, password=runtime_pw, database=EMBEDDED_DATABASE)
+    try:
+        with psycopg.connect(runtime, connect_timeout=2):
+            return runtime, owner
+    except psycopg.Error:
+        return None
 
 
 def check_reachable(url: str, variable: str, timeout_s: float) -> None:

@@ -198,6 +198,27 @@ async def add_staff(
     return staff_id
 
 
+async def bind_national_id(conn: AsyncConnection[Any], actor: audit.Actor, staff_id: UUID, national_id: str) -> bool:
+    """Bind a staff member who has none yet to a national identity number (already checked by
+    `cloud.registry.identity`), so that a HelseID sign-in naming it (`pid`) is this staff member; audited.
+    False when the member was bound already (to any number: a binding is never silently replaced)."""
+    async with conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute("SELECT 1 FROM staff WHERE national_id = %s AND id <> %s", (national_id, staff_id))
+        if await cur.fetchone():
+            raise DirectoryError("another staff member is bound to this national identity number")
+        await cur.execute(
+            "UPDATE staff SET national_id = %s WHERE id = %s AND national_id IS NULL RETURNING municipality_id",
+            (national_id, staff_id),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            return False
+        record = actor.record("staff.bind_helseid", f"staff/{staff_id}", municipality_id=row["municipality_id"])
+        await audit.append(conn, record)
+    return True
+
+
 async def record_hpr_number(conn: AsyncConnection[Any], staff_id: UUID, hpr_number: object) -> None:
     """Keep the HPR number HelseID vouched for at a sign-in (unchanged when it names none or a malformed one)."""
     if isinstance(hpr_number, str) and plain_digits(hpr_number) and len(hpr_number) <= 9:

@@ -3,8 +3,11 @@
 Why Debian's binaries rather than a PyPI wheel: see docs/operations.md ("Embedded database").
 The server runs as a direct child in its own session, so Ctrl-C of a terminal does not race our own
 orderly shutdown, with a parent-death signal so that a SIGKILL of the parent still shuts it down.
-A `postmaster.pid` left behind by a killed parent is detected at the next start and the old server
-is stopped before a new one starts.
+A server a killed parent left running is found at the next start by its command line (its data directory)
+and stopped before a new one starts; a `postmaster.pid` that PostgreSQL itself would refuse (garbled, or naming a
+pid reused by another process since) is removed, a cluster of another major version is moved aside and a new one
+made (cloud/db/leftovers.py). Each such step is kept as a `Notice` for the person running it
+(`EmbeddedPostgres.notices`).
 
 PostgreSQL refuses to run as root. As root the server runs as the `postgres` system user (created
 by Debian's package) or, where that user is missing, a dedicated `tryggheim-pg` system user; the data
@@ -32,6 +35,8 @@ from urllib.parse import quote
 
 import psycopg
 
+from cloud.db import leftovers
+from cloud.db.leftovers import Notice
 from common.children import die_with_parent
 from common.digits import plain_digits
 
@@ -101,7 +106,7 @@ def _service_user() -> pwd.struct_passwd | None:
     return pwd.getpwnam("tryggheim-pg")
 
 
-def _reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
+def reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
     """Whether every ancestor of `path` lets `user` traverse it."""
     for ancestor in path.resolve().parents:
         if not ancestor.exists():
@@ -111,16 +116,6 @@ def _reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
             continue
         if not st.st_mode & 0o001:
             return False
-    return True
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -154,6 +149,7 @@ class EmbeddedPostgres:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
         self.port = 0
+        self.notices: list[Notice] = []
 
     @property
     def data_dir(self) -> Path:
@@ -163,7 +159,7 @@ class EmbeddedPostgres:
     def _plan_layout(self) -> _Layout:
         state = self._state_dir
         data = state / "pg"
-        if self._user is not None and not _reachable_by(data, self._user):
+        if self._user is not None and not reachable_by(data, self._user):
             digest = hashlib.sha256(str(state).encode()).hexdigest()[:16]
             data = _FALLBACK_ROOT / f"pg-{digest}"
         return _Layout(
@@ -224,28 +220,11 @@ class EmbeddedPostgres:
         layout.password_file.write_text(password)
         layout.password_file.chmod(0o600)
 
-    def _stop_leftover(self) -> None:
-        """Stop a server that a killed predecessor left running on our data directory."""
-        pid_file = self._layout.data_dir / "postmaster.pid"
+    def _password_readable(self) -> bool:
         try:
-            pid = int(pid_file.read_text().split("\n", 1)[0])
-        except (FileNotFoundError, ValueError, PermissionError):
-            return
-        if not _pid_alive(pid):
-            return  # a stale file: the server removes it itself at start
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            return
-        if str(self._layout.data_dir) not in cmdline:
-            return  # the pid was reused by an unrelated process
-        os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + 30
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _pid_alive(pid):
-            os.kill(pid, signal.SIGQUIT)
-            time.sleep(1)
+            return bool(self._layout.password_file.read_text().strip())
+        except (OSError, UnicodeDecodeError):
+            return False
 
     def _choose_port(self) -> int:
         if self._wanted_port:
@@ -292,12 +271,11 @@ class EmbeddedPostgres:
 
     def _start(self, timeout_s: float) -> str:
         layout = self._layout
-        if not (layout.data_dir / "PG_VERSION").exists() or not layout.password_file.exists():
-            if layout.data_dir.exists():
-                shutil.rmtree(layout.data_dir)
+        if layout.data_dir.exists():
+            leftovers.stop_leftover(layout.data_dir, self.notices)
+            leftovers.set_aside_unusable(layout.data_dir, self._bindir, self._password_readable(), self.notices)
+        if not layout.data_dir.exists():
             self._initdb()
-        else:
-            self._stop_leftover()
         self.port = self._choose_port()
         layout.port_file.write_text(str(self.port))
         uid, gid, groups = self._identity()
@@ -344,6 +322,11 @@ class EmbeddedPostgres:
                     return
             except psycopg.OperationalError as exc:
                 last_error = str(exc).strip()
+                if "password authentication failed" in last_error:  # waiting would not change the answer
+                    raise EmbeddedPostgresError(
+                        f"the password in {self._layout.password_file} is not this cluster's; move "
+                        f"{self._layout.data_dir} aside to start afresh"
+                    ) from None
             time.sleep(0.05)
         raise EmbeddedPostgresError(f"postgres did not accept connections in {timeout_s:.0f} s: {last_error}")
 

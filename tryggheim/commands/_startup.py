@@ -1,9 +1,13 @@
-"""Turning start-up failures into one stderr line and exit status 2."""
+"""Turning start-up failures into one stderr line and exit status 2, and finding the database of a running demo
+by its state directory."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from pydantic import ValidationError
@@ -47,3 +51,39 @@ def reachable(url: str, variable: str, timeout_s: float) -> str:
     except StartupError as exc:
         fail(str(exc))
     return url
+
+
+DEMO_STATE_DIR = Path(".state/demo")  # where `tryggheim demo` keeps its state unless told otherwise
+STATE_DIR_HELP = (
+    "State directory of a running `tryggheim demo` (default when no database URL is set: .state/demo if a demo "
+    "runs there); its embedded database is used."
+)
+
+
+def use_state_dir(state_dir: Path | None) -> None:
+    """Point this command at the embedded database a running demo keeps in `state_dir` (by setting the database
+    URLs for this process). Without `state_dir` and without a configured database URL, the state directory of
+    TRYGGHEIM_STATE_DIR or .state/demo is used when a demo runs there, said in one line on stderr."""
+    from cloud.runtime import embedded_urls
+
+    if state_dir is None and os.environ.get("TRYGGHEIM_DATABASE_URL"):
+        return
+    candidate = state_dir or Path(os.environ.get("TRYGGHEIM_STATE_DIR") or DEMO_STATE_DIR)
+    urls = embedded_urls(candidate)
+    if urls is None:
+        if state_dir is not None:
+            fail(f"--state-dir {state_dir}: no running embedded database there (start `tryggheim demo` first)")
+        return
+    os.environ["TRYGGHEIM_DATABASE_URL"], os.environ["TRYGGHEIM_DATABASE_OWNER_URL"] = urls
+    if state_dir is None:
+        print(f"tryggheim: using the database of the demo running in {candidate}", file=sys.stderr)
+
+
+def demo_admin_command(state_dir: Path, arguments: str) -> str:
+    """The command line running `tryggheim admin <arguments>` on the database of a demo running in `state_dir`,
+    as a person types it from the current directory (the CLI lives in the virtual environment, which need not
+    be on PATH)."""
+    program = Path(sys.executable).parent / "tryggheim"
+    with contextlib.suppress(ValueError):
+        program = program.relative_to(Path.cwd())
+    return f"{program} admin --state-dir {state_dir} {arguments}"

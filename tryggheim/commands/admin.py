@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -36,7 +37,14 @@ from tryggheim.commands import (
     _admin_service,
 )
 from tryggheim.commands._fleet import fleet
-from tryggheim.commands._startup import ADMIN_DATABASE, fail, load_settings, required
+from tryggheim.commands._startup import (
+    ADMIN_DATABASE,
+    STATE_DIR_HELP,
+    fail,
+    load_settings,
+    required,
+    use_state_dir,
+)
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Administration: municipalities, staff, teams, registry, audit."
@@ -54,6 +62,16 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(device_app, name="device")
 app.add_typer(citizen_app, name="citizen")
 app.command("fleet")(fleet)
+
+
+@app.callback()
+def admin(
+    state_dir: Annotated[Path | None, typer.Option("--state-dir", help=STATE_DIR_HELP)] = None,
+) -> None:
+    """Administration: municipalities, staff, teams, registry, audit (on TRYGGHEIM_DATABASE_URL, or the
+    database of a running demo)."""
+    use_state_dir(state_dir)
+
 
 T = TypeVar("T")
 Municipality = Annotated[str, typer.Option("--municipality", "-m", help="Kommunenummer, four digits.")]

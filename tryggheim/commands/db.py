@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from cloud.config import CloudSettings
-from tryggheim.commands._startup import load_settings, reachable, required
+from tryggheim.commands._startup import STATE_DIR_HELP, load_settings, reachable, required, use_state_dir
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Database schema: upgrade and status.")
+
+
+@app.callback()
+def db(state_dir: Annotated[Path | None, typer.Option("--state-dir", help=STATE_DIR_HELP)] = None) -> None:
+    """Database schema: upgrade and status (on the configured database, or the database of a running demo)."""
+    use_state_dir(state_dir)
 
 
 def _owner_settings() -> tuple[str, str, CloudSettings]:

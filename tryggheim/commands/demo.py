@@ -13,11 +13,12 @@ import typer
 from cloud.config import CloudSettings
 from cloud.runtime import Database, StartupError
 from common.i18n import translations
-from tryggheim.commands._startup import fail, load_settings
+from tryggheim.commands._startup import demo_admin_command, fail, load_settings
 from tryggheim.demo import homes as demo_homes
 from tryggheim.demo import interop as demo_interop
 from tryggheim.demo import kit as demo_kit
 from tryggheim.demo import mail as demo_mail
+from tryggheim.demo import oidc_standin as demo_oidc
 from tryggheim.demo import registry as demo_registry
 from tryggheim.demo import seed as demo_seed
 
@@ -60,6 +61,15 @@ def _welcome(url: str, accounts: list[tuple[str, str, str]], nb: Any) -> None:
     print(_("Press Ctrl-C to stop."), flush=True)
 
 
+def _other_ways_in(url: str, state_dir: Path, nb: Any) -> None:
+    """HelseID beside the passwords, and the admin commands on this demo's database."""
+    _ = nb.gettext
+    print(_("Or sign in as staff with HelseID (the demo's stand-in lists them): {url}/signin/helseid").format(
+        url=url), flush=True)  # fmt: skip
+    admin = demo_admin_command(state_dir, f"staff list -m {demo_seed.MUNICIPALITY[0]}")
+    print(_("Administration on this demo's database: {command}").format(command=admin), flush=True)
+
+
 @app.callback(invoke_without_command=True)
 def demo(
     state_dir: Annotated[
@@ -84,14 +94,19 @@ def demo(
         print(_("Mail sink on 127.0.0.1:{port} prints the escalation e-mails").format(port=smtp_port), flush=True)
     national = demo_interop.start(state_dir, lambda line: print(_("National services: {line}").format(line=line),
                                                                 flush=True))  # fmt: skip
+    # Staff sign in through the HelseID stand-in too; the local accounts stay as the fallback.
+    settings = demo_oidc.client_settings(settings, national.helseid.register_sign_in, national.helseid.issuer)
     print(_("Starting the embedded database in {path}").format(path=state_dir), flush=True)
     accounts: list[tuple[str, str, str]] = []
 
     runtime: list[str] = []
 
     def prepare(db: Database) -> None:
+        for notice in db.notices:  # what start-up did to an earlier run's state
+            print(notice.text(_), flush=True)
         runtime.append(db.runtime_url)
         accounts.extend(demo_seed.seed(db.runtime_url, state_dir))
+        demo_oidc.bind_staff(db.runtime_url)
         demo_mail.configure(db.runtime_url, demo_seed.MUNICIPALITY[0])
         demo_interop.configure(db.runtime_url, national, demo_seed.MUNICIPALITY[0])
 
@@ -124,6 +139,7 @@ def demo(
         # Off the server's event loop: the scripted gateway talks to this very server over HTTP.
         threading.Thread(target=scripted_gateway, args=(url,), daemon=True).start()
         _welcome(url, accounts, nb)
+        _other_ways_in(url, state_dir, nb)
 
     try:
         serve(settings, on_started=started, prepare=prepare, before_stop=stop_agents)
@@ -132,5 +148,5 @@ def demo(
     finally:
         national.stop()
         if sink is not None:
-            sink.stop()
+            demo_mail.stop_sink(sink)
     print(_("Stopped."), flush=True)

@@ -1,16 +1,20 @@
-"""A stand-in for HelseID's token endpoint, for machine clients only, so the demo can journal to the VKP and PMD
-stand-ins (tryggheim/demo/fhir_peer.py) without the real HelseID. The tests use a real OpenID provider instead
-(tests/support/oidc.py); this one implements just what the HelseID security profile asks of a machine client and
-checks it strictly, so a client that passes here sends what HelseID expects:
+"""A stand-in for HelseID, so the demo can journal to the VKP and PMD stand-ins (tryggheim/demo/fhir_peer.py)
+without the real HelseID, and staff can sign in (the end of this docstring). The tests use a real OpenID provider
+as well (tests/support/oidc.py); this one implements just what the HelseID security profile asks of a machine
+client and checks it strictly, so a client that passes here sends what HelseID expects:
 
 - `/.well-known/openid-configuration` and `/jwks` (the keys its access tokens are signed with);
-- `POST /connect/token`, grant `client_credentials` only, authenticated with `private_key_jwt` only: the
-  assertion must be signed by the client's registered key, `iss` = `sub` = the client id, `aud` the token
-  endpoint or the issuer, `exp` at most 60 s ahead, a `jti` never seen before;
+- `POST /connect/token`, grant `client_credentials` (and `authorization_code`, below), authenticated with
+  `private_key_jwt` only: the assertion must be signed by the client's registered key, `iss` = `sub` = the client
+  id, `aud` the token endpoint or the issuer, `exp` at most 60 s ahead, a `jti` never seen before;
 - a DPoP proof is required (`typ` dpop+jwt, a public `jwk`, signature, `htm` POST, `htu` the token endpoint, a
   fresh `iat` and `jti`) with the server's nonce: the first request is answered `use_dpop_nonce`;
 - the access token is a JWT (`typ` at+jwt) for the one API whose scopes were asked for, bound to the proof's key
   (`cnf.jkt`).
+
+Staff sign in through the same issuer: `/connect/authorize`, the `authorization_code` grant and
+`/connect/endsession` are the browser sign-in of tryggheim/demo/oidc_standin.py, with the same client
+authentication and DPoP rules at the token endpoint.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -35,6 +39,7 @@ from joserfc.jws import extract_compact
 from cloud.access import dpop
 from cloud.access.access_tokens import SIGNING_ALGORITHMS, header_of
 from cloud.access.client_auth import ASSERTION_TYPE, new_proof_key
+from tryggheim.demo import oidc_standin
 from tryggheim.demo.fhir_peer import PMD_AUDIENCE, PMD_SCOPE, VKP_AUDIENCE, VKP_SCOPE, FhirPeer
 from tryggheim.demo.serving import ThreadedServer
 
@@ -74,6 +79,16 @@ class HelseIdStandIn(ThreadedServer):
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
+        self.sign_in = oidc_standin.StaffSignIn(lambda: self.issuer, self._mint)
+
+    def _mint(self, typ: str, claims: dict[str, Any]) -> str:
+        header = {"alg": "RS256", "typ": typ, "kid": self.signing_key.kid}
+        return jwt.encode(header, claims, self.signing_key, algorithms=["RS256"])
+
+    def register_sign_in(self, client: oidc_standin.Client, key: Key) -> None:
+        """Register a relying party for staff sign-in, authenticated by `key` (private_key_jwt)."""
+        self.clients[client.client_id] = key
+        self.sign_in.clients[client.client_id] = client
 
     @property
     def issuer(self) -> str:
@@ -90,11 +105,11 @@ class HelseIdStandIn(ThreadedServer):
         """The metadata document."""
         return {
             "issuer": self.issuer, "jwks_uri": f"{self.issuer}/jwks", "token_endpoint": self.token_endpoint,
-            "authorization_endpoint": f"{self.issuer}/connect/authorize",  # not served: no person signs in here
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": ["client_credentials", "authorization_code"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "dpop_signing_alg_values_supported": ["ES256", "RS256"],
             "scopes_supported": sorted(scope for scopes in self.apis.values() for scope in scopes),
+            **self.sign_in.metadata(),
         }  # fmt: skip
 
     def _first_use(self, kind: str, jti: Any) -> None:
@@ -158,12 +173,20 @@ class HelseIdStandIn(ThreadedServer):
 
     def token(self, form: Mapping[str, str], proof: str | None) -> dict[str, Any]:
         """The token answer to a token request, or `_Refused`."""
-        if form.get("grant_type") != "client_credentials":
-            raise _Refused("unsupported_grant_type", "only client_credentials is served")
+        if form.get("grant_type") not in ("client_credentials", "authorization_code"):
+            raise _Refused("unsupported_grant_type", "only client_credentials and authorization_code are served")
         if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
             raise _Refused("invalid_client", "private_key_jwt is the only client authentication")
         client_id = self.client_of(form["client_assertion"])
         jkt = self.proof_key(proof)
+        if form.get("grant_type") == "authorization_code":
+            try:
+                answer = self.sign_in.redeem(form, client_id, jkt, self.token_ttl_s)
+            except oidc_standin.Refused as refused:
+                raise _Refused(refused.error, str(refused)) from None
+            if self.echo is not None:
+                self.echo(f"HelseID sign-in for {client_id}: ID token and DPoP-bound access token")
+            return answer
         scopes = set(form.get("scope", "").split())
         audience = next((aud for aud, known in self.apis.items() if scopes and scopes <= known), None)
         if audience is None:
@@ -231,24 +254,44 @@ def _handler(standin: HelseIdStandIn) -> type[BaseHTTPRequestHandler]:
             """Silenced: the stand-in prints its own lines."""
 
         def do_GET(self) -> None:
-            if self.path == "/.well-known/openid-configuration":
+            parts = urlsplit(self.path)
+            query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+            if parts.path == "/.well-known/openid-configuration":
                 self._reply(200, standin.metadata())
-            elif self.path == "/jwks":
+            elif parts.path == "/jwks":
                 self._reply(200, {"keys": [standin.signing_key.as_dict(private=False)]})
+            elif parts.path == "/connect/authorize":
+                self._browser(standin.sign_in.authorize(query))
+            elif parts.path == "/connect/endsession":
+                self._browser(standin.sign_in.end_session(query))
             else:
                 self._reply(404, {"error": "not_found"})
 
         def do_POST(self) -> None:
+            length = min(int(self.headers.get("content-length") or 0), 64 * 1024)
+            form = {name: values[0] for name, values in parse_qs(self.rfile.read(length).decode()).items()}
+            if self.path == "/connect/authorize":
+                self._browser(standin.sign_in.choose(form))
+                return
             if self.path != "/connect/token":
                 self._reply(404, {"error": "not_found"})
                 return
-            length = min(int(self.headers.get("content-length") or 0), 64 * 1024)
-            form = {name: values[0] for name, values in parse_qs(self.rfile.read(length).decode()).items()}
             try:
                 self._reply(200, standin.token(form, self.headers.get("dpop")))
             except _Refused as refused:
                 extra = {"DPoP-Nonce": refused.nonce} if refused.nonce else {}
                 self._reply(refused.status, {"error": refused.error, "error_description": str(refused)}, extra)
+
+        def _browser(self, answer: oidc_standin.Answer) -> None:
+            data = answer.body.encode()
+            self.send_response(answer.status)
+            if answer.location is not None:
+                self.send_header("Location", answer.location)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def _reply(self, status: int, document: dict[str, Any], extra: dict[str, str] | None = None) -> None:
             data = json.dumps(document).encode()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -119,13 +118,14 @@ def _radio_env(home_dir: Path, seed: int, resident: str, helpers: list[subproces
         "TRYGGHEIM_EDGE_BLE__REPLAY_SCRIPT": str(demo_radio.script_for_run(seed, home_dir / "ble-replay.json")),
         "TRYGGHEIM_EDGE_BLE__CONNECT_COOLDOWN_S": "5",
     }
-    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
-        print(f"{resident}: mosquitto is not installed; the demo home runs without its MQTT sensors", flush=True)
+    _ = translations("nb").gettext
+    if demo_radio.broker_binary() is None:  # no broker: the replayed BLE devices still report, the sensors do not
+        print(_("{resident}: Mosquitto is not installed; the home runs with its BLE devices only, without the door "
+                "and motion sensors").format(resident=resident), flush=True)  # fmt: skip
         return env
     port = free_port()
-    helpers.append(demo_radio.start_broker(home_dir / "mosquitto", port))
+    helpers.append(demo_radio.start_broker(home_dir / "mosquitto", port, lambda line: print(line, flush=True)))
     helpers.append(demo_radio.start_publisher(port, seed, home_dir / "publisher.log"))
-    _ = translations("nb").gettext
     print(_("Demo home with radio sources: {resident} (replayed BLE devices, Mosquitto on port {port})").format(
         resident=resident, port=port), flush=True)  # fmt: skip
     return {**env, "TRYGGHEIM_EDGE_MQTT__ENABLED": "true", "TRYGGHEIM_EDGE_MQTT__PORT": str(port)}

@@ -36,7 +36,8 @@ class _Printer:
         self.say = say
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        # The default policy decodes the headers: a bokmål subject arrives as RFC 2047 encoded words.
+        # The default policy decodes the headers: a bokmål subject arrives as RFC 2047 encoded words
+        # (`=?utf-8?q?r=C3=B8dt?=`), and the person running the demo reads "rødt".
         mail = message_from_bytes(envelope.content, policy=parse_headers)
         body = mail.get_payload(decode=True)
         text = body.decode(errors="replace") if isinstance(body, bytes) else ""
@@ -56,6 +57,13 @@ def start_sink(port: int, say: Callable[[str, str, str], None]) -> Any:
     controller.start()
     _SMS.append(demo_sms.start_demo(lambda line: print(line, flush=True)))
     return controller
+
+
+def stop_sink(controller: Any) -> None:
+    """Stop the SMTP sink `start_sink` returned and the SMS stand-in it started."""
+    controller.stop()
+    while _SMS:
+        _SMS.pop().stop()
 
 
 async def _configure(url: str, municipality_number: str) -> None:

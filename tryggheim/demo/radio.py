@@ -15,17 +15,24 @@ Run as `python -m tryggheim.demo.radio --port N --door NAME --motion NAME --seed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import pwd
 import random
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common.children import die_with_parent
+from cloud.db.embedded import reachable_by
+from common.children import die_with_parent, record, stop_recorded
+from common.i18n import translations
 from common.timefmt import OSLO
 from edge.sources.ble_replay import Frame, Record, ReplayDevice, ReplayScript
 
@@ -98,15 +105,49 @@ def replay_script(seed: int, start: datetime) -> ReplayScript:
     )  # fmt: skip
 
 
-def start_broker(workdir: Path, port: int) -> subprocess.Popen[bytes]:
-    """A private Mosquitto on `port` (localhost, QoS 0 queued for offline clients, as deploy/gateway's)."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+def broker_binary() -> str | None:
+    """Mosquitto's program, or None when it is not installed (the demo then runs without a broker)."""
+    found = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    return found if Path(found).is_file() else None
+
+
+def _broker_user() -> pwd.struct_passwd | None:
+    """The user the broker runs as when we are root. Mosquitto started as root switches to its own user by
+    itself, and that switch clears the parent-death signal (the broker outlived a killed demo): so the switch
+    is made before the signal is armed, by starting it as that user."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("mosquitto", "nobody"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    return None
+
+
+def start_broker(workdir: Path, port: int, say: Callable[[str], None] | None = None) -> subprocess.Popen[bytes]:
+    """A private Mosquitto on `port` (localhost, QoS 0 queued for offline clients, as deploy/gateway's). A broker
+    a killed earlier run left behind (recorded in `workdir`) is stopped first, and `say` is told so."""
+    binary = broker_binary() or "mosquitto"
     workdir.mkdir(parents=True, exist_ok=True)
+    pid_file = workdir / "broker.pid"
+    leftover = stop_recorded(pid_file)
+    if leftover is not None and say is not None:
+        say(translations("nb").gettext("Stopped a Mosquitto (pid {pid}) left running by an earlier demo run").format(
+            pid=leftover))  # fmt: skip
+    user = _broker_user()
+    if user is not None and not reachable_by(workdir / "mosquitto.conf", user):
+        # The broker reads its configuration as its own user: a private state directory moves it to /tmp.
+        workdir = Path(tempfile.mkdtemp(prefix="tryggheim-mosquitto-"))
+        workdir.chmod(0o755)
     conf = workdir / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nqueue_qos0_messages true\n")
-    return subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=die_with_parent(signal.SIGTERM))  # fmt: skip
+    conf.chmod(0o644)
+    broker = subprocess.Popen(
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM),
+        user=user.pw_uid if user else None, group=user.pw_gid if user else None, extra_groups=[] if user else None,
+    )  # fmt: skip
+    record(pid_file, broker.pid)
+    return broker
 
 
 def start_publisher(port: int, seed: int, log: Path) -> subprocess.Popen[bytes]:
