@@ -23,6 +23,7 @@ is recorded. Nothing here raises into the agent: a failure is an attempt recorde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -148,10 +149,8 @@ class LocalAlarm:
             except Exception:  # a bug here must not stop the agent; the uplink still carries the alarm
                 log.exception("the local alarm check failed; trying again")
                 self.outbox.count("local_alarm_errors")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=period)
-            except TimeoutError:
-                pass
 
     async def tick(self) -> None:
         """Raise every overdue alarm on each path that is due."""
