@@ -44,13 +44,13 @@ class LocalAttempt:
     """One attempt of a gateway to raise an alarm locally while its uplink was down."""
 
     at: Annotated[datetime, Field(description="Gateway clock when the attempt ended")]
-    by: Annotated[LocalPath, Field(description="The local path: a Zigbee2MQTT siren or light, or an SMS")]
+    path: Annotated[LocalPath, Field(description="The local path: a Zigbee2MQTT siren or light, or an SMS")]
     ok: Annotated[bool, Field(description="Whether the siren or light answered, or the SMS gateway took it")]
     detail: Annotated[str, Field(max_length=MAX_LOCAL_DETAIL, description="Which device or route; why it failed")]
 
     def encode(self) -> WireJSON:
         """The attempt as JSON, fields in wire order."""
-        return {"at": self.at.isoformat(), "by": self.by, "ok": self.ok, "detail": self.detail}
+        return {"at": self.at.isoformat(), "path": self.path, "ok": self.ok, "detail": self.detail}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -47,7 +47,7 @@ Clock = Callable[[], float]
 
 def wire_attempts(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The recorded attempts in their wire form (`LocalAttempt.encode`): the local target key left out."""
-    return [{key: record[key] for key in ("at", "by", "ok", "detail")} for record in records]
+    return [{key: record[key] for key in ("at", "path", "ok", "detail")} for record in records]
 
 
 def siren_payload(duration_s: int) -> dict[str, Any]:
@@ -180,7 +180,7 @@ class LocalAlarm:
         self._clocks = (wall, mono)
 
     def _due(self, seq: int, path: str, target: str, records: list[dict[str, Any]], mono: float) -> bool:
-        mine = [r for r in records if r.get("by") == path and r.get("target") == target]
+        mine = [r for r in records if r.get("path") == path and r.get("target") == target]
         if any(r.get("ok") for r in mine) or mono < self._next_try.get((seq, path, target), 0.0):
             return False
         if len(mine) >= self.local.max_attempts:
@@ -205,7 +205,7 @@ class LocalAlarm:
             ok, detail = False, f"{path} {target}: {type(exc).__name__}: {exc}"
         detail = detail[:200]
         at = datetime.fromtimestamp(self._wall(), UTC).isoformat()
-        record = {"at": at, "by": path, "ok": ok, "detail": detail, "target": target}
+        record = {"at": at, "path": path, "ok": ok, "detail": detail, "target": target}
         self.outbox.record_local_attempt(pending.seq, record, f"seq {pending.seq}: {detail}")
         if ok:
             log.error("alarm seq %d raised locally: %s", pending.seq, detail)

@@ -9,8 +9,8 @@ is converted to UTC only within the calendar, a number to float only within its 
 still goes wrong in the checks of one reading makes that reading `malformed`, logged, never the batch.
 
 An alarm-class reading the gateway raised locally while its uplink was down carries `raised_locally`, the
-gateway's attempts (device_profiles/wire.py): checked field by field and kept in the stored context under the
-same name, the only way it gets there (a context that brings its own is malformed).
+gateway's attempts (device_profiles/wire.py): checked field by field, any fault makes the reading malformed,
+and stored by ingest in `local_alarm_attempts` (cloud/ingest/store.py).
 
 Questionnaire answers are readings too: an answer on a scale must be a whole number, and a CAT sent with its
 answers must have all eight, each 0-5, adding up to its total (`cloud.ingest.questionnaire`).
@@ -79,6 +79,7 @@ class ValidReading(NamedTuple):
     received_at: datetime
     context: dict[str, Any] | None
     backfilled: bool
+    raised_locally: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,16 +229,16 @@ def _local_attempts(raw: Any) -> list[dict[str, Any]]:
         raise ValueError(f"{RAISED_LOCALLY} must be a list of 1 to {MAX_LOCAL_ATTEMPTS} attempts")
     checked = []
     for attempt in raw:
-        if not isinstance(attempt, dict) or set(attempt) != {"at", "by", "ok", "detail"}:
-            raise ValueError(f"each of {RAISED_LOCALLY} must be an object of exactly at, by, ok and detail")
+        if not isinstance(attempt, dict) or set(attempt) != {"at", "path", "ok", "detail"}:
+            raise ValueError(f"each of {RAISED_LOCALLY} must be an object of exactly at, path, ok and detail")
         at = _time(attempt["at"], f"{RAISED_LOCALLY}.at")
         detail = attempt["detail"]
-        if attempt["by"] not in LOCAL_PATHS or not isinstance(attempt["ok"], bool):
-            raise ValueError(f"{RAISED_LOCALLY}.by must be one of {list(LOCAL_PATHS)} and ok a boolean")
+        if attempt["path"] not in LOCAL_PATHS or not isinstance(attempt["ok"], bool):
+            raise ValueError(f"{RAISED_LOCALLY}.path must be one of {list(LOCAL_PATHS)} and ok a boolean")
         if not isinstance(detail, str) or len(detail) > MAX_LOCAL_DETAIL or _UNSTORABLE.search(detail):
             raise ValueError(f"{RAISED_LOCALLY}.detail must be text of at most {MAX_LOCAL_DETAIL} characters")
         assert at is not None  # a null is not an ISO string: _time raised
-        checked.append({"at": at.isoformat(), "by": attempt["by"], "ok": attempt["ok"], "detail": detail})
+        checked.append({"at": at, "path": attempt["path"], "ok": attempt["ok"], "detail": detail})
     return checked
 
 
@@ -274,18 +275,17 @@ def _check(
             "with finite numbers, without NUL or unpaired surrogates",
             received,
         )
-    if context is not None and RAISED_LOCALLY in context:
-        return reject("malformed", f"{RAISED_LOCALLY} is a field of the reading, not of its context", received)
     metric_key, unit = raw.get("metric"), raw.get("unit")
     if not isinstance(metric_key, str) or not isinstance(unit, str):
         return reject("malformed", "metric and unit must be strings", received)
     if metric_key not in catalogue:
         return reject("unknown_metric", f"{metric_key[:100]!r} is not in the metric catalogue", received)
+    local = None
     if raw.get(RAISED_LOCALLY) is not None:
         if metric_key not in catalogue.alarm_metrics:
             return reject("malformed", f"only an alarm-class reading carries {RAISED_LOCALLY}", received)
         try:
-            context = {**(context or {}), RAISED_LOCALLY: _local_attempts(raw[RAISED_LOCALLY])}
+            local = _local_attempts(raw[RAISED_LOCALLY])
         except (ValueError, _OutsideCalendarError) as exc:
             return reject("malformed", str(exc), received)
     metric = catalogue[metric_key]
@@ -325,7 +325,7 @@ def _check(
     # Positional: keyword construction of a named tuple costs twice as much, once per reading.
     return ValidReading(
         seq, device, metric_key, value, metric.unit, measured or received, measured, received, context,
-        stored_at - received > BACKFILL_AFTER,
+        stored_at - received > BACKFILL_AFTER, local,
     )  # fmt: skip
 
 

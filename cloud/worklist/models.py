@@ -101,7 +101,7 @@ class LocalAttemptOut(BaseModel):
 
     reading_at: datetime
     at: datetime
-    by: str = Field(description="siren, light or sms")
+    path: str = Field(description="siren, light or sms")
     ok: bool
     detail: str
 

@@ -69,8 +69,8 @@ def test_silent_siren_refusing_sms_gateway_and_dead_route_are_recorded_retried_w
             asyncio.run(local.tick())
             time.sleep(0.25)
         attempts = outbox.local_attempts([seq])[seq]
-        siren = [a for a in attempts if a["by"] == "siren"]
-        texts = [a for a in attempts if a["by"] == "sms"]
+        siren = [a for a in attempts if a["path"] == "siren"]
+        texts = [a for a in attempts if a["path"] == "sms"]
     # The siren never answered: two attempts (the bound), each with its reason, then given up.
     assert [a["ok"] for a in siren] == [False, False]
     assert all("no answer from Zigbee2MQTT within 0.5 s" in a["detail"] for a in siren)
@@ -102,7 +102,12 @@ def test_a_clock_jumping_back_does_not_hold_the_local_alarm_back_and_a_light_ans
     outbox = Outbox(config.outbox_path)
     stand_in, light = SirenStandIn("hall-siren"), SirenStandIn("hall-light")
     z2m = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="z2m-stand-in")
-    z2m.on_connect = lambda client, *_: (stand_in.attach(client), light.attach(client))
+
+    def on_connect(client: mqtt.Client, *_: object) -> None:
+        stand_in.attach(client)
+        light.attach(client)
+
+    z2m.on_connect = on_connect
     z2m.connect(broker.host, broker.port)
     z2m.loop_start()
     try:
@@ -118,7 +123,7 @@ def test_a_clock_jumping_back_does_not_hold_the_local_alarm_back_and_a_light_ans
         z2m.loop_stop()
         z2m.disconnect()
     attempts = outbox.local_attempts([seq])[seq]
-    assert {(a["by"], a["ok"]) for a in attempts} == {("siren", True), ("light", True)}
+    assert {(a["path"], a["ok"]) for a in attempts} == {("siren", True), ("light", True)}
     assert stand_in.commands == [{"warning": {"mode": "emergency", "level": "very_high", "strobe": True,
                                               "duration": 300}}]  # fmt: skip
     assert light.commands == [{"state": "ON"}]
