@@ -242,6 +242,18 @@ def _local_attempts(raw: Any) -> list[dict[str, Any]]:
     return checked
 
 
+def _raised_locally(raw: Any, alarm: bool) -> list[dict[str, Any]] | str | None:
+    """The reading's local attempts when it has any (None), or why they cannot be taken."""
+    if raw is None:
+        return None
+    if not alarm:
+        return f"only an alarm-class reading carries {RAISED_LOCALLY}"
+    try:
+        return _local_attempts(raw)
+    except (ValueError, _OutsideCalendarError) as exc:
+        return str(exc)
+
+
 def _check(
     raw: Any, seq: int | None, device: str | None, catalogue: Catalogue, stored_at: datetime
 ) -> ValidReading | Rejection:
@@ -280,14 +292,9 @@ def _check(
         return reject("malformed", "metric and unit must be strings", received)
     if metric_key not in catalogue:
         return reject("unknown_metric", f"{metric_key[:100]!r} is not in the metric catalogue", received)
-    local = None
-    if raw.get(RAISED_LOCALLY) is not None:
-        if metric_key not in catalogue.alarm_metrics:
-            return reject("malformed", f"only an alarm-class reading carries {RAISED_LOCALLY}", received)
-        try:
-            local = _local_attempts(raw[RAISED_LOCALLY])
-        except (ValueError, _OutsideCalendarError) as exc:
-            return reject("malformed", str(exc), received)
+    local = _raised_locally(raw.get(RAISED_LOCALLY), metric_key in catalogue.alarm_metrics)
+    if isinstance(local, str):
+        return reject("malformed", local, received)
     metric = catalogue[metric_key]
     if metric.transient:
         return reject("malformed", f"{metric_key} is a live value, not a reading to store", received)
