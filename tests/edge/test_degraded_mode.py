@@ -23,6 +23,7 @@ from uuid import UUID
 
 import paho.mqtt.client as mqtt
 import psycopg
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
@@ -40,6 +41,8 @@ from tests.support.proc import TRYGGHEIM, env_with, run_cli
 from tests.support.services import TestDatabase, private_mosquitto
 from tests.support.tenants import Tenants
 from tryggheim.demo.radio import SirenStandIn
+
+pytestmark = pytest.mark.slow
 
 SEED = 2626
 OVERDUE_S = 2.0
