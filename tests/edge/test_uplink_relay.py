@@ -13,7 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cloud.db.embedded import free_port
+from edge.config import GatewayConfig
 from tryggheim.commands.demo import app as demo_app
+from tryggheim.demo import degraded
+from tryggheim.demo.radio import siren_name
 from tryggheim.demo.uplink_relay import POLL_S, UplinkRelay, uplink_is_up
 
 
@@ -63,3 +66,22 @@ def test_the_uplink_goes_down_and_up_on_command(tmp_path: Path) -> None:
         relay.stop()
         cloud.shutdown()
         cloud.server_close()
+
+
+def test_the_demo_homes_degraded_mode_environment_configures_the_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay, env = degraded.start(tmp_path, 3, free_port(), 18830, "http://127.0.0.1:4567/send")
+    try:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        (tmp_path / "credential").write_text("demo")
+        config = GatewayConfig(cloud_url="http://127.0.0.1:1", gateway_id="g", credential_file=tmp_path / "credential",
+                               outbox_path=tmp_path / "outbox.db", insecure_dev=True)  # fmt: skip
+    finally:
+        relay.stop()
+    assert config.cloud_url == relay.url and config.alarm_overdue_s == degraded.OVERDUE_S
+    local = config.local_alarm
+    assert local.enabled and local.broker_port == 18830 and local.sirens == [siren_name(3)]
+    assert local.sms.base_urls[1] == "http://127.0.0.1:4567" and local.sms.path == "/send"
+    assert local.sms.recipients == [degraded.DUTY_PHONE]
