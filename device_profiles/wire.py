@@ -2,7 +2,9 @@
 
 A batch is `{"epoch": <the outbox's UUID>, "observations": [reading, ...]}`; (epoch, seq) names a reading
 exactly once, so the cloud de-duplicates on it. A reading is a JSON object with the fields of `WireReading`,
-in its field order. `context` is optional: null and absent both mean none.
+in its field order. `context` is optional: null and absent both mean none. `raised_locally` is present only on
+an alarm-class reading the gateway raised locally while its uplink was down (edge/local_alarm.py): every
+attempt with a siren, a light or an SMS, successful or not, so the alert's timeline can show it.
 
 Two encodings of the same reading exist and both are frozen byte for byte: the gateway sends `context: null`
 when there is none (its outbox file keeps bodies in that form), and the cloud's copy of a validated reading
@@ -21,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
@@ -29,6 +31,26 @@ from device_profiles.observation import Observation
 
 # A reading as JSON: the parser's dict, or what `encode` returns for the JSON encoder.
 WireJSON = dict[str, Any]
+
+RAISED_LOCALLY = "raised_locally"
+LocalPath = Literal["siren", "light", "sms"]
+LOCAL_PATHS: tuple[str, ...] = LocalPath.__args__  # type: ignore[attr-defined]
+MAX_LOCAL_ATTEMPTS = 50
+MAX_LOCAL_DETAIL = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalAttempt:
+    """One attempt of a gateway to raise an alarm locally while its uplink was down."""
+
+    at: Annotated[datetime, Field(description="Gateway clock when the attempt ended")]
+    path: Annotated[LocalPath, Field(description="The local path: a Zigbee2MQTT siren or light, or an SMS")]
+    ok: Annotated[bool, Field(description="Whether the siren or light answered, or the SMS gateway took it")]
+    detail: Annotated[str, Field(max_length=MAX_LOCAL_DETAIL, description="Which device or route; why it failed")]
+
+    def encode(self) -> WireJSON:
+        """The attempt as JSON, fields in wire order."""
+        return {"at": self.at.isoformat(), "path": self.path, "ok": self.ok, "detail": self.detail}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +65,11 @@ class WireReading:
     measured_at: Annotated[datetime | None, Field(description="Device clock, if it sent one")] = None
     received_at: Annotated[datetime, Field(description="Gateway clock when the reading arrived")]
     context: Mapping[str, Any] | None = None
+    raised_locally: Annotated[
+        tuple[LocalAttempt, ...] | None,
+        Field(max_length=MAX_LOCAL_ATTEMPTS, description="Alarm-class readings only: how the gateway raised it "
+              "locally while its uplink was down"),
+    ] = None  # fmt: skip
 
     @classmethod
     def of(cls, seq: int, observation: Observation) -> WireReading:
@@ -67,6 +94,8 @@ class WireReading:
         )
         if omit_empty_context and body["context"] is None:
             del body["context"]
+        if self.raised_locally:
+            body[RAISED_LOCALLY] = [attempt.encode() for attempt in self.raised_locally]
         return with_seq(self.seq, body)
 
 
@@ -107,6 +136,13 @@ def unreadable_body(device: str, received_at: datetime, context: Mapping[str, An
 def with_seq(seq: int, body: Mapping[str, Any]) -> WireJSON:
     """A stored body under its sequence number: `seq` first, then the body's fields in their order."""
     return {"seq": seq, **body}
+
+
+def with_raised_locally(reading: Mapping[str, Any], attempts: Iterable[WireJSON]) -> WireJSON:
+    """A reading with the gateway's local attempts to raise it (`LocalAttempt.encode` forms), the newest
+    `MAX_LOCAL_ATTEMPTS`; the reading unchanged when there were none."""
+    kept = list(attempts)[-MAX_LOCAL_ATTEMPTS:]
+    return {**reading, RAISED_LOCALLY: kept} if kept else dict(reading)
 
 
 def batch(epoch: str, readings: Iterable[WireJSON]) -> WireJSON:

@@ -106,6 +106,10 @@ async def run_agent(config: GatewayConfig, *, stop: asyncio.Event | None = None,
         asyncio.create_task(cloud.run(stop), name="cloudlink"),
         asyncio.create_task(_housekeeping(config, outbox, stop), name="housekeeping"),
     ]
+    if config.local_alarm.enabled:
+        from edge.local_alarm import LocalAlarm
+
+        tasks.append(asyncio.create_task(LocalAlarm(config, outbox).run(stop), name="local_alarm"))
     if config.simulator.enabled:
         tasks.append(asyncio.create_task(run_simulator(config.simulator, sink, stop), name="simulator"))
     tasks += _radio_sources(config, sink, stop, radio)

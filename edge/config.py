@@ -55,6 +55,44 @@ class MqttConfig(BaseModel):
     resubscribe_s: float = Field(default=5.0, gt=0, description="How often assignments are re-read")
 
 
+class SmsRouteConfig(BaseModel):
+    """The local alarm's SMS: a generic HTTP SMS gateway (JSON POST of the number, the text and a reference,
+    the request shape of the cloud's SMS channel), reached over the routes in `base_urls`, tried in order."""
+
+    base_urls: list[str] = Field(
+        default_factory=list,
+        description="The SMS gateway's base URL per route, in the order to try (e.g. through the cellular "
+        "interface second); empty: no SMS",
+    )
+    path: str = Field(default="/sms", description="The send endpoint under each base URL")
+    recipients: list[str] = Field(default_factory=list, description="Numbers to text (E.164), e.g. the home "
+                                  "care night team's phone")  # fmt: skip
+    credential_file: Path | None = Field(default=None, description="Token sent as Authorization: Bearer")
+    text: str = Field(
+        default="Trygghetsalarm {time}: skyen svarer ikke, alarmen er varslet lokalt i boligen. Ring brukeren.",
+        max_length=306,
+        description="The message; {time} becomes the press time (Europe/Oslo). Never a name or a value.",
+    )
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class LocalAlarmConfig(BaseModel):
+    """Degraded mode: raise an alarm-class reading locally when the uplink has not delivered it within
+    `alarm_overdue_s` (edge/local_alarm.py)."""
+
+    enabled: bool = False
+    broker_host: str = Field(default="127.0.0.1", description="The local broker Zigbee2MQTT listens on")
+    broker_port: int = Field(default=1883, ge=1, le=65535)
+    base_topic: str = Field(default="zigbee2mqtt", description="Zigbee2MQTT's base topic")
+    sirens: list[str] = Field(default_factory=list, description="Zigbee2MQTT friendly names of sirens")
+    lights: list[str] = Field(default_factory=list, description="Zigbee2MQTT friendly names of lights to turn on")
+    siren_duration_s: int = Field(default=300, ge=1, le=1800, description="How long a siren sounds")
+    answer_s: float = Field(default=5.0, gt=0, description="How long to wait for Zigbee2MQTT's answer")
+    retry_s: float = Field(default=30.0, gt=0, description="Pause before a failed siren, light or SMS is retried")
+    max_attempts: int = Field(default=10, ge=1, le=50, description="Attempts per siren, light or SMS route set")
+    sms: SmsRouteConfig = Field(default_factory=SmsRouteConfig)
+
+
 class GatewayConfig(BaseSettings):
     """Everything the agent reads at start-up."""
 
@@ -80,10 +118,16 @@ class GatewayConfig(BaseSettings):
     outbox_max_mb: float = Field(default=200.0, gt=0)
     outbox_max_age_days: float = Field(default=30.0, gt=0)
     alarm_overdue_s: float = Field(default=60.0, gt=0)
+    alarm_retry_s: float = Field(
+        default=30.0, gt=0,
+        description="While an alarm-class reading waits, retry the uplink at least this often (social-alarm "
+        "practice: every 30-60 s), whatever the backoff has grown to",
+    )  # fmt: skip
     malformed_forward_interval_s: float = Field(default=600.0, ge=0)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     ble: BleConfig = Field(default_factory=BleConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    local_alarm: LocalAlarmConfig = Field(default_factory=LocalAlarmConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -113,6 +157,10 @@ def load_config(path: Path) -> GatewayConfig:
     script = ble.get("replay_script") if isinstance(ble, dict) else None
     if isinstance(ble, dict) and isinstance(script, str) and not Path(script).is_absolute():
         ble["replay_script"] = str(path.parent / script)
+    sms = data.get("local_alarm", {}).get("sms") if isinstance(data.get("local_alarm"), dict) else None
+    token = sms.get("credential_file") if isinstance(sms, dict) else None
+    if isinstance(sms, dict) and isinstance(token, str) and not Path(token).is_absolute():
+        sms["credential_file"] = str(path.parent / token)
     return GatewayConfig(**data)
 
 

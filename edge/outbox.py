@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL,
                                    detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS local_alarms (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL,
+                                         attempt TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS local_alarms_seq ON local_alarms (seq);
 """
 
 
@@ -235,6 +238,7 @@ class Outbox:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 deleted += self._db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk).rowcount  # noqa: S608
+                self._db.execute(f"DELETE FROM local_alarms WHERE seq IN ({marks})", chunk)  # noqa: S608
             self._bump("uploaded", deleted)
             self._set_state("last_upload_at", str(time.time()))
         return deleted
@@ -330,6 +334,33 @@ class Outbox:
                 )
             self._bump("alarms_overdue", len(rows))
         return len(rows)
+
+    # --- local alarm attempts (edge/local_alarm.py) -------------------------------------------------------
+
+    def record_local_attempt(self, seq: int, attempt: Mapping[str, Any], detail: str) -> None:
+        """Keep one local attempt to raise alarm `seq` (sent with the reading: device_profiles/wire.py), with
+        an event and a counter, in one transaction."""
+        ok = bool(attempt.get("ok"))
+        with self._transaction():
+            self._db.execute("INSERT INTO local_alarms (seq, attempt) VALUES (?, ?)", (seq, json.dumps(attempt)))
+            self._event("local_alarm_raised" if ok else "local_alarm_failed", detail)
+            self._bump("local_alarms_raised" if ok else "local_alarm_failures", 1)
+
+    def local_attempts(self, seqs: Collection[int]) -> dict[int, list[dict[str, Any]]]:
+        """The recorded local attempts of the readings `seqs`, oldest first, by sequence number."""
+        rows = self._db.execute(
+            "SELECT seq, attempt FROM local_alarms WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(sorted(seqs)),),
+        ).fetchall()
+        found: dict[int, list[dict[str, Any]]] = {}
+        for seq, attempt in rows:
+            found.setdefault(int(seq), []).append(json.loads(attempt))
+        return found
+
+    def waiting_alarms(self) -> list[Pending]:
+        """Every alarm-class reading still waiting, in sequence order."""
+        rows = self._db.execute("SELECT seq, alarm, created_at, body FROM outbox WHERE alarm = 1 ORDER BY seq")
+        return [Pending(seq, bool(alarm), created, json.loads(body)) for seq, alarm, created, body in rows]
 
     # --- counters, state, events ---------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from edge import quarantine as local_quarantine
 from edge.quarantine import Quarantined
 
 _ERROR_COUNTERS = ("errors", "failures", "unavailable", "overdue", "refused")
+# Degraded mode's record (edge/local_alarm.py): every local attempt, a path given up, a clock that jumped.
+_LOCAL_EVENTS = ("local_alarm_raised", "local_alarm_failed", "local_alarm_gave_up", "clock_jump")
 
 
 def _when(unix: float | None) -> str | None:
@@ -31,6 +33,11 @@ def read_status(outbox_path: Path) -> dict[str, Any]:
         epoch = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
         devices = db.execute("SELECT address, metric, value, at FROM devices ORDER BY address").fetchall()
         events = db.execute("SELECT at, kind, detail FROM events ORDER BY id DESC LIMIT 5").fetchall()
+        local = db.execute(
+            f"SELECT at, kind, detail FROM events WHERE kind IN ({','.join('?' * len(_LOCAL_EVENTS))}) "  # noqa: S608
+            "ORDER BY id DESC LIMIT 10",
+            _LOCAL_EVENTS,
+        ).fetchall()
         # An outbox last opened by an agent older than the local quarantine has no such table yet.
         has_quarantine = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'quarantine'").fetchone()
         quarantined = local_quarantine.rows(db) if has_quarantine else []
@@ -56,6 +63,9 @@ def read_status(outbox_path: Path) -> dict[str, Any]:
         "errors": {k: v for k, v in counters.items() if k.endswith(_ERROR_COUNTERS)},
         "devices": [{"address": a, "metric": m, "value": v, "at": _when(at)} for a, m, v, at in devices],
         "quarantined": [_quarantined(q) for q in quarantined],
+        "local_alarms_raised": counters.get("local_alarms_raised", 0),
+        "local_alarm_failures": counters.get("local_alarm_failures", 0),
+        "local_alarm": [{"at": _when(at), "kind": kind, "detail": detail} for at, kind, detail in local],
         "recent_events": [{"at": _when(at), "kind": kind, "detail": detail} for at, kind, detail in events],
     }
 
@@ -95,4 +105,9 @@ def render(status: dict[str, Any]) -> str:
     lines += [f"  seq {q['seq']}{' ALARM' if q['alarm'] else ''}: {q['metric']} from {q['device']}, queued "
               f"{q['queued']}, quarantined {q['quarantined']} after {q['refusals']} refusals: {q['reason']}"
               for q in held]  # fmt: skip
+    lines.append(
+        f"local alarm path: {status['local_alarms_raised']} raised, {status['local_alarm_failures']} "
+        "failed attempts" + (", newest first:" if status["local_alarm"] else "")
+    )
+    lines += [f"  {e['at']} {e['kind']}: {e['detail']}" for e in status["local_alarm"]]
     return "\n".join(lines) + "\n"

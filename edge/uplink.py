@@ -7,7 +7,9 @@ a 503's Retry-After is honoured; a new alarm cuts a backoff short. When the clou
 is bisected until the refused reading is alone, and that reading is quarantined on the gateway once the
 evidence holds (edge/isolation.py), while everything else, alarms first, is delivered. Nothing is ever
 deleted on an error: at worst a reading is sent twice, and the cloud de-duplicates on (gateway, epoch,
-sequence).
+sequence). While an alarm-class reading waits, a failed upload is retried at least every `alarm_retry_s`
+(the social-alarm cadence), and the reading carries the gateway's local attempts to raise it
+(edge/local_alarm.py) as `raised_locally`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from common.digits import plain_digits
 from device_profiles import wire
 from edge.config import GatewayConfig
 from edge.isolation import Group, Isolation, Verdict, classify
+from edge.local_alarm import wire_attempts
 from edge.outbox import Outbox, Pending
 
 log = logging.getLogger("tryggheim.edge.uplink")
@@ -92,7 +95,10 @@ class Uplink:
         return await self._send(*choice) if isinstance(choice, tuple) else 0
 
     async def _send(self, batch: list[Pending], group: Group | None) -> int:
-        body = wire.batch(self.outbox.epoch, (p.wire() for p in batch))
+        alarms = [p.seq for p in batch if p.alarm]
+        local = self.outbox.local_attempts(alarms) if alarms else {}
+        readings = (wire.with_raised_locally(p.wire(), wire_attempts(local.get(p.seq, []))) for p in batch)
+        body = wire.batch(self.outbox.epoch, readings)
         data = gzip.compress(json.dumps(body, separators=(",", ":")).encode(), compresslevel=6)
         try:
             response = await self.client.post(
@@ -172,6 +178,8 @@ class Uplink:
             except RetryLaterError as exc:
                 failures += 1
                 delay = exc.retry_after if exc.retry_after is not None else self.backoff(failures)
+                if any(p.alarm for p in choice[0]):
+                    delay = min(delay, self.config.alarm_retry_s)
                 if failures == 1 or failures % 10 == 0:
                     log.warning("upload failed (%s); retrying in %.1f s", exc, delay)
                 await self._wait(self._alarm, stop, delay)

@@ -14,6 +14,10 @@ COMMIT in the second. A batch takes four round trips whatever its size (one more
 shared or supervision sensors: residents and consents depend on the assignments found); a batch of at most
 `SMALL_BATCH` new readings takes two, its rows going in as one INSERT in the second pipeline instead.
 
+The gateway's local attempts on an alarm it could not deliver (`raised_locally`) go into
+`local_alarm_attempts` in the same transaction, from a new reading or from a duplicate: an alarm the cloud
+committed without the gateway hearing so comes again with the attempts made since, and only those are added.
+
 In the same transaction the batch queues one pending evaluation per touched (patient, metric) and, for
 alarm-class metrics, signals `NOTIFY tryggheim_alarm` (delivered on commit), so no stored reading can miss
 detection even if this process dies right after the commit (cloud/evaluation). It also records when each
@@ -173,6 +177,7 @@ async def store_batch(
                 await _insert(conn, gateway_id, epoch, new, clock_skew_s)
             await queue_evaluations(conn, {(resolver.targets[n].patient_id, metric) for n, metric in touched})
             await queue_evaluations(conn, resolver.shared_touched(reading for reading, _, _ in new))
+            await _local_attempts(conn, gateway_id, epoch, [*(r for r, _, _ in new), *_duplicates(staged, by_key)])
             pending = await quarantine.send(conn, gateway_id, epoch, rejections, quota)
             await last_seen.record(conn, gateway_id, _heard(readings, rejections), clock_skew_s)
             conflicts = sum(r.reason == "sequence_conflict" for r in rejections)
@@ -221,7 +226,7 @@ def _classify(
     for seq, item in staged.items():
         reading, target, content = item
         if seq in by_key:
-            if by_key[seq] == (target.device_id, reading.metric, reading.value, reading.measured_at):
+            if _same(by_key[seq], reading, target):
                 outcome.duplicates += 1
             else:
                 rejections.append(
@@ -235,6 +240,31 @@ def _classify(
             if content is not None:
                 seen.add(content)
     return new
+
+
+def _same(stored: tuple[Any, ...], reading: ValidReading, target: Target) -> bool:
+    """Whether the row stored under a reading's delivery key holds the same reading (a plain duplicate)."""
+    return stored == (target.device_id, reading.metric, reading.value, reading.measured_at)
+
+
+def _duplicates(staged: dict[int, _Staged], by_key: dict[int, tuple[Any, ...]]) -> list[ValidReading]:
+    return [
+        reading for seq, (reading, target, _) in staged.items() if seq in by_key and _same(by_key[seq], reading, target)
+    ]
+
+
+async def _local_attempts(
+    conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, stored: list[ValidReading]
+) -> None:
+    """Keep the local attempts that came with stored alarms, each once (the table's unique key)."""
+    rows = [(gateway_id, epoch, r.seq, a["at"], a["path"], a["ok"], a["detail"])
+            for r in stored if r.raised_locally for a in r.raised_locally]  # fmt: skip
+    if rows:
+        await conn.cursor().executemany(
+            "INSERT INTO local_alarm_attempts (gateway_id, outbox_epoch, seq, at, path, ok, detail) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT ON CONSTRAINT local_alarm_attempts_once DO NOTHING",
+            rows,
+        )
 
 
 def _content(reading: ValidReading, target: Target) -> _ContentKey | None:

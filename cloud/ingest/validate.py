@@ -8,6 +8,10 @@ checks bound what they walk (a context is at most `MAX_CONTEXT_BYTES` and `MAX_C
 is converted to UTC only within the calendar, a number to float only within its range), and anything that
 still goes wrong in the checks of one reading makes that reading `malformed`, logged, never the batch.
 
+An alarm-class reading the gateway raised locally while its uplink was down carries `raised_locally`, the
+gateway's attempts (device_profiles/wire.py): checked field by field, any fault makes the reading malformed,
+and stored by ingest in `local_alarm_attempts` (cloud/ingest/store.py).
+
 Questionnaire answers are readings too: an answer on a scale must be a whole number, and a CAT sent with its
 answers must have all eight, each 0-5, adding up to its total (`cloud.ingest.questionnaire`).
 """
@@ -25,7 +29,14 @@ from typing import Any, Literal, NamedTuple
 
 from cloud.ingest.questionnaire import CAT_METRIC, ITEMS_KEY, CatProblem, cat_answers
 from device_profiles import Catalogue, UnitError
-from device_profiles.wire import WireJSON, WireReading
+from device_profiles.wire import (
+    LOCAL_PATHS,
+    MAX_LOCAL_ATTEMPTS,
+    MAX_LOCAL_DETAIL,
+    RAISED_LOCALLY,
+    WireJSON,
+    WireReading,
+)
 
 Reason = Literal[
     "malformed",
@@ -68,6 +79,7 @@ class ValidReading(NamedTuple):
     received_at: datetime
     context: dict[str, Any] | None
     backfilled: bool
+    raised_locally: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +222,38 @@ def _storable_context(context: Any) -> bool:
     )
 
 
+def _local_attempts(raw: Any) -> list[dict[str, Any]]:
+    """`raised_locally` as sent, checked strictly (exactly the wire fields, each of its type); raises
+    ValueError naming what is wrong."""
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_LOCAL_ATTEMPTS:
+        raise ValueError(f"{RAISED_LOCALLY} must be a list of 1 to {MAX_LOCAL_ATTEMPTS} attempts")
+    checked = []
+    for attempt in raw:
+        if not isinstance(attempt, dict) or set(attempt) != {"at", "path", "ok", "detail"}:
+            raise ValueError(f"each of {RAISED_LOCALLY} must be an object of exactly at, path, ok and detail")
+        at = _time(attempt["at"], f"{RAISED_LOCALLY}.at")
+        detail = attempt["detail"]
+        if attempt["path"] not in LOCAL_PATHS or not isinstance(attempt["ok"], bool):
+            raise ValueError(f"{RAISED_LOCALLY}.path must be one of {list(LOCAL_PATHS)} and ok a boolean")
+        if not isinstance(detail, str) or len(detail) > MAX_LOCAL_DETAIL or _UNSTORABLE.search(detail):
+            raise ValueError(f"{RAISED_LOCALLY}.detail must be text of at most {MAX_LOCAL_DETAIL} characters")
+        assert at is not None  # a null is not an ISO string: _time raised
+        checked.append({"at": at, "path": attempt["path"], "ok": attempt["ok"], "detail": detail})
+    return checked
+
+
+def _raised_locally(raw: Any, alarm: bool) -> list[dict[str, Any]] | str | None:
+    """The reading's local attempts when it has any (None), or why they cannot be taken."""
+    if raw is None:
+        return None
+    if not alarm:
+        return f"only an alarm-class reading carries {RAISED_LOCALLY}"
+    try:
+        return _local_attempts(raw)
+    except (ValueError, _OutsideCalendarError) as exc:
+        return str(exc)
+
+
 def _check(
     raw: Any, seq: int | None, device: str | None, catalogue: Catalogue, stored_at: datetime
 ) -> ValidReading | Rejection:
@@ -248,6 +292,9 @@ def _check(
         return reject("malformed", "metric and unit must be strings", received)
     if metric_key not in catalogue:
         return reject("unknown_metric", f"{metric_key[:100]!r} is not in the metric catalogue", received)
+    local = _raised_locally(raw.get(RAISED_LOCALLY), metric_key in catalogue.alarm_metrics)
+    if isinstance(local, str):
+        return reject("malformed", local, received)
     metric = catalogue[metric_key]
     if metric.transient:
         return reject("malformed", f"{metric_key} is a live value, not a reading to store", received)
@@ -285,7 +332,7 @@ def _check(
     # Positional: keyword construction of a named tuple costs twice as much, once per reading.
     return ValidReading(
         seq, device, metric_key, value, metric.unit, measured or received, measured, received, context,
-        stored_at - received > BACKFILL_AFTER,
+        stored_at - received > BACKFILL_AFTER, local,
     )  # fmt: skip
 
 

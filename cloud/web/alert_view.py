@@ -43,6 +43,8 @@ STATUS_NAMES = {
     "dead": N_("Could not be delivered"),
     "cancelled": N_("Not needed"),
 }
+# How the gateway raised an alarm locally while its uplink was down (`raised_locally`, by path).
+LOCAL_PATH_NAMES = {"siren": N_("the siren"), "light": N_("a light"), "sms": N_("SMS")}
 MARK_NAMES = {
     "device_event_at": N_("Measured"),
     "gateway_received_at": N_("Received at home"),
@@ -132,7 +134,7 @@ async def page(
         "chart": _chart(detail, context.rule.metrics if context.rule else (), limits),
         "marks": [(MARK_NAMES[m], detail.timestamps[m]) for m in MARKS if detail.timestamps.get(m)],
         "outcomes": [(code, OUTCOME_NAMES[code]) for code in OUTCOMES],
-        "names": {"channel": CHANNEL_NAMES, "target": TARGET_NAMES, "status": STATUS_NAMES},
+        "names": {"channel": CHANNEL_NAMES, "target": TARGET_NAMES, "status": STATUS_NAMES, "local": LOCAL_PATH_NAMES},
         "outcome_names": OUTCOME_NAMES,
         "done": DONE.get(done, ""),
         "form": form,

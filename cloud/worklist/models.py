@@ -95,6 +95,17 @@ class AlertReading(BaseModel):
     stored_at: datetime
 
 
+class LocalAttemptOut(BaseModel):
+    """One attempt of the gateway to raise the alarm in the home or by SMS while its uplink was down
+    (`raised_locally` of the wire contract), with the time of the reading it was for."""
+
+    reading_at: datetime
+    at: datetime
+    path: str = Field(description="siren, light or sms")
+    ok: bool
+    detail: str
+
+
 class NotificationOut(BaseModel):
     """One notification of the alert (one per step) with its delivery attempts."""
 
@@ -179,6 +190,11 @@ class AlertDetail(BaseModel):
     readings: list[AlertReading]
     notifications: list[NotificationOut]
     notes: list[Note]
+    raised_locally: list[LocalAttemptOut] = Field(
+        default_factory=list,
+        description="How the gateway raised the alarm locally (siren, light, SMS) while its uplink was down, "
+        "every attempt with its result; empty when the alarm reached the cloud in time.",
+    )
     journal: JournalOut | None = Field(
         default=None, description="The alert's journaling to VKP; none when it is not (yet) journaled."
     )

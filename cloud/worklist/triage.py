@@ -20,6 +20,7 @@ from alerts.wording import Reader
 from cloud.access.directory import staff_names
 from cloud.access.policy import PatientScopeFilter
 from cloud.evaluation.protocols import protocol_for
+from cloud.ingest.local_alarm import raised_locally
 from cloud.interop.status import journal_of
 from cloud.worklist.models import (
     AlertDetail,
@@ -28,6 +29,7 @@ from cloud.worklist.models import (
     DeadLetter,
     EvidenceOut,
     JournalOut,
+    LocalAttemptOut,
     Note,
     NotificationOut,
     PatientAlerts,
@@ -199,12 +201,15 @@ async def alert_detail(conn: AsyncConnection[Any], alert_id: int, patient_id: UU
     members = await evidence(conn, alert_id, reader) if alert.rule == EPISODE_RULE else []
     # An episode's readings are those of the rules that gave its evidence.
     rules = list(dict.fromkeys(member.rule for member in members)) or [alert.rule]
+    metrics = await rule_metrics(conn, patient_id, rules)
     readings = conn.cursor(row_factory=class_row(AlertReading))
     await readings.execute(
         "SELECT metric, value, unit, t, received_at, stored_at FROM observations WHERE patient_id = %s "
         "AND metric = ANY(%s) AND t > %s ORDER BY t DESC LIMIT %s",
-        (patient_id, await rule_metrics(conn, patient_id, rules), since, READINGS_LIMIT),
+        (patient_id, metrics, since, READINGS_LIMIT),
     )
+    local = await raised_locally(conn, alert_id=alert_id, rule=alert.rule, patient_id=patient_id, metrics=metrics,
+                                 since=since, until=alert.last_input_at or datetime.now(UTC))  # fmt: skip
     return AlertDetail(
         alert=alert,
         patient_id=patient_id,
@@ -218,6 +223,7 @@ async def alert_detail(conn: AsyncConnection[Any], alert_id: int, patient_id: UU
         readings=await readings.fetchall(),
         notifications=await notifications(conn, alert_id),
         notes=await _notes(conn, alert_id, row["municipality_id"]),
+        raised_locally=[LocalAttemptOut(**attempt) for attempt in local],
         journal=await _journal(conn, alert_id),
         evidence=members,
     )

@@ -70,9 +70,22 @@ def test_the_batch_and_its_schema() -> None:
     items = schema["properties"]["observations"]
     assert items["maxItems"] == 50 and schema["required"] == ["epoch", "observations"]
     assert list(items["items"]["properties"]) == [
-        "seq", "device", "metric", "value", "unit", "measured_at", "received_at", "context"
+        "seq", "device", "metric", "value", "unit", "measured_at", "received_at", "context", "raised_locally"
     ]  # fmt: skip
     assert items["items"]["required"] == ["seq", "device", "metric", "value", "unit", "received_at"]
+
+
+def test_a_local_history_rides_on_the_reading_only_when_there_is_one() -> None:
+    attempt = {"at": "2026-12-04T05:00:02+00:00", "path": "siren", "ok": True, "detail": "siren hall: answered"}
+    plain = WireReading.of(9, PRESS).encode()
+    assert "raised_locally" not in plain and wire.with_raised_locally(plain, []) == plain
+    raised = wire.with_raised_locally(plain, [attempt] * 60)
+    assert raised["raised_locally"] == [attempt] * wire.MAX_LOCAL_ATTEMPTS  # the newest kept
+    decoded = wire.decode(json.loads(text(wire.with_raised_locally(plain, [attempt]))))
+    assert decoded.raised_locally is not None and decoded.raised_locally[0].encode() == attempt
+    assert json.loads(text(decoded.encode()))["raised_locally"] == [attempt]
+    with pytest.raises(ValidationError, match="path"):
+        wire.decode(wire.with_raised_locally(plain, [{**attempt, "path": "pigeon"}]))
 
 
 def test_catalogue_facts_are_computed_once() -> None:

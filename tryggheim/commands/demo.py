@@ -13,6 +13,7 @@ import typer
 from cloud.config import CloudSettings
 from cloud.runtime import Database, StartupError
 from common.i18n import translations
+from tryggheim.commands import _demo_uplink
 from tryggheim.commands._startup import demo_admin_command, fail, load_settings
 from tryggheim.demo import homes as demo_homes
 from tryggheim.demo import interop as demo_interop
@@ -23,6 +24,7 @@ from tryggheim.demo import registry as demo_registry
 from tryggheim.demo import seed as demo_seed
 
 app = typer.Typer(add_completion=False, help="Run everything on one machine with simulated homes.")
+_demo_uplink.register(app)
 
 
 def _settings(state_dir: Path, smtp_port: int) -> CloudSettings:
@@ -72,11 +74,14 @@ def _other_ways_in(url: str, state_dir: Path, nb: Any) -> None:
 
 @app.callback(invoke_without_command=True)
 def demo(
+    ctx: typer.Context,
     state_dir: Annotated[
         Path, typer.Option(envvar="TRYGGHEIM_STATE_DIR", help="Where the demo keeps its database.")
     ] = Path(".state/demo"),
 ) -> None:
     """Start the embedded database and the cloud service, print the URL, run until Ctrl-C."""
+    if ctx.invoked_subcommand:
+        return
     from cloud.db.embedded import free_port
     from cloud.serve import serve
 

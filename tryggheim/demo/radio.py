@@ -8,8 +8,11 @@ broker is started by the demo on a free port, with its own configuration, and st
   frames; only the stabilised weight becomes a reading).
 * MQTT: a publisher process sends Zigbee2MQTT state messages (`zigbee2mqtt/<friendly name>`) for a door
   contact and a motion sensor, QoS 0 as Zigbee2MQTT does by default.
+* A siren (`--siren NAME`): the same process answers a command on `zigbee2mqtt/<siren>/set` as Zigbee2MQTT
+  does, with the siren's state on `zigbee2mqtt/<siren>`, and prints it; the gateway's local alarm path
+  (edge/local_alarm.py) counts that answer as the siren sounding.
 
-Run as `python -m tryggheim.demo.radio --port N --door NAME --motion NAME --seed S` for the publisher.
+Run as `python -m tryggheim.demo.radio --port N --door NAME --motion NAME --seed S [--siren NAME]`.
 """
 
 from __future__ import annotations
@@ -29,12 +32,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cloud.db.embedded import reachable_by
 from common.children import die_with_parent, record, stop_recorded
 from common.i18n import translations
 from common.timefmt import OSLO
 from edge.sources.ble_replay import Frame, Record, ReplayDevice, ReplayScript
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
 
 READINGS = 12  # measurements of each BLE device per demo run
 SPACING_S = 150.0  # one blood pressure and one weighing every two and a half minutes
@@ -50,6 +57,39 @@ def devices(seed: int) -> dict[str, str]:
         f"demo-{seed}-hall-door": "aqara-door-window-mccgq11lm",
         f"demo-{seed}-living-motion": "aqara-motion-rtcgq11lm",
     }
+
+
+def siren_name(seed: int) -> str:
+    """The Zigbee2MQTT friendly name of the demo home's siren (configure it as the gateway's local alarm)."""
+    return f"demo-{seed}-hall-siren"
+
+
+class SirenStandIn:
+    """Answers Zigbee2MQTT `/set` commands for one siren on a connected paho client, as Zigbee2MQTT does:
+    the device's new state on its state topic. `commands` keeps what was asked, for tests and the demo log."""
+
+    def __init__(self, name: str, base_topic: str = "zigbee2mqtt") -> None:
+        self.state_topic = f"{base_topic}/{name}"
+        self.commands: list[dict[str, object]] = []
+
+    def attach(self, client: mqtt.Client) -> None:
+        """Subscribe on `client` (call again after a reconnect) and answer every command."""
+        client.message_callback_add(f"{self.state_topic}/set", self._on_set)
+        client.subscribe(f"{self.state_topic}/set", qos=1)
+
+    def _on_set(self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            command = json.loads(message.payload)
+        except ValueError:
+            return  # Zigbee2MQTT logs and ignores a payload that is not JSON; so does the stand-in
+        if not isinstance(command, dict):
+            return
+        self.commands.append(command)
+        warning = command.get("warning")
+        sounding = isinstance(warning, dict) and warning.get("mode") != "stop"
+        state = {"alarm": sounding, "battery": 97, "linkquality": 142}
+        client.publish(self.state_topic, json.dumps(state), qos=0)
+        print(f"siren {self.state_topic}: {json.dumps(command)}", flush=True)
 
 
 def _date_time(moment: datetime) -> bytes:
@@ -150,25 +190,30 @@ def start_broker(workdir: Path, port: int, say: Callable[[str], None] | None = N
     return broker
 
 
-def start_publisher(port: int, seed: int, log: Path) -> subprocess.Popen[bytes]:
-    """The Zigbee2MQTT stand-in, as its own process (stopped with the agents)."""
+def start_publisher(port: int, seed: int, log: Path, *, siren: str | None = None) -> subprocess.Popen[bytes]:
+    """The Zigbee2MQTT stand-in, as its own process (stopped with the agents); with `siren`, it also answers
+    that siren's commands."""
     names = [a for a in devices(seed) if a.startswith("demo-")]
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "tryggheim.demo.radio", "--port", str(port), "--door", names[0],
-             "--motion", names[1], "--seed", str(seed)],
+             "--motion", names[1], "--seed", str(seed), *(["--siren", siren] if siren else [])],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             preexec_fn=die_with_parent(signal.SIGTERM),
         )  # fmt: skip
 
 
-def publish_forever(port: int, door: str, motion: str, seed: int) -> None:
-    """Door opened and closed now and then, motion in the living room more often; QoS 0 like Zigbee2MQTT."""
+def publish_forever(port: int, door: str, motion: str, seed: int, siren: str | None = None) -> None:
+    """Door opened and closed now and then, motion in the living room more often; QoS 0 like Zigbee2MQTT.
+    With `siren`, that siren's commands are answered."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
     rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not security
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"demo-zigbee2mqtt-{seed}")
+    if siren:
+        stand_in = SirenStandIn(siren)
+        client.on_connect = lambda c, *_: stand_in.attach(c)
     client.connect_async("127.0.0.1", port)
     client.loop_start()
     battery = {door: 94, motion: 88}
@@ -193,9 +238,10 @@ def _main() -> None:
     parser.add_argument("--door", required=True)
     parser.add_argument("--motion", required=True)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--siren", default=None, help="friendly name of a siren to answer for")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    publish_forever(args.port, args.door, args.motion, args.seed)
+    publish_forever(args.port, args.door, args.motion, args.seed, args.siren)
 
 
 def script_for_run(seed: int, path: Path) -> Path:

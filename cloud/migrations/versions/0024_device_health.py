@@ -15,7 +15,7 @@ from alembic import op
 from cloud.migrations.helpers import grant_runtime
 
 revision = "0024"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
