@@ -13,7 +13,6 @@ from psycopg.rows import dict_row
 from cloud.access import directory
 from cloud.escalation import service_hours
 from cloud.registry import OPERATOR
-from common.i18n import translations
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
 POLL_S = 2.0
@@ -48,8 +47,9 @@ async def _new_routes(url: str, after: int) -> list[dict[str, object]]:
 
 
 def _print_route(alert_id: int, rule: str, why: str) -> None:
-    text = translations("nb").gettext("Alert {id} ({rule}) routed: {why}")
-    print(text.format(id=alert_id, rule=rule, why=why), flush=True)
+    from tryggheim.demo.console import tell
+
+    tell("Alert {id} ({rule}) routed: {why}", id=alert_id, rule=rule, why=why)
 
 
 def configure_and_watch(runtime_url: str, municipality_number: str, team: str) -> None:
