@@ -24,8 +24,8 @@ ORDER = ("first_alert", "first_email", "first_sms", "worklist", "journaled")
 NURSE = "demo.sykepleier"
 POLL_S = 0.5
 WORKLIST_PATIENTS = 2  # a populated worklist: at least this many patients with open alerts
-# Rules whose alerts journal on their own (an episode is a summary of others; see cloud/interop/vkp).
-_SUMMARY_RULES = ("episode.",)
+_SUMMARY_RULES: tuple[str, ...] = ()  # every rule of the story journals (an episode as a summary)
+_JOURNALED_CLASSES = frozenset({"clinical", "alarm"})
 
 
 @dataclass
@@ -72,8 +72,13 @@ def _worklist_alert(nurse: httpx.Client) -> int | None:
     with_alerts = [p for p in patients if p["alerts"]]
     if len(with_alerts) < WORKLIST_PATIENTS:
         return None
-    candidates = [a for p in with_alerts for a in p["alerts"] if not a["rule"].startswith(_SUMMARY_RULES)]
-    return int(candidates[0]["alert_id"]) if candidates else None
+    # Kari's first: the guided tour's patient.
+    ordered = sorted(with_alerts, key=lambda p: not p["display_name"].startswith("Kari"))
+    candidates = [
+        a for p in ordered for a in p["alerts"]
+        if a["alert_class"] in _JOURNALED_CLASSES and not a["rule"].startswith(_SUMMARY_RULES)
+    ]  # fmt: skip
+    return int(candidates[0]["id"]) if candidates else None
 
 
 def _resolve(nurse: httpx.Client, alert_id: int) -> None:

@@ -142,7 +142,8 @@ def start_demo(print_line: Callable[[str], None]) -> SmsGateway:
     _ = translations(language()).gettext
 
     def say(sms: Sms) -> None:
-        print_line(_("SMS to {to}: {text}").format(to=sms.fields.get("to", "?"), text=sms.fields.get("text", "")))
+        text = " ".join(sms.fields.get("text", "").split())  # one console line per message
+        print_line(_("SMS to {to}: {text}").format(to=sms.fields.get("to", "?"), text=text))
 
     gateway = SmsGateway(secret=DEMO_SECRET, say=say).start()
     _STARTED.append(gateway)

@@ -1,6 +1,6 @@
 """What happens in the demo's three homes, so that the nurse's worklist tells one story:
 
-* **Kari** (heart failure): over the last three days her weight climbs 0.9 kg a day and her pulse rises; 30 days
+* **Kari** (heart failure): over the last three days her weight climbs 1.2 kg a day and her pulse rises; 30 days
   of quiet history before that give her personal limits, whose proposal waits for the nurse.
 * **Ola** (COPD): his oxygen saturation falls and his pulse rises over three days, and his answers to the day's
   questions (breathlessness, swelling, well-being) worsen.
@@ -56,7 +56,7 @@ def _change_start(live_from: datetime) -> str:
 def _kari(live_from: datetime) -> list[dict[str, Any]]:
     start = _change_start(live_from)
     return [
-        {"kind": "weight_gain", "start": start, "days": CHANGE_DAYS, "kg_per_day": 0.9},
+        {"kind": "weight_gain", "start": start, "days": CHANGE_DAYS, "kg_per_day": 1.2},
         {"kind": "vital_shift", "start": start, "days": CHANGE_DAYS, "pulse": 14.0},
     ]
 
