@@ -72,8 +72,8 @@ def _worklist_alert(nurse: httpx.Client) -> int | None:
     with_alerts = [p for p in patients if p["alerts"]]
     if len(with_alerts) < WORKLIST_PATIENTS:
         return None
-    # Kari's first: the guided tour's patient.
-    ordered = sorted(with_alerts, key=lambda p: not p["display_name"].startswith("Kari"))
+    # Kari's last: the guided tour has the person acknowledge her alert.
+    ordered = sorted(with_alerts, key=lambda p: p["display_name"].startswith("Kari"))
     candidates = [
         a for p in ordered for a in p["alerts"]
         if a["alert_class"] in _JOURNALED_CLASSES and not a["rule"].startswith(_SUMMARY_RULES)
