@@ -11,6 +11,7 @@ import typer
 
 from cloud.config import CloudSettings
 from cloud.runtime import StartupError
+from common.i18n import N_
 from tryggheim.commands._startup import fail, load_settings
 from tryggheim.demo import console
 from tryggheim.demo import mail as demo_mail
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from tryggheim.demo.run import Run
 
 app = typer.Typer(add_completion=False, help="Run everything on one machine with simulated homes.")
+DEFAULT_SPEED = 720.0  # the simulated homes' clocks: a simulated day every two minutes
 FAST_SPEED = 2880.0  # --fast: a simulated day every 30 seconds
 FAST_MINUTE_S = 1.0  # --fast: one escalation policy minute lasts a second
 
@@ -57,7 +59,7 @@ def demo(
     state_dir: Annotated[
         Path, typer.Option(envvar="TRYGGHEIM_STATE_DIR", help="Where the demo keeps its database.")
     ] = Path(".state/demo"),
-    speed: Annotated[float, typer.Option(min=1, help="How many times faster the homes' clocks run.")] = 720.0,
+    speed: Annotated[float, typer.Option(min=1, help="How many times faster the homes' clocks run.")] = DEFAULT_SPEED,
     fast: Annotated[bool, typer.Option(help="Faster clocks and escalation (a policy minute lasts a second).")] = False,
     exit_when_ready: Annotated[
         bool, typer.Option(help="Stop once the story's milestones are reached; print the time each took.")
@@ -89,11 +91,11 @@ def _run(run: Run) -> int:
     from tryggheim.demo import interop as demo_interop
 
     state_dir = run.options.state_dir
-    console.step(1, "Mail sink and SMS gateway stand-in (the escalation messages are printed here)")
+    console.step(1, N_("Mail sink and SMS gateway stand-in (the escalation messages are printed here)"))
     sink = demo_mail.start_sink(run.settings.smtp_port, run.mail_received)
-    console.step(2, "HelseID, VKP and PMD stand-ins")
-    national = demo_interop.start(state_dir, lambda line: console.tell("National services: {line}", line=line))
-    console.step(3, "Embedded PostgreSQL in {path}", path=state_dir)
+    console.step(2, N_("HelseID, VKP and PMD stand-ins"))
+    national = demo_interop.start(state_dir, lambda line: console.tell(N_("National services: {line}"), line=line))
+    console.step(3, N_("Embedded PostgreSQL in {path}"), path=state_dir)
     try:
         serve(run.settings, on_started=run.started_at, prepare=lambda db: run.prepare(db, national),
               before_stop=run.stop)  # fmt: skip
@@ -103,5 +105,5 @@ def _run(run: Run) -> int:
         national.stop()
         if sink is not None:
             sink.stop()
-    console.tell("Stopped.")
+    console.tell(N_("Stopped."))
     return run.outcome[0] if run.outcome else 0

@@ -32,13 +32,13 @@ from cloud.access import audit, directory
 from cloud.db.embedded import free_port
 from cloud.gateways import credentials, devices
 from common.children import die_with_parent
+from common.i18n import N_
 from device_profiles.sim.home import default_devices
 from tryggheim.demo import console, couple, story
 from tryggheim.demo import radio as demo_radio
 from tryggheim.demo.registry import install_with_consent, seed_registry
 from tryggheim.demo.seed import MUNICIPALITY, TEAM, assign_protocols
 
-SPEED = 720  # the simulated homes' default: a simulated day every two minutes
 _TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
 Agents = list[subprocess.Popen[bytes]]
 
@@ -149,7 +149,7 @@ def _radio_env(home_dir: Path, home: story.Home, helpers: Agents) -> dict[str, s
         "TRYGGHEIM_EDGE_BLE__CONNECT_COOLDOWN_S": "5",
     }
     if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
-        console.tell("{home}: Mosquitto is not installed; the home runs without its door and motion sensors",
+        console.tell(N_("{home}: Mosquitto is not installed; the home runs without its door and motion sensors"),
                      home=home.title)  # fmt: skip
         return env
     port = free_port()

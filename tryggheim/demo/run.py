@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cloud.config import CloudSettings
 from cloud.runtime import Database
+from common.i18n import N_
 from tryggheim.demo import console, homes, milestones, story, tour
 from tryggheim.demo import interop as demo_interop
 from tryggheim.demo import kit as demo_kit
@@ -57,9 +58,9 @@ class Run:
     def prepare(self, db: Database, national: NationalServices) -> None:
         """Steps 4 and 5, once the database is up: the population, escalation, national services, answers."""
         self.runtime_url = db.runtime_url
-        console.step(4, "Creating the municipality, its accounts and the three homes")
+        console.step(4, N_("Creating the municipality, its accounts and the three homes"))
         self.accounts.extend(demo_seed.seed(db.runtime_url, self.options.state_dir))
-        console.step(5, "Escalation by e-mail and SMS, VKP and PMD, Ola's answers to the day's questions")
+        console.step(5, N_("Escalation by e-mail and SMS, VKP and PMD, Ola's answers to the day's questions"))
         demo_mail.configure(db.runtime_url, demo_seed.MUNICIPALITY[0])
         demo_interop.configure(db.runtime_url, national, demo_seed.MUNICIPALITY[0])
         story.run_backfill(db.runtime_url)
@@ -67,7 +68,7 @@ class Run:
     def mail_received(self, to: str, subject: str, link: str) -> None:
         """The mail sink's line for each e-mail; the first is a milestone."""
         self.reached.reach("first_email")
-        console.tell("E-mail to {to}: {subject} {link}", to=to, subject=subject, link=link)
+        console.tell(N_("E-mail to {to}: {subject} {link}"), to=to, subject=subject, link=link)
 
     def started_at(self, url: str) -> None:
         """The service listens: start the homes off the server's event loop (they talk to this very server)."""
@@ -77,21 +78,23 @@ class Run:
         try:
             self._start_homes(url)
         except Exception as exc:  # the demo keeps serving; say what failed (details in the log file)
-            console.tell("The demo's homes could not start: {error}", error=exc)
+            console.tell(N_("The demo's homes could not start: {error}"), error=exc)
         # This thread started the children: it lives as long as they do.
         self.stopping.wait()
 
     def _start_homes(self, url: str) -> None:
         state, speed = self.options.state_dir, self.options.speed
         kari, ola, couple_home = story.HOMES
-        console.step(6, "Kari (heart failure): 30 days of history, then her weight and pulse climb")
+        console.step(6, N_("Kari (heart failure): 30 days of history, then her weight and pulse climb"))
         homes.start_home(url, self.runtime_url, state, kari, speed, self.agents)
-        console.step(7, "Ola (COPD): his oxygen saturation falls and his pulse rises")
+        console.step(7, N_("Ola (COPD): his oxygen saturation falls and his pulse rises"))
         homes.start_home(url, self.runtime_url, state, ola, speed, self.agents)
-        console.step(8, "Per and Berit (safety alarm, door sensor): replayed Bluetooth devices and a local Mosquitto")
+        console.step(
+            8, N_("Per and Berit (safety alarm, door sensor): replayed Bluetooth devices and a local Mosquitto")
+        )
         home_dir = homes.start_home(url, self.runtime_url, state, couple_home, speed, self.agents)
         story.send_last_night(url, homes.credential(home_dir)[1], story.couple_door())
-        console.step(9, "A fourth kit waits for the installer")
+        console.step(9, N_("A fourth kit waits for the installer"))
         self.agents.append(demo_kit.start(url, self.runtime_url, state, console.gettext))
         tour.welcome(url, self.accounts, self.options.state_dir)
         if self.options.exit_when_ready:
@@ -107,7 +110,7 @@ class Run:
         while time.monotonic() < deadline and not self.stopping.is_set():
             proposal = asyncio.run(demo_seed.propose_limits(self.runtime_url, story.kari_id(self.runtime_url)))
             if "waiting for approval" in proposal:
-                console.tell("Kari's personal limits wait for the nurse's approval on her page")
+                console.tell(N_("Kari's personal limits wait for the nurse's approval on her page"))
                 return
             self.stopping.wait(5)
 

@@ -20,6 +20,7 @@ import httpx
 
 from cloud.notify.webhook import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature, verify
 from common.i18n import translations
+from tryggheim.demo.console import language
 
 Mode = Literal["ok", "error", "hang", "malformed"]
 ReceiptMode = Literal["delivered", "failed", "forged", "none"]
@@ -137,8 +138,6 @@ _STARTED: list[SmsGateway] = []
 
 def start_demo(print_line: Callable[[str], None]) -> SmsGateway:
     """Start the demo's stand-in on a free port; it prints each SMS it receives in the demo's language."""
-    from tryggheim.demo.console import language
-
     _ = translations(language()).gettext
 
     def say(sms: Sms) -> None:

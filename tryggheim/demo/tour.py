@@ -5,34 +5,42 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.i18n import translations
+from common.i18n import N_, translations
 from tryggheim.demo import console
 from tryggheim.demo.seed import describe
 
 TOUR = (
-    "1. Sign in as the nurse (demo.sykepleier) at {url}/: the worklist shows Kari's rising weight, Ola's falling "
-    "oxygen saturation and Per and Berit's night and alarm.",
-    "2. Acknowledge Kari's alert: open it, read why it opened, press \u00abAcknowledge\u00bb; resolve it and its "
-    "journal note reaches the VKP stand-in (a line here).",
-    "3. Open the response centre: sign in as demo.responssenter at {url}/response-centre and take Per's alarm "
-    "before the escalation e-mails and SMS below climb.",
-    "4. Kari's own page: demo.kari at {url}/me; her son (the relative): demo.parorende at {url}/relative.",
-    "5. The installer (demo.installator) confirms the fourth kit's home at the address above; the administrator "
-    "(demo.admin) has {url}/admin, the auditor (demo.revisor) the audit log at {url}/audit.",
+    N_(
+        "1. Sign in as the nurse (demo.sykepleier) at {url}/: the worklist shows Kari's rising weight, Ola's falling "
+        "oxygen saturation and Per and Berit's night and alarm."
+    ),
+    N_(
+        "2. Acknowledge Kari's alert: open it, read why it opened, press \u00abAcknowledge\u00bb; resolve it and its "
+        "journal note reaches the VKP stand-in (a line here)."
+    ),
+    N_(
+        "3. Open the response centre: sign in as demo.responssenter at {url}/response-centre and take Per's alarm "
+        "before the escalation e-mails and SMS below climb."
+    ),
+    N_("4. Kari's own page: demo.kari at {url}/me; her son (the relative): demo.parorende at {url}/relative."),
+    N_(
+        "5. The installer (demo.installator) confirms the fourth kit's home at the address above; the administrator "
+        "(demo.admin) has {url}/admin, the auditor (demo.revisor) the audit log at {url}/audit."
+    ),
 )
 
 
 def welcome(url: str, accounts: list[tuple[str, str, str]], state_dir: Path) -> None:
     """Print the address, the sign-ins, the guided tour and the practical notes."""
-    console.tell("Tryggheim is running at {url}", url=url)
+    console.tell(N_("Tryggheim is running at {url}"), url=url)
     console.say(url)
-    console.tell("Sign-ins (role, user name, password):")
+    console.tell(N_("Sign-ins (role, user name, password):"))
     for line in describe(accounts, translations(console.language())):
         console.say(line)
-    console.tell("Guided tour:")
+    console.tell(N_("Guided tour:"))
     for line in TOUR:
         console.say("  " + console.gettext(line).format(url=url))
     log = (state_dir / "logs" / "demo.log").resolve()
-    console.tell("The service's log (JSON lines) and the mail server's are in {path}", path=log)
-    console.tell("Other commands: . .venv/bin/activate, then tryggheim --help (or .venv/bin/tryggheim --help)")
-    console.tell("Press Ctrl-C to stop.")
+    console.tell(N_("The service's log (JSON lines) and the mail server's are in {path}"), path=log)
+    console.tell(N_("Other commands: . .venv/bin/activate, then tryggheim --help (or .venv/bin/tryggheim --help)"))
+    console.tell(N_("Press Ctrl-C to stop."))
