@@ -107,6 +107,7 @@ def watch(
                 milestones.reach("first_sms")
             nurse = nurse or _signed_in(base_url, password)
             if resolved is None and (resolved := _worklist_alert(nurse)) is not None:
+                milestones.reach("first_alert")  # listed alerts were opened, if the count was not seen yet
                 milestones.reach("worklist")
                 _resolve(nurse, resolved)
             if resolved is not None and _journaled(nurse, resolved):

@@ -53,8 +53,8 @@ async def _new_routes(url: str, after: int) -> list[dict[str, object]]:
 
 
 # Who an alert goes to, in the console's words (the route's recipient is a rota role).
-RECIPIENTS = {"nurse": N_("the care team"), "response_centre": N_("the response centre"),
-              "team_lead": N_("the team lead")}  # fmt: skip
+RECIPIENTS = {"nurse": N_("the care team"), "care_team": N_("the care team"),
+              "response_centre": N_("the response centre"), "team_lead": N_("the team lead")}  # fmt: skip
 
 
 def _route_line(row: dict[str, object]) -> str:
