@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page
 
@@ -80,6 +81,19 @@ def test_the_guided_tour_signs_in_acknowledges_karis_alert_and_opens_the_respons
             time.sleep(2)
             centre.reload()
         assert "Per Hansen (demo)" in centre.locator("main").inner_text()
+    _every_patient_of_the_nurse_has_readings(demo.url, passwords["demo.sykepleier"])
+
+
+def _every_patient_of_the_nurse_has_readings(url: str, password: str) -> None:
+    """The README's story: the nurse's care team is Kari, Ola, Per and Berit, and each has readings."""
+    with httpx.Client(base_url=url, timeout=30) as nurse:
+        nurse.post("/auth/login", json={"username": "demo.sykepleier", "password": password}).raise_for_status()
+        patients = {p["display_name"]: p["id"] for p in nurse.get("/api/v1/patients").json()}
+        assert set(patients) == {"Kari Nordmann (demo)", "Ola Nordmann (demo)", "Per Hansen (demo)",
+                                 "Berit Hansen (demo)"}, patients  # fmt: skip
+        for name, patient in patients.items():
+            latest = nurse.get(f"/api/v1/patients/{patient}/latest")
+            assert latest.status_code == 200 and latest.json(), (name, latest.text)
 
 
 def test_exit_when_ready_prints_every_milestone_and_leaves_nothing_running(demo: Demo) -> None:

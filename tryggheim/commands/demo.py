@@ -85,6 +85,12 @@ def demo(
     raise typer.Exit(status)
 
 
+def _national_line(line: str) -> None:
+    # A first call without the server's DPoP nonce is refused by design and retried at once: not news for people.
+    if "use_dpop_nonce" not in line:
+        console.tell(N_("National services: {line}"), line=line)
+
+
 def _run(run: Run) -> int:
     """Start everything in order and serve until stopped; returns the exit status."""
     from cloud.serve import serve
@@ -94,7 +100,7 @@ def _run(run: Run) -> int:
     console.step(1, N_("Mail sink and SMS gateway stand-in (the escalation messages are printed here)"))
     sink = demo_mail.start_sink(run.settings.smtp_port, run.mail_received)
     console.step(2, N_("HelseID, VKP and PMD stand-ins"))
-    national = demo_interop.start(state_dir, lambda line: console.tell(N_("National services: {line}"), line=line))
+    national = demo_interop.start(state_dir, _national_line)
     console.step(3, N_("Embedded PostgreSQL in {path}"), path=state_dir)
     try:
         serve(run.settings, on_started=run.started_at, prepare=lambda db: run.prepare(db, national),
