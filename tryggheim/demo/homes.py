@@ -72,12 +72,13 @@ async def _install(url: str, gateway_id: UUID, home: story.Home, since: datetime
             assert row is not None
             patients[name] = row[0]
             await assign_protocols(conn, row[0], list(protocols))
-        first = patients[home.residents[0][0]]
+        owners = dict(home.owners)
         for address, profile_id in kit.items():
             registered = await devices.register(
                 conn, gateway_id=gateway_id, address=address, profile_id=profile_id, valid_from=since
             )
-            await install_with_consent(conn, municipality, first, registered, profile_id, since)
+            owner = patients[owners.get(profile_id, home.residents[0][0])]
+            await install_with_consent(conn, municipality, owner, registered, profile_id, since)
 
 
 def _enrol(base_url: str, runtime_url: str, home_dir: Path, home: story.Home) -> None:

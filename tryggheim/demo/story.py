@@ -47,6 +47,7 @@ class Home:
     residents: tuple[tuple[str, tuple[str, ...]], ...]
     radio: bool = False
     scenarios: Callable[[datetime], list[dict[str, Any]]] = lambda live_from: []
+    owners: tuple[tuple[str, str], ...] = ()  # (catalogue profile, resident) of devices not the first resident's
 
 
 def _change_start(live_from: datetime) -> str:
@@ -69,7 +70,15 @@ def _ola(live_from: datetime) -> list[dict[str, Any]]:
 HOMES = (
     Home("Kari", 2026, ((KARI, ("heart_failure",)),), scenarios=_kari),
     Home("Ola", 11, ((OLA, ("copd",)),), scenarios=_ola),
-    Home("Per & Berit", 12, ((PER, ("general_elderly", "welfare")), (BERIT, ("welfare",))), radio=True),
+    # Per has the alarm button and the scale; Berit measures her blood pressure; the door and motion sensors are
+    # the home's, with the consent of both.
+    Home(
+        "Per & Berit",
+        12,
+        ((PER, ("general_elderly", "welfare")), (BERIT, ("hypertension", "welfare"))),
+        radio=True,
+        owners=(("and-ua-651ble", BERIT),),
+    ),
 )
 
 
