@@ -13,6 +13,7 @@ assigned as an installer would (supervision sensors to the home, with each resid
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -34,6 +35,9 @@ from cloud.gateways import credentials, devices
 from common.children import die_with_parent
 from common.i18n import N_
 from device_profiles.sim.home import default_devices
+from edge.config import SimulatorConfig
+from edge.outbox import Outbox
+from edge.sources.simulator import ANCHOR, CURSOR, build_simulator
 from tryggheim.demo import console, couple, story
 from tryggheim.demo import radio as demo_radio
 from tryggheim.demo.registry import install_with_consent, seed_registry
@@ -103,15 +107,36 @@ def _enrol(base_url: str, runtime_url: str, home_dir: Path, home: story.Home) ->
 def _simulator_env(home_dir: Path, home: story.Home, speed: float) -> dict[str, str]:
     """The simulated home's agent: its history from 30 days before the clock was fixed, then `speed`."""
     live_from = datetime.fromisoformat((home_dir / "live-from").read_text().strip())
+    config = SimulatorConfig(enabled=True, seed=home.seed, speed=speed,
+                             start=(live_from - timedelta(days=story.HISTORY_DAYS)).isoformat(),
+                             live_from=live_from.isoformat(), scenarios=home.scenarios(live_from))  # fmt: skip
+    clock_from = _where_it_stopped(home_dir, config) or live_from
     return {
         **os.environ,
         "TRYGGHEIM_EDGE_SIMULATOR__ENABLED": "true",
         "TRYGGHEIM_EDGE_SIMULATOR__SEED": str(home.seed),
         "TRYGGHEIM_EDGE_SIMULATOR__SPEED": str(speed),
-        "TRYGGHEIM_EDGE_SIMULATOR__START": (live_from - timedelta(days=story.HISTORY_DAYS)).isoformat(),
-        "TRYGGHEIM_EDGE_SIMULATOR__LIVE_FROM": live_from.isoformat(),
+        "TRYGGHEIM_EDGE_SIMULATOR__START": str(config.start),
+        "TRYGGHEIM_EDGE_SIMULATOR__LIVE_FROM": clock_from.isoformat(),
         "TRYGGHEIM_EDGE_SIMULATOR__SCENARIOS": json.dumps(home.scenarios(live_from)),
     }
+
+
+def _where_it_stopped(home_dir: Path, config: SimulatorConfig) -> datetime | None:
+    """For a home that ran before: the clock's origin that makes its simulated time go on from its last event,
+    instead of jumping ahead by the time the demo was stopped times `speed` (the agent's clock counts from its
+    first start, kept in the outbox). None for a home that has not played an event yet."""
+    with (home_dir / "gateway.toml").open("rb") as handle:
+        outbox = Outbox(Path(tomllib.load(handle)["outbox_path"]))
+    try:
+        anchor, cursor = outbox.get_state(ANCHOR), int(outbox.get_state(CURSOR) or 0)
+    finally:
+        outbox.close()
+    if anchor is None or cursor == 0 or config.start is None:
+        return None
+    simulator = build_simulator(config, datetime.fromisoformat(config.start))
+    last = next(itertools.islice(simulator.events(), cursor - 1, None)).at
+    return last - timedelta(seconds=(time.time() - float(anchor)) * config.speed)
 
 
 def start_home(

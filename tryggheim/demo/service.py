@@ -83,11 +83,14 @@ def configure_and_watch(runtime_url: str, municipality_number: str, team: str) -
 def watch_routes(
     runtime_url: str, tell: Callable[[dict[str, object]], None], stop: threading.Event
 ) -> threading.Thread:
-    """Print (through `tell(row)`: id, rule, recipient, deliver_at, patient) the route of each alert as it opens,
-    until `stop` is set."""
+    """Print (through `tell(row)`: id, rule, recipient, deliver_at, patient) the route of each alert that opens
+    from now, until `stop` is set."""
+
+    with psycopg.connect(runtime_url) as conn:  # alerts of an earlier run were told then
+        newest = conn.execute("SELECT coalesce(max(id), 0) FROM alerts").fetchone()
 
     def run() -> None:
-        seen = 0
+        seen = int(newest[0]) if newest else 0
         while not stop.is_set():
             try:
                 for row in asyncio.run(_new_routes(runtime_url, seen)):
