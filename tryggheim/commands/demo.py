@@ -107,6 +107,10 @@ def _run(run: Run) -> int:
               before_stop=run.stop)  # fmt: skip
     except StartupError as exc:
         console.fail(str(exc))
+    except KeyboardInterrupt:  # Ctrl-C before the service took over the signal (while seeding): no traceback
+        run.stop()
+        console.tell(N_("Stopped."))
+        return 130
     finally:
         national.stop()
         if sink is not None:

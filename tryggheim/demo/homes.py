@@ -99,9 +99,10 @@ def _enrol(base_url: str, runtime_url: str, home_dir: Path, home: story.Home) ->
     with config.open("rb") as handle:
         gateway_id = UUID(tomllib.load(handle)["gateway_id"])
     live_from = datetime.now(UTC)
-    (home_dir / "live-from").write_text(live_from.isoformat())
     since = live_from - timedelta(days=story.HISTORY_DAYS + 1)
     asyncio.run(_install(runtime_url, gateway_id, home, since))
+    # Written last: a home whose enrolment or installation was interrupted is enrolled again on the next run.
+    (home_dir / "live-from").write_text(live_from.isoformat())
 
 
 def _simulator_env(home_dir: Path, home: story.Home, speed: float) -> dict[str, str]:
@@ -146,7 +147,8 @@ def start_home(
     Zigbee2MQTT stand-in), appending every process to `agents`. Returns the home's directory."""
     home_dir = (state_dir / "edge" / f"home-{home.seed}").resolve()
     config = home_dir / "gateway.toml"
-    if not config.exists():
+    if not (home_dir / "live-from").exists():
+        config.unlink(missing_ok=True)
         _enrol(base_url, runtime_url, home_dir, home)
     env = _radio_env(home_dir, home, agents) if home.radio else _simulator_env(home_dir, home, speed)
     agents.append(spawn([_TRYGGHEIM, "edge", "run", "--config", str(config)], env, home_dir / "agent.log"))

@@ -25,7 +25,12 @@ from tryggheim.demo import seed as demo_seed
 from tryggheim.demo import sms as demo_sms
 from tryggheim.demo.helseid_standin import NationalServices
 
+SHUTDOWN_GRACE_S = 3.0  # a home failing this long before the demo stops failed because it stops
 HISTORY_WAIT_S = 90.0  # how long the proposal of Kari's limits waits for her history to arrive
+
+
+class Stopping(Exception):  # noqa: N818 - a signal between threads, not an error
+    """The demo is stopping: start nothing more."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Run:
     runtime_url: str = ""
     agents: homes.Agents = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
     outcome: list[int] = field(default_factory=list)
     reached: milestones.Milestones = field(init=False)
 
@@ -77,25 +83,41 @@ class Run:
     def _homes(self, url: str) -> None:
         try:
             self._start_homes(url)
-        except Exception as exc:  # the demo keeps serving; say what failed (details in the log file)
+        except Stopping:
+            pass
+        except Exception as exc:
+            # Ctrl-C while a home was enrolling: the service stopped answering first, and the stop follows.
+            if self.stopping.wait(SHUTDOWN_GRACE_S):
+                return  # the demo keeps serving; say what failed (details in the log file)
             console.tell(N_("The demo's homes could not start: {error}"), error=exc)
         # This thread started the children: it lives as long as they do.
         self.stopping.wait()
 
+    def _start(self, url: str, home: story.Home) -> Path:
+        """Start one home, unless the demo is stopping (then raise `Stopping`): under the lock `stop` takes, so
+        no child is started after the children were stopped."""
+        with self.lock:
+            if self.stopping.is_set():
+                raise Stopping
+            return homes.start_home(url, self.runtime_url, self.options.state_dir, home, self.options.speed,
+                                    self.agents)  # fmt: skip
+
     def _start_homes(self, url: str) -> None:
-        state, speed = self.options.state_dir, self.options.speed
         kari, ola, couple_home = story.HOMES
         console.step(6, N_("Kari (heart failure): 30 days of history, then her weight and pulse climb"))
-        homes.start_home(url, self.runtime_url, state, kari, speed, self.agents)
+        self._start(url, kari)
         console.step(7, N_("Ola (COPD): his oxygen saturation falls and his pulse rises"))
-        homes.start_home(url, self.runtime_url, state, ola, speed, self.agents)
+        self._start(url, ola)
         console.step(
             8, N_("Per and Berit (safety alarm, door sensor): replayed Bluetooth devices and a local Mosquitto")
         )
-        home_dir = homes.start_home(url, self.runtime_url, state, couple_home, speed, self.agents)
+        home_dir = self._start(url, couple_home)
         story.send_last_night(url, homes.credential(home_dir)[1], story.couple_door())
         console.step(9, N_("A fourth kit waits for the installer"))
-        self.agents.append(demo_kit.start(url, self.runtime_url, state, console.gettext))
+        with self.lock:
+            if self.stopping.is_set():
+                raise Stopping
+            self.agents.append(demo_kit.start(url, self.runtime_url, self.options.state_dir, console.gettext))
         tour.welcome(url, self.accounts, self.options.state_dir)
         if self.options.exit_when_ready:
             password = next(p for _r, user, p in self.accounts if user == milestones.NURSE)
@@ -115,6 +137,7 @@ class Run:
             self.stopping.wait(5)
 
     def stop(self) -> None:
-        """Stop the homes (the service calls this before the database stops)."""
+        """Stop the homes (the service calls this before the database stops); none starts after this."""
+        with self.lock:
+            self.stopping.set()
         homes.stop_agents(self.agents)
-        self.stopping.set()
