@@ -6,10 +6,23 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class ScenarioConfig(BaseModel):
+    """A scripted change in the simulated person from `start` (ISO) over `days` days (device_profiles.sim.scenarios):
+    fluid retention (`weight_gain`, `kg_per_day`), moved vital signs (`vital_shift`: `pulse`, `spo2`, `systolic`)."""
+
+    kind: Literal["weight_gain", "vital_shift"]
+    start: str
+    days: float = Field(default=3.0, gt=0)
+    kg_per_day: float = 0.0
+    pulse: float = 0.0
+    spo2: float = 0.0
+    systolic: float = 0.0
 
 
 class SimulatorConfig(BaseModel):
@@ -18,6 +31,11 @@ class SimulatorConfig(BaseModel):
     enabled: bool = False
     seed: int = 1
     start: str | None = Field(default=None, description="ISO time the simulated home starts; default: now")
+    live_from: str | None = Field(
+        default=None,
+        description="ISO time the clock runs at `speed` from; events before it are played at once (a history)",
+    )
+    scenarios: list[ScenarioConfig] = Field(default_factory=list, description="Scripted changes in the person")
     speed: float = Field(default=1.0, gt=0)
     limit: int | None = Field(default=None, ge=0, description="Stop after this many events")
     alarm_presses: list[str] = Field(default_factory=list, description="ISO times of scripted button presses")

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from device_profiles import DecodeError, Observation, decode_characteristic
 from device_profiles.sim import HomeSimulator, SimEvent
-from device_profiles.sim.scenarios import AlarmPress, GarbagePayload, Scenario
+from device_profiles.sim.scenarios import AlarmPress, GarbagePayload, Scenario, VitalShift, WeightGain
 from edge.config import SimulatorConfig
 from edge.sink import Sink
 
@@ -35,6 +35,13 @@ def build_simulator(config: SimulatorConfig, start: datetime) -> HomeSimulator:
     """The home described by the config, starting at `start`."""
     scenarios: list[Scenario] = [AlarmPress(_moment(t)) for t in config.alarm_presses]
     scenarios += [GarbagePayload(_moment(t)) for t in config.garbage_at]
+    for change in config.scenarios:
+        begins = _moment(change.start)
+        if change.kind == "weight_gain":
+            scenarios.append(WeightGain(begins, kg_per_day=change.kg_per_day, days=change.days))
+        else:
+            scenarios.append(VitalShift(begins, change.days, pulse=change.pulse, spo2=change.spo2,
+                                        systolic=change.systolic))  # fmt: skip
     return HomeSimulator(config.seed, start, scenarios=tuple(scenarios))
 
 
@@ -72,6 +79,9 @@ async def run_simulator(config: SimulatorConfig, sink: Sink, stop: asyncio.Event
         outbox.set_state(ANCHOR, anchor_text)
     anchor = float(anchor_text)
     start = _moment(config.start) if config.start else datetime.fromtimestamp(anchor, UTC)
+    # With a history (`live_from` after `start`), the events before `live_from` are due at once and the clock
+    # runs at `speed` from there.
+    clock_from = _moment(config.live_from) if config.live_from else start
     simulator = build_simulator(config, start)
     for device in simulator.devices:
         sink.seen(device.address, device.profile_id)
@@ -79,7 +89,7 @@ async def run_simulator(config: SimulatorConfig, sink: Sink, stop: asyncio.Event
     for event in itertools.islice(simulator.events(), cursor, None):
         if config.limit is not None and event.index >= config.limit:
             return
-        virtual_now = start + timedelta(seconds=(time.time() - anchor) * config.speed)
+        virtual_now = clock_from + timedelta(seconds=(time.time() - anchor) * config.speed)
         wait = (event.at - virtual_now).total_seconds() / config.speed
         if wait > 0:
             with contextlib.suppress(TimeoutError):

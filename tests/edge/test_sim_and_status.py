@@ -3,6 +3,7 @@ decoding, and `tryggheim edge status` reading an outbox that another process hol
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from device_profiles.sim.scenarios import WeightGain
 from edge.config import SimulatorConfig
 from edge.outbox import Outbox
 from edge.sink import Sink
-from edge.sources.simulator import build_simulator, decode
+from edge.sources.simulator import CURSOR, build_simulator, decode, run_simulator
 from tests.support.proc import run_cli
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -76,3 +77,46 @@ def test_status_reads_a_live_outbox(tmp_path: Path) -> None:
     assert "last successful upload: never" in shown.stdout
     missing = run_cli("edge", "status", "--config", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "no such config file" in missing.stderr
+
+
+def test_configured_changes_in_the_person_move_the_readings() -> None:
+    config = SimulatorConfig(seed=3, scenarios=[
+        {"kind": "weight_gain", "start": (START + timedelta(days=5)).isoformat(), "days": 3, "kg_per_day": 1.0},
+        {"kind": "vital_shift", "start": (START + timedelta(days=5)).isoformat(), "days": 3, "spo2": -6.0},
+    ])  # type: ignore[list-item]  # fmt: skip
+    events = _days(build_simulator(config, START), 10)
+    plain = _days(HomeSimulator(3, START), 10)
+    late = START + timedelta(days=8, hours=12)
+
+    def mean(stream: list, metric: str, after: bool) -> float:  # type: ignore[type-arg]
+        values = [float(o.value) for e in stream for o in e.observations
+                  if o.metric == metric and (e.at > late) == after]  # fmt: skip
+        return sum(values) / len(values)
+
+    assert mean(events, "body.weight", True) - mean(plain, "body.weight", True) == pytest.approx(3.0, abs=0.01)
+    assert mean(events, "spo2", True) < mean(plain, "spo2", True) - 4
+    before = START + timedelta(days=5)
+    assert [e for e in events if e.at < before] == [e for e in plain if e.at < before]  # nothing moved earlier
+
+
+def test_a_history_before_live_from_is_played_at_once(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    # Two days of history, then a clock at real speed: nothing of the future is played within the test.
+    config = SimulatorConfig(enabled=True, seed=5, start=(now - timedelta(days=2)).isoformat(),
+                             live_from=now.isoformat(), speed=1.0)  # fmt: skip
+    due = [e for e in build_simulator(config, now - timedelta(days=2)).events(until=now)]
+    outbox = Outbox(tmp_path / "outbox.db")
+
+    async def play() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_simulator(config, Sink(outbox, None, None), stop))
+        for _ in range(200):
+            if int(outbox.get_state(CURSOR) or 0) >= len(due):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        stop.set()
+        await task
+
+    asyncio.run(play())
+    assert len(due) > 50 and int(outbox.get_state(CURSOR) or 0) == len(due)

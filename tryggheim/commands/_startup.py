@@ -3,7 +3,6 @@ by its state directory."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -77,13 +76,3 @@ def use_state_dir(state_dir: Path | None) -> None:
     os.environ["TRYGGHEIM_DATABASE_URL"], os.environ["TRYGGHEIM_DATABASE_OWNER_URL"] = urls
     if state_dir is None:
         print(f"tryggheim: using the database of the demo running in {candidate}", file=sys.stderr)
-
-
-def demo_admin_command(state_dir: Path, arguments: str) -> str:
-    """The command line running `tryggheim admin <arguments>` on the database of a demo running in `state_dir`,
-    as a person types it from the current directory (the CLI lives in the virtual environment, which need not
-    be on PATH)."""
-    program = Path(sys.executable).parent / "tryggheim"
-    with contextlib.suppress(ValueError):
-        program = program.relative_to(Path.cwd())
-    return f"{program} admin --state-dir {state_dir} {arguments}"

@@ -1,30 +1,31 @@
-"""`tryggheim demo`: everything on one machine on embedded defaults."""
+"""`tryggheim demo`: everything on one machine on embedded defaults, told as one story (tryggheim/demo/run.py)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import threading
+import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cloud.config import CloudSettings
-from cloud.runtime import Database, StartupError
-from common.i18n import translations
+from cloud.runtime import StartupError
+from common.i18n import N_
 from tryggheim.commands import _demo_uplink
-from tryggheim.commands._startup import demo_admin_command, fail, load_settings
-from tryggheim.demo import homes as demo_homes
-from tryggheim.demo import interop as demo_interop
-from tryggheim.demo import kit as demo_kit
+from tryggheim.commands._startup import fail, load_settings
+from tryggheim.demo import console
 from tryggheim.demo import mail as demo_mail
 from tryggheim.demo import oidc_standin as demo_oidc
-from tryggheim.demo import registry as demo_registry
-from tryggheim.demo import seed as demo_seed
+
+if TYPE_CHECKING:
+    from tryggheim.demo.run import Run
 
 app = typer.Typer(add_completion=False, help="Run everything on one machine with simulated homes.")
 _demo_uplink.register(app)
+DEFAULT_SPEED = 720.0  # the simulated homes' clocks: a simulated day every two minutes
+FAST_SPEED = 2880.0  # --fast: a simulated day every 30 seconds
+FAST_MINUTE_S = 1.0  # --fast: one escalation policy minute lasts a second
 
 
 def _settings(state_dir: Path, smtp_port: int) -> CloudSettings:
@@ -39,37 +40,21 @@ def _settings(state_dir: Path, smtp_port: int) -> CloudSettings:
             smtp_port=smtp_port,
             smtp_from="varsel@demo.tryggheim.invalid",
             escalation_minute_s=demo_mail.DEMO_MINUTE_S,
-            # The service's routine JSON log lines would bury the demo's story; TRYGGHEIM_LOG_LEVEL brings them back.
-            log_level=os.environ.get("TRYGGHEIM_LOG_LEVEL", "WARNING"),
+            # The JSON log lines go to the log file under the state directory (tryggheim/demo/console.py).
+            log_level=os.environ.get("TRYGGHEIM_LOG_LEVEL", "INFO"),
         )
     )
     return settings.model_copy(update={"public_url": f"http://{settings.host}:{settings.port}"})
 
 
-def _welcome(url: str, accounts: list[tuple[str, str, str]], nb: Any) -> None:
-    """The accounts, the addresses and what to try, once the service answers."""
-    _ = nb.gettext
-    print(_("Demo accounts (role, user name, password):"), flush=True)
-    for line in demo_seed.describe(accounts, nb):
-        print(line, flush=True)
-    print(_("Tryggheim is running at {url}").format(url=url), flush=True)
-    print(url, flush=True)
-    print(_("Worklist in the browser (sign in as the nurse above): {url}/").format(url=url), flush=True)
-    print(_("Safety alarms in the browser (sign in as the response centre above): {url}/response-centre").format(
-        url=url), flush=True)  # fmt: skip
-    print(_("Kari's own page (sign in as the patient above): {url}/me; her son's (the relative): {url}/relative")
-          .format(url=url), flush=True)  # fmt: skip
-    print(_("Resolve an alert: its journal note goes to the VKP stand-in, and Kari's measurements to PMD."), flush=True)
-    print(_("Press Ctrl-C to stop."), flush=True)
-
-
-def _other_ways_in(url: str, state_dir: Path, nb: Any) -> None:
-    """HelseID beside the passwords, and the admin commands on this demo's database."""
-    _ = nb.gettext
-    print(_("Or sign in as staff with HelseID (the demo's stand-in lists them): {url}/signin/helseid").format(
-        url=url), flush=True)  # fmt: skip
-    admin = demo_admin_command(state_dir, f"staff list -m {demo_seed.MUNICIPALITY[0]}")
-    print(_("Administration on this demo's database: {command}").format(command=admin), flush=True)
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 @app.callback(invoke_without_command=True)
@@ -78,80 +63,65 @@ def demo(
     state_dir: Annotated[
         Path, typer.Option(envvar="TRYGGHEIM_STATE_DIR", help="Where the demo keeps its database.")
     ] = Path(".state/demo"),
+    speed: Annotated[float, typer.Option(min=1, help="How many times faster the homes' clocks run.")] = DEFAULT_SPEED,
+    fast: Annotated[bool, typer.Option(help="Faster clocks and escalation (a policy minute lasts a second).")] = False,
+    exit_when_ready: Annotated[
+        bool, typer.Option(help="Stop once the story's milestones are reached; print the time each took.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(min=10, help="With --exit-when-ready: give up after this many s.")] = 240,
+    lang: Annotated[str | None, typer.Option(help="Language of the console lines: nb (default) or en.")] = None,
 ) -> None:
-    """Start the embedded database and the cloud service, print the URL, run until Ctrl-C."""
-    if ctx.invoked_subcommand:
+    """Start the stand-ins, the embedded database, the service and the homes; print the URL, the sign-ins and the
+    guided tour; run until Ctrl-C (or, with --exit-when-ready, until the story's milestones are reached)."""
+    if ctx.invoked_subcommand:  # `tryggheim demo uplink ...` talks to a running demo; it starts nothing
         return
     from cloud.db.embedded import free_port
-    from cloud.serve import serve
+    from tryggheim.demo import run as demo_run
 
+    console.choose_language(lang)
     os.environ.pop("TRYGGHEIM_DATABASE_URL", None)
-    smtp_port = free_port()
-    settings = _settings(state_dir, smtp_port)
-    nb = translations("nb")
-    _ = nb.gettext
+    settings = _settings(state_dir, free_port())
+    if fast:
+        settings = settings.model_copy(update={"escalation_minute_s": FAST_MINUTE_S})
+    if not _port_free(settings.host, settings.port):
+        fail(console.gettext("port {port} is taken; set TRYGGHEIM_PORT to a free port").format(port=settings.port))
+    options = demo_run.Options(state_dir, FAST_SPEED if fast else speed, exit_when_ready, timeout)
+    with console.LogFile(state_dir):
+        status = _run(demo_run.Run(options, settings))
+    raise typer.Exit(status)
 
-    def mail_received(to: str, subject: str, link: str) -> None:
-        print(_("E-mail to {to}: {subject} {link}").format(to=to, subject=subject, link=link), flush=True)
 
-    sink = demo_mail.start_sink(smtp_port, mail_received)
-    if sink is not None:
-        print(_("Mail sink on 127.0.0.1:{port} prints the escalation e-mails").format(port=smtp_port), flush=True)
-    national = demo_interop.start(state_dir, lambda line: print(_("National services: {line}").format(line=line),
-                                                                flush=True))  # fmt: skip
+def _national_line(line: str) -> None:
+    # A first call without the server's DPoP nonce is refused by design and retried at once: not news for people.
+    if "use_dpop_nonce" not in line:
+        console.tell(N_("National services: {line}"), line=line)
+
+
+def _run(run: Run) -> int:
+    """Start everything in order and serve until stopped; returns the exit status."""
+    from cloud.serve import serve
+    from tryggheim.demo import interop as demo_interop
+
+    state_dir = run.options.state_dir
+    console.step(1, N_("Mail sink and SMS gateway stand-in (the escalation messages are printed here)"))
+    sink = demo_mail.start_sink(run.settings.smtp_port, run.mail_received)
+    console.step(2, N_("HelseID, VKP and PMD stand-ins"))
+    national = demo_interop.start(state_dir, _national_line)
     # Staff sign in through the HelseID stand-in too; the local accounts stay as the fallback.
-    settings = demo_oidc.client_settings(settings, national.helseid.register_sign_in, national.helseid.issuer)
-    print(_("Starting the embedded database in {path}").format(path=state_dir), flush=True)
-    accounts: list[tuple[str, str, str]] = []
-
-    runtime: list[str] = []
-
-    def prepare(db: Database) -> None:
-        for notice in db.notices:  # what start-up did to an earlier run's state
-            print(notice.text(_), flush=True)
-        runtime.append(db.runtime_url)
-        accounts.extend(demo_seed.seed(db.runtime_url, state_dir))
-        demo_oidc.bind_staff(db.runtime_url)
-        demo_mail.configure(db.runtime_url, demo_seed.MUNICIPALITY[0])
-        demo_interop.configure(db.runtime_url, national, demo_seed.MUNICIPALITY[0])
-
-    agents: list[subprocess.Popen[bytes]] = []
-    stopping = threading.Event()
-
-    def stop_agents() -> None:
-        demo_homes.stop_agents(agents)
-        stopping.set()
-
-    def scripted_gateway(url: str) -> None:
-        try:
-            print(
-                _("Demo gateway: {result}").format(result=demo_seed.enrol_scripted_gateway(url, runtime[0])),
-                flush=True,
-            )
-            agents.extend(demo_homes.start_agents(url, runtime[0], state_dir))
-            print(_("Simulated homes: {count} edge agents running").format(count=len(demo_homes.HOMES)), flush=True)
-            agents.append(demo_kit.start(url, runtime[0], state_dir, _))
-            homes, patients, consents = demo_registry.counts(runtime[0])
-            print(_("Registry: {homes} homes, {patients} patients, {consents} consents").format(
-                homes=homes, patients=patients, consents=consents), flush=True)  # fmt: skip
-            # The kernel's parent-death signal follows the *thread* that started a child: this thread
-            # must live as long as the agents do, and sends the scripted gateway's heartbeats meanwhile.
-            demo_seed.keep_reporting(url, runtime[0], stopping)
-        except Exception as exc:  # the demo keeps serving; say what failed
-            print(_("Demo gateway failed: {error}").format(error=exc), flush=True)
-
-    def started(url: str) -> None:
-        # Off the server's event loop: the scripted gateway talks to this very server over HTTP.
-        threading.Thread(target=scripted_gateway, args=(url,), daemon=True).start()
-        _welcome(url, accounts, nb)
-        _other_ways_in(url, state_dir, nb)
-
+    run.settings = demo_oidc.client_settings(run.settings, national.helseid.register_sign_in, national.helseid.issuer)
+    console.step(3, N_("Embedded PostgreSQL in {path}"), path=state_dir)
     try:
-        serve(settings, on_started=started, prepare=prepare, before_stop=stop_agents)
+        serve(run.settings, on_started=run.started_at, prepare=lambda db: run.prepare(db, national),
+              before_stop=run.stop)  # fmt: skip
     except StartupError as exc:
-        fail(str(exc))
+        console.fail(str(exc))
+    except KeyboardInterrupt:  # Ctrl-C before the service took over the signal (while seeding): no traceback
+        run.stop()
+        console.tell(N_("Stopped."))
+        return 130
     finally:
         national.stop()
         if sink is not None:
             demo_mail.stop_sink(sink)
-    print(_("Stopped."), flush=True)
+    console.tell(N_("Stopped."))
+    return run.outcome[0] if run.outcome else 0

@@ -17,6 +17,12 @@ KARI = "Kari Nordmann (demo)"
 KARI_NATIONAL_ID = "12434110260"  # synthetic (NAV's +40 month): born 12 March 1941
 NILS_NATIONAL_ID = "05466810098"  # synthetic: born 5 June 1968
 NILS = "Nils Nordmann (sønn)"
+# The other residents' synthetic numbers, so that VKP can file their alerts as it files Kari's.
+RESIDENT_IDS = {
+    "Ola Nordmann (demo)": "03475010034",  # born 3 July 1950
+    "Per Hansen (demo)": "21494610075",  # born 21 September 1946
+    "Berit Hansen (demo)": "14454810083",  # born 14 May 1948
+}
 # (user name, role, national id)
 CITIZENS = (
     ("demo.kari", Role.PATIENT, KARI_NATIONAL_ID),
@@ -34,6 +40,14 @@ async def seed_citizens(
     if row[1] is None:
         fields = registry.PatientFields(national_id=KARI_NATIONAL_ID)
         await registry.update(conn, municipality_id=municipality, patient_id=kari, fields=fields, allow_synthetic=True)
+    for name, number in RESIDENT_IDS.items():
+        found = await (
+            await conn.execute("SELECT id, national_id FROM patients WHERE display_name = %s", (name,))
+        ).fetchone()
+        if found is not None and found[1] is None:
+            fields = registry.PatientFields(national_id=number)
+            await registry.update(conn, municipality_id=municipality, patient_id=found[0], fields=fields,
+                                  allow_synthetic=True)  # fmt: skip
     for username, _role, person in CITIZENS:
         if await (await conn.execute("SELECT 1 FROM citizen_accounts WHERE username = %s", (username,))).fetchone():
             continue

@@ -27,7 +27,7 @@ from cloud.gateways import enrolment
 from cloud.registry import OPERATOR, homes
 from cloud.registry import patients as registry
 from common.children import die_with_parent
-from tryggheim.demo.seed import MUNICIPALITY, TEAM
+from tryggheim.demo.seed import MUNICIPALITY
 
 SEED = 13
 ADDRESS = "Demoveien 13, 0555 Oslo"
@@ -46,8 +46,8 @@ async def _home(conn: psycopg.AsyncConnection[Any], municipality: UUID) -> UUID:
         return UUID(str(row[0]))
     home = await homes.create(conn, municipality_id=municipality, address=ADDRESS, phone=None,
                               access_notes="Nøkkelboks ved døren; nytt utstyr installeres (demo)")  # fmt: skip
-    team = await directory.ensure_team(conn, municipality, TEAM, actor=audit.Actor.system("demo"))
-    fields = registry.PatientFields(display_name=RESIDENT, phone="+47 900 00 131", home_id=home, care_team_id=team)
+    # No care team yet: she joins the nurse's list once her kit is installed and sends readings.
+    fields = registry.PatientFields(display_name=RESIDENT, phone="+47 900 00 131", home_id=home)
     await registry.create(conn, municipality_id=municipality, fields=fields, lifecycle="active",
                           allow_synthetic=False, by=OPERATOR)  # fmt: skip
     return home

@@ -1,29 +1,27 @@
 """The demo's population: one municipality, one care team, local accounts for a nurse, the response centre
 (trygghetssentral), an installer, an administrator and an auditor, and local citizen accounts for Kari and her
-son (tryggheim/demo/citizens.py). Passwords are generated once per state directory and kept there (0600); an
-account added in a later version gets its password on the next start."""
+son (tryggheim/demo/citizens.py); and what the demo's homes share with the screenshots' population
+(tryggheim/demo/showcase.py): protocols, readings as a gateway sends them, the proposal of personal limits.
+Passwords are generated once per state directory and kept there (0600); an account added in a later version gets
+its password on the next start."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import secrets
-import threading
-import time
 from collections.abc import Iterable
-from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import httpx
 import psycopg
 
 from cloud.access import audit, directory
 from cloud.access.roles import ROLE_NAMES, Role
-from cloud.gateways import credentials, devices
 from device_profiles import wire
 from device_profiles.wire import WireReading
 from tryggheim.demo.citizens import CITIZENS, seed_citizens
@@ -39,21 +37,6 @@ ACCOUNTS = (
     ("demo.admin", "Administrator Demo", Role.MUNICIPALITY_ADMIN),
     ("demo.revisor", "Revisor Demo", Role.AUDITOR),  # reads the audit log (/audit)
 )
-PATIENTS = ("Kari Nordmann (demo)", "Ola Nordmann (demo)")
-# A scale and a blood-pressure monitor from the device catalogue, with made-up addresses.
-DEMO_DEVICES = (
-    ("D0:E1:00:00:00:01", "and-uc-352ble"),
-    ("D0:E1:00:00:00:02", "and-ua-651ble"),
-    ("D0:E1:00:00:00:03", "shelly-blu-button1"),
-)
-# Kari has heart failure and a safety alarm: her morning weights rise 2.6 kg over the last three days.
-DEMO_WEIGHTS = (74.0, 74.1, 74.0, 74.6, 75.5, 76.6)
-# Before that, 30 days of her history from the shared home simulator, so that her personal baseline exists
-# and a proposal of personal limits waits for the nurse.
-HISTORY_DAYS = 30
-INSTALLED_DAYS_AGO = HISTORY_DAYS + 1
-HEARTBEAT_S = 60.0  # the scripted gateway's, as an agent's with an alarm button
-
 DEMO_ACTOR = audit.Actor.system("demo")  # who the demo's teams and accounts were created by, in the audit log
 
 
@@ -107,71 +90,11 @@ def describe(accounts: list[tuple[str, str, str]], translations: NullTranslation
     ]
 
 
-async def _home_and_code(url: str) -> tuple[str, str, str | None]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        row = await (
-            await conn.execute(
-                "SELECT h.id, p.id FROM patients p JOIN homes h ON h.id = p.home_id WHERE p.display_name = %s",
-                (PATIENTS[0],),
-            )
-        ).fetchone()
-        assert row is not None
-        enrolled = await (await conn.execute("SELECT id FROM gateways WHERE home_id = %s", (row[0],))).fetchone()
-        if enrolled is not None:
-            return str(row[0]), str(enrolled[0]), None
-        code, _ = await credentials.create_code(conn, row[0])
-        return str(row[0]), str(row[1]), code
-
-
 async def assign_protocols(conn: psycopg.AsyncConnection[Any], patient_id: UUID, protocols: list[str]) -> None:
     """The patient's protocols, as a clinician would set them (kept when already set)."""
     await conn.execute(
         "INSERT INTO patient_protocols (patient_id, protocols) VALUES (%s, %s) ON CONFLICT DO NOTHING",
         (patient_id, protocols),
-    )
-
-
-async def _register(url: str, gateway_id: str, patient_id: str) -> None:
-    since = datetime.now(UTC) - timedelta(days=INSTALLED_DAYS_AGO)
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await assign_protocols(conn, UUID(patient_id), ["heart_failure", "welfare"])
-        for address, profile in DEMO_DEVICES:
-            device = await devices.register(
-                conn, gateway_id=UUID(gateway_id), address=address, profile_id=profile, valid_from=since
-            )
-            await devices.assign(conn, device_id=device, patient_id=UUID(patient_id), valid_from=since)
-
-
-async def _alerts(url: str, patient_id: str) -> list[str]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        rows = await (
-            await conn.execute(
-                "SELECT rule, severity FROM alerts WHERE patient_id = %s AND alert_class = 'clinical' ORDER BY id",
-                (UUID(patient_id),),
-            )
-        ).fetchall()
-    return [f"{rule} ({severity})" for rule, severity in rows]
-
-
-def _last_morning(now: datetime) -> datetime:
-    """06:30 of the newest morning that has passed: a demo started before 06:30 must not send this morning's
-    readings from the future (the ingest would rightly quarantine them as implausible times)."""
-    morning = now.replace(hour=6, minute=30, second=0, microsecond=0)
-    return morning if morning <= now - timedelta(minutes=1) else morning - timedelta(days=1)
-
-
-def _history(now: datetime) -> list[wire.WireJSON]:
-    """Kari's simulated morning weights and twice-daily blood pressure and pulse before the scripted days."""
-    from device_profiles.sim import HomeSimulator
-
-    addresses = {"scale": DEMO_DEVICES[0][0], "blood_pressure": DEMO_DEVICES[1][0]}
-    scripted_from = _last_morning(now).replace(hour=0, minute=0) - timedelta(days=len(DEMO_WEIGHTS) - 1)
-    simulator = HomeSimulator(seed=2026, start=now - timedelta(days=HISTORY_DAYS), baseline_weight_kg=DEMO_WEIGHTS[0])
-    return wire_readings(
-        (addresses[event.device.role], o.metric, o.value, o.unit, event.at)
-        for event in simulator.events(until=scripted_from)
-        if event.device.role in addresses
-        for o in event.observations
     )
 
 
@@ -208,23 +131,6 @@ async def propose_limits(url: str, patient_id: str) -> str:
     return f"baseline proposal {row[0]} waiting for approval ({limits})"
 
 
-def _readings(now: datetime) -> list[wire.WireJSON]:
-    """Six mornings of weights, this morning's blood pressure, and an alarm press just now."""
-    scale, monitor, button = (address for address, _ in DEMO_DEVICES)
-    today = _last_morning(now)
-    days = len(DEMO_WEIGHTS)
-    items: list[tuple[str, str, float, str, datetime]] = [
-        (scale, "body.weight", weight, "kg", today - timedelta(days=days - 1 - i))
-        for i, weight in enumerate(DEMO_WEIGHTS)
-    ]
-    items += [
-        (monitor, "bp.systolic", 138, "mm[Hg]", today),
-        (monitor, "bp.diastolic", 84, "mm[Hg]", today),
-        (button, "alarm.button", 1, "1", now),
-    ]
-    return wire_readings(items)
-
-
 def report_status(client: httpx.Client, gateway_id: str, credential: str) -> None:
     """One heartbeat, as the gateway agent sends every minute for a kit with an alarm button: a gateway not
     heard from for 15 minutes counts as down (`live.gateway_heartbeat`)."""
@@ -233,72 +139,3 @@ def report_status(client: httpx.Client, gateway_id: str, credential: str) -> Non
     client.post(
         f"/api/v1/gateways/{gateway_id}/status", json=report, headers={"Authorization": f"Bearer {credential}"}
     ).raise_for_status()
-
-
-async def _fresh_credential(url: str) -> tuple[str, str] | None:
-    """Kari's gateway and a new credential for it (the one from its enrolment is not kept across runs)."""
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        row = await (
-            await conn.execute(
-                "SELECT g.id FROM gateways g JOIN patients p ON p.home_id = g.home_id "
-                "WHERE p.display_name = %s AND g.revoked_at IS NULL",
-                (PATIENTS[0],),
-            )
-        ).fetchone()
-        return None if row is None else (str(row[0]), await credentials.rotate(conn, row[0]))
-
-
-def keep_reporting(base_url: str, runtime_url: str, stop: threading.Event) -> None:
-    """The scripted gateway's heartbeat every minute until `stop`, as a real gateway agent sends it: it has no
-    agent of its own, and without a heartbeat it would rightly count as down 15 minutes into the demo."""
-    found = asyncio.run(_fresh_credential(runtime_url))
-    if found is None:
-        return
-    gateway_id, credential = found
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        while True:
-            with suppress(httpx.HTTPError):  # the service is busy or stopping: the next beat tries again
-                report_status(client, gateway_id, credential)
-            if stop.wait(HEARTBEAT_S):
-                return
-
-
-def enrol_scripted_gateway(base_url: str, runtime_url: str) -> str:
-    """Enrol one gateway through the real HTTP flow and send a few readings, as a gateway would.
-
-    Returns one line describing what was stored.
-    """
-    _, patient_or_gateway, code = asyncio.run(_home_and_code(runtime_url))
-    if code is None:
-        return f"gateway {patient_or_gateway} was enrolled by an earlier run (state is kept in the state directory)"
-    patient_id = patient_or_gateway
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        enrolled = client.post("/api/v1/gateways/enrol", json={"code": code})
-        enrolled.raise_for_status()
-        gateway_id, credential = enrolled.json()["gateway_id"], enrolled.json()["credential"]
-        report_status(client, gateway_id, credential)
-        asyncio.run(_register(runtime_url, gateway_id, patient_id))
-        backfilled = client.post(
-            "/api/v1/ingest",
-            json=wire.batch(str(uuid4()), _history(datetime.now(UTC))),
-            headers={"Authorization": f"Bearer {credential}"},
-        )
-        backfilled.raise_for_status()
-        readings = _readings(datetime.now(UTC))
-        stored = client.post(
-            "/api/v1/ingest",
-            json=wire.batch(str(uuid4()), readings),
-            headers={"Authorization": f"Bearer {credential}"},
-        )
-        stored.raise_for_status()
-    opened: list[str] = []
-    deadline = time.monotonic() + 15
-    while len(opened) < 2 and time.monotonic() < deadline:  # evaluation runs in the service, asynchronously
-        time.sleep(0.5)
-        opened = asyncio.run(_alerts(runtime_url, patient_id))
-    proposal = asyncio.run(propose_limits(runtime_url, patient_id))
-    return (
-        f"gateway {gateway_id} enrolled with a one-time code; {stored.json()['stored']} readings stored; "
-        f"alerts opened: {', '.join(opened) or 'none yet'}; {HISTORY_DAYS} days of history backfilled "
-        f"({backfilled.json()['stored']} readings); {proposal}"
-    )

@@ -20,6 +20,7 @@ import httpx
 
 from cloud.notify.webhook import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature, verify
 from common.i18n import translations
+from tryggheim.demo.console import language
 
 Mode = Literal["ok", "error", "hang", "malformed"]
 ReceiptMode = Literal["delivered", "failed", "forged", "none"]
@@ -132,20 +133,32 @@ DEMO_SECRET = "demo-sms-gateway-receipt-secret"  # noqa: S105 - a demo value
 DEMO_PHONES = {"team_lead": "+4799000001"}
 
 
+_STARTED: list[SmsGateway] = []
+
+
 def start_demo(print_line: Callable[[str], None]) -> SmsGateway:
-    """Start the demo's stand-in on a free port; it prints each SMS it receives, in bokmål."""
-    _ = translations("nb").gettext
+    """Start the demo's stand-in on a free port; it prints each SMS it receives in the demo's language."""
+    _ = translations(language()).gettext
 
     def say(sms: Sms) -> None:
-        print_line(_("SMS to {to}: {text}").format(to=sms.fields.get("to", "?"), text=sms.fields.get("text", "")))
+        text = " ".join(sms.fields.get("text", "").split())  # one console line per message
+        print_line(_("SMS to {to}: {text}").format(to=sms.fields.get("to", "?"), text=text))
 
-    return SmsGateway(secret=DEMO_SECRET, say=say).start()
+    gateway = SmsGateway(secret=DEMO_SECRET, say=say).start()
+    _STARTED.append(gateway)
+    return gateway
+
+
+def received() -> int:
+    """How many messages the demo's stand-ins have taken."""
+    return sum(len(gateway.keys()) for gateway in _STARTED)
 
 
 def add_sms_steps(document: dict[str, Any]) -> None:
-    """Red vitals also reach the team lead by SMS, a minute after the e-mail (the phone they carry)."""
+    """Red vitals and safety alarms also reach the team lead by SMS, a minute after the e-mail (the phone they
+    carry)."""
     for policy in document["policies"]:
-        if policy["name"] == "red_vitals":
+        if policy["name"] in {"red_vitals", "safety_alarm"}:
             after = next(s["after_minutes"] for s in policy["steps"] if s["target"] == "team_lead") + 1
             policy["steps"] = sorted(
                 [*policy["steps"], {"after_minutes": after, "channel": "sms", "target": "team_lead"}],
