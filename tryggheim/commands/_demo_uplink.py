@@ -1,4 +1,5 @@
-"""`tryggheim demo uplink --home <home> down|up`: cut or restore one demo home's uplink while the demo runs.
+"""`tryggheim demo uplink --home <home> down|up`: cut or restore one demo home's uplink while the demo runs;
+`tryggheim demo press --home <home>`: press the bedside alarm button of the demo's radio home (Berit's).
 
 The home's agent reaches the cloud through the demo's uplink relay (tryggheim/demo/uplink_relay.py), which
 refuses the home's connections while a flag file lies in the home's state directory; this command writes or
@@ -8,13 +9,16 @@ path (a siren, an SMS) after its overdue time, and reaches the cloud with that h
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from paho.mqtt import publish
 
 from common.i18n import translations
+from tryggheim.demo import radio
 from tryggheim.demo.uplink_relay import set_uplink, uplink_is_up
 
 
@@ -56,3 +60,27 @@ def register(app: typer.Typer) -> None:
         else:
             print(_("The uplink of {home} is down: an alarm there is raised locally after its overdue time.").format(
                 home=found.name))  # fmt: skip
+
+    @app.command("press")
+    def press(
+        home: Annotated[str, typer.Option("--home", help="The demo home: home-<number> or its number.")],
+        state_dir: Annotated[
+            Path, typer.Option(envvar="TRYGGHEIM_STATE_DIR", help="Where the demo keeps its database.")
+        ] = Path(".state/demo"),
+    ) -> None:
+        """Press the bedside alarm button (a Zigbee2MQTT button on the home's broker) of a running demo home."""
+        _ = translations("nb").gettext
+        found = home_dir(state_dir, home)
+        port = radio.broker_port(found) if found is not None else None
+        if found is None or port is None:
+            print(_("No demo home {home} with a local broker is running").format(home=home))
+            raise typer.Exit(2)
+        seed = int(found.name.removeprefix("home-"))
+        topic = f"zigbee2mqtt/{radio.button_name(seed)}"
+        body = json.dumps({"action": "single", "battery": 91, "linkquality": 120})
+        try:
+            publish.single(topic, body, qos=1, hostname="127.0.0.1", port=port)
+        except OSError as exc:
+            print(_("The home's broker did not take the press: {error}").format(error=exc))
+            raise typer.Exit(1) from None
+        print(_("The alarm button in {home} was pressed.").format(home=found.name))

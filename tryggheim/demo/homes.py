@@ -24,6 +24,7 @@ import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import psycopg
@@ -37,13 +38,16 @@ from device_profiles.sim.home import default_devices
 from edge.config import SimulatorConfig
 from edge.outbox import Outbox
 from edge.sources.simulator import ANCHOR, CURSOR, build_simulator
-from tryggheim.demo import console, couple, story
+from tryggheim.demo import console, couple, degraded, story
 from tryggheim.demo import radio as demo_radio
+from tryggheim.demo import sms as demo_sms
 from tryggheim.demo.registry import install_with_consent, seed_registry
 from tryggheim.demo.seed import MUNICIPALITY, TEAM, assign_protocols
+from tryggheim.demo.uplink_relay import UplinkRelay
 
 _TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
 Agents = list[subprocess.Popen[bytes]]
+_RELAYS: list[UplinkRelay] = []  # the radio home's uplink relay, stopped with the agents
 
 
 async def _home(url: str, resident: str) -> tuple[UUID, str]:
@@ -149,7 +153,7 @@ def start_home(
     if not (home_dir / "live-from").exists():
         config.unlink(missing_ok=True)
         _enrol(base_url, runtime_url, home_dir, home)
-    env = _radio_env(home_dir, home, agents) if home.radio else _simulator_env(home_dir, home, speed)
+    env = _radio_env(base_url, home_dir, home, agents) if home.radio else _simulator_env(home_dir, home, speed)
     agents.append(spawn([_TRYGGHEIM, "edge", "run", "--config", str(config)], env, home_dir / "agent.log"))
     return home_dir
 
@@ -165,9 +169,10 @@ def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
         )  # fmt: skip
 
 
-def _radio_env(home_dir: Path, home: story.Home, helpers: Agents) -> dict[str, str]:
-    """Start the radio home's private broker and Zigbee2MQTT stand-in (added to `helpers`, so they are stopped
-    with the agents) and return the agent's environment: replayed BLE, MQTT on the private broker."""
+def _radio_env(base_url: str, home_dir: Path, home: story.Home, helpers: Agents) -> dict[str, str]:
+    """Start the radio home's private broker and Zigbee2MQTT stand-in with its siren (added to `helpers`, so they
+    are stopped with the agents) and its uplink relay, and return the agent's environment: replayed BLE, MQTT on
+    the private broker, the cloud through the relay and the local alarm path (tryggheim/demo/degraded.py)."""
     script = couple.script_for_run(home.seed, home_dir / "ble-replay.json")
     env = {
         **os.environ,
@@ -181,8 +186,16 @@ def _radio_env(home_dir: Path, home: story.Home, helpers: Agents) -> dict[str, s
         return env
     port = free_port()
     helpers.append(demo_radio.start_broker(home_dir / "mosquitto", port, console.say))
-    helpers.append(demo_radio.start_publisher(port, home.seed, home_dir / "publisher.log"))
-    return {**env, "TRYGGHEIM_EDGE_MQTT__ENABLED": "true", "TRYGGHEIM_EDGE_MQTT__PORT": str(port)}
+    siren = demo_radio.siren_name(home.seed)
+    helpers.append(demo_radio.start_publisher(port, home.seed, home_dir / "publisher.log", siren=siren))
+    env = {**env, "TRYGGHEIM_EDGE_MQTT__ENABLED": "true", "TRYGGHEIM_EDGE_MQTT__PORT": str(port)}
+    sms_url = demo_sms.send_url()
+    if sms_url is None:
+        return env
+    # Degraded mode: the agent reaches the cloud through a relay `tryggheim demo uplink` can cut.
+    relay, local_alarm = degraded.start(home_dir, home.seed, urlsplit(base_url).port or 80, port, sms_url)
+    _RELAYS.append(relay)
+    return {**env, **local_alarm}
 
 
 def credential(home_dir: Path) -> tuple[str, str]:
@@ -194,6 +207,8 @@ def credential(home_dir: Path) -> tuple[str, str]:
 
 def stop_agents(agents: Agents, deadline_s: float = 8.0) -> None:
     """SIGTERM each agent (they flush and exit 0) and wait; kill one that hangs past `deadline_s` in all."""
+    while _RELAYS:
+        _RELAYS.pop().stop()
     for agent in agents:
         if agent.poll() is None:
             agent.terminate()

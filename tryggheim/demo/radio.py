@@ -56,7 +56,24 @@ def devices(seed: int) -> dict[str, str]:
         mac[1]: "xiaomi-mi-body-composition-scale-2",
         f"demo-{seed}-hall-door": "aqara-door-window-mccgq11lm",
         f"demo-{seed}-living-motion": "aqara-motion-rtcgq11lm",
+        button_name(seed): BUTTON_PROFILE,
     }
+
+
+BUTTON_PROFILE = "aqara-wireless-mini-switch-wxkg11lm"
+
+
+def button_name(seed: int) -> str:
+    """The Zigbee2MQTT friendly name of the radio home's bedside alarm button (`tryggheim demo press`)."""
+    return f"demo-{seed}-bedside-button"
+
+
+def broker_port(home_dir: Path) -> int | None:
+    """The port of the home's running broker, as `start_broker` recorded it; None when none was started."""
+    try:
+        return int((home_dir / "mosquitto" / "broker.port").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def siren_name(seed: int) -> str:
@@ -187,13 +204,14 @@ def start_broker(workdir: Path, port: int, say: Callable[[str], None] | None = N
         user=user.pw_uid if user else None, group=user.pw_gid if user else None, extra_groups=[] if user else None,
     )  # fmt: skip
     record(pid_file, broker.pid)
+    (pid_file.parent / "broker.port").write_text(str(port))
     return broker
 
 
 def start_publisher(port: int, seed: int, log: Path, *, siren: str | None = None) -> subprocess.Popen[bytes]:
     """The Zigbee2MQTT stand-in, as its own process (stopped with the agents); with `siren`, it also answers
     that siren's commands."""
-    names = [a for a in devices(seed) if a.startswith("demo-")]
+    names = [f"demo-{seed}-hall-door", f"demo-{seed}-living-motion"]
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "tryggheim.demo.radio", "--port", str(port), "--door", names[0],

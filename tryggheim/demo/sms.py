@@ -149,6 +149,11 @@ def start_demo(print_line: Callable[[str], None]) -> SmsGateway:
     return gateway
 
 
+def send_url() -> str | None:
+    """The send URL of the demo's SMS stand-in (a gateway's local alarm path texts through it too)."""
+    return _STARTED[0].url if _STARTED else None
+
+
 def received() -> int:
     """How many messages the demo's stand-ins have taken."""
     return sum(len(gateway.keys()) for gateway in _STARTED)

@@ -70,14 +70,14 @@ def _ola(live_from: datetime) -> list[dict[str, Any]]:
 HOMES = (
     Home("Kari", 2026, ((KARI, ("heart_failure",)),), scenarios=_kari),
     Home("Ola", 11, ((OLA, ("copd",)),), scenarios=_ola),
-    # Per has the alarm button and the scale; Berit measures her blood pressure; the door and motion sensors are
-    # the home's, with the consent of both.
+    # Per has the alarm button and the scale; Berit measures her blood pressure and has a Zigbee button by her bed
+    # (`tryggheim demo press`); the door and motion sensors are the home's, with the consent of both.
     Home(
         "Per & Berit",
         12,
         ((PER, ("general_elderly", "welfare")), (BERIT, ("hypertension", "welfare"))),
         radio=True,
-        owners=(("and-ua-651ble", BERIT),),
+        owners=(("and-ua-651ble", BERIT), ("aqara-wireless-mini-switch-wxkg11lm", BERIT)),
     ),
 )
 

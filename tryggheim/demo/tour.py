@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from common.i18n import N_, translations
-from tryggheim.demo import console
+from tryggheim.demo import console, degraded, story
 from tryggheim.demo.seed import MUNICIPALITY, describe
 
 TOUR = (
@@ -29,17 +29,26 @@ TOUR = (
         "5. The installer (demo.installator) confirms the fourth kit's home at the address above; the administrator "
         "(demo.admin) has {url}/admin, the auditor (demo.revisor) the audit log at {url}/audit."
     ),
+    N_(
+        "6. Cut Per and Berit's network: {uplink} down, then press Berit's bedside button: {press}. Within "
+        "{overdue} s their gateway sounds the siren and texts the duty phone (an SMS line here); {uplink} up brings "
+        "the alarm to the response centre with that history."
+    ),
 )
 
 
-def admin_command(state_dir: Path, arguments: str) -> str:
-    """The command line running `tryggheim admin <arguments>` on the database of a demo running in `state_dir`,
-    as a person types it from the current directory (the CLI lives in the virtual environment, which need not
-    be on PATH)."""
+def _program() -> Path:
+    """The `tryggheim` command as a person types it from the current directory (it lives in the virtual
+    environment, which need not be on PATH)."""
     program = Path(sys.executable).parent / "tryggheim"
     with contextlib.suppress(ValueError):
         program = program.relative_to(Path.cwd())
-    return f"{program} admin --state-dir {state_dir} {arguments}"
+    return program
+
+
+def admin_command(state_dir: Path, arguments: str) -> str:
+    """The command line running `tryggheim admin <arguments>` on the database of a demo running in `state_dir`."""
+    return f"{_program()} admin --state-dir {state_dir} {arguments}"
 
 
 def welcome(url: str, accounts: list[tuple[str, str, str]], state_dir: Path) -> None:
@@ -50,8 +59,12 @@ def welcome(url: str, accounts: list[tuple[str, str, str]], state_dir: Path) -> 
     for line in describe(accounts, translations(console.language())):
         console.say(line)
     console.tell(N_("Guided tour:"))
+    couple = next(home for home in story.HOMES if home.radio)
+    where = f"--state-dir {state_dir} --home {couple.seed}"
+    uplink, press = f"{_program()} demo uplink {where}", f"{_program()} demo press {where}"
     for line in TOUR:
-        console.say("  " + console.gettext(line).format(url=url))
+        text = console.gettext(line).format(url=url, uplink=uplink, press=press, overdue=degraded.OVERDUE_S)
+        console.say("  " + text)
     console.tell(N_("Or sign in as staff with HelseID (the demo's stand-in lists them): {url}/signin/helseid"), url=url)
     admin = admin_command(state_dir, f"staff list -m {MUNICIPALITY[0]}")
     console.tell(N_("Administration on this demo's database: {command}"), command=admin)
