@@ -4,12 +4,16 @@ file; the config only names it."""
 
 from __future__ import annotations
 
+import json
+import os
 import tomllib
+import types
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SimulatorConfig(BaseModel):
@@ -55,10 +59,10 @@ class MqttConfig(BaseModel):
     resubscribe_s: float = Field(default=5.0, gt=0, description="How often assignments are re-read")
 
 
-class GatewayConfig(BaseSettings):
-    """Everything the agent reads at start-up."""
+class GatewayConfig(BaseModel):
+    """Everything the agent reads at start-up; the environment (TRYGGHEIM_EDGE_*) overrides the values given."""
 
-    model_config = SettingsConfigDict(env_prefix="TRYGGHEIM_EDGE_", env_nested_delimiter="__", extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     cloud_url: str
     gateway_id: str
@@ -85,21 +89,56 @@ class GatewayConfig(BaseSettings):
     ble: BleConfig = Field(default_factory=BleConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment wins over the file (passed as init values), so an operator can override one field.
-        return env_settings, init_settings
+    def __init__(self, **values: Any) -> None:
+        # The environment wins over the file (passed as values), so an operator can override one field.
+        super().__init__(**with_environment(values, type(self), os.environ))
 
     def credential(self) -> str:
         """The bearer credential from its file."""
         return self.credential_file.read_text(encoding="utf-8").strip()
+
+
+ENV_PREFIX = "TRYGGHEIM_EDGE_"
+
+
+def with_environment(values: dict[str, Any], model: type[BaseModel], environ: Mapping[str, str]) -> dict[str, Any]:
+    """`values` overlaid with the TRYGGHEIM_EDGE_* variables, as pydantic-settings read them before (names in any
+    case, `__` into a nested section, JSON text for a list, mapping or section); a variable naming no field is
+    ignored. Plain pydantic does the rest, so the agent process need not load pydantic-settings (about 8 MB)."""
+    merged = {**values}
+    for name, text in environ.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        target, fields = merged, model.model_fields
+        for key in path[:-1]:
+            inner = fields.get(key)
+            section = inner.annotation if inner is not None else None
+            if not (isinstance(section, type) and issubclass(section, BaseModel)):
+                break
+            current = target.get(key)
+            current = current.model_dump() if isinstance(current, BaseModel) else current
+            target[key] = target = dict(current) if isinstance(current, dict) else {}
+            fields = section.model_fields
+        else:
+            if path[-1] in fields:
+                target[path[-1]] = _env_value(text, fields[path[-1]].annotation)
+    return merged
+
+
+def _env_value(text: str, annotation: Any) -> Any:
+    """JSON for a structured field (pydantic-settings' rule), the text itself otherwise."""
+    kinds = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    structured = any(
+        typing.get_origin(kind) in (list, dict, tuple) or (isinstance(kind, type) and issubclass(kind, BaseModel))
+        for kind in kinds
+    )
+    if not structured:
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # pydantic then names the field and what it expected
 
 
 def load_config(path: Path) -> GatewayConfig:
