@@ -43,9 +43,9 @@ def submodule_alone(package: str, name: str) -> ModuleType:
     """`package.name` imported without running `package/__init__.py` when nothing has imported the package yet.
 
     xiaomi-ble's `__init__` imports its Xiaomi-cloud token client (aiohttp, yarl, orjson, pycryptodome's ARC4:
-    about 9 MB resident) beside the advertisement parser; a gateway only parses. The package object stands in
-    only while its submodules load and is then taken out of `sys.modules`, so a later `import xiaomi_ble` runs
-    the package as usual (reusing the submodules already loaded)."""
+    about 9 MB resident) beside the advertisement parser; a gateway only parses. A bare package object stands
+    in while the submodules load; then it and they leave `sys.modules` (the caller keeps the module it got), so
+    a later `import xiaomi_ble` runs the package as usual, with its own fresh submodules."""
     if package in sys.modules:
         return importlib.import_module(f"{package}.{name}")
     spec = importlib.util.find_spec(package)
@@ -55,4 +55,5 @@ def submodule_alone(package: str, name: str) -> ModuleType:
     try:
         return importlib.import_module(f"{package}.{name}")
     finally:
-        del sys.modules[package]
+        for loaded in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+            del sys.modules[loaded]
