@@ -11,10 +11,10 @@
   parsers, Zigbee2MQTT over a private Mosquitto, heartbeat every 2 s, uplink to the real cloud);
   `devices_heard` says how many of that home's 5 devices the agent stored readings from.
 
-Each configuration runs twice. The first run compiles the bytecode into a private cache (PYTHONPYCACHEPREFIX),
-as installing on a gateway does (pip and `uv sync --compile-bytecode` write .pyc files); its memory is reported
-as `rss_mb_uncompiled` (compiling every module costs memory the process keeps). The second run is the gateway's
-steady case and gives `startup_s`, `rss_mb` and `rss_peak_mb`. One JSON line per configuration.
+The first run of a configuration compiles the bytecode into a private cache (PYTHONPYCACHEPREFIX), as installing
+on a gateway does (pip and `uv sync --compile-bytecode` write .pyc files); its memory is reported as
+`rss_mb_uncompiled` (compiling every module costs memory the process keeps). Then `STARTS` starts give the median
+`startup_s`, and a last run `rss_mb` and `rss_peak_mb`, the gateway's steady case. One JSON line per configuration.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from tryggheim.bench.ingest import cloud_service, setup_gateways
 
 PRESSES = 200
 SETTLE_S = 12.0
+STARTS = 5
 BUTTON = "bench-button"
 
 
@@ -101,10 +103,8 @@ def _status_kib(pid: int) -> dict[str, int]:
     return {line.split(":")[0]: int(line.split()[1]) for line in lines if line.startswith(("VmRSS:", "VmHWM:"))}
 
 
-def _agent_run(config_path: Path, env: Mapping[str, str], pycache: Path) -> dict[str, float]:
-    """Start `tryggheim edge run`, time it until it says it runs, read its memory after `SETTLE_S`."""
-    env = {k: v for k, v in {**os.environ, **env}.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+def _agent_run(config_path: Path, env: Mapping[str, str], settle_s: float) -> dict[str, float]:
+    """Start `tryggheim edge run`, time it until it says it runs; after `settle_s` (if not 0) read its memory."""
     binary = str(Path(sys.executable).parent / "tryggheim")
     started = time.perf_counter()
     agent = subprocess.Popen([binary, "edge", "run", "--config", str(config_path)], env=env, text=True,
@@ -114,37 +114,49 @@ def _agent_run(config_path: Path, env: Mapping[str, str], pycache: Path) -> dict
         line = agent.stdout.readline()
         if not line.startswith("edge agent running"):
             raise RuntimeError(f"the agent did not start: {line!r}, exit {agent.wait(30)}")
-        startup = time.perf_counter() - started
-        time.sleep(SETTLE_S)
-        kib = _status_kib(agent.pid)
+        figures = {"startup_s": time.perf_counter() - started}
+        if settle_s:
+            time.sleep(settle_s)
+            kib = _status_kib(agent.pid)
+            figures |= {"rss_mb": round(kib["VmRSS"] / 1024, 1), "rss_peak_mb": round(kib["VmHWM"] / 1024, 1)}
     finally:
         agent.terminate()
         agent.wait(30)
-    return {"startup_s": round(startup, 2), "rss_mb": round(kib["VmRSS"] / 1024, 1),
-            "rss_peak_mb": round(kib["VmHWM"] / 1024, 1)}  # fmt: skip
+    return figures
 
 
-def _agent_figures(config_path: Path, env: Mapping[str, str], workdir: Path) -> dict[str, float]:
-    """A first run that compiles the bytecode, then the measured run; each with a fresh outbox."""
-    pycache = workdir / "pycache"
-    outbox = {"TRYGGHEIM_EDGE_OUTBOX_PATH": str(workdir / "first.db")}
-    first = _agent_run(config_path, {**env, **outbox}, pycache)
-    outbox = {"TRYGGHEIM_EDGE_OUTBOX_PATH": str(workdir / "outbox.db")}
-    return {**_agent_run(config_path, {**env, **outbox}, pycache), "rss_mb_uncompiled": first["rss_mb"]}
+Home = Callable[[Path], AbstractContextManager[dict[str, str]]]
+
+
+def _agent_figures(config_path: Path, home: Home, workdir: Path) -> dict[str, Any]:
+    """A first run that compiles the bytecode (its memory: `rss_mb_uncompiled`), `STARTS` starts for the median
+    `startup_s`, then the measured run; each in a fresh `home` with its own outbox."""
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    base["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    figures: dict[str, Any] = {}
+    for run in ("first", "starts", "measured"):
+        with home(workdir / run) as variables:
+            env = {**base, **variables, "TRYGGHEIM_EDGE_OUTBOX_PATH": str(workdir / run / "outbox.db")}
+            if run == "first":
+                figures["rss_mb_uncompiled"] = _agent_run(config_path, env, SETTLE_S)["rss_mb"]
+            elif run == "starts":
+                starts = [_agent_run(config_path, env, 0)["startup_s"] for _ in range(STARTS)]
+                figures["startup_s"] = round(statistics.median(starts), 2)
+            else:
+                figures |= {k: v for k, v in _agent_run(config_path, env, SETTLE_S).items() if k != "startup_s"}
+    return figures
+
+
+@contextmanager
+def _simulator_home(workdir: Path) -> Iterator[dict[str, str]]:
+    workdir.mkdir(parents=True)
+    yield {"TRYGGHEIM_EDGE_SIMULATOR__ENABLED": "true", "TRYGGHEIM_EDGE_SIMULATOR__SPEED": "600"}
 
 
 def _all_sources(config_path: Path, workdir: Path) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
-    for run in ("first", "measured"):
-        with _edge_home.radio_home(workdir / run, SETTLE_S + 5) as env:
-            outbox = workdir / f"{run}.db"
-            result = _agent_run(config_path, {**env, "TRYGGHEIM_EDGE_OUTBOX_PATH": str(outbox)}, workdir / "pycache")
-        heard = _edge_home.heard(outbox)
-        if run == "first":
-            figures["rss_mb_uncompiled"] = result["rss_mb"]
-        else:
-            figures.update(result, devices_heard=len(heard), devices=len(_edge_home.PROFILES))
-    return figures
+    figures = _agent_figures(config_path, lambda path: _edge_home.radio_home(path, SETTLE_S + 5), workdir)
+    heard = _edge_home.heard(workdir / "measured" / "outbox.db")
+    return {**figures, "devices_heard": len(heard), "devices": len(_edge_home.PROFILES)}
 
 
 def run(admin_url: str | None) -> list[dict[str, Any]]:
@@ -162,11 +174,8 @@ def run(admin_url: str | None) -> list[dict[str, Any]]:
         config = GatewayConfig(**values)
         latencies = asyncio.run(_alarm_latencies(config, gateway.credential))
         writes = _outbox_writes_per_s(Path(tmp) / "writes.db")
-        simulator_env = {"TRYGGHEIM_EDGE_SIMULATOR__ENABLED": "true", "TRYGGHEIM_EDGE_SIMULATOR__SPEED": "600"}
-        (Path(tmp) / "simulator").mkdir()
-        simulator = _agent_figures(config_path, simulator_env, Path(tmp) / "simulator")
+        simulator = _agent_figures(config_path, _simulator_home, Path(tmp) / "simulator")
         asyncio.run(_edge_home.register_devices(runtime_url, gateway.id))
-        (Path(tmp) / "home").mkdir()
         home = _all_sources(config_path, Path(tmp) / "home")
     common = {"benchmark": "edge", "cpus": os.cpu_count()}
     return [
