@@ -14,7 +14,10 @@ as in the field; `heard()` says which of them the agent stored a reading from.
 from __future__ import annotations
 
 import json
+import shutil
+import signal
 import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -25,9 +28,11 @@ from pathlib import Path
 import psycopg
 
 from cloud.gateways import devices
+from common.children import die_with_parent
+from common.timefmt import OSLO
+from device_profiles.sim import payloads
 from edge.sources.ble_replay import Frame, Record, ReplayDevice, ReplayScript
 from edge.status import read_status
-from tryggheim.demo import radio as demo_radio
 
 MONITOR, SCALE, BUTTON = "A0:00:00:00:00:01", "A0:00:00:00:00:02", "A0:00:00:00:00:03"
 DOOR, MOTION = "bench-hall-door", "bench-living-motion"
@@ -53,17 +58,24 @@ async def register_devices(runtime_url: str, gateway_id: uuid.UUID) -> None:
             await devices.assign(conn, device_id=device, patient_id=row[0], valid_from=since)
 
 
+def _scale_frame(moment: datetime, kg: float, stabilised: bool, impedance: int = 0) -> bytes:
+    """Xiaomi body-composition frame: control (kg; bit 5 of the second octet stabilised, bit 1 impedance
+    stable), Date Time, impedance, weight in 1/200 kg."""
+    control = (0x20 if stabilised else 0) | (0x02 if impedance else 0)
+    weight = round(kg * 200).to_bytes(2, "little")
+    return bytes([0x00, control]) + payloads.date_time(moment, OSLO) + impedance.to_bytes(2, "little") + weight
+
+
 def replay_script(start: datetime, seconds: float) -> ReplayScript:
     """A measurement on the monitor and a weighing early on; a button press (new BTHome packet id) every 2 s."""
-    reading = demo_radio.blood_pressure(start, 138, 84, 71)
+    reading = payloads.blood_pressure(138, 84, 71, start, OSLO)
     weighing = [
-        Frame(at_s=1.5, service_data={"181b": demo_radio.scale_frame(start, 79.0, False).hex()}),
-        Frame(at_s=2.5, service_data={"181b": demo_radio.scale_frame(start, 82.1, True).hex()}),
-        Frame(at_s=3.5, service_data={"181b": demo_radio.scale_frame(start, 82.1, True, 502).hex()}),
+        Frame(at_s=1.5, service_data={"181b": _scale_frame(start, 79.0, False).hex()}),
+        Frame(at_s=2.5, service_data={"181b": _scale_frame(start, 82.1, True).hex()}),
+        Frame(at_s=3.5, service_data={"181b": _scale_frame(start, 82.1, True, 502).hex()}),
     ]
     presses = [
-        # BTHome v2, unencrypted (0x44: version 2, trigger-based), packet id, battery 100 %, button press.
-        Frame(at_s=1.0 + 2 * n, service_data={"fcd2": bytes([0x44, 0x00, n + 1, 0x01, 0x64, 0x3A, 0x01]).hex()})
+        Frame(at_s=1.0 + 2 * n, service_data={"fcd2": payloads.bthome_button(n + 1, 100).hex()})
         for n in range(int(seconds // 2))
     ]
     return ReplayScript(
@@ -85,6 +97,16 @@ def free_port() -> int:
         return port
 
 
+def _start_broker(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    """A private Mosquitto on `port`, localhost only."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    return subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(signal.SIGTERM))  # fmt: skip
+
+
 @contextmanager
 def radio_home(workdir: Path, seconds: float) -> Iterator[dict[str, str]]:
     """Broker, publisher and replay script for one agent run; yields the agent's TRYGGHEIM_EDGE_* variables."""
@@ -92,7 +114,7 @@ def radio_home(workdir: Path, seconds: float) -> Iterator[dict[str, str]]:
     from paho.mqtt.enums import CallbackAPIVersion
 
     port = free_port()
-    broker = demo_radio.start_broker(workdir / "mosquitto", port)
+    broker = _start_broker(workdir / "mosquitto", port)
     script = workdir / "ble-replay.json"
     script.write_text(replay_script(datetime.now(UTC) - timedelta(minutes=1), seconds).model_dump_json())
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-zigbee2mqtt")
