@@ -6,14 +6,14 @@
 - `outbox_writes_per_s`: single-reading durable appends (one fsync'd SQLite transaction each);
 - per agent configuration, a real `tryggheim edge run` process: `startup_s` from starting the command until the
   agent says it runs (outbox open, every source started, READY=1 to systemd), `rss_mb` (VmRSS) and
-  `rss_peak_mb` (VmHWM) after `SETTLE_S` of work. Two configurations: the simulator source at 600x, and every
+  `rss_peak_mb` (VmHWM) after `settle_s` (12 s) of work. Two configurations: the simulator source at 600x, and every
   source of a real home at once (tryggheim/bench/_edge_home.py: replayed BLE with GATT and both advertisement
   parsers, Zigbee2MQTT over a private Mosquitto, heartbeat every 2 s, uplink to the real cloud);
   `devices_heard` says how many of that home's 5 devices the agent stored readings from.
 
 The first run of a configuration compiles the bytecode into a private cache (PYTHONPYCACHEPREFIX), as installing
 on a gateway does (pip and `uv sync --compile-bytecode` write .pyc files); its memory is reported as
-`rss_mb_uncompiled` (compiling every module costs memory the process keeps). Then `STARTS` starts give the median
+`rss_mb_uncompiled` (compiling every module costs memory the process keeps). Then `starts` (5) starts give the median
 `startup_s`, and a last run `rss_mb` and `rss_peak_mb`, the gateway's steady case. One JSON line per configuration.
 """
 
@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,14 @@ from tryggheim.bench import _edge_home
 from tryggheim.bench.ingest import cloud_service, setup_gateways
 
 PRESSES = 200
-SETTLE_S = 12.0
-STARTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How long each measured agent works before its memory is read, and how many starts are timed."""
+
+    settle_s: float = 12.0
+    starts: int = 5
 BUTTON = "bench-button"
 
 
@@ -128,8 +135,8 @@ def _agent_run(config_path: Path, env: Mapping[str, str], settle_s: float) -> di
 Home = Callable[[Path], AbstractContextManager[dict[str, str]]]
 
 
-def _agent_figures(config_path: Path, home: Home, workdir: Path) -> dict[str, Any]:
-    """A first run that compiles the bytecode (its memory: `rss_mb_uncompiled`), `STARTS` starts for the median
+def _agent_figures(config_path: Path, home: Home, workdir: Path, plan: Plan) -> dict[str, Any]:
+    """A first run that compiles the bytecode (its memory: `rss_mb_uncompiled`), `plan.starts` starts for the median
     `startup_s`, then the measured run; each in a fresh `home` with its own outbox."""
     base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     base["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
@@ -138,12 +145,12 @@ def _agent_figures(config_path: Path, home: Home, workdir: Path) -> dict[str, An
         with home(workdir / run) as variables:
             env = {**base, **variables, "TRYGGHEIM_EDGE_OUTBOX_PATH": str(workdir / run / "outbox.db")}
             if run == "first":
-                figures["rss_mb_uncompiled"] = _agent_run(config_path, env, SETTLE_S)["rss_mb"]
+                figures["rss_mb_uncompiled"] = _agent_run(config_path, env, plan.settle_s)["rss_mb"]
             elif run == "starts":
-                starts = [_agent_run(config_path, env, 0)["startup_s"] for _ in range(STARTS)]
+                starts = [_agent_run(config_path, env, 0)["startup_s"] for _ in range(plan.starts)]
                 figures["startup_s"] = round(statistics.median(starts), 2)
             else:
-                figures |= {k: v for k, v in _agent_run(config_path, env, SETTLE_S).items() if k != "startup_s"}
+                figures |= {k: v for k, v in _agent_run(config_path, env, plan.settle_s).items() if k != "startup_s"}
     return figures
 
 
@@ -153,13 +160,13 @@ def _simulator_home(workdir: Path) -> Iterator[dict[str, str]]:
     yield {"TRYGGHEIM_EDGE_SIMULATOR__ENABLED": "true", "TRYGGHEIM_EDGE_SIMULATOR__SPEED": "600"}
 
 
-def _all_sources(config_path: Path, workdir: Path) -> dict[str, Any]:
-    figures = _agent_figures(config_path, lambda path: _edge_home.radio_home(path, SETTLE_S + 5), workdir)
+def _all_sources(config_path: Path, workdir: Path, plan: Plan) -> dict[str, Any]:
+    figures = _agent_figures(config_path, lambda path: _edge_home.radio_home(path, plan.settle_s + 5), workdir, plan)
     heard = _edge_home.heard(workdir / "measured" / "outbox.db")
     return {**figures, "devices_heard": len(heard), "devices": len(_edge_home.PROFILES)}
 
 
-def run(admin_url: str | None) -> list[dict[str, Any]]:
+def run(admin_url: str | None, plan: Plan) -> list[dict[str, Any]]:
     """Private database, real cloud process, in-process uplink for latency, real agent processes for memory."""
     with cloud_service(admin_url) as (runtime_url, (url,)), tempfile.TemporaryDirectory() as tmp:
         gateway = asyncio.run(setup_gateways(runtime_url, url, 1, 1))[0]
@@ -174,9 +181,9 @@ def run(admin_url: str | None) -> list[dict[str, Any]]:
         config = GatewayConfig(**values)
         latencies = asyncio.run(_alarm_latencies(config, gateway.credential))
         writes = _outbox_writes_per_s(Path(tmp) / "writes.db")
-        simulator = _agent_figures(config_path, _simulator_home, Path(tmp) / "simulator")
+        simulator = _agent_figures(config_path, _simulator_home, Path(tmp) / "simulator", plan)
         asyncio.run(_edge_home.register_devices(runtime_url, gateway.id))
-        home = _all_sources(config_path, Path(tmp) / "home")
+        home = _all_sources(config_path, Path(tmp) / "home", plan)
     common = {"benchmark": "edge", "cpus": os.cpu_count()}
     return [
         {**common, "agent": "simulator", **simulator,
@@ -188,7 +195,7 @@ def run(admin_url: str | None) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def main(admin_url: str | None = None) -> None:
+def main(admin_url: str | None = None, plan: Plan | None = None) -> None:
     """Print one JSON line per agent configuration."""
-    for line in run(admin_url):
+    for line in run(admin_url, plan or Plan()):
         print(json.dumps(line))  # noqa: T201 - a benchmark prints its lines
