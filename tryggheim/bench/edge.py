@@ -6,15 +6,16 @@
 - `outbox_writes_per_s`: single-reading durable appends (one fsync'd SQLite transaction each);
 - per agent configuration, a real `tryggheim edge run` process: `startup_s` from starting the command until the
   agent says it runs (outbox open, every source started, READY=1 to systemd), `rss_mb` (VmRSS) and
-  `rss_peak_mb` (VmHWM) after `settle_s` (12 s) of work. Two configurations: the simulator source at 600x, and every
+  `rss_peak_mb` (VmHWM) after `settle_s` (12 s) of work, and `rss_anon_mb` (RssAnon: the private part; the
+  rest is file-backed pages of shared libraries). Two configurations: the simulator source at 600x, and every
   source of a real home at once (tryggheim/bench/_edge_home.py: replayed BLE with GATT and both advertisement
   parsers, Zigbee2MQTT over a private Mosquitto, heartbeat every 2 s, uplink to the real cloud);
   `devices_heard` says how many of that home's 5 devices the agent stored readings from.
 
 The first run of a configuration compiles the bytecode into a private cache (PYTHONPYCACHEPREFIX), as installing
 on a gateway does (pip and `uv sync --compile-bytecode` write .pyc files); its memory is reported as
-`rss_mb_uncompiled` (compiling every module costs memory the process keeps). Then `starts` (5) starts give the median
-`startup_s`, and a last run `rss_mb` and `rss_peak_mb`, the gateway's steady case. One JSON line per configuration.
+`rss_mb_uncompiled` (compiling every module costs memory the process keeps). Then `starts` (5) starts give the
+median `startup_s`, and a last run the memory figures, the gateway's steady case. One JSON line per configuration.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from tryggheim.bench import _edge_home
 from tryggheim.bench.ingest import cloud_service, setup_gateways
 
 PRESSES = 200
+BUTTON = "bench-button"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,6 @@ class Plan:
 
     settle_s: float = 12.0
     starts: int = 5
-BUTTON = "bench-button"
 
 
 async def _register_button(runtime_url: str, gateway_id: uuid.UUID) -> None:
@@ -107,7 +108,8 @@ def _outbox_writes_per_s(path: Path, n: int = 2000) -> float:
 
 def _status_kib(pid: int) -> dict[str, int]:
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return {line.split(":")[0]: int(line.split()[1]) for line in lines if line.startswith(("VmRSS:", "VmHWM:"))}
+    wanted = ("VmRSS:", "VmHWM:", "RssAnon:")
+    return {line.split(":")[0]: int(line.split()[1]) for line in lines if line.startswith(wanted)}
 
 
 def _agent_run(config_path: Path, env: Mapping[str, str], settle_s: float) -> dict[str, float]:
@@ -125,7 +127,8 @@ def _agent_run(config_path: Path, env: Mapping[str, str], settle_s: float) -> di
         if settle_s:
             time.sleep(settle_s)
             kib = _status_kib(agent.pid)
-            figures |= {"rss_mb": round(kib["VmRSS"] / 1024, 1), "rss_peak_mb": round(kib["VmHWM"] / 1024, 1)}
+            figures |= {"rss_mb": round(kib["VmRSS"] / 1024, 1), "rss_peak_mb": round(kib["VmHWM"] / 1024, 1),
+                        "rss_anon_mb": round(kib["RssAnon"] / 1024, 1)}  # fmt: skip
     finally:
         agent.terminate()
         agent.wait(30)
