@@ -31,7 +31,8 @@ def test_edge_benchmark_prints_one_json_line_per_agent_configuration(pg_admin_ur
     assert 0 < simulator["alarm_p50_ms"] <= simulator["alarm_p99_ms"]
     assert simulator["outbox_writes_per_s"] > 0
     for figures in (simulator, every_source):
-        assert figures["startup_s"] > 0 and 0 < figures["rss_mb"] <= figures["rss_peak_mb"]
+        assert figures["startup_s"] > 0 and figures["startup_cpu_s"] > 0
+        assert 0 < figures["rss_anon_mb"] < figures["rss_mb"] <= figures["rss_peak_mb"]
     assert every_source["devices_heard"] == every_source["devices"] == 5  # every source was live
 
 
