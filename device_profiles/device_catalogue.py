@@ -15,15 +15,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from device_profiles.errors import CatalogueError
 from device_profiles.metrics import load_catalogue
 from device_profiles.mqtt_mapping import JsonMapping
+from device_profiles.prepared import prepared, yaml_document
 
 Transport = Literal["ble_gatt", "ble_adv", "mqtt"]
 Codec = Literal["sig_gatt", "bthome_v2", "xiaomi_miscale_v1", "xiaomi_miscale_v2", "z2m_json"]
@@ -201,10 +200,15 @@ class DeviceCatalogue:
 
 def parse_devices(documents: Iterable[tuple[str, str]]) -> DeviceCatalogue:
     """Validate (file name, YAML text) pairs into one catalogue; raises `CatalogueError` naming file and field."""
+    return catalogue_from_documents((name, yaml_document(name, text)) for name, text in documents)
+
+
+def catalogue_from_documents(documents: Iterable[tuple[str, object]]) -> DeviceCatalogue:
+    """Validate (file name, parsed family document) pairs into one catalogue, as `parse_devices`."""
     raw: dict[str, tuple[str, dict[str, Any]]] = {}
     families: dict[str, str] = {}
-    for name, text in documents:
-        family = _family_file(name, text)
+    for name, document in documents:
+        family = _family_file(name, document)
         families[family.family] = family.description
         for index, entry in enumerate(family.entries):
             entry_id = entry.get("id")
@@ -217,12 +221,9 @@ def parse_devices(documents: Iterable[tuple[str, str]]) -> DeviceCatalogue:
     return DeviceCatalogue(entries=resolved, families=families)
 
 
-def _family_file(name: str, text: str) -> _FamilyFile:
+def _family_file(name: str, document: object) -> _FamilyFile:
     try:
-        document = yaml.safe_load(text)
         return _FamilyFile.model_validate(document)
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"{name}: not YAML: {exc}") from exc
     except ValidationError as exc:
         raise CatalogueError(f"{name}: {_first_error(exc)}") from exc
 
@@ -255,9 +256,6 @@ def _first_error(exc: ValidationError) -> str:
 
 @cache
 def load_devices() -> DeviceCatalogue:
-    """The catalogue shipped with the package, validated on first use and cached."""
-    folder = files("device_profiles").joinpath("devices")
-    documents = sorted(
-        (item.name, item.read_text(encoding="utf-8")) for item in folder.iterdir() if item.name.endswith(".yaml")
-    )
-    return parse_devices(documents)
+    """The catalogue shipped with the package (prepared as JSON from devices/*.yaml), validated on first use and
+    cached."""
+    return catalogue_from_documents(sorted(prepared()["devices"].items()))

@@ -13,13 +13,12 @@ from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache, cached_property
-from importlib.resources import files
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from device_profiles.errors import CatalogueError, UnitError
+from device_profiles.prepared import prepared, yaml_document
 
 Kind = Literal["vital", "event", "state", "ordinal", "device-health"]
 Urgency = Literal["alarm", "routine", "background"]
@@ -179,10 +178,11 @@ class Catalogue:
 
 def parse_catalogue(text: str, source: str = "metrics.yaml") -> Catalogue:
     """Validate catalogue YAML text; raises `CatalogueError` naming the first bad entry."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"{source}: not YAML: {exc}") from exc
+    return catalogue_from_document(yaml_document(source, text), source)
+
+
+def catalogue_from_document(document: object, source: str = "metrics.yaml") -> Catalogue:
+    """Validate the parsed catalogue document; raises `CatalogueError` naming the first bad entry."""
     try:
         parsed = _CatalogueFile.model_validate(document)
     except ValidationError as exc:
@@ -203,5 +203,6 @@ def _entry_key(document: object, loc: tuple[int | str, ...]) -> str:
 
 @cache
 def load_catalogue() -> Catalogue:
-    """The catalogue shipped with the package, validated on first use and cached."""
-    return parse_catalogue(files("device_profiles").joinpath("metrics.yaml").read_text(encoding="utf-8"))
+    """The catalogue shipped with the package (prepared as JSON from metrics.yaml), validated on first use and
+    cached."""
+    return catalogue_from_document(prepared()["metrics"])

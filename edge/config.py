@@ -4,12 +4,14 @@ file; the config only names it."""
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.environment import with_environment
 
 
 class ScenarioConfig(BaseModel):
@@ -111,10 +113,10 @@ class LocalAlarmConfig(BaseModel):
     sms: SmsRouteConfig = Field(default_factory=SmsRouteConfig)
 
 
-class GatewayConfig(BaseSettings):
-    """Everything the agent reads at start-up."""
+class GatewayConfig(BaseModel):
+    """Everything the agent reads at start-up; the environment (TRYGGHEIM_EDGE_*) overrides the values given."""
 
-    model_config = SettingsConfigDict(env_prefix="TRYGGHEIM_EDGE_", env_nested_delimiter="__", extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     cloud_url: str
     gateway_id: str
@@ -147,17 +149,9 @@ class GatewayConfig(BaseSettings):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     local_alarm: LocalAlarmConfig = Field(default_factory=LocalAlarmConfig)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment wins over the file (passed as init values), so an operator can override one field.
-        return env_settings, init_settings
+    def __init__(self, **values: Any) -> None:
+        # The environment wins over the file (passed as values), so an operator can override one field.
+        super().__init__(**with_environment(values, type(self), os.environ))
 
     def credential(self) -> str:
         """The bearer credential from its file."""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+from types import ModuleType
+
 from bleak.backends.device import BLEDevice
 from habluetooth import BluetoothServiceInfoBleak
 
@@ -32,3 +37,23 @@ def service_info(uuid16: int, data: bytes, *, address: str, name: str = "") -> B
         time=0.0,
         tx_power=None,
     )
+
+
+def submodule_alone(package: str, name: str) -> ModuleType:
+    """`package.name` imported without running `package/__init__.py` when nothing has imported the package yet.
+
+    xiaomi-ble's `__init__` imports its Xiaomi-cloud token client (aiohttp, yarl, orjson, pycryptodome's ARC4:
+    about 9 MB resident) beside the advertisement parser; a gateway only parses. A bare package object stands
+    in while the submodules load; then it and they leave `sys.modules` (the caller keeps the module it got), so
+    a later `import xiaomi_ble` runs the package as usual, with its own fresh submodules."""
+    if package in sys.modules:
+        return importlib.import_module(f"{package}.{name}")
+    spec = importlib.util.find_spec(package)
+    if spec is None:
+        raise ModuleNotFoundError(package, name=package)
+    sys.modules[package] = importlib.util.module_from_spec(spec)
+    try:
+        return importlib.import_module(f"{package}.{name}")
+    finally:
+        for loaded in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+            del sys.modules[loaded]

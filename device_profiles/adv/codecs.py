@@ -3,7 +3,8 @@ the edge agent's BLE source, `tryggheim profiles decode` and the catalogue's vec
 
 Each codec takes the device's state (None starts afresh) and returns the new one beside the readings, and
 says how that state is written down and read back, because the edge agent keeps it in its outbox file so
-that a restart neither repeats nor loses a press or a weighing.
+that a restart neither repeats nor loses a press or a weighing. A codec imports its parser library on first
+use (package docstring).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
-from device_profiles.adv.bthome import BTHomeState, decode_bthome
-from device_profiles.adv.xiaomi_scale import ScaleState, decode_xiaomi_scale
 from device_profiles.sig import Decoded
 
-AdvState = BTHomeState | ScaleState
+if TYPE_CHECKING:
+    from device_profiles.adv.bthome import BTHomeState
+    from device_profiles.adv.xiaomi_scale import ScaleState
+
+AdvState: TypeAlias = "BTHomeState | ScaleState"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ def state_text(state: AdvState) -> str:
 
 
 def _bthome(heard: Heard, state: AdvState | None) -> tuple[Decoded, AdvState]:
+    from device_profiles.adv.bthome import BTHomeState, decode_bthome
+
     return decode_bthome(
         heard.data,
         state if isinstance(state, BTHomeState) else BTHomeState(),
@@ -67,11 +72,15 @@ def _bthome(heard: Heard, state: AdvState | None) -> tuple[Decoded, AdvState]:
 
 
 def _read_bthome(raw: Mapping[str, Any]) -> AdvState:
+    from device_profiles.adv.bthome import BTHomeState
+
     return BTHomeState(**raw)
 
 
 def _scale(version: Literal[1, 2]) -> Callable[[Heard, AdvState | None], tuple[Decoded, AdvState]]:
     def decode(heard: Heard, state: AdvState | None) -> tuple[Decoded, AdvState]:
+        from device_profiles.adv.xiaomi_scale import ScaleState, decode_xiaomi_scale
+
         return decode_xiaomi_scale(
             heard.data,
             state if isinstance(state, ScaleState) else ScaleState(),
@@ -84,6 +93,8 @@ def _scale(version: Literal[1, 2]) -> Callable[[Heard, AdvState | None], tuple[D
 
 
 def _read_scale(raw: Mapping[str, Any]) -> AdvState:
+    from device_profiles.adv.xiaomi_scale import ScaleState
+
     weight, stamp = raw.get("weight_raw"), raw.get("stamp")
     return ScaleState(
         weight_raw=bytes.fromhex(weight) if isinstance(weight, str) and weight else None,

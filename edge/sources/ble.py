@@ -36,7 +36,6 @@ from device_profiles.adv import ADVERTISEMENT_CODECS, AdvState, Heard, state_tex
 from device_profiles.device_catalogue import DeviceEntry, load_devices
 from edge.config import BleConfig
 from edge.sink import Sink
-from edge.sources.gatt import GattSession
 from edge.sources.radio import Radio
 
 log = logging.getLogger("tryggheim.edge.ble")
@@ -190,6 +189,10 @@ class BleSource:
         self._sessions[address] = asyncio.create_task(self._session(device, entry), name=f"gatt {address}")
 
     async def _session(self, device: BLEDevice, entry: DeviceEntry) -> None:
+        # Loaded with the first session: bleak-retry-connector and the SIG decoders' callers are not needed by a
+        # home that only has advertising devices (lean agent, edge/run.py).
+        from edge.sources.gatt import GattSession
+
         try:
             received = await GattSession(device, entry, self.config, self.sink, self.radio).run()
             log.info("%s (%s): session ended, %d values", device.address, entry.id, received)

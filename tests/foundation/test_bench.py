@@ -21,13 +21,19 @@ def test_audit_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_edge_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
-    result = run_cli("bench", "edge", "--admin-url", pg_admin_url, timeout=180)
+def test_edge_benchmark_prints_one_json_line_per_agent_configuration(pg_admin_url: str) -> None:
+    result = run_cli("bench", "edge", "--admin-url", pg_admin_url, "--settle-seconds", "8", "--starts", "1",
+                     timeout=240)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout.strip())
-    assert figures["alarm_presses"] == 200
-    assert 0 < figures["alarm_p50_ms"] <= figures["alarm_p99_ms"]
-    assert figures["rss_mb"] > 0 and figures["outbox_writes_per_s"] > 0
+    simulator, every_source = (json.loads(line) for line in result.stdout.strip().splitlines())
+    assert simulator["agent"] == "simulator" and every_source["agent"] == "all-sources"
+    assert simulator["alarm_presses"] == 200
+    assert 0 < simulator["alarm_p50_ms"] <= simulator["alarm_p99_ms"]
+    assert simulator["outbox_writes_per_s"] > 0
+    for figures in (simulator, every_source):
+        assert figures["startup_s"] > 0 and figures["startup_cpu_s"] > 0
+        assert 0 < figures["rss_anon_mb"] < figures["rss_mb"] <= figures["rss_peak_mb"]
+    assert every_source["devices_heard"] == every_source["devices"] == 5  # every source was live
 
 
 @pytest.mark.slow

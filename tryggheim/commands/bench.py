@@ -66,11 +66,16 @@ def edge(
     admin_url: Annotated[
         str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
     ] = None,
+    settle_seconds: Annotated[
+        float, typer.Option(min=1, max=600, help="How long each measured agent works before its memory is read.")
+    ] = 12.0,
+    starts: Annotated[int, typer.Option(min=1, max=50, help="Agent starts timed for the median start-up.")] = 5,
 ) -> None:
-    """Alarm latency from press to cloud commit, durable outbox writes, and the agent's memory."""
-    from tryggheim.bench.edge import main
+    """Alarm latency from press to cloud commit, durable outbox writes, and the agent's start-up and memory with
+    the simulator and with every source; one JSON line per agent configuration."""
+    from tryggheim.bench.edge import Plan, main
 
-    main(admin_url)
+    main(admin_url, Plan(settle_seconds, starts))
 
 
 @app.command()

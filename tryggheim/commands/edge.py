@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from tryggheim.commands._startup import fail
 
@@ -27,30 +28,18 @@ def _group() -> None:
 
 
 def _config(path: Path) -> GatewayConfig:
-    from edge.config import load_config
+    from edge.run import read_config
 
-    try:
-        return load_config(path)
-    except FileNotFoundError:
-        fail(f"{path}: no such config file (run `tryggheim edge enrol` first)")
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+    return read_config(path)
 
 
 @app.command()
 def run(config: ConfigOption = DEFAULT_CONFIG, log_level: str = "INFO") -> None:
     """Run the agent until SIGTERM or SIGINT."""
-    from common.logs import configure_logging
-    from edge.agent import run_agent
-    from edge.http import InsecureURLError
-
-    configure_logging(log_level)
-    settings = _config(config)
-    try:
-        asyncio.run(run_agent(settings))
-    except InsecureURLError as exc:
-        fail(str(exc))
+    # The agent runs in this process (same id, for systemd's notify socket and watchdog) but as a fresh program
+    # without the CLI machinery loaded here: edge/run.py says why.
+    argv = [sys.executable, "-m", "edge.run", "--config", str(config), "--log-level", log_level]
+    os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter and module, no shell
 
 
 @app.command()

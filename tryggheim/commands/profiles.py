@@ -182,3 +182,15 @@ def docs(
 
     output.write_text(render_devices(load_devices()), encoding="utf-8")
     typer.echo(f"wrote {output}")
+
+
+@app.command()
+def prepare() -> None:
+    """Write device_profiles/prepared.json from the catalogues' YAML files (after editing one of them)."""
+    from importlib.resources import files
+
+    from device_profiles.prepared import PREPARED, prepared_text
+
+    output = Path(str(files("device_profiles").joinpath(PREPARED)))
+    output.write_text(prepared_text(), encoding="utf-8")
+    typer.echo(f"wrote {output}")
