@@ -40,39 +40,46 @@ _Post = Callable[[_Gateway, bytes], Awaitable[None]]
 
 @dataclass
 class CpuSample:
-    """CPU seconds so far: this process, its `tryggheim cloud serve` children, and the machine (busy, all cores)."""
+    """CPU seconds so far: this process, its `tryggheim cloud serve` children, the benchmark's private PostgreSQL
+    (its server processes that are still running) and the machine (busy, all cores)."""
 
     generator: float
     services: float
+    database: float
     machine: float
 
     @classmethod
     def now(cls) -> CpuSample:
-        """Read the three clocks."""
-        return cls(time.process_time(), _children_cpu(), _machine_busy())
+        """Read the four clocks."""
+        services, database = _process_cpu()
+        return cls(time.process_time(), services, database, _machine_busy())
 
     def per_request(self, later: CpuSample, requests: int, wall: float) -> dict[str, float]:
         """What the interval from this sample to `later` cost per request, and the machine's busy cores."""
         return {
             "generator_cpu_ms_per_request": round((later.generator - self.generator) / requests * 1000, 2),
             "service_cpu_ms_per_request": round((later.services - self.services) / requests * 1000, 2),
+            "database_cpu_ms_per_request": round((later.database - self.database) / requests * 1000, 2),
             "machine_cpu_ms_per_request": round((later.machine - self.machine) / requests * 1000, 2),
             "machine_busy_cores": round((later.machine - self.machine) / wall, 2),
         }
 
 
-def _children_cpu() -> float:
-    """User and system CPU of this process's `cloud serve` children (the benchmark's replicas)."""
-    total = 0
+def _process_cpu() -> tuple[float, float]:
+    """User and system CPU of this process's `cloud serve` children (the benchmark's replicas), and of the
+    private PostgreSQL's server processes (its postmaster, a child of this process, and the postmaster's
+    children; zero with --admin-url)."""
     me = str(os.getpid())
+    stats: dict[str, tuple[str, int, bytes]] = {}
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            if fields[1] == me and b"cloud\0serve" in (proc / "cmdline").read_bytes():
-                total += int(fields[11]) + int(fields[12])
-    return total / _TICK
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[proc.name] = (fields[1], int(fields[11]) + int(fields[12]), (proc / "cmdline").read_bytes())
+    postmasters = {pid for pid, (parent, _, cmdline) in stats.items() if parent == me and b"postgres" in cmdline}
+    services = sum(ticks for parent, ticks, cmdline in stats.values() if parent == me and b"cloud\0serve" in cmdline)
+    database = sum(ticks for pid, (parent, ticks, _) in stats.items() if pid in postmasters or parent in postmasters)
+    return services / _TICK, database / _TICK
 
 
 def _machine_busy() -> float:
