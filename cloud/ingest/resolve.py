@@ -19,13 +19,15 @@ from cloud.ingest.validate import Reason, Rejection, ValidReading, as_sent
 from cloud.registry import homes as registry_homes
 from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
 
-_REGISTRATIONS_SQL = (
-    "SELECT d.address, d.id, r.gateway_id, lower(r.valid), upper(r.valid), d.profile_id FROM devices d "
-    "LEFT JOIN device_registrations r ON r.device_id = d.id WHERE d.municipality_id = %b AND d.address = ANY(%b)"
-)
-_ASSIGNMENTS_SQL = (
-    "SELECT a.device_id, a.patient_id, a.home_id, lower(a.valid), upper(a.valid) FROM device_assignments a "
-    "JOIN devices d ON d.id = a.device_id WHERE d.municipality_id = %b AND d.address = ANY(%b)"
+# The batch's devices with their registrations (`registration` true: the gateway and period) and their
+# assignments (false: patient, period and home) in one statement: one statement fewer per batch, and the
+# devices are looked up once.
+_DEVICES_SQL = (
+    "WITH d AS (SELECT id, address, profile_id FROM devices WHERE municipality_id = %b AND address = ANY(%b)) "
+    "SELECT true, d.address, d.id, r.gateway_id, lower(r.valid), upper(r.valid), d.profile_id, NULL::uuid "
+    "FROM d LEFT JOIN device_registrations r ON r.device_id = d.id "
+    "UNION ALL SELECT false, NULL, a.device_id, a.patient_id, lower(a.valid), upper(a.valid), NULL, a.home_id "
+    "FROM d JOIN device_assignments a ON a.device_id = d.id"
 )
 
 
@@ -78,29 +80,25 @@ class Resolver:
         # address -> (lower, upper, target): the answer for every moment in [lower, upper), so most readings
         # of a batch (a few devices, many readings) cost one dictionary look-up and two comparisons.
         self._memo: dict[str, tuple[datetime | None, datetime | None, Target]] = {}
-        self._cursors: tuple[AsyncCursor[Any], AsyncCursor[Any]] | None = None
+        self._cursor: AsyncCursor[Any] | None = None
 
     async def send(self, conn: AsyncConnection[Any], addresses: list[str]) -> None:
-        """Queue the registration and assignment look-ups (in pipeline mode nothing waits here)."""
-        params = (self.municipality_id, addresses)
-        self._cursors = (
-            await conn.execute(_REGISTRATIONS_SQL, params),
-            await conn.execute(_ASSIGNMENTS_SQL, params),
-        )
+        """Queue the registration and assignment look-up (in pipeline mode nothing waits here)."""
+        self._cursor = await conn.execute(_DEVICES_SQL, (self.municipality_id, addresses))
 
     async def receive(self, conn: AsyncConnection[Any]) -> None:
         """Read what `send` asked for (after the pipeline's sync); fetch residents and consents if needed."""
-        assert self._cursors is not None, "send() first"
-        registrations, assignments = self._cursors
+        assert self._cursor is not None, "send() first"
         supervision = supervision_profiles()
-        for address, device_id, gateway_id, lower, upper, profile_id in await registrations.fetchall():
+        for registration, address, device_id, other, lower, upper, profile_id, home_id in await self._cursor.fetchall():
+            if not registration:  # an assignment: `other` is its patient
+                self.assignments.setdefault(device_id, []).append((other, home_id, lower, upper))
+                continue
             self.registrations.setdefault(address, [])
             if profile_id in supervision:
                 self.supervision.add(device_id)
-            if gateway_id is not None:
-                self.registrations[address].append(_Registration(device_id, gateway_id, lower, upper))
-        for device_id, patient_id, home_id, lower, upper in await assignments.fetchall():
-            self.assignments.setdefault(device_id, []).append((patient_id, home_id, lower, upper))
+            if other is not None:  # the registration's gateway
+                self.registrations[address].append(_Registration(device_id, other, lower, upper))
         homes = sorted({a[1] for rows in self.assignments.values() for a in rows if a[1] is not None})
         if homes:
             self.residents = await registry_homes.residents(conn, homes)

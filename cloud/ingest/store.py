@@ -84,21 +84,34 @@ _INSERT_SQL = (
     "%b::uuid[], %b::text[], %b::float8[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], "
     "%b::jsonb[], %b::bool[])"
 )
-# Rows already stored in this batch's delivery-key range, and recorded measurements already stored in
-# each address's time window; the exact matching happens in Python. Ranges instead of one array element per
-# reading keep the parameters small (dumping large arrays costs more than the lookups), and a fresh batch
-# finds nothing in either range.
+# Rows already stored in this batch's delivery-key range (`seq` set), and recorded measurements already
+# stored in each address's time window (`seq` null), in one statement; the exact matching happens in Python.
+# Ranges instead of one array element per reading keep the parameters small (dumping large arrays costs more
+# than the lookups), and a fresh batch finds nothing in either range.
 _BY_KEY_SQL = (
     "SELECT seq, device_id, metric, value, measured_at FROM observations "
     "WHERE gateway_id = %b AND outbox_epoch = %b AND seq BETWEEN %b AND %b"
 )
 # MATERIALIZED: resolving the addresses first lets each window probe the content index with device, metric
 # and time; inlined, the planner joined through `devices` and filtered the times afterwards (40 times slower).
-_BY_CONTENT_SQL = (
-    "WITH w AS MATERIALIZED (SELECT d.id, w.lo, w.hi FROM unnest(%b::text[], %b::timestamptz[], %b::timestamptz[]) "
+_KNOWN_SQL = (
+    "WITH w AS MATERIALIZED (SELECT d.id, w.lo, w.hi FROM unnest(%b::text[], %b::timestamptz[], %b::timestamptz[]) "  # noqa: S608 - fixed text
     "AS w(address, lo, hi) JOIN devices d ON d.municipality_id = %b AND d.address = w.address) "
-    "SELECT o.device_id, o.metric, o.measured_at, o.value FROM w JOIN observations o ON o.device_id = w.id "
-    "AND o.metric = ANY(%b::text[]) AND o.measured_at BETWEEN w.lo AND w.hi"
+    f"{_BY_KEY_SQL} UNION ALL SELECT NULL, o.device_id, o.metric, o.value, o.measured_at FROM w "
+    "JOIN observations o ON o.device_id = w.id AND o.metric = ANY(%b::text[]) AND o.measured_at BETWEEN w.lo AND w.hi"
+)
+# The credential's check (`STILL_VALID_SQL`) and the gateway's ingest lock in one statement: no row, no lock,
+# and the batch is refused.
+_VALID_AND_LOCK_SQL = (
+    "SELECT v.clock_skew_s, pg_advisory_xact_lock(hashtextextended(%s, 0)) "  # noqa: S608 - fixed text
+    f"FROM ({STILL_VALID_SQL}) AS v"
+)
+# A small batch's rows, their evaluations queued and the alarm notifications, in one statement (data-modifying
+# WITH clauses always run to completion).
+_INSERT_AND_QUEUE_SQL = (
+    f"WITH stored AS ({_INSERT_SQL}), queued AS (INSERT INTO pending_evaluations (patient_id, metric, alarm) "  # noqa: S608 - fixed text
+    "SELECT * FROM unnest(%b::uuid[], %b::text[], %b::bool[])) "
+    "SELECT pg_notify('tryggheim_alarm', p::text) FROM unnest(%b::uuid[]) AS p"
 )
 _RECORDED = frozenset(RECORDED_METRICS)
 
@@ -144,13 +157,15 @@ async def store_batch(
     try:
         async with conn.pipeline():
             await conn.execute("BEGIN")
+            # One batch per gateway at a time: what the look-ups find cannot change before the COPY, so the
+            # de-duplication is exact (also without a unique index, on the TimescaleDB path).
+            lock = f"ingest:{gateway_id}"
             still_valid = None
             if credential_digest is not None:
                 still_valid = conn.cursor(row_factory=dict_row)
-                await still_valid.execute(STILL_VALID_SQL, (gateway_id, credential_digest, credential_digest))
-            # One batch per gateway at a time: what the look-ups find cannot change before the COPY, so the
-            # de-duplication is exact (also without a unique index, on the TimescaleDB path).
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ingest:{gateway_id}",))
+                await still_valid.execute(_VALID_AND_LOCK_SQL, (lock, gateway_id, credential_digest, credential_digest))
+            else:
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock,))
             await resolver.send(conn, sorted({r.device for r in readings}))
             known = await _send_known(conn, gateway_id, municipality_id, epoch, readings)
         if still_valid is not None:
@@ -171,12 +186,13 @@ async def store_batch(
         if len(new) > SMALL_BATCH:
             await _copy(conn, gateway_id, epoch, new, clock_skew_s)
         outcome.stored = len(new)
-        touched = {(target.number, reading.metric) for reading, target, _ in new}
+        touched = {(resolver.targets[n].patient_id, metric) for n, metric in {(t.number, r.metric) for r, t, _ in new}}
+        touched |= resolver.shared_touched(reading for reading, _, _ in new)
         async with conn.pipeline():
             if len(new) <= SMALL_BATCH:
-                await _insert(conn, gateway_id, epoch, new, clock_skew_s)
-            await queue_evaluations(conn, {(resolver.targets[n].patient_id, metric) for n, metric in touched})
-            await queue_evaluations(conn, resolver.shared_touched(reading for reading, _, _ in new))
+                await _insert(conn, gateway_id, epoch, new, clock_skew_s, touched)
+            else:
+                await queue_evaluations(conn, touched)
             await _local_attempts(conn, gateway_id, epoch, [*(r for r, _, _ in new), *_duplicates(staged, by_key)])
             pending = await quarantine.send(conn, gateway_id, epoch, rejections, quota)
             await last_seen.record(conn, gateway_id, _heard(readings, rejections), clock_skew_s)
@@ -279,14 +295,12 @@ _Known = tuple[AsyncCursor[Any], AsyncCursor[Any] | None] | None
 
 async def _send_known(
     conn: AsyncConnection[Any], gateway_id: UUID, municipality_id: UUID, epoch: UUID, readings: list[ValidReading]
-) -> _Known:
-    """Queue the look-ups of stored rows with this batch's delivery keys, and of recorded measurements in
-    each address's time window (by address: the devices are not resolved yet)."""
+) -> AsyncCursor[Any] | None:
+    """Queue the look-up of stored rows with this batch's delivery keys, and of recorded measurements in each
+    address's time window (by address: the devices are not resolved yet)."""
     if not readings:
         return None
-    by_key = await conn.execute(
-        _BY_KEY_SQL, (gateway_id, epoch, min(r.seq for r in readings), max(r.seq for r in readings))
-    )
+    keys = (gateway_id, epoch, min(r.seq for r in readings), max(r.seq for r in readings))
     windows: dict[str, list[datetime]] = {}
     metrics: set[str] = set()
     for reading in readings:
@@ -302,28 +316,26 @@ async def _send_known(
             window[1] = at
         metrics.add(reading.metric)
     if not windows:
-        return by_key, None
+        return await conn.execute(_BY_KEY_SQL, keys)
     lows, highs = [w[0] for w in windows.values()], [w[1] for w in windows.values()]
-    by_content = await conn.execute(_BY_CONTENT_SQL, (list(windows), lows, highs, municipality_id, sorted(metrics)))
-    return by_key, by_content
+    return await conn.execute(_KNOWN_SQL, (list(windows), lows, highs, municipality_id, *keys, sorted(metrics)))
 
 
 async def _receive_known(
-    known: _Known, staged: dict[int, _Staged], device_keys: dict[UUID, int]
+    known: AsyncCursor[Any] | None, staged: dict[int, _Staged], device_keys: dict[UUID, int]
 ) -> tuple[dict[int, tuple[Any, ...]], set[int]]:
     """Stored rows by delivery key, and the sequences whose content is already stored."""
     if known is None:
         return {}, set()
-    by_key_cursor, by_content_cursor = known
-    by_key = {seq: tuple(stored) for seq, *stored in await by_key_cursor.fetchall() if seq in staged}
-    if by_content_cursor is None:
-        return by_key, set()
-    # A stored row of a device that no reading of this batch resolved to cannot match any of them.
-    stored = {
-        (device_keys[device_id], metric, at, value)
-        for device_id, metric, at, value in await by_content_cursor.fetchall()
-        if device_id in device_keys
-    }
+    by_key: dict[int, tuple[Any, ...]] = {}
+    stored: set[_ContentKey] = set()
+    for seq, device_id, metric, value, at in await known.fetchall():
+        if seq is not None:
+            if seq in staged:
+                by_key[seq] = (device_id, metric, value, at)
+        # A stored row of a device that no reading of this batch resolved to cannot match any of them.
+        elif device_id in device_keys:
+            stored.add((device_keys[device_id], metric, at, value))
     if not stored:
         return by_key, set()
     return by_key, {seq for seq, (_, _, content) in staged.items() if content in stored}
@@ -335,10 +347,17 @@ def _skew(clock_skew_s: float | None) -> dict[str, float] | None:
 
 
 async def _insert(
-    conn: AsyncConnection[Any], gateway_id: UUID, epoch: UUID, rows: list[_Staged], clock_skew_s: float | None
+    conn: AsyncConnection[Any],
+    gateway_id: UUID,
+    epoch: UUID,
+    rows: list[_Staged],
+    clock_skew_s: float | None,
+    touched: set[tuple[UUID | None, str]],
 ) -> None:
-    """A small batch's rows as one INSERT in the closing pipeline: no round trip of its own, as a COPY has."""
+    """A small batch's rows and the evaluations they queue as one statement in the closing pipeline: no
+    round trip of its own, as a COPY has."""
     if not rows:
+        await queue_evaluations(conn, touched)
         return
     skew = _skew(clock_skew_s)
     contexts = []
@@ -346,12 +365,12 @@ async def _insert(
         context = {**(reading.context or {}), **skew} if skew else reading.context
         contexts.append(Jsonb(context) if context else None)
     await conn.execute(
-        _INSERT_SQL,
+        _INSERT_AND_QUEUE_SQL,
         (
             gateway_id, epoch, [r.seq for r, _, _ in rows], [t.device_id for _, t, _ in rows],
             [t.patient_id for _, t, _ in rows], [r.metric for r, _, _ in rows], [r.value for r, _, _ in rows],
             [r.unit for r, _, _ in rows], [r.t for r, _, _ in rows], [r.measured_at for r, _, _ in rows],
-            [r.received_at for r, _, _ in rows], contexts, [r.backfilled for r, _, _ in rows],
+            [r.received_at for r, _, _ in rows], contexts, [r.backfilled for r, _, _ in rows], *_queue_params(touched),
         ),
     )  # fmt: skip
 
@@ -383,10 +402,16 @@ async def _copy(
 async def queue_evaluations(conn: AsyncConnection[Any], touched: Iterable[tuple[UUID | None, str]]) -> None:
     """Queue the evaluation of what the batch stored (one row per distinct patient and metric). Shared
     sensors' readings (no patient) are queued for their home's residents by the caller."""
-    touched = {pair for pair in touched if pair[0] is not None}
-    if not touched:
-        return
-    patients, metrics = zip(*sorted(touched), strict=True)
+    params = _queue_params(touched)
+    if params[0]:
+        await conn.execute(_QUEUE_SQL, params)
+
+
+def _queue_params(touched: Iterable[tuple[UUID | None, str]]) -> tuple[list[UUID], list[str], list[bool], list[UUID]]:
+    """The queue statement's arrays: patients, metrics, alarm flags, and the patients to notify (alarms)."""
+    pairs = sorted({(patient, metric) for patient, metric in touched if patient is not None})
+    patients = [patient for patient, _ in pairs]
+    metrics = [metric for _, metric in pairs]
     alarm = [metric in ALARM_METRICS for metric in metrics]
     alarmed = sorted({patient for patient, is_alarm in zip(patients, alarm, strict=True) if is_alarm})
-    await conn.execute(_QUEUE_SQL, (list(patients), list(metrics), alarm, alarmed))
+    return patients, metrics, alarm, alarmed

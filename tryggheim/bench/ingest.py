@@ -5,19 +5,18 @@ enrols gateways through the real flow, then:
 - `bulk`: 8 gateways with 100 devices each, batches of 1,000 readings, one upload in flight per gateway;
 - `realistic`: >= 1,000 gateways, 1-20 readings per batch, 5% of batches sent twice.
 The raw limit is the same batches, one binary COPY plus commit each, into the same table with the same
-indexes: `ratio = readings_per_s / raw_copy_rows_per_s`.
+indexes, from as many connections at once as the load generator has uploads in flight:
+`ratio = readings_per_s / raw_copy_rows_per_s`. Each line also says what a request cost in CPU: the load
+generator's, the services' and the whole machine's (tryggheim/bench/ingest_load.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import random
-import socket
 import statistics
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -27,12 +26,13 @@ from typing import Any
 
 import httpx
 import psycopg
+import uvloop
 
 from cloud.gateways import credentials, devices
 from device_profiles import wire
 from device_profiles.wire import WireReading
+from tryggheim.bench.ingest_load import CLIENT, CONCURRENCY, drive, raw_copy
 
-CONCURRENCY = int(os.environ.get("TRYGGHEIM_BENCH_CONCURRENCY", "8"))
 # One service process per core, as a deployment on this machine would run them (each is a full replica with
 # its own pool and evaluation worker); the load generator spreads the uploads over them.
 REPLICAS = int(os.environ.get("TRYGGHEIM_BENCH_REPLICAS", str(os.cpu_count() or 1)))
@@ -109,65 +109,6 @@ def make_batch(gateway: _Gateway, size: int, start: datetime) -> dict[str, Any]:
     return wire.batch(gateway.epoch, readings)
 
 
-async def _drive(base_urls: list[str], work: list[tuple[_Gateway, bytes, int]]) -> tuple[float, list[float], int]:
-    """Send all batches with CONCURRENCY uploads in flight, spread over the replicas; returns wall time,
-    latencies, readings. A gateway uploads one batch at a time, in order, as the edge agent does: each
-    gateway belongs to one sender (concurrent batches of one gateway would only queue on its ingest lock)."""
-    lanes: list[list[tuple[_Gateway, bytes, int]]] = [[] for _ in range(CONCURRENCY)]
-    owner: dict[uuid.UUID, int] = {}
-    for item in work:
-        lane = owner.setdefault(item[0].id, len(owner) % CONCURRENCY)
-        lanes[lane].append(item)
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-
-    async def sender(client: httpx.AsyncClient, lane: list[tuple[_Gateway, bytes, int]]) -> None:
-        for gateway, body, _ in lane:
-            started = time.perf_counter()
-            response = await client.post(
-                "/api/v1/ingest",
-                content=body,
-                headers={"Authorization": f"Bearer {gateway.credential}", "Content-Type": "application/json"},
-            )
-            response.raise_for_status()
-            latencies.append(time.perf_counter() - started)
-
-    # Without TCP_NODELAY the body's second segment waits for the server's delayed ACK (about 40 ms).
-    transport = httpx.AsyncHTTPTransport(limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=120, transport=transport))
-            for url in base_urls
-        ]
-        started = time.perf_counter()
-        await asyncio.gather(*(sender(clients[i % len(clients)], lane) for i, lane in enumerate(lanes)))
-        wall = time.perf_counter() - started
-    return wall, latencies, sum(n for _, _, n in work)
-
-
-def _raw_copy(runtime_url: str, batches: list[list[tuple[Any, ...]]]) -> float:
-    """The same batches, one binary COPY and commit each, into observations; rows per second."""
-    types = ["uuid", "uuid", "int8", "uuid", "uuid", "text", "float8", "text", "timestamptz", "timestamptz",
-             "timestamptz", "bool"]  # fmt: skip
-    with psycopg.connect(runtime_url) as conn:
-        started = time.perf_counter()
-        rows = 0
-        for batch in batches:
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY observations (gateway_id, outbox_epoch, seq, device_id, patient_id, metric, value, unit, t, "
-                    "measured_at, received_at, backfilled) FROM STDIN (FORMAT BINARY)"
-                ) as copy,
-            ):
-                copy.set_types(types)
-                for row in batch:
-                    copy.write_row(row)
-            conn.commit()
-            rows += len(batch)
-        return rows / (time.perf_counter() - started)
-
-
 def _raw_rows(runtime_url: str, payloads: list[dict[str, Any]], gateway: _Gateway) -> list[list[tuple[Any, ...]]]:
     with psycopg.connect(runtime_url) as conn:
         ids: dict[str, uuid.UUID] = dict(conn.execute("SELECT d.address, d.id FROM devices d").fetchall())
@@ -222,16 +163,16 @@ async def _measure(mode: str, runtime_url: str, base_urls: list[str], seed: int)
                     work.append((gateway, body, size))  # a re-sent batch: must be stored once
         rng.shuffle(work)
         raw_gateway = gateways[0]
-    wall, latencies, readings = await _drive(base_urls, work)
-    raw_rate = _raw_copy(
-        runtime_url, _raw_rows(runtime_url, payloads if mode == "bulk" else payloads[:2000], raw_gateway)
-    )
+    wall, latencies, cpu = await drive(base_urls, work)
+    readings = sum(n for _, _, n in work)
+    raw_rate, raw_batches = await raw_copy(runtime_url, _raw_rows(runtime_url, payloads, raw_gateway), CONCURRENCY)
     rate = readings / wall
     return {
         "mode": mode,
         "readings_per_s": round(rate),
         "requests_per_s": round(len(work) / wall, 1),
         "raw_copy_rows_per_s": round(raw_rate),
+        "raw_copy_batches_per_s": round(raw_batches, 1),
         "ratio": round(rate / raw_rate, 3),
         "batch_p50_ms": round(_percentile(latencies, 50), 1),
         "batch_p99_ms": round(_percentile(latencies, 99), 1),
@@ -239,6 +180,9 @@ async def _measure(mode: str, runtime_url: str, base_urls: list[str], seed: int)
         "duplicates_stored": _duplicates_stored(runtime_url),
         "cpus": os.cpu_count(),
         "replicas": len(base_urls),
+        "concurrency": CONCURRENCY,
+        "client": CLIENT,
+        **cpu,
     }
 
 
@@ -263,5 +207,8 @@ def _replica(runtime_url: str, detection: bool, settings: dict[str, str]) -> Abs
 
 def run(mode: str, admin_url: str | None, seed: int = 1, *, detection: bool = True) -> dict[str, Any]:
     """Set everything up, measure one mode, clean up; returns the JSON-able result."""
-    with cloud_service(admin_url, REPLICAS, detection=detection) as (runtime_url, urls):
-        return {**asyncio.run(_measure(mode, runtime_url, urls, seed)), "detection": detection}
+    with (
+        cloud_service(admin_url, REPLICAS, detection=detection) as (runtime_url, urls),
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        return {**runner.run(_measure(mode, runtime_url, urls, seed)), "detection": detection}
