@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.digits import plain_digits
 from common.i18n import N_
 
 
@@ -45,7 +46,7 @@ def servers_on(data_dir: Path) -> list[int]:
     """Pids of running postmasters whose command line names `data_dir` (`postgres -D <data_dir> ...`)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not plain_digits(entry.name):
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")

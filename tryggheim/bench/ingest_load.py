@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 
+from common.digits import plain_digits
+
 CONCURRENCY = int(os.environ.get("TRYGGHEIM_BENCH_CONCURRENCY", "8"))
 CLIENT = os.environ.get("TRYGGHEIM_BENCH_CLIENT", "light")
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -72,7 +74,7 @@ def _process_cpu() -> tuple[float, float]:
     me = str(os.getpid())
     stats: dict[str, tuple[str, int, bytes]] = {}
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
+        if plain_digits(proc.name):
             with contextlib.suppress(OSError):
                 fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
                 stats[proc.name] = (fields[1], int(fields[11]) + int(fields[12]), (proc / "cmdline").read_bytes())
