@@ -174,13 +174,7 @@ async def store_batch(
                 raise CredentialRefused
             clock_skew_s = valid["clock_skew_s"]
         await resolver.receive(conn)
-        staged: dict[int, _Staged] = {}
-        for reading in readings:
-            target = resolver.resolve(reading)
-            if isinstance(target, Rejection):
-                rejections.append(target)
-            else:
-                staged[reading.seq] = (reading, target, _content(reading, target))
+        staged = _stage(readings, resolver, rejections)
         by_key, by_content = await _receive_known(known, staged, resolver.device_keys)
         new = _classify(staged, by_key, by_content, rejections, outcome)
         if len(new) > SMALL_BATCH:
@@ -261,6 +255,18 @@ def _classify(
 def _same(stored: tuple[Any, ...], reading: ValidReading, target: Target) -> bool:
     """Whether the row stored under a reading's delivery key holds the same reading (a plain duplicate)."""
     return stored == (target.device_id, reading.metric, reading.value, reading.measured_at)
+
+
+def _stage(readings: list[ValidReading], resolver: Resolver, rejections: list[Rejection]) -> dict[int, _Staged]:
+    """Each reading with its resolved target and content by sequence number; the unresolvable go to `rejections`."""
+    staged: dict[int, _Staged] = {}
+    for reading in readings:
+        target = resolver.resolve(reading)
+        if isinstance(target, Rejection):
+            rejections.append(target)
+        else:
+            staged[reading.seq] = (reading, target, _content(reading, target))
+    return staged
 
 
 def _duplicates(staged: dict[int, _Staged], by_key: dict[int, tuple[Any, ...]]) -> list[ValidReading]:
