@@ -41,6 +41,7 @@ from joserfc.jws import extract_compact
 from cloud.access import dpop
 from cloud.access.access_tokens import SIGNING_ALGORITHMS, TokenRefused, check_claims, header_of
 from common.digits import plain_digits
+from tryggheim.demo import console
 from tryggheim.demo.serving import ThreadedServer
 
 VKP_AUDIENCE = "nhn:vkp"
@@ -282,9 +283,9 @@ def summary(call: Received) -> str:
     shown = " ".join(
         f"{name}={call.headers[name]}" for name in ("servicecodes", "correlation-id") if name in call.headers
     )
-    what = f"{body.get('type', '-')} Bundle [{held}]" if body else "no JSON body"
+    what = f"{body.get('type', '-')} Bundle [{held}]" if body else console.gettext("no JSON body")
     outcome = f"-> {call.status}" + (f" ({call.refused})" if call.refused else "")
-    who = f" from {call.client_id}" if call.client_id else ""
+    who = " " + console.gettext("from {client}").format(client=call.client_id) if call.client_id else ""
     return f"{call.service.upper()} {call.method} {call.path}{who} {shown} {what} {outcome}".replace("  ", " ")
 
 

@@ -39,7 +39,7 @@ from joserfc.jws import extract_compact
 from cloud.access import dpop
 from cloud.access.access_tokens import SIGNING_ALGORITHMS, header_of
 from cloud.access.client_auth import ASSERTION_TYPE, new_proof_key
-from tryggheim.demo import oidc_standin
+from tryggheim.demo import console, oidc_standin
 from tryggheim.demo.fhir_peer import PMD_AUDIENCE, PMD_SCOPE, VKP_AUDIENCE, VKP_SCOPE, FhirPeer
 from tryggheim.demo.serving import ThreadedServer
 
@@ -185,7 +185,8 @@ class HelseIdStandIn(ThreadedServer):
             except oidc_standin.Refused as refused:
                 raise _Refused(refused.error, str(refused)) from None
             if self.echo is not None:
-                self.echo(f"HelseID sign-in for {client_id}: ID token and DPoP-bound access token")
+                self.echo(console.gettext("HelseID sign-in for {client}: ID token and DPoP-bound access token")
+                          .format(client=client_id))  # fmt: skip
             return answer
         scopes = set(form.get("scope", "").split())
         audience = next((aud for aud, known in self.apis.items() if scopes and scopes <= known), None)
@@ -200,9 +201,8 @@ class HelseIdStandIn(ThreadedServer):
         header = {"alg": "RS256", "typ": "at+jwt", "kid": self.signing_key.kid}
         token = jwt.encode(header, claims, self.signing_key, algorithms=["RS256"])
         if self.echo is not None:
-            self.echo(
-                f"HelseID token for {client_id}: {audience} [{claims['scope']}], DPoP-bound, {self.token_ttl_s} s"
-            )
+            line = console.gettext("HelseID token for {client}: {audience} [{scope}], DPoP-bound, {ttl} s")
+            self.echo(line.format(client=client_id, audience=audience, scope=claims["scope"], ttl=self.token_ttl_s))
         return {"access_token": token, "token_type": "DPoP", "expires_in": self.token_ttl_s, "scope": claims["scope"]}
 
 

@@ -102,7 +102,7 @@ def test_journaling_posts_with_a_dpop_bound_token_nonces_answered_once_and_one_t
     claims = jwt.decode(token, helseid.key_set(), algorithms=["RS256"]).claims
     assert (claims["aud"], claims["scope"], claims["client_id"]) == ("nhn:vkp", VKP_SCOPE, "vkp-client")
     assert set(claims["cnf"]) == {"jkt"}
-    assert "VKP POST /vkp/974600951/Bundle from vkp-client servicecodes=dho document Bundle" in summary(accepted)
+    assert "VKP POST /vkp/974600951/Bundle fra vkp-client servicecodes=dho document Bundle" in summary(accepted)
 
 
 def test_pmd_batch_answers_each_entry_by_full_url(helseid: OidcProvider, peer: FhirPeer) -> None:

@@ -51,8 +51,9 @@ def test_the_demo_services_journal_with_a_client_from_its_key_file(tmp_path: Pat
     finally:
         services.stop()
     assert services.key_files["demo-0301"].stat().st_mode & 0o777 == 0o600
-    assert printed[0] == f"HelseID token for demo-0301: nhn:vkp [{VKP_SCOPE}], DPoP-bound, 300 s"
-    assert printed[-1].startswith("VKP POST /vkp/974600951/Bundle from demo-0301 servicecodes=dho document Bundle")
+    # In the demo's language, bokmål unless TRYGGHEIM_LANG says otherwise.
+    assert printed[0] == f"HelseID-token til demo-0301: nhn:vkp [{VKP_SCOPE}], DPoP-bundet, 300 s"
+    assert printed[-1].startswith("VKP POST /vkp/974600951/Bundle fra demo-0301 servicecodes=dho document Bundle")
 
 
 @pytest.mark.parametrize(
