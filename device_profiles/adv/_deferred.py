@@ -1,11 +1,11 @@
 """The parser libraries imported without the parts a gateway hearing plain advertisements never runs.
 
 bthome-ble, xiaomi-ble and bluetooth-data-tools import `cryptography` at module level (AES-CCM for encrypted
-adverts, AES for resolving private addresses), and `from habluetooth import ...` runs habluetooth's whole
-package (its scanner manager) for the one data class they use. Together that is about 10 MB of a gateway's
+adverts, AES for resolving private addresses), xiaomi-ble also pycryptodome (legacy encrypted frames), and `from habluetooth import ...` runs habluetooth's whole
+package (its scanner manager) for the one data class they use. Together that is about 11 MB of a gateway's
 memory (docs/benchmarks.md, the edge section), needed by a home only when a device encrypts.
 
-While a parser library is imported, `sys.modules` holds stand-ins: for the cryptography modules, objects that
+While a parser library is imported, `sys.modules` holds stand-ins: for the encryption modules, objects that
 import the real library when first called or looked into and then put the real objects in place of every
 stand-in the libraries hold (`load_encryption`); for habluetooth, its package with only its `models` module.
 The stand-ins leave `sys.modules` afterwards, so any later import gets the real packages. Why rebinding and
@@ -22,17 +22,19 @@ import sys
 from types import ModuleType
 from typing import ClassVar, Final
 
-# The cryptography names the libraries import, by module (bthome-ble and xiaomi-ble: AESCCM and InvalidTag;
-# bluetooth-data-tools' private-address resolver: Cipher, algorithms, modes).
-_CRYPTOGRAPHY: Final = {
+# The encryption names the libraries import, by module (bthome-ble and xiaomi-ble: AESCCM and InvalidTag;
+# bluetooth-data-tools' private-address resolver: Cipher, algorithms, modes; xiaomi-ble's legacy MiBeacon
+# decryption: pycryptodome's AES).
+_ENCRYPTION: Final = {
     "cryptography.exceptions": ("InvalidTag",),
     "cryptography.hazmat.primitives.ciphers": ("Cipher", "algorithms", "modes"),
     "cryptography.hazmat.primitives.ciphers.aead": ("AESCCM",),
+    "Cryptodome.Cipher": ("AES",),
 }
 _EXCEPTIONS: Final = frozenset({"InvalidTag"})
 _HABLUETOOTH_NAMES: Final = ("BluetoothServiceInfo", "BluetoothServiceInfoBleak")
 
-# Library modules that hold stand-ins, until the real cryptography replaces them.
+# Library modules that hold stand-ins, until the real libraries replace them.
 _holders: list[ModuleType] = []
 
 
@@ -44,7 +46,7 @@ class DeferredError(Exception):
 
 
 class Deferred:
-    """Stands for one cryptography object in a library module until it is first called or looked into."""
+    """Stands for one encryption object in a library module until it is first called or looked into."""
 
     __slots__ = ("origin",)
 
@@ -60,7 +62,16 @@ class Deferred:
 
 def _real(origin: tuple[str, str]) -> object:
     load_encryption()
-    return getattr(importlib.import_module(origin[0]), origin[1])
+    return _resolve(origin)
+
+
+def _resolve(origin: tuple[str, str]) -> object:
+    """What `from module import name` gives: an attribute, or a submodule (pycryptodome's `Cipher.AES`)."""
+    module, name = origin
+    try:
+        return getattr(importlib.import_module(module), name)
+    except AttributeError:
+        return importlib.import_module(f"{module}.{name}")
 
 
 def _origin(value: object) -> tuple[str, str] | None:
@@ -72,13 +83,14 @@ def _origin(value: object) -> tuple[str, str] | None:
 
 
 def load_encryption() -> None:
-    """Import cryptography and put its objects in place of every stand-in a library holds (once; then a no-op)."""
+    """Import the encryption libraries and put their objects in place of every stand-in a library holds (once;
+    then a no-op)."""
     while _holders:
         holder = _holders.pop()
         for attr, value in list(vars(holder).items()):
             origin = _origin(value)
             if origin is not None:
-                setattr(holder, attr, getattr(importlib.import_module(origin[0]), origin[1]))
+                setattr(holder, attr, _resolve(origin))
 
 
 def _stand_in(module: str, names: tuple[str, ...]) -> ModuleType:
@@ -119,8 +131,9 @@ def import_parser(package: str, submodule: str, *, alone: bool = False) -> Modul
     from device_profiles.adv._envelope import submodule_alone
 
     stand_ins: dict[str, ModuleType] = {}
-    if "cryptography" not in sys.modules:
-        stand_ins |= {module: _stand_in(module, names) for module, names in _CRYPTOGRAPHY.items()}
+    for module, names in _ENCRYPTION.items():
+        if module.split(".")[0] not in sys.modules:
+            stand_ins[module] = _stand_in(module, names)
     if "habluetooth" not in sys.modules:
         models = _habluetooth_models()
         stand_ins["habluetooth"] = _stand_in("habluetooth", ())
