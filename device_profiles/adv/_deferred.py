@@ -1,9 +1,10 @@
 """The parser libraries imported without the parts a gateway hearing plain advertisements never runs.
 
 bthome-ble, xiaomi-ble and bluetooth-data-tools import `cryptography` at module level (AES-CCM for encrypted
-adverts, AES for resolving private addresses), xiaomi-ble also pycryptodome (legacy encrypted frames), and `from habluetooth import ...` runs habluetooth's whole
-package (its scanner manager) for the one data class they use. Together that is about 11 MB of a gateway's
-memory (docs/benchmarks.md, the edge section), needed by a home only when a device encrypts.
+adverts, AES for resolving private addresses), xiaomi-ble also pycryptodome (legacy encrypted frames), and
+`from habluetooth import ...` runs habluetooth's whole package (its scanner manager) for the one data class
+they use. Together that is about 11 MB of a gateway's memory (docs/benchmarks.md, the edge section), needed
+only when a device encrypts.
 
 While a parser library is imported, `sys.modules` holds stand-ins: for the encryption modules, objects that
 import the real library when first called or looked into and then put the real objects in place of every
@@ -19,8 +20,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from types import ModuleType
-from typing import ClassVar, Final
+from typing import ClassVar, Final, cast
 
 # The encryption names the libraries import, by module (bthome-ble and xiaomi-ble: AESCCM and InvalidTag;
 # bluetooth-data-tools' private-address resolver: Cipher, algorithms, modes; xiaomi-ble's legacy MiBeacon
@@ -54,7 +56,8 @@ class Deferred:
         self.origin = (module, name)
 
     def __call__(self, *args: object, **kwargs: object) -> object:
-        return _real(self.origin)(*args, **kwargs)
+        real = cast("Callable[..., object]", _real(self.origin))  # a class or a function, by the table above
+        return real(*args, **kwargs)
 
     def __getattr__(self, attr: str) -> object:
         return getattr(_real(self.origin), attr)

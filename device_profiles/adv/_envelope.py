@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from bleak.backends.device import BLEDevice
+
 from device_profiles.adv._deferred import service_info_class
 
 if TYPE_CHECKING:
