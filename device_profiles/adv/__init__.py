@@ -6,7 +6,8 @@ Decoders here keep no memory of their own: each takes the device's state value a
 beside the decoded readings, so the caller (the edge agent, a test, the CLI) owns and persists it.
 `ADVERTISEMENT_CODECS` is the dispatch table by the catalogue's codec name. Importing this package loads
 neither parser library: each is loaded when its first advertisement is decoded (or one of its names below is
-used), because together they cost a gateway about 16 MB of memory and a home rarely has both kinds.
+used), because together they cost a gateway about 16 MB of memory and a home rarely has both kinds; their
+encryption libraries wait for the first encrypted advertisement (`_deferred`).
 """
 
 from __future__ import annotations

@@ -6,9 +6,16 @@ import importlib
 import importlib.util
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from bleak.backends.device import BLEDevice
-from habluetooth import BluetoothServiceInfoBleak
+
+from device_profiles.adv._deferred import service_info_class
+
+if TYPE_CHECKING:
+    from habluetooth import BluetoothServiceInfoBleak
+else:  # the data class alone, not habluetooth's scanner manager (_deferred says why)
+    BluetoothServiceInfoBleak = service_info_class()
 
 # An address for decoders that do not need one (only BTHome encryption uses the address, in its nonce).
 UNKNOWN_ADDRESS = "00:00:00:00:00:00"

@@ -19,16 +19,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from bthome_ble import BTHomeBluetoothDeviceData
-from bthome_ble.const import MEAS_TYPES
-
+from device_profiles.adv._deferred import import_parser
 from device_profiles.adv._envelope import UNKNOWN_ADDRESS, service_info
 from device_profiles.adv._readings import SensorValue, base_key, observations, sensor_readings
 from device_profiles.errors import DecodeError, ReplayError
 from device_profiles.numbers import JSONValue
 from device_profiles.sig import Decoded
+
+if TYPE_CHECKING:
+    from bthome_ble import BTHomeBluetoothDeviceData
+    from bthome_ble.const import MEAS_TYPES
+else:  # cryptography only with the first encrypted advertisement (_deferred says why)
+    BTHomeBluetoothDeviceData = import_parser("bthome_ble", "parser").BTHomeBluetoothDeviceData
+    from bthome_ble.const import MEAS_TYPES
 
 SOURCE: Final = "bthome v2"
 SERVICE_UUID: Final = 0xFCD2

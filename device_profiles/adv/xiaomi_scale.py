@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal
 
-from device_profiles.adv._envelope import UNKNOWN_ADDRESS, service_info, submodule_alone
+from device_profiles.adv._deferred import import_parser
+from device_profiles.adv._envelope import UNKNOWN_ADDRESS, service_info
 from device_profiles.adv._readings import observations, sensor_readings
 from device_profiles.errors import DecodeError
 from device_profiles.numbers import JSONValue
@@ -21,7 +22,7 @@ from device_profiles.sig import Decoded
 if TYPE_CHECKING:
     from xiaomi_ble import XiaomiBluetoothDeviceData
 else:  # the parser module alone, not the package (_envelope.submodule_alone says why)
-    XiaomiBluetoothDeviceData = submodule_alone("xiaomi_ble", "parser").XiaomiBluetoothDeviceData
+    XiaomiBluetoothDeviceData = import_parser("xiaomi_ble", "parser", alone=True).XiaomiBluetoothDeviceData
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,3 +65,49 @@ def test_edge_run_becomes_the_agent_program_and_reports_a_missing_config(tmp_pat
                           timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip() == f"tryggheim: {missing}: no such config file (run `tryggheim edge enrol` first)"
+
+
+def _sealed_press(key: bytes, mac: str, counter: int) -> str:
+    """A BTHome v2 encrypted button press (battery 95 %, press), sealed as the BTHome v2 description says."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
+    info, counter_octets = 0x45, counter.to_bytes(4, "little")
+    nonce = bytes.fromhex(mac.replace(":", "")) + bytes([0xD2, 0xFC, info]) + counter_octets
+    sealed = AESCCM(key, tag_length=4).encrypt(nonce, bytes.fromhex("00070164 3A01".replace(" ", "")), None)
+    return (bytes([info]) + sealed[:-4] + counter_octets + sealed[-4:]).hex()
+
+
+def test_cryptography_and_habluetooths_manager_load_only_with_the_first_encrypted_advertisement() -> None:
+    key, mac = bytes(range(16)), "A4:C1:38:0A:0B:0C"
+    probe = (
+        "import sys\nfrom datetime import UTC, datetime\n"
+        "from device_profiles import DecodeError\n"
+        "from device_profiles.adv import ADVERTISEMENT_CODECS, Heard\n"
+        "def decode(codec, hex, key=None):\n"
+        "    c = ADVERTISEMENT_CODECS[codec]\n"
+        f"    heard = Heard(bytes.fromhex(hex), 't', datetime.now(UTC), address='{mac}', bind_key=key)\n"
+        "    return sorted(o.metric for o in c.decode(heard, c.read_state(None))[0].observations)\n"
+        "assert decode('xiaomi_miscale_v2', '0222E907010F071E05F401DC37') == ['body.impedance', 'body.weight']\n"
+        "assert decode('bthome_v2', '44002A01643A01') == ['alarm.button', 'device.battery']\n"
+        "plain = sorted(m for m in sys.modules if m.split('.')[0] in ('cryptography', 'Cryptodome', 'habluetooth'))\n"
+        "assert plain == ['habluetooth.models'], plain\n"
+        f"assert decode('bthome_v2', '{_sealed_press(key, mac, 7)}', {key!r}) == ['alarm.button', 'device.battery']\n"
+        "assert 'cryptography' in sys.modules\n"
+        # A wrong key: the real InvalidTag, raised by the real cipher, is what the libraries now catch.
+        "try:\n"
+        f"    decode('bthome_v2', '{_sealed_press(key, mac, 8)}', bytes(16))\n"
+        "except DecodeError as exc:\n"
+        "    assert 'decryption failed' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('a wrong bind key decoded')\n"
+        "from cryptography.exceptions import InvalidTag\n"
+        "assert sys.modules['bthome_ble.parser'].InvalidTag is InvalidTag\n"
+        "from device_profiles.adv.xiaomi_scale import XiaomiBluetoothDeviceData as Xiaomi\n"
+        "from Cryptodome.Cipher import AES\n"
+        "assert Xiaomi.__init__.__globals__['InvalidTag'] is InvalidTag and Xiaomi.__init__.__globals__['AES'] is AES\n"
+        "import habluetooth, bluetooth_data_tools.privacy as privacy\n"
+        "from device_profiles.adv._envelope import BluetoothServiceInfoBleak\n"
+        "assert habluetooth.BluetoothServiceInfoBleak is BluetoothServiceInfoBleak and habluetooth.BluetoothManager\n"
+        "assert len(privacy.get_cipher_for_irk(bytes(16)).encryptor().update(bytes(16))) == 16\n"
+    )
+    _loaded(probe)  # the assertions run in the fresh interpreter; a failing one fails `check=True`
