@@ -205,14 +205,17 @@ def credential(home_dir: Path) -> tuple[str, str]:
     return str(config["gateway_id"]), Path(config["credential_file"]).read_text(encoding="utf-8").strip()
 
 
-def stop_agents(agents: Agents, deadline_s: float = 8.0) -> None:
-    """SIGTERM each agent (they flush and exit 0) and wait; kill one that hangs past `deadline_s` in all."""
-    while _RELAYS:
-        _RELAYS.pop().stop()
+def stop_agents(agents: Agents, deadline_s: float = 4.0) -> None:
+    """SIGTERM each agent (they flush and exit 0) and wait; kill one that hangs past `deadline_s` in all (an agent
+    in the middle of uploading a large backlog to a loaded service may; its outbox keeps every reading across a
+    kill, and Ctrl-C must end the whole demo within 10 s). The uplink relay stops last, so an agent flushing
+    through it is not cut off."""
     for agent in agents:
         if agent.poll() is None:
             agent.terminate()
     _wait_all(agents, deadline_s, lambda agent: agent.kill())
+    while _RELAYS:
+        _RELAYS.pop().stop()
 
 
 def _wait_all(agents: Agents, deadline_s: float, late: Callable[[subprocess.Popen[bytes]], None]) -> None:
