@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 
 from cloud.db.embedded import free_port
 from common.children import record, start_time
-from tests.support.proc import env_with
+from tests.support.proc import env_with, reachable_state_dir
 from tryggheim.demo import radio
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
@@ -28,13 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def state() -> Iterator[Path]:
-    """A state directory the database and broker users can reach (pytest's own are private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="trgt-hygiene-", dir="/tmp"))
-    path.chmod(0o755)
-    try:
-        yield path / "state"
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    """A state directory the database and broker users can reach."""
+    with reachable_state_dir("trgt-hygiene-") as path:
+        yield path
 
 
 def _start(state: Path) -> tuple[subprocess.Popen[str], list[str], list[int]]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from cloud.config import CloudSettings
 from cloud.db import migrate
 from cloud.db.embedded import EmbeddedPostgres
 from cloud.db.provision import provision
-from tests.support.proc import run_cli
+from tests.support.proc import reachable_state_dir, run_cli
 from tryggheim.commands import _startup
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
@@ -31,13 +29,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
 @pytest.fixture
 def state() -> Iterator[Path]:
-    """A state directory the database user can reach (pytest's own are private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="trgt-hygiene-", dir="/tmp"))
-    path.chmod(0o755)
-    try:
-        yield path / "state"
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    """A state directory the database and broker users can reach."""
+    with reachable_state_dir("trgt-hygiene-") as path:
+        yield path
 
 
 def _earlier_version(state: Path) -> str:

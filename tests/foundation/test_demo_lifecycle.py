@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,21 +16,16 @@ import httpx
 import pytest
 
 from cloud.db.embedded import free_port
-from tests.support.proc import TRYGGHEIM, env_with, processes_mentioning, wait_for_line
+from tests.support.proc import TRYGGHEIM, env_with, processes_mentioning, reachable_state_dir, wait_for_line
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Iterator[Path]:
-    """A state directory the unprivileged database user can reach, so the data stays inside it and is
-    removed with it (pytest's own temporary directories are private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="trgt-demo-", dir="/tmp"))
-    path.chmod(0o755)
-    try:
-        yield path / "state"
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def state() -> Iterator[Path]:
+    """A state directory the database and broker users can reach."""
+    with reachable_state_dir("trgt-demo-") as path:
+        yield path
 
 
 def _start_demo(state_dir: Path, port: int, printed: list[str] | None = None) -> tuple[subprocess.Popen[str], str]:

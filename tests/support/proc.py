@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,3 +83,16 @@ def cloud_serve(database_url: str, **settings: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(30)
+
+
+@contextmanager
+def reachable_state_dir(prefix: str) -> Iterator[Path]:
+    """A state directory (not yet created) under a fresh folder in /tmp that the unprivileged database and
+    broker users can reach, so a demo's data stays inside it and is removed with it (pytest's own temporary
+    directories are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path / "state"
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

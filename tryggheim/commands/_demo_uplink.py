@@ -17,8 +17,7 @@ from typing import Annotated
 import typer
 from paho.mqtt import publish
 
-from common.i18n import translations
-from tryggheim.demo import radio
+from tryggheim.demo import console, radio
 from tryggheim.demo.uplink_relay import set_uplink, uplink_is_up
 
 
@@ -48,7 +47,7 @@ def register(app: typer.Typer) -> None:
         ] = Path(".state/demo"),
     ) -> None:
         """Cut or restore one demo home's uplink (its agent's connection to the cloud) while the demo runs."""
-        _ = translations("nb").gettext
+        _ = console.gettext  # the running demo's language (TRYGGHEIM_LANG)
         found = home_dir(state_dir, home)
         if found is None:
             homes = sorted(p.name for p in (state_dir / "edge").glob("home-*") if (p / "gateway.toml").exists())
@@ -69,7 +68,7 @@ def register(app: typer.Typer) -> None:
         ] = Path(".state/demo"),
     ) -> None:
         """Press the bedside alarm button (a Zigbee2MQTT button on the home's broker) of a running demo home."""
-        _ = translations("nb").gettext
+        _ = console.gettext  # the running demo's language (TRYGGHEIM_LANG)
         found = home_dir(state_dir, home)
         port = radio.broker_port(found) if found is not None else None
         if found is None or port is None:
