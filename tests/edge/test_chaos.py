@@ -146,7 +146,10 @@ def _run_under_chaos(
     outbox = config.parent / "outbox.db"
     agent_log = log.open("ab")
 
+    last_start = [0.0]
+
     def start_agent() -> subprocess.Popen[bytes]:
+        last_start[0] = time.time()
         return subprocess.Popen([TRYGGHEIM, "edge", "run", "--config", str(config)], env=env_with(),
                                 stdout=agent_log, stderr=subprocess.STDOUT)  # fmt: skip
 
@@ -181,6 +184,11 @@ def _run_under_chaos(
             if chaos.cloud_up_at and cursor >= EVENTS and depth == 0:
                 break
             assert elapsed < 85, f"not drained: cursor {cursor}, depth {depth}"
+            time.sleep(0.05)
+        # The drain may be the previous agent's, just before the last kill: the clean stop is asked of a running
+        # agent (its signal handlers are installed before it records its start), not of one still importing.
+        deadline = time.monotonic() + 30
+        while _started_at(outbox) < last_start[0] and time.monotonic() < deadline:
             time.sleep(0.05)
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(15) == 0  # a clean stop on SIGTERM
@@ -223,6 +231,21 @@ def _assert_stored_exactly_once(
     assert chaos.cloud_down_at < alarm["received_at"].timestamp() < chaos.cloud_up_at
     after = sorted((r["stored_at"], r["metric"]) for r in rows if r["stored_at"].timestamp() >= chaos.cloud_up_at - 1)
     assert after[0][1] == "alarm.button" and after[1][0] > after[0][0], after[:3]
+
+
+def _started_at(path: Path) -> float:
+    """When the running agent recorded its start (0 while the outbox cannot be read)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.OperationalError:
+        return 0.0
+    try:
+        row = db.execute("SELECT value FROM state WHERE key = 'agent_started_at'").fetchone()
+    except sqlite3.OperationalError:
+        return 0.0
+    finally:
+        db.close()
+    return float(row[0]) if row else 0.0
 
 
 def _counter(path: Path, name: str) -> int:
