@@ -227,12 +227,14 @@ class Outbox:
         ).fetchall()
         return [Pending(seq, bool(alarm), created, json.loads(body)) for seq, alarm, created, body in rows]
 
-    def acknowledge(self, seqs: Iterable[int]) -> int:
-        """Delete the sequences the cloud reported committed; returns how many were still here."""
-        wanted = sorted(set(seqs))
-        if not wanted:
+    def acknowledge(self, seqs: Iterable[int], carried: Mapping[int, int] | None = None) -> int:
+        """Delete the sequences the cloud reported committed; returns how many were still here. `carried` is
+        how many local attempts each alarm's upload held: an alarm with an attempt recorded since (the siren
+        answered while the upload was in flight) stays, so the cloud gets that attempt with the next copy."""
+        if not (committed := set(seqs)):
             return 0
-        with self._transaction():
+        with self._transaction():  # BEGIN IMMEDIATE: no attempt can be recorded between the look and the delete
+            wanted = sorted(committed - self._attempted_since(carried or {}))
             deleted = 0
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
@@ -345,6 +347,13 @@ class Outbox:
             self._db.execute("INSERT INTO local_alarms (seq, attempt) VALUES (?, ?)", (seq, json.dumps(attempt)))
             self._event("local_alarm_raised" if ok else "local_alarm_failed", detail)
             self._bump("local_alarms_raised" if ok else "local_alarm_failures", 1)
+
+    def _attempted_since(self, carried: Mapping[int, int]) -> set[int]:
+        """The alarms in `carried` with more local attempts recorded than their upload held."""
+        if not carried:
+            return set()
+        now = {seq: len(attempts) for seq, attempts in self.local_attempts(carried).items()}
+        return {seq for seq, sent in carried.items() if now.get(seq, 0) > sent}
 
     def local_attempts(self, seqs: Collection[int]) -> dict[int, list[dict[str, Any]]]:
         """The recorded local attempts of the readings `seqs`, oldest first, by sequence number."""

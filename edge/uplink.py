@@ -111,7 +111,7 @@ class Uplink:
             raise RetryLaterError(f"cloud unreachable: {type(exc).__name__}: {exc}") from exc
         verdict = classify(response.status_code)
         if verdict is Verdict.COMMITTED:
-            return self._committed(batch, group, response)
+            return self._committed(batch, group, response, {seq: len(local.get(seq, [])) for seq in alarms})
         self.outbox.count("upload_errors")
         if verdict is Verdict.UNAVAILABLE:
             if response.status_code == 503:
@@ -128,7 +128,8 @@ class Uplink:
         self._refused(batch, group, f"{response.status_code} {response.text[:300]}".strip())
         return 0
 
-    def _committed(self, batch: list[Pending], group: Group | None, response: httpx.Response) -> int:
+    def _committed(self, batch: list[Pending], group: Group | None, response: httpx.Response,
+                   carried: dict[int, int]) -> int:  # fmt: skip
         try:
             listed = response.json().get("committed", [])
         except (ValueError, AttributeError):
@@ -137,7 +138,7 @@ class Uplink:
             raise RetryLaterError("the answer to an upload was not the cloud's (200 without a JSON body)") from None
         sent = {p.seq for p in batch}
         committed = [seq for seq in listed if seq in sent]
-        self.outbox.acknowledge(committed)
+        self.outbox.acknowledge(committed, carried)
         self.isolation.committed(group)
         self.limit = self.config.batch_max
         return len(committed)

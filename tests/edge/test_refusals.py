@@ -342,3 +342,44 @@ def test_an_outage_quarantines_nothing_and_everything_arrives_afterwards(edge_db
     assert before_broken["cloud_unavailable"] >= 1 and "uploads_refused" not in before_broken
     assert before_broken["upload_errors"] > before_broken["cloud_unavailable"]  # connection refused counted too
     assert outbox.counters()["uploads_refused"] >= 3
+
+
+def test_an_alarm_committed_without_its_newest_local_attempt_stays_until_the_cloud_has_that_too(
+    tmp_path: Path, cloud_url: str, edge_db: TestDatabase, resident: tuple[UUID, UUID]
+) -> None:
+    """A CI run of the degraded-mode test found an alert without the gateway's local attempts: the siren
+    answered while an upload of the alarm was in flight (built before the attempt was recorded), the cloud's
+    commit of that upload deleted the alarm and its attempts, and they never left the gateway. Here the proxy
+    records the siren's answer on the gateway at that very moment."""
+    attempt = {"at": datetime.now(UTC).isoformat(), "path": "siren", "ok": True, "detail": "hall-siren answered",
+               "target": "hall-siren"}  # fmt: skip
+    raised: list[int] = []
+
+    def siren_answers_while_in_flight(reading: dict[str, Any]) -> bool:
+        if reading["metric"] == "alarm.button" and not raised:
+            Outbox(config.outbox_path).record_local_attempt(reading["seq"], attempt, "siren answered")
+            raised.append(reading["seq"])
+        return False
+
+    proxy = FaultProxy(cloud_url, siren_answers_while_in_flight)
+    config, _, button = _gateway(tmp_path, cloud_url, edge_db, resident, proxy)
+    outbox = Outbox(config.outbox_path)
+    [seq] = outbox.append([press(button)])
+
+    async def send_twice() -> list[int]:
+        async with make_client(config.cloud_url, insecure_dev=True, ca_file=None, credential=config.credential()) as client:
+            uplink = Uplink(config, outbox, client)
+            first = await uplink.send_once()
+            assert outbox.depth().alarms == 1, "acknowledged before the cloud had the siren's answer"
+            return [first, await uplink.send_once()]
+
+    proxy.start()
+    try:
+        assert asyncio.run(send_twice()) == [1, 1]  # the second is the cloud's duplicate, with the attempt
+    finally:
+        proxy.stop()
+    assert raised == [seq] and outbox.depth().alarms == 0 and proxy.committed[seq] == 2
+    with psycopg.connect(edge_db.runtime_url, row_factory=dict_row) as conn:
+        kept = conn.execute("SELECT path, ok, detail FROM local_alarm_attempts WHERE gateway_id = %s AND seq = %s",
+                            (config.gateway_id, seq)).fetchall()  # fmt: skip
+    assert kept == [{"path": "siren", "ok": True, "detail": "hall-siren answered"}]
