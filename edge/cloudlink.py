@@ -98,6 +98,10 @@ class CloudLink:
             "outbox_evictions": counters.get("evicted", 0),
             "malformed_from_sources": counters.get("malformed", 0),
             "watchdog_restarts": counters.get("watchdog_restarts", 0),
+            # The local alarm path's record (edge/local_alarm.py): a siren that stopped answering shows here
+            # before the day the uplink is down and it is needed.
+            "local_alarms_raised": counters.get("local_alarms_raised", 0),
+            "local_alarm_failures": counters.get("local_alarm_failures", 0),
             "quarantined_locally": quarantined,
             # Clamped: a reading queued while the clock was wrong must not make the heartbeat invalid.
             "quarantined_locally_oldest_s": None if oldest is None else round(max(0.0, time.time() - oldest), 1),

@@ -100,6 +100,8 @@ class GatewayHealth(BaseModel):
     outbox_evictions: int | None
     watchdog_restarts: int | None
     malformed_from_sources: int | None
+    local_alarms_raised: int | None
+    local_alarm_failures: int | None
     clock_skew_s: float | None
     clock_flagged: bool
     sequence_conflicts: int
@@ -157,6 +159,8 @@ WITH fleet AS (
            (s.report->>'outbox_evictions')::bigint AS outbox_evictions,
            (s.report->>'watchdog_restarts')::bigint AS watchdog_restarts,
            (s.report->>'malformed_from_sources')::bigint AS malformed_from_sources,
+           (s.report->>'local_alarms_raised')::bigint AS local_alarms_raised,
+           (s.report->>'local_alarm_failures')::bigint AS local_alarm_failures,
            s.clock_skew_s, g.sequence_conflicts, q.counts, q.bad::float8 / %(window)s AS garbage_rate,
            dv.lowest_battery, dv.items,
            g.revoked_at IS NULL AND (s.reported_at IS NULL
@@ -201,7 +205,8 @@ def _health(row: dict[str, Any]) -> GatewayHealth:
         revoked_at=row["revoked_at"], last_seen=row["reported_at"], heartbeat_interval_s=row["seconds"],
         software_version=row["software_version"], uptime_s=row["uptime_s"], outbox_depth=row["outbox_depth"],
         outbox_evictions=row["outbox_evictions"], watchdog_restarts=row["watchdog_restarts"],
-        malformed_from_sources=row["malformed_from_sources"], clock_skew_s=skew,
+        malformed_from_sources=row["malformed_from_sources"], local_alarms_raised=row["local_alarms_raised"],
+        local_alarm_failures=row["local_alarm_failures"], clock_skew_s=skew,
         clock_flagged=skew is not None and abs(skew) > SKEW_FLAG_S, sequence_conflicts=row["sequence_conflicts"],
         quarantined=row["counts"], garbage_per_hour=round(row["garbage_rate"], 3), lowest_battery=row["lowest_battery"],
         quarantine_overflow=row["overflow"], offline=row["is_offline"], low_battery=row["is_low_battery"],

@@ -30,6 +30,7 @@ from cloud.gateways.heartbeat import expected_interval_s
 _EXAMPLE: dict[str, Any] = {
     "software_version": "0.9.0", "uptime_s": 86400.0, "gateway_clock": "2026-12-04T08:00:00+00:00",
     "outbox_depth": 0, "outbox_evictions": 0, "watchdog_restarts": 0, "malformed_from_sources": 2,
+    "local_alarms_raised": 2, "local_alarm_failures": 1,
     "quarantined_locally": 0, "quarantined_locally_oldest_s": None,
     "devices": [{"address": "hall-door", "last_reading_at": "2026-12-04T07:58:00+00:00",
                  "battery_pct": 18.0, "battery_at": "2026-12-04T03:10:00+00:00", "rssi_dbm": None,
@@ -50,6 +51,10 @@ class StatusReport(BaseModel):
     outbox_evictions: int = Field(default=0, ge=0, le=10**12)
     watchdog_restarts: int = Field(default=0, ge=0, le=10**9)
     malformed_from_sources: int = Field(default=0, ge=0, le=10**12)
+    # Degraded mode (edge/local_alarm.py): local attempts to raise an alarm the uplink could not deliver, by
+    # outcome, since the gateway's outbox was created; None from software that does not count them.
+    local_alarms_raised: int | None = Field(default=None, ge=0, le=10**9)
+    local_alarm_failures: int | None = Field(default=None, ge=0, le=10**9)
     quarantined_locally: int = Field(default=0, ge=0, le=10**12)  # readings this cloud refused, kept on the gateway
     quarantined_locally_oldest_s: float | None = Field(default=None, ge=0, le=10**12)
     devices: list[DeviceReport] = Field(default_factory=list, max_length=device_health.MAX_DEVICES)

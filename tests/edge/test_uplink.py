@@ -153,6 +153,10 @@ def test_heartbeat_config_pull_and_device_proposal(
     config, SCALE, BUTTON = gateway(tmp_path, cloud, edge_db, edge_tenants)  # noqa: N806
     outbox = Outbox(config.outbox_path)
     outbox.append([reading(SCALE)])
+    [alarm] = outbox.append([reading(BUTTON, "alarm.button", 1)])
+    for ok in (True, False):  # what the local alarm path (edge/local_alarm.py) records for an alarm it raised
+        outbox.record_local_attempt(alarm, {"at": datetime.now(UTC).isoformat(), "path": "siren", "ok": ok,
+                                            "detail": "hall-siren", "target": "hall-siren"}, "siren")  # fmt: skip
 
     async def talk() -> tuple[bool, bool, dict[str, object], bool, bool]:
         async with make_client(config.cloud_url, insecure_dev=False, ca_file=config.ca_file,
@@ -179,5 +183,6 @@ def test_heartbeat_config_pull_and_device_proposal(
         report = status.fetchone()
         proposal = conn.execute("SELECT address, profile_id FROM device_proposals WHERE gateway_id = %s",
                                 (config.gateway_id,)).fetchall()  # fmt: skip
-    assert report is not None and report[0]["outbox_depth"] == 1
+    assert report is not None and report[0]["outbox_depth"] == 2
+    assert (report[0]["local_alarms_raised"], report[0]["local_alarm_failures"]) == (1, 1)
     assert proposal == [(STRANGER, "nonin-3230")]

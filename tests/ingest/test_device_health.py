@@ -82,3 +82,22 @@ def test_device_health_is_checked_figure_by_figure_stored_and_shown(
     assert page.status_code == 200 and "Enhetenes helse" in page.text
     row = page.text.split(f'data-device-health="{kit.scale}"')[1].split("</tr>")[0]
     assert 'class="fleet-bad">18 %' in row and "-58 dBm" in row
+
+
+def test_the_local_alarm_paths_record_goes_from_the_heartbeat_to_the_fleet_api_and_page(
+    client: TestClient, kit: Kit, tenants: Tenants
+) -> None:
+    """A siren that stopped answering should show on the fleet before the day the uplink is down."""
+    installer = {**tenants.a.auth(Role.INSTALLER), "Accept": "text/html"}
+    assert _beat(client, kit, [], local_alarms_raised=-1).status_code == 422
+    assert _beat(client, kit, [], local_alarms_raised=3, local_alarm_failures=2).status_code == 200
+    health = client.get(f"/api/v1/fleet/gateways/{kit.gateway_id}", headers=tenants.a.auth(Role.INSTALLER)).json()
+    assert (health["local_alarms_raised"], health["local_alarm_failures"]) == (3, 2)
+    page = client.get(f"/fleet/gateways/{kit.gateway_id}", headers=installer).text
+    assert page.split('id="local-alarm-path">')[1].split("</dd>")[0] == "utløst 3, feilet 2"
+    # A gateway that does not report the figures (software before them) shows nothing rather than 0.
+    assert _beat(client, kit, []).status_code == 200
+    health = client.get(f"/api/v1/fleet/gateways/{kit.gateway_id}", headers=tenants.a.auth(Role.INSTALLER)).json()
+    assert (health["local_alarms_raised"], health["local_alarm_failures"]) == (None, None)
+    page = client.get(f"/fleet/gateways/{kit.gateway_id}", headers=installer).text
+    assert page.split('id="local-alarm-path">')[1].split("</dd>")[0] == "–"
