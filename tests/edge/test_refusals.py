@@ -367,7 +367,8 @@ def test_an_alarm_committed_without_its_newest_local_attempt_stays_until_the_clo
     [seq] = outbox.append([press(button)])
 
     async def send_twice() -> list[int]:
-        async with make_client(config.cloud_url, insecure_dev=True, ca_file=None, credential=config.credential()) as client:
+        async with make_client(config.cloud_url, insecure_dev=True, ca_file=None,
+                               credential=config.credential()) as client:  # fmt: skip
             uplink = Uplink(config, outbox, client)
             first = await uplink.send_once()
             assert outbox.depth().alarms == 1, "acknowledged before the cloud had the siren's answer"
