@@ -107,11 +107,40 @@ def _stand_in(module: str, names: tuple[str, ...]) -> ModuleType:
     return stand_in
 
 
+def retry_connector() -> ModuleType:
+    """bleak-retry-connector, imported with bluetooth-adapters' `history` module in place of that whole package.
+
+    On Linux its package imports one function of bluetooth-adapters (`load_history_from_managed_objects`, used
+    to restore a scanner's discoveries, which the agent never asks for), and bluetooth-adapters' `__init__`
+    loads all it has (adapter discovery over HCI sockets with ctypes, its MAC-vendor table reader, its storage):
+    about 0.5 MB a gateway keeps. A bare package holding the real `history` module stands in while
+    bleak-retry-connector is imported, then leaves `sys.modules`, so a later `import bluetooth_adapters` runs the
+    package as usual. A version wanting more of bluetooth-adapters gets the whole package, as before."""
+    if "bleak_retry_connector" in sys.modules or "bluetooth_adapters" in sys.modules:
+        return importlib.import_module("bleak_retry_connector")
+    spec = importlib.util.find_spec("bluetooth_adapters")
+    if spec is None:  # not a dependency here (bleak-retry-connector off Linux): nothing to stand in for
+        return importlib.import_module("bleak_retry_connector")
+    bare = sys.modules["bluetooth_adapters"] = importlib.util.module_from_spec(spec)
+    try:
+        history = importlib.import_module("bluetooth_adapters.history")
+        bare.load_history_from_managed_objects = history.load_history_from_managed_objects  # type: ignore[attr-defined]
+        return importlib.import_module("bleak_retry_connector")
+    except ImportError:
+        pass
+    finally:
+        for name in [m for m in sys.modules if m == "bluetooth_adapters" or m.startswith("bluetooth_adapters.")]:
+            del sys.modules[name]
+    return importlib.import_module("bleak_retry_connector")
+
+
 def _habluetooth_models() -> ModuleType:
     """`habluetooth.models` (the service-info data classes) without running habluetooth's package; the module
-    stays in `sys.modules`, so a later `import habluetooth` shares its classes."""
+    stays in `sys.modules`, so a later `import habluetooth` shares its classes. It imports bleak-retry-connector
+    (for one constant), which comes from `retry_connector`."""
     if "habluetooth" in sys.modules:
         return importlib.import_module("habluetooth.models")
+    retry_connector()
     spec = importlib.util.find_spec("habluetooth")
     if spec is None:
         raise ModuleNotFoundError("habluetooth", name="habluetooth")
