@@ -2,9 +2,10 @@
 
 A home gateway has little memory, so the long-running process loads only what the agent uses: no command-line
 framework (typer, click, rich and pygments stay in the short-lived `tryggheim` process that execs this one, and
-the process keeps its id, so systemd's notify socket and watchdog see the same main process), no
-pydantic-settings, no YAML parser, and advertisement parsers only when a device of that kind is heard
-(docs/benchmarks.md, the edge section, has the figures). tests/edge/test_lean.py guards the list.
+the process keeps its id, so systemd's notify socket and watchdog see the same main process; argparse only for
+arguments other than the two that command passes), no pydantic-settings, no YAML parser, a source's libraries
+only when it is enabled, and advertisement parsers only when a device of that kind is heard (docs/benchmarks.md,
+the edge section, has the figures). tests/edge/test_lean.py guards the list.
 """
 
 from __future__ import annotations

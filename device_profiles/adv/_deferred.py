@@ -9,7 +9,9 @@ only when a device encrypts.
 While a parser library is imported, `sys.modules` holds stand-ins: for the encryption modules, objects that
 import the real library when first called or looked into and then put the real objects in place of every
 stand-in the libraries hold (`load_encryption`); for habluetooth, its package with only its `models` module.
-The stand-ins leave `sys.modules` afterwards, so any later import gets the real packages. Why rebinding and
+The stand-ins leave `sys.modules` afterwards, so any later import gets the real packages. bleak-retry-connector,
+which habluetooth's models and the GATT session import, comes with one module of bluetooth-adapters instead of
+that package (`retry_connector`). Why rebinding and
 not a lazy module: `from X import Y` reads Y at import, which would load a lazy module at once, and an
 `except InvalidTag:` clause reads its name when an exception passes, so the library's own global must be the
 real class by the time the real cipher can raise; constructing the cipher (the stand-in's call) is that time.
