@@ -20,7 +20,6 @@ from edge.config import GatewayConfig
 from edge.http import make_client
 from edge.outbox import Outbox
 from edge.sink import Sink
-from edge.sources.simulator import run_simulator
 from edge.uplink import Uplink
 
 if TYPE_CHECKING:
@@ -110,7 +109,9 @@ async def run_agent(config: GatewayConfig, *, stop: asyncio.Event | None = None,
         from edge.local_alarm import LocalAlarm
 
         tasks.append(asyncio.create_task(LocalAlarm(config, outbox).run(stop), name="local_alarm"))
-    if config.simulator.enabled:
+    if config.simulator.enabled:  # imported only then, as the radio sources: a real home has no simulated one
+        from edge.sources.simulator import run_simulator
+
         tasks.append(asyncio.create_task(run_simulator(config.simulator, sink, stop), name="simulator"))
     tasks += _radio_sources(config, sink, stop, radio)
     outbox.set_state("agent_started_at", str(time.time()))

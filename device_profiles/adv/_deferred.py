@@ -9,7 +9,9 @@ only when a device encrypts.
 While a parser library is imported, `sys.modules` holds stand-ins: for the encryption modules, objects that
 import the real library when first called or looked into and then put the real objects in place of every
 stand-in the libraries hold (`load_encryption`); for habluetooth, its package with only its `models` module.
-The stand-ins leave `sys.modules` afterwards, so any later import gets the real packages. Why rebinding and
+The stand-ins leave `sys.modules` afterwards, so any later import gets the real packages. bleak-retry-connector,
+which habluetooth's models and the GATT session import, comes with one module of bluetooth-adapters instead of
+that package (`retry_connector`). Why rebinding and
 not a lazy module: `from X import Y` reads Y at import, which would load a lazy module at once, and an
 `except InvalidTag:` clause reads its name when an exception passes, so the library's own global must be the
 real class by the time the real cipher can raise; constructing the cipher (the stand-in's call) is that time.
@@ -107,11 +109,40 @@ def _stand_in(module: str, names: tuple[str, ...]) -> ModuleType:
     return stand_in
 
 
+def retry_connector() -> ModuleType:
+    """bleak-retry-connector, imported with bluetooth-adapters' `history` module in place of that whole package.
+
+    On Linux its package imports one function of bluetooth-adapters (`load_history_from_managed_objects`, used
+    to restore a scanner's discoveries, which the agent never asks for), and bluetooth-adapters' `__init__`
+    loads all it has (adapter discovery over HCI sockets with ctypes, its MAC-vendor table reader, its storage):
+    about 0.5 MB a gateway keeps. A bare package holding the real `history` module stands in while
+    bleak-retry-connector is imported, then leaves `sys.modules`, so a later `import bluetooth_adapters` runs the
+    package as usual. A version wanting more of bluetooth-adapters gets the whole package, as before."""
+    if "bleak_retry_connector" in sys.modules or "bluetooth_adapters" in sys.modules:
+        return importlib.import_module("bleak_retry_connector")
+    spec = importlib.util.find_spec("bluetooth_adapters")
+    if spec is None:  # not a dependency here (bleak-retry-connector off Linux): nothing to stand in for
+        return importlib.import_module("bleak_retry_connector")
+    bare = sys.modules["bluetooth_adapters"] = importlib.util.module_from_spec(spec)
+    try:
+        history = importlib.import_module("bluetooth_adapters.history")
+        bare.load_history_from_managed_objects = history.load_history_from_managed_objects  # type: ignore[attr-defined]
+        return importlib.import_module("bleak_retry_connector")
+    except ImportError:
+        pass
+    finally:
+        for name in [m for m in sys.modules if m == "bluetooth_adapters" or m.startswith("bluetooth_adapters.")]:
+            del sys.modules[name]
+    return importlib.import_module("bleak_retry_connector")
+
+
 def _habluetooth_models() -> ModuleType:
     """`habluetooth.models` (the service-info data classes) without running habluetooth's package; the module
-    stays in `sys.modules`, so a later `import habluetooth` shares its classes."""
+    stays in `sys.modules`, so a later `import habluetooth` shares its classes. It imports bleak-retry-connector
+    (for one constant), which comes from `retry_connector`."""
     if "habluetooth" in sys.modules:
         return importlib.import_module("habluetooth.models")
+    retry_connector()
     spec = importlib.util.find_spec("habluetooth")
     if spec is None:
         raise ModuleNotFoundError("habluetooth", name="habluetooth")

@@ -17,20 +17,26 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
-from bleak_retry_connector import establish_connection
 
 from device_profiles import DEFAULT_ZONE, DecodeError, decode_characteristic
+from device_profiles.adv._deferred import retry_connector
 from device_profiles.device_catalogue import DeviceEntry
 from device_profiles.matching import uuid16
 from device_profiles.sig import control
 from edge.config import BleConfig
 from edge.sink import Sink
 from edge.sources.radio import Radio
+
+if TYPE_CHECKING:
+    from bleak_retry_connector import establish_connection
+else:  # without the rest of bluetooth-adapters (device_profiles.adv._deferred.retry_connector says why)
+    establish_connection = retry_connector().establish_connection
 
 log = logging.getLogger("tryggheim.edge.gatt")
 GLUCOSE_MEASUREMENT = 0x2A18

@@ -6,20 +6,30 @@ and deterministically: a module list is the same on every machine, a resident si
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from edge.run import DEFAULT_CONFIG, parse_options
+
 TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
 # Command-line machinery, settings and YAML parsers, the advertisement parsers and what only they pull in.
 NEVER_AT_START = {"typer", "click", "rich", "pygments", "pydantic_settings", "yaml", "bthome_ble", "xiaomi_ble",
-                  "habluetooth", "cryptography", "aiohttp", "bleak_retry_connector"}  # fmt: skip
+                  "habluetooth", "cryptography", "aiohttp", "bleak_retry_connector", "argparse"}  # fmt: skip
+# What the agent with every source never loads, even after a GATT session and both kinds of advertisement: the
+# simulated home (its source is off) and bluetooth-adapters beyond the one module bleak-retry-connector uses.
+NEVER_AT_WORK = {"device_profiles.sim", "edge.sources.simulator", "bluetooth_adapters", "aiooui"}
 
 
-def _loaded(code: str) -> list[str]:
-    """Top-level packages loaded by `code` in a fresh interpreter (which prints nothing else)."""
-    probe = code + "\nimport sys, json\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+def _loaded(code: str, *, modules: bool = False) -> list[str]:
+    """Top-level packages (every module, with `modules`) loaded by `code` in a fresh interpreter (which prints
+    nothing else)."""
+    names = "sys.modules" if modules else "{m.split('.')[0] for m in sys.modules}"
+    probe = code + f"\nimport sys, json\nprint(json.dumps(sorted({names})))\n"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     loaded: list[str] = json.loads(done.stdout.splitlines()[-1])
     return loaded
@@ -27,7 +37,8 @@ def _loaded(code: str) -> list[str]:
 
 def test_the_agent_with_every_source_imports_no_cli_yaml_or_parser_library() -> None:
     loaded = _loaded(
-        "from edge.run import without_http_cli\n"
+        "from edge.run import parse_options, without_http_cli\n"
+        "assert parse_options(['--config', '/etc/g.toml', '--log-level', 'DEBUG'])[1] == 'DEBUG'\n"
         "without_http_cli()\n"
         "import edge.agent, edge.sources.ble, edge.sources.mqtt, edge.sources.radio, edge.sources.ble_replay\n"
         "from device_profiles.device_catalogue import load_devices\n"
@@ -36,6 +47,60 @@ def test_the_agent_with_every_source_imports_no_cli_yaml_or_parser_library() -> 
     )
     assert "httpx" in loaded and "bleak" in loaded and "paho" in loaded  # the probe did load the agent's stack
     assert sorted(NEVER_AT_START & set(loaded)) == []
+
+
+def test_a_gatt_session_and_both_parsers_leave_out_the_simulator_and_the_rest_of_bluetooth_adapters() -> None:
+    loaded = _loaded(
+        "from edge.run import without_http_cli\n"
+        "without_http_cli()\n"
+        "import edge.agent, edge.sources.ble, edge.sources.mqtt, edge.sources.ble_replay, edge.sources.gatt\n"
+        "from device_profiles.adv import decode_bthome, decode_xiaomi_scale\n",
+        modules=True,
+    )
+    assert "bleak_retry_connector" in loaded and "habluetooth.models" in loaded and "bthome_ble" in loaded
+    assert [m for m in loaded if m.split(".")[0] in NEVER_AT_WORK or m.startswith(tuple(NEVER_AT_WORK))] == []
+
+
+def test_bleak_retry_connector_keeps_its_history_function_and_bluetooth_adapters_imports_whole_afterwards() -> None:
+    _loaded(
+        "import sys\n"
+        "import edge.sources.gatt as gatt\n"
+        "import bleak_retry_connector as brc\n"
+        "assert gatt.establish_connection is brc.establish_connection\n"
+        "assert brc.load_history_from_managed_objects.__module__ == 'bluetooth_adapters.history'\n"
+        "assert 'bluetooth_adapters' not in sys.modules\n"
+        "import bluetooth_adapters, habluetooth\n"
+        "assert bluetooth_adapters.get_adapters and bluetooth_adapters.get_manufacturer_from_mac\n"
+        "assert habluetooth.BluetoothManager and habluetooth.BluetoothServiceInfoBleak\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--config", "/etc/g.toml"],
+        ["--log-level", "DEBUG", "--config", "g.toml"],
+        ["--config", "a.toml", "--config", "b.toml"],
+        ["--config=a.toml", "--log-level", "WARNING"],
+        ["--conf", "a.toml"],
+        ["--config", "-1"],
+        ["--config", ""],
+    ],
+)
+def test_the_agents_options_read_as_argparse_reads_them(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--log-level", default="INFO")
+    expected = parser.parse_args(argv)
+    assert parse_options(argv) == (expected.config, expected.log_level)
+
+
+@pytest.mark.parametrize("argv", [["--config"], ["--config", "a", "--verbose"], ["--log-level", "--config", "a"]])
+def test_a_wrong_agent_option_is_refused_by_argparse_with_status_2(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse_options(argv)
+    assert exit_.value.code == 2
 
 
 def test_a_parser_library_loads_with_its_first_advertisement_and_xiaomi_without_its_cloud_client() -> None:
