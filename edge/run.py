@@ -2,14 +2,15 @@
 
 A home gateway has little memory, so the long-running process loads only what the agent uses: no command-line
 framework (typer, click, rich and pygments stay in the short-lived `tryggheim` process that execs this one, and
-the process keeps its id, so systemd's notify socket and watchdog see the same main process; argparse only for
-arguments other than the two that command passes), no pydantic-settings, no YAML parser, a source's libraries
-only when it is enabled, and advertisement parsers only when a device of that kind is heard (docs/benchmarks.md,
-the edge section, has the figures). tests/edge/test_lean.py guards the list.
+the process keeps its id, so systemd's notify socket and watchdog see the same main process), no
+pydantic-settings, no YAML parser, a source's libraries only when it is enabled, and advertisement parsers only
+when a device of that kind is heard (docs/benchmarks.md, the edge section, has the figures).
+tests/edge/test_lean.py guards the list.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
@@ -50,37 +51,19 @@ def without_http_cli() -> None:
         sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
-def parse_options(argv: list[str]) -> tuple[Path, str]:
-    """The config file and the log level. `tryggheim edge run` passes both as `--config PATH --log-level LEVEL`,
-    which is read here directly; anything else (help, `--config=PATH`, an abbreviation, an unknown option, a
-    missing value) goes to argparse, which answers exactly as it always did. argparse would otherwise stay loaded
-    (about 0.3 MB) in a process that runs for months, for two options read once."""
-    values = {"--config": str(DEFAULT_CONFIG), "--log-level": "INFO"}
-    rest = list(argv)
-    while len(rest) >= 2 and rest[0] in values and not rest[1].startswith("-"):
-        name, value, *rest = rest
-        values[name] = value
-    if not rest:
-        return Path(values["--config"]), values["--log-level"]
-    import argparse
-
+def main(argv: list[str] | None = None) -> None:
+    """Parse the two options, read the configuration and run the agent until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(prog="tryggheim edge run", description="Run the gateway agent.")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="The gateway's TOML config file.")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    return args.config, args.log_level
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Parse the two options, read the configuration and run the agent until SIGTERM or SIGINT."""
-    config, log_level = parse_options(sys.argv[1:] if argv is None else argv)
     without_http_cli()
     from common.logs import configure_logging
     from edge.agent import run_agent
     from edge.http import InsecureURLError
 
-    configure_logging(log_level)
-    settings = read_config(config)
+    configure_logging(args.log_level)
+    settings = read_config(args.config)
     try:
         asyncio.run(run_agent(settings))
     except InsecureURLError as exc:

@@ -6,20 +6,15 @@ and deterministically: a module list is the same on every machine, a resident si
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from edge.run import DEFAULT_CONFIG, parse_options
-
 TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
 # Command-line machinery, settings and YAML parsers, the advertisement parsers and what only they pull in.
 NEVER_AT_START = {"typer", "click", "rich", "pygments", "pydantic_settings", "yaml", "bthome_ble", "xiaomi_ble",
-                  "habluetooth", "cryptography", "aiohttp", "bleak_retry_connector", "argparse"}  # fmt: skip
+                  "habluetooth", "cryptography", "aiohttp", "bleak_retry_connector"}  # fmt: skip
 # What the agent with every source never loads, even after a GATT session and both kinds of advertisement: the
 # simulated home (its source is off) and bluetooth-adapters beyond the one module bleak-retry-connector uses.
 NEVER_AT_WORK = {"device_profiles.sim", "edge.sources.simulator", "bluetooth_adapters", "aiooui"}
@@ -37,8 +32,7 @@ def _loaded(code: str, *, modules: bool = False) -> list[str]:
 
 def test_the_agent_with_every_source_imports_no_cli_yaml_or_parser_library() -> None:
     loaded = _loaded(
-        "from edge.run import parse_options, without_http_cli\n"
-        "assert parse_options(['--config', '/etc/g.toml', '--log-level', 'DEBUG'])[1] == 'DEBUG'\n"
+        "from edge.run import without_http_cli\n"
         "without_http_cli()\n"
         "import edge.agent, edge.sources.ble, edge.sources.mqtt, edge.sources.radio, edge.sources.ble_replay\n"
         "from device_profiles.device_catalogue import load_devices\n"
@@ -73,34 +67,6 @@ def test_bleak_retry_connector_keeps_its_history_function_and_bluetooth_adapters
         "assert bluetooth_adapters.get_adapters and bluetooth_adapters.get_manufacturer_from_mac\n"
         "assert habluetooth.BluetoothManager and habluetooth.BluetoothServiceInfoBleak\n"
     )
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        [],
-        ["--config", "/etc/g.toml"],
-        ["--log-level", "DEBUG", "--config", "g.toml"],
-        ["--config", "a.toml", "--config", "b.toml"],
-        ["--config=a.toml", "--log-level", "WARNING"],
-        ["--conf", "a.toml"],
-        ["--config", "-1"],
-        ["--config", ""],
-    ],
-)
-def test_the_agents_options_read_as_argparse_reads_them(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    parser.add_argument("--log-level", default="INFO")
-    expected = parser.parse_args(argv)
-    assert parse_options(argv) == (expected.config, expected.log_level)
-
-
-@pytest.mark.parametrize("argv", [["--config"], ["--config", "a", "--verbose"], ["--log-level", "--config", "a"]])
-def test_a_wrong_agent_option_is_refused_by_argparse_with_status_2(argv: list[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        parse_options(argv)
-    assert exit_.value.code == 2
 
 
 def test_a_parser_library_loads_with_its_first_advertisement_and_xiaomi_without_its_cloud_client() -> None:
