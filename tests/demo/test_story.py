@@ -142,3 +142,21 @@ def test_a_port_already_taken_is_one_clear_line(tmp_path: Path) -> None:
     assert done.returncode == 2, done
     assert done.stderr.strip() == f"tryggheim: port {port} er opptatt; sett TRYGGHEIM_PORT til en ledig port", done
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_an_unreadable_password_file_is_one_clear_line_and_is_left_as_it_was(tmp_path: Path) -> None:
+    """The accounts in the demo's database have the file's passwords: new ones would sign nobody in."""
+    state = tmp_path / "state"
+    state.mkdir()
+    garbled = state / "demo-accounts.json"
+    garbled.write_text('{"demo.sykepleier": "abc')
+    env = env_with(TRYGGHEIM_STATE_DIR=str(state), TRYGGHEIM_PORT=str(free_port()))
+    done = subprocess.run([TRYGGHEIM, "demo"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"tryggheim: demoens passord kan ikke leses ({garbled}: ") and "--state-dir" in line, line
+    assert "Traceback" not in done.stdout + done.stderr
+    assert garbled.read_text() == '{"demo.sykepleier": "abc'
+    garbled.write_text('["not", "a", "mapping"]')
+    done = subprocess.run([TRYGGHEIM, "demo"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "not an object of user names and passwords" in done.stderr, done

@@ -77,6 +77,7 @@ def demo(
         return
     from cloud.db.embedded import free_port
     from tryggheim.demo import run as demo_run
+    from tryggheim.demo import seed as demo_seed
 
     console.choose_language(lang)
     os.environ.pop("TRYGGHEIM_DATABASE_URL", None)
@@ -85,6 +86,11 @@ def demo(
         settings = settings.model_copy(update={"escalation_minute_s": FAST_MINUTE_S})
     if not _port_free(settings.host, settings.port):
         fail(console.gettext("port {port} is taken; set TRYGGHEIM_PORT to a free port").format(port=settings.port))
+    try:
+        demo_seed.stored_passwords(state_dir)
+    except demo_seed.AccountsFileError as exc:
+        fail(console.gettext("the demo's passwords cannot be read ({error}); put the file back as it was, or "
+                             "start with an empty --state-dir").format(error=exc))  # fmt: skip
     options = demo_run.Options(state_dir, FAST_SPEED if fast else speed, exit_when_ready, timeout)
     with console.LogFile(state_dir):
         status = _run(demo_run.Run(options, settings))

@@ -37,12 +37,33 @@ ACCOUNTS = (
     ("demo.admin", "Administrator Demo", Role.MUNICIPALITY_ADMIN),
     ("demo.revisor", "Revisor Demo", Role.AUDITOR),  # reads the audit log (/audit)
 )
+ACCOUNTS_FILE = "demo-accounts.json"  # the demo accounts' passwords, made once per state directory (0600)
 DEMO_ACTOR = audit.Actor.system("demo")  # who the demo's teams and accounts were created by, in the audit log
 
 
+class AccountsFileError(Exception):
+    """The state directory's account file cannot be read; the message says which file and why."""
+
+
+def stored_passwords(state_dir: Path) -> dict[str, str]:
+    """The passwords an earlier run made ({} for a new state directory). The accounts in the database have these
+    passwords, so an unreadable file is refused (`AccountsFileError`) and left as it is: new passwords would not
+    sign anyone in."""
+    path = state_dir / ACCOUNTS_FILE
+    if not path.exists():
+        return {}
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AccountsFileError(f"{path}: {exc}") from exc
+    if not isinstance(stored, dict) or not all(isinstance(v, str) for v in stored.values()):
+        raise AccountsFileError(f"{path}: not an object of user names and passwords")
+    return stored
+
+
 def _passwords(state_dir: Path) -> dict[str, str]:
-    path = state_dir / "demo-accounts.json"
-    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    path = state_dir / ACCOUNTS_FILE
+    stored = stored_passwords(state_dir)
     missing = [username for username, _, _ in (*ACCOUNTS, *CITIZENS) if username not in stored]
     if missing:
         stored |= {username: secrets.token_urlsafe(12) for username in missing}
