@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge import health
 from edge import quarantine as local_quarantine
 from edge.quarantine import Quarantined
 
@@ -41,6 +42,9 @@ def read_status(outbox_path: Path) -> dict[str, Any]:
         # An outbox last opened by an agent older than the local quarantine has no such table yet.
         has_quarantine = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'quarantine'").fetchone()
         quarantined = local_quarantine.rows(db) if has_quarantine else []
+        has_health = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'device_health'").fetchone()
+        healths = [h for h in health.rows(db, 500) if h.battery_pct is not None or h.decode_errors
+                   or h.connection_errors] if has_health else []  # fmt: skip
     finally:
         db.close()
     last_upload = state.get("last_upload_at")
@@ -63,11 +67,30 @@ def read_status(outbox_path: Path) -> dict[str, Any]:
         "errors": {k: v for k, v in counters.items() if k.endswith(_ERROR_COUNTERS)},
         "devices": [{"address": a, "metric": m, "value": v, "at": _when(at)} for a, m, v, at in devices],
         "quarantined": [_quarantined(q) for q in quarantined],
+        # Battery and error counts per device (edge/health.py), as the heartbeat sends them; the signal is the
+        # running agent's alone.
+        "device_health": [_health(h) for h in healths],
         "local_alarms_raised": counters.get("local_alarms_raised", 0),
         "local_alarm_failures": counters.get("local_alarm_failures", 0),
         "local_alarm": [{"at": _when(at), "kind": kind, "detail": detail} for at, kind, detail in local],
         "recent_events": [{"at": _when(at), "kind": kind, "detail": detail} for at, kind, detail in events],
     }
+
+
+def _health(h: health.DeviceHealth) -> dict[str, Any]:
+    return {
+        "address": h.address,
+        "battery_pct": h.battery_pct,
+        "battery_at": _when(h.battery_at),
+        "decode_errors": h.decode_errors,
+        "connection_errors": h.connection_errors,
+    }
+
+
+def _health_line(h: dict[str, Any]) -> str:
+    battery = "-" if h["battery_pct"] is None else f"{h['battery_pct']:g} % at {h['battery_at']}"
+    return (f"  {h['address']}: battery {battery}, decode errors {h['decode_errors']}, "
+            f"connection errors {h['connection_errors']}")  # fmt: skip
 
 
 def _quarantined(q: Quarantined) -> dict[str, Any]:
@@ -99,6 +122,9 @@ def render(status: dict[str, Any]) -> str:
         "devices:" if status["devices"] else "devices: none seen yet",
     ]
     lines += [f"  {d['address']}: {d['metric']} = {d['value']} at {d['at']}" for d in status["devices"]]
+    if status["device_health"]:
+        lines.append("device health (errors since the outbox was made):")
+    lines += [_health_line(h) for h in status["device_health"]]
     held = status["quarantined"]
     lines.append(f"quarantined on the gateway: {len(held)}" + (
         " (the cloud refused them; `tryggheim edge quarantine retry|discard`)" if held else ""))  # fmt: skip

@@ -75,6 +75,11 @@ def test_battery_and_link_quality_reach_the_heartbeat(source: MqttSource, tmp_pa
         DOOR, 64.0, 87, None)  # fmt: skip
     assert (report["decode_errors"], report["connection_errors"]) == (0, 1)
     assert report["last_reading_at"] is not None and report["signal_at"] is not None
+    # What the installer sees on the gateway (`tryggheim edge status`), from the same outbox file.
+    from edge.status import read_status, render
+
+    shown = render(read_status(tmp_path / "outbox.db"))
+    assert f"  {DOOR}: battery 64 % at " in shown and ", decode errors 0, connection errors 1" in shown, shown
 
 
 def test_a_delivery_is_remembered_for_the_outbox_age_bound(tmp_path: Path) -> None:
