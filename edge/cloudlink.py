@@ -98,10 +98,7 @@ class CloudLink:
             "outbox_evictions": counters.get("evicted", 0),
             "malformed_from_sources": counters.get("malformed", 0),
             "watchdog_restarts": counters.get("watchdog_restarts", 0),
-            # The local alarm path's record (edge/local_alarm.py): a siren that stopped answering shows here
-            # before the day the uplink is down and it is needed.
-            "local_alarms_raised": counters.get("local_alarms_raised", 0),
-            "local_alarm_failures": counters.get("local_alarm_failures", 0),
+            **self._local_alarm_record(counters),
             "quarantined_locally": quarantined,
             # Clamped: a reading queued while the clock was wrong must not make the heartbeat invalid.
             "quarantined_locally_oldest_s": None if oldest is None else round(max(0.0, time.time() - oldest), 1),
@@ -117,6 +114,14 @@ class CloudLink:
             reply = response.json()
         self.outbox.set_state("last_heartbeat_at", str(time.time()))
         return reply
+
+    def _local_alarm_record(self, counters: dict[str, int]) -> dict[str, int | None]:
+        """The local alarm path's attempts by outcome (edge/local_alarm.py), so a siren that stopped answering
+        shows in the fleet view before the day the uplink is down; None for a home without the path."""
+        raised, failed = counters.get("local_alarms_raised", 0), counters.get("local_alarm_failures", 0)
+        if not (self.config.local_alarm.enabled or raised or failed):
+            return {"local_alarms_raised": None, "local_alarm_failures": None}
+        return {"local_alarms_raised": raised, "local_alarm_failures": failed}
 
     def device_reports(self, limit: int = 500) -> list[dict[str, object]]:
         """Each device's health for the heartbeat, by address: from the outbox (last reading, battery, error

@@ -153,16 +153,20 @@ def test_heartbeat_config_pull_and_device_proposal(
     config, SCALE, BUTTON = gateway(tmp_path, cloud, edge_db, edge_tenants)  # noqa: N806
     outbox = Outbox(config.outbox_path)
     outbox.append([reading(SCALE)])
-    [alarm] = outbox.append([reading(BUTTON, "alarm.button", 1)])
-    for ok in (True, False):  # what the local alarm path (edge/local_alarm.py) records for an alarm it raised
-        outbox.record_local_attempt(alarm, {"at": datetime.now(UTC).isoformat(), "path": "siren", "ok": ok,
-                                            "detail": "hall-siren", "target": "hall-siren"}, "siren")  # fmt: skip
 
     async def talk() -> tuple[bool, bool, dict[str, object], bool, bool]:
         async with make_client(config.cloud_url, insecure_dev=False, ca_file=config.ca_file,
                                credential=config.credential()) as client:  # fmt: skip
             link = CloudLink(config, outbox, client)
             changed, unchanged = await link.pull_config(), await link.pull_config()
+            await link.report_status()
+            # A home without the local alarm path reports none; once it has raised an alarm, the record goes.
+            assert (_report()["local_alarms_raised"], _report()["local_alarm_failures"]) == (None, None)
+            [alarm] = outbox.append([reading(BUTTON, "alarm.button", 1)])
+            for ok in (True, False):  # what edge/local_alarm.py records for an alarm it raised
+                attempt = {"at": datetime.now(UTC).isoformat(), "path": "siren", "ok": ok, "detail": "hall-siren",
+                           "target": "hall-siren"}  # fmt: skip
+                outbox.record_local_attempt(alarm, attempt, "siren")
             reply = await link.report_status()
             return (
                 changed,
@@ -171,6 +175,11 @@ def test_heartbeat_config_pull_and_device_proposal(
                 await link.propose(STRANGER, "nonin-3230"),
                 await link.propose(STRANGER, "nonin-3230"),
             )
+
+    def _report() -> dict[str, object]:
+        with psycopg.connect(edge_db.runtime_url) as conn:
+            row = conn.execute("SELECT report FROM gateway_status WHERE gateway_id = %s", (config.gateway_id,))
+            return dict(row.fetchone()[0])  # type: ignore[index]
 
     changed, unchanged, reply, proposed, again = asyncio.run(talk())
     assert (changed, unchanged, proposed, again) == (True, False, True, False)
