@@ -83,7 +83,9 @@ $(TIMESCALEDB_DIR)/.built:
 	  tar xzf $(abspath $(TIMESCALEDB_TARBALL)); \
 	else \
 	  echo "downloading TimescaleDB $(TIMESCALEDB_VERSION) from $(TIMESCALEDB_URL)"; \
-	  curl -fsSL --retry 3 -o release.tar.gz $(TIMESCALEDB_URL); tar xzf release.tar.gz; rm release.tar.gz; fi; \
+	  curl -fsSL --retry 3 -o release.tar.gz $(TIMESCALEDB_URL) || { echo "no copy of the TimescaleDB \
+	$(TIMESCALEDB_VERSION) release beside the checkout ($(abspath ..)/*/vendor/) and the download failed: set \
+	TIMESCALEDB_TARBALL to the release's tar.gz"; exit 1; }; tar xzf release.tar.gz; rm release.tar.gz; fi; \
 	tree=$$(cd timescaledb-$(TIMESCALEDB_VERSION) && { find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; \
 	  find . -type l -printf '%p -> %l\n' | LC_ALL=C sort; } | sha256sum | cut -d' ' -f1); \
 	[ "$$tree" = "$(TIMESCALEDB_TREE_SHA256)" ] || { echo "TimescaleDB source tree digest $$tree is not the release's"; exit 1; }
