@@ -84,6 +84,13 @@ async def attach(conn: AsyncConnection[Any], alert_id: int, event_class: str) ->
     await observe_ingest(conn, alert_id)
 
 
+async def alarm_repeated(conn: AsyncConnection[Any], alert_id: int) -> None:
+    """The alarm was raised again while its alert is open (another press): the live screens fetch it at once,
+    so the response centre sees the new press. The chain is not started again: its steps already sent are not
+    sent twice (docs/detection.md, "Safety alarms", says what that leaves open)."""
+    await push(conn, "repeated", alert_id)
+
+
 async def evidence_added(conn: AsyncConnection[Any], alert_id: int) -> None:
     """Another rule's trigger joined the open worsening episode: its chain goes on as it is (an episode is
     escalated once), and the live screens fetch its new words."""

@@ -88,3 +88,5 @@ async def apply(
             await escalation.severity_raised(conn, alert_id, event_class(protocol, t.rule, t.alert_class))
         elif t.event is Event.EVIDENCE_ADDED:
             await escalation.evidence_added(conn, alert_id)
+        elif t.event is Event.REPEATED and t.notify and event_class(protocol, t.rule, t.alert_class) == "alarm":
+            await escalation.alarm_repeated(conn, alert_id)

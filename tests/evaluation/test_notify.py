@@ -3,9 +3,12 @@ worker's poll is set to a minute, so only the notification can explain the speed
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,6 +17,7 @@ from cloud.app import create_app
 from cloud.config import CloudSettings
 from cloud.db.pool import make_pool
 from cloud.evaluation.runner import EvaluationRunner
+from cloud.notify.in_app import WORKLIST_CHANNEL
 from tests.evaluation.conftest import new_patient
 from tests.support.db import rows
 from tests.support.kits import batch, enrol_kit, reading
@@ -66,3 +70,34 @@ def test_an_alarm_press_is_evaluated_within_a_second_by_notify(
     assert listed.status_code == 200
     alert = next(a for a in listed.json()["open"] if a["rule"] == "wf.alarm_button")
     assert alert["explanation"]["parameters"]["source"] == "rule-alarm"
+
+
+def test_a_second_press_on_the_open_alarm_reaches_the_live_screens_at_once(
+    live_client: TestClient, eval_db: TestDatabase, tenants: Tenants
+) -> None:
+    """A press while the alarm is still open is counted on it; the response centre's screen must show it at once
+    (it fetches again on a live event), not at the next reload."""
+    url = eval_db.runtime_url
+    kit = enrol_kit(live_client, url, tenants.a.municipality_id, new_patient(url, tenants))
+    _settled(live_client, url)
+    first = reading(1, kit.button, metric="alarm.button", value=1, unit="1",
+                    measured_at=datetime.now(UTC) - timedelta(minutes=2))  # fmt: skip
+    assert live_client.post("/api/v1/ingest", json=batch(kit, [first]), headers=kit.auth).status_code == 200
+    deadline = time.monotonic() + 5
+    while not (opened := rows(url, "SELECT id FROM alerts WHERE patient_id = %s AND rule = 'wf.alarm_button'",
+                              kit.patient_id)):  # fmt: skip
+        assert time.monotonic() < deadline, "the first press opened no alarm"
+        time.sleep(0.02)
+    [(alert_id,)] = opened
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {WORKLIST_CHANNEL}")
+        again = reading(2, kit.button, metric="alarm.button", value=1, unit="1")
+        assert live_client.post("/api/v1/ingest", json=batch(kit, [again]), headers=kit.auth).status_code == 200
+        seen = []
+        for notice in listener.notifies(timeout=3):
+            seen.append(json.loads(notice.payload))
+            if seen[-1]["event"] == "repeated":
+                break
+    assert [(e["event"], e["alert_id"], e["state"]) for e in seen if e["event"] == "repeated"] == [
+        ("repeated", alert_id, "triggered")], seen  # fmt: skip
+    assert rows(url, "SELECT repeats FROM alerts WHERE id = %s", alert_id) == [(1,)]

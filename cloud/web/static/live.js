@@ -15,7 +15,7 @@
   }, true);
 
   const EVENTS = ["opened", "severity_changed", "notified", "escalated", "acknowledged", "snoozed", "resolved",
-    "commented", "outcome", "evidence_added"];
+    "commented", "outcome", "evidence_added", "repeated"];
 
   window.TryggheimLive = {
     follow(url, onChange) {
