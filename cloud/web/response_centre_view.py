@@ -42,6 +42,7 @@ class AlarmView:
 
     alarm: SafetyAlarm
     received: str
+    last_pressed: str
     since_ms: int
     waited: str
     taken: str
@@ -88,6 +89,7 @@ def alarm_view(alarm: SafetyAlarm, now: datetime, language: str) -> AlarmView:
     return AlarmView(
         alarm=alarm,
         received=seconds_clock(alarm.received_at, language),
+        last_pressed=seconds_clock(alarm.last_pressed_at, language),
         since_ms=int(alarm.received_at.timestamp() * 1000),
         waited=stopwatch((now - alarm.received_at).total_seconds()),
         taken=seconds_clock(alarm.taken_at, language),

@@ -42,6 +42,7 @@ SAFETY: Final = (
 _SCOPE = "p.municipality_id = %(town)s AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[]))"
 _ALARMS = (
     "SELECT a.id, a.patient_id, a.rule, a.severity, a.state, a.explanation, a.opened_at, a.acknowledged_at, "  # noqa: S608
+    "a.repeats, a.last_input_at, "
     "a.acknowledged_by, a.resolved_at, a.resolution, p.display_name, p.phone AS patient_phone, h.address, "
     "h.access_notes, h.phone AS home_phone, o.outcome, o.at AS outcome_at, o.recorded_by AS outcome_by "
     "FROM alerts a JOIN patients p ON p.id = a.patient_id LEFT JOIN homes h ON h.id = p.home_id "
@@ -61,6 +62,9 @@ class SafetyAlarm(AlertSummary):
     """One safety alarm as the response centre acts on it, with the next of kin in call order; times in UTC."""
 
     received_at: datetime
+    # Raised again while open (another press): how often, and the newest (cloud/evaluation: the `repeated` event).
+    pressed_again: int
+    last_pressed_at: datetime | None
     taken_at: datetime | None
     taken_by: str | None
     taken_after_s: float | None
@@ -102,6 +106,8 @@ def _alarm(
     return SafetyAlarm(
         **summary_fields(row, text),
         received_at=row["opened_at"],
+        pressed_again=row["repeats"],
+        last_pressed_at=row["last_input_at"] if row["repeats"] else None,
         taken_at=taken,
         taken_by=people.get(row["acknowledged_by"]),
         taken_after_s=None if taken is None else (taken - row["opened_at"]).total_seconds(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -15,10 +16,11 @@ from playwright.sync_api import Browser, Page
 
 from cloud.access.roles import Role
 from tests.support.db import named_rows
+from tests.support.kits import reading
 from tests.support.services import TestDatabase
 from tests.support.tenants import PASSWORD, Tenants
 from tests.web.browser import SIZES, Watch, beside_the_browser, chromium, serious_violations
-from tests.web.helpers import alerting_patient, equipped_patient, raise_alerts
+from tests.web.helpers import alerting_patient, equipped_patient, ingest, raise_alerts
 
 pytestmark = pytest.mark.slow
 TIMEOUT_MS = 15_000
@@ -108,6 +110,27 @@ def test_a_new_alert_appears_live_and_the_nurse_handles_it_with_the_keyboard(
     stored = named_rows(web_db.runtime_url, "SELECT a.state, a.acknowledged_by, o.outcome FROM alerts a "
                         "JOIN alert_outcomes o ON o.alert_id = a.id WHERE a.id = %s", found.episode)  # fmt: skip
     assert stored == [{"state": "resolved", "acknowledged_by": tenants.a.staff[Role.NURSE], "outcome": "done"}]
+    assert watch.refused == [] and watch.errors == []
+
+
+def test_the_response_centre_hears_a_new_alarm_and_each_press_again_without_a_reload(
+    browser: Browser, server: str, http: httpx.Client, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    page = _page(browser, server)
+    watch = Watch(page)
+    page.goto("/response-centre")
+    _sign_in(page, tenants.a.usernames[Role.RESPONSE_CENTRE])
+    page.wait_for_selector("html[data-live=ready]")
+    page.evaluate("window.notReloaded = true")
+    patient, kit = beside_the_browser(equipped_patient, http, web_db.runtime_url, tenants.a, "Per Igjen")
+    found = beside_the_browser(raise_alerts, http, web_db.runtime_url, patient, kit)
+    page.wait_for_selector("#alarm-announcer:has-text('Per Igjen')", state="attached")
+    again = reading(100, kit.button, "alarm.button", 1, "1", measured_at=datetime.now(UTC))
+    beside_the_browser(ingest, http, kit, [again])
+    page.wait_for_selector(f"#alarm-{found.button}[data-pressed-again='1']")
+    page.wait_for_selector("#alarm-announcer:has-text('Utløst igjen')", state="attached")
+    assert "Per Igjen" in (page.locator("#alarm-announcer").text_content() or "")
+    assert page.evaluate("window.notReloaded") is True
     assert watch.refused == [] and watch.errors == []
 
 

@@ -6,11 +6,14 @@ without the session's token, another municipality's alarm, a role that is not th
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
 from tests.support.db import named_rows
+from tests.support.kits import reading
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenant, Tenants, build_tenant
 from tests.web.helpers import (
@@ -22,6 +25,7 @@ from tests.web.helpers import (
     Alerting,
     alarm_patient,
     csrf_of,
+    ingest,
     sign_in,
     transitions,
     visible_text,
@@ -72,6 +76,24 @@ def test_the_screen_shows_safety_alarms_only_with_what_the_operator_needs(
     # The newest alarm nobody has taken has the focus when the screen opens: Enter takes it.
     first = re.search(r'<button[^>]*id="take-(\d+)"[^>]*autofocus', app.get(SCREEN, headers=HTML).text)
     assert first and int(first.group(1)) >= found.button
+
+
+def test_a_second_press_on_an_open_alarm_is_shown_and_announced_on_the_screen(
+    app: TestClient, web_db: TestDatabase, tenants: Tenants
+) -> None:
+    found, _csrf = _on_duty(app, tenants.a, web_db.runtime_url, "Per Trykker")
+    before = _alarm(app.get(SCREEN, headers=HTML).text, found.button)
+    assert 'data-pressed-again="0"' in before and "Utløst igjen" not in visible_text(before.split("</dl>")[0])
+    ingest(app, found.kit, [reading(100, found.kit.button, "alarm.button", 1, "1", measured_at=datetime.now(UTC))])
+    deadline = time.monotonic() + 10
+    while named_rows(web_db.runtime_url, "SELECT repeats FROM alerts WHERE id = %s", found.button)[0]["repeats"] < 1:
+        assert time.monotonic() < deadline, "the second press was not counted on the open alarm"
+        time.sleep(0.05)
+    after = _alarm(app.get(SCREEN, headers=HTML).text, found.button)
+    assert 'data-pressed-again="1"' in after and 'data-announce-again="Utløst igjen: Trygghetsalarm utløst' in after
+    assert re.search(r"Utløst igjen 1 gang, sist kl\. \d\d:\d\d:\d\d", visible_text(after)), visible_text(after)
+    english = _alarm(app.get(SCREEN, headers={**HTML, "Accept-Language": "en"}).text, found.button)
+    assert re.search(r"Raised again 1 time, last at \d\d:\d\d:\d\d", visible_text(english))
 
 
 def test_taking_an_alarm_and_recording_its_outcome_go_through_the_triage_actions(

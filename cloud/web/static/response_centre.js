@@ -8,12 +8,14 @@
 // Live (live.js): any change in the worklist's event stream fetches the list again through htmx. A note being written
 // is carried over into the new list, and the focus (with the caret) goes back to the same field or button,
 // so a refresh never costs the operator their place. A new alarm is announced once, at once (role=alert), in
-// the words the server put on it.
+// the words the server put on it; so is each time an open alarm is raised again (another press: its count
+// of data-pressed-again went up since the last list).
 (function () {
   "use strict";
 
   const announced = new Set();
   const pending = new Set();
+  const pressedAgain = new Map(); // alarm id -> how many repeats the operator has been told of
   let serverNow = 0;
   let madeAt = 0;
   let refreshTimer = null;
@@ -98,6 +100,13 @@
       }
     });
     pending.clear();
+    document.querySelectorAll("#alarms .alarm").forEach((alarm) => {
+      const times = Number(alarm.dataset.pressedAgain || 0);
+      if (times > (pressedAgain.get(alarm.dataset.alarmId) ?? times)) {
+        texts.push(alarm.dataset.announceAgain);
+      }
+      pressedAgain.set(alarm.dataset.alarmId, times);
+    });
     if (texts.length) {
       document.getElementById("alarm-announcer").textContent = texts.join(" ");
     }
@@ -116,7 +125,10 @@
     if (!list()) {
       return;
     }
-    document.querySelectorAll("#alarms .alarm").forEach((alarm) => announced.add(alarm.dataset.alarmId));
+    document.querySelectorAll("#alarms .alarm").forEach((alarm) => {
+      announced.add(alarm.dataset.alarmId);
+      pressedAgain.set(alarm.dataset.alarmId, Number(alarm.dataset.pressedAgain || 0));
+    });
     sync();
     tick();
     window.setInterval(tick, 250);
