@@ -1,161 +1,243 @@
 """The gateway's configuration: a TOML file written by `tryggheim edge enrol`, overridable by environment
 variables (TRYGGHEIM_EDGE_*) for systemd drop-ins and tests. The credential itself lives in its own 0600
-file; the config only names it."""
+file; the config only names it.
+
+The sections are plain dataclasses, so the long-running agent holds its configuration without importing pydantic
+(about 10 MB resident on a small gateway): pydantic validates them in `config_from`, which the agent runs in a
+short-lived child process (edge/run.py). Bounds are `annotated_types` markers and descriptions are attribute
+docstrings, both of which pydantic reads; every section refuses a key it does not know, so a misspelt setting
+stops the start with its name instead of being ignored."""
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Ge, Gt, Le, MaxLen
 
 from edge.environment import with_environment
 
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
-class ScenarioConfig(BaseModel):
+
+_FORBID = {"extra": "forbid"}  # pydantic's setting for every section (module docstring)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScenarioConfig:
     """A scripted change in the simulated person from `start` (ISO) over `days` days (device_profiles.sim.scenarios):
     fluid retention (`weight_gain`, `kg_per_day`), moved vital signs (`vital_shift`: `pulse`, `spo2`, `systolic`)."""
 
+    __pydantic_config__ = _FORBID
+
     kind: Literal["weight_gain", "vital_shift"]
     start: str
-    days: float = Field(default=3.0, gt=0)
+    days: Annotated[float, Gt(0)] = 3.0
     kg_per_day: float = 0.0
     pulse: float = 0.0
     spo2: float = 0.0
     systolic: float = 0.0
 
 
-class SimulatorConfig(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulatorConfig:
     """The simulator source: a seeded virtual home whose clock runs `speed` times faster than real time."""
+
+    __pydantic_config__ = _FORBID
 
     enabled: bool = False
     seed: int = 1
-    start: str | None = Field(default=None, description="ISO time the simulated home starts; default: now")
-    live_from: str | None = Field(
-        default=None,
-        description="ISO time the clock runs at `speed` from; events before it are played at once (a history)",
-    )
-    scenarios: list[ScenarioConfig] = Field(default_factory=list, description="Scripted changes in the person")
-    speed: float = Field(default=1.0, gt=0)
-    limit: int | None = Field(default=None, ge=0, description="Stop after this many events")
-    alarm_presses: list[str] = Field(default_factory=list, description="ISO times of scripted button presses")
-    garbage_at: list[str] = Field(default_factory=list, description="ISO times the scale sends unreadable bytes")
+    start: str | None = None
+    """ISO time the simulated home starts; default: now"""
+    live_from: str | None = None
+    """ISO time the clock runs at `speed` from; events before it are played at once (a history)"""
+    scenarios: tuple[ScenarioConfig, ...] = ()
+    """Scripted changes in the person"""
+    speed: Annotated[float, Gt(0)] = 1.0
+    limit: Annotated[int, Ge(0)] | None = None
+    """Stop after this many events"""
+    alarm_presses: tuple[str, ...] = ()
+    """ISO times of scripted button presses"""
+    garbage_at: tuple[str, ...] = ()
+    """ISO times the scale sends unreadable bytes"""
 
 
-class BleConfig(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BleConfig:
     """The BLE source: passive scanning, GATT sessions with health devices, the scanner watchdog."""
 
+    __pydantic_config__ = _FORBID
+
     enabled: bool = False
-    replay_script: Path | None = Field(
-        default=None, description="Replay scripted devices instead of a radio (tests and demo only)"
-    )
-    adapter: str | None = Field(default=None, description="BlueZ adapter, e.g. hci0; default: the system's")
-    watchdog_s: float = Field(default=300.0, gt=0, description="Restart scanning after this long without adverts")
-    backoff_base_s: float = Field(default=2.0, gt=0)
-    backoff_max_s: float = Field(default=120.0, gt=0)
-    connect_cooldown_s: float = Field(default=60.0, ge=0, description="Pause between sessions with one device")
-    idle_s: float = Field(default=3.0, gt=0, description="End a session after this long without a measurement")
-    session_timeout_s: float = Field(default=60.0, gt=0)
-    connect_attempts: int = Field(default=3, ge=1)
-    bind_keys: dict[str, str] = Field(default_factory=dict, description="BTHome bind keys (hex) by address")
+    replay_script: Path | None = None
+    """Replay scripted devices instead of a radio (tests and demo only)"""
+    adapter: str | None = None
+    """BlueZ adapter, e.g. hci0; default: the system's"""
+    watchdog_s: Annotated[float, Gt(0)] = 300.0
+    """Restart scanning after this long without adverts"""
+    backoff_base_s: Annotated[float, Gt(0)] = 2.0
+    backoff_max_s: Annotated[float, Gt(0)] = 120.0
+    connect_cooldown_s: Annotated[float, Ge(0)] = 60.0
+    """Pause between sessions with one device"""
+    idle_s: Annotated[float, Gt(0)] = 3.0
+    """End a session after this long without a measurement"""
+    session_timeout_s: Annotated[float, Gt(0)] = 60.0
+    connect_attempts: Annotated[int, Ge(1)] = 3
+    bind_keys: Mapping[str, str] = field(default_factory=dict)
+    """BTHome bind keys (hex) by address"""
 
 
-class MqttConfig(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MqttConfig:
     """The MQTT source: the gateway's local broker (Mosquitto), persistent session, QoS 1."""
+
+    __pydantic_config__ = _FORBID
 
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    client_id: str | None = Field(default=None, description="Default: tryggheim-<gateway id>")
-    session_expiry_s: int = Field(default=7 * 86400, ge=0, description="How long the broker keeps the session")
-    keepalive_s: int = Field(default=30, ge=5)
-    reconnect_max_s: int = Field(default=60, ge=1)
-    resubscribe_s: float = Field(default=5.0, gt=0, description="How often assignments are re-read")
+    port: Annotated[int, Ge(1), Le(65535)] = 1883
+    client_id: str | None = None
+    """Default: tryggheim-<gateway id>"""
+    session_expiry_s: Annotated[int, Ge(0)] = 7 * 86400
+    """How long the broker keeps the session"""
+    keepalive_s: Annotated[int, Ge(5)] = 30
+    reconnect_max_s: Annotated[int, Ge(1)] = 60
+    resubscribe_s: Annotated[float, Gt(0)] = 5.0
+    """How often assignments are re-read"""
 
 
-class SmsRouteConfig(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmsRouteConfig:
     """The local alarm's SMS: a generic HTTP SMS gateway (JSON POST of the number, the text and a reference,
     the request shape of the cloud's SMS channel), reached over the routes in `base_urls`, tried in order."""
 
-    base_urls: list[str] = Field(
-        default_factory=list,
-        description="The SMS gateway's base URL per route, in the order to try (e.g. through the cellular "
-        "interface second); empty: no SMS",
+    __pydantic_config__ = _FORBID
+
+    base_urls: tuple[str, ...] = ()
+    """The SMS gateway's base URL per route, in the order to try (e.g. through the cellular interface second);
+    empty: no SMS"""
+    path: str = "/sms"
+    """The send endpoint under each base URL"""
+    recipients: tuple[str, ...] = ()
+    """Numbers to text (E.164), e.g. the home care night team's phone"""
+    credential_file: Path | None = None
+    """Token sent as Authorization: Bearer"""
+    text: Annotated[str, MaxLen(306)] = (
+        "Trygghetsalarm {time}: skyen svarer ikke, alarmen er varslet lokalt i boligen. Ring brukeren."
     )
-    path: str = Field(default="/sms", description="The send endpoint under each base URL")
-    recipients: list[str] = Field(default_factory=list, description="Numbers to text (E.164), e.g. the home "
-                                  "care night team's phone")  # fmt: skip
-    credential_file: Path | None = Field(default=None, description="Token sent as Authorization: Bearer")
-    text: str = Field(
-        default="Trygghetsalarm {time}: skyen svarer ikke, alarmen er varslet lokalt i boligen. Ring brukeren.",
-        max_length=306,
-        description="The message; {time} becomes the press time (Europe/Oslo). Never a name or a value.",
-    )
-    timeout_s: float = Field(default=10.0, gt=0)
+    """The message; {time} becomes the press time (Europe/Oslo). Never a name or a value."""
+    timeout_s: Annotated[float, Gt(0)] = 10.0
 
 
-class LocalAlarmConfig(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalAlarmConfig:
     """Degraded mode: raise an alarm-class reading locally when the uplink has not delivered it within
     `alarm_overdue_s` (edge/local_alarm.py)."""
 
+    __pydantic_config__ = _FORBID
+
     enabled: bool = False
-    broker_host: str = Field(default="127.0.0.1", description="The local broker Zigbee2MQTT listens on")
-    broker_port: int = Field(default=1883, ge=1, le=65535)
-    base_topic: str = Field(default="zigbee2mqtt", description="Zigbee2MQTT's base topic")
-    sirens: list[str] = Field(default_factory=list, description="Zigbee2MQTT friendly names of sirens")
-    lights: list[str] = Field(default_factory=list, description="Zigbee2MQTT friendly names of lights to turn on")
-    siren_duration_s: int = Field(default=300, ge=1, le=1800, description="How long a siren sounds")
-    answer_s: float = Field(default=5.0, gt=0, description="How long to wait for Zigbee2MQTT's answer")
-    retry_s: float = Field(default=30.0, gt=0, description="Pause before a failed siren, light or SMS is retried")
-    max_attempts: int = Field(default=10, ge=1, le=50, description="Attempts per siren, light or SMS route set")
-    sms: SmsRouteConfig = Field(default_factory=SmsRouteConfig)
+    broker_host: str = "127.0.0.1"
+    """The local broker Zigbee2MQTT listens on"""
+    broker_port: Annotated[int, Ge(1), Le(65535)] = 1883
+    base_topic: str = "zigbee2mqtt"
+    """Zigbee2MQTT's base topic"""
+    sirens: tuple[str, ...] = ()
+    """Zigbee2MQTT friendly names of sirens"""
+    lights: tuple[str, ...] = ()
+    """Zigbee2MQTT friendly names of lights to turn on"""
+    siren_duration_s: Annotated[int, Ge(1), Le(1800)] = 300
+    """How long a siren sounds"""
+    answer_s: Annotated[float, Gt(0)] = 5.0
+    """How long to wait for Zigbee2MQTT's answer"""
+    retry_s: Annotated[float, Gt(0)] = 30.0
+    """Pause before a failed siren, light or SMS is retried"""
+    max_attempts: Annotated[int, Ge(1), Le(50)] = 10
+    """Attempts per siren, light or SMS route set"""
+    sms: SmsRouteConfig = field(default_factory=SmsRouteConfig)
 
 
-class GatewayConfig(BaseModel):
-    """Everything the agent reads at start-up; the environment (TRYGGHEIM_EDGE_*) overrides the values given."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayConfig:
+    """Everything the agent reads at start-up (`config_from` validates it; the environment overrides the file)."""
 
-    model_config = ConfigDict(extra="forbid")
+    __pydantic_config__ = _FORBID
 
     cloud_url: str
     gateway_id: str
     credential_file: Path
     outbox_path: Path
-    insecure_dev: bool = Field(default=False, description="Allow http:// (development only)")
-    ca_file: Path | None = Field(default=None, description="Extra CA bundle to trust (private PKI, tests)")
-    batch_max: int = Field(default=500, ge=1, le=5000)
-    batch_age_s: float = Field(default=5.0, gt=0)
-    backoff_base_s: float = Field(default=1.0, gt=0)
-    backoff_max_s: float = Field(default=300.0, gt=0)
-    refusals_to_quarantine: int = Field(
-        default=3, ge=1, le=100,
-        description="Quarantine a reading on the gateway after the cloud refused it alone this many times, each "
-        "time after committing other readings (edge/isolation.py)",
-    )  # fmt: skip
-    request_timeout_s: float = Field(default=30.0, gt=0)
-    heartbeat_s: float | None = Field(default=None, gt=0, description="Override the cloud's heartbeat interval")
-    outbox_max_mb: float = Field(default=200.0, gt=0)
-    outbox_max_age_days: float = Field(default=30.0, gt=0)
-    alarm_overdue_s: float = Field(default=60.0, gt=0)
-    alarm_retry_s: float = Field(
-        default=30.0, gt=0,
-        description="While an alarm-class reading waits, retry the uplink at least this often (social-alarm "
-        "practice: every 30-60 s), whatever the backoff has grown to",
-    )  # fmt: skip
-    malformed_forward_interval_s: float = Field(default=600.0, ge=0)
-    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
-    ble: BleConfig = Field(default_factory=BleConfig)
-    mqtt: MqttConfig = Field(default_factory=MqttConfig)
-    local_alarm: LocalAlarmConfig = Field(default_factory=LocalAlarmConfig)
-
-    def __init__(self, **values: Any) -> None:
-        # The environment wins over the file (passed as values), so an operator can override one field.
-        super().__init__(**with_environment(values, type(self), os.environ))
+    insecure_dev: bool = False
+    """Allow http:// (development only)"""
+    ca_file: Path | None = None
+    """Extra CA bundle to trust (private PKI, tests)"""
+    batch_max: Annotated[int, Ge(1), Le(5000)] = 500
+    batch_age_s: Annotated[float, Gt(0)] = 5.0
+    backoff_base_s: Annotated[float, Gt(0)] = 1.0
+    backoff_max_s: Annotated[float, Gt(0)] = 300.0
+    refusals_to_quarantine: Annotated[int, Ge(1), Le(100)] = 3
+    """Quarantine a reading on the gateway after the cloud refused it alone this many times, each time after
+    committing other readings (edge/isolation.py)"""
+    request_timeout_s: Annotated[float, Gt(0)] = 30.0
+    heartbeat_s: Annotated[float, Gt(0)] | None = None
+    """Override the cloud's heartbeat interval"""
+    outbox_max_mb: Annotated[float, Gt(0)] = 200.0
+    outbox_max_age_days: Annotated[float, Gt(0)] = 30.0
+    alarm_overdue_s: Annotated[float, Gt(0)] = 60.0
+    alarm_retry_s: Annotated[float, Gt(0)] = 30.0
+    """While an alarm-class reading waits, retry the uplink at least this often (social-alarm practice: every
+    30-60 s), whatever the backoff has grown to"""
+    malformed_forward_interval_s: Annotated[float, Ge(0)] = 600.0
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    ble: BleConfig = field(default_factory=BleConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    local_alarm: LocalAlarmConfig = field(default_factory=LocalAlarmConfig)
 
     def credential(self) -> str:
         """The bearer credential from its file."""
         return self.credential_file.read_text(encoding="utf-8").strip()
+
+
+@cache
+def _adapter() -> TypeAdapter[GatewayConfig]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(GatewayConfig)
+
+
+def config_from(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """The validated configuration from a file's `values`, overlaid with the TRYGGHEIM_EDGE_* variables of
+    `environ` (default: this process's), which win so an operator can override one field; raises
+    `pydantic.ValidationError` naming the field that is wrong."""
+    merged = with_environment(dict(values), GatewayConfig, os.environ if environ is None else environ)
+    return _adapter().validate_python(merged)
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message names the file and the first problem in it."""
+
+
+def read_config(path: Path) -> GatewayConfig:
+    """`load_config`, its failures as one `ConfigError` line each (what `tryggheim` prints before exit status 2)."""
+    from pydantic import ValidationError
+
+    try:
+        return load_config(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file (run `tryggheim edge enrol` first)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not TOML: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        # pydantic words a key a dataclass does not have as a call's argument; the installer wrote a setting.
+        message = "unknown setting" if first["type"] == "unexpected_keyword_argument" else first["msg"]
+        raise ConfigError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {message}") from exc
 
 
 def load_config(path: Path) -> GatewayConfig:
@@ -173,7 +255,7 @@ def load_config(path: Path) -> GatewayConfig:
     token = sms.get("credential_file") if isinstance(sms, dict) else None
     if isinstance(sms, dict) and isinstance(token, str) and not Path(token).is_absolute():
         sms["credential_file"] = str(path.parent / token)
-    return GatewayConfig(**data)
+    return config_from(data)
 
 
 def toml_text(values: dict[str, Any]) -> str:

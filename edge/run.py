@@ -2,9 +2,10 @@
 
 A home gateway has little memory, so the long-running process loads only what the agent uses: no command-line
 framework (typer, click, rich and pygments stay in the short-lived `tryggheim` process that execs this one, and
-the process keeps its id, so systemd's notify socket and watchdog see the same main process), no
-pydantic-settings, no YAML parser, a source's libraries only when it is enabled, and advertisement parsers only
-when a device of that kind is heard (docs/benchmarks.md, the edge section, has the figures).
+the process keeps its id, so systemd's notify socket and watchdog see the same main process), no pydantic (the
+configuration and catalogues are validated in a short-lived child: edge/validated.py), no YAML parser, a
+source's libraries only when it is enabled, and advertisement parsers only when a device of that kind is heard
+(docs/benchmarks.md, the edge section, has the figures).
 tests/edge/test_lean.py guards the list.
 """
 
@@ -14,10 +15,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
-
-if TYPE_CHECKING:
-    from edge.config import GatewayConfig
+from typing import NoReturn
 
 DEFAULT_CONFIG = Path("/etc/tryggheim/gateway.toml")
 
@@ -26,21 +24,6 @@ def fail(message: str) -> NoReturn:
     """One line on stderr and exit status 2, as the `tryggheim` command reports a configuration error."""
     print(f"tryggheim: {message}", file=sys.stderr)  # noqa: T201
     raise SystemExit(2)
-
-
-def read_config(path: Path) -> GatewayConfig:
-    """The gateway's configuration, or exit 2 naming the file and the first problem in it."""
-    from pydantic import ValidationError
-
-    from edge.config import load_config
-
-    try:
-        return load_config(path)
-    except FileNotFoundError:
-        fail(f"{path}: no such config file (run `tryggheim edge enrol` first)")
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
 
 
 def without_http_cli() -> None:
@@ -57,13 +40,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="The gateway's TOML config file.")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    # Validation runs in a child forked before anything else loads (edge/validated.py), while this process
+    # imports the agent.
+    from edge.config import ConfigError
+    from edge.validated import start
+
+    pending = start(args.config)
     without_http_cli()
     from common.logs import configure_logging
     from edge.agent import run_agent
     from edge.http import InsecureURLError
 
     configure_logging(args.log_level)
-    settings = read_config(args.config)
+    try:
+        settings = pending.result().config
+    except ConfigError as exc:
+        fail(str(exc))
     try:
         asyncio.run(run_agent(settings))
     except InsecureURLError as exc:

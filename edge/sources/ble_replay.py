@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +36,6 @@ from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakError
-from pydantic import BaseModel, ConfigDict, Field
 
 from device_profiles.sig import control
 
@@ -46,18 +47,16 @@ def uuid128(uuid16: str | int) -> str:
     return _BASE.format(uuid16 if isinstance(uuid16, int) else int(uuid16, 16))
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Frame(_Model):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frame:
     """One advertisement payload: service data by 16-bit UUID (hex text), due `at_s` after the world starts."""
 
     at_s: float = 0.0
-    service_data: dict[str, str]
+    service_data: Mapping[str, str]
 
 
-class Record(_Model):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
     """One stored measurement a GATT device sends on `characteristic` (hex payload), due `at_s`."""
 
     at_s: float = 0.0
@@ -65,28 +64,61 @@ class Record(_Model):
     data: str
 
 
-class ReplayDevice(_Model):
-    """A scripted device."""
+@dataclass(slots=True, kw_only=True)
+class ReplayDevice:
+    """A scripted device; a test may add records while the world runs."""
 
     address: str
     name: str | None = None
-    service_uuids: list[str] = Field(default_factory=list)
-    manufacturer_data: dict[int, str] = Field(default_factory=dict)
-    rssi: int = Field(default=-60, le=0, description="Signal strength the scanner reports")
-    interval_s: float = Field(default=0.2, gt=0)
-    repeat: int = Field(default=3, ge=1, description="How often each frame is advertised")
-    frames: list[Frame] = Field(default_factory=list)
-    gatt: dict[str, list[str]] = Field(default_factory=dict, description="service -> characteristics")
-    records: list[Record] = Field(default_factory=list)
-    glucose_records: list[str] = Field(default_factory=list, description="0x2A18 payloads served by RACP")
+    service_uuids: list[str] = field(default_factory=list)
+    manufacturer_data: Mapping[int, str] = field(default_factory=dict)
+    rssi: int = -60
+    """Signal strength the scanner reports"""
+    interval_s: float = 0.2
+    repeat: int = 3
+    """How often each frame is advertised"""
+    frames: list[Frame] = field(default_factory=list)
+    gatt: Mapping[str, list[str]] = field(default_factory=dict)
+    """service -> characteristics"""
+    records: list[Record] = field(default_factory=list)
+    glucose_records: list[str] = field(default_factory=list)
+    """0x2A18 payloads served by RACP"""
     advertise: Literal["pending", "always"] = "pending"
     requires_pairing: bool = False
 
+    def __post_init__(self) -> None:
+        if self.rssi > 0 or self.interval_s <= 0 or self.repeat < 1:
+            raise ValueError(f"{self.address}: rssi <= 0, interval_s > 0 and repeat >= 1 are required")
+        if self.advertise not in ("pending", "always"):
+            raise ValueError(f"{self.address}: advertise is pending or always, not {self.advertise!r}")
 
-class ReplayScript(_Model):
-    """The devices of one replay world."""
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> ReplayDevice:
+        """A device from its JSON form (`ReplayScript.to_json`); an unknown key raises TypeError naming it."""
+        return cls(**{
+            **entry,
+            "manufacturer_data": {int(key): value for key, value in entry.get("manufacturer_data", {}).items()},
+            "frames": [Frame(**frame) for frame in entry.get("frames", ())],
+            "records": [Record(**record) for record in entry.get("records", ())],
+        })  # fmt: skip
+
+
+@dataclass(slots=True, kw_only=True)
+class ReplayScript:
+    """The devices of one replay world; a test script, so it is read with the standard library alone (the agent
+    that replays it is measured as a gateway with a radio would be)."""
 
     devices: list[ReplayDevice]
+
+    def to_json(self, indent: int | None = None) -> str:
+        """The script as the JSON `ReplayWorld.from_file` reads."""
+        return json.dumps(dataclasses.asdict(self), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> ReplayScript:
+        """The script from its JSON text."""
+        document = json.loads(text)
+        return cls(devices=[ReplayDevice.from_json(entry) for entry in document["devices"]])
 
 
 class _DeviceState:
@@ -114,7 +146,7 @@ class ReplayWorld:
     @classmethod
     def from_file(cls, path: Path) -> ReplayWorld:
         """A world from a JSON script; its journal is written next to it (`<script>.journal.jsonl`)."""
-        script = ReplayScript.model_validate_json(path.read_text(encoding="utf-8"))
+        script = ReplayScript.from_json(path.read_text(encoding="utf-8"))
         return cls(script, journal=path.with_suffix(".journal.jsonl"))
 
     def record(self, kind: str, **details: Any) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -36,7 +37,7 @@ def enrolled(tmp_path: Path, cloud: tuple[str, Path], db: TestDatabase, tenants:
     register_devices(db.runtime_url, UUID(gateway_id), tenants.a.patients["nord"], devices)
     config = load_config(tmp_path / "gateway.toml")
     fast = {"batch_age_s": 0.2, "backoff_base_s": 0.05, "heartbeat_s": 0.5}
-    return config.model_copy(update={**fast, **overrides})
+    return replace(config, **{**fast, **overrides})
 
 
 async def run_until(config: GatewayConfig, done: Callable[[], Awaitable[bool]], *, radio: Radio | None = None,

@@ -5,6 +5,7 @@ TLS and PostgreSQL. Payloads from tests/edge/ble_vectors.py (written from the sp
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -65,9 +66,8 @@ def test_health_devices_through_the_replay_backend_arrive_in_the_cloud(
     devices = {bp: "and-ua-651ble", meter: "roche-accu-chek-guide", button: "shelly-blu-button1",
                scale: "xiaomi-mi-body-composition-scale-2"}  # fmt: skip
     config = enrolled(tmp_path, cloud, edge_db, edge_tenants, devices)
-    config = config.model_copy(update={"ble": config.ble.model_copy(update={
-        "enabled": True, "connect_cooldown_s": 0.3, "idle_s": 0.4, "watchdog_s": 30.0,
-        "bind_keys": {button: v.BIND_KEY.hex()}})})  # fmt: skip
+    config = replace(config, ble=replace(config.ble, enabled=True, connect_cooldown_s=0.3, idle_s=0.4,
+                                         watchdog_s=30.0, bind_keys={button: v.BIND_KEY.hex()}))  # fmt: skip
     world = _health_world(bp, meter, button, scale)
     started = datetime.now(UTC)
 
@@ -142,8 +142,8 @@ def test_scanner_watchdog_and_adapter_errors_restart_scanning_and_show_in_status
 ) -> None:
     button = address()
     config = enrolled(tmp_path, cloud, edge_db, edge_tenants, {button: "shelly-blu-button1"})
-    config = config.model_copy(update={"ble": config.ble.model_copy(update={
-        "enabled": True, "watchdog_s": 0.6, "backoff_base_s": 0.05, "backoff_max_s": 0.2})})  # fmt: skip
+    config = replace(config, ble=replace(config.ble, enabled=True, watchdog_s=0.6, backoff_base_s=0.05,
+                                         backoff_max_s=0.2))  # fmt: skip
     plain = bytes.fromhex("4000010164")  # BTHome v2 plain: packet id 1, battery 100 %
     world = ReplayWorld(
         ReplayScript(

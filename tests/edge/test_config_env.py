@@ -29,7 +29,7 @@ def test_environment_wins_over_the_file_field_by_field(tmp_path: Path, monkeypat
     assert config.batch_max == 7 and config.mqtt.port == 1884
     assert config.ble.enabled is True and config.ble.adapter == "hci1"  # the file's other ble value is kept
     assert config.ble.bind_keys == {"AA:BB:CC:DD:EE:FF": "00112233445566778899aabbccddeeff"}
-    assert config.simulator.alarm_presses == ["2026-12-04T08:00:00+00:00"]
+    assert config.simulator.alarm_presses == ("2026-12-04T08:00:00+00:00",)
     assert config.outbox_path == tmp_path / "outbox.db"
 
 

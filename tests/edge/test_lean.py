@@ -12,12 +12,25 @@ import sys
 from pathlib import Path
 
 TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
-# Command-line machinery, settings and YAML parsers, the advertisement parsers and what only they pull in.
+# Command-line machinery, settings and YAML parsers, the advertisement parsers and what only they pull in;
+# and pydantic: the agent holds the configuration and catalogues a forked child validated (edge/validated.py).
 NEVER_AT_START = {"typer", "click", "rich", "pygments", "pydantic_settings", "yaml", "bthome_ble", "xiaomi_ble",
-                  "habluetooth", "cryptography", "aiohttp", "bleak_retry_connector"}  # fmt: skip
+                  "habluetooth", "cryptography", "aiohttp", "bleak_retry_connector", "pydantic",
+                  "pydantic_core"}  # fmt: skip
 # What the agent with every source never loads, even after a GATT session and both kinds of advertisement: the
 # simulated home (its source is off) and bluetooth-adapters beyond the one module bleak-retry-connector uses.
-NEVER_AT_WORK = {"device_profiles.sim", "edge.sources.simulator", "bluetooth_adapters", "aiooui"}
+NEVER_AT_WORK = {"device_profiles.sim", "edge.sources.simulator", "bluetooth_adapters", "aiooui", "pydantic",
+                 "pydantic_core"}  # fmt: skip
+# How the agent starts (edge/run.py): the configuration and catalogues validated in a forked child, adopted here.
+VALIDATED_START = (
+    "from pathlib import Path\n"
+    "from edge.config import toml_text\n"
+    "from edge.validated import start\n"
+    "config = Path({folder!r}) / 'gateway.toml'\n"
+    "config.write_text(toml_text({{'cloud_url': 'http://127.0.0.1:9', 'gateway_id': 'g', 'credential_file': 'c',\n"
+    "                              'outbox_path': 'o.db', 'insecure_dev': True}}))\n"
+    "pending = start(config)\n"
+)
 
 
 def _loaded(code: str, *, modules: bool = False) -> list[str]:
@@ -30,21 +43,27 @@ def _loaded(code: str, *, modules: bool = False) -> list[str]:
     return loaded
 
 
-def test_the_agent_with_every_source_imports_no_cli_yaml_or_parser_library() -> None:
+def test_the_agent_with_every_source_imports_no_cli_yaml_parser_library_or_pydantic(tmp_path: Path) -> None:
     loaded = _loaded(
-        "from edge.run import without_http_cli\n"
+        VALIDATED_START.format(folder=str(tmp_path)) + "from edge.run import without_http_cli\n"
         "without_http_cli()\n"
         "import edge.agent, edge.sources.ble, edge.sources.mqtt, edge.sources.radio, edge.sources.ble_replay\n"
         "from device_profiles.device_catalogue import load_devices\n"
+        "from device_profiles.metrics import load_catalogue\n"
         "from device_profiles.adv import ADVERTISEMENT_CODECS\n"
-        "load_devices()\n"
+        "validated = pending.result()\n"
+        "assert load_devices() is validated.devices and load_catalogue() is validated.metrics\n"
+        "assert validated.config.gateway_id == 'g' and 'alarm.button' in load_catalogue().alarm_metrics\n"
     )
     assert "httpx" in loaded and "bleak" in loaded and "paho" in loaded  # the probe did load the agent's stack
     assert sorted(NEVER_AT_START & set(loaded)) == []
 
 
-def test_a_gatt_session_and_both_parsers_leave_out_the_simulator_and_the_rest_of_bluetooth_adapters() -> None:
+def test_a_gatt_session_and_both_parsers_leave_out_the_simulator_and_the_rest_of_bluetooth_adapters(
+    tmp_path: Path,
+) -> None:
     loaded = _loaded(
+        VALIDATED_START.format(folder=str(tmp_path)) + "pending.result()\n"
         "from edge.run import without_http_cli\n"
         "without_http_cli()\n"
         "import edge.agent, edge.sources.ble, edge.sources.mqtt, edge.sources.ble_replay, edge.sources.gatt\n"

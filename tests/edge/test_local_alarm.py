@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.db.embedded import free_port
 from device_profiles import Observation
-from edge.config import GatewayConfig
+from edge.config import GatewayConfig, config_from
 from edge.local_alarm import LocalAlarm
 from edge.outbox import Outbox
 from edge.status import read_status, render
@@ -35,12 +35,12 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 def _config(tmp_path: Path, broker: Mosquitto, **local: Any) -> GatewayConfig:
     (tmp_path / "credential").write_text("unused")
-    return GatewayConfig(
-        cloud_url="http://127.0.0.1:9", gateway_id=str(uuid.uuid4()), credential_file=tmp_path / "credential",
-        outbox_path=tmp_path / "outbox.db", insecure_dev=True, alarm_overdue_s=0.3,
-        local_alarm={"enabled": True, "broker_host": broker.host, "broker_port": broker.port, "answer_s": 0.5,
-                     "retry_s": 0.2, **local},
-    )  # fmt: skip
+    return config_from({
+        "cloud_url": "http://127.0.0.1:9", "gateway_id": str(uuid.uuid4()), "credential_file": tmp_path / "credential",
+        "outbox_path": tmp_path / "outbox.db", "insecure_dev": True, "alarm_overdue_s": 0.3,
+        "local_alarm": {"enabled": True, "broker_host": broker.host, "broker_port": broker.port, "answer_s": 0.5,
+                        "retry_s": 0.2, **local},
+    })  # fmt: skip
 
 
 def _press(outbox: Outbox) -> int:

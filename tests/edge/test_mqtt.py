@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import paho.mqtt.publish as publish
@@ -66,8 +67,8 @@ def test_zigbee2mqtt_messages_published_while_the_agent_is_down_arrive_once_and_
     config = enrolled(tmp_path, cloud, edge_db, edge_tenants,
                       {door: "aqara-door-window-mccgq11lm", motion: "aqara-motion-rtcgq11lm"},
                       malformed_forward_interval_s=0.0)  # fmt: skip
-    config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={
-        "enabled": True, "host": broker.host, "port": broker.port, "resubscribe_s": 0.3})})  # fmt: skip
+    config = replace(config, mqtt=replace(config.mqtt, enabled=True, host=broker.host, port=broker.port,
+                                          resubscribe_s=0.3))  # fmt: skip
 
     def metrics() -> list[tuple[str, str, float]]:
         return [(r["address"], r["metric"], float(r["value"])) for r in observations(edge_db, config.gateway_id)]

@@ -77,7 +77,7 @@ def test_a_sigkill_between_commit_and_ack_stores_one_reading_and_the_fleet_shows
                       {door: "aqara-door-window-mccgq11lm", button: "shelly-blu-button1"})  # fmt: skip
     script = ReplayScript(devices=[ReplayDevice(address=button, name="SBBT-002C", rssi=-67, repeat=1000,
                                                 frames=[Frame(service_data={"fcd2": BUTTON_BATTERY_22})])])  # fmt: skip
-    (tmp_path / "replay.json").write_text(script.model_dump_json(), encoding="utf-8")
+    (tmp_path / "replay.json").write_text(script.to_json(), encoding="utf-8")
     toml = tmp_path / "gateway.toml"
     toml.write_text(toml.read_text() + "batch_age_s = 0.2\nheartbeat_s = 0.5\n"
                     f'[mqtt]\nenabled = true\nhost = "{broker.host}"\nport = {broker.port}\nresubscribe_s = 0.3\n'

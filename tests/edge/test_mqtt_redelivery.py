@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import MqttConfig
+from edge.config import MqttConfig, config_from
 from edge.outbox import Delivery, Outbox
 from edge.sink import Sink
 from edge.sources.mqtt import MqttSource, _Message
@@ -61,10 +61,9 @@ def test_a_new_session_forgets_the_deliveries_and_garbage_counts_once(source: Mq
 
 def test_battery_and_link_quality_reach_the_heartbeat(source: MqttSource, tmp_path: Path) -> None:
     from edge.cloudlink import CloudLink
-    from edge.config import GatewayConfig
 
-    config = GatewayConfig(gateway_id="gw-1", cloud_url="http://127.0.0.1:9", credential_file=tmp_path / "c",
-                           outbox_path=tmp_path / "outbox.db")  # fmt: skip
+    config = config_from({"gateway_id": "gw-1", "cloud_url": "http://127.0.0.1:9", "credential_file": tmp_path / "c",
+                          "outbox_path": tmp_path / "outbox.db"})  # fmt: skip
     cloud = CloudLink(config, source.sink.outbox, None)  # type: ignore[arg-type] - no request is made
     source.sink.cloud = cloud
     assert source._handle(_message({"contact": True, "battery": 120, "linkquality": 300}, 1))  # both out of range

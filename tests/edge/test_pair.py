@@ -35,7 +35,7 @@ def test_pair_lists_catalogue_devices_bonds_the_chosen_one_and_proposes_it(
         ReplayDevice(address=stranger, name="Heart strap", service_uuids=["180d"], advertise="always",
                      gatt={"180d": ["2a37"]}),  # heart rate: not in the catalogue
     ])  # fmt: skip
-    (tmp_path / "world.json").write_text(script.model_dump_json())
+    (tmp_path / "world.json").write_text(script.to_json())
     with (tmp_path / "gateway.toml").open("a") as handle:
         handle.write('\n[ble]\nreplay_script = "world.json"\n')
 

@@ -15,6 +15,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -70,10 +71,10 @@ def _gateway(tmp_path: Path, url: str, db: TestDatabase, resident: tuple[UUID, U
     municipality, patient = resident
     gateway_id = enrol(url, new_code(db.runtime_url, municipality), tmp_path / "gateway.toml", insecure_dev=True)
     register_devices(db.runtime_url, UUID(gateway_id), patient, {scale: "and-uc-352ble", button: "shelly-blu-button1"})
-    config = load_config(tmp_path / "gateway.toml").model_copy(update={
-        "cloud_url": proxy.url, "batch_max": 50, "batch_age_s": 0.05, "backoff_base_s": 0.05, "backoff_max_s": 0.4,
-        "heartbeat_s": 0.2, "refusals_to_quarantine": 3,
-    })  # fmt: skip
+    config = replace(load_config(tmp_path / "gateway.toml"),
+        cloud_url=proxy.url, batch_max=50, batch_age_s=0.05, backoff_base_s=0.05, backoff_max_s=0.4,
+        heartbeat_s=0.2, refusals_to_quarantine=3,
+    )  # fmt: skip
     return config, scale, button
 
 

@@ -12,7 +12,7 @@ import pytest
 from device_profiles import DecodeError
 from device_profiles.sim import HomeSimulator
 from device_profiles.sim.scenarios import WeightGain
-from edge.config import SimulatorConfig
+from edge.config import ScenarioConfig, SimulatorConfig
 from edge.outbox import Outbox
 from edge.sink import Sink
 from edge.sources.simulator import CURSOR, build_simulator, decode, run_simulator
@@ -48,8 +48,8 @@ def test_scenarios_weight_gain_alarm_press_and_garbage() -> None:
     weights = [e.observations[0].value for e in _days(gain, 20) if e.device.role == "scale"]
     assert float(weights[-1]) - float(weights[5]) > 2.5  # 3.5 kg over the seven days, well above the noise
     press_at = START + timedelta(days=1, hours=3, minutes=7)
-    config = SimulatorConfig(seed=3, alarm_presses=[press_at.isoformat()], garbage_at=[(press_at + timedelta(
-        minutes=1)).isoformat()])  # fmt: skip
+    config = SimulatorConfig(seed=3, alarm_presses=(press_at.isoformat(),), garbage_at=((press_at + timedelta(
+        minutes=1)).isoformat(),))  # fmt: skip
     events = _days(build_simulator(config, START), 2)
     press = [e for e in events if e.device.role == "button"]
     assert [(e.at, e.observations[0].metric) for e in press] == [(press_at, "alarm.button")]
@@ -80,10 +80,10 @@ def test_status_reads_a_live_outbox(tmp_path: Path) -> None:
 
 
 def test_configured_changes_in_the_person_move_the_readings() -> None:
-    config = SimulatorConfig(seed=3, scenarios=[
-        {"kind": "weight_gain", "start": (START + timedelta(days=5)).isoformat(), "days": 3, "kg_per_day": 1.0},
-        {"kind": "vital_shift", "start": (START + timedelta(days=5)).isoformat(), "days": 3, "spo2": -6.0},
-    ])  # type: ignore[list-item]  # fmt: skip
+    config = SimulatorConfig(seed=3, scenarios=(
+        ScenarioConfig(kind="weight_gain", start=(START + timedelta(days=5)).isoformat(), days=3, kg_per_day=1.0),
+        ScenarioConfig(kind="vital_shift", start=(START + timedelta(days=5)).isoformat(), days=3, spo2=-6.0),
+    ))  # fmt: skip
     events = _days(build_simulator(config, START), 10)
     plain = _days(HomeSimulator(3, START), 10)
     late = START + timedelta(days=8, hours=12)

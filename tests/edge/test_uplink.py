@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import stat
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -41,7 +42,7 @@ def gateway(tmp_path: Path, cloud: tuple[str, Path], db: TestDatabase,
     register_devices(db.runtime_url, UUID(gateway_id), tenants.a.patients["nord"],
                      {scale: "and-uc-352ble", button: "shelly-blu-button1"})  # fmt: skip
     config = load_config(tmp_path / "gateway.toml")
-    return config.model_copy(update={"batch_age_s": 30.0, "backoff_base_s": 0.05}), scale, button
+    return replace(config, batch_age_s=30.0, backoff_base_s=0.05), scale, button
 
 
 def reading(device: str, metric: str = "body.weight", value: float = 80.0) -> Observation:
@@ -90,7 +91,7 @@ def test_uplink_deletes_exactly_the_committed_sequences(
     sink = Sink(outbox, None, None)
     assert sink.malformed(SCALE, b"\x02\x10", "too short")  # 7: forwarded garbage
     assert not sink.malformed(SCALE, b"\x02", "too short")  # rate-limited: counted, not forwarded
-    config = config.model_copy(update={"batch_max": 4})
+    config = replace(config, batch_max=4)
     assert asyncio.run(_send_all(config, outbox)) == [4, 3, 0]
     assert outbox.depth().count == 0
     kept, quarantined = stored(edge_db, config.gateway_id)

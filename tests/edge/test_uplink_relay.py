@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cloud.db.embedded import free_port
-from edge.config import GatewayConfig
+from edge.config import config_from
 from tryggheim.commands.demo import app as demo_app
 from tryggheim.demo import degraded
 from tryggheim.demo.radio import BUTTON_PROFILE, button_name, devices, siren_name
@@ -80,15 +80,16 @@ def test_the_demo_homes_degraded_mode_environment_configures_the_agent(
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         (tmp_path / "credential").write_text("demo")
-        config = GatewayConfig(cloud_url="http://127.0.0.1:1", gateway_id="g", credential_file=tmp_path / "credential",
-                               outbox_path=tmp_path / "outbox.db", insecure_dev=True)  # fmt: skip
+        config = config_from({"cloud_url": "http://127.0.0.1:1", "gateway_id": "g",
+                              "credential_file": tmp_path / "credential", "outbox_path": tmp_path / "outbox.db",
+                              "insecure_dev": True})  # fmt: skip
     finally:
         relay.stop()
     assert config.cloud_url == relay.url and config.alarm_overdue_s == degraded.OVERDUE_S
     local = config.local_alarm
-    assert local.enabled and local.broker_port == 18830 and local.sirens == [siren_name(3)]
+    assert local.enabled and local.broker_port == 18830 and local.sirens == (siren_name(3),)
     assert local.sms.base_urls[1] == "http://127.0.0.1:4567" and local.sms.path == "/send"
-    assert local.sms.recipients == [degraded.DUTY_PHONE]
+    assert local.sms.recipients == (degraded.DUTY_PHONE,)
 
 
 def test_press_publishes_the_bedside_button_on_the_homes_broker(tmp_path: Path, mqtt_broker_url: str) -> None:

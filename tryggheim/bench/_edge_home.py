@@ -116,7 +116,7 @@ def radio_home(workdir: Path, seconds: float) -> Iterator[dict[str, str]]:
     port = free_port()
     broker = _start_broker(workdir / "mosquitto", port)
     script = workdir / "ble-replay.json"
-    script.write_text(replay_script(datetime.now(UTC) - timedelta(minutes=1), seconds).model_dump_json())
+    script.write_text(replay_script(datetime.now(UTC) - timedelta(minutes=1), seconds).to_json())
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-zigbee2mqtt")
     client.connect_async("127.0.0.1", port)
     client.loop_start()

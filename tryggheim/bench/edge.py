@@ -41,7 +41,7 @@ import psycopg
 
 from cloud.gateways import devices
 from device_profiles import Observation
-from edge.config import GatewayConfig, toml_text
+from edge.config import GatewayConfig, config_from, toml_text
 from edge.http import make_client
 from edge.outbox import Outbox
 from edge.sink import Sink
@@ -190,7 +190,7 @@ def run(admin_url: str | None, plan: Plan) -> list[dict[str, Any]]:
                   "outbox_path": str(Path(tmp) / "outbox.db"), "insecure_dev": True}  # fmt: skip
         config_path = Path(tmp) / "gateway.toml"
         config_path.write_text(toml_text(values))
-        config = GatewayConfig(**values)
+        config = config_from(values)
         latencies = asyncio.run(_alarm_latencies(config, gateway.credential))
         writes = _outbox_writes_per_s(Path(tmp) / "writes.db")
         simulator = _agent_figures(config_path, _simulator_home, Path(tmp) / "simulator", plan)

@@ -28,9 +28,13 @@ def _group() -> None:
 
 
 def _config(path: Path) -> GatewayConfig:
-    from edge.run import read_config
+    from edge.config import ConfigError, read_config
+    from edge.run import fail
 
-    return read_config(path)
+    try:
+        return read_config(path)
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 @app.command()

@@ -41,5 +41,5 @@ def script_for_run(seed: int, path: Path) -> Path:
         ReplayDevice(address=button_address(seed), name="SBBT-002C", frames=[press], interval_s=0.5, repeat=3)
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(script.model_dump_json(indent=1), encoding="utf-8")
+    path.write_text(script.to_json(indent=1), encoding="utf-8")
     return path

@@ -35,7 +35,7 @@ from cloud.gateways import credentials, devices
 from common.children import die_with_parent
 from common.i18n import N_
 from device_profiles.sim.home import default_devices
-from edge.config import SimulatorConfig
+from edge.config import ScenarioConfig, SimulatorConfig
 from edge.outbox import Outbox
 from edge.sources.simulator import ANCHOR, CURSOR, build_simulator
 from tryggheim.demo import console, couple, degraded, story
@@ -113,7 +113,8 @@ def _simulator_env(home_dir: Path, home: story.Home, speed: float) -> dict[str, 
     live_from = datetime.fromisoformat((home_dir / "live-from").read_text().strip())
     config = SimulatorConfig(enabled=True, seed=home.seed, speed=speed,
                              start=(live_from - timedelta(days=story.HISTORY_DAYS)).isoformat(),
-                             live_from=live_from.isoformat(), scenarios=home.scenarios(live_from))  # fmt: skip
+                             live_from=live_from.isoformat(),
+                             scenarios=tuple(ScenarioConfig(**each) for each in home.scenarios(live_from)))  # fmt: skip
     clock_from = _where_it_stopped(home_dir, config) or live_from
     return {
         **os.environ,

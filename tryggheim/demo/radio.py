@@ -265,7 +265,7 @@ def _main() -> None:
 def script_for_run(seed: int, path: Path) -> Path:
     """Write this run's replay script (new times each run) and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(replay_script(seed, datetime.now(UTC)).model_dump_json(indent=1), encoding="utf-8")
+    path.write_text(replay_script(seed, datetime.now(UTC)).to_json(indent=1), encoding="utf-8")
     return path
 
 
