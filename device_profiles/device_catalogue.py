@@ -6,23 +6,29 @@ where all of that comes from (source; `verified: false` when it could not be che
 from a family entry only in identity names it in `extends` and inherits everything else.
 
 `load_devices()` validates every file against the schema and resolves every `extends`; a broken entry raises
-`CatalogueError` naming the file, the entry and the field.
+`CatalogueError` naming the file, the entry and the field. The entries are standard-library dataclasses that
+pydantic validates, imported only while it validates: the gateway agent holds a catalogue validated in a
+short-lived child process (`adopt_devices`) and never loads pydantic (about 10 MB resident on a small gateway).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from annotated_types import Ge, Gt, Le, MinLen
 
+from device_profiles.constraints import Pattern
 from device_profiles.errors import CatalogueError
 from device_profiles.metrics import load_catalogue
 from device_profiles.mqtt_mapping import JsonMapping
 from device_profiles.prepared import prepared, yaml_document
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter, ValidationError
 
 Transport = Literal["ble_gatt", "ble_adv", "mqtt"]
 Codec = Literal["sig_gatt", "bthome_v2", "xiaomi_miscale_v1", "xiaomi_miscale_v2", "z2m_json"]
@@ -49,42 +55,43 @@ _ID = r"^[a-z0-9][a-z0-9-]*$"
 _UUID16 = r"^0x[0-9A-F]{4}$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+# pydantic reads a dataclass's configuration from this attribute (not a field: it has no annotation): an entry
+# with an unknown key is refused, as a misspelt optional key would otherwise be ignored.
+_FORBID: Any = {"extra": "forbid"}
 
 
-class Identity(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
     """Who made the device and what it is called."""
 
-    vendor: Annotated[str, Field(min_length=1)]
-    model: Annotated[str, Field(min_length=1)]
-    name: Annotated[str, Field(min_length=1)]
+    __pydantic_config__ = _FORBID
+
+    vendor: Annotated[str, MinLen(1)]
+    model: Annotated[str, MinLen(1)]
+    name: Annotated[str, MinLen(1)]
 
 
-class Match(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Match:
     """How a gateway recognises the device; at least one rule is given."""
 
-    service_uuids: tuple[Annotated[str, Field(pattern=_UUID16)], ...] = ()
-    service_data_uuid: Annotated[str, Field(pattern=_UUID16)] | None = None
+    __pydantic_config__ = _FORBID
+
+    service_uuids: tuple[Annotated[str, Pattern(_UUID16)], ...] = ()
+    service_data_uuid: Annotated[str, Pattern(_UUID16)] | None = None
     local_name: str | None = None
-    manufacturer_id: Annotated[int, Field(ge=0, le=0xFFFF)] | None = None
-    topic: Annotated[str, Field(min_length=1)] | None = None
+    manufacturer_id: Annotated[int, Ge(0), Le(0xFFFF)] | None = None
+    topic: Annotated[str, MinLen(1)] | None = None
     zigbee_model: tuple[str, ...] = ()
 
-    @field_validator("local_name")
-    @classmethod
-    def _compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            re.compile(pattern)
-        return pattern
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> Match:
+    def __post_init__(self) -> None:
+        # Checks across fields, after pydantic checked each field (it reports a ValueError at the rule).
+        if self.local_name is not None:
+            re.compile(self.local_name)
         if not (self.service_uuids or self.service_data_uuid or self.local_name or self.topic or self.zigbee_model):
             raise ValueError("a match rule needs at least one of service_uuids, service_data_uuid, local_name, topic")
         if self.manufacturer_id is not None and not (self.local_name or self.service_uuids):
             raise ValueError("manufacturer_id alone matches every product of a vendor")
-        return self
 
     def topic_matches(self, topic: str) -> bool:
         """True when an MQTT topic matches the `topic` pattern (MQTT wildcards `+` and a final `#`)."""
@@ -99,36 +106,43 @@ class Match(_Strict):
         return len(levels) == len(pattern)
 
 
-class Reporting(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reporting:
     """What the liveness rules expect: a periodic report, or events only (then the device needs supervision
     by other means, e.g. its battery or link reports)."""
 
+    __pydantic_config__ = _FORBID
+
     mode: Literal["periodic", "event", "on_demand"]
-    interval_s: Annotated[int, Field(gt=0)] | None = None
-    battery_interval_s: Annotated[int, Field(gt=0)] | None = None
+    interval_s: Annotated[int, Gt(0)] | None = None
+    battery_interval_s: Annotated[int, Gt(0)] | None = None
     supervision: str | None = None
 
-    @model_validator(mode="after")
-    def _mode_fields(self) -> Reporting:
+    def __post_init__(self) -> None:
         if self.mode == "periodic" and self.interval_s is None:
             raise ValueError("a periodic device needs interval_s")
         if self.mode == "event" and self.supervision is None:
             raise ValueError("an event-only device needs `supervision`: how silence is noticed")
-        return self
 
 
-class Source(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
     """Where identity and match rule come from."""
 
+    __pydantic_config__ = _FORBID
+
     kind: SourceKind
-    ref: Annotated[str, Field(min_length=1)]
+    ref: Annotated[str, MinLen(1)]
     note: str | None = None
 
 
-class DeviceEntry(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceEntry:
     """One catalogue entry after `extends` is resolved: every field is present."""
 
-    id: Annotated[str, Field(pattern=_ID)]
+    __pydantic_config__ = _FORBID
+
+    id: Annotated[str, Pattern(_ID)]
     family: str
     abstract: bool
     extends: str | None
@@ -136,7 +150,7 @@ class DeviceEntry(_Strict):
     transport: Transport
     match: Match
     codec: Codec
-    characteristics: tuple[Annotated[str, Field(pattern=_UUID16)], ...] = ()
+    characteristics: tuple[Annotated[str, Pattern(_UUID16)], ...] = ()
     mapping: JsonMapping | None = None
     post: tuple[str, ...] = ()
     metrics: tuple[str, ...]
@@ -144,8 +158,8 @@ class DeviceEntry(_Strict):
     source: Source
     verified: bool
 
-    @model_validator(mode="after")
-    def _consistent(self) -> DeviceEntry:
+    def __post_init__(self) -> None:
+        # Checks across fields (and against the metric catalogue), after pydantic checked each field.
         if self.codec not in CODECS_BY_TRANSPORT[self.transport]:
             raise ValueError(f"codec {self.codec} cannot be carried by transport {self.transport}")
         if (self.codec == "z2m_json") != (self.mapping is not None):
@@ -163,7 +177,6 @@ class DeviceEntry(_Strict):
             unknown += [rule.metric for rule in self.mapping.fields.values() if rule.metric not in metrics]
         if unknown:
             raise ValueError(f"unknown metrics {sorted(set(unknown))}")
-        return self
 
     @property
     def digital_supervision(self) -> bool:
@@ -173,9 +186,12 @@ class DeviceEntry(_Strict):
         return any(metrics[key].digital_supervision for key in self.metrics)
 
 
-class _FamilyFile(_Strict):
-    family: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
-    description: Annotated[str, Field(min_length=1)]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _FamilyFile:
+    __pydantic_config__ = _FORBID
+
+    family: Annotated[str, Pattern(r"^[a-z0-9_]+$")]
+    description: Annotated[str, MinLen(1)]
     entries: tuple[dict[str, Any], ...]
 
 
@@ -222,14 +238,18 @@ def catalogue_from_documents(documents: Iterable[tuple[str, object]]) -> DeviceC
 
 
 def _family_file(name: str, document: object) -> _FamilyFile:
+    from pydantic import ValidationError  # validating loads pydantic; holding a catalogue does not (module doc)
+
     try:
-        return _FamilyFile.model_validate(document)
+        return _family_adapter().validate_python(document)
     except ValidationError as exc:
         raise CatalogueError(f"{name}: {_first_error(exc)}") from exc
 
 
 def _resolve(entry_id: str, raw: Mapping[str, tuple[str, dict[str, Any]]], seen: tuple[str, ...]) -> DeviceEntry:
     """Merge an entry over the entry it extends (top-level fields replace, `identity` merges) and validate."""
+    from pydantic import ValidationError
+
     name, entry = raw[entry_id]
     if entry_id in seen:
         raise CatalogueError(f"{name}: {entry_id}: extends: cycle {' -> '.join((*seen, entry_id))}")
@@ -238,14 +258,28 @@ def _resolve(entry_id: str, raw: Mapping[str, tuple[str, dict[str, Any]]], seen:
     if parent_id is not None:
         if parent_id not in raw:
             raise CatalogueError(f"{name}: {entry_id}: extends: no entry {parent_id!r}")
-        parent = _resolve(parent_id, raw, (*seen, entry_id)).model_dump(mode="python", by_alias=True)
+        parent = asdict(_resolve(parent_id, raw, (*seen, entry_id)))
         inherited = {key: value for key, value in parent.items() if key not in {"id", "abstract", "extends"}}
         identity = {**parent["identity"], **entry.get("identity", {})}
         merged = {**inherited, **merged, "identity": identity}
     try:
-        return DeviceEntry.model_validate(merged)
+        return _entry_adapter().validate_python(merged)
     except ValidationError as exc:
         raise CatalogueError(f"{name}: {entry_id}: {_first_error(exc)}") from exc
+
+
+@cache
+def _family_adapter() -> TypeAdapter[_FamilyFile]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(_FamilyFile)
+
+
+@cache
+def _entry_adapter() -> TypeAdapter[DeviceEntry]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(DeviceEntry)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -254,8 +288,23 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
-@cache
+# The catalogue `load_devices` returns once it has one: validated on first use, or adopted (`adopt_devices`).
+# A holder rather than `functools.cache`, so the gateway agent can be given one validated elsewhere.
+_held: dict[str, DeviceCatalogue] = {}
+
+
 def load_devices() -> DeviceCatalogue:
     """The catalogue shipped with the package (prepared as JSON from devices/*.yaml), validated on first use and
-    cached."""
-    return catalogue_from_documents(sorted(prepared()["devices"].items()))
+    kept; or the one given to `adopt_devices`."""
+    held = _held.get("devices")
+    if held is None:
+        held = _held.setdefault("devices", catalogue_from_documents(sorted(prepared()["devices"].items())))
+    return held
+
+
+def adopt_devices(devices: DeviceCatalogue) -> None:
+    """Make `devices` the catalogue `load_devices` returns, without validating it again. For the gateway agent:
+    edge/run.py validates the packaged catalogues in a short-lived child process (validation loads pydantic,
+    about 10 MB the agent would keep for its whole life) and passes the results to the agent by pickle. Adopt
+    the metric catalogue first (`device_profiles.metrics.adopt_catalogue`): entries read it."""
+    _held["devices"] = devices

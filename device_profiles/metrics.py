@@ -5,55 +5,75 @@
 with the data-driven conversion table; the SIG codecs and the cloud ingest both use it. Facts derived from
 the entries (`alarm_metrics`, `stored_metrics`) are properties of the `Catalogue`, computed once, so the
 edge and the cloud cannot disagree on them.
+
+The entries are standard-library dataclasses that pydantic validates, imported only while it validates: the
+gateway agent holds a catalogue validated in a short-lived child process (`adopt_catalogue`) and never loads
+pydantic (about 10 MB resident on a small gateway).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, cached_property
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from annotated_types import Gt, Lt, MinLen
 
+from device_profiles.constraints import Pattern
 from device_profiles.errors import CatalogueError, UnitError
 from device_profiles.prepared import prepared, yaml_document
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 Kind = Literal["vital", "event", "state", "ordinal", "device-health"]
 Urgency = Literal["alarm", "routine", "background"]
 
 _KEY = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+_LOINC = r"^\d{1,7}-\d$"
+_SNOMED = r"^\d{6,18}$"
+
+# pydantic reads a dataclass's configuration from this attribute (not a field: it has no annotation): an entry
+# with an unknown key is refused, as a misspelt optional key would otherwise be ignored.
+_FORBID: Any = {"extra": "forbid"}
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class MdcCode(_Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MdcCode:
     """An IEEE 11073-10101 nomenclature code: the 32-bit value and its reference id."""
 
-    code: Annotated[int, Field(gt=0, lt=2**32)]
-    ref: Annotated[str, Field(pattern=r"^MDC_[A-Z0-9_]+$")]
+    __pydantic_config__ = _FORBID
+
+    code: Annotated[int, Gt(0), Lt(2**32)]
+    ref: Annotated[str, Pattern(r"^MDC_[A-Z0-9_]+$")]
 
 
-class Names(_Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Names:
     """Display names in bokmål and English."""
 
-    nb: Annotated[str, Field(min_length=1)]
-    en: Annotated[str, Field(min_length=1)]
+    __pydantic_config__ = _FORBID
+
+    nb: Annotated[str, MinLen(1)]
+    en: Annotated[str, MinLen(1)]
 
 
-class Metric(_Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metric:
     """One entry of the catalogue."""
 
-    key: Annotated[str, Field(pattern=_KEY)]
-    loinc: Annotated[str, Field(pattern=r"^\d{1,7}-\d$")] | None
+    __pydantic_config__ = _FORBID
+
+    key: Annotated[str, Pattern(_KEY)]
+    loinc: Annotated[str, Pattern(_LOINC)] | None
     # Further LOINC codes of the same measurement that FHIR profiles add as extra codings (SpO2 by pulse oximetry).
-    loinc_extra: tuple[Annotated[str, Field(pattern=r"^\d{1,7}-\d$")], ...] = ()
+    loinc_extra: tuple[Annotated[str, Pattern(_LOINC)], ...] = ()
     mdc: MdcCode | None
-    snomed: Annotated[str, Field(pattern=r"^\d{6,18}$")] | None
-    unit: Annotated[str, Field(min_length=1)]
+    snomed: Annotated[str, Pattern(_SNOMED)] | None
+    unit: Annotated[str, MinLen(1)]
     names: Names
     kind: Kind
     urgency: Urgency
@@ -64,8 +84,8 @@ class Metric(_Frozen):
     # measures it needs a consent or documented assessment before it is activated (R-WT-7).
     digital_supervision: bool = False
 
-    @model_validator(mode="after")
-    def _range_or_levels(self) -> Metric:
+    def __post_init__(self) -> None:
+        # Checks across fields, after pydantic checked each field (it reports a ValueError at the entry).
         if (self.range is None) == (self.levels is None):
             raise ValueError("exactly one of `range` (numbers) and `levels` (labels) is required")
         if self.range is not None and not self.range[0] < self.range[1]:
@@ -76,32 +96,35 @@ class Metric(_Frozen):
             raise ValueError("an event is counted: its unit is UCUM `1`")
         if self.kind == "vital" and self.loinc is None and not (self.transient or self.urgency == "background"):
             raise ValueError("a forwarded vital sign needs a LOINC code")
-        return self
 
     def within_range(self, value: float) -> bool:
         """True when a numeric value is inside the plausible physical range (ends included)."""
         return self.range is not None and self.range[0] <= value <= self.range[1]
 
 
-class Panel(_Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Panel:
     """Metrics measured together and reported as one panel (blood pressure: systolic and diastolic), with the
     panel's own codes; the members are its components, in order."""
 
-    key: Annotated[str, Field(pattern=_KEY)]
-    loinc: Annotated[str, Field(pattern=r"^\d{1,7}-\d$")]
-    snomed: Annotated[str, Field(pattern=r"^\d{6,18}$")] | None
+    __pydantic_config__ = _FORBID
+
+    key: Annotated[str, Pattern(_KEY)]
+    loinc: Annotated[str, Pattern(_LOINC)]
+    snomed: Annotated[str, Pattern(_SNOMED)] | None
     mdc: MdcCode | None
     names: Names
-    members: Annotated[tuple[str, ...], Field(min_length=2)]
+    members: Annotated[tuple[str, ...], MinLen(2)]
 
 
-class Conversion(_Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conversion:
     """canonical = (value + add) * multiply / divide, restricted to `only_for` metrics when given."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    __pydantic_config__ = _FORBID
 
-    source: Annotated[str, Field(alias="from", min_length=1)]
-    target: Annotated[str, Field(alias="to", min_length=1)]
+    source: Annotated[str, MinLen(1)]
+    target: Annotated[str, MinLen(1)]
     add: Decimal = Decimal(0)
     multiply: Decimal = Decimal(1)
     divide: Decimal = Decimal(1)
@@ -112,7 +135,10 @@ class Conversion(_Frozen):
         return (value + self.add) * self.multiply / self.divide
 
 
-class _CatalogueFile(_Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _CatalogueFile:
+    __pydantic_config__ = _FORBID
+
     metrics: tuple[Metric, ...]
     conversions: tuple[Conversion, ...]
     panels: tuple[Panel, ...] = ()
@@ -183,14 +209,23 @@ def parse_catalogue(text: str, source: str = "metrics.yaml") -> Catalogue:
 
 def catalogue_from_document(document: object, source: str = "metrics.yaml") -> Catalogue:
     """Validate the parsed catalogue document; raises `CatalogueError` naming the first bad entry."""
+    from pydantic import ValidationError  # validating loads pydantic; holding a catalogue does not (module doc)
+
     try:
-        parsed = _CatalogueFile.model_validate(document)
+        parsed = _file_adapter().validate_python(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         entry = _entry_key(document, first["loc"])
         raise CatalogueError(f"{source}: {where}{entry}: {first['msg']}") from exc
     return Catalogue(parsed.metrics, parsed.conversions, parsed.panels)
+
+
+@cache
+def _file_adapter() -> TypeAdapter[_CatalogueFile]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(_CatalogueFile)
 
 
 def _entry_key(document: object, loc: tuple[int | str, ...]) -> str:
@@ -201,8 +236,22 @@ def _entry_key(document: object, loc: tuple[int | str, ...]) -> str:
     return ""
 
 
-@cache
+# The catalogue `load_catalogue` returns once it has one: validated on first use, or adopted (`adopt_catalogue`).
+# A holder rather than `functools.cache`, so the gateway agent can be given one validated elsewhere.
+_held: dict[str, Catalogue] = {}
+
+
 def load_catalogue() -> Catalogue:
     """The catalogue shipped with the package (prepared as JSON from metrics.yaml), validated on first use and
-    cached."""
-    return catalogue_from_document(prepared()["metrics"])
+    kept; or the one given to `adopt_catalogue`."""
+    held = _held.get("catalogue")
+    if held is None:
+        held = _held.setdefault("catalogue", catalogue_from_document(prepared()["metrics"]))
+    return held
+
+
+def adopt_catalogue(catalogue: Catalogue) -> None:
+    """Make `catalogue` the one `load_catalogue` returns, without validating it again. For the gateway agent:
+    edge/run.py validates the packaged catalogue in a short-lived child process (validation loads pydantic,
+    about 10 MB the agent would keep for its whole life) and passes the result to the agent by pickle."""
+    _held["catalogue"] = catalogue

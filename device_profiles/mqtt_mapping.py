@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from annotated_types import MinLen
 
 from device_profiles.errors import DecodeError
 from device_profiles.metrics import load_catalogue
@@ -38,32 +39,39 @@ _TYPE_CHECKS = {
 }
 
 
-class FieldMap(BaseModel):
+# The tables are standard-library dataclasses that pydantic validates with the device catalogue
+# (device_profiles/device_catalogue.py), so the gateway agent holds them without loading pydantic. pydantic reads
+# a dataclass's configuration from this attribute (not a field: it has no annotation): unknown keys are refused.
+_FORBID: Any = {"extra": "forbid"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldMap:
     """How one JSON field becomes (at most) one observation."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__ = _FORBID
 
-    metric: Annotated[str, Field(min_length=1)]
+    metric: Annotated[str, MinLen(1)]
     type: JSONType
     # A value mapped to null is known and carries no reading (a button's `release` after `hold`).
     values: Mapping[str, float | None] | None = None
     above: float | None = None
 
-    @model_validator(mode="after")
-    def _one_reading_rule(self) -> FieldMap:
+    def __post_init__(self) -> None:
+        # Checks across fields, after pydantic checked each field (it reports a ValueError at the field map).
         if self.values is not None and self.above is not None:
             raise ValueError("give `values` or `above`, not both")
         if self.above is not None and self.type != "number":
             raise ValueError("`above` compares numbers: type must be number")
         if self.values is None and self.above is None and self.type != "number":
             raise ValueError(f"a {self.type} field needs a `values` map")
-        return self
 
 
-class JsonMapping(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JsonMapping:
     """The table of one device: mapped fields, fields kept as context, fields known and deliberately unused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__ = _FORBID
 
     fields: Mapping[str, FieldMap]
     keep: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ what makes a re-sent refusal idempotent, so changing either form would duplicate
 The cloud does not build `WireReading`s on its hot path: it validates the raw objects its JSON parser
 returns, one by one, so that a bad reading is quarantined with a reason instead of failing the batch
 (cloud/ingest/validate.py). `batch_schema` is the documented form of the body; `decode` is the strict typed
-parse, for tools and tests.
+parse, for tools and tests. Both load pydantic when first called; the gateway, which only encodes, never does.
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter
+from annotated_types import Ge, MaxLen
 
 from device_profiles.observation import Observation
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 # A reading as JSON: the parser's dict, or what `encode` returns for the JSON encoder.
 WireJSON = dict[str, Any]
@@ -37,16 +40,25 @@ LocalPath = Literal["siren", "light", "sms"]
 LOCAL_PATHS: tuple[str, ...] = LocalPath.__args__  # type: ignore[attr-defined]
 MAX_LOCAL_ATTEMPTS = 50
 MAX_LOCAL_DETAIL = 200
+# pydantic (imported only to validate or to describe the schema, so the gateway agent never loads it) takes each
+# field's description in the JSON schema from the docstring under the field.
+_DESCRIBED: Any = {"use_attribute_docstrings": True}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LocalAttempt:
     """One attempt of a gateway to raise an alarm locally while its uplink was down."""
 
-    at: Annotated[datetime, Field(description="Gateway clock when the attempt ended")]
-    path: Annotated[LocalPath, Field(description="The local path: a Zigbee2MQTT siren or light, or an SMS")]
-    ok: Annotated[bool, Field(description="Whether the siren or light answered, or the SMS gateway took it")]
-    detail: Annotated[str, Field(max_length=MAX_LOCAL_DETAIL, description="Which device or route; why it failed")]
+    __pydantic_config__ = _DESCRIBED
+
+    at: datetime
+    """Gateway clock when the attempt ended"""
+    path: LocalPath
+    """The local path: a Zigbee2MQTT siren or light, or an SMS"""
+    ok: bool
+    """Whether the siren or light answered, or the SMS gateway took it"""
+    detail: Annotated[str, MaxLen(MAX_LOCAL_DETAIL)]
+    """Which device or route; why it failed"""
 
     def encode(self) -> WireJSON:
         """The attempt as JSON, fields in wire order."""
@@ -57,19 +69,22 @@ class LocalAttempt:
 class WireReading:
     """One reading as a gateway sends it (validated one by one: a bad reading is quarantined, not refused)."""
 
-    seq: Annotated[int, Field(ge=1, description="Monotonic per outbox epoch")]
-    device: Annotated[str, Field(description="The device's address as the gateway knows it (MAC, MQTT name)")]
+    __pydantic_config__ = _DESCRIBED
+
+    seq: Annotated[int, Ge(1)]
+    """Monotonic per outbox epoch"""
+    device: str
+    """The device's address as the gateway knows it (MAC, MQTT name)"""
     metric: str
     value: float | str
     unit: str
-    measured_at: Annotated[datetime | None, Field(description="Device clock, if it sent one")] = None
-    received_at: Annotated[datetime, Field(description="Gateway clock when the reading arrived")]
+    measured_at: datetime | None = None
+    """Device clock, if it sent one"""
+    received_at: datetime
+    """Gateway clock when the reading arrived"""
     context: Mapping[str, Any] | None = None
-    raised_locally: Annotated[
-        tuple[LocalAttempt, ...] | None,
-        Field(max_length=MAX_LOCAL_ATTEMPTS, description="Alarm-class readings only: how the gateway raised it "
-              "locally while its uplink was down"),
-    ] = None  # fmt: skip
+    raised_locally: Annotated[tuple[LocalAttempt, ...] | None, MaxLen(MAX_LOCAL_ATTEMPTS)] = None
+    """Alarm-class readings only: how the gateway raised it locally while its uplink was down"""
 
     @classmethod
     def of(cls, seq: int, observation: Observation) -> WireReading:
@@ -152,6 +167,8 @@ def batch(epoch: str, readings: Iterable[WireJSON]) -> WireJSON:
 
 @cache
 def _adapter() -> TypeAdapter[WireReading]:
+    from pydantic import TypeAdapter  # the gateway sends readings without validating them (module docstring)
+
     return TypeAdapter(WireReading)
 
 

@@ -89,7 +89,7 @@ def test_good_catalogue_parses_and_resolves() -> None:
         ("transport: mqtt", "transport: zigbee", "broken.yaml: base-sensor: transport: Input should be"),
         ("verified: true", "verified: maybe", "broken.yaml: base-sensor: verified:"),
         ("    source: {kind: manual, ref: a manual}\n", "", "broken.yaml: base-sensor: source: Field required"),
-        ("type: number}", "type: number, colour: red}", "mapping.fields.battery.colour: Extra inputs"),
+        ("type: number}", "type: number, colour: red}", "mapping.fields.battery.colour: Unexpected keyword argument"),
         ("id: child", "id: base-sensor", "id also used in broken.yaml"),
         ("description: A family for tests.", "", "broken.yaml: description: Field required"),
     ],

@@ -146,10 +146,10 @@ def test_invalid_entries_fail_at_load_naming_the_entry(change: tuple[str, str], 
 def test_duplicate_keys_and_bad_conversions_fail() -> None:
     with pytest.raises(CatalogueError, match="twice"):
         parse_catalogue("metrics:" + GOOD_ENTRY + GOOD_ENTRY + "conversions: []\n")
-    bad_target = "metrics:" + GOOD_ENTRY + "conversions:\n  - {from: g, to: m, divide: '1000'}\n"
+    bad_target = "metrics:" + GOOD_ENTRY + "conversions:\n  - {source: g, target: m, divide: '1000'}\n"
     with pytest.raises(CatalogueError, match="no metric uses it"):
         parse_catalogue(bad_target)
-    bad_scope = "metrics:" + GOOD_ENTRY + "conversions:\n  - {from: g, to: kg, only_for: [nope]}\n"
+    bad_scope = "metrics:" + GOOD_ENTRY + "conversions:\n  - {source: g, target: kg, only_for: [nope]}\n"
     with pytest.raises(CatalogueError, match="unknown metrics"):
         parse_catalogue(bad_scope)
     with pytest.raises(CatalogueError, match="not YAML"):

@@ -73,6 +73,16 @@ def test_the_batch_and_its_schema() -> None:
         "seq", "device", "metric", "value", "unit", "measured_at", "received_at", "context", "raised_locally"
     ]  # fmt: skip
     assert items["items"]["required"] == ["seq", "device", "metric", "value", "unit", "received_at"]
+    # The descriptions are the docstrings under the fields (the types are dataclasses the gateway holds without
+    # pydantic); a field without one has none.
+    fields = items["items"]["properties"]
+    seq = {"description": "Monotonic per outbox epoch", "minimum": 1, "title": "Seq", "type": "integer"}
+    assert fields["seq"] == seq
+    assert "description" not in fields["metric"]
+    assert fields["raised_locally"]["anyOf"][0]["maxItems"] == wire.MAX_LOCAL_ATTEMPTS
+    detail = items["items"]["$defs"]["LocalAttempt"]["properties"]["detail"]
+    assert detail == {"description": "Which device or route; why it failed", "maxLength": 200, "title": "Detail",
+                      "type": "string"}  # fmt: skip
 
 
 def test_a_local_history_rides_on_the_reading_only_when_there_is_one() -> None:

@@ -169,7 +169,12 @@ def list_devices() -> None:
 @app.command()
 def show(profile: Annotated[str, typer.Argument(help="A catalogue id, see `tryggheim profiles list`.")]) -> None:
     """Print one catalogue entry, with `extends` resolved, as JSON."""
-    typer.echo(json.dumps(_entry(profile).model_dump(mode="json"), ensure_ascii=False, indent=2))
+    from pydantic import TypeAdapter
+
+    from device_profiles.device_catalogue import DeviceEntry
+
+    document = TypeAdapter(DeviceEntry).dump_python(_entry(profile), mode="json")
+    typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
 
 @app.command()
