@@ -114,9 +114,10 @@ def _status_kib(pid: int) -> dict[str, int]:
 
 
 def _cpu_s(pid: int) -> float:
-    """User and system CPU time of a process so far (it survives the exec from `tryggheim` into the agent)."""
+    """User and system CPU time of a process so far (it survives the exec from `tryggheim` into the agent), with
+    that of the children it has waited for (the agent's validating child, edge/validated.py)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _agent_run(config_path: Path, env: Mapping[str, str], settle_s: float) -> dict[str, float]:
