@@ -87,7 +87,10 @@ class Match:
     def __post_init__(self) -> None:
         # Checks across fields, after pydantic checked each field (it reports a ValueError at the rule).
         if self.local_name is not None:
-            re.compile(self.local_name)
+            try:
+                re.compile(self.local_name)
+            except re.error as exc:  # not a ValueError, so pydantic would let it through unreported
+                raise ValueError(f"local_name is not a regular expression: {exc}") from None
         if not (self.service_uuids or self.service_data_uuid or self.local_name or self.topic or self.zigbee_model):
             raise ValueError("a match rule needs at least one of service_uuids, service_data_uuid, local_name, topic")
         if self.manufacturer_id is not None and not (self.local_name or self.service_uuids):
@@ -260,7 +263,10 @@ def _resolve(entry_id: str, raw: Mapping[str, tuple[str, dict[str, Any]]], seen:
             raise CatalogueError(f"{name}: {entry_id}: extends: no entry {parent_id!r}")
         parent = asdict(_resolve(parent_id, raw, (*seen, entry_id)))
         inherited = {key: value for key, value in parent.items() if key not in {"id", "abstract", "extends"}}
-        identity = {**parent["identity"], **entry.get("identity", {})}
+        own = entry.get("identity", {})
+        if not isinstance(own, dict):
+            raise CatalogueError(f"{name}: {entry_id}: identity: a mapping of the fields it changes is required")
+        identity = {**parent["identity"], **own}
         merged = {**inherited, **merged, "identity": identity}
     try:
         return _entry_adapter().validate_python(merged)

@@ -92,6 +92,16 @@ def test_good_catalogue_parses_and_resolves() -> None:
         ("type: number}", "type: number, colour: red}", "mapping.fields.battery.colour: Unexpected keyword argument"),
         ("id: child", "id: base-sensor", "id also used in broken.yaml"),
         ("description: A family for tests.", "", "broken.yaml: description: Field required"),
+        (
+            'match: {topic: "zigbee2mqtt/+"}',
+            'match: {topic: "zigbee2mqtt/+", local_name: "UA-(651"}',
+            "broken.yaml: base-sensor: match: Value error, local_name is not a regular expression: missing )",
+        ),
+        (
+            "identity: {model: M2}",
+            "identity: M2",
+            "broken.yaml: child: identity: a mapping of the fields it changes is required",
+        ),
     ],
 )
 def test_broken_entry_names_file_and_field(old: str, new: str, message: str) -> None:
