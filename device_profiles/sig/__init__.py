@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from device_profiles.numbers import JSONValue
 from device_profiles.sig._collect import Collector, Decoded, DecodeEnv
+from device_profiles.sig.battery import BATTERY_LEVEL, decode_battery_level
 from device_profiles.sig.blood_pressure import decode_blood_pressure, decode_cuff_pressure
 from device_profiles.sig.cgm import decode_cgm
 from device_profiles.sig.glucose import decode_glucose, decode_glucose_context
@@ -44,6 +45,7 @@ CHARACTERISTICS: Final[Mapping[int, Characteristic]] = {
         Characteristic(0x2A5E, "PLX Spot-Check Measurement", decode_spot_check),
         Characteristic(0x2A5F, "PLX Continuous Measurement", decode_continuous),
         Characteristic(0x2AA7, "CGM Measurement", decode_cgm),
+        Characteristic(BATTERY_LEVEL, "Battery Level", decode_battery_level),
     )
 }
 

@@ -83,6 +83,8 @@ class ReplayDevice:
     records: list[Record] = field(default_factory=list)
     glucose_records: list[str] = field(default_factory=list)
     """0x2A18 payloads served by RACP"""
+    reads: Mapping[str, str] = field(default_factory=dict)
+    """16-bit characteristic -> the payload (hex) a read returns, e.g. the Battery Level 2a19"""
     advertise: Literal["pending", "always"] = "pending"
     requires_pairing: bool = False
 
@@ -352,9 +354,11 @@ class ReplayClient(BaseBleakClient):
         return self._device
 
     async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, **kwargs: Any) -> bytearray:
-        """Reads return nothing useful on a replayed device."""
-        self._require()
-        return bytearray()
+        """The scripted value of the characteristic (`reads`), empty when the script gives none; journaled."""
+        device = self._require()
+        uuid = f"{int(characteristic.uuid[4:8], 16):04x}"
+        self.world.record("read", address=self.address, characteristic=uuid.upper())
+        return bytearray.fromhex(device.spec.reads.get(uuid, ""))
 
     async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, **kwargs: Any) -> bytearray:
         """Reads return nothing useful on a replayed device."""

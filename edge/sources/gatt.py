@@ -3,10 +3,12 @@
 Long-lived GATT connections are not feasible on a home gateway (connection slots, devices that sleep), so a
 session is short: the device advertises when it holds a measurement, the agent connects (bleak-retry-
 connector's `establish_connection`, which retries the transient BlueZ errors), writes Current Time where the
-device offers it, enables indications/notifications on the catalogue entry's characteristics and stays until
-the device has been quiet for `idle_s`. A glucose meter is asked through the Record Access Control Point for
-the records after the last sequence number stored for it; that number is written in the same outbox
-transaction as the records, so a reconnect (or a crash between two records) imports nothing twice.
+device offers it, reads its Battery Level where it offers the Battery Service (so the fleet and the low-battery
+rule see a health device's battery too), enables indications/notifications on the catalogue entry's
+characteristics and stays until the device has been quiet for `idle_s`. A glucose meter is asked through the
+Record Access Control Point for the records after the last sequence number stored for it; that number is
+written in the same outbox transaction as the records, so a reconnect (or a crash between two records) imports
+nothing twice.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from zoneinfo import ZoneInfo
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
 
 from device_profiles import DEFAULT_ZONE, DecodeError, decode_characteristic
 from device_profiles.adv._deferred import retry_connector
 from device_profiles.device_catalogue import DeviceEntry
 from device_profiles.matching import uuid16
 from device_profiles.sig import control
+from device_profiles.sig.battery import BATTERY_LEVEL
 from edge.config import BleConfig
 from edge.sink import Sink
 from edge.sources.radio import Radio
@@ -84,6 +88,9 @@ class GattSession:
         clock = chars.get(control.CURRENT_TIME)
         if clock is not None and {"write", "write-without-response"} & set(clock.properties):
             await client.write_gatt_char(clock, control.current_time(datetime.now(UTC), self.zone), response=True)
+        battery = chars.get(BATTERY_LEVEL)
+        if battery is not None and "read" in battery.properties:
+            await self._read_battery(client, battery)
         for text in self.entry.characteristics:
             number = int(text, 16)
             if number in chars:
@@ -103,6 +110,16 @@ class GattSession:
                 await asyncio.wait_for(self._arrived.wait(), timeout=self.config.idle_s)
             except TimeoutError:
                 return  # quiet for idle_s: the device has sent what it had
+
+    async def _read_battery(self, client: BleakClient, battery: BleakGATTCharacteristic) -> None:
+        """The battery level, once per session and before the measurements' notifications: some devices
+        disconnect as soon as they have sent their records. A refused read leaves the session as it was."""
+        try:
+            data = await client.read_gatt_char(battery)
+        except BleakError as exc:
+            log.info("%s: battery level not read: %s", self.device.address, exc)
+            return
+        self._store(BATTERY_LEVEL, bytes(data))
 
     def _on_value(self, number: int) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
         def handle(_: BleakGATTCharacteristic, data: bytearray) -> None:

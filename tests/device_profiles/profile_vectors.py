@@ -160,3 +160,10 @@ CGM = {
     "nan": f"06 00 {SF_NAN} 0A00",
     "reserved_flags": "06 1C 6400 0A00",
 }
+
+# Battery Level (Battery Service 1.0): one octet, percent; 101-255 are prohibited (tested on their own).
+BATTERY = {
+    "full": "64",  # 100 %
+    "three_quarters": "4B",  # 75 %
+    "empty": "00",  # 0 %
+}

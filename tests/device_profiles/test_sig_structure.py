@@ -27,6 +27,7 @@ TABLES = {
     0x2A5E: v.SPOT,
     0x2A5F: v.CONTINUOUS,
     0x2AA7: v.CGM,
+    0x2A19: v.BATTERY,
 }
 # Vectors whose shorter prefixes are themselves complete payloads (more RR intervals, a second record).
 OPEN_ENDED = {(0x2A37, "rr_three"), (0x2A37, "all"), (0x2AA7, "two_records")}
@@ -102,6 +103,21 @@ def test_daylight_saving_edges_are_flagged() -> None:
     summer, context = stamped_bp("E807 07 01 0C0000")
     assert summer == "2024-07-01T12:00:00+02:00"
     assert isinstance(context, dict) and context["status"] == "ok"
+
+
+@pytest.mark.parametrize(("name", "percent"), [("full", 100), ("three_quarters", 75), ("empty", 0)])
+def test_battery_level_is_the_devices_battery_in_percent(name: str, percent: int) -> None:
+    decoded = decode(0x2A19, v.BATTERY[name])
+    assert [(o.metric, o.value, o.unit, o.measured_at) for o in decoded.observations] == [
+        ("device.battery", percent, "%", None)
+    ]
+
+
+@pytest.mark.parametrize(("hex_text", "reason"), [("65", "101 % is above 100"), ("FF", "255 % is above 100"),
+                                                  ("6400", "not one octet")])  # fmt: skip
+def test_a_battery_level_the_service_prohibits_is_refused(hex_text: str, reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        decode(0x2A19, hex_text)
 
 
 def test_glucose_offset_across_a_day_boundary() -> None:

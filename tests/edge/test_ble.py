@@ -38,7 +38,7 @@ def _health_world(bp: str, meter: str, button: str, scale: str) -> ReplayWorld:
             devices=[
                 ReplayDevice(
                     address=bp, name="UA-651", service_uuids=["1810"],
-                    gatt={"1810": ["2a35", "2a49"], "1805": ["2a2b"]},
+                    gatt={"1810": ["2a35", "2a49"], "1805": ["2a2b"], "180f": ["2a19"]}, reads={"2a19": "4B"},
                     records=[Record(characteristic="2a35", data=v.BP_WITH_TIME.hex()),
                              Record(characteristic="2a35", data=v.BP_NAN_DIASTOLIC.hex())],
                 ),
@@ -95,7 +95,8 @@ def test_health_devices_through_the_replay_backend_arrive_in_the_cloud(
     by = {(r["address"], r["metric"], r["measured_at"].isoformat() if r["measured_at"] else None): r for r in rows}
 
     # (1) blood pressure: two stored records by indication; the NaN diastolic is not a reading
-    bp_rows = sorted((r["metric"], float(r["value"]), r["unit"]) for r in rows if r["address"] == bp)
+    bp_rows = sorted((r["metric"], float(r["value"]), r["unit"]) for r in rows
+                     if r["address"] == bp and r["metric"] != "device.battery")  # fmt: skip
     assert bp_rows == sorted([("bp.systolic", 121.0, "mm[Hg]"), ("bp.diastolic", 78.0, "mm[Hg]"),
                               ("bp.mean", 92.0, "mm[Hg]"), ("heart_rate", 64.0, "/min"),
                               ("bp.systolic", 130.0, "mm[Hg]"), ("bp.mean", 96.0, "mm[Hg]")])  # fmt: skip
@@ -111,6 +112,12 @@ def test_health_devices_through_the_replay_backend_arrive_in_the_cloud(
     assert len(octets) == 10 and octets[7] == written.isoweekday()
     assert abs((written - datetime.now(UTC)).total_seconds()) < 120
     assert kinds.index("subscribe") < kinds.index("disconnect")
+    # its Battery Level, read once per session before the notifications: 75 % in the cloud and the heartbeat
+    assert kinds.index("read") < kinds.index("subscribe") < kinds.index("disconnect")
+    reads = [e for e in bp_log if e["kind"] == "read"]
+    assert reads and all(e["characteristic"] == "2A19" for e in reads)
+    battery = [(float(r["value"]), r["unit"]) for r in rows if r["address"] == bp and r["metric"] == "device.battery"]
+    assert battery == [(75.0, "%")] * len(reads)
 
     # (2) the encrypted press, repeated and re-sent with the same packet id, is one alarm
     presses = [r for r in rows if r["address"] == button and r["metric"] == "alarm.button"]
@@ -133,6 +140,7 @@ def test_health_devices_through_the_replay_backend_arrive_in_the_cloud(
     outbox = Outbox(config.outbox_path)
     try:
         assert outbox.get_state(f"ble.glucose_seq:{meter}") == "3"
+        assert {h.address: h.battery_pct for h in outbox.device_health()}[bp] == 75.0
     finally:
         outbox.close()
 
