@@ -202,6 +202,12 @@ def acknowledge(alert: OpenAlert, at: float, by: str) -> tuple[OpenAlert, Transi
     return updated, _manual(Event.ACKNOWLEDGED, updated, at, f"acknowledged by {by}")
 
 
+def called_again(alert: OpenAlert, at: float) -> OpenAlert:
+    """A safety alarm pressed again after a person took it is a new call for help (its escalation starts a new
+    round: alerts.escalation.chain): it waits to be taken again. The press itself is the repeat `step` counted."""
+    return dataclasses.replace(alert, state=AlertState.TRIGGERED, updated_at=at)
+
+
 def resolve(alert: OpenAlert, at: float, by: str, reason: str) -> Transition:
     """A person closes the alert (the only way an alarm-class alert is closed)."""
     return _manual(Event.RESOLVED, alert, at, f"resolved by {by}: {reason}", after=None)

@@ -5,7 +5,20 @@ documents, `chain` decides per alert: fire a step, wait, or stop. No I/O happens
 packaged YAML; the engine that locks rows and sends messages is `cloud.escalation`.
 """
 
-from alerts.escalation.chain import Action, ChainState, Fire, Kind, Stop, Wait, due_at, next_action, select
+from alerts.escalation.chain import (
+    Action,
+    ChainState,
+    Fire,
+    Kind,
+    Stop,
+    Wait,
+    calls_again,
+    due_at,
+    next_action,
+    round_of,
+    select,
+    stored_step,
+)
 from alerts.escalation.load import PolicyError, default_policies, parse_policies
 from alerts.escalation.schema import PolicyDocument, PolicySpec, StepSpec
 
@@ -20,9 +33,12 @@ __all__ = [
     "StepSpec",
     "Stop",
     "Wait",
+    "calls_again",
     "default_policies",
     "due_at",
     "next_action",
     "parse_policies",
+    "round_of",
     "select",
+    "stored_step",
 ]

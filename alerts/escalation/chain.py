@@ -7,6 +7,12 @@ ack-timeout reminder remains) -> not yet due -> snoozed or held -> fire.
 
 Step numbers are stable: escalation steps are 0..n-1, the k-th reminder after acknowledgement is n+k-1. The
 cloud keeps one notification per (alert, step number), which is what makes a step run once.
+
+A safety alarm pressed again is a new call for help. While its chain is still climbing (a step not yet sent,
+nobody has taken it) the press joins the round that is running. Once the chain has gone quiet, because a person
+took the alarm or because every step has been sent without anyone taking it, the press starts a new round
+(`calls_again`): the alarm waits to be taken again and the chain runs again from its first step, timed from the
+press. A round's steps are stored as `stored_step(round, step)`, so every round's steps are also sent once each.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from enum import StrEnum
 from alerts.escalation.schema import PolicySpec
 
 MINUTE_S = 60.0
+# Stored step numbers per round: a policy has at most 20 steps and 10 reminders (schema), so a round's steps
+# stay below the next round's first.
+ROUND_STRIDE = 100
 
 
 class Kind(StrEnum):
@@ -117,3 +126,21 @@ def select(policies: tuple[PolicySpec, ...], event_class: str, severity: str) ->
         if event_class in policy.classes and severity in policy.severities:
             return policy
     raise LookupError(f"no escalation policy for {event_class!r} at {severity!r}")
+
+
+def stored_step(round_number: int, step: int) -> int:
+    """The step number a notification is kept under: round 1's steps as they are, later rounds' after them."""
+    return (round_number - 1) * ROUND_STRIDE + step
+
+
+def round_of(stored: int) -> tuple[int, int]:
+    """(round, step within the round) of a stored step number; rounds count from 1."""
+    return stored // ROUND_STRIDE + 1, stored % ROUND_STRIDE
+
+
+def calls_again(policy: PolicySpec, state: ChainState) -> bool:
+    """Whether an alarm pressed again starts a new round of its chain: a person had taken it, or every step has
+    been sent without anyone taking it. While a step is still to come the press joins the running round."""
+    if state.resolved:
+        return False
+    return state.acknowledged_at is not None or state.next_step >= len(policy.steps)

@@ -11,7 +11,10 @@ transition as JSON in `detail`; manual transitions add `by` and `audit_id`):
 
 - open: a new row in `triggered` with the lifecycle's `OpenAlert`; repeat / severity change: severity,
   repeats, newest value and input, `updated_at`, message.
-- acknowledge: `state = acknowledged`; `acknowledged_at` / `acknowledged_by` keep the first person.
+- acknowledge: `state = acknowledged`; `acknowledged_at` / `acknowledged_by` keep the first person of the call.
+- a safety alarm pressed again after a person took it (`called_again`, when escalation starts a new round):
+  `state = triggered` and `acknowledged_at` / `acknowledged_by` emptied, so the alarm waits to be taken again and
+  the next person to take it is recorded; the `acknowledged` transitions keep everyone who took it.
 - snooze: `snoozed_until`; the transition carries `suppressed_by = snoozed`.
 - resolve by a person, whichever way (`/resolve`, a closing outcome, a discharge or death): `resolved_at`,
   `resolved_by`, `resolution`, and `acknowledged_at` / `acknowledged_by` set to the resolution if nobody had
@@ -203,6 +206,19 @@ async def acknowledge(conn: AsyncConnection[Any], alert_id: int, actor: Actor) -
     )
     await record(conn, row["patient_id"], alert_id, t, actor)
     return changed
+
+
+async def called_again(conn: AsyncConnection[Any], alert_id: int) -> None:
+    """A taken safety alarm pressed again waits to be taken again (module docstring); the press itself was
+    recorded as its repeat, in the caller's transaction."""
+    row = await _lock(conn, alert_id)
+    if row is None:
+        return
+    after = lifecycle.called_again(open_alert(row), row["now"].timestamp())
+    await conn.execute(
+        "UPDATE alerts SET state = %s, acknowledged_at = NULL, acknowledged_by = NULL, updated_at = %s WHERE id = %s",
+        (after.state.value, row["now"], alert_id),
+    )
 
 
 async def snooze(conn: AsyncConnection[Any], alert_id: int, actor: Actor, minutes: int) -> dict[str, Any] | None:

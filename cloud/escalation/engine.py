@@ -18,7 +18,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.escalation import ChainState, Fire, PolicySpec, Stop, Wait, next_action
+from alerts.escalation import ChainState, Fire, PolicySpec, Stop, Wait, next_action, stored_step
 from cloud import telemetry
 from cloud.alert_store import chain
 from cloud.escalation.service_hours import on_duty_now
@@ -63,10 +63,12 @@ async def _held_until(conn: AsyncConnection[Any], row: dict[str, Any], now: floa
 
 def chain_state(row: dict[str, Any], held_until: float | None = None) -> ChainState:
     """The chain state of an alert row (columns as selected by `_LOCK`). An alert that waits for service
-    hours starts its chain at the opening its route names, so its waits count from then."""
+    hours starts its chain at the opening its route names, so its waits count from then; a safety alarm's
+    later round (pressed again) from the press that started it."""
     waits_for = (row["escalation"].get("route") or {}).get("deliver_at")
+    round_from = row["escalation"].get("round_started_at")
     return ChainState(
-        opened_at=max(row["opened_at"].timestamp(), waits_for or 0.0),
+        opened_at=max(row["opened_at"].timestamp(), waits_for or 0.0, round_from or 0.0),
         next_step=row["next_step"],
         acknowledged_at=_ts(row["acknowledged_at"]),
         resolved=row["resolved_at"] is not None,
@@ -79,12 +81,13 @@ _COLUMNS = "id, patient_id, escalation, next_step, opened_at, acknowledged_at, r
 
 async def _fire(conn: AsyncConnection[Any], row: dict[str, Any], fire: Fire, now: float, process: str) -> None:
     alert_id, in_app = row["id"], fire.channel == "in_app"
+    step = stored_step(row["escalation"].get("round", 1), fire.step)
     staff = await on_duty_now(conn, row["patient_id"], fire.target, now)
     await conn.execute(
         "INSERT INTO notifications (alert_id, step, kind, channel, target, idempotency_key, due_at, created_at, "
         "status, next_attempt_at, sent_at, sent_by, receipt, on_duty) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
         "%s, %s, %s, %s, %s) ON CONFLICT (alert_id, step) DO NOTHING",
-        (alert_id, fire.step, fire.kind.value, fire.channel, fire.target, uuid.uuid4(), _dt(fire.due_at), _dt(now),
+        (alert_id, step, fire.kind.value, fire.channel, fire.target, uuid.uuid4(), _dt(fire.due_at), _dt(now),
          "sent" if in_app else "pending", _dt(now), _dt(now) if in_app else None, process if in_app else None,
          json.dumps({"detail": "shown in the worklist"}) if in_app else None, staff),
     )  # fmt: skip
@@ -162,6 +165,7 @@ async def plan(conn: AsyncConnection[Any], now: float, minute_s: float, limit: i
             "severity": row["severity"],
             "event_class": row["escalation"]["event_class"],
             "policy": policy.name,
+            "round": row["escalation"].get("round", 1),
             "next_step": row["next_step"],
         }
         if isinstance(action, Fire):

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.escalation import round_of
 from alerts.explain import JSONValue
 from alerts.lifecycle import Event
 from cloud import telemetry
@@ -195,7 +196,9 @@ async def raise_internal_alert(conn: AsyncConnection[Any], nid: int, detail: str
     ).fetchone()
     assert row is not None
     patient, step, channel, target, alert_id = row
-    message = f"Step {step + 1} of alert {alert_id} could not be delivered by {channel} to {target}."
+    round_number, in_round = round_of(step)
+    which = f"Step {in_round + 1}" + (f" (round {round_number})" if round_number > 1 else "")
+    message = f"{which} of alert {alert_id} could not be delivered by {channel} to {target}."
     explanation: dict[str, JSONValue] = {"notification_id": nid, "alert_id": alert_id, "step": step,
                                          "channel": channel, "target": target, "error": detail[:500]}  # fmt: skip
     internal, event = await store.raise_internal(conn, patient, DEAD_LETTER_RULE, message, explanation, now)

@@ -9,15 +9,16 @@ the protocol that knows it, so nothing here loads a protocol again.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from alerts.escalation import PolicyDocument, select
+from alerts.escalation import ChainState, PolicyDocument, PolicySpec, calls_again, select
 from alerts.escalation.routing import retarget
-from cloud.alert_store import chain
+from cloud.alert_store import chain, store
 from cloud.escalation.configuration import policy_in_effect
 from cloud.escalation.service_hours import route_at
 from cloud.escalation.timeline import observe_ingest
@@ -84,11 +85,34 @@ async def attach(conn: AsyncConnection[Any], alert_id: int, event_class: str) ->
     await observe_ingest(conn, alert_id)
 
 
-async def alarm_repeated(conn: AsyncConnection[Any], alert_id: int) -> None:
-    """The alarm was raised again while its alert is open (another press): the live screens fetch it at once,
-    so the response centre sees the new press. The chain is not started again: its steps already sent are not
-    sent twice (docs/detection.md, "Safety alarms", says what that leaves open)."""
-    await push(conn, "repeated", alert_id)
+async def alarm_repeated(conn: AsyncConnection[Any], alert_id: int, at: float) -> bool:
+    """The alarm was raised again while its alert is open (another press): the live screens fetch it at once.
+    If its chain had gone quiet (a person had taken it, or every step was sent without anyone taking it), the
+    press is a new call: the alarm waits to be taken again and its chain starts a new round from the first step
+    at `at`, the engine woken on commit (alerts.escalation.chain). Returns whether a round started."""
+    cur = conn.cursor(row_factory=dict_row)
+    row = await (
+        await cur.execute(
+            "SELECT escalation, next_step, acknowledged_at, resolved_at FROM alerts WHERE id = %s FOR UPDATE",
+            (alert_id,),
+        )
+    ).fetchone()
+    called = row is not None and row["escalation"] is not None and await _call_again(conn, alert_id, row, at)
+    await push(conn, "repeated", alert_id)  # after the round started, so the screens read its state
+    return called
+
+
+async def _call_again(conn: AsyncConnection[Any], alert_id: int, row: dict[str, Any], at: float) -> bool:
+    quiet = ChainState(
+        opened_at=at, next_step=row["next_step"] or 0, resolved=row["resolved_at"] is not None,
+        acknowledged_at=None if row["acknowledged_at"] is None else row["acknowledged_at"].timestamp(),
+    )  # fmt: skip
+    if not calls_again(PolicySpec.model_validate(row["escalation"]["policy"]), quiet):
+        return False
+    await store.called_again(conn, alert_id)
+    await chain.new_round(conn, alert_id, datetime.fromtimestamp(at, UTC))
+    await conn.execute("SELECT pg_notify(%s, %s)", (ESCALATION_CHANNEL, str(alert_id)))
+    return True
 
 
 async def evidence_added(conn: AsyncConnection[Any], alert_id: int) -> None:

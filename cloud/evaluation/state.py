@@ -89,4 +89,4 @@ async def apply(
         elif t.event is Event.EVIDENCE_ADDED:
             await escalation.evidence_added(conn, alert_id)
         elif t.event is Event.REPEATED and t.notify and event_class(protocol, t.rule, t.alert_class) == "alarm":
-            await escalation.alarm_repeated(conn, alert_id)
+            await escalation.alarm_repeated(conn, alert_id, t.at)

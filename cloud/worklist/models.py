@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
+
+from alerts.escalation import round_of
 
 # The words of an alert for the reader (Accept-Language, bokmål first): the same texts the pages show.
 Title = Annotated[str, Field(description="The alert's title in the reader's language.")]
@@ -126,6 +128,19 @@ class NotificationOut(BaseModel):
     last_error: str | None
     receipt: dict[str, Any] | None
     history: list[dict[str, Any]]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def round(self) -> int:
+        """The chain's round the step belongs to: 1, or more for a safety alarm pressed again after its chain
+        went quiet (alerts.escalation.chain)."""
+        return round_of(self.step)[0]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def step_in_round(self) -> int:
+        """The step's number within its round, from 0 (`step` is the number it is kept under)."""
+        return round_of(self.step)[1]
 
 
 class Note(BaseModel):

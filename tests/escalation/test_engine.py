@@ -19,7 +19,7 @@ from cloud.access.roles import Role
 from cloud.db.pool import make_pool
 from cloud.escalation import engine
 from cloud.escalation.outbox import OutboxSettings, deliver_next
-from cloud.escalation.policies import severity_raised
+from cloud.escalation.policies import alarm_repeated, severity_raised
 from cloud.notify import Channel
 from cloud.notify.email import EmailChannel, SmtpSettings
 from cloud.notify.webhook import WebhookChannel
@@ -278,3 +278,78 @@ def test_a_pause_holds_a_clinical_chain_but_never_an_alarm(
     assert [s[0] for s in _steps(url, alarm)] == [0, 1]  # an alarm reaches a person whatever the pause
     metrics = client.get("/metrics").text
     assert 'tryggheim_alert_stage_seconds_count{event_class="alarm",stage="first_notification"}' in metrics
+
+
+def _press_again(url: str, alert: int, at: float) -> bool:
+    """The alarm raised again, as evaluation applies a repeat (count it, then tell escalation) in one transaction."""
+
+    async def run() -> bool:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn, conn.transaction():
+            await conn.execute("UPDATE alerts SET repeats = repeats + 1, last_input_at = to_timestamp(%s), "
+                               "updated_at = to_timestamp(%s) WHERE id = %s", (at, at, alert))  # fmt: skip
+            return await alarm_repeated(conn, alert, at)
+
+    return asyncio.run(run())
+
+
+def _alarm(url: str, wired: Tenants, t0: float, prefix: str) -> int:
+    patient = new_patient(url, wired.a.municipality_id, wired.a.teams["Nord"])
+    (alert,) = open_alerts(url, patient, 1, opened_at=t0, prefix=prefix)
+    with psycopg.connect(url, autocommit=True) as conn:  # an alarm-class alert: the three-step policy covers it
+        conn.execute("UPDATE alerts SET escalation = jsonb_set(escalation, '{event_class}', '\"alarm\"') "
+                     "WHERE id = %s", (alert,))  # fmt: skip
+    return alert
+
+
+def test_an_alarm_pressed_again_after_it_was_taken_is_a_new_call_with_its_own_round(
+    esc_db: TestDatabase, wired: Tenants, client: TestClient, smtp: tuple[int, Inbox], hook: WebhookServer
+) -> None:
+    url, t0 = esc_db.runtime_url, _whole_second()
+    alert, run, nurse = _alarm(url, wired, t0, "taken"), Engine(url, smtp[0]).run, wired.a.auth(Role.NURSE)
+    run(t0)
+    assert client.post(f"/api/v1/alerts/{alert}/acknowledge", headers=nurse).status_code == 200
+    run(t0 + 61)
+    assert [s[0] for s in _steps(url, alert)] == [0]  # taken: the chain stopped
+    assert _press_again(url, alert, t0 + 120)
+    state = rows(url, "SELECT state, acknowledged_at, acknowledged_by, escalation->>'round' FROM alerts "
+                 "WHERE id = %s", alert)  # fmt: skip
+    assert state == [("triggered", None, None, "2")]  # waits to be taken again
+    run(t0 + 120)
+    run(t0 + 181)  # round 2's e-mail, one minute after the press, as round 1's was after the opening
+    assert [(s[0], s[2], s[3]) for s in _steps(url, alert)] == [(0, "in_app", "sent"), (100, "in_app", "sent"),
+                                                               (101, "email", "sent")]  # fmt: skip
+    mailed = smtp[1].keys()
+    assert _steps(url, alert)[2][4] in mailed
+    assert client.post(f"/api/v1/alerts/{alert}/acknowledge", headers=nurse).status_code == 200
+    taken_again = rows(url, "SELECT acknowledged_at FROM alerts WHERE id = %s", alert)[0][0].timestamp()
+    run(t0 + 10_000)
+    # taken again: no webhook step in round 2, and the ack timeout's reminders count from the second taking
+    steps = _steps(url, alert)
+    assert [(s[0], s[1]) for s in steps] == [(0, "step"), (100, "step"), (101, "step"), (103, "renotify"),
+                                             (104, "renotify"), (105, "renotify")]  # fmt: skip
+    assert steps[3][5].timestamp() == pytest.approx(taken_again + 5 * MINUTE, abs=0.01)
+    detail = client.get(f"/api/v1/alerts/{alert}", headers=nurse).json()
+    assert [(n["round"], n["step_in_round"]) for n in detail["notifications"]][:3] == [(1, 0), (2, 0), (2, 1)]
+    page = client.get(f"/alerts/{alert}", headers={**nurse, "Accept": "text/html"})
+    assert "Runde 2, trinn 2" in page.text
+
+
+def test_a_press_again_joins_a_climbing_chain_and_restarts_one_that_ran_out(
+    esc_db: TestDatabase, wired: Tenants, smtp: tuple[int, Inbox], hook: WebhookServer
+) -> None:
+    url, t0 = esc_db.runtime_url, _whole_second()
+    alert, run = _alarm(url, wired, t0, "unanswered"), Engine(url, smtp[0]).run
+    run(t0)
+    assert not _press_again(url, alert, t0 + 10)  # step 2 is still to come: the running round goes on
+    run(t0 + 10)
+    assert [s[0] for s in _steps(url, alert)] == [0]
+    run(t0 + 61)
+    run(t0 + 121)
+    run(t0 + 10_000)  # every step sent, nobody took it: the chain is quiet
+    assert [s[0] for s in _steps(url, alert)] == [0, 1, 2]
+    assert _press_again(url, alert, t0 + 10_010)
+    run(t0 + 10_010)
+    run(t0 + 10_071)
+    run(t0 + 10_131)
+    assert [(s[0], s[2], s[3]) for s in _steps(url, alert)][3:] == [(100, "in_app", "sent"), (101, "email", "sent"),
+                                                                    (102, "webhook", "sent")]  # fmt: skip

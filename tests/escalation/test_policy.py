@@ -17,10 +17,13 @@ from alerts.escalation import (
     PolicySpec,
     Stop,
     Wait,
+    calls_again,
     default_policies,
     next_action,
     parse_policies,
+    round_of,
     select,
+    stored_step,
 )
 from alerts.escalation.schema import EVENT_CLASSES, SEVERITIES
 from tests.escalation.conftest import three_steps
@@ -115,3 +118,21 @@ def test_a_simulated_chain_fires_each_step_once_in_order_never_early_and_never_a
             assert ack is None or now < ack  # no chain step once someone has acknowledged
         else:
             assert ack is not None and action.due_at >= ack + 600
+
+
+def test_a_press_again_starts_a_round_only_once_the_chain_has_gone_quiet() -> None:
+    steps = len(POLICY.steps)
+    assert calls_again(POLICY, ChainState(0.0, steps))  # every step sent, nobody took it
+    assert calls_again(POLICY, ChainState(0.0, 1, acknowledged_at=30.0))  # a person took it
+    assert calls_again(POLICY, ChainState(0.0, steps + 2, acknowledged_at=30.0))  # taken, reminders under way
+    assert not calls_again(POLICY, ChainState(0.0, steps - 1))  # a step still to come: it joins the round
+    assert not calls_again(POLICY, ChainState(0.0, 0))
+    assert not calls_again(POLICY, ChainState(0.0, steps, resolved=True))
+
+
+@given(round_number=st.integers(1, 50), step=st.integers(0, 29))
+def test_every_rounds_steps_are_kept_under_their_own_numbers(round_number: int, step: int) -> None:
+    stored = stored_step(round_number, step)
+    assert round_of(stored) == (round_number, step)
+    # a policy's largest step number (20 steps, 10 reminders) stays below the next round's first
+    assert stored_step(round_number, 29) < stored_step(round_number + 1, 0)

@@ -101,3 +101,31 @@ def test_a_second_press_on_the_open_alarm_reaches_the_live_screens_at_once(
     assert [(e["event"], e["alert_id"], e["state"]) for e in seen if e["event"] == "repeated"] == [
         ("repeated", alert_id, "triggered")], seen  # fmt: skip
     assert rows(url, "SELECT repeats FROM alerts WHERE id = %s", alert_id) == [(1,)]
+
+
+def test_a_press_on_a_taken_alarm_is_a_new_call_that_waits_to_be_taken_again(
+    live_client: TestClient, eval_db: TestDatabase, tenants: Tenants
+) -> None:
+    """Detection's repeat reaches escalation: the taken alarm is untaken and its chain starts round 2."""
+    url = eval_db.runtime_url
+    kit = enrol_kit(live_client, url, tenants.a.municipality_id, new_patient(url, tenants))
+    _settled(live_client, url)
+    first = reading(1, kit.button, metric="alarm.button", value=1, unit="1",
+                    measured_at=datetime.now(UTC) - timedelta(minutes=2))  # fmt: skip
+    assert live_client.post("/api/v1/ingest", json=batch(kit, [first]), headers=kit.auth).status_code == 200
+    deadline = time.monotonic() + 5
+    while not (opened := rows(url, "SELECT id FROM alerts WHERE patient_id = %s AND rule = 'wf.alarm_button'",
+                              kit.patient_id)):  # fmt: skip
+        assert time.monotonic() < deadline, "the first press opened no alarm"
+        time.sleep(0.02)
+    [(alert_id,)] = opened
+    taken = live_client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=tenants.a.auth(Role.NURSE))
+    assert taken.status_code == 200 and taken.json()["state"] == "acknowledged"
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {WORKLIST_CHANNEL}")
+        again = reading(2, kit.button, metric="alarm.button", value=1, unit="1")
+        assert live_client.post("/api/v1/ingest", json=batch(kit, [again]), headers=kit.auth).status_code == 200
+        seen = [json.loads(n.payload) for n in listener.notifies(timeout=3, stop_after=1)]
+    assert [(e["event"], e["state"]) for e in seen] == [("repeated", "triggered")], seen
+    after = rows(url, "SELECT state, acknowledged_by, repeats, escalation->>'round' FROM alerts WHERE id = %s", alert_id)
+    assert after == [("triggered", None, 1, "2")]
