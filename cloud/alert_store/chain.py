@@ -12,6 +12,14 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 
+def call_started(alias: str = "") -> str:
+    """SQL for when the alert's current call began: its opening, or the press that started a safety alarm's
+    later round (`new_round`). Time to take an alarm counts from there: the acknowledgement of a later round is
+    the answer to that press, not to the first one."""
+    prefix = f"{alias}." if alias else ""
+    return f"greatest({prefix}opened_at, to_timestamp(({prefix}escalation->>'round_started_at')::float8))"
+
+
 async def set_policy(
     conn: AsyncConnection[Any], alert_id: int, event_class: str, policy: dict[str, Any],
     route: dict[str, Any] | None = None,

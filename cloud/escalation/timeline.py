@@ -7,6 +7,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from cloud import telemetry
+from cloud.alert_store.chain import call_started
 from cloud.notify.in_app import push
 
 _STAGE = {"acknowledged": ("acknowledged_at", "acknowledged"), "resolved": ("resolved_at", "resolved")}
@@ -20,12 +21,13 @@ async def after_action(conn: AsyncConnection[Any], alert_id: int, event: str) ->
 
 
 async def observe(conn: AsyncConnection[Any], alert_id: int, column: str | None, stage: str | None) -> None:
-    """Observe `opened_at -> column` as `stage` in the per-alert latency histogram."""
+    """Observe `opened_at -> column` as `stage` in the per-alert latency histogram; for a safety alarm's later
+    round, from the press that started it (`chain.call_started`)."""
     if column is None or stage is None:
         return
     row = await (
         await conn.execute(
-            f"SELECT {column} - opened_at, escalation->>'event_class' FROM alerts WHERE id = %s",  # noqa: S608
+            f"SELECT {column} - {call_started()}, escalation->>'event_class' FROM alerts WHERE id = %s",  # noqa: S608
             (alert_id,),
         )
     ).fetchone()

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from alerts.wording import AlertText, Reader
 from alerts.wording.outcomes import outcome_text
 from cloud.access.directory import staff_names
+from cloud.alert_store.chain import call_started
 from cloud.registry.patients import Contact, contacts_of
 from cloud.worklist.texts import AlertSummary, describe_rows, summary_fields
 
@@ -52,8 +53,8 @@ _ALARMS = (
     "ORDER BY a.opened_at DESC, a.id DESC LIMIT %(limit)s"
 )
 _SHARE = (
-    "SELECT count(*) FILTER (WHERE a.acknowledged_at - a.opened_at <= %(target)s) AS in_time, "  # noqa: S608
-    "count(*) FILTER (WHERE a.acknowledged_at IS NOT NULL OR %(now)s - a.opened_at > %(target)s) AS counted "
+    f"SELECT count(*) FILTER (WHERE a.acknowledged_at - {call_started('a')} <= %(target)s) AS in_time, "  # noqa: S608
+    f"count(*) FILTER (WHERE a.acknowledged_at IS NOT NULL OR %(now)s - {call_started('a')} > %(target)s) AS counted "
     f"FROM alerts a JOIN patients p ON p.id = a.patient_id WHERE {_SCOPE} AND {SAFETY} AND a.opened_at > %(since)s"
 )
 

@@ -127,5 +127,7 @@ def test_a_press_on_a_taken_alarm_is_a_new_call_that_waits_to_be_taken_again(
         assert live_client.post("/api/v1/ingest", json=batch(kit, [again]), headers=kit.auth).status_code == 200
         seen = [json.loads(n.payload) for n in listener.notifies(timeout=3, stop_after=1)]
     assert [(e["event"], e["state"]) for e in seen] == [("repeated", "triggered")], seen
-    after = rows(url, "SELECT state, acknowledged_by, repeats, escalation->>'round' FROM alerts WHERE id = %s", alert_id)
+    after = rows(
+        url, "SELECT state, acknowledged_by, repeats, escalation->>'round' FROM alerts WHERE id = %s", alert_id
+    )
     assert after == [("triggered", None, 1, "2")]
