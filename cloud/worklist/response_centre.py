@@ -43,7 +43,7 @@ SAFETY: Final = (
 _SCOPE = "p.municipality_id = %(town)s AND (%(teams)s::uuid[] IS NULL OR p.care_team_id = ANY(%(teams)s::uuid[]))"
 _ALARMS = (
     "SELECT a.id, a.patient_id, a.rule, a.severity, a.state, a.explanation, a.opened_at, a.acknowledged_at, "  # noqa: S608
-    "a.repeats, a.last_input_at, "
+    f"a.repeats, a.last_input_at, {call_started('a')} AS call_started_at, "
     "a.acknowledged_by, a.resolved_at, a.resolution, p.display_name, p.phone AS patient_phone, h.address, "
     "h.access_notes, h.phone AS home_phone, o.outcome, o.at AS outcome_at, o.recorded_by AS outcome_by "
     "FROM alerts a JOIN patients p ON p.id = a.patient_id LEFT JOIN homes h ON h.id = p.home_id "
@@ -62,6 +62,8 @@ _SHARE = (
 class SafetyAlarm(AlertSummary):
     """One safety alarm as the response centre acts on it, with the next of kin in call order; times in UTC."""
 
+    # When the current call came in: the opening, or the press that made a taken alarm a new call (its clock and
+    # time to take count from there: alerts.escalation.chain).
     received_at: datetime
     # Raised again while open (another press): how often, and the newest (cloud/evaluation: the `repeated` event).
     pressed_again: int
@@ -106,12 +108,12 @@ def _alarm(
     taken = row["acknowledged_at"]
     return SafetyAlarm(
         **summary_fields(row, text),
-        received_at=row["opened_at"],
+        received_at=row["call_started_at"],
         pressed_again=row["repeats"],
         last_pressed_at=row["last_input_at"] if row["repeats"] else None,
         taken_at=taken,
         taken_by=people.get(row["acknowledged_by"]),
-        taken_after_s=None if taken is None else (taken - row["opened_at"]).total_seconds(),
+        taken_after_s=None if taken is None else (taken - row["call_started_at"]).total_seconds(),
         outcome=row["outcome"],
         outcome_text=outcome_text(row["outcome"], reader),
         outcome_at=row["outcome_at"],
