@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from cloud.access.policy import PatientGrant, alert_access, patient_access
 from cloud.access.roles import Role
+from cloud.api.free_text import Note
 from cloud.interop import status
 from cloud.interop.pmd.consents import ConsentError, PmdConsent
 from cloud.requests import Conn
@@ -32,7 +33,7 @@ class PmdConsentIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"note": "Samtykke gitt muntlig ved hjemmebesøk"}]}
     )
 
-    note: str = Field(min_length=3, max_length=2000)
+    note: Note
     given_at: AwareDatetime | None = None
 
 

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from cloud.access.policy import PatientGrant, PatientScopeFilter, patient_access, patient_search, staff_only
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
+from cloud.api.free_text import Note, Reason
 from cloud.api.registry import ERRORS
 from cloud.registry import consent, release
 from cloud.registry import patients as registry
@@ -213,7 +214,7 @@ class LifecycleChange(BaseModel):
     )
 
     to: Literal["referral", "trial", "active", "paused", "discharged", "deceased"]
-    reason: str = Field(min_length=3, max_length=500)
+    reason: Reason
 
 
 @router.post("/{patient_id}/lifecycle", responses=ERRORS)
@@ -251,7 +252,7 @@ class ConsentIn(BaseModel):
 
     device_id: UUID
     basis: Literal["consent", "assessment"]
-    note: str = Field(min_length=3, max_length=2000)
+    note: Note
     review_by: date
     valid_from: AwareDatetime | None = None
 

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.access.policy import PatientGrant, patient_access
 from cloud.alert_store import suppression
+from cloud.api.free_text import Reason
 from cloud.evaluation.protocols import protocol_for
 from cloud.requests import Conn
 
 router = APIRouter(prefix="/api/v1/patients", tags=["alerts"])
-Reason = Annotated[str, Field(min_length=3, max_length=500)]
 
 
 class PauseRequest(BaseModel):

@@ -22,6 +22,7 @@ from cloud.access.policy import PatientGrant, PatientScopeFilter, alert_access, 
 from cloud.access.principal import Principal
 from cloud.access.roles import Role
 from cloud.alert_store.records import Actor
+from cloud.api.free_text import Comment
 from cloud.requests import Conn, ReaderOf, reader_of
 from cloud.worklist import actions, triage
 from cloud.worklist.actions import ActionRefusedError, CareOutcome
@@ -76,7 +77,7 @@ class CommentRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"body": "Ringte, ingen svar"}]})
 
-    body: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+    body: Comment
 
 
 class Created(BaseModel):
