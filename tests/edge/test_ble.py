@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -59,6 +60,35 @@ def _health_world(bp: str, meter: str, button: str, scale: str) -> ReplayWorld:
     )  # fmt: skip
 
 
+def _blood_pressure_session(rows: list[dict[str, Any]], world: ReplayWorld, bp: str) -> None:
+    """(1) blood pressure: two stored records by indication (the NaN diastolic is not a reading), the device's
+    clock set first, and its Battery Level read before the notifications."""
+    by = {(r["address"], r["metric"], r["measured_at"].isoformat() if r["measured_at"] else None): r for r in rows}
+    bp_rows = sorted((r["metric"], float(r["value"]), r["unit"]) for r in rows
+                     if r["address"] == bp and r["metric"] != "device.battery")  # fmt: skip
+    assert bp_rows == sorted([("bp.systolic", 121.0, "mm[Hg]"), ("bp.diastolic", 78.0, "mm[Hg]"),
+                              ("bp.mean", 92.0, "mm[Hg]"), ("heart_rate", 64.0, "/min"),
+                              ("bp.systolic", 130.0, "mm[Hg]"), ("bp.mean", 96.0, "mm[Hg]")])  # fmt: skip
+    assert (bp, "bp.systolic", v.BP_MEASURED_AT) in by
+    assert all(r["measured_at"] is None for r in rows if r["address"] == bp and float(r["value"]) in (130.0, 96.0))
+    bp_log = [e for e in world.log if e.get("address") == bp]
+    kinds = [e["kind"] for e in bp_log]
+    assert kinds[:2] == ["connect", "write"] and "disconnect" in kinds
+    clock = next(e for e in bp_log if e["kind"] == "write")
+    assert clock["characteristic"] == "2A2B"
+    octets = bytes.fromhex(clock["data"])
+    written = datetime(int.from_bytes(octets[0:2], "little"), *octets[2:7], tzinfo=ZoneInfo("Europe/Oslo"))
+    assert len(octets) == 10 and octets[7] == written.isoweekday()
+    assert abs((written - datetime.now(UTC)).total_seconds()) < 120
+    assert kinds.index("subscribe") < kinds.index("disconnect")
+    # its Battery Level, read once per session before the notifications: 75 % in the cloud and the heartbeat
+    assert kinds.index("read") < kinds.index("subscribe") < kinds.index("disconnect")
+    reads = [e for e in bp_log if e["kind"] == "read"]
+    assert reads and all(e["characteristic"] == "2A19" for e in reads)
+    battery = [(float(r["value"]), r["unit"]) for r in rows if r["address"] == bp and r["metric"] == "device.battery"]
+    assert battery == [(75.0, "%")] * len(reads)
+
+
 def test_health_devices_through_the_replay_backend_arrive_in_the_cloud(
     tmp_path: Path, cloud: tuple[str, Path], edge_db: TestDatabase, edge_tenants: Tenants
 ) -> None:
@@ -92,32 +122,7 @@ def test_health_devices_through_the_replay_backend_arrive_in_the_cloud(
 
     asyncio.run(run_until(config, done, radio=_radio(world), during=later_record, limit_s=40))
     rows = observations(edge_db, config.gateway_id)
-    by = {(r["address"], r["metric"], r["measured_at"].isoformat() if r["measured_at"] else None): r for r in rows}
-
-    # (1) blood pressure: two stored records by indication; the NaN diastolic is not a reading
-    bp_rows = sorted((r["metric"], float(r["value"]), r["unit"]) for r in rows
-                     if r["address"] == bp and r["metric"] != "device.battery")  # fmt: skip
-    assert bp_rows == sorted([("bp.systolic", 121.0, "mm[Hg]"), ("bp.diastolic", 78.0, "mm[Hg]"),
-                              ("bp.mean", 92.0, "mm[Hg]"), ("heart_rate", 64.0, "/min"),
-                              ("bp.systolic", 130.0, "mm[Hg]"), ("bp.mean", 96.0, "mm[Hg]")])  # fmt: skip
-    assert (bp, "bp.systolic", v.BP_MEASURED_AT) in by
-    assert all(r["measured_at"] is None for r in rows if r["address"] == bp and float(r["value"]) in (130.0, 96.0))
-    bp_log = [e for e in world.log if e.get("address") == bp]
-    kinds = [e["kind"] for e in bp_log]
-    assert kinds[:2] == ["connect", "write"] and "disconnect" in kinds
-    clock = next(e for e in bp_log if e["kind"] == "write")
-    assert clock["characteristic"] == "2A2B"
-    octets = bytes.fromhex(clock["data"])
-    written = datetime(int.from_bytes(octets[0:2], "little"), *octets[2:7], tzinfo=ZoneInfo("Europe/Oslo"))
-    assert len(octets) == 10 and octets[7] == written.isoweekday()
-    assert abs((written - datetime.now(UTC)).total_seconds()) < 120
-    assert kinds.index("subscribe") < kinds.index("disconnect")
-    # its Battery Level, read once per session before the notifications: 75 % in the cloud and the heartbeat
-    assert kinds.index("read") < kinds.index("subscribe") < kinds.index("disconnect")
-    reads = [e for e in bp_log if e["kind"] == "read"]
-    assert reads and all(e["characteristic"] == "2A19" for e in reads)
-    battery = [(float(r["value"]), r["unit"]) for r in rows if r["address"] == bp and r["metric"] == "device.battery"]
-    assert battery == [(75.0, "%")] * len(reads)
+    _blood_pressure_session(rows, world, bp)
 
     # (2) the encrypted press, repeated and re-sent with the same packet id, is one alarm
     presses = [r for r in rows if r["address"] == button and r["metric"] == "alarm.button"]
