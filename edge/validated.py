@@ -46,8 +46,9 @@ class Pending:
         with os.fdopen(self._pipe, "rb") as pipe:
             payload = pipe.read()
         _, status = os.waitpid(self._pid, 0)
-        if not payload:
-            raise ConfigError(f"validating the configuration failed (exit status {os.waitstatus_to_exitcode(status)})")
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0 or not payload:  # a child that died mid-write leaves part of a pickle: never read it
+            raise ConfigError(f"validating the configuration failed (exit status {code})")
         outcome: Validated | str = pickle.loads(payload)  # noqa: S301 - written by our own child (module docstring)
         if isinstance(outcome, str):
             raise ConfigError(outcome)

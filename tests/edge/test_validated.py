@@ -54,3 +54,16 @@ def test_a_child_that_dies_is_reported_with_its_traceback(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert "RuntimeError: catalogue unreadable" in done.stderr  # the child's traceback
     assert done.stderr.strip().splitlines()[-1] == "tryggheim: validating the configuration failed (exit status 1)"
+
+
+def test_part_of_an_answer_from_a_child_that_failed_is_never_read(tmp_path: Path) -> None:
+    prelude = (
+        "import os, edge.validated\n"
+        "def half(path, pipe):\n"
+        "    os.write(pipe, b'\\x80\\x05\\x95partial')\n"
+        "    return 3\n"
+        "edge.validated._child = half\n"
+    )
+    done = _agent(_config(tmp_path), prelude)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "tryggheim: validating the configuration failed (exit status 3)"
