@@ -11,6 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# pydantic reads a dataclass's settings from `__pydantic_config__` (a class attribute without an annotation, so
+# not a field). Every catalogue and configuration type refuses a key it does not know: a misspelt optional key
+# would otherwise be ignored without a word.
+FORBID_UNKNOWN_KEYS: Any = {"extra": "forbid"}
+
 
 @dataclass(frozen=True, slots=True)
 class Pattern:

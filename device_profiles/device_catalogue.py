@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le, MinLen
 
-from device_profiles.constraints import Pattern
+from device_profiles.constraints import FORBID_UNKNOWN_KEYS, Pattern
 from device_profiles.errors import CatalogueError
 from device_profiles.metrics import load_catalogue
 from device_profiles.mqtt_mapping import JsonMapping
@@ -55,16 +55,11 @@ _ID = r"^[a-z0-9][a-z0-9-]*$"
 _UUID16 = r"^0x[0-9A-F]{4}$"
 
 
-# pydantic reads a dataclass's configuration from this attribute (not a field: it has no annotation): an entry
-# with an unknown key is refused, as a misspelt optional key would otherwise be ignored.
-_FORBID: Any = {"extra": "forbid"}
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Identity:
     """Who made the device and what it is called."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     vendor: Annotated[str, MinLen(1)]
     model: Annotated[str, MinLen(1)]
@@ -75,7 +70,7 @@ class Identity:
 class Match:
     """How a gateway recognises the device; at least one rule is given."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     service_uuids: tuple[Annotated[str, Pattern(_UUID16)], ...] = ()
     service_data_uuid: Annotated[str, Pattern(_UUID16)] | None = None
@@ -114,7 +109,7 @@ class Reporting:
     """What the liveness rules expect: a periodic report, or events only (then the device needs supervision
     by other means, e.g. its battery or link reports)."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     mode: Literal["periodic", "event", "on_demand"]
     interval_s: Annotated[int, Gt(0)] | None = None
@@ -132,7 +127,7 @@ class Reporting:
 class Source:
     """Where identity and match rule come from."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     kind: SourceKind
     ref: Annotated[str, MinLen(1)]
@@ -143,7 +138,7 @@ class Source:
 class DeviceEntry:
     """One catalogue entry after `extends` is resolved: every field is present."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     id: Annotated[str, Pattern(_ID)]
     family: str
@@ -191,7 +186,7 @@ class DeviceEntry:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _FamilyFile:
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     family: Annotated[str, Pattern(r"^[a-z0-9_]+$")]
     description: Annotated[str, MinLen(1)]

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from annotated_types import Gt, Lt, MinLen
 
-from device_profiles.constraints import Pattern
+from device_profiles.constraints import FORBID_UNKNOWN_KEYS, Pattern
 from device_profiles.errors import CatalogueError, UnitError
 from device_profiles.prepared import prepared, yaml_document
 
@@ -36,16 +36,12 @@ _KEY = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 _LOINC = r"^\d{1,7}-\d$"
 _SNOMED = r"^\d{6,18}$"
 
-# pydantic reads a dataclass's configuration from this attribute (not a field: it has no annotation): an entry
-# with an unknown key is refused, as a misspelt optional key would otherwise be ignored.
-_FORBID: Any = {"extra": "forbid"}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MdcCode:
     """An IEEE 11073-10101 nomenclature code: the 32-bit value and its reference id."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     code: Annotated[int, Gt(0), Lt(2**32)]
     ref: Annotated[str, Pattern(r"^MDC_[A-Z0-9_]+$")]
@@ -55,7 +51,7 @@ class MdcCode:
 class Names:
     """Display names in bokmål and English."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     nb: Annotated[str, MinLen(1)]
     en: Annotated[str, MinLen(1)]
@@ -65,7 +61,7 @@ class Names:
 class Metric:
     """One entry of the catalogue."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     key: Annotated[str, Pattern(_KEY)]
     loinc: Annotated[str, Pattern(_LOINC)] | None
@@ -107,7 +103,7 @@ class Panel:
     """Metrics measured together and reported as one panel (blood pressure: systolic and diastolic), with the
     panel's own codes; the members are its components, in order."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     key: Annotated[str, Pattern(_KEY)]
     loinc: Annotated[str, Pattern(_LOINC)]
@@ -121,7 +117,7 @@ class Panel:
 class Conversion:
     """canonical = (value + add) * multiply / divide, restricted to `only_for` metrics when given."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     source: Annotated[str, MinLen(1)]
     target: Annotated[str, MinLen(1)]
@@ -137,7 +133,7 @@ class Conversion:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _CatalogueFile:
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     metrics: tuple[Metric, ...]
     conversions: tuple[Conversion, ...]

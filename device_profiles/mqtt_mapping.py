@@ -19,10 +19,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from annotated_types import MinLen
 
+from device_profiles.constraints import FORBID_UNKNOWN_KEYS
 from device_profiles.errors import DecodeError
 from device_profiles.metrics import load_catalogue
 from device_profiles.numbers import JSONValue
@@ -39,17 +40,11 @@ _TYPE_CHECKS = {
 }
 
 
-# The tables are standard-library dataclasses that pydantic validates with the device catalogue
-# (device_profiles/device_catalogue.py), so the gateway agent holds them without loading pydantic. pydantic reads
-# a dataclass's configuration from this attribute (not a field: it has no annotation): unknown keys are refused.
-_FORBID: Any = {"extra": "forbid"}
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FieldMap:
     """How one JSON field becomes (at most) one observation."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     metric: Annotated[str, MinLen(1)]
     type: JSONType
@@ -71,7 +66,7 @@ class FieldMap:
 class JsonMapping:
     """The table of one device: mapped fields, fields kept as context, fields known and deliberately unused."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     fields: Mapping[str, FieldMap]
     keep: tuple[str, ...] = ()

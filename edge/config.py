@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le, MaxLen
 
+from device_profiles.constraints import FORBID_UNKNOWN_KEYS
 from edge.environment import with_environment
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
-
-
-_FORBID = {"extra": "forbid"}  # pydantic's setting for every section (module docstring)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,7 +32,7 @@ class ScenarioConfig:
     """A scripted change in the simulated person from `start` (ISO) over `days` days (device_profiles.sim.scenarios):
     fluid retention (`weight_gain`, `kg_per_day`), moved vital signs (`vital_shift`: `pulse`, `spo2`, `systolic`)."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     kind: Literal["weight_gain", "vital_shift"]
     start: str
@@ -49,7 +47,7 @@ class ScenarioConfig:
 class SimulatorConfig:
     """The simulator source: a seeded virtual home whose clock runs `speed` times faster than real time."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     enabled: bool = False
     seed: int = 1
@@ -72,7 +70,7 @@ class SimulatorConfig:
 class BleConfig:
     """The BLE source: passive scanning, GATT sessions with health devices, the scanner watchdog."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     enabled: bool = False
     replay_script: Path | None = None
@@ -97,7 +95,7 @@ class BleConfig:
 class MqttConfig:
     """The MQTT source: the gateway's local broker (Mosquitto), persistent session, QoS 1."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -117,7 +115,7 @@ class SmsRouteConfig:
     """The local alarm's SMS: a generic HTTP SMS gateway (JSON POST of the number, the text and a reference,
     the request shape of the cloud's SMS channel), reached over the routes in `base_urls`, tried in order."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     base_urls: tuple[str, ...] = ()
     """The SMS gateway's base URL per route, in the order to try (e.g. through the cellular interface second);
@@ -140,7 +138,7 @@ class LocalAlarmConfig:
     """Degraded mode: raise an alarm-class reading locally when the uplink has not delivered it within
     `alarm_overdue_s` (edge/local_alarm.py)."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     enabled: bool = False
     broker_host: str = "127.0.0.1"
@@ -167,7 +165,7 @@ class LocalAlarmConfig:
 class GatewayConfig:
     """Everything the agent reads at start-up (`config_from` validates it; the environment overrides the file)."""
 
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = FORBID_UNKNOWN_KEYS
 
     cloud_url: str
     gateway_id: str

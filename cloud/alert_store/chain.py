@@ -46,18 +46,15 @@ async def start(conn: AsyncConnection[Any], alert_id: int) -> None:
     )
 
 
-async def new_round(conn: AsyncConnection[Any], alert_id: int, started_at: datetime) -> int:
-    """Start the chain again from step 0, due at `started_at` (a safety alarm pressed again after its chain went
-    quiet: alerts.escalation.chain); returns the round's number (the first round is 1)."""
-    row = await (
-        await conn.execute(
-            "UPDATE alerts SET next_step = 0, next_due_at = %s, escalation = escalation || jsonb_build_object("
-            "'round', coalesce((escalation->>'round')::int, 1) + 1, 'round_started_at', %s::float8) "
-            "WHERE id = %s AND resolved_at IS NULL AND escalation IS NOT NULL RETURNING escalation->>'round'",
-            (started_at, started_at.timestamp(), alert_id),
-        )
-    ).fetchone()
-    return 0 if row is None else int(row[0])
+async def new_round(conn: AsyncConnection[Any], alert_id: int, started_at: datetime) -> None:
+    """Start the chain again from step 0, due at `started_at`, as the next round (a safety alarm pressed again
+    after its chain went quiet: alerts.escalation.chain; the first round is 1)."""
+    await conn.execute(
+        "UPDATE alerts SET next_step = 0, next_due_at = %s, escalation = escalation || jsonb_build_object("
+        "'round', coalesce((escalation->>'round')::int, 1) + 1, 'round_started_at', %s::float8) "
+        "WHERE id = %s AND resolved_at IS NULL AND escalation IS NOT NULL",
+        (started_at, started_at.timestamp(), alert_id),
+    )
 
 
 async def due_now(conn: AsyncConnection[Any], alert_id: int) -> None:

@@ -20,7 +20,7 @@ from cloud.evaluation.runner import EvaluationRunner
 from cloud.notify.in_app import WORKLIST_CHANNEL
 from tests.evaluation.conftest import new_patient
 from tests.support.db import rows
-from tests.support.kits import batch, enrol_kit, reading
+from tests.support.kits import Kit, batch, enrol_kit, reading
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
@@ -72,23 +72,29 @@ def test_an_alarm_press_is_evaluated_within_a_second_by_notify(
     assert alert["explanation"]["parameters"]["source"] == "rule-alarm"
 
 
-def test_a_second_press_on_the_open_alarm_reaches_the_live_screens_at_once(
-    live_client: TestClient, eval_db: TestDatabase, tenants: Tenants
-) -> None:
-    """A press while the alarm is still open is counted on it; the response centre's screen must show it at once
-    (it fetches again on a live event), not at the next reload."""
-    url = eval_db.runtime_url
-    kit = enrol_kit(live_client, url, tenants.a.municipality_id, new_patient(url, tenants))
-    _settled(live_client, url)
+def _first_press(client: TestClient, url: str, tenants: Tenants) -> tuple[Kit, int]:
+    """A new patient's kit whose alarm button was pressed two minutes ago, and the alarm alert that press opened."""
+    kit = enrol_kit(client, url, tenants.a.municipality_id, new_patient(url, tenants))
+    _settled(client, url)
     first = reading(1, kit.button, metric="alarm.button", value=1, unit="1",
                     measured_at=datetime.now(UTC) - timedelta(minutes=2))  # fmt: skip
-    assert live_client.post("/api/v1/ingest", json=batch(kit, [first]), headers=kit.auth).status_code == 200
+    assert client.post("/api/v1/ingest", json=batch(kit, [first]), headers=kit.auth).status_code == 200
     deadline = time.monotonic() + 5
     while not (opened := rows(url, "SELECT id FROM alerts WHERE patient_id = %s AND rule = 'wf.alarm_button'",
                               kit.patient_id)):  # fmt: skip
         assert time.monotonic() < deadline, "the first press opened no alarm"
         time.sleep(0.02)
     [(alert_id,)] = opened
+    return kit, int(alert_id)
+
+
+def test_a_second_press_on_the_open_alarm_reaches_the_live_screens_at_once(
+    live_client: TestClient, eval_db: TestDatabase, tenants: Tenants
+) -> None:
+    """A press while the alarm is still open is counted on it; the response centre's screen must show it at once
+    (it fetches again on a live event), not at the next reload."""
+    url = eval_db.runtime_url
+    kit, alert_id = _first_press(live_client, url, tenants)
     with psycopg.connect(url, autocommit=True) as listener:
         listener.execute(f"LISTEN {WORKLIST_CHANNEL}")
         again = reading(2, kit.button, metric="alarm.button", value=1, unit="1")
@@ -108,17 +114,7 @@ def test_a_press_on_a_taken_alarm_is_a_new_call_that_waits_to_be_taken_again(
 ) -> None:
     """Detection's repeat reaches escalation: the taken alarm is untaken and its chain starts round 2."""
     url = eval_db.runtime_url
-    kit = enrol_kit(live_client, url, tenants.a.municipality_id, new_patient(url, tenants))
-    _settled(live_client, url)
-    first = reading(1, kit.button, metric="alarm.button", value=1, unit="1",
-                    measured_at=datetime.now(UTC) - timedelta(minutes=2))  # fmt: skip
-    assert live_client.post("/api/v1/ingest", json=batch(kit, [first]), headers=kit.auth).status_code == 200
-    deadline = time.monotonic() + 5
-    while not (opened := rows(url, "SELECT id FROM alerts WHERE patient_id = %s AND rule = 'wf.alarm_button'",
-                              kit.patient_id)):  # fmt: skip
-        assert time.monotonic() < deadline, "the first press opened no alarm"
-        time.sleep(0.02)
-    [(alert_id,)] = opened
+    kit, alert_id = _first_press(live_client, url, tenants)
     taken = live_client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=tenants.a.auth(Role.NURSE))
     assert taken.status_code == 200 and taken.json()["state"] == "acknowledged"
     with psycopg.connect(url, autocommit=True) as listener:
