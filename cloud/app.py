@@ -60,6 +60,7 @@ from cloud.escalation.runner import EscalationRunner
 from cloud.evaluation.runner import EvaluationRunner
 from cloud.ingest.uploads import UploadSlots
 from cloud.ingest.validate import storable
+from cloud.ingest.writer import IngestWriter
 from cloud.interop.runner import InteropRunner
 from cloud.registry.errors import RegistryError
 from cloud.web import errors as web_errors
@@ -150,6 +151,7 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     app.state.pool = pool
     app.state.gateway_pool = gateway_pool
     app.state.uploads = UploadSlots()
+    app.state.ingest_writer = IngestWriter(gateway_pool, settings.ingest_writers)
     app.state.settings = settings
     # One HTTP client for the identity providers' metadata and keys (connections kept between fetches).
     http = httpx.AsyncClient(follow_redirects=False)

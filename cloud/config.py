@@ -104,6 +104,13 @@ class CloudSettings(BaseSettings):
         description="Connections of the pool that only gateway routes (ingest, heartbeat, config, enrolment) use; "
         "staff, workers and health checks use the other pool (db_pool_min/db_pool_max), which gateways never touch.",
     )
+    ingest_writers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Ingest transactions one process runs at once (connections of the gateway pool): the batches "
+        "that arrive while they are busy are written together in the next (group commit).",
+    )
     body_timeout_s: float = Field(
         default=20.0,
         gt=0,

@@ -27,7 +27,7 @@ from cloud.access.policy import gateway_only
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.ingest.body import read_json
 from cloud.ingest.quarantine import quota_of
-from cloud.ingest.store import CredentialRefused, store_batch
+from cloud.ingest.store import CredentialRefused, Upload
 from cloud.ingest.trusted import TrustedCredentials
 from cloud.ingest.uploads import UploadSlots
 from cloud.ingest.validate import Rejection, ValidReading, validate
@@ -119,7 +119,7 @@ async def ingest(request: Request, gateway: Gateway) -> Response:
     loop = asyncio.get_running_loop()
     # The order bounds what one credential can hold: authenticated (a connection for the look-up alone), one
     # upload per gateway, the body read against its deadline and checked with no connection held, and only
-    # then a connection of the gateway pool, for the batch's transaction.
+    # then a place in the process's ingest writers' queue (cloud/ingest/writer.py), which hold the connections.
     with uploads.hold(gateway.id, loop.time(), request.state.body_deadline):
         body = await read_json(request)
         uploads.body_read(gateway.id, loop.time())
@@ -135,24 +135,22 @@ async def ingest(request: Request, gateway: Gateway) -> Response:
         stored_at = datetime.now(UTC)
         readings, rejections, repeats = _split(items, stored_at)
         # A database failure propagates to the application's 503 handler: nothing is acknowledged.
-        # The credential is checked again in the batch's transaction: the check before the body is remembered.
+        # The credential is checked again in the group's transaction: the check before the body is remembered.
         digest: bytes = request.state.credential_digest
-        async with request.app.state.gateway_pool.connection() as conn:
-            try:
-                outcome = await store_batch(
-                    conn,
-                    gateway_id=gateway.id,
-                    municipality_id=gateway.municipality_id,
-                    epoch=epoch,
-                    readings=readings,
-                    rejections=rejections,
-                    clock_skew_s=gateway.clock_skew_s,
-                    quota=quota_of(request.app.state.settings),
-                    credential_digest=digest,
-                )
-            except CredentialRefused:
-                _TRUSTED.forget(digest)
-                raise HTTPException(401, _REFUSED, {"WWW-Authenticate": "Bearer"}) from None
+        upload = Upload(
+            gateway_id=gateway.id,
+            municipality_id=gateway.municipality_id,
+            epoch=epoch,
+            readings=readings,
+            rejections=rejections,
+            credential_digest=digest,
+            quota=quota_of(request.app.state.settings),
+        )
+        try:
+            outcome = await request.app.state.ingest_writer.store(upload)
+        except CredentialRefused:
+            _TRUSTED.forget(digest)
+            raise HTTPException(401, _REFUSED, {"WWW-Authenticate": "Bearer"}) from None
     outcome.duplicates += repeats
     telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
     _BATCH_OK.inc()

@@ -30,11 +30,13 @@ MAX_FAILURES_PER_CLIENT = 10
 # other gateway routes at most this long after the change (ingest re-checks in its own transaction).
 CACHE_SECONDS = 5.0
 _CACHE_LIMIT = 50_000
-# The same test as `authenticate`, for one gateway: ingest runs it in the batch's first pipeline (and takes the
-# clock skew from it, which a heartbeat may have changed since the cached check).
+# The same test as `authenticate`, for several gateways at once: ingest runs it in a group's first pipeline (and
+# takes each gateway's clock skew from it, which a heartbeat may have changed since the cached check). Arrays of
+# gateway ids and presented digests; a row for each gateway whose credential still holds, in the arrays' order.
 STILL_VALID_SQL = (
-    "SELECT clock_skew_s FROM gateways WHERE id = %s AND revoked_at IS NULL AND "
-    "(credential_hash = %s OR (previous_hash = %s AND previous_valid_until > now()))"
+    "SELECT u.n, g.id, g.clock_skew_s FROM unnest(%b::uuid[], %b::bytea[]) WITH ORDINALITY AS u(id, digest, n) "
+    "JOIN gateways g ON g.id = u.id AND g.revoked_at IS NULL AND (g.credential_hash = u.digest OR "
+    "(g.previous_hash = u.digest AND g.previous_valid_until > now())) ORDER BY u.n"
 )
 # No 0/O/1/I/L: installers read codes aloud and type them.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

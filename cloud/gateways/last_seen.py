@@ -21,13 +21,14 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-# Rows in device order, so two gateways hearing the same devices lock them in the same order; a row is only
-# rewritten when the moment is newer (a replayed backlog leaves it alone).
+# Rows in device order, so two transactions hearing the same devices lock them in the same order; a row is only
+# rewritten when the moment is newer (a replayed backlog leaves it alone). Each heard address comes with its
+# gateway (whose municipality names the device) and that gateway's clock skew.
 _RECORD = (
     "INSERT INTO device_last_seen (device_id, seen_at) "
-    "SELECT d.id, max(least(h.at - make_interval(secs => %s), now())) "
-    "FROM unnest(%s::text[], %s::timestamptz[]) AS h(address, at) "
-    "JOIN devices d ON d.municipality_id = (SELECT municipality_id FROM gateways WHERE id = %s) "
+    "SELECT d.id, max(least(h.at - make_interval(secs => h.skew), now())) "
+    "FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::float8[]) AS h(gateway_id, address, at, skew) "
+    "JOIN gateways g ON g.id = h.gateway_id JOIN devices d ON d.municipality_id = g.municipality_id "
     "AND d.address = h.address GROUP BY d.id ORDER BY d.id "
     "ON CONFLICT (device_id) DO UPDATE SET seen_at = excluded.seen_at "
     "WHERE device_last_seen.seen_at < excluded.seen_at"
@@ -49,7 +50,17 @@ async def record(
     """Record that the gateway heard each address at its moment (gateway clock, `clock_skew_s` ahead of ours).
     Addresses that are no device of the gateway's municipality are ignored. Runs inside the caller's
     transaction, and in a pipeline."""
-    if not heard:
-        return
-    addresses = sorted(heard)
-    await conn.execute(_RECORD, (clock_skew_s or 0.0, addresses, [heard[a] for a in addresses], gateway_id))
+    await record_many(conn, [(gateway_id, heard, clock_skew_s)])
+
+
+async def record_many(
+    conn: AsyncConnection[Any], heard_by: Iterable[tuple[UUID, Mapping[str, datetime], float | None]]
+) -> None:
+    """`record` for several gateways in one statement: (gateway, what it heard when, its clock skew) each."""
+    columns: tuple[list[Any], ...] = ([], [], [], [])
+    for gateway_id, heard, clock_skew_s in heard_by:
+        for address in sorted(heard):
+            for column, value in zip(columns, (gateway_id, address, heard[address], clock_skew_s or 0.0), strict=True):
+                column.append(value)
+    if columns[0]:
+        await conn.execute(_RECORD, columns)

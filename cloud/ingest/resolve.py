@@ -1,13 +1,14 @@
 """Where each reading of a batch goes: its device and patient at the reading's own moment, or why it cannot go.
 
-The look-ups are by the addresses in the batch, so they need nothing from each other and are sent together
-with the rest of the batch's first round trip (`send`, then `receive` after the pipeline's sync). Homes'
-residents and supervision consents are fetched afterwards, only for batches that have such devices.
+The look-ups are by the addresses in the batches of a group, so they need nothing from each other and are sent
+together with the rest of the group's first round trip (`send`, then `receive` after the pipeline's sync): one
+statement for every batch of the group, its rows handed to each batch's `Resolver` by municipality. Homes'
+residents and supervision consents are fetched afterwards, once for the group, only when a batch has such devices.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -19,16 +20,43 @@ from cloud.ingest.validate import Reason, Rejection, ValidReading, as_sent
 from cloud.registry import homes as registry_homes
 from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
 
-# The batch's devices with their registrations (`registration` true: the gateway and period) and their
-# assignments (false: patient, period and home) in one statement: one statement fewer per batch, and the
-# devices are looked up once.
+# The group's devices with their registrations (`registration` true: the gateway and period) and their
+# assignments (false: patient, period and home) in one statement: one statement fewer per group, and the
+# devices are looked up once. Every row names the device's municipality, whose batches it belongs to.
 _DEVICES_SQL = (
-    "WITH d AS (SELECT id, address, profile_id FROM devices WHERE municipality_id = %b AND address = ANY(%b)) "
-    "SELECT true, d.address, d.id, r.gateway_id, lower(r.valid), upper(r.valid), d.profile_id, NULL::uuid "
-    "FROM d LEFT JOIN device_registrations r ON r.device_id = d.id "
-    "UNION ALL SELECT false, NULL, a.device_id, a.patient_id, lower(a.valid), upper(a.valid), NULL, a.home_id "
-    "FROM d JOIN device_assignments a ON a.device_id = d.id"
+    "WITH d AS (SELECT d.id, d.address, d.profile_id, d.municipality_id FROM unnest(%b::uuid[], %b::text[]) "
+    "AS w(municipality_id, address) JOIN devices d ON d.municipality_id = w.municipality_id AND d.address = w.address) "
+    "SELECT d.municipality_id, true, d.address, d.id, r.gateway_id, lower(r.valid), upper(r.valid), d.profile_id, "
+    "NULL::uuid FROM d LEFT JOIN device_registrations r ON r.device_id = d.id "
+    "UNION ALL SELECT d.municipality_id, false, NULL, a.device_id, a.patient_id, lower(a.valid), upper(a.valid), "
+    "NULL, a.home_id FROM d JOIN device_assignments a ON a.device_id = d.id"
 )
+
+
+async def send(
+    conn: AsyncConnection[Any], resolvers: Sequence[Resolver], addresses: Sequence[Iterable[str]]
+) -> AsyncCursor[Any]:
+    """Queue the registration and assignment look-up of each resolver's addresses (in pipeline mode nothing
+    waits here)."""
+    wanted = sorted({(r.municipality_id, a) for r, mine in zip(resolvers, addresses, strict=True) for a in mine})
+    return await conn.execute(_DEVICES_SQL, ([m for m, _ in wanted], [a for _, a in wanted]))
+
+
+async def receive(conn: AsyncConnection[Any], cursor: AsyncCursor[Any], resolvers: Sequence[Resolver]) -> None:
+    """Read what `send` asked for (after the pipeline's sync) into each resolver; fetch the residents of the
+    homes and the consents of the supervision sensors found, once for all of them."""
+    by_municipality: dict[UUID, list[tuple[Any, ...]]] = {}
+    for row in await cursor.fetchall():
+        by_municipality.setdefault(row[0], []).append(row[1:])
+    supervision = supervision_profiles()
+    for resolver in resolvers:
+        resolver.take(by_municipality.get(resolver.municipality_id, ()), supervision)
+    homes = sorted({a[1] for r in resolvers for rows in r.assignments.values() for a in rows if a[1] is not None})
+    residents = await registry_homes.residents(conn, homes) if homes else {}
+    watching = {device for r in resolvers for device in r.supervision}
+    consents = await load_book(conn, watching) if watching else ConsentBook({})
+    for resolver in resolvers:
+        resolver.residents, resolver.consents = residents, consents
 
 
 class Target(NamedTuple):
@@ -80,17 +108,10 @@ class Resolver:
         # address -> (lower, upper, target): the answer for every moment in [lower, upper), so most readings
         # of a batch (a few devices, many readings) cost one dictionary look-up and two comparisons.
         self._memo: dict[str, tuple[datetime | None, datetime | None, Target]] = {}
-        self._cursor: AsyncCursor[Any] | None = None
 
-    async def send(self, conn: AsyncConnection[Any], addresses: list[str]) -> None:
-        """Queue the registration and assignment look-up (in pipeline mode nothing waits here)."""
-        self._cursor = await conn.execute(_DEVICES_SQL, (self.municipality_id, addresses))
-
-    async def receive(self, conn: AsyncConnection[Any]) -> None:
-        """Read what `send` asked for (after the pipeline's sync); fetch residents and consents if needed."""
-        assert self._cursor is not None, "send() first"
-        supervision = supervision_profiles()
-        for registration, address, device_id, other, lower, upper, profile_id, home_id in await self._cursor.fetchall():
+    def take(self, rows: Iterable[tuple[Any, ...]], supervision: Container[object]) -> None:
+        """Keep the registrations and assignments of the look-up's rows of this resolver's municipality."""
+        for registration, address, device_id, other, lower, upper, profile_id, home_id in rows:
             if not registration:  # an assignment: `other` is its patient
                 self.assignments.setdefault(device_id, []).append((other, home_id, lower, upper))
                 continue
@@ -99,11 +120,6 @@ class Resolver:
                 self.supervision.add(device_id)
             if other is not None:  # the registration's gateway
                 self.registrations[address].append(_Registration(device_id, other, lower, upper))
-        homes = sorted({a[1] for rows in self.assignments.values() for a in rows if a[1] is not None})
-        if homes:
-            self.residents = await registry_homes.residents(conn, homes)
-        if self.supervision:
-            self.consents = await load_book(conn, self.supervision)
 
     def resolve(self, reading: ValidReading) -> Target | Rejection:
         """Where a reading at its time goes, or the reason it cannot be stored."""

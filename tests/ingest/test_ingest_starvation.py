@@ -71,7 +71,10 @@ def service(ingest_db: TestDatabase) -> Iterator[Service]:
     municipality, team, nurse = asyncio.run(_nurse(ingest_db.runtime_url))
     patient = insert_patient(ingest_db.runtime_url, municipality, team, "Pasient")
     with (
-        cloud_serve(ingest_db.runtime_url, TRYGGHEIM_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S)) as url,
+        # As many ingest writers as blocked uploads, so that they can hold every gateway connection at once.
+        cloud_serve(
+            ingest_db.runtime_url, TRYGGHEIM_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S), TRYGGHEIM_INGEST_WRITERS=str(BLOCKED)
+        ) as url,  # fmt: skip
         httpx.Client(base_url=url, timeout=30) as client,
     ):
         kits = [enrol_kit(client, ingest_db.runtime_url, municipality, patient) for _ in range(2 + BLOCKED)]  # type: ignore[arg-type]
