@@ -20,6 +20,14 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )
+# Group commit (cloud/ingest/writer.py): near 1 on a quiet system, growing with load; a value stuck at the
+# writers' limit says the database is the bottleneck.
+GROUP_BATCHES = Histogram(
+    "tryggheim_ingest_group_batches",
+    "Batches stored per ingest transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
 BATCHES = Counter("tryggheim_ingest_batches", "Ingest batches, by HTTP status", ["status"], registry=REGISTRY)
 # Refused readings beyond a gateway's hourly quarantine quota: acknowledged and counted, not stored (they are
 # also in tryggheim_quarantined_readings{reason="over_quota"}; the bytes say how much storage was spared).

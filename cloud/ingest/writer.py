@@ -24,6 +24,7 @@ import psycopg
 from psycopg.errors import DeadlockDetected, SerializationFailure, TransactionRollback
 from psycopg_pool import AsyncConnectionPool
 
+from cloud import telemetry
 from cloud.ingest.known import BatchOutcome
 from cloud.ingest.store import CredentialRefused, Upload, store_group
 
@@ -45,7 +46,6 @@ class IngestWriter:
     def __init__(self, pool: AsyncConnectionPool, writers: int) -> None:
         self.pool = pool
         self.writers = writers
-        self.groups = 0  # transactions written, for the benchmarks' batches-per-group figure
         self._queue: deque[_Queued] = deque()
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,7 +96,7 @@ class IngestWriter:
         try:
             async with self.pool.connection() as conn:
                 results = await store_group(conn, [queued.upload for queued in group])
-            self.groups += 1
+            telemetry.GROUP_BATCHES.observe(len(group))
         except Exception as exc:
             if len(group) == 1 or _unreachable(exc):
                 for queued in group:

@@ -37,13 +37,16 @@ def ingest(
     detection: Annotated[
         bool, typer.Option(help="Run the services' evaluation workers (detection) while ingesting.")
     ] = True,
+    ingest_writers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Ingest writers per service process; default: the setting's.")
+    ] = None,
 ) -> None:
     """Ingest throughput through the HTTP endpoint against raw COPY on the same database."""
     from tryggheim.bench.ingest import run
 
     if mode not in {"bulk", "realistic"}:
         raise typer.BadParameter("use bulk or realistic", param_hint="--mode")
-    print(json.dumps(run(mode, admin_url, detection=detection)))
+    print(json.dumps(run(mode, admin_url, detection=detection, ingest_writers=ingest_writers)))
 
 
 @app.command(name="ingest-cpu")
