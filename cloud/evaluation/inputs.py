@@ -9,17 +9,17 @@ battery reading, and when each became the patient's to watch. A gateway that is 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import numpy as np
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 
 from alerts.evaluate import LivenessFacts
 from alerts.inputs import DeviceFacts, GatewayFacts, Window
+from cloud.evaluation.batch import Read, fetch_all
 from cloud.evaluation.doubtful import DOUBTFUL_PARAMS, DOUBTFUL_SQL
 from cloud.registry.consent import supervision_profiles
 from device_profiles.device_catalogue import load_devices
@@ -31,39 +31,53 @@ def _stamp(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
 
+# Each metric's readings over its own number of days before `now`, including the readings of sensors shared by
+# the patient's home (stored without a patient, cloud/registry/homes.py), with each reading's doubtful flag
+# (device_profiles.quality) from its stored context. The doubtful readings come as their times: a third array
+# sorted like the others would cost a sort.
+WINDOWS = (
+    "SELECT o.metric, array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t) AS times, "  # noqa: S608 - fixed text
+    "array_agg(o.value ORDER BY o.t) AS vals, "
+    f"coalesce(array_agg(extract(epoch FROM o.t)::float8) FILTER (WHERE {DOUBTFUL_SQL}), '{{}}') AS doubtful "
+    "FROM unnest(%(metrics)s::text[], %(days)s::int[]) AS w(metric, days) JOIN observations o ON "
+    "o.metric = w.metric AND o.t > %(now)s - make_interval(days => w.days) AND o.t <= %(now)s AND "
+    # Implied by the join, and spelled out so the planner can bound the index scans by metric and time.
+    "o.metric = ANY(%(metrics)s::text[]) AND o.t > %(now)s - make_interval(days => %(longest)s) AND "
+    "(o.patient_id = %(p)s OR (o.patient_id IS NULL AND EXISTS (SELECT 1 FROM device_assignments a "
+    "JOIN patients r ON r.home_id = a.home_id WHERE r.id = %(p)s AND a.device_id = o.device_id "
+    "AND a.valid @> o.t))) GROUP BY o.metric"
+)
+
+
+def windows_read(patient_id: UUID, days: Mapping[str, int], now: float) -> Read:
+    """The read of `windows_from`: each metric of `days` over its number of days before `now` (Unix seconds)."""
+    metrics = sorted(days)
+    return Read(
+        WINDOWS,
+        {
+            "metrics": metrics,
+            "days": [days[m] for m in metrics],
+            "longest": max(days.values(), default=0),
+            "p": patient_id,
+            "now": datetime.fromtimestamp(now, UTC),
+            **DOUBTFUL_PARAMS,
+        },
+    )
+
+
+def windows_from(rows: list[dict[str, Any]]) -> dict[str, Window]:
+    """The windows by metric from the answer to `windows_read`."""
+    return {r["metric"]: Window.of(r["times"], r["vals"], np.isin(r["times"], r["doubtful"])) for r in rows}
+
+
 async def windows(
     conn: AsyncConnection[Any], patient_id: UUID, days: Mapping[str, int], now: float
 ) -> dict[str, Window]:
-    """Each metric's readings over its own number of days before `now` (one query), including the readings of
-    sensors shared by the patient's home (stored without a patient, cloud/registry/homes.py), with each
-    reading's doubtful flag (device_profiles.quality) from its stored context."""
+    """Each metric's readings over its own number of days before `now` (one query, `WINDOWS`)."""
     if not days:
         return {}
-    metrics = sorted(days)
-    rows = await (
-        await conn.execute(
-            # The doubtful readings come as their times: a third array sorted like the others would cost a sort.
-            "SELECT o.metric, array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t), "  # noqa: S608 - fixed text
-            "array_agg(o.value ORDER BY o.t), "
-            f"coalesce(array_agg(extract(epoch FROM o.t)::float8) FILTER (WHERE {DOUBTFUL_SQL}), '{{}}') "
-            "FROM unnest(%(metrics)s::text[], %(days)s::int[]) AS w(metric, days) JOIN observations o ON "
-            "o.metric = w.metric AND o.t > %(now)s - make_interval(days => w.days) AND o.t <= %(now)s AND "
-            # Implied by the join, and spelled out so the planner can bound the index scans by metric and time.
-            "o.metric = ANY(%(metrics)s::text[]) AND o.t > %(now)s - make_interval(days => %(longest)s) AND "
-            "(o.patient_id = %(p)s OR (o.patient_id IS NULL AND EXISTS (SELECT 1 FROM device_assignments a "
-            "JOIN patients r ON r.home_id = a.home_id WHERE r.id = %(p)s AND a.device_id = o.device_id "
-            "AND a.valid @> o.t))) GROUP BY o.metric",
-            {
-                "metrics": metrics,
-                "days": [days[m] for m in metrics],
-                "longest": max(days.values()),
-                "p": patient_id,
-                "now": datetime.fromtimestamp(now, UTC),
-                **DOUBTFUL_PARAMS,
-            },
-        )
-    ).fetchall()
-    return {metric: Window.of(times, values, np.isin(times, doubtful)) for metric, times, values, doubtful in rows}
+    (rows,) = await fetch_all(conn, [windows_read(patient_id, days, now)])
+    return windows_from(rows)
 
 
 def _device_metrics(profile_id: str) -> tuple[str, ...]:
@@ -71,54 +85,49 @@ def _device_metrics(profile_id: str) -> tuple[str, ...]:
     return catalogue[profile_id].metrics if profile_id in catalogue else ()
 
 
-# The patient's own devices and the sensors shared by their home, as they stand at `at`; a supervision sensor
-# counts only while a consent covers the patient (without one it is not activated: its silence is not a
+# Each patient's own devices and the sensors shared by their home, as they stand at the patient's `at`, each
+# with the gateway it is registered to then and that gateway's newest heartbeat and enrolment; a supervision
+# sensor counts only while a consent covers the patient (without one it is not activated: its silence is not a
 # fault). `since` is when the device became this patient's to watch: the latest start of its assignment, its
-# registration and the consent; `seen_at` when it was last heard (cloud/gateways/last_seen.py).
-_DEVICES = (
-    "SELECT d.id AS device_id, d.profile_id, r.gateway_id, a.home_id IS NOT NULL AS shared, s.seen_at, "
-    "greatest(lower(a.valid), lower(r.valid), c.consented) AS since "
-    "FROM device_assignments a JOIN devices d ON d.id = a.device_id "
-    "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> %(at)s::timestamptz "
+# registration and the consent; `seen_at` when it was last heard (cloud/gateways/last_seen.py); `battery` its
+# newest battery reading at `at`, through the (patient, metric, t) index for the patient's devices and the
+# partial home-device index for shared ones (stored without a patient). A gateway never heard from counts as
+# silent from its enrolment (its creation for one enrolled before that was recorded).
+DEVICES = (
+    "SELECT x.patient_id, d.id AS device_id, d.profile_id, r.gateway_id, a.home_id IS NOT NULL AS shared, "
+    "s.seen_at, greatest(lower(a.valid), lower(r.valid), c.consented) AS since, "
+    "gs.reported_at AS gateway_reported_at, coalesce(g.enrolled_at, g.created_at) AS gateway_enrolled_at, "
+    "CASE WHEN a.home_id IS NULL THEN (SELECT b.value FROM observations b WHERE b.patient_id = x.patient_id "
+    "AND b.metric = %(battery)s AND b.device_id = d.id AND b.t <= x.at ORDER BY b.t DESC LIMIT 1) "
+    "ELSE (SELECT b.value FROM observations b WHERE b.patient_id IS NULL AND b.metric = %(battery)s "
+    "AND b.device_id = d.id AND b.t <= x.at ORDER BY b.t DESC LIMIT 1) END AS battery "
+    "FROM unnest(%(p)s::uuid[], %(at)s::timestamptz[]) AS x(patient_id, at) "
+    "JOIN device_assignments a ON (a.patient_id = x.patient_id OR a.home_id = (SELECT home_id FROM patients "
+    "WHERE id = x.patient_id)) AND a.valid @> x.at "
+    "JOIN devices d ON d.id = a.device_id "
+    "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> x.at "
     "LEFT JOIN device_last_seen s ON s.device_id = d.id "
+    "LEFT JOIN gateways g ON g.id = r.gateway_id LEFT JOIN gateway_status gs ON gs.gateway_id = g.id "
     "LEFT JOIN LATERAL (SELECT min(c.valid_from) AS consented FROM supervision_consents c "
-    "WHERE d.profile_id = ANY(%(supervision)s) AND c.device_id = d.id AND c.patient_id = %(p)s "
-    "AND c.valid_from <= %(at)s AND c.expires_at > %(at)s AND (c.withdrawn_at IS NULL OR c.withdrawn_at > %(at)s)"
+    "WHERE d.profile_id = ANY(%(supervision)s) AND c.device_id = d.id AND c.patient_id = x.patient_id "
+    "AND c.valid_from <= x.at AND c.expires_at > x.at AND (c.withdrawn_at IS NULL OR c.withdrawn_at > x.at)"
     ") c ON true "
-    "WHERE (a.patient_id = %(p)s OR a.home_id = (SELECT home_id FROM patients WHERE id = %(p)s)) "
-    "AND a.valid @> %(at)s::timestamptz AND (d.profile_id <> ALL(%(supervision)s) OR c.consented IS NOT NULL)"
-)
-# A gateway never heard from counts as silent from its enrolment (its creation for one enrolled before that
-# was recorded).
-_GATEWAYS = (
-    "SELECT g.id AS gateway_id, s.reported_at, coalesce(g.enrolled_at, g.created_at) AS enrolled_at "
-    "FROM gateways g LEFT JOIN gateway_status s ON s.gateway_id = g.id WHERE g.id = ANY(%s)"
+    "WHERE d.profile_id <> ALL(%(supervision)s) OR c.consented IS NOT NULL"
 )
 
 
-async def _batteries(
-    conn: AsyncConnection[Any], patient_id: UUID, devices: list[dict[str, Any]], at: datetime
-) -> dict[UUID, float]:
-    """Each device's newest battery reading at `at`."""
-    battery: dict[UUID, float] = {}
-    for shared in (False, True):
-        ids = [d["device_id"] for d in devices if d["shared"] is shared]
-        if not ids:
-            continue
-        # Through the (patient, metric, t) index for the patient's devices, the partial home-device index for
-        # shared ones (stored without a patient).
-        owner = "patient_id IS NULL" if shared else "patient_id = %s"
-        for device_id, value in await (
-            await conn.execute(
-                "SELECT q.device_id, o.value "  # noqa: S608 - `owner` is one of two fixed strings
-                "FROM unnest(%s::uuid[]) AS q(device_id) CROSS JOIN LATERAL "
-                f"(SELECT value FROM observations WHERE {owner} AND metric = %s "
-                "AND device_id = q.device_id AND t <= %s ORDER BY t DESC LIMIT 1) o",
-                (ids, *(() if shared else (patient_id,)), BATTERY_METRIC, at),
-            )
-        ).fetchall():
-            battery[device_id] = value
-    return battery
+def devices_read(nows: Mapping[UUID, float]) -> Read:
+    """The read of `liveness_from`, for each patient as of their own moment (Unix seconds)."""
+    ids = list(nows)
+    return Read(
+        DEVICES,
+        {
+            "p": ids,
+            "at": [datetime.fromtimestamp(nows[p], UTC) for p in ids],
+            "battery": BATTERY_METRIC,
+            "supervision": sorted(supervision_profiles()),
+        },
+    )
 
 
 def _gateway_since(enrolled_at: datetime, devices: list[dict[str, Any]], gateway_id: UUID) -> float:
@@ -128,23 +137,15 @@ def _gateway_since(enrolled_at: datetime, devices: list[dict[str, Any]], gateway
     return max([enrolled_at, *([min(starts)] if starts else [])]).timestamp()
 
 
-async def liveness_facts(conn: AsyncConnection[Any], patient_id: UUID, now: float) -> LivenessFacts:
-    """The patient's devices (their own and their home's shared sensors) and gateways as they stand at `now`."""
-    at = datetime.fromtimestamp(now, UTC)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_DEVICES, {"at": at, "p": patient_id, "supervision": sorted(supervision_profiles())})
-        devices = await cur.fetchall()
-        gateway_ids = sorted({d["gateway_id"] for d in devices if d["gateway_id"] is not None})
-        await cur.execute(_GATEWAYS, (gateway_ids,))
-        gateways = await cur.fetchall()
-    battery = await _batteries(conn, patient_id, devices, at)
+def _facts(devices: list[dict[str, Any]]) -> LivenessFacts:
+    gateways = {d["gateway_id"]: d for d in devices if d["gateway_enrolled_at"] is not None}
     return LivenessFacts(
         devices=tuple(
             DeviceFacts(
                 device_id=str(d["device_id"]),
                 metrics=_device_metrics(d["profile_id"]),
                 last_seen=_stamp(d["seen_at"]),
-                battery_pct=battery.get(d["device_id"]),
+                battery_pct=d["battery"],
                 gateway_id=None if d["gateway_id"] is None else str(d["gateway_id"]),
                 since=_stamp(d["since"]),
             )
@@ -152,13 +153,27 @@ async def liveness_facts(conn: AsyncConnection[Any], patient_id: UUID, now: floa
         ),
         gateways=tuple(
             GatewayFacts(
-                str(g["gateway_id"]),
-                _stamp(g["reported_at"]),
-                since=_gateway_since(g["enrolled_at"], devices, g["gateway_id"]),
+                str(gateway_id),
+                _stamp(g["gateway_reported_at"]),
+                since=_gateway_since(g["gateway_enrolled_at"], devices, gateway_id),
             )
-            for g in sorted(gateways, key=lambda g: str(g["gateway_id"]))
+            for gateway_id, g in sorted(gateways.items(), key=lambda item: str(item[0]))
         ),
     )
+
+
+def liveness_from(ids: Iterable[UUID], rows: list[dict[str, Any]]) -> dict[UUID, LivenessFacts]:
+    """Each patient's devices (their own and their home's shared sensors) and gateways from `devices_read`."""
+    by: dict[UUID, list[dict[str, Any]]] = {p: [] for p in ids}
+    for row in rows:
+        by[row["patient_id"]].append(row)
+    return {p: _facts(devices) for p, devices in by.items()}
+
+
+async def liveness_facts(conn: AsyncConnection[Any], patient_id: UUID, now: float) -> LivenessFacts:
+    """The patient's devices (their own and their home's shared sensors) and gateways as they stand at `now`."""
+    (rows,) = await fetch_all(conn, [devices_read({patient_id: now})])
+    return liveness_from([patient_id], rows)[patient_id]
 
 
 def metrics_of(

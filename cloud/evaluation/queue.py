@@ -13,9 +13,10 @@ when the wait is over even if nothing arrives. A row is claimed only once due, a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,9 +28,11 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.evaluate import evaluate_patient
 from alerts.explain import Level
 from alerts.lifecycle import Event, Transition
+from alerts.protocols.model import Protocol
 from cloud.alert_store import store
 from cloud.evaluation import inputs, state
-from cloud.evaluation.protocols import protocol_for
+from cloud.evaluation.batch import Read, fetch_all
+from cloud.evaluation.protocols import OVERRIDES, SETTINGS, build
 
 log = logging.getLogger(__name__)
 EVALUATION_RULE = "evaluation"  # the rule named by a failure of the evaluation itself (not of one detector)
@@ -49,33 +52,48 @@ class Claim:
     due: float = 0.0  # the latest `retry_at` among the rows (Unix seconds)
 
 
-async def claim(conn: AsyncConnection[Any]) -> Claim | None:
-    """Lock the next patient's rows (inside the caller's transaction), or None when nothing is claimable."""
-    first = await (
-        await conn.execute(
-            "SELECT patient_id FROM pending_evaluations WHERE retry_at <= now() ORDER BY alarm DESC, id "
-            "LIMIT 1 FOR UPDATE SKIP LOCKED"
-        )
-    ).fetchone()
-    if first is None:
-        return None
-    patient_id = first[0]
+async def claim(conn: AsyncConnection[Any], patient_id: UUID | None = None) -> Claim | None:
+    """Lock the next patient's rows, or `patient_id`'s, inside the caller's transaction; None when nothing is
+    claimable."""
+    if patient_id is None:
+        first = await (
+            await conn.execute(
+                "SELECT patient_id FROM pending_evaluations WHERE retry_at <= now() ORDER BY alarm DESC, id "
+                "LIMIT 1 FOR UPDATE SKIP LOCKED"
+            )
+        ).fetchone()
+        if first is None:
+            return None
+        patient_id = first[0]
     rows = await (
         await conn.execute(
-            "SELECT id, metric, alarm, retry_at FROM pending_evaluations WHERE patient_id = %s AND retry_at <= now() "
-            "FOR UPDATE SKIP LOCKED",
+            "SELECT id, patient_id, metric, alarm, retry_at FROM pending_evaluations WHERE patient_id = %s "
+            "AND retry_at <= now() FOR UPDATE SKIP LOCKED",
             (patient_id,),
         )
     ).fetchall()
+    if not rows:
+        return None
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"evaluate:{patient_id}",))
-    return Claim(
-        patient_id=patient_id,
-        ids=tuple(r[0] for r in rows),
-        metrics=frozenset(r[1] for r in rows if r[1] is not None),
-        scheduled=any(r[1] is None for r in rows),
-        alarm=any(r[2] for r in rows),
-        due=max((r[3].timestamp() for r in rows), default=0.0),
-    )
+    return claims_from(rows)[0]
+
+
+def claims_from(rows: Iterable[tuple[Any, ...]]) -> list[Claim]:
+    """Claimed rows `(id, patient_id, metric, alarm, retry_at)` as one `Claim` per patient, in the rows' order."""
+    by: dict[UUID, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by.setdefault(row[1], []).append(row)
+    return [
+        Claim(
+            patient_id=patient_id,
+            ids=tuple(r[0] for r in mine),
+            metrics=frozenset(r[2] for r in mine if r[2] is not None),
+            scheduled=any(r[2] is None for r in mine),
+            alarm=any(r[3] for r in mine),
+            due=max(r[4].timestamp() for r in mine),
+        )
+        for patient_id, mine in by.items()
+    ]
 
 
 async def evaluate(conn: AsyncConnection[Any], job: Claim, now: float) -> tuple[Transition, ...]:
@@ -83,21 +101,51 @@ async def evaluate(conn: AsyncConnection[Any], job: Claim, now: float) -> tuple[
 
     A patient outside the service (referral, discharged, deceased) is not evaluated: the rows are dropped.
     """
-    state_row = await (await conn.execute("SELECT lifecycle FROM patients WHERE id = %s", (job.patient_id,))).fetchone()
-    if state_row is None or state_row[0] not in ACTIVE_LIFECYCLES:
-        return ()
-    protocol = await protocol_for(conn, job.patient_id)
-    rules = set(protocol.rules_for_metrics(job.metrics))
-    if job.scheduled:
-        rules |= set(protocol.scheduled_rules())
-    by_rule = {rule.id: rule.metrics for rule in protocol.rules}
-    windows = await inputs.windows(conn, job.patient_id, inputs.metrics_of(rules, protocol.window_days(), by_rule), now)
-    facts = await inputs.liveness_facts(conn, job.patient_id, now)
-    patient_state = await state.load_state(conn, job.patient_id, now)
-    result = evaluate_patient(protocol, patient_state, windows, facts, now, rules=rules)
-    await state.apply(conn, job.patient_id, protocol, result.transitions)
-    await _after_waits(conn, job.patient_id, result.transitions)
-    return result.transitions
+    return (await evaluate_all(conn, [job], {job.patient_id: now}))[job.patient_id]
+
+
+async def evaluate_all(
+    conn: AsyncConnection[Any], jobs: Sequence[Claim], nows: Mapping[UUID, float], before: Sequence[Read] = ()
+) -> dict[UUID, tuple[Transition, ...]]:
+    """`evaluate` for several patients, each as of their own moment, in the caller's transaction: the reads of
+    all of them in two round trips (the statements of `before`, such as their locks, sent first), then each
+    patient's rules and transitions in turn."""
+    ids = [job.patient_id for job in jobs]
+    answers = await fetch_all(
+        conn,
+        [*before, Read(SETTINGS, (ids,)), Read(OVERRIDES, (ids,)), *state.state_reads(nows), inputs.devices_read(nows)],
+    )
+    settings = {row["id"]: row for row in answers[len(before)]}
+    overrides: dict[UUID, list[dict[str, Any]]] = {p: [] for p in ids}
+    for row in answers[len(before) + 1]:
+        overrides[row["for_patient"]].append(row)
+    states = state.states_from(ids, answers[len(before) + 2 : len(before) + 7])
+    facts = inputs.liveness_from(ids, answers[len(before) + 7])
+    plans: dict[UUID, tuple[Protocol, set[str], dict[str, int]]] = {}
+    for job in jobs:
+        found = settings.get(job.patient_id)
+        if found is None or found["lifecycle"] not in ACTIVE_LIFECYCLES:
+            continue
+        protocol = build(found, overrides[job.patient_id])
+        rules = set(protocol.rules_for_metrics(job.metrics))
+        if job.scheduled:
+            rules |= set(protocol.scheduled_rules())
+        by_rule = {rule.id: rule.metrics for rule in protocol.rules}
+        plans[job.patient_id] = (protocol, rules, inputs.metrics_of(rules, protocol.window_days(), by_rule))
+    wanted = [p for p, plan in plans.items() if plan[2]]
+    read = [inputs.windows_read(p, plans[p][2], nows[p]) for p in wanted]
+    windows = dict(zip(wanted, await fetch_all(conn, read) if read else [], strict=True))
+    done: dict[UUID, tuple[Transition, ...]] = dict.fromkeys(ids, ())
+    for patient_id, (protocol, rules, _) in plans.items():
+        window = inputs.windows_from(windows.get(patient_id, []))
+        result = evaluate_patient(
+            protocol, states[patient_id], window, facts[patient_id], nows[patient_id], rules=rules
+        )
+        await state.apply(conn, patient_id, protocol, result.transitions)
+        await _after_waits(conn, patient_id, result.transitions)
+        done[patient_id] = result.transitions
+        await asyncio.sleep(0)  # let an alarm drain of this process run between two patients (runner.py)
+    return done
 
 
 async def _after_waits(conn: AsyncConnection[Any], patient_id: UUID, transitions: Iterable[Transition]) -> None:
@@ -119,29 +167,35 @@ async def enqueue_at(conn: AsyncConnection[Any], patient_id: UUID, metric: str, 
 
 
 async def evaluate_next(pool: AsyncConnectionPool) -> Claim | None:
-    """Claim, evaluate and delete one patient's rows in one transaction; None when the queue is empty.
+    """Claim, evaluate and delete one patient's rows in one transaction; None when the queue is empty."""
+    async with pool.connection() as conn:
+        return await evaluate_one(conn)
+
+
+async def evaluate_one(conn: AsyncConnection[Any], patient_id: UUID | None = None) -> Claim | None:
+    """Claim, evaluate and delete the next patient's rows, or `patient_id`'s, in one transaction; None when
+    there were none to claim.
 
     When the evaluation itself fails (not one detector: those are reported by `evaluate_patient`), the rows
     are kept for a retry with back-off and the failure is recorded as a `detector_failed` transition.
     """
-    async with pool.connection() as conn:
-        job: Claim | None = None
-        try:
-            async with conn.transaction():
-                job = await claim(conn)
-                if job is None:
-                    return None
-                # Never judge before a claimed row was due: a wait queued to end at `retry_at` is over then, even
-                # if this process's clock is a little behind the database's.
-                await evaluate(conn, job, max(time.time(), job.due))
-                await conn.execute("DELETE FROM pending_evaluations WHERE id = ANY(%s)", (list(job.ids),))
-                return job
-        except Exception as exc:
-            if job is None:  # nothing claimed: a database problem, for the caller to report
-                raise
-            log.exception("evaluation failed", extra={"patient_id": str(job.patient_id)})
-            await _postpone(conn, job, exc)
+    job: Claim | None = None
+    try:
+        async with conn.transaction():
+            job = await claim(conn, patient_id)
+            if job is None:
+                return None
+            # Never judge before a claimed row was due: a wait queued to end at `retry_at` is over then, even
+            # if this process's clock is a little behind the database's.
+            await evaluate(conn, job, max(time.time(), job.due))
+            await conn.execute("DELETE FROM pending_evaluations WHERE id = ANY(%s)", (list(job.ids),))
             return job
+    except Exception as exc:
+        if job is None:  # nothing claimed: a database problem, for the caller to report
+            raise
+        log.exception("evaluation failed", extra={"patient_id": str(job.patient_id)})
+        await _postpone(conn, job, exc)
+        return job
 
 
 async def _postpone(conn: AsyncConnection[Any], job: Claim, exc: Exception) -> None:
