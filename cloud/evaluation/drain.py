@@ -4,8 +4,9 @@ One statement claims up to `GROUP_SIZE` queue rows (alarm rows first) `FOR UPDAT
 them, every other due row of the same patients; the group's advisory locks are taken in one statement in the
 order of their keys, so two workers whose groups overlap wait for each other instead of deadlocking; the
 reads of all the group's patients go in two round trips (cloud.evaluation.queue.evaluate_all); each patient
-is then judged and their transitions applied in turn, all the claimed rows deleted in one statement, one
-commit. The semantics are those of one patient per transaction (cloud.evaluation.queue): a row is claimed
+is then judged and their transitions applied in turn, and one commit. The claimed rows are deleted in one
+statement sent with the reads: in the same transaction, so they are gone exactly when the transitions are
+written. The semantics are those of one patient per transaction (cloud.evaluation.queue): a row is claimed
 only once due, a patient outside the service is not evaluated and their rows are dropped, a rule's wait for a
 new measurement is queued, and a process that dies before the commit leaves every claimed row for another.
 
@@ -49,6 +50,8 @@ _LOCK = (
     "hashtextextended('evaluate:' || p::text, 0) AS k FROM unnest(%s::uuid[]) AS p ORDER BY k) AS keys"
 )
 
+_DELETE = "WITH gone AS (DELETE FROM pending_evaluations WHERE id = ANY(%s) RETURNING 1) SELECT count(*) FROM gone"
+
 
 async def claim_group(conn: AsyncConnection[Any], limit: int = GROUP_SIZE, alarm_only: bool = False) -> list[Claim]:
     """Lock the rows of the next group of patients (inside the caller's transaction), alarm patients first;
@@ -60,6 +63,11 @@ async def claim_group(conn: AsyncConnection[Any], limit: int = GROUP_SIZE, alarm
 def lock_read(jobs: list[Claim]) -> Read:
     """The statement that takes the evaluation locks of the group's patients in a fixed order."""
     return Read(_LOCK, ([job.patient_id for job in jobs],))
+
+
+def delete_read(jobs: list[Claim]) -> Read:
+    """The statement that deletes the group's claimed rows (in its transaction: they come back if it rolls back)."""
+    return Read(_DELETE, ([i for job in jobs for i in job.ids],))
 
 
 async def evaluate_group(pool: AsyncConnectionPool, limit: int = GROUP_SIZE, alarm_only: bool = False) -> int | None:
@@ -75,10 +83,8 @@ async def evaluate_group(pool: AsyncConnectionPool, limit: int = GROUP_SIZE, ala
                 # Never judge before a claimed row was due (as cloud.evaluation.queue.evaluate_one).
                 started = time.time()
                 nows = {job.patient_id: max(started, job.due) for job in jobs}
-                await evaluate_all(conn, jobs, nows, before=[lock_read(jobs)])
-                await conn.execute(
-                    "DELETE FROM pending_evaluations WHERE id = ANY(%s)", ([i for job in jobs for i in job.ids],)
-                )
+                # The claimed rows are deleted with the reads, in the same transaction as the transitions.
+                await evaluate_all(conn, jobs, nows, before=[lock_read(jobs), delete_read(jobs)])
                 return len(jobs)
         except Exception:
             if not jobs:  # nothing claimed: a database problem, for the caller to report

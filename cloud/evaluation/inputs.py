@@ -31,43 +31,46 @@ def _stamp(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
 
-# Each metric's readings over its own number of days before `now`, including the readings of sensors shared by
-# the patient's home (stored without a patient, cloud/registry/homes.py), with each reading's doubtful flag
-# (device_profiles.quality) from its stored context. The doubtful readings come as their times: a third array
-# sorted like the others would cost a sort.
+# Each patient's readings of each metric over its own number of days before the patient's moment, including the
+# readings of sensors shared by the patient's home (stored without a patient, cloud/registry/homes.py), with
+# each reading's doubtful flag (device_profiles.quality) from its stored context. The aggregate inside the
+# lateral makes one pair of index scans per (patient, metric), bounded by metric and time; the doubtful readings
+# come as their times: a third array sorted like the others would cost a sort.
 WINDOWS = (
-    "SELECT o.metric, array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t) AS times, "  # noqa: S608 - fixed text
+    "SELECT w.patient_id, w.metric, o.times, o.vals, o.doubtful FROM unnest(%(p)s::uuid[], %(metrics)s::text[], "  # noqa: S608
+    "%(days)s::int[], %(now)s::timestamptz[]) AS w(patient_id, metric, days, at) CROSS JOIN LATERAL ("
+    "SELECT array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t) AS times, "
     "array_agg(o.value ORDER BY o.t) AS vals, "
     f"coalesce(array_agg(extract(epoch FROM o.t)::float8) FILTER (WHERE {DOUBTFUL_SQL}), '{{}}') AS doubtful "
-    "FROM unnest(%(metrics)s::text[], %(days)s::int[]) AS w(metric, days) JOIN observations o ON "
-    "o.metric = w.metric AND o.t > %(now)s - make_interval(days => w.days) AND o.t <= %(now)s AND "
-    # Implied by the join, and spelled out so the planner can bound the index scans by metric and time.
-    "o.metric = ANY(%(metrics)s::text[]) AND o.t > %(now)s - make_interval(days => %(longest)s) AND "
-    "(o.patient_id = %(p)s OR (o.patient_id IS NULL AND EXISTS (SELECT 1 FROM device_assignments a "
-    "JOIN patients r ON r.home_id = a.home_id WHERE r.id = %(p)s AND a.device_id = o.device_id "
-    "AND a.valid @> o.t))) GROUP BY o.metric"
+    "FROM observations o WHERE o.metric = w.metric AND o.t > w.at - make_interval(days => w.days) AND o.t <= w.at "
+    "AND (o.patient_id = w.patient_id OR (o.patient_id IS NULL AND EXISTS (SELECT 1 FROM device_assignments a "
+    "JOIN patients r ON r.home_id = a.home_id WHERE r.id = w.patient_id AND a.device_id = o.device_id "
+    "AND a.valid @> o.t)))) o WHERE o.times IS NOT NULL"
 )
 
 
-def windows_read(patient_id: UUID, days: Mapping[str, int], now: float) -> Read:
-    """The read of `windows_from`: each metric of `days` over its number of days before `now` (Unix seconds)."""
-    metrics = sorted(days)
+def windows_read(wanted: Mapping[UUID, tuple[Mapping[str, int], float]]) -> Read:
+    """The read of `windows_from`: per patient, each metric of their `days` over its number of days before
+    their moment (Unix seconds)."""
+    rows = [(p, metric, days[metric], now) for p, (days, now) in wanted.items() for metric in sorted(days)]
     return Read(
         WINDOWS,
         {
-            "metrics": metrics,
-            "days": [days[m] for m in metrics],
-            "longest": max(days.values(), default=0),
-            "p": patient_id,
-            "now": datetime.fromtimestamp(now, UTC),
+            "p": [r[0] for r in rows],
+            "metrics": [r[1] for r in rows],
+            "days": [r[2] for r in rows],
+            "now": [datetime.fromtimestamp(r[3], UTC) for r in rows],
             **DOUBTFUL_PARAMS,
         },
     )
 
 
-def windows_from(rows: list[dict[str, Any]]) -> dict[str, Window]:
-    """The windows by metric from the answer to `windows_read`."""
-    return {r["metric"]: Window.of(r["times"], r["vals"], np.isin(r["times"], r["doubtful"])) for r in rows}
+def windows_from(ids: Iterable[UUID], rows: list[dict[str, Any]]) -> dict[UUID, dict[str, Window]]:
+    """Each patient's windows by metric from the answer to `windows_read`."""
+    by: dict[UUID, dict[str, Window]] = {p: {} for p in ids}
+    for r in rows:
+        by[r["patient_id"]][r["metric"]] = Window.of(r["times"], r["vals"], np.isin(r["times"], r["doubtful"]))
+    return by
 
 
 async def windows(
@@ -76,8 +79,8 @@ async def windows(
     """Each metric's readings over its own number of days before `now` (one query, `WINDOWS`)."""
     if not days:
         return {}
-    (rows,) = await fetch_all(conn, [windows_read(patient_id, days, now)])
-    return windows_from(rows)
+    (rows,) = await fetch_all(conn, [windows_read({patient_id: (days, now)})])
+    return windows_from([patient_id], rows)[patient_id]
 
 
 def _device_metrics(profile_id: str) -> tuple[str, ...]:

@@ -132,14 +132,13 @@ async def evaluate_all(
             rules |= set(protocol.scheduled_rules())
         by_rule = {rule.id: rule.metrics for rule in protocol.rules}
         plans[job.patient_id] = (protocol, rules, inputs.metrics_of(rules, protocol.window_days(), by_rule))
-    wanted = [p for p, plan in plans.items() if plan[2]]
-    read = [inputs.windows_read(p, plans[p][2], nows[p]) for p in wanted]
-    windows = dict(zip(wanted, await fetch_all(conn, read) if read else [], strict=True))
+    wanted = {p: (plan[2], nows[p]) for p, plan in plans.items() if plan[2]}
+    (read,) = await fetch_all(conn, [inputs.windows_read(wanted)]) if wanted else ([],)
+    windows = inputs.windows_from(ids, read)
     done: dict[UUID, tuple[Transition, ...]] = dict.fromkeys(ids, ())
     for patient_id, (protocol, rules, _) in plans.items():
-        window = inputs.windows_from(windows.get(patient_id, []))
         result = evaluate_patient(
-            protocol, states[patient_id], window, facts[patient_id], nows[patient_id], rules=rules
+            protocol, states[patient_id], windows[patient_id], facts[patient_id], nows[patient_id], rules=rules
         )
         await state.apply(conn, patient_id, protocol, result.transitions)
         await _after_waits(conn, patient_id, result.transitions)
