@@ -32,7 +32,7 @@ from cloud.evaluation.batch import Read
 from cloud.evaluation.queue import Claim, claims_from, evaluate_all, evaluate_one
 
 log = logging.getLogger(__name__)
-GROUP_SIZE = 16  # queue rows taken at the head of the queue: the group is their patients (one per row at most)
+GROUP_SIZE = 32  # queue rows taken at the head of the queue: the group is their patients (one per row at most)
 # The head of the queue (alarm rows first, of alarm rows only when asked), and the patients of its alarm rows if
 # it has any, else of all its rows; then every due row of those patients that no other worker holds. The head's
 # rows are locked by this transaction, so the second lock finds them again.

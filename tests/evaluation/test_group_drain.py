@@ -19,6 +19,7 @@ import pytest
 
 from cloud.db.pool import make_pool
 from cloud.evaluation import drain as drain_module
+from cloud.evaluation import queue
 from cloud.evaluation.drain import claim_group, evaluate_group
 from cloud.evaluation.queue import Claim
 from cloud.evaluation.runner import EvaluationRunner
@@ -91,13 +92,12 @@ def test_two_workers_draining_at_once_claim_every_row_once(
     queued = _queue(url, patients, [None, "body.weight", "spo2"])
     claimed: list[int] = []
     groups: list[list[UUID]] = []
-    evaluate_all = drain_module.evaluate_all
 
     async def recording(conn: Any, jobs: Sequence[Claim], *args: Any, **kwargs: Any) -> Any:
         claimed.extend(i for job in jobs for i in job.ids)
         groups.append([job.patient_id for job in jobs])
         await asyncio.sleep(0.01)  # hold the group a little so that the two workers overlap
-        return await evaluate_all(conn, jobs, *args, **kwargs)
+        return await queue.evaluate_all(conn, jobs, *args, **kwargs)
 
     monkeypatch.setattr(drain_module, "evaluate_all", recording)
 
