@@ -1,4 +1,5 @@
-"""Draining the pending-evaluation queue: one patient per transaction, safe with any number of workers.
+"""The pending-evaluation queue one patient per transaction, safe with any number of workers; the evaluation of
+any number of patients (`evaluate_all`), which the drain by groups (cloud/evaluation/drain.py) shares.
 
 A worker claims the oldest claimable row (alarm rows first) with `FOR UPDATE SKIP LOCKED`, then every other
 unlocked row of the same patient, and takes the patient's advisory lock so that two workers holding rows of
@@ -9,6 +10,11 @@ come back and another process evaluates them. The partial unique index on open a
 A row may be due later (`retry_at`): a failed evaluation's retry, or the end of a rule's wait for a new
 measurement after a doubtful reading, queued in the evaluation that asked for it, so the rule judges again
 when the wait is over even if nothing arrives. A row is claimed only once due, also with the patient's others.
+
+`evaluate_all` reads what it needs for all its patients in two round trips, one statement per kind of data
+for all of them (lifecycle and protocol, overrides, alert state, devices; then the reading windows, which
+depend on the protocol), and judges each patient as of their own moment. The drain by groups uses one patient
+per transaction (`evaluate_one`) for the patients of a group that failed.
 """
 
 from __future__ import annotations
@@ -111,16 +117,15 @@ async def evaluate_all(
     all of them in two round trips (the statements of `before`, such as their locks, sent first), then each
     patient's rules and transitions in turn."""
     ids = [job.patient_id for job in jobs]
-    answers = await fetch_all(
-        conn,
-        [*before, Read(SETTINGS, (ids,)), Read(OVERRIDES, (ids,)), *state.state_reads(nows), inputs.devices_read(nows)],
-    )
-    settings = {row["id"]: row for row in answers[len(before)]}
+    reads = [Read(SETTINGS, (ids,)), Read(OVERRIDES, (ids,)), *state.state_reads(nows), inputs.devices_read(nows)]
+    answers = await fetch_all(conn, [*before, *reads])
+    settings_rows, override_rows, *state_answers, device_rows = answers[len(before) :]
+    settings = {row["id"]: row for row in settings_rows}
     overrides: dict[UUID, list[dict[str, Any]]] = {p: [] for p in ids}
-    for row in answers[len(before) + 1]:
+    for row in override_rows:
         overrides[row["for_patient"]].append(row)
-    states = state.states_from(ids, answers[len(before) + 2 : len(before) + 7])
-    facts = inputs.liveness_from(ids, answers[len(before) + 7])
+    states = state.states_from(ids, state_answers)
+    facts = inputs.liveness_from(ids, device_rows)
     plans: dict[UUID, tuple[Protocol, set[str], dict[str, int]]] = {}
     for job in jobs:
         found = settings.get(job.patient_id)
