@@ -5,21 +5,24 @@ gateway each is registered to now, that gateway's newest heartbeat (`gateway_sta
 device when it was last heard (`device_last_seen`, the same table the fleet view reads) and its newest
 battery reading, and when each became the patient's to watch. A gateway that is down therefore inhibits the
 "sensor silent" alerts of the devices behind it (alerts.liveness).
+
+These read one patient (the API's pages, the baseline proposals); the drain reads the same for a whole group
+of patients at once (cloud/evaluation/group_inputs.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import numpy as np
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 
 from alerts.evaluate import LivenessFacts
 from alerts.inputs import DeviceFacts, GatewayFacts, Window
-from cloud.evaluation.batch import Read, fetch_all
 from cloud.evaluation.doubtful import DOUBTFUL_PARAMS, DOUBTFUL_SQL
 from cloud.registry.consent import supervision_profiles
 from device_profiles.device_catalogue import load_devices
@@ -27,156 +30,140 @@ from device_profiles.device_catalogue import load_devices
 BATTERY_METRIC = "device.battery"
 
 
-def _stamp(moment: datetime | None) -> float | None:
+def stamp(moment: datetime | None) -> float | None:
+    """Unix seconds of an aware datetime (None stays None)."""
     return None if moment is None else moment.timestamp()
-
-
-# Each patient's readings of each metric over its own number of days before the patient's moment, including the
-# readings of sensors shared by the patient's home (stored without a patient, cloud/registry/homes.py), with
-# each reading's doubtful flag (device_profiles.quality) from its stored context. The aggregate inside the
-# lateral makes one pair of index scans per (patient, metric), bounded by metric and time; the doubtful readings
-# come as their times: a third array sorted like the others would cost a sort.
-WINDOWS = (
-    "SELECT w.patient_id, w.metric, o.times, o.vals, o.doubtful FROM unnest(%(p)s::uuid[], %(metrics)s::text[], "  # noqa: S608
-    "%(days)s::int[], %(now)s::timestamptz[]) AS w(patient_id, metric, days, at) CROSS JOIN LATERAL ("
-    "SELECT array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t) AS times, "
-    "array_agg(o.value ORDER BY o.t) AS vals, "
-    f"coalesce(array_agg(extract(epoch FROM o.t)::float8) FILTER (WHERE {DOUBTFUL_SQL}), '{{}}') AS doubtful "
-    "FROM observations o WHERE o.metric = w.metric AND o.t > w.at - make_interval(days => w.days) AND o.t <= w.at "
-    "AND (o.patient_id = w.patient_id OR (o.patient_id IS NULL AND EXISTS (SELECT 1 FROM device_assignments a "
-    "JOIN patients r ON r.home_id = a.home_id WHERE r.id = w.patient_id AND a.device_id = o.device_id "
-    "AND a.valid @> o.t)))) o WHERE o.times IS NOT NULL"
-)
-
-
-def windows_read(wanted: Mapping[UUID, tuple[Mapping[str, int], float]]) -> Read:
-    """The read of `windows_from`: per patient, each metric of their `days` over its number of days before
-    their moment (Unix seconds)."""
-    rows = [(p, metric, days[metric], now) for p, (days, now) in wanted.items() for metric in sorted(days)]
-    return Read(
-        WINDOWS,
-        {
-            "p": [r[0] for r in rows],
-            "metrics": [r[1] for r in rows],
-            "days": [r[2] for r in rows],
-            "now": [datetime.fromtimestamp(r[3], UTC) for r in rows],
-            **DOUBTFUL_PARAMS,
-        },
-    )
-
-
-def windows_from(ids: Iterable[UUID], rows: list[dict[str, Any]]) -> dict[UUID, dict[str, Window]]:
-    """Each patient's windows by metric from the answer to `windows_read`."""
-    by: dict[UUID, dict[str, Window]] = {p: {} for p in ids}
-    for r in rows:
-        by[r["patient_id"]][r["metric"]] = Window.of(r["times"], r["vals"], np.isin(r["times"], r["doubtful"]))
-    return by
 
 
 async def windows(
     conn: AsyncConnection[Any], patient_id: UUID, days: Mapping[str, int], now: float
 ) -> dict[str, Window]:
-    """Each metric's readings over its own number of days before `now` (one query, `WINDOWS`)."""
+    """Each metric's readings over its own number of days before `now` (one query), including the readings of
+    sensors shared by the patient's home (stored without a patient, cloud/registry/homes.py), with each
+    reading's doubtful flag (device_profiles.quality) from its stored context."""
     if not days:
         return {}
-    (rows,) = await fetch_all(conn, [windows_read({patient_id: (days, now)})])
-    return windows_from([patient_id], rows)[patient_id]
+    metrics = sorted(days)
+    rows = await (
+        await conn.execute(
+            # The doubtful readings come as their times: a third array sorted like the others would cost a sort.
+            "SELECT o.metric, array_agg(extract(epoch FROM o.t)::float8 ORDER BY o.t), "  # noqa: S608 - fixed text
+            "array_agg(o.value ORDER BY o.t), "
+            f"coalesce(array_agg(extract(epoch FROM o.t)::float8) FILTER (WHERE {DOUBTFUL_SQL}), '{{}}') "
+            "FROM unnest(%(metrics)s::text[], %(days)s::int[]) AS w(metric, days) JOIN observations o ON "
+            "o.metric = w.metric AND o.t > %(now)s - make_interval(days => w.days) AND o.t <= %(now)s AND "
+            # Implied by the join, and spelled out so the planner can bound the index scans by metric and time.
+            "o.metric = ANY(%(metrics)s::text[]) AND o.t > %(now)s - make_interval(days => %(longest)s) AND "
+            "(o.patient_id = %(p)s OR (o.patient_id IS NULL AND EXISTS (SELECT 1 FROM device_assignments a "
+            "JOIN patients r ON r.home_id = a.home_id WHERE r.id = %(p)s AND a.device_id = o.device_id "
+            "AND a.valid @> o.t))) GROUP BY o.metric",
+            {
+                "metrics": metrics,
+                "days": [days[m] for m in metrics],
+                "longest": max(days.values()),
+                "p": patient_id,
+                "now": datetime.fromtimestamp(now, UTC),
+                **DOUBTFUL_PARAMS,
+            },
+        )
+    ).fetchall()
+    return {metric: Window.of(times, values, np.isin(times, doubtful)) for metric, times, values, doubtful in rows}
 
 
-def _device_metrics(profile_id: str) -> tuple[str, ...]:
+def device_metrics(profile_id: str) -> tuple[str, ...]:
+    """The metrics a device profile measures (none for a profile the catalogue does not know)."""
     catalogue = load_devices()
     return catalogue[profile_id].metrics if profile_id in catalogue else ()
 
 
-# Each patient's own devices and the sensors shared by their home, as they stand at the patient's `at`, each
-# with the gateway it is registered to then and that gateway's newest heartbeat and enrolment; a supervision
-# sensor counts only while a consent covers the patient (without one it is not activated: its silence is not a
+# The patient's own devices and the sensors shared by their home, as they stand at `at`; a supervision sensor
+# counts only while a consent covers the patient (without one it is not activated: its silence is not a
 # fault). `since` is when the device became this patient's to watch: the latest start of its assignment, its
-# registration and the consent; `seen_at` when it was last heard (cloud/gateways/last_seen.py); `battery` its
-# newest battery reading at `at`, through the (patient, metric, t) index for the patient's devices and the
-# partial home-device index for shared ones (stored without a patient). A gateway never heard from counts as
-# silent from its enrolment (its creation for one enrolled before that was recorded).
-DEVICES = (
-    "SELECT x.patient_id, d.id AS device_id, d.profile_id, r.gateway_id, a.home_id IS NOT NULL AS shared, "
-    "s.seen_at, greatest(lower(a.valid), lower(r.valid), c.consented) AS since, "
-    "gs.reported_at AS gateway_reported_at, coalesce(g.enrolled_at, g.created_at) AS gateway_enrolled_at, "
-    "CASE WHEN a.home_id IS NULL THEN (SELECT b.value FROM observations b WHERE b.patient_id = x.patient_id "
-    "AND b.metric = %(battery)s AND b.device_id = d.id AND b.t <= x.at ORDER BY b.t DESC LIMIT 1) "
-    "ELSE (SELECT b.value FROM observations b WHERE b.patient_id IS NULL AND b.metric = %(battery)s "
-    "AND b.device_id = d.id AND b.t <= x.at ORDER BY b.t DESC LIMIT 1) END AS battery "
-    "FROM unnest(%(p)s::uuid[], %(at)s::timestamptz[]) AS x(patient_id, at) "
-    "JOIN device_assignments a ON (a.patient_id = x.patient_id OR a.home_id = (SELECT home_id FROM patients "
-    "WHERE id = x.patient_id)) AND a.valid @> x.at "
-    "JOIN devices d ON d.id = a.device_id "
-    "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> x.at "
+# registration and the consent; `seen_at` when it was last heard (cloud/gateways/last_seen.py).
+_DEVICES = (
+    "SELECT d.id AS device_id, d.profile_id, r.gateway_id, a.home_id IS NOT NULL AS shared, s.seen_at, "
+    "greatest(lower(a.valid), lower(r.valid), c.consented) AS since "
+    "FROM device_assignments a JOIN devices d ON d.id = a.device_id "
+    "LEFT JOIN device_registrations r ON r.device_id = d.id AND r.valid @> %(at)s::timestamptz "
     "LEFT JOIN device_last_seen s ON s.device_id = d.id "
-    "LEFT JOIN gateways g ON g.id = r.gateway_id LEFT JOIN gateway_status gs ON gs.gateway_id = g.id "
     "LEFT JOIN LATERAL (SELECT min(c.valid_from) AS consented FROM supervision_consents c "
-    "WHERE d.profile_id = ANY(%(supervision)s) AND c.device_id = d.id AND c.patient_id = x.patient_id "
-    "AND c.valid_from <= x.at AND c.expires_at > x.at AND (c.withdrawn_at IS NULL OR c.withdrawn_at > x.at)"
+    "WHERE d.profile_id = ANY(%(supervision)s) AND c.device_id = d.id AND c.patient_id = %(p)s "
+    "AND c.valid_from <= %(at)s AND c.expires_at > %(at)s AND (c.withdrawn_at IS NULL OR c.withdrawn_at > %(at)s)"
     ") c ON true "
-    "WHERE d.profile_id <> ALL(%(supervision)s) OR c.consented IS NOT NULL"
+    "WHERE (a.patient_id = %(p)s OR a.home_id = (SELECT home_id FROM patients WHERE id = %(p)s)) "
+    "AND a.valid @> %(at)s::timestamptz AND (d.profile_id <> ALL(%(supervision)s) OR c.consented IS NOT NULL)"
+)
+# A gateway never heard from counts as silent from its enrolment (its creation for one enrolled before that
+# was recorded).
+_GATEWAYS = (
+    "SELECT g.id AS gateway_id, s.reported_at, coalesce(g.enrolled_at, g.created_at) AS enrolled_at "
+    "FROM gateways g LEFT JOIN gateway_status s ON s.gateway_id = g.id WHERE g.id = ANY(%s)"
 )
 
 
-def devices_read(nows: Mapping[UUID, float]) -> Read:
-    """The read of `liveness_from`, for each patient as of their own moment (Unix seconds)."""
-    ids = list(nows)
-    return Read(
-        DEVICES,
-        {
-            "p": ids,
-            "at": [datetime.fromtimestamp(nows[p], UTC) for p in ids],
-            "battery": BATTERY_METRIC,
-            "supervision": sorted(supervision_profiles()),
-        },
-    )
+async def _batteries(
+    conn: AsyncConnection[Any], patient_id: UUID, devices: list[dict[str, Any]], at: datetime
+) -> dict[UUID, float]:
+    """Each device's newest battery reading at `at`."""
+    battery: dict[UUID, float] = {}
+    for shared in (False, True):
+        ids = [d["device_id"] for d in devices if d["shared"] is shared]
+        if not ids:
+            continue
+        # Through the (patient, metric, t) index for the patient's devices, the partial home-device index for
+        # shared ones (stored without a patient).
+        owner = "patient_id IS NULL" if shared else "patient_id = %s"
+        for device_id, value in await (
+            await conn.execute(
+                "SELECT q.device_id, o.value "  # noqa: S608 - `owner` is one of two fixed strings
+                "FROM unnest(%s::uuid[]) AS q(device_id) CROSS JOIN LATERAL "
+                f"(SELECT value FROM observations WHERE {owner} AND metric = %s "
+                "AND device_id = q.device_id AND t <= %s ORDER BY t DESC LIMIT 1) o",
+                (ids, *(() if shared else (patient_id,)), BATTERY_METRIC, at),
+            )
+        ).fetchall():
+            battery[device_id] = value
+    return battery
 
 
-def _gateway_since(enrolled_at: datetime, devices: list[dict[str, Any]], gateway_id: UUID) -> float:
+def gateway_since(enrolled_at: datetime, devices: list[dict[str, Any]], gateway_id: UUID) -> float:
     """When the patient came to depend on the gateway: its enrolment, or the oldest current start of the
     patient's devices behind it when that is later."""
     starts: list[datetime] = [d["since"] for d in devices if d["gateway_id"] == gateway_id and d["since"] is not None]
     return max([enrolled_at, *([min(starts)] if starts else [])]).timestamp()
 
 
-def _facts(devices: list[dict[str, Any]]) -> LivenessFacts:
-    gateways = {d["gateway_id"]: d for d in devices if d["gateway_enrolled_at"] is not None}
+async def liveness_facts(conn: AsyncConnection[Any], patient_id: UUID, now: float) -> LivenessFacts:
+    """The patient's devices (their own and their home's shared sensors) and gateways as they stand at `now`."""
+    at = datetime.fromtimestamp(now, UTC)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_DEVICES, {"at": at, "p": patient_id, "supervision": sorted(supervision_profiles())})
+        devices = await cur.fetchall()
+        gateway_ids = sorted({d["gateway_id"] for d in devices if d["gateway_id"] is not None})
+        await cur.execute(_GATEWAYS, (gateway_ids,))
+        gateways = await cur.fetchall()
+    battery = await _batteries(conn, patient_id, devices, at)
     return LivenessFacts(
         devices=tuple(
             DeviceFacts(
                 device_id=str(d["device_id"]),
-                metrics=_device_metrics(d["profile_id"]),
-                last_seen=_stamp(d["seen_at"]),
-                battery_pct=d["battery"],
+                metrics=device_metrics(d["profile_id"]),
+                last_seen=stamp(d["seen_at"]),
+                battery_pct=battery.get(d["device_id"]),
                 gateway_id=None if d["gateway_id"] is None else str(d["gateway_id"]),
-                since=_stamp(d["since"]),
+                since=stamp(d["since"]),
             )
             for d in devices
         ),
         gateways=tuple(
             GatewayFacts(
-                str(gateway_id),
-                _stamp(g["gateway_reported_at"]),
-                since=_gateway_since(g["gateway_enrolled_at"], devices, gateway_id),
+                str(g["gateway_id"]),
+                stamp(g["reported_at"]),
+                since=gateway_since(g["enrolled_at"], devices, g["gateway_id"]),
             )
-            for gateway_id, g in sorted(gateways.items(), key=lambda item: str(item[0]))
+            for g in sorted(gateways, key=lambda g: str(g["gateway_id"]))
         ),
     )
-
-
-def liveness_from(ids: Iterable[UUID], rows: list[dict[str, Any]]) -> dict[UUID, LivenessFacts]:
-    """Each patient's devices (their own and their home's shared sensors) and gateways from `devices_read`."""
-    by: dict[UUID, list[dict[str, Any]]] = {p: [] for p in ids}
-    for row in rows:
-        by[row["patient_id"]].append(row)
-    return {p: _facts(devices) for p, devices in by.items()}
-
-
-async def liveness_facts(conn: AsyncConnection[Any], patient_id: UUID, now: float) -> LivenessFacts:
-    """The patient's devices (their own and their home's shared sensors) and gateways as they stand at `now`."""
-    (rows,) = await fetch_all(conn, [devices_read({patient_id: now})])
-    return liveness_from([patient_id], rows)[patient_id]
 
 
 def metrics_of(

@@ -36,7 +36,7 @@ from alerts.explain import Level
 from alerts.lifecycle import Event, Transition
 from alerts.protocols.model import Protocol
 from cloud.alert_store import store
-from cloud.evaluation import inputs, state
+from cloud.evaluation import group_inputs, inputs, state
 from cloud.evaluation.batch import Read, fetch_all
 from cloud.evaluation.protocols import OVERRIDES, SETTINGS, build
 
@@ -123,7 +123,7 @@ async def evaluate_all(
     ids = [job.patient_id for job in jobs]
     reads = [
         _GENERIC_PLANS, Read(SETTINGS, (ids,)), Read(OVERRIDES, (ids,)), *state.state_reads(nows),
-        inputs.devices_read(nows),
+        group_inputs.devices_read(nows),
     ]  # fmt: skip
     answers = await fetch_all(conn, [*before, *reads])
     _, settings_rows, override_rows, *state_answers, device_rows = answers[len(before) :]
@@ -132,7 +132,7 @@ async def evaluate_all(
     for row in override_rows:
         overrides[row["for_patient"]].append(row)
     states = state.states_from(ids, state_answers)
-    facts = inputs.liveness_from(ids, device_rows)
+    facts = group_inputs.liveness_from(ids, device_rows)
     plans: dict[UUID, tuple[Protocol, set[str], dict[str, int]]] = {}
     for job in jobs:
         found = settings.get(job.patient_id)
@@ -145,8 +145,8 @@ async def evaluate_all(
         by_rule = {rule.id: rule.metrics for rule in protocol.rules}
         plans[job.patient_id] = (protocol, rules, inputs.metrics_of(rules, protocol.window_days(), by_rule))
     wanted = {p: (plan[2], nows[p]) for p, plan in plans.items() if plan[2]}
-    (read,) = await fetch_all(conn, [inputs.windows_read(wanted)]) if wanted else ([],)
-    windows = inputs.windows_from(ids, read)
+    (read,) = await fetch_all(conn, [group_inputs.windows_read(wanted)]) if wanted else ([],)
+    windows = group_inputs.windows_from(ids, read)
     done: dict[UUID, tuple[Transition, ...]] = dict.fromkeys(ids, ())
     for patient_id, (protocol, rules, _) in plans.items():
         result = evaluate_patient(
