@@ -18,7 +18,6 @@ from psycopg.rows import dict_row
 from alerts.protocols.load import apply_overrides, load_protocol
 from alerts.protocols.model import Protocol, Rule
 from alerts.protocols.schema import PatientSettings, RuleOverride
-from cloud.evaluation.batch import Read, fetch_all
 
 DEFAULT_PROTOCOLS = ("general_elderly", "welfare")
 # A patient with their own and their municipality's protocol assignments.
@@ -107,7 +106,19 @@ def build(settings: dict[str, Any], overrides: list[dict[str, Any]]) -> Protocol
 
 async def protocol_for(conn: AsyncConnection[Any], patient_id: UUID) -> Protocol:
     """The patient's protocol with municipality and patient overrides and the SpO2 scale applied (`build`)."""
-    settings, overrides = await fetch_all(conn, [Read(SETTINGS, ([patient_id],)), Read(OVERRIDES, ([patient_id],))])
-    if not settings:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT p.municipality_id, pp.protocols AS own, mp.protocols AS town, "
+        f"coalesce(pp.spo2_scale, 1) AS spo2_scale, pp.spo2_set_by, pp.spo2_reason {_ASSIGNED} WHERE p.id = %s",
+        (patient_id,),
+    )
+    settings = await cur.fetchone()
+    if settings is None:
         raise LookupError(f"no patient {patient_id}")
-    return build(settings[0], overrides)
+    await cur.execute(
+        "SELECT patient_id IS NOT NULL AS patient_layer, rule, params, severities, enabled, reason, set_by, "
+        "review_by FROM rule_overrides WHERE municipality_id = %s AND (patient_id IS NULL OR patient_id = %s) "
+        "ORDER BY created_at, id",
+        (settings["municipality_id"], patient_id),
+    )
+    return build(settings, await cur.fetchall())
