@@ -1,9 +1,9 @@
-"""The patient's alert state in the database: read it as `PatientState`, apply transitions to it.
+"""The alert state in the database: read as `PatientState` for many patients at once, transitions applied to it.
 
 `apply` hands each transition to the alert store, which does in SQL what `PatientState.apply` does in memory
 and logs every transition (suppressed ones and detector failures included) with its explanation. An alert
 that opens, or turns red, is handed to escalation with its event class, which this side knows from the
-protocol it evaluated. A request to measure again is only logged: the log is where `load_state` finds it
+protocol it evaluated. A request to measure again is only logged: the log is where `state_reads` finds it
 again (so the patient is asked once per doubtful reading) and where the patient's and the gateway's views
 read it (cloud/evaluation/remeasure.py); the queue sets the rule's second look at the end of its wait. The
 caller holds the patient's evaluation lock and the transaction.
@@ -26,7 +26,7 @@ from alerts.suppression import Pause, Silence
 from cloud.alert_store import store, suppression
 from cloud.alert_store.records import OPEN_COLUMNS, at, open_alert, seconds
 from cloud.escalation import policies as escalation
-from cloud.evaluation.batch import Read, fetch_all
+from cloud.evaluation.batch import Read
 
 log = logging.getLogger(__name__)
 # A rule waits at most a day for a new measurement (alerts.thresholds), so older requests no longer matter.
@@ -96,12 +96,6 @@ def states_from(ids: Iterable[UUID], answers: list[list[dict[str, Any]]]) -> dic
         )
         for p, b in by.items()
     }
-
-
-async def load_state(conn: AsyncConnection[Any], patient_id: UUID, now: float) -> PatientState:
-    """Open alerts, what each rule has handled, active silences, the pause still to be reminded of, and the
-    doubtful readings a new measurement was already asked for (one round trip)."""
-    return states_from([patient_id], await fetch_all(conn, state_reads({patient_id: now})))[patient_id]
 
 
 def event_class(protocol: Protocol, rule: str, alert_class: str) -> str:
