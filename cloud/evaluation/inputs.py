@@ -5,6 +5,9 @@ gateway each is registered to now, that gateway's newest heartbeat (`gateway_sta
 device when it was last heard (`device_last_seen`, the same table the fleet view reads) and its newest
 battery reading, and when each became the patient's to watch. A gateway that is down therefore inhibits the
 "sensor silent" alerts of the devices behind it (alerts.liveness).
+
+These read one patient (the API's pages, the baseline proposals); the drain reads the same for a whole group
+of patients at once (cloud/evaluation/group_inputs.py).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from device_profiles.device_catalogue import load_devices
 BATTERY_METRIC = "device.battery"
 
 
-def _stamp(moment: datetime | None) -> float | None:
+def stamp(moment: datetime | None) -> float | None:
+    """Unix seconds of an aware datetime (None stays None)."""
     return None if moment is None else moment.timestamp()
 
 
@@ -66,7 +70,8 @@ async def windows(
     return {metric: Window.of(times, values, np.isin(times, doubtful)) for metric, times, values, doubtful in rows}
 
 
-def _device_metrics(profile_id: str) -> tuple[str, ...]:
+def device_metrics(profile_id: str) -> tuple[str, ...]:
+    """The metrics a device profile measures (none for a profile the catalogue does not know)."""
     catalogue = load_devices()
     return catalogue[profile_id].metrics if profile_id in catalogue else ()
 
@@ -121,7 +126,7 @@ async def _batteries(
     return battery
 
 
-def _gateway_since(enrolled_at: datetime, devices: list[dict[str, Any]], gateway_id: UUID) -> float:
+def gateway_since(enrolled_at: datetime, devices: list[dict[str, Any]], gateway_id: UUID) -> float:
     """When the patient came to depend on the gateway: its enrolment, or the oldest current start of the
     patient's devices behind it when that is later."""
     starts: list[datetime] = [d["since"] for d in devices if d["gateway_id"] == gateway_id and d["since"] is not None]
@@ -142,19 +147,19 @@ async def liveness_facts(conn: AsyncConnection[Any], patient_id: UUID, now: floa
         devices=tuple(
             DeviceFacts(
                 device_id=str(d["device_id"]),
-                metrics=_device_metrics(d["profile_id"]),
-                last_seen=_stamp(d["seen_at"]),
+                metrics=device_metrics(d["profile_id"]),
+                last_seen=stamp(d["seen_at"]),
                 battery_pct=battery.get(d["device_id"]),
                 gateway_id=None if d["gateway_id"] is None else str(d["gateway_id"]),
-                since=_stamp(d["since"]),
+                since=stamp(d["since"]),
             )
             for d in devices
         ),
         gateways=tuple(
             GatewayFacts(
                 str(g["gateway_id"]),
-                _stamp(g["reported_at"]),
-                since=_gateway_since(g["enrolled_at"], devices, g["gateway_id"]),
+                stamp(g["reported_at"]),
+                since=gateway_since(g["enrolled_at"], devices, g["gateway_id"]),
             )
             for g in sorted(gateways, key=lambda g: str(g["gateway_id"]))
         ),

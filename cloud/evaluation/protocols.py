@@ -57,52 +57,68 @@ async def assigned_protocols(conn: AsyncConnection[Any], patient_ids: list[UUID]
     return {row["id"]: merged(tuple(row["own"] or row["town"] or DEFAULT_PROTOCOLS)) for row in await cur.fetchall()}
 
 
-def _override(row: tuple[Any, ...]) -> RuleOverride:
-    rule, params, severities, enabled, reason, set_by, review_by = row
+# Each patient's lifecycle, protocol names and SpO2 scale, and every override that can apply to them (their
+# municipality's and their own), oldest first: what `build` makes the protocol in force from.
+SETTINGS = (
+    "SELECT p.id, p.lifecycle, pp.protocols AS own, mp.protocols AS town, coalesce(pp.spo2_scale, 1) AS spo2_scale, "
+    f"pp.spo2_set_by, pp.spo2_reason {_ASSIGNED} WHERE p.id = ANY(%s)"
+)
+OVERRIDES = (
+    "SELECT p.id AS for_patient, o.patient_id IS NOT NULL AS patient_layer, o.rule, o.params, o.severities, "
+    "o.enabled, o.reason, o.set_by, o.review_by FROM patients p JOIN rule_overrides o ON o.municipality_id = "
+    "p.municipality_id AND (o.patient_id IS NULL OR o.patient_id = p.id) WHERE p.id = ANY(%s) "
+    "ORDER BY o.created_at, o.id"
+)
+
+
+def _override(row: dict[str, Any]) -> RuleOverride:
     return RuleOverride(
-        rule=rule,
-        params=params,
-        severities=severities,
-        enabled=enabled,
-        reason=reason,
-        set_by=str(set_by),
-        review_by=review_by,
+        rule=row["rule"],
+        params=row["params"],
+        severities=row["severities"],
+        enabled=row["enabled"],
+        reason=row["reason"],
+        set_by=str(row["set_by"]),
+        review_by=row["review_by"],
     )
 
 
-async def protocol_for(conn: AsyncConnection[Any], patient_id: UUID) -> Protocol:
-    """The patient's protocol with municipality and patient overrides and the SpO2 scale applied.
+def build(settings: dict[str, Any], overrides: list[dict[str, Any]]) -> Protocol:
+    """The protocol in force from a `SETTINGS` row and the patient's `OVERRIDES` rows (in their order).
 
     An override for a rule that none of the patient's protocols has is skipped: a municipality override is
     written for one protocol and must not break patients on another.
     """
-    row = await (
-        await conn.execute(
-            "SELECT p.municipality_id, pp.protocols, mp.protocols, coalesce(pp.spo2_scale, 1), pp.spo2_set_by, "
-            f"pp.spo2_reason {_ASSIGNED} WHERE p.id = %s",
-            (patient_id,),
-        )
-    ).fetchone()
-    if row is None:
-        raise LookupError(f"no patient {patient_id}")
-    municipality_id, own, default, scale, scale_by, scale_reason = row
-    protocol = merge(tuple(own or default or DEFAULT_PROTOCOLS))
+    protocol = merge(tuple(settings["own"] or settings["town"] or DEFAULT_PROTOCOLS))
     known = protocol.by_id()
     layers: dict[bool, list[RuleOverride]] = {False: [], True: []}
-    for patient_layer, *fields in await (
-        await conn.execute(
-            "SELECT patient_id IS NOT NULL, rule, params, severities, enabled, reason, set_by, review_by "
-            "FROM rule_overrides WHERE municipality_id = %s AND (patient_id IS NULL OR patient_id = %s) "
-            "ORDER BY created_at, id",
-            (municipality_id, patient_id),
-        )
-    ).fetchall():
-        if fields[0] in known:
-            layers[patient_layer].append(_override(tuple(fields)))
-    settings = PatientSettings(
-        spo2_scale=scale,
-        spo2_scale_set_by=str(scale_by) if scale_by else None,
-        spo2_scale_reason=scale_reason,
+    for row in overrides:
+        if row["rule"] in known:
+            layers[row["patient_layer"]].append(_override(row))
+    patient_settings = PatientSettings(
+        spo2_scale=settings["spo2_scale"],
+        spo2_scale_set_by=str(settings["spo2_set_by"]) if settings["spo2_set_by"] else None,
+        spo2_scale_reason=settings["spo2_reason"],
         overrides=tuple(layers[True]),
     )
-    return apply_overrides(protocol, layers[False], settings)
+    return apply_overrides(protocol, layers[False], patient_settings)
+
+
+async def protocol_for(conn: AsyncConnection[Any], patient_id: UUID) -> Protocol:
+    """The patient's protocol with municipality and patient overrides and the SpO2 scale applied (`build`)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT p.municipality_id, pp.protocols AS own, mp.protocols AS town, "
+        f"coalesce(pp.spo2_scale, 1) AS spo2_scale, pp.spo2_set_by, pp.spo2_reason {_ASSIGNED} WHERE p.id = %s",
+        (patient_id,),
+    )
+    settings = await cur.fetchone()
+    if settings is None:
+        raise LookupError(f"no patient {patient_id}")
+    await cur.execute(
+        "SELECT patient_id IS NOT NULL AS patient_layer, rule, params, severities, enabled, reason, set_by, "
+        "review_by FROM rule_overrides WHERE municipality_id = %s AND (patient_id IS NULL OR patient_id = %s) "
+        "ORDER BY created_at, id",
+        (settings["municipality_id"], patient_id),
+    )
+    return build(settings, await cur.fetchall())

@@ -1,4 +1,5 @@
-"""Draining the pending-evaluation queue: one patient per transaction, safe with any number of workers.
+"""The pending-evaluation queue one patient per transaction, safe with any number of workers; the evaluation of
+any number of patients (`evaluate_all`), which the drain by groups (cloud/evaluation/drain.py) shares.
 
 A worker claims the oldest claimable row (alarm rows first) with `FOR UPDATE SKIP LOCKED`, then every other
 unlocked row of the same patient, and takes the patient's advisory lock so that two workers holding rows of
@@ -9,13 +10,19 @@ come back and another process evaluates them. The partial unique index on open a
 A row may be due later (`retry_at`): a failed evaluation's retry, or the end of a rule's wait for a new
 measurement after a doubtful reading, queued in the evaluation that asked for it, so the rule judges again
 when the wait is over even if nothing arrives. A row is claimed only once due, also with the patient's others.
+
+`evaluate_all` reads what it needs for all its patients in two round trips, one statement per kind of data
+for all of them (lifecycle and protocol, overrides, alert state, devices; then the reading windows, which
+depend on the protocol), and judges each patient as of their own moment. The drain by groups uses one patient
+per transaction (`evaluate_one`) for the patients of a group that failed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,14 +34,20 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.evaluate import evaluate_patient
 from alerts.explain import Level
 from alerts.lifecycle import Event, Transition
+from alerts.protocols.model import Protocol
 from cloud.alert_store import store
-from cloud.evaluation import inputs, state
-from cloud.evaluation.protocols import protocol_for
+from cloud.evaluation import group_inputs, inputs, state
+from cloud.evaluation.batch import Read, fetch_all
+from cloud.evaluation.protocols import OVERRIDES, SETTINGS, build
 
 log = logging.getLogger(__name__)
 EVALUATION_RULE = "evaluation"  # the rule named by a failure of the evaluation itself (not of one detector)
 MAX_RETRY_S = 300
 ACTIVE_LIFECYCLES = ("trial", "active", "paused")
+# The reads take arrays whose length varies with the group, so PostgreSQL would plan the devices and windows
+# reads anew at every execution (custom plans, about 0.5 ms each); their generic plans are the same index scans
+# per patient. For this transaction only.
+_GENERIC_PLANS = Read("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", ())
 
 
 @dataclass(frozen=True)
@@ -49,33 +62,48 @@ class Claim:
     due: float = 0.0  # the latest `retry_at` among the rows (Unix seconds)
 
 
-async def claim(conn: AsyncConnection[Any]) -> Claim | None:
-    """Lock the next patient's rows (inside the caller's transaction), or None when nothing is claimable."""
-    first = await (
-        await conn.execute(
-            "SELECT patient_id FROM pending_evaluations WHERE retry_at <= now() ORDER BY alarm DESC, id "
-            "LIMIT 1 FOR UPDATE SKIP LOCKED"
-        )
-    ).fetchone()
-    if first is None:
-        return None
-    patient_id = first[0]
+async def claim(conn: AsyncConnection[Any], patient_id: UUID | None = None) -> Claim | None:
+    """Lock the next patient's rows, or `patient_id`'s, inside the caller's transaction; None when nothing is
+    claimable."""
+    if patient_id is None:
+        first = await (
+            await conn.execute(
+                "SELECT patient_id FROM pending_evaluations WHERE retry_at <= now() ORDER BY alarm DESC, id "
+                "LIMIT 1 FOR UPDATE SKIP LOCKED"
+            )
+        ).fetchone()
+        if first is None:
+            return None
+        patient_id = first[0]
     rows = await (
         await conn.execute(
-            "SELECT id, metric, alarm, retry_at FROM pending_evaluations WHERE patient_id = %s AND retry_at <= now() "
-            "FOR UPDATE SKIP LOCKED",
+            "SELECT id, patient_id, metric, alarm, retry_at FROM pending_evaluations WHERE patient_id = %s "
+            "AND retry_at <= now() FOR UPDATE SKIP LOCKED",
             (patient_id,),
         )
     ).fetchall()
+    if not rows:
+        return None
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"evaluate:{patient_id}",))
-    return Claim(
-        patient_id=patient_id,
-        ids=tuple(r[0] for r in rows),
-        metrics=frozenset(r[1] for r in rows if r[1] is not None),
-        scheduled=any(r[1] is None for r in rows),
-        alarm=any(r[2] for r in rows),
-        due=max((r[3].timestamp() for r in rows), default=0.0),
-    )
+    return claims_from(rows)[0]
+
+
+def claims_from(rows: Iterable[tuple[Any, ...]]) -> list[Claim]:
+    """Claimed rows `(id, patient_id, metric, alarm, retry_at)` as one `Claim` per patient, in the rows' order."""
+    by: dict[UUID, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by.setdefault(row[1], []).append(row)
+    return [
+        Claim(
+            patient_id=patient_id,
+            ids=tuple(r[0] for r in mine),
+            metrics=frozenset(r[2] for r in mine if r[2] is not None),
+            scheduled=any(r[2] is None for r in mine),
+            alarm=any(r[3] for r in mine),
+            due=max(r[4].timestamp() for r in mine),
+        )
+        for patient_id, mine in by.items()
+    ]
 
 
 async def evaluate(conn: AsyncConnection[Any], job: Claim, now: float) -> tuple[Transition, ...]:
@@ -83,21 +111,52 @@ async def evaluate(conn: AsyncConnection[Any], job: Claim, now: float) -> tuple[
 
     A patient outside the service (referral, discharged, deceased) is not evaluated: the rows are dropped.
     """
-    state_row = await (await conn.execute("SELECT lifecycle FROM patients WHERE id = %s", (job.patient_id,))).fetchone()
-    if state_row is None or state_row[0] not in ACTIVE_LIFECYCLES:
-        return ()
-    protocol = await protocol_for(conn, job.patient_id)
-    rules = set(protocol.rules_for_metrics(job.metrics))
-    if job.scheduled:
-        rules |= set(protocol.scheduled_rules())
-    by_rule = {rule.id: rule.metrics for rule in protocol.rules}
-    windows = await inputs.windows(conn, job.patient_id, inputs.metrics_of(rules, protocol.window_days(), by_rule), now)
-    facts = await inputs.liveness_facts(conn, job.patient_id, now)
-    patient_state = await state.load_state(conn, job.patient_id, now)
-    result = evaluate_patient(protocol, patient_state, windows, facts, now, rules=rules)
-    await state.apply(conn, job.patient_id, protocol, result.transitions)
-    await _after_waits(conn, job.patient_id, result.transitions)
-    return result.transitions
+    return (await evaluate_all(conn, [job], {job.patient_id: now}))[job.patient_id]
+
+
+async def evaluate_all(
+    conn: AsyncConnection[Any], jobs: Sequence[Claim], nows: Mapping[UUID, float], before: Sequence[Read] = ()
+) -> dict[UUID, tuple[Transition, ...]]:
+    """`evaluate` for several patients, each as of their own moment, in the caller's transaction: the reads of
+    all of them in two round trips (the statements of `before`, such as their locks, sent first), then each
+    patient's rules and transitions in turn."""
+    ids = [job.patient_id for job in jobs]
+    reads = [
+        _GENERIC_PLANS, Read(SETTINGS, (ids,)), Read(OVERRIDES, (ids,)), *state.state_reads(nows),
+        group_inputs.devices_read(nows),
+    ]  # fmt: skip
+    answers = await fetch_all(conn, [*before, *reads])
+    _, settings_rows, override_rows, *state_answers, device_rows = answers[len(before) :]
+    settings = {row["id"]: row for row in settings_rows}
+    overrides: dict[UUID, list[dict[str, Any]]] = {p: [] for p in ids}
+    for row in override_rows:
+        overrides[row["for_patient"]].append(row)
+    states = state.states_from(ids, state_answers)
+    facts = group_inputs.liveness_from(ids, device_rows)
+    plans: dict[UUID, tuple[Protocol, set[str], dict[str, int]]] = {}
+    for job in jobs:
+        found = settings.get(job.patient_id)
+        if found is None or found["lifecycle"] not in ACTIVE_LIFECYCLES:
+            continue
+        protocol = build(found, overrides[job.patient_id])
+        rules = set(protocol.rules_for_metrics(job.metrics))
+        if job.scheduled:
+            rules |= set(protocol.scheduled_rules())
+        by_rule = {rule.id: rule.metrics for rule in protocol.rules}
+        plans[job.patient_id] = (protocol, rules, inputs.metrics_of(rules, protocol.window_days(), by_rule))
+    wanted = {p: (plan[2], nows[p]) for p, plan in plans.items() if plan[2]}
+    (read,) = await fetch_all(conn, [group_inputs.windows_read(wanted)]) if wanted else ([],)
+    windows = group_inputs.windows_from(ids, read)
+    done: dict[UUID, tuple[Transition, ...]] = dict.fromkeys(ids, ())
+    for patient_id, (protocol, rules, _) in plans.items():
+        result = evaluate_patient(
+            protocol, states[patient_id], windows[patient_id], facts[patient_id], nows[patient_id], rules=rules
+        )
+        await state.apply(conn, patient_id, protocol, result.transitions)
+        await _after_waits(conn, patient_id, result.transitions)
+        done[patient_id] = result.transitions
+        await asyncio.sleep(0)  # let an alarm drain of this process run between two patients (runner.py)
+    return done
 
 
 async def _after_waits(conn: AsyncConnection[Any], patient_id: UUID, transitions: Iterable[Transition]) -> None:
@@ -119,29 +178,35 @@ async def enqueue_at(conn: AsyncConnection[Any], patient_id: UUID, metric: str, 
 
 
 async def evaluate_next(pool: AsyncConnectionPool) -> Claim | None:
-    """Claim, evaluate and delete one patient's rows in one transaction; None when the queue is empty.
+    """Claim, evaluate and delete one patient's rows in one transaction; None when the queue is empty."""
+    async with pool.connection() as conn:
+        return await evaluate_one(conn)
+
+
+async def evaluate_one(conn: AsyncConnection[Any], patient_id: UUID | None = None) -> Claim | None:
+    """Claim, evaluate and delete the next patient's rows, or `patient_id`'s, in one transaction; None when
+    there were none to claim.
 
     When the evaluation itself fails (not one detector: those are reported by `evaluate_patient`), the rows
     are kept for a retry with back-off and the failure is recorded as a `detector_failed` transition.
     """
-    async with pool.connection() as conn:
-        job: Claim | None = None
-        try:
-            async with conn.transaction():
-                job = await claim(conn)
-                if job is None:
-                    return None
-                # Never judge before a claimed row was due: a wait queued to end at `retry_at` is over then, even
-                # if this process's clock is a little behind the database's.
-                await evaluate(conn, job, max(time.time(), job.due))
-                await conn.execute("DELETE FROM pending_evaluations WHERE id = ANY(%s)", (list(job.ids),))
-                return job
-        except Exception as exc:
-            if job is None:  # nothing claimed: a database problem, for the caller to report
-                raise
-            log.exception("evaluation failed", extra={"patient_id": str(job.patient_id)})
-            await _postpone(conn, job, exc)
+    job: Claim | None = None
+    try:
+        async with conn.transaction():
+            job = await claim(conn, patient_id)
+            if job is None:
+                return None
+            # Never judge before a claimed row was due: a wait queued to end at `retry_at` is over then, even
+            # if this process's clock is a little behind the database's.
+            await evaluate(conn, job, max(time.time(), job.due))
+            await conn.execute("DELETE FROM pending_evaluations WHERE id = ANY(%s)", (list(job.ids),))
             return job
+    except Exception as exc:
+        if job is None:  # nothing claimed: a database problem, for the caller to report
+            raise
+        log.exception("evaluation failed", extra={"patient_id": str(job.patient_id)})
+        await _postpone(conn, job, exc)
+        return job
 
 
 async def _postpone(conn: AsyncConnection[Any], job: Claim, exc: Exception) -> None:

@@ -2,9 +2,11 @@
 
 Every replica runs one. A dedicated connection LISTENs on `tryggheim_alarm` (ingest notifies it in the
 transaction that stores an alarm-class reading), which wakes the drain at once; otherwise the drain runs
-every `poll_s` seconds, which also picks up rows a dead process left behind. APScheduler 3 (in-memory job
-store, one per process, never shared) ticks the sweep that queues the clock-driven rules; the sweep itself
-is safe on all replicas at once (cloud.evaluation.queue.enqueue_sweep).
+every `poll_s` seconds, which also picks up rows a dead process left behind. The drain takes a group of
+patients per transaction (cloud/evaluation/drain.py); a NOTIFY that arrives while a group is being evaluated
+also starts a drain of alarm rows only on a second connection, so an alarm never waits for a group.
+APScheduler 3 (in-memory job store, one per process, never shared) ticks the sweep that queues the
+clock-driven rules; the sweep itself is safe on all replicas at once (cloud.evaluation.queue.enqueue_sweep).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from psycopg_pool import AsyncConnectionPool
 from cloud.background import stop_background
 from cloud.db.listen import listen_forever
 from cloud.evaluation.baselines import DEFAULT_TRIAL_DAYS, propose_due
-from cloud.evaluation.queue import enqueue_sweep, evaluate_next
+from cloud.evaluation.drain import GROUP_SIZE, evaluate_group
+from cloud.evaluation.queue import enqueue_sweep
 from cloud.ingest.store import ALARM_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -33,9 +36,10 @@ class EvaluationRunner:
 
     def __init__(
         self, pool: AsyncConnectionPool, *, poll_s: float = 5.0, sweep_s: float = 60.0,
-        trial_days: int = DEFAULT_TRIAL_DAYS,
+        trial_days: int = DEFAULT_TRIAL_DAYS, group_size: int = GROUP_SIZE,
     ) -> None:  # fmt: skip
         self.pool = pool
+        self.group_size = group_size
         self.trial_days = trial_days
         self.poll_s = poll_s
         self.sweep_s = sweep_s
@@ -44,6 +48,8 @@ class EvaluationRunner:
         self.listening = asyncio.Event()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._draining = False
+        self._alarms: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
 
     async def start(self) -> None:
@@ -62,7 +68,8 @@ class EvaluationRunner:
 
     async def stop(self) -> None:
         """Stop the scheduler and cancel the loops (an evaluation in flight rolls back and is retried)."""
-        await stop_background(self._scheduler, self._tasks, "evaluation worker")
+        alarms = [self._alarms] if self._alarms is not None else []
+        await stop_background(self._scheduler, [*self._tasks, *alarms], "evaluation worker")
 
     def wake(self, reason: str) -> None:
         """Ask the drain loop to run now."""
@@ -88,12 +95,30 @@ class EvaluationRunner:
             log.exception("baseline proposals failed; the next tick retries")
 
     async def drain(self) -> int:
-        """Evaluate until nothing is claimable; returns the number of patient evaluations."""
+        """Evaluate a group of patients at a time until nothing is claimable; returns the patient evaluations."""
         done = 0
-        while await evaluate_next(self.pool) is not None:
-            done += 1
-        self.evaluated += done
+        self._draining = True
+        try:
+            while (evaluated := await evaluate_group(self.pool, self.group_size)) is not None:
+                done += evaluated
+                self.evaluated += evaluated
+        finally:
+            self._draining = False
         return done
+
+    def _alarm_notified(self) -> None:
+        """An alarm row was queued: the drain loop takes it next, and if a group is being evaluated now, a
+        second connection takes it at once so that it does not wait for the group's commit."""
+        self.wake("notify")
+        if self._draining and (self._alarms is None or self._alarms.done()):
+            self._alarms = asyncio.create_task(self._drain_alarms())
+
+    async def _drain_alarms(self) -> None:
+        try:
+            while (evaluated := await evaluate_group(self.pool, self.group_size, alarm_only=True)) is not None:
+                self.evaluated += evaluated
+        except Exception:  # the rows stay queued: the drain loop takes them
+            log.exception("alarm drain failed")
 
     async def _drain_loop(self) -> None:
         reason = "start"
@@ -116,7 +141,7 @@ class EvaluationRunner:
             raise TypeError("the evaluation runner needs a pool built from a connection string")
         await listen_forever(
             conninfo, [ALARM_CHANNEL], name="tryggheim-listen", listening=self.listening,
-            on_notify=lambda _: self.wake("notify"), on_ready=self._after_listening,
+            on_notify=lambda _: self._alarm_notified(), on_ready=self._after_listening,
         )  # fmt: skip
 
     async def _after_listening(self) -> None:

@@ -1,9 +1,9 @@
-"""The patient's alert state in the database: read it as `PatientState`, apply transitions to it.
+"""The alert state in the database: read as `PatientState` for many patients at once, transitions applied to it.
 
 `apply` hands each transition to the alert store, which does in SQL what `PatientState.apply` does in memory
 and logs every transition (suppressed ones and detector failures included) with its explanation. An alert
 that opens, or turns red, is handed to escalation with its event class, which this side knows from the
-protocol it evaluated. A request to measure again is only logged: the log is where `load_state` finds it
+protocol it evaluated. A request to measure again is only logged: the log is where `state_reads` finds it
 again (so the patient is asked once per doubtful reading) and where the patient's and the gateway's views
 read it (cloud/evaluation/remeasure.py); the queue sets the rule's second look at the end of its wait. The
 caller holds the patient's evaluation lock and the transaction.
@@ -12,55 +12,90 @@ caller holds the patient's evaluation lock and the transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 
 from alerts.evaluate import PatientState
 from alerts.lifecycle import Event, Transition
 from alerts.protocols.model import Protocol
 from alerts.suppression import Pause, Silence
-from cloud.alert_store import history, store, suppression
-from cloud.alert_store.records import at, seconds
+from cloud.alert_store import store, suppression
+from cloud.alert_store.records import OPEN_COLUMNS, at, open_alert, seconds
 from cloud.escalation import policies as escalation
+from cloud.evaluation.batch import Read
 
 log = logging.getLogger(__name__)
 # A rule waits at most a day for a new measurement (alerts.thresholds), so older requests no longer matter.
 REMEASURE_MEMORY_S = 86_400
 
 
-async def load_state(conn: AsyncConnection[Any], patient_id: UUID, now: float) -> PatientState:
-    """Open alerts, what each rule has handled, active silences, the pause still to be reminded of, and the
-    doubtful readings a new measurement was already asked for."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT rule, until, reason, set_by FROM alert_silences WHERE patient_id = %s AND until > %s",
-            (patient_id, at(now)),
+# Each reads the alert state of many patients at once (`= ANY`, or `unnest` where each patient has their own
+# moment): the silences still running, the newest pause not yet reminded of, the open alerts, what each rule
+# has handled, and the doubtful readings a new measurement was already asked for.
+_PATIENTS_AT = "unnest(%s::uuid[], %s::timestamptz[]) AS x(patient_id, at)"
+_SILENCES = (
+    "SELECT s.patient_id, s.rule, s.until, s.reason, s.set_by "  # noqa: S608 - fixed text
+    f"FROM {_PATIENTS_AT} JOIN alert_silences s ON s.patient_id = x.patient_id AND s.until > x.at"
+)
+_PAUSES = (
+    "SELECT DISTINCT ON (x.patient_id) x.patient_id, p.starts_at, p.until, p.reason "  # noqa: S608 - fixed text
+    f"FROM {_PATIENTS_AT} JOIN patient_pauses p ON p.patient_id = x.patient_id AND p.reminded_at IS NULL "
+    "AND p.starts_at <= x.at ORDER BY x.patient_id, p.starts_at DESC, p.id DESC"
+)
+_OPEN = f"SELECT {OPEN_COLUMNS} FROM alerts WHERE patient_id = ANY(%s) AND resolved_at IS NULL"  # noqa: S608
+_HANDLED = "SELECT patient_id, rule, handled_until FROM alert_handled WHERE patient_id = ANY(%s)"
+_REMEASURED = (
+    "SELECT x.patient_id, t.rule, max(t.last_input_at) AS reading_at "  # noqa: S608 - fixed text
+    f"FROM {_PATIENTS_AT} JOIN alert_transitions t ON t.patient_id = x.patient_id AND t.event = %s "
+    "AND t.last_input_at > x.at GROUP BY x.patient_id, t.rule"
+)
+
+
+def state_reads(nows: Mapping[UUID, float]) -> list[Read]:
+    """The reads of `states_from`, for each patient as of their own moment (Unix seconds)."""
+    ids = list(nows)
+    moments = [at(nows[p]) for p in ids]
+    since = [datetime.fromtimestamp(nows[p] - REMEASURE_MEMORY_S, UTC) for p in ids]
+    return [
+        Read(_SILENCES, (ids, moments)),
+        Read(_PAUSES, (ids, moments)),
+        Read(_OPEN, (ids,)),
+        Read(_HANDLED, (ids,)),
+        Read(_REMEASURED, (ids, since, Event.REMEASURE_REQUESTED.value)),
+    ]
+
+
+def states_from(ids: Iterable[UUID], answers: list[list[dict[str, Any]]]) -> dict[UUID, PatientState]:
+    """Each patient's `PatientState` from the answers to `state_reads`, in their order."""
+    silences, pauses, opened, handled, remeasured = answers
+    by: dict[UUID, dict[str, Any]] = {
+        p: {"silences": [], "pause": None, "open": {}, "handled": {}, "remeasured": {}} for p in ids
+    }
+    for r in silences:
+        silence = Silence(rule=r["rule"], until=r["until"].timestamp(), reason=r["reason"], set_by=str(r["set_by"]))
+        by[r["patient_id"]]["silences"].append(silence)
+    for r in pauses:
+        by[r["patient_id"]]["pause"] = Pause(r["starts_at"].timestamp(), seconds(r["until"]), r["reason"])
+    for r in opened:
+        by[r["patient_id"]]["open"][r["rule"]] = open_alert(r)
+    for r in handled:
+        by[r["patient_id"]]["handled"][r["rule"]] = r["handled_until"].timestamp()
+    for r in remeasured:
+        by[r["patient_id"]]["remeasured"][r["rule"]] = r["reading_at"].timestamp()
+    return {
+        p: PatientState(
+            open_alerts=b["open"],
+            handled_until=b["handled"],
+            silences=tuple(b["silences"]),
+            pause=b["pause"],
+            remeasure_requested=b["remeasured"],
         )
-        silences = tuple(
-            Silence(rule=r["rule"], until=r["until"].timestamp(), reason=r["reason"], set_by=str(r["set_by"]))
-            for r in await cur.fetchall()
-        )
-        await cur.execute(
-            "SELECT starts_at, until, reason FROM patient_pauses WHERE patient_id = %s AND reminded_at IS NULL "
-            "AND starts_at <= %s ORDER BY starts_at DESC, id DESC LIMIT 1",
-            (patient_id, at(now)),
-        )
-        found = await cur.fetchone()
-    pause = None if found is None else Pause(found["starts_at"].timestamp(), seconds(found["until"]), found["reason"])
-    return PatientState(
-        open_alerts=await store.open_alerts(conn, patient_id),
-        handled_until=await store.handled_until(conn, patient_id),
-        silences=silences,
-        pause=pause,
-        remeasure_requested=await history.remeasure_requested(
-            conn, patient_id, datetime.fromtimestamp(now - REMEASURE_MEMORY_S, UTC)
-        ),
-    )
+        for p, b in by.items()
+    }
 
 
 def event_class(protocol: Protocol, rule: str, alert_class: str) -> str:

@@ -19,7 +19,8 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from alerts.evaluate import LivenessFacts
-from cloud.evaluation import inputs, queue
+from cloud.evaluation import group_inputs, inputs, queue
+from cloud.evaluation.batch import fetch_all
 from cloud.fleet.status import FleetFilter, list_gateways
 from cloud.gateways import devices
 from cloud.registry import consent
@@ -130,9 +131,16 @@ def _simulated(home: Home, now: datetime) -> list[Observation]:
 
 
 def _facts(url: str, patient: UUID, now: float) -> LivenessFacts:
+    """The patient's liveness facts as the API reads them, checked against the drain's read for a group."""
+
     async def read() -> LivenessFacts:
         async with await psycopg.AsyncConnection.connect(url) as conn:
-            return await inputs.liveness_facts(conn, patient, now)
+            one = await inputs.liveness_facts(conn, patient, now)
+            (rows,) = await fetch_all(conn, [group_inputs.devices_read({patient: now})])
+            grouped = group_inputs.liveness_from([patient], rows)[patient]
+            assert sorted(grouped.devices, key=str) == sorted(one.devices, key=str)
+            assert grouped.gateways == one.gateways
+            return one
 
     return asyncio.run(read())
 

@@ -7,8 +7,9 @@
 - `database`: N patients on a private PostgreSQL (unless given a superuser URL) with 90 days of readings
   (weight once, pulse, SpO2 and systolic pressure twice a day) on the heart-failure protocol; timed are
   (1) the real evaluation path, every patient's rules evaluated and applied by the evaluation worker
-  (cloud.evaluation.queue) after a full queue, (2) the daily series of all patients read with SQL and swept
-  in memory, and (3) the baseline proposals of all patients (cloud.evaluation.baselines).
+  (cloud.evaluation.drain) after a full queue, with the CPU it took in this process and in the database's
+  server processes (when the server runs on this machine), (2) the daily series of all patients read with
+  SQL and swept in memory, and (3) the baseline proposals of all patients (cloud.evaluation.baselines).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -145,6 +147,25 @@ def _populate(runtime_url: str, patients: int, seed: int, now: datetime) -> list
     return ids
 
 
+def _backends_cpu(runtime_url: str, since: dict[int, float] | float | None = None) -> Any:
+    """CPU seconds used so far by each server process of the benchmark's database (read from /proc, so only
+    for a server on this machine; None elsewhere); with `since`, the seconds used after that reading."""
+    with psycopg.connect(runtime_url, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()]  # fmt: skip
+    used: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    if not isinstance(since, dict):
+        return used
+    return sum(seconds - since.get(pid, 0.0) for pid, seconds in used.items())
+
+
 async def _evaluate_all(runtime_url: str, ids: Sequence[uuid.UUID]) -> dict[str, Any]:
     from cloud.db.pool import make_pool
     from cloud.evaluation.baselines import propose_due
@@ -159,9 +180,11 @@ async def _evaluate_all(runtime_url: str, ids: Sequence[uuid.UUID]) -> dict[str,
                 "unnest(%s::text[]) m",
                 (list(ids), [*METRICS, None]),
             )
-        started = time.perf_counter()
+        database_cpu = _backends_cpu(runtime_url)
+        started, cpu = time.perf_counter(), time.process_time()
         evaluated = await EvaluationRunner(pool).drain()
-        evaluate_s = time.perf_counter() - started
+        evaluate_s, cpu = time.perf_counter() - started, time.process_time() - cpu
+        database_cpu = _backends_cpu(runtime_url, since=database_cpu)
         started = time.perf_counter()
         proposals = await propose_due(pool, trial_days=28)
         propose_s = time.perf_counter() - started
@@ -171,6 +194,8 @@ async def _evaluate_all(runtime_url: str, ids: Sequence[uuid.UUID]) -> dict[str,
         "evaluate_s": round(evaluate_s, 2),
         "patients_evaluated": evaluated,
         "patient_evaluations_per_s": round(evaluated / evaluate_s, 1),
+        "evaluate_cpu_ms_per_patient": round(1000 * cpu / evaluated, 2),
+        "database_cpu_ms_per_patient": None if database_cpu is None else round(1000 * database_cpu / evaluated, 2),
         "propose_s": round(propose_s, 2),
         "proposals": proposals,
         "proposals_per_s": round(proposals / propose_s, 1) if proposals else 0.0,
