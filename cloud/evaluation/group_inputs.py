@@ -16,10 +16,10 @@ from uuid import UUID
 import numpy as np
 
 from alerts.evaluate import LivenessFacts
-from alerts.inputs import DeviceFacts, GatewayFacts, Window
+from alerts.inputs import GatewayFacts, Window
 from cloud.evaluation.batch import Read
 from cloud.evaluation.doubtful import DOUBTFUL_PARAMS, DOUBTFUL_SQL
-from cloud.evaluation.inputs import BATTERY_METRIC, device_metrics, gateway_since, stamp
+from cloud.evaluation.inputs import BATTERY_METRIC, device_facts, gateway_since, stamp
 from cloud.registry.consent import supervision_profiles
 
 # Each patient's readings of each metric over its own number of days before the patient's moment, including the
@@ -116,17 +116,7 @@ def devices_read(nows: Mapping[UUID, float]) -> Read:
 def _facts(devices: list[dict[str, Any]]) -> LivenessFacts:
     gateways = {d["gateway_id"]: d for d in devices if d["gateway_enrolled_at"] is not None}
     return LivenessFacts(
-        devices=tuple(
-            DeviceFacts(
-                device_id=str(d["device_id"]),
-                metrics=device_metrics(d["profile_id"]),
-                last_seen=stamp(d["seen_at"]),
-                battery_pct=d["battery"],
-                gateway_id=None if d["gateway_id"] is None else str(d["gateway_id"]),
-                since=stamp(d["since"]),
-            )
-            for d in devices
-        ),
+        devices=tuple(device_facts(d, d["battery"]) for d in devices),
         gateways=tuple(
             GatewayFacts(
                 str(gateway_id),

@@ -126,6 +126,19 @@ async def _batteries(
     return battery
 
 
+def device_facts(device: Mapping[str, Any], battery_pct: float | None) -> DeviceFacts:
+    """What the liveness rules know of one device row (the one-patient and the group reads give the same columns)."""
+    gateway_id = device["gateway_id"]
+    return DeviceFacts(
+        device_id=str(device["device_id"]),
+        metrics=device_metrics(device["profile_id"]),
+        last_seen=stamp(device["seen_at"]),
+        battery_pct=battery_pct,
+        gateway_id=None if gateway_id is None else str(gateway_id),
+        since=stamp(device["since"]),
+    )
+
+
 def gateway_since(enrolled_at: datetime, devices: list[dict[str, Any]], gateway_id: UUID) -> float:
     """When the patient came to depend on the gateway: its enrolment, or the oldest current start of the
     patient's devices behind it when that is later."""
@@ -144,17 +157,7 @@ async def liveness_facts(conn: AsyncConnection[Any], patient_id: UUID, now: floa
         gateways = await cur.fetchall()
     battery = await _batteries(conn, patient_id, devices, at)
     return LivenessFacts(
-        devices=tuple(
-            DeviceFacts(
-                device_id=str(d["device_id"]),
-                metrics=device_metrics(d["profile_id"]),
-                last_seen=stamp(d["seen_at"]),
-                battery_pct=battery.get(d["device_id"]),
-                gateway_id=None if d["gateway_id"] is None else str(d["gateway_id"]),
-                since=stamp(d["since"]),
-            )
-            for d in devices
-        ),
+        devices=tuple(device_facts(d, battery.get(d["device_id"])) for d in devices),
         gateways=tuple(
             GatewayFacts(
                 str(g["gateway_id"]),
