@@ -177,12 +177,6 @@ async def enqueue_at(conn: AsyncConnection[Any], patient_id: UUID, metric: str, 
     )
 
 
-async def evaluate_next(pool: AsyncConnectionPool) -> Claim | None:
-    """Claim, evaluate and delete one patient's rows in one transaction; None when the queue is empty."""
-    async with pool.connection() as conn:
-        return await evaluate_one(conn)
-
-
 async def evaluate_one(conn: AsyncConnection[Any], patient_id: UUID | None = None) -> Claim | None:
     """Claim, evaluate and delete the next patient's rows, or `patient_id`'s, in one transaction; None when
     there were none to claim.
