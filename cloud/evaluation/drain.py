@@ -28,7 +28,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from cloud.evaluation.batch import Read
+from cloud.db.batch import Query
 from cloud.evaluation.queue import Claim, claims_from, evaluate_all, evaluate_one
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,14 @@ async def claim_group(conn: AsyncConnection[Any], limit: int = GROUP_SIZE, alarm
     return claims_from(await cur.fetchall())
 
 
-def lock_read(jobs: list[Claim]) -> Read:
+def lock_read(jobs: list[Claim]) -> Query:
     """The statement that takes the evaluation locks of the group's patients in a fixed order."""
-    return Read(_LOCK, ([job.patient_id for job in jobs],))
+    return Query(_LOCK, ([job.patient_id for job in jobs],))
 
 
-def delete_read(jobs: list[Claim]) -> Read:
+def delete_read(jobs: list[Claim]) -> Query:
     """The statement that deletes the group's claimed rows (in its transaction: they come back if it rolls back)."""
-    return Read(_DELETE, ([i for job in jobs for i in job.ids],))
+    return Query(_DELETE, ([i for job in jobs for i in job.ids],))
 
 
 async def evaluate_group(pool: AsyncConnectionPool, limit: int = GROUP_SIZE, alarm_only: bool = False) -> int | None:

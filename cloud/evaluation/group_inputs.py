@@ -17,7 +17,7 @@ import numpy as np
 
 from alerts.evaluate import LivenessFacts
 from alerts.inputs import GatewayFacts, Window
-from cloud.evaluation.batch import Read
+from cloud.db.batch import Query
 from cloud.evaluation.doubtful import DOUBTFUL_PARAMS, DOUBTFUL_SQL
 from cloud.evaluation.inputs import BATTERY_METRIC, device_facts, gateway_since, stamp
 from cloud.registry.consent import supervision_profiles
@@ -40,11 +40,11 @@ WINDOWS = (
 )
 
 
-def windows_read(wanted: Mapping[UUID, tuple[Mapping[str, int], float]]) -> Read:
+def windows_read(wanted: Mapping[UUID, tuple[Mapping[str, int], float]]) -> Query:
     """The read of `windows_from`: per patient, each metric of their `days` over its number of days before
     their moment (Unix seconds)."""
     rows = [(p, metric, days[metric], now) for p, (days, now) in wanted.items() for metric in sorted(days)]
-    return Read(
+    return Query(
         WINDOWS,
         {
             "p": [r[0] for r in rows],
@@ -99,10 +99,10 @@ DEVICES = (
 )
 
 
-def devices_read(nows: Mapping[UUID, float]) -> Read:
+def devices_read(nows: Mapping[UUID, float]) -> Query:
     """The read of `liveness_from`, for each patient as of their own moment (Unix seconds)."""
     ids = list(nows)
-    return Read(
+    return Query(
         DEVICES,
         {
             "p": ids,

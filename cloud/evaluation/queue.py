@@ -36,8 +36,8 @@ from alerts.explain import Level
 from alerts.lifecycle import Event, Transition
 from alerts.protocols.model import Protocol
 from cloud.alert_store import store
+from cloud.db.batch import Query, run_batch
 from cloud.evaluation import group_inputs, inputs, state
-from cloud.evaluation.batch import Read, fetch_all
 from cloud.evaluation.protocols import OVERRIDES, SETTINGS, build
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ ACTIVE_LIFECYCLES = ("trial", "active", "paused")
 # The reads take arrays whose length varies with the group, so PostgreSQL would plan the devices and windows
 # reads anew at every execution (custom plans, about 0.5 ms each); their generic plans are the same index scans
 # per patient. For this transaction only.
-_GENERIC_PLANS = Read("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", ())
+_GENERIC_PLANS = Query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", ())
 
 
 @dataclass(frozen=True)
@@ -115,17 +115,17 @@ async def evaluate(conn: AsyncConnection[Any], job: Claim, now: float) -> tuple[
 
 
 async def evaluate_all(
-    conn: AsyncConnection[Any], jobs: Sequence[Claim], nows: Mapping[UUID, float], before: Sequence[Read] = ()
+    conn: AsyncConnection[Any], jobs: Sequence[Claim], nows: Mapping[UUID, float], before: Sequence[Query] = ()
 ) -> dict[UUID, tuple[Transition, ...]]:
     """`evaluate` for several patients, each as of their own moment, in the caller's transaction: the reads of
     all of them in two round trips (the statements of `before`, such as their locks, sent first), then each
     patient's rules and transitions in turn."""
     ids = [job.patient_id for job in jobs]
     reads = [
-        _GENERIC_PLANS, Read(SETTINGS, (ids,)), Read(OVERRIDES, (ids,)), *state.state_reads(nows),
+        _GENERIC_PLANS, Query(SETTINGS, (ids,)), Query(OVERRIDES, (ids,)), *state.state_reads(nows),
         group_inputs.devices_read(nows),
     ]  # fmt: skip
-    answers = await fetch_all(conn, [*before, *reads])
+    answers = await run_batch(conn, [*before, *reads])
     _, settings_rows, override_rows, *state_answers, device_rows = answers[len(before) :]
     settings = {row["id"]: row for row in settings_rows}
     overrides: dict[UUID, list[dict[str, Any]]] = {p: [] for p in ids}
@@ -145,7 +145,7 @@ async def evaluate_all(
         by_rule = {rule.id: rule.metrics for rule in protocol.rules}
         plans[job.patient_id] = (protocol, rules, inputs.metrics_of(rules, protocol.window_days(), by_rule))
     wanted = {p: (plan[2], nows[p]) for p, plan in plans.items() if plan[2]}
-    (read,) = await fetch_all(conn, [group_inputs.windows_read(wanted)]) if wanted else ([],)
+    (read,) = await run_batch(conn, [group_inputs.windows_read(wanted)]) if wanted else ([],)
     windows = group_inputs.windows_from(ids, read)
     done: dict[UUID, tuple[Transition, ...]] = dict.fromkeys(ids, ())
     for patient_id, (protocol, rules, _) in plans.items():

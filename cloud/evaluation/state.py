@@ -25,8 +25,8 @@ from alerts.protocols.model import Protocol
 from alerts.suppression import Pause, Silence
 from cloud.alert_store import store, suppression
 from cloud.alert_store.records import OPEN_COLUMNS, at, open_alert, seconds
+from cloud.db.batch import Query
 from cloud.escalation import policies as escalation
-from cloud.evaluation.batch import Read
 
 log = logging.getLogger(__name__)
 # A rule waits at most a day for a new measurement (alerts.thresholds), so older requests no longer matter.
@@ -55,17 +55,17 @@ _REMEASURED = (
 )
 
 
-def state_reads(nows: Mapping[UUID, float]) -> list[Read]:
+def state_reads(nows: Mapping[UUID, float]) -> list[Query]:
     """The reads of `states_from`, for each patient as of their own moment (Unix seconds)."""
     ids = list(nows)
     moments = [at(nows[p]) for p in ids]
     since = [datetime.fromtimestamp(nows[p] - REMEASURE_MEMORY_S, UTC) for p in ids]
     return [
-        Read(_SILENCES, (ids, moments)),
-        Read(_PAUSES, (ids, moments)),
-        Read(_OPEN, (ids,)),
-        Read(_HANDLED, (ids,)),
-        Read(_REMEASURED, (ids, since, Event.REMEASURE_REQUESTED.value)),
+        Query(_SILENCES, (ids, moments)),
+        Query(_PAUSES, (ids, moments)),
+        Query(_OPEN, (ids,)),
+        Query(_HANDLED, (ids,)),
+        Query(_REMEASURED, (ids, since, Event.REMEASURE_REQUESTED.value)),
     ]
 
 

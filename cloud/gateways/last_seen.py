@@ -21,6 +21,8 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
+from cloud.db.batch import Query
+
 # Rows in device order, so two transactions hearing the same devices lock them in the same order; a row is only
 # rewritten when the moment is newer (a replayed backlog leaves it alone). Each heard address comes with its
 # gateway (whose municipality names the device) and that gateway's clock skew.
@@ -50,17 +52,17 @@ async def record(
     """Record that the gateway heard each address at its moment (gateway clock, `clock_skew_s` ahead of ours).
     Addresses that are no device of the gateway's municipality are ignored. Runs inside the caller's
     transaction, and in a pipeline."""
-    await record_many(conn, [(gateway_id, heard, clock_skew_s)])
+    statement = record_query([(gateway_id, heard, clock_skew_s)])
+    if statement is not None:
+        await conn.execute(statement.sql, statement.params)
 
 
-async def record_many(
-    conn: AsyncConnection[Any], heard_by: Iterable[tuple[UUID, Mapping[str, datetime], float | None]]
-) -> None:
-    """`record` for several gateways in one statement: (gateway, what it heard when, its clock skew) each."""
+def record_query(heard_by: Iterable[tuple[UUID, Mapping[str, datetime], float | None]]) -> Query | None:
+    """`record` for several gateways in one statement, for a batch of statements (cloud/db/batch.py): (gateway,
+    what it heard when, its clock skew) each; None when nothing was heard."""
     columns: tuple[list[Any], ...] = ([], [], [], [])
     for gateway_id, heard, clock_skew_s in heard_by:
         for address in sorted(heard):
             for column, value in zip(columns, (gateway_id, address, heard[address], clock_skew_s or 0.0), strict=True):
                 column.append(value)
-    if columns[0]:
-        await conn.execute(_RECORD, columns)
+    return Query(_RECORD, columns) if columns[0] else None

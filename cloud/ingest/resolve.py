@@ -1,8 +1,8 @@
 """Where each reading of a batch goes: its device and patient at the reading's own moment, or why it cannot go.
 
 The look-ups are by the addresses in the batches of a group, so they need nothing from each other and are sent
-together with the rest of the group's first round trip (`send`, then `receive` after the pipeline's sync): one
-statement for every batch of the group, its rows handed to each batch's `Resolver` by municipality. Homes'
+together with the rest of the group's first round trip (`query`, then `receive` with its rows): one statement for
+every batch of the group, its rows handed to each batch's `Resolver` by municipality. Homes'
 residents and supervision consents are fetched afterwards, once for the group, only when a batch has such devices.
 """
 
@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection
 
+from cloud.db.batch import Query
 from cloud.ingest.validate import Reason, Rejection, ValidReading, as_sent
 from cloud.registry import homes as registry_homes
 from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
@@ -26,28 +27,26 @@ from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
 _DEVICES_SQL = (
     "WITH d AS (SELECT d.id, d.address, d.profile_id, d.municipality_id FROM unnest(%b::uuid[], %b::text[]) "
     "AS w(municipality_id, address) JOIN devices d ON d.municipality_id = w.municipality_id AND d.address = w.address) "
-    "SELECT d.municipality_id, true, d.address, d.id, r.gateway_id, lower(r.valid), upper(r.valid), d.profile_id, "
-    "NULL::uuid FROM d LEFT JOIN device_registrations r ON r.device_id = d.id "
+    "SELECT d.municipality_id, true AS registration, d.address, d.id AS device_id, r.gateway_id AS other, "
+    "lower(r.valid) AS lower, upper(r.valid) AS upper, d.profile_id, NULL::uuid AS home_id "
+    "FROM d LEFT JOIN device_registrations r ON r.device_id = d.id "
     "UNION ALL SELECT d.municipality_id, false, NULL, a.device_id, a.patient_id, lower(a.valid), upper(a.valid), "
     "NULL, a.home_id FROM d JOIN device_assignments a ON a.device_id = d.id"
 )
 
 
-async def send(
-    conn: AsyncConnection[Any], resolvers: Sequence[Resolver], addresses: Sequence[Iterable[str]]
-) -> AsyncCursor[Any]:
-    """Queue the registration and assignment look-up of each resolver's addresses (in pipeline mode nothing
-    waits here)."""
+def query(resolvers: Sequence[Resolver], addresses: Sequence[Iterable[str]]) -> Query:
+    """The registration and assignment look-up of each resolver's addresses (cloud/db/batch.py)."""
     wanted = sorted({(r.municipality_id, a) for r, mine in zip(resolvers, addresses, strict=True) for a in mine})
-    return await conn.execute(_DEVICES_SQL, ([m for m, _ in wanted], [a for _, a in wanted]))
+    return Query(_DEVICES_SQL, ([m for m, _ in wanted], [a for _, a in wanted]))
 
 
-async def receive(conn: AsyncConnection[Any], cursor: AsyncCursor[Any], resolvers: Sequence[Resolver]) -> None:
-    """Read what `send` asked for (after the pipeline's sync) into each resolver; fetch the residents of the
-    homes and the consents of the supervision sensors found, once for all of them."""
-    by_municipality: dict[UUID, list[tuple[Any, ...]]] = {}
-    for row in await cursor.fetchall():
-        by_municipality.setdefault(row[0], []).append(row[1:])
+async def receive(conn: AsyncConnection[Any], rows: Iterable[dict[str, Any]], resolvers: Sequence[Resolver]) -> None:
+    """Hand the rows `query` found to each resolver; fetch the residents of the homes and the consents of the
+    supervision sensors found, once for all of them."""
+    by_municipality: dict[UUID, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_municipality.setdefault(row["municipality_id"], []).append(row)
     supervision = supervision_profiles()
     for resolver in resolvers:
         resolver.take(by_municipality.get(resolver.municipality_id, ()), supervision)
@@ -109,14 +108,16 @@ class Resolver:
         # of a batch (a few devices, many readings) cost one dictionary look-up and two comparisons.
         self._memo: dict[str, tuple[datetime | None, datetime | None, Target]] = {}
 
-    def take(self, rows: Iterable[tuple[Any, ...]], supervision: Container[object]) -> None:
+    def take(self, rows: Iterable[dict[str, Any]], supervision: Container[object]) -> None:
         """Keep the registrations and assignments of the look-up's rows of this resolver's municipality."""
-        for registration, address, device_id, other, lower, upper, profile_id, home_id in rows:
-            if not registration:  # an assignment: `other` is its patient
-                self.assignments.setdefault(device_id, []).append((other, home_id, lower, upper))
+        for row in rows:
+            device_id, other, lower, upper = row["device_id"], row["other"], row["lower"], row["upper"]
+            if not row["registration"]:  # an assignment: `other` is its patient
+                self.assignments.setdefault(device_id, []).append((other, row["home_id"], lower, upper))
                 continue
+            address = row["address"]
             self.registrations.setdefault(address, [])
-            if profile_id in supervision:
+            if row["profile_id"] in supervision:
                 self.supervision.add(device_id)
             if other is not None:  # the registration's gateway
                 self.registrations[address].append(_Registration(device_id, other, lower, upper))

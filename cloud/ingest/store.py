@@ -12,11 +12,13 @@ quota, cloud/ingest/quarantine.py) and the count of reused sequence numbers.
 Per-gateway advisory locks, taken in gateway order, make the de-duplication exact: a gateway's batches are
 stored one at a time, and no other transaction writes its delivery keys. A group holds each gateway once.
 
-The statements go in two pipelines around the `COPY` (which pipeline mode does not allow): BEGIN, the locks
-and every look-up in the first; the rows (as one INSERT when the group has at most `SMALL_BATCH` new readings,
-else in a binary `COPY` of their own), the evaluation queue, the quarantine and COMMIT in the second. A group
-takes two round trips (one more with a COPY, one more when it has readings of shared or supervision sensors:
-residents and consents depend on the assignments found).
+The statements go in two batches, each one write to the server and one wait (cloud/db/batch.py): BEGIN, the
+locks and every look-up in the first; the rows (as one INSERT when the group has at most `SMALL_BATCH` new
+readings, else in a binary `COPY` of their own, before it), the evaluation queue, the last-seen times and COMMIT
+in the second. A group takes two round trips: one more with a COPY, one more when it has readings of shared or
+supervision sensors (residents and consents depend on the assignments found), and one more when it has
+something to quarantine, reused sequence numbers or local alarm attempts, which go with the COMMIT in a pipeline
+of their own.
 
 The gateway's local attempts on an alarm it could not deliver (`raised_locally`) go into
 `local_alarm_attempts` in the same transaction, from a new reading or from a duplicate: an alarm the cloud
@@ -43,6 +45,7 @@ from psycopg.types.json import Jsonb
 from psycopg.types.string import BytesBinaryDumper
 
 from cloud import telemetry as prometheus
+from cloud.db.batch import Query, run_batch
 from cloud.gateways import last_seen
 from cloud.gateways.credentials import STILL_VALID_SQL
 from cloud.ingest import known, quarantine, resolve
@@ -89,6 +92,8 @@ _VALID_AND_LOCK_SQL = (
     "SELECT v.id, v.clock_skew_s, pg_advisory_xact_lock(hashtextextended('ingest:' || v.id::text, 0)) "  # noqa: S608 - fixed text
     f"FROM ({STILL_VALID_SQL}) AS v"
 )
+_BEGIN = Query("BEGIN")
+_COMMIT = Query("COMMIT")
 _CONFLICTS_SQL = (
     "UPDATE gateways g SET sequence_conflicts = g.sequence_conflicts + c.n "
     "FROM unnest(%s::uuid[], %s::int[]) AS c(id, n) WHERE g.id = c.id"
@@ -141,23 +146,18 @@ async def store_group(conn: AsyncConnection[Any], uploads: Sequence[Upload]) -> 
         if len(rows) > SMALL_BATCH:
             await _copy(conn, accepted)
         touched = set().union(*(_touched(b) for b in accepted))
-        async with conn.pipeline():
-            if len(rows) <= SMALL_BATCH:
-                await _insert(conn, accepted, touched)
-            else:
-                await queue_evaluations(conn, touched)
-            await _local_attempts(conn, accepted)
-            for b in accepted:
-                b.quarantined = await quarantine.send(
-                    conn, b.upload.gateway_id, b.upload.epoch, b.rejections, b.upload.quota
-                )
-            await last_seen.record_many(conn, [(b.upload.gateway_id, _heard(b), b.skew) for b in accepted])
-            await _count_conflicts(conn, accepted)
-            await conn.execute("COMMIT")
+        rare = _rare(accepted)
+        await run_batch(conn, [q for q in (
+            _insert(accepted, touched) if len(rows) <= SMALL_BATCH else queue_query(touched),
+            last_seen.record_query([(b.upload.gateway_id, _heard(b), b.skew) for b in accepted]),
+            None if rare else _COMMIT,
+        ) if q is not None])  # fmt: skip
+        if rare:
+            await _write_rare(conn, accepted)
         for b in accepted:
             await _finish(b)
     except BaseException:
-        # BEGIN and COMMIT are explicit (conn.transaction() cannot span a COPY between two pipelines), and so
+        # BEGIN and COMMIT are explicit (the transaction spans the look-ups, the work here and a COPY), and so
         # is the rollback: nothing of a failed group is kept, and the connection goes back to the pool clean.
         # If the rollback fails too, the group's own error is the one to report; the pool deals with a
         # connection that is not idle when it comes back (rolls it back, or closes it when broken).
@@ -172,24 +172,23 @@ async def _look_up(conn: AsyncConnection[Any], batches: list[_Batch]) -> list[_B
     """Begin, check the credentials and lock the gateways, resolve and classify every reading; returns the
     batches whose credential holds."""
     ordered = sorted(batches, key=lambda b: b.upload.gateway_id)
-    async with conn.pipeline():
-        await conn.execute("BEGIN")
-        valid = conn.cursor()
-        await valid.execute(
-            _VALID_AND_LOCK_SQL,
-            ([b.upload.gateway_id for b in ordered], [b.upload.credential_digest for b in ordered]),
-        )
-        devices = await resolve.send(conn, [b.resolver for b in batches], [_addresses(b) for b in batches])
-        found = await known.send(conn, [
-            known.Looked(b.upload.gateway_id, b.upload.municipality_id, b.upload.epoch, b.upload.readings)
-            for b in batches
-        ])  # fmt: skip
-    skews: dict[UUID, float | None] = {gateway_id: skew for gateway_id, skew, _ in await valid.fetchall()}
+    found = known.query([
+        known.Looked(b.upload.gateway_id, b.upload.municipality_id, b.upload.epoch, b.upload.readings)
+        for b in batches
+    ])  # fmt: skip
+    answers = await run_batch(conn, [q for q in (
+        _BEGIN,
+        Query(_VALID_AND_LOCK_SQL,
+              ([b.upload.gateway_id for b in ordered], [b.upload.credential_digest for b in ordered])),
+        resolve.query([b.resolver for b in batches], [_addresses(b) for b in batches]),
+        found,
+    ) if q is not None])  # fmt: skip
+    skews: dict[UUID, float | None] = {row["id"]: row["clock_skew_s"] for row in answers[1]}
     accepted = [b for b in batches if b.upload.gateway_id in skews]
     for b in accepted:
         b.skew = skews[b.upload.gateway_id]
-    await resolve.receive(conn, devices, [b.resolver for b in accepted])
-    stored = await known.receive(found)
+    await resolve.receive(conn, answers[2], [b.resolver for b in accepted])
+    stored = known.receive(answers[3] if found is not None else ())
     for b in accepted:
         b.staged = known.stage(b.upload.readings, b.resolver, b.rejections)
         b.new, b.duplicates = known.classify(
@@ -197,6 +196,25 @@ async def _look_up(conn: AsyncConnection[Any], batches: list[_Batch]) -> list[_B
         )
         b.outcome.stored = len(b.new)
     return accepted
+
+
+def _rare(batches: list[_Batch]) -> bool:
+    """Whether the group has anything for the statements most groups do without: local alarm attempts,
+    quarantine, reused sequence numbers."""
+    return any(b.rejections or any(r.raised_locally for r in (*(n[0] for n in b.new), *b.duplicates))
+               for b in batches)  # fmt: skip
+
+
+async def _write_rare(conn: AsyncConnection[Any], batches: list[_Batch]) -> None:
+    """The local alarm attempts, the quarantine and the reused sequences' counts, then the commit: one more round
+    trip, only for a group that has any of them."""
+    async with conn.pipeline():
+        await _local_attempts(conn, batches)
+        for b in batches:
+            upload = b.upload
+            b.quarantined = await quarantine.send(conn, upload.gateway_id, upload.epoch, b.rejections, upload.quota)
+        await _count_conflicts(conn, batches)
+        await conn.execute("COMMIT")
 
 
 def _addresses(batch: _Batch) -> set[str]:
@@ -266,9 +284,9 @@ def _context(reading: ValidReading, skew: dict[str, float] | None) -> Jsonb | No
     return Jsonb(context) if context else None
 
 
-async def _insert(conn: AsyncConnection[Any], batches: list[_Batch], touched: set[tuple[UUID | None, str]]) -> None:
-    """A small group's rows and the evaluations they queue as one statement in the closing pipeline: no round
-    trip of its own, as a COPY has."""
+def _insert(batches: list[_Batch], touched: set[tuple[UUID | None, str]]) -> Query | None:
+    """A small group's rows and the evaluations they queue as one statement of the closing batch: no round trip
+    of its own, as a COPY has."""
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [], [], [], [], [])
     for b in batches:
         skew = _skew(b.skew)
@@ -281,9 +299,8 @@ async def _insert(conn: AsyncConnection[Any], batches: list[_Batch], touched: se
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
     if not columns[0]:
-        await queue_evaluations(conn, touched)
-        return
-    await conn.execute(_INSERT_AND_QUEUE_SQL, (*columns, *_queue_params(touched)))
+        return queue_query(touched)
+    return Query(_INSERT_AND_QUEUE_SQL, (*columns, *_queue_params(touched)))
 
 
 async def _copy(conn: AsyncConnection[Any], batches: list[_Batch]) -> None:
@@ -309,9 +326,15 @@ async def _copy(conn: AsyncConnection[Any], batches: list[_Batch]) -> None:
 async def queue_evaluations(conn: AsyncConnection[Any], touched: Iterable[tuple[UUID | None, str]]) -> None:
     """Queue the evaluation of what the batch stored (one row per distinct patient and metric). Shared
     sensors' readings (no patient) are queued for their home's residents by the caller."""
+    statement = queue_query(touched)
+    if statement is not None:
+        await conn.execute(statement.sql, statement.params)
+
+
+def queue_query(touched: Iterable[tuple[UUID | None, str]]) -> Query | None:
+    """`queue_evaluations`' statement, for a batch of statements (cloud/db/batch.py); None when nothing is due."""
     params = _queue_params(touched)
-    if params[0]:
-        await conn.execute(_QUEUE_SQL, params)
+    return Query(_QUEUE_SQL, params) if params[0] else None
 
 
 def _queue_params(touched: Iterable[tuple[UUID | None, str]]) -> tuple[list[UUID], list[str], list[bool], list[UUID]]:

@@ -19,8 +19,8 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from alerts.evaluate import LivenessFacts
+from cloud.db.batch import run_batch
 from cloud.evaluation import group_inputs, inputs, queue
-from cloud.evaluation.batch import fetch_all
 from cloud.fleet.status import FleetFilter, list_gateways
 from cloud.gateways import devices
 from cloud.registry import consent
@@ -136,7 +136,7 @@ def _facts(url: str, patient: UUID, now: float) -> LivenessFacts:
     async def read() -> LivenessFacts:
         async with await psycopg.AsyncConnection.connect(url) as conn:
             one = await inputs.liveness_facts(conn, patient, now)
-            (rows,) = await fetch_all(conn, [group_inputs.devices_read({patient: now})])
+            (rows,) = await run_batch(conn, [group_inputs.devices_read({patient: now})])
             grouped = group_inputs.liveness_from([patient], rows)[patient]
             assert sorted(grouped.devices, key=str) == sorted(one.devices, key=str)
             assert grouped.gateways == one.gateways

@@ -1,0 +1,188 @@
+"""Several statements in one write to the server and one wait for their answers.
+
+psycopg's pipeline mode sends each statement as it is executed: a socket write per statement, and the server
+wakes up for each. On the development VM such a write costs tens of microseconds of CPU on both sides; a small
+ingest group of seven statements spent more on them than on its rows (docs/benchmarks.md, issue 25, fifth round).
+`run_batch` gives libpq the statements of one round trip back to back, in pipeline mode, and flushes them once
+with the Sync: one write, one wake-up of the server, one wait here.
+
+Each statement is prepared once per connection (by SQL and parameter types, as psycopg's own cache does), so the
+server parses it only once, unless the query asks to be planned at every run. Parameters are dumped and results
+loaded by psycopg's adapters, so a value reads and writes exactly as through `cursor.execute`. A statement the
+server refuses raises the same psycopg error class (`psycopg.errors`) as `execute` would; the server skips the
+statements after it, and the connection is left usable (in a failed transaction if the batch began one). A
+connection lost or a wait interrupted half-way is closed, so the pool never hands out a connection mid-protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from psycopg import AsyncConnection, pq
+from psycopg import errors as e
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.pq.abc import PGresult
+
+# psycopg's placeholders: positional `%s`/`%b`, named `%(name)s`/`%(name)b`, and `%%` for a literal `%`.
+_PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?([bs%])")
+_OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK, pq.ExecStatus.EMPTY_QUERY)
+# (SQL, parameter types) -> the statement's name, the same on every connection.
+_NAMES: dict[tuple[str, tuple[int, ...]], bytes] = {}
+# The names each connection has prepared (a prepared statement outlives a rolled-back transaction).
+_PREPARED: weakref.WeakKeyDictionary[AsyncConnection[Any], set[bytes]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Query:
+    """One statement of a batch: SQL with psycopg's placeholders (`%b` binary, `%s` either; positional with a
+    sequence of parameters, `%(name)b` with a mapping), and its parameters.
+    `prepare=False` plans it afresh at every run, for a statement whose best plan depends on its parameters'
+    values (a generic plan cannot see how many elements an array parameter has)."""
+
+    sql: str
+    params: Sequence[Any] | Mapping[str, Any] = ()
+    prepare: bool = True
+
+
+async def run_batch(conn: AsyncConnection[Any], queries: Sequence[Query]) -> list[list[dict[str, Any]]]:
+    """Run the queries in order in one round trip; the rows of each, by the columns' names (none for a command).
+    The connection must be idle, with no psycopg pipeline open. In autocommit mode a batch without BEGIN is one
+    implicit transaction."""
+    pgconn = conn.pgconn
+    prepared = _PREPARED.setdefault(conn, set())
+    # What was sent, in order: a name being prepared, or None for a statement's execution.
+    sent: list[bytes | None] = []
+    pgconn.enter_pipeline_mode()
+    try:
+        for query in queries:
+            _send(conn, query, prepared, sent)
+        pgconn.pipeline_sync()
+        await _flush(conn)
+        results = await _collect(conn, len(sent))
+    except BaseException:
+        # Half-way through the protocol (a lost connection, a cancelled wait): nothing can resume it.
+        pgconn.finish()
+        raise
+    pgconn.exit_pipeline_mode()
+    answers = []
+    for name, result in zip(sent, results, strict=True):
+        if name is None:
+            answers.append(result)
+        elif result.status == pq.ExecStatus.COMMAND_OK:
+            # Prepared, whatever became of the statements after it (preparing is not transactional).
+            prepared.add(name)
+    if any(result.status not in _OK for result in results):
+        raise _error(conn, results)
+    return [_rows(conn, result) for result in answers]
+
+
+def _send(conn: AsyncConnection[Any], query: Query, prepared: set[bytes], sent: list[bytes | None]) -> None:
+    """Queue one statement (and its preparation, the first time on this connection) in libpq's buffer."""
+    sql, names, formats_asked = _numbered(query.sql)
+    params = [query.params[n] for n in names] if isinstance(query.params, Mapping) else query.params
+    transformer = Transformer.from_context(conn)
+    values = transformer.dump_sequence(params, formats_asked)
+    types = tuple(transformer.types or ()) if params else ()
+    formats = transformer.formats if params else None
+    if not query.prepare:
+        conn.pgconn.send_query_params(
+            sql.encode(), values, param_types=types, param_formats=formats, result_format=pq.Format.BINARY
+        )
+        sent.append(None)
+        return
+    name = _NAMES.setdefault((sql, types), f"tryggheim_batch_{len(_NAMES)}".encode())
+    if name not in prepared and name not in sent:
+        conn.pgconn.send_prepare(name, sql.encode(), param_types=types)
+        sent.append(name)
+    conn.pgconn.send_query_prepared(name, values, param_formats=formats, result_format=pq.Format.BINARY)
+    sent.append(None)
+
+
+async def _flush(conn: AsyncConnection[Any]) -> None:
+    """Send what libpq holds; while the socket is full, take in what the server answers meanwhile (so neither
+    side waits on the other's full buffer)."""
+    pgconn = conn.pgconn
+    while pgconn.flush():
+        if await _ready(pgconn.socket, write=True) == "read":
+            pgconn.consume_input()
+
+
+async def _collect(conn: AsyncConnection[Any], expected: int) -> list[PGresult]:
+    """Every message's result up to the Sync, in the order sent (a preparation's, a statement's)."""
+    pgconn = conn.pgconn
+    results: list[PGresult] = []
+    while True:
+        while pgconn.is_busy():
+            await _ready(pgconn.socket, write=False)
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:
+            continue  # the end of one statement's results
+        if result.status == pq.ExecStatus.PIPELINE_SYNC:
+            if len(results) != expected:
+                raise e.InternalError(f"the server answered {len(results)} of {expected} statements")
+            return results
+        results.append(result)
+
+
+async def _ready(fileno: int, *, write: bool) -> str:
+    """Wait until the socket is readable ("read") or, when `write`, writable ("write")."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[str] = loop.create_future()
+
+    def wake(what: str) -> None:
+        if not waiter.done():
+            waiter.set_result(what)
+
+    loop.add_reader(fileno, wake, "read")
+    if write:
+        loop.add_writer(fileno, wake, "write")
+    try:
+        return await waiter
+    finally:
+        loop.remove_reader(fileno)
+        if write:
+            loop.remove_writer(fileno)
+
+
+def _error(conn: AsyncConnection[Any], results: list[PGresult]) -> e.Error:
+    """The error of the first refused statement (the later ones were only skipped)."""
+    encoding = conn.info.encoding
+    for result in results:
+        if result.status == pq.ExecStatus.FATAL_ERROR:
+            return e.error_from_result(result, encoding=encoding)
+    return e.InternalError("a batch was aborted without an error from the server")
+
+
+def _rows(conn: AsyncConnection[Any], result: PGresult) -> list[dict[str, Any]]:
+    if not result.nfields:
+        return []
+    transformer = Transformer.from_context(conn)
+    transformer.set_pgresult(result)
+    names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
+    return transformer.load_rows(0, result.ntuples, lambda values: dict(zip(names, values, strict=True)))
+
+
+@cache
+def _numbered(sql: str) -> tuple[str, tuple[str, ...], tuple[PyFormat, ...]]:
+    """psycopg's placeholders as the server's (`$1`, `$2`, ...; `%%` as `%`), with the parameters' names in
+    order (a named parameter used twice is one), and the format each asks for."""
+    names: list[str] = []
+    formats: list[PyFormat] = []
+
+    def number(match: re.Match[str]) -> str:
+        name, kind = match.groups()
+        if kind == "%":
+            return "%"
+        if name is None or name not in names:
+            names.append(name or str(len(names)))
+            formats.append(PyFormat.BINARY if kind == "b" else PyFormat.AUTO)
+        return f"${names.index(name) + 1 if name is not None else len(names)}"
+
+    return _PLACEHOLDER.sub(number, sql), tuple(names), tuple(formats)

@@ -1,0 +1,97 @@
+"""Statements in one round trip (cloud/db/batch.py): the same values as `cursor.execute`, rows by name, the
+server's error class for a refused statement with nothing after it applied, each statement prepared once per
+connection (and not at all when asked), and a wait cut short closes the connection."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from cloud.db.batch import Query, run_batch
+
+_VALUES = (
+    "SELECT %b::uuid[] AS ids, %b::int8[] AS seqs, %s::text AS label, %b::timestamptz AS at, %b::jsonb AS context, "
+    "%b::float8[] AS empty, NULL::int AS nothing, '50%%'::text AS percent"
+)
+
+
+def _run(admin_url: str, body: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as conn:
+            await body(conn)
+
+    asyncio.run(main())
+
+
+def test_values_and_names_match_what_execute_reads(pg_admin_url: str) -> None:
+    params = (
+        [uuid.uuid4(), uuid.uuid4()], [1, 2**40], "vekt", datetime(2026, 12, 4, 9, 30, tzinfo=UTC),
+        Jsonb({"posture": "sitting"}), [],
+    )  # fmt: skip
+
+    async def body(conn: psycopg.AsyncConnection[Any]) -> None:
+        cursor = conn.cursor(row_factory=dict_row)
+        expected = await (await cursor.execute(_VALUES, params)).fetchall()
+        for _ in range(3):  # prepared on the first run, reused after
+            (rows,) = await run_batch(conn, [Query(_VALUES, params)])
+            assert rows == expected
+        named = "SELECT %(n)b::int AS a, %(n)b::int + %(m)s::int AS b"
+        assert await run_batch(conn, [Query(named, {"n": 2, "m": 3})]) == [[{"a": 2, "b": 5}]]
+
+    _run(pg_admin_url, body)
+
+
+def test_a_refused_statement_raises_its_error_and_nothing_after_it_is_applied(pg_admin_url: str) -> None:
+    table = f"batch_{uuid.uuid4().hex[:8]}"
+
+    async def body(conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute(f"CREATE TEMPORARY TABLE {table} (id int PRIMARY KEY)")
+        insert = Query(f"INSERT INTO {table} (id) VALUES (%b)", (1,))  # noqa: S608 - the test's own table
+        await run_batch(conn, [insert])
+        later = Query(f"INSERT INTO {table} (id) VALUES (%b)", (2,))  # noqa: S608 - the test's own table
+        for _ in range(2):  # the second time, the statements prepared in the failed batch are reused
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                await run_batch(conn, [Query("BEGIN"), insert, later, Query("COMMIT")])
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+            await conn.execute("ROLLBACK")
+        (rows,) = await run_batch(conn, [Query(f"SELECT id FROM {table} ORDER BY id")])  # noqa: S608
+        assert rows == [{"id": 1}]
+
+    _run(pg_admin_url, body)
+
+
+def test_statements_are_prepared_once_per_connection_unless_asked_not_to_be(pg_admin_url: str) -> None:
+    marker = uuid.uuid4().hex
+
+    async def body(conn: psycopg.AsyncConnection[Any]) -> None:
+        prepared = Query(f"SELECT %b::int AS n, '{marker}' AS kept")
+        planned = Query(f"SELECT %b::int AS n, '{marker}' AS planned", prepare=False)
+        for n in range(4):
+            await run_batch(conn, [Query(prepared.sql, (n,)), Query(planned.sql, (n,), prepare=False)])
+        cursor = await conn.execute(
+            "SELECT statement, generic_plans + custom_plans AS runs FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            (f"%{marker}%",),
+        )
+        assert [(statement, runs) for statement, runs in await cursor.fetchall()] == [
+            (f"SELECT $1::int AS n, '{marker}' AS kept", 4)
+        ]
+
+    _run(pg_admin_url, body)
+
+
+def test_a_wait_cut_short_closes_the_connection(pg_admin_url: str) -> None:
+    async def body(conn: psycopg.AsyncConnection[Any]) -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(run_batch(conn, [Query("SELECT pg_sleep(5)")]), 0.2)
+        assert conn.closed
+
+    _run(pg_admin_url, body)
