@@ -66,6 +66,20 @@ def test_ingest_cpu_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
 
 
 @pytest.mark.slow
+def test_ingest_store_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
+    result = run_cli("bench", "ingest-store", "--gateways", "9", "--group-batches", "3", "--rounds", "2",
+                     "--admin-url", pg_admin_url, timeout=180)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.strip().splitlines()
+    figures = json.loads(line)
+    assert figures["benchmark"] == "ingest_store" and figures["group_batches"] == 3
+    assert figures["groups"] == 6  # three groups of three gateways, two timed rounds
+    # The server is on this machine, so its backend's CPU is read (whole clock ticks: it may round to 0).
+    assert figures["service_cpu_us_per_group"] > 0 and figures["database_cpu_us_per_group"] is not None
+    assert figures["wall_us_per_group"] > 0
+
+
+@pytest.mark.slow
 def test_ui_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
     # Every page of the benchmark's table is measured: a page that answers 404 fails the run.
     result = run_cli("bench", "ui", "--patients", "2", "--alerts", "5", "--days", "2", "--renders", "3",

@@ -64,6 +64,21 @@ def ingest_cpu(
     print(json.dumps(run(admin_url, batches)))
 
 
+@app.command(name="ingest-store")
+def ingest_store(
+    admin_url: Annotated[
+        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
+    ] = None,
+    gateways: Annotated[int, typer.Option(min=2, max=10_000, help="Gateways enrolled (one batch each a round).")] = 300,
+    group_batches: Annotated[int, typer.Option(min=1, max=64, help="Batches per group (transaction).")] = 3,
+    rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds over all gateways that are timed.")] = 4,
+) -> None:
+    """The ingest transaction alone: service and database CPU and wall time per group of small batches."""
+    from tryggheim.bench.ingest_store import run
+
+    print(json.dumps(run(admin_url, gateways, group_batches, rounds)))
+
+
 @app.command()
 def edge(
     admin_url: Annotated[
