@@ -1,6 +1,7 @@
 """Group commit (cloud/ingest/writer.py, cloud/ingest/store.py): batches that wait for the process's writer are
 stored together; each keeps its own outcome, a refused credential or a failing batch costs only its
-own batch, and a gateway's second batch waits for the next transaction (it must see the first one's rows)."""
+own batch, a lost connection answers the whole group at once, and a gateway's second batch waits for the next
+transaction (it must see the first one's rows)."""
 
 from __future__ import annotations
 
@@ -143,3 +144,33 @@ def test_a_gateways_second_batch_waits_for_the_next_transaction_and_sees_the_fir
     assert groups == [[other.gateway_id, first.gateway_id, kits[2].gateway_id], [first.gateway_id]]
     assert (outcomes[1].stored, outcomes[2].stored, outcomes[2].duplicates) == (2, 0, 2)
     assert _stored(ingest_db.runtime_url, first.gateway_id) == [1, 2]
+
+
+def test_a_connection_lost_mid_group_answers_the_whole_group_at_once_and_stores_nothing(
+    kits: list[Kit], ingest_db: TestDatabase, tenants: Tenants, groups: list[list[UUID]]
+) -> None:
+    """The database going away is no batch's fault: the group is not retried batch by batch (that would multiply
+    the waits of an outage); every batch gets the error, nothing is acknowledged, and the next group is stored
+    on a fresh connection. A trigger in this test's own database ends the group's connection from inside the
+    INSERT, as a server restart would."""
+    victim = kits[1].gateway_id
+    with psycopg.connect(ingest_db.owner_url) as conn:
+        conn.execute(
+            "CREATE FUNCTION test_end_connection() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.gateway_id = '{victim}' THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; "
+            "RETURN NEW; END $$"
+        )
+        conn.execute("CREATE TRIGGER test_end BEFORE INSERT ON observations FOR EACH ROW "
+                     "EXECUTE FUNCTION test_end_connection()")  # fmt: skip
+    uploads = [_upload(kit, tenants.a.municipality_id, [1]) for kit in kits]
+    try:
+        outcomes = asyncio.run(_store_all(ingest_db.runtime_url, uploads))
+    finally:
+        with psycopg.connect(ingest_db.owner_url) as conn:
+            conn.execute("DROP TRIGGER test_end ON observations")
+            conn.execute("DROP FUNCTION test_end_connection()")
+    assert groups == [[k.gateway_id for k in kits]]  # one attempt, no batch-by-batch retry
+    assert all(isinstance(o, psycopg.OperationalError) for o in outcomes), outcomes
+    assert [_stored(ingest_db.runtime_url, kit.gateway_id) for kit in kits] == [[], [], [], []]
+    again = asyncio.run(_store_all(ingest_db.runtime_url, uploads))
+    assert [o.stored for o in again] == [1, 1, 1, 1]
