@@ -50,7 +50,9 @@ REPLICAS = int(os.environ.get("TRYGGHEIM_BENCH_REPLICAS", str(os.cpu_count() or 
 
 
 @dataclass
-class _Gateway:
+class BenchGateway:
+    """A gateway the benchmark enrolled: its credential, device addresses, outbox epoch and next sequence."""
+
     id: uuid.UUID
     credential: str
     addresses: list[str]
@@ -58,10 +60,10 @@ class _Gateway:
     next_seq: int = 1
 
 
-async def setup_gateways(runtime_url: str, base_url: str, gateways: int, devices_each: int) -> list[_Gateway]:
+async def setup_gateways(runtime_url: str, base_url: str, gateways: int, devices_each: int) -> list[BenchGateway]:
     """Municipality, patients, homes; gateways enrolled over HTTP; devices registered and assigned."""
     since = datetime.now(UTC) - timedelta(days=30)
-    result: list[_Gateway] = []
+    result: list[BenchGateway] = []
     async with (
         await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn,
         httpx.AsyncClient(base_url=base_url, timeout=60) as client,
@@ -88,7 +90,7 @@ async def setup_gateways(runtime_url: str, base_url: str, gateways: int, devices
             assert home is not None and patient is not None
             code, _ = await credentials.create_code(conn, home[0])
             enrolled = (await client.post("/api/v1/gateways/enrol", json={"code": code})).json()
-            gateway = _Gateway(uuid.UUID(enrolled["gateway_id"]), enrolled["credential"], [], str(uuid.uuid4()))
+            gateway = BenchGateway(uuid.UUID(enrolled["gateway_id"]), enrolled["credential"], [], str(uuid.uuid4()))
             for d in range(devices_each):
                 address = f"{g:06d}:{d:04d}"
                 device = await devices.register(
@@ -100,7 +102,7 @@ async def setup_gateways(runtime_url: str, base_url: str, gateways: int, devices
     return result
 
 
-def make_batch(gateway: _Gateway, size: int, start: datetime) -> dict[str, Any]:
+def make_batch(gateway: BenchGateway, size: int, start: datetime) -> dict[str, Any]:
     """An ingest body of `size` weight readings over the gateway's devices, continuing its sequence."""
     readings = []
     for i in range(size):
@@ -120,7 +122,7 @@ def make_batch(gateway: _Gateway, size: int, start: datetime) -> dict[str, Any]:
     return wire.batch(gateway.epoch, readings)
 
 
-def _raw_rows(runtime_url: str, payloads: list[dict[str, Any]], gateway: _Gateway) -> list[list[tuple[Any, ...]]]:
+def _raw_rows(runtime_url: str, payloads: list[dict[str, Any]], gateway: BenchGateway) -> list[list[tuple[Any, ...]]]:
     with psycopg.connect(runtime_url) as conn:
         ids: dict[str, uuid.UUID] = dict(conn.execute("SELECT d.address, d.id FROM devices d").fetchall())
         patient = conn.execute("SELECT patient_id FROM device_assignments LIMIT 1").fetchone()

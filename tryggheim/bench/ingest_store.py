@@ -28,7 +28,7 @@ from cloud.db.provision import Provisioned
 from cloud.ingest.store import Upload, store_group
 from cloud.ingest.validate import ValidReading, validate
 from device_profiles import load_catalogue
-from tryggheim.bench.ingest import _Gateway, analyze, make_batch, replicas_on, setup_gateways
+from tryggheim.bench.ingest import BenchGateway, analyze, make_batch, replicas_on, setup_gateways
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -53,7 +53,7 @@ async def _measure(roles: Provisioned, base_url: str, gateways: int, group_batch
         assert row is not None
         municipality = row[0]
 
-        def upload(gateway: _Gateway) -> Upload:
+        def upload(gateway: BenchGateway) -> Upload:
             body = make_batch(gateway, rng.randint(1, 20), start)
             now = datetime.now(UTC)
             readings = [validate(r, catalogue, now) for r in body["observations"]]

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
+# Every benchmark's database option.
+AdminUrl = Annotated[str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")]
 
 
 @app.callback()
@@ -17,9 +19,7 @@ def bench() -> None:
 
 @app.command()
 def audit(
-    admin_url: Annotated[
-        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
-    ] = None,
+    admin_url: AdminUrl = None,
     writes: Annotated[int, typer.Option(min=100, max=1_000_000)] = 2000,
 ) -> None:
     """Cost of the audit hash chain per audited request."""
@@ -31,9 +31,7 @@ def audit(
 @app.command()
 def ingest(
     mode: Annotated[str, typer.Option(help="bulk (1,000 readings per batch) or realistic (1,000+ gateways).")] = "bulk",
-    admin_url: Annotated[
-        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
-    ] = None,
+    admin_url: AdminUrl = None,
     detection: Annotated[
         bool, typer.Option(help="Run the services' evaluation workers (detection) while ingesting.")
     ] = True,
@@ -51,9 +49,7 @@ def ingest(
 
 @app.command(name="ingest-cpu")
 def ingest_cpu(
-    admin_url: Annotated[
-        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
-    ] = None,
+    admin_url: AdminUrl = None,
     batches: Annotated[
         int, typer.Option(min=10, max=100_000, help="1,000-reading batches (10 times as many of 10).")
     ] = 300,
@@ -66,9 +62,7 @@ def ingest_cpu(
 
 @app.command(name="ingest-store")
 def ingest_store(
-    admin_url: Annotated[
-        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
-    ] = None,
+    admin_url: AdminUrl = None,
     gateways: Annotated[int, typer.Option(min=2, max=10_000, help="Gateways enrolled (one batch each a round).")] = 300,
     group_batches: Annotated[int, typer.Option(min=1, max=64, help="Batches per group (transaction).")] = 3,
     rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds over all gateways that are timed.")] = 4,
@@ -81,9 +75,7 @@ def ingest_store(
 
 @app.command()
 def edge(
-    admin_url: Annotated[
-        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
-    ] = None,
+    admin_url: AdminUrl = None,
     settle_seconds: Annotated[
         float, typer.Option(min=1, max=600, help="How long each measured agent works before its memory is read.")
     ] = 12.0,
@@ -102,9 +94,7 @@ def detection(
     db_patients: Annotated[
         int, typer.Option(min=0, max=100_000, help="Patients in the database-backed sweep (0: skip it).")
     ] = 1000,
-    admin_url: Annotated[
-        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
-    ] = None,
+    admin_url: AdminUrl = None,
 ) -> None:
     """Baseline detectors over N patients x 90 days x 4 metrics in memory, and a database-backed sweep."""
     from tryggheim.bench.detection import run
@@ -136,9 +126,7 @@ def ui(
     page: Annotated[
         list[str] | None, typer.Option(help="Measure this page only (repeatable; default: every page).")
     ] = None,
-    admin_url: Annotated[
-        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
-    ] = None,
+    admin_url: AdminUrl = None,
 ) -> None:
     """Server time to render the worklist and the patient page (p50/p99), and a new alert's time into a browser."""
     from tryggheim.bench.ui import PAGES, BenchmarkError, run
@@ -165,9 +153,7 @@ def alarm(
         int, typer.Option(min=1, max=100_000, help="Alarm presses to time (>= 500 for the figures).")
     ] = 500,
     patients: Annotated[int, typer.Option(min=1, max=1000, help="Patients pressing, one press each per round.")] = 50,
-    admin_url: Annotated[
-        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
-    ] = None,
+    admin_url: AdminUrl = None,
 ) -> None:
     """A safety alarm from the gateway's POST to a real webhook receiver and SMTP server, two service processes."""
     from tryggheim.bench.alarm import run
@@ -177,9 +163,7 @@ def alarm(
 
 @app.command()
 def scale(
-    admin_url: Annotated[
-        str | None, typer.Option(help="Superuser URL of a PostgreSQL to use; default: a private one.")
-    ] = None,
+    admin_url: AdminUrl = None,
     processes: Annotated[int, typer.Option(min=1, max=16, help="Measure 1 up to this many processes.")] = 3,
     gateways: Annotated[int, typer.Option(min=1, max=100_000, help="Gateways enrolled for each count.")] = 300,
     rounds: Annotated[int, typer.Option(min=1, max=1000, help="Batches (1-20 readings) per gateway.")] = 10,
