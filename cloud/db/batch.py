@@ -7,7 +7,7 @@ ingest group of seven statements spent more on them than on its rows (docs/bench
 with the Sync: one write, one wake-up of the server, one wait here.
 
 Each statement is prepared once per connection (by SQL and parameter types, as psycopg's own cache does), so the
-server parses it only once, unless the query asks to be planned at every run. Parameters are dumped and results
+server parses it only once. Parameters are dumped and results
 loaded by psycopg's adapters, so a value reads and writes exactly as through `cursor.execute`. A statement the
 server refuses raises the same psycopg error class (`psycopg.errors`) as `execute` would; the server skips the
 statements after it, and the connection is left usable (in a failed transaction if the batch began one). A
@@ -41,13 +41,24 @@ _PREPARED: weakref.WeakKeyDictionary[AsyncConnection[Any], set[bytes]] = weakref
 @dataclass(frozen=True)
 class Query:
     """One statement of a batch: SQL with psycopg's placeholders (`%b` binary, `%s` either; positional with a
-    sequence of parameters, `%(name)b` with a mapping), and its parameters.
-    `prepare=False` plans it afresh at every run, for a statement whose best plan depends on its parameters'
-    values (a generic plan cannot see how many elements an array parameter has)."""
+    sequence of parameters, `%(name)b` with a mapping), and its parameters."""
 
     sql: str
     params: Sequence[Any] | Mapping[str, Any] = ()
-    prepare: bool = True
+
+
+# For the rest of the transaction, run prepared statements on their generic plans, and make those plans of index
+# look-ups. A statement that takes arrays is otherwise planned at every execution: the server weighs a plan for
+# the arrays' real lengths against a generic one costed for a default length, finds the generic dearer whenever
+# the arrays are short, and replans (0.1-0.2 ms a statement on the development VM, a third of an ingest group's
+# database CPU) to arrive at the same index look-ups. A generic plan is made once per connection and kept while
+# the tables grow, so it must not depend on their size when it was made: a new deployment's empty table is
+# cheapest to scan whole, and a plan that scanned it would still scan it at a million rows (until an ANALYZE);
+# hence no sequential scans where an index serves. Only for statements written so that their plans are those
+# look-ups whatever the arrays hold (an array's elements read in LATERAL subqueries: cloud/ingest/known.py).
+GENERIC_PLANS = Query(
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)"
+)
 
 
 async def run_batch(conn: AsyncConnection[Any], queries: Sequence[Query]) -> list[list[dict[str, Any]]]:
@@ -90,12 +101,6 @@ def _send(conn: AsyncConnection[Any], query: Query, prepared: set[bytes], sent: 
     values = transformer.dump_sequence(params, formats_asked)
     types = tuple(transformer.types or ()) if params else ()
     formats = transformer.formats if params else None
-    if not query.prepare:
-        conn.pgconn.send_query_params(
-            sql.encode(), values, param_types=types, param_formats=formats, result_format=pq.Format.BINARY
-        )
-        sent.append(None)
-        return
     name = _NAMES.setdefault((sql, types), f"tryggheim_batch_{len(_NAMES)}".encode())
     if name not in prepared and name not in sent:
         conn.pgconn.send_prepare(name, sql.encode(), param_types=types)

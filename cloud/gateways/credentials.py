@@ -33,10 +33,14 @@ _CACHE_LIMIT = 50_000
 # The same test as `authenticate`, for several gateways at once: ingest runs it in a group's first pipeline (and
 # takes each gateway's clock skew from it, which a heartbeat may have changed since the cached check). Arrays of
 # gateway ids and presented digests; a row for each gateway whose credential still holds, in the arrays' order.
+# The gateway is found per element in a LATERAL subquery (LIMIT 1: the key is unique), so that even the plan
+# made once for every length of the arrays (cloud.db.batch.GENERIC_PLANS) probes the key, where a join may be
+# planned as a scan of every gateway.
 STILL_VALID_SQL = (
     "SELECT u.n, g.id, g.clock_skew_s FROM unnest(%b::uuid[], %b::bytea[]) WITH ORDINALITY AS u(id, digest, n) "
-    "JOIN gateways g ON g.id = u.id AND g.revoked_at IS NULL AND (g.credential_hash = u.digest OR "
-    "(g.previous_hash = u.digest AND g.previous_valid_until > now())) ORDER BY u.n"
+    "CROSS JOIN LATERAL (SELECT g.id, g.clock_skew_s FROM gateways g WHERE g.id = u.id AND g.revoked_at IS NULL "
+    "AND (g.credential_hash = u.digest OR (g.previous_hash = u.digest AND g.previous_valid_until > now())) "
+    "LIMIT 1) AS g ORDER BY u.n"
 )
 # No 0/O/1/I/L: installers read codes aloud and type them.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

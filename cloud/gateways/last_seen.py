@@ -25,13 +25,15 @@ from cloud.db.batch import Query
 
 # Rows in device order, so two transactions hearing the same devices lock them in the same order; a row is only
 # rewritten when the moment is newer (a replayed backlog leaves it alone). Each heard address comes with its
-# gateway (whose municipality names the device) and that gateway's clock skew.
+# gateway (whose municipality names the device) and that gateway's clock skew. The device is found per address
+# in a LATERAL subquery (LIMIT 1: gateway and address name one device), so that the plan ingest makes once for
+# every length of the arrays (cloud.db.batch.GENERIC_PLANS) probes the keys instead of scanning the devices.
 _RECORD = (
     "INSERT INTO device_last_seen (device_id, seen_at) "
     "SELECT d.id, max(least(h.at - make_interval(secs => h.skew), now())) "
     "FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::float8[]) AS h(gateway_id, address, at, skew) "
-    "JOIN gateways g ON g.id = h.gateway_id JOIN devices d ON d.municipality_id = g.municipality_id "
-    "AND d.address = h.address GROUP BY d.id ORDER BY d.id "
+    "CROSS JOIN LATERAL (SELECT d.id FROM gateways g JOIN devices d ON d.municipality_id = g.municipality_id "
+    "AND d.address = h.address WHERE g.id = h.gateway_id LIMIT 1) AS d GROUP BY d.id ORDER BY d.id "
     "ON CONFLICT (device_id) DO UPDATE SET seen_at = excluded.seen_at "
     "WHERE device_last_seen.seen_at < excluded.seen_at"
 )

@@ -24,14 +24,20 @@ from cloud.registry.consent import ConsentBook, load_book, supervision_profiles
 # The group's devices with their registrations (`registration` true: the gateway and period) and their
 # assignments (false: patient, period and home) in one statement: one statement fewer per group, and the
 # devices are looked up once. Every row names the device's municipality, whose batches it belongs to.
+# Each table is read per device in a LATERAL subquery (LIMIT 1 on the unique address; OFFSET 0 keeps the others
+# from being merged into a join), so that the plan ingest makes once for every length of the arrays
+# (cloud.db.batch.GENERIC_PLANS) probes the indexes per device; as joins, such a plan scans whole tables.
 _DEVICES_SQL = (
     "WITH d AS (SELECT d.id, d.address, d.profile_id, d.municipality_id FROM unnest(%b::uuid[], %b::text[]) "
-    "AS w(municipality_id, address) JOIN devices d ON d.municipality_id = w.municipality_id AND d.address = w.address) "
+    "AS w(municipality_id, address) CROSS JOIN LATERAL (SELECT d.id, d.address, d.profile_id, d.municipality_id "
+    "FROM devices d WHERE d.municipality_id = w.municipality_id AND d.address = w.address LIMIT 1) AS d) "
     "SELECT d.municipality_id, true AS registration, d.address, d.id AS device_id, r.gateway_id AS other, "
     "lower(r.valid) AS lower, upper(r.valid) AS upper, d.profile_id, NULL::uuid AS home_id "
-    "FROM d LEFT JOIN device_registrations r ON r.device_id = d.id "
-    "UNION ALL SELECT d.municipality_id, false, NULL, a.device_id, a.patient_id, lower(a.valid), upper(a.valid), "
-    "NULL, a.home_id FROM d JOIN device_assignments a ON a.device_id = d.id"
+    "FROM d LEFT JOIN LATERAL (SELECT r.gateway_id, r.valid FROM device_registrations r WHERE r.device_id = d.id "
+    "OFFSET 0) AS r ON true "
+    "UNION ALL SELECT d.municipality_id, false, NULL, d.id, a.patient_id, lower(a.valid), upper(a.valid), NULL, "
+    "a.home_id FROM d CROSS JOIN LATERAL (SELECT a.patient_id, a.valid, a.home_id FROM device_assignments a "
+    "WHERE a.device_id = d.id OFFSET 0) AS a"
 )
 
 

@@ -45,7 +45,7 @@ from psycopg.types.json import Jsonb
 from psycopg.types.string import BytesBinaryDumper
 
 from cloud import telemetry as prometheus
-from cloud.db.batch import Query, run_batch
+from cloud.db.batch import GENERIC_PLANS, Query, run_batch
 from cloud.gateways import last_seen
 from cloud.gateways.credentials import STILL_VALID_SQL
 from cloud.ingest import known, quarantine, resolve
@@ -148,6 +148,7 @@ async def store_group(conn: AsyncConnection[Any], uploads: Sequence[Upload]) -> 
         touched = set().union(*(_touched(b) for b in accepted))
         rare = _rare(accepted)
         await run_batch(conn, [q for q in (
+            GENERIC_PLANS,
             _insert(accepted, touched) if len(rows) <= SMALL_BATCH else queue_query(touched),
             last_seen.record_query([(b.upload.gateway_id, _heard(b), b.skew) for b in accepted]),
             None if rare else _COMMIT,
@@ -178,17 +179,18 @@ async def _look_up(conn: AsyncConnection[Any], batches: list[_Batch]) -> list[_B
     ])  # fmt: skip
     answers = await run_batch(conn, [q for q in (
         _BEGIN,
+        GENERIC_PLANS,
         Query(_VALID_AND_LOCK_SQL,
               ([b.upload.gateway_id for b in ordered], [b.upload.credential_digest for b in ordered])),
         resolve.query([b.resolver for b in batches], [_addresses(b) for b in batches]),
         found,
     ) if q is not None])  # fmt: skip
-    skews: dict[UUID, float | None] = {row["id"]: row["clock_skew_s"] for row in answers[1]}
+    skews: dict[UUID, float | None] = {row["id"]: row["clock_skew_s"] for row in answers[2]}
     accepted = [b for b in batches if b.upload.gateway_id in skews]
     for b in accepted:
         b.skew = skews[b.upload.gateway_id]
-    await resolve.receive(conn, answers[2], [b.resolver for b in accepted])
-    stored = known.receive(answers[3] if found is not None else ())
+    await resolve.receive(conn, answers[3], [b.resolver for b in accepted])
+    stored = known.receive(answers[4] if found is not None else ())
     for b in accepted:
         b.staged = known.stage(b.upload.readings, b.resolver, b.rejections)
         b.new, b.duplicates = known.classify(

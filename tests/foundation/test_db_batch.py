@@ -15,7 +15,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from cloud.db.batch import Query, run_batch
+from cloud.db.batch import GENERIC_PLANS, Query, run_batch
 
 _VALUES = (
     "SELECT %b::uuid[] AS ids, %b::int8[] AS seqs, %s::text AS label, %b::timestamptz AS at, %b::jsonb AS context, "
@@ -68,22 +68,22 @@ def test_a_refused_statement_raises_its_error_and_nothing_after_it_is_applied(pg
     _run(pg_admin_url, body)
 
 
-def test_statements_are_prepared_once_per_connection_unless_asked_not_to_be(pg_admin_url: str) -> None:
+def test_statements_are_prepared_once_per_connection_and_run_generic_plans_when_asked(pg_admin_url: str) -> None:
     marker = uuid.uuid4().hex
+    sql = f"SELECT n FROM unnest(%b::int[]) AS n WHERE '{marker}' <> ''"  # noqa: S608 - fixed text
 
     async def body(conn: psycopg.AsyncConnection[Any]) -> None:
-        prepared = Query(f"SELECT %b::int AS n, '{marker}' AS kept")
-        planned = Query(f"SELECT %b::int AS n, '{marker}' AS planned", prepare=False)
-        for n in range(4):
-            await run_batch(conn, [Query(prepared.sql, (n,)), Query(planned.sql, (n,), prepare=False)])
+        for n in range(3):  # the server's own choice: custom plans for the first five runs
+            await run_batch(conn, [Query(sql, ([n, n + 1],))])
+        for n in range(2):
+            await run_batch(conn, [Query("BEGIN"), GENERIC_PLANS, Query(sql, ([n],)), Query("COMMIT")])
         cursor = await conn.execute(
-            "SELECT statement, generic_plans + custom_plans AS runs FROM pg_prepared_statements "
-            "WHERE statement LIKE %s",
+            "SELECT generic_plans, custom_plans, current_setting('plan_cache_mode') AS mode "
+            "FROM pg_prepared_statements WHERE statement LIKE %s",
             (f"%{marker}%",),
         )
-        assert [(statement, runs) for statement, runs in await cursor.fetchall()] == [
-            (f"SELECT $1::int AS n, '{marker}' AS kept", 4)
-        ]
+        # One statement on the connection; the generic plans only inside the transactions that asked for them.
+        assert await cursor.fetchall() == [(2, 3, "auto")]
 
     _run(pg_admin_url, body)
 
