@@ -11,7 +11,11 @@ evaluation workers have caught up (`detection_lag_s`: how long after the last an
 evaluations was empty, which includes up to one 5 s poll of the workers, since ordinary readings do not wake
 them; until 2026-12-04 the raw path ran while they were still working, which cost it up to half its rate).
 Each line also says what a request cost in CPU: the load generator's, the services' and the whole machine's
-(tryggheim/bench/ingest_load.py), and how many batches the services stored per transaction (group commit).
+(tryggheim/bench/ingest_load.py), and how many batches the services stored per transaction (group commit);
+and what a raw batch cost the database and the machine. On a machine the services share with the database
+`ratio` weighs the services' Python against the database's COPY; the database's CPU per request against its
+CPU per raw batch says how much of a database's capacity the ingest path leaves, which is what bounds a
+deployment whose services run on machines of their own.
 
 The set-up fills the registry (1,000 homes, gateways and patients, 2,000 devices) seconds before the run;
 the tables are then analysed, as autovacuum does within a minute on a running system, so the look-ups are
@@ -215,7 +219,9 @@ async def _measure(mode: str, roles: Provisioned, base_urls: list[str], seed: in
     wall, latencies, cpu = await drive(base_urls, work)
     lag = await _detection_lag(runtime_url) if detection else None
     readings = sum(n for _, _, n in work)
-    raw_rate, raw_batches = await raw_copy(runtime_url, _raw_rows(runtime_url, payloads, raw_gateway), CONCURRENCY)
+    raw_rate, raw_batches, raw_cpu = await raw_copy(
+        runtime_url, _raw_rows(runtime_url, payloads, raw_gateway), CONCURRENCY
+    )
     rate = readings / wall
     return {
         "mode": mode,
@@ -225,6 +231,7 @@ async def _measure(mode: str, roles: Provisioned, base_urls: list[str], seed: in
         "batches_per_group": await _batches_per_group(base_urls),
         "raw_copy_rows_per_s": round(raw_rate),
         "raw_copy_batches_per_s": round(raw_batches, 1),
+        **raw_cpu,
         "ratio": round(rate / raw_rate, 3),
         "batch_p50_ms": round(_percentile(latencies, 50), 1),
         "batch_p99_ms": round(_percentile(latencies, 99), 1),

@@ -162,9 +162,12 @@ _RAW_COPY = (
 )
 
 
-async def raw_copy(runtime_url: str, batches: list[list[tuple[Any, ...]]], clients: int) -> tuple[float, float]:
+async def raw_copy(
+    runtime_url: str, batches: list[list[tuple[Any, ...]]], clients: int
+) -> tuple[float, float, dict[str, float]]:
     """The same batches, one binary COPY and commit each, from `clients` connections at once (as many as the
-    load generator has uploads in flight); (rows, batches) per second."""
+    load generator has uploads in flight); rows and batches per second, and the database's and the machine's
+    CPU per batch (what the service's figures per request are measured against)."""
 
     async def lane(conn: psycopg.AsyncConnection[Any], mine: list[list[tuple[Any, ...]]]) -> None:
         for batch in mine:
@@ -178,7 +181,12 @@ async def raw_copy(runtime_url: str, batches: list[list[tuple[Any, ...]]], clien
         conns = [
             await stack.enter_async_context(await psycopg.AsyncConnection.connect(runtime_url)) for _ in range(clients)
         ]
-        started = time.perf_counter()
+        before, started = CpuSample.now(), time.perf_counter()
         await asyncio.gather(*(lane(conn, batches[i::clients]) for i, conn in enumerate(conns)))
         wall = time.perf_counter() - started
-    return sum(len(b) for b in batches) / wall, len(batches) / wall
+        cpu = before.per_request(CpuSample.now(), len(batches), wall)
+    per_batch = {
+        "raw_copy_database_cpu_ms_per_batch": cpu["database_cpu_ms_per_request"],
+        "raw_copy_machine_cpu_ms_per_batch": cpu["machine_cpu_ms_per_request"],
+    }
+    return sum(len(b) for b in batches) / wall, len(batches) / wall, per_batch
