@@ -7,11 +7,11 @@ ingest group of seven statements spent more on them than on its rows (docs/bench
 with the Sync: one write, one wake-up of the server, one wait here.
 
 Each statement is prepared once per connection (by SQL and parameter types, as psycopg's own cache does), so the
-server parses it only once. Parameters are dumped and results
-loaded by psycopg's adapters, so a value reads and writes exactly as through `cursor.execute`. A statement the
-server refuses raises the same psycopg error class (`psycopg.errors`) as `execute` would; the server skips the
-statements after it, and the connection is left usable (in a failed transaction if the batch began one). A
-connection lost or a wait interrupted half-way is closed, so the pool never hands out a connection mid-protocol.
+server parses it only once. Parameters are dumped and results loaded by psycopg's adapters, so a value reads
+and writes exactly as through `cursor.execute`. A statement the server refuses raises the same psycopg error
+class (`psycopg.errors`) as `execute` would; the server skips the statements after it, and the connection is
+left usable (in a failed transaction if the batch began one). A connection lost or a wait interrupted half-way
+is closed, so the pool never hands out a connection mid-protocol.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ _NAMES: dict[tuple[str, tuple[int, ...]], bytes] = {}
 class _Session:
     """What a connection keeps between batches: the names it has prepared (a prepared statement outlives a
     rolled-back transaction), and one adapter context, whose dumpers and loaders the next batch finds ready
-    (a fresh context builds every array parameter's dumper again: a tenth of an ingest group's CPU here)."""
+    (a fresh context builds every array parameter's dumper again: dumping a 16-reading group's INSERT took
+    104 µs that way against 81.5 µs)."""
 
     transformer: abc.Transformer
     prepared: set[bytes] = field(default_factory=set)
