@@ -27,7 +27,8 @@ committed without the gateway hearing so comes again with the attempts made sinc
 In the same transaction the group queues one pending evaluation per touched (patient, metric) and, for
 alarm-class metrics, signals `NOTIFY tryggheim_alarm` (delivered on commit), so no stored reading can miss
 detection even if this process dies right after the commit (cloud/evaluation). It also records when each
-device was last heard, quarantined readings included (cloud/gateways/last_seen.py).
+device was last heard, quarantined readings included, at most once a minute per device and process
+(cloud/gateways/last_seen.py).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ from cloud.ingest.validate import Rejection, ValidReading
 from device_profiles import load_catalogue
 
 ALARM_CHANNEL = "tryggheim_alarm"
+# The last-seen moments this process wrote: each device at most once a minute (cloud/gateways/last_seen.py).
+_RECENT = last_seen.Recent()
 ALARM_METRICS = load_catalogue().alarm_metrics
 # One statement: the queue rows, and one notification per patient with a new alarm-class reading.
 _QUEUE_SQL = (
@@ -147,14 +150,17 @@ async def store_group(conn: AsyncConnection[Any], uploads: Sequence[Upload]) -> 
             await _copy(conn, accepted)
         touched = set().union(*(_touched(b) for b in accepted))
         rare = _rare(accepted)
+        heard = [(b.upload.gateway_id, _RECENT.due(b.upload.gateway_id, _heard(b)), b.skew) for b in accepted]
         await run_batch(conn, [q for q in (
             GENERIC_PLANS,
             _insert(accepted, touched) if len(rows) <= SMALL_BATCH else queue_query(touched),
-            last_seen.record_query([(b.upload.gateway_id, _heard(b), b.skew) for b in accepted]),
+            last_seen.record_query(heard),
             None if rare else _COMMIT,
         ) if q is not None])  # fmt: skip
         if rare:
             await _write_rare(conn, accepted)
+        for gateway_id, moments, _ in heard:
+            _RECENT.written(gateway_id, moments)
         for b in accepted:
             await _finish(b)
     except BaseException:
