@@ -47,10 +47,12 @@ _CLAIM = (
 # The evaluation locks of the patients (the key of cloud.evaluation.queue.claim), taken in the order of the keys.
 _LOCK = (
     "SELECT count(pg_advisory_xact_lock(k)) AS locked FROM (SELECT DISTINCT "
-    "hashtextextended('evaluate:' || p::text, 0) AS k FROM unnest(%s::uuid[]) AS p ORDER BY k) AS keys"
+    "hashtextextended('evaluate:' || p::text, 0) AS k FROM unnest(%b::uuid[]) AS p ORDER BY k) AS keys"
 )
 
-_DELETE = "WITH gone AS (DELETE FROM pending_evaluations WHERE id = ANY(%s) RETURNING 1) SELECT count(*) FROM gone"
+_DELETE = (
+    "WITH gone AS (DELETE FROM pending_evaluations WHERE id = ANY(%b::int8[]) RETURNING 1) SELECT count(*) FROM gone"
+)
 
 
 async def claim_group(conn: AsyncConnection[Any], limit: int = GROUP_SIZE, alarm_only: bool = False) -> list[Claim]:

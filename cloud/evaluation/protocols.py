@@ -61,12 +61,12 @@ async def assigned_protocols(conn: AsyncConnection[Any], patient_ids: list[UUID]
 # municipality's and their own), oldest first: what `build` makes the protocol in force from.
 SETTINGS = (
     "SELECT p.id, p.lifecycle, pp.protocols AS own, mp.protocols AS town, coalesce(pp.spo2_scale, 1) AS spo2_scale, "
-    f"pp.spo2_set_by, pp.spo2_reason {_ASSIGNED} WHERE p.id = ANY(%s)"
+    f"pp.spo2_set_by, pp.spo2_reason {_ASSIGNED} WHERE p.id = ANY(%b::uuid[])"
 )
 OVERRIDES = (
     "SELECT p.id AS for_patient, o.patient_id IS NOT NULL AS patient_layer, o.rule, o.params, o.severities, "
     "o.enabled, o.reason, o.set_by, o.review_by FROM patients p JOIN rule_overrides o ON o.municipality_id = "
-    "p.municipality_id AND (o.patient_id IS NULL OR o.patient_id = p.id) WHERE p.id = ANY(%s) "
+    "p.municipality_id AND (o.patient_id IS NULL OR o.patient_id = p.id) WHERE p.id = ANY(%b::uuid[]) "
     "ORDER BY o.created_at, o.id"
 )
 

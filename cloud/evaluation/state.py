@@ -36,7 +36,7 @@ REMEASURE_MEMORY_S = 86_400
 # Each reads the alert state of many patients at once (`= ANY`, or `unnest` where each patient has their own
 # moment): the silences still running, the newest pause not yet reminded of, the open alerts, what each rule
 # has handled, and the doubtful readings a new measurement was already asked for.
-_PATIENTS_AT = "unnest(%s::uuid[], %s::timestamptz[]) AS x(patient_id, at)"
+_PATIENTS_AT = "unnest(%b::uuid[], %b::timestamptz[]) AS x(patient_id, at)"
 _SILENCES = (
     "SELECT s.patient_id, s.rule, s.until, s.reason, s.set_by "  # noqa: S608 - fixed text
     f"FROM {_PATIENTS_AT} JOIN alert_silences s ON s.patient_id = x.patient_id AND s.until > x.at"
@@ -46,8 +46,8 @@ _PAUSES = (
     f"FROM {_PATIENTS_AT} JOIN patient_pauses p ON p.patient_id = x.patient_id AND p.reminded_at IS NULL "
     "AND p.starts_at <= x.at ORDER BY x.patient_id, p.starts_at DESC, p.id DESC"
 )
-_OPEN = f"SELECT {OPEN_COLUMNS} FROM alerts WHERE patient_id = ANY(%s) AND resolved_at IS NULL"  # noqa: S608
-_HANDLED = "SELECT patient_id, rule, handled_until FROM alert_handled WHERE patient_id = ANY(%s)"
+_OPEN = f"SELECT {OPEN_COLUMNS} FROM alerts WHERE patient_id = ANY(%b::uuid[]) AND resolved_at IS NULL"  # noqa: S608
+_HANDLED = "SELECT patient_id, rule, handled_until FROM alert_handled WHERE patient_id = ANY(%b::uuid[])"
 _REMEASURED = (
     "SELECT x.patient_id, t.rule, max(t.last_input_at) AS reading_at "  # noqa: S608 - fixed text
     f"FROM {_PATIENTS_AT} JOIN alert_transitions t ON t.patient_id = x.patient_id AND t.event = %s "
