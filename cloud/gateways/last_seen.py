@@ -15,7 +15,7 @@ table, so they cannot disagree about whether a device reports.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -48,30 +48,56 @@ RECORD_EVERY = timedelta(minutes=1)
 
 
 class Recent:
-    """The moment one process last wrote for each (gateway, address): which heard moments are worth writing."""
+    """The moment one process last wrote for each (gateway, address): which heard moments are worth writing.
+    Moments are judged as `_RECORD` stores them, in the cloud's clock and never later than now, so a gateway
+    whose clock ran far ahead cannot hold a device's later moments back."""
 
     def __init__(self, every: timedelta = RECORD_EVERY, limit: int = 200_000) -> None:
         self.every = every
         self.limit = limit
         self._written: dict[tuple[UUID, str], datetime] = {}
 
-    def due(self, gateway_id: UUID, heard: Mapping[str, datetime]) -> dict[str, datetime]:
-        """The addresses of `heard` (gateway clock) whose moment is `every` or more past the one last written."""
+    def due(
+        self,
+        gateway_id: UUID,
+        heard: Mapping[str, datetime],
+        clock_skew_s: float | None,
+        *,
+        now: datetime | None = None,
+    ) -> dict[str, datetime]:
+        """The part of `heard` (gateway clock, `clock_skew_s` ahead of ours) whose moments are `every` or more
+        past the ones last written."""
+        now = now or datetime.now(UTC)
         written = self._written
         return {
             address: at
             for address, at in heard.items()
-            if (last := written.get((gateway_id, address))) is None or at - last >= self.every
+            if (last := written.get((gateway_id, address))) is None
+            or _moment(at, clock_skew_s, now) - last >= self.every
         }
 
-    def written(self, gateway_id: UUID, heard: Mapping[str, datetime]) -> None:
+    def written(
+        self,
+        gateway_id: UUID,
+        heard: Mapping[str, datetime],
+        clock_skew_s: float | None,
+        *,
+        now: datetime | None = None,
+    ) -> None:
         """Note what a committed transaction wrote (a rolled-back one wrote nothing, and is not noted)."""
+        now = now or datetime.now(UTC)
         if len(self._written) >= self.limit:
             self._written.clear()  # forget rather than grow: each device is written once more, then kept again
         for address, at in heard.items():
+            moment = _moment(at, clock_skew_s, now)
             last = self._written.get((gateway_id, address))
-            if last is None or at > last:
-                self._written[(gateway_id, address)] = at
+            if last is None or moment > last:
+                self._written[(gateway_id, address)] = moment
+
+
+def _moment(at: datetime, clock_skew_s: float | None, now: datetime) -> datetime:
+    """A moment in the gateway's clock as `_RECORD` stores it."""
+    return min(at - timedelta(seconds=clock_skew_s or 0.0), now)
 
 
 def newest(heard: Iterable[tuple[str, datetime | None]]) -> dict[str, datetime]:

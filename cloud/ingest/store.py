@@ -150,7 +150,7 @@ async def store_group(conn: AsyncConnection[Any], uploads: Sequence[Upload]) -> 
             await _copy(conn, accepted)
         touched = set().union(*(_touched(b) for b in accepted))
         rare = _rare(accepted)
-        heard = [(b.upload.gateway_id, _RECENT.due(b.upload.gateway_id, _heard(b)), b.skew) for b in accepted]
+        heard = [(b.upload.gateway_id, _RECENT.due(b.upload.gateway_id, _heard(b), b.skew), b.skew) for b in accepted]
         await run_batch(conn, [q for q in (
             GENERIC_PLANS,
             _insert(accepted, touched) if len(rows) <= SMALL_BATCH else queue_query(touched),
@@ -159,8 +159,8 @@ async def store_group(conn: AsyncConnection[Any], uploads: Sequence[Upload]) -> 
         ) if q is not None])  # fmt: skip
         if rare:
             await _write_rare(conn, accepted)
-        for gateway_id, moments, _ in heard:
-            _RECENT.written(gateway_id, moments)
+        for gateway_id, moments, skew in heard:
+            _RECENT.written(gateway_id, moments, skew)
         for b in accepted:
             await _finish(b)
     except BaseException:

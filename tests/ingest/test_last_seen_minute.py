@@ -1,7 +1,7 @@
 """Ingest writes a device's last-seen moment at most once a minute per process (cloud/gateways/last_seen.py):
 a moment less than a minute past the one written is left out, one a minute or more past it is written, a
-device heard again after a silence is written at once, and a transaction that rolls back is not taken for
-written."""
+device heard again after a silence is written at once, a transaction that rolls back is not taken for
+written, and a gateway clock far ahead holds nothing back."""
 
 from __future__ import annotations
 
@@ -95,3 +95,19 @@ def test_a_rolled_back_group_is_not_taken_for_written(
     assert _seen(url, kit) == start
     asyncio.run(_store(url, _upload(kit, municipality, 203, start + timedelta(minutes=5, seconds=10))))
     assert _seen(url, kit) == start + timedelta(minutes=5, seconds=10)
+
+
+def test_a_moment_from_a_clock_far_ahead_does_not_stop_later_moments_being_written() -> None:
+    """A gateway whose clock ran a year ahead (its readings quarantined, but heard all the same) must not hold
+    the device's next moments back: the database keeps such a moment as its own clock's now, and so must the
+    process's memory of what it wrote."""
+    recent, gateway, now = last_seen.Recent(), UUID(int=1), datetime(2026, 12, 4, 12, tzinfo=UTC)
+    ahead = {"scale": now + timedelta(days=365)}
+    recent.written(gateway, recent.due(gateway, ahead, None, now=now), None, now=now)
+    later = now + timedelta(minutes=2)
+    assert recent.due(gateway, {"scale": later}, None, now=later) == {"scale": later}
+    # The same in the gateway's clock: 30 s ahead of ours, the moment is judged as ours.
+    recent.written(gateway, {"scale": later + timedelta(seconds=30)}, 30.0, now=later)
+    assert recent.due(gateway, {"scale": later + timedelta(seconds=80)}, 30.0, now=later + timedelta(seconds=50)) == {}
+    on_time = {"scale": later + timedelta(seconds=91)}
+    assert recent.due(gateway, on_time, 30.0, now=later + timedelta(minutes=2)) == on_time
