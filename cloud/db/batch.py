@@ -1,17 +1,18 @@
 """Several statements in one write to the server and one wait for their answers.
 
-psycopg's pipeline mode sends each statement as it is executed: a socket write per statement, and the server
-wakes up for each. On the development VM such a write costs tens of microseconds of CPU on both sides; a small
-ingest group of seven statements spent more on them than on its rows (docs/benchmarks.md, issue 25, fifth round).
-`run_batch` gives libpq the statements of one round trip back to back, in pipeline mode, and flushes them once
-with the Sync: one write, one wake-up of the server, one wait here.
+psycopg's pipeline mode sends each statement as it is executed: a socket write per statement, and the server wakes
+up for each. On the development VM such a write costs tens of microseconds of CPU on both sides; a small ingest
+group of seven statements spent more on them than on its rows (docs/benchmarks.md, issue 25, fifth round).
+`run_batch` gives libpq the statements of one round trip back to back, in pipeline mode, and flushes them once with
+the Sync: one write, one wake-up of the server, one wait here.
 
 Each statement is prepared once per connection (by SQL and parameter types, as psycopg's own cache does), so the
-server parses it only once. Parameters are dumped and results loaded by psycopg's adapters, so a value reads
-and writes exactly as through `cursor.execute`. A statement the server refuses raises the same psycopg error
-class (`psycopg.errors`) as `execute` would; the server skips the statements after it, and the connection is
-left usable (in a failed transaction if the batch began one). A connection lost or a wait interrupted half-way
-is closed, so the pool never hands out a connection mid-protocol.
+server parses it only once. Parameters are dumped and results loaded by psycopg's adapters, so a value reads and
+writes exactly as through `cursor.execute`; a list whose placeholder the SQL casts to an array type (`%b::uuid[]`)
+is dumped as that type by cloud/db/arrays.py, in the same bytes and faster. A statement the server refuses raises
+the same psycopg error class (`psycopg.errors`) as `execute` would; the server skips the statements after it, and
+the connection is left usable (in a failed transaction if the batch began one). A connection lost or a wait
+interrupted half-way is closed, so the pool never hands out a connection mid-protocol.
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ from typing import Any
 
 from psycopg import AsyncConnection, abc, pq
 from psycopg import errors as e
+from psycopg.abc import Buffer
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq.abc import PGconn, PGresult
 
-# psycopg's placeholders: positional `%s`/`%b`, named `%(name)s`/`%(name)b`, and `%%` for a literal `%`.
-_PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?([bs%])")
+from cloud.db.arrays import ArrayType, array_type
+
+# psycopg's placeholders: positional `%s`/`%b`, named `%(name)s`/`%(name)b`, and `%%` for a literal `%`; with
+# the cast to an array type that may follow one (`%b::uuid[]`).
+_PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?([bs%])(::(\w+)\[\])?")
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK, pq.ExecStatus.EMPTY_QUERY)
 # (SQL, parameter types) -> the statement's name, the same on every connection.
 _NAMES: dict[tuple[str, tuple[int, ...]], bytes] = {}
@@ -45,6 +50,13 @@ class _Session:
 
     transformer: abc.Transformer
     prepared: set[bytes] = field(default_factory=set)
+    arrays: dict[str, ArrayType | None] = field(default_factory=dict)
+
+    def array(self, element: str) -> ArrayType | None:
+        """How to dump a list cast to `element[]` (None: as psycopg would)."""
+        if element not in self.arrays:
+            self.arrays[element] = array_type(element, self.transformer)
+        return self.arrays[element]
 
 
 _SESSIONS: weakref.WeakKeyDictionary[AsyncConnection[Any], _Session] = weakref.WeakKeyDictionary()
@@ -109,18 +121,46 @@ async def run_batch(conn: AsyncConnection[Any], queries: Sequence[Query]) -> lis
 
 def _send(pgconn: PGconn, session: _Session, query: Query, sent: list[bytes | None]) -> None:
     """Queue one statement (and its preparation, the first time on this connection) in libpq's buffer."""
-    sql, names, formats_asked = _numbered(query.sql)
+    sql, names, formats_asked, elements = _numbered(query.sql)
     params = [query.params[n] for n in names] if isinstance(query.params, Mapping) else query.params
-    transformer = session.transformer
-    values = transformer.dump_sequence(params, formats_asked)
-    types = tuple(transformer.types or ()) if params else ()
-    formats = transformer.formats if params else None
+    values, types, formats = _dump(session, params, formats_asked, elements)
     name = _NAMES.setdefault((sql, types), f"tryggheim_batch_{len(_NAMES)}".encode())
     if name not in session.prepared and name not in sent:
         pgconn.send_prepare(name, sql.encode(), param_types=types)
         sent.append(name)
     pgconn.send_query_prepared(name, values, param_formats=formats, result_format=pq.Format.BINARY)
     sent.append(None)
+
+
+def _dump(
+    session: _Session, params: Sequence[Any], formats_asked: tuple[PyFormat, ...], elements: tuple[str | None, ...]
+) -> tuple[Sequence[Buffer | None], tuple[int, ...], Sequence[pq.Format] | None]:
+    """The parameters' values, type oids and formats: lists cast to a known array type by cloud/db/arrays.py,
+    the rest by psycopg."""
+    if not params:
+        return [], (), None
+    arrays = [
+        session.array(element) if element is not None and type(p) is list else None
+        for element, p in zip(elements, params, strict=True)
+    ]
+    transformer = session.transformer
+    try:
+        fast = [None if kind is None else kind.dump(p) for kind, p in zip(arrays, params, strict=True)]
+    except (TypeError, AttributeError, LookupError, ValueError, OverflowError, e.DataError):
+        # An element the declared type's dumper does not take (a string for a uuid, say): psycopg adapts the
+        # list by what it holds, as without the cast, and the server casts it.
+        arrays = []
+    if not any(arrays):
+        values = transformer.dump_sequence(params, formats_asked)
+        return values, tuple(transformer.types or ()), transformer.formats
+    rest = [None if kind is not None else p for kind, p in zip(arrays, params, strict=True)]
+    dumped: list[Buffer | None] = list(transformer.dump_sequence(rest, formats_asked))
+    types = list(transformer.types or ())
+    formats = list(transformer.formats or ())
+    for i, kind in enumerate(arrays):
+        if kind is not None:
+            dumped[i], types[i], formats[i] = fast[i], kind.oid, pq.Format.BINARY
+    return dumped, tuple(types), formats
 
 
 async def _flush(conn: AsyncConnection[Any]) -> None:
@@ -226,19 +266,22 @@ def _rows(transformer: abc.Transformer, result: PGresult) -> list[dict[str, Any]
 
 
 @cache
-def _numbered(sql: str) -> tuple[str, tuple[str, ...], tuple[PyFormat, ...]]:
+def _numbered(sql: str) -> tuple[str, tuple[str, ...], tuple[PyFormat, ...], tuple[str | None, ...]]:
     """psycopg's placeholders as the server's (`$1`, `$2`, ...; `%%` as `%`), with the parameters' names in
-    order (a named parameter used twice is one), and the format each asks for."""
+    order (a named parameter used twice is one), the format each asks for, and the element type of the array
+    each is cast to where its first use casts it to one."""
     names: list[str] = []
     formats: list[PyFormat] = []
+    elements: list[str | None] = []
 
     def number(match: re.Match[str]) -> str:
-        name, kind = match.groups()
+        name, kind, cast, element = match.groups()
         if kind == "%":
-            return "%"
+            return "%" + (cast or "")
         if name is None or name not in names:
             names.append(name or str(len(names)))
             formats.append(PyFormat.BINARY if kind == "b" else PyFormat.AUTO)
-        return f"${names.index(name) + 1 if name is not None else len(names)}"
+            elements.append(element)
+        return f"${names.index(name) + 1 if name is not None else len(names)}{cast or ''}"
 
-    return _PLACEHOLDER.sub(number, sql), tuple(names), tuple(formats)
+    return _PLACEHOLDER.sub(number, sql), tuple(names), tuple(formats), tuple(elements)
