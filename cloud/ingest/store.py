@@ -77,8 +77,10 @@ _TYPES = [
     "jsonb", "bool",
 ]  # fmt: skip
 # Up to this many new rows in a group go in an INSERT inside the closing pipeline (one round trip fewer); more
-# in a binary COPY, which costs less per row but is a round trip of its own.
-SMALL_BATCH = 50
+# in a binary COPY, a round trip of its own. With the columns dumped as arrays by their declared types
+# (cloud/db/arrays.py) the INSERT of 60 and of 150 rows cost the service about half and two thirds of the COPY,
+# and the database the same; at 500 rows and more the two are even (docs/benchmarks.md, issue 25, seventh round).
+SMALL_BATCH = 200
 # A small group's rows, their evaluations queued and the alarm notifications, in one statement (data-modifying
 # WITH clauses always run to completion).
 _INSERT_AND_QUEUE_SQL = (
@@ -295,20 +297,18 @@ def _context(reading: ValidReading, skew: dict[str, float] | None) -> Jsonb | No
 def _insert(batches: list[_Batch], touched: set[tuple[UUID | None, str]]) -> Query | None:
     """A small group's rows and the evaluations they queue as one statement of the closing batch: no round trip
     of its own, as a COPY has."""
-    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [], [], [], [], [])
-    for b in batches:
-        skew = _skew(b.skew)
-        for reading, target, _ in b.new:
-            values = (
-                b.upload.gateway_id, b.upload.epoch, reading.seq, target.device_id, target.patient_id,
-                reading.metric, reading.value, reading.unit, reading.t, reading.measured_at, reading.received_at,
-                _context(reading, skew), reading.backfilled,
-            )  # fmt: skip
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
-    if not columns[0]:
+    rows = [
+        (
+            b.upload.gateway_id, b.upload.epoch, reading.seq, target.device_id, target.patient_id, reading.metric,
+            reading.value, reading.unit, reading.t, reading.measured_at, reading.received_at,
+            _context(reading, skew), reading.backfilled,
+        )
+        for b, skew in ((b, _skew(b.skew)) for b in batches)
+        for reading, target, _ in b.new
+    ]  # fmt: skip
+    if not rows:
         return queue_query(touched)
-    return Query(_INSERT_AND_QUEUE_SQL, (*columns, *_queue_params(touched)))
+    return Query(_INSERT_AND_QUEUE_SQL, (*map(list, zip(*rows, strict=True)), *_queue_params(touched)))
 
 
 async def _copy(conn: AsyncConnection[Any], batches: list[_Batch]) -> None:

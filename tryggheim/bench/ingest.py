@@ -1,6 +1,6 @@
 """Ingest throughput through the real HTTP endpoint, against the raw limit on the same database.
 
-Starts a private PostgreSQL (unless given a superuser URL) and one real `tryggheim cloud serve` process per core,
+Starts a private PostgreSQL (unless given a superuser URL) and real `tryggheim cloud serve` processes (`REPLICAS`),
 enrols gateways through the real flow, then:
 - `bulk`: 8 gateways with 100 devices each, batches of 1,000 readings, one upload in flight per gateway;
 - `realistic`: >= 1,000 gateways, 1-20 readings per batch, 5% of batches sent twice.
@@ -48,9 +48,12 @@ from device_profiles import wire
 from device_profiles.wire import WireReading
 from tryggheim.bench.ingest_load import CLIENT, CONCURRENCY, drive, raw_copy
 
-# One service process per core, as a deployment on this machine would run them (each is a full replica with
-# its own pool and evaluation worker); the load generator spreads the uploads over them.
-REPLICAS = int(os.environ.get("TRYGGHEIM_BENCH_REPLICAS", str(os.cpu_count() or 1)))
+# One service process per core that the database leaves (each is a full replica with its own pool and evaluation
+# worker; the load generator spreads the uploads over them): the database shares this machine, so on two cores
+# one replica. One per core oversubscribed the machine: two Python processes and the database's backends took
+# turns on two cores, each request cost about 40 % more CPU, and both the old and the new code ran faster with
+# one (docs/benchmarks.md, issue 25, seventh round). `TRYGGHEIM_BENCH_REPLICAS` sets the number.
+REPLICAS = int(os.environ.get("TRYGGHEIM_BENCH_REPLICAS", str(max(1, (os.cpu_count() or 1) - 1))))
 
 
 @dataclass
