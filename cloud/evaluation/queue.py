@@ -12,9 +12,9 @@ measurement after a doubtful reading, queued in the evaluation that asked for it
 when the wait is over even if nothing arrives. A row is claimed only once due, also with the patient's others.
 
 `evaluate_all` reads what it needs for all its patients in two round trips, one statement per kind of data
-for all of them (lifecycle and protocol, overrides, alert state, devices; then the reading windows, which
-depend on the protocol), and judges each patient as of their own moment. The drain by groups uses one patient
-per transaction (`evaluate_one`) for the patients of a group that failed.
+for all of them (lifecycle and protocol, overrides, alert state; then the reading windows and the devices,
+which depend on the rules to judge), and judges each patient as of their own moment. The drain by groups uses
+one patient per transaction (`evaluate_one`) for the patients of a group that failed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.evaluate import evaluate_patient
+from alerts.evaluate import LivenessFacts, evaluate_patient
 from alerts.explain import Level
 from alerts.lifecycle import Event, Transition
 from alerts.protocols.model import Protocol
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 EVALUATION_RULE = "evaluation"  # the rule named by a failure of the evaluation itself (not of one detector)
 MAX_RETRY_S = 300
 ACTIVE_LIFECYCLES = ("trial", "active", "paused")
+_NO_DEVICES = LivenessFacts()  # a patient judged with no rules needs none
 
 
 @dataclass(frozen=True)
@@ -115,22 +116,50 @@ async def evaluate_all(
 ) -> dict[UUID, tuple[Transition, ...]]:
     """`evaluate` for several patients, each as of their own moment, in the caller's transaction: the reads of
     all of them in two round trips (the statements of `before`, such as their locks, sent first), then each
-    patient's rules and transitions in turn."""
+    patient's rules and transitions in turn.
+
+    The first round trip reads what decides which rules a patient's rows ask for (protocol, overrides) and their
+    alert state; the second only what those rules read: the reading windows, and the devices and gateways of
+    the patients with any rule to judge. A patient whose new readings no rule of theirs reads (a scale's weight
+    under a protocol without a weight rule) is judged with no rules, which only reminds of an ended pause: their
+    devices are not read (in the realistic ingest benchmark, every patient; docs/benchmarks.md, issue 25)."""
     ids = [job.patient_id for job in jobs]
     # The reads take arrays whose length varies with the group; their generic plans (and those of the locks and
     # deletions in `before`) are the same index scans per patient that a custom plan would make, at about 0.5 ms
     # of planning a statement less.
-    reads = [
-        Query(SETTINGS, (ids,)), Query(OVERRIDES, (ids,)), *state.state_reads(nows), group_inputs.devices_read(nows),
-    ]  # fmt: skip
+    reads = [Query(SETTINGS, (ids,)), Query(OVERRIDES, (ids,)), *state.state_reads(nows)]
     answers = await run_batch(conn, [GENERIC_PLANS, *before, *reads])
-    settings_rows, override_rows, *state_answers, device_rows = answers[len(before) + 1 :]
-    settings = {row["id"]: row for row in settings_rows}
+    settings_rows, override_rows, *state_answers = answers[len(before) + 1 :]
     overrides: dict[UUID, list[dict[str, Any]]] = {p: [] for p in ids}
     for row in override_rows:
         overrides[row["for_patient"]].append(row)
+    plans = _plans(jobs, {row["id"]: row for row in settings_rows}, overrides)
     states = state.states_from(ids, state_answers)
-    facts = group_inputs.liveness_from(ids, device_rows)
+    judged = {p: nows[p] for p, plan in plans.items() if plan[1]}
+    wanted = {p: (plan[2], nows[p]) for p, plan in plans.items() if plan[2]}
+    second = [group_inputs.devices_read(judged)] if judged else []
+    second += [group_inputs.windows_read(wanted)] if wanted else []
+    found = await run_batch(conn, second) if second else []
+    facts = group_inputs.liveness_from(judged, found[0] if judged else [])
+    windows = group_inputs.windows_from(ids, found[-1] if wanted else [])
+    done: dict[UUID, tuple[Transition, ...]] = dict.fromkeys(ids, ())
+    for patient_id, (protocol, rules, _) in plans.items():
+        result = evaluate_patient(
+            protocol, states[patient_id], windows[patient_id], facts.get(patient_id, _NO_DEVICES),
+            nows[patient_id], rules=rules,
+        )  # fmt: skip
+        await state.apply(conn, patient_id, protocol, result.transitions)
+        await _after_waits(conn, patient_id, result.transitions)
+        done[patient_id] = result.transitions
+        await asyncio.sleep(0)  # let an alarm drain of this process run between two patients (runner.py)
+    return done
+
+
+def _plans(
+    jobs: Sequence[Claim], settings: Mapping[UUID, dict[str, Any]], overrides: Mapping[UUID, list[dict[str, Any]]]
+) -> dict[UUID, tuple[Protocol, set[str], dict[str, int]]]:
+    """Per patient in the service: the protocol in force, the rules the claimed rows ask for, and the days of
+    each metric those rules read."""
     plans: dict[UUID, tuple[Protocol, set[str], dict[str, int]]] = {}
     for job in jobs:
         found = settings.get(job.patient_id)
@@ -142,19 +171,7 @@ async def evaluate_all(
             rules |= set(protocol.scheduled_rules())
         by_rule = {rule.id: rule.metrics for rule in protocol.rules}
         plans[job.patient_id] = (protocol, rules, inputs.metrics_of(rules, protocol.window_days(), by_rule))
-    wanted = {p: (plan[2], nows[p]) for p, plan in plans.items() if plan[2]}
-    (read,) = await run_batch(conn, [group_inputs.windows_read(wanted)]) if wanted else ([],)
-    windows = group_inputs.windows_from(ids, read)
-    done: dict[UUID, tuple[Transition, ...]] = dict.fromkeys(ids, ())
-    for patient_id, (protocol, rules, _) in plans.items():
-        result = evaluate_patient(
-            protocol, states[patient_id], windows[patient_id], facts[patient_id], nows[patient_id], rules=rules
-        )
-        await state.apply(conn, patient_id, protocol, result.transitions)
-        await _after_waits(conn, patient_id, result.transitions)
-        done[patient_id] = result.transitions
-        await asyncio.sleep(0)  # let an alarm drain of this process run between two patients (runner.py)
-    return done
+    return plans
 
 
 async def _after_waits(conn: AsyncConnection[Any], patient_id: UUID, transitions: Iterable[Transition]) -> None:

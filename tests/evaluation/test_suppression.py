@@ -71,6 +71,22 @@ def test_an_ended_pause_is_reminded_once(client: TestClient, kit: Kit, eval_db: 
                 kit.patient_id) == [(True,)]  # fmt: skip
 
 
+def test_an_ended_pause_is_reminded_by_a_reading_no_rule_reads(
+    client: TestClient, kit: Kit, eval_db: TestDatabase, tenants: Tenants
+) -> None:
+    """A weight under the default protocols (no weight rule) is judged with no rules and without reading the
+    patient's devices (cloud/evaluation/queue.py): the ended pause is still reminded, once, and nothing else."""
+    now = datetime.now(UTC)
+    body = {"reason": "Innlagt", "starts_at": (now - timedelta(hours=3)).isoformat(), "until": now.isoformat()}
+    assert client.post(f"/api/v1/patients/{kit.patient_id}/pause", json=body,
+                       headers=tenants.a.auth(Role.NURSE)).status_code == 201  # fmt: skip
+    for seq in (1, 2):
+        _ingest(client, kit, reading(seq, kit.scale))
+        drain(eval_db.runtime_url)
+    assert rows(eval_db.runtime_url, "SELECT rule, event FROM alert_transitions WHERE patient_id = %s",
+                kit.patient_id) == [("patient.pause", "pause_ended")]  # fmt: skip
+
+
 def _end_pause(url: str, kit: Kit) -> list[suppression.Stored]:
     async def run() -> list[suppression.Stored]:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
