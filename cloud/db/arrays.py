@@ -39,8 +39,10 @@ def _bool(value: object) -> bytes:
     raise TypeError(f"not a bool: {value!r}")
 
 
-# Bytes of one element of each fixed-width type in the binary format.
-_WIDTH = {"bool": 1, "int2": 2, "int4": 4, "int8": 8, "float4": 4, "float8": 8, "timestamptz": 8, "uuid": 16}
+# The element types dumped here, with the bytes of one element in the binary format (None: variable). Only types
+# whose psycopg dumper refuses what it cannot write: the int2, int4 and float4 dumpers narrow a value silently
+# (70,000 as an int2 is 4,464), where psycopg's dumping by value sends a wider type and the server refuses it.
+_WIDTH = {"bool": 1, "int8": 8, "float8": 8, "timestamptz": 8, "uuid": 16, "text": None, "jsonb": None, "bytea": None}
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,10 @@ class ArrayType:
 
 
 def array_type(name: str, context: abc.AdaptContext) -> ArrayType | None:
-    """The array of the element type `name` (as written in SQL before `[]`), or None when psycopg does not know
-    it or it has no binary dumper by that type (the parameter is then dumped by psycopg as usual)."""
+    """The array of the element type `name` (as written in SQL before `[]`), or None when it is not one of
+    `_WIDTH`'s or psycopg has no binary dumper for it (the parameter is then dumped by psycopg as usual)."""
     info = postgres.types.get(name)
-    if info is None or not info.array_oid:
+    if info is None or not info.array_oid or info.name not in _WIDTH:
         return None
     try:
         dumper = context.adapters.get_dumper_by_oid(info.oid, pq.Format.BINARY)(NoneType, context)
