@@ -3,7 +3,7 @@
 The batched statements (cloud/db/batch.py) pass whole columns as array parameters and say each one's type in
 their SQL (`%b::uuid[]`). psycopg dumps a list by first scanning it for the type of its elements, then calling
 the element's dumper and packing its length one element at a time in Python: a 17-reading ingest group's
-INSERT, 13 such columns, took 82 µs to dump (docs/benchmarks.md, issue 25, seventh round). Here the element
+INSERT, 17 such parameters, took 84 µs to dump (docs/benchmarks.md, issue 25, seventh round). Here the element
 type is the one the SQL names, its dumper is psycopg's own for that type, and the elements are joined by C
 loops: for a fixed-width type without nulls the length prefix is the separator of one `bytes.join`. The bytes
 are the same as psycopg's (tests/foundation/test_db_arrays.py). A list holding something the type's dumper does

@@ -8,7 +8,7 @@ without such devices simply has no readings for the welfare rules, which then st
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -89,19 +89,35 @@ def build(settings: dict[str, Any], overrides: list[dict[str, Any]]) -> Protocol
     An override for a rule that none of the patient's protocols has is skipped: a municipality override is
     written for one protocol and must not break patients on another.
     """
-    protocol = merge(tuple(settings["own"] or settings["town"] or DEFAULT_PROTOCOLS))
-    known = protocol.by_id()
+    names = tuple(settings["own"] or settings["town"] or DEFAULT_PROTOCOLS)
+    spo2 = (settings["spo2_scale"], str(settings["spo2_set_by"]) if settings["spo2_set_by"] else None,
+            settings["spo2_reason"])  # fmt: skip
+    known = _rule_ids(names)
+    applying = [row for row in overrides if row["rule"] in known]
+    if not applying:
+        return _without_overrides(names, *spo2)
     layers: dict[bool, list[RuleOverride]] = {False: [], True: []}
-    for row in overrides:
-        if row["rule"] in known:
-            layers[row["patient_layer"]].append(_override(row))
-    patient_settings = PatientSettings(
-        spo2_scale=settings["spo2_scale"],
-        spo2_scale_set_by=str(settings["spo2_set_by"]) if settings["spo2_set_by"] else None,
-        spo2_scale_reason=settings["spo2_reason"],
-        overrides=tuple(layers[True]),
-    )
-    return apply_overrides(protocol, layers[False], patient_settings)
+    for row in applying:
+        layers[row["patient_layer"]].append(_override(row))
+    return apply_overrides(merged(names), layers[False], _settings(*spo2, tuple(layers[True])))
+
+
+def _settings(
+    scale: int, set_by: str | None, reason: str | None, overrides: tuple[RuleOverride, ...] = ()
+) -> PatientSettings:
+    return PatientSettings(spo2_scale=scale, spo2_scale_set_by=set_by, spo2_scale_reason=reason, overrides=overrides)
+
+
+@cache
+def _rule_ids(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(merged(names).by_id())
+
+
+# Most patients have no override, so the evaluation builds the same few protocols again and again (12 µs each);
+# kept per protocol names and SpO2 settings (bounded: a scale-2 setting names its clinician and reason).
+@lru_cache(maxsize=1024)
+def _without_overrides(names: tuple[str, ...], scale: int, set_by: str | None, reason: str | None) -> Protocol:
+    return apply_overrides(merged(names), (), _settings(scale, set_by, reason))
 
 
 async def protocol_for(conn: AsyncConnection[Any], patient_id: UUID) -> Protocol:

@@ -154,7 +154,6 @@ async def store_group(conn: AsyncConnection[Any], uploads: Sequence[Upload]) -> 
         rare = _rare(accepted)
         heard = [(b.upload.gateway_id, _RECENT.due(b.upload.gateway_id, _heard(b), b.skew), b.skew) for b in accepted]
         await run_batch(conn, [q for q in (
-            GENERIC_PLANS,
             _insert(accepted, touched) if len(rows) <= SMALL_BATCH else queue_query(touched),
             last_seen.record_query(heard),
             None if rare else _COMMIT,
