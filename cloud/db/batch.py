@@ -7,12 +7,16 @@ group of seven statements spent more on them than on its rows (docs/benchmarks.m
 the Sync: one write, one wake-up of the server, one wait here.
 
 Each statement is prepared once per connection (by SQL and parameter types, as psycopg's own cache does), so the
-server parses it only once. Parameters are dumped and results loaded by psycopg's adapters, so a value reads and
-writes exactly as through `cursor.execute`; a list whose placeholder the SQL casts to an array type (`%b::uuid[]`)
-is dumped as that type by cloud/db/arrays.py, in the same bytes and faster. A statement the server refuses raises
-the same psycopg error class (`psycopg.errors`) as `execute` would; the server skips the statements after it, and
-the connection is left usable (in a failed transaction if the batch began one). A connection lost or a wait
-interrupted half-way is closed, so the pool never hands out a connection mid-protocol.
+server parses it only once. The connection's prepared statements must be ours alone: psycopg, once it has prepared
+one of its own, deallocates them all at every rollback, and every later batch would fail. So a connection with
+psycopg's preparation on (`prepare_threshold`; cloud/db/pool.py turns it off) is refused.
+
+Parameters are dumped and results loaded by psycopg's adapters, so a value reads and writes exactly as through
+`cursor.execute`; a list whose placeholder the SQL casts to an array type (`%b::uuid[]`) is dumped as that type by
+cloud/db/arrays.py, in the same bytes and faster. A statement the server refuses raises the same psycopg error class
+(`psycopg.errors`) as `execute` would; the server skips the statements after it, and the connection is left usable
+(in a failed transaction if the batch began one). A connection lost or a wait interrupted half-way is closed, so
+the pool never hands out a connection mid-protocol.
 """
 
 from __future__ import annotations
@@ -89,6 +93,8 @@ async def run_batch(conn: AsyncConnection[Any], queries: Sequence[Query]) -> lis
     """Run the queries in order in one round trip; the rows of each, by the columns' names (none for a command).
     The connection must be idle, with no psycopg pipeline open. In autocommit mode a batch without BEGIN is one
     implicit transaction."""
+    if conn.prepare_threshold is not None:
+        raise e.ProgrammingError("run_batch needs a connection with prepare_threshold=None (cloud/db/batch.py)")
     pgconn = conn.pgconn
     session = _SESSIONS.get(conn)
     if session is None:
@@ -115,7 +121,11 @@ async def run_batch(conn: AsyncConnection[Any], queries: Sequence[Query]) -> lis
             # Prepared, whatever became of the statements after it (preparing is not transactional).
             session.prepared.add(name)
     if any(result.status not in _OK for result in results):
-        raise _error(conn, results)
+        error = _error(conn, results)
+        if isinstance(error, e.InvalidSqlStatementName):
+            # Deallocated behind our back (a DEALLOCATE ALL or DISCARD ALL in SQL): prepare afresh next time.
+            session.prepared.clear()
+        raise error
     return [_rows(session.transformer, result) for result in answers]
 
 

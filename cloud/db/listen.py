@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Sequence
 import psycopg
 from psycopg import Notify
 
+from cloud.db.pool import connect
+
 log = logging.getLogger(__name__)
 RETRY_S = 2.0
 
@@ -31,7 +33,7 @@ async def listen_forever(
     `listening` is set while the connection is up."""
     while True:
         try:
-            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True, application_name=name) as conn:
+            async with await connect(conninfo, application_name=name) as conn:
                 for channel in channels:
                     await conn.execute(f"LISTEN {channel}")
                 listening.set()

@@ -40,6 +40,17 @@ async def check_idle_connection(conn: AsyncConnection[Any]) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
+# How the service's connections are made; a command, benchmark or test working alone connects the same way.
+# The batched statements (cloud/db/batch.py) must be a connection's only prepared ones: psycopg, once it has
+# prepared one of its own, deallocates every prepared statement of the session at each rollback.
+SESSION_SETTINGS: dict[str, Any] = {"autocommit": True, "prepare_threshold": None}
+
+
+async def connect(url: str, **settings: Any) -> AsyncConnection[Any]:
+    """One connection as the pool makes them (`SESSION_SETTINGS`, unless `settings` says otherwise)."""
+    return await AsyncConnection.connect(url, **{**SESSION_SETTINGS, **settings})
+
+
 def make_pool(
     url: str, *, min_size: int, max_size: int, timeout_s: float, name: str = "tryggheim-cloud"
 ) -> AsyncConnectionPool:
@@ -63,6 +74,6 @@ def make_pool(
         kwargs={
             "connect_timeout": max(1, int(timeout_s)),
             "application_name": name,
-            "autocommit": True,
+            **SESSION_SETTINGS,
         },
     )

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import httpx
-import psycopg
 
 from cloud.access import directory
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from tests.support.proc import cloud_serve
 from tests.support.tenants import PASSWORD, SEEDER, Tenant
 
@@ -51,7 +51,7 @@ def new_staff(runtime_url: str, tenant: Tenant, role: Role = Role.NURSE) -> tupl
     username = f"{tenant.key}.{role.value}.{secrets.token_hex(4)}"
 
     async def add() -> UUID:
-        async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+        async with await connect(runtime_url) as conn:
             teams = [tenant.teams["Nord"]] if role in {Role.NURSE, Role.TEAM_LEAD} else []
             return await directory.add_staff(
                 conn, actor=SEEDER, municipality=tenant.municipality_id, username=username, display_name=username,

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from cloud.access import directory, tokens
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from tests.support.db import named_rows
 from tests.support.tenants import SEEDER, Tenant, audit_rows, insert_patient
 
@@ -38,7 +39,7 @@ def member(url: str, tenant: Tenant, role: Role, *teams: str) -> Member:
     username = name.replace(" ", ".").replace("_", "-")
 
     async def add() -> Member:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             staff_id = await directory.add_staff(
                 conn, actor=SEEDER, municipality=tenant.municipality_id, username=username,
                 display_name=name, role=role, team_ids=[tenant.teams[t] for t in teams], password=None,

@@ -26,7 +26,7 @@ from cloud.access import anchor, audit
 from cloud.access.anchor_runner import AnchorConfigError, anchor_config, start_anchoring
 from cloud.access.audit import _COLUMNS, AuditRecord, chain_hash
 from cloud.config import CloudSettings, settings_error_line
-from cloud.db.pool import make_pool
+from cloud.db.pool import connect, make_pool
 from cloud.notify.webhook import KEY_HEADER
 from tests.escalation.receivers import webhook_server
 from tests.support.proc import cloud_serve, env_with, run_cli
@@ -37,7 +37,7 @@ def _write(url: str, chains: dict[UUID | None, int]) -> None:
     """Append `n` records to each chain through the service's own writer."""
 
     async def go() -> None:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             for chain, n in chains.items():
                 for i in range(n):
                     record = AuditRecord(
@@ -156,7 +156,7 @@ def test_forged_altered_and_foreign_checkpoint_lines_are_reported(fresh_db: Test
     key, stranger = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
 
     async def take() -> list[anchor.Checkpoint]:
-        async with await psycopg.AsyncConnection.connect(fresh_db.runtime_url, autocommit=True) as conn:
+        async with await connect(fresh_db.runtime_url) as conn:
             taken = await anchor.take(conn, key)
         assert taken is not None
         return taken
@@ -191,8 +191,8 @@ def test_a_tick_that_finds_another_replica_at_work_skips(fresh_db: TestDatabase)
 
     async def go() -> tuple[object, object]:
         async with (
-            await psycopg.AsyncConnection.connect(fresh_db.runtime_url) as other,
-            await psycopg.AsyncConnection.connect(fresh_db.runtime_url, autocommit=True) as conn,
+            await connect(fresh_db.runtime_url, autocommit=False) as other,
+            await connect(fresh_db.runtime_url) as conn,
         ):
             await other.execute("SELECT pg_advisory_xact_lock(hashtextextended('audit:checkpoint', 0))")
             busy = await anchor.take(conn, key)

@@ -22,6 +22,7 @@ from joserfc.jwk import ECKey
 from cloud.access import directory, relatives
 from cloud.access.roles import Role
 from cloud.db.embedded import free_port
+from cloud.db.pool import connect
 from tests.access.test_provider_tokens import Caller
 from tests.support.app import app_client
 from tests.support.db import named_rows
@@ -95,7 +96,7 @@ def people(federated_db: TestDatabase, tenants: Tenants) -> dict[str, Any]:
     """The nurse and the level-3 nurse bound by national id; the citizen's patient record (team Nord of A)."""
 
     async def bind() -> dict[str, Any]:
-        async with await psycopg.AsyncConnection.connect(federated_db.runtime_url, autocommit=True) as conn:
+        async with await connect(federated_db.runtime_url) as conn:
             for pid, name in ((NURSE_PID, "kari"), (LEVEL3_PID, "level3")):
                 await directory.add_staff(
                     conn, actor=SEEDER, municipality=tenants.a.municipality_id, username=f"{name}.{pid}",
@@ -335,7 +336,7 @@ def test_a_relative_signs_in_through_id_porten_and_loses_access_at_once_on_revok
     url, patient = federated_db.runtime_url, people["citizen"]
 
     async def invite() -> Any:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             return await relatives.invite(conn, SEEDER, patient_id=patient, display_name="Ingrid", person=RELATIVE_PID)
 
     link = asyncio.run(invite())
@@ -358,7 +359,7 @@ def test_a_relative_signs_in_through_id_porten_and_loses_access_at_once_on_revok
     assert (record["principal_kind"], record["patient_id"], record["outcome"]) == ("relative", patient, "allowed")
 
     async def revoke() -> None:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             await relatives.revoke(conn, SEEDER, patient_id=patient, relative_id=link.id)
 
     asyncio.run(revoke())

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
@@ -27,6 +26,7 @@ from joserfc.jwk import ECKey
 from cloud.access import directory
 from cloud.access.dpop import access_token_hash
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from tests.support.app import app_client
 from tests.support.fixtures import database_fixture, tenants_fixture
 from tests.support.issuer import Issuer, issuer_server, staff_claims, unsigned
@@ -57,7 +57,7 @@ def nurse(tokens_db: TestDatabase, tenants: Tenants) -> str:
     pid = _person()
 
     async def add() -> None:
-        async with await psycopg.AsyncConnection.connect(tokens_db.runtime_url, autocommit=True) as conn:
+        async with await connect(tokens_db.runtime_url) as conn:
             await directory.add_staff(
                 conn, actor=SEEDER, municipality=tenants.a.municipality_id, username=f"helseid.{pid}",
                 display_name="HelseID nurse", role=Role.NURSE, team_ids=[tenants.a.teams["Nord"]], password=None,

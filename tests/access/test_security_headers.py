@@ -11,12 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from starlette.testclient import TestClient
 
 from cloud.access import directory, tokens
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.middleware import SECURITY_HEADERS, ServiceMiddleware
 from tests.support.proc import cloud_serve
 from tests.support.services import TestDatabase
@@ -27,7 +27,7 @@ PASSWORD = "hunter2-Kj8vQ-secret"
 
 
 async def _admin(url: str) -> dict[str, str]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         municipality = await directory.ensure_municipality(conn, "0301", "Oslo")
         admin = await directory.add_staff(
             conn, actor=SEEDER, municipality=municipality, username="headers.admin", display_name="Admin",

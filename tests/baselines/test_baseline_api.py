@@ -13,6 +13,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.evaluation.protocols import protocol_for
 from common.timefmt import OSLO
 from tests.baselines.conftest import new_patient as _patient
@@ -95,7 +96,7 @@ def test_approval_writes_the_overrides_the_evaluation_uses_and_is_audited(
     assert all("Kjent lav metning" in r["reason"] for r in overrides)
 
     async def limits() -> dict[str, Any]:
-        async with await psycopg.AsyncConnection.connect(db.runtime_url) as conn:
+        async with await connect(db.runtime_url, autocommit=False) as conn:
             protocol = await protocol_for(conn, patient)
         return protocol.rule("hf.spo2").spec.params["limits"]
 

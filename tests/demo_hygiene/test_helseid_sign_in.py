@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import psycopg
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
@@ -22,6 +21,7 @@ from cloud.access.client_auth import ASSERTION_TYPE, client_assertion, dpop_proo
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
 from cloud.db.embedded import free_port
+from cloud.db.pool import connect
 from tests.support.db import named_rows
 from tests.support.fixtures import database_fixture, tenants_fixture
 from tests.support.proc import cloud_serve
@@ -205,7 +205,7 @@ def test_a_national_id_binds_one_staff_member_once(
     sign_in_db: TestDatabase, tenants: Tenants, people: tuple[Person, ...]
 ) -> None:
     async def rebind() -> bool:
-        async with await psycopg.AsyncConnection.connect(sign_in_db.runtime_url, autocommit=True) as conn:
+        async with await connect(sign_in_db.runtime_url) as conn:
             with pytest.raises(directory.DirectoryError):  # the nurse's number, for the team lead
                 await directory.bind_national_id(conn, SEEDER, tenants.a.staff[Role.TEAM_LEAD], NURSE_PID)
             return await directory.bind_national_id(conn, SEEDER, tenants.a.staff[Role.NURSE], "05047712345")

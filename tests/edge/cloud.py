@@ -13,14 +13,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
-import psycopg
 import trustme
 import uvicorn
 
 from cloud.app import create_app
 from cloud.config import CloudSettings
 from cloud.db.embedded import free_port
-from cloud.db.pool import make_pool
+from cloud.db.pool import connect, make_pool
 from cloud.gateways import credentials, devices
 from cloud.registry import consent
 from tests.support.kits import home_with_code
@@ -67,7 +66,7 @@ def register_devices(runtime_url: str, gateway_id: UUID, patient_id: UUID, found
 
     async def make() -> None:
         since = datetime.now(UTC) - timedelta(days=since_days)
-        async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+        async with await connect(runtime_url) as conn:
             for address, profile in found.items():
                 device = await devices.register(
                     conn, gateway_id=gateway_id, address=address, profile_id=profile, valid_from=since
@@ -90,7 +89,7 @@ def revoke(runtime_url: str, gateway_id: UUID) -> None:
     """Revoke the gateway's credentials."""
 
     async def make() -> None:
-        async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+        async with await connect(runtime_url) as conn:
             assert await credentials.revoke(conn, gateway_id)
 
     asyncio.run(make())

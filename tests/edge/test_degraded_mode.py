@@ -22,13 +22,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import paho.mqtt.client as mqtt
-import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
 from alerts.wording import Reader
 from cloud.db.embedded import free_port
+from cloud.db.pool import connect
 from cloud.worklist.models import LocalAttemptOut
 from cloud.worklist.triage import alert_detail
 from common.i18n import translations
@@ -172,7 +172,7 @@ def _cloud_side(runtime_url: str, gateway_id: UUID, patient: UUID) -> tuple[list
     cloud's evaluation has opened the alert)."""
 
     async def read() -> tuple[list[int], list[LocalAttemptOut]]:
-        async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+        async with await connect(runtime_url) as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 "SELECT seq FROM observations WHERE gateway_id = %s AND metric = 'alarm.button'", (gateway_id,)

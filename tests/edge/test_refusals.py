@@ -26,6 +26,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from cloud.access import directory
+from cloud.db.pool import connect
 from device_profiles import Observation
 from edge.cloudlink import CloudLink
 from edge.config import GatewayConfig, load_config
@@ -55,7 +56,7 @@ def resident(edge_db: TestDatabase) -> tuple[UUID, UUID]:
     """(municipality, patient): the edge needs no staff, so none are made (their password hashes cost seconds)."""
 
     async def make() -> tuple[UUID, UUID]:
-        async with await psycopg.AsyncConnection.connect(edge_db.runtime_url, autocommit=True) as conn:
+        async with await connect(edge_db.runtime_url) as conn:
             municipality = await directory.ensure_municipality(conn, "0301", "Oslo")
             return municipality, await directory.ensure_team(conn, municipality, "Nord", actor=SEEDER)
 

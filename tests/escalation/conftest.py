@@ -11,6 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from cloud.db.pool import connect
 from cloud.escalation.policies import attach
 from tests.support.fixtures import database_fixture, tenants_fixture
 from tests.support.tenants import insert_patient
@@ -68,7 +69,7 @@ def open_alerts(
     """Open `count` alerts (rules `test.<prefix><i>`) in one transaction, as evaluation does: insert, attach."""
 
     async def run() -> list[int]:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn, conn.transaction():
+        async with await connect(url) as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
             ids = []
             for i in range(count):

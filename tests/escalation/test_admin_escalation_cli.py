@@ -14,6 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from psycopg.rows import dict_row
 
+from cloud.db.pool import connect
 from cloud.escalation import policies
 from cloud.notify.sealing import SecretBox
 from tests.escalation.conftest import three_steps
@@ -42,7 +43,7 @@ def test_policy_and_endpoints_from_the_command_line(esc_db: TestDatabase, tenant
     assert code == 0 and json.loads(out)["removed"] is True
 
     async def in_effect() -> str:
-        async with await psycopg.AsyncConnection.connect(esc_db.runtime_url) as conn:
+        async with await connect(esc_db.runtime_url, autocommit=False) as conn:
             return (await policies.document_for(conn, tenants.a.municipality_id)).policies[0].name
 
     assert asyncio.run(in_effect()) == "safety_alarm"  # the shipped default again

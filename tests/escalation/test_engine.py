@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
-from cloud.db.pool import make_pool
+from cloud.db.pool import connect, make_pool
 from cloud.escalation import engine
 from cloud.escalation.outbox import OutboxSettings, deliver_next
 from cloud.escalation.policies import alarm_repeated, severity_raised
@@ -248,7 +248,7 @@ def test_a_rise_to_red_follows_the_red_policy_from_then_on(
     assert [s[0] for s in _steps(url, alert)] == [0]  # yellow: the e-mail waits ten hours
 
     async def raise_to_red() -> None:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn, conn.transaction():
+        async with await connect(url) as conn, conn.transaction():
             await conn.execute("UPDATE alerts SET severity = 'red' WHERE id = %s", (alert,))
             await severity_raised(conn, alert, "clinical")
 
@@ -284,7 +284,7 @@ def _press_again(url: str, alert: int, at: float) -> bool:
     """The alarm raised again, as evaluation applies a repeat (count it, then tell escalation) in one transaction."""
 
     async def run() -> bool:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn, conn.transaction():
+        async with await connect(url) as conn, conn.transaction():
             await conn.execute("UPDATE alerts SET repeats = repeats + 1, last_input_at = to_timestamp(%s), "
                                "updated_at = to_timestamp(%s) WHERE id = %s", (at, at, alert))  # fmt: skip
             return await alarm_repeated(conn, alert, at)

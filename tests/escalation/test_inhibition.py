@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from cloud.db.pool import make_pool
+from cloud.db.pool import connect, make_pool
 from cloud.escalation import engine
 from cloud.escalation.inhibition import RELEASE_GRACE_S, Recheck, recheck
 from cloud.escalation.policies import attach
@@ -25,7 +25,7 @@ MINUTE = 60.0
 
 def _open(url: str, patient: Any, rule: str, opened_at: float) -> int:
     async def run() -> int:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn, conn.transaction():
+        async with await connect(url) as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 "INSERT INTO alerts (patient_id, rule, alert_class, severity, auto_resolve, opened_at, updated_at, "

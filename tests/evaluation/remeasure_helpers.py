@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.gateways import devices
 from device_profiles import decode_characteristic
 from tests.evaluation.conftest import new_patient
@@ -89,7 +89,7 @@ class Home:
 async def _monitor(url: str, kit: Kit, set_by: UUID) -> str:
     address = ":".join(f"{b:02X}" for b in uuid.uuid4().bytes[:6])
     since = datetime.now(UTC) - timedelta(days=1)
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         device = await devices.register(
             conn, gateway_id=kit.gateway_id, address=address, profile_id="and-ua-651ble", valid_from=since
         )

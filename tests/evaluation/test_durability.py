@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.db.embedded import free_port
-from cloud.db.pool import make_pool
+from cloud.db.pool import connect, make_pool
 from cloud.evaluation.drain import evaluate_group
 from tests.support.db import drain, rows
 from tests.support.kits import Kit, batch, reading
@@ -108,7 +108,7 @@ def test_two_workers_evaluating_one_patient_at_once_leave_one_open_alert(
         pools = [make_pool(url, min_size=1, max_size=1, timeout_s=5) for _ in range(2)]
         for pool in pools:
             await pool.open()
-        holder = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        holder = await connect(url)
         try:
             await holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (_lock_key(kit.patient_id),))
             post(1)

@@ -17,7 +17,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from cloud.db.pool import make_pool
+from cloud.db.pool import connect, make_pool
 from cloud.evaluation import drain as drain_module
 from cloud.evaluation import queue
 from cloud.evaluation.drain import claim_group, evaluate_group
@@ -126,7 +126,7 @@ def test_an_alarm_is_claimed_alone_and_not_held_behind_an_open_group(eval_db: Te
     _queue(url, [alarmed], ["alarm.button"], alarm=True)
 
     async def run() -> None:
-        holder = await psycopg.AsyncConnection.connect(url)
+        holder = await connect(url, autocommit=False)
         pool = make_pool(url, min_size=1, max_size=1, timeout_s=5)
         await pool.open()
         try:
@@ -159,7 +159,7 @@ def test_the_runner_drains_an_alarm_beside_a_running_group(eval_db: TestDatabase
     _queue(url, [blocked], ["body.weight"])
 
     async def run() -> None:
-        holder = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        holder = await connect(url)
         pool = make_pool(url, min_size=1, max_size=2, timeout_s=5)
         await pool.open()
         runner = EvaluationRunner(pool)

@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from fastapi.testclient import TestClient
 
 from alerts.evaluate import LivenessFacts
 from cloud.db.batch import run_batch
+from cloud.db.pool import connect
 from cloud.evaluation import group_inputs, inputs, queue
 from cloud.fleet.status import FleetFilter, list_gateways
 from cloud.gateways import devices
@@ -78,7 +78,7 @@ def _install(client: TestClient, url: str, tenants: Tenants, since: datetime, na
     wanted = list(profiles.values())
 
     async def assign() -> None:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             await conn.execute("UPDATE gateways SET enrolled_at = %s WHERE id = %s", (since, kit.gateway_id))
             for profile, address in wanted:
                 device = await devices.register(
@@ -134,7 +134,7 @@ def _facts(url: str, patient: UUID, now: float) -> LivenessFacts:
     """The patient's liveness facts as the API reads them, checked against the drain's read for a group."""
 
     async def read() -> LivenessFacts:
-        async with await psycopg.AsyncConnection.connect(url) as conn:
+        async with await connect(url, autocommit=False) as conn:
             one = await inputs.liveness_facts(conn, patient, now)
             (rows,) = await run_batch(conn, [group_inputs.devices_read({patient: now})])
             grouped = group_inputs.liveness_from([patient], rows)[patient]
@@ -149,7 +149,7 @@ def _evaluate_at(url: str, patient: UUID, now: float) -> None:
     """The clock-driven rules of one patient at an injected `now`, as the minute's sweep runs them."""
 
     async def run() -> None:
-        async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
+        async with await connect(url, autocommit=False) as conn, conn.transaction():
             await queue.evaluate(conn, queue.Claim(patient, (), frozenset(), scheduled=True, alarm=False), now)
 
     asyncio.run(run())
@@ -203,7 +203,7 @@ def test_every_source_kind_gives_its_device_a_last_seen_for_evaluation_and_fleet
     assert {facts[str(home.kit.device_ids[a])].since for a in heard} == {home.since.timestamp()}
 
     async def fleet() -> dict[str, datetime | None]:
-        async with await psycopg.AsyncConnection.connect(url) as conn:
+        async with await connect(url, autocommit=False) as conn:
             f = FleetFilter(gateway_id=home.kit.gateway_id)
             (gateway,) = await list_gateways(conn, tenants.a.municipality_id, f)
         return {d.address: d.last_seen for d in gateway.devices}

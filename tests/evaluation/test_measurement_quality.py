@@ -27,6 +27,7 @@ from schemathesis.checks import not_a_server_error
 
 from alerts.inputs import Window
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.evaluation.inputs import windows
 from cloud.evaluation.queue import enqueue_at
 from device_profiles.quality import DOUBTFUL_FLAGS, IRREGULAR_PULSE_METRIC, doubtful_reasons
@@ -94,7 +95,7 @@ def test_a_doubtful_reading_waits_and_a_normal_new_one_raises_nothing(
     assert queued == [(metric, doubtful_at + timedelta(seconds=WAIT_S))]  # the second look, at the end of the wait
 
     async def again() -> None:  # another evaluation of the same metric during the wait
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             await enqueue_at(conn, home.patient_id, metric, time.time() - 1)
 
     asyncio.run(again())
@@ -217,7 +218,7 @@ def test_the_sql_mask_is_the_quality_table(eval_db: TestDatabase, tenants: Tenan
         )  # fmt: skip
 
     async def read() -> dict[str, Window]:
-        async with await psycopg.AsyncConnection.connect(url) as conn:
+        async with await connect(url, autocommit=False) as conn:
             return await windows(conn, patient, {"spo2": 1, IRREGULAR_PULSE_METRIC: 1}, datetime.now(UTC).timestamp())
 
     found = asyncio.run(read())

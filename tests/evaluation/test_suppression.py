@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
 from cloud.alert_store import suppression
+from cloud.db.pool import connect
 from tests.support.db import drain, rows
 from tests.support.kits import Kit, batch, reading
 from tests.support.services import TestDatabase
@@ -89,7 +90,7 @@ def test_an_ended_pause_is_reminded_by_a_reading_no_rule_reads(
 
 def _end_pause(url: str, kit: Kit) -> list[suppression.Stored]:
     async def run() -> list[suppression.Stored]:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             return await suppression.end_pause(conn, kit.patient_id)
 
     return asyncio.run(run())

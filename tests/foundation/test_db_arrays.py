@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from cloud.db.arrays import array_type
 from cloud.db.batch import Query, run_batch
+from cloud.db.pool import connect
 
 # hypothesis takes naive bounds and adds the zone.
 _TIMES = st.datetimes(datetime(1900, 1, 1), datetime(2200, 1, 1), timezones=st.just(UTC))  # noqa: DTZ001
@@ -78,7 +79,7 @@ _ROUND_TRIP = (
 
 def _run(url: str, body: Callable[[psycopg.AsyncConnection[Any]], Any]) -> Any:
     async def main() -> Any:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             return await body(conn)
 
     return asyncio.run(main())

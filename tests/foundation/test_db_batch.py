@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from cloud.db.batch import GENERIC_PLANS, Query, run_batch
+from cloud.db.pool import connect, make_pool
 
 _VALUES = (
     "SELECT %b::uuid[] AS ids, %b::int8[] AS seqs, %s::text AS label, %b::timestamptz AS at, %b::jsonb AS context, "
@@ -25,7 +26,7 @@ _VALUES = (
 
 def _run(admin_url: str, body: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]) -> None:
     async def main() -> None:
-        async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as conn:
+        async with await connect(admin_url) as conn:
             await body(conn)
 
     asyncio.run(main())
@@ -93,5 +94,45 @@ def test_a_wait_cut_short_closes_the_connection(pg_admin_url: str) -> None:
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(run_batch(conn, [Query("SELECT pg_sleep(5)")]), 0.2)
         assert conn.closed
+
+    _run(pg_admin_url, body)
+
+
+def test_a_transaction_psycopg_rolls_back_leaves_the_batch_statements_prepared(pg_admin_url: str) -> None:
+    # psycopg answers a ROLLBACK by deallocating every prepared statement of the session, ours included, once it
+    # has prepared one of its own (a statement executed five times); CI saw "prepared statement
+    # tryggheim_batch_0 does not exist" on every evaluation after one had failed. The pool's connections.
+    sql = "SELECT %b::int8 + 1 AS n"
+
+    async def main() -> None:
+        async with make_pool(pg_admin_url, min_size=1, max_size=1, timeout_s=5) as pool, pool.connection() as conn:
+            assert await run_batch(conn, [Query(sql, (1,))]) == [[{"n": 2}]]
+            for _ in range(6):
+                await conn.execute("SELECT 1")
+            with pytest.raises(ZeroDivisionError):
+                async with conn.transaction():
+                    await conn.execute("SELECT 2")
+                    raise ZeroDivisionError
+            assert await run_batch(conn, [Query(sql, (2,))]) == [[{"n": 3}]]
+
+    asyncio.run(main())
+
+
+def test_a_connection_where_psycopg_prepares_too_is_refused(pg_admin_url: str) -> None:
+    async def main() -> None:
+        async with await connect(pg_admin_url, prepare_threshold=5) as conn:  # psycopg's default
+            with pytest.raises(psycopg.ProgrammingError, match="prepare_threshold=None"):
+                await run_batch(conn, [Query("SELECT 1")])
+
+    asyncio.run(main())
+
+
+def test_statements_deallocated_in_sql_are_prepared_again_after_one_failed_batch(pg_admin_url: str) -> None:
+    async def body(conn: psycopg.AsyncConnection[Any]) -> None:
+        assert await run_batch(conn, [Query("SELECT %b::int8 AS n", (1,))]) == [[{"n": 1}]]
+        await conn.execute("DEALLOCATE ALL")
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+            await run_batch(conn, [Query("SELECT %b::int8 AS n", (2,))])
+        assert await run_batch(conn, [Query("SELECT %b::int8 AS n", (3,))]) == [[{"n": 3}]]
 
     _run(pg_admin_url, body)

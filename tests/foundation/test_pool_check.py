@@ -8,11 +8,11 @@ import time
 import psycopg
 import pytest
 
-from cloud.db.pool import check_idle_connection
+from cloud.db.pool import check_idle_connection, connect
 
 
 async def _check_after_termination(admin_url: str) -> None:
-    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as conn:
+    async with await connect(admin_url) as conn:
         await check_idle_connection(conn)
         await check_idle_connection(conn)
         pid = conn.info.backend_pid

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from cloud.app import create_app
 from cloud.config import CloudSettings
-from cloud.db.pool import make_pool
+from cloud.db.pool import connect, make_pool
 from cloud.gateways import credentials
 from tests.support.kits import Kit, batch, reading
 from tests.support.services import TestDatabase
@@ -20,7 +20,7 @@ from tests.support.services import TestDatabase
 
 def _code(db: TestDatabase, kit: Kit, lifetime: timedelta = credentials.CODE_LIFETIME) -> str:
     async def make() -> str:
-        async with await psycopg.AsyncConnection.connect(db.runtime_url, autocommit=True) as conn:
+        async with await connect(db.runtime_url) as conn:
             return (await credentials.create_code(conn, kit.home_id, lifetime))[0]
 
     return asyncio.run(make())
@@ -156,7 +156,7 @@ def test_a_revocation_in_this_process_takes_effect_at_once(
     assert client.get(config, headers=kit.auth).status_code == 200
 
     async def revoke() -> None:
-        async with await psycopg.AsyncConnection.connect(ingest_db.runtime_url, autocommit=True) as conn:
+        async with await connect(ingest_db.runtime_url) as conn:
             assert await credentials.revoke(conn, kit.gateway_id)
 
     asyncio.run(revoke())

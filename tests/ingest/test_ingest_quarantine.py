@@ -11,6 +11,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.gateways import devices
 from cloud.ingest.validate import REASONS
 from tests.support.kits import Kit, batch, enrol_kit, reading
@@ -19,7 +20,7 @@ from tests.support.tenants import Tenants
 
 
 async def _unassigned_and_foreign(url: str, kit: Kit, other: Kit) -> tuple[str, str]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         lonely = f"lonely-{uuid.uuid4().hex[:8]}"
         await devices.register(conn, gateway_id=kit.gateway_id, address=lonely, profile_id="and-ut-201ble",
                                valid_from=datetime.now(UTC) - timedelta(days=1))  # fmt: skip

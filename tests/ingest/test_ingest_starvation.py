@@ -29,6 +29,7 @@ from fastapi import APIRouter
 from cloud.access import directory, route_check, tokens
 from cloud.access.policy import gateway_only
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.requests import Conn
 from tests.support.kits import Kit, batch, enrol_kit, reading
@@ -53,7 +54,7 @@ class Service:
 
 async def _nurse(url: str) -> tuple[UUID, UUID, dict[str, str]]:
     """The municipality, its `Nord` team and the bearer header of a nurse in it."""
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         municipality = await directory.ensure_municipality(conn, "0301", "Oslo")
         team = await directory.ensure_team(conn, municipality, "Nord", actor=SEEDER)
         nurse = await directory.add_staff(

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from cloud.access.secrets import token_digest
+from cloud.db.pool import connect
 from cloud.gateways import last_seen
 from cloud.ingest import store
 from cloud.ingest.store import Upload, store_group
@@ -34,7 +35,7 @@ def _upload(kit: Kit, municipality_id: UUID, seq: int, received_at: datetime) ->
 
 
 async def _store(url: str, upload: Upload) -> None:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         await store_group(conn, [upload])
 
 

@@ -8,10 +8,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from cloud.db.pool import connect
 from cloud.gateways import devices
 from tests.support.fixtures import app_fixtures
 from tests.support.kits import Kit, enrol_kit
@@ -42,7 +42,7 @@ def add_door(url: str, kit: Kit, *, assign: bool = True) -> tuple[str, UUID]:
     since = datetime.now(UTC) - timedelta(days=1)
 
     async def make() -> UUID:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             device = await devices.register(
                 conn, gateway_id=kit.gateway_id, address=address, profile_id=DOOR, valid_from=since
             )

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from cloud.access import audit, directory
+from cloud.db.pool import connect
 from cloud.registry import assignments
 from tests.support.proc import env_with, run_cli
 from tests.support.services import TestDatabase
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 def test_demo_registry_is_listed_and_bad_input_refused(registry_db: TestDatabase, tenants: Tenants) -> None:
     async def seed() -> UUID:
-        async with await psycopg.AsyncConnection.connect(registry_db.runtime_url, autocommit=True) as conn:
+        async with await connect(registry_db.runtime_url) as conn:
             team = await directory.ensure_team(
                 conn, tenants.a.municipality_id, "Hjemmesykepleien Grünerløkka", actor=audit.Actor.system("tests")
             )

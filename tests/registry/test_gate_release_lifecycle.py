@@ -10,7 +10,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
-from cloud.db.pool import make_pool
+from cloud.db.pool import connect, make_pool
 from cloud.evaluation import inputs
 from cloud.evaluation.queue import enqueue_sweep
 from common.timefmt import OSLO
@@ -190,7 +190,7 @@ def test_liveness_counts_a_supervision_sensor_only_with_consent_and_shared_senso
 
     def facts(patient: object) -> set[str]:
         async def load() -> set[str]:
-            async with await psycopg.AsyncConnection.connect(url) as conn:
+            async with await connect(url, autocommit=False) as conn:
                 found = await inputs.liveness_facts(conn, patient, datetime.now(UTC).timestamp())  # type: ignore[arg-type]
                 return {d.device_id for d in found.devices}
 

@@ -8,12 +8,12 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import given
 from schemathesis.checks import not_a_server_error
 
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.registry import homes
 from tests.support.fuzzing import api_operations, fuzz_settings, no_foreign_marker, provider_credentials
 from tests.support.issuer import Issuer, issuer_server
@@ -36,7 +36,7 @@ def server(registry_db: TestDatabase, tenants: Tenants, issuer: Issuer) -> Itera
     """`tryggheim cloud serve` on the module's database, with B's home and device carrying B's marker."""
 
     async def plant() -> None:
-        async with await psycopg.AsyncConnection.connect(registry_db.runtime_url, autocommit=True) as conn:
+        async with await connect(registry_db.runtime_url) as conn:
             marked = f"Bveien 1 {tenants.b.marker}"
             home = await homes.create(
                 conn, municipality_id=tenants.b.municipality_id, address=marked, access_notes=marked, phone=None

@@ -8,9 +8,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from fastapi.testclient import TestClient
 
+from cloud.db.pool import connect
 from cloud.gateways import devices
 from device_profiles.wire import WireReading
 from tests.support.kits import Kit, batch
@@ -23,7 +23,7 @@ def old_device(runtime_url: str, kit: Kit, profile_id: str, since: datetime) -> 
     address = f"hist-{uuid.uuid4().hex[:10]}"
 
     async def go() -> None:
-        async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+        async with await connect(runtime_url) as conn:
             device = await devices.register(
                 conn, gateway_id=kit.gateway_id, address=address, profile_id=profile_id, valid_from=since
             )

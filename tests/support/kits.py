@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from fastapi.testclient import TestClient
 
+from cloud.db.pool import connect
 from cloud.gateways import credentials, devices
 from device_profiles import wire
 from device_profiles.wire import WireReading
@@ -43,7 +43,7 @@ class Kit:
 
 async def home_with_code(url: str, municipality_id: UUID, address: str = "Testveien 1") -> tuple[UUID, str]:
     """A new home and a single-use enrolment code for it."""
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         home = await (
             await conn.execute(
                 "INSERT INTO homes (municipality_id, address) VALUES (%s, %s) RETURNING id", (municipality_id, address)
@@ -56,7 +56,7 @@ async def home_with_code(url: str, municipality_id: UUID, address: str = "Testve
 
 async def _devices(url: str, kit: Kit) -> None:
     since = datetime.now(UTC) - timedelta(days=1)
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         # Enrolled yesterday too: liveness counts a gateway never heard from as silent since its enrolment.
         await conn.execute("UPDATE gateways SET enrolled_at = %s WHERE id = %s", (since, kit.gateway_id))
         for address, profile in ((kit.scale, "and-uc-352ble"), (kit.oximeter, "nonin-3230"),

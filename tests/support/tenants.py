@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from cloud.access import audit, directory, tokens
 from cloud.access.roles import STAFF_ROLES, Role
 from cloud.access.secrets import PasswordPool
+from cloud.db.pool import connect
 
 PASSWORD = "correct horse battery staple"
 SEEDER = audit.Actor.system("tests")
@@ -61,7 +62,7 @@ class Tenants:
 
 
 async def _build(url: str, key: str, number: str) -> Tenant:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         run = secrets.token_hex(3)
         municipality = await directory.ensure_municipality(conn, number, f"Kommune {key.upper()}")
         tenant = Tenant(key, municipality, marker=f"MARKER-{key.upper()}-{run}")

@@ -10,11 +10,11 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from stdnum.no import fodselsnummer
 
 from cloud.access import citizen_accounts
 from cloud.access.audit import Actor
+from cloud.db.pool import connect
 from tests.support.db import named_rows
 from tests.support.tenants import PASSWORD, TEST_PASSWORDS, Tenant, insert_patient
 
@@ -39,7 +39,7 @@ def add_account(url: str, municipality: UUID, person: str, prefix: str) -> str:
     username = f"{prefix}.{secrets.token_hex(3)}"
 
     async def work() -> Any:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             return await citizen_accounts.add(conn, SEEDER, municipality=municipality, username=username,
                                               password=PASSWORD, person=person, passwords=TEST_PASSWORDS)  # fmt: skip
 

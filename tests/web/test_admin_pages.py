@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from cloud.access import anchor
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from common.timefmt import OSLO
 from tests.support.db import named_rows
 from tests.support.kits import reading
@@ -353,7 +354,7 @@ def test_the_audit_page_checks_the_chain_against_the_signed_checkpoints(
     key = Ed25519PrivateKey.generate()
 
     async def checkpoints() -> list[anchor.Checkpoint]:
-        async with await psycopg.AsyncConnection.connect(web_db.runtime_url, autocommit=True) as conn:
+        async with await connect(web_db.runtime_url) as conn:
             taken = await anchor.take(conn, key, wait=True)
         assert taken is not None
         return [cp for cp in taken if cp.chain == tenants.a.municipality_id]

@@ -13,6 +13,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.worklist.response_centre import answer_share
 from common.timefmt import OSLO
 from tests.support.db import named_rows
@@ -110,7 +111,7 @@ def test_taking_an_alarm_and_its_outcome_show_who_and_when(
 
 def _share(url: str, tenants: Tenants, now: datetime) -> tuple[int, int]:
     async def run() -> tuple[int, int]:
-        async with await psycopg.AsyncConnection.connect(url) as conn:
+        async with await connect(url, autocommit=False) as conn:
             found = await answer_share(conn, tenants.a.municipality_id, [tenants.a.teams["Sør"]], now)
             return found.taken_in_time, found.counted
 

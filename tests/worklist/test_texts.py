@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from alerts.wording import AlertText, Reader
 from cloud.access.directory import staff_names
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.worklist.texts import describe_rows
 from common.i18n import translations
 from tests.support.db import drain
@@ -33,7 +34,7 @@ def _sweep(url: str, kit: Kit) -> None:
 
 def _texts(url: str, kit: Kit, language: str) -> dict[str, AlertText]:
     async def run() -> dict[str, AlertText]:
-        async with await psycopg.AsyncConnection.connect(url) as conn:
+        async with await connect(url, autocommit=False) as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 "SELECT patient_id, rule, severity, explanation FROM alerts WHERE patient_id = %s "
@@ -71,7 +72,7 @@ def test_a_kits_alerts_name_the_home_the_device_and_the_person(
 
 def test_staff_are_named_within_their_own_municipality_only(worklist_db: TestDatabase, tenants: Tenants) -> None:
     async def run() -> dict[object, str]:
-        async with await psycopg.AsyncConnection.connect(worklist_db.runtime_url) as conn:
+        async with await connect(worklist_db.runtime_url, autocommit=False) as conn:
             a, b = tenants.a.staff, tenants.b.staff
             ids = [a[Role.NURSE], a[Role.RESPONSE_CENTRE], b[Role.NURSE], None]
             return await staff_names(conn, tenants.a.municipality_id, ids)

@@ -25,8 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-
+from cloud.db.pool import connect
 from cloud.gateways import devices
 from common.children import die_with_parent
 from common.timefmt import OSLO
@@ -48,7 +47,7 @@ PROFILES = {
 async def register_devices(runtime_url: str, gateway_id: uuid.UUID) -> None:
     """Register the home's devices on the gateway and assign them to the home's patient."""
     since = datetime(2020, 1, 1, tzinfo=UTC)
-    async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+    async with await connect(runtime_url) as conn:
         row = await (await conn.execute("SELECT patient_id FROM device_assignments ORDER BY id LIMIT 1")).fetchone()
         assert row is not None
         for address, profile in PROFILES.items():

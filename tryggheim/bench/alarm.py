@@ -24,12 +24,12 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-import psycopg
 from psycopg.rows import dict_row
 
 from alerts.escalation.load import default_policies
 from cloud.alert_store import store
 from cloud.alert_store.records import Actor
+from cloud.db.pool import connect
 from cloud.escalation import configuration
 from tryggheim.bench._receivers import Arrivals, smtp_receiver, webhook_receiver
 from tryggheim.bench.ingest import cloud_service
@@ -55,7 +55,7 @@ def _policy() -> dict[str, Any]:
 
 
 async def _configure(runtime_url: str, webhook_url: str) -> None:
-    async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+    async with await connect(runtime_url) as conn:
         town = await (await conn.execute("SELECT id FROM municipalities LIMIT 1")).fetchone()
         staff = await (await conn.execute("SELECT id FROM staff LIMIT 1")).fetchone()
         assert town is not None and staff is not None
@@ -68,7 +68,7 @@ async def _configure(runtime_url: str, webhook_url: str) -> None:
 
 async def _keys(runtime_url: str) -> dict[str, tuple[str, UUID, float]]:
     """Idempotency key -> (channel, patient, when the step wrote it) of the open alarm alerts' messages."""
-    async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+    async with await connect(runtime_url) as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             "SELECT n.idempotency_key::text AS key, n.channel, a.patient_id, "
@@ -81,7 +81,7 @@ async def _keys(runtime_url: str) -> dict[str, tuple[str, UUID, float]]:
 
 
 async def _resolve_open(runtime_url: str) -> None:
-    async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+    async with await connect(runtime_url) as conn:
         ids = await (await conn.execute("SELECT id FROM alerts WHERE resolved_at IS NULL AND rule = %s",
                                         (ALARM_RULE,))).fetchall()  # fmt: skip
         staff = await (await conn.execute("SELECT id FROM staff LIMIT 1")).fetchone()

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from cloud.access import audit
+from cloud.db.pool import connect
 
 
 def _record(municipality: uuid.UUID) -> audit.AuditRecord:
@@ -61,7 +62,7 @@ async def _plain(conn: psycopg.AsyncConnection[Any], municipality: uuid.UUID, n:
 
 async def _run(url: str, n: int, writers: int) -> dict[str, Any]:
     municipality = uuid.uuid4()
-    conns = [await psycopg.AsyncConnection.connect(url, autocommit=True) for _ in range(writers)]
+    conns = [await connect(url) for _ in range(writers)]
     try:
         plain = await _plain(conns[0], municipality, n)
         chained = await _chained(conns[0], municipality, n)

@@ -37,8 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
+from cloud.db.pool import connect
 from cloud.gateways import devices
 from device_profiles import Observation
 from edge.config import GatewayConfig, config_from, toml_text
@@ -62,7 +61,7 @@ class Plan:
 
 
 async def _register_button(runtime_url: str, gateway_id: uuid.UUID) -> None:
-    async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+    async with await connect(runtime_url) as conn:
         row = await (await conn.execute("SELECT patient_id FROM device_assignments ORDER BY id LIMIT 1")).fetchone()
         assert row is not None
         device = await devices.register(conn, gateway_id=gateway_id, address=BUTTON, profile_id="shelly-blu-button1",

@@ -42,6 +42,7 @@ import httpx
 import psycopg
 import uvloop
 
+from cloud.db.pool import connect
 from cloud.db.provision import Provisioned
 from cloud.gateways import credentials, devices
 from device_profiles import wire
@@ -72,7 +73,7 @@ async def setup_gateways(runtime_url: str, base_url: str, gateways: int, devices
     since = datetime.now(UTC) - timedelta(days=30)
     result: list[BenchGateway] = []
     async with (
-        await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn,
+        await connect(runtime_url) as conn,
         httpx.AsyncClient(base_url=base_url, timeout=60) as client,
     ):
         row = await (
@@ -151,7 +152,7 @@ def _raw_rows(runtime_url: str, payloads: list[dict[str, Any]], gateway: BenchGa
 async def _detection_lag(runtime_url: str, limit_s: float = 300.0) -> float:
     """Seconds until no evaluation is due any more (the workers have caught up with what was stored)."""
     started = time.perf_counter()
-    async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+    async with await connect(runtime_url) as conn:
         while time.perf_counter() - started < limit_s:
             row = await (
                 await conn.execute("SELECT count(*) FROM pending_evaluations WHERE retry_at <= now()")
@@ -190,7 +191,7 @@ def _percentile(values: list[float], q: int) -> float:
 async def analyze(owner_url: str) -> None:
     """Update the planner's statistics after the set-up, as autovacuum would (the owner may; the service's
     role may not)."""
-    async with await psycopg.AsyncConnection.connect(owner_url, autocommit=True) as conn:
+    async with await connect(owner_url) as conn:
         await conn.execute("ANALYZE")
 
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 
+from cloud.db.pool import connect
 from common.digits import plain_digits
 
 CONCURRENCY = int(os.environ.get("TRYGGHEIM_BENCH_CONCURRENCY", "8"))
@@ -178,9 +179,7 @@ async def raw_copy(
             await conn.commit()
 
     async with contextlib.AsyncExitStack() as stack:
-        conns = [
-            await stack.enter_async_context(await psycopg.AsyncConnection.connect(runtime_url)) for _ in range(clients)
-        ]
+        conns = [await stack.enter_async_context(await connect(runtime_url, autocommit=False)) for _ in range(clients)]
         before, started = CpuSample.now(), time.perf_counter()
         await asyncio.gather(*(lane(conn, batches[i::clients]) for i, conn in enumerate(conns)))
         wall = time.perf_counter() - started

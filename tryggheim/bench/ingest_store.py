@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import uvloop
 
 from cloud.access.secrets import token_digest
+from cloud.db.pool import connect
 from cloud.db.provision import Provisioned
 from cloud.ingest.store import Upload, store_group
 from cloud.ingest.validate import ValidReading, validate
@@ -48,7 +48,7 @@ async def _measure(roles: Provisioned, base_url: str, gateways: int, group_batch
     catalogue = load_catalogue()
     rng = random.Random(1)  # noqa: S311 - reproducible load, not security
     start = datetime.now(UTC) - timedelta(days=1)
-    async with await psycopg.AsyncConnection.connect(roles.runtime_url, autocommit=True) as conn:
+    async with await connect(roles.runtime_url) as conn:
         row = await (await conn.execute("SELECT municipality_id FROM gateways LIMIT 1")).fetchone()
         assert row is not None
         municipality = row[0]

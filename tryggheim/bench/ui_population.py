@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 
 from cloud.access import audit, directory
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.gateways import credentials, devices
 from cloud.registry import OPERATOR, homes
 from cloud.registry import patients as registry
@@ -111,7 +112,7 @@ async def _person(conn: psycopg.AsyncConnection[Any], client: httpx.AsyncClient,
 
 async def _people(runtime_url: str, base_url: str, count: int, password: str) -> list[Person]:
     async with (
-        await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn,
+        await connect(runtime_url) as conn,
         httpx.AsyncClient(base_url=base_url, timeout=60) as client,
     ):
         town = await directory.ensure_municipality(conn, "0301", "Oslo (benchmark)")

@@ -11,6 +11,7 @@ import typer
 
 from cloud.access import directory
 from cloud.config import CloudSettings
+from cloud.db.pool import connect
 from cloud.fleet.status import FleetFilter, GatewayHealth, list_gateways
 from tryggheim.commands._startup import ADMIN_DATABASE, fail, load_settings, required
 
@@ -18,7 +19,7 @@ PAGE = 1000
 
 
 async def _all(url: str, municipality: str, template: FleetFilter) -> list[GatewayHealth]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         mid = await directory.municipality_id(conn, municipality)
         found: list[GatewayHealth] = []
         while True:

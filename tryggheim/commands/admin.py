@@ -22,6 +22,7 @@ from alerts.escalation import PolicyError
 from cloud.access import audit, citizen_accounts, directory, tokens
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
+from cloud.db.pool import connect
 from cloud.escalation.configuration import EndpointError
 from cloud.gateways import credentials, devices
 from cloud.registry import assignments
@@ -82,7 +83,7 @@ def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
     url = required(settings.database_url, "TRYGGHEIM_DATABASE_URL", ADMIN_DATABASE)
 
     async def go() -> T:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             return await work(conn)
 
     try:

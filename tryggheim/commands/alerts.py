@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from cloud.db.pool import connect
 from common.timefmt import OSLO
 from tryggheim.commands import baselines
 from tryggheim.commands._startup import fail
@@ -145,8 +146,6 @@ def escalations(
     import asyncio
     import time
 
-    import psycopg
-
     from cloud.config import CloudSettings
     from cloud.escalation.engine import plan
     from tryggheim.commands._startup import load_settings, reachable, required
@@ -157,7 +156,7 @@ def escalations(
     reachable(url, variable, settings.db_connect_timeout_s)
 
     async def read() -> list[dict[str, object]]:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             return await plan(conn, time.time(), settings.escalation_minute_s, limit)
 
     for entry in asyncio.run(read()):
@@ -176,8 +175,6 @@ def burden(
     import asyncio
     from datetime import datetime
     from uuid import UUID
-
-    import psycopg
 
     from cloud.config import CloudSettings
     from cloud.escalation.burden import burden as report
@@ -207,7 +204,7 @@ def burden(
     reachable(url, variable, settings.db_connect_timeout_s)
 
     async def read() -> dict[str, object]:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             return await report(conn, town, since, until, teams)  # type: ignore[arg-type]
 
     typer.echo(json.dumps(asyncio.run(read()), ensure_ascii=False))

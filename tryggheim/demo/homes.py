@@ -27,10 +27,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import psycopg
-
 from cloud.access import audit, directory
 from cloud.db.embedded import free_port
+from cloud.db.pool import connect
 from cloud.gateways import credentials, devices
 from common.children import die_with_parent
 from common.i18n import N_
@@ -52,7 +51,7 @@ _RELAYS: list[UplinkRelay] = []  # the radio home's uplink relay, stopped with t
 
 async def _home(url: str, resident: str) -> tuple[UUID, str]:
     """The resident's patient id (their home is seeded) and a fresh enrolment code for the home."""
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
         team = await directory.ensure_team(conn, municipality, TEAM, actor=audit.Actor.system("demo"))
         await seed_registry(conn, municipality, team)
@@ -71,7 +70,7 @@ async def _install(url: str, gateway_id: UUID, home: story.Home, since: datetime
     # never pressed would only be a silent-button alert.
     simulated = {d.address: d.profile_id for d in default_devices(home.seed) if d.role != "button"}
     kit = couple.devices(home.seed) if home.radio else simulated
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
         patients = {}
         for name, protocols in home.residents:

@@ -11,10 +11,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-
 from cloud.access import audit
 from cloud.access.directory import municipality_id, staff_id_by_username
+from cloud.db.pool import connect
 from cloud.interop import clients
 from cloud.interop.clients import ClientSettings
 from cloud.interop.pmd import consents
@@ -36,7 +35,7 @@ def start(state_dir: Path, say: Callable[[str], None]) -> NationalServices:
 
 
 async def _configure(runtime_url: str, services: NationalServices, kommunenummer: str) -> None:
-    async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+    async with await connect(runtime_url) as conn:
         town = await municipality_id(conn, kommunenummer)
         await conn.execute("UPDATE municipalities SET orgnr = coalesce(orgnr, %s) WHERE id = %s", (DEMO_ORGNR, town))
         key = str(services.key_files[CLIENT_ID])

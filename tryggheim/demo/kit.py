@@ -23,6 +23,7 @@ import httpx
 import psycopg
 
 from cloud.access import audit, directory
+from cloud.db.pool import connect
 from cloud.gateways import enrolment
 from cloud.registry import OPERATOR, homes
 from cloud.registry import patients as registry
@@ -56,7 +57,7 @@ async def _home(conn: psycopg.AsyncConnection[Any], municipality: UUID) -> UUID:
 async def _code(url: str, public_url: str) -> tuple[str, str, int]:
     """A new code for the fourth home, made by the demo's administrator and waiting for the installer: its
     enrolment address (with the code in the fragment), the code, and the enrolment's id."""
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
         home = await _home(conn, municipality)
         admin = await (

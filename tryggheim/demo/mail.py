@@ -10,10 +10,9 @@ from email import message_from_bytes
 from email.policy import default as parse_headers
 from typing import Any
 
-import psycopg
-
 from alerts.escalation import default_policies
 from cloud.access import directory
+from cloud.db.pool import connect
 from cloud.escalation import configuration
 from cloud.registry import OPERATOR
 from tryggheim.demo import service
@@ -74,7 +73,7 @@ async def _configure(url: str, municipality_number: str) -> None:
                 step["channel"] = "email"
     if _SMS:
         demo_sms.add_sms_steps(document)
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         municipality = await directory.municipality_id(conn, municipality_number)
         await configuration.set_policy(conn, municipality, document, OPERATOR)
         for target, address in DEMO_ADDRESSES.items():

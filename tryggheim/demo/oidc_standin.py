@@ -26,13 +26,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
-import psycopg
 from joserfc.jwk import ECKey, Key
 from pydantic import SecretStr
 
 from cloud.access import audit, directory, federation
 from cloud.access.roles import ROLE_NAMES, Role
 from cloud.config import CloudSettings
+from cloud.db.pool import connect
 from common.i18n import translations
 
 CLIENT_ID = "tryggheim-demo-signin"
@@ -248,7 +248,7 @@ def client_settings(settings: CloudSettings, register: Callable[[Client, Key], N
 
 async def _bind(runtime_url: str, people: tuple[Person, ...]) -> int:
     bound = 0
-    async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+    async with await connect(runtime_url) as conn:
         for person in people:
             try:
                 staff_id, _municipality = await directory.staff_id_by_username(conn, person.username)

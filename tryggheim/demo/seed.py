@@ -22,6 +22,7 @@ import psycopg
 
 from cloud.access import audit, directory
 from cloud.access.roles import ROLE_NAMES, Role
+from cloud.db.pool import connect
 from device_profiles import wire
 from device_profiles.wire import WireReading
 from tryggheim.demo.citizens import CITIZENS, seed_citizens
@@ -73,7 +74,7 @@ def _passwords(state_dir: Path) -> dict[str, str]:
 
 
 async def _seed(url: str, passwords: dict[str, str]) -> None:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         municipality = await directory.ensure_municipality(conn, *MUNICIPALITY)
         team = await directory.ensure_team(conn, municipality, TEAM, actor=DEMO_ACTOR)
         existing = {m.username for m in await directory.list_staff(conn, municipality)}

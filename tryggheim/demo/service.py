@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from cloud.access import directory
+from cloud.db.pool import connect
 from cloud.escalation import service_hours
 from cloud.registry import OPERATOR
 from common.i18n import N_
@@ -29,7 +30,7 @@ def document(team: str) -> dict[str, object]:
 
 
 async def _configure(url: str, municipality_number: str, team: str) -> None:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         municipality = await directory.municipality_id(conn, municipality_number)
         await service_hours.set_service(conn, municipality, document(team), OPERATOR)
 
@@ -40,7 +41,7 @@ def configure(runtime_url: str, municipality_number: str, team: str) -> None:
 
 
 async def _new_routes(url: str, after: int) -> list[dict[str, object]]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await connect(url) as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             "SELECT a.id, a.rule, a.escalation->'route'->>'recipient' AS recipient, "

@@ -31,6 +31,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from cloud.access import directory
+from cloud.db.pool import connect
 from cloud.gateways import credentials, devices
 from common.timefmt import OSLO
 from device_profiles import wire
@@ -127,7 +128,7 @@ async def _install(
     the kit (role -> address) and the home's entry in `homes`: its gateway's id and credential, and its supervision
     sensors, registered with the first resident and shared with the next."""
     since = datetime.now(UTC) - timedelta(days=HISTORY_DAYS + 1)
-    async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+    async with await connect(runtime_url) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute("SELECT id, home_id FROM patients WHERE display_name = %s", (resident.name,))

@@ -24,6 +24,7 @@ import httpx
 import psycopg
 
 from cloud.access import audit, directory
+from cloud.db.pool import connect
 from cloud.ingest import self_report
 from common.timefmt import OSLO
 from device_profiles import wire
@@ -95,7 +96,7 @@ async def backfill_answers(runtime_url: str) -> int:
     as his own answers on his page (cloud/ingest/self_report.py); days already answered are left. Returns how
     many days were stored."""
     stored = 0
-    async with await psycopg.AsyncConnection.connect(runtime_url, autocommit=True) as conn:
+    async with await connect(runtime_url) as conn:
         municipality = await directory.municipality_id(conn, MUNICIPALITY[0])
         row = await (await conn.execute("SELECT id FROM patients WHERE display_name = %s", (OLA,))).fetchone()
         assert row is not None

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from cloud.access import audit
 from cloud.access.roles import Role
+from cloud.db.pool import connect
 from cloud.interop import clients
 from cloud.interop.clients import ClientConfigError, ClientSettings
 from tests.interop.conftest import CLIENT_KEY
@@ -47,7 +48,7 @@ def _rows(db: TestDatabase, query: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 async def _connect(db: TestDatabase) -> psycopg.AsyncConnection[Any]:
-    return await psycopg.AsyncConnection.connect(db.runtime_url, autocommit=True)
+    return await connect(db.runtime_url)
 
 
 def _set_client_args(helseid: OidcProvider, peer: FhirPeer, key: Path, municipality: str = "0301") -> list[str]:

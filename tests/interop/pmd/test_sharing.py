@@ -18,7 +18,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from cloud.access import audit
 from cloud.access.roles import Role
-from cloud.db.pool import make_pool
+from cloud.db.pool import connect, make_pool
 from cloud.interop import clients
 from cloud.interop.clients import ClientSettings
 from cloud.interop.pmd import service as pmd
@@ -76,7 +76,7 @@ def patient(pmd_db: TestDatabase, tenants: Tenants) -> UUID:
 
 def _configure(url: str, municipality: UUID, helseid: OidcProvider, peer: FhirPeer, key_file: Path) -> None:
     async def run() -> None:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             settings = ClientSettings(helseid.issuer, "vkp-client", str(key_file), (PMD_SCOPE,), peer.pmd_base)
             await clients.set_client(conn, OPERATOR, municipality, "pmd", settings)
 

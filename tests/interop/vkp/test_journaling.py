@@ -25,7 +25,7 @@ from fhirclient.models.bundle import Bundle as ClientBundle
 from cloud.access import audit
 from cloud.access.roles import Role
 from cloud.db.embedded import free_port
-from cloud.db.pool import make_pool
+from cloud.db.pool import connect, make_pool
 from cloud.interop import clients
 from cloud.interop.clients import ClientSettings
 from cloud.interop.vkp import service as vkp
@@ -64,7 +64,7 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _configure(url: str, municipality: UUID, settings: ClientSettings) -> None:
     async def run() -> None:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             await conn.execute("UPDATE municipalities SET orgnr = %s WHERE id = %s", (ORGNR, municipality))
             await clients.set_client(conn, OPERATOR, municipality, "vkp", settings)
 
@@ -247,7 +247,7 @@ def test_unjournaled_alerts_never_hold_up_the_others_and_a_long_outage_is_caught
     [old] = _resolved_alerts(url, named, 1, timedelta(days=10), "old")
 
     async def sweep() -> int:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with await connect(url) as conn:
             return await vkp.sweep(conn, now=datetime.now(UTC), window=timedelta(hours=1))
 
     assert asyncio.run(sweep()) == 1, "the one alert behind a full page of unfileable ones is found"
