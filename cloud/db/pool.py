@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import select
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -43,7 +45,7 @@ async def check_idle_connection(conn: AsyncConnection[Any]) -> None:
 # How the service's connections are made; a command, benchmark or test working alone connects the same way.
 # The batched statements (cloud/db/batch.py) must be a connection's only prepared ones: psycopg, once it has
 # prepared one of its own, deallocates every prepared statement of the session at each rollback.
-SESSION_SETTINGS: dict[str, Any] = {"autocommit": True, "prepare_threshold": None}
+SESSION_SETTINGS: Mapping[str, Any] = MappingProxyType({"autocommit": True, "prepare_threshold": None})
 
 
 async def connect(url: str, **settings: Any) -> AsyncConnection[Any]:
