@@ -23,6 +23,7 @@ from starlette.requests import cookie_parser
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cloud.api.direct import DirectLane
 from common.i18n import LANGUAGE_COOKIE, choose, translations
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -54,7 +55,10 @@ def security_headers(form_targets: Sequence[str] = ()) -> dict[str, str]:
 
 
 def install(app: FastAPI, *, demo: bool, body_timeout_s: float, form_targets: Sequence[str] = ()) -> None:
-    """Add the middleware to `app`."""
+    """Add the middleware to `app`: the service middleware outermost of ours, then the lane of the direct routes
+    (cloud/api/direct.py), so a direct route's request gets the service middleware's work too."""
+    # `add_middleware` puts the latest outermost; the lane reads the routes when the stack is built, at start-up.
+    app.add_middleware(DirectLane, routes=app.routes)
     app.add_middleware(
         ServiceMiddleware, demo=demo, body_timeout_s=body_timeout_s, headers=security_headers(form_targets)
     )

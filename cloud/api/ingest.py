@@ -1,29 +1,28 @@
 """`POST /api/v1/ingest`: a gateway's batch of readings.
 
 The most frequent request by far (every gateway, every few seconds to minutes), so it skips FastAPI's
-per-request machinery: the route is declared as usual, so the OpenAPI document, the access-policy check
-(cloud/access/route_check.py), the middleware and the application's error answers all apply, but its handler
-(`DirectRoute`) authenticates the gateway itself (`gateway_only()`'s answers, with a longer memory of accepted
-credentials: cloud/ingest/trusted.py) and calls the endpoint, with no dependency solving and no response
-validation.
+per-request machinery: it is a direct route (cloud/api/direct.py). It is declared as usual, so the OpenAPI
+document, the access-policy check (cloud/access/route_check.py), the service middleware and the application's
+error answers all apply, but its handler authenticates the gateway itself (`gateway_only()`'s answers, with a
+longer memory of accepted credentials: cloud/ingest/trusted.py) and calls the endpoint, with no routing, no
+dependency solving and no response validation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from cloud import telemetry
 from cloud.access.policy import gateway_only
+from cloud.api.direct import direct_route
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.ingest.body import read_json
 from cloud.ingest.quarantine import quota_of
@@ -43,18 +42,6 @@ _BATCH_OK = telemetry.BATCHES.labels("200")
 _OUTCOMES = {name: telemetry.READINGS.labels(name) for name in ("stored", "duplicate", "resent", "quarantined")}
 
 
-class DirectRoute(APIRoute):
-    """An API route whose requests go straight to `_handle` instead of FastAPI's dependency solving; FastAPI
-    still documents it from the endpoint's signature (and `route_check` still sees its policy)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """The handler FastAPI wraps (request object, exception answers) and calls."""
-        return _handle
-
-
-router = APIRouter(prefix="/api/v1", tags=["ingest"], route_class=DirectRoute)
-
-
 async def _handle(request: Request) -> Response:
     """`gateway_only()`'s check (401 with `WWW-Authenticate: Bearer` for a missing or refused credential),
     then the endpoint."""
@@ -65,6 +52,9 @@ async def _handle(request: Request) -> Response:
             request.state.credential_digest = digest
             return await ingest(request, gateway)
     raise HTTPException(401, _REFUSED, {"WWW-Authenticate": "Bearer"})
+
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"], route_class=direct_route(_handle))
 
 
 class IngestResult(BaseModel):
