@@ -109,16 +109,3 @@ def test_alarm_benchmark_prints_one_json_line(pg_admin_url: str) -> None:
     assert (figures["benchmark"], figures["events"], figures["lost"]) == ("alarm", 4, 0)
     assert 0 < figures["alarm_webhook_p50_ms"] <= figures["alarm_webhook_p99_ms"]
     assert figures["alarm_email_p99_ms"] > 0 and figures["cpus"] >= 1
-
-
-def test_the_ingest_benchmarks_slices_cover_the_work_once_and_pool_by_weight() -> None:
-    from tryggheim.bench.ingest import SLICES, _slice
-    from tryggheim.bench.ingest_load import pooled
-
-    work = list(range(6301))
-    slices = [_slice(work, part) for part in range(SLICES)]
-    assert [item for part in slices for item in part] == work and max(map(len, slices)) - min(map(len, slices)) <= 1
-    # 100 requests at 1 ms over 1 s and 300 at 2 ms over 3 s: 1.75 ms a request; busy cores by time, 0.5 + 1.5.
-    figures = pooled([(100, 1.0, {"service_cpu_ms_per_request": 1.0, "machine_busy_cores": 0.5}),
-                      (300, 3.0, {"service_cpu_ms_per_request": 2.0, "machine_busy_cores": 1.5})])  # fmt: skip
-    assert figures == {"service_cpu_ms_per_request": 1.75, "machine_busy_cores": 1.25}

@@ -6,12 +6,10 @@ enrols gateways through the real flow, then:
 - `realistic`: >= 1,000 gateways, 1-20 readings per batch, 5% of batches sent twice.
 The raw limit is the same batches, one binary COPY plus commit each, into the same table with the same
 indexes, from as many connections at once as the load generator has uploads in flight:
-`ratio = readings_per_s / raw_copy_rows_per_s`. The two take turns, a third of the batches each (`SLICES`), so
-that both halves of `ratio` see the machine as it is at the time. With detection on, each slice of the raw
-limit is measured once the services' evaluation workers have caught up (`detection_lag_s`: the longest wait,
-after a slice's last answer, until the queue of due evaluations was empty, which includes up to one 5 s poll of
-the workers, since ordinary readings do not wake them; until 2026-12-04 the raw path ran while they were still
-working, which cost it up to half its rate).
+`ratio = readings_per_s / raw_copy_rows_per_s`. With detection on, the raw limit is measured once the services'
+evaluation workers have caught up (`detection_lag_s`: how long after the last answer the queue of due
+evaluations was empty, which includes up to one 5 s poll of the workers, since ordinary readings do not wake
+them; until 2026-12-04 the raw path ran while they were still working, which cost it up to half its rate).
 Each line also says what a request cost in CPU: the load generator's, the services' and the whole machine's
 (tryggheim/bench/ingest_load.py), and how many batches the services stored per transaction (group commit);
 and what a raw batch cost the database and the machine. On a machine the services share with the database
@@ -49,18 +47,13 @@ from cloud.db.provision import Provisioned
 from cloud.gateways import credentials, devices
 from device_profiles import wire
 from device_profiles.wire import WireReading
-from tryggheim.bench.ingest_load import CLIENT, CONCURRENCY, drive, pooled, raw_copy
+from tryggheim.bench.ingest_load import CLIENT, CONCURRENCY, drive, raw_copy
 
 # One service process per core that the database leaves (each is a full replica with its own pool and evaluation
 # worker; the load generator spreads the uploads over them): the database shares this machine, so on two cores
 # one replica. One per core oversubscribed the machine: two Python processes and the database's backends took
 # turns on two cores, each request cost about 40 % more CPU, and both the old and the new code ran faster with
 # one (docs/benchmarks.md, issue 25, seventh round). `TRYGGHEIM_BENCH_REPLICAS` sets the number.
-# The HTTP run and the raw limit take turns, a slice of the batches each, and the rates are of the slices
-# together. Measured one after the other (until 2026-12-05) the two phases were some 15 s apart, and this VM's
-# speed drifts that much: the same code's CPU per request varied by 40 % between runs minutes apart, and the
-# raw limit alone by 1,500-2,150 batches/s, so `ratio` carried the drift of the machine between its two halves.
-SLICES = 3
 REPLICAS = int(os.environ.get("TRYGGHEIM_BENCH_REPLICAS", str(max(1, (os.cpu_count() or 1) - 1))))
 
 
@@ -227,37 +220,23 @@ async def _measure(mode: str, roles: Provisioned, base_urls: list[str], seed: in
         rng.shuffle(work)
         raw_gateway = gateways[0]
     await analyze(roles.owner_url)
-    raw_batches = _raw_rows(runtime_url, payloads, raw_gateway)
-    latencies: list[float] = []
-    lags: list[float] = []
-    served: list[tuple[int, float, dict[str, float]]] = []
-    copied: list[tuple[int, float, dict[str, float]]] = []
-    for part in range(SLICES):
-        mine = _slice(work, part)
-        wall, waited, cpu = await drive(base_urls, mine)
-        latencies += waited
-        served.append((len(mine), wall, cpu))
-        if detection:
-            lags.append(await _detection_lag(runtime_url))
-        raw_part = _slice(raw_batches, part)
-        raw_wall, raw_cpu = await raw_copy(runtime_url, raw_part, CONCURRENCY)
-        copied.append((len(raw_part), raw_wall, raw_cpu))
+    wall, latencies, cpu = await drive(base_urls, work)
+    lag = await _detection_lag(runtime_url) if detection else None
     readings = sum(n for _, _, n in work)
-    wall = sum(w for _, w, _ in served)
-    raw_wall = sum(w for _, w, _ in copied)
+    raw_rate, raw_batches, raw_cpu = await raw_copy(
+        runtime_url, _raw_rows(runtime_url, payloads, raw_gateway), CONCURRENCY
+    )
     rate = readings / wall
-    raw_rate = sum(len(b) for b in raw_batches) / raw_wall
     return {
         "mode": mode,
         "readings_per_s": round(rate),
         "requests_per_s": round(len(work) / wall, 1),
-        "detection_lag_s": round(max(lags), 2) if lags else None,
+        "detection_lag_s": None if lag is None else round(lag, 2),
         "batches_per_group": await _batches_per_group(base_urls),
         "raw_copy_rows_per_s": round(raw_rate),
-        "raw_copy_batches_per_s": round(len(raw_batches) / raw_wall, 1),
-        **pooled(copied),
+        "raw_copy_batches_per_s": round(raw_batches, 1),
+        **raw_cpu,
         "ratio": round(rate / raw_rate, 3),
-        "slices": SLICES,
         "batch_p50_ms": round(_percentile(latencies, 50), 1),
         "batch_p99_ms": round(_percentile(latencies, 99), 1),
         "readings": readings,
@@ -266,13 +245,8 @@ async def _measure(mode: str, roles: Provisioned, base_urls: list[str], seed: in
         "replicas": len(base_urls),
         "concurrency": CONCURRENCY,
         "client": CLIENT,
-        **pooled(served),
+        **cpu,
     }
-
-
-def _slice(items: list[Any], part: int) -> list[Any]:
-    """The `part`-th of `SLICES` consecutive slices of `items` (the work is shuffled, so each is a sample)."""
-    return items[part * len(items) // SLICES : (part + 1) * len(items) // SLICES]
 
 
 @contextmanager

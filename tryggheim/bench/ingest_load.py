@@ -165,10 +165,10 @@ _RAW_COPY = (
 
 async def raw_copy(
     runtime_url: str, batches: list[list[tuple[Any, ...]]], clients: int
-) -> tuple[float, dict[str, float]]:
+) -> tuple[float, float, dict[str, float]]:
     """The same batches, one binary COPY and commit each, from `clients` connections at once (as many as the
-    load generator has uploads in flight); the wall time, and the database's and the machine's CPU per batch
-    (what the service's figures per request are measured against)."""
+    load generator has uploads in flight); rows and batches per second, and the database's and the machine's
+    CPU per batch (what the service's figures per request are measured against)."""
 
     async def lane(conn: psycopg.AsyncConnection[Any], mine: list[list[tuple[Any, ...]]]) -> None:
         for batch in mine:
@@ -188,20 +188,4 @@ async def raw_copy(
         "raw_copy_database_cpu_ms_per_batch": cpu["database_cpu_ms_per_request"],
         "raw_copy_machine_cpu_ms_per_batch": cpu["machine_cpu_ms_per_request"],
     }
-    return wall, per_batch
-
-
-def pooled(parts: Sequence[tuple[int, float, dict[str, float]]]) -> dict[str, float]:
-    """Figures per request (or per batch) of several runs as one run's: each run's (requests, wall time, figures);
-    a figure per request weighted by requests, busy cores by wall time."""
-    requests = sum(n for n, _, _ in parts)
-    wall = sum(w for _, w, _ in parts)
-    return {
-        key: round(
-            sum(f[key] * w for _, w, f in parts) / wall
-            if key == "machine_busy_cores"
-            else sum(f[key] * n for n, _, f in parts) / requests,
-            2,
-        )
-        for key in parts[0][2]
-    }
+    return sum(len(b) for b in batches) / wall, len(batches) / wall, per_batch
