@@ -78,9 +78,9 @@ async def _answer(request: Request, exc: Exception) -> Response:
     """The application's answer to `exc` (its registered handler, by status code for an HTTP exception, else by
     the exception's classes), or `exc` raised again when it has none."""
     handlers: Mapping[Any, Callable[..., Any]] = request.app.exception_handlers
-    handler = handlers.get(exc.status_code) if isinstance(exc, HTTPException) else None
+    # As Starlette's exception middleware: `Exception` and 500 belong to the server-error middleware.
+    handler = handlers.get(exc.status_code) if isinstance(exc, HTTPException) and exc.status_code != 500 else None
     if handler is None:
-        # As Starlette's exception middleware: `Exception` and 500 belong to the server-error middleware.
         handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers and c not in _SERVER_ERROR), None)
     if handler is None:
         raise exc
