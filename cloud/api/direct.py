@@ -27,7 +27,6 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
-_SERVER_ERROR = (Exception, BaseException, object)
 
 
 class DirectRoute(APIRoute):
@@ -81,7 +80,7 @@ async def _answer(request: Request, exc: Exception) -> Response:
     # As Starlette's exception middleware: `Exception` and 500 belong to the server-error middleware.
     handler = handlers.get(exc.status_code) if isinstance(exc, HTTPException) and exc.status_code != 500 else None
     if handler is None:
-        handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers and c not in _SERVER_ERROR), None)
+        handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers and c is not Exception), None)
     if handler is None:
         raise exc
     answer = handler(request, exc)
