@@ -8,6 +8,10 @@ type is the one the SQL names, its dumper is psycopg's own for that type, and th
 loops: for a fixed-width type without nulls the length prefix is the separator of one `bytes.join`. The bytes
 are the same as psycopg's (tests/foundation/test_db_arrays.py). A list holding something the type's dumper does
 not take (a string for a uuid) raises here, and the caller hands it to psycopg as it would without the cast.
+
+Two shortcuts for what ingest sends most: a uuid array also takes its elements as their 16 raw bytes (what
+`UUID.bytes` gives, as ingest keeps them for its binary COPY), joined without a call per element; and a text
+array encodes each distinct string once (a group's readings repeat a few metric and unit names).
 """
 
 from __future__ import annotations
@@ -65,7 +69,8 @@ def array_type(name: str, context: abc.AdaptContext) -> ArrayType | None:
         return None
     width = _WIDTH.get(info.name)
     element = _bool if info.name == "bool" else dumper.dump
-    return ArrayType(info.array_oid, partial(_dump, element, info.oid, _LENGTH(width) if width else None))
+    dump = {"uuid": _dump_uuid, "text": _dump_distinct}.get(info.name, _dump)
+    return ArrayType(info.array_oid, partial(dump, element, info.oid, _LENGTH(width) if width else None))
 
 
 def _dump(element: Callable[[Any], Any], oid: int, separator: bytes | None, values: Sequence[Any]) -> bytes:
@@ -75,3 +80,23 @@ def _dump(element: Callable[[Any], Any], oid: int, separator: bytes | None, valu
         return b"".join((_HEAD(1, 0, oid, len(values), 1), separator, separator.join(map(element, values))))
     parts = [_NULL if value is None else _LENGTH(len(data := element(value))) + data for value in values]
     return _HEAD(1, _NULL in parts, oid, len(values), 1) + b"".join(parts)
+
+
+def _dump_uuid(element: Callable[[Any], Any], oid: int, separator: bytes | None, values: Sequence[Any]) -> bytes:
+    """A uuid array whose elements may also be given as their 16 raw bytes: when all are, no call per element."""
+    kinds = set(map(type, values))
+    if separator is not None and kinds == {bytes} and set(map(len, values)) == {16}:
+        return b"".join((_HEAD(1, 0, oid, len(values), 1), separator, separator.join(values)))
+    return _dump(partial(_uuid_element, element) if bytes in kinds else element, oid, separator, values)
+
+
+def _uuid_element(element: Callable[[Any], Any], value: Any) -> Any:
+    return value if type(value) is bytes and len(value) == 16 else element(value)
+
+
+def _dump_distinct(element: Callable[[Any], Any], oid: int, separator: bytes | None, values: Sequence[Any]) -> bytes:
+    """A variable-width array whose elements are hashable and often repeated: each distinct one encoded once."""
+    if not values:
+        return _EMPTY(0, 0, oid)
+    encoded = {value: _NULL if value is None else _LENGTH(len(data := element(value))) + data for value in set(values)}
+    return _HEAD(1, None in encoded, oid, len(values), 1) + b"".join(map(encoded.__getitem__, values))

@@ -268,7 +268,7 @@ def _error(conn: AsyncConnection[Any], results: list[PGresult]) -> e.Error:
 
 
 def _rows(transformer: abc.Transformer, result: PGresult) -> list[dict[str, Any]]:
-    if not result.nfields:
+    if not result.nfields or not result.ntuples:
         return []
     transformer.set_pgresult(result)
     names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]

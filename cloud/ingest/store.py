@@ -296,13 +296,15 @@ def _context(reading: ValidReading, skew: dict[str, float] | None) -> Jsonb | No
 def _insert(batches: list[_Batch], touched: set[tuple[UUID | None, str]]) -> Query | None:
     """A small group's rows and the evaluations they queue as one statement of the closing batch: no round trip
     of its own, as a COPY has."""
+    # The ids as their raw bytes, which the uuid arrays join without a call per element (cloud/db/arrays.py).
     rows = [
         (
-            b.upload.gateway_id, b.upload.epoch, reading.seq, target.device_id, target.patient_id, reading.metric,
+            gateway_raw, epoch_raw, reading.seq, target.device_raw, target.patient_raw, reading.metric,
             reading.value, reading.unit, reading.t, reading.measured_at, reading.received_at,
             _context(reading, skew), reading.backfilled,
         )
-        for b, skew in ((b, _skew(b.skew)) for b in batches)
+        for b, skew, gateway_raw, epoch_raw in ((b, _skew(b.skew), b.upload.gateway_id.bytes, b.upload.epoch.bytes)
+                                                for b in batches)
         for reading, target, _ in b.new
     ]  # fmt: skip
     if not rows:

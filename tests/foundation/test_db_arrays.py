@@ -65,6 +65,37 @@ def test_the_bytes_are_psycopgs_own(sync_conn: psycopg.Connection[Any], element:
     check()
 
 
+def test_repeated_text_is_psycopgs_own_too(sync_conn: psycopg.Connection[Any]) -> None:
+    """Each distinct string is encoded once (a group's metric and unit names repeat): the same bytes."""
+    kind = array_type("text", Transformer.from_context(sync_conn))
+    assert kind is not None
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.sampled_from([None, "", "kg", "body.weight", "æøå"]), max_size=40))
+    def check(values: list[str | None]) -> None:
+        assert kind.dump(values) == _psycopg_dump(sync_conn, "text", values)
+
+    check()
+
+
+def test_a_uuid_array_takes_raw_bytes(sync_conn: psycopg.Connection[Any]) -> None:
+    """The 16 raw bytes of each id (what ingest keeps for its COPY) make the array of the ids, alone, mixed with
+    ids and with nulls; bytes of another length are not taken for an id."""
+    kind = array_type("uuid", Transformer.from_context(sync_conn))
+    assert kind is not None
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.tuples(st.one_of(st.none(), st.uuids()), st.booleans()), max_size=20))
+    def check(items: list[tuple[uuid.UUID | None, bool]]) -> None:
+        ids = [value for value, _ in items]
+        given_as = [value.bytes if raw and value is not None else value for value, raw in items]
+        assert kind.dump(given_as) == _psycopg_dump(sync_conn, "uuid", ids)
+
+    check()
+    with pytest.raises(AttributeError):  # the caller then hands the list to psycopg, as any other odd list
+        kind.dump([uuid.uuid4().bytes, b"fifteen bytes!!"])
+
+
 @pytest.mark.parametrize("element", ["no_such_type", "int2", "int4", "float4", "numeric"])
 def test_other_element_types_are_left_to_psycopg(sync_conn: psycopg.Connection[Any], element: str) -> None:
     """Unknown ones, and those whose psycopg dumper would narrow a value silently."""
