@@ -9,11 +9,10 @@ alarm-class rows are never evicted. A reading the cloud keeps refusing on its ow
 moved to the `quarantine` table with the cloud's answer: kept, never sent again unless an installer releases
 it, and never evicted (it is the evidence of what the cloud could not take).
 
-The same file keeps the agent's small state (counters, last upload, each device's last reading, battery and
-error counts, events) so that `tryggheim edge status` can read it from another process while the agent runs,
-and the broker deliveries already stored (`deliveries`): the MQTT source writes a message's packet id and
-digest in the transaction that stores its readings, so a message the broker delivers again after a crash
-before its acknowledgement is recognised (edge/sources/mqtt.py).
+The same file keeps the agent's small state (edge/journal.py: counters, last upload, each device's last reading,
+battery and error counts, events), and the broker deliveries already stored (`deliveries`): the MQTT source
+writes a message's packet id and digest in the transaction that stores its readings, so a message the broker
+delivers again after a crash before its acknowledgement is recognised (edge/sources/mqtt.py).
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from device_profiles import Observation, load_catalogue
 from device_profiles.wire import WireJSON, observation_body, with_seq
 from edge import health
 from edge import quarantine as local_quarantine
+from edge.journal import Journal
 from edge.quarantine import Quarantined
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -98,7 +98,7 @@ class Depth:
     bytes: int
 
 
-class Outbox:
+class Outbox(Journal):
     """One outbox file. Not thread-safe: the agent uses it from its event loop only."""
 
     def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, max_age_s: float = DEFAULT_MAX_AGE_S):
@@ -370,86 +370,3 @@ class Outbox:
         """Every alarm-class reading still waiting, in sequence order."""
         rows = self._db.execute("SELECT seq, alarm, created_at, body FROM outbox WHERE alarm = 1 ORDER BY seq")
         return [Pending(seq, bool(alarm), created, json.loads(body)) for seq, alarm, created, body in rows]
-
-    # --- counters, state, events ---------------------------------------------------------------------------
-
-    def count(self, name: str, by: int = 1) -> None:
-        """Add to a named counter (errors, malformed input, ...)."""
-        with self._transaction():
-            self._bump(name, by)
-
-    def counters(self) -> dict[str, int]:
-        """All counters."""
-        return dict(self._db.execute("SELECT name, value FROM counters").fetchall())
-
-    def event(self, kind: str, detail: str) -> None:
-        """Record an event for status and later inspection."""
-        with self._transaction():
-            self._event(kind, detail)
-
-    def events(self, kind: str | None = None) -> list[tuple[float, str, str]]:
-        """Recorded events, oldest first."""
-        rows = self._db.execute(
-            "SELECT at, kind, detail FROM events WHERE ? IS NULL OR kind = ? ORDER BY id", (kind, kind)
-        ).fetchall()
-        return [(float(at), str(k), str(detail)) for at, k, detail in rows]
-
-    def get_state(self, key: str) -> str | None:
-        """A small piece of agent state."""
-        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def states(self, prefix: str) -> dict[str, str]:
-        """All state entries whose key starts with `prefix`, by the rest of the key."""
-        rows = self._db.execute("SELECT key, value FROM state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
-        return {str(key)[len(prefix) :]: str(value) for key, value in rows.fetchall()}
-
-    def set_state(self, key: str, value: str) -> None:
-        """Store a small piece of agent state."""
-        with self._transaction():
-            self._set_state(key, value)
-
-    def devices(self) -> list[tuple[str, str | None, Any, float]]:
-        """Each device's last reading: (address, metric, value, unix time)."""
-        rows = self._db.execute("SELECT address, metric, value, at FROM devices ORDER BY address").fetchall()
-        return [(a, m, json.loads(v) if v is not None else None, at) for a, m, v, at in rows]
-
-    def device_error(self, address: str, kind: health.ErrorKind) -> None:
-        """Count one error of a device (edge/health.py)."""
-        with self._transaction():
-            health.count_error(self._db, address, kind)
-
-    def device_health(self, limit: int = 500) -> list[health.DeviceHealth]:
-        """Each device's last reading, battery and error counts, by address (at most `limit` devices)."""
-        return health.rows(self._db, limit)
-
-    def _bump(self, name: str, by: int) -> None:
-        if by:
-            self._db.execute(
-                "INSERT INTO counters VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-                (name, by),
-            )
-
-    def _set_state(self, key: str, value: str) -> None:
-        self._db.execute(
-            "INSERT INTO state VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value)
-        )
-
-    def _event(self, kind: str, detail: str) -> None:
-        self._db.execute("INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)", (time.time(), kind, detail))
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (sqlite3's own transaction handling is off)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
