@@ -65,8 +65,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+# Libraries whose INFO lines are routine chatter: APScheduler writes two lines per job run ("Running job",
+# "executed successfully"), every few seconds per worker, which would bury a replica's real events; its missed
+# runs and failures are warnings and errors, and still come through. (Found by running the service's image.)
+QUIET_LOGGERS = {"apscheduler": logging.WARNING}
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """Route all logging to stderr as JSON lines; idempotent."""
+    """Route all logging to stderr as JSON lines (routine library chatter left out: `QUIET_LOGGERS`); idempotent."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_tryggheim", False):
@@ -76,3 +82,6 @@ def configure_logging(level: str = "INFO") -> None:
     handler._tryggheim = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # At DEBUG everything comes through, the chatter included.
+    for name, floor in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(logging.NOTSET if root.level <= logging.DEBUG else max(floor, root.level))

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from cloud.config import CloudSettings, settings_error_line
 from common import i18n
-from common.logs import MASK, JsonFormatter, mask_identity_numbers
+from common.logs import MASK, JsonFormatter, configure_logging, mask_identity_numbers
 from common.timefmt import format_oslo, to_oslo, to_utc
 
 
@@ -42,6 +42,27 @@ def _log_line(message: str, *args: object, **extra: object) -> dict[str, object]
     with _json_log("tryggheim.test.masking") as (logger, stream):
         logger.warning(message, *args, extra=extra)
     return json.loads(stream.getvalue())
+
+
+def test_the_schedulers_routine_lines_are_left_out(capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by running the image: APScheduler's two INFO lines per job run, every few seconds, filled the
+    service's log; its warnings (a missed run) still come through, and so does everything else at INFO."""
+    root = logging.getLogger()
+    before = root.level, list(root.handlers), logging.getLogger("apscheduler").level
+    try:
+        configure_logging("INFO")
+        logging.getLogger("apscheduler.executors.default").info("Running job %s", "tick")
+        logging.getLogger("apscheduler.executors.default").warning("Run time of job %s was missed", "tick")
+        logging.getLogger("cloud.ingest").info("stored")
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        root.setLevel(before[0])
+        root.handlers[:] = before[1]
+        logging.getLogger("apscheduler").setLevel(before[2])
+    assert [(line["logger"], line["level"]) for line in lines] == [
+        ("apscheduler.executors.default", "warning"),
+        ("cloud.ingest", "info"),
+    ]
 
 
 def test_identity_numbers_are_masked_in_message_args_and_extras() -> None:
