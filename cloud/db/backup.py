@@ -1,10 +1,11 @@
 """Backup and restore of the service's database with PostgreSQL's own tools (docs/operations.md, "Backup and
 restore").
 
-A backup is `pg_dump --format=custom` of the database, taken as the schema owner from the server binaries
-`embedded.find_bindir()` finds (PostgreSQL 15 or newer, so never older than the server), plus a manifest beside
-it (`FILE.manifest.json`): the file's size and SHA-256, the schema revision, the TimescaleDB version if any, and
-each public table's row count read in the very snapshot pg_dump dumps (`pg_export_snapshot`).
+A backup is `pg_dump --format=custom` of the database, taken as the schema owner with the client tools
+`embedded.find_bindir(CLIENT_TOOLS)` finds (PostgreSQL 15 or newer; the server's own binaries are not needed, so
+the cloud image carries only Debian's client package), plus a manifest beside it (`FILE.manifest.json`): the
+file's size and SHA-256, the schema revision, the TimescaleDB version if any, and each public table's row count
+read in the very snapshot pg_dump dumps (`pg_export_snapshot`).
 
 A restore checks the file before it touches the target: the manifest must be there and match the file byte for
 byte, and `pg_restore --list` must read it (custom format keeps its table of contents at the start, so a
@@ -34,7 +35,7 @@ import psycopg
 from psycopg import conninfo, sql
 from psycopg.rows import dict_row
 
-from cloud.db.embedded import find_bindir
+from cloud.db.embedded import CLIENT_TOOLS, find_bindir
 
 MANIFEST_SUFFIX = ".manifest.json"
 FORMAT = "tryggheim-backup/1"
@@ -167,7 +168,7 @@ def backup(owner_url: str, out: Path) -> Manifest:
         version = _scalar(conn, "SHOW server_version")
         timescaledb = _timescaledb_version(conn)
         revision = _scalar(conn, "SELECT version_num FROM alembic_version") if "alembic_version" in rows else None
-        dumped = _run([str(find_bindir() / "pg_dump"), "--format=custom", f"--snapshot={snapshot}",
+        dumped = _run([str(find_bindir(CLIENT_TOOLS) / "pg_dump"), "--format=custom", f"--snapshot={snapshot}",
                        f"--file={partial}", f"--dbname={target}"], env)  # fmt: skip
         conn.rollback()
     if dumped.returncode != 0:
@@ -200,7 +201,7 @@ def check_file(file: Path) -> tuple[Manifest, str]:
         raise BadBackupError(f"{file}: {size} bytes, the manifest says {manifest.bytes} (truncated or replaced)")
     if _sha256(file) != manifest.sha256:
         raise BadBackupError(f"{file}: SHA-256 differs from the manifest's (corrupted or replaced)")
-    listed = _run([str(find_bindir() / "pg_restore"), "--list", str(file)])
+    listed = _run([str(find_bindir(CLIENT_TOOLS) / "pg_restore"), "--list", str(file)])
     if listed.returncode != 0:
         raise BadBackupError(f"{file}: pg_restore cannot read it: {_last_line(listed.stderr)}")
     return manifest, listed.stdout
@@ -241,7 +242,7 @@ def restore(owner_url: str, file: Path, *, force: bool = False, admin_url: str |
             raise TargetNotEmptyError(f"database {database} is not empty ({occupied} tables, views or sequences "
                                       "in public); give --force to replace what the backup holds")  # fmt: skip
         timescaledb = manifest.timescaledb is not None or " EXTENSION - timescaledb" in toc
-        args = [str(find_bindir() / "pg_restore"), "--single-transaction", "--exit-on-error"]
+        args = [str(find_bindir(CLIENT_TOOLS) / "pg_restore"), "--single-transaction", "--exit-on-error"]
         args += ["--clean", "--if-exists"] if force else []
         if timescaledb:
             superuser = _as_superuser(admin_url, database)

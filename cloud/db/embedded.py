@@ -48,10 +48,22 @@ class EmbeddedPostgresError(RuntimeError):
     """The private PostgreSQL could not be found, initialised or started; the message says why."""
 
 
-def find_bindir() -> Path:
-    """The newest PostgreSQL >= 15 server binaries on this machine (`TRYGGHEIM_PG_BINDIR` overrides)."""
+SERVER_TOOLS = ("postgres", "initdb")
+# What backup and restore run: Debian's `postgresql-client-15` has them without the server (the cloud image).
+CLIENT_TOOLS = ("pg_dump", "pg_restore")
+
+
+def find_bindir(tools: tuple[str, ...] = SERVER_TOOLS) -> Path:
+    """The newest PostgreSQL >= 15 binaries on this machine that include `tools` (the server's by default).
+    `TRYGGHEIM_PG_BINDIR`, when set, is the only folder looked in: a folder an operator names is never passed
+    over for another version."""
     override = os.environ.get("TRYGGHEIM_PG_BINDIR")
-    candidates = [Path(override)] if override else []
+    if override:
+        missing = [tool for tool in tools if not (Path(override) / tool).is_file()]
+        if missing:
+            raise EmbeddedPostgresError(f"TRYGGHEIM_PG_BINDIR={override} has no {', '.join(missing)}")
+        return Path(override)
+    candidates: list[Path] = []
     root = Path("/usr/lib/postgresql")
     if root.is_dir():
         versions = sorted(
@@ -60,14 +72,15 @@ def find_bindir() -> Path:
             reverse=True,
         )
         candidates += [v / "bin" for v in versions]
-    on_path = shutil.which("postgres")
+    on_path = shutil.which(tools[0])
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
     for bindir in candidates:
-        if (bindir / "postgres").is_file() and (bindir / "initdb").is_file():
+        if all((bindir / tool).is_file() for tool in tools):
             return bindir
+    package = "postgresql" if tools == SERVER_TOOLS else "postgresql-client-15"
     raise EmbeddedPostgresError(
-        "no PostgreSQL server binaries (>= 15) found; install Debian's `postgresql` package "
+        f"no PostgreSQL binaries (>= 15) with {', '.join(tools)} found; install Debian's `{package}` package "
         "(make does this when run as root) or set TRYGGHEIM_PG_BINDIR"
     )
 

@@ -40,8 +40,14 @@ COPY --from=web /src/vendor /opt/venv/lib/python3.11/site-packages/cloud/web/sta
 
 # --- runtime: the interpreter, the virtual environment and nothing that builds -----------------------------
 FROM python:3.11.15-slim-bookworm@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3
-# The base image's pip and setuptools are not needed at run time.
-RUN pip uninstall --yes --no-cache-dir pip setuptools wheel \
+# pg_dump and pg_restore for `tryggheim admin backup` and `restore` (cloud/db/backup.py): Debian's client
+# package only, no server and nothing that builds. They are PostgreSQL 15's: a newer server needs a backup
+# taken with its own tools (docs/operations.md, "Backup and restore"). The base image's pip and setuptools are
+# not needed at run time.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends 'postgresql-client-15=15.*' \
+    && rm -rf /var/lib/apt/lists/* \
+    && pip uninstall --yes --no-cache-dir pip setuptools wheel \
     && groupadd --system --gid 10001 tryggheim \
     && useradd --system --uid 10001 --gid tryggheim --home-dir /var/lib/tryggheim --create-home \
        --shell /usr/sbin/nologin tryggheim

@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from cloud.access.roles import Role
 from cloud.db import backup
 from cloud.db.backup import manifest_path
-from cloud.db.embedded import EmbeddedPostgres
+from cloud.db.embedded import CLIENT_TOOLS, EmbeddedPostgres, EmbeddedPostgresError, find_bindir
 from cloud.db.provision import Provisioned, provision
 from tests.support.app import app_client
 from tests.support.db import drain
@@ -103,6 +103,7 @@ def test_backup_and_restore(drill: Drill) -> None:
     restore_drill_into_a_fresh_server(drill)
     a_truncated_or_unmanifested_backup_is_refused_before_anything_is_restored(drill)
     backup_never_overwrites(drill)
+    the_client_tools_are_enough(drill)
 
 
 def restore_drill_into_a_fresh_server(drill: Drill) -> None:
@@ -176,3 +177,25 @@ def backup_never_overwrites(drill: Drill) -> None:
     with pytest.raises(backup.BackupError, match="never overwritten"):
         backup.backup(drill.source.owner_url, drill.file)
     assert (drill.file.read_bytes(), manifest_path(drill.file).read_bytes()) == before
+
+
+def the_client_tools_are_enough(drill: Drill) -> None:
+    """Backup and restore need PostgreSQL's client tools only, which is all the cloud image carries (Debian's
+    `postgresql-client-15`; found by running `tryggheim admin backup` in the image, which looked for the server's
+    binaries and gave up): a folder with nothing but pg_dump and pg_restore serves, and the server's look-up
+    refuses it."""
+    client = drill.workdir / "client-only"
+    client.mkdir()
+    for tool in CLIENT_TOOLS:
+        (client / tool).symlink_to(find_bindir() / tool)
+    file = drill.workdir / "client-only.dump"
+    env = {**_env(drill.source.roles), "TRYGGHEIM_PG_BINDIR": str(client)}
+    made = run_cli("admin", "backup", "--out", str(file), env=env)
+    assert made.returncode == 0, made.stderr
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRYGGHEIM_PG_BINDIR", str(client))
+        assert find_bindir(CLIENT_TOOLS) == client
+        with pytest.raises(EmbeddedPostgresError, match="has no postgres, initdb"):
+            find_bindir()  # the folder named is the only one looked in
+        manifest, listing = backup.check_file(file)  # pg_restore --list, from the folder
+    assert manifest.sha256 == json.loads(made.stdout)["sha256"] and "TABLE DATA public observations" in listing

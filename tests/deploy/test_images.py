@@ -14,6 +14,8 @@ from tests.deploy.conftest import DOCKERFILES, ROOT
 
 HADOLINT = str(Path(sys.executable).parent / "hadolint")
 PINNED_FROM = re.compile(r"^FROM \S+:\S+@sha256:[0-9a-f]{64}( AS \w+)?$")
+# What a final stage may take from Debian: tools the service runs, never what builds.
+RUNTIME_PACKAGES = {"cloud": {"postgresql-client-15"}, "gateway": set()}
 
 
 def _stages(path: Path) -> list[list[str]]:
@@ -67,8 +69,13 @@ def test_installed_from_the_lock_with_uv_in_the_build_stage_only(name: str, extr
     assert "--no-editable" in build_runs
     final_text = "\n".join(final)
     assert not re.search(r"\buv\b", final_text), "uv belongs to the build stage"
-    for tool in ("apt-get install", "gcc", "build-essential", "npm", "pip install"):
+    for tool in ("gcc", "build-essential", "make", "-dev", "npm", "pip install"):
         assert tool not in final_text, tool
+    installed = {word.split("=")[0].strip("'") for words in re.findall(r"apt-get install ([^&]*)", final_text)
+                 for word in shlex.split(words) if not word.startswith("-")}  # fmt: skip
+    assert installed <= RUNTIME_PACKAGES[name], installed - RUNTIME_PACKAGES[name]
+    assert all("--no-install-recommends" in run for run in final if "apt-get install" in run)
+    assert all("rm -rf /var/lib/apt/lists" in run for run in final if "apt-get install" in run)
     assert any(line.startswith("COPY --from=build /opt/venv") for line in final)
 
 
