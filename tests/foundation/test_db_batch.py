@@ -77,7 +77,8 @@ def test_statements_are_prepared_once_per_connection_and_run_generic_plans_when_
         for n in range(3):  # the server's own choice: custom plans for the first five runs
             await run_batch(conn, [Query(sql, ([n, n + 1],))])
         for n in range(2):
-            await run_batch(conn, [Query("BEGIN"), GENERIC_PLANS, Query(sql, ([n],)), Query("COMMIT")])
+            answers = await run_batch(conn, [Query("BEGIN"), GENERIC_PLANS, Query(sql, ([n],)), Query("COMMIT")])
+            assert answers[1:3] == [[], [{"n": n}]]  # the settings come back with no row to load
         cursor = await conn.execute(
             "SELECT generic_plans, custom_plans, current_setting('plan_cache_mode') AS mode "
             "FROM pg_prepared_statements WHERE statement LIKE %s",
