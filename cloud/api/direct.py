@@ -69,11 +69,11 @@ class DirectLane:
         try:
             response = await handler(request)
         except Exception as exc:
-            response = await _answer(request, exc)
+            response = await application_answer(request, exc)
         await response(scope, receive, send)
 
 
-async def _answer(request: Request, exc: Exception) -> Response:
+async def application_answer(request: Request, exc: Exception) -> Response:
     """The application's answer to `exc` (its registered handler, by status code for an HTTP exception, else by
     the exception's classes), or `exc` raised again when it has none."""
     handlers: Mapping[Any, Callable[..., Any]] = request.app.exception_handlers

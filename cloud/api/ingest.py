@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from cloud import telemetry
 from cloud.access.policy import gateway_only
-from cloud.api.direct import direct_route
+from cloud.api.direct import application_answer, direct_route
 from cloud.gateways.credentials import GatewayPrincipal
 from cloud.ingest.body import read_json
 from cloud.ingest.quarantine import quota_of
@@ -38,11 +38,26 @@ _CATALOGUE = load_catalogue()
 _TRUSTED = TrustedCredentials()
 _REFUSED = "Unknown, rotated-out or revoked gateway credential."
 # Counters by label, looked up once rather than per request.
-_BATCH_OK = telemetry.BATCHES.labels("200")
+_BATCHES: dict[int, Any] = {}
 _OUTCOMES = {name: telemetry.READINGS.labels(name) for name in ("stored", "duplicate", "resent", "quarantined")}
 
 
 async def _handle(request: Request) -> Response:
+    """The endpoint behind `gateway_only()`'s check; every answer, refusals and failures included, counted by its
+    status (`tryggheim_ingest_batches_total`, which operators alert on)."""
+    try:
+        response = await _authenticated(request)
+    except Exception as exc:
+        try:
+            response = await application_answer(request, exc)
+        except Exception:
+            _batches(500).inc()
+            raise
+    _batches(response.status_code).inc()
+    return response
+
+
+async def _authenticated(request: Request) -> Response:
     """`gateway_only()`'s check (401 with `WWW-Authenticate: Bearer` for a missing or refused credential),
     then the endpoint."""
     header = request.headers.get("authorization", "")
@@ -52,6 +67,14 @@ async def _handle(request: Request) -> Response:
             request.state.credential_digest = digest
             return await ingest(request, gateway)
     raise HTTPException(401, _REFUSED, {"WWW-Authenticate": "Bearer"})
+
+
+def _batches(status: int) -> Any:
+    """The batch counter of one HTTP status."""
+    counter = _BATCHES.get(status)
+    if counter is None:
+        counter = _BATCHES[status] = telemetry.BATCHES.labels(str(status))
+    return counter
 
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"], route_class=direct_route(_handle))
@@ -143,7 +166,6 @@ async def ingest(request: Request, gateway: Gateway) -> Response:
             raise HTTPException(401, _REFUSED, {"WWW-Authenticate": "Bearer"}) from None
     outcome.duplicates += repeats
     telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
-    _BATCH_OK.inc()
     for name, count in (("stored", outcome.stored), ("duplicate", outcome.duplicates), ("resent", outcome.resent)):
         if count:
             _OUTCOMES[name].inc(count)

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from cloud import telemetry
 from cloud.app import create_app
 from cloud.config import CloudSettings
 from cloud.db.pool import connect, make_pool
@@ -119,6 +120,24 @@ def test_metrics_expose_ingest_and_quarantine(client: TestClient, kit: Kit) -> N
     assert 'tryggheim_quarantined_readings_total{reason="unknown_metric"}' in text
     assert "tryggheim_ingest_batch_seconds_bucket" in text
     assert 'tryggheim_db_pool{state="size"}' in text
+
+
+def test_every_ingest_answer_is_counted_by_its_status(client: TestClient, kit: Kit) -> None:
+    """`tryggheim_ingest_batches_total{status}` is what an operator alerts on: refusals count, not only successes."""
+
+    def counted(status: str) -> float:
+        return telemetry.REGISTRY.get_sample_value("tryggheim_ingest_batches_total", {"status": status}) or 0.0
+
+    before = {status: counted(status) for status in ("200", "400", "401", "415", "422")}
+    assert client.post("/api/v1/ingest", json=batch(kit, [reading(1, kit.scale)]), headers=kit.auth).status_code == 200
+    refused = {"Authorization": "Bearer not-a-credential"}
+    assert client.post("/api/v1/ingest", json=batch(kit, [reading(2, kit.scale)]), headers=refused).status_code == 401
+    assert client.post("/api/v1/ingest", json=[], headers=kit.auth).status_code == 422
+    not_json = {**kit.auth, "Content-Type": "application/json"}
+    assert client.post("/api/v1/ingest", content=b"{", headers=not_json).status_code == 400
+    as_text = {**kit.auth, "Content-Type": "text/plain"}
+    assert client.post("/api/v1/ingest", content=b"{}", headers=as_text).status_code == 415
+    assert {status: counted(status) - n for status, n in before.items()} == {s: 1.0 for s in before}
 
 
 def test_metrics_need_the_token_when_one_is_set(ingest_db: TestDatabase) -> None:
