@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -120,6 +122,17 @@ def test_metrics_expose_ingest_and_quarantine(client: TestClient, kit: Kit) -> N
     assert 'tryggheim_quarantined_readings_total{reason="unknown_metric"}' in text
     assert "tryggheim_ingest_batch_seconds_bucket" in text
     assert 'tryggheim_db_pool{state="size"}' in text
+
+
+def test_the_operations_guide_names_every_metric_the_service_exposes_and_nothing_else(client: TestClient) -> None:
+    """Operators build their alerts from the guide's list: a name there that `/metrics` lacks would never fire."""
+    guide = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    section = guide.split("## Metrics and probes", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(tryggheim_[a-z_]+)", section))
+    # The text format's TYPE lines, without the `_created` time that the client library adds to each counter.
+    typed = re.findall(r"^# TYPE (tryggheim_[a-z_]+) ", client.get("/metrics").text, flags=re.MULTILINE)
+    exposed = {name for name in typed if not name.endswith("_created")}
+    assert documented and documented == exposed
 
 
 def test_every_ingest_answer_is_counted_by_its_status(client: TestClient, kit: Kit) -> None:
