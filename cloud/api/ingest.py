@@ -18,6 +18,7 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
+from prometheus_client import Counter
 from pydantic import BaseModel
 
 from cloud import telemetry
@@ -38,7 +39,7 @@ _CATALOGUE = load_catalogue()
 _TRUSTED = TrustedCredentials()
 _REFUSED = "Unknown, rotated-out or revoked gateway credential."
 # Counters by label, looked up once rather than per request.
-_BATCHES: dict[int, Any] = {}
+_BATCHES: dict[int, Counter] = {}
 _OUTCOMES = {name: telemetry.READINGS.labels(name) for name in ("stored", "duplicate", "resent", "quarantined")}
 
 
@@ -69,7 +70,7 @@ async def _authenticated(request: Request) -> Response:
     raise HTTPException(401, _REFUSED, {"WWW-Authenticate": "Bearer"})
 
 
-def _batches(status: int) -> Any:
+def _batches(status: int) -> Counter:
     """The batch counter of one HTTP status."""
     counter = _BATCHES.get(status)
     if counter is None:

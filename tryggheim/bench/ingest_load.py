@@ -110,7 +110,7 @@ async def drive(base_urls: list[str], work: Work) -> tuple[float, list[float], d
             latencies.append(time.perf_counter() - started)
 
     async with contextlib.AsyncExitStack() as stack:
-        posts = [await stack.enter_async_context(_client(base_urls[i % len(base_urls)])) for i in range(len(lanes))]
+        posts = [await stack.enter_async_context(uploader(base_urls[i % len(base_urls)])) for i in range(len(lanes))]
         before, started = CpuSample.now(), time.perf_counter()
         await asyncio.gather(*(sender(post, lane) for post, lane in zip(posts, lanes, strict=True)))
         wall = time.perf_counter() - started
@@ -119,7 +119,7 @@ async def drive(base_urls: list[str], work: Work) -> tuple[float, list[float], d
 
 
 @contextlib.asynccontextmanager
-async def _client(base_url: str) -> Any:
+async def uploader(base_url: str) -> Any:
     """One keep-alive connection to a replica, as a `post(gateway, body)` that raises unless 200."""
     if CLIENT == "httpx":
         # Without TCP_NODELAY the body's second segment waits for the server's delayed ACK (about 40 ms).

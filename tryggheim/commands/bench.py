@@ -47,6 +47,22 @@ def ingest(
     print(json.dumps(run(mode, admin_url, detection=detection, ingest_writers=ingest_writers)))
 
 
+@app.command(name="ingest-paced")
+def ingest_paced(
+    admin_url: AdminUrl = None,
+    rate: Annotated[
+        list[float] | None,
+        typer.Option(min=1, max=100_000, help="Uploads a second to offer (repeat for several; lowest first)."),
+    ] = None,
+    seconds: Annotated[float, typer.Option(min=1, max=600, help="How long each rate is offered.")] = 8.0,
+    detection: Annotated[bool, typer.Option(help="Run the service's evaluation worker while ingesting.")] = True,
+) -> None:
+    """Upload times at set arrival rates (an open loop), realistic batches, one service process."""
+    from tryggheim.bench.ingest_paced import DEFAULT_RATES, run
+
+    print(json.dumps(run(admin_url, tuple(rate) if rate else DEFAULT_RATES, seconds, detection=detection)))
+
+
 @app.command(name="ingest-cpu")
 def ingest_cpu(
     admin_url: AdminUrl = None,
