@@ -39,6 +39,7 @@ from cloud.db import leftovers
 from cloud.db.leftovers import Notice
 from common.children import die_with_parent
 from common.digits import plain_digits
+from common.ports import free_port
 
 SUPERUSER = "tryggheim_admin"
 _FALLBACK_ROOT = Path("/var/lib/tryggheim")
@@ -83,13 +84,6 @@ def find_bindir(tools: tuple[str, ...] = SERVER_TOOLS) -> Path:
         f"no PostgreSQL binaries (>= 15) with {', '.join(tools)} found; install Debian's `{package}` package "
         "(make does this when run as root) or set TRYGGHEIM_PG_BINDIR"
     )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_free(port: int) -> bool:

@@ -21,8 +21,8 @@ from joserfc.jwk import ECKey
 
 from cloud.access import directory, relatives
 from cloud.access.roles import Role
-from cloud.db.embedded import free_port
 from cloud.db.pool import connect
+from common.ports import free_port
 from tests.access.test_provider_tokens import Caller
 from tests.support.app import app_client
 from tests.support.db import named_rows

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 from tests.support.proc import TRYGGHEIM, env_with
 
 TIMEOUT_S = 110  # --timeout of the run: the milestones must be reached within it
@@ -43,7 +43,13 @@ class Demo:
             self.printed.append(line.rstrip("\n"))
             if line.startswith(prefix):
                 return line.strip()
-        raise AssertionError(f"no line starting with {prefix!r}; printed: {self.printed}")
+        ended = "" if self.process.poll() is None else f"; exited {self.process.returncode}: {self._stderr()!r}"
+        raise AssertionError(f"no line starting with {prefix!r}; printed: {self.printed}{ended}")
+
+    def _stderr(self) -> str:
+        """What an exited process wrote to stderr (its last 2,000 characters)."""
+        assert self.process.stderr is not None
+        return self.process.stderr.read()[-2000:]
 
     def rest(self, timeout: float) -> list[str]:
         """Everything printed until the process exits (within `timeout`)."""

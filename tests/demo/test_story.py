@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 from tests.demo.conftest import TIMEOUT_S, Demo
 from tests.support.proc import TRYGGHEIM, env_with, processes_mentioning
 from tests.web.browser import chromium

@@ -17,8 +17,9 @@ import threading
 import uuid
 from pathlib import Path
 
-from cloud.db.embedded import EmbeddedPostgres, free_port
+from cloud.db.embedded import EmbeddedPostgres
 from common.children import die_with_parent
+from common.ports import free_port
 from edge.config import toml_text
 from tryggheim.demo import radio
 

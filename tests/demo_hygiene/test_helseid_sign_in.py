@@ -20,8 +20,8 @@ from cloud.access import directory, federation
 from cloud.access.client_auth import ASSERTION_TYPE, client_assertion, dpop_proof, new_proof_key
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
-from cloud.db.embedded import free_port
 from cloud.db.pool import connect
+from common.ports import free_port
 from tests.support.db import named_rows
 from tests.support.fixtures import database_fixture, tenants_fixture
 from tests.support.proc import cloud_serve

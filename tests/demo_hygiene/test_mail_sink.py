@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from cloud.db.embedded import free_port
 from cloud.notify import Message
 from cloud.notify.email import EmailChannel, SmtpSettings, compose
+from common.ports import free_port
 from tryggheim.demo import mail as demo_mail
 
 SENDER = "varsel@demo.tryggheim.invalid"

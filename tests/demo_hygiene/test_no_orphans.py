@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cloud.db.embedded import free_port
 from common.children import record, start_time
+from common.ports import free_port
 from tests.support.proc import env_with, reachable_state_dir
 from tryggheim.demo import radio
 

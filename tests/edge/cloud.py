@@ -18,10 +18,10 @@ import uvicorn
 
 from cloud.app import create_app
 from cloud.config import CloudSettings
-from cloud.db.embedded import free_port
 from cloud.db.pool import connect, make_pool
 from cloud.gateways import credentials, devices
 from cloud.registry import consent
+from common.ports import free_port
 from tests.support.kits import home_with_code
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 
 PASS, UNAVAILABLE, BROKEN, PORTAL = "pass", "503", "500", "200"
 _HOP_BY_HOP = {b"host", b"content-length", b"connection", b"transfer-encoding"}

@@ -9,7 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 
 
 class SmsStandIn:

@@ -20,8 +20,9 @@ import pytest
 from psycopg.rows import dict_row
 
 from cloud.db import migrate
-from cloud.db.embedded import EmbeddedPostgres, free_port
+from cloud.db.embedded import EmbeddedPostgres
 from cloud.db.provision import provision
+from common.ports import free_port
 from device_profiles.sim import HomeSimulator, SimEvent, default_devices
 from device_profiles.sim.scenarios import AlarmPress
 from tests.edge.cloud import new_code, register_devices

@@ -27,11 +27,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
 from alerts.wording import Reader
-from cloud.db.embedded import free_port
 from cloud.db.pool import connect
 from cloud.worklist.models import LocalAttemptOut
 from cloud.worklist.triage import alert_detail
 from common.i18n import translations
+from common.ports import free_port
 from device_profiles.sim import default_devices
 from edge.status import read_status, render
 from tests.edge.cloud import new_code, register_devices

@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 from device_profiles import Observation
 from edge.config import GatewayConfig, config_from
 from edge.local_alarm import LocalAlarm

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 from edge.config import config_from
 from tryggheim.commands.demo import app as demo_app
 from tryggheim.demo import degraded

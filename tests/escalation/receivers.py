@@ -15,8 +15,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from cloud.db.embedded import free_port
 from cloud.notify.webhook import KEY_HEADER, verify
+from common.ports import free_port
 
 
 @dataclass

@@ -22,7 +22,6 @@ from psycopg.types.json import Jsonb
 
 from cloud.access.roles import Role
 from cloud.config import CloudSettings
-from cloud.db.embedded import free_port
 from cloud.db.pool import make_pool
 from cloud.escalation.outbox import Delivery, OutboxSettings, deliver_next
 from cloud.escalation.runner import EscalationRunner
@@ -30,6 +29,7 @@ from cloud.notify import Channel
 from cloud.notify.sms import SmsChannel
 from cloud.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from cloud.telemetry import REGISTRY
+from common.ports import free_port
 from tests.escalation.conftest import SECRET, new_patient, set_endpoint
 from tests.escalation.outbox_rows import enqueue
 from tests.escalation.receivers import WebhookServer, smtp_server, webhook_server

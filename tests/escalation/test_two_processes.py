@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from cloud.access.roles import Role
-from cloud.db.embedded import free_port
+from common.ports import free_port
 from tests.escalation.conftest import SECRET, new_patient, open_alerts, set_endpoint, set_policy, three_steps
 from tests.escalation.receivers import Inbox, WebhookServer, smtp_server, webhook_server
 from tests.support.app import app_client

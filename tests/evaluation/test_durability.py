@@ -19,9 +19,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.db.embedded import free_port
 from cloud.db.pool import connect, make_pool
 from cloud.evaluation.drain import evaluate_group
+from common.ports import free_port
 from tests.support.db import drain, rows
 from tests.support.kits import Kit, batch, reading
 from tests.support.proc import TRYGGHEIM, env_with, wait_for_line

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 from tests.support.proc import env_with, run_cli
 from tryggheim.cli import GROUPS
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 from tests.support.proc import TRYGGHEIM, env_with, processes_mentioning, reachable_state_dir, wait_for_line
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]

@@ -9,8 +9,8 @@ from typing import Any
 
 import uvicorn
 
-from cloud.db.embedded import free_port
 from cloud.http_writes import JoinedWritesProtocol
+from common.ports import free_port
 
 WRITES: list[bytes] = []
 

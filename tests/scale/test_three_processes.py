@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 from tests.escalation.conftest import SECRET, new_patient, set_endpoint, set_policy
 from tests.escalation.receivers import WebhookServer, webhook_server
 from tests.support.app import app_client

@@ -21,7 +21,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.util import urlsafe_b64encode
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 
 
 @dataclass

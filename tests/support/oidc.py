@@ -36,7 +36,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from joserfc.util import urlsafe_b64encode
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 from tests.support.proc import wait_for_line
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 
 TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
 

@@ -26,8 +26,9 @@ import psycopg
 from psycopg import sql
 
 from cloud.db import migrate
-from cloud.db.embedded import EmbeddedPostgres, free_port
+from cloud.db.embedded import EmbeddedPostgres
 from cloud.db.provision import Provisioned, drop, provision
+from common.ports import free_port
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOCAL_MQTT = "mqtt://127.0.0.1:1883"

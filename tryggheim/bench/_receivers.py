@@ -11,8 +11,8 @@ from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from cloud.db.embedded import free_port
 from cloud.notify.webhook import KEY_HEADER, verify
+from common.ports import free_port
 
 
 class Arrivals:

@@ -75,7 +75,7 @@ def demo(
     guided tour; run until Ctrl-C (or, with --exit-when-ready, until the story's milestones are reached)."""
     if ctx.invoked_subcommand:  # `tryggheim demo uplink ...` talks to a running demo; it starts nothing
         return
-    from cloud.db.embedded import free_port
+    from common.ports import free_port
     from tryggheim.demo import run as demo_run
     from tryggheim.demo import seed as demo_seed
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 from tryggheim.demo.radio import siren_name
 from tryggheim.demo.uplink_relay import UplinkRelay
 

@@ -28,11 +28,11 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from cloud.access import audit, directory
-from cloud.db.embedded import free_port
 from cloud.db.pool import connect
 from cloud.gateways import credentials, devices
 from common.children import die_with_parent
 from common.i18n import N_
+from common.ports import free_port
 from device_profiles.sim.home import default_devices
 from edge.config import ScenarioConfig, SimulatorConfig
 from edge.outbox import Outbox

@@ -30,8 +30,8 @@ from playwright.sync_api import Browser, Request
 from playwright.sync_api import Page as Tab
 
 from cloud.config import CloudSettings
-from cloud.db.embedded import free_port
 from cloud.runtime import database
+from common.ports import free_port
 from tryggheim.demo import mail as demo_mail
 from tryggheim.demo import seed as demo_seed
 from tryggheim.demo import showcase

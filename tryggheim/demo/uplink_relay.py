@@ -14,7 +14,7 @@ import socket
 import threading
 from pathlib import Path
 
-from cloud.db.embedded import free_port
+from common.ports import free_port
 
 DOWN_FLAG = "uplink-down"
 POLL_S = 0.2

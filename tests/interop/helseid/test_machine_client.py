@@ -20,9 +20,9 @@ from joserfc.jwk import ECKey
 from cloud.access.client_auth import client_assertion
 from cloud.access.dpop import access_token_hash
 from cloud.access.provider import IdentityProvider
-from cloud.db.embedded import free_port
 from cloud.interop.helseid import HELSEID_REFUSED, InteropRefused, InteropUnavailable, MachineClient
 from common.i18n import translations
+from common.ports import free_port
 from tests.interop.conftest import CLIENT_KEY, SHORT_SCOPE, SHORT_TTL_S, VKP_READ_SCOPE
 from tests.support.oidc import OidcProvider, dpop_proof
 from tryggheim.demo.fhir_peer import PMD_SCOPE, VKP_SCOPE, FhirPeer, summary

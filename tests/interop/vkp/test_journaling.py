@@ -24,12 +24,12 @@ from fhirclient.models.bundle import Bundle as ClientBundle
 
 from cloud.access import audit
 from cloud.access.roles import Role
-from cloud.db.embedded import free_port
 from cloud.db.pool import connect, make_pool
 from cloud.interop import clients
 from cloud.interop.clients import ClientSettings
 from cloud.interop.vkp import service as vkp
 from cloud.telemetry import REGISTRY
+from common.ports import free_port
 from tests.escalation.conftest import open_alerts
 from tests.interop.conftest import CLIENT_KEY
 from tests.support.app import app_client
