@@ -47,15 +47,25 @@ def query(resolvers: Sequence[Resolver], addresses: Sequence[Iterable[str]]) -> 
     return Query(_DEVICES_SQL, ([m for m, _ in wanted], [a for _, a in wanted]))
 
 
-async def receive(conn: AsyncConnection[Any], rows: Iterable[dict[str, Any]], resolvers: Sequence[Resolver]) -> None:
-    """Hand the rows `query` found to each resolver; fetch the residents of the homes and the consents of the
+async def receive(
+    conn: AsyncConnection[Any], rows: Iterable[dict[str, Any]], resolvers: Sequence[Resolver],
+    addresses: Sequence[Iterable[str]],
+) -> None:  # fmt: skip
+    """Hand each resolver the rows `query` found for its addresses (as given to `query`), so that a group's cost
+    grows with its devices, not their square; fetch the residents of the homes and the consents of the
     supervision sensors found, once for all of them."""
-    by_municipality: dict[UUID, list[dict[str, Any]]] = {}
+    registrations: dict[tuple[UUID, str], list[dict[str, Any]]] = {}
+    assignments: dict[UUID, list[dict[str, Any]]] = {}
     for row in rows:
-        by_municipality.setdefault(row["municipality_id"], []).append(row)
+        if row["registration"]:
+            registrations.setdefault((row["municipality_id"], row["address"]), []).append(row)
+        else:
+            assignments.setdefault(row["device_id"], []).append(row)
     supervision = supervision_profiles()
-    for resolver in resolvers:
-        resolver.take(by_municipality.get(resolver.municipality_id, ()), supervision)
+    for resolver, mine in zip(resolvers, addresses, strict=True):
+        found = [row for address in mine for row in registrations.get((resolver.municipality_id, address), ())]
+        devices = {row["device_id"] for row in found}
+        resolver.take([*found, *(row for device in devices for row in assignments.get(device, ()))], supervision)
     homes = sorted({a[1] for r in resolvers for rows in r.assignments.values() for a in rows if a[1] is not None})
     residents = await registry_homes.residents(conn, homes) if homes else {}
     watching = {device for r in resolvers for device in r.supervision}

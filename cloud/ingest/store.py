@@ -173,7 +173,8 @@ async def store_group(conn: AsyncConnection[Any], uploads: Sequence[Upload]) -> 
             with suppress(psycopg.Error):
                 await conn.execute("ROLLBACK")
         raise
-    return [b.outcome if b in accepted else CredentialRefused() for b in batches]
+    refused = {b.upload.gateway_id for b in batches} - {b.upload.gateway_id for b in accepted}
+    return [CredentialRefused() if b.upload.gateway_id in refused else b.outcome for b in batches]
 
 
 async def _look_up(conn: AsyncConnection[Any], batches: list[_Batch]) -> list[_Batch]:
@@ -196,7 +197,7 @@ async def _look_up(conn: AsyncConnection[Any], batches: list[_Batch]) -> list[_B
     accepted = [b for b in batches if b.upload.gateway_id in skews]
     for b in accepted:
         b.skew = skews[b.upload.gateway_id]
-    await resolve.receive(conn, answers[3], [b.resolver for b in accepted])
+    await resolve.receive(conn, answers[3], [b.resolver for b in accepted], [_addresses(b) for b in accepted])
     stored = known.receive(answers[4] if found is not None else ())
     for b in accepted:
         b.staged = known.stage(b.upload.readings, b.resolver, b.rejections)

@@ -29,7 +29,7 @@ from typing import Any
 import uvloop
 
 from tryggheim.bench.ingest import BenchGateway, make_batch, replicas_on, setup_gateways
-from tryggheim.bench.ingest_load import uploader
+from tryggheim.bench.ingest_load import CpuSample, uploader
 
 GATEWAYS = 1000
 DEFAULT_RATES = (250.0, 500.0, 1000.0, 1500.0, 2000.0)
@@ -82,6 +82,10 @@ async def _step(
     idle: deque[Callable[[BenchGateway, bytes], Awaitable[None]]],
 ) -> dict[str, Any]:  # fmt: skip
     """Offer `rate` uploads a second for `seconds`; what it took."""
+    # The bodies are made before the clock starts, as the closed-loop benchmark's are: each gateway's next ones
+    # in its sequence, twice as many as it is likely to send (one more is made should it send more).
+    each = int(rate * seconds / len(gateways) * 2) + 3
+    bodies = {g.id: deque(_body(g, rng, start) for _ in range(each)) for g in gateways}
     free = list(gateways)
     rng.shuffle(free)
     times: list[float] = []
@@ -90,7 +94,8 @@ async def _step(
 
     async def upload(gateway: BenchGateway, due: float) -> None:
         nonlocal refused, in_flight
-        body = json.dumps(make_batch(gateway, rng.randint(1, 20), start)).encode()
+        waiting = bodies[gateway.id]
+        body = waiting.popleft() if waiting else _body(gateway, rng, start)
         post = await connection()
         try:
             await post(gateway, body)
@@ -102,6 +107,7 @@ async def _step(
         free.append(gateway)
 
     tasks: set[asyncio.Task[None]] = set()
+    before = CpuSample.now()
     began = time.perf_counter()
     due = began
     while due < began + seconds:
@@ -119,6 +125,7 @@ async def _step(
         task.add_done_callback(tasks.discard)
     offered_until = time.perf_counter()
     await asyncio.gather(*tasks)
+    cpu = before.per_request(CpuSample.now(), len(times), time.perf_counter() - began)
     times.sort()
     return {
         "offered_per_s": rate,
@@ -132,7 +139,13 @@ async def _step(
         "most_in_flight": most,
         "refused": refused,
         "uploads": len(times),
+        **cpu,
     }
+
+
+def _body(gateway: BenchGateway, rng: random.Random, start: datetime) -> bytes:
+    """The gateway's next batch, of 1-20 readings, as its JSON body."""
+    return json.dumps(make_batch(gateway, rng.randint(1, 20), start)).encode()
 
 
 def _at(ordered: list[float], q: float) -> float:
