@@ -9,8 +9,7 @@ import asyncio
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
-
+from cloud.db.pool import connect
 from cloud.ingest import resolve
 from cloud.ingest.resolve import Resolver
 
@@ -39,7 +38,7 @@ def test_each_batch_of_a_group_takes_only_the_rows_of_its_own_devices(pg_admin_u
     resolvers = [Resolver(gateway, municipality) for gateway in gateways]
 
     async def receive() -> None:
-        async with await psycopg.AsyncConnection.connect(pg_admin_url) as conn:
+        async with await connect(pg_admin_url) as conn:
             await resolve.receive(conn, rows, resolvers, [{f"00:00:0{n}"} for n in range(3)])
 
     asyncio.run(receive())
