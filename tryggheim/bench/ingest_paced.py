@@ -9,8 +9,9 @@ load generator got round to it: a service that falls behind shows it in the time
 One service process with its evaluation worker, on a private PostgreSQL, and the realistic mode's batches (1,000
 gateways of two devices, 1-20 readings a batch). For each rate, lowest first: the rate offered and the rate
 sent, the median, 90th and 99th percentile and the longest upload time, the most uploads in flight, how long
-the last answers took after the offering stopped, and the uploads refused. A gateway has one upload in flight
-at a time, as the edge agent does, so each upload goes from a gateway that has none.
+the last answers took after the offering stopped, the uploads refused (an answer other than 200) and the
+arrivals not sent. A gateway has one upload in flight at a time, as the edge agent does, so each upload goes from
+a gateway that has none; when every gateway is waiting, an arrival is not sent.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ async def _step(
     free = list(gateways)
     rng.shuffle(free)
     times: list[float] = []
-    refused = 0
+    refused = unsent = 0
     in_flight = most = 0
 
     async def upload(gateway: BenchGateway, due: float) -> None:
@@ -116,7 +117,7 @@ async def _step(
         if wait > 0:
             await asyncio.sleep(wait)
         if not free:
-            refused += 1  # every gateway has an upload in flight: the service is far behind
+            unsent += 1  # every gateway has an upload in flight: the service is far behind
             continue
         in_flight += 1
         most = max(most, in_flight)
@@ -137,7 +138,9 @@ async def _step(
         "p99_ms": round(_at(times, 0.99) * 1000, 1),
         "max_ms": round(times[-1] * 1000, 1) if times else None,
         "most_in_flight": most,
+        # Answered other than 200; and arrivals not sent, with every gateway waiting for an answer.
         "refused": refused,
+        "unsent": unsent,
         "uploads": len(times),
         **cpu,
     }
