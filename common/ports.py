@@ -58,6 +58,8 @@ def _noted() -> Iterator[dict[str, float]]:
         try:
             noted = json.loads(file.read() or "{}")
         except ValueError:
+            noted = None
+        if not isinstance(noted, dict):  # half-written or replaced: start afresh
             noted = {}
         now = time.time()
         given = {port: at for port, at in noted.items() if isinstance(at, float) and now - HOLD_S < at <= now}

@@ -69,3 +69,11 @@ def test_a_port_handed_out_is_not_handed_out_again_within_the_hold_even_unbound(
     own_notes.write_text(json.dumps({str(first): time.time() - ports.HOLD_S - 1}))
     _choices(monkeypatch, first)
     assert ports.free_port() == first
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"21000": "soon"}', "{not json", "null"])
+def test_a_garbled_note_is_started_afresh(own_notes: Path, content: str) -> None:
+    """The note is a shared file any process may have left half-written or replaced: it never stops a caller."""
+    own_notes.write_text(content)
+    port = ports.free_port()
+    assert port >= ports.LOWEST and json.loads(own_notes.read_text()).keys() == {str(port)}
