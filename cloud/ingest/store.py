@@ -181,6 +181,8 @@ async def _look_up(conn: AsyncConnection[Any], batches: list[_Batch]) -> list[_B
     """Begin, check the credentials and lock the gateways, resolve and classify every reading; returns the
     batches whose credential holds."""
     ordered = sorted(batches, key=lambda b: b.upload.gateway_id)
+    # Each batch's device addresses, for the look-up and then for handing its rows to the batch.
+    addresses = {b.upload.gateway_id: _addresses(b) for b in batches}
     found = known.query([
         known.Looked(b.upload.gateway_id, b.upload.municipality_id, b.upload.epoch, b.upload.readings)
         for b in batches
@@ -190,14 +192,16 @@ async def _look_up(conn: AsyncConnection[Any], batches: list[_Batch]) -> list[_B
         GENERIC_PLANS,
         Query(_VALID_AND_LOCK_SQL,
               ([b.upload.gateway_id for b in ordered], [b.upload.credential_digest for b in ordered])),
-        resolve.query([b.resolver for b in batches], [_addresses(b) for b in batches]),
+        resolve.query([b.resolver for b in batches], [addresses[b.upload.gateway_id] for b in batches]),
         found,
     ) if q is not None])  # fmt: skip
     skews: dict[UUID, float | None] = {row["id"]: row["clock_skew_s"] for row in answers[2]}
     accepted = [b for b in batches if b.upload.gateway_id in skews]
     for b in accepted:
         b.skew = skews[b.upload.gateway_id]
-    await resolve.receive(conn, answers[3], [b.resolver for b in accepted], [_addresses(b) for b in accepted])
+    await resolve.receive(
+        conn, answers[3], [b.resolver for b in accepted], [addresses[b.upload.gateway_id] for b in accepted]
+    )
     stored = known.receive(answers[4] if found is not None else ())
     for b in accepted:
         b.staged = known.stage(b.upload.readings, b.resolver, b.rejections)
