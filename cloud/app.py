@@ -166,6 +166,14 @@ def create_app(pool: AsyncConnectionPool, settings: CloudSettings, *, evaluation
     return app
 
 
+def end_long_responses(app: FastAPI) -> None:
+    """The process was told to stop: end the responses that never end by themselves (live worklist streams),
+    which uvicorn's graceful shutdown would otherwise wait for until its timeout."""
+    live: Broadcaster | None = getattr(app.state, "live", None)  # None when the stop came before start-up
+    if live is not None:
+        live.end_streams()
+
+
 async def _start_workers(
     app: FastAPI, pool: AsyncConnectionPool, settings: CloudSettings, evaluation_poll_s: float
 ) -> list[Any]:

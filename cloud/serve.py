@@ -10,7 +10,7 @@ from collections.abc import Callable
 import uvicorn
 import uvloop
 
-from cloud.app import create_app
+from cloud.app import create_app, end_long_responses
 from cloud.config import CloudSettings
 from cloud.db.pool import make_pool
 from cloud.http_writes import JoinedWritesProtocol
@@ -71,7 +71,8 @@ def run_server(settings: CloudSettings, db: Database, *, on_started: Callable[[s
         # uvloop: the event loop's socket and callback work is a sizeable share of each ingest request
         # (psycopg and uvicorn both run on it), and uvloop does it for less (docs/benchmarks.md).
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_serve(server, f"http://{settings.host}:{settings.port}", on_started))
+            runner.run(_serve(server, f"http://{settings.host}:{settings.port}", on_started,
+                              lambda: end_long_responses(app)))  # fmt: skip
     except _StopRequestedError:
         pass
     finally:
@@ -87,13 +88,19 @@ def _stop_requested(signum: int, frame: object) -> None:
     raise _StopRequestedError
 
 
-async def _serve(server: uvicorn.Server, url: str, on_started: Callable[[str], None] | None) -> None:
+async def _serve(server: uvicorn.Server, url: str, on_started: Callable[[str], None] | None,
+                 on_stopping: Callable[[], None]) -> None:  # fmt: skip
     task = asyncio.create_task(server.serve())
     # uvicorn offers no start-up callback; `started` flips once the socket is bound.
     while not server.started and not task.done():  # noqa: ASYNC110
         await asyncio.sleep(0.02)
     if server.started and on_started is not None:
         on_started(url)
+    # Nor a stop callback: it looks at `should_exit` (set by SIGINT/SIGTERM) every 0.1 s, and so does this,
+    # so that responses that never end by themselves end before uvicorn starts waiting for them.
+    while not server.should_exit and not task.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    on_stopping()
     await task
 
 

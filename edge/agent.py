@@ -1,7 +1,8 @@
 """The agent: one asyncio process wiring sources, outbox, uplink and cloud link together.
 
 SIGTERM and SIGINT set a stop event; every loop finishes its current step and the outbox is closed. Nothing
-depends on a clean stop, though: every reading is committed to the outbox before anything else sees it.
+depends on a clean stop, though: every reading is committed to the outbox before anything else sees it. So a
+step that outlasts `STOP_GRACE_S` (an upload the cloud never answers) is cancelled rather than waited for.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tryggheim.edge.agent")
 HOUSEKEEPING_S = 10.0
+# How long the loops get to finish their current step after SIGTERM. Well inside systemd's TimeoutStopSec (30 s)
+# and the demo's wait for its homes (4 s), so a stop is prompt and never ends in SIGKILL.
+STOP_GRACE_S = 2.0
 
 
 def open_outbox(config: GatewayConfig) -> Outbox:
@@ -55,6 +59,16 @@ def _healthy(tasks: list[asyncio.Task[None]], core: int) -> bool:
     simulator with a limit) is not a crash."""
     crashed = any(t.done() and (t.cancelled() or t.exception() is not None) for t in tasks)
     return not crashed and not any(t.done() for t in tasks[:core])
+
+
+async def _finish(tasks: list[asyncio.Task[None]], grace_s: float) -> None:
+    """Wait up to `grace_s` for the tasks to end by themselves, then cancel the rest, naming each: a loop that
+    ignores `stop` is a fault to see in the log, and a request in flight is sent again after the restart."""
+    _ended, running = await asyncio.wait(tasks, timeout=grace_s)
+    for task in running:
+        log.warning("%s did not stop within %.0f s of the stop signal; cancelled", task.get_name(), grace_s)
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
@@ -126,7 +140,7 @@ async def run_agent(config: GatewayConfig, *, stop: asyncio.Event | None = None,
         stop.set()
         sdnotify.notify("STOPPING=1")
         await watchdog
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _finish(tasks, STOP_GRACE_S)
         await client.aclose()
         outbox.close()
     print("edge agent stopped", file=sys.stderr, flush=True)  # noqa: T201

@@ -2,7 +2,7 @@
 
 A stream lasts as long as the credential it was opened with: sign-out, revocation of its token or
 deactivation of its owner ends it at once on whichever process holds it; an expired credential ends it within
-`RECHECK_S`.
+`RECHECK_S`. A process told to stop ends its streams at once (cloud/serve.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from cloud.access import authn
 from cloud.access.policy import PatientScopeFilter, patient_search
-from cloud.worklist.live import RECHECK, Broadcaster
+from cloud.worklist.live import CLOSING, RECHECK, Broadcaster
 
 router = APIRouter(tags=["triage"])
 KEEPALIVE_S = 15.0
@@ -43,7 +43,8 @@ async def worklist_events(
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events for the caller's worklist (`opened`, `notified`, `escalated`, `acknowledged`, ...),
     from every cloud process. The data names the alert and patient ids, never a name or a value. The stream
-    ends with an `ended` event when the caller signs out, their token is revoked or they are deactivated."""
+    ends with an `ended` event when the caller signs out, their token is revoked or they are deactivated, and
+    without one when the process stops (the client reconnects)."""
     live: Broadcaster = request.app.state.live
     async with live.subscribe(scope.principal.id) as subscription:
         yield ServerSentEvent(event="ready", data={"listening": live.listening.is_set()})
@@ -53,6 +54,8 @@ async def worklist_events(
                 event: dict[str, Any] | None = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
             except TimeoutError:
                 event = None
+            if event is CLOSING:
+                return  # the process stops; the browser's EventSource reconnects to a replica that runs
             if subscription.recheck.is_set() or time.monotonic() >= next_check:
                 subscription.recheck.clear()
                 next_check = time.monotonic() + RECHECK_S

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 1000
 # Put into a client's queue to wake it for a credential check; never sent to the client.
 RECHECK: dict[str, Any] = {"event": "recheck"}
+# Put into a client's queue when the process stops: its stream ends, and the browser reconnects to a replica.
+CLOSING: dict[str, Any] = {"event": "closing"}
 
 
 @dataclass(eq=False)
@@ -65,22 +67,32 @@ class Broadcaster:
         self.listening = asyncio.Event()
         self._subscriptions: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def start(self) -> None:
         """Begin listening."""
         self._task = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:
-        """Stop listening; subscribers see the stream end."""
+        """Stop listening (the streams were ended by `end_streams` before uvicorn's shutdown)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def end_streams(self) -> None:
+        """The process is stopping: end every client's stream now, and any opened from now on at once. uvicorn
+        waits for open responses before it stops, and a stream would otherwise hold it for its whole
+        graceful-shutdown timeout."""
+        self._closing = True
+        self._each(lambda subscription: subscription.put(CLOSING))
+
     @contextlib.asynccontextmanager
     async def subscribe(self, staff_id: UUID) -> AsyncIterator[Subscription]:
         """A subscription for one client of `staff_id`, removed when the client goes."""
         subscription = Subscription(staff_id)
+        if self._closing:
+            subscription.put(CLOSING)
         self._subscriptions.add(subscription)
         try:
             yield subscription

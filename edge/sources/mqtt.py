@@ -118,9 +118,8 @@ class MqttSource:
         client.loop_start()
         try:
             while not stop.is_set():
-                try:
-                    message = await asyncio.wait_for(self._queue.get(), timeout=self.config.resubscribe_s)
-                except TimeoutError:
+                message = await self._next_message(stop)
+                if message is None:
                     self._refresh_routes()
                     if self.connected.is_set():
                         self._subscribe(client)
@@ -132,6 +131,19 @@ class MqttSource:
         finally:
             client.disconnect()
             client.loop_stop()
+
+    async def _next_message(self, stop: asyncio.Event) -> _Message | None:
+        """The next message; None after `resubscribe_s` without one, or at once when `stop` is set (a quiet
+        broker must not hold up the agent's stop for a whole period)."""
+        getting = asyncio.ensure_future(self._queue.get())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((getting, stopping), timeout=self.config.resubscribe_s,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        finally:
+            stopping.cancel()
+            getting.cancel()  # no-op once it has its message; a pending get leaves the queue as it was
+        return getting.result() if getting.done() and not getting.cancelled() else None
 
     # --- paho's network thread: hand over to the event loop, nothing else -------------------------------
 

@@ -84,9 +84,9 @@ class Session:
         return {"Cookie": f"trygg_session={self.cookie}", "X-CSRF-Token": self.csrf}
 
 
-def session_of(client: httpx.Client, username: str) -> Session:
+def session_of(client: httpx.Client, username: str, password: str = PASSWORD) -> Session:
     """Sign in and return the session."""
-    response = sign_in(client, username)
+    response = sign_in(client, username, password)
     assert response.status_code == 200, response.text
     return Session(response.cookies["trygg_session"], response.json()["csrf_token"])
 

@@ -16,7 +16,9 @@ import httpx
 import pytest
 
 from common.ports import free_port
+from tests.access.live_server import Stream, session_of
 from tests.support.proc import TRYGGHEIM, env_with, processes_mentioning, reachable_state_dir, wait_for_line
+from tryggheim.demo.seed import stored_passwords
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
@@ -134,9 +136,19 @@ def _parent(pid: int) -> int | None:
     return int(stat.rpartition(")")[2].split()[1])  # the command name, in parentheses, may hold spaces
 
 
+def _how_it_stopped(state: Path) -> str:
+    """What the service, the agents and the database logged while stopping (for a failure's message)."""
+    lines = [line for line in (state / "logs" / "demo.log").read_text().splitlines() if "uvicorn" in line][-6:]
+    for log in sorted((state / "edge").glob("home-*/agent.log")):
+        lines += [f"{log.parent.name}: {line}" for line in log.read_text().splitlines()[-2:]]
+    lines += (state / "db" / "postgresql.log").read_text().splitlines()[-6:]
+    return "\n".join(line[:300] for line in lines)
+
+
 def test_ctrl_c_with_every_home_running_leaves_nothing_running(state: Path) -> None:
-    # The story is the test above; this one only needs everything the demo starts to be up when Ctrl-C comes.
-    process, _url = _start_demo(state, free_port())
+    # The story is the test above; this one only needs everything the demo starts to be up when Ctrl-C comes,
+    # and the nurse's worklist open in a browser, as it is for whoever runs the demo.
+    process, url = _start_demo(state, free_port())
     try:
         assert wait_for_line(process, "Trykk Ctrl-C", timeout=90)  # printed once every home runs
         # Kari's, Ola's and Per and Berit's agents, the couple's Mosquitto and the fourth kit's agent (which may
@@ -144,10 +156,14 @@ def test_ctrl_c_with_every_home_running_leaves_nothing_running(state: Path) -> N
         mentioning = processes_mentioning(f"{state}/edge/home-")
         assert len([pid for pid in mentioning if _parent(pid) not in mentioning]) == 5
         data_dir = _data_dir_of(state)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            nurse = session_of(client, "demo.sykepleier", stored_passwords(state)["demo.sykepleier"])
+        worklist = Stream(url, {"Cookie": f"trygg_session={nurse.cookie}"})
     finally:
         asked = time.monotonic()
         _stop(process, signal.SIGINT)
-    assert time.monotonic() - asked < 10, "Ctrl-C took 10 s or more"
+    assert time.monotonic() - asked < 10, f"Ctrl-C took 10 s or more:\n{_how_it_stopped(state)}"
+    assert worklist.ended.is_set()
     _assert_all_gone(state, data_dir)
 
 

@@ -55,6 +55,7 @@ class Run:
     runtime_url: str = ""
     agents: homes.Agents = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    stopped: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     outcome: list[int] = field(default_factory=list)
     reached: milestones.Milestones = field(init=False)
@@ -91,11 +92,12 @@ class Run:
             pass
         except Exception as exc:
             # Ctrl-C while a home was enrolling: the service stopped answering first, and the stop follows.
-            if self.stopping.wait(SHUTDOWN_GRACE_S):
-                return  # the demo keeps serving; say what failed (details in the log file)
-            console.tell(N_("The demo's homes could not start: {error}"), error=exc)
-        # This thread started the children: it lives as long as they do.
-        self.stopping.wait()
+            if not self.stopping.wait(SHUTDOWN_GRACE_S):
+                # The demo keeps serving; say what failed (details in the log file).
+                console.tell(N_("The demo's homes could not start: {error}"), error=exc)
+        # This thread started the children, and its end signals them all at once (common/children.py): it lives
+        # until `stop` has stopped them in order, or a second SIGTERM would reach agents still shutting down.
+        self.stopped.wait()
 
     def _start(self, url: str, home: story.Home) -> Path:
         """Start one home, unless the demo is stopping (then raise `Stopping`): under the lock `stop` takes, so
@@ -144,4 +146,7 @@ class Run:
         """Stop the homes (the service calls this before the database stops); none starts after this."""
         with self.lock:
             self.stopping.set()
-        homes.stop_agents(self.agents)
+        try:
+            homes.stop_agents(self.agents)
+        finally:
+            self.stopped.set()
