@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import signal
+import time
 from collections.abc import Callable
 
 import uvicorn
@@ -16,6 +18,8 @@ from cloud.db.pool import make_pool
 from cloud.http_writes import JoinedWritesProtocol
 from cloud.runtime import Database, check_audit_anchor, check_runtime_role, check_schema, database
 from common.logs import configure_logging
+
+log = logging.getLogger(__name__)
 
 # Objects a request allocates (an ingest batch makes thousands of small dicts and tuples) die young; the
 # default threshold of 700 runs a young collection several times per batch and promotes what is merely in
@@ -67,17 +71,25 @@ def run_server(settings: CloudSettings, db: Database, *, on_started: Callable[[s
     # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown so that a plain process ends by
     # the signal; we still have a database to stop, so those become an ordinary return here.
     previous = {sig: signal.signal(sig, _stop_requested) for sig in (signal.SIGINT, signal.SIGTERM)}
+    asked: list[float] = []  # when the stop signal was seen
+
+    def stop_requested() -> None:
+        asked.append(time.monotonic())
+        end_long_responses(app)
+
     try:
         # uvloop: the event loop's socket and callback work is a sizeable share of each ingest request
         # (psycopg and uvicorn both run on it), and uvloop does it for less (docs/benchmarks.md).
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_serve(server, f"http://{settings.host}:{settings.port}", on_started,
-                              lambda: end_long_responses(app)))  # fmt: skip
+            runner.run(_serve(server, f"http://{settings.host}:{settings.port}", on_started, stop_requested))
     except _StopRequestedError:
         pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    # After uvicorn's own last line: closing the loop also waits for work in its threads (an e-mail being sent).
+    if asked:
+        log.info("stopped serving %.1f s after the stop signal", time.monotonic() - asked[0])
 
 
 class _StopRequestedError(Exception):

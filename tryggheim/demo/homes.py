@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -46,6 +47,7 @@ from tryggheim.demo.uplink_relay import UplinkRelay
 
 _TRYGGHEIM = str(Path(sys.executable).parent / "tryggheim")
 Agents = list[subprocess.Popen[bytes]]
+log = logging.getLogger(__name__)
 _RELAYS: list[UplinkRelay] = []  # the radio home's uplink relay, stopped with the agents
 
 
@@ -210,12 +212,19 @@ def stop_agents(agents: Agents, deadline_s: float = 4.0) -> None:
     in the middle of uploading a large backlog to a loaded service may; its outbox keeps every reading across a
     kill, and Ctrl-C must end the whole demo within 10 s). The uplink relay stops last, so an agent flushing
     through it is not cut off."""
+    asked = time.monotonic()
     for agent in agents:
         if agent.poll() is None:
             agent.terminate()
-    _wait_all(agents, deadline_s, lambda agent: agent.kill())
+    _wait_all(agents, deadline_s, _kill)
     while _RELAYS:
         _RELAYS.pop().stop()
+    log.info("the homes' processes stopped in %.1f s", time.monotonic() - asked)
+
+
+def _kill(agent: subprocess.Popen[bytes]) -> None:
+    log.warning("killed process %d, still running after the deadline: %s", agent.pid, agent.args)
+    agent.kill()
 
 
 def _wait_all(agents: Agents, deadline_s: float, late: Callable[[subprocess.Popen[bytes]], None]) -> None:
