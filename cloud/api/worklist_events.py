@@ -21,6 +21,9 @@ from cloud.worklist.live import CLOSING, RECHECK, Broadcaster
 
 router = APIRouter(tags=["triage"])
 KEEPALIVE_S = 15.0
+# How soon a browser reconnects after its stream ends (a process stopping ends them all): the events of the gap
+# are not replayed, so the page fetches its list again on reconnecting; the shorter the gap, the sooner.
+RECONNECT_MS = 1000
 RECHECK_S = 60.0
 
 
@@ -47,7 +50,7 @@ async def worklist_events(
     without one when the process stops (the client reconnects)."""
     live: Broadcaster = request.app.state.live
     async with live.subscribe(scope.principal.id) as subscription:
-        yield ServerSentEvent(event="ready", data={"listening": live.listening.is_set()})
+        yield ServerSentEvent(event="ready", data={"listening": live.listening.is_set()}, retry=RECONNECT_MS)
         next_check = time.monotonic() + RECHECK_S
         while True:
             try:

@@ -22,6 +22,7 @@
   let lastFocused = null;
   let notes = {}; // textarea id -> what the operator had written, across a refresh
   let caret = null;
+  let catchingUp = false; // the stream reconnected: announce every alarm not announced yet
 
   function list() {
     return document.getElementById("alarms");
@@ -91,6 +92,11 @@
   }
 
   function announce() {
+    if (catchingUp) {
+      // After a reconnect: the alarms that opened while the stream was down are new to the operator too.
+      catchingUp = false;
+      document.querySelectorAll("#alarms .alarm").forEach((alarm) => pending.add(alarm.dataset.alarmId));
+    }
     const texts = [];
     pending.forEach((id) => {
       const alarm = document.querySelector(`#alarms .alarm[data-alarm-id="${id}"]`);
@@ -116,6 +122,8 @@
     TryggheimLive.follow(list().dataset.events, (name, id) => {
       if (name === "opened") {
         pending.add(id);
+      } else if (name === "reconnected") {
+        catchingUp = true;
       }
       schedule();
     });

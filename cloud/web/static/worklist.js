@@ -3,7 +3,8 @@
 //
 // Live (live.js): the worklist event stream names what changed (never a name or a value); on any change the
 // list is fetched again through htmx, which asks for the list alone. A new alert is announced once in the polite
-// live region, in the words the server rendered into its row (data-announce).
+// live region, in the words the server rendered into its row (data-announce); after a reconnect, so is every
+// alert the list did not show before it.
 // Keyboard: j / ArrowDown and k / ArrowUp move between alerts, Enter opens one (it is a link), a acknowledges
 // the focused alert, ? shows or hides the help.
 (function () {
@@ -11,6 +12,7 @@
 
   const announced = new Set();
   const pending = new Set();
+  let listedBefore = null; // the alerts listed when the stream reconnected: any other after the refresh is new
   let refreshTimer = null;
   let lastFocused = null; // the alert whose row had the focus last, to give it back after a swap
 
@@ -37,7 +39,15 @@
     }
   }
 
+  function listedIds() {
+    return titles().map((title) => rowOf(title)?.dataset.alertId).filter(Boolean);
+  }
+
   function announce() {
+    if (listedBefore !== null) {
+      listedIds().filter((id) => !listedBefore.has(id)).forEach((id) => pending.add(id));
+      listedBefore = null;
+    }
     const texts = [];
     pending.forEach((id) => {
       const row = rowById(id);
@@ -57,6 +67,8 @@
     TryggheimLive.follow(list.dataset.events, (name, id) => {
       if (name === "opened") {
         pending.add(id);
+      } else if (name === "reconnected") {
+        listedBefore = new Set(listedIds());
       }
       schedule();
     });
