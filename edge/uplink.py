@@ -29,6 +29,7 @@ from edge.config import GatewayConfig
 from edge.isolation import Group, Isolation, Verdict, classify
 from edge.local_alarm import wire_attempts
 from edge.outbox import Outbox, Pending
+from edge.waits import unless_stopped
 
 log = logging.getLogger("tryggheim.edge.uplink")
 
@@ -171,7 +172,7 @@ class Uplink:
             self._alarm.clear()
             choice = self._choose(time.monotonic(), force=False)
             if not isinstance(choice, tuple):
-                await self._wait(self._wake, stop, choice)
+                await unless_stopped(self._wake.wait(), stop, choice)
                 continue
             try:
                 await self._send(*choice)
@@ -183,14 +184,4 @@ class Uplink:
                     delay = min(delay, self.config.alarm_retry_s)
                 if failures == 1 or failures % 10 == 0:
                     log.warning("upload failed (%s); retrying in %.1f s", exc, delay)
-                await self._wait(self._alarm, stop, delay)
-
-    @staticmethod
-    async def _wait(event: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
-        """Sleep up to `seconds`, waking early on `event` or `stop`."""
-        waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+                await unless_stopped(self._alarm.wait(), stop, delay)

@@ -54,6 +54,7 @@ from device_profiles.mqtt_mapping import map_payload
 from edge.config import MqttConfig
 from edge.outbox import Delivery
 from edge.sink import Sink
+from edge.waits import unless_stopped
 
 log = logging.getLogger("tryggheim.edge.mqtt")
 # For tests only: `kill-after-commit` makes the agent SIGKILL itself after a message's readings are committed
@@ -118,7 +119,8 @@ class MqttSource:
         client.loop_start()
         try:
             while not stop.is_set():
-                message = await self._next_message(stop)
+                # A quiet broker must not hold up the agent's stop for a whole re-subscribe period.
+                message = await unless_stopped(self._queue.get(), stop, self.config.resubscribe_s)
                 if message is None:
                     self._refresh_routes()
                     if self.connected.is_set():
@@ -131,19 +133,6 @@ class MqttSource:
         finally:
             client.disconnect()
             client.loop_stop()
-
-    async def _next_message(self, stop: asyncio.Event) -> _Message | None:
-        """The next message; None after `resubscribe_s` without one, or at once when `stop` is set (a quiet
-        broker must not hold up the agent's stop for a whole period)."""
-        getting = asyncio.ensure_future(self._queue.get())
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait((getting, stopping), timeout=self.config.resubscribe_s,
-                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-        finally:
-            stopping.cancel()
-            getting.cancel()  # no-op once it has its message; a pending get leaves the queue as it was
-        return getting.result() if getting.done() and not getting.cancelled() else None
 
     # --- paho's network thread: hand over to the event loop, nothing else -------------------------------
 

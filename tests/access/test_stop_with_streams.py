@@ -5,15 +5,13 @@ and the process exits without waiting out uvicorn's graceful-shutdown timeout fo
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 
 import httpx
 import pytest
 
-from common.ports import free_port
 from tests.access.live_server import SERVER_SETTINGS, Stream, new_staff, session_of
-from tests.support.proc import TRYGGHEIM, env_with, wait_for_line
+from tests.support.proc import cloud_process
 from tests.support.services import TestDatabase
 from tests.support.tenants import Tenants
 
@@ -23,11 +21,7 @@ PROMPT_S = 3.0  # uvicorn's graceful-shutdown timeout is 10 s: a stream left ope
 
 def test_sigterm_ends_open_worklist_streams_and_the_process_at_once(access_db: TestDatabase,
                                                                      tenants: Tenants) -> None:  # fmt: skip
-    env = env_with(TRYGGHEIM_DATABASE_URL=access_db.runtime_url, TRYGGHEIM_PORT=str(free_port()),
-                   TRYGGHEIM_LOG_LEVEL="ERROR", **SERVER_SETTINGS)  # fmt: skip
-    process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        url = wait_for_line(process, "http://", timeout=60)
+    with cloud_process(access_db.runtime_url, **SERVER_SETTINGS) as (process, url):
         _, nurse = new_staff(access_db.runtime_url, tenants.a)
         with httpx.Client(base_url=url, timeout=30) as client:
             session = session_of(client, nurse)
@@ -40,7 +34,3 @@ def test_sigterm_ends_open_worklist_streams_and_the_process_at_once(access_db: T
             assert "ended" not in stream.events  # not an end of access: the browser reconnects
         assert process.wait(PROMPT_S + 10) == 0
         assert time.monotonic() - asked < PROMPT_S
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)

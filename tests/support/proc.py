@@ -71,18 +71,30 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 @contextmanager
-def cloud_serve(database_url: str, **settings: str) -> Iterator[str]:
+def cloud_process(database_url: str, **settings: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`tryggheim cloud serve` as a real process on `database_url` and a free port, quiet, with further
-    `TRYGGHEIM_*` settings; yields its base URL and stops it afterwards."""
+    `TRYGGHEIM_*` settings; yields the process and its base URL once it listens, and stops it afterwards (SIGTERM;
+    SIGKILL if it is still there 30 s later)."""
     settings.setdefault("TRYGGHEIM_PORT", str(free_port()))  # a test that must know the port first names it
     settings.setdefault("TRYGGHEIM_LOG_LEVEL", "ERROR")
     env = env_with(TRYGGHEIM_DATABASE_URL=database_url, **settings)
     process = subprocess.Popen([TRYGGHEIM, "cloud", "serve"], env=env, stdout=subprocess.PIPE, text=True)
     try:
-        yield wait_for_line(process, "http://", timeout=60)
+        yield process, wait_for_line(process, "http://", timeout=60)
     finally:
         process.terminate()
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@contextmanager
+def cloud_serve(database_url: str, **settings: str) -> Iterator[str]:
+    """`cloud_process`, yielding only the base URL."""
+    with cloud_process(database_url, **settings) as (_process, url):
+        yield url
 
 
 @contextmanager
